@@ -1,0 +1,252 @@
+"""The fleet description: drone models with their energy model, ports and drones.
+
+This is the one definition of the ``FLEET.json`` format, shared as pure data by the planner
+(``routing``), the simulator and the dispatcher. It does no I/O beyond :func:`load_fleet`, which
+reads a file and validates it; everything else works on plain dicts and frozen dataclasses.
+
+``FLEET.json``::
+
+    {"models": {"NAME": {"cruise_speed_mps": 15, "cruise_altitude_m": 120, "max_payload_kg": 2.5,
+                         "battery_wh": 500, "reserve_fraction": 0.2, "wh_per_km": 12,
+                         "wh_per_km_per_kg": 1.5, "service_s": 60, "turnaround_s": 300}},
+     "ports": [{"id": "P1", "lon": 126.95, "lat": 37.39,
+                "drones": [{"id": "D1", "model": "NAME"}]}]}
+
+A drone may also carry ``"energy_wh"`` (battery state at the start, default: full).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MODEL_FIELDS: tuple[str, ...] = (
+    "cruise_speed_mps",
+    "cruise_altitude_m",
+    "max_payload_kg",
+    "battery_wh",
+    "reserve_fraction",
+    "wh_per_km",
+    "wh_per_km_per_kg",
+    "service_s",
+    "turnaround_s",
+)
+
+
+class FleetFormatError(ValueError):
+    """A fleet description is invalid. The message names the source, the record and the field."""
+
+    def __init__(self, source: str, where: str, problem: str) -> None:
+        self.source = source
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{source}: {where}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class DroneModel:
+    """Performance and energy model of one type of drone."""
+
+    name: str
+    cruise_speed_mps: float
+    cruise_altitude_m: float
+    max_payload_kg: float
+    battery_wh: float
+    reserve_fraction: float
+    wh_per_km: float
+    wh_per_km_per_kg: float
+    service_s: float
+    turnaround_s: float
+
+    @property
+    def usable_wh(self) -> float:
+        """Energy a trip may use: the battery less the reserve that must remain on landing."""
+        return self.battery_wh * (1.0 - self.reserve_fraction)
+
+    def leg_energy_wh(self, distance_m: float, payload_kg: float) -> float:
+        """Energy of a leg: km x (wh_per_km + wh_per_km_per_kg x payload carried)."""
+        return distance_m / 1000.0 * (self.wh_per_km + self.wh_per_km_per_kg * payload_kg)
+
+    def leg_time_s(self, distance_m: float) -> float:
+        """Flight time of a leg at cruise speed."""
+        return distance_m / self.cruise_speed_mps
+
+
+@dataclass(frozen=True, slots=True)
+class Drone:
+    """One airframe, based at a port."""
+
+    id: str
+    model: str
+    port: str
+    energy_wh: float | None = None  # None: full battery
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    """A drone port (depot): where trips start and end and batteries are swapped."""
+
+    id: str
+    lon: float
+    lat: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """Models, ports and drones of one service area."""
+
+    models: dict[str, DroneModel]
+    ports: tuple[Port, ...]
+    drones: tuple[Drone, ...]
+
+    def port(self, port_id: str) -> Port:
+        """The port with this id (KeyError if unknown)."""
+        for p in self.ports:
+            if p.id == port_id:
+                return p
+        raise KeyError(port_id)
+
+    def model_of(self, drone: Drone) -> DroneModel:
+        """The model of a drone."""
+        return self.models[drone.model]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``FLEET.json`` form of this fleet."""
+        models = {name: {f: getattr(m, f) for f in MODEL_FIELDS} for name, m in self.models.items()}
+        ports = []
+        for p in self.ports:
+            drones = []
+            for d in self.drones:
+                if d.port != p.id:
+                    continue
+                rec: dict[str, Any] = {"id": d.id, "model": d.model}
+                if d.energy_wh is not None:
+                    rec["energy_wh"] = d.energy_wh
+                drones.append(rec)
+            ports.append({"id": p.id, "lon": p.lon, "lat": p.lat, "drones": drones})
+        return {"models": models, "ports": ports}
+
+
+def _number(source: str, where: str, rec: dict[str, Any], field: str) -> float:
+    if field not in rec:
+        raise FleetFormatError(source, where, f"missing field {field!r}")
+    value = rec[field]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise FleetFormatError(source, where, f"field {field!r} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _check_unknown(source: str, where: str, rec: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(rec) - allowed)
+    if unknown:
+        raise FleetFormatError(source, where, f"unknown field(s) {', '.join(map(repr, unknown))}")
+
+
+def _parse_model(source: str, name: str, rec: Any) -> DroneModel:
+    where = f"models.{name}"
+    if not isinstance(rec, dict):
+        raise FleetFormatError(source, where, "must be an object")
+    _check_unknown(source, where, rec, set(MODEL_FIELDS))
+    values = {f: _number(source, where, rec, f) for f in MODEL_FIELDS}
+    positive = ("cruise_speed_mps", "cruise_altitude_m", "max_payload_kg", "battery_wh", "wh_per_km")
+    for f in positive:
+        if values[f] <= 0:
+            raise FleetFormatError(source, where, f"field {f!r} must be > 0, got {values[f]!r}")
+    for f in ("wh_per_km_per_kg", "service_s", "turnaround_s"):
+        if values[f] < 0:
+            raise FleetFormatError(source, where, f"field {f!r} must be >= 0, got {values[f]!r}")
+    if not 0 <= values["reserve_fraction"] < 1:
+        raise FleetFormatError(
+            source, where, f"field 'reserve_fraction' must be in [0, 1), got {values['reserve_fraction']!r}"
+        )
+    return DroneModel(name=name, **values)
+
+
+def parse_fleet(data: Any, source: str = "FLEET.json") -> Fleet:
+    """Validate a decoded ``FLEET.json`` document and build a :class:`Fleet`.
+
+    Raises :class:`FleetFormatError` naming the record and field at the first problem.
+    """
+    if not isinstance(data, dict):
+        raise FleetFormatError(source, "$", "must be a JSON object with 'models' and 'ports'")
+    _check_unknown(source, "$", data, {"models", "ports"})
+    raw_models = data.get("models")
+    if not isinstance(raw_models, dict) or not raw_models:
+        raise FleetFormatError(source, "models", "must be a non-empty object of drone models")
+    models = {name: _parse_model(source, name, rec) for name, rec in raw_models.items()}
+    raw_ports = data.get("ports")
+    if not isinstance(raw_ports, list) or not raw_ports:
+        raise FleetFormatError(source, "ports", "must be a non-empty list of ports")
+    ports: list[Port] = []
+    drones: list[Drone] = []
+    seen_ports: set[str] = set()
+    seen_drones: set[str] = set()
+    for i, prec in enumerate(raw_ports):
+        where = f"ports[{i}]"
+        if not isinstance(prec, dict):
+            raise FleetFormatError(source, where, "must be an object")
+        _check_unknown(source, where, prec, {"id", "lon", "lat", "drones", "name"})
+        pid = prec.get("id")
+        if not isinstance(pid, str) or not pid:
+            raise FleetFormatError(source, where, "field 'id' must be a non-empty string")
+        where = f"ports[{i}] (id {pid!r})"
+        if pid in seen_ports:
+            raise FleetFormatError(source, where, f"duplicate port id {pid!r}")
+        seen_ports.add(pid)
+        lon = _number(source, where, prec, "lon")
+        lat = _number(source, where, prec, "lat")
+        if not -180 <= lon <= 180:
+            raise FleetFormatError(source, where, f"longitude {lon} out of range [-180, 180]")
+        if not -90 <= lat <= 90:
+            raise FleetFormatError(source, where, f"latitude {lat} out of range [-90, 90]")
+        ports.append(Port(pid, lon, lat))
+        raw_drones = prec.get("drones", [])
+        if not isinstance(raw_drones, list):
+            raise FleetFormatError(source, where, "field 'drones' must be a list")
+        for j, drec in enumerate(raw_drones):
+            dwhere = f"ports[{i}].drones[{j}]"
+            if not isinstance(drec, dict):
+                raise FleetFormatError(source, dwhere, "must be an object")
+            _check_unknown(source, dwhere, drec, {"id", "model", "energy_wh"})
+            did = drec.get("id")
+            if not isinstance(did, str) or not did:
+                raise FleetFormatError(source, dwhere, "field 'id' must be a non-empty string")
+            dwhere = f"ports[{i}].drones[{j}] (id {did!r})"
+            if did in seen_drones:
+                raise FleetFormatError(source, dwhere, f"duplicate drone id {did!r}")
+            seen_drones.add(did)
+            model = drec.get("model")
+            if model not in models:
+                raise FleetFormatError(
+                    source, dwhere, f"field 'model' names unknown model {model!r}; known: {sorted(models)}"
+                )
+            energy: float | None = None
+            if "energy_wh" in drec:
+                energy = _number(source, dwhere, drec, "energy_wh")
+                if not 0 <= energy <= models[model].battery_wh:
+                    raise FleetFormatError(
+                        source,
+                        dwhere,
+                        f"field 'energy_wh' must be within [0, battery_wh={models[model].battery_wh}]",
+                    )
+            drones.append(Drone(did, model, pid, energy))
+    if not drones:
+        raise FleetFormatError(source, "ports", "the fleet has no drones")
+    return Fleet(models=models, ports=tuple(ports), drones=tuple(drones))
+
+
+def load_fleet(path: str | Path) -> Fleet:
+    """Read and validate a ``FLEET.json`` file (errors name the file, the record and the field)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FleetFormatError(str(p), "$", f"cannot read file: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise FleetFormatError(
+            str(p), f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}"
+        ) from exc
+    return parse_fleet(data, source=str(p))

@@ -1,0 +1,60 @@
+"""The FLEET.json format: the sample loads; bad input is refused with the record and field named."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from fleet.description import FleetFormatError, load_fleet, parse_fleet
+from tests.conftest import EXAMPLES
+
+SAMPLE = json.loads((EXAMPLES / "fleet.json").read_text())
+
+
+def test_sample_fleet_loads_and_round_trips() -> None:
+    fleet = load_fleet(EXAMPLES / "fleet.json")
+    assert {d.id for d in fleet.drones} == {"D01", "D02", "D03", "D04", "D05", "D06"}
+    assert parse_fleet(fleet.to_dict()) == fleet
+    small = fleet.models["courier-s"]
+    assert small.usable_wh == pytest.approx(350 * 0.8)
+    # 2 km carrying 1 kg: 2 x (14 + 3 x 1)
+    assert small.leg_energy_wh(2000, 1.0) == pytest.approx(34.0)
+
+
+def _mutated(fn) -> dict:
+    data = copy.deepcopy(SAMPLE)
+    fn(data)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["models"]["courier-s"].pop("battery_wh"), "missing field 'battery_wh'"),
+        (lambda d: d["models"]["courier-s"].update(wh_per_km="12"), "'wh_per_km' must be a finite number"),
+        (lambda d: d["models"]["courier-s"].update(reserve_fraction=1.0), "reserve_fraction"),
+        (lambda d: d["models"]["courier-s"].update(max_payload_kg=0), "'max_payload_kg' must be > 0"),
+        (lambda d: d["ports"][0].update(lon=200), "ports[0] (id 'port-city-hall'): longitude 200"),
+        (lambda d: d["ports"][1].update(id="port-city-hall"), "duplicate port id"),
+        (lambda d: d["ports"][1]["drones"][0].update(id="D01"), "duplicate drone id 'D01'"),
+        (lambda d: d["ports"][0]["drones"][0].update(model="nope"), "unknown model 'nope'"),
+        (lambda d: d["ports"][0]["drones"][0].update(energy_wh=9999), "energy_wh"),
+        (lambda d: d["ports"][0].update(colour="red"), "unknown field(s) 'colour'"),
+    ],
+)
+def test_bad_fleet_is_refused_naming_record_and_field(mutate, expected: str) -> None:
+    with pytest.raises(FleetFormatError) as err:
+        parse_fleet(_mutated(mutate), source="fleet.json")
+    assert expected in str(err.value)
+    assert str(err.value).startswith("fleet.json: ")
+
+
+def test_unreadable_and_invalid_json_name_the_file(tmp_path) -> None:
+    bad = tmp_path / "fleet.json"
+    bad.write_text("{not json")
+    with pytest.raises(FleetFormatError, match=r"fleet.json: line 1 column 2: invalid JSON"):
+        load_fleet(bad)
+    with pytest.raises(FleetFormatError, match="cannot read file"):
+        load_fleet(tmp_path / "missing.json")
