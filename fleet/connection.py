@@ -1,0 +1,75 @@
+"""Broker addresses and the MQTT client settings every fleet participant uses.
+
+Both ends (the dispatcher link and each drone) connect with MQTT 5, a stable client id and a
+persistent session (``clean_start=False`` plus a session expiry), so QoS 1 messages published
+while one of them is away wait in the broker until it reconnects. aiomqtt's default
+(``MQTT_CLEAN_START_FIRST_ONLY``) would drop them on the first connect of each process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+DEFAULT_SESSION_EXPIRY_S = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Where a broker listens."""
+
+    host: str
+    port: int = 1883
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        """Parse ``mqtt://host[:port]``, ``tcp://host[:port]`` or ``host[:port]``."""
+        text = url.strip()
+        if "://" not in text:
+            text = "mqtt://" + text
+        parts = urlsplit(text)
+        if parts.scheme not in ("mqtt", "tcp"):
+            raise ValueError(f"broker URL {url!r}: scheme must be mqtt:// or tcp://, got {parts.scheme!r}")
+        if not parts.hostname:
+            raise ValueError(f"broker URL {url!r} has no host")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(f"broker URL {url!r}: unexpected path or query")
+        try:
+            port = parts.port or 1883
+        except ValueError as exc:
+            raise ValueError(f"broker URL {url!r}: {exc}") from None
+        return cls(parts.hostname, port)
+
+    @property
+    def url(self) -> str:
+        """The ``mqtt://host:port`` form."""
+        return f"mqtt://{self.host}:{self.port}"
+
+
+def persistent_client(
+    address: BrokerAddress,
+    client_id: str,
+    *,
+    session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
+    will: aiomqtt.Will | None = None,
+    keepalive_s: int = 10,
+    timeout_s: float = 10.0,
+) -> aiomqtt.Client:
+    """An MQTT 5 client with a stable id and a persistent session (not yet connected)."""
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = session_expiry_s
+    return aiomqtt.Client(
+        address.host,
+        address.port,
+        identifier=client_id,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        clean_start=False,
+        properties=props,
+        will=will,
+        keepalive=keepalive_s,
+        timeout=timeout_s,
+    )

@@ -1,0 +1,299 @@
+"""The dispatcher's side of the fleet protocol: one MQTT client for the whole fleet.
+
+:class:`FleetLink` keeps one MQTT 5 connection with a stable client id and a persistent session,
+reconnects with jittered exponential back-off and re-subscribes after every connect. It validates
+every incoming message (malformed or spoofed ones are dropped, counted in ``stats.dropped`` and
+logged), keeps the :class:`~fleet.registry.FleetRegistry` up to date and fans events, acks, state
+changes and link status out to subscribers (see :mod:`fleet.hub`).
+
+``send(command)`` is the only way to command a drone: it publishes at QoS 1 and waits for the
+drone's application-level ack (MQTT's PUBACK says only that the broker has it), re-publishing the
+*same* ``cmd_id`` a bounded number of times; drones apply a repeated ``cmd_id`` once and re-ack it.
+Ack timeouts and back-off are real time (network), never the simulation clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import aiomqtt
+
+from fleet.clock import Clock, RealClock
+from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress, persistent_client
+from fleet.hub import Hub, Subscription
+from fleet.messages import (
+    Ack,
+    AnyCommand,
+    AnyEvent,
+    Message,
+    ProtocolError,
+    State,
+    Telemetry,
+    decode,
+    encode,
+)
+from fleet.registry import FleetRegistry
+from fleet.topics import DEFAULT_PREFIX, Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStatus:
+    """The link connected to (``up``) or lost (``down``) the broker."""
+
+    status: Literal["up", "down"]
+    detail: str = ""
+
+
+FleetUpdate = AnyEvent | Ack | State | LinkStatus | Telemetry
+
+
+class CommandTimeout(TimeoutError):
+    """No ack arrived for a command after every attempt."""
+
+    def __init__(self, cmd_id: str, drone_id: str, attempts: int) -> None:
+        self.cmd_id = cmd_id
+        self.drone_id = drone_id
+        self.attempts = attempts
+        super().__init__(f"no ack from drone {drone_id!r} for command {cmd_id!r} after {attempts} attempt(s)")
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """Counters of one link (monotonic; read them, never reset them)."""
+
+    received: int = 0
+    telemetry: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)  # reason -> count
+    connects: int = 0
+    sent: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    unmatched_acks: int = 0  # acks of commands no send() is waiting for (re-acks of duplicates)
+
+    @property
+    def dropped_total(self) -> int:
+        """All dropped messages."""
+        return sum(self.dropped.values())
+
+
+class FleetLink:
+    """One dispatcher's MQTT link to the fleet. Use ``async with FleetLink(...) as link:``."""
+
+    def __init__(
+        self,
+        broker: str | BrokerAddress,
+        *,
+        client_id: str = "dispatcher",
+        prefix: str = DEFAULT_PREFIX,
+        clock: Clock | None = None,
+        session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
+        ack_timeout_s: float = 3.0,
+        attempts: int = 3,
+        max_telemetry_age_s: float = 5.0,
+        backoff_min_s: float = 0.1,
+        backoff_max_s: float = 10.0,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError(f"attempts must be >= 1, got {attempts}")
+        if ack_timeout_s <= 0:
+            raise ValueError(f"ack_timeout_s must be > 0, got {ack_timeout_s}")
+        self.address = broker if isinstance(broker, BrokerAddress) else BrokerAddress.parse(broker)
+        self.client_id = client_id
+        self.topics = Topics(prefix)
+        self.clock: Clock = clock or RealClock()
+        self.session_expiry_s = session_expiry_s
+        self.ack_timeout_s = ack_timeout_s
+        self.attempts = attempts
+        self.backoff_min_s = backoff_min_s
+        self.backoff_max_s = backoff_max_s
+        self.registry = FleetRegistry(max_telemetry_age_s=max_telemetry_age_s)
+        self.stats = LinkStats()
+        self._updates: Hub[FleetUpdate] = Hub()
+        self._telemetry: Hub[FleetUpdate] = Hub()
+        self._pending: dict[str, tuple[str, asyncio.Future[Ack]]] = {}
+        self._client: aiomqtt.Client | None = None
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the connect/receive loop (returns at once; see :meth:`wait_connected`)."""
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name=f"fleet-link-{self.client_id}")
+
+    async def stop(self) -> None:
+        """Disconnect and stop the loop; pending ``send`` calls fail with :class:`CommandTimeout`."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._connected.clear()
+
+    async def wait_connected(self, timeout_s: float = 10.0) -> None:
+        """Wait until the link is connected and subscribed (TimeoutError after ``timeout_s``)."""
+        await asyncio.wait_for(self._connected.wait(), timeout_s)
+
+    @property
+    def connected(self) -> bool:
+        """Whether the link is connected and subscribed right now."""
+        return self._connected.is_set()
+
+    async def __aenter__(self) -> FleetLink:
+        await self.start()
+        await self.wait_connected()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- subscribers -------------------------------------------------------------------------
+
+    def subscribe(self, maxsize: int = 1000, *, telemetry: bool = False) -> Subscription[FleetUpdate]:
+        """A bounded stream of events, acks, state changes and link status (and every telemetry
+        sample if ``telemetry``). A consumer that falls behind loses its oldest updates, counted
+        in ``Subscription.overflow``; it never slows the link."""
+        return (self._telemetry if telemetry else self._updates).subscribe(maxsize)
+
+    def _emit(self, update: FleetUpdate) -> None:
+        self._updates.publish(update)
+        self._telemetry.publish(update)
+
+    # --- commands ----------------------------------------------------------------------------
+
+    async def send(
+        self, command: AnyCommand, *, ack_timeout_s: float | None = None, attempts: int | None = None
+    ) -> Ack:
+        """Publish ``command`` (QoS 1) and return the drone's ack (accepted or rejected).
+
+        Waits ``ack_timeout_s`` (real seconds) per attempt and re-publishes the same ``cmd_id``
+        up to ``attempts`` times in all, waiting for the connection when the link is down.
+        Raises :class:`CommandTimeout` if no ack came.
+        """
+        timeout = self.ack_timeout_s if ack_timeout_s is None else ack_timeout_s
+        tries = self.attempts if attempts is None else attempts
+        if command.cmd_id in self._pending:
+            raise ValueError(f"command {command.cmd_id!r} is already being sent")
+        future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        self._pending[command.cmd_id] = (command.drone_id, future)
+        topic = self.topics.topic(command.drone_id, "cmd")
+        body = encode(command)
+        try:
+            for attempt in range(tries):
+                if attempt:
+                    self.stats.retries += 1
+                    log.info("retrying %s to %s (attempt %d)", command.cmd_id, command.drone_id, attempt + 1)
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + timeout
+                with contextlib.suppress(TimeoutError, aiomqtt.MqttError):
+                    await self._publish(topic, body, qos=1, timeout_s=timeout)
+                    self.stats.sent += 1
+                remaining = max(0.0, deadline - loop.time())
+                with contextlib.suppress(TimeoutError):
+                    return await asyncio.wait_for(asyncio.shield(future), remaining)
+            self.stats.timeouts += 1
+            raise CommandTimeout(command.cmd_id, command.drone_id, tries)
+        finally:
+            self._pending.pop(command.cmd_id, None)
+
+    async def _publish(self, topic: str, body: bytes, *, qos: int, timeout_s: float) -> None:
+        await asyncio.wait_for(self._connected.wait(), timeout_s)
+        client = self._client
+        if client is None:
+            raise aiomqtt.MqttError("not connected")
+        await client.publish(topic, body, qos=qos)
+
+    # --- receive loop ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = self.backoff_min_s
+        while not self._stopping:
+            client = persistent_client(self.address, self.client_id, session_expiry_s=self.session_expiry_s)
+            try:
+                async with client:
+                    await client.subscribe(
+                        [
+                            (self.topics.all_of("telemetry"), 0),
+                            (self.topics.all_of("state"), 1),
+                            (self.topics.all_of("ack"), 1),
+                            (self.topics.all_of("event"), 1),
+                        ]
+                    )
+                    self._client = client
+                    self.stats.connects += 1
+                    self._connected.set()
+                    backoff = self.backoff_min_s
+                    log.info("fleet link %s connected to %s", self.client_id, self.address.url)
+                    self._emit(LinkStatus("up"))
+                    async for message in client.messages:
+                        self._handle(message.topic.value, message.payload)
+            except aiomqtt.MqttError as exc:
+                log.warning("fleet link %s: %s; reconnecting", self.client_id, exc)
+                detail = str(exc)
+            else:
+                detail = "closed"
+            finally:
+                was_up = self._connected.is_set()
+                self._connected.clear()
+                self._client = None
+            if was_up:
+                self._emit(LinkStatus("down", detail))
+            delay = backoff * random.uniform(0.5, 1.5)
+            backoff = min(backoff * 2, self.backoff_max_s)
+            await asyncio.sleep(delay)
+
+    def _drop(self, reason: str, topic: str, detail: str) -> None:
+        count = self.stats.dropped[reason] + 1
+        self.stats.dropped[reason] = count
+        # Log the 1st, 2nd, 4th, 8th... drop per reason: visible, but a flood cannot flood the log.
+        if count & (count - 1) == 0:
+            log.warning("dropped message on %s (%s, %d so far): %s", topic, reason, count, detail[:200])
+
+    def _handle(self, topic: str, payload: object) -> None:
+        self.stats.received += 1
+        parsed = self.topics.parse(topic)
+        if parsed is None:
+            self._drop("bad_topic", topic, "not a fleet topic")
+            return
+        drone_id, kind = parsed
+        if not isinstance(payload, bytes | bytearray):
+            self._drop("malformed", topic, "payload is not bytes")
+            return
+        try:
+            msg: Message = decode(kind, bytes(payload), drone_id)
+        except ProtocolError as exc:
+            self._drop(exc.reason, topic, exc.detail)
+            return
+        if isinstance(msg, Telemetry):
+            self.stats.telemetry += 1
+            self.registry.on_telemetry(msg, self.clock.now())
+            if self._telemetry.subscribers:
+                self._telemetry.publish(msg)
+        elif isinstance(msg, Ack):
+            pending = self._pending.get(msg.cmd_id)
+            if pending is not None and pending[0] == msg.drone_id and not pending[1].done():
+                pending[1].set_result(msg)
+            else:
+                self.stats.unmatched_acks += 1
+            self._emit(msg)
+        elif isinstance(msg, State):
+            self.registry.on_state(msg)
+            self._emit(msg)
+        elif kind == "event":
+            self.registry.on_event(msg)  # type: ignore[arg-type]
+            self._emit(msg)  # type: ignore[arg-type]
+        else:
+            # A command on a drone's cmd topic is not for us; our subscriptions never match it.
+            self._drop("unexpected_kind", topic, kind)

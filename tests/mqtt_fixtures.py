@@ -1,0 +1,123 @@
+"""Broker fixtures for tests that talk MQTT (fleet, simulator, and later the dispatcher).
+
+Import the fixtures you use into a test module::
+
+    from tests.mqtt_fixtures import broker, mosquitto, prefix  # noqa: F401
+
+- ``broker``: the shared Mosquitto on 127.0.0.1:1883 (fails, never skips, if it is down).
+- ``prefix``: a unique topic prefix per test, so tests on the shared broker never see each other.
+- ``mosquitto``: a private Mosquitto on a free port with persistence in a tmp dir, which the test
+  may stop, start and restart (queued QoS 1 messages survive a restart).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fleet.connection import BrokerAddress
+from fleet.embedded_broker import free_port
+
+SHARED_BROKER = BrokerAddress("127.0.0.1", 1883)
+
+
+def _listening(address: BrokerAddress) -> bool:
+    try:
+        with socket.create_connection((address.host, address.port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def wait_listening(address: BrokerAddress, timeout_s: float = 10.0) -> None:
+    """Wait until something accepts TCP connections at ``address`` (TimeoutError otherwise)."""
+    deadline = time.monotonic() + timeout_s
+    while not _listening(address):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listens on {address.url} after {timeout_s}s")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def broker() -> BrokerAddress:
+    """The shared Mosquitto broker of this machine."""
+    if not _listening(SHARED_BROKER):
+        pytest.fail(f"no MQTT broker on {SHARED_BROKER.url}: start mosquitto (see .ci/run)")
+    return SHARED_BROKER
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A topic prefix no other test uses."""
+    return f"test-{uuid.uuid4().hex[:12]}/dd/v1"
+
+
+class Mosquitto:
+    """A private Mosquitto process with on-disk persistence, restartable on the same port."""
+
+    def __init__(self, workdir: Path) -> None:
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(exe).exists():
+            pytest.fail("mosquitto is not installed (apt-get install mosquitto)")
+        self.exe = exe
+        self.address = BrokerAddress("127.0.0.1", free_port())
+        self.config = workdir / "mosquitto.conf"
+        data = workdir / "data"
+        data.mkdir()
+        self.config.write_text(
+            f"listener {self.address.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {data}/\n"
+            "log_dest stderr\n",
+            encoding="utf-8",
+        )
+        self.log = workdir / "mosquitto.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the broker and wait until it listens."""
+        if self._proc is not None:
+            raise RuntimeError("mosquitto already running")
+        with self.log.open("ab") as log:
+            self._proc = subprocess.Popen([self.exe, "-c", str(self.config)], stdout=log, stderr=log)
+        try:
+            wait_listening(self.address)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop the broker gracefully (it saves its persistence file)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port."""
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A private, restartable Mosquitto (stopped at the end of the test)."""
+    m = Mosquitto(tmp_path)
+    m.start()
+    try:
+        yield m
+    finally:
+        m.stop()
