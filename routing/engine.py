@@ -1,0 +1,197 @@
+"""``solve``: the one entry point of the routing engines.
+
+``engine="auto"`` picks PyVRP when the instance is a plain VRPTW it can model (no pairs, no energy
+budget, no reloads, no forced vehicles, no warm start; see ``routing.pyvrp_engine``) and OR-Tools
+otherwise. With ``workers >= 2`` it runs a portfolio: differently configured searches in
+parallel, the first in this process and the others in spawned processes, and keeps the best by
+the instance's own objective (``routing.engine_evaluation.objective``), so engines and
+configurations are compared on the same number.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+
+import numpy as np
+
+from routing.engine_errors import EngineError, InvalidInstanceError, NoSolutionFound
+from routing.engine_evaluation import unpaired_nodes
+from routing.instance import Instance, Solution
+from routing.ortools_engine import SearchConfig, solve_ortools
+from routing.pyvrp_engine import pyvrp_unsupported, solve_pyvrp
+
+__all__ = ["ENGINES", "EngineError", "InvalidInstanceError", "NoSolutionFound", "choose_engine", "solve"]
+
+ENGINES = ("auto", "ortools", "pyvrp")
+
+# The OR-Tools portfolio, in the order workers take them. With fleet costs (vehicles first) the
+# second worker tries to empty routes; without, it searches with another metaheuristic.
+_PLAIN = SearchConfig("pci+gls")
+_REDUCE = SearchConfig("pci+gls+reduce-vehicles", reduce_vehicles=True)
+_ALTERNATIVE = SearchConfig("pci+tabu", metaheuristic="TABU_SEARCH")
+
+
+def choose_engine(instance: Instance) -> str:
+    """The engine ``engine="auto"`` uses for ``instance``: "pyvrp" or "ortools"."""
+    return "ortools" if pyvrp_unsupported(instance) else "pyvrp"
+
+
+def _task(
+    engine: str, instance: Instance, config: SearchConfig | None, seed: int, deadline: float
+) -> Solution:
+    """One portfolio member; top level so that spawned processes can run it."""
+    if engine == "pyvrp":
+        return solve_pyvrp(instance, deadline, seed)
+    assert config is not None
+    return solve_ortools(instance, config, deadline)
+
+
+def _portfolio(engine: str, instance: Instance, workers: int) -> list[SearchConfig | None]:
+    if engine == "pyvrp":
+        return [None] * workers
+    vehicles_matter = any(v.fixed_cost > 0 for v in instance.vehicles)
+    second = _REDUCE if vehicles_matter else _ALTERNATIVE
+    configs = [_PLAIN, second]
+    return [configs[k % len(configs)] for k in range(workers)]
+
+
+def solve(
+    instance: Instance,
+    *,
+    time_limit_s: float,
+    workers: int = 2,
+    seed: int = 0,
+    engine: str = "auto",
+) -> Solution:
+    """Solve ``instance`` within about ``time_limit_s`` seconds of wall time.
+
+    ``workers`` searches run in parallel (1: in this process only). ``seed`` seeds PyVRP (worker
+    ``k`` uses ``seed + k``). Raises :class:`InvalidInstanceError` for an inconsistent instance and
+    :class:`NoSolutionFound` when mandatory work cannot be placed; when all work is optional the
+    answer is always a solution, possibly with everything dropped.
+    """
+    if engine not in ENGINES:
+        raise InvalidInstanceError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    if time_limit_s <= 0 or workers < 1:
+        raise InvalidInstanceError(
+            f"time_limit_s must be > 0 and workers >= 1 (got {time_limit_s}, {workers})"
+        )
+    validate_instance(instance)
+    chosen = choose_engine(instance) if engine == "auto" else engine
+    if chosen == "pyvrp" and (reasons := pyvrp_unsupported(instance)):
+        raise InvalidInstanceError(f"engine 'pyvrp' cannot model this instance: {', '.join(reasons)}")
+    started = time.monotonic()
+    deadline = time.time() + time_limit_s
+    configs = _portfolio(chosen, instance, workers)
+    results: list[Solution] = []
+    errors: list[Exception] = []
+    futures: list[Future[Solution]] = []
+    pool = None
+    if workers > 1:
+        pool = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn"))
+        futures = [
+            pool.submit(_task, chosen, instance, config, seed + k, deadline)
+            for k, config in enumerate(configs[1:], start=1)
+        ]
+    try:
+        try:
+            results.append(_task(chosen, instance, configs[0], seed, deadline))
+        except NoSolutionFound as exc:
+            errors.append(exc)
+        for future in futures:
+            try:
+                results.append(future.result())
+            except NoSolutionFound as exc:
+                errors.append(exc)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if not results:
+        raise errors[0]
+    best = min(results, key=lambda s: s.objective)
+    best.seconds = time.monotonic() - started
+    return best
+
+
+def validate_instance(instance: Instance) -> None:
+    """Raise :class:`InvalidInstanceError` naming the first inconsistency of ``instance``."""
+    n = instance.n_nodes
+
+    def fail(message: str) -> None:
+        raise InvalidInstanceError(f"Instance: {message}")
+
+    if instance.time_windows.shape != (n, 2):
+        fail(f"time_windows has shape {instance.time_windows.shape}, expected ({n}, 2)")
+    if instance.demand.shape != (n,):
+        fail(f"demand has shape {instance.demand.shape}, expected ({n},)")
+    if not instance.vehicles:
+        fail("no vehicles")
+    matrices = {"distance": instance.distance, "travel_time": instance.travel_time}
+    if instance.energy is not None:
+        matrices["energy"] = instance.energy
+    for name, per_class in matrices.items():
+        if len(per_class) != len(instance.distance):
+            fail(f"{name} has {len(per_class)} matrix classes, distance has {len(instance.distance)}")
+        for c, m in enumerate(per_class):
+            if m.shape != (n, n):
+                fail(f"{name}[{c}] has shape {m.shape}, expected ({n}, {n})")
+            if (m < 0).any():
+                i, j = np.argwhere(m < 0)[0]
+                fail(f"{name}[{c}][{i}, {j}] is negative ({m[i, j]})")
+    bad = np.argwhere(instance.time_windows[:, 0] > instance.time_windows[:, 1])
+    if bad.size:
+        fail(f"time_windows[{bad[0][0]}] is empty {instance.time_windows[bad[0][0]].tolist()}")
+    depots: set[int] = set()
+    for v, spec in enumerate(instance.vehicles):
+        for field in ("start", "end"):
+            node = getattr(spec, field)
+            if not 0 <= node < n:
+                fail(f"vehicles[{v}].{field} = {node} is not a node")
+            depots.add(node)
+        if spec.matrix_class not in range(len(instance.distance)):
+            fail(f"vehicles[{v}].matrix_class = {spec.matrix_class} has no matrices")
+        if spec.capacity < 0 or not 0 <= spec.start_load <= spec.capacity:
+            fail(f"vehicles[{v}]: start_load {spec.start_load} outside capacity [0, {spec.capacity}]")
+        if spec.energy_capacity is not None and not 0 <= spec.start_energy_used <= spec.energy_capacity:
+            fail(f"vehicles[{v}]: start_energy_used {spec.start_energy_used} over {spec.energy_capacity}")
+    k = len(instance.pairs)
+    if len(instance.pair_penalty) != k or len(instance.pair_vehicles) not in (0, k):
+        fail(
+            f"{k} pairs but {len(instance.pair_penalty)} pair_penalty entries and "
+            f"{len(instance.pair_vehicles)} pair_vehicles entries"
+        )
+    role: dict[int, str] = {}
+
+    def claim(node: int, what: str) -> None:
+        if not 0 <= node < n:
+            fail(f"{what}: node {node} out of range 0..{n - 1}")
+        if node in depots:
+            fail(f"{what}: node {node} is a vehicle start/end")
+        if node in role:
+            fail(f"{what}: node {node} is already {role[node]}")
+        role[node] = what
+
+    for idx, (p, d) in enumerate(instance.pairs):
+        claim(p, f"pairs[{idx}] pickup")
+        claim(d, f"pairs[{idx}] delivery")
+    for node in unpaired_nodes(instance):
+        claim(node, f"unpaired node {node}")
+    for node in instance.reload_nodes:
+        claim(node, f"reload_nodes entry {node}")
+        if instance.demand[node] != 0:
+            fail(f"reload node {node} has demand {instance.demand[node]}, expected 0")
+    for node, v in instance.forced_vehicle.items():
+        if not 0 <= v < len(instance.vehicles):
+            fail(f"forced_vehicle[{node}] = {v} is not a vehicle")
+    for idx, allowed in enumerate(instance.pair_vehicles):
+        if allowed is not None and any(not 0 <= v < len(instance.vehicles) for v in allowed):
+            fail(f"pair_vehicles[{idx}] = {allowed} names a vehicle that does not exist")
+    limit = 10**15
+    for idx, pen in enumerate(instance.pair_penalty):
+        if pen is not None and not 0 <= pen <= limit:
+            fail(f"pair_penalty[{idx}] = {pen} outside [0, 1e15]")
+    for node, pen in instance.node_penalty.items():
+        if pen is not None and not 0 <= pen <= limit:
+            fail(f"node_penalty[{node}] = {pen} outside [0, 1e15]")

@@ -1,0 +1,431 @@
+"""The OR-Tools engine. Every OR-Tools import of the project lives in this module.
+
+OR-Tools' routing API is moving between modules across releases; keeping it behind this one
+module means a move costs one edit. Matrices go in with ``RegisterTransitMatrix`` (measured: a
+Python callback costs up to 2x in gap) and the first solution comes from
+PARALLEL_CHEAPEST_INSERTION (PATH_CHEAPEST_ARC found nothing on R101/RC101 in 30 s).
+
+Model, in OR-Tools terms:
+- ``time`` dimension: travel_time per matrix class, waiting allowed (slack), node windows, vehicle
+  start/end times, pickup before its delivery.
+- ``load`` dimension: demand, capacity, ``start_load`` at the start, cumul fixed to 0 on arrival
+  at a reload node (it must arrive empty).
+- ``energy`` dimension (when the instance has an energy matrix and a budget): cumul = energy used
+  on the current trip, padded by slack so that it is an upper bound of the true use. On arrival at
+  a reload node the cumul is fixed to the common budget ``B``; the transit out of a reload node is
+  ``energy - b_v`` (negative), so the next trip starts from ``B - b_v`` + its first leg: the
+  "cvrp_reload" reset, exact in both directions (slack can only over-estimate).
+- Forbidden arcs (``>= FORBIDDEN``): removed from ``NextVar`` when forbidden for every vehicle and
+  given an infeasible travel time (horizon + 1) in the classes that forbid them, so no big number
+  ever reaches a cumul.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from routing.engine_errors import NoSolutionFound
+from routing.engine_evaluation import objective, route_distance, unpaired_nodes
+from routing.instance import FORBIDDEN, Instance, Solution
+
+_FIRST = routing_enums_pb2.FirstSolutionStrategy
+_META = routing_enums_pb2.LocalSearchMetaheuristic
+
+
+@dataclass(frozen=True, slots=True)
+class SearchConfig:
+    """One OR-Tools search configuration of the portfolio."""
+
+    name: str
+    first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH"
+    # Vehicles first: after a first phase, repeatedly empty the smallest route, cap the active
+    # vehicles one lower and let the search reinsert its visits (they become heavily penalised
+    # optional work meanwhile); keep the fleet reduction when every visit finds a place again.
+    reduce_vehicles: bool = False
+    first_phase_share: float = 0.3
+
+
+@dataclass(slots=True)
+class _Model:
+    manager: pywrapcp.RoutingIndexManager
+    routing: pywrapcp.RoutingModel
+    time: pywrapcp.RoutingDimension
+
+
+def _forbidden_mask(instance: Instance, c: int) -> np.ndarray:
+    mask = (instance.distance[c] >= FORBIDDEN) | (instance.travel_time[c] >= FORBIDDEN)
+    if instance.energy is not None:
+        mask |= instance.energy[c] >= FORBIDDEN
+    np.fill_diagonal(mask, False)
+    return mask
+
+
+def _energy_budgets(instance: Instance) -> tuple[list[int], int] | None:
+    """Per-vehicle trip budgets and their common maximum ``B``; None when energy is not limited."""
+    if instance.energy is None or all(v.energy_capacity is None for v in instance.vehicles):
+        return None
+    finite = [np.where(e >= FORBIDDEN, 0, e) for e in instance.energy]
+    # A vehicle without a budget gets one no route can reach: every node's largest leg, summed.
+    unlimited = max(int(f.max(axis=1).sum()) for f in finite) + 1
+    budgets = [unlimited if v.energy_capacity is None else v.energy_capacity for v in instance.vehicles]
+    return budgets, max(budgets)
+
+
+def _build(
+    instance: Instance,
+    *,
+    max_active: int | None = None,
+    soft_penalty: int | None = None,
+) -> _Model:
+    """The OR-Tools model of ``instance``; ``soft_penalty`` makes mandatory work optional at that cost."""
+    n = instance.n_nodes
+    vehicles = instance.vehicles
+    starts = [v.start for v in vehicles]
+    ends = [v.end for v in vehicles]
+    manager = pywrapcp.RoutingIndexManager(n, len(vehicles), starts, ends)
+    routing = pywrapcp.RoutingModel(manager)
+    solver = routing.solver()
+    horizon = instance.horizon
+    classes = sorted({v.matrix_class for v in vehicles})
+    masks = {c: _forbidden_mask(instance, c) for c in classes}
+
+    # Arc costs and travel times, per matrix class.
+    cost_eval: dict[int, int] = {}
+    time_eval: dict[int, int] = {}
+    for c in classes:
+        dist = instance.distance[c]
+        cap = int(dist[~masks[c]].max(initial=0))
+        cost_eval[c] = routing.RegisterTransitMatrix(np.where(masks[c], cap, dist).tolist())
+        tt = np.minimum(instance.travel_time[c], horizon + 1)
+        time_eval[c] = routing.RegisterTransitMatrix(np.where(masks[c], horizon + 1, tt).tolist())
+    for v, spec in enumerate(vehicles):
+        routing.SetArcCostEvaluatorOfVehicle(cost_eval[spec.matrix_class], v)
+        routing.SetFixedCostOfVehicle(int(spec.fixed_cost), v)
+
+    routing.AddDimensionWithVehicleTransits(
+        [time_eval[v.matrix_class] for v in vehicles], horizon, horizon, False, "time"
+    )
+    time_dim = routing.GetDimensionOrDie("time")
+    depot_nodes = set(starts) | set(ends)
+    for node in range(n):
+        if node not in depot_nodes:
+            time_dim.CumulVar(manager.NodeToIndex(node)).SetRange(
+                int(instance.time_windows[node, 0]), int(instance.time_windows[node, 1])
+            )
+    for v, spec in enumerate(vehicles):
+        start_lo = max(spec.start_time, int(instance.time_windows[spec.start, 0]))
+        end_hi = min(
+            horizon if spec.end_time is None else spec.end_time, int(instance.time_windows[spec.end, 1])
+        )
+        time_dim.CumulVar(routing.Start(v)).SetRange(
+            start_lo, max(start_lo, int(instance.time_windows[spec.start, 1]))
+        )
+        time_dim.CumulVar(routing.End(v)).SetRange(int(instance.time_windows[spec.end, 0]), end_hi)
+        routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(v)))
+        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(v)))
+
+    demand_eval = routing.RegisterUnaryTransitVector([int(d) for d in instance.demand])
+    routing.AddDimensionWithVehicleCapacity(
+        demand_eval, 0, [int(v.capacity) for v in vehicles], False, "load"
+    )
+    load_dim = routing.GetDimensionOrDie("load")
+    for v, spec in enumerate(vehicles):
+        load_dim.CumulVar(routing.Start(v)).SetValue(int(spec.start_load))
+    for node in instance.reload_nodes:
+        load_dim.CumulVar(manager.NodeToIndex(node)).SetValue(0)
+
+    budgets = _energy_budgets(instance)
+    if budgets is not None:
+        _add_energy(instance, manager, routing, masks, *budgets)
+
+    # Arcs forbidden for every vehicle leave the search space altogether.
+    common = np.logical_and.reduce([masks[c] for c in classes])
+    if common.any():
+        from_indices: dict[int, list[int]] = {}
+        to_indices: dict[int, list[int]] = {}
+        for v in range(len(vehicles)):
+            from_indices.setdefault(starts[v], []).append(routing.Start(v))
+            to_indices.setdefault(ends[v], []).append(routing.End(v))
+        for node in range(n):
+            if node not in depot_nodes:
+                from_indices[node] = to_indices[node] = [manager.NodeToIndex(node)]
+        for a, b in np.argwhere(common):
+            for i in from_indices.get(int(a), []):
+                for j in to_indices.get(int(b), []):
+                    routing.NextVar(i).RemoveValue(j)
+
+    # Work: pairs, unpaired visits, reloads; nodes without a role are never visited.
+    roles: set[int] = set()
+    for k, (p, d) in enumerate(instance.pairs):
+        pi, di = manager.NodeToIndex(p), manager.NodeToIndex(d)
+        routing.AddPickupAndDelivery(pi, di)
+        solver.Add(routing.VehicleVar(pi) == routing.VehicleVar(di))
+        solver.Add(time_dim.CumulVar(pi) <= time_dim.CumulVar(di))
+        penalty = instance.pair_penalty[k] if instance.pair_penalty[k] is not None else soft_penalty
+        if penalty is not None:
+            routing.AddDisjunction([pi], int(penalty))
+            routing.AddDisjunction([di], 0)
+        allowed = instance.pair_vehicles[k] if k < len(instance.pair_vehicles) else None
+        if allowed is not None:
+            routing.SetAllowedVehiclesForIndex(list(allowed), pi)
+            routing.SetAllowedVehiclesForIndex(list(allowed), di)
+        roles |= {p, d}
+    for node in unpaired_nodes(instance):
+        index = manager.NodeToIndex(node)
+        pen = instance.node_penalty.get(node)
+        penalty = pen if pen is not None else soft_penalty
+        if penalty is not None:
+            routing.AddDisjunction([index], int(penalty))
+        if node in instance.forced_vehicle:
+            routing.SetAllowedVehiclesForIndex([instance.forced_vehicle[node]], index)
+        roles.add(node)
+    for node in instance.reload_nodes:
+        routing.AddDisjunction([manager.NodeToIndex(node)], 0)
+        roles.add(node)
+    for node in set(range(n)) - roles - depot_nodes:
+        index = manager.NodeToIndex(node)
+        routing.AddDisjunction([index], 0)
+        routing.ActiveVar(index).SetValue(0)
+
+    if max_active is not None:
+        routing.SetMaximumNumberOfActiveVehicles(max_active)
+    return _Model(manager, routing, time_dim)
+
+
+def _add_energy(
+    instance: Instance,
+    manager: pywrapcp.RoutingIndexManager,
+    routing: pywrapcp.RoutingModel,
+    masks: dict[int, np.ndarray],
+    budgets: list[int],
+    ceiling: int,
+) -> None:
+    assert instance.energy is not None
+    reload_rows = np.zeros(instance.n_nodes, dtype=bool)
+    reload_rows[instance.reload_nodes] = True
+    evaluators: dict[tuple[int, int], int] = {}
+    for spec, budget in zip(instance.vehicles, budgets, strict=True):
+        key = (spec.matrix_class, budget)
+        if key in evaluators:
+            continue
+        e = np.minimum(instance.energy[spec.matrix_class], ceiling + 1)
+        e = np.where(reload_rows[:, None], e - budget, e)
+        e = np.where(masks[spec.matrix_class], ceiling + 1, e)
+        evaluators[key] = routing.RegisterTransitMatrix(e.tolist())
+    routing.AddDimensionWithVehicleTransits(
+        [evaluators[(v.matrix_class, b)] for v, b in zip(instance.vehicles, budgets, strict=True)],
+        ceiling,
+        ceiling,
+        False,
+        "energy",
+    )
+    energy = routing.GetDimensionOrDie("energy")
+    for v, (spec, budget) in enumerate(zip(instance.vehicles, budgets, strict=True)):
+        energy.CumulVar(routing.Start(v)).SetValue(ceiling - budget + int(spec.start_energy_used))
+    for node in instance.reload_nodes:
+        energy.CumulVar(manager.NodeToIndex(node)).SetValue(ceiling)
+
+
+def _parameters(config: SearchConfig, seconds: float, first: bool) -> pywrapcp.DefaultRoutingSearchParameters:
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    if first:
+        params.first_solution_strategy = getattr(_FIRST, config.first_solution)
+    params.local_search_metaheuristic = getattr(_META, config.metaheuristic)
+    params.time_limit.FromMilliseconds(max(1, int(seconds * 1000)))
+    return params
+
+
+def _initial_assignment(
+    model: _Model, instance: Instance, routes: list[list[int]]
+) -> pywrapcp.Assignment | None:
+    """The assignment of ``routes`` after removing what became invalid; None if OR-Tools rejects it."""
+    cleaned = clean_routes(instance, routes)
+    if not any(cleaned):
+        return None
+    manager = model.manager
+    indices = [[manager.NodeToIndex(node) for node in route] for route in cleaned]
+    return model.routing.ReadAssignmentFromRoutes(indices, True)
+
+
+def clean_routes(instance: Instance, routes: list[list[int]]) -> list[list[int]]:
+    """Warm-start routes stripped of visits the instance no longer allows.
+
+    Dropped: unknown or repeated nodes, depots, nodes on a vehicle they are not allowed on, and
+    pairs not kept whole on one route in pickup-then-delivery order.
+    """
+    n = instance.n_nodes
+    vehicles = instance.vehicles
+    routes = [list(r) for r in routes[: len(vehicles)]] + [[] for _ in range(len(vehicles) - len(routes))]
+    depots = {v.start for v in vehicles} | {v.end for v in vehicles}
+    allowed: dict[int, set[int]] = {}
+    pair_of: dict[int, tuple[int, int]] = {}
+    for k, (p, d) in enumerate(instance.pairs):
+        pair_of[p] = pair_of[d] = (p, d)
+        restriction = instance.pair_vehicles[k] if k < len(instance.pair_vehicles) else None
+        if restriction is not None:
+            allowed[p] = allowed[d] = set(restriction)
+    for node, v in instance.forced_vehicle.items():
+        allowed[node] = {v}
+    valid = set(pair_of) | unpaired_nodes(instance) | set(instance.reload_nodes)
+    seen: set[int] = set()
+    cleaned: list[list[int]] = []
+    for v, route in enumerate(routes):
+        kept = []
+        for node in route:
+            if not (0 <= node < n) or node in seen or node in depots or node not in valid:
+                continue
+            if node in allowed and v not in allowed[node]:
+                continue
+            seen.add(node)
+            kept.append(node)
+        position = {node: i for i, node in enumerate(kept)}
+        broken = {
+            node
+            for node in kept
+            if node in pair_of
+            and (
+                pair_of[node][0] not in position
+                or pair_of[node][1] not in position
+                or position[pair_of[node][0]] > position[pair_of[node][1]]
+            )
+        }
+        cleaned.append([node for node in kept if node not in broken])
+    return cleaned
+
+
+def _extract(
+    model: _Model, instance: Instance, assignment: pywrapcp.Assignment
+) -> tuple[list[list[int]], list[list[int]]]:
+    routing, manager = model.routing, model.manager
+    reloads = set(instance.reload_nodes)
+    routes, arrivals = [], []
+    for v in range(len(instance.vehicles)):
+        route, arrival = [], []
+        index = assignment.Value(routing.NextVar(routing.Start(v)))
+        while not routing.IsEnd(index):
+            route.append(manager.IndexToNode(index))
+            arrival.append(assignment.Min(model.time.CumulVar(index)))
+            index = assignment.Value(routing.NextVar(index))
+        if all(node in reloads for node in route):
+            route, arrival = [], []
+        routes.append(route)
+        arrivals.append(arrival)
+    return routes, arrivals
+
+
+def _solution(
+    instance: Instance, routes: list[list[int]], arrivals: list[list[int]], name: str, started: float
+) -> Solution:
+    visited = {node for route in routes for node in route}
+    return Solution(
+        routes=routes,
+        arrival=arrivals,
+        objective=objective(instance, routes),
+        distance=sum(route_distance(instance, v, r) for v, r in enumerate(routes) if r),
+        dropped_pairs=[k for k, (p, _) in enumerate(instance.pairs) if p not in visited],
+        dropped_nodes=sorted(node for node in unpaired_nodes(instance) if node not in visited),
+        engine=name,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _run(
+    instance: Instance,
+    config: SearchConfig,
+    seconds: float,
+    initial: list[list[int]] | None,
+    *,
+    max_active: int | None = None,
+    soft_penalty: int | None = None,
+) -> tuple[list[list[int]], list[list[int]]] | None:
+    model = _build(instance, max_active=max_active, soft_penalty=soft_penalty)
+    start = _initial_assignment(model, instance, initial) if initial else None
+    params = _parameters(config, seconds, first=start is None)
+    if start is not None:
+        result = model.routing.SolveFromAssignmentWithParameters(start, params)
+    else:
+        result = model.routing.SolveWithParameters(params)
+    if result is None:
+        return None
+    return _extract(model, instance, result)
+
+
+def _has_mandatory_work(instance: Instance) -> bool:
+    return any(p is None for p in instance.pair_penalty) or any(
+        instance.node_penalty.get(node) is None for node in unpaired_nodes(instance)
+    )
+
+
+def solve_ortools(instance: Instance, config: SearchConfig, deadline: float) -> Solution:
+    """Solve ``instance`` with one OR-Tools configuration until ``deadline`` (``time.time()``).
+
+    Raises :class:`NoSolutionFound` when mandatory work could not be placed; when all the work is
+    optional and nothing was found, returns the honest answer: everything dropped.
+    """
+    started = time.monotonic()
+    remaining = deadline - time.time()
+    initial = instance.initial_routes
+    name = f"ortools:{config.name}"
+    first_phase = remaining * (config.first_phase_share if config.reduce_vehicles else 1.0)
+    found = _run(instance, config, first_phase, initial)
+    if found is None and initial:
+        # The warm start no longer fits (e.g. a window closed): start over for the remaining time.
+        found = _run(instance, config, deadline - time.time(), None)
+    if found is None:
+        if _has_mandatory_work(instance):
+            raise NoSolutionFound(
+                f"OR-Tools ({config.name}) found no solution placing all mandatory work in {remaining:.1f} s"
+            )
+        empty: list[list[int]] = [[] for _ in instance.vehicles]
+        return _solution(instance, empty, [[] for _ in instance.vehicles], name + ":nothing-found", started)
+    routes, arrivals = found
+    if config.reduce_vehicles and any(v.fixed_cost > 0 for v in instance.vehicles):
+        routes, arrivals = _reduce_vehicles(instance, config, deadline, routes, arrivals)
+    return _solution(instance, routes, arrivals, name, started)
+
+
+def _reduce_vehicles(
+    instance: Instance,
+    config: SearchConfig,
+    deadline: float,
+    routes: list[list[int]],
+    arrivals: list[list[int]],
+) -> tuple[list[list[int]], list[list[int]]]:
+    # Reinserting a visit must always beat leaving it out, whatever the distance or fleet costs.
+    soft = 2 * (sum(v.fixed_cost for v in instance.vehicles) + int(objective(instance, routes))) + 1
+    while True:
+        remaining = deadline - time.time()
+        used = [v for v, r in enumerate(routes) if r]
+        if remaining < 1.0 or len(used) <= 1:
+            break
+        smallest = min(used, key=lambda v: (len(routes[v]), route_distance(instance, v, routes[v])))
+        trial = [[] if v == smallest else r for v, r in enumerate(routes)]
+        # Half the remaining time per attempt: a failed attempt still leaves time to polish.
+        found = _run(instance, config, remaining / 2, trial, max_active=len(used) - 1, soft_penalty=soft)
+        if found is None or not _complete(instance, found[0]):
+            break
+        routes, arrivals = found
+    remaining = deadline - time.time()
+    if remaining >= 0.5:
+        polished = _run(instance, config, remaining, routes)
+        if polished is not None and objective(instance, polished[0]) <= objective(instance, routes):
+            routes, arrivals = polished
+    return routes, arrivals
+
+
+def _complete(instance: Instance, routes: list[list[int]]) -> bool:
+    """True when every mandatory pair and node is served."""
+    visited = {node for route in routes for node in route}
+    pairs_ok = all(
+        pen is not None or p in visited
+        for (p, _), pen in zip(instance.pairs, instance.pair_penalty, strict=True)
+    )
+    nodes_ok = all(
+        node in visited or instance.node_penalty.get(node) is not None for node in unpaired_nodes(instance)
+    )
+    return pairs_ok and nodes_ok
