@@ -1,0 +1,101 @@
+"""Zone footprints in the local frame and their margin-buffered, outside-approximated obstacles.
+
+The *true* margin region of a zone is every point within ``margin_m`` of its footprint (the
+Minkowski sum of the footprint with a disc). Polygons cannot hold circular arcs, and shapely's
+round buffer puts its arc vertices *on* the circle, so its chords cut inside. Here the disc is
+replaced by a regular ``n``-gon *circumscribed* about it (apothem = the radius, vertices at
+``radius / cos(pi / n)``): the n-gon contains the disc, so the Minkowski sum with it contains the
+true margin region. The error is always on the safe side and at most
+``radius * (1 / cos(pi / n) - 1)`` (n = 32: 0.48 % of the radius).
+
+A circle zone of radius R and margin m becomes the n-gon circumscribed about the circle of radius
+R + m. A polygon footprint P becomes ``P ∪ ⋃_edges (edge ⊕ n-gon)`` (exact Minkowski sum with
+a convex set that contains the origin), built with vectorised shapely convex hulls and one union.
+
+All coordinates here are metres in a :class:`~airspace.frame.LocalFrame`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from airspace.frame import LocalFrame
+from airspace.zones import Zone
+
+DEFAULT_CIRCLE_SEGMENTS: int = 32
+
+
+def circumscribed_ngon(radius: float, segments: int) -> np.ndarray:
+    """Vertices (segments, 2) of a regular polygon whose inscribed circle has this radius."""
+    if segments < 3:
+        raise ValueError(f"circle_segments must be >= 3, got {segments}")
+    angles = (np.arange(segments) + 0.5) * (2 * math.pi / segments)
+    r = radius / math.cos(math.pi / segments)
+    return np.column_stack([r * np.cos(angles), r * np.sin(angles)])
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """A zone's true footprint in metres: a polygon, or a disc (centre point + radius)."""
+
+    geometry: BaseGeometry  # Polygon / MultiPolygon, or the centre Point of a disc
+    radius_m: float  # 0 for polygons
+
+    def distance(self, geoms: object) -> np.ndarray:
+        """Exact distance (metres) from geometries (array-like) to the footprint; 0 inside."""
+        d = shapely.distance(geoms, self.geometry) - self.radius_m
+        return np.maximum(d, 0.0)
+
+    def covers(self, xy: np.ndarray) -> np.ndarray:
+        """For points (n, 2): whether each lies in the closed footprint."""
+        pts = shapely.points(np.asarray(xy, dtype=float).reshape(-1, 2))
+        if self.radius_m > 0:
+            return shapely.distance(pts, self.geometry) <= self.radius_m
+        return shapely.intersects(self.geometry, pts)
+
+
+def footprint_in_frame(zone: Zone, frame: LocalFrame) -> Footprint:
+    """Project a zone's footprint into the frame (polygon vertices are projected one by one)."""
+    if zone.radius_m is not None:
+        x, y = frame.to_xy(zone.shape.x, zone.shape.y)
+        return Footprint(Point(float(x), float(y)), float(zone.radius_m))
+    geom = shapely.transform(zone.shape, lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])))
+    return Footprint(geom, 0.0)
+
+
+def _polygon_parts(geom: BaseGeometry) -> list[Polygon]:
+    if isinstance(geom, Polygon):
+        return [geom]
+    if isinstance(geom, MultiPolygon):
+        return list(geom.geoms)
+    return [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon)]
+
+
+def buffered_outside(footprint: Footprint, margin_m: float, segments: int) -> BaseGeometry:
+    """The footprint grown by ``margin_m``, approximated from outside (see module docstring)."""
+    if footprint.radius_m > 0:
+        c = footprint.geometry
+        ring = circumscribed_ngon(footprint.radius_m + margin_m, segments) + np.array([c.x, c.y])
+        return Polygon(ring)
+    if margin_m <= 0:
+        return footprint.geometry
+    ngon = circumscribed_ngon(margin_m, segments)
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    for poly in _polygon_parts(footprint.geometry):
+        for ring in (poly.exterior, *poly.interiors):
+            coords = np.asarray(ring.coords)[:, :2]
+            starts.append(coords[:-1])
+            ends.append(coords[1:])
+    a = np.concatenate(starts)
+    b = np.concatenate(ends)
+    # each edge swept by the n-gon: the convex hull of the n-gon at both ends
+    clouds = np.concatenate([a[:, None, :] + ngon[None], b[:, None, :] + ngon[None]], axis=1)
+    hulls = shapely.convex_hull(shapely.multipoints(clouds))
+    return shapely.union_all(np.concatenate([hulls, np.array([footprint.geometry], dtype=object)]))

@@ -1,0 +1,389 @@
+"""Exact shortest paths among polygonal obstacles: a vectorised bitangent visibility graph.
+
+Everything here is pure geometry in metres (a :class:`~airspace.frame.LocalFrame`); no I/O.
+
+Obstacles are the margin-buffered, outside-approximated zone shapes ``B_z``
+(:mod:`airspace.obstacles`). A path is *clear* when it never enters the interior of any ``B_z``;
+touching a boundary (running along an edge, grazing a vertex) is allowed. Epsilon policy: each
+``B_z`` is tested through its erosion by :data:`EPSILON_M` (1 micrometre), so a touching segment is
+robustly accepted and a clear path may dip at most 1 micrometre into ``B_z`` -- which itself lies
+outside the true margin region, so the clearance to the true footprint is at least
+``margin_m - 1e-6`` m.
+
+Graph nodes are the convex vertices of the union of all ``B_z`` (a vertex inside another obstacle
+is therefore never a node). A shortest path bends only at such vertices, and only where it is
+tangent: at a vertex ``v`` both ring neighbours of ``v`` lie on the same side of the segment's
+line. That test is done on whole arrays of vertex pairs with numpy before any shapely call, which
+leaves about four candidate segments per pair of obstacles instead of all vertex pairs.
+
+Pads (the endpoints) inside a margin band. A pad outside every footprint but inside the margin
+band of a zone ``z`` (its clearance ``c < margin_m``) may still take off and land: the leg leaving
+it (and the leg arriving at it) is checked against ``z`` differently -- the part from the pad to
+where the leg first leaves ``B_z`` must never come closer to the footprint of ``z`` than ``c``
+(minus 1 micrometre), and the rest of the leg must not re-enter ``B_z``. Every other zone, and every
+other leg, keeps the full margin. Pads are never intermediate nodes, so this relaxation applies
+to their own first and last legs only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
+
+from airspace.obstacles import Footprint
+
+EPSILON_M: float = 1e-6
+_TANGENT_RTOL = 1e-9
+_CHUNK = 512
+
+
+@dataclass
+class ObstacleField:
+    """The obstacles of one active zone set, with their node set and node-to-node visibility edges."""
+
+    zone_ids: list[str]
+    footprints: list[Footprint]
+    margins: np.ndarray  # (Z,)
+    buffered: np.ndarray  # (Z,) object: B_z
+    eroded: np.ndarray  # (Z,) object: B_z eroded by EPSILON_M
+    tree: shapely.STRtree  # over ``eroded``
+    union_parts: list[Polygon]
+    nodes: np.ndarray  # (V, 2) convex vertices of the union
+    node_prev: np.ndarray  # (V, 2) ring neighbours of each node
+    node_next: np.ndarray  # (V, 2)
+    edge_i: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    edge_j: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    edge_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def size(self) -> int:
+        """Number of graph nodes (obstacle vertices)."""
+        return len(self.nodes)
+
+
+def _cross(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray) -> np.ndarray:
+    return ax * by - ay * bx
+
+
+def _convex_vertices(parts: list[Polygon]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Convex vertices of polygon parts (interior on the left of every ring), with ring neighbours."""
+    pts, prv, nxt = [], [], []
+    for part in parts:
+        part = orient(part, sign=1.0)  # exterior CCW, holes CW: the obstacle is on the left
+        for ring in (part.exterior, *part.interiors):
+            c = np.asarray(ring.coords)[:-1, :2]
+            keep = np.any(c != np.roll(c, 1, axis=0), axis=1)
+            c = c[keep]
+            if len(c) < 3:
+                continue
+            p, n = np.roll(c, 1, axis=0), np.roll(c, -1, axis=0)
+            e1, e2 = c - p, n - c
+            turn = _cross(e1[:, 0], e1[:, 1], e2[:, 0], e2[:, 1])
+            scale = np.hypot(e1[:, 0], e1[:, 1]) * np.hypot(e2[:, 0], e2[:, 1])
+            convex = turn > _TANGENT_RTOL * scale
+            pts.append(c[convex])
+            prv.append(p[convex])
+            nxt.append(n[convex])
+    if not pts:
+        empty = np.zeros((0, 2))
+        return empty, empty, empty
+    return np.concatenate(pts), np.concatenate(prv), np.concatenate(nxt)
+
+
+def _tangent(
+    dx: np.ndarray, dy: np.ndarray, dist: np.ndarray, prev_e: np.ndarray, next_e: np.ndarray
+) -> np.ndarray:
+    """Whether a segment with direction (dx, dy) from a vertex is tangent there (neighbours on one side).
+
+    ``prev_e`` / ``next_e`` are the vertex's neighbour offsets, broadcastable against ``dx``
+    (shape (..., 2)). A neighbour on the line (within a relative tolerance) counts on both sides.
+    """
+    a = _cross(dx, dy, prev_e[..., 0], prev_e[..., 1])
+    b = _cross(dx, dy, next_e[..., 0], next_e[..., 1])
+    ta = _TANGENT_RTOL * dist * np.hypot(prev_e[..., 0], prev_e[..., 1])
+    tb = _TANGENT_RTOL * dist * np.hypot(next_e[..., 0], next_e[..., 1])
+    return ~(((a > ta) & (b < -tb)) | ((a < -ta) & (b > tb)))
+
+
+@dataclass
+class PadBands:
+    """For each pad: the zones whose margin band holds it, with the pad's clearance to each."""
+
+    bands: list[dict[int, float]]
+
+    def keys(self, n_zones: int) -> np.ndarray:
+        """Integer keys ``pad * n_zones + zone`` of every (pad, band zone) pair."""
+        return np.array([p * n_zones + z for p, b in enumerate(self.bands) for z in b], dtype=np.int64)
+
+
+def build_field(
+    zone_ids: list[str], footprints: list[Footprint], margins: list[float], buffered: list[BaseGeometry]
+) -> ObstacleField:
+    """Build the obstacle field of a zone set and its node-to-node visibility edges."""
+    buf = np.array(buffered, dtype=object) if buffered else np.zeros(0, dtype=object)
+    eroded = shapely.buffer(buf, -EPSILON_M) if len(buf) else buf
+    union = shapely.union_all(buf) if len(buf) else Polygon()
+    parts = [g for g in shapely.get_parts(union) if isinstance(g, Polygon) and not g.is_empty]
+    nodes, prv, nxt = _convex_vertices(parts)
+    obstacle = ObstacleField(
+        zone_ids=zone_ids,
+        footprints=footprints,
+        margins=np.asarray(margins, dtype=float),
+        buffered=buf,
+        eroded=eroded,
+        tree=shapely.STRtree(eroded),
+        union_parts=parts,
+        nodes=nodes,
+        node_prev=prv,
+        node_next=nxt,
+    )
+    _add_node_edges(obstacle)
+    return obstacle
+
+
+def _add_node_edges(f: ObstacleField) -> None:
+    v = f.size
+    if v < 2:
+        return
+    pe, ne = f.node_prev - f.nodes, f.node_next - f.nodes
+    cand_i, cand_j = [], []
+    for s in range(0, v, _CHUNK):
+        rows = np.arange(s, min(s + _CHUNK, v))
+        dx = f.nodes[None, :, 0] - f.nodes[rows, None, 0]  # from row u to column w
+        dy = f.nodes[None, :, 1] - f.nodes[rows, None, 1]
+        dist = np.hypot(dx, dy)
+        ok = _tangent(dx, dy, dist, pe[rows, None, :], ne[rows, None, :])  # tangent at u
+        ok &= _tangent(dx, dy, dist, pe[None, :, :], ne[None, :, :])  # tangent at w
+        ok &= np.arange(v)[None, :] > rows[:, None]
+        ok &= dist > 0
+        i, j = np.nonzero(ok)
+        cand_i.append(rows[i])
+        cand_j.append(j)
+    ci, cj = np.concatenate(cand_i), np.concatenate(cand_j)
+    blocked = segments_blocked(f, f.nodes[ci], f.nodes[cj])
+    ci, cj = ci[~blocked], cj[~blocked]
+    f.edge_i, f.edge_j = ci, cj
+    f.edge_w = np.hypot(*(f.nodes[cj] - f.nodes[ci]).T)
+
+
+def pad_bands(f: ObstacleField, pads: np.ndarray) -> PadBands:
+    """Find, for each pad, the zones whose (eroded) buffered shape holds it and its clearance to them."""
+    bands: list[dict[int, float]] = [{} for _ in range(len(pads))]
+    if len(pads) == 0 or len(f.eroded) == 0:
+        return PadBands(bands)
+    pts = shapely.points(pads)
+    p_idx, z_idx = f.tree.query(pts, predicate="intersects")
+    for p, z in zip(p_idx.tolist(), z_idx.tolist(), strict=True):
+        bands[p][z] = float(f.footprints[z].distance(pts[p]))
+    return PadBands(bands)
+
+
+def _exit_param(start: np.ndarray, d: np.ndarray, shape: BaseGeometry) -> float:
+    """Smallest t > 0 where start + t*d meets the boundary of ``shape`` (inf if never)."""
+    rings = []
+    for part in shapely.get_parts(shape):
+        rings.extend([part.exterior, *part.interiors])
+    segs = np.concatenate(
+        [np.stack([np.asarray(r.coords)[:-1, :2], np.asarray(r.coords)[1:, :2]], 1) for r in rings]
+    )
+    e0, fvec = segs[:, 0], segs[:, 1] - segs[:, 0]
+    denom = _cross(d[0], d[1], fvec[:, 0], fvec[:, 1])
+    w = e0 - start
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = _cross(w[:, 0], w[:, 1], fvec[:, 0], fvec[:, 1]) / denom
+        u = _cross(w[:, 0], w[:, 1], d[0], d[1]) / denom
+    ok = (denom != 0) & (u >= 0) & (u <= 1) & (t > 0)
+    return float(t[ok].min()) if ok.any() else float("inf")
+
+
+def _band_leg_clear(
+    f: ObstacleField, z: int, a: np.ndarray, b: np.ndarray, c_start: float | None, c_end: float | None
+) -> bool:
+    """The pad-in-band rule for one segment and one zone whose band holds one or both ends."""
+    d = b - a
+    shape = f.buffered[z]
+    fp = f.footprints[z]
+    head = _exit_param(a, d, shape) if c_start is not None else 0.0
+    tail = 1.0 - _exit_param(b, -d, shape) if c_end is not None else 1.0
+    if head >= tail:
+        need = min(c for c in (c_start, c_end) if c is not None)
+        return bool(fp.distance(shapely.linestrings([a, b])) >= need - EPSILON_M)
+    if head > 0 and fp.distance(shapely.linestrings([a, a + head * d])) < c_start - EPSILON_M:  # type: ignore[operator]
+        return False
+    if tail < 1 and fp.distance(shapely.linestrings([a + tail * d, b])) < c_end - EPSILON_M:  # type: ignore[operator]
+        return False
+    if tail - head <= 1e-12:
+        return True
+    middle = shapely.linestrings([a + head * d, a + tail * d])
+    return not bool(shapely.intersects(middle, f.eroded[z]))
+
+
+def segments_blocked(
+    f: ObstacleField,
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    start_pad: np.ndarray | None = None,
+    end_pad: np.ndarray | None = None,
+    bands: PadBands | None = None,
+) -> np.ndarray:
+    """For segments a[k] -> b[k] (arrays (M, 2)): whether each enters some obstacle's interior.
+
+    ``start_pad`` / ``end_pad`` give, per segment, the pad index of an end (-1: not a pad); with
+    ``bands`` they switch on the pad-in-band rule (module docstring) for those ends.
+    """
+    m = len(a)
+    blocked = np.zeros(m, dtype=bool)
+    if m == 0 or len(f.eroded) == 0:
+        return blocked
+    lines = shapely.linestrings(np.stack([a, b], axis=1))
+    s_idx, z_idx = f.tree.query(lines, predicate="intersects")
+    if bands is None or start_pad is None or end_pad is None:
+        blocked[s_idx] = True
+        return blocked
+    nz = len(f.eroded)
+    keys = bands.keys(nz)
+    sp, ep = start_pad[s_idx], end_pad[s_idx]
+    special = ((sp >= 0) & np.isin(sp * nz + z_idx, keys)) | ((ep >= 0) & np.isin(ep * nz + z_idx, keys))
+    blocked[s_idx[~special]] = True
+    for s, z in zip(s_idx[special].tolist(), z_idx[special].tolist(), strict=True):
+        if blocked[s]:
+            continue
+        c_start = bands.bands[start_pad[s]].get(z) if start_pad[s] >= 0 else None
+        c_end = bands.bands[end_pad[s]].get(z) if end_pad[s] >= 0 else None
+        if not _band_leg_clear(f, z, a[s], b[s], c_start, c_end):
+            blocked[s] = True
+    return blocked
+
+
+def enclosing_zones(f: ObstacleField, pad: np.ndarray) -> list[str] | None:
+    """If the pad lies in a hole of the obstacles (a courtyard), the ids of the zones around it."""
+    p = shapely.points(pad)
+    for part in f.union_parts:
+        if part.interiors and Polygon(part.exterior).contains(p) and not part.intersects(p):
+            near = [f.zone_ids[z] for z in range(len(f.buffered)) if f.buffered[z].intersects(part)]
+            return sorted(near)
+    return None
+
+
+@dataclass
+class Solution:
+    """All-pairs shortest path lengths among pads, and what is needed to rebuild any leg."""
+
+    field: ObstacleField
+    pads: np.ndarray  # (N, 2)
+    lengths: np.ndarray  # (N, N)
+    direct: np.ndarray  # (N, N) bool: the straight segment is clear
+    graph_pairs: int
+    pad_edges: dict[int, tuple[np.ndarray, np.ndarray]]  # pad -> (node ids, lengths)
+
+    def _graph(self, source: int) -> csr_matrix:
+        f = self.field
+        v = f.size
+        nodes_w, lens = self.pad_edges[source]
+        rows = np.concatenate([f.edge_i, f.edge_j, np.full(len(nodes_w), v)])
+        cols = np.concatenate([f.edge_j, f.edge_i, nodes_w])
+        w = np.maximum(np.concatenate([f.edge_w, f.edge_w, lens]), 1e-12)  # csgraph drops zeros
+        return csr_matrix((w, (rows, cols)), shape=(v + 1, v + 1))
+
+    def path_xy(self, i: int, j: int) -> list[np.ndarray]:
+        """The waypoints (metres) of a shortest leg i -> j; the caller checks the length is finite."""
+        if i == j or self.direct[i, j]:
+            return [self.pads[i], self.pads[j]]
+        f = self.field
+        v = f.size
+        dist, pred = dijkstra(self._graph(i), directed=True, indices=v, return_predecessors=True)
+        nodes_w, lens = self.pad_edges[j]
+        k = int(np.argmin(dist[nodes_w] + lens))
+        chain = [int(nodes_w[k])]
+        while pred[chain[-1]] != v:
+            chain.append(int(pred[chain[-1]]))
+        return [self.pads[i], *[f.nodes[n] for n in reversed(chain)], self.pads[j]]
+
+
+def solve(f: ObstacleField, pads: np.ndarray, usable: np.ndarray) -> Solution:
+    """Shortest clear lengths between all usable pads (np.inf where no clear path exists)."""
+    n = len(pads)
+    lengths = np.full((n, n), np.inf)
+    direct = np.zeros((n, n), dtype=bool)
+    idx = np.flatnonzero(usable)
+    lengths[idx, idx] = 0.0
+    bands = pad_bands(f, pads)
+    iu, ju = np.triu_indices(len(idx), k=1)
+    pi, pj = idx[iu], idx[ju]
+    blocked = segments_blocked(f, pads[pi], pads[pj], start_pad=pi, end_pad=pj, bands=bands)
+    straight = np.hypot(*(pads[pj] - pads[pi]).T)
+    ci, cj = pi[~blocked], pj[~blocked]
+    lengths[ci, cj] = lengths[cj, ci] = straight[~blocked]
+    direct[ci, cj] = direct[cj, ci] = True
+    gi, gj = pi[blocked], pj[blocked]
+    solution = Solution(f, pads, lengths, direct, len(gi), {})
+    if len(gi) == 0 or f.size == 0:
+        return solution
+    involved = np.unique(np.concatenate([gi, gj]))
+    solution.pad_edges = _pad_edges(f, pads, involved, bands)
+    _graph_lengths(solution, gi, gj)
+    return solution
+
+
+def _pad_edges(
+    f: ObstacleField, pads: np.ndarray, which: np.ndarray, bands: PadBands
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Clear segments from each pad in ``which`` to the nodes tangent to it."""
+    pe, ne = f.node_prev - f.nodes, f.node_next - f.nodes
+    dx = pads[which, None, 0] - f.nodes[None, :, 0]  # from node w towards the pad
+    dy = pads[which, None, 1] - f.nodes[None, :, 1]
+    dist = np.hypot(dx, dy)
+    ok = _tangent(dx, dy, dist, pe[None], ne[None]) & (dist > 0)
+    r, w = np.nonzero(ok)
+    p = which[r]
+    blocked = segments_blocked(f, pads[p], f.nodes[w], start_pad=p, end_pad=np.full(len(p), -1), bands=bands)
+    p, w, d = p[~blocked], w[~blocked], dist[r, w][~blocked]
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    order = np.argsort(p, kind="stable")
+    p, w, d = p[order], w[order], d[order]
+    bounds = np.searchsorted(p, which)
+    ends = np.searchsorted(p, which, side="right")
+    for k, pad in enumerate(which.tolist()):
+        out[pad] = (w[bounds[k] : ends[k]], d[bounds[k] : ends[k]])
+    return out
+
+
+def _graph_lengths(sol: Solution, gi: np.ndarray, gj: np.ndarray) -> None:
+    """Fill the blocked pairs (gi[k], gj[k]) with graph distances (multi-source Dijkstra)."""
+    f = sol.field
+    v = f.size
+    sources = np.unique(gi)
+    src_of = {int(s): k for k, s in enumerate(sources.tolist())}
+    rows = [f.edge_i, f.edge_j]
+    cols = [f.edge_j, f.edge_i]
+    weights = [f.edge_w, f.edge_w]
+    for k, s in enumerate(sources.tolist()):
+        nodes_w, lens = sol.pad_edges[s]
+        rows.append(np.full(len(nodes_w), v + k))
+        cols.append(nodes_w)
+        weights.append(lens)
+    size = v + len(sources)
+    graph = csr_matrix(
+        (np.maximum(np.concatenate(weights), 1e-12), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(size, size),
+    )
+    dist = dijkstra(graph, directed=True, indices=v + np.arange(len(sources)))
+    order = np.argsort(gj, kind="stable")
+    gi, gj = gi[order], gj[order]
+    for target in np.unique(gj).tolist():
+        sel = gj == target
+        src_rows = np.array([src_of[s] for s in gi[sel].tolist()])
+        nodes_w, lens = sol.pad_edges[target]
+        if len(nodes_w) == 0:
+            continue
+        best = (dist[src_rows][:, nodes_w] + lens[None, :]).min(axis=1)
+        sol.lengths[gi[sel], target] = best
+        sol.lengths[target, gi[sel]] = best
