@@ -359,3 +359,14 @@ def parse_solution_routes(text: str, source: str) -> list[list[int]]:
     if not routes:
         raise BenchmarkFormatError(f"{source}:1: no 'Route' lines")
     return routes
+
+
+def detect_kind(text: str) -> Kind:
+    """ "vrptw" for Solomon text (it has a VEHICLE section), "pdptw" for Li & Lim."""
+    return "vrptw" if any(line.strip().upper() == "VEHICLE" for line in text.splitlines()[:10]) else "pdptw"
+
+
+def parse_benchmark(text: str, source: str, kind: Kind | None = None) -> BenchmarkInstance:
+    """Parse ``text`` as ``kind`` (detected from the text when None)."""
+    kind = kind or detect_kind(text)
+    return parse_solomon(text, source) if kind == "vrptw" else parse_lilim(text, source)

@@ -1,0 +1,89 @@
+"""Routing quality on every Solomon / Li & Lim instance found in the shared data folder.
+
+For each folder of ``shared/data`` holding a ``bks.csv``, every ``*.txt`` instance is solved with
+``routing.engine.solve`` (auto engine, 2 workers), checked by the independent checker, and
+compared with its best-known solution: Li & Lim vehicles first then double-precision distance
+(30 s), Solomon distance-only in the truncated convention (10 s). Prints a table and the means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from dispatch.commands.bench import read_benchmark, run_benchmark
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@dataclass(frozen=True, slots=True)
+class Best:
+    """A best-known solution: vehicles (None when the convention ignores them) and distance."""
+
+    vehicles: int | None
+    distance: float
+
+
+def read_bks(folder: Path) -> dict[str, Best]:
+    """Best-known values of a data folder, by lower-case instance name."""
+    best: dict[str, Best] = {}
+    with (folder / "bks.csv").open(newline="") as handle:
+        for line_no, row in enumerate(csv.DictReader(handle), start=2):
+            try:
+                if "bks_distance_only_dimacs" in row:
+                    best[row["instance"].lower()] = Best(None, float(row["bks_distance_only_dimacs"]))
+                else:
+                    best[row["instance"].lower()] = Best(int(row["vehicles"]), float(row["distance"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{folder / 'bks.csv'}:{line_no}: unreadable best-known row: {exc}") from exc
+    return best
+
+
+def main(argv: list[str]) -> int:
+    """Run the routing benchmarks and print the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench routing", description=__doc__.splitlines()[0])
+    parser.add_argument("--pdptw-seconds", type=float, default=30.0)
+    parser.add_argument("--vrptw-seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", default="", help="run only instances whose name contains this")
+    parser.add_argument("--data", type=Path, default=DATA, help="data folder (default: the shared one)")
+    args = parser.parse_args(argv)
+    folders = sorted(p.parent for p in args.data.glob("*/bks.csv"))
+    if not folders:
+        print(f"bench_routing: no benchmark folders (*/bks.csv) under {args.data}")
+        return 1
+    columns = ("instance", "kind", "veh", "bks", "distance", "bks", "gap %", "s")
+    header = "{:<10} {:<6} {:>4} {:>4} {:>10} {:>10} {:>7} {:>6}".format(*columns)
+    print(header)
+    print("-" * len(header))
+    gaps: dict[str, list[float]] = {}
+    at_bks_vehicles: dict[str, list[bool]] = {}
+    for folder in folders:
+        best = read_bks(folder)
+        for path in sorted(folder.glob("*.txt")):
+            if args.only and args.only.lower() not in path.stem.lower():
+                continue
+            bench = read_benchmark(path)
+            seconds = args.pdptw_seconds if bench.kind == "pdptw" else args.vrptw_seconds
+            run = run_benchmark(bench, seconds=seconds, workers=args.workers)
+            known = best.get(path.stem.lower())
+            gap = 100 * (run.checked.distance - known.distance) / known.distance if known else float("nan")
+            gaps.setdefault(bench.kind, []).append(gap)
+            if known and known.vehicles is not None:
+                at_bks_vehicles.setdefault(bench.kind, []).append(run.checked.vehicles <= known.vehicles)
+            bks_v = "-" if known is None or known.vehicles is None else str(known.vehicles)
+            bks_d = f"{known.distance:.2f}" if known else "-"
+            print(
+                f"{bench.name:<10} {bench.kind:<6} {run.checked.vehicles:>4} {bks_v:>4} "
+                f"{run.checked.distance:>10.2f} {bks_d:>10} {gap:>7.2f} {run.seconds:>6.1f}",
+                flush=True,
+            )
+    print("-" * len(header))
+    for kind, values in gaps.items():
+        hits = at_bks_vehicles.get(kind)
+        vehicles = f", best-known vehicles on {sum(hits)}/{len(hits)}" if hits else ""
+        print(f"{kind}: {len(values)} instances, mean gap {statistics.fmean(values):.2f}%{vehicles}")
+    return 0
