@@ -1,0 +1,278 @@
+"""The drone problem as a generic :class:`routing.instance.Instance`, and routes back as stops.
+
+Mapping (integers: metres, seconds, grams, milli-watt-hours):
+
+- one vehicle per drone, one matrix class per drone model (speed, altitude, service, turnaround);
+- a start node per drone (its port, or its position in flight) and a virtual end node per drone,
+  reached from a port or port copy at zero cost, and from a drop-off (or the in-flight start) at
+  the cost of flying to the nearest port: every route ends at a port;
+- per port a few shared **reload nodes** (port copies) for additional trips: the engine arrives
+  there empty, resets the trip energy and pays ``turnaround_s`` on the way out;
+- a pickup and a drop-off node per candidate request, restricted to the drones that can fly it
+  alone; documents already on board become a drop-off node forced onto their drone (mandatory);
+- penalties: dropping an urgent request costs more than dropping every normal one, and dropping a
+  normal one more than any total route distance;
+- energy per arc is conservative: the payload on an arc is bounded from above (nothing on board
+  out of a port or into a port; out of a drop-off at most capacity minus that document; into a
+  pickup at most capacity minus that document; never more than the weights that can be aboard).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from routing.feasibility import Candidate
+from routing.instance import FORBIDDEN, Instance, VehicleSpec
+from routing.prepared import Prepared
+from routing.problem import DROPOFF, PICKUP, PORT, Plan
+
+START_NODE, END_NODE, RELOAD_NODE, PICKUP_NODE, DROPOFF_NODE = "start", "end", "reload", "pickup", "dropoff"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """What a node of the instance stands for."""
+
+    kind: str  # start | end | reload | pickup | dropoff
+    site: int  # -1 for the virtual end
+    ref: str  # drone id (start/end), port id (reload), request id (pickup/dropoff)
+    vehicle: int = -1  # start/end, and drop-offs of documents already on board
+    weight_g: int = 0
+
+
+@dataclass(slots=True)
+class Mapping:
+    """An instance plus what its nodes mean."""
+
+    instance: Instance
+    nodes: list[NodeInfo]
+    pair_request: list[str]  # per instance pair: the request id
+    models: list[str]  # per matrix class: the model name
+
+
+def _grams(kg: float) -> int:
+    return math.ceil(kg * 1000 - 1e-6)
+
+
+def default_reloads_per_port(n_drones: int, n_ports: int, extra_trips: int = 2) -> int:
+    """Shared reload copies per port: enough for every drone to fly ``extra_trips`` more trips."""
+    return max(1, math.ceil(n_drones * extra_trips / max(1, n_ports)))
+
+
+def build_instance(
+    prep: Prepared, candidates: list[Candidate], *, reloads_per_port: int | None = None
+) -> Mapping:
+    """Map the prepared problem and its candidate requests onto a generic instance."""
+    starts = prep.starts
+    nv = len(starts)
+    k = reloads_per_port or default_reloads_per_port(nv, len(prep.port_site))
+    nodes: list[NodeInfo] = []
+    for v, s in enumerate(starts):
+        onboard_g = sum(_grams(prep.requests[r].weight_kg) for r in s.onboard)
+        nodes.append(NodeInfo(START_NODE, s.site, s.drone.id, v, onboard_g))
+    for v, s in enumerate(starts):
+        nodes.append(NodeInfo(END_NODE, -1, s.drone.id, v))
+    for pid, site in prep.port_site.items():
+        nodes.extend(NodeInfo(RELOAD_NODE, site, pid) for _ in range(k))
+    for v, s in enumerate(starts):
+        for rid in s.onboard:
+            nodes.append(
+                NodeInfo(DROPOFF_NODE, prep.dropoff_site[rid], rid, v, _grams(prep.requests[rid].weight_kg))
+            )
+    pairs: list[tuple[int, int]] = []
+    for c in candidates:
+        w = _grams(prep.requests[c.request_id].weight_kg)
+        pairs.append((len(nodes), len(nodes) + 1))
+        nodes.append(NodeInfo(PICKUP_NODE, prep.pickup_site[c.request_id], c.request_id, -1, w))
+        nodes.append(NodeInfo(DROPOFF_NODE, prep.dropoff_site[c.request_id], c.request_id, -1, w))
+    n = len(nodes)
+
+    kind = np.array([nd.kind for nd in nodes])
+    site = np.array([max(nd.site, 0) for nd in nodes], dtype=np.int64)
+    is_start, is_end = kind == START_NODE, kind == END_NODE
+    is_reload, is_pick, is_drop = kind == RELOAD_NODE, kind == PICKUP_NODE, kind == DROPOFF_NODE
+    weight_kg = np.array([nd.weight_g / 1000.0 for nd in nodes])
+    w_out = np.where(is_drop, weight_kg, 0.0)  # leaving a drop-off: that document is gone
+    w_in = np.where(is_pick, weight_kg, 0.0)  # entering a pickup: that document is not aboard yet
+    total_onboard = sum(nd.weight_g for nd in nodes if nd.kind == START_NODE) / 1000.0
+
+    # One matrix class per model, and one of its own for each drone with documents on board: its
+    # on-board drop-offs are forbidden to every other class. (This, not ``forced_vehicle``, keeps
+    # the documents with their drone: OR-Tools 9.15's SetAllowedVehiclesForIndex rejects every
+    # Python sequence, so the engine cannot take vehicle restrictions yet.)
+    class_keys = sorted({(s.model.name, s.drone.id if s.onboard else "") for s in starts})
+    owner_of = np.array([nd.vehicle if nd.kind == DROPOFF_NODE else -1 for nd in nodes])
+    distance, travel, energy = [], [], []
+    max_arc = 1
+    for name, owner in class_keys:
+        net = prep.networks[name]
+        model = net.model
+        length = net.length_m[site[:, None], site[None, :]]
+        home = np.array([prep.nearest_port(name, int(site[i]))[1] for i in range(n)])
+        service = np.where(is_pick | is_drop, model.service_s, np.where(is_reload, model.turnaround_s, 0.0))
+        carry = sum(
+            prep.requests[c.request_id].weight_kg
+            for c in candidates
+            if any(starts[v].model.name == name for v in c.vehicles)
+        )
+        aboard_max = carry + total_onboard
+        cap = model.max_payload_kg
+        ub = np.minimum(
+            cap - np.maximum(w_out[:, None], w_in[None, :]), aboard_max - w_out[:, None] - w_in[None, :]
+        )
+        ub = np.clip(ub, 0.0, None)
+        start_load = np.array([nd.weight_g / 1000.0 for nd in nodes])
+        ub[is_start, :] = start_load[is_start][:, None]
+        ub[is_reload, :] = 0.0
+        ub[:, is_reload] = 0.0
+
+        dist = np.ceil(length)
+        flight = np.ceil(length / model.cruise_speed_mps)
+        tt = service[:, None] + flight
+        en = np.ceil(length * (model.wh_per_km + model.wh_per_km_per_kg * ub))
+        forbid = ~np.isfinite(length)
+        forbid |= is_start[None, :]  # nothing returns to a start
+        forbid |= is_end[:, None]  # nothing leaves an end
+        forbid |= is_pick[:, None] & (is_reload | is_end)[None, :]  # a document aboard never lands at a port
+        forbid |= is_reload[:, None] & is_reload[None, :]
+        onboard_start = is_start & (start_load > 0)
+        forbid |= onboard_start[:, None] & (is_reload | is_end)[None, :]
+        own = [v for v, st in enumerate(starts) if st.drone.id == owner]
+        forbid |= ((owner_of >= 0) & ~np.isin(owner_of, own))[None, :]
+        # Into the virtual end: free from a port, else the flight to the nearest port.
+        at_port = is_reload | (
+            is_start
+            & np.array([nd.kind == START_NODE and starts[nd.vehicle].port is not None for nd in nodes])
+        )
+        to_home = np.where(at_port, 0.0, home)
+        end_cols = np.flatnonzero(is_end)
+        for j in end_cols:
+            dist[:, j] = np.ceil(to_home)
+            tt[:, j] = np.where(at_port, 0.0, service + np.ceil(home / model.cruise_speed_mps))
+            en[:, j] = np.ceil(to_home * model.wh_per_km)
+            allowed = at_port | is_drop | (is_start & ~at_port)
+            forbid[:, j] = ~allowed | ~np.isfinite(to_home) | onboard_start
+            ev = nodes[j].vehicle
+            for i in np.flatnonzero(is_start):
+                if nodes[i].vehicle != ev:
+                    forbid[i, j] = True
+        np.fill_diagonal(forbid, False)
+        np.fill_diagonal(dist, 0)
+        np.fill_diagonal(tt, 0)
+        np.fill_diagonal(en, 0)
+        finite = dist[~forbid & np.isfinite(dist)]
+        if finite.size:
+            max_arc = max(max_arc, int(finite.max()))
+        for m in (dist, tt, en):
+            m[forbid] = FORBIDDEN
+        distance.append(dist.astype(np.int64))
+        travel.append(tt.astype(np.int64))
+        energy.append(en.astype(np.int64))
+
+    horizon = math.ceil(prep.horizon_s)
+    windows = np.zeros((n, 2), dtype=np.int64)
+    windows[:, 1] = horizon
+    for v, s in enumerate(starts):
+        t = math.ceil(s.available_s)
+        windows[v] = (t, t)
+    for i, nd in enumerate(nodes):
+        if nd.kind == DROPOFF_NODE and nd.vehicle >= 0:
+            windows[i] = (0, horizon)  # on board already: delivered whatever the deadline (see planner)
+    for c, (p, d) in zip(candidates, pairs, strict=True):
+        windows[p] = (math.ceil(c.pickup_window[0]), math.floor(c.pickup_window[1]))
+        windows[d] = (math.ceil(c.dropoff_window[0]), math.floor(c.dropoff_window[1]))
+
+    demand = np.zeros(n, dtype=np.int64)
+    for i, nd in enumerate(nodes):
+        if nd.kind == PICKUP_NODE:
+            demand[i] = nd.weight_g
+        elif nd.kind == DROPOFF_NODE:
+            demand[i] = -nd.weight_g
+
+    vehicles = []
+    for v, s in enumerate(starts):
+        model = s.model
+        budget = math.floor(model.usable_wh * 1000)
+        used = math.ceil((model.battery_wh - s.energy_wh) * 1000)
+        vehicles.append(
+            VehicleSpec(
+                start=v,
+                end=nv + v,
+                capacity=math.floor(model.max_payload_kg * 1000 + 1e-6),
+                matrix_class=class_keys.index((model.name, s.drone.id if s.onboard else "")),
+                energy_capacity=budget,
+                start_time=math.ceil(s.available_s),
+                start_load=nodes[v].weight_g,
+                start_energy_used=min(max(used, 0), budget),
+            )
+        )
+    bound = max_arc * (n + 1)
+    n_normal = sum(1 for c in candidates if not prep.requests[c.request_id].urgent)
+    normal, urgent = bound, bound * (n_normal + 1)
+    if urgent >= FORBIDDEN // 10:
+        raise ValueError("penalties overflow: the instance is too large for integer penalties")
+    instance = Instance(
+        distance=distance,
+        travel_time=travel,
+        time_windows=windows,
+        demand=demand,
+        vehicles=vehicles,
+        horizon=horizon,
+        pairs=pairs,
+        pair_penalty=[urgent if prep.requests[c.request_id].urgent else normal for c in candidates],
+        pair_vehicles=[],  # see the matrix classes above; capacity and energy still bind per vehicle
+        energy=energy,
+        reload_nodes=[i for i, nd in enumerate(nodes) if nd.kind == RELOAD_NODE],
+        node_penalty={i: None for i, nd in enumerate(nodes) if nd.kind == DROPOFF_NODE and nd.vehicle >= 0},
+    )
+    mapping = Mapping(instance, nodes, [c.request_id for c in candidates], [k[0] for k in class_keys])
+    if prep.problem.previous_plan is not None:
+        instance.initial_routes = warm_start(mapping, prep.problem.previous_plan, prep)
+    return mapping
+
+
+def warm_start(mapping: Mapping, previous: Plan, prep: Prepared) -> list[list[int]]:
+    """Routes for the engine from a previous plan: the stops not yet reached, where still valid."""
+    pick_node: dict[str, int] = {}
+    drop_node: dict[str, int] = {}
+    for i, nd in enumerate(mapping.nodes):
+        if nd.kind == PICKUP_NODE:
+            pick_node[nd.ref] = i
+        elif nd.kind == DROPOFF_NODE:
+            drop_node[nd.ref] = i
+    eligible = {c: set(range(len(prep.starts))) for c in mapping.pair_request}
+    free_reloads: dict[str, list[int]] = {}
+    for i, nd in enumerate(mapping.nodes):
+        if nd.kind == RELOAD_NODE:
+            free_reloads.setdefault(nd.ref, []).append(i)
+    routes: list[list[int]] = []
+    for v, s in enumerate(prep.starts):
+        route: list[int] = []
+        dp = previous.drone(s.drone.id)
+        picked: set[str] = set(s.onboard)
+        if dp is not None:
+            legs = [leg for trip in dp.trips for leg in trip.legs if leg.arrive > prep.t0]
+            for n_leg, leg in enumerate(legs):
+                rid = leg.to_id
+                if leg.to_kind == PICKUP and rid in pick_node and v in (eligible.get(rid) or []):
+                    route.append(pick_node[rid])
+                    picked.add(rid)
+                elif leg.to_kind == DROPOFF and rid in drop_node and rid in picked:
+                    route.append(drop_node[rid])
+                elif leg.to_kind == PORT and n_leg < len(legs) - 1 and free_reloads.get(rid):
+                    route.append(free_reloads[rid].pop())
+        # A pickup whose drop-off is missing, or a trailing port copy, would only confuse the engine.
+        have = {mapping.nodes[i].ref for i in route if mapping.nodes[i].kind == DROPOFF_NODE}
+        route = [i for i in route if mapping.nodes[i].kind != PICKUP_NODE or mapping.nodes[i].ref in have]
+        while route and mapping.nodes[route[-1]].kind == RELOAD_NODE:
+            route.pop()
+        routes.append(route)
+    return routes
+
+
+def decode_route(mapping: Mapping, route: list[int]) -> list[NodeInfo]:
+    """The stops of one engine route (start and end excluded), as node descriptions."""
+    return [mapping.nodes[i] for i in route]

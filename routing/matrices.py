@@ -1,0 +1,202 @@
+"""Safe leg lengths and paths between the sites of a problem, per drone model, from the airspace.
+
+Time-dependent zones (the policy, documented in the README):
+
+- The matrices are **conservative over the horizon**: a leg avoids every zone active at any time
+  during ``[at, horizon_end]`` at the model's cruise altitude.
+- A **pad** (port, pickup, drop-off) is unusable while a zone whose floor is at or below the cruise
+  altitude covers it (footprint, boundary included: the drone climbs and descends through it; the
+  rule of ``airspace.paths``). A pad covered for
+  the whole horizon is blocked (reason ``*_in_zone``). A pad covered only part of the time gets
+  usable windows: it must be left ``service_s`` plus the time to fly out of the zone before the zone
+  starts, and reached no earlier than that crossing time after it ends. Legs to and from such a pad
+  are computed without the zones that cover it (they are flown only while those zones are off).
+- Legs are validated afterwards against the zones active during their actual time interval
+  (:mod:`routing.validate`); a plan that fails is repaired, never output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from airspace.frame import LocalFrame
+from airspace.paths import Airspace, DistanceMatrix
+from airspace.zones import Zone
+from fleet.description import DroneModel
+from routing.zone_geometry import column_overlaps, zone_clearance_m, zone_extent_m
+
+LonLat = tuple[float, float]
+
+
+@dataclass(slots=True)
+class SiteIndex:
+    """Distinct locations of a problem, each with one index (pads shared by requests share it)."""
+
+    points: list[LonLat] = field(default_factory=list)
+    _index: dict[LonLat, int] = field(default_factory=dict)
+
+    def add(self, point: LonLat) -> int:
+        """The index of a location, adding it if new."""
+        key = (float(point[0]), float(point[1]))
+        if key not in self._index:
+            self._index[key] = len(self.points)
+            self.points.append(key)
+        return self._index[key]
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+@dataclass(slots=True)
+class PadWindows:
+    """When a pad is usable, in seconds from the planning instant (free intervals, sorted)."""
+
+    free: list[tuple[float, float]]
+    zone_ids: tuple[str, ...]  # the zones that cover the pad at some time in the horizon
+
+    def window_for(self, earliest: float, latest: float) -> tuple[float, float] | None:
+        """The first free interval that meets ``[earliest, latest]``, clipped to it (None: none)."""
+        for lo, hi in self.free:
+            a, b = max(lo, earliest), min(hi, latest)
+            if a <= b:
+                return a, b
+        return None
+
+
+@dataclass(slots=True)
+class Network:
+    """Leg lengths and safe paths between sites for one drone model over the planning horizon."""
+
+    model: DroneModel
+    length_m: np.ndarray  # (n, n) float, inf where no safe path exists
+    pads: dict[int, PadWindows]  # sites covered by a zone at some time (absent: always usable)
+    _matrices: list[DistanceMatrix]
+    _source: np.ndarray  # (n, n) int: which matrix holds the path of each arc
+
+    def blocked(self, site: int) -> PadWindows | None:
+        """The windows of a pad covered for the whole horizon (None if usable at some time)."""
+        pad = self.pads.get(site)
+        return pad if pad is not None and not pad.free else None
+
+    def path(self, i: int, j: int) -> list[LonLat]:
+        """The waypoints (lon, lat) of the safe path from site ``i`` to site ``j``."""
+        if i == j:
+            return []
+        return list(self._matrices[int(self._source[i, j])].path(i, j).waypoints)
+
+    def flight_s(self, i: int, j: int) -> float:
+        """Flight time from site ``i`` to site ``j`` at cruise speed (inf if no path)."""
+        return float(self.length_m[i, j]) / self.model.cruise_speed_mps
+
+
+def _seconds(t: datetime, t0: datetime) -> float:
+    return (t - t0).total_seconds()
+
+
+def _pad_windows(
+    zones: Sequence[Zone],
+    frame: LocalFrame,
+    point: LonLat,
+    model: DroneModel,
+    t0: datetime,
+    horizon_s: float,
+) -> PadWindows | None:
+    """When the pad at ``point`` is usable by ``model`` (None: no zone ever covers it)."""
+    covering = [
+        z
+        for z in zones
+        if column_overlaps(z, model.cruise_altitude_m) and zone_clearance_m(z, frame, point) <= 0.0
+    ]
+    if not covering:
+        return None
+    blocked: list[tuple[float, float]] = []
+    for z in covering:
+        # Flying out of (or into) the zone from a pad inside it takes at most its extent in time.
+        crossing = (zone_extent_m(z, frame) + 2 * z.margin_m) / model.cruise_speed_mps
+        lo = -math.inf if z.valid_from is None else _seconds(z.valid_from, t0) - model.service_s - crossing
+        hi = math.inf if z.valid_to is None else _seconds(z.valid_to, t0) + crossing
+        blocked.append((lo, hi))
+    blocked.sort()
+    free: list[tuple[float, float]] = []
+    cursor = 0.0
+    for lo, hi in blocked:
+        if lo > cursor:
+            free.append((cursor, min(lo, horizon_s)))
+        cursor = max(cursor, hi)
+        if cursor >= horizon_s:
+            break
+    if cursor < horizon_s:
+        free.append((cursor, horizon_s))
+    free = [(a, b) for a, b in free if b > a]
+    return PadWindows(free=free, zone_ids=tuple(z.id for z in covering))
+
+
+def build_networks(
+    zones: Sequence[Zone],
+    models: Iterable[DroneModel],
+    sites: SiteIndex,
+    pad_sites: set[int],
+    t0: datetime,
+    horizon_end: datetime,
+) -> dict[str, Network]:
+    """Per model: conservative leg lengths and paths between ``sites`` over ``[t0, horizon_end]``.
+
+    ``pad_sites`` are the sites where drones land (ports, pickups, drop-offs); the others (drones in
+    flight) are only left, at cruise altitude.
+    """
+    horizon_s = _seconds(horizon_end, t0)
+    active = [z for z in zones if z.active_during(t0, horizon_end)]
+    anchors = [(z.shape.centroid.x, z.shape.centroid.y) for z in active]
+    frame = LocalFrame.for_points(sites.points + anchors)
+    n = len(sites)
+    cache: dict[tuple[float, frozenset[str]], DistanceMatrix] = {}
+
+    def matrix(altitude: float, excluded: frozenset[str]) -> DistanceMatrix:
+        key = (altitude, excluded)
+        if key not in cache:
+            kept = [z for z in active if z.id not in excluded]
+            cache[key] = Airspace(kept, frame).distance_matrix(
+                sites.points, altitude_m=altitude, at=t0, until=horizon_end
+            )
+        return cache[key]
+
+    networks: dict[str, Network] = {}
+    for model in models:
+        base = matrix(model.cruise_altitude_m, frozenset())
+        lengths = np.array(base.lengths_m, dtype=float, copy=True)
+        mats = [base]
+        position = {id(base): 0}
+        source = np.zeros((n, n), dtype=np.int64)
+        pads: dict[int, PadWindows] = {}
+        for s in sorted(pad_sites):
+            windows = _pad_windows(active, frame, sites.points[s], model, t0, horizon_s)
+            if windows is not None:
+                pads[s] = windows
+        # Legs to and from a pad covered only part of the time avoid every zone but those covering it.
+        for s, windows in pads.items():
+            if not windows.free:
+                continue
+            alt = matrix(model.cruise_altitude_m, frozenset(windows.zone_ids))
+            if id(alt) not in position:
+                position[id(alt)] = len(mats)
+                mats.append(alt)
+            k = position[id(alt)]
+            alt_len = np.asarray(alt.lengths_m, dtype=float)
+            lengths[s, :] = alt_len[s, :]
+            lengths[:, s] = alt_len[:, s]
+            source[s, :] = k
+            source[:, s] = k
+        for s, windows in pads.items():
+            if not windows.free:
+                lengths[s, :] = np.inf
+                lengths[:, s] = np.inf
+        np.fill_diagonal(lengths, 0.0)
+        networks[model.name] = Network(
+            model=model, length_m=lengths, pads=pads, _matrices=mats, _source=source
+        )
+    return networks

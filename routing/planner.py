@@ -1,0 +1,142 @@
+"""``plan``: the drone planner's one entry point (pure, synchronous; run it off the event loop).
+
+Stages: index the problem and build conservative per-model networks from the airspace
+(:mod:`routing.prepared`, :mod:`routing.matrices`); pre-check every request alone and give the
+infeasible ones their reason (:mod:`routing.feasibility`); map the candidates onto a generic
+instance (:mod:`routing.mapping`) and solve it (``routing.engine.solve``); turn the routes into
+timed trips (:mod:`routing.schedule`); check the result with the independent validator
+(:mod:`routing.validate`) and **repair** it if needed: the requests involved in a violation are
+taken out of their trip (reason ``no_capacity``, the detail names the violation) and the trip is
+re-timed, until the plan is valid. A plan that cannot be made valid raises :class:`PlanningError`;
+an invalid plan is never returned.
+"""
+
+from __future__ import annotations
+
+from routing.engine import solve
+from routing.feasibility import Candidate, Reason, precheck
+from routing.mapping import DROPOFF_NODE, PICKUP_NODE, RELOAD_NODE, NodeInfo, build_instance
+from routing.prepared import Prepared, ProblemError, prepare
+from routing.problem import Eta, Plan, PlanningProblem, Unserved
+from routing.schedule import realise
+from routing.validate import Violation, validate_plan
+
+__all__ = ["PlanningError", "ProblemError", "plan"]
+
+
+class PlanningError(RuntimeError):
+    """The planner could not produce a valid plan (the violations are attached)."""
+
+    def __init__(self, message: str, violations: list[Violation]) -> None:
+        self.violations = violations
+        super().__init__(message + "".join(f"\n  {v}" for v in violations[:10]))
+
+
+def _assemble(
+    prep: Prepared,
+    stops: list[list[NodeInfo]],
+    candidates: dict[str, Candidate],
+    unserved: list[Unserved],
+    solver: str,
+) -> Plan:
+    drones = []
+    etas: dict[str, Eta] = {}
+    late: list[str] = []
+    for v, route in enumerate(stops):
+        done = realise(prep, v, route, candidates)
+        if done.plan is not None:
+            drones.append(done.plan)
+        etas.update({e.request_id: e for e in done.etas})
+        late += done.late
+    order = [r.id for r in prep.problem.requests]
+    return Plan(
+        at=prep.t0,
+        drones=tuple(drones),
+        served=tuple(r for r in order if r in etas),
+        unserved=tuple(sorted(unserved, key=lambda u: order.index(u.request_id))),
+        etas=etas,
+        late=tuple(late),
+        solver=solver,
+    )
+
+
+def _culprits(prep: Prepared, plan: Plan, violations: list[Violation]) -> set[str]:
+    """The requests to take out so that the violated trips become valid (never on-board ones)."""
+    onboard = {r for s in prep.starts for r in s.onboard}
+    out: set[str] = set()
+    for v in violations:
+        if v.request_id is not None:
+            out.add(v.request_id)
+        elif v.drone_id is not None:
+            dp = plan.drone(v.drone_id)
+            trips = dp.trips if dp is not None else ()
+            if v.trip is not None and 1 <= v.trip <= len(trips):
+                trips = (trips[v.trip - 1],)
+            out |= {leg.to_id for trip in trips for leg in trip.legs if leg.to_kind in ("pickup", "dropoff")}
+    return out - onboard
+
+
+def _without(route: list[NodeInfo], removed: set[str]) -> list[NodeInfo]:
+    kept = [s for s in route if s.kind not in (PICKUP_NODE, DROPOFF_NODE) or s.ref not in removed]
+    # Two port copies in a row would make an empty repositioning trip: keep the later one.
+    return [
+        s
+        for k, s in enumerate(kept)
+        if not (s.kind == RELOAD_NODE and k + 1 < len(kept) and kept[k + 1].kind == RELOAD_NODE)
+    ]
+
+
+def plan(
+    problem: PlanningProblem,
+    *,
+    seconds: float = 5.0,
+    workers: int = 1,
+    seed: int = 0,
+    engine: str = "auto",
+) -> Plan:
+    """Plan ``problem`` within about ``seconds`` of solver time; return a validated :class:`Plan`.
+
+    ``workers`` parallel searches (1: in this process). Every request ends up served (with ETAs)
+    or unserved with a reason code (see :mod:`routing.feasibility`). Raises :class:`ProblemError`
+    for an inconsistent problem and :class:`PlanningError` if no valid plan could be made.
+    """
+    prep = prepare(problem)
+    onboard = {r for s in prep.starts for r in s.onboard}
+    unserved: list[Unserved] = []
+    candidates: dict[str, Candidate] = {}
+    for req in problem.requests:
+        if req.id in onboard:
+            continue
+        verdict = precheck(prep, req)
+        if verdict.candidate is not None:
+            candidates[req.id] = verdict.candidate
+        else:
+            assert verdict.reason is not None
+            unserved.append(Unserved(req.id, verdict.reason.value, verdict.detail))
+    mapping = build_instance(prep, list(candidates.values()))
+    solution = solve(mapping.instance, time_limit_s=seconds, workers=workers, seed=seed, engine=engine)
+    for k in solution.dropped_pairs:
+        rid = mapping.pair_request[k]
+        unserved.append(
+            Unserved(
+                rid, Reason.NO_CAPACITY.value, "feasible alone, not with the fleet and time available now"
+            )
+        )
+    stops = [[mapping.nodes[i] for i in route] for route in solution.routes]
+    result = _assemble(prep, stops, candidates, unserved, solution.engine)
+    for _ in range(len(candidates) + 2):
+        violations = validate_plan(problem, result)
+        if not violations:
+            return result
+        removed = _culprits(prep, result, violations)
+        if not removed:
+            break
+        by_request = {v.request_id: v for v in violations if v.request_id is not None}
+        for rid in sorted(removed):
+            why = by_request.get(rid) or violations[0]
+            unserved.append(
+                Unserved(rid, Reason.NO_CAPACITY.value, f"repaired out: {why.kind}: {why.detail}")
+            )
+        stops = [_without(route, removed) for route in stops]
+        result = _assemble(prep, stops, candidates, unserved, solution.engine)
+    raise PlanningError("the planner could not produce a valid plan", validate_plan(problem, result))

@@ -1,0 +1,404 @@
+"""The independent plan validator: checks a :class:`Plan` against every rule of the problem.
+
+It shares nothing with the planner's solving path: no OR-Tools, no matrices, no planned lengths.
+Leg lengths are recomputed from the waypoints on the WGS84 ellipsoid (``pyproj.Geod``), energies
+with the exact payload-dependent formula of ``fleet.description``, and geometry against the true
+zone footprints in a local metric frame with shapely.
+
+Tolerances (documented, small): a leg or pad must keep at least ``margin_m - ZONE_TOLERANCE_M``
+from a zone footprint; times agree within ``TIME_TOLERANCE_S``; a stated distance agrees with the
+recomputed one within ``LENGTH_TOLERANCE_M`` plus ``LENGTH_TOLERANCE_REL`` of it; stated energies
+and payloads within ``1e-6`` relative (plus ``1e-6``); positions within ``POSITION_TOLERANCE_M``.
+
+:func:`validate_plan` returns a list of :class:`Violation` (empty: the plan is valid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import shapely
+from pyproj import Geod
+
+from airspace.frame import LocalFrame
+from airspace.obstacles import footprint_in_frame
+from airspace.zones import Zone
+from fleet.description import DroneModel
+from routing.feasibility import REASON_CODES
+from routing.problem import DROPOFF, PICKUP, PORT, START, Leg, Plan, PlanningProblem
+from routing.zone_geometry import clearance_m, column_overlaps
+
+ZONE_TOLERANCE_M = 0.5
+TIME_TOLERANCE_S = 1.0
+LENGTH_TOLERANCE_M = 0.5
+LENGTH_TOLERANCE_REL = 1e-4
+POSITION_TOLERANCE_M = 1.0
+ALTITUDE_TOLERANCE_M = 0.5
+
+_GEOD = Geod(ellps="WGS84")
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken rule. ``kind`` is a stable code; ``detail`` explains it for a human."""
+
+    kind: str
+    detail: str
+    drone_id: str | None = None
+    request_id: str | None = None
+    trip: int | None = None  # 1-based
+    seq: int | None = None  # 1-based leg within the trip
+
+    def __str__(self) -> str:
+        where = " ".join(
+            f"{k}={v}"
+            for k, v in (
+                ("drone", self.drone_id),
+                ("trip", self.trip),
+                ("seq", self.seq),
+                ("request", self.request_id),
+            )
+            if v is not None
+        )
+        return f"{self.kind} [{where}]: {self.detail}"
+
+
+def _close(a: float, b: float, rel: float = 1e-6, abs_: float = 1e-6) -> bool:
+    return abs(a - b) <= abs_ + rel * max(abs(a), abs(b))
+
+
+def _geo_length(points: list[tuple[float, float]]) -> float:
+    if len(points) < 2:
+        return 0.0
+    lons, lats = zip(*points, strict=True)
+    return float(_GEOD.line_length(lons, lats))
+
+
+def _geo_distance(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return float(_GEOD.inv(a[0], a[1], b[0], b[1])[2])
+
+
+class _Checker:
+    def __init__(self, problem: PlanningProblem, plan: Plan) -> None:
+        self.problem = problem
+        self.plan = plan
+        self.out: list[Violation] = []
+        self.requests = {r.id: r for r in problem.requests}
+        self.ports = {p.id: (p.lon, p.lat) for p in problem.fleet.ports}
+        self.drones = {d.id: d for d in problem.fleet.drones}
+        points = list(self.ports.values())
+        points += [p for r in problem.requests for p in (r.pickup, r.dropoff)]
+        points += [(wp[0], wp[1]) for _, _, _, leg in plan.legs() for wp in leg.waypoints]
+        self.frame = LocalFrame.for_points(points)
+        self.footprints = {z.id: footprint_in_frame(z, self.frame) for z in problem.zones}
+        self.onboard_at_start = {rid: s.drone_id for s in problem.drone_states for rid in s.onboard}
+
+    def add(self, kind: str, detail: str, **where: object) -> None:
+        self.out.append(Violation(kind, detail, **where))  # type: ignore[arg-type]
+
+    # -- accounting ---------------------------------------------------------------------------
+    def accounting(self) -> None:
+        served = list(self.plan.served)
+        unserved = [u.request_id for u in self.plan.unserved]
+        for rid in {r for r in served if served.count(r) > 1} | {
+            r for r in unserved if unserved.count(r) > 1
+        }:
+            self.add("listed_twice", "request listed more than once in served/unserved", request_id=rid)
+        for rid in set(served) & set(unserved):
+            self.add("served_and_unserved", "request both served and unserved", request_id=rid)
+        for rid in (set(served) | set(unserved)) - set(self.requests):
+            self.add("unknown_request", "the plan names a request the problem does not have", request_id=rid)
+        for rid in set(self.requests) - set(served) - set(unserved):
+            self.add("unaccounted", "request neither served nor unserved", request_id=rid)
+        for u in self.plan.unserved:
+            if u.reason not in REASON_CODES:
+                self.add("bad_reason", f"unknown reason code {u.reason!r}", request_id=u.request_id)
+        for rid, did in self.onboard_at_start.items():
+            if rid not in served:
+                self.add(
+                    "onboard_not_delivered", f"on board {did} at the start but not served", request_id=rid
+                )
+        seen_drones: set[str] = set()
+        for d in self.plan.drones:
+            if d.drone_id not in self.drones:
+                self.add(
+                    "unknown_drone", "the plan names a drone the fleet does not have", drone_id=d.drone_id
+                )
+            if d.drone_id in seen_drones:
+                self.add("drone_twice", "the drone has two plans", drone_id=d.drone_id)
+            seen_drones.add(d.drone_id)
+        for rid in self.plan.late:
+            if rid not in self.onboard_at_start:
+                self.add(
+                    "late_not_onboard", "only documents on board at the start may be late", request_id=rid
+                )
+
+    # -- helpers ------------------------------------------------------------------------------
+    def location(self, kind: str, ref: str, drone_id: str) -> tuple[float, float] | None:
+        if kind == PORT:
+            return self.ports.get(ref)
+        if kind in (PICKUP, DROPOFF):
+            req = self.requests.get(ref)
+            if req is None:
+                return None
+            return req.pickup if kind == PICKUP else req.dropoff
+        if kind == START:
+            state = self.problem.state_of(drone_id)
+            return None if state is None or ref != drone_id else (state.lon, state.lat)
+        return None
+
+    def zones_for(self, altitude: float, start: datetime, end: datetime, column: bool) -> list[Zone]:
+        return [
+            z
+            for z in self.problem.zones
+            if z.active_during(start, max(start, end))
+            and (column_overlaps(z, altitude) if column else z.blocks_altitude(altitude))
+        ]
+
+    def pad_clear(
+        self, lonlat: tuple[float, float], altitude: float, start: datetime, end: datetime, **where: object
+    ) -> None:
+        x, y = self.frame.to_xy(lonlat[0], lonlat[1])
+        point = shapely.Point(float(x), float(y))
+        for z in self.zones_for(altitude, start, end, column=True):
+            c = clearance_m(self.footprints[z.id], point)
+            if c < z.margin_m - ZONE_TOLERANCE_M:
+                self.add(
+                    "pad_in_zone",
+                    f"pad at {lonlat} is {c:.1f} m from zone {z.id} (margin {z.margin_m} m) "
+                    f"while in use {start.isoformat()}..{end.isoformat()}",
+                    **where,
+                )
+
+    # -- one drone ----------------------------------------------------------------------------
+    def drone(self, drone_id: str) -> None:
+        plan = self.plan.drone(drone_id)
+        drone = self.drones.get(drone_id)
+        if plan is None or drone is None:
+            return
+        model = self.problem.fleet.model_of(drone)
+        state = self.problem.state_of(drone_id)
+        if state is None:
+            start_kind, start_ref, start_at = PORT, drone.port, self.problem.at
+            energy0 = model.battery_wh if drone.energy_wh is None else drone.energy_wh
+        else:
+            start_kind = PORT if state.port is not None else START
+            start_ref = state.port if state.port is not None else drone_id
+            start_at, energy0 = max(state.at, self.problem.at), state.energy_wh
+        onboard: dict[str, float] = {}
+        if state is not None:
+            onboard = {rid: self.requests[rid].weight_kg for rid in state.onboard if rid in self.requests}
+        picked_trip: dict[str, int] = {rid: 0 for rid in onboard}
+        prev_kind, prev_ref, prev_time = start_kind, start_ref, start_at
+        prev_service = 0.0
+        prev_ready: datetime | None = None
+        for ti, trip in enumerate(plan.trips, 1):
+            if not trip.legs:
+                self.add("empty_trip", "a trip without legs", drone_id=drone_id, trip=ti)
+                continue
+            first = trip.legs[0]
+            if ti > 1 and first.from_kind != PORT:
+                self.add(
+                    "trip_not_from_port", "a later trip must start at a port", drone_id=drone_id, trip=ti
+                )
+            if trip.legs[-1].to_kind != PORT:
+                self.add("trip_not_to_port", "a trip must end at a port", drone_id=drone_id, trip=ti)
+            if ti == 1:
+                fresh = start_kind == PORT and first.depart >= start_at + timedelta(
+                    seconds=model.turnaround_s
+                )
+                budget = model.usable_wh if fresh else energy0 - model.battery_wh * model.reserve_fraction
+            else:
+                budget = model.usable_wh
+                gap = (first.depart - prev_time).total_seconds()
+                if gap < model.turnaround_s - TIME_TOLERANCE_S:
+                    self.add(
+                        "turnaround",
+                        f"departs {gap:.0f} s after landing, turnaround is {model.turnaround_s:.0f} s",
+                        drone_id=drone_id,
+                        trip=ti,
+                    )
+            trip_wh = 0.0
+            for si, leg in enumerate(trip.legs, 1):
+                where = {"drone_id": drone_id, "trip": ti, "seq": si}
+                if (leg.from_kind, leg.from_id) != (prev_kind, prev_ref):
+                    self.add(
+                        "discontinuous",
+                        f"leg starts at {leg.from_kind} {leg.from_id}, drone is at {prev_kind} {prev_ref}",
+                        **where,
+                    )
+                # Dwell at the stop being left: service, ready time, and the pad's column.
+                earliest = prev_time + timedelta(seconds=prev_service)
+                if prev_ready is not None:
+                    earliest = max(earliest, prev_ready + timedelta(seconds=prev_service))
+                if leg.depart < earliest - timedelta(seconds=TIME_TOLERANCE_S):
+                    self.add(
+                        "too_early",
+                        f"departs {leg.depart.isoformat()} before {earliest.isoformat()}",
+                        **where,
+                    )
+                origin = self.location(leg.from_kind, leg.from_id, drone_id)
+                if origin is not None and leg.from_kind != START:
+                    self.pad_clear(
+                        origin, model.cruise_altitude_m, min(prev_time, leg.depart), leg.depart, **where
+                    )
+                trip_wh += self.leg(leg, model, onboard, drone_id, where)
+                self.stop(leg, ti, onboard, picked_trip, drone_id, where)
+                prev_kind, prev_ref, prev_time = leg.to_kind, leg.to_id, leg.arrive
+                prev_service = model.service_s if leg.to_kind in (PICKUP, DROPOFF) else 0.0
+                prev_ready = (
+                    self.requests[leg.to_id].ready_at
+                    if leg.to_kind == PICKUP and leg.to_id in self.requests
+                    else None
+                )
+            if trip_wh > budget + 1e-6:
+                self.add(
+                    "energy_over_budget",
+                    f"trip needs {trip_wh:.2f} Wh, may use {budget:.2f} Wh",
+                    drone_id=drone_id,
+                    trip=ti,
+                )
+            if onboard:
+                self.add(
+                    "undelivered_at_port",
+                    f"lands at a port with {sorted(onboard)} on board",
+                    drone_id=drone_id,
+                    trip=ti,
+                )
+                onboard.clear()
+            end = self.location(PORT, prev_ref, drone_id)
+            if end is not None:
+                self.pad_clear(end, model.cruise_altitude_m, prev_time, prev_time, drone_id=drone_id, trip=ti)
+
+    def leg(
+        self, leg: Leg, model: DroneModel, onboard: dict[str, float], drone_id: str, where: dict
+    ) -> float:
+        pts = [(w[0], w[1]) for w in leg.waypoints]
+        if len(pts) < 2:
+            self.add("bad_waypoints", "a leg needs at least two waypoints", **where)
+            return 0.0
+        a = self.location(leg.from_kind, leg.from_id, drone_id)
+        b = self.location(leg.to_kind, leg.to_id, drone_id)
+        if a is None or b is None:
+            self.add(
+                "unknown_stop",
+                f"unknown stop {leg.from_kind} {leg.from_id} -> {leg.to_kind} {leg.to_id}",
+                **where,
+            )
+        else:
+            for end, point, name in ((a, pts[0], "first"), (b, pts[-1], "last")):
+                off = _geo_distance(end, point)
+                if off > POSITION_TOLERANCE_M:
+                    self.add("waypoint_off_stop", f"{name} waypoint is {off:.1f} m from its stop", **where)
+        if any(abs(w[2] - model.cruise_altitude_m) > ALTITUDE_TOLERANCE_M for w in leg.waypoints):
+            self.add("altitude", f"waypoints not at cruise altitude {model.cruise_altitude_m} m", **where)
+        length = _geo_length(pts)
+        if abs(length - leg.distance_m) > LENGTH_TOLERANCE_M + LENGTH_TOLERANCE_REL * length:
+            self.add(
+                "distance_mismatch", f"states {leg.distance_m:.1f} m, waypoints give {length:.1f} m", **where
+            )
+        flown = (leg.arrive - leg.depart).total_seconds()
+        if abs(flown - length / model.cruise_speed_mps) > TIME_TOLERANCE_S:
+            self.add(
+                "speed",
+                f"{length:.0f} m in {flown:.0f} s; at cruise speed {length / model.cruise_speed_mps:.0f} s",
+                **where,
+            )
+        payload = sum(onboard.values())
+        if not _close(payload, leg.payload_kg):
+            self.add("payload_mismatch", f"states {leg.payload_kg} kg, carries {payload} kg", **where)
+        if payload > model.max_payload_kg + 1e-9:
+            self.add("over_capacity", f"carries {payload} kg, max {model.max_payload_kg} kg", **where)
+        energy = model.leg_energy_wh(length, payload)
+        if not _close(energy, leg.energy_wh, rel=1e-4, abs_=1e-3):
+            self.add("energy_mismatch", f"states {leg.energy_wh:.3f} Wh, exact {energy:.3f} Wh", **where)
+        xy = self.frame.points_to_xy(pts)
+        line = shapely.LineString(xy) if len(set(map(tuple, xy.tolist()))) > 1 else shapely.Point(xy[0])
+        for z in self.zones_for(model.cruise_altitude_m, leg.depart, leg.arrive, column=False):
+            c = clearance_m(self.footprints[z.id], line)
+            if c < z.margin_m - ZONE_TOLERANCE_M:
+                self.add(
+                    "leg_in_zone",
+                    f"path comes within {c:.1f} m of zone {z.id} (margin {z.margin_m} m) while active",
+                    **where,
+                )
+        return energy
+
+    def stop(
+        self,
+        leg: Leg,
+        trip: int,
+        onboard: dict[str, float],
+        picked_trip: dict[str, int],
+        drone_id: str,
+        where: dict,
+    ) -> None:
+        rid = leg.to_id
+        if leg.to_kind not in (PICKUP, DROPOFF):
+            return
+        req = self.requests.get(rid)
+        if req is None:
+            return
+        if rid not in self.plan.served:
+            self.add(
+                "unserved_flown",
+                f"the plan flies {leg.to_kind} of a request it does not serve",
+                request_id=rid,
+                **where,
+            )
+        eta = self.plan.etas.get(rid)
+        if leg.to_kind == PICKUP:
+            if rid in picked_trip or rid in self.picked_anywhere:
+                self.add("served_twice", "picked up more than once", request_id=rid, **where)
+            self.picked_anywhere.add(rid)
+            picked_trip[rid] = trip
+            onboard[rid] = req.weight_kg
+            if (
+                eta is not None
+                and eta.pickup_at is not None
+                and eta.pickup_at < max(req.ready_at, leg.arrive) - timedelta(seconds=TIME_TOLERANCE_S)
+            ):
+                self.add("pickup_eta", "planned pickup before arrival or ready_at", request_id=rid, **where)
+            return
+        if rid in self.delivered:
+            self.add("served_twice", "delivered more than once", request_id=rid, **where)
+        self.delivered.add(rid)
+        if rid not in picked_trip:
+            self.add(
+                "delivery_before_pickup",
+                "delivered by a drone that has not picked it up",
+                request_id=rid,
+                **where,
+            )
+        elif picked_trip[rid] not in (trip, 0) or (picked_trip[rid] == 0 and trip != 1):
+            self.add("split_trip", "picked up and delivered on different trips", request_id=rid, **where)
+        onboard.pop(rid, None)
+        picked_trip.pop(rid, None)
+        if leg.arrive > req.deadline + timedelta(seconds=TIME_TOLERANCE_S) and rid not in self.plan.late:
+            self.add(
+                "deadline",
+                f"arrives {leg.arrive.isoformat()} after {req.deadline.isoformat()}",
+                request_id=rid,
+                **where,
+            )
+        if eta is not None and abs((eta.delivered_at - leg.arrive).total_seconds()) > TIME_TOLERANCE_S:
+            self.add("delivery_eta", "planned delivery differs from the arrival", request_id=rid, **where)
+
+    def run(self) -> list[Violation]:
+        self.picked_anywhere: set[str] = set()
+        self.delivered: set[str] = set()
+        self.accounting()
+        for d in self.plan.drones:
+            self.drone(d.drone_id)
+        for rid in self.plan.served:
+            if rid in self.requests and rid not in self.delivered:
+                self.add("served_not_flown", "listed as served but never delivered", request_id=rid)
+            elif rid in self.requests and rid not in self.plan.etas:
+                self.add("missing_eta", "served without an ETA", request_id=rid)
+        return self.out
+
+
+def validate_plan(problem: PlanningProblem, plan: Plan) -> list[Violation]:
+    """Every rule the plan breaks (empty list: the plan is valid). See the module docstring."""
+    return _Checker(problem, plan).run()

@@ -1,0 +1,85 @@
+"""The sample scenario (examples/anyang) plans to a valid plan with the right reason codes."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+import shapely
+
+from airspace.frame import LocalFrame
+from airspace.obstacles import footprint_in_frame
+from airspace.zones import load_zones
+from fleet.description import load_fleet
+from routing.planner import plan
+from routing.problem import Plan, PlanningProblem
+from routing.requests import parse_requests
+from routing.validate import validate_plan
+from tests.conftest import EXAMPLES
+
+AT = datetime.fromisoformat("2026-12-01T09:00:00+09:00")
+
+
+def sample_problem() -> PlanningProblem:
+    zones = load_zones(EXAMPLES / "zones.geojson")
+    fleet = load_fleet(EXAMPLES / "fleet.json")
+    requests = parse_requests(json.loads((EXAMPLES / "requests.json").read_text()), "requests.json")
+    return PlanningProblem(tuple(zones), fleet, requests, AT)
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[PlanningProblem, Plan]:
+    problem = sample_problem()
+    return problem, plan(problem, seconds=3, workers=1)
+
+
+def test_sample_plan_is_valid_and_accounts_for_every_request(sample) -> None:
+    problem, result = sample
+    assert validate_plan(problem, result) == []
+    ids = {r.id for r in problem.requests}
+    assert set(result.served) | {u.request_id for u in result.unserved} == ids
+    assert not set(result.served) & {u.request_id for u in result.unserved}
+
+
+def test_sample_reasons_are_the_right_ones(sample) -> None:
+    _, result = sample
+    reasons = {u.request_id: u.reason for u in result.unserved}
+    assert reasons["R011"] == "overweight"
+    assert reasons["R012"] == "dropoff_in_zone"
+    assert "tower-crane" in next(u.detail for u in result.unserved if u.request_id == "R012")
+    # Everything else is feasible in the sample: the urgent ones must all be kept.
+    assert {"R001", "R004", "R008"} <= set(result.served)
+    for rid, reason in reasons.items():
+        assert reason in ("overweight", "dropoff_in_zone", "no_capacity"), (rid, reason)
+
+
+def test_sample_art_park_delivery_happens_before_the_festival(sample) -> None:
+    problem, result = sample
+    if "R010" in result.served:
+        festival = next(z for z in problem.zones if z.id == "art-park-festival")
+        assert festival.valid_from is not None
+        assert result.etas["R010"].delivered_at < festival.valid_from
+
+
+def test_sample_every_leg_keeps_clear_of_the_zones_it_meets(sample) -> None:
+    """Geometry checked here directly with shapely, not only through the validator."""
+    problem, result = sample
+    frame = LocalFrame.for_points([(126.95, 37.39)])
+    altitudes = {m.cruise_altitude_m for m in problem.fleet.models.values()}
+    assert altitudes == {110.0, 120.0}
+    checked = 0
+    for _, _, _, leg in result.legs():
+        xy = frame.points_to_xy([(w[0], w[1]) for w in leg.waypoints])
+        line = shapely.LineString(xy) if len(xy) > 1 and leg.distance_m > 0 else shapely.Point(xy[0])
+        alt = leg.waypoints[0][2]
+        for zone in problem.zones:
+            if not (zone.blocks_altitude(alt) and zone.active_during(leg.depart, leg.arrive)):
+                continue
+            fp = footprint_in_frame(zone, frame)
+            assert float(fp.distance(line)) >= zone.margin_m - 0.5, (zone.id, leg)
+            checked += 1
+    assert checked > 0
+    # The altitude band above cruise (heliport approach) never blocks: no leg is checked against it.
+    heliport = next(z for z in problem.zones if z.id == "heliport-approach")
+    assert not any(heliport.blocks_altitude(a) for a in altitudes)
