@@ -1,0 +1,55 @@
+"""Sessions for the repositories: read transactions, write transactions and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from dispatch.store.engine import WRITE_OPTION
+
+
+def utc_now() -> datetime:
+    """Wall-clock time, tz-aware UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+class Database:
+    """An engine, its session factories and the clock every timestamp is read from."""
+
+    def __init__(self, engine: AsyncEngine, now: Callable[[], datetime] = utc_now) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._now = now
+        # One snapshot per read transaction, so a multi-statement read (audit verify) is consistent.
+        read_engine = (
+            engine.execution_options(isolation_level="REPEATABLE READ")
+            if self.dialect == "postgresql"
+            else engine
+        )
+        self._read = async_sessionmaker(read_engine, expire_on_commit=False, autoflush=True)
+        # Write transactions take SQLite's write lock at BEGIN (see engine.py); harmless elsewhere.
+        self._write = async_sessionmaker(
+            engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False, autoflush=True
+        )
+
+    def now(self) -> datetime:
+        """The current time from the injected clock, checked to be tz-aware."""
+        moment = self._now()
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError("the store's clock returned a naive datetime; it must be timezone-aware")
+        return moment.astimezone(UTC)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session in a write transaction, committed on success and rolled back on any error."""
+        async with self._write() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session in a read transaction (one consistent snapshot on SQLite and PostgreSQL)."""
+        async with self._read() as session, session.begin():
+            yield session

@@ -1,0 +1,81 @@
+"""The store: one object holding the engine and the repositories, opened with :func:`open_store`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+
+from dispatch.audit import ChainReport
+from dispatch.store import audit_log
+from dispatch.store.api_keys import ApiKeyRepository
+from dispatch.store.database import Database, utc_now
+from dispatch.store.directory import DirectoryRepository
+from dispatch.store.engine import create_engine, current_revision, head_revision, resolve_url, upgrade
+from dispatch.store.errors import StoreError
+from dispatch.store.flights import FlightRepository
+from dispatch.store.requests import RequestRepository
+from dispatch.store.zones import ZoneRepository
+
+
+class Store:
+    """The persistent store: requests, flights, zones, API keys, the directory and the audit chain.
+
+    Every method opens its own short transaction; a state change and its audit entry always
+    commit together. Close with :meth:`close` (or use ``async with``).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.requests = RequestRepository(db)
+        self.flights = FlightRepository(db)
+        self.zones = ZoneRepository(db)
+        self.api_keys = ApiKeyRepository(db)
+        self.directory = DirectoryRepository(db)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.db.dialect
+
+    async def verify_audit(self) -> ChainReport:
+        """Recompute the audit chain and report the first broken entry (or the count and head hash)."""
+        return await audit_log.verify(self.db)
+
+    async def close(self) -> None:
+        """Release every connection."""
+        await self.db.engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+async def open_store(
+    url: str | None = None, *, migrate: bool = True, now: Callable[[], datetime] = utc_now
+) -> Store:
+    """Open the store at ``url`` (default: ``$DRONEDISPATCH_DB`` or ``sqlite+aiosqlite:///dronedispatch.db``).
+
+    With ``migrate`` (the default) pending migrations are applied first; without it, a database
+    that is not at the newest revision is refused with a message saying to run
+    ``dronedispatch db upgrade``. ``now`` is the clock every stored timestamp is read from.
+    """
+    engine = create_engine(*resolve_url(url))
+    try:
+        if migrate:
+            await upgrade(engine)
+        else:
+            current, head = await current_revision(engine), head_revision()
+            if current != head:
+                raise StoreError(
+                    f"the database is at revision {current or '(empty)'} but this code needs {head}:"
+                    " run `dronedispatch db upgrade`"
+                )
+    except BaseException:
+        await engine.dispose()
+        raise
+    return Store(Database(engine, now))
