@@ -172,8 +172,8 @@ def _build(
             routing.AddDisjunction([di], 0)
         allowed = instance.pair_vehicles[k] if k < len(instance.pair_vehicles) else None
         if allowed is not None:
-            routing.SetAllowedVehiclesForIndex(list(allowed), pi)
-            routing.SetAllowedVehiclesForIndex(list(allowed), di)
+            _allow_vehicles(routing, pi, allowed)
+            _allow_vehicles(routing, di, allowed)
         roles |= {p, d}
     for node in unpaired_nodes(instance):
         index = manager.NodeToIndex(node)
@@ -182,7 +182,7 @@ def _build(
         if penalty is not None:
             routing.AddDisjunction([index], int(penalty))
         if node in instance.forced_vehicle:
-            routing.SetAllowedVehiclesForIndex([instance.forced_vehicle[node]], index)
+            _allow_vehicles(routing, index, [instance.forced_vehicle[node]])
         roles.add(node)
     for node in instance.reload_nodes:
         routing.AddDisjunction([manager.NodeToIndex(node)], 0)
@@ -195,6 +195,13 @@ def _build(
     if max_active is not None:
         routing.SetMaximumNumberOfActiveVehicles(max_active)
     return _Model(manager, routing, time_dim)
+
+
+def _allow_vehicles(routing: pywrapcp.RoutingModel, index: int, vehicles: list[int]) -> None:
+    # SetAllowedVehiclesForIndex's binding rejects every Python sequence in OR-Tools 9.15
+    # ("argument 2 of type absl::Span<int const>"); restricting VehicleVar is equivalent
+    # (-1 stays allowed: it means "not visited", which the disjunctions govern).
+    routing.VehicleVar(index).SetValues([-1, *vehicles])
 
 
 def _add_energy(
@@ -342,7 +349,8 @@ def _run(
     *,
     max_active: int | None = None,
     soft_penalty: int | None = None,
-) -> tuple[list[list[int]], list[list[int]]] | None:
+) -> tuple[list[list[int]], list[list[int]], bool] | None:
+    """Routes, arrivals and whether the warm start was used; None when nothing was found."""
     model = _build(instance, max_active=max_active, soft_penalty=soft_penalty)
     start = _initial_assignment(model, instance, initial) if initial else None
     params = _parameters(config, seconds, first=start is None)
@@ -352,7 +360,7 @@ def _run(
         result = model.routing.SolveWithParameters(params)
     if result is None:
         return None
-    return _extract(model, instance, result)
+    return (*_extract(model, instance, result), start is not None)
 
 
 def _has_mandatory_work(instance: Instance) -> bool:
@@ -383,7 +391,9 @@ def solve_ortools(instance: Instance, config: SearchConfig, deadline: float) -> 
             )
         empty: list[list[int]] = [[] for _ in instance.vehicles]
         return _solution(instance, empty, [[] for _ in instance.vehicles], name + ":nothing-found", started)
-    routes, arrivals = found
+    routes, arrivals, warm = found
+    if warm:
+        name += "+warm"
     if config.reduce_vehicles and any(v.fixed_cost > 0 for v in instance.vehicles):
         routes, arrivals = _reduce_vehicles(instance, config, deadline, routes, arrivals)
     return _solution(instance, routes, arrivals, name, started)
@@ -409,12 +419,12 @@ def _reduce_vehicles(
         found = _run(instance, config, remaining / 2, trial, max_active=len(used) - 1, soft_penalty=soft)
         if found is None or not _complete(instance, found[0]):
             break
-        routes, arrivals = found
+        routes, arrivals, _ = found
     remaining = deadline - time.time()
     if remaining >= 0.5:
         polished = _run(instance, config, remaining, routes)
         if polished is not None and objective(instance, polished[0]) <= objective(instance, routes):
-            routes, arrivals = polished
+            routes, arrivals, _ = polished
     return routes, arrivals
 
 
