@@ -216,11 +216,13 @@ class Airspace:
             self._fields.popitem(last=False)
         return built
 
-    def _pad_blocker(self, lonlat: LonLat, xy: np.ndarray, pad_zones: tuple[int, ...]) -> Zone | None:
+    def _pad_blockers(self, xy: np.ndarray, pad_zones: tuple[int, ...]) -> dict[int, Zone]:
+        """Points (by index) whose take-off or landing is blocked -> the first zone blocking it."""
+        out: dict[int, Zone] = {}
         for k in pad_zones:
-            if self._footprint(k).covers(xy)[0]:
-                return self.zones[k]
-        return None
+            for i in np.flatnonzero(self._footprint(k).covers(xy)).tolist():
+                out.setdefault(i, self.zones[k])
+        return out
 
     # -- public queries -------------------------------------------------------------------------
 
@@ -233,9 +235,9 @@ class Airspace:
         if not pad_zones:
             return
         assert self.frame is not None
-        zone = self._pad_blocker(point, self.frame.points_to_xy([point]), pad_zones)
-        if zone is not None:
-            raise _in_zone_error(point, zone)
+        blockers = self._pad_blockers(self.frame.points_to_xy([point]), pad_zones)
+        if blockers:
+            raise _in_zone_error(point, blockers[0])
 
     def shortest_path(
         self,
@@ -280,18 +282,15 @@ class Airspace:
             return DistanceMatrix(np.zeros((0, 0)), {})
         frame = self._frame_for(lonlats)
         xy = frame.points_to_xy(lonlats)
-        errors: dict[int, AirspaceError] = {}
-        for i, p in enumerate(lonlats):
-            zone = self._pad_blocker(p, xy[i : i + 1], pad_zones) if pad_zones else None
-            if zone is not None:
-                errors[i] = _in_zone_error(p, zone)
+        blockers = self._pad_blockers(xy, pad_zones) if pad_zones else {}
+        errors = {i: _in_zone_error(lonlats[i], zone) for i, zone in sorted(blockers.items())}
         usable = np.ones(n, dtype=bool)
         usable[list(errors)] = False
         obstacles = self._field(cruise)
         solution = solve(obstacles, xy, usable)
-        for i in np.flatnonzero(usable).tolist():
-            around = enclosing_zones(obstacles, xy[i])
-            if around is not None:
+        enclosed = enclosing_zones(obstacles, xy)
+        for i, around in sorted(enclosed.items()):
+            if usable[i]:
                 errors[i] = AirspaceError(
                     "unreachable",
                     f"point {lonlats[i]} is enclosed by zone(s) {', '.join(around)}: "

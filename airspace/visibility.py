@@ -58,6 +58,10 @@ class ObstacleField:
     nodes: np.ndarray  # (V, 2) convex vertices of the union
     node_prev: np.ndarray  # (V, 2) ring neighbours of each node
     node_next: np.ndarray  # (V, 2)
+    tangency: _Tangency
+    centres: np.ndarray  # (Z, 2) bounding-circle centres of the eroded shapes
+    outer_r: np.ndarray  # (Z,) radius of a circle containing each eroded shape
+    inner_r: np.ndarray  # (Z,) radius of a disc about the centre inside each eroded shape (0: unknown)
     edge_i: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     edge_j: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     edge_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -97,19 +101,56 @@ def _convex_vertices(parts: list[Polygon]) -> tuple[np.ndarray, np.ndarray, np.n
     return np.concatenate(pts), np.concatenate(prv), np.concatenate(nxt)
 
 
-def _tangent(
-    dx: np.ndarray, dy: np.ndarray, dist: np.ndarray, prev_e: np.ndarray, next_e: np.ndarray
-) -> np.ndarray:
-    """Whether a segment with direction (dx, dy) from a vertex is tangent there (neighbours on one side).
+class _Tangency:
+    """Tangency at graph nodes as linear forms, so whole blocks of pairs cost two matrix products.
 
-    ``prev_e`` / ``next_e`` are the vertex's neighbour offsets, broadcastable against ``dx``
-    (shape (..., 2)). A neighbour on the line (within a relative tolerance) counts on both sides.
+    For a node ``w`` with unit neighbour directions ``n1``, ``n2``, the side of the neighbours
+    relative to the line through ``w`` and a point ``o`` is the sign of ``cross(o - w, n)``, an
+    affine function of ``o``. A segment is tangent at ``w`` unless the two neighbours are strictly
+    on opposite sides (beyond a tolerance ``tol``, which is permissive: it only prunes candidates,
+    the clearance test decides).
     """
-    a = _cross(dx, dy, prev_e[..., 0], prev_e[..., 1])
-    b = _cross(dx, dy, next_e[..., 0], next_e[..., 1])
-    ta = _TANGENT_RTOL * dist * np.hypot(prev_e[..., 0], prev_e[..., 1])
-    tb = _TANGENT_RTOL * dist * np.hypot(next_e[..., 0], next_e[..., 1])
-    return ~(((a > ta) & (b < -tb)) | ((a < -ta) & (b > tb)))
+
+    def __init__(self, nodes: np.ndarray, prev: np.ndarray, nxt: np.ndarray, extent: float) -> None:
+        n1 = _unit(prev - nodes)
+        n2 = _unit(nxt - nodes)
+        self.m1 = np.vstack([n1[:, 1], -n1[:, 0]])  # (2, V): o @ m1 = cross(o, n1)
+        self.m2 = np.vstack([n2[:, 1], -n2[:, 0]])
+        self.c1 = np.einsum("ij,ji->i", nodes, self.m1)
+        self.c2 = np.einsum("ij,ji->i", nodes, self.m2)
+        self.tol = _TANGENT_RTOL * max(extent, 1.0)
+
+    def _ok(self, a1: np.ndarray, a2: np.ndarray) -> np.ndarray:
+        # opposite sides beyond the tolerance <=> a1 * a2 < -tol**2 (up to a hairline band)
+        a1 *= a2
+        return a1 >= -self.tol * self.tol
+
+    def at_nodes(self, others: np.ndarray, cols: slice = slice(None)) -> np.ndarray:
+        """(k, V') bool: the segment from ``others[r]`` to node ``c`` is tangent at the node."""
+        ox, oy = others[:, 0:1], others[:, 1:2]
+        a1 = ox * self.m1[0, cols]
+        a1 += oy * self.m1[1, cols]
+        a1 -= self.c1[cols]
+        a2 = ox * self.m2[0, cols]
+        a2 += oy * self.m2[1, cols]
+        a2 -= self.c2[cols]
+        return self._ok(a1, a2)
+
+    def from_nodes(self, rows: np.ndarray, others: np.ndarray) -> np.ndarray:
+        """(k, M) bool: the segment from node ``rows[r]`` to ``others[c]`` is tangent at the node."""
+        ox, oy = others[:, 0], others[:, 1]
+        a1 = self.m1[0, rows, None] * ox
+        a1 += self.m1[1, rows, None] * oy
+        a1 -= self.c1[rows, None]
+        a2 = self.m2[0, rows, None] * ox
+        a2 += self.m2[1, rows, None] * oy
+        a2 -= self.c2[rows, None]
+        return self._ok(a1, a2)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = np.hypot(v[:, 0], v[:, 1])
+    return v / np.where(norm > 0, norm, 1.0)[:, None]
 
 
 @dataclass
@@ -129,9 +170,12 @@ def build_field(
     """Build the obstacle field of a zone set and its node-to-node visibility edges."""
     buf = np.array(buffered, dtype=object) if buffered else np.zeros(0, dtype=object)
     eroded = shapely.buffer(buf, -EPSILON_M) if len(buf) else buf
+    shapely.prepare(eroded)
     union = shapely.union_all(buf) if len(buf) else Polygon()
     parts = [g for g in shapely.get_parts(union) if isinstance(g, Polygon) and not g.is_empty]
     nodes, prv, nxt = _convex_vertices(parts)
+    centres, outer_r, inner_r = _bounding_discs(eroded, footprints, margins)
+    extent = float(np.abs(nodes).max()) * 2 if len(nodes) else 1.0
     obstacle = ObstacleField(
         zone_ids=zone_ids,
         footprints=footprints,
@@ -143,34 +187,68 @@ def build_field(
         nodes=nodes,
         node_prev=prv,
         node_next=nxt,
+        tangency=_Tangency(nodes, prv, nxt, extent),
+        centres=centres,
+        outer_r=outer_r,
+        inner_r=inner_r,
     )
     _add_node_edges(obstacle)
     return obstacle
+
+
+def _bounding_discs(
+    eroded: np.ndarray, footprints: list[Footprint], margins: list[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per shape: a centre, an enclosing radius and (circles only) an inscribed radius, for fast culling."""
+    z = len(eroded)
+    centres = np.zeros((z, 2))
+    outer = np.zeros(z)
+    inner = np.zeros(z)
+    for k in range(z):
+        coords = shapely.get_coordinates(eroded[k])
+        fp = footprints[k]
+        if fp.radius_m > 0:
+            centres[k] = (fp.geometry.x, fp.geometry.y)
+            # the eroded circumscribed n-gon contains the disc of radius R + margin - epsilon
+            inner[k] = max(fp.radius_m + margins[k] - 2 * EPSILON_M, 0.0)
+        elif len(coords):
+            centres[k] = (coords.min(axis=0) + coords.max(axis=0)) / 2
+        if len(coords):
+            outer[k] = np.hypot(*(coords - centres[k]).T).max() * (1 + 1e-9) + 1e-9
+    return centres, outer, inner
+
+
+def _segment_point_distance(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Distance from points c[k] to segments a[k]-b[k] (arrays (M, 2))."""
+    ax, ay = a[:, 0], a[:, 1]
+    dx, dy = b[:, 0] - ax, b[:, 1] - ay
+    wx, wy = c[:, 0] - ax, c[:, 1] - ay
+    dd = dx * dx + dy * dy
+    t = (wx * dx + wy * dy) / np.where(dd > 0, dd, 1.0)
+    np.clip(t, 0.0, 1.0, out=t)
+    return np.hypot(wx - t * dx, wy - t * dy)
 
 
 def _add_node_edges(f: ObstacleField) -> None:
     v = f.size
     if v < 2:
         return
-    pe, ne = f.node_prev - f.nodes, f.node_next - f.nodes
+    tangency = f.tangency
     cand_i, cand_j = [], []
     for s in range(0, v, _CHUNK):
         rows = np.arange(s, min(s + _CHUNK, v))
-        dx = f.nodes[None, :, 0] - f.nodes[rows, None, 0]  # from row u to column w
-        dy = f.nodes[None, :, 1] - f.nodes[rows, None, 1]
-        dist = np.hypot(dx, dy)
-        ok = _tangent(dx, dy, dist, pe[rows, None, :], ne[rows, None, :])  # tangent at u
-        ok &= _tangent(dx, dy, dist, pe[None, :, :], ne[None, :, :])  # tangent at w
-        ok &= np.arange(v)[None, :] > rows[:, None]
-        ok &= dist > 0
+        cols = slice(s, v)  # upper triangle only: j > i is masked below
+        ok = tangency.at_nodes(f.nodes[rows], cols) & tangency.from_nodes(rows, f.nodes[cols])
+        ok &= np.arange(s, v)[None, :] > rows[:, None]
         i, j = np.nonzero(ok)
         cand_i.append(rows[i])
-        cand_j.append(j)
+        cand_j.append(j + s)
     ci, cj = np.concatenate(cand_i), np.concatenate(cand_j)
+    length = np.hypot(*(f.nodes[cj] - f.nodes[ci]).T)
+    keep = length > 0
+    ci, cj, length = ci[keep], cj[keep], length[keep]
     blocked = segments_blocked(f, f.nodes[ci], f.nodes[cj])
-    ci, cj = ci[~blocked], cj[~blocked]
-    f.edge_i, f.edge_j = ci, cj
-    f.edge_w = np.hypot(*(f.nodes[cj] - f.nodes[ci]).T)
+    f.edge_i, f.edge_j, f.edge_w = ci[~blocked], cj[~blocked], length[~blocked]
 
 
 def pad_bands(f: ObstacleField, pads: np.ndarray) -> PadBands:
@@ -244,7 +322,16 @@ def segments_blocked(
     if m == 0 or len(f.eroded) == 0:
         return blocked
     lines = shapely.linestrings(np.stack([a, b], axis=1))
-    s_idx, z_idx = f.tree.query(lines, predicate="intersects")
+    s_idx, z_idx = f.tree.query(lines)  # bounding boxes only
+    # Cull with discs: certainly clear beyond the enclosing circle, certainly hit inside a circle
+    # zone's inscribed disc; only the rest goes to the exact (prepared) shapely test.
+    gap = _segment_point_distance(a[s_idx], b[s_idx], f.centres[z_idx])
+    near = gap <= f.outer_r[z_idx]
+    s_idx, z_idx, gap = s_idx[near], z_idx[near], gap[near]
+    hit = gap < f.inner_r[z_idx]
+    unsure = ~hit
+    hit[unsure] = shapely.intersects(f.eroded[z_idx[unsure]], lines[s_idx[unsure]])
+    s_idx, z_idx = s_idx[hit], z_idx[hit]
     if bands is None or start_pad is None or end_pad is None:
         blocked[s_idx] = True
         return blocked
@@ -263,14 +350,25 @@ def segments_blocked(
     return blocked
 
 
-def enclosing_zones(f: ObstacleField, pad: np.ndarray) -> list[str] | None:
-    """If the pad lies in a hole of the obstacles (a courtyard), the ids of the zones around it."""
-    p = shapely.points(pad)
-    for part in f.union_parts:
-        if part.interiors and Polygon(part.exterior).contains(p) and not part.intersects(p):
-            near = [f.zone_ids[z] for z in range(len(f.buffered)) if f.buffered[z].intersects(part)]
-            return sorted(near)
-    return None
+def enclosing_zones(f: ObstacleField, pads: np.ndarray) -> dict[int, list[str]]:
+    """Pads lying in a hole of the obstacles (a courtyard) -> the ids of the zones around that hole."""
+    holes, owner = [], []
+    for k, part in enumerate(f.union_parts):
+        for ring in part.interiors:
+            holes.append(Polygon(ring))
+            owner.append(k)
+    if not holes or len(pads) == 0:
+        return {}
+    pts = shapely.points(pads)
+    p_idx, h_idx = shapely.STRtree(holes).query(pts, predicate="within")
+    out: dict[int, list[str]] = {}
+    for p, h in zip(p_idx.tolist(), h_idx.tolist(), strict=True):
+        part = f.union_parts[owner[h]]
+        if p in out or part.intersects(pts[p]):
+            continue
+        ring = holes[h].exterior
+        out[p] = sorted(f.zone_ids[z] for z in range(len(f.buffered)) if f.buffered[z].intersects(ring))
+    return out
 
 
 @dataclass
@@ -337,22 +435,20 @@ def _pad_edges(
     f: ObstacleField, pads: np.ndarray, which: np.ndarray, bands: PadBands
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Clear segments from each pad in ``which`` to the nodes tangent to it."""
-    pe, ne = f.node_prev - f.nodes, f.node_next - f.nodes
-    dx = pads[which, None, 0] - f.nodes[None, :, 0]  # from node w towards the pad
-    dy = pads[which, None, 1] - f.nodes[None, :, 1]
-    dist = np.hypot(dx, dy)
-    ok = _tangent(dx, dy, dist, pe[None], ne[None]) & (dist > 0)
-    r, w = np.nonzero(ok)
+    r, w = np.nonzero(f.tangency.at_nodes(pads[which]))
     p = which[r]
+    dist = np.hypot(*(pads[p] - f.nodes[w]).T)
+    keep = dist > 0
+    p, w, dist = p[keep], w[keep], dist[keep]
     blocked = segments_blocked(f, pads[p], f.nodes[w], start_pad=p, end_pad=np.full(len(p), -1), bands=bands)
-    p, w, d = p[~blocked], w[~blocked], dist[r, w][~blocked]
+    p, w, dist = p[~blocked], w[~blocked], dist[~blocked]
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     order = np.argsort(p, kind="stable")
-    p, w, d = p[order], w[order], d[order]
-    bounds = np.searchsorted(p, which)
+    p, w, dist = p[order], w[order], dist[order]
+    starts = np.searchsorted(p, which)
     ends = np.searchsorted(p, which, side="right")
     for k, pad in enumerate(which.tolist()):
-        out[pad] = (w[bounds[k] : ends[k]], d[bounds[k] : ends[k]])
+        out[pad] = (w[starts[k] : ends[k]], dist[starts[k] : ends[k]])
     return out
 
 
@@ -384,6 +480,6 @@ def _graph_lengths(sol: Solution, gi: np.ndarray, gj: np.ndarray) -> None:
         nodes_w, lens = sol.pad_edges[target]
         if len(nodes_w) == 0:
             continue
-        best = (dist[src_rows][:, nodes_w] + lens[None, :]).min(axis=1)
+        best = (dist[np.ix_(src_rows, nodes_w)] + lens[None, :]).min(axis=1)
         sol.lengths[gi[sel], target] = best
         sol.lengths[target, gi[sel]] = best
