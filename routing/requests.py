@@ -101,13 +101,13 @@ def parse_request(rec: Any, source: str, where: str) -> Request:
     unknown = sorted(set(rec) - set(REQUEST_FIELDS))
     if unknown:
         raise RequestFormatError(source, where, f"unknown field(s) {', '.join(map(repr, unknown))}")
-    for field in REQUEST_FIELDS:
-        if field not in rec:
-            raise RequestFormatError(source, where, f"missing field {field!r}")
-    rid = rec["id"]
+    rid = rec.get("id")
     if not isinstance(rid, str) or not rid:
         raise RequestFormatError(source, where, "field 'id' must be a non-empty string")
     where = f"{where} (id {rid!r})"
+    for field in REQUEST_FIELDS:
+        if field not in rec:
+            raise RequestFormatError(source, where, f"missing field {field!r}")
     weight = rec["weight_kg"]
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
         raise RequestFormatError(source, where, f"field 'weight_kg' must be a finite number, got {weight!r}")
