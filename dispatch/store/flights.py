@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.lifecycle import FLIGHT_TERMINAL, FlightState, RequestState, check_flight_transition
@@ -226,30 +227,42 @@ class FlightRepository:
         """
         if not cmd_id or not kind:
             raise InvalidInput("a command needs a cmd_id and a kind")
-        async with self._db.write() as session:
-            existing = await session.get(CommandRow, cmd_id)
-            if existing is not None:
-                if (existing.drone_id, existing.kind, existing.mission_id) != (drone_id, kind, mission_id):
-                    raise Conflict(
-                        f"cmd_id {cmd_id!r} is already recorded as {existing.kind}"
-                        f" for drone {existing.drone_id} (mission {existing.mission_id})"
-                    )
-                return RecordedCommand(command_view(existing), created=False)
-            if await session.get(DroneRow, drone_id) is None:
-                raise InvalidInput(f"command {cmd_id}: unknown drone {drone_id!r}")
-            if mission_id is not None and await session.get(FlightRow, mission_id) is None:
-                raise InvalidInput(f"command {cmd_id}: unknown flight {mission_id!r}")
-            row = CommandRow(
-                cmd_id=cmd_id,
-                mission_id=mission_id,
-                drone_id=drone_id,
-                kind=kind,
-                payload=payload,
-                created_at=self._db.now(),
+        try:
+            async with self._db.write() as session:
+                existing = await session.get(CommandRow, cmd_id)
+                if existing is not None:
+                    return self._known(existing, drone_id, kind, mission_id)
+                if await session.get(DroneRow, drone_id) is None:
+                    raise InvalidInput(f"command {cmd_id}: unknown drone {drone_id!r}")
+                if mission_id is not None and await session.get(FlightRow, mission_id) is None:
+                    raise InvalidInput(f"command {cmd_id}: unknown flight {mission_id!r}")
+                row = CommandRow(
+                    cmd_id=cmd_id,
+                    mission_id=mission_id,
+                    drone_id=drone_id,
+                    kind=kind,
+                    payload=payload,
+                    created_at=self._db.now(),
+                )
+                session.add(row)
+                await session.flush()
+                return RecordedCommand(command_view(row), created=True)
+        except IntegrityError:
+            # A concurrent writer recorded the same cmd_id first (PostgreSQL); use what it stored.
+            async with self._db.read() as session:
+                existing = await session.get(CommandRow, cmd_id)
+                if existing is None:
+                    raise
+                return self._known(existing, drone_id, kind, mission_id)
+
+    @staticmethod
+    def _known(existing: CommandRow, drone_id: str, kind: str, mission_id: str | None) -> RecordedCommand:
+        if (existing.drone_id, existing.kind, existing.mission_id) != (drone_id, kind, mission_id):
+            raise Conflict(
+                f"cmd_id {existing.cmd_id!r} is already recorded as {existing.kind}"
+                f" for drone {existing.drone_id} (mission {existing.mission_id})"
             )
-            session.add(row)
-            await session.flush()
-            return RecordedCommand(command_view(row), created=True)
+        return RecordedCommand(command_view(existing), created=False)
 
     async def mark_command_sent(self, cmd_id: str) -> CommandView:
         """Record that a command went out; a re-send keeps the first ``sent_at``."""

@@ -1,0 +1,185 @@
+"""Flights, legs and commands in the store, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dispatch.lifecycle import InvalidTransition, RequestState
+from dispatch.store import (
+    Conflict,
+    Intake,
+    InvalidInput,
+    NewFlight,
+    NewLeg,
+    NewRequest,
+    NotFound,
+    Place,
+    Store,
+)
+from tests.db_fixtures import db_url_fixture, seeded_store_fixture, store_fixture  # noqa: F401
+
+PORT = [126.9555, 37.3952]
+CITY_HALL = Place(126.9568, 37.3943, "city-hall")
+INDEOKWON = Place(126.976, 37.4015, "indeokwon")
+ETA = datetime(2026, 12, 1, 0, 10, tzinfo=UTC)
+
+
+async def accepted_request(store: Store) -> str:
+    new = NewRequest("city-hall", CITY_HALL, INDEOKWON, 0.4)
+    return (await store.requests.create(new, actor="office", intake=Intake(True))).request.id
+
+
+def flight(mission_id: str, request_id: str, drone: str = "D01") -> NewFlight:
+    return NewFlight(
+        mission_id=mission_id,
+        drone_id=drone,
+        request_ids=(request_id,),
+        plan={"energy_wh": 41.5, "distance_m": 4210.0},
+        legs=(
+            NewLeg("pickup", [PORT, [126.9568, 37.3943]], request_id, "city-hall", 150.2, ETA),
+            NewLeg(
+                "dropoff", [[126.9568, 37.3943], [126.965, 37.397], [126.976, 37.4015, 120.0]], request_id
+            ),
+            NewLeg("return", [[126.976, 37.4015], PORT], None, "port-city-hall", 1900.0),
+        ),
+    )
+
+
+async def test_flight_round_trip_plans_its_requests(seeded_store: Store) -> None:
+    store = seeded_store
+    rid = await accepted_request(store)
+    recorded = await store.flights.record(flight("M1", rid), actor="dispatcher")
+    got = await store.flights.get("M1")
+    assert got == recorded
+    assert got.drone_id == "D01" and got.state == "planned" and got.request_ids == (rid,)
+    assert got.plan == {"energy_wh": 41.5, "distance_m": 4210.0}
+    assert [(leg.seq, leg.action, leg.request_id, leg.stop_id) for leg in got.legs] == [
+        (0, "pickup", rid, "city-hall"),
+        (1, "dropoff", rid, None),
+        (2, "return", None, "port-city-hall"),
+    ]
+    assert got.legs[1].waypoints == [[126.9568, 37.3943], [126.965, 37.397], [126.976, 37.4015, 120.0]]
+    assert got.legs[0].eta == ETA and got.legs[0].eta.utcoffset() == timedelta(0)
+    assert got.legs[0].distance_m == 150.2 and got.legs[1].distance_m is None
+    assert (await store.requests.get(rid)).state == RequestState.PLANNED
+    timeline = await store.requests.timeline(rid)
+    assert timeline.entries[-1].payload["details"] == {"mission_id": "M1", "drone_id": "D01"}
+    assert [f.mission_id for f in await store.flights.carrying(rid)] == ["M1"]
+    assert (await store.verify_audit()).ok
+
+
+async def test_a_flight_is_all_or_nothing(seeded_store: Store) -> None:
+    store = seeded_store
+    rid = await accepted_request(store)
+    submitted = (
+        await store.requests.create(NewRequest("city-hall", CITY_HALL, INDEOKWON, 0.2), actor="o")
+    ).request
+    bad = NewFlight("M2", "D01", legs=flight("M2", rid).legs, request_ids=(rid, submitted.id))
+    count = (await store.verify_audit()).count
+    with pytest.raises(InvalidTransition, match="cannot go from submitted to planned"):
+        await store.flights.record(bad, actor="dispatcher")
+    with pytest.raises(NotFound):
+        await store.flights.get("M2")
+    assert (await store.requests.get(rid)).state == RequestState.ACCEPTED
+    assert (await store.verify_audit()).count == count
+    await store.flights.record(flight("M2", rid), actor="dispatcher")
+    with pytest.raises(Conflict, match="already recorded"):
+        await store.flights.record(flight("M2", rid), actor="dispatcher")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"drone_id": "D99"}, "unknown drone 'D99'"),
+        ({"legs": ()}, "at least one leg"),
+        ({"legs": (NewLeg("transit", [PORT]),)}, "at least two"),
+        ({"legs": (NewLeg("hover", [PORT, PORT]),)}, "action must be one of"),
+        (
+            {"legs": (NewLeg("pickup", [PORT, [126.9, float("nan")]], "x"),)},
+            "not among the flight's request_ids",
+        ),
+        ({"legs": (NewLeg("transit", [PORT, [126.9, float("inf")]]),)}, "non-finite"),
+        ({"legs": (NewLeg("dropoff", [PORT, PORT]),)}, "must name its request_id"),
+    ],
+)
+async def test_bad_flights_are_refused(seeded_store: Store, change: dict[str, object], message: str) -> None:
+    rid = await accepted_request(seeded_store)
+    base = flight("M3", rid)
+    fields = {f: getattr(base, f) for f in ("mission_id", "drone_id", "legs", "request_ids", "plan")} | change
+    with pytest.raises(InvalidInput, match=message):
+        await seeded_store.flights.record(NewFlight(**fields), actor="d")  # type: ignore[arg-type]
+    assert (await seeded_store.requests.get(rid)).state == RequestState.ACCEPTED
+
+
+async def test_flight_transitions_are_checked_and_active_list_follows(seeded_store: Store) -> None:
+    store = seeded_store
+    a, b = await accepted_request(store), await accepted_request(store)
+    await store.flights.record(flight("MA", a, "D01"), actor="d")
+    await store.flights.record(flight("MB", b, "D04"), actor="d")
+    for state in ("commanded", "acked", "flying"):
+        assert (await store.flights.transition("MA", state, actor="d")).state == state
+    with pytest.raises(InvalidTransition, match="cannot go from flying to planned"):
+        await store.flights.transition("MA", "planned", actor="d")
+    await store.flights.transition("MB", "aborted", actor="d", details={"reason": "battery"})
+    assert [f.mission_id for f in await store.flights.list_active()] == ["MA"]
+    assert [f.mission_id for f in await store.flights.list_active(drone_id="D04")] == []
+    await store.flights.transition("MA", "completed", actor="d")
+    assert await store.flights.list_active() == []
+    with pytest.raises(NotFound):
+        await store.flights.transition("nope", "aborted", actor="d")
+    assert (await store.verify_audit()).ok
+
+
+async def test_commands_are_idempotent_by_cmd_id(seeded_store: Store) -> None:
+    store = seeded_store
+    rid = await accepted_request(store)
+    await store.flights.record(flight("M1", rid), actor="d")
+    first = await store.flights.record_command(
+        cmd_id="c-1", drone_id="D01", kind="mission", payload={"mission_id": "M1", "legs": 3}, mission_id="M1"
+    )
+    again = await store.flights.record_command(
+        cmd_id="c-1", drone_id="D01", kind="mission", payload={"ignored": True}, mission_id="M1"
+    )
+    assert first.created and not again.created and again.command == first.command
+    assert again.command.payload == {"mission_id": "M1", "legs": 3}
+    with pytest.raises(Conflict, match="already recorded as mission"):
+        await store.flights.record_command(
+            cmd_id="c-1", drone_id="D02", kind="mission", payload={}, mission_id="M1"
+        )
+    assert [c.cmd_id for c in await store.flights.pending_commands()] == ["c-1"]
+
+    sent = await store.flights.mark_command_sent("c-1")
+    resent = await store.flights.mark_command_sent("c-1")
+    assert sent.sent_at is not None and resent.sent_at == sent.sent_at
+    acked = await store.flights.mark_command_acked("c-1", "ack", "accepted")
+    assert acked.result == "ack" and acked.acked_at is not None and acked.acked_at.utcoffset() == timedelta(0)
+    assert await store.flights.mark_command_acked("c-1", "ack") == acked
+    with pytest.raises(Conflict, match="already answered ack"):
+        await store.flights.mark_command_acked("c-1", "nack")
+    assert await store.flights.pending_commands() == []
+    assert (await store.flights.get("M1")).commands == (acked,)
+    assert await store.flights.get_command("c-1") == acked
+
+    await store.flights.record_command(cmd_id="c-2", drone_id="D02", kind="return_home", payload={})
+    assert [c.cmd_id for c in await store.flights.pending_commands(drone_id="D02")] == ["c-2"]
+    with pytest.raises(InvalidInput, match="'ack' or 'nack'"):
+        await store.flights.mark_command_acked("c-2", "maybe")
+    with pytest.raises(InvalidInput, match="unknown drone"):
+        await store.flights.record_command(cmd_id="c-3", drone_id="D99", kind="x", payload={})
+    with pytest.raises(NotFound):
+        await store.flights.mark_command_sent("c-404")
+
+
+async def test_concurrent_records_of_one_cmd_id_make_one_command(seeded_store: Store) -> None:
+    results = await asyncio.gather(
+        *(
+            seeded_store.flights.record_command(cmd_id="same", drone_id="D01", kind="ping", payload={"n": 1})
+            for _ in range(5)
+        )
+    )
+    assert sum(r.created for r in results) == 1
+    assert all(r.command == results[0].command for r in results)
+    assert [c.cmd_id for c in await seeded_store.flights.pending_commands()] == ["same"]
