@@ -1,0 +1,179 @@
+"""Migrations, URLs, SQLite settings and the `db` command, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, text
+
+from dispatch import cli
+from dispatch.store import StoreConfigError, StoreError, open_store
+from dispatch.store.engine import create_engine, current_revision, head_revision, resolve_url
+from dispatch.store.models import Base
+from tests.db_fixtures import EXAMPLES, db_url_fixture, store_fixture  # noqa: F401
+
+
+def _diff(conn: Connection) -> list[Any]:
+    return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+
+
+async def test_migrations_from_empty_create_exactly_the_models(db_url: str) -> None:
+    engine = create_engine(*resolve_url(db_url))
+    try:
+        assert await current_revision(engine) is None
+        store = await open_store(db_url)
+        await store.close()
+        assert await current_revision(engine) == head_revision()
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+            head = (await conn.execute(text("SELECT id, seq, hash FROM audit_head"))).all()
+        assert [tuple(r) for r in head] == [(1, 0, "0" * 64)]
+    finally:
+        await engine.dispose()
+
+
+async def test_reopening_is_a_no_op_and_an_unmigrated_database_is_refused(db_url: str) -> None:
+    with pytest.raises(StoreError, match="run `dronedispatch db upgrade`"):
+        await open_store(db_url, migrate=False)
+    for _ in range(2):
+        store = await open_store(db_url)
+        await store.close()
+    store = await open_store(db_url, migrate=False)
+    assert (await store.verify_audit()).count == 0
+    await store.close()
+
+
+async def test_concurrent_opens_of_a_fresh_database_migrate_once(db_url: str) -> None:
+    stores = await asyncio.gather(*(open_store(db_url) for _ in range(3)))
+    for store in stores:
+        await store.close()
+    engine = create_engine(*resolve_url(db_url))
+    try:
+        assert await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
+
+
+async def test_db_commands_upgrade_and_seed(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run = lambda *args: asyncio.to_thread(cli.main, ["db", *args, "--db", db_url])  # noqa: E731
+    assert await run("current") == 0
+    assert "database: (empty)" in capsys.readouterr().out
+    assert await run("upgrade") == 0
+    assert f"to {head_revision()}" in capsys.readouterr().out
+    assert await run("upgrade") == 0
+    assert "already at revision" in capsys.readouterr().out
+    seed = ["seed", "--fleet", str(EXAMPLES / "fleet.json"), "--pads", str(EXAMPLES / "pads.json")]
+    assert await run(*seed) == 0
+    assert "16 offices, 16 pads, 2 drone models, 3 ports, 6 drones" in capsys.readouterr().out
+    assert await run(*seed) == 0  # seeding again updates in place
+    store = await open_store(db_url, migrate=False)
+    try:
+        fleet = await store.directory.fleet()
+        assert sorted(d.id for d in fleet.drones) == ["D01", "D02", "D03", "D04", "D05", "D06"]
+        assert fleet.model_of(fleet.drones[0]).battery_wh == 350
+        offices = await store.directory.offices()
+        assert offices[0].id == offices[0].pad_id
+        assert (await store.directory.pad("court-branch")).lat == 37.3905
+        report = await store.verify_audit()
+        assert report.ok and report.count == 2
+    finally:
+        await store.close()
+
+
+async def test_db_seed_with_an_offices_file(db_url: str, tmp_path: Path) -> None:
+    offices = tmp_path / "offices.json"
+    offices.write_text('{"anyang-city": {"name": "Anyang City Hall", "pad": "city-hall"}}', encoding="utf-8")
+    args = ["db", "seed", "--fleet", str(EXAMPLES / "fleet.json"), "--pads", str(EXAMPLES / "pads.json")]
+    assert await asyncio.to_thread(cli.main, [*args, "--offices", str(offices), "--db", db_url]) == 0
+    store = await open_store(db_url)
+    try:
+        assert [(o.id, o.name, o.pad_id) for o in await store.directory.offices()] == [
+            ("anyang-city", "Anyang City Hall", "city-hall")
+        ]
+        assert len(await store.directory.pads()) == 16
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"pads.json": '{"p": {"lon": 200, "lat": 1}}'}, "pad 'p': lon 200 out of range"),
+        ({"pads.json": '{"p": {"lon": 1}}'}, "pad 'p': lat must be a finite number"),
+        ({"pads.json": "[1, 2"}, "invalid JSON"),
+        ({"offices.json": '{"o": {"name": "O", "pad": "nowhere"}}'}, "pad 'nowhere' is not among the pads"),
+    ],
+)
+def test_db_seed_names_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], files: dict[str, str], message: str
+) -> None:
+    pads = tmp_path / "pads.json"
+    pads.write_text('{"p": {"lon": 126.9, "lat": 37.4}}', encoding="utf-8")
+    for name, content in files.items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    args = ["db", "seed", "--fleet", str(EXAMPLES / "fleet.json"), "--pads", str(pads)]
+    if "offices.json" in files:
+        args += ["--offices", str(tmp_path / "offices.json")]
+    assert cli.main([*args, "--db", f"sqlite:///{tmp_path}/s.db"]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_db_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert cli.main(["db"]) == 2
+    assert cli.main(["db", "seed", "--pads", "x"]) == 2
+    assert (
+        cli.main(
+            ["db", "seed", "--fleet", "missing.json", "--pads", "x", "--db", f"sqlite:///{tmp_path}/s.db"]
+        )
+        == 1
+    )
+    assert "missing.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u@h/db", "unsupported database"),
+        ("sqlite+pysqlite:///x.db", "aiosqlite driver"),
+        ("sqlite+aiosqlite://", "give a file path"),
+        ("sqlite+aiosqlite:///:memory:", "give a file path"),
+        ("postgresql+psycopg://u@h/db", "asyncpg driver"),
+        ("postgresql://u@h/db?schema=bad;drop", "invalid PostgreSQL schema"),
+        ("sqlite:///x.db?schema=s", "PostgreSQL only"),
+        ("not a url", "invalid database URL"),
+    ],
+)
+def test_bad_urls_are_refused(url: str, message: str) -> None:
+    with pytest.raises(StoreConfigError, match=message):
+        resolve_url(url)
+
+
+def test_url_defaults_and_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DRONEDISPATCH_DB", raising=False)
+    url, schema = resolve_url(None)
+    assert str(url) == "sqlite+aiosqlite:///dronedispatch.db" and schema is None
+    monkeypatch.setenv("DRONEDISPATCH_DB", "postgres://u@h/db?schema=dd")
+    url, schema = resolve_url(None)
+    assert url.drivername == "postgresql+asyncpg" and url.database == "db" and schema == "dd"
+    assert "schema" not in url.query
+
+
+async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path}/wal.db")
+    try:
+        async with store.db.engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() >= 1000
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+    finally:
+        await store.close()
+
+
+async def test_a_missing_sqlite_directory_is_named(tmp_path: Path) -> None:
+    with pytest.raises(StoreConfigError, match="does not exist"):
+        await open_store(f"sqlite:///{tmp_path}/nope/x.db")
