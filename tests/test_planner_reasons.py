@@ -1,0 +1,175 @@
+"""Constructed scenarios: each reason code where it belongs, priorities, multi-trip, temporary zones."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airspace.zones import parse_zones
+from fleet.description import parse_fleet
+from routing.planner import plan
+from routing.problem import Plan, PlanningProblem
+from routing.requests import parse_requests
+from routing.validate import validate_plan
+
+T0 = datetime.fromisoformat("2026-12-01T09:00:00+09:00")
+LON0, LAT0 = 127.0, 37.5
+M_PER_DEG_LON = 88_200.0  # at 37.5 N, close enough to place test points
+M_PER_DEG_LAT = 111_000.0
+
+
+def at_m(x: float, y: float) -> list[float]:
+    """A lon/lat a given number of metres east/north of the test origin."""
+    return [LON0 + x / M_PER_DEG_LON, LAT0 + y / M_PER_DEG_LAT]
+
+
+def model(**changes: float) -> dict[str, float]:
+    base = {
+        "cruise_speed_mps": 15,
+        "cruise_altitude_m": 100,
+        "max_payload_kg": 2.0,
+        "battery_wh": 300,
+        "reserve_fraction": 0.2,
+        "wh_per_km": 12,
+        "wh_per_km_per_kg": 3,
+        "service_s": 60,
+        "turnaround_s": 300,
+    }
+    return {**base, **changes}
+
+
+def fleet(drones: int = 1, **changes: float) -> dict[str, Any]:
+    lon, lat = at_m(0, 0)
+    return {
+        "models": {"m": model(**changes)},
+        "ports": [
+            {
+                "id": "P",
+                "lon": lon,
+                "lat": lat,
+                "drones": [{"id": f"D{k}", "model": "m"} for k in range(drones)],
+            }
+        ],
+    }
+
+
+def request(
+    rid: str, pickup, dropoff, *, weight=0.5, priority="normal", ready=0, deadline=120
+) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "pickup": {"lon": pickup[0], "lat": pickup[1]},
+        "dropoff": {"lon": dropoff[0], "lat": dropoff[1]},
+        "weight_kg": weight,
+        "priority": priority,
+        "ready_at": (T0 + timedelta(minutes=ready)).isoformat(),
+        "deadline": (T0 + timedelta(minutes=deadline)).isoformat(),
+    }
+
+
+def square(zid: str, cx: float, cy: float, half: float, hole: float = 0.0, **props: Any) -> dict[str, Any]:
+    def ring(h: float) -> list[list[float]]:
+        return [
+            at_m(cx - h, cy - h),
+            at_m(cx + h, cy - h),
+            at_m(cx + h, cy + h),
+            at_m(cx - h, cy + h),
+            at_m(cx - h, cy - h),
+        ]
+
+    rings = [ring(half)] + ([list(reversed(ring(hole)))] if hole else [])
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": rings},
+        "properties": {"id": zid, **props},
+    }
+
+
+def problem(zones: list[dict], fleet_doc: dict, requests: list[dict]) -> PlanningProblem:
+    return PlanningProblem(
+        tuple(parse_zones({"type": "FeatureCollection", "features": zones})),
+        parse_fleet(fleet_doc),
+        parse_requests(requests),
+        T0,
+    )
+
+
+def solved(p: PlanningProblem, seconds: float = 1.0) -> Plan:
+    result = plan(p, seconds=seconds, workers=1)
+    assert validate_plan(p, result) == []
+    assert set(result.served) | {u.request_id for u in result.unserved} == {r.id for r in p.requests}
+    return result
+
+
+def reasons(result: Plan) -> dict[str, str]:
+    return {u.request_id: u.reason for u in result.unserved}
+
+
+def test_each_precheck_reason_is_given_where_it_belongs() -> None:
+    zones = [
+        square("block", 2000, 0, 200),
+        square("courtyard", -2000, 0, 400, hole=150),
+    ]
+    reqs = [
+        request("ok", at_m(500, 500), at_m(1000, -500)),
+        request("in-zone", at_m(2000, 50), at_m(500, 0)),
+        request("enclosed", at_m(500, 0), at_m(-2000, 0)),
+        request("heavy", at_m(500, 0), at_m(0, 800), weight=3.0),
+        request("far", at_m(500, 0), at_m(0, 12_000)),
+        request("hurry", at_m(0, 3000), at_m(0, 6000), deadline=4),
+    ]
+    result = solved(problem(zones, fleet(drones=2), reqs))
+    assert "ok" in result.served
+    assert reasons(result) == {
+        "in-zone": "pickup_in_zone",
+        "enclosed": "unreachable",
+        "heavy": "overweight",
+        "far": "out_of_range",
+        "hurry": "deadline_infeasible",
+    }
+    detail = {u.request_id: u.detail for u in result.unserved}
+    assert "block" in detail["in-zone"]
+
+
+def test_urgent_is_kept_over_normal_when_only_one_fits() -> None:
+    # Opposite directions, same tight window: one drone can fly only one of them.
+    reqs = [
+        request("normal", at_m(0, 100), at_m(0, 4000), deadline=8),
+        request("urgent", at_m(0, -100), at_m(0, -4000), priority="urgent", deadline=8),
+    ]
+    result = solved(problem([], fleet(drones=1), reqs))
+    assert result.served == ("urgent",)
+    assert reasons(result) == {"normal": "no_capacity"}
+
+
+def test_a_second_trip_when_the_battery_forces_it() -> None:
+    # Each delivery alone takes most of a 240 Wh usable battery: two trips with a swap between.
+    reqs = [
+        request("east", at_m(0, 0), at_m(7000, 0)),
+        request("west", at_m(0, 0), at_m(-7000, 0)),
+    ]
+    result = solved(problem([], fleet(drones=1), reqs), seconds=2)
+    assert set(result.served) == {"east", "west"}
+    (drone,) = result.drones
+    assert len(drone.trips) == 2
+    gap = drone.trips[1].legs[0].depart - drone.trips[0].legs[-1].arrive
+    assert gap >= timedelta(seconds=300)
+
+
+def test_a_temporary_zone_over_a_pad_restricts_its_window() -> None:
+    festival = square(
+        "festival",
+        0,
+        3000,
+        300,
+        valid_from=(T0 + timedelta(minutes=30)).isoformat(),
+        valid_to=(T0 + timedelta(hours=4)).isoformat(),
+    )
+    reqs = [
+        request("before", at_m(0, 100), at_m(0, 3000), deadline=120),
+        request("during", at_m(0, 100), at_m(0, 3000), ready=40, deadline=120),
+    ]
+    result = solved(problem([festival], fleet(drones=2), reqs))
+    assert "before" in result.served
+    assert result.etas["before"].delivered_at < T0 + timedelta(minutes=30)
+    assert reasons(result) == {"during": "dropoff_in_zone"}
