@@ -119,17 +119,22 @@ async def test_flight_transitions_are_checked_and_active_list_follows(seeded_sto
     a, b = await accepted_request(store), await accepted_request(store)
     await store.flights.record(flight("MA", a, "D01"), actor="d")
     await store.flights.record(flight("MB", b, "D04"), actor="d")
-    for state in ("commanded", "acked", "flying"):
-        assert (await store.flights.transition("MA", state, actor="d")).state == state
+    assert (await store.flights.transition("MA", "commanded", actor="d")).state == "commanded"
+    with pytest.raises(InvalidInput, match="with acknowledge"):
+        await store.flights.transition("MA", "acked", actor="d")
+    assert (await store.flights.acknowledge("MA", actor="d")).state == "acked"
+    assert (await store.flights.transition("MA", "flying", actor="d")).state == "flying"
     with pytest.raises(InvalidTransition, match="cannot go from flying to planned"):
         await store.flights.transition("MA", "planned", actor="d")
-    await store.flights.transition("MB", "aborted", actor="d", details={"reason": "battery"})
+    with pytest.raises(InvalidInput, match="with abort"):
+        await store.flights.transition("MB", "aborted", actor="d")
+    await store.flights.abort("MB", actor="d", reason="battery")
     assert [f.mission_id for f in await store.flights.list_active()] == ["MA"]
     assert [f.mission_id for f in await store.flights.list_active(drone_id="D04")] == []
     await store.flights.transition("MA", "completed", actor="d")
     assert await store.flights.list_active() == []
     with pytest.raises(NotFound):
-        await store.flights.transition("nope", "aborted", actor="d")
+        await store.flights.transition("nope", "commanded", actor="d")
     assert (await store.verify_audit()).ok
 
 
@@ -183,3 +188,47 @@ async def test_concurrent_records_of_one_cmd_id_make_one_command(seeded_store: S
     assert sum(r.created for r in results) == 1
     assert all(r.command == results[0].command for r in results)
     assert [c.cmd_id for c in await seeded_store.flights.pending_commands()] == ["same"]
+
+
+async def test_acknowledge_dispatches_the_planned_requests(seeded_store: Store) -> None:
+    store = seeded_store
+    a, b = await accepted_request(store), await accepted_request(store)
+    await store.flights.record(
+        NewFlight("M1", "D01", legs=flight("M1", a).legs, request_ids=(a, b)), actor="dispatcher"
+    )
+    await store.requests.transition(b, "cancelled", actor="office", details={"reason": "sent by hand"})
+    with pytest.raises(InvalidTransition, match="cannot go from planned to acked"):
+        await store.flights.acknowledge("M1", actor="dispatcher")
+    await store.flights.transition("M1", "commanded", actor="dispatcher")
+    acked = await store.flights.acknowledge("M1", actor="dispatcher", cmd_id="c-9")
+    assert acked.state == "acked"
+    assert (await store.requests.get(a)).state == "dispatched"
+    assert (await store.requests.get(b)).state == "cancelled"
+    last = (await store.requests.timeline(a)).entries[-1]
+    assert last.payload == {
+        "from": "planned",
+        "to": "dispatched",
+        "details": {"mission_id": "M1", "drone_id": "D01", "cmd_id": "c-9"},
+    }
+
+
+async def test_abort_sends_requests_not_yet_picked_up_back_for_re_planning(seeded_store: Store) -> None:
+    store = seeded_store
+    a, b = await accepted_request(store), await accepted_request(store)
+    await store.flights.record(
+        NewFlight("M1", "D01", legs=flight("M1", a).legs, request_ids=(a, b)), actor="dispatcher"
+    )
+    await store.flights.transition("M1", "commanded", actor="dispatcher")
+    await store.flights.acknowledge("M1", actor="dispatcher")
+    await store.requests.transition(a, "picked_up", actor="drone:D01")
+    count = (await store.verify_audit()).count
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        await store.flights.abort("M1", actor="dispatcher", reason="")
+    aborted = await store.flights.abort("M1", actor="dispatcher", reason="motor fault")
+    assert aborted.state == "aborted"
+    assert (await store.requests.get(a)).state == "picked_up"
+    back = await store.requests.get(b)
+    assert back.state == "accepted" and back.state_reason == "motor fault"
+    assert (await store.verify_audit()).count == count + 2
+    with pytest.raises(InvalidTransition, match="cannot go from aborted"):
+        await store.flights.abort("M1", actor="dispatcher", reason="again")

@@ -20,7 +20,7 @@ from dispatch.lifecycle import FLIGHT_TERMINAL, FlightState, RequestState, check
 from dispatch.store.audit_log import append_entry
 from dispatch.store.database import Database
 from dispatch.store.errors import Conflict, InvalidInput, NotFound
-from dispatch.store.models import CommandRow, DroneRow, FlightLegRow, FlightRequestRow, FlightRow
+from dispatch.store.models import CommandRow, DroneRow, FlightLegRow, FlightRequestRow, FlightRow, RequestRow
 from dispatch.store.requests import apply_transition, lock_request
 from dispatch.store.views import CommandView, FlightView, LegView, NewFlight, RecordedCommand
 
@@ -98,6 +98,9 @@ class FlightRepository:
                 raise InvalidInput(f"flight {new.mission_id}: unknown drone {new.drone_id!r}")
             if await session.get(FlightRow, new.mission_id) is not None:
                 raise Conflict(f"mission id {new.mission_id!r} is already recorded")
+            # Lock order everywhere: flight, then requests sorted by id, then the audit head (taken
+            # by the first append), so concurrent writers queue instead of deadlocking.
+            requests = [await lock_request(session, rid) for rid in sorted(new.request_ids)]
             now = self._db.now()
             session.add(
                 FlightRow(
@@ -123,9 +126,7 @@ class FlightRepository:
                     "legs": len(new.legs),
                 },
             )
-            # Sorted, so two planners locking overlapping requests always lock in the same order.
-            for request_id in sorted(new.request_ids):
-                row = await lock_request(session, request_id)
+            for row in requests:
                 await apply_transition(
                     session,
                     self._db,
@@ -134,7 +135,7 @@ class FlightRepository:
                     actor=actor,
                     details={"mission_id": new.mission_id, "drone_id": new.drone_id},
                 )
-                session.add(FlightRequestRow(mission_id=new.mission_id, request_id=request_id))
+                session.add(FlightRequestRow(mission_id=new.mission_id, request_id=row.id))
             for seq, leg in enumerate(new.legs):
                 session.add(
                     FlightLegRow(
@@ -154,31 +155,94 @@ class FlightRepository:
     async def transition(
         self, mission_id: str, target: str, *, actor: str, details: dict[str, Any] | None = None
     ) -> FlightView:
-        """Move a flight to ``target`` (see ``FLIGHT_TRANSITIONS``), audited, in one transaction."""
+        """Move a flight to ``target`` (see ``FLIGHT_TRANSITIONS``), audited, in one transaction.
+
+        ``acked`` and ``aborted`` change the carried requests too and go through :meth:`acknowledge`
+        and :meth:`abort`; asking for them here raises :class:`InvalidInput`.
+        """
+        if target in (FlightState.ACKED, FlightState.ABORTED):
+            method = "acknowledge" if target == FlightState.ACKED else "abort"
+            raise InvalidInput(f"a flight becomes {target} with {method}(), which also moves its requests")
         async with self._db.write() as session:
-            row = (
-                await session.execute(
-                    select(FlightRow)
-                    .where(FlightRow.mission_id == mission_id)
-                    .with_for_update()
-                    .execution_options(populate_existing=True)
-                )
-            ).scalar_one_or_none()
-            if row is None:
-                raise NotFound(f"no flight {mission_id!r}")
-            check_flight_transition(row.state, target)
-            previous, row.state, row.updated_at = row.state, FlightState(target).value, self._db.now()
-            await append_entry(
-                session,
-                self._db,
-                entity=ENTITY,
-                entity_id=mission_id,
-                action="transition",
-                actor=actor,
-                payload={"from": previous, "to": row.state, "details": details or {}},
-            )
-            await session.flush()
+            row = await self._lock_flight(session, mission_id)
+            await self._apply(session, row, target, actor, details)
             return (await self._views(session, [mission_id]))[0]
+
+    async def acknowledge(self, mission_id: str, *, actor: str, cmd_id: str | None = None) -> FlightView:
+        """The drone acked its mission: flight ``commanded -> acked`` and its ``planned`` requests
+        ``-> dispatched``, in one transaction (requests cancelled meanwhile are left as they are).
+        """
+        async with self._db.write() as session:
+            flight = await self._lock_flight(session, mission_id)
+            requests = await self._lock_carried(session, mission_id)
+            details = {"cmd_id": cmd_id} if cmd_id is not None else {}
+            await self._apply(session, flight, FlightState.ACKED, actor, details)
+            for req in requests:
+                if req.state == RequestState.PLANNED:
+                    await apply_transition(
+                        session, self._db, req, RequestState.DISPATCHED, actor=actor,
+                        details={"mission_id": mission_id, "drone_id": flight.drone_id, **details},
+                    )  # fmt: skip
+            return (await self._views(session, [mission_id]))[0]
+
+    async def abort(self, mission_id: str, *, actor: str, reason: str) -> FlightView:
+        """Abort a flight; its requests not yet picked up go back to ``accepted`` for re-planning.
+
+        Requests already picked up keep their state: the documents are aboard, and the caller
+        records what became of them (``failed -> returned`` or ``delivered``). One transaction.
+        """
+        if not reason:
+            raise InvalidInput("aborting a flight needs a reason")
+        async with self._db.write() as session:
+            flight = await self._lock_flight(session, mission_id)
+            requests = await self._lock_carried(session, mission_id)
+            await self._apply(session, flight, FlightState.ABORTED, actor, {"reason": reason})
+            for req in requests:
+                if req.state in (RequestState.PLANNED, RequestState.DISPATCHED):
+                    await apply_transition(
+                        session, self._db, req, RequestState.ACCEPTED, actor=actor,
+                        details={"reason": reason, "mission_id": mission_id, "drone_id": flight.drone_id},
+                    )  # fmt: skip
+            return (await self._views(session, [mission_id]))[0]
+
+    async def _apply(
+        self, session: AsyncSession, row: FlightRow, target: str, actor: str, details: dict[str, Any] | None
+    ) -> None:
+        check_flight_transition(row.state, target)
+        previous, row.state, row.updated_at = row.state, FlightState(target).value, self._db.now()
+        await append_entry(
+            session,
+            self._db,
+            entity=ENTITY,
+            entity_id=row.mission_id,
+            action="transition",
+            actor=actor,
+            payload={"from": previous, "to": row.state, "details": details or {}},
+        )
+        await session.flush()
+
+    @staticmethod
+    async def _lock_flight(session: AsyncSession, mission_id: str) -> FlightRow:
+        row = (
+            await session.execute(
+                select(FlightRow)
+                .where(FlightRow.mission_id == mission_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"no flight {mission_id!r}")
+        return row
+
+    @staticmethod
+    async def _lock_carried(session: AsyncSession, mission_id: str) -> list[RequestRow]:
+        ids = await session.scalars(
+            select(FlightRequestRow.request_id)
+            .where(FlightRequestRow.mission_id == mission_id)
+            .order_by(FlightRequestRow.request_id)
+        )
+        return [await lock_request(session, rid) for rid in list(ids)]
 
     async def get(self, mission_id: str) -> FlightView:
         """One flight with legs, requests and commands, or :class:`NotFound`."""
