@@ -42,8 +42,7 @@ Waypoints = Annotated[list[Waypoint], Meta(min_length=1, max_length=MAX_WAYPOINT
 DroneState = Literal[
     "idle",  # on the ground at a port, no mission
     "ready",  # on the ground, mission uploaded, waiting for start
-    "climbing",  # vertical climb after take-off
-    "en_route",  # flying the mission's waypoints
+    "en_route",  # flying the mission's waypoints (climbing out of / gliding into a port included)
     "servicing",  # over a stop: descending, handing over or picking up, climbing
     "holding",  # hovering in place on a hold command (or lost link with policy hold)
     "returning",  # flying to a port on a return command

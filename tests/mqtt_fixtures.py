@@ -2,7 +2,9 @@
 
 Import the fixtures you use into a test module::
 
-    from tests.mqtt_fixtures import broker, mosquitto, prefix  # noqa: F401
+    from tests.mqtt_fixtures import broker_fixture, mosquitto_fixture, prefix_fixture  # noqa: F401
+
+(the fixtures are named ``broker``, ``mosquitto`` and ``prefix``)
 
 - ``broker``: the shared Mosquitto on 127.0.0.1:1883 (fails, never skips, if it is down).
 - ``prefix``: a unique topic prefix per test, so tests on the shared broker never see each other.
@@ -45,16 +47,16 @@ def wait_listening(address: BrokerAddress, timeout_s: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture
-def broker() -> BrokerAddress:
+@pytest.fixture(name="broker")
+def broker_fixture() -> BrokerAddress:
     """The shared Mosquitto broker of this machine."""
     if not _listening(SHARED_BROKER):
         pytest.fail(f"no MQTT broker on {SHARED_BROKER.url}: start mosquitto (see .ci/run)")
     return SHARED_BROKER
 
 
-@pytest.fixture
-def prefix() -> str:
+@pytest.fixture(name="prefix")
+def prefix_fixture() -> str:
     """A topic prefix no other test uses."""
     return f"test-{uuid.uuid4().hex[:12]}/dd/v1"
 
@@ -112,8 +114,8 @@ class Mosquitto:
         self.start()
 
 
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+@pytest.fixture(name="mosquitto")
+def mosquitto_fixture(tmp_path: Path) -> Iterator[Mosquitto]:
     """A private, restartable Mosquitto (stopped at the end of the test)."""
     m = Mosquitto(tmp_path)
     m.start()

@@ -1,0 +1,280 @@
+"""One simulated drone on the network: its own MQTT connection, command handling and telemetry.
+
+Each :class:`DroneAgent` is an independent MQTT 5 client, as a real drone is: stable client id,
+persistent session for its ``cmd`` topic (commands sent while it is offline wait in the broker),
+``state`` retained with a last will that says ``online: false``. Commands are validated like
+every incoming message (a malformed or spoofed one is dropped, counted and logged) and applied
+once per ``cmd_id``; every command gets an ack, a repeated one the same ack again.
+Acks and events are QoS 1 and wait in a bounded local outbox while the link is down; telemetry is
+QoS 0 and simply not sent then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import Counter, deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+from fleet.clock import Clock
+from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress, persistent_client
+from fleet.messages import Ack, AnyEvent, GeofenceBreach, Message, ProtocolError, State, decode, encode
+from fleet.topics import Topics
+from simulator.drone import SimDrone
+from simulator.monitor import AirspaceMonitor
+
+log = logging.getLogger(__name__)
+
+OUTBOX_LIMIT = 1000
+_PUBLISH_TIMEOUT_S = 5.0
+
+
+class DroneAgent:
+    """Runs one :class:`SimDrone` against a broker until cancelled (see :meth:`run`)."""
+
+    def __init__(
+        self,
+        sim: SimDrone,
+        address: BrokerAddress,
+        topics: Topics,
+        clock: Clock,
+        *,
+        monitor: AirspaceMonitor | None = None,
+        telemetry_period_s: float = 1.0,
+        lost_link_after_s: float = 30.0,
+        session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
+        on_event: Callable[[AnyEvent], None] | None = None,
+    ) -> None:
+        self.sim = sim
+        self.address = address
+        self.topics = topics
+        self.clock = clock
+        self.monitor = monitor
+        self.telemetry_period_s = telemetry_period_s
+        self.lost_link_after_s = lost_link_after_s
+        self.session_expiry_s = session_expiry_s
+        self.on_event = on_event
+        self.client_id = f"sim:{topics.prefix}:{sim.id}"
+        self.connected = asyncio.Event()
+        self.dropped: Counter[str] = Counter()
+        self.commands = 0
+        self.telemetry_sent = 0
+        self.outbox_overflow = 0
+        self._client: aiomqtt.Client | None = None
+        self._outbox: deque[tuple[str, bytes, bool]] = deque()
+        self._outbox_ready = asyncio.Event()
+        self._link_down_until: datetime | None = None
+        self._down_since: datetime | None = None
+        self._lost_link_applied = False
+        self._published_state: tuple[bool, str, str | None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the connection, sender and simulation tasks."""
+        name = self.sim.id
+        self._down_since = self.clock.now()
+        self._tasks = [
+            asyncio.create_task(self._connection_loop(), name=f"sim-{name}-link"),
+            asyncio.create_task(self._sender_loop(), name=f"sim-{name}-send"),
+            asyncio.create_task(self._tick_loop(), name=f"sim-{name}-tick"),
+        ]
+
+    async def stop(self) -> None:
+        """Say ``online: false`` (retained), disconnect cleanly and stop every task."""
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                await client.publish(
+                    self.topics.topic(self.sim.id, "state"),
+                    encode(self._state_message(online=False)),
+                    qos=1,
+                    retain=True,
+                    timeout=2.0,
+                )
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    # --- faults --------------------------------------------------------------------------------
+
+    def lose_link(self, seconds: float) -> None:
+        """Drop the connection now, as a radio loss would (the broker publishes the last will),
+        and stay away for ``seconds`` of simulated time."""
+        self._link_down_until = self.clock.now() + timedelta(seconds=seconds)
+        client = self._client
+        if client is not None:
+            # MQTT 5 reason 0x04 "disconnect with will message": the broker treats it as a loss.
+            # aiomqtt has no public call for it, so ask its paho client directly.
+            paho = client._client
+            paho.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=4))
+
+    # --- MQTT ----------------------------------------------------------------------------------
+
+    def _state_message(self, online: bool) -> State:
+        m = self.sim.mission
+        return State(
+            drone_id=self.sim.id,
+            ts=self.clock.now(),
+            online=online,
+            state=self.sim.state if online else None,
+            mission_id=m.mission_id if m else None,
+        )
+
+    async def _connection_loop(self) -> None:
+        backoff = 0.1
+        state_topic = self.topics.topic(self.sim.id, "state")
+        while True:
+            if self._link_down_until is not None:
+                wait = (self._link_down_until - self.clock.now()).total_seconds()
+                if wait > 0:
+                    await self.clock.sleep(wait)
+                self._link_down_until = None
+            will = aiomqtt.Will(state_topic, encode(self._state_message(online=False)), qos=1, retain=True)
+            client = persistent_client(
+                self.address, self.client_id, session_expiry_s=self.session_expiry_s, will=will
+            )
+            try:
+                async with client:
+                    await client.subscribe(self.topics.topic(self.sim.id, "cmd"), qos=1)
+                    self._client = client
+                    self._published_state = None
+                    self._publish_state_if_changed()
+                    self.connected.set()
+                    self._down_since = None
+                    self._lost_link_applied = False
+                    self._outbox_ready.set()
+                    backoff = 0.1
+                    async for message in client.messages:
+                        self._on_command(message.topic.value, message.payload)
+            except aiomqtt.MqttError as exc:
+                if self._link_down_until is None:
+                    log.info("drone %s: link lost (%s); reconnecting", self.sim.id, exc)
+            finally:
+                self._client = None
+                self.connected.clear()
+                if self._down_since is None:
+                    self._down_since = self.clock.now()
+            if self._link_down_until is None:
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+                backoff = min(backoff * 2, 5.0)
+
+    def _on_command(self, topic: str, payload: object) -> None:
+        parsed = self.topics.parse(topic)
+        if parsed is None or parsed != (self.sim.id, "cmd") or not isinstance(payload, bytes | bytearray):
+            self._drop("bad_topic", topic, "not this drone's command topic")
+            return
+        try:
+            cmd = decode("cmd", bytes(payload), self.sim.id)
+        except ProtocolError as exc:
+            self._drop(exc.reason, topic, exc.detail)
+            return
+        self.commands += 1
+        now = self.clock.now()
+        self.sim.advance_to(now)  # the command takes effect now, not at the last tick
+        accepted, reason = self.sim.apply(cmd, now)  # type: ignore[arg-type]
+        cmd_id: str = cmd.cmd_id  # type: ignore[attr-defined]
+        ack = Ack(drone_id=self.sim.id, cmd_id=cmd_id, ts=now, accepted=accepted, reason=reason)
+        self._queue(self.topics.topic(self.sim.id, "ack"), ack)
+        self._flush_events()
+        self._publish_state_if_changed()
+
+    def _drop(self, reason: str, topic: str, detail: str) -> None:
+        count = self.dropped[reason] + 1
+        self.dropped[reason] = count
+        if count & (count - 1) == 0:  # 1st, 2nd, 4th... per reason: visible without flooding
+            log.warning("%s dropped %s (%s, %d so far): %s", self.sim.id, topic, reason, count, detail[:200])
+
+    def _queue(self, topic: str, message: Message, retain: bool = False) -> None:
+        if len(self._outbox) >= OUTBOX_LIMIT:
+            self._outbox.popleft()
+            self.outbox_overflow += 1
+        self._outbox.append((topic, encode(message), retain))
+        self._outbox_ready.set()
+
+    async def _sender_loop(self) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            while self._outbox:
+                client = self._client
+                if client is None:
+                    break
+                topic, body, retain = self._outbox[0]
+                try:
+                    await client.publish(topic, body, qos=1, retain=retain, timeout=_PUBLISH_TIMEOUT_S)
+                except (aiomqtt.MqttError, TimeoutError):
+                    break  # retried after the next connect
+                if self._outbox and self._outbox[0][1] is body:
+                    self._outbox.popleft()
+
+    def _publish_state_if_changed(self) -> None:
+        if self._client is None:
+            return
+        m = self.sim.mission
+        key = (True, self.sim.state, m.mission_id if m else None)
+        if key != self._published_state:
+            self._published_state = key
+            topic = self.topics.topic(self.sim.id, "state")
+            self._queue(topic, self._state_message(online=True), retain=True)
+
+    def _flush_events(self) -> None:
+        topic = self.topics.topic(self.sim.id, "event")
+        for event in self.sim.drain_events():
+            self._queue(topic, event)
+            if self.on_event is not None:
+                self.on_event(event)
+
+    # --- simulation ----------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        self.sim.advance_to(self.clock.now())
+        previous = self.sim.position
+        telemetry_topic = self.topics.topic(self.sim.id, "telemetry")
+        while True:
+            await self.clock.sleep(self.telemetry_period_s)
+            now = self.clock.now()
+            self.sim.advance_to(now)
+            path = [previous, *self.sim.drain_trace()]
+            previous = path[-1]
+            if self.monitor is not None:
+                for zone_id in self.monitor.check_path(self.sim.id, path, now):
+                    lon, lat = self.sim.lonlat()
+                    m = self.sim.mission
+                    self.sim.outbox.append(
+                        GeofenceBreach(
+                            drone_id=self.sim.id,
+                            ts=now,
+                            lon=lon,
+                            lat=lat,
+                            alt_m=round(self.sim.alt, 2),
+                            mission_id=m.mission_id if m else None,
+                            zone_id=zone_id,
+                        )
+                    )
+                    log.error("drone %s breached zone %s at %s", self.sim.id, zone_id, now.isoformat())
+            if (
+                self._down_since is not None
+                and not self._lost_link_applied
+                and (now - self._down_since).total_seconds() >= self.lost_link_after_s
+            ):
+                self._lost_link_applied = True
+                self.sim.link_lost(now)
+            self._flush_events()
+            self._publish_state_if_changed()
+            client = self._client
+            if client is not None:
+                with contextlib.suppress(aiomqtt.MqttError):
+                    await client.publish(telemetry_topic, encode(self.sim.telemetry(now)), qos=0)
+                    self.telemetry_sent += 1

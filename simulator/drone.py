@@ -1,0 +1,645 @@
+"""One simulated drone: kinematics, battery and command handling, with no I/O.
+
+Timing model (matches the planner, so planned ETAs hold):
+
+- A leg between waypoints takes ``horizontal distance / cruise_speed_mps``: the drone always moves
+  horizontally at cruise speed. Leaving a port it climbs *while* flying the first leg
+  (``VERTICAL_SPEED_MPS``), and on the last leg of a mission or return it glides in so that it
+  touches down exactly when it reaches the port.
+- A pad stop takes exactly ``service_s``: a vertical descent (the first quarter), the pick-up or
+  hand-over (the middle half) and a vertical climb back to the waypoint's altitude (the last
+  quarter). The code check happens when the drone reaches the ground.
+- Landing at a port starts a battery swap of ``turnaround_s``; a mission started during it takes
+  off when the swap ends (the planner charges ``turnaround_s`` between trips).
+
+Energy model: ``DroneModel.leg_energy_wh`` per horizontal metre flown, with the payload on board;
+times a wind factor (air speed / ground speed, so a head wind costs more) and the injected drain
+factor. Hovering on hold drains at the cruise power (``wh_per_km`` x cruise speed). Pad service,
+vertical moves and ground time drain nothing, as in the planner.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from airspace.frame import LocalFrame
+from fleet.description import Drone, DroneModel, Port
+from fleet.messages import (
+    AnyCommand,
+    AnyEvent,
+    Delivered,
+    DroneState,
+    Fault,
+    HandoverStop,
+    Hold,
+    Landed,
+    LandNow,
+    LowBattery,
+    PickedUp,
+    PickupStop,
+    ReachedStop,
+    Reroute,
+    Resume,
+    ReturnToPort,
+    Start,
+    Stop,
+    Telemetry,
+    TookOff,
+    UploadMission,
+    Waypoint,
+)
+
+VERTICAL_SPEED_MPS = 5.0  # climb-out and glide-in at ports, land-now
+EMERGENCY_DESCENT_MPS = 3.0
+SERVICE_VERTICAL_FRACTION = 0.25  # of service_s, for each of the descent and the climb at a pad
+PORT_RADIUS_M = 30.0  # a landing this close to a port is a landing at that port
+_REMEMBERED_COMMANDS = 1000
+_EPS = 1e-9
+
+XYZ = tuple[float, float, float]
+FLYING: frozenset[str] = frozenset({"en_route", "servicing", "holding", "returning", "landing", "emergency"})
+
+
+@dataclass(slots=True)
+class Faults:
+    """Injected faults of one drone (see :mod:`simulator.faults` for the public API)."""
+
+    drain_factor: float = 1.0
+    reject_next: str | None = None
+    gps_noise_m: float = 0.0
+
+
+@dataclass(slots=True)
+class Mission:
+    """A mission as the drone holds it: waypoints in the local frame and stops by waypoint."""
+
+    mission_id: str
+    route: list[XYZ]
+    stops: list[Stop]
+    lost_link: Literal["continue", "hold", "return"]
+    done_stops: int = 0  # stops completed (in order)
+
+
+@dataclass(slots=True)
+class _Service:
+    stop: Stop
+    stop_index: int
+    elapsed: float = 0.0
+    start_alt: float = 0.0
+    target_alt: float = 0.0
+    acted: bool = False
+    final: bool = False  # last stop at the last waypoint: land there, no climb
+
+
+@dataclass(slots=True)
+class SimDrone:
+    """The state of one simulated drone. Drive it with :meth:`apply` and :meth:`step`."""
+
+    drone: Drone
+    model: DroneModel
+    frame: LocalFrame
+    ports: tuple[Port, ...]
+    wind_xy: tuple[float, float] = (0.0, 0.0)
+    rng: random.Random = field(default_factory=random.Random)
+    faults: Faults = field(default_factory=Faults)
+    x: float = 0.0
+    y: float = 0.0
+    alt: float = 0.0
+    energy_wh: float = 0.0
+    state: DroneState = "idle"
+    heading_deg: float = 0.0
+    ground_speed: float = 0.0
+    payload: dict[str, float] = field(default_factory=dict)  # request id -> kg on board
+    mission: Mission | None = None
+    route: list[XYZ] = field(default_factory=list)  # what the drone is flying now
+    next_wp: int = 0
+    returning_to: str | None = None
+    service: _Service | None = None
+    held_state: DroneState | None = None
+    swap_until: datetime | None = None  # battery swap in progress at a port until then
+    start_pending: bool = False  # start accepted during a battery swap
+    low_battery_sent: bool = False
+    presented_codes: dict[tuple[str, str], str] = field(default_factory=dict)  # (action, request) -> code
+    flown: list[XYZ] = field(default_factory=list)  # points passed since take-off (lost-link return)
+    trace: list[XYZ] = field(default_factory=list)  # positions since the last drain_trace()
+    outbox: list[AnyEvent] = field(default_factory=list)
+    energy_used_wh: float = 0.0
+    distance_flown_m: float = 0.0
+    sim_time: datetime | None = None  # simulated up to this time (advance_to)
+    _answers: OrderedDict[str, tuple[bool, str | None]] = field(default_factory=OrderedDict)
+    _clock: datetime | None = None  # time of the sub-step being simulated (for event stamps)
+
+    @classmethod
+    def at_home(
+        cls, drone: Drone, model: DroneModel, home: Port, frame: LocalFrame, **kw: object
+    ) -> SimDrone:
+        """A drone on the ground at its home port, battery as the fleet description says."""
+        x, y = frame.to_xy(home.lon, home.lat)
+        sim = cls(drone=drone, model=model, frame=frame, **kw)  # type: ignore[arg-type]
+        sim.x, sim.y = float(x), float(y)
+        sim.energy_wh = model.battery_wh if drone.energy_wh is None else drone.energy_wh
+        return sim
+
+    # --- observation ---------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The drone id."""
+        return self.drone.id
+
+    @property
+    def payload_kg(self) -> float:
+        """Mass on board."""
+        return sum(self.payload.values())
+
+    @property
+    def position(self) -> XYZ:
+        """True position (x, y in the frame, altitude in metres)."""
+        return (self.x, self.y, self.alt)
+
+    def lonlat(self) -> tuple[float, float]:
+        """True position in lon/lat."""
+        lon, lat = self.frame.to_lonlat(self.x, self.y)
+        return float(lon), float(lat)
+
+    def telemetry(self, now: datetime) -> Telemetry:
+        """A telemetry sample (position blurred by injected GPS noise, if any)."""
+        x, y = self.x, self.y
+        if self.faults.gps_noise_m > 0:
+            x += self.rng.gauss(0.0, self.faults.gps_noise_m)
+            y += self.rng.gauss(0.0, self.faults.gps_noise_m)
+        lon, lat = self.frame.to_lonlat(x, y)
+        return Telemetry(
+            drone_id=self.id,
+            ts=now,
+            lon=float(lon),
+            lat=float(lat),
+            alt_m=round(self.alt, 2),
+            ground_speed_mps=round(self.ground_speed, 2),
+            heading_deg=round(self.heading_deg, 1) % 360.0,
+            battery_pct=round(min(100.0, 100.0 * self.energy_wh / self.model.battery_wh), 2),
+            energy_wh=round(self.energy_wh, 3),
+            state=self.state,
+            mission_id=self.mission.mission_id if self.mission else None,
+            payload_kg=round(self.payload_kg, 3),
+        )
+
+    def drain_trace(self) -> list[XYZ]:
+        """Positions passed since the last call (ends with the current position)."""
+        out, self.trace = self.trace, []
+        return out
+
+    def drain_events(self) -> list[AnyEvent]:
+        """Events that happened since the last call, oldest first."""
+        out, self.outbox = self.outbox, []
+        return out
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def apply(self, cmd: AnyCommand, now: datetime) -> tuple[bool, str | None]:
+        """Apply a command once: ``(accepted, reason)``. A repeated ``cmd_id`` returns the first answer."""
+        known = self._answers.get(cmd.cmd_id)
+        if known is not None:
+            return known
+        answer = self._decide(cmd, now)
+        self._answers[cmd.cmd_id] = answer
+        while len(self._answers) > _REMEMBERED_COMMANDS:
+            self._answers.popitem(last=False)
+        return answer
+
+    def _decide(self, cmd: AnyCommand, now: datetime) -> tuple[bool, str | None]:
+        if now > cmd.expires_at:
+            return False, f"expired at {cmd.expires_at.isoformat()}"
+        if self.faults.reject_next is not None:
+            reason, self.faults.reject_next = self.faults.reject_next, None
+            return False, reason
+        if self.state in ("fault", "emergency"):
+            return False, f"drone is in state {self.state} after a fault"
+        self._clock = now
+        if isinstance(cmd, UploadMission):
+            return self._upload(cmd, now)
+        if isinstance(cmd, Start):
+            return self._start(cmd, now)
+        if isinstance(cmd, Hold):
+            if self.state not in ("en_route", "returning"):
+                return False, f"cannot hold in state {self.state}"
+            self.held_state, self.state, self.ground_speed = self.state, "holding", 0.0
+            return True, None
+        if isinstance(cmd, Resume):
+            if self.state != "holding" or self.held_state is None:
+                return False, f"nothing to resume in state {self.state}"
+            self.state, self.held_state = self.held_state, None
+            return True, None
+        if isinstance(cmd, Reroute):
+            return self._reroute(cmd)
+        if isinstance(cmd, ReturnToPort):
+            return self._return(cmd.port_id, [self._xyz(w) for w in cmd.waypoints])
+        if isinstance(cmd, LandNow):
+            if self.state in FLYING:
+                self.state, self.service, self.held_state = "landing", None, None
+            return True, None
+        return False, f"unsupported command {type(cmd).__name__}"
+
+    def _xyz(self, w: Waypoint) -> XYZ:
+        x, y = self.frame.to_xy(w[0], w[1])
+        return (float(x), float(y), float(w[2]))
+
+    def _available_wh(self, now: datetime) -> float:
+        energy = self.model.battery_wh if self.swap_until is not None else self.energy_wh
+        return energy - self.model.battery_wh * self.model.reserve_fraction
+
+    def _needs(
+        self, start: XYZ, route: list[XYZ], stops: list[Stop], first: int, on_board: dict[str, float]
+    ) -> tuple[float, float, str | None]:
+        """Energy (Wh) and peak payload of flying ``route`` from ``start``; or a reason it is impossible.
+
+        ``route`` holds waypoints ``first..``; stops index the full list.
+        """
+        board = dict(on_board)
+        by_at: dict[int, list[Stop]] = {}
+        for s in stops:
+            by_at.setdefault(s.at, []).append(s)
+        need, peak = 0.0, sum(board.values())
+        px, py = start[0], start[1]
+        for i, (x, y, _) in enumerate(route, start=first):
+            need += self.model.leg_energy_wh(math.hypot(x - px, y - py), sum(board.values()))
+            px, py = x, y
+            for s in by_at.get(i, []):
+                if isinstance(s, PickupStop):
+                    board[s.request_id] = s.payload_kg
+                    peak = max(peak, sum(board.values()))
+                elif s.request_id not in board:
+                    return need, peak, f"hand-over of request {s.request_id!r} which is not on board by then"
+                else:
+                    board.pop(s.request_id)
+        return need, peak, None
+
+    def _check_plan(
+        self, start: XYZ, route: list[XYZ], stops: list[Stop], first: int, now: datetime
+    ) -> str | None:
+        need, peak, problem = self._needs(start, route, stops, first, self.payload)
+        if problem:
+            return problem
+        if peak > self.model.max_payload_kg + 1e-9:
+            return f"payload {peak:.2f} kg exceeds the maximum {self.model.max_payload_kg:.2f} kg"
+        available = self._available_wh(now) / max(self.faults.drain_factor, 1.0)
+        if need > available + 1e-9:
+            left = max(available, 0.0)
+            return f"mission needs {need:.1f} Wh, only {left:.1f} Wh available above the reserve"
+        return None
+
+    def _upload(self, cmd: UploadMission, now: datetime) -> tuple[bool, str | None]:
+        if self.state not in ("idle", "ready"):
+            return False, f"missions are uploaded on the ground (state {self.state}); use reroute"
+        route = [self._xyz(w) for w in cmd.waypoints]
+        problem = self._check_plan(self.position, route, list(cmd.stops), 0, now)
+        if problem:
+            return False, problem
+        self.mission = Mission(cmd.mission_id, route, list(cmd.stops), cmd.lost_link)
+        self.state = "ready"
+        self.start_pending = False
+        return True, None
+
+    def _start(self, cmd: Start, now: datetime) -> tuple[bool, str | None]:
+        if self.mission is None or self.mission.mission_id != cmd.mission_id:
+            return False, f"unknown mission {cmd.mission_id!r}"
+        if self.state != "ready":
+            return False, f"cannot start in state {self.state}"
+        if self.swap_until is not None and now < self.swap_until:
+            self.start_pending = True  # take off when the battery swap is done
+            return True, None
+        self._take_off(self.mission.route, now)
+        return True, None
+
+    def _take_off(self, route: list[XYZ], now: datetime) -> None:
+        self._finish_swap()
+        self.route, self.next_wp, self.returning_to = route, 0, None
+        self.state = "en_route"
+        self.start_pending = False
+        self.flown = [self.position]
+        self._emit_event(TookOff, now)
+
+    def _reroute(self, cmd: Reroute) -> tuple[bool, str | None]:
+        m = self.mission
+        if m is None or m.mission_id != cmd.mission_id:
+            return False, f"unknown mission {cmd.mission_id!r}"
+        if self.state not in ("en_route", "holding", "ready"):
+            return False, f"cannot reroute in state {self.state}"
+        if self.state != "ready" and cmd.from_index < self.next_wp:
+            return False, f"waypoint {cmd.from_index} is already passed (flying to {self.next_wp})"
+        if cmd.from_index > len(m.route):
+            return False, f"from_index {cmd.from_index} is beyond the mission's {len(m.route)} waypoints"
+        kept = [s for s in m.stops if s.at < cmd.from_index]
+        if len(kept) < m.done_stops:
+            return False, "the reroute would undo completed stops"
+        route = m.route[: cmd.from_index] + [self._xyz(w) for w in cmd.waypoints]
+        stops = kept + list(cmd.stops)
+        first = self.next_wp if self.state != "ready" else 0
+        pending = [s for s in stops[m.done_stops :] if s.at >= first]
+        assert self._clock is not None
+        problem = self._check_plan(self.position, route[first:], pending, first, self._clock)
+        if problem:
+            return False, problem
+        m.route, m.stops = route, stops
+        if self.state != "ready":
+            self.route = route
+        return True, None
+
+    def _return(self, port_id: str, route: list[XYZ]) -> tuple[bool, str | None]:
+        if not any(p.id == port_id for p in self.ports):
+            return False, f"unknown port {port_id!r}"
+        if self.state == "servicing":
+            return False, "cannot return while servicing a stop; hold or wait for the stop to end"
+        if self.state in ("idle", "ready"):
+            self._finish_swap()
+            self._emit_event(TookOff, self._clock)
+            self.flown = [self.position]
+        self.route, self.next_wp, self.returning_to = route, 0, port_id
+        self.state, self.held_state = "returning", None
+        return True, None
+
+    # --- faults and link -----------------------------------------------------------------------
+
+    def motor_fault(self, now: datetime) -> None:
+        """A motor fails: emergency landing where the drone is."""
+        self._clock = now
+        self._emit_event(Fault, now, kind="motor", detail="motor failure: emergency landing")
+        if self.state in FLYING:
+            self.state, self.service, self.held_state = "emergency", None, None
+        else:
+            self.state = "fault"
+
+    def link_lost(self, now: datetime) -> None:
+        """Apply the mission's lost-link policy (called after the link has been down a while).
+
+        ``hold`` hovers until a resume; ``return`` retraces the flown path back to where the drone
+        took off (already-flown air is known to be clear) and lands; ``continue`` goes on.
+        """
+        m = self.mission
+        if m is None or self.state not in ("en_route", "holding"):
+            return
+        if m.lost_link == "hold" and self.state == "en_route":
+            self.held_state, self.state, self.ground_speed = "en_route", "holding", 0.0
+        elif m.lost_link == "return":
+            back = [*reversed(self.flown)]
+            port = self._port_near(back[-1]) if back else None
+            self.route, self.next_wp, self.returning_to = back, 0, port.id if port else None
+            self.state, self.held_state = "returning", None
+
+    # --- simulation ----------------------------------------------------------------------------
+
+    def advance_to(self, now: datetime) -> None:
+        """Simulate up to ``now`` from where the simulation stands (the first call only sets the time)."""
+        if self.sim_time is not None and now > self.sim_time:
+            self.step((now - self.sim_time).total_seconds(), self.sim_time)
+        if self.sim_time is None or now > self.sim_time:
+            self.sim_time = now
+
+    def step(self, dt: float, start: datetime) -> None:
+        """Advance the simulation by ``dt`` seconds from time ``start``."""
+        remaining = dt
+        self._clock = start
+        guard = 0
+        while remaining > _EPS and guard < 10_000:
+            guard += 1
+            before = remaining
+            remaining = self._advance(remaining)
+            self._clock = start + timedelta(seconds=dt - remaining)
+            if remaining == before and self.state not in FLYING:
+                break
+        if self.swap_until is not None and self._clock >= self.swap_until and not self.start_pending:
+            self._finish_swap()
+        if self.state not in FLYING:
+            self.ground_speed = 0.0
+        self.trace.append(self.position)
+
+    def _advance(self, dt: float) -> float:
+        s = self.state
+        if s in ("en_route", "returning"):
+            return self._cruise(dt)
+        if s == "servicing":
+            return self._service(dt)
+        if s == "holding":
+            self.ground_speed = 0.0
+            self._drain(self.model.wh_per_km * self.model.cruise_speed_mps / 1000.0 * dt)
+            return 0.0
+        if s in ("landing", "emergency"):
+            rate = EMERGENCY_DESCENT_MPS if s == "emergency" else VERTICAL_SPEED_MPS
+            self.ground_speed = 0.0
+            t = min(dt, self.alt / rate)
+            self.alt -= rate * t
+            if self.alt <= _EPS:
+                self._clock = self._at(t)
+                self._touchdown()
+            return dt - t
+        if self.start_pending and self.swap_until is not None and self.mission is not None:
+            # A start accepted during the battery swap: take off the moment the swap ends.
+            assert self._clock is not None
+            t = min(dt, max(0.0, (self.swap_until - self._clock).total_seconds()))
+            if t >= dt - _EPS and self._clock + timedelta(seconds=t) < self.swap_until:
+                return 0.0
+            self._take_off(self.mission.route, self.swap_until)
+            return dt - t
+        return 0.0  # on the ground
+
+    def _cruise(self, dt: float) -> float:
+        if self.next_wp >= len(self.route):
+            self._touchdown()
+            return dt
+        tx, ty, talt = self.route[self.next_wp]
+        last = self.next_wp == len(self.route) - 1
+        glide = last and not self._stops_at(self.next_wp)
+        dx, dy = tx - self.x, ty - self.y
+        dist = math.hypot(dx, dy)
+        v = self.model.cruise_speed_mps
+        t_need = dist / v
+        t = min(dt, t_need)
+        frac = t / t_need if t_need > 0 else 1.0
+        if dist > 0:
+            self.heading_deg = math.degrees(math.atan2(dx, dy)) % 360.0
+            ux, uy = dx / dist, dy / dist
+            air = math.hypot(v * ux - self.wind_xy[0], v * uy - self.wind_xy[1])
+            moved = dist * frac
+            rate = self.model.leg_energy_wh(moved, self.payload_kg)
+            self._drain(rate * air / v)
+            self.distance_flown_m += moved
+        self.x, self.y = self.x + dx * frac, self.y + dy * frac
+        if self.alt < talt:
+            alt = min(talt, self.alt + VERTICAL_SPEED_MPS * t)
+        else:
+            alt = max(talt, self.alt - VERTICAL_SPEED_MPS * t)
+        if glide:
+            alt = min(alt, VERTICAL_SPEED_MPS * (t_need - t))
+        self.alt = max(alt, 0.0)
+        self.ground_speed = v if t > 0 else 0.0
+        if t >= t_need - _EPS:
+            self._clock = self._at(t)
+            self.x, self.y = tx, ty
+            self.trace.append(self.position)
+            self._arrive(glide)
+        return dt - t
+
+    def _at(self, t: float) -> datetime:
+        assert self._clock is not None
+        return self._clock + timedelta(seconds=t)
+
+    def _stops_at(self, index: int) -> list[tuple[int, Stop]]:
+        m = self.mission
+        if m is None or self.state == "returning" or self.returning_to is not None:
+            return []
+        return [(i, s) for i, s in enumerate(m.stops) if s.at == index and i >= m.done_stops]
+
+    def _arrive(self, glide: bool) -> None:
+        self.flown.append(self.position)
+        if glide:
+            self.alt = 0.0
+            self._touchdown()
+            return
+        self._after_arrival_check(self._clock)
+
+    def _after_arrival_check(self, now: datetime | None) -> None:
+        """Begin the next stop at the waypoint just reached, or move on to the next waypoint."""
+        stops = self._stops_at(self.next_wp)
+        if stops:
+            index, stop = stops[0]
+            last_wp = self.next_wp == len(self.route) - 1
+            self.service = _Service(
+                stop,
+                index,
+                start_alt=self.alt,
+                target_alt=self.route[self.next_wp][2],
+                final=last_wp and len(stops) == 1,
+            )
+            self.state = "servicing"
+            self.ground_speed = 0.0
+            self._emit_event(
+                ReachedStop, now, stop_index=index, request_id=stop.request_id, action=_action(stop)
+            )
+            return
+        if self.state in ("en_route", "returning") and self.next_wp < len(self.route) - 1:
+            self.next_wp += 1
+        elif self.state in ("en_route", "returning"):
+            # The last waypoint reached at altitude (its stops done): land vertically there.
+            self.state = "landing"
+
+    def _service(self, dt: float) -> float:
+        sv = self.service
+        assert sv is not None
+        total = self.model.service_s
+        t_v = total * SERVICE_VERTICAL_FRACTION
+        end = total - t_v if sv.final else total
+        # Stop at each phase boundary so the code check is stamped with its exact time.
+        boundary = next((b for b in (t_v, total - t_v, end) if b > sv.elapsed + _EPS), end)
+        t = min(dt, boundary - sv.elapsed)
+        sv.elapsed += t
+        self._clock = self._at(t)
+        e = sv.elapsed
+        if e < t_v:
+            self.alt = sv.start_alt * (1.0 - e / t_v)
+        elif e <= total - t_v or sv.final:
+            self.alt = 0.0
+            if not sv.acted:
+                sv.acted = True
+                self._act(sv.stop)
+        else:
+            self.alt = sv.target_alt * (e - (total - t_v)) / t_v if t_v > 0 else sv.target_alt
+        if total == 0 and not sv.acted:
+            sv.acted = True
+            self._act(sv.stop)
+        if sv.elapsed >= end - _EPS:
+            assert self.mission is not None
+            self.mission.done_stops = sv.stop_index + 1
+            self.service = None
+            if sv.final:
+                self.alt = 0.0
+                self._touchdown()
+            else:
+                self.alt = sv.target_alt
+                self.state = "en_route"
+                self._after_arrival_check(self._clock)
+        return dt - t
+
+    def _act(self, stop: Stop) -> None:
+        presented = self.presented_codes.get((_action(stop), stop.request_id))
+        if isinstance(stop, PickupStop):
+            ok = (presented or stop.pickup_code) == stop.pickup_code
+            if ok:
+                self.payload[stop.request_id] = stop.payload_kg
+            self._emit_event(
+                PickedUp, self._clock, request_id=stop.request_id, code_ok=ok, payload_kg=stop.payload_kg
+            )
+        elif stop.request_id not in self.payload:
+            self._emit_event(Fault, self._clock, kind="no_document", detail=f"{stop.request_id} not on board")
+        else:
+            ok = (presented or stop.recipient_code) == stop.recipient_code
+            if ok:
+                self.payload.pop(stop.request_id)
+            self._emit_event(Delivered, self._clock, request_id=stop.request_id, code_ok=ok)
+
+    def _touchdown(self) -> None:
+        self.alt, self.ground_speed = 0.0, 0.0
+        port = self._port_near(self.position)
+        self._emit_event(Landed, self._clock, port_id=port.id if port else None)
+        self.state = "fault" if self.state == "emergency" else "idle"
+        self.route, self.next_wp, self.service, self.held_state = [], 0, None, None
+        self.returning_to = None
+        if self.state == "idle":
+            self.mission = None
+            if port is not None and self._clock is not None:
+                self.swap_until = self._clock + timedelta(seconds=self.model.turnaround_s)
+
+    def _finish_swap(self) -> None:
+        if self.swap_until is not None:
+            self.swap_until = None
+            self.energy_wh = self.model.battery_wh
+            self.low_battery_sent = False
+
+    def _port_near(self, p: XYZ) -> Port | None:
+        for port in self.ports:
+            x, y = self.frame.to_xy(port.lon, port.lat)
+            if math.hypot(p[0] - x, p[1] - y) <= PORT_RADIUS_M:
+                return port
+        return None
+
+    def _drain(self, wh: float) -> None:
+        wh *= self.faults.drain_factor
+        self.energy_used_wh += wh
+        self.energy_wh = max(0.0, self.energy_wh - wh)
+        reserve = self.model.battery_wh * self.model.reserve_fraction
+        if not self.low_battery_sent and self.energy_wh <= reserve:
+            self.low_battery_sent = True
+            pct = 100.0 * self.energy_wh / self.model.battery_wh
+            self._emit_event(LowBattery, self._clock, energy_wh=self.energy_wh, battery_pct=pct)
+        if self.energy_wh <= 0.0 and self.state in FLYING and self.state != "emergency":
+            self._emit_event(
+                Fault, self._clock, kind="battery_empty", detail="battery empty: emergency landing"
+            )
+            self.state, self.service, self.held_state = "emergency", None, None
+
+    def _emit_event(self, cls: type[AnyEvent], at: datetime | None, **fields: object) -> None:
+        lon, lat = self.lonlat()
+        ts = at or self._clock
+        assert ts is not None
+        self.outbox.append(
+            cls(
+                drone_id=self.id,
+                ts=ts,
+                lon=lon,
+                lat=lat,
+                alt_m=round(self.alt, 2),
+                mission_id=self.mission.mission_id if self.mission else None,
+                **fields,  # type: ignore[arg-type]
+            )
+        )
+
+
+def _action(stop: Stop) -> Literal["pickup", "handover"]:
+    return "pickup" if isinstance(stop, PickupStop) else "handover"
+
+
+__all__ = ["Faults", "HandoverStop", "Mission", "SimDrone"]

@@ -1,0 +1,216 @@
+"""The simulator's library API: run a whole simulated fleet in-process, inject faults, read results.
+
+::
+
+    sim = SimulatedFleet(load_fleet("fleet.json"), "mqtt://127.0.0.1:1883",
+                         clock=ScaledClock(300), zones=load_zones("zones.geojson"))
+    async with sim:                        # every drone connected
+        sim.inject_link_loss("D01", 60)    # faults: see the inject_* methods
+        event = await sim.wait_for(lambda e: isinstance(e, Delivered), timeout_s=10)
+    assert not sim.breaches                # the airspace monitor's verdict
+
+Every drone is its own MQTT client (its own connection); they share one asyncio loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable
+from typing import Literal, TypeVar
+
+from airspace.frame import LocalFrame
+from airspace.zones import Zone
+from fleet.clock import Clock, RealClock
+from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress
+from fleet.description import Fleet
+from fleet.hub import Hub, Subscription
+from fleet.messages import AnyEvent, GeofenceBreach
+from fleet.topics import DEFAULT_PREFIX, Topics
+from simulator.agent import DroneAgent
+from simulator.drone import SimDrone
+from simulator.monitor import AirspaceMonitor
+
+E = TypeVar("E", bound=AnyEvent)
+
+
+def fleet_frame(fleet: Fleet, zones: Iterable[Zone] = ()) -> LocalFrame:
+    """The local metric frame of a fleet's area: centred on its ports and zones."""
+    points = [(p.lon, p.lat) for p in fleet.ports]
+    for z in zones:
+        minx, miny, maxx, maxy = z.shape.bounds
+        points += [(minx, miny), (maxx, maxy)]
+    return LocalFrame.for_points(points)
+
+
+def wind_vector(speed_mps: float, from_deg: float) -> tuple[float, float]:
+    """The (east, north) velocity of a wind of ``speed_mps`` blowing *from* ``from_deg`` (0 = north)."""
+    import math
+
+    a = math.radians(from_deg)
+    return (-speed_mps * math.sin(a), -speed_mps * math.cos(a))
+
+
+class SimulatedFleet:
+    """Every drone of a fleet description, each its own MQTT client, on one clock."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        broker: str | BrokerAddress,
+        *,
+        clock: Clock | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        zones: list[Zone] | None = None,
+        frame: LocalFrame | None = None,
+        drone_ids: Iterable[str] | None = None,
+        wind_mps: float = 0.0,
+        wind_from_deg: float = 0.0,
+        telemetry_period_s: float = 1.0,
+        lost_link_after_s: float = 30.0,
+        session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
+        seed: int = 0,
+    ) -> None:
+        self.fleet = fleet
+        self.address = broker if isinstance(broker, BrokerAddress) else BrokerAddress.parse(broker)
+        self.clock: Clock = clock or RealClock()
+        self.topics = Topics(prefix)
+        self.zones = list(zones or [])
+        self.frame = frame or fleet_frame(fleet, self.zones)
+        self.monitor = AirspaceMonitor(self.zones, self.frame) if self.zones else None
+        self.events: list[AnyEvent] = []
+        self._hub: Hub[AnyEvent] = Hub()
+        wanted = set(drone_ids) if drone_ids is not None else None
+        known = {d.id for d in fleet.drones}
+        if wanted is not None and not wanted <= known:
+            raise ValueError(f"unknown drone id(s): {sorted(wanted - known)}")
+        wind = wind_vector(wind_mps, wind_from_deg)
+        self.agents: dict[str, DroneAgent] = {}
+        for i, drone in enumerate(fleet.drones):
+            if wanted is not None and drone.id not in wanted:
+                continue
+            sim = SimDrone.at_home(
+                drone,
+                fleet.model_of(drone),
+                fleet.port(drone.port),
+                self.frame,
+                ports=fleet.ports,
+                wind_xy=wind,
+                rng=random.Random(seed * 100_003 + i),
+            )
+            self.agents[drone.id] = DroneAgent(
+                sim,
+                self.address,
+                self.topics,
+                self.clock,
+                monitor=self.monitor,
+                telemetry_period_s=telemetry_period_s,
+                lost_link_after_s=lost_link_after_s,
+                session_expiry_s=session_expiry_s,
+                on_event=self._record,
+            )
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self, timeout_s: float = 30.0) -> None:
+        """Start every drone and wait until all are connected (TimeoutError otherwise)."""
+        for agent in self.agents.values():
+            agent.start()
+        await self.wait_connected(timeout_s)
+
+    async def wait_connected(self, timeout_s: float = 30.0) -> None:
+        """Wait until every drone is connected to the broker."""
+        await asyncio.wait_for(asyncio.gather(*(a.connected.wait() for a in self.agents.values())), timeout_s)
+
+    async def stop(self) -> None:
+        """Stop every drone (each says ``online: false`` and disconnects)."""
+        await asyncio.gather(*(a.stop() for a in self.agents.values()))
+
+    async def __aenter__(self) -> SimulatedFleet:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- observation ---------------------------------------------------------------------------
+
+    def drone(self, drone_id: str) -> SimDrone:
+        """The simulated state of one drone (KeyError if not simulated)."""
+        return self.agents[drone_id].sim
+
+    @property
+    def breaches(self) -> list[GeofenceBreach]:
+        """Every geofence breach the airspace monitor has seen, in order."""
+        return [e for e in self.events if isinstance(e, GeofenceBreach)]
+
+    def subscribe(self, maxsize: int = 10_000) -> Subscription[AnyEvent]:
+        """A bounded stream of every event the drones emit (oldest dropped and counted on overflow)."""
+        return self._hub.subscribe(maxsize)
+
+    def _record(self, event: AnyEvent) -> None:
+        self.events.append(event)
+        self._hub.publish(event)
+
+    async def wait_for(self, predicate: Callable[[AnyEvent], bool], timeout_s: float = 30.0) -> AnyEvent:
+        """The first event (already seen or future) matching ``predicate``; TimeoutError after
+        ``timeout_s`` real seconds."""
+        with self.subscribe() as sub:
+            for e in self.events:
+                if predicate(e):
+                    return e
+
+            async def _next() -> AnyEvent:
+                async for e in sub:
+                    if predicate(e):
+                        return e
+                raise AssertionError("unreachable")
+
+            return await asyncio.wait_for(_next(), timeout_s)
+
+    async def wait_event(self, drone_id: str, kind: type[E], timeout_s: float = 30.0, **fields: object) -> E:
+        """The first event of class ``kind`` from ``drone_id`` whose attributes equal ``fields``."""
+
+        def match(e: AnyEvent) -> bool:
+            return (
+                isinstance(e, kind)
+                and e.drone_id == drone_id
+                and all(getattr(e, k) == v for k, v in fields.items())
+            )
+
+        return await self.wait_for(match, timeout_s)  # type: ignore[return-value]
+
+    # --- faults --------------------------------------------------------------------------------
+
+    def inject_link_loss(self, drone_id: str, seconds: float) -> None:
+        """Cut the drone's radio link for ``seconds`` of simulated time (the broker's last will
+        marks it offline; after ``lost_link_after_s`` the mission's lost-link policy applies)."""
+        self.agents[drone_id].lose_link(seconds)
+
+    def inject_motor_fault(self, drone_id: str) -> None:
+        """A motor fails: a ``fault`` event, an emergency landing where the drone is, and every
+        later command rejected."""
+        self.drone(drone_id).motor_fault(self.clock.now())
+
+    def inject_battery_drain(self, drone_id: str, factor: float) -> None:
+        """The battery drains ``factor`` times faster than the energy model (factor >= 1)."""
+        if not factor >= 1.0:
+            raise ValueError(f"battery drain factor must be >= 1, got {factor}")
+        self.drone(drone_id).faults.drain_factor = factor
+
+    def inject_reject_next(self, drone_id: str, reason: str = "injected fault: command rejected") -> None:
+        """The drone rejects the next new command it receives with ``reason``."""
+        self.drone(drone_id).faults.reject_next = reason
+
+    def inject_gps_noise(self, drone_id: str, sigma_m: float) -> None:
+        """Reported positions get Gaussian noise of ``sigma_m`` metres (the true track does not)."""
+        if not sigma_m >= 0:
+            raise ValueError(f"GPS noise must be >= 0 metres, got {sigma_m}")
+        self.drone(drone_id).faults.gps_noise_m = sigma_m
+
+    def present_code(
+        self, drone_id: str, request_id: str, code: str, *, at: Literal["pickup", "handover"] = "handover"
+    ) -> None:
+        """The code the person at the pickup or hand-over pad will enter for ``request_id``
+        (default: the right one)."""
+        self.drone(drone_id).presented_codes[(at, request_id)] = code
