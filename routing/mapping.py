@@ -180,7 +180,12 @@ def build_instance(
         windows[v] = (t, t)
     for i, nd in enumerate(nodes):
         if nd.kind == DROPOFF_NODE and nd.vehicle >= 0:
-            windows[i] = (0, horizon)  # on board already: delivered whatever the deadline (see planner)
+            # On board already: the deadline holds if a direct flight still makes it; otherwise the
+            # document is delivered late rather than never (the plan lists it in ``late``).
+            st = starts[nd.vehicle]
+            direct = st.available_s + prep.networks[st.model.name].flight_s(st.site, nd.site)
+            deadline = prep.seconds(prep.requests[nd.ref].deadline)
+            windows[i] = (0, math.floor(deadline) if direct <= deadline else horizon)
     for c, (p, d) in zip(candidates, pairs, strict=True):
         windows[p] = (math.ceil(c.pickup_window[0]), math.floor(c.pickup_window[1]))
         windows[d] = (math.ceil(c.dropoff_window[0]), math.floor(c.dropoff_window[1]))

@@ -13,7 +13,7 @@ an invalid plan is never returned.
 
 from __future__ import annotations
 
-from routing.engine import solve
+from routing.engine import EngineError, solve
 from routing.feasibility import Candidate, Reason, precheck
 from routing.mapping import DROPOFF_NODE, PICKUP_NODE, RELOAD_NODE, NodeInfo, build_instance
 from routing.prepared import Prepared, ProblemError, prepare
@@ -93,12 +93,15 @@ def plan(
     workers: int = 1,
     seed: int = 0,
     engine: str = "auto",
+    reloads_per_port: int | None = None,
 ) -> Plan:
     """Plan ``problem`` within about ``seconds`` of solver time; return a validated :class:`Plan`.
 
-    ``workers`` parallel searches (1: in this process). Every request ends up served (with ETAs)
-    or unserved with a reason code (see :mod:`routing.feasibility`). Raises :class:`ProblemError`
-    for an inconsistent problem and :class:`PlanningError` if no valid plan could be made.
+    ``workers`` parallel searches (1: in this process). ``reloads_per_port``: port copies offered
+    for extra trips (default: :func:`routing.mapping.default_reloads_per_port`). Every request
+    ends up served (with ETAs) or unserved with a reason code (see :mod:`routing.feasibility`).
+    Raises :class:`ProblemError` for an inconsistent problem and :class:`PlanningError` if no
+    valid plan could be made.
     """
     prep = prepare(problem)
     onboard = {r for s in prep.starts for r in s.onboard}
@@ -113,8 +116,11 @@ def plan(
         else:
             assert verdict.reason is not None
             unserved.append(Unserved(req.id, verdict.reason.value, verdict.detail))
-    mapping = build_instance(prep, list(candidates.values()))
-    solution = solve(mapping.instance, time_limit_s=seconds, workers=workers, seed=seed, engine=engine)
+    mapping = build_instance(prep, list(candidates.values()), reloads_per_port=reloads_per_port)
+    try:
+        solution = solve(mapping.instance, time_limit_s=seconds, workers=workers, seed=seed, engine=engine)
+    except EngineError as exc:  # e.g. documents on board that no route can deliver
+        raise PlanningError(f"the engine found no plan: {exc}", []) from exc
     for k in solution.dropped_pairs:
         rid = mapping.pair_request[k]
         unserved.append(
