@@ -122,30 +122,28 @@ class ChainReport:
     problem: str | None = None
 
 
-def verify_chain(records: Iterable[AuditRecord], expected_head: tuple[int, str] | None = None) -> ChainReport:
-    """Recompute the chain over ``records`` (in ``seq`` order) and report the first broken entry.
+class ChainVerifier:
+    """Verifies a chain fed one entry at a time, in ``seq`` order, holding only the last link.
 
-    ``expected_head`` is the (seq, hash) the store recorded as the chain head; it catches the
-    deletion of entries at the end of the chain, which the chain alone cannot show.
+    Feed entries with :meth:`add` until it returns a broken :class:`ChainReport` (stop there) or
+    the entries run out; then :meth:`finish` gives the verdict.
     """
-    count = 0
-    prev_seq, prev_hash = 0, GENESIS_HASH
-    for rec in records:
-        count += 1
-        if rec.seq != prev_seq + 1:
-            problem = f"entry {rec.seq} follows entry {prev_seq}: " + (
-                f"entries {prev_seq + 1}..{rec.seq - 1} are missing"
-                if rec.seq > prev_seq + 1
-                else "out of order"
-            )
-            return ChainReport(False, count, prev_hash, rec.seq, problem)
-        if rec.prev_hash != prev_hash:
-            return ChainReport(
-                False,
-                count,
-                prev_hash,
-                rec.seq,
-                f"entry {rec.seq} does not link to entry {prev_seq} (prev_hash differs)",
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seq = 0
+        self.hash = GENESIS_HASH
+
+    def add(self, rec: AuditRecord) -> ChainReport | None:
+        """Check the next entry; a report naming it if it is broken, else ``None``."""
+        self.count += 1
+        if rec.seq != self.seq + 1:
+            gap = rec.seq > self.seq + 1
+            detail = f"entries {self.seq + 1}..{rec.seq - 1} are missing" if gap else "out of order"
+            return self._broken(rec.seq, f"entry {rec.seq} follows entry {self.seq}: {detail}")
+        if rec.prev_hash != self.hash:
+            return self._broken(
+                rec.seq, f"entry {rec.seq} does not link to entry {self.seq} (prev_hash differs)"
             )
         try:
             computed = entry_hash(
@@ -159,25 +157,41 @@ def verify_chain(records: Iterable[AuditRecord], expected_head: tuple[int, str] 
                 prev_hash=rec.prev_hash,
             )
         except CanonicalFormError as exc:
-            return ChainReport(False, count, prev_hash, rec.seq, f"entry {rec.seq} cannot be hashed: {exc}")
+            return self._broken(rec.seq, f"entry {rec.seq} cannot be hashed: {exc}")
         if computed != rec.hash:
-            return ChainReport(
-                False,
-                count,
-                prev_hash,
-                rec.seq,
-                f"entry {rec.seq} was altered (its content does not match its hash)",
-            )
-        prev_seq, prev_hash = rec.seq, rec.hash
-    if expected_head is not None and expected_head != (prev_seq, prev_hash):
-        head_seq, _ = expected_head
-        if head_seq > prev_seq:
-            problem = (
-                f"the chain ends at entry {prev_seq} but its head records entry {head_seq}:"
-                " entries were removed"
-            )
-            return ChainReport(False, count, prev_hash, prev_seq + 1, problem)
-        return ChainReport(
-            False, count, prev_hash, None, f"the recorded head (entry {head_seq}) does not match the chain"
-        )
-    return ChainReport(True, count, prev_hash)
+            return self._broken(rec.seq, f"entry {rec.seq} was altered (its content does not match its hash)")
+        self.seq, self.hash = rec.seq, rec.hash
+        return None
+
+    def finish(self, expected_head: tuple[int, str] | None = None) -> ChainReport:
+        """The verdict once every entry was added without a break.
+
+        ``expected_head`` is the (seq, hash) the store recorded as the chain head; it catches the
+        deletion of entries at the end of the chain, which the chain alone cannot show.
+        """
+        if expected_head is not None and expected_head != (self.seq, self.hash):
+            head_seq, _ = expected_head
+            if head_seq > self.seq:
+                return self._broken(
+                    self.seq + 1,
+                    f"the chain ends at entry {self.seq} but its head records entry {head_seq}:"
+                    " entries were removed",
+                )
+            return self._broken(None, f"the recorded head (entry {head_seq}) does not match the chain")
+        return ChainReport(True, self.count, self.hash)
+
+    def _broken(self, seq: int | None, problem: str) -> ChainReport:
+        return ChainReport(False, self.count, self.hash, seq, problem)
+
+
+def verify_chain(records: Iterable[AuditRecord], expected_head: tuple[int, str] | None = None) -> ChainReport:
+    """Recompute the chain over ``records`` (in ``seq`` order) and report the first broken entry.
+
+    See :meth:`ChainVerifier.finish` for ``expected_head``.
+    """
+    verifier = ChainVerifier()
+    for rec in records:
+        broken = verifier.add(rec)
+        if broken is not None:
+            return broken
+    return verifier.finish(expected_head)

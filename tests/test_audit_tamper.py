@@ -110,3 +110,17 @@ def test_cli_verify_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["audit"]) == 2
     assert cli.main(["audit", "verify", "--db", "mysql://x/y"]) == 1
     assert "unsupported database" in capsys.readouterr().err
+
+
+async def test_verification_pages_through_the_chain(
+    seeded_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dispatch.store import audit_log
+
+    monkeypatch.setattr(audit_log, "_PAGE", 2)
+    await fill(seeded_store)
+    report = await seeded_store.verify_audit()
+    assert report.ok and report.count == 7
+    await tamper(seeded_store, "DELETE FROM audit_entries WHERE seq = 5")
+    report = await seeded_store.verify_audit()
+    assert report.broken_seq == 6 and "5..5 are missing" in (report.problem or "")

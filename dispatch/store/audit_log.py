@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.audit import AuditRecord, ChainReport, canonical_json, entry_hash, verify_chain
+from dispatch.audit import AuditRecord, ChainReport, ChainVerifier, canonical_json, entry_hash
 from dispatch.store.database import Database
 from dispatch.store.models import AuditEntryRow, AuditHeadRow
 from dispatch.store.views import AuditEntry
@@ -117,21 +117,24 @@ def _record(row: AuditEntryRow) -> AuditRecord:
 
 
 async def verify(db: Database) -> ChainReport:
-    """Recompute the whole chain in one snapshot and report the first broken entry."""
+    """Recompute the whole chain in one snapshot, a page at a time, and report the first broken entry."""
+    verifier = ChainVerifier()
     async with db.read() as session:
         head = (await session.execute(select(AuditHeadRow.seq, AuditHeadRow.hash))).one_or_none()
         if head is None:
             raise ValueError("the audit_head row is missing: the chain head cannot be checked")
-        records: list[AuditRecord] = []
-        last = None
+        last: int | None = None
         while True:
             query = select(AuditEntryRow).order_by(AuditEntryRow.seq).limit(_PAGE)
             if last is not None:
                 query = query.where(AuditEntryRow.seq > last)
             page = list(await session.scalars(query))
-            records.extend(_record(r) for r in page)
+            for row in page:
+                broken = verifier.add(_record(row))
+                if broken is not None:
+                    return broken
             session.expunge_all()
             if len(page) < _PAGE:
                 break
             last = page[-1].seq
-    return verify_chain(records, expected_head=(head.seq, head.hash))
+    return verifier.finish(expected_head=(head.seq, head.hash))
