@@ -173,3 +173,12 @@ def test_a_temporary_zone_over_a_pad_restricts_its_window() -> None:
     assert "before" in result.served
     assert result.etas["before"].delivered_at < T0 + timedelta(minutes=30)
     assert reasons(result) == {"during": "dropoff_in_zone"}
+
+
+def test_a_pad_inside_a_margin_band_is_usable_and_validated() -> None:
+    # The drop-off is 10 m outside a zone whose margin is 40 m: usable (airspace rule), and the
+    # validator accepts its leg coming as close as the pad itself, not closer.
+    zone = square("band", 0, 2000, 200, margin_m=40)
+    reqs = [request("close", at_m(0, 0), at_m(0, 1790), deadline=60)]
+    result = solved(problem([zone], fleet(drones=1), reqs))
+    assert result.served == ("close",)
