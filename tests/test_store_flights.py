@@ -232,3 +232,14 @@ async def test_abort_sends_requests_not_yet_picked_up_back_for_re_planning(seede
     assert (await store.verify_audit()).count == count + 2
     with pytest.raises(InvalidTransition, match="cannot go from aborted"):
         await store.flights.abort("M1", actor="dispatcher", reason="again")
+
+
+async def test_flight_history_is_in_the_audit_log(seeded_store: Store) -> None:
+    rid = await accepted_request(seeded_store)
+    await seeded_store.flights.record(flight("M1", rid), actor="dispatcher")
+    await seeded_store.flights.transition("M1", "commanded", actor="dispatcher", details={"cmd_id": "c-1"})
+    history = await seeded_store.history("flight", "M1")
+    assert [e.action for e in history] == ["planned", "transition"]
+    assert history[0].payload == {"drone_id": "D01", "request_ids": [rid], "legs": 3}
+    assert history[1].payload == {"from": "planned", "to": "commanded", "details": {"cmd_id": "c-1"}}
+    assert await seeded_store.history("flight", "nope") == ()

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 
 from dispatch import cli
-from dispatch.store import StoreConfigError, StoreError, open_store
+from dispatch.store import NotFound, StoreConfigError, StoreError, open_store
 from dispatch.store.engine import create_engine, current_revision, head_revision, resolve_url
 from dispatch.store.models import Base
 from tests.db_fixtures import EXAMPLES, db_url_fixture, store_fixture  # noqa: F401
@@ -177,3 +177,18 @@ async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> No
 async def test_a_missing_sqlite_directory_is_named(tmp_path: Path) -> None:
     with pytest.raises(StoreConfigError, match="does not exist"):
         await open_store(f"sqlite:///{tmp_path}/nope/x.db")
+
+
+async def test_default_store_is_a_file_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DRONEDISPATCH_DB", raising=False)
+    monkeypatch.chdir(tmp_path)
+    store = await open_store(None)
+    try:
+        assert store.dialect == "sqlite"
+        with pytest.raises(NotFound, match="run `dronedispatch db seed`"):
+            await store.directory.fleet()
+    finally:
+        await store.close()
+    assert (tmp_path / "dronedispatch.db").is_file()

@@ -206,6 +206,8 @@ class DirectoryRepository:
                 m.name: {f: getattr(m, f) for f in MODEL_FIELDS}
                 for m in await session.scalars(select(DroneModelRow))
             }
+            if not models:
+                raise NotFound("no fleet in the database: run `dronedispatch db seed`")
             ports = list(await session.scalars(select(PortRow).order_by(PortRow.id)))
             drones = list(
                 await session.scalars(select(DroneRow).where(DroneRow.active.is_(True)).order_by(DroneRow.id))

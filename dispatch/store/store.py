@@ -15,6 +15,7 @@ from dispatch.store.engine import create_engine, current_revision, head_revision
 from dispatch.store.errors import StoreError
 from dispatch.store.flights import FlightRepository
 from dispatch.store.requests import RequestRepository
+from dispatch.store.views import AuditEntry
 from dispatch.store.zones import ZoneRepository
 
 
@@ -41,6 +42,11 @@ class Store:
     async def verify_audit(self) -> ChainReport:
         """Recompute the audit chain and report the first broken entry (or the count and head hash)."""
         return await audit_log.verify(self.db)
+
+    async def history(self, entity: str, entity_id: str) -> tuple[AuditEntry, ...]:
+        """Every audit entry about one entity (request, flight, zone, api_key), oldest first."""
+        async with self.db.read() as session:
+            return await audit_log.entries_for(session, entity, entity_id)
 
     async def close(self) -> None:
         """Release every connection."""
