@@ -264,3 +264,10 @@ async def test_concurrent_transitions_do_not_fork_the_chain(seeded_store: Store)
     assert sum(not isinstance(r, BaseException) for r in racing) == 1
     assert all(isinstance(r, InvalidTransition) for r in racing if isinstance(r, BaseException))
     assert (await store.verify_audit()).count == before + 21
+
+
+async def test_details_without_a_canonical_form_are_refused(seeded_store: Store) -> None:
+    req = (await seeded_store.requests.create(new_request(), actor="office")).request
+    with pytest.raises(InvalidInput, match="no canonical JSON form"):
+        await seeded_store.requests.transition(req.id, R.ACCEPTED, actor="d", details={"score": float("nan")})
+    assert (await seeded_store.requests.get(req.id)).state == R.SUBMITTED

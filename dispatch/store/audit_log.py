@@ -13,8 +13,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.audit import AuditRecord, ChainReport, ChainVerifier, canonical_json, entry_hash
+from dispatch.audit import (
+    AuditRecord,
+    CanonicalFormError,
+    ChainReport,
+    ChainVerifier,
+    canonical_json,
+    entry_hash,
+)
 from dispatch.store.database import Database
+from dispatch.store.errors import InvalidInput
 from dispatch.store.models import AuditEntryRow, AuditHeadRow
 from dispatch.store.views import AuditEntry
 
@@ -42,7 +50,10 @@ async def append_entry(
             .execution_options(populate_existing=True)
         )
     ).scalar_one()
-    text = canonical_json(payload)
+    try:
+        text = canonical_json(payload)
+    except CanonicalFormError as exc:
+        raise InvalidInput(f"{entity} {entity_id}: cannot record {action}: {exc}") from None
     at = db.now()
     seq = head.seq + 1
     digest = entry_hash(
