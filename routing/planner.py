@@ -21,7 +21,7 @@ from routing.problem import Eta, Plan, PlanningProblem, Unserved
 from routing.schedule import realise
 from routing.validate import Violation, validate_plan
 
-__all__ = ["PlanningError", "ProblemError", "plan"]
+__all__ = ["PlanningError", "ProblemError", "plan", "realise_and_repair"]
 
 
 class PlanningError(RuntimeError):
@@ -129,7 +129,25 @@ def plan(
             )
         )
     stops = [[mapping.nodes[i] for i in route] for route in solution.routes]
-    result = _assemble(prep, stops, candidates, unserved, solution.engine)
+    return realise_and_repair(prep, stops, candidates, unserved, solution.engine)
+
+
+def realise_and_repair(
+    prep: Prepared,
+    stops: list[list[NodeInfo]],
+    candidates: dict[str, Candidate],
+    unserved: list[Unserved],
+    solver: str,
+) -> Plan:
+    """Time the routes (per drone, its stops in order) and repair until the validator agrees.
+
+    Each round takes out of their trips the requests named by a violation (or, for a violation of
+    a whole trip, that trip's requests; documents on board are never taken out) and reports them
+    ``no_capacity``. Raises :class:`PlanningError` when violations remain that no removal fixes.
+    """
+    problem = prep.problem
+    unserved = list(unserved)
+    result = _assemble(prep, stops, candidates, unserved, solver)
     for _ in range(len(candidates) + 2):
         violations = validate_plan(problem, result)
         if not violations:
@@ -144,5 +162,5 @@ def plan(
                 Unserved(rid, Reason.NO_CAPACITY.value, f"repaired out: {why.kind}: {why.detail}")
             )
         stops = [_without(route, removed) for route in stops]
-        result = _assemble(prep, stops, candidates, unserved, solution.engine)
+        result = _assemble(prep, stops, candidates, unserved, solver)
     raise PlanningError("the planner could not produce a valid plan", validate_plan(problem, result))
