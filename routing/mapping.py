@@ -99,15 +99,11 @@ def build_instance(
     w_in = np.where(is_pick, weight_kg, 0.0)  # entering a pickup: that document is not aboard yet
     total_onboard = sum(nd.weight_g for nd in nodes if nd.kind == START_NODE) / 1000.0
 
-    # One matrix class per model, and one of its own for each drone with documents on board: its
-    # on-board drop-offs are forbidden to every other class. (This, not ``forced_vehicle``, keeps
-    # the documents with their drone: OR-Tools 9.15's SetAllowedVehiclesForIndex rejects every
-    # Python sequence, so the engine cannot take vehicle restrictions yet.)
-    class_keys = sorted({(s.model.name, s.drone.id if s.onboard else "") for s in starts})
-    owner_of = np.array([nd.vehicle if nd.kind == DROPOFF_NODE else -1 for nd in nodes])
+    # One matrix class per model (speed, altitude, service, turnaround).
+    class_keys = sorted({s.model.name for s in starts})
     distance, travel, energy = [], [], []
     max_arc = 1
-    for name, owner in class_keys:
+    for name in class_keys:
         net = prep.networks[name]
         model = net.model
         length = net.length_m[site[:, None], site[None, :]]
@@ -140,8 +136,6 @@ def build_instance(
         forbid |= is_reload[:, None] & is_reload[None, :]
         onboard_start = is_start & (start_load > 0)
         forbid |= onboard_start[:, None] & (is_reload | is_end)[None, :]
-        own = [v for v, st in enumerate(starts) if st.drone.id == owner]
-        forbid |= ((owner_of >= 0) & ~np.isin(owner_of, own))[None, :]
         # Into the virtual end: free from a port, else the flight to the nearest port.
         at_port = is_reload | (
             is_start
@@ -207,7 +201,7 @@ def build_instance(
                 start=v,
                 end=nv + v,
                 capacity=math.floor(model.max_payload_kg * 1000 + 1e-6),
-                matrix_class=class_keys.index((model.name, s.drone.id if s.onboard else "")),
+                matrix_class=class_keys.index(model.name),
                 energy_capacity=budget,
                 start_time=math.ceil(s.available_s),
                 start_load=nodes[v].weight_g,
@@ -228,12 +222,15 @@ def build_instance(
         horizon=horizon,
         pairs=pairs,
         pair_penalty=[urgent if prep.requests[c.request_id].urgent else normal for c in candidates],
-        pair_vehicles=[],  # see the matrix classes above; capacity and energy still bind per vehicle
+        pair_vehicles=[list(c.vehicles) for c in candidates],
+        forced_vehicle={
+            i: nd.vehicle for i, nd in enumerate(nodes) if nd.kind == DROPOFF_NODE and nd.vehicle >= 0
+        },
         energy=energy,
         reload_nodes=[i for i, nd in enumerate(nodes) if nd.kind == RELOAD_NODE],
         node_penalty={i: None for i, nd in enumerate(nodes) if nd.kind == DROPOFF_NODE and nd.vehicle >= 0},
     )
-    mapping = Mapping(instance, nodes, [c.request_id for c in candidates], [k[0] for k in class_keys])
+    mapping = Mapping(instance, nodes, [c.request_id for c in candidates], class_keys)
     if prep.problem.previous_plan is not None:
         instance.initial_routes = warm_start(mapping, prep.problem.previous_plan, prep)
     return mapping
@@ -248,7 +245,7 @@ def warm_start(mapping: Mapping, previous: Plan, prep: Prepared) -> list[list[in
             pick_node[nd.ref] = i
         elif nd.kind == DROPOFF_NODE:
             drop_node[nd.ref] = i
-    eligible = {c: set(range(len(prep.starts))) for c in mapping.pair_request}
+    eligible = dict(zip(mapping.pair_request, mapping.instance.pair_vehicles, strict=True))
     free_reloads: dict[str, list[int]] = {}
     for i, nd in enumerate(mapping.nodes):
         if nd.kind == RELOAD_NODE:
