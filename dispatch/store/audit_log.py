@@ -41,7 +41,7 @@ async def append_entry(
 ) -> AuditEntryRow:
     """Append one entry to the chain inside the caller's write transaction."""
     if not actor:
-        raise ValueError("an audit entry needs an actor (who made the change)")
+        raise InvalidInput("an audit entry needs an actor (who made the change)")
     head = (
         await session.execute(
             select(AuditHeadRow)
