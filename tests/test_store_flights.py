@@ -18,8 +18,11 @@ from dispatch.store import (
     NotFound,
     Place,
     Store,
+    open_store,
 )
-from tests.db_fixtures import db_url_fixture, seeded_store_fixture, store_fixture  # noqa: F401
+from dispatch.store.directory import load_pads
+from fleet.description import load_fleet
+from tests.db_fixtures import EXAMPLES, db_url_fixture, seeded_store_fixture, store_fixture  # noqa: F401
 
 PORT = [126.9555, 37.3952]
 CITY_HALL = Place(126.9568, 37.3943, "city-hall")
@@ -243,3 +246,35 @@ async def test_flight_history_is_in_the_audit_log(seeded_store: Store) -> None:
     assert history[0].payload == {"drone_id": "D01", "request_ids": [rid], "legs": 3}
     assert history[1].payload == {"from": "planned", "to": "commanded", "details": {"cmd_id": "c-1"}}
     assert await seeded_store.history("flight", "nope") == ()
+
+
+async def test_a_restarted_dispatcher_finds_what_was_already_acted_on(db_url: str) -> None:
+    """Close the store mid-mission and open it again: flights, pending commands and states are all there."""
+    first = await open_store(db_url)
+    try:
+        fleet, pads = load_fleet(EXAMPLES / "fleet.json"), load_pads(EXAMPLES / "pads.json")
+        await first.directory.seed(fleet, pads, actor="t")
+        rid = await accepted_request(first)
+        await first.flights.record(flight("M1", rid), actor="dispatcher")
+        await first.flights.record_command(
+            cmd_id="c-1", drone_id="D01", kind="mission", payload={}, mission_id="M1"
+        )
+        await first.flights.mark_command_sent("c-1")
+        await first.flights.transition("M1", "commanded", actor="dispatcher")
+    finally:
+        await first.close()
+
+    second = await open_store(db_url)
+    try:
+        [active] = await second.flights.list_active()
+        assert active.mission_id == "M1" and active.state == "commanded" and active.request_ids == (rid,)
+        [pending] = await second.flights.pending_commands()
+        assert pending.cmd_id == "c-1" and pending.sent_at is not None and pending.acked_at is None
+        again = await second.flights.record_command(
+            cmd_id="c-1", drone_id="D01", kind="mission", payload={}, mission_id="M1"
+        )
+        assert not again.created and again.command.sent_at == pending.sent_at
+        assert (await second.requests.get(rid)).state == "planned"
+        assert (await second.verify_audit()).ok
+    finally:
+        await second.close()
