@@ -1,7 +1,7 @@
 """Routing quality on every Solomon / Li & Lim instance found in the shared data folder.
 
 For each folder of ``shared/data`` holding a ``bks.csv``, every ``*.txt`` instance is solved with
-``routing.engine.solve`` (auto engine, 2 workers), checked by the independent checker, and
+``routing.engine.solve`` (auto engine unless ``--engine``, 2 workers), checked by the independent checker, and
 compared with its best-known solution: Li & Lim vehicles first then double-precision distance
 (30 s), Solomon distance-only in the truncated convention (10 s). Prints a table and the means.
 """
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dispatch.commands.bench import read_benchmark, run_benchmark
+from routing.engine import ENGINES
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -48,6 +49,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pdptw-seconds", type=float, default=30.0)
     parser.add_argument("--vrptw-seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--engine", choices=ENGINES, default="auto")
     parser.add_argument("--only", default="", help="run only instances whose name contains this")
     parser.add_argument("--data", type=Path, default=DATA, help="data folder (default: the shared one)")
     args = parser.parse_args(argv)
@@ -57,6 +59,9 @@ def main(argv: list[str]) -> int:
         return 1
     columns = ("instance", "kind", "veh", "bks", "distance", "bks", "gap %", "s")
     header = "{:<10} {:<6} {:>4} {:>4} {:>10} {:>10} {:>7} {:>6}".format(*columns)
+    print(
+        f"engine {args.engine}, {args.workers} workers; pdptw {args.pdptw_seconds:g} s, vrptw {args.vrptw_seconds:g} s"
+    )
     print(header)
     print("-" * len(header))
     gaps: dict[str, list[float]] = {}
@@ -68,7 +73,7 @@ def main(argv: list[str]) -> int:
                 continue
             bench = read_benchmark(path)
             seconds = args.pdptw_seconds if bench.kind == "pdptw" else args.vrptw_seconds
-            run = run_benchmark(bench, seconds=seconds, workers=args.workers)
+            run = run_benchmark(bench, seconds=seconds, workers=args.workers, engine=args.engine)
             known = best.get(path.stem.lower())
             gap = 100 * (run.checked.distance - known.distance) / known.distance if known else float("nan")
             gaps.setdefault(bench.kind, []).append(gap)

@@ -1,11 +1,14 @@
 """``solve``: the one entry point of the routing engines.
 
-``engine="auto"`` picks PyVRP when the instance is a plain VRPTW it can model (no pairs, no energy
-budget, no reloads, no forced vehicles, no warm start; see ``routing.pyvrp_engine``) and OR-Tools
-otherwise. With ``workers >= 2`` it runs a portfolio: differently configured searches in
-parallel, the first in this process and the others in spawned processes, and keeps the best by
-the instance's own objective (``routing.engine_evaluation.objective``), so engines and
-configurations are compared on the same number.
+``engine="auto"`` picks PyVRP when it can model the instance (customers and pickup-and-delivery
+pairs with windows, capacity, penalties, fleet costs: the benchmark shapes and a fleet whose
+documents all wait at ports) and OR-Tools otherwise (energy budgets, reloads, forced vehicles,
+per-pair vehicle restrictions, payload on board, warm starts; see
+``routing.pyvrp_engine.pyvrp_unsupported``). With ``workers >= 2`` it runs a portfolio in
+parallel, the first member in this process and the others in spawned processes, and keeps the
+best by the instance's own objective (``routing.engine_evaluation.objective``): PyVRP with
+different seeds; OR-Tools with PCI + guided local search plus, when vehicles carry fixed costs,
+a member that empties routes to cut the fleet (else one with tabu search).
 """
 
 from __future__ import annotations

@@ -28,12 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from routing.engine_errors import NoSolutionFound
+from routing.engine_errors import EngineError, NoSolutionFound
 from routing.engine_evaluation import objective, route_distance, unpaired_nodes
 from routing.instance import FORBIDDEN, Instance, Solution
 
 _FIRST = routing_enums_pb2.FirstSolutionStrategy
 _META = routing_enums_pb2.LocalSearchMetaheuristic
+_STATUS = routing_enums_pb2.RoutingSearchStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,9 @@ class SearchConfig:
     # optional work meanwhile); keep the fleet reduction when every visit finds a place again.
     reduce_vehicles: bool = False
     first_phase_share: float = 0.3
+    # Iterated local search (ruin and recreate perturbations) instead of the metaheuristic alone.
+    iterated_local_search: bool = False
+    gls_lambda: float = 0.1
 
 
 @dataclass(slots=True)
@@ -243,6 +247,14 @@ def _parameters(config: SearchConfig, seconds: float, first: bool) -> pywrapcp.D
     if first:
         params.first_solution_strategy = getattr(_FIRST, config.first_solution)
     params.local_search_metaheuristic = getattr(_META, config.metaheuristic)
+    params.guided_local_search_lambda_coefficient = config.gls_lambda
+    if config.iterated_local_search:
+        params.use_iterated_local_search = True
+        ruin = params.iterated_local_search_parameters.ruin_recreate_parameters
+        sisr = ruin.ruin_strategies.add().sisr
+        sisr.max_removed_sequence_size = 10
+        sisr.avg_num_removed_visits = 10
+        sisr.bypass_factor = 0.01
     params.time_limit.FromMilliseconds(max(1, int(seconds * 1000)))
     return params
 
@@ -359,6 +371,8 @@ def _run(
     else:
         result = model.routing.SolveWithParameters(params)
     if result is None:
+        if model.routing.status() == _STATUS.ROUTING_INVALID:
+            raise EngineError(f"OR-Tools rejected the model or the search parameters of {config.name!r}")
         return None
     return (*_extract(model, instance, result), start is not None)
 

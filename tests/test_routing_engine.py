@@ -111,22 +111,24 @@ def test_pair_beyond_the_energy_budget_is_dropped_not_flown() -> None:
     assert sol.objective == 1000
 
 
-def test_capacity_makes_the_vehicle_deliver_before_the_next_pickup() -> None:
+@pytest.mark.parametrize("engine", ["ortools", "pyvrp"])
+def test_capacity_makes_the_vehicle_deliver_before_the_next_pickup(engine: str) -> None:
     # Without the capacity limit the cheapest order is p1 p2 d1 d2.
     points = [(0, 0), (0, 10), (0, 11), (100, 10), (100, 11)]
     inst = make_instance(points, [VehicleSpec(start=0, end=0, capacity=1)], pairs=[(1, 3), (2, 4)])
-    sol = feasible(inst, solve(inst, time_limit_s=SECONDS, workers=1))
+    sol = feasible(inst, solve(inst, time_limit_s=SECONDS, workers=1, engine=engine))
     load = np.cumsum([inst.demand[node] for node in sol.routes[0]])
     assert load.max() == 1
     assert len(sol.routes[0]) == 4
 
 
-def test_urgent_pair_is_kept_over_a_cheaper_normal_one_when_only_one_fits() -> None:
+@pytest.mark.parametrize("engine", ["ortools", "pyvrp"])
+def test_urgent_pair_is_kept_over_a_cheaper_normal_one_when_only_one_fits(engine: str) -> None:
     points = [(0, 0), (10, 0), (20, 0), (0, 40), (0, 60)]
     # The shift allows one pair only (each round trip takes about 40 or 120 s).
     vehicle = VehicleSpec(start=0, end=0, capacity=5, end_time=130)
     inst = make_instance(points, [vehicle], pairs=[(1, 2), (3, 4)], penalties=[1_000, 1_000_000])
-    sol = feasible(inst, solve(inst, time_limit_s=SECONDS, workers=1))
+    sol = feasible(inst, solve(inst, time_limit_s=SECONDS, workers=1, engine=engine))
     assert sol.dropped_pairs == [0]
     assert sol.routes[0] == [3, 4]
 
@@ -184,7 +186,7 @@ def test_warm_start_is_used_and_invalid_visits_are_skipped() -> None:
     assert sol.objective <= objective(inst, [[1, 2], [3, 4]])
 
 
-def test_pairless_instances_go_to_pyvrp_which_drops_an_unprofitable_optional_node() -> None:
+def test_plain_instances_go_to_pyvrp_which_drops_an_unprofitable_optional_node() -> None:
     points = [(0, 0), (10, 0), (0, 10), (5000, 5000)]
     inst = make_instance(
         points, [VehicleSpec(0, 0, 10), VehicleSpec(0, 0, 10)], node_penalty={1: None, 2: None, 3: 50}
@@ -203,11 +205,14 @@ def test_reloads_send_pairless_instances_to_ortools() -> None:
     assert choose_engine(inst) == "ortools"
 
 
-def test_mandatory_work_that_cannot_be_placed_raises() -> None:
+# PyVRP warns that its penalties hit their bound: expected, the instance has no solution.
+@pytest.mark.filterwarnings("ignore:.*penalty parameter has reached its maximum")
+@pytest.mark.parametrize("engine", ["ortools", "pyvrp"])
+def test_mandatory_work_that_cannot_be_placed_raises(engine: str) -> None:
     points = [(0, 0), (1000, 0), (1000, 10)]
     inst = make_instance(points, [VehicleSpec(0, 0, 5)], pairs=[(1, 2)], windows={1: (0, 10)})
     with pytest.raises(NoSolutionFound):
-        solve(inst, time_limit_s=SECONDS, workers=1)
+        solve(inst, time_limit_s=SECONDS, workers=1, engine=engine)
 
 
 def test_inconsistent_instances_are_refused_with_the_field_named() -> None:
@@ -223,7 +228,7 @@ def test_two_workers_run_a_portfolio_and_return_a_feasible_best() -> None:
     points = [(0, 0), (10, 0), (10, 10), (0, 10), (20, 20)]
     vehicles = [VehicleSpec(0, 0, 10, fixed_cost=1000) for _ in range(3)]
     inst = make_instance(points, vehicles, pairs=[(1, 2), (3, 4)])
-    sol = feasible(inst, solve(inst, time_limit_s=2.0, workers=2))
+    sol = feasible(inst, solve(inst, time_limit_s=2.0, workers=2, engine="ortools"))
     assert sol.vehicles_used == 1
     assert sol.dropped_pairs == []
 
