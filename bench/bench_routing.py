@@ -59,9 +59,8 @@ def main(argv: list[str]) -> int:
         return 1
     columns = ("instance", "kind", "veh", "bks", "distance", "bks", "gap %", "s")
     header = "{:<10} {:<6} {:>4} {:>4} {:>10} {:>10} {:>7} {:>6}".format(*columns)
-    print(
-        f"engine {args.engine}, {args.workers} workers; pdptw {args.pdptw_seconds:g} s, vrptw {args.vrptw_seconds:g} s"
-    )
+    limits = f"pdptw {args.pdptw_seconds:g} s, vrptw {args.vrptw_seconds:g} s"
+    print(f"engine {args.engine}, {args.workers} workers; {limits}")
     print(header)
     print("-" * len(header))
     gaps: dict[str, list[float]] = {}

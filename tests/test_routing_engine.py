@@ -206,7 +206,7 @@ def test_reloads_send_pairless_instances_to_ortools() -> None:
 
 
 # PyVRP warns that its penalties hit their bound: expected, the instance has no solution.
-@pytest.mark.filterwarnings("ignore:.*penalty parameter has reached its maximum")
+@pytest.mark.filterwarnings("ignore::pyvrp.exceptions.PenaltyBoundWarning")
 @pytest.mark.parametrize("engine", ["ortools", "pyvrp"])
 def test_mandatory_work_that_cannot_be_placed_raises(engine: str) -> None:
     points = [(0, 0), (1000, 0), (1000, 10)]
