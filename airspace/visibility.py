@@ -65,6 +65,7 @@ class ObstacleField:
     edge_i: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     edge_j: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     edge_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cache: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -121,9 +122,9 @@ class _Tangency:
         self.tol = _TANGENT_RTOL * max(extent, 1.0)
 
     def _ok(self, a1: np.ndarray, a2: np.ndarray) -> np.ndarray:
-        # opposite sides beyond the tolerance <=> a1 * a2 < -tol**2 (up to a hairline band)
-        a1 *= a2
-        return a1 >= -self.tol * self.tol
+        low = np.minimum(a1, a2)
+        np.maximum(a1, a2, out=a1)
+        return (low >= -self.tol) | (a1 <= self.tol)
 
     def at_nodes(self, others: np.ndarray, cols: slice = slice(None)) -> np.ndarray:
         """(k, V') bool: the segment from ``others[r]`` to node ``c`` is tangent at the node."""
@@ -263,15 +264,31 @@ def pad_bands(f: ObstacleField, pads: np.ndarray) -> PadBands:
     return PadBands(bands)
 
 
-def _exit_param(start: np.ndarray, d: np.ndarray, shape: BaseGeometry) -> float:
-    """Smallest t > 0 where start + t*d meets the boundary of ``shape`` (inf if never)."""
-    rings = []
-    for part in shapely.get_parts(shape):
-        rings.extend([part.exterior, *part.interiors])
-    segs = np.concatenate(
-        [np.stack([np.asarray(r.coords)[:-1, :2], np.asarray(r.coords)[1:, :2]], 1) for r in rings]
-    )
-    e0, fvec = segs[:, 0], segs[:, 1] - segs[:, 0]
+def _ring_edges(f: ObstacleField, z: int) -> np.ndarray:
+    """(k, 2, 2) boundary edges of ``B_z`` (cached on the field)."""
+    cached = f.cache.get(("edges", z))
+    if cached is None:
+        rings = []
+        for part in shapely.get_parts(f.buffered[z]):
+            for ring in (part.exterior, *part.interiors):
+                c = np.asarray(ring.coords)[:, :2]
+                rings.append(np.stack([c[:-1], c[1:]], axis=1))
+        cached = f.cache[("edges", z)] = np.concatenate(rings)
+    return cached
+
+
+def _nodes_on(f: ObstacleField, z: int) -> np.ndarray:
+    """Indices of the graph nodes on the boundary of ``B_z`` (cached on the field)."""
+    cached = f.cache.get(("nodes", z))
+    if cached is None:
+        near = shapely.dwithin(f.buffered[z].boundary, shapely.points(f.nodes), 1e-7)
+        cached = f.cache[("nodes", z)] = np.flatnonzero(near)
+    return cached
+
+
+def _exit_param(start: np.ndarray, d: np.ndarray, edges: np.ndarray) -> float:
+    """Smallest t > 0 where start + t*d meets one of the edges (inf if never)."""
+    e0, fvec = edges[:, 0], edges[:, 1] - edges[:, 0]
     denom = _cross(d[0], d[1], fvec[:, 0], fvec[:, 1])
     w = e0 - start
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -286,10 +303,10 @@ def _band_leg_clear(
 ) -> bool:
     """The pad-in-band rule for one segment and one zone whose band holds one or both ends."""
     d = b - a
-    shape = f.buffered[z]
+    edges = _ring_edges(f, z)
     fp = f.footprints[z]
-    head = _exit_param(a, d, shape) if c_start is not None else 0.0
-    tail = 1.0 - _exit_param(b, -d, shape) if c_end is not None else 1.0
+    head = _exit_param(a, d, edges) if c_start is not None else 0.0
+    tail = 1.0 - _exit_param(b, -d, edges) if c_end is not None else 1.0
     if head >= tail:
         need = min(c for c in (c_start, c_end) if c is not None)
         return bool(fp.distance(shapely.linestrings([a, b])) >= need - EPSILON_M)
@@ -434,8 +451,16 @@ def solve(f: ObstacleField, pads: np.ndarray, usable: np.ndarray) -> Solution:
 def _pad_edges(
     f: ObstacleField, pads: np.ndarray, which: np.ndarray, bands: PadBands
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Clear segments from each pad in ``which`` to the nodes tangent to it."""
-    r, w = np.nonzero(f.tangency.at_nodes(pads[which]))
+    """Clear segments from each pad in ``which`` to the nodes tangent to it.
+
+    A pad inside the band of ``z`` reaches the nodes on ``B_z`` from inside, where the tangency
+    test does not apply: those nodes are candidates too (the band rule then decides).
+    """
+    candidates = f.tangency.at_nodes(pads[which])
+    for r, pad in enumerate(which.tolist()):
+        for z in bands.bands[pad]:
+            candidates[r, _nodes_on(f, z)] = True
+    r, w = np.nonzero(candidates)
     p = which[r]
     dist = np.hypot(*(pads[p] - f.nodes[w]).T)
     keep = dist > 0
