@@ -278,3 +278,30 @@ async def test_a_restarted_dispatcher_finds_what_was_already_acted_on(db_url: st
         assert (await second.verify_audit()).ok
     finally:
         await second.close()
+
+
+async def test_aborts_racing_cancellations_neither_deadlock_nor_fork_the_chain(seeded_store: Store) -> None:
+    """Flight writers lock flight -> requests -> audit head, request writers request -> head: no cycles."""
+    store = seeded_store
+    missions = []
+    for n in range(6):
+        a, b = await accepted_request(store), await accepted_request(store)
+        mission = f"M{n}"
+        await store.flights.record(NewFlight(mission, "D01", flight(mission, a).legs, (a, b)), actor="d")
+        missions.append((mission, a, b))
+    before = (await store.verify_audit()).count
+    jobs = []
+    for mission, a, b in missions:
+        jobs.append(store.flights.abort(mission, actor="dispatcher", reason="wind"))
+        jobs.append(store.requests.transition(b, "cancelled", actor="office", details={"reason": "by hand"}))
+        jobs.append(store.requests.transition(a, "cancelled", actor="office", details={"reason": "by hand"}))
+    await asyncio.gather(*jobs)  # every one of these is allowed in any order, so none may fail
+    moved_back = 0
+    for mission, a, b in missions:
+        assert (await store.flights.get(mission)).state == "aborted"
+        for rid in (a, b):
+            timeline = await store.requests.timeline(rid)
+            assert timeline.request.state == "cancelled"
+            moved_back += sum(e.seq > before and e.payload.get("to") == "accepted" for e in timeline.entries)
+    report = await store.verify_audit()
+    assert report.ok and report.count == before + len(missions) * 3 + moved_back
