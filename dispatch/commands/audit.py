@@ -20,7 +20,9 @@ from dispatch.store.engine import StoreConfigError, resolve_url
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dronedispatch audit", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="dronedispatch audit", description=__doc__.split("\n\n")[0].replace("``", "")
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     verify = sub.add_parser("verify", help="recompute the chain; name the first broken entry")
     verify.add_argument(
@@ -37,7 +39,8 @@ async def _verify(url: str | None) -> int:
     async with await open_store(url, migrate=False) as store:
         report = await store.verify_audit()
     if report.ok:
-        print(f"audit chain OK: {report.count} entries, head {report.head_hash}")
+        noun = "entry" if report.count == 1 else "entries"
+        print(f"audit chain OK: {report.count} {noun}, head {report.head_hash}")
         return 0
     where = f"entry {report.broken_seq}" if report.broken_seq is not None else "the chain head"
     print(f"audit chain BROKEN at {where}: {report.problem}", file=sys.stderr)
@@ -52,6 +55,9 @@ def main(argv: list[str]) -> int:
         return int(exc.code or 0)
     try:
         return asyncio.run(_verify(args.db))
-    except (StoreError, StoreConfigError, SQLAlchemyError, OSError) as exc:
+    except OSError as exc:
+        print(f"dronedispatch audit: error: cannot reach the database: {exc}", file=sys.stderr)
+        return 1
+    except (StoreError, StoreConfigError, SQLAlchemyError) as exc:
         print(f"dronedispatch audit: error: {exc}", file=sys.stderr)
         return 1

@@ -29,7 +29,9 @@ from fleet.description import FleetFormatError, load_fleet
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dronedispatch db", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="dronedispatch db", description=__doc__.split("\n\n")[0].replace("``", "")
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     db_help = "database URL (default: $DRONEDISPATCH_DB or sqlite+aiosqlite:///dronedispatch.db)"
     up = sub.add_parser("upgrade", help="apply pending migrations (creates the schema on an empty database)")
@@ -99,6 +101,9 @@ def main(argv: list[str]) -> int:
         if args.action == "current":
             return asyncio.run(_current(args.db))
         return asyncio.run(_seed(args))
-    except (StoreError, StoreConfigError, SQLAlchemyError, FleetFormatError, OSError) as exc:
+    except OSError as exc:
+        print(f"dronedispatch db: error: cannot reach the database: {exc}", file=sys.stderr)
+        return 1
+    except (StoreError, StoreConfigError, SQLAlchemyError, FleetFormatError) as exc:
         print(f"dronedispatch db: error: {exc}", file=sys.stderr)
         return 1
