@@ -9,8 +9,8 @@ Every request the plan does not serve carries exactly one of these codes, decide
 - ``overweight``: heavier than any model can carry;
 - ``unreachable``: no safe path links a port, the pickup, the drop-off and a port (enclosed by zones);
 - ``out_of_range``: no model could fly port -> pickup -> drop-off -> nearest port on a full battery;
-- ``deadline_infeasible``: no drone, flying it alone from where and when it is available, arrives
-  at the drop-off by the deadline;
+- ``deadline_infeasible``: no drone, flying it alone from where and when it is available (after
+  a battery swap if its battery is too low for the trip), arrives at the drop-off by the deadline;
 - ``no_capacity``: feasible alone, but not with the fleet and time available now (retry later);
   also used when the repair step drops a request whose planned trip the validator refused.
 """
@@ -100,26 +100,23 @@ def _fmt(prep: Prepared, s: float) -> str:
 def _arrival_alone(
     prep: Prepared, v: int, req: Request, pick: tuple[float, float], drop: tuple[float, float]
 ) -> float | None:
-    """Earliest drop-off arrival of drone ``v`` flying ``req`` alone (None: it cannot)."""
+    """A lower bound on drone ``v``'s drop-off arrival flying ``req`` (None: it cannot make it).
+
+    It must never exclude a drone that could serve the request in some plan, since the result
+    restricts the engine: if the battery now is too low for the trip, the drone swaps somewhere
+    first, and by the triangle inequality nothing beats a swap where it stands followed by a
+    direct flight (whether the trip fits a full battery from some port was checked per model).
+    """
     start = prep.starts[v]
     net = prep.networks[start.model.name]
     model = start.model
     pu, do = prep.pickup_site[req.id], prep.dropoff_site[req.id]
     _, home = prep.nearest_port(model.name, do)
-    site, t = start.site, start.available_s
+    t = start.available_s
     budget = start.energy_wh - model.battery_wh * model.reserve_fraction
-    if _alone_trip_wh(net, site, pu, do, req.weight_kg, home) > budget + 1e-9:
-        # Swap the battery first (flying to the nearest port if in flight).
-        if start.port is None:
-            port, back = prep.nearest_port(model.name, site)
-            if back == float("inf"):
-                return None
-            t += back / model.cruise_speed_mps
-            site = prep.port_site[port]
+    if _alone_trip_wh(net, start.site, pu, do, req.weight_kg, home) > budget + 1e-9:
         t += model.turnaround_s
-        if _alone_trip_wh(net, site, pu, do, req.weight_kg, home) > model.usable_wh + 1e-9:
-            return None
-    service_start = max(t + net.flight_s(site, pu), pick[0])
+    service_start = max(t + net.flight_s(start.site, pu), pick[0])
     if service_start > pick[1]:
         return None
     arrival = max(service_start + model.service_s + net.flight_s(pu, do), drop[0])

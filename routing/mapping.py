@@ -62,6 +62,37 @@ def default_reloads_per_port(n_drones: int, n_ports: int, extra_trips: int = 2) 
     return max(1, math.ceil(n_drones * extra_trips / max(1, n_ports)))
 
 
+def aboard_bound(
+    flight_s: np.ndarray, service_s: np.ndarray, windows: np.ndarray, pairs: list[tuple[int, int, float]]
+) -> np.ndarray:
+    """Per arc ``i -> j``: the total weight of the documents that could be aboard on it.
+
+    A document (pickup ``p``, drop-off ``d``, weight ``w``) counts on ``i -> j`` only if a drone
+    could pick it up, reach ``i`` within its window, fly to ``j`` within its window and still
+    reach ``d`` by its deadline (earliest times, so the bound never misses a document); never on
+    an arc out of its drop-off or into its pickup. Times in seconds, ``nan``/``inf`` flights none.
+    """
+    n = len(service_s)
+    lo, hi = windows[:, 0].astype(float), windows[:, 1].astype(float)
+    total = np.zeros((n, n))
+    with np.errstate(invalid="ignore"):
+        for p, d, w in pairs:
+            # Earliest arrival at each i with the document aboard, then departure after service.
+            at_i = np.maximum(lo[p] + service_s[p] + flight_s[p, :], lo)
+            at_i[p] = lo[p]
+            reach_i = at_i <= hi
+            leave_i = at_i + service_s
+            at_j = leave_i[:, None] + flight_s
+            reach_j = at_j <= hi[None, :]
+            at_d = np.maximum(at_j, lo[None, :]) + service_s[None, :] + flight_s[:, d][None, :]
+            at_d[:, d] = at_j[:, d]
+            ok = reach_i[:, None] & reach_j & (at_d <= hi[d])
+            ok[d, :] = False
+            ok[:, p] = False
+            total += w * ok
+    return total
+
+
 def build_instance(
     prep: Prepared, candidates: list[Candidate], *, reloads_per_port: int | None = None
 ) -> Mapping:
@@ -99,6 +130,24 @@ def build_instance(
     w_in = np.where(is_pick, weight_kg, 0.0)  # entering a pickup: that document is not aboard yet
     total_onboard = sum(nd.weight_g for nd in nodes if nd.kind == START_NODE) / 1000.0
 
+    horizon = math.ceil(prep.horizon_s)
+    windows = np.zeros((n, 2), dtype=np.int64)
+    windows[:, 1] = horizon
+    for v, s in enumerate(starts):
+        t = math.ceil(s.available_s)
+        windows[v] = (t, t)
+    for i, nd in enumerate(nodes):
+        if nd.kind == DROPOFF_NODE and nd.vehicle >= 0:
+            # On board already: the deadline holds if a direct flight still makes it; otherwise the
+            # document is delivered late rather than never (the plan lists it in ``late``).
+            st = starts[nd.vehicle]
+            direct = st.available_s + prep.networks[st.model.name].flight_s(st.site, nd.site)
+            deadline = prep.seconds(prep.requests[nd.ref].deadline)
+            windows[i] = (0, math.floor(deadline) if direct <= deadline else horizon)
+    for c, (p, d) in zip(candidates, pairs, strict=True):
+        windows[p] = (math.ceil(c.pickup_window[0]), math.floor(c.pickup_window[1]))
+        windows[d] = (math.ceil(c.dropoff_window[0]), math.floor(c.dropoff_window[1]))
+
     # One matrix class per model (speed, altitude, service, turnaround).
     class_keys = sorted({s.model.name for s in starts})
     distance, travel, energy = [], [], []
@@ -109,16 +158,15 @@ def build_instance(
         length = net.length_m[site[:, None], site[None, :]]
         home = np.array([prep.nearest_port(name, int(site[i]))[1] for i in range(n)])
         service = np.where(is_pick | is_drop, model.service_s, np.where(is_reload, model.turnaround_s, 0.0))
-        carry = sum(
-            prep.requests[c.request_id].weight_kg
-            for c in candidates
-            if any(starts[v].model.name == name for v in c.vehicles)
-        )
-        aboard_max = carry + total_onboard
         cap = model.max_payload_kg
-        ub = np.minimum(
-            cap - np.maximum(w_out[:, None], w_in[None, :]), aboard_max - w_out[:, None] - w_in[None, :]
-        )
+        mine = [
+            (p, d, prep.requests[c.request_id].weight_kg)
+            for c, (p, d) in zip(candidates, pairs, strict=True)
+            if any(starts[v].model.name == name for v in c.vehicles)
+        ]
+        flight_s = length / model.cruise_speed_mps
+        aboard = aboard_bound(flight_s, service, windows, mine) + total_onboard
+        ub = np.minimum(cap - np.maximum(w_out[:, None], w_in[None, :]), aboard)
         ub = np.clip(ub, 0.0, None)
         start_load = np.array([nd.weight_g / 1000.0 for nd in nodes])
         ub[is_start, :] = start_load[is_start][:, None]
@@ -165,24 +213,6 @@ def build_instance(
         distance.append(dist.astype(np.int64))
         travel.append(tt.astype(np.int64))
         energy.append(en.astype(np.int64))
-
-    horizon = math.ceil(prep.horizon_s)
-    windows = np.zeros((n, 2), dtype=np.int64)
-    windows[:, 1] = horizon
-    for v, s in enumerate(starts):
-        t = math.ceil(s.available_s)
-        windows[v] = (t, t)
-    for i, nd in enumerate(nodes):
-        if nd.kind == DROPOFF_NODE and nd.vehicle >= 0:
-            # On board already: the deadline holds if a direct flight still makes it; otherwise the
-            # document is delivered late rather than never (the plan lists it in ``late``).
-            st = starts[nd.vehicle]
-            direct = st.available_s + prep.networks[st.model.name].flight_s(st.site, nd.site)
-            deadline = prep.seconds(prep.requests[nd.ref].deadline)
-            windows[i] = (0, math.floor(deadline) if direct <= deadline else horizon)
-    for c, (p, d) in zip(candidates, pairs, strict=True):
-        windows[p] = (math.ceil(c.pickup_window[0]), math.floor(c.pickup_window[1]))
-        windows[d] = (math.ceil(c.dropoff_window[0]), math.floor(c.dropoff_window[1]))
 
     demand = np.zeros(n, dtype=np.int64)
     for i, nd in enumerate(nodes):
