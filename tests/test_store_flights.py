@@ -305,3 +305,16 @@ async def test_aborts_racing_cancellations_neither_deadlock_nor_fork_the_chain(s
             moved_back += sum(e.seq > before and e.payload.get("to") == "accepted" for e in timeline.entries)
     report = await store.verify_audit()
     assert report.ok and report.count == before + len(missions) * 3 + moved_back
+
+
+async def test_one_mission_id_recorded_twice_at_once_is_a_conflict(seeded_store: Store) -> None:
+    a, b = await accepted_request(seeded_store), await accepted_request(seeded_store)
+    results = await asyncio.gather(
+        seeded_store.flights.record(flight("M1", a), actor="d"),
+        seeded_store.flights.record(flight("M1", b), actor="d"),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, Conflict) for r in results) == 1
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    states = sorted([(await seeded_store.requests.get(a)).state, (await seeded_store.requests.get(b)).state])
+    assert states == ["accepted", "planned"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -168,3 +169,12 @@ async def test_zone_window_must_be_aware_and_ordered(store: Store) -> None:
         await store.zones.upsert(zone, actor="op", valid_from=datetime(2026, 12, 1))
     with pytest.raises(InvalidInput, match="after valid_from"):
         await store.zones.upsert(zone, actor="op", valid_from=T0, valid_until=T0)
+
+
+async def test_concurrent_upserts_of_a_new_zone_all_succeed(store: Store) -> None:
+    zone = sample_zones()[0]
+    views = await asyncio.gather(*(store.zones.upsert(zone, actor=f"op{n}") for n in range(4)))
+    assert {v.id for v in views} == {zone["properties"]["id"]}  # type: ignore[index]
+    assert len(await store.zones.list()) == 1
+    report = await store.verify_audit()
+    assert report.ok and report.count == 4

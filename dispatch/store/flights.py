@@ -93,6 +93,15 @@ class FlightRepository:
         use), :class:`~dispatch.lifecycle.InvalidTransition` (a request is not ``accepted``).
         """
         _validate(new)
+        try:
+            return await self._record(new, actor)
+        except IntegrityError:
+            async with self._db.read() as session:
+                if await session.get(FlightRow, new.mission_id) is None:
+                    raise
+            raise Conflict(f"mission id {new.mission_id!r} is already recorded") from None
+
+    async def _record(self, new: NewFlight, actor: str) -> FlightView:
         async with self._db.write() as session:
             if await session.get(DroneRow, new.drone_id) is None:
                 raise InvalidInput(f"flight {new.mission_id}: unknown drone {new.drone_id!r}")

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from dispatch.audit import CanonicalFormError, canonical_json
 from dispatch.store.audit_log import append_entry
@@ -80,6 +81,20 @@ class ZoneRepository:
         """Insert or replace the zone ``properties.id`` of ``feature``; it becomes active. Audited."""
         zone_id = _zone_id(feature)
         _check_window(valid_from, valid_until)
+        try:
+            return await self._upsert(zone_id, feature, actor, valid_from, valid_until)
+        except IntegrityError:
+            # Another writer inserted this zone id first (PostgreSQL); now it exists, update it.
+            return await self._upsert(zone_id, feature, actor, valid_from, valid_until)
+
+    async def _upsert(
+        self,
+        zone_id: str,
+        feature: dict[str, Any],
+        actor: str,
+        valid_from: datetime | None,
+        valid_until: datetime | None,
+    ) -> ZoneView:
         async with self._db.write() as session:
             now = self._db.now()
             row = await session.get(ZoneRow, zone_id, with_for_update=True, populate_existing=True)
