@@ -156,7 +156,10 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 @dataclass
 class PadBands:
-    """For each pad: the zones whose margin band holds it, with the pad's clearance to each."""
+    """For each pad: the zones whose margin band holds it, with the clearance its legs must keep.
+
+    That clearance is the pad's distance to the footprint, capped at the zone's margin.
+    """
 
     bands: list[dict[int, float]]
 
@@ -260,7 +263,8 @@ def pad_bands(f: ObstacleField, pads: np.ndarray) -> PadBands:
     pts = shapely.points(pads)
     p_idx, z_idx = f.tree.query(pts, predicate="intersects")
     for p, z in zip(p_idx.tolist(), z_idx.tolist(), strict=True):
-        bands[p][z] = float(f.footprints[z].distance(pts[p]))
+        # a pad in the approximation slack (clearance >= margin) only needs to keep the margin
+        bands[p][z] = min(float(f.footprints[z].distance(pts[p])), float(f.margins[z]))
     return PadBands(bands)
 
 
