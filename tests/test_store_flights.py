@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -113,7 +115,7 @@ async def test_bad_flights_are_refused(seeded_store: Store, change: dict[str, ob
     base = flight("M3", rid)
     fields = {f: getattr(base, f) for f in ("mission_id", "drone_id", "legs", "request_ids", "plan")} | change
     with pytest.raises(InvalidInput, match=message):
-        await seeded_store.flights.record(NewFlight(**fields), actor="d")  # type: ignore[arg-type]
+        await seeded_store.flights.record(NewFlight(**fields), actor="d")
     assert (await seeded_store.requests.get(rid)).state == RequestState.ACCEPTED
 
 
@@ -290,7 +292,7 @@ async def test_aborts_racing_cancellations_neither_deadlock_nor_fork_the_chain(s
         await store.flights.record(NewFlight(mission, "D01", flight(mission, a).legs, (a, b)), actor="d")
         missions.append((mission, a, b))
     before = (await store.verify_audit()).count
-    jobs = []
+    jobs: list[Coroutine[Any, Any, object]] = []
     for mission, a, b in missions:
         jobs.append(store.flights.abort(mission, actor="dispatcher", reason="wind"))
         jobs.append(store.requests.transition(b, "cancelled", actor="office", details={"reason": "by hand"}))

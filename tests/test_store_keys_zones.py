@@ -63,7 +63,7 @@ async def test_api_keys_are_stored_hashed_and_verify(seeded_store: Store) -> Non
 async def _entries(store: Store) -> list[tuple[str, str]]:
     async with store.db.engine.connect() as conn:
         rows = await conn.execute(text("SELECT entity, action FROM audit_entries ORDER BY seq"))
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [(r[0], r[1]) for r in rows]
 
 
 async def test_last_used_is_refreshed_at_most_once_a_minute(seeded_store: Store) -> None:
@@ -96,7 +96,10 @@ async def test_bad_keys_are_refused(seeded_store: Store, role: str, office: str 
 
 
 def sample_zones() -> list[dict[str, object]]:
-    return json.loads((EXAMPLES / "zones.geojson").read_text(encoding="utf-8"))["features"]
+    features: list[dict[str, object]] = json.loads((EXAMPLES / "zones.geojson").read_text(encoding="utf-8"))[
+        "features"
+    ]
+    return features
 
 
 async def test_zones_round_trip(store: Store) -> None:

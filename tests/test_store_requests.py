@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -108,11 +110,11 @@ async def test_intake_rejection_is_recorded_with_its_reason(seeded_store: Store)
     ],
 )
 async def test_bad_requests_are_refused_and_nothing_is_written(
-    seeded_store: Store, changes: dict[str, object], message: str
+    seeded_store: Store, changes: dict[str, Any], message: str
 ) -> None:
     before = await audit_count(seeded_store)
     with pytest.raises(InvalidInput, match=message):
-        await seeded_store.requests.create(new_request(**changes), actor="t")
+        await seeded_store.requests.create(replace(new_request(), **changes), actor="t")
     assert await seeded_store.requests.list() == []
     assert await audit_count(seeded_store) == before
 

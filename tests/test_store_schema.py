@@ -19,7 +19,10 @@ from tests.db_fixtures import EXAMPLES, db_url_fixture, store_fixture  # noqa: F
 
 
 def _diff(conn: Connection) -> list[Any]:
-    return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    diff: list[Any] = compare_metadata(
+        MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+    )
+    return diff
 
 
 async def test_migrations_from_empty_create_exactly_the_models(db_url: str) -> None:
@@ -60,7 +63,9 @@ async def test_concurrent_opens_of_a_fresh_database_migrate_once(db_url: str) ->
 
 
 async def test_db_commands_upgrade_and_seed(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    run = lambda *args: asyncio.to_thread(cli.main, ["db", *args, "--db", db_url])  # noqa: E731
+    async def run(*args: str) -> int:
+        return await asyncio.to_thread(cli.main, ["db", *args, "--db", db_url])
+
     assert await run("current") == 0
     assert "database: (empty)" in capsys.readouterr().out
     assert await run("upgrade") == 0
@@ -168,7 +173,7 @@ async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> No
     try:
         async with store.db.engine.connect() as conn:
             assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
-            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() >= 1000
+            assert ((await conn.execute(text("PRAGMA busy_timeout"))).scalar() or 0) >= 1000
             assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
     finally:
         await store.close()
