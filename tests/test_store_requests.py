@@ -273,3 +273,18 @@ async def test_details_without_a_canonical_form_are_refused(seeded_store: Store)
     with pytest.raises(InvalidInput, match="no canonical JSON form"):
         await seeded_store.requests.transition(req.id, R.ACCEPTED, actor="d", details={"score": float("nan")})
     assert (await seeded_store.requests.get(req.id)).state == R.SUBMITTED
+
+
+async def test_intake_recorded_after_filing(seeded_store: Store) -> None:
+    store = seeded_store
+    req = (await store.requests.create(new_request(), actor="office")).request
+    accepted = await store.requests.record_intake(
+        req.id, Intake(True, details={"distance_m": 2210.5}), actor="intake"
+    )
+    assert accepted.state == R.ACCEPTED
+    assert accepted.intake == {"accepted": True, "reason": None, "details": {"distance_m": 2210.5}}
+    with pytest.raises(InvalidTransition, match="cannot go from accepted to rejected"):
+        await store.requests.record_intake(req.id, Intake(False, "too heavy"), actor="intake")
+    assert (await store.requests.get(req.id)).intake == accepted.intake
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        await store.requests.record_intake(req.id, Intake(False), actor="intake")

@@ -165,6 +165,17 @@ async def lock_request(session: AsyncSession, request_id: str) -> RequestRow:
     return row
 
 
+async def _apply_intake(
+    session: AsyncSession, db: Database, row: RequestRow, intake: Intake, actor: str
+) -> None:
+    target = RequestState.ACCEPTED if intake.accepted else RequestState.REJECTED
+    details: dict[str, Any] = dict(intake.details)
+    if intake.reason is not None:
+        details["reason"] = intake.reason
+    await apply_transition(session, db, row, target, actor=actor, details=details)
+    row.intake = {"accepted": intake.accepted, "reason": intake.reason, "details": intake.details}
+
+
 class RequestRepository:
     """Requests: file, transition, list, get with timeline, and the secret codes."""
 
@@ -259,13 +270,20 @@ class RequestRepository:
                 payload=_summary(row),
             )  # fmt: skip
             if intake is not None:
-                row.intake = {"accepted": intake.accepted, "reason": intake.reason, "details": intake.details}
-                target = RequestState.ACCEPTED if intake.accepted else RequestState.REJECTED
-                details: dict[str, Any] = dict(intake.details)
-                if intake.reason is not None:
-                    details["reason"] = intake.reason
-                await apply_transition(session, self._db, row, target, actor=actor, details=details)
+                await _apply_intake(session, self._db, row, intake, actor)
             await session.flush()
+            return request_view(row)
+
+    async def record_intake(self, request_id: str, intake: Intake, *, actor: str) -> RequestView:
+        """Record the intake decision on a ``submitted`` request: ``accepted``, or ``rejected`` with a reason.
+
+        The decision is stored with the request and the transition audited, in one transaction.
+        """
+        if not intake.accepted and not intake.reason:
+            raise InvalidInput("a rejecting intake needs a reason")
+        async with self._db.write() as session:
+            row = await lock_request(session, request_id)
+            await _apply_intake(session, self._db, row, intake, actor)
             return request_view(row)
 
     async def transition(
