@@ -42,10 +42,16 @@ def circumscribed_ngon(radius: float, segments: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Footprint:
-    """A zone's true footprint in metres: a polygon, or a disc (centre point + radius)."""
+    """A zone's footprint in metres: a polygon (vertices projected, straight edges), or a disc.
+
+    GeoJSON edges are straight in lon/lat; in the frame they bend slightly away from the straight
+    chord between the projected vertices. ``edge_slack_m`` bounds that bend (the sagitta: about
+    1.5 cm for a 1 km east-west edge at 37 degrees, 1.5 m for 10 km); the obstacles grow by it.
+    """
 
     geometry: BaseGeometry  # Polygon / MultiPolygon, or the centre Point of a disc
     radius_m: float  # 0 for polygons
+    edge_slack_m: float = 0.0
 
     def distance(self, geoms: object) -> np.ndarray:
         """Exact distance (metres) from geometries (array-like) to the footprint; 0 inside."""
@@ -66,7 +72,30 @@ def footprint_in_frame(zone: Zone, frame: LocalFrame) -> Footprint:
         x, y = frame.to_xy(zone.shape.x, zone.shape.y)
         return Footprint(Point(float(x), float(y)), float(zone.radius_m))
     geom = shapely.transform(zone.shape, lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])))
-    return Footprint(geom, 0.0)
+    return Footprint(geom, 0.0, _edge_slack(zone.shape, frame))
+
+
+def _edge_slack(shape: BaseGeometry, frame: LocalFrame) -> float:
+    """Largest distance between a lon/lat-straight edge (sampled) and its chord in the frame."""
+    starts, ends = [], []
+    for poly in _polygon_parts(shape):
+        for ring in (poly.exterior, *poly.interiors):
+            c = np.asarray(ring.coords)[:, :2]
+            starts.append(c[:-1])
+            ends.append(c[1:])
+    a, b = np.concatenate(starts), np.concatenate(ends)
+    ax, ay = frame.to_xy(a[:, 0], a[:, 1])
+    bx, by = frame.to_xy(b[:, 0], b[:, 1])
+    dx, dy = bx - ax, by - ay
+    length = np.hypot(dx, dy)
+    worst = 0.0
+    for t in (0.25, 0.5, 0.75):
+        mid = a + t * (b - a)
+        mx, my = frame.to_xy(mid[:, 0], mid[:, 1])
+        off = np.abs(dx * (my - ay) - dy * (mx - ax)) / np.where(length > 0, length, 1.0)
+        worst = max(worst, float(off.max()))
+    # the bend is a near-circular arc: its sagitta (t = 0.5) is the maximum; 10 % on top for safety
+    return worst * 1.1
 
 
 def _polygon_parts(geom: BaseGeometry) -> list[Polygon]:
@@ -83,6 +112,7 @@ def buffered_outside(footprint: Footprint, margin_m: float, segments: int) -> Ba
         c = footprint.geometry
         ring = circumscribed_ngon(footprint.radius_m + margin_m, segments) + np.array([c.x, c.y])
         return Polygon(ring)
+    margin_m += footprint.edge_slack_m
     if margin_m <= 0:
         return footprint.geometry
     ngon = circumscribed_ngon(margin_m, segments)

@@ -82,10 +82,14 @@ def circle_detour(rho: float, length: float) -> float:
 def test_detour_around_a_square_without_margin_is_exact() -> None:
     space = airspace(square_feature("sq", 0, 0, 300, margin_m=0))
     path = space.shortest_path(lonlat(-1000, 0), lonlat(1000, 0), altitude_m=120, at=AT)
-    assert path.length_m == pytest.approx(2 * math.hypot(700, 300) + 600, rel=1e-9)
+    # lon/lat-straight edges bend by millimetres in the frame: the obstacle grows by that slack
+    slack = space._footprint(0).edge_slack_m
+    assert 0 < slack < 0.01
+    exact = 2 * math.hypot(700, 300) + 600
+    assert exact <= path.length_m <= exact + 4 * slack / math.cos(math.pi / 32)
     xs = path_xy(path)
-    assert len(xs) == 4
-    assert abs(abs(xs[1][1]) - 300) < 1e-6 and abs(xs[1][0] + 300) < 1e-6
+    assert len(xs) > 3
+    assert all(abs(y) >= 300 for _, y in xs[1:-1])
 
 
 def test_detour_around_a_square_with_margin_is_between_the_round_and_the_outside_bounds() -> None:
@@ -272,4 +276,5 @@ def test_buffered_shapes_contain_the_true_margin_region() -> None:
         # and the approximation is tight: no point of it is farther than margin/cos(pi/8)
         dist = space._footprint(k).distance(MultiPoint(np.asarray(shape.exterior.coords)).geoms)
         radius = space._footprint(k).radius_m
-        assert dist.max() <= (radius + zone.margin_m) / math.cos(math.pi / 8) - radius + 1e-6
+        grown = zone.margin_m + space._footprint(k).edge_slack_m
+        assert dist.max() <= (radius + grown) / math.cos(math.pi / 8) - radius + 1e-6

@@ -20,6 +20,7 @@ from scipy.sparse.csgraph import shortest_path
 from shapely.geometry import LineString, Point, Polygon
 
 from airspace import Airspace, AirspaceError, LocalFrame, Zone
+from airspace.obstacles import footprint_in_frame
 
 AT = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 FRAME = LocalFrame.centred_on(126.95, 37.40)
@@ -77,7 +78,8 @@ def clearance(spec: dict, a: tuple[float, float], b: tuple[float, float]) -> flo
 def approximation_slack(spec: dict) -> float:
     """How far the outside-approximated obstacle may reach beyond the true footprint."""
     radius = spec.get("radius", 0.0)
-    return (radius + spec["margin"]) / math.cos(math.pi / SEGMENTS) - radius
+    grown = spec["margin"] + footprint_in_frame(to_zone(spec), FRAME).edge_slack_m
+    return (radius + grown) / math.cos(math.pi / SEGMENTS) - radius
 
 
 def xy(lonlat: tuple[float, float]) -> tuple[float, float]:
