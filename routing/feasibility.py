@@ -188,7 +188,12 @@ def precheck(prep: Prepared, req: Request) -> Verdict:
         for v, s in enumerate(prep.starts)
         if s.model.name in kept and _arrival_alone(prep, v, req, pick, drop) is not None
     )
-    if not vehicles:
+    if vehicles:
+        # Tighten the windows by the direct hop (the fastest model: still valid for every drone).
+        hop = min(models[m].service_s + prep.networks[m].flight_s(pu, do) for m in kept)
+        pick = (pick[0], min(pick[1], drop[1] - hop))
+        drop = (max(drop[0], pick[0] + hop), drop[1])
+    if not vehicles or pick[0] > pick[1] or drop[0] > drop[1]:
         return Verdict(
             req.id,
             None,

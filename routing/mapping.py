@@ -57,7 +57,7 @@ def _grams(kg: float) -> int:
     return math.ceil(kg * 1000 - 1e-6)
 
 
-def default_reloads_per_port(n_drones: int, n_ports: int, extra_trips: int = 2) -> int:
+def default_reloads_per_port(n_drones: int, n_ports: int, extra_trips: int = 3) -> int:
     """Shared reload copies per port: enough for every drone to fly ``extra_trips`` more trips."""
     return max(1, math.ceil(n_drones * extra_trips / max(1, n_ports)))
 

@@ -126,3 +126,17 @@ def test_invalid_json_and_bad_at_are_refused(tmp_path: Path, capsys: pytest.Capt
     assert "--at" in capsys.readouterr().err
     assert cli.main(_args(EXAMPLES, "--at", "2026-12-01T09:00:00")) == 2
     assert "zone offset" in capsys.readouterr().err
+
+
+def test_planning_after_every_deadline_gives_reasons_not_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "PLAN.geojson"
+    late = "2026-12-01T12:00:00+09:00"
+    assert cli.main(_args(EXAMPLES, "--at", late, "--seconds", "1", "--out", str(out))) == 0
+    doc = json.loads(out.read_text())
+    assert doc["plan"]["served"] == []
+    reasons = {u["id"]: u["reason"] for u in doc["plan"]["unserved"]}
+    assert reasons["R011"] == "overweight"
+    assert reasons["R001"] == "deadline_infeasible"
+    assert "served 0/14" in capsys.readouterr().out

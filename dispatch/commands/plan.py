@@ -156,7 +156,10 @@ def plan_sample(seconds: float = 3.0, workers: int = 1, out: Path | None = None)
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="dronedispatch plan", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="dronedispatch plan",
+        description="Plan a fleet offline: zones + fleet + requests -> summary table and PLAN.geojson.",
+    )
     ap.add_argument("--zones", required=True, type=Path, help="zones GeoJSON")
     ap.add_argument("--fleet", required=True, type=Path, help="FLEET.json")
     ap.add_argument("--requests", required=True, type=Path, help="REQUESTS.json")
