@@ -6,6 +6,7 @@ checks the problem's internal consistency (known drones, on-board requests) firs
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -116,7 +117,7 @@ def prepare(problem: PlanningProblem) -> Prepared:
     horizon_end = latest + HORIZON_TAIL
     used_models = {fleet.model_of(d).name: fleet.model_of(d) for d in fleet.drones}
     networks = build_networks(problem.zones, used_models.values(), sites, pad_sites, t0, horizon_end)
-    return Prepared(
+    prep = Prepared(
         problem=problem,
         t0=t0,
         horizon_end=horizon_end,
@@ -129,3 +130,10 @@ def prepare(problem: PlanningProblem) -> Prepared:
         networks=networks,
         requests=requests,
     )
+    for start in starts:
+        if start.port is None and math.isinf(prep.nearest_port(start.model.name, start.site)[1]):
+            raise ProblemError(
+                f"drone {start.drone.id!r} in flight at {sites.points[start.site]} cannot reach any port "
+                "(inside or enclosed by a zone at its cruise altitude): route it out before planning"
+            )
+    return prep

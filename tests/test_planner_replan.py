@@ -11,7 +11,7 @@ from routing.planner import plan
 from routing.prepared import ProblemError
 from routing.problem import DroneState
 from routing.validate import validate_plan
-from tests.test_planner_reasons import T0, at_m, fleet, problem, request, solved
+from tests.test_planner_reasons import T0, at_m, fleet, problem, request, solved, square
 
 
 def test_a_drone_in_flight_delivers_the_document_it_carries() -> None:
@@ -56,3 +56,12 @@ def test_an_inconsistent_state_is_refused() -> None:
     lost = DroneState("D0", 127.0, 37.5, T0, 100.0, onboard=("nope",))
     with pytest.raises(ProblemError, match="unknown request 'nope'"):
         plan(replace(p, drone_states=(lost,)), seconds=1)
+
+
+def test_a_drone_caught_inside_a_zone_is_named_not_planned_silently() -> None:
+    storm = square("storm", 1000, 1000, 300)
+    p = problem([storm], fleet(drones=2), [request("a", at_m(0, 100), at_m(-1000, 500))])
+    lon, lat = at_m(1000, 1000)
+    inside = DroneState("D1", lon, lat, T0, 150.0)
+    with pytest.raises(ProblemError, match=r"drone 'D1' in flight .* cannot reach any port"):
+        plan(replace(p, drone_states=(inside,)), seconds=1)
