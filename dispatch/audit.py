@@ -127,12 +127,16 @@ class ChainVerifier:
 
     Feed entries with :meth:`add` until it returns a broken :class:`ChainReport` (stop there) or
     the entries run out; then :meth:`finish` gives the verdict.
+
+    ``anchors`` maps entry numbers to hashes saved outside the database earlier (a printed head):
+    a chain rewritten and re-hashed from before an anchor no longer matches it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, anchors: Mapping[int, str] | None = None) -> None:
         self.count = 0
         self.seq = 0
         self.hash = GENESIS_HASH
+        self.anchors = dict(anchors or {})
 
     def add(self, rec: AuditRecord) -> ChainReport | None:
         """Check the next entry; a report naming it if it is broken, else ``None``."""
@@ -160,6 +164,11 @@ class ChainVerifier:
             return self._broken(rec.seq, f"entry {rec.seq} cannot be hashed: {exc}")
         if computed != rec.hash:
             return self._broken(rec.seq, f"entry {rec.seq} was altered (its content does not match its hash)")
+        anchored = self.anchors.get(rec.seq)
+        if anchored is not None and anchored != rec.hash:
+            return self._broken(
+                rec.seq, f"entry {rec.seq} does not match its anchored hash: the chain was rewritten"
+            )
         self.seq, self.hash = rec.seq, rec.hash
         return None
 
@@ -169,6 +178,11 @@ class ChainVerifier:
         ``expected_head`` is the (seq, hash) the store recorded as the chain head; it catches the
         deletion of entries at the end of the chain, which the chain alone cannot show.
         """
+        beyond = [seq for seq in self.anchors if seq > self.seq]
+        if beyond:
+            return self._broken(
+                self.seq + 1, f"anchored entry {min(beyond)} is missing: entries were removed"
+            )
         if expected_head is not None and expected_head != (self.seq, self.hash):
             head_seq, _ = expected_head
             if head_seq > self.seq:
@@ -184,12 +198,16 @@ class ChainVerifier:
         return ChainReport(False, self.count, self.hash, seq, problem)
 
 
-def verify_chain(records: Iterable[AuditRecord], expected_head: tuple[int, str] | None = None) -> ChainReport:
+def verify_chain(
+    records: Iterable[AuditRecord],
+    expected_head: tuple[int, str] | None = None,
+    anchors: Mapping[int, str] | None = None,
+) -> ChainReport:
     """Recompute the chain over ``records`` (in ``seq`` order) and report the first broken entry.
 
-    See :meth:`ChainVerifier.finish` for ``expected_head``.
+    See :class:`ChainVerifier` for ``anchors`` and :meth:`ChainVerifier.finish` for ``expected_head``.
     """
-    verifier = ChainVerifier()
+    verifier = ChainVerifier(anchors)
     for rec in records:
         broken = verifier.add(rec)
         if broken is not None:

@@ -113,3 +113,23 @@ def test_relinked_forgery_is_caught_by_the_recorded_head() -> None:
         "seq", "at", "entity", "entity_id", "action", "actor", "payload", "prev_hash")}))  # fmt: skip
     report = verify_chain(forged, expected_head=(3, chain[-1].hash))
     assert not report.ok and report.broken_seq is None and "head" in (report.problem or "")
+
+
+def test_anchors_catch_a_rewritten_and_rehashed_chain() -> None:
+    chain = _chain(4)
+    anchors = {2: chain[1].hash}
+    assert verify_chain(chain, anchors=anchors).ok
+    forged, prev = [], GENESIS_HASH
+    for rec in chain:
+        payload = {"to": "forged"} if rec.seq == 2 else rec.payload
+        fields = {k: getattr(rec, k) for k in ("seq", "at", "entity", "entity_id", "action", "actor")}
+        h = entry_hash(**fields, payload=payload, prev_hash=prev)
+        forged.append(AuditRecord(**fields, payload=payload, prev_hash=prev, hash=h))
+        prev = h
+    assert verify_chain(
+        forged, expected_head=(4, forged[-1].hash)
+    ).ok  # consistent, so only an anchor shows it
+    report = verify_chain(forged, expected_head=(4, forged[-1].hash), anchors=anchors)
+    assert report.broken_seq == 2 and "anchored hash" in (report.problem or "")
+    missing = verify_chain(chain[:1], anchors=anchors)
+    assert missing.broken_seq == 2 and "anchored entry 2 is missing" in (missing.problem or "")

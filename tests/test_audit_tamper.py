@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 
 from dispatch import cli
+from dispatch.audit import canonical_json, entry_hash
 from dispatch.store import Intake, NewRequest, Place, Store
+from dispatch.store.models import AuditEntryRow, AuditHeadRow
 from tests.db_fixtures import db_url_fixture, seeded_store_fixture, store_fixture  # noqa: F401
 
 CITY_HALL = Place(126.9568, 37.3943, "city-hall")
@@ -124,3 +127,37 @@ async def test_verification_pages_through_the_chain(
     await tamper(seeded_store, "DELETE FROM audit_entries WHERE seq = 5")
     report = await seeded_store.verify_audit()
     assert report.broken_seq == 6 and "5..5 are missing" in (report.problem or "")
+
+
+async def test_cli_anchor_exposes_a_rehashed_rewrite(
+    seeded_store: Store, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await fill(seeded_store)
+    assert await asyncio.to_thread(cli.main, ["audit", "verify", "--db", db_url]) == 0
+    anchor = capsys.readouterr().out.split("head ")[1].strip()
+    assert anchor.startswith("7:")
+    # A forger with write access rewrites entry 3 and re-hashes it, every later entry and the head.
+    async with seeded_store.db.engine.begin() as conn:
+        rows = (
+            (await conn.execute(select(AuditEntryRow.__table__).order_by(AuditEntryRow.seq))).mappings().all()
+        )
+        prev = rows[1]["hash"]
+        for row in rows[2:]:
+            payload = json.loads(row["payload"])
+            if row["seq"] == 3:
+                payload["details"] = {"forged": True}
+            fields = {k: row[k] for k in ("seq", "at", "entity", "entity_id", "action", "actor")}
+            digest = entry_hash(**fields, payload=payload, prev_hash=prev)
+            await conn.execute(
+                update(AuditEntryRow)
+                .where(AuditEntryRow.seq == row["seq"])
+                .values(payload=canonical_json(payload), prev_hash=prev, hash=digest)
+            )
+            prev = digest
+        await conn.execute(update(AuditHeadRow).values(hash=prev))
+    assert await asyncio.to_thread(cli.main, ["audit", "verify", "--db", db_url]) == 0
+    capsys.readouterr()
+    assert await asyncio.to_thread(cli.main, ["audit", "verify", "--db", db_url, "--anchor", anchor]) == 1
+    err = capsys.readouterr().err
+    assert "BROKEN at entry 7" in err and "anchored hash" in err
+    assert cli.main(["audit", "verify", "--db", db_url, "--anchor", "7:xyz"]) == 2

@@ -1,9 +1,11 @@
 """``dronedispatch audit verify``: recompute the chain-of-custody hash chain.
 
-    dronedispatch audit verify [--db URL]
+    dronedispatch audit verify [--db URL] [--anchor SEQ:HASH ...]
 
 Exit 0 and print the entry count and head hash when every entry verifies; exit 1 and name the
-first broken entry otherwise (or when the database cannot be read).
+first broken entry otherwise (or when the database cannot be read). An anchor is an entry number
+and hash printed by an earlier run and kept elsewhere: if the chain was rewritten and re-hashed
+from before it, the anchor no longer matches.
 """
 
 from __future__ import annotations
@@ -28,19 +30,39 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--db", help="database URL (default: $DRONEDISPATCH_DB or sqlite+aiosqlite:///dronedispatch.db)"
     )
+    verify.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        type=_anchor,
+        metavar="SEQ:HASH",
+        help="an entry number and its hash from an earlier run (repeatable)",
+    )
     return parser
 
 
-async def _verify(url: str | None) -> int:
+def _anchor(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    if (
+        not seq.isdigit()
+        or int(seq) < 1
+        or len(digest) != 64
+        or not all(c in "0123456789abcdef" for c in digest)
+    ):
+        raise argparse.ArgumentTypeError(f"expected SEQ:HASH (entry number, 64 hex digits), got {text!r}")
+    return int(seq), digest
+
+
+async def _verify(url: str | None, anchors: dict[int, str]) -> int:
     resolved, _ = resolve_url(url)
     if resolved.get_backend_name() == "sqlite" and not Path(str(resolved.database)).is_file():
         # Opening would create an empty database; verifying nothing must not look like success.
         raise StoreError(f"no database file at {resolved.database}")
     async with await open_store(url, migrate=False) as store:
-        report = await store.verify_audit()
+        report = await store.verify_audit(anchors)
     if report.ok:
         noun = "entry" if report.count == 1 else "entries"
-        print(f"audit chain OK: {report.count} {noun}, head {report.head_hash}")
+        print(f"audit chain OK: {report.count} {noun}, head {report.count}:{report.head_hash}")
         return 0
     where = f"entry {report.broken_seq}" if report.broken_seq is not None else "the chain head"
     print(f"audit chain BROKEN at {where}: {report.problem}", file=sys.stderr)
@@ -54,7 +76,7 @@ def main(argv: list[str]) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
-        return asyncio.run(_verify(args.db))
+        return asyncio.run(_verify(args.db, dict(args.anchor)))
     except OSError as exc:
         print(f"dronedispatch audit: error: cannot reach the database: {exc}", file=sys.stderr)
         return 1

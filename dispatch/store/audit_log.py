@@ -8,6 +8,7 @@ the chain never forks. An entry is appended in the same transaction as the chang
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -127,9 +128,12 @@ def _record(row: AuditEntryRow) -> AuditRecord:
     )
 
 
-async def verify(db: Database) -> ChainReport:
-    """Recompute the whole chain in one snapshot, a page at a time, and report the first broken entry."""
-    verifier = ChainVerifier()
+async def verify(db: Database, anchors: Mapping[int, str] | None = None) -> ChainReport:
+    """Recompute the whole chain in one snapshot, a page at a time, and report the first broken entry.
+
+    ``anchors``: {entry number: hash} saved earlier outside the database (see ``ChainVerifier``).
+    """
+    verifier = ChainVerifier(anchors)
     async with db.read() as session:
         head = (await session.execute(select(AuditHeadRow.seq, AuditHeadRow.hash))).one_or_none()
         if head is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
 
@@ -39,9 +39,12 @@ class Store:
         """``sqlite`` or ``postgresql``."""
         return self.db.dialect
 
-    async def verify_audit(self) -> ChainReport:
-        """Recompute the audit chain and report the first broken entry (or the count and head hash)."""
-        return await audit_log.verify(self.db)
+    async def verify_audit(self, anchors: Mapping[int, str] | None = None) -> ChainReport:
+        """Recompute the audit chain and report the first broken entry (or the count and head hash).
+
+        ``anchors``: {entry number: hash} kept outside the database, e.g. heads printed earlier.
+        """
+        return await audit_log.verify(self.db, anchors)
 
     async def history(self, entity: str, entity_id: str) -> tuple[AuditEntry, ...]:
         """Every audit entry about one entity (request, flight, zone, api_key), oldest first."""
