@@ -61,7 +61,8 @@ class ObstacleField:
     tangency: _Tangency
     centres: np.ndarray  # (Z, 2) bounding-circle centres of the eroded shapes
     outer_r: np.ndarray  # (Z,) radius of a circle containing each eroded shape
-    inner_r: np.ndarray  # (Z,) radius of a disc about the centre inside each eroded shape (0: unknown)
+    inner_centres: np.ndarray  # (Z, 2) centres of discs inside the eroded shapes
+    inner_r: np.ndarray  # (Z,) their radii (0: unknown)
     edge_i: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     edge_j: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     edge_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -178,7 +179,7 @@ def build_field(
     union = shapely.union_all(buf) if len(buf) else Polygon()
     parts = [g for g in shapely.get_parts(union) if isinstance(g, Polygon) and not g.is_empty]
     nodes, prv, nxt = _convex_vertices(parts)
-    centres, outer_r, inner_r = _bounding_discs(eroded, footprints, margins)
+    centres, outer_r, inner_centres, inner_r = _bounding_discs(eroded, footprints, margins)
     extent = float(np.abs(nodes).max()) * 2 if len(nodes) else 1.0
     obstacle = ObstacleField(
         zone_ids=zone_ids,
@@ -194,6 +195,7 @@ def build_field(
         tangency=_Tangency(nodes, prv, nxt, extent),
         centres=centres,
         outer_r=outer_r,
+        inner_centres=inner_centres,
         inner_r=inner_r,
     )
     _add_node_edges(obstacle)
@@ -202,24 +204,32 @@ def build_field(
 
 def _bounding_discs(
     eroded: np.ndarray, footprints: list[Footprint], margins: list[float]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per shape: a centre, an enclosing radius and (circles only) an inscribed radius, for fast culling."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per shape, for fast culling: an enclosing disc (centre, radius) and a disc inside it
+    (centre, radius; radius 0 when unknown)."""
     z = len(eroded)
     centres = np.zeros((z, 2))
     outer = np.zeros(z)
+    inner_centres = np.zeros((z, 2))
     inner = np.zeros(z)
     for k in range(z):
         coords = shapely.get_coordinates(eroded[k])
         fp = footprints[k]
         if fp.radius_m > 0:
-            centres[k] = (fp.geometry.x, fp.geometry.y)
+            centres[k] = inner_centres[k] = (fp.geometry.x, fp.geometry.y)
             # the eroded circumscribed n-gon contains the disc of radius R + margin - epsilon
             inner[k] = max(fp.radius_m + margins[k] - 2 * EPSILON_M, 0.0)
         elif len(coords):
             centres[k] = (coords.min(axis=0) + coords.max(axis=0)) / 2
+            if isinstance(eroded[k], Polygon):
+                radius_line = shapely.maximum_inscribed_circle(eroded[k])
+                ends = shapely.get_coordinates(radius_line)
+                inner_centres[k] = ends[0]
+                # the segment from the centre to the nearest boundary point: that disc is inside
+                inner[k] = max(float(np.hypot(*(ends[1] - ends[0]))) * (1 - 1e-9) - 1e-9, 0.0)
         if len(coords):
             outer[k] = np.hypot(*(coords - centres[k]).T).max() * (1 + 1e-9) + 1e-9
-    return centres, outer, inner
+    return centres, outer, inner_centres, inner
 
 
 def _segment_point_distance(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -344,23 +354,22 @@ def segments_blocked(
         return blocked
     lines = shapely.linestrings(np.stack([a, b], axis=1))
     s_idx, z_idx = f.tree.query(lines)  # bounding boxes only
-    # Cull with discs: certainly clear beyond the enclosing circle, certainly hit inside a circle
-    # zone's inscribed disc; only the rest goes to the exact (prepared) shapely test.
-    gap = _segment_point_distance(a[s_idx], b[s_idx], f.centres[z_idx])
-    near = gap <= f.outer_r[z_idx]
-    s_idx, z_idx, gap = s_idx[near], z_idx[near], gap[near]
-    hit = gap < f.inner_r[z_idx]
-    unsure = ~hit
-    hit[unsure] = shapely.intersects(f.eroded[z_idx[unsure]], lines[s_idx[unsure]])
-    s_idx, z_idx = s_idx[hit], z_idx[hit]
+    # Cull with discs: certainly clear beyond the enclosing disc, certainly blocked through the
+    # inner disc; only the rest goes to the exact (prepared) shapely test, and only for segments
+    # not already known to be blocked.
+    near = _segment_point_distance(a[s_idx], b[s_idx], f.centres[z_idx]) <= f.outer_r[z_idx]
+    s_idx, z_idx = s_idx[near], z_idx[near]
     if bands is None or start_pad is None or end_pad is None:
-        blocked[s_idx] = True
-        return blocked
+        bands, start_pad, end_pad = PadBands([]), np.full(m, -1), np.full(m, -1)
     nz = len(f.eroded)
     keys = bands.keys(nz)
     sp, ep = start_pad[s_idx], end_pad[s_idx]
     special = ((sp >= 0) & np.isin(sp * nz + z_idx, keys)) | ((ep >= 0) & np.isin(ep * nz + z_idx, keys))
-    blocked[s_idx[~special]] = True
+    sure = ~special & (_segment_point_distance(a[s_idx], b[s_idx], f.inner_centres[z_idx]) < f.inner_r[z_idx])
+    blocked[s_idx[sure]] = True
+    todo = ~special & ~sure & ~blocked[s_idx]
+    hit = shapely.intersects(f.eroded[z_idx[todo]], lines[s_idx[todo]])
+    blocked[s_idx[todo][hit]] = True
     for s, z in zip(s_idx[special].tolist(), z_idx[special].tolist(), strict=True):
         if blocked[s]:
             continue
