@@ -105,6 +105,7 @@ async def test_intake_rejection_is_recorded_with_its_reason(seeded_store: Store)
         ({"priority": "whenever"}, "priority must be one of"),
         ({"pickup": Place(200.0, 37.0)}, r"pickup.lon 200.0 is out of range"),
         ({"dropoff": Place(126.9, 37.4, "no-such-pad")}, "dropoff.pad_id names unknown pad"),
+        ({"dropoff": Place(126.9, 37.4, "indeokwon")}, "is not where pad 'indeokwon' is"),
         ({"deadline": datetime(2026, 12, 1, 8, 0, tzinfo=SEOUL)}, "is not after ready_at"),
         ({"ready_at": datetime(2026, 12, 1, 9, 0)}, "ready_at must be timezone-aware"),
     ],

@@ -32,6 +32,8 @@ from dispatch.store.views import (
 
 PRIORITIES: tuple[str, ...] = ("urgent", "normal")
 CODE_DIGITS = 6
+# About a centimetre: a place naming a pad must be that pad, give or take float noise.
+PAD_TOLERANCE_DEG = 1e-7
 ENTITY = "request"
 
 
@@ -236,8 +238,19 @@ class RequestRepository:
             if not office.active:
                 raise InvalidInput(f"office {new.office_id!r} is not active")
             for name, place in (("pickup", new.pickup), ("dropoff", new.dropoff)):
-                if place.pad_id is not None and await session.get(Pad, place.pad_id) is None:
+                if place.pad_id is None:
+                    continue
+                pad = await session.get(Pad, place.pad_id)
+                if pad is None:
                     raise InvalidInput(f"{name}.pad_id names unknown pad {place.pad_id!r}")
+                if (
+                    abs(pad.lon - place.lon) > PAD_TOLERANCE_DEG
+                    or abs(pad.lat - place.lat) > PAD_TOLERANCE_DEG
+                ):
+                    raise InvalidInput(
+                        f"{name} ({place.lon}, {place.lat}) is not where pad {pad.id!r} is"
+                        f" ({pad.lon}, {pad.lat})"
+                    )
             now = self._db.now()
             row = RequestRow(
                 id=f"req_{secrets.token_hex(8)}",
