@@ -40,6 +40,7 @@ from shapely.geometry.polygon import orient
 from airspace.obstacles import Footprint
 
 EPSILON_M: float = 1e-6
+MIN_CLEARANCE_M: float = 0.01  # what a leg leaving a pad near a zero-margin zone keeps from it
 _TANGENT_RTOL = 1e-9
 _CHUNK = 512
 
@@ -159,7 +160,8 @@ def _unit(v: np.ndarray) -> np.ndarray:
 class PadBands:
     """For each pad: the zones whose margin band holds it, with the clearance its legs must keep.
 
-    That clearance is the pad's distance to the footprint, capped at the zone's margin.
+    That clearance is the pad's distance to the footprint, capped at the zone's margin (or at
+    :data:`MIN_CLEARANCE_M` for a zone without margin).
     """
 
     bands: list[dict[int, float]]
@@ -273,8 +275,10 @@ def pad_bands(f: ObstacleField, pads: np.ndarray) -> PadBands:
     pts = shapely.points(pads)
     p_idx, z_idx = f.tree.query(pts, predicate="intersects")
     for p, z in zip(p_idx.tolist(), z_idx.tolist(), strict=True):
-        # a pad in the approximation slack (clearance >= margin) only needs to keep the margin
-        bands[p][z] = min(float(f.footprints[z].distance(pts[p])), float(f.margins[z]))
+        # A pad in the approximation slack (clearance >= margin) only needs to keep the margin;
+        # with a zero margin it must still keep off the footprint (MIN_CLEARANCE_M).
+        own = float(f.footprints[z].distance(pts[p]))
+        bands[p][z] = min(own, max(float(f.margins[z]), MIN_CLEARANCE_M))
     return PadBands(bands)
 
 
@@ -312,6 +316,12 @@ def _exit_param(start: np.ndarray, d: np.ndarray, edges: np.ndarray) -> float:
     return float(t[ok].min()) if ok.any() else float("inf")
 
 
+def _keeps(fp: Footprint, p: np.ndarray, q: np.ndarray, need: float) -> bool:
+    """Whether the segment p-q stays at least ``need`` (> 0) from the footprint, up to a tolerance
+    that never lets it touch the footprint (at most EPSILON_M, at most half of ``need``)."""
+    return bool(fp.distance(shapely.linestrings([p, q])) >= need - min(EPSILON_M, need / 2))
+
+
 def _band_leg_clear(
     f: ObstacleField, z: int, a: np.ndarray, b: np.ndarray, c_start: float | None, c_end: float | None
 ) -> bool:
@@ -321,12 +331,11 @@ def _band_leg_clear(
     fp = f.footprints[z]
     head = _exit_param(a, d, edges) if c_start is not None else 0.0
     tail = 1.0 - _exit_param(b, -d, edges) if c_end is not None else 1.0
-    if head >= tail:
-        need = min(c for c in (c_start, c_end) if c is not None)
-        return bool(fp.distance(shapely.linestrings([a, b])) >= need - EPSILON_M)
-    if head > 0 and fp.distance(shapely.linestrings([a, a + head * d])) < c_start - EPSILON_M:  # type: ignore[operator]
+    if head >= tail:  # the leg never leaves the band
+        return _keeps(fp, a, b, min(c for c in (c_start, c_end) if c is not None))
+    if c_start is not None and not _keeps(fp, a, a + head * d, c_start):
         return False
-    if tail < 1 and fp.distance(shapely.linestrings([a + tail * d, b])) < c_end - EPSILON_M:  # type: ignore[operator]
+    if c_end is not None and not _keeps(fp, a + tail * d, b, c_end):
         return False
     if tail - head <= 1e-12:
         return True

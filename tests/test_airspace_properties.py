@@ -180,3 +180,67 @@ def test_distance_matrix_agrees_with_per_pair_paths(specs: list[dict], points: l
             continue  # on a boundary up to rounding: either answer is right
         in_zone = i in matrix.point_errors and matrix.point_errors[i].code == "point_in_zone"
         assert in_zone == any(g < 0 for g in gaps)
+
+
+def near_zone(data: st.DataObject, specs: list[dict]) -> tuple[float, float]:
+    """A point just outside a zone, often inside its margin band."""
+    spec = data.draw(st.sampled_from(specs))
+    gap = data.draw(st.floats(0.5, 60))
+    if "radius" in spec:
+        t = data.draw(st.floats(0, 2 * math.pi))
+        r = spec["radius"] + gap
+        return spec["centre"][0] + r * math.cos(t), spec["centre"][1] + r * math.sin(t)
+    shape, _ = true_shape(spec)
+    on = shape.exterior.interpolate(data.draw(st.floats(0, 1)), normalized=True)
+    centre = shape.centroid
+    d = np.array([on.x - centre.x, on.y - centre.y])
+    d /= max(float(np.hypot(*d)), 1e-9)
+    return on.x + gap * d[0], on.y + gap * d[1]
+
+
+@settings(max_examples=80, deadline=None)
+@given(zone_specs(), st.data())
+def test_pads_near_zones_keep_their_own_clearance_then_the_margin(
+    specs: list[dict], data: st.DataObject
+) -> None:
+    """Pads may be inside a margin band: first/last legs keep the pad's clearance, the rest the margin."""
+    zones = [to_zone(s) for s in specs]
+    space = Airspace(zones, FRAME, circle_segments=SEGMENTS)
+    start = near_zone(data, specs)
+    end = data.draw(st.one_of(st.just(None), point))
+    la = FRAME.to_lonlat(*start)
+    lb = FRAME.to_lonlat(*(end if end is not None else near_zone(data, specs)))
+    a, b = xy(la), xy(lb)
+    own = {
+        end: {s["id"]: true_shape(s)[0].distance(Point(end)) - true_shape(s)[1] for s in specs}
+        for end in (a, b)
+    }
+    assume(all(c > 1e-3 for clearances in own.values() for c in clearances.values()))
+    in_band = any(own[a][s["id"]] < s["margin"] for s in specs)
+    event("start in a band" if in_band else "start outside the bands")
+    try:
+        path = space.shortest_path(la, lb, altitude_m=120, at=AT)
+    except AirspaceError as exc:
+        assert exc.code == "unreachable"
+        event("unreachable")
+        return
+    pts = [xy(p) for p in path.waypoints]
+    legs = list(itertools.pairwise(pts))
+    for spec in specs:
+        for k, (p, q) in enumerate(legs):
+            need = spec["margin"]
+            if k == 0:
+                need = min(need, own[a][spec["id"]])
+            if k == len(legs) - 1:
+                need = min(need, own[b][spec["id"]])
+            assert clearance(spec, p, q) >= need - MARGIN_TOL_M
+            assert not enters(spec, p, q)
+    assert path.length_m >= math.dist(a, b) - 1e-6
+
+
+def enters(spec: dict, a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Whether the leg a-b enters the interior of the zone's true footprint."""
+    shape, radius = true_shape(spec)
+    if radius:
+        return shape.distance(LineString([a, b])) < radius - MARGIN_TOL_M
+    return bool(shapely.relate_pattern(LineString([a, b]), shape, "T********"))
