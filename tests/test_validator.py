@@ -11,6 +11,7 @@ from fleet.description import Fleet
 from routing.planner import plan
 from routing.problem import Plan, PlanningProblem, Trip, Unserved
 from routing.validate import validate_plan
+from tests.test_planner_reasons import T0, at_m, fleet, problem, request, solved, square
 from tests.test_planner_sample import sample_problem
 
 
@@ -149,3 +150,24 @@ def test_a_stated_distance_or_speed_that_lies_is_caught(base) -> None:
     trips[trip - 1] = Trip(tuple(legs))
     kinds = _kinds(problem, _with_trips(p, drone_id, tuple(trips)))
     assert {"distance_mismatch", "speed"} <= kinds
+
+
+def test_a_temporary_zone_counts_only_while_active() -> None:
+    def with_zone(start_min: int, end_min: int) -> PlanningProblem:
+        zone = square(
+            "parade",
+            0,
+            1500,
+            200,
+            valid_from=(T0 + timedelta(minutes=start_min)).isoformat(),
+            valid_to=(T0 + timedelta(minutes=end_min)).isoformat(),
+        )
+        return problem([zone], fleet(drones=1), [request("a", at_m(0, 100), at_m(0, 3000), deadline=60)])
+
+    later = with_zone(300, 400)  # after the horizon: the planner flies straight through its area
+    result = solved(later)
+    legs = [leg for _, _, _, leg in result.legs() if leg.to_kind == "dropoff"]
+    assert len(legs) == 1
+    assert "leg_in_zone" not in _kinds(later, result)
+    # The same plan, had the zone been active while the leg was flown, breaks the rule.
+    assert "leg_in_zone" in _kinds(with_zone(0, 60), result)
