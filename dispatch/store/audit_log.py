@@ -23,7 +23,7 @@ from dispatch.audit import (
     entry_hash,
 )
 from dispatch.store.database import Database
-from dispatch.store.errors import InvalidInput
+from dispatch.store.errors import InvalidInput, StoreError
 from dispatch.store.models import AuditEntryRow, AuditHeadRow
 from dispatch.store.views import AuditEntry
 
@@ -137,7 +137,7 @@ async def verify(db: Database, anchors: Mapping[int, str] | None = None) -> Chai
     async with db.read() as session:
         head = (await session.execute(select(AuditHeadRow.seq, AuditHeadRow.hash))).one_or_none()
         if head is None:
-            raise ValueError("the audit_head row is missing: the chain head cannot be checked")
+            raise StoreError("the audit_head row is missing: the chain head cannot be checked")
         last: int | None = None
         while True:
             query = select(AuditEntryRow).order_by(AuditEntryRow.seq).limit(_PAGE)
