@@ -18,12 +18,14 @@ Rules (see also :mod:`airspace.visibility` for the geometry and its epsilon poli
 
 Computation is in metres in the airspace's :class:`~airspace.frame.LocalFrame`; lon/lat appear
 only at this API boundary. Obstacle graphs are cached per active zone set (which the altitude and
-time select) and distance matrices per (zone sets, points).
+time select) and distance matrices per (zone sets, points); a cached matrix is read-only. An
+``Airspace`` may be shared between threads (its caches are locked).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -148,6 +150,7 @@ class Airspace:
         self._buffered: dict[int, BaseGeometry] = {}
         self._fields: OrderedDict[tuple[int, ...], ObstacleField] = OrderedDict()
         self._matrices: OrderedDict[tuple, DistanceMatrix] = OrderedDict()
+        self._lock = threading.RLock()  # the caches may be shared by worker threads
 
     # -- zone selection -------------------------------------------------------------------------
 
@@ -264,15 +267,17 @@ class Airspace:
         lonlats = [_check_lonlat(p, f"points[{i}]") for i, p in enumerate(points)]
         cruise, pad_zones = self._cruise_and_pad_zones(altitude_m, at, until)
         key = (cruise, pad_zones, tuple(lonlats))
-        cached = self._matrices.get(key)
-        if cached is not None:
-            self._matrices.move_to_end(key)
-            return cached
-        matrix = self._compute_matrix(lonlats, cruise, pad_zones)
-        self._matrices[key] = matrix
-        if len(self._matrices) > _MATRIX_CACHE_SIZE:
-            self._matrices.popitem(last=False)
-        return matrix
+        with self._lock:
+            cached = self._matrices.get(key)
+            if cached is not None:
+                self._matrices.move_to_end(key)
+                return cached
+            matrix = self._compute_matrix(lonlats, cruise, pad_zones)
+            matrix.lengths_m.setflags(write=False)  # shared through the cache
+            self._matrices[key] = matrix
+            if len(self._matrices) > _MATRIX_CACHE_SIZE:
+                self._matrices.popitem(last=False)
+            return matrix
 
     def _compute_matrix(
         self, lonlats: list[LonLat], cruise: tuple[int, ...], pad_zones: tuple[int, ...]
