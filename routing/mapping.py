@@ -93,134 +93,154 @@ def aboard_bound(
     return total
 
 
-def build_instance(
-    prep: Prepared, candidates: list[Candidate], *, reloads_per_port: int | None = None
-) -> Mapping:
-    """Map the prepared problem and its candidate requests onto a generic instance."""
-    starts = prep.starts
-    nv = len(starts)
-    k = reloads_per_port or default_reloads_per_port(nv, len(prep.port_site))
+def _nodes(
+    prep: Prepared, candidates: list[Candidate], k: int
+) -> tuple[list[NodeInfo], list[tuple[int, int]]]:
+    """Starts, ends, ``k`` reload copies per port, on-board drop-offs, then the candidate pairs."""
     nodes: list[NodeInfo] = []
-    for v, s in enumerate(starts):
+    for v, s in enumerate(prep.starts):
         onboard_g = sum(_grams(prep.requests[r].weight_kg) for r in s.onboard)
         nodes.append(NodeInfo(START_NODE, s.site, s.drone.id, v, onboard_g))
-    for v, s in enumerate(starts):
-        nodes.append(NodeInfo(END_NODE, -1, s.drone.id, v))
+    nodes.extend(NodeInfo(END_NODE, -1, s.drone.id, v) for v, s in enumerate(prep.starts))
     for pid, site in prep.port_site.items():
         nodes.extend(NodeInfo(RELOAD_NODE, site, pid) for _ in range(k))
-    for v, s in enumerate(starts):
+    for v, s in enumerate(prep.starts):
         for rid in s.onboard:
-            nodes.append(
-                NodeInfo(DROPOFF_NODE, prep.dropoff_site[rid], rid, v, _grams(prep.requests[rid].weight_kg))
-            )
+            w = _grams(prep.requests[rid].weight_kg)
+            nodes.append(NodeInfo(DROPOFF_NODE, prep.dropoff_site[rid], rid, v, w))
     pairs: list[tuple[int, int]] = []
     for c in candidates:
         w = _grams(prep.requests[c.request_id].weight_kg)
         pairs.append((len(nodes), len(nodes) + 1))
         nodes.append(NodeInfo(PICKUP_NODE, prep.pickup_site[c.request_id], c.request_id, -1, w))
         nodes.append(NodeInfo(DROPOFF_NODE, prep.dropoff_site[c.request_id], c.request_id, -1, w))
-    n = len(nodes)
+    return nodes, pairs
 
-    kind = np.array([nd.kind for nd in nodes])
-    site = np.array([max(nd.site, 0) for nd in nodes], dtype=np.int64)
-    is_start, is_end = kind == START_NODE, kind == END_NODE
-    is_reload, is_pick, is_drop = kind == RELOAD_NODE, kind == PICKUP_NODE, kind == DROPOFF_NODE
-    weight_kg = np.array([nd.weight_g / 1000.0 for nd in nodes])
-    w_out = np.where(is_drop, weight_kg, 0.0)  # leaving a drop-off: that document is gone
-    w_in = np.where(is_pick, weight_kg, 0.0)  # entering a pickup: that document is not aboard yet
-    total_onboard = sum(nd.weight_g for nd in nodes if nd.kind == START_NODE) / 1000.0
 
+def _time_windows(
+    prep: Prepared, nodes: list[NodeInfo], candidates: list[Candidate], pairs: list[tuple[int, int]]
+) -> np.ndarray:
+    """Integer windows (earliest, latest service start) per node, in seconds from the plan start."""
     horizon = math.ceil(prep.horizon_s)
-    windows = np.zeros((n, 2), dtype=np.int64)
+    windows = np.zeros((len(nodes), 2), dtype=np.int64)
     windows[:, 1] = horizon
-    for v, s in enumerate(starts):
+    for v, s in enumerate(prep.starts):
         t = math.ceil(s.available_s)
         windows[v] = (t, t)
     for i, nd in enumerate(nodes):
         if nd.kind == DROPOFF_NODE and nd.vehicle >= 0:
             # On board already: the deadline holds if a direct flight still makes it; otherwise the
             # document is delivered late rather than never (the plan lists it in ``late``).
-            st = starts[nd.vehicle]
+            st = prep.starts[nd.vehicle]
             direct = st.available_s + prep.networks[st.model.name].flight_s(st.site, nd.site)
             deadline = prep.seconds(prep.requests[nd.ref].deadline)
             windows[i] = (0, math.floor(deadline) if direct <= deadline else horizon)
     for c, (p, d) in zip(candidates, pairs, strict=True):
         windows[p] = (math.ceil(c.pickup_window[0]), math.floor(c.pickup_window[1]))
         windows[d] = (math.ceil(c.dropoff_window[0]), math.floor(c.dropoff_window[1]))
+    return windows
 
-    # One matrix class per model (speed, altitude, service, turnaround).
-    class_keys = sorted({s.model.name for s in starts})
-    distance, travel, energy = [], [], []
-    max_arc = 1
-    for name in class_keys:
-        net = prep.networks[name]
-        model = net.model
-        length = net.length_m[site[:, None], site[None, :]]
-        home = np.array([prep.nearest_port(name, int(site[i]))[1] for i in range(n)])
-        service = np.where(is_pick | is_drop, model.service_s, np.where(is_reload, model.turnaround_s, 0.0))
-        cap = model.max_payload_kg
-        mine = [
-            (p, d, prep.requests[c.request_id].weight_kg)
-            for c, (p, d) in zip(candidates, pairs, strict=True)
-            if any(starts[v].model.name == name for v in c.vehicles)
-        ]
-        flight_s = length / model.cruise_speed_mps
-        aboard = aboard_bound(flight_s, service, windows, mine) + total_onboard
-        ub = np.minimum(cap - np.maximum(w_out[:, None], w_in[None, :]), aboard)
-        ub = np.clip(ub, 0.0, None)
-        start_load = np.array([nd.weight_g / 1000.0 for nd in nodes])
-        ub[is_start, :] = start_load[is_start][:, None]
-        ub[is_reload, :] = 0.0
-        ub[:, is_reload] = 0.0
 
-        dist = np.ceil(length)
-        flight = np.ceil(length / model.cruise_speed_mps)
-        tt = service[:, None] + flight
-        en = np.ceil(length * (model.wh_per_km + model.wh_per_km_per_kg * ub))
-        forbid = ~np.isfinite(length)
-        forbid |= is_start[None, :]  # nothing returns to a start
-        forbid |= is_end[:, None]  # nothing leaves an end
-        forbid |= is_pick[:, None] & (is_reload | is_end)[None, :]  # a document aboard never lands at a port
-        forbid |= is_reload[:, None] & is_reload[None, :]
-        onboard_start = is_start & (start_load > 0)
-        forbid |= onboard_start[:, None] & (is_reload | is_end)[None, :]
-        # Into the virtual end: free from a port, else the flight to the nearest port.
-        at_port = is_reload | (
-            is_start
-            & np.array([nd.kind == START_NODE and starts[nd.vehicle].port is not None for nd in nodes])
-        )
-        to_home = np.where(at_port, 0.0, home)
-        end_cols = np.flatnonzero(is_end)
-        for j in end_cols:
-            dist[:, j] = np.ceil(to_home)
-            tt[:, j] = np.where(at_port, 0.0, service + np.ceil(home / model.cruise_speed_mps))
-            en[:, j] = np.ceil(to_home * model.wh_per_km)
-            allowed = at_port | is_drop | (is_start & ~at_port)
-            forbid[:, j] = ~allowed | ~np.isfinite(to_home) | onboard_start
-            ev = nodes[j].vehicle
-            for i in np.flatnonzero(is_start):
-                if nodes[i].vehicle != ev:
-                    forbid[i, j] = True
-        np.fill_diagonal(forbid, False)
-        np.fill_diagonal(dist, 0)
-        np.fill_diagonal(tt, 0)
-        np.fill_diagonal(en, 0)
-        finite = dist[~forbid & np.isfinite(dist)]
-        if finite.size:
-            max_arc = max(max_arc, int(finite.max()))
-        for m in (dist, tt, en):
-            m[forbid] = FORBIDDEN
-        distance.append(dist.astype(np.int64))
-        travel.append(tt.astype(np.int64))
-        energy.append(en.astype(np.int64))
+@dataclass(slots=True)
+class _Arcs:
+    """Integer matrices of one class, and its longest allowed arc (to scale the penalties)."""
 
-    demand = np.zeros(n, dtype=np.int64)
-    for i, nd in enumerate(nodes):
-        if nd.kind == PICKUP_NODE:
-            demand[i] = nd.weight_g
-        elif nd.kind == DROPOFF_NODE:
-            demand[i] = -nd.weight_g
+    distance: np.ndarray
+    travel_time: np.ndarray
+    energy: np.ndarray
+    longest: int
 
+
+def _class_arcs(
+    prep: Prepared,
+    name: str,
+    nodes: list[NodeInfo],
+    windows: np.ndarray,
+    candidates: list[Candidate],
+    pairs: list[tuple[int, int]],
+) -> _Arcs:
+    """Distance, travel time and conservative energy of every arc for the drones of one model."""
+    net = prep.networks[name]
+    model = net.model
+    n = len(nodes)
+    kind = np.array([nd.kind for nd in nodes])
+    site = np.array([max(nd.site, 0) for nd in nodes], dtype=np.int64)
+    is_start, is_end = kind == START_NODE, kind == END_NODE
+    is_reload, is_pick, is_drop = kind == RELOAD_NODE, kind == PICKUP_NODE, kind == DROPOFF_NODE
+    weight_kg = np.array([nd.weight_g / 1000.0 for nd in nodes])
+    start_load = np.where(is_start, weight_kg, 0.0)
+
+    length = net.length_m[site[:, None], site[None, :]]
+    service = np.where(is_pick | is_drop, model.service_s, np.where(is_reload, model.turnaround_s, 0.0))
+    # Payload bound per arc: leaving a drop-off, that document is gone; entering a pickup, it is
+    # not aboard yet; nothing out of or into a port; exactly the documents aboard out of a start.
+    w_out = np.where(is_drop, weight_kg, 0.0)
+    w_in = np.where(is_pick, weight_kg, 0.0)
+    mine = [
+        (p, d, prep.requests[c.request_id].weight_kg)
+        for c, (p, d) in zip(candidates, pairs, strict=True)
+        if any(prep.starts[v].model.name == name for v in c.vehicles)
+    ]
+    aboard = aboard_bound(length / model.cruise_speed_mps, service, windows, mine) + start_load.sum()
+    ub = np.clip(
+        np.minimum(model.max_payload_kg - np.maximum(w_out[:, None], w_in[None, :]), aboard), 0.0, None
+    )
+    ub[is_start, :] = start_load[is_start][:, None]
+    ub[is_reload, :] = 0.0
+    ub[:, is_reload] = 0.0
+
+    dist = np.ceil(length)
+    tt = service[:, None] + np.ceil(length / model.cruise_speed_mps)
+    en = np.ceil(length * (model.wh_per_km + model.wh_per_km_per_kg * ub))
+    forbid = ~np.isfinite(length)
+    forbid |= is_start[None, :]  # nothing returns to a start
+    forbid |= is_end[:, None]  # nothing leaves an end
+    forbid |= is_pick[:, None] & (is_reload | is_end)[None, :]  # a document aboard never lands at a port
+    forbid |= is_reload[:, None] & is_reload[None, :]
+    onboard_start = is_start & (start_load > 0)
+    forbid |= onboard_start[:, None] & (is_reload | is_end)[None, :]
+
+    # Into the virtual end: free from a port, else the flight to the nearest port.
+    at_port = is_reload | np.array(
+        [nd.kind == START_NODE and prep.starts[nd.vehicle].port is not None for nd in nodes]
+    )
+    home = np.array([prep.nearest_port(name, int(site[i]))[1] for i in range(n)])
+    to_home = np.where(at_port, 0.0, home)
+    allowed = (at_port | is_drop | is_start) & np.isfinite(to_home) & ~onboard_start
+    for j in np.flatnonzero(is_end):
+        dist[:, j] = np.ceil(to_home)
+        tt[:, j] = np.where(at_port, 0.0, service + np.ceil(home / model.cruise_speed_mps))
+        en[:, j] = np.ceil(to_home * model.wh_per_km)
+        forbid[:, j] = ~allowed
+        forbid[is_start & (np.array([nd.vehicle for nd in nodes]) != nodes[j].vehicle), j] = True
+    np.fill_diagonal(forbid, False)
+    for m in (dist, tt, en):
+        np.fill_diagonal(m, 0)
+    finite = dist[~forbid]
+    longest = int(finite.max()) if finite.size else 1
+    for m in (dist, tt, en):
+        m[forbid] = FORBIDDEN
+    return _Arcs(dist.astype(np.int64), tt.astype(np.int64), en.astype(np.int64), max(longest, 1))
+
+
+def build_instance(
+    prep: Prepared, candidates: list[Candidate], *, reloads_per_port: int | None = None
+) -> Mapping:
+    """Map the prepared problem and its candidate requests onto a generic instance."""
+    starts = prep.starts
+    k = reloads_per_port or default_reloads_per_port(len(starts), len(prep.port_site))
+    nodes, pairs = _nodes(prep, candidates, k)
+    n = len(nodes)
+    windows = _time_windows(prep, nodes, candidates, pairs)
+    class_keys = sorted({s.model.name for s in starts})  # one matrix class per model
+    arcs = [_class_arcs(prep, name, nodes, windows, candidates, pairs) for name in class_keys]
+    demand = np.array(
+        [
+            nd.weight_g if nd.kind == PICKUP_NODE else -nd.weight_g if nd.kind == DROPOFF_NODE else 0
+            for nd in nodes
+        ],
+        dtype=np.int64,
+    )
     vehicles = []
     for v, s in enumerate(starts):
         model = s.model
@@ -229,7 +249,7 @@ def build_instance(
         vehicles.append(
             VehicleSpec(
                 start=v,
-                end=nv + v,
+                end=len(starts) + v,
                 capacity=math.floor(model.max_payload_kg * 1000 + 1e-6),
                 matrix_class=class_keys.index(model.name),
                 energy_capacity=budget,
@@ -238,27 +258,25 @@ def build_instance(
                 start_energy_used=min(max(used, 0), budget),
             )
         )
-    bound = max_arc * (n + 1)
-    n_normal = sum(1 for c in candidates if not prep.requests[c.request_id].urgent)
-    normal, urgent = bound, bound * (n_normal + 1)
+    normal = max(a.longest for a in arcs) * (n + 1)  # more than any set of routes can fly
+    urgent = normal * (sum(1 for c in candidates if not prep.requests[c.request_id].urgent) + 1)
     if urgent >= FORBIDDEN // 10:
         raise ValueError("penalties overflow: the instance is too large for integer penalties")
+    onboard_drops = [i for i, nd in enumerate(nodes) if nd.kind == DROPOFF_NODE and nd.vehicle >= 0]
     instance = Instance(
-        distance=distance,
-        travel_time=travel,
+        distance=[a.distance for a in arcs],
+        travel_time=[a.travel_time for a in arcs],
         time_windows=windows,
         demand=demand,
         vehicles=vehicles,
-        horizon=horizon,
+        horizon=math.ceil(prep.horizon_s),
         pairs=pairs,
         pair_penalty=[urgent if prep.requests[c.request_id].urgent else normal for c in candidates],
         pair_vehicles=[list(c.vehicles) for c in candidates],
-        forced_vehicle={
-            i: nd.vehicle for i, nd in enumerate(nodes) if nd.kind == DROPOFF_NODE and nd.vehicle >= 0
-        },
-        energy=energy,
+        forced_vehicle={i: nodes[i].vehicle for i in onboard_drops},
+        energy=[a.energy for a in arcs],
         reload_nodes=[i for i, nd in enumerate(nodes) if nd.kind == RELOAD_NODE],
-        node_penalty={i: None for i, nd in enumerate(nodes) if nd.kind == DROPOFF_NODE and nd.vehicle >= 0},
+        node_penalty={i: None for i in onboard_drops},
     )
     mapping = Mapping(instance, nodes, [c.request_id for c in candidates], class_keys)
     if prep.problem.previous_plan is not None:
