@@ -74,7 +74,12 @@ def main(argv: list[str]) -> int:
             seconds = args.pdptw_seconds if bench.kind == "pdptw" else args.vrptw_seconds
             run = run_benchmark(bench, seconds=seconds, workers=args.workers, engine=args.engine)
             known = best.get(path.stem.lower())
-            gap = 100 * (run.checked.distance - known.distance) / known.distance if known else float("nan")
+            # Rounded, and + 0.0 so that a tiny negative difference prints as 0.00, not -0.00.
+            gap = (
+                round(100 * (run.checked.distance - known.distance) / known.distance, 3) + 0.0
+                if known
+                else float("nan")
+            )
             gaps.setdefault(bench.kind, []).append(gap)
             if known and known.vehicles is not None:
                 at_bks_vehicles.setdefault(bench.kind, []).append(run.checked.vehicles <= known.vehicles)
