@@ -17,7 +17,11 @@ Timing conventions (the validator checks exactly these):
   departs at or after ``arrive + service_s``, and for a pickup at or after ``ready_at + service_s``;
   the planned pickup time is the start of that service (``depart - service_s``);
 - the delivery time is the arrival at the drop-off; it must not be after the deadline;
-- between two trips the drone stays at the port for at least ``turnaround_s`` (battery swap).
+- between two trips the drone stays at the port for at least ``turnaround_s`` (battery swap);
+- battery: every trip after the first starts with a full battery; the first starts with the
+  drone's current energy, unless it stands at a port and departs at least ``turnaround_s`` after
+  it is available, in which case its battery is swapped first (the dispatcher swaps whenever a
+  drone waits that long at a port). A trip may use its energy down to the reserve.
 """
 
 from __future__ import annotations
