@@ -49,9 +49,6 @@ class SearchConfig:
     # optional work meanwhile); keep the fleet reduction when every visit finds a place again.
     reduce_vehicles: bool = False
     first_phase_share: float = 0.3
-    # Iterated local search (ruin and recreate perturbations) instead of the metaheuristic alone.
-    iterated_local_search: bool = False
-    gls_lambda: float = 0.1
 
 
 @dataclass(slots=True)
@@ -247,14 +244,6 @@ def _parameters(config: SearchConfig, seconds: float, first: bool) -> pywrapcp.D
     if first:
         params.first_solution_strategy = getattr(_FIRST, config.first_solution)
     params.local_search_metaheuristic = getattr(_META, config.metaheuristic)
-    params.guided_local_search_lambda_coefficient = config.gls_lambda
-    if config.iterated_local_search:
-        params.use_iterated_local_search = True
-        ruin = params.iterated_local_search_parameters.ruin_recreate_parameters
-        sisr = ruin.ruin_strategies.add().sisr
-        sisr.max_removed_sequence_size = 10
-        sisr.avg_num_removed_visits = 10
-        sisr.bypass_factor = 0.01
     params.time_limit.FromMilliseconds(max(1, int(seconds * 1000)))
     return params
 
