@@ -15,6 +15,8 @@ Rules (see also :mod:`airspace.visibility` for the geometry and its epsilon poli
   follow the pad-in-band rule of :mod:`airspace.visibility`.
 - A point in a courtyard (a hole of the obstacles) is reported ``unreachable`` unless the other end
   of the leg is in the same courtyard.
+- Points farther than :data:`MAX_FRAME_RADIUS_M` (100 km) from the frame centre are refused with
+  a ``ValueError``: they are not in this service area.
 
 Computation is in metres in the airspace's :class:`~airspace.frame.LocalFrame`; lon/lat appear
 only at this API boundary. Obstacle graphs are cached per active zone set (which the altitude and
@@ -40,6 +42,8 @@ from airspace.visibility import ObstacleField, Solution, build_field, enclosing_
 from airspace.zones import Zone
 
 _FIELD_CACHE_SIZE = 16
+# Beyond this distance from the frame centre the projection's scale error exceeds 4e-5 (4 cm/km).
+MAX_FRAME_RADIUS_M = 100_000.0
 _MATRIX_CACHE_SIZE = 8
 
 LonLat = tuple[float, float]
@@ -287,6 +291,12 @@ class Airspace:
             return DistanceMatrix(np.zeros((0, 0)), {})
         frame = self._frame_for(lonlats)
         xy = frame.points_to_xy(lonlats)
+        far = np.flatnonzero(~(np.hypot(xy[:, 0], xy[:, 1]) <= MAX_FRAME_RADIUS_M))
+        if len(far):
+            raise ValueError(
+                f"points[{far[0]}] {lonlats[far[0]]} is more than {MAX_FRAME_RADIUS_M / 1000:.0f} km "
+                f"from the centre of the area's frame {frame!r}: outside the service area"
+            )
         blockers = self._pad_blockers(xy, pad_zones) if pad_zones else {}
         errors = {i: _in_zone_error(lonlats[i], zone) for i, zone in sorted(blockers.items())}
         usable = np.ones(n, dtype=bool)

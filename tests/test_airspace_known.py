@@ -278,3 +278,71 @@ def test_buffered_shapes_contain_the_true_margin_region() -> None:
         radius = space._footprint(k).radius_m
         grown = zone.margin_m + space._footprint(k).edge_slack_m
         assert dist.max() <= (radius + grown) / math.cos(math.pi / 8) - radius + 1e-6
+
+
+def test_overlapping_zones_are_merged_into_one_obstacle() -> None:
+    # two overlapping squares without margin form one L-shaped obstacle; the corner where they
+    # meet (inside the union) must not be used as a waypoint
+    space = airspace(
+        square_feature("a", 0, 0, 200, margin_m=0),
+        square_feature("b", 300, 300, 200, margin_m=0),
+        segments=32,
+    )
+    a, b = lonlat(-1000, 100), lonlat(1500, 100)
+    path = space.shortest_path(a, b, altitude_m=120, at=AT)
+    pts = path_xy(path)
+    union = space.buffered_shape("a").union(space.buffered_shape("b"))
+    for p, q in itertools.pairwise(pts):
+        assert not LineString([p, q]).relate_pattern(union, "T********")
+    # the bottom way round: (-1000, 100) -> (-200, -200) -> (200, -200) -> (1500, 100)
+    exact = math.hypot(800, 300) + 400 + math.hypot(1300, 300)
+    slack = max(space._footprint(k).edge_slack_m for k in range(2))
+    assert exact <= path.length_m <= exact + 6 * slack
+
+
+def test_multipolygon_zone_blocks_with_every_part() -> None:
+    left = square_feature("m", -500, 0, 100, margin_m=10)["geometry"]["coordinates"]
+    right = square_feature("m", 500, 0, 100, margin_m=10)["geometry"]["coordinates"]
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "MultiPolygon", "coordinates": [left, right]},
+        "properties": {"id": "m", "margin_m": 10},
+    }
+    space = airspace(feature)
+    for cx in (-500, 500):
+        path = space.shortest_path(lonlat(cx, -1000), lonlat(cx, 1000), altitude_m=120, at=AT)
+        assert path.length_m > 2000 + 1
+        with pytest.raises(AirspaceError):
+            space.check_point(lonlat(cx, 0), altitude_m=120, at=AT)
+    free = space.shortest_path(lonlat(0, -1000), lonlat(0, 1000), altitude_m=120, at=AT)
+    assert free.length_m == pytest.approx(2000, rel=1e-9)
+
+
+def test_interval_matrix_is_conservative_and_cached_per_zone_set() -> None:
+    start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    space = airspace(
+        circle_feature(
+            "tmp", 0, 0, 300, valid_from=start.isoformat(), valid_to=(start + timedelta(hours=1)).isoformat()
+        )
+    )
+    points = [lonlat(-1000, 0), lonlat(1000, 0), lonlat(0, 1000)]
+    before = space.distance_matrix(points, altitude_m=120, at=start - timedelta(hours=2))
+    horizon = space.distance_matrix(points, altitude_m=120, at=start - timedelta(hours=2), until=start)
+    assert before.lengths_m[0, 1] == pytest.approx(2000)
+    assert horizon.lengths_m[0, 1] > 2000 + 100
+    assert before.graph_pairs == 0 and horizon.graph_pairs == 1
+    # same zone set and points: the very same (read-only) matrix comes back
+    again = space.distance_matrix(points, altitude_m=120, at=start + timedelta(minutes=30))
+    assert again is horizon
+    with pytest.raises(ValueError):
+        again.lengths_m[0, 1] = 0.0
+
+
+def test_points_outside_the_service_area_are_refused() -> None:
+    space = airspace(circle_feature("c", 0, 0, 100))
+    with pytest.raises(ValueError, match="outside the service area"):
+        space.distance_matrix([lonlat(0, 0), (129.07, 35.18)], altitude_m=120, at=AT)  # Busan
+    with pytest.raises(ValueError, match="timezone-aware"):
+        space.shortest_path(lonlat(-500, 0), lonlat(500, 0), altitude_m=120, at=datetime(2026, 12, 1))
+    with pytest.raises(ValueError, match="altitude_m"):
+        space.shortest_path(lonlat(-500, 0), lonlat(500, 0), altitude_m=math.nan, at=AT)
