@@ -61,6 +61,7 @@ def test_path_reports_a_point_in_a_zone(anyang_dir: Path, capsys: pytest.Capture
         (["--from", "126.9,37.4", "--to", "126.9,37.41", "--at", "2026-12-01T12:00:00"], "zone offset"),
         (["--from", "126.9,37.4", "--to", "126.9,37.41", "--altitude", "-5"], "--altitude"),
         (["--from", "126.9,37.4"], "required: --to"),
+        (["--from", "129.07,35.18", "--to", "126.9,37.41"], "outside the service area"),
     ],
 )
 def test_bad_arguments_exit_2_without_traceback(

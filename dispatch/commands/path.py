@@ -123,6 +123,9 @@ def main(argv: list[str]) -> int:
     except AirspaceError as exc:
         print(f"dronedispatch path: no path ({exc.code}): {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # e.g. a point outside the service area
+        print(f"dronedispatch path: {exc}", file=sys.stderr)
+        return 2
     straight = straight_length_m(space, start, end)
     _report(path, straight, sys.stdout)
     if args.out:
