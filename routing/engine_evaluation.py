@@ -67,6 +67,48 @@ def objective(instance: Instance, routes: list[list[int]]) -> int:
     return total
 
 
+def has_mandatory_work(instance: Instance) -> bool:
+    """True when some pair or unpaired node must be served."""
+    return any(p is None for p in instance.pair_penalty) or any(
+        node_is_mandatory(instance, node) for node in unpaired_nodes(instance)
+    )
+
+
+def serves_all_mandatory(instance: Instance, routes: list[list[int]]) -> bool:
+    """True when ``routes`` serve every mandatory pair and node."""
+    visited = {node for route in routes for node in route}
+    pairs_ok = all(
+        pen is not None or p in visited
+        for (p, _), pen in zip(instance.pairs, instance.pair_penalty, strict=True)
+    )
+    return pairs_ok and all(
+        node in visited or not node_is_mandatory(instance, node) for node in unpaired_nodes(instance)
+    )
+
+
+def make_solution(
+    instance: Instance, routes: list[list[int]], arrivals: list[list[int]], engine: str, seconds: float
+) -> Solution:
+    """A Solution for ``routes``, its cost and left-out work computed here, not by the engine."""
+    visited = {node for route in routes for node in route}
+    return Solution(
+        routes=routes,
+        arrival=arrivals,
+        objective=objective(instance, routes),
+        distance=sum(route_distance(instance, v, r) for v, r in enumerate(routes) if r),
+        dropped_pairs=[k for k, (p, _) in enumerate(instance.pairs) if p not in visited],
+        dropped_nodes=sorted(node for node in unpaired_nodes(instance) if node not in visited),
+        engine=engine,
+        seconds=seconds,
+    )
+
+
+def nothing_served(instance: Instance, engine: str, seconds: float) -> Solution:
+    """The honest answer when an engine found nothing and all the work is optional: all dropped."""
+    empty: list[list[int]] = [[] for _ in instance.vehicles]
+    return make_solution(instance, empty, [[] for _ in instance.vehicles], f"{engine}:nothing-found", seconds)
+
+
 def check_solution(instance: Instance, solution: Solution) -> list[str]:
     """Every way ``solution`` violates ``instance`` (empty when feasible)."""
     problems: list[str] = []

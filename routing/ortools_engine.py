@@ -29,7 +29,15 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from routing.engine_errors import EngineError, NoSolutionFound
-from routing.engine_evaluation import objective, route_distance, unpaired_nodes
+from routing.engine_evaluation import (
+    has_mandatory_work,
+    make_solution,
+    nothing_served,
+    objective,
+    route_distance,
+    serves_all_mandatory,
+    unpaired_nodes,
+)
 from routing.instance import FORBIDDEN, Instance, Solution
 
 _FIRST = routing_enums_pb2.FirstSolutionStrategy
@@ -326,22 +334,6 @@ def _extract(
     return routes, arrivals
 
 
-def _solution(
-    instance: Instance, routes: list[list[int]], arrivals: list[list[int]], name: str, started: float
-) -> Solution:
-    visited = {node for route in routes for node in route}
-    return Solution(
-        routes=routes,
-        arrival=arrivals,
-        objective=objective(instance, routes),
-        distance=sum(route_distance(instance, v, r) for v, r in enumerate(routes) if r),
-        dropped_pairs=[k for k, (p, _) in enumerate(instance.pairs) if p not in visited],
-        dropped_nodes=sorted(node for node in unpaired_nodes(instance) if node not in visited),
-        engine=name,
-        seconds=time.monotonic() - started,
-    )
-
-
 def _run(
     instance: Instance,
     config: SearchConfig,
@@ -366,12 +358,6 @@ def _run(
     return (*_extract(model, instance, result), start is not None)
 
 
-def _has_mandatory_work(instance: Instance) -> bool:
-    return any(p is None for p in instance.pair_penalty) or any(
-        instance.node_penalty.get(node) is None for node in unpaired_nodes(instance)
-    )
-
-
 def solve_ortools(instance: Instance, config: SearchConfig, deadline: float) -> Solution:
     """Solve ``instance`` with one OR-Tools configuration until ``deadline`` (``time.time()``).
 
@@ -388,18 +374,17 @@ def solve_ortools(instance: Instance, config: SearchConfig, deadline: float) -> 
         # The warm start no longer fits (e.g. a window closed): start over for the remaining time.
         found = _run(instance, config, deadline - time.time(), None)
     if found is None:
-        if _has_mandatory_work(instance):
+        if has_mandatory_work(instance):
             raise NoSolutionFound(
                 f"OR-Tools ({config.name}) found no solution placing all mandatory work in {remaining:.1f} s"
             )
-        empty: list[list[int]] = [[] for _ in instance.vehicles]
-        return _solution(instance, empty, [[] for _ in instance.vehicles], name + ":nothing-found", started)
+        return nothing_served(instance, name, time.monotonic() - started)
     routes, arrivals, warm = found
     if warm:
         name += "+warm"
     if config.reduce_vehicles and any(v.fixed_cost > 0 for v in instance.vehicles):
         routes, arrivals = _reduce_vehicles(instance, config, deadline, routes, arrivals)
-    return _solution(instance, routes, arrivals, name, started)
+    return make_solution(instance, routes, arrivals, name, time.monotonic() - started)
 
 
 def _reduce_vehicles(
@@ -420,7 +405,7 @@ def _reduce_vehicles(
         trial = [[] if v == smallest else r for v, r in enumerate(routes)]
         # Half the remaining time per attempt: a failed attempt still leaves time to polish.
         found = _run(instance, config, remaining / 2, trial, max_active=len(used) - 1, soft_penalty=soft)
-        if found is None or not _complete(instance, found[0]):
+        if found is None or not serves_all_mandatory(instance, found[0]):
             break
         routes, arrivals, _ = found
     remaining = deadline - time.time()
@@ -429,16 +414,3 @@ def _reduce_vehicles(
         if polished is not None and objective(instance, polished[0]) <= objective(instance, routes):
             routes, arrivals, _ = polished
     return routes, arrivals
-
-
-def _complete(instance: Instance, routes: list[list[int]]) -> bool:
-    """True when every mandatory pair and node is served."""
-    visited = {node for route in routes for node in route}
-    pairs_ok = all(
-        pen is not None or p in visited
-        for (p, _), pen in zip(instance.pairs, instance.pair_penalty, strict=True)
-    )
-    nodes_ok = all(
-        node in visited or instance.node_penalty.get(node) is not None for node in unpaired_nodes(instance)
-    )
-    return pairs_ok and nodes_ok

@@ -25,7 +25,7 @@ from pyvrp.constants import MAX_VALUE
 from pyvrp.stop import MaxRuntime
 
 from routing.engine_errors import EngineError, NoSolutionFound
-from routing.engine_evaluation import objective, route_distance, unpaired_nodes
+from routing.engine_evaluation import has_mandatory_work, make_solution, nothing_served, unpaired_nodes
 from routing.instance import FORBIDDEN, Instance, Solution
 
 
@@ -147,6 +147,8 @@ def solve_pyvrp(instance: Instance, deadline: float, seed: int) -> Solution:
     result = pyvrp_solve(data, stop=MaxRuntime(seconds), seed=seed, collect_stats=False, display=False)
     best = result.best
     if not best.is_feasible():
+        if not has_mandatory_work(instance):
+            return nothing_served(instance, f"pyvrp:seed{seed}", time.monotonic() - started)
         raise NoSolutionFound(
             f"PyVRP found no feasible solution in {seconds:.1f} s "
             f"(time warp {best.time_warp()}, excess load {best.excess_load()})"
@@ -169,14 +171,4 @@ def solve_pyvrp(instance: Instance, deadline: float, seed: int) -> Solution:
                 continue
             routes[v].append(node)
             arrivals[v].append(int(activity.start_time))
-    visited = {node for route in routes for node in route}
-    return Solution(
-        routes=routes,
-        arrival=arrivals,
-        objective=objective(instance, routes),
-        distance=sum(route_distance(instance, v, r) for v, r in enumerate(routes) if r),
-        dropped_pairs=[k for k, (p, _) in enumerate(instance.pairs) if p not in visited],
-        dropped_nodes=[node for node in client_nodes if node not in visited],
-        engine=f"pyvrp:seed{seed}",
-        seconds=time.monotonic() - started,
-    )
+    return make_solution(instance, routes, arrivals, f"pyvrp:seed{seed}", time.monotonic() - started)
