@@ -141,13 +141,15 @@ def build_networks(
     models: Iterable[DroneModel],
     sites: SiteIndex,
     pad_sites: set[int],
+    port_sites: set[int],
     t0: datetime,
     horizon_end: datetime,
 ) -> dict[str, Network]:
     """Per model: conservative leg lengths and paths between ``sites`` over ``[t0, horizon_end]``.
 
     ``pad_sites`` are the sites where drones land (ports, pickups, drop-offs); the others (drones in
-    flight) are only left, at cruise altitude.
+    flight) are only left, at cruise altitude. A port among ``port_sites`` covered by a zone at any
+    time of the horizon is closed for the whole horizon (ports have no time windows in the model).
     """
     horizon_s = _seconds(horizon_end, t0)
     active = [z for z in zones if z.active_during(t0, horizon_end)]
@@ -176,7 +178,7 @@ def build_networks(
         for s in sorted(pad_sites):
             windows = _pad_windows(active, frame, sites.points[s], model, t0, horizon_s)
             if windows is not None:
-                pads[s] = windows
+                pads[s] = PadWindows([], windows.zone_ids) if s in port_sites else windows
         # Legs to and from a pad covered only part of the time avoid every zone but those covering it.
         for s, windows in pads.items():
             if not windows.free:

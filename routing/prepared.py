@@ -116,7 +116,9 @@ def prepare(problem: PlanningProblem) -> Prepared:
     latest = max([latest] + [t0 + timedelta(seconds=s.available_s) for s in starts])
     horizon_end = latest + HORIZON_TAIL
     used_models = {fleet.model_of(d).name: fleet.model_of(d) for d in fleet.drones}
-    networks = build_networks(problem.zones, used_models.values(), sites, pad_sites, t0, horizon_end)
+    networks = build_networks(
+        problem.zones, used_models.values(), sites, pad_sites, set(port_site.values()), t0, horizon_end
+    )
     prep = Prepared(
         problem=problem,
         t0=t0,

@@ -182,3 +182,21 @@ def test_a_pad_inside_a_margin_band_is_usable_and_validated() -> None:
     reqs = [request("close", at_m(0, 0), at_m(0, 1790), deadline=60)]
     result = solved(problem([zone], fleet(drones=1), reqs))
     assert result.served == ("close",)
+
+
+def test_a_port_under_a_temporary_zone_is_closed_and_the_plan_stays_valid() -> None:
+    doc = fleet(drones=1)
+    lon, lat = at_m(4000, 0)
+    doc["ports"].append({"id": "Q", "lon": lon, "lat": lat, "drones": [{"id": "E0", "model": "m"}]})
+    closure = square(
+        "closure",
+        4000,
+        0,
+        150,
+        valid_from=(T0 + timedelta(minutes=20)).isoformat(),
+        valid_to=(T0 + timedelta(minutes=50)).isoformat(),
+    )
+    reqs = [request("a", at_m(3000, 500), at_m(3500, 1500), ready=15, deadline=60)]
+    result = solved(problem([closure], doc, reqs))
+    assert result.served == ("a",)
+    assert all(leg.to_id != "Q" and leg.from_id != "Q" for _, _, _, leg in result.legs())
