@@ -15,7 +15,16 @@ Conventions
   (payload cumul fixed to 0), its trip energy resets, and ``travel_time`` out of it includes the
   turnaround.
 - A pair with ``penalty None`` must be served; otherwise dropping it costs ``penalty`` in the
-  objective (``distance`` units).
+  objective (``distance`` units). Penalties must lie in ``[0, 1e15]`` (no int64 overflow).
+- ``pair_vehicles`` may be empty (no pair restricted) or have one entry per pair.
+- ``forced_vehicle`` restricts a node to one vehicle. A forced node that is not in a pair is an
+  unpaired visit, mandatory unless ``node_penalty`` gives it a penalty.
+- A node with no role (not a vehicle start/end, not in a pair, not in ``node_penalty`` or
+  ``forced_vehicle``, not a reload node) is never visited.
+- ``Solution.routes`` include the reload nodes visited (they split the trips); ``arrival`` is when
+  the visit starts: the arrival, or the opening of the window after a wait.
+- ``routing.engine.solve`` is the entry point; ``routing.engine_evaluation.check_solution``
+  verifies a Solution against its Instance independently of the engine.
 """
 
 from __future__ import annotations
