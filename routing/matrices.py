@@ -18,9 +18,10 @@ Time-dependent zones (the policy, documented in the README):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 import numpy as np
 
@@ -136,6 +137,58 @@ def _pad_windows(
     return PadWindows(free=free, zone_ids=tuple(z.id for z in covering))
 
 
+class _Composer:
+    """Assembles one model's lengths from several matrices, remembering where each arc came from."""
+
+    def __init__(self, base: DistanceMatrix, n: int) -> None:
+        self.lengths = np.array(base.lengths_m, dtype=float, copy=True)
+        self.source = np.zeros((n, n), dtype=np.int64)
+        self.matrices = [base]
+        self._position = {id(base): 0}
+
+    def _index(self, m: DistanceMatrix) -> int:
+        if id(m) not in self._position:
+            self._position[id(m)] = len(self.matrices)
+            self.matrices.append(m)
+        return self._position[id(m)]
+
+    def rows_and_columns(self, m: DistanceMatrix, s: int) -> None:
+        """Take every arc out of and into site ``s`` from ``m``."""
+        k, alt = self._index(m), np.asarray(m.lengths_m, dtype=float)
+        self.lengths[s, :], self.lengths[:, s] = alt[s, :], alt[:, s]
+        self.source[s, :] = k
+        self.source[:, s] = k
+
+    def arc(self, m: DistanceMatrix, a: int, b: int) -> None:
+        """Take the arc ``a -> b`` from ``m``."""
+        self.lengths[a, b] = float(np.asarray(m.lengths_m)[a, b])
+        self.source[a, b] = self._index(m)
+
+
+def _network(
+    model: DroneModel, pads: dict[int, PadWindows], n: int, matrix: Callable[[frozenset[str]], DistanceMatrix]
+) -> Network:
+    """One model's network: the conservative matrix, refined around pads covered only part of the time."""
+    comp = _Composer(matrix(frozenset()), n)
+    # Legs to and from a pad covered only part of the time avoid every zone but those covering it
+    # (between two such pads: every zone but those covering either).
+    timed = {s: frozenset(w.zone_ids) for s, w in pads.items() if w.free}
+    for s, excluded in timed.items():
+        comp.rows_and_columns(matrix(excluded), s)
+    for a, ex_a in timed.items():
+        for b, ex_b in timed.items():
+            if ex_a != ex_b:
+                comp.arc(matrix(ex_a | ex_b), a, b)
+    for s, windows in pads.items():
+        if not windows.free:
+            comp.lengths[s, :] = np.inf
+            comp.lengths[:, s] = np.inf
+    np.fill_diagonal(comp.lengths, 0.0)
+    return Network(
+        model=model, length_m=comp.lengths, pads=pads, _matrices=comp.matrices, _source=comp.source
+    )
+
+
 def build_networks(
     zones: Sequence[Zone],
     models: Iterable[DroneModel],
@@ -169,36 +222,10 @@ def build_networks(
 
     networks: dict[str, Network] = {}
     for model in models:
-        base = matrix(model.cruise_altitude_m, frozenset())
-        lengths = np.array(base.lengths_m, dtype=float, copy=True)
-        mats = [base]
-        position = {id(base): 0}
-        source = np.zeros((n, n), dtype=np.int64)
         pads: dict[int, PadWindows] = {}
         for s in sorted(pad_sites):
             windows = _pad_windows(active, frame, sites.points[s], model, t0, horizon_s)
             if windows is not None:
                 pads[s] = PadWindows([], windows.zone_ids) if s in port_sites else windows
-        # Legs to and from a pad covered only part of the time avoid every zone but those covering it.
-        for s, windows in pads.items():
-            if not windows.free:
-                continue
-            alt = matrix(model.cruise_altitude_m, frozenset(windows.zone_ids))
-            if id(alt) not in position:
-                position[id(alt)] = len(mats)
-                mats.append(alt)
-            k = position[id(alt)]
-            alt_len = np.asarray(alt.lengths_m, dtype=float)
-            lengths[s, :] = alt_len[s, :]
-            lengths[:, s] = alt_len[:, s]
-            source[s, :] = k
-            source[:, s] = k
-        for s, windows in pads.items():
-            if not windows.free:
-                lengths[s, :] = np.inf
-                lengths[:, s] = np.inf
-        np.fill_diagonal(lengths, 0.0)
-        networks[model.name] = Network(
-            model=model, length_m=lengths, pads=pads, _matrices=mats, _source=source
-        )
+        networks[model.name] = _network(model, pads, n, partial(matrix, model.cruise_altitude_m))
     return networks

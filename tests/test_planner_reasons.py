@@ -200,3 +200,20 @@ def test_a_port_under_a_temporary_zone_is_closed_and_the_plan_stays_valid() -> N
     result = solved(problem([closure], doc, reqs))
     assert result.served == ("a",)
     assert all(leg.to_id != "Q" and leg.from_id != "Q" for _, _, _, leg in result.legs())
+
+
+def test_pickup_and_dropoff_under_two_different_temporary_zones() -> None:
+    def zone(zid: str, y: float) -> dict[str, Any]:
+        return square(
+            zid,
+            0,
+            y,
+            250,
+            valid_from=(T0 + timedelta(minutes=40)).isoformat(),
+            valid_to=(T0 + timedelta(hours=3)).isoformat(),
+        )
+
+    reqs = [request("both", at_m(0, 1500), at_m(0, 4000), deadline=90)]
+    result = solved(problem([zone("fair", 1500), zone("market", 4000)], fleet(drones=1), reqs))
+    assert result.served == ("both",)
+    assert result.etas["both"].delivered_at < T0 + timedelta(minutes=40)
