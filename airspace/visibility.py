@@ -304,43 +304,55 @@ def _nodes_on(f: ObstacleField, z: int) -> np.ndarray:
     return cached
 
 
-def _exit_param(start: np.ndarray, d: np.ndarray, edges: np.ndarray) -> float:
-    """Smallest t > 0 where start + t*d meets one of the edges (inf if never)."""
-    e0, fvec = edges[:, 0], edges[:, 1] - edges[:, 0]
-    denom = _cross(d[0], d[1], fvec[:, 0], fvec[:, 1])
-    w = e0 - start
+def _exit_params(starts: np.ndarray, d: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per ray ``starts[k] + t * d[k]``: the smallest t > 0 where it meets one of the edges (inf: never)."""
+    e0, fvec = edges[None, :, 0], edges[None, :, 1] - edges[None, :, 0]  # (1, E, 2)
+    dx, dy = d[:, 0:1], d[:, 1:2]
+    denom = dx * fvec[..., 1] - dy * fvec[..., 0]
+    wx, wy = e0[..., 0] - starts[:, 0:1], e0[..., 1] - starts[:, 1:2]
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = _cross(w[:, 0], w[:, 1], fvec[:, 0], fvec[:, 1]) / denom
-        u = _cross(w[:, 0], w[:, 1], d[0], d[1]) / denom
+        t = (wx * fvec[..., 1] - wy * fvec[..., 0]) / denom
+        u = (wx * dy - wy * dx) / denom
     ok = (denom != 0) & (u >= 0) & (u <= 1) & (t > 0)
-    return float(t[ok].min()) if ok.any() else float("inf")
+    return np.where(ok, t, np.inf).min(axis=1) if edges.size else np.full(len(starts), np.inf)
 
 
-def _keeps(fp: Footprint, p: np.ndarray, q: np.ndarray, need: float) -> bool:
-    """Whether the segment p-q stays at least ``need`` (> 0) from the footprint, up to a tolerance
-    that never lets it touch the footprint (at most EPSILON_M, at most half of ``need``)."""
-    return bool(fp.distance(shapely.linestrings([p, q])) >= need - min(EPSILON_M, need / 2))
+def _keeps(fp: Footprint, p: np.ndarray, q: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """Whether each segment p[k]-q[k] stays at least ``need[k]`` (> 0) from the footprint, up to a
+    tolerance that never lets it touch the footprint (at most EPSILON_M, at most half of ``need``)."""
+    if len(p) == 0:
+        return np.ones(0, dtype=bool)
+    gap = fp.distance(shapely.linestrings(np.stack([p, q], axis=1)))
+    return gap >= need - np.minimum(EPSILON_M, need / 2)
 
 
-def _band_leg_clear(
-    f: ObstacleField, z: int, a: np.ndarray, b: np.ndarray, c_start: float | None, c_end: float | None
-) -> bool:
-    """The pad-in-band rule for one segment and one zone whose band holds one or both ends."""
+def _band_legs_clear(
+    f: ObstacleField, z: int, a: np.ndarray, b: np.ndarray, c_start: np.ndarray, c_end: np.ndarray
+) -> np.ndarray:
+    """The pad-in-band rule for segments a[k]-b[k] and one zone ``z`` whose band holds one or both
+    ends; ``c_start`` / ``c_end`` are the clearances those ends must keep (NaN: that end is not in
+    the band)."""
     d = b - a
     edges = _ring_edges(f, z)
     fp = f.footprints[z]
-    head = _exit_param(a, d, edges) if c_start is not None else 0.0
-    tail = 1.0 - _exit_param(b, -d, edges) if c_end is not None else 1.0
-    if head >= tail:  # the leg never leaves the band
-        return _keeps(fp, a, b, min(c for c in (c_start, c_end) if c is not None))
-    if c_start is not None and not _keeps(fp, a, a + head * d, c_start):
-        return False
-    if c_end is not None and not _keeps(fp, a + tail * d, b, c_end):
-        return False
-    if tail - head <= 1e-12:
-        return True
-    middle = shapely.linestrings([a + head * d, a + tail * d])
-    return not bool(shapely.intersects(middle, f.eroded[z]))
+    has_s, has_e = ~np.isnan(c_start), ~np.isnan(c_end)
+    head = np.where(has_s, _exit_params(a, d, edges), 0.0)
+    tail = np.where(has_e, 1.0 - _exit_params(b, -d, edges), 1.0)
+    ok = np.ones(len(a), dtype=bool)
+    inside = head >= tail  # the leg never leaves the band
+    need = np.fmin(c_start, c_end)
+    ok[inside] = _keeps(fp, a[inside], b[inside], need[inside])
+    out = ~inside
+    hs = out & has_s
+    ok[hs] &= _keeps(fp, a[hs], a[hs] + head[hs, None] * d[hs], c_start[hs])
+    te = out & has_e
+    ok[te] &= _keeps(fp, a[te] + tail[te, None] * d[te], b[te], c_end[te])
+    mid = ok & out & (tail - head > 1e-12)
+    if mid.any():
+        p = a[mid] + head[mid, None] * d[mid]
+        q = a[mid] + tail[mid, None] * d[mid]
+        ok[mid] = ~shapely.intersects(f.eroded[z], shapely.linestrings(np.stack([p, q], axis=1)))
+    return ok
 
 
 def segments_blocked(
@@ -379,13 +391,17 @@ def segments_blocked(
     todo = ~special & ~sure & ~blocked[s_idx]
     hit = shapely.intersects(f.eroded[z_idx[todo]], lines[s_idx[todo]])
     blocked[s_idx[todo][hit]] = True
-    for s, z in zip(s_idx[special].tolist(), z_idx[special].tolist(), strict=True):
-        if blocked[s]:
+    ss, zs = s_idx[special], z_idx[special]
+    for z in np.unique(zs).tolist():
+        sel = ss[(zs == z) & ~blocked[ss]]
+        if len(sel) == 0:
             continue
-        c_start = bands.bands[start_pad[s]].get(z) if start_pad[s] >= 0 else None
-        c_end = bands.bands[end_pad[s]].get(z) if end_pad[s] >= 0 else None
-        if not _band_leg_clear(f, z, a[s], b[s], c_start, c_end):
-            blocked[s] = True
+        c_start = np.array(
+            [bands.bands[p].get(z, np.nan) if p >= 0 else np.nan for p in start_pad[sel].tolist()]
+        )
+        c_end = np.array([bands.bands[p].get(z, np.nan) if p >= 0 else np.nan for p in end_pad[sel].tolist()])
+        clear = _band_legs_clear(f, z, a[sel], b[sel], c_start, c_end)
+        blocked[sel[~clear]] = True
     return blocked
 
 
@@ -504,7 +520,6 @@ def _graph_lengths(sol: Solution, gi: np.ndarray, gj: np.ndarray) -> None:
     f = sol.field
     v = f.size
     sources = np.unique(gi)
-    src_of = {int(s): k for k, s in enumerate(sources.tolist())}
     rows = [f.edge_i, f.edge_j]
     cols = [f.edge_j, f.edge_i]
     weights = [f.edge_w, f.edge_w]
@@ -521,12 +536,13 @@ def _graph_lengths(sol: Solution, gi: np.ndarray, gj: np.ndarray) -> None:
     dist = dijkstra(graph, directed=True, indices=v + np.arange(len(sources)))
     order = np.argsort(gj, kind="stable")
     gi, gj = gi[order], gj[order]
-    for target in np.unique(gj).tolist():
-        sel = gj == target
-        src_rows = np.array([src_of[s] for s in gi[sel].tolist()])
+    row_of = np.searchsorted(sources, gi)  # the Dijkstra row of each pair's source
+    targets, firsts = np.unique(gj, return_index=True)
+    lasts = np.append(firsts[1:], len(gj))
+    for target, lo, hi in zip(targets.tolist(), firsts.tolist(), lasts.tolist(), strict=True):
         nodes_w, lens = sol.pad_edges[target]
         if len(nodes_w) == 0:
             continue
-        best = (dist[np.ix_(src_rows, nodes_w)] + lens[None, :]).min(axis=1)
-        sol.lengths[gi[sel], target] = best
-        sol.lengths[target, gi[sel]] = best
+        best = (dist[np.ix_(row_of[lo:hi], nodes_w)] + lens[None, :]).min(axis=1)
+        sol.lengths[gi[lo:hi], target] = best
+        sol.lengths[target, gi[lo:hi]] = best
