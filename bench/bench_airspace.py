@@ -75,11 +75,35 @@ def random_points(n: int, seed: int, frame: LocalFrame, space: Airspace, area_m:
     return out
 
 
-def measure(n_points: int, n_zones: int, runs: int, seed: int = 7) -> dict[str, float]:
-    """Median build time of ``runs`` fresh distance matrices, with graph statistics."""
+def band_points(n: int, seed: int, frame: LocalFrame, zones: list[Zone], space: Airspace) -> list:
+    """``n`` seeded points just outside circle zones, inside their margin band (not in any footprint)."""
+    rng = np.random.default_rng(seed)
+    circles = [z for z in zones if z.radius_m is not None and z.margin_m > 2]
+    out: list[tuple[float, float]] = []
+    while len(out) < n:
+        z = circles[int(rng.integers(len(circles)))]
+        cx, cy = frame.to_xy(z.shape.x, z.shape.y)
+        t, gap = rng.uniform(0, 2 * math.pi), rng.uniform(1, z.margin_m - 1)
+        r = float(z.radius_m) + gap  # type: ignore[arg-type]
+        lon, lat = frame.to_lonlat(cx + r * math.cos(t), cy + r * math.sin(t))
+        try:
+            space.check_point((lon, lat), altitude_m=120, at=AT)
+        except Exception:
+            continue
+        out.append((float(lon), float(lat)))
+    return out
+
+
+def measure(n_points: int, n_zones: int, runs: int, seed: int = 7, in_bands: int = 0) -> dict[str, float]:
+    """Median build time of ``runs`` fresh distance matrices, with graph statistics.
+
+    ``in_bands`` of the points are placed inside margin bands (pads next to zones).
+    """
     frame = LocalFrame.centred_on(*CENTRE)
     zones = random_zones(n_zones, seed, frame)
-    points = random_points(n_points, seed + 1, frame, Airspace(zones, frame))
+    probe = Airspace(zones, frame)
+    points = random_points(n_points - in_bands, seed + 1, frame, probe)
+    points += band_points(in_bands, seed + 2, frame, zones, probe)
     times = []
     matrix = None
     for _ in range(runs):
@@ -90,6 +114,7 @@ def measure(n_points: int, n_zones: int, runs: int, seed: int = 7) -> dict[str, 
     assert matrix is not None
     field = next(iter(space._fields.values()))
     return {
+        "in_bands": in_bands,
         "points": n_points,
         "zones": n_zones,
         "median_s": statistics.median(times),
@@ -107,14 +132,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--points", type=int, nargs="+", default=[200, 500])
     parser.add_argument("--zones", type=int, default=100)
+    parser.add_argument(
+        "--band-share", type=float, default=0.1, help="share of points in margin bands (last row)"
+    )
     args = parser.parse_args(argv)
     print("airspace: distance matrix, fresh Airspace per run (zones buffered + graph + matrix)")
-    header = ("points", "zones", "median s", "min s", "graph pairs", "nodes", "edges")
-    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (6, 5, 9, 7, 11, 6, 7), strict=True)))
-    for n in args.points:
-        r = measure(n, args.zones, args.runs)
+    header = ("points", "in bands", "zones", "median s", "min s", "graph pairs", "nodes", "edges")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (6, 8, 5, 9, 7, 11, 6, 7), strict=True)))
+    cases = [(n, 0) for n in args.points]
+    if args.band_share > 0:
+        cases.append((max(args.points), round(max(args.points) * args.band_share)))
+    for n, in_bands in cases:
+        r = measure(n, args.zones, args.runs, in_bands=in_bands)
         print(
-            f"{r['points']:>6} {r['zones']:>5} {r['median_s']:>9.3f} {r['min_s']:>7.3f} "
+            f"{r['points']:>6} {r['in_bands']:>8} {r['zones']:>5} {r['median_s']:>9.3f} {r['min_s']:>7.3f} "
             f"{r['graph_fraction']:>10.1%} {r['nodes']:>6} {r['edges']:>7}"
         )
     return 0
