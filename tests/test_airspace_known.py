@@ -346,3 +346,24 @@ def test_points_outside_the_service_area_are_refused() -> None:
         space.shortest_path(lonlat(-500, 0), lonlat(500, 0), altitude_m=120, at=datetime(2026, 12, 1))
     with pytest.raises(ValueError, match="altitude_m"):
         space.shortest_path(lonlat(-500, 0), lonlat(500, 0), altitude_m=math.nan, at=AT)
+
+
+def test_courtyard_formed_by_several_zones_names_them_all() -> None:
+    bars = [
+        square_feature("south", 0, -400, 1, margin_m=20),
+        square_feature("north", 0, 400, 1, margin_m=20),
+        square_feature("west", -400, 0, 1, margin_m=20),
+        square_feature("east", 400, 0, 1, margin_m=20),
+    ]
+    boxes = {"south": (-500, -500, 500, -300), "north": (-500, 300, 500, 500)}
+    boxes |= {"west": (-500, -500, -300, 500), "east": (300, -500, 500, 500)}
+    for bar in bars:
+        x0, y0, x1, y1 = boxes[bar["properties"]["id"]]
+        ring = [lonlat(x0, y0), lonlat(x1, y0), lonlat(x1, y1), lonlat(x0, y1), lonlat(x0, y0)]
+        bar["geometry"]["coordinates"] = [[list(p) for p in ring]]
+    space = airspace(*bars)
+    matrix = space.distance_matrix([lonlat(0, 0), lonlat(2000, 0)], altitude_m=120, at=AT)
+    err = matrix.point_errors[0]
+    assert err.code == "unreachable" and err.zone_id is None
+    assert all(name in str(err) for name in ("south", "north", "west", "east"))
+    assert np.isinf(matrix.lengths_m[0, 1])
