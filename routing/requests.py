@@ -98,13 +98,13 @@ def parse_request(rec: Any, source: str, where: str) -> Request:
     """Validate one decoded request record."""
     if not isinstance(rec, dict):
         raise RequestFormatError(source, where, "must be an object")
-    unknown = sorted(set(rec) - set(REQUEST_FIELDS))
-    if unknown:
-        raise RequestFormatError(source, where, f"unknown field(s) {', '.join(map(repr, unknown))}")
     rid = rec.get("id")
     if not isinstance(rid, str) or not rid:
         raise RequestFormatError(source, where, "field 'id' must be a non-empty string")
     where = f"{where} (id {rid!r})"
+    unknown = sorted(set(rec) - set(REQUEST_FIELDS))
+    if unknown:
+        raise RequestFormatError(source, where, f"unknown field(s) {', '.join(map(repr, unknown))}")
     for field in REQUEST_FIELDS:
         if field not in rec:
             raise RequestFormatError(source, where, f"missing field {field!r}")
