@@ -42,6 +42,7 @@ from airspace.obstacles import Footprint
 EPSILON_M: float = 1e-6
 MIN_CLEARANCE_M: float = 0.01  # what a leg leaving a pad near a zero-margin zone keeps from it
 _TANGENT_RTOL = 1e-9
+_DUPLICATE_M = 1e-7
 _CHUNK = 512
 
 
@@ -86,8 +87,9 @@ def _convex_vertices(parts: list[Polygon]) -> tuple[np.ndarray, np.ndarray, np.n
         part = orient(part, sign=1.0)  # exterior CCW, holes CW: the obstacle is on the left
         for ring in (part.exterior, *part.interiors):
             c = np.asarray(ring.coords)[:-1, :2]
-            keep = np.any(c != np.roll(c, 1, axis=0), axis=1)
-            c = c[keep]
+            # near-duplicate vertices (noise of the unions) would give neighbour directions at random
+            step = c - np.roll(c, 1, axis=0)
+            c = c[np.hypot(step[:, 0], step[:, 1]) > _DUPLICATE_M]
             if len(c) < 3:
                 continue
             p, n = np.roll(c, 1, axis=0), np.roll(c, -1, axis=0)
