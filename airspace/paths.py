@@ -99,6 +99,16 @@ class DistanceMatrix:
             err = self.point_errors.get(j) or self.point_errors.get(i)
             if err is not None:
                 raise err
+            for k in (i, j):
+                held = self._solution.boxed_in(k) if self._solution is not None else None
+                if held is not None:
+                    raise AirspaceError(
+                        "unreachable",
+                        f"no leg can leave point {k} {self._lonlats[k]}: every way out crosses a zone"
+                        + (f" (it lies in the margin of {', '.join(held)})" if held else ""),
+                        zone_id=held[0] if len(held) == 1 else None,
+                        point=self._lonlats[k],
+                    )
             raise AirspaceError(
                 "unreachable",
                 f"no safe path from point {i} {self._lonlats[i]} to point {j} {self._lonlats[j]}",

@@ -438,6 +438,15 @@ class Solution:
     direct: np.ndarray  # (N, N) bool: the straight segment is clear
     graph_pairs: int
     pad_edges: dict[int, tuple[np.ndarray, np.ndarray]]  # pad -> (node ids, lengths)
+    bands: PadBands | None = None
+
+    def boxed_in(self, pad: int) -> list[str] | None:
+        """If no leg at all can leave this pad, the ids of the zones whose bands hold it (maybe [])."""
+        others = np.delete(self.direct[pad], pad)
+        if others.any() or pad not in self.pad_edges or len(self.pad_edges[pad][0]):
+            return None
+        held = self.bands.bands[pad] if self.bands is not None else {}
+        return sorted(self.field.zone_ids[z] for z in held)
 
     def _graph(self, source: int) -> csr_matrix:
         f = self.field
@@ -479,7 +488,7 @@ def solve(f: ObstacleField, pads: np.ndarray, usable: np.ndarray) -> Solution:
     lengths[ci, cj] = lengths[cj, ci] = straight[~blocked]
     direct[ci, cj] = direct[cj, ci] = True
     gi, gj = pi[blocked], pj[blocked]
-    solution = Solution(f, pads, lengths, direct, len(gi), {})
+    solution = Solution(f, pads, lengths, direct, len(gi), {}, bands)
     if len(gi) == 0 or f.size == 0:
         return solution
     involved = np.unique(np.concatenate([gi, gj]))

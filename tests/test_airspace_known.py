@@ -367,3 +367,13 @@ def test_courtyard_formed_by_several_zones_names_them_all() -> None:
     assert err.code == "unreachable" and err.zone_id is None
     assert all(name in str(err) for name in ("south", "north", "west", "east"))
     assert np.isinf(matrix.lengths_m[0, 1])
+
+
+def test_pad_in_a_courtyard_closed_by_the_margin_is_unreachable_and_named() -> None:
+    # the hole (40 m across) is narrower than twice the margin: the courtyard is all margin band
+    space = airspace(ring_zone("ring", 300, 20, margin_m=25))
+    inside = lonlat(0, 0)
+    for a, b in ((lonlat(1000, 0), inside), (inside, lonlat(1000, 0))):
+        with pytest.raises(AirspaceError) as info:
+            space.shortest_path(a, b, altitude_m=120, at=AT)
+        assert (info.value.code, info.value.zone_id, info.value.point) == ("unreachable", "ring", inside)
