@@ -78,10 +78,21 @@ def prepare(problem: PlanningProblem) -> Prepared:
     if len(requests) != len(problem.requests):
         raise ProblemError("duplicate request ids in the problem")
     drones = {d.id: d for d in fleet.drones}
+    if problem.at.utcoffset() is None:
+        raise ProblemError(f"the planning instant must be timezone-aware, got {problem.at.isoformat()}")
     onboard_owner: dict[str, str] = {}
     for state in problem.drone_states:
         if state.drone_id not in drones:
             raise ProblemError(f"drone state for unknown drone {state.drone_id!r}")
+        battery = fleet.model_of(drones[state.drone_id]).battery_wh
+        if not 0 <= state.energy_wh <= battery:
+            raise ProblemError(
+                f"drone {state.drone_id!r}: energy_wh {state.energy_wh} outside [0, battery_wh={battery}]"
+            )
+        if state.at.utcoffset() is None:
+            raise ProblemError(f"drone {state.drone_id!r}: state time must be timezone-aware")
+        if len(set(state.onboard)) != len(state.onboard):
+            raise ProblemError(f"drone {state.drone_id!r} lists a document on board twice")
         if state.port is not None and state.port not in {p.id for p in fleet.ports}:
             raise ProblemError(f"drone {state.drone_id!r} stands at unknown port {state.port!r}")
         if state.onboard and state.port is not None:

@@ -56,6 +56,11 @@ def test_an_inconsistent_state_is_refused() -> None:
     lost = DroneState("D0", 127.0, 37.5, T0, 100.0, onboard=("nope",))
     with pytest.raises(ProblemError, match="unknown request 'nope'"):
         plan(replace(p, drone_states=(lost,)), seconds=1)
+    overfull = DroneState("D0", 127.0, 37.5, T0, 999.0)
+    with pytest.raises(ProblemError, match=r"energy_wh 999.0 outside \[0, battery_wh=300"):
+        plan(replace(p, drone_states=(overfull,)), seconds=1)
+    with pytest.raises(ProblemError, match="timezone-aware"):
+        plan(replace(p, at=T0.replace(tzinfo=None)), seconds=1)
 
 
 def test_a_drone_caught_inside_a_zone_is_named_not_planned_silently() -> None:
