@@ -52,6 +52,10 @@ class Mapping:
     pair_request: list[str]  # per instance pair: the request id
     models: list[str]  # per matrix class: the model name
 
+    def stops(self, route: list[int]) -> list[NodeInfo]:
+        """The stops of one engine route (start and end excluded), as node descriptions."""
+        return [self.nodes[i] for i in route]
+
 
 def _grams(kg: float) -> int:
     return math.ceil(kg * 1000 - 1e-6)
@@ -321,8 +325,3 @@ def warm_start(mapping: Mapping, previous: Plan, prep: Prepared) -> list[list[in
             route.pop()
         routes.append(route)
     return routes
-
-
-def decode_route(mapping: Mapping, route: list[int]) -> list[NodeInfo]:
-    """The stops of one engine route (start and end excluded), as node descriptions."""
-    return [mapping.nodes[i] for i in route]

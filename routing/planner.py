@@ -128,7 +128,7 @@ def plan(
                 rid, Reason.NO_CAPACITY.value, "feasible alone, not with the fleet and time available now"
             )
         )
-    stops = [[mapping.nodes[i] for i in route] for route in solution.routes]
+    stops = [mapping.stops(route) for route in solution.routes]
     return realise_and_repair(prep, stops, candidates, unserved, solution.engine)
 
 
