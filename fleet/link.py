@@ -137,8 +137,10 @@ class FleetLink:
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # A disconnect waits for the broker to close the socket; never let that hang a stop.
+            done, _ = await asyncio.wait({self._task}, timeout=5.0)
+            if not done:
+                log.warning("fleet link %s: receive loop did not stop within 5 s", self.client_id)
             self._task = None
         self._connected.clear()
 

@@ -102,9 +102,11 @@ class DroneAgent:
                 )
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # A disconnect waits for the broker to close the socket; never let that hang a stop.
+            _, pending = await asyncio.wait(self._tasks, timeout=5.0)
+            if pending:
+                log.warning("drone %s: %d task(s) did not stop within 5 s", self.sim.id, len(pending))
         self._tasks = []
 
     # --- faults --------------------------------------------------------------------------------

@@ -226,7 +226,7 @@ class SimDrone:
         if isinstance(cmd, Start):
             return self._start(cmd, now)
         if isinstance(cmd, Hold):
-            if self.state not in ("en_route", "returning"):
+            if self.state not in ("en_route", "returning", "servicing"):
                 return False, f"cannot hold in state {self.state}"
             self.held_state, self.state, self.ground_speed = self.state, "holding", 0.0
             return True, None

@@ -14,6 +14,8 @@ Import the fixtures you use into a test module::
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -78,7 +80,10 @@ class Mosquitto:
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {data}/\n"
-            "log_dest stderr\n",
+            "log_dest stderr\n"
+            # Run as whoever runs the tests: started as root, mosquitto would switch to its own
+            # user, which cannot write the persistence file into pytest's private tmp dir.
+            f"user {pwd.getpwuid(os.geteuid()).pw_name}\n",
             encoding="utf-8",
         )
         self.log = workdir / "mosquitto.log"
