@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 from dispatch.audit import ChainReport
 from dispatch.store import audit_log
@@ -50,6 +51,18 @@ class Store:
         """Every audit entry about one entity (request, flight, zone, api_key), oldest first."""
         async with self.db.read() as session:
             return await audit_log.entries_for(session, entity, entity_id)
+
+    async def note(
+        self, entity: str, entity_id: str, action: str, *, actor: str, payload: dict[str, Any]
+    ) -> AuditEntry:
+        """Append an audit entry recording a fact that changes no state (a refused hand-over code,
+        a re-route of a flight in the air), in its own transaction."""
+        async with self.db.write() as session:
+            row = await audit_log.append_entry(
+                session, self.db, entity=entity, entity_id=entity_id, action=action, actor=actor,
+                payload=payload,
+            )  # fmt: skip
+            return audit_log.entry_view(row)
 
     async def close(self) -> None:
         """Release every connection."""

@@ -1,0 +1,895 @@
+"""The dispatcher: intake, planning rounds, commands to the fleet and the life cycle driven by events.
+
+Rules it keeps, whatever fails:
+
+- **Write before you act.** A flight (with its legs and carried requests) and its commands are
+  recorded in the store before the first byte goes to the drone; command ids are derived from the
+  mission id, so a re-send (after a timeout or a restart) carries the *same* ``cmd_id`` and the
+  drone applies it once.
+- **Each request flies once.** Only ``accepted`` requests are planned. A request leaves a mission
+  only through the store's life cycle: back to ``accepted`` if it was never picked up (abort,
+  refused mission), or ``failed`` when it is on board a drone that cannot finish.
+- **Rolling horizon.** Each planning round plans every accepted request on every usable drone
+  (busy drones from the end of their mission) but commits only the first trip of idle drones;
+  the rest is re-planned in the next round, which runs on a new request, a drone becoming free, a
+  zone change, a failure, or the periodic tick.
+- **Drones in flight keep their missions** unless a zone change (re-route, or hold/return when no
+  safe path exists), a fault, silence or low battery forces a change.
+
+The solver and the intake pre-check run in worker processes (:class:`SolverPool`), so the event
+loop that handles acks, events and telemetry is never blocked by OR-Tools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from airspace.paths import Airspace, AirspaceError
+from airspace.zones import Zone, parse_zones
+from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
+from dispatch.service.intake import Assessment, to_routing_request
+from dispatch.service.missions import (
+    MissionSpec,
+    StopSpec,
+    mission_from_trip,
+    new_flight,
+    new_mission_id,
+    protocol_stops,
+    start_command,
+    upload_command,
+)
+from dispatch.service.reroute import crosses, next_waypoint, replacement
+from dispatch.service.solver_pool import SolverPool
+from dispatch.service.state import ActiveMission, DroneView
+from dispatch.store import Conflict, Intake, NewRequest, NotFound, RequestView, Store, StoreError
+from dispatch.store.views import CommandView, FlightView
+from fleet.clock import Clock
+from fleet.description import Fleet
+from fleet.link import CommandTimeout, FleetLink
+from fleet.messages import (
+    Ack,
+    AnyCommand,
+    Delivered,
+    Fault,
+    GeofenceBreach,
+    Hold,
+    Landed,
+    LandNow,
+    LowBattery,
+    PickedUp,
+    ReachedStop,
+    Reroute,
+    Resume,
+    ReturnToPort,
+    State,
+    Telemetry,
+    TookOff,
+)
+from routing.problem import DroneState, PlanningProblem
+
+log = logging.getLogger(__name__)
+
+FLYING_STATES = ("en_route", "servicing", "holding", "returning", "landing")
+_command_decoder = msgspec.json.Decoder(AnyCommand)
+
+
+@dataclasses.dataclass(slots=True)
+class DispatcherStats:
+    """Counters and measurements of one dispatcher (monotonic)."""
+
+    plan_rounds: int = 0
+    plan_wall_s: list[float] = dataclasses.field(default_factory=list)
+    missions: int = 0
+    reroutes: int = 0
+    reroute_reaction_wall_s: list[float] = dataclasses.field(default_factory=list)
+    reroute_reaction_sim_s: list[float] = dataclasses.field(default_factory=list)
+    breaches: int = 0
+    errors: Counter[str] = dataclasses.field(default_factory=Counter)
+    first_command_wall: dict[str, float] = dataclasses.field(default_factory=dict)  # request -> time.time()
+
+
+class Dispatcher:
+    """The dispatcher service over a store, a fleet link and a clock. ``async with`` or start/stop."""
+
+    def __init__(
+        self,
+        store: Store,
+        link: FleetLink,
+        clock: Clock,
+        *,
+        pool: SolverPool | None = None,
+        actor: str = "dispatcher",
+        plan_seconds: float = 0.5,
+        tick_s: float = 30.0,
+        commit_window_s: float = 120.0,
+        silent_after_s: float = 90.0,
+        horizon: timedelta = timedelta(hours=2),
+    ) -> None:
+        self.store = store
+        self.link = link
+        self.clock = clock
+        self.pool = pool or SolverPool()
+        self._own_pool = pool is None
+        self.actor = actor
+        self.plan_seconds = plan_seconds
+        self.tick_s = tick_s
+        self.commit_window_s = commit_window_s
+        self.silent_after_s = silent_after_s
+        self.horizon = horizon
+        self.stats = DispatcherStats()
+        self.fleet: Fleet | None = None
+        self.zones: list[Zone] = []
+        self._zone_stamp: dict[str, datetime] = {}
+        self.airspace: Airspace = Airspace([])
+        self.missions: dict[str, ActiveMission] = {}
+        self.drones: dict[str, DroneView] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._side: set[asyncio.Task[Any]] = set()
+        self._intake_lock = asyncio.Lock()
+        self._sub = link.subscribe(maxsize=100_000)
+        self.idle = asyncio.Event()  # set when a planning round found nothing left to do
+        self._progress = asyncio.Condition()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the fleet and zones, rebuild the view from the store, start the loops."""
+        if self._own_pool:
+            await self.pool.warm_up()
+        self.fleet = await self.store.directory.fleet()
+        now = self.clock.now()
+        for d in self.fleet.drones:
+            self.drones[d.id] = DroneView(d.id, d.port, now)
+        await self._load_zones()
+        await self._recover()
+        self._tasks = [
+            asyncio.create_task(self._event_loop(), name="dispatcher-events"),
+            asyncio.create_task(self._planner_loop(), name="dispatcher-planner"),
+            asyncio.create_task(self._tick_loop(), name="dispatcher-tick"),
+        ]
+        self.wake()
+
+    async def stop(self) -> None:
+        """Stop the loops and in-flight command sequences; the store keeps everything."""
+        for task in [*self._tasks, *self._side]:
+            task.cancel()
+        for task in [*self._tasks, *self._side]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks, self._side = [], set()
+        self._sub.close()
+        if self._own_pool:
+            self.pool.close()
+
+    async def __aenter__(self) -> Dispatcher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _notify(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def wait_until(self, predicate: Callable[[], Awaitable[bool]], timeout_s: float) -> None:
+        """Wait until ``await predicate()`` is true, re-checked after every event handled and every
+        planning round (TimeoutError after ``timeout_s`` real seconds)."""
+
+        async def _wait() -> None:
+            while True:
+                async with self._progress:
+                    if await predicate():
+                        return
+                    await self._progress.wait()
+
+        await asyncio.wait_for(_wait(), timeout_s)
+
+    def wake(self) -> None:
+        """Ask for a planning round soon."""
+        self.idle.clear()
+        self._wake.set()
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._side.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._side.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.stats.errors[task.get_name().split(":")[0]] += 1
+            log.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+    # --- intake ------------------------------------------------------------------------------
+
+    async def submit(self, new: NewRequest, *, actor: str | None = None) -> RequestView:
+        """File a request and decide intake at once: ``accepted`` (with an ETA) or ``rejected``."""
+        created = await self.store.requests.create(new, actor=actor or new.office_id)
+        if created.request.state != RequestState.SUBMITTED:
+            return created.request
+        decided = await self._intake([created.request])
+        return decided[0] if decided else await self.store.requests.get(created.request.id)
+
+    async def _intake(self, views: list[RequestView]) -> list[RequestView]:
+        assert self.fleet is not None
+        now = self.clock.now()
+        fleet = self._usable_fleet() or self.fleet
+        verdicts: list[Assessment] = await self.pool.assess(
+            self.zones, fleet, [to_routing_request(v, now) for v in views], now
+        )
+        out = []
+        for view, verdict in zip(views, verdicts, strict=True):
+            if verdict.accepted:
+                assert verdict.eta is not None
+                intake = Intake(
+                    True,
+                    details={"eta": verdict.eta.isoformat(), "eta_kind": "best_single_drone",
+                             "eta_drone": verdict.drone_id},
+                )  # fmt: skip
+            else:
+                intake = Intake(False, verdict.reason, {"detail": verdict.detail})
+            try:
+                out.append(await self.store.requests.record_intake(view.id, intake, actor=self.actor))
+            except (InvalidTransition, Conflict):
+                out.append(await self.store.requests.get(view.id))  # decided by another dispatcher
+        if any(v.state == RequestState.ACCEPTED for v in out):
+            self.wake()
+        return out
+
+    async def _intake_pending(self) -> None:
+        """Decide every request filed as ``submitted`` by someone else (e.g. an HTTP front end)."""
+        async with self._intake_lock:
+            pending = await self.store.requests.list(states=[RequestState.SUBMITTED], limit=1000)
+            if pending:
+                await self._intake(pending)
+
+    # --- zones -------------------------------------------------------------------------------
+
+    async def _load_zones(self) -> list[str]:
+        """Read the active zones from the store; return the ids that are new or changed."""
+        views = await self.store.zones.list(active_only=True)
+        features = []
+        for v in views:
+            feature = dict(v.feature)
+            props = dict(feature.get("properties") or {})
+            if v.valid_from is not None:
+                props["valid_from"] = v.valid_from.isoformat()
+            if v.valid_until is not None:
+                props["valid_to"] = v.valid_until.isoformat()
+            feature["properties"] = props
+            features.append(feature)
+        zones = parse_zones({"type": "FeatureCollection", "features": features}, source="store")
+        stamps = {v.id: v.updated_at for v in views}
+        changed = [z for z, t in stamps.items() if self._zone_stamp.get(z) != t]
+        removed = set(self._zone_stamp) - set(stamps)
+        self.zones, self._zone_stamp = zones, stamps
+        if changed or removed or not self.airspace.zones:
+            self.airspace = Airspace(zones)
+        return changed
+
+    async def add_zone(
+        self,
+        feature: dict[str, Any],
+        *,
+        actor: str,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+    ) -> list[str]:
+        """An operator adds (or re-activates) a zone: store it, re-route every flight whose rest of
+        path now enters it, and re-plan. Returns the missions being re-routed."""
+        await self.store.zones.upsert(feature, actor=actor, valid_from=valid_from, valid_until=valid_until)
+        return await self._zones_changed()
+
+    async def _zones_changed(self) -> list[str]:
+        changed = await self._load_zones()
+        if not changed:
+            return []
+        t_wall, t_sim = time.perf_counter(), self.clock.now()
+        hit = []
+        for m in list(self.missions.values()):
+            if m.state not in (FlightState.ACKED, FlightState.FLYING) or m.rerouting:
+                continue
+            pos = self._position(m.drone_id)
+            if pos is None:
+                continue
+            first = next_waypoint(self.airspace, pos, m.waypoints, max(1, m.reached_at))
+            until = (m.eta_end or t_sim) + self.horizon
+            if crosses(self.airspace, changed, pos, m.waypoints, first, t_sim, until):
+                hit.append(m.mission_id)
+                m.rerouting = True
+                self._spawn(self._reroute(m, changed, t_wall, t_sim), f"reroute:{m.mission_id}")
+        self.wake()
+        return hit
+
+    def _position(self, drone_id: str) -> tuple[float, float] | None:
+        status = self.link.registry.get(drone_id)
+        if status is None or status.telemetry is None:
+            return None
+        return (status.telemetry.lon, status.telemetry.lat)
+
+    async def _telemetry_after(self, drone_id: str, after: datetime, timeout_s: float = 10.0) -> Telemetry:
+        """The first telemetry sample of a drone stamped at or after ``after`` (real-time timeout)."""
+        status = self.link.registry.get(drone_id)
+        if status is not None and status.telemetry is not None and status.telemetry.ts >= after:
+            return status.telemetry
+        with self.link.subscribe(maxsize=10_000, telemetry=True) as sub:
+
+            async def _next() -> Telemetry:
+                async for u in sub:
+                    if isinstance(u, Telemetry) and u.drone_id == drone_id and u.ts >= after:
+                        return u
+                raise AssertionError("unreachable")
+
+            return await asyncio.wait_for(_next(), timeout_s)
+
+    async def _reroute(self, m: ActiveMission, zone_ids: list[str], t_wall: float, t_sim: datetime) -> None:
+        """Hold the drone, plan a safe replacement from where it holds, re-route, resume."""
+        try:
+            for _attempt in range(20):
+                if m.mission_id not in self.missions:
+                    return
+                n = m.reroutes = m.reroutes + 1
+                hold = Hold(drone_id=m.drone_id, cmd_id=f"{m.mission_id}.h{n}", expires_at=self._expiry())
+                ack = await self._send_new(hold, m.mission_id)
+                if ack is None or not ack.accepted:
+                    # Servicing a pad (cannot hold now): wait for the drone to be on its way again.
+                    await self._telemetry_after(m.drone_id, self.clock.now() + timedelta(seconds=1))
+                    continue
+                tele = await self._telemetry_after(m.drone_id, ack.ts)
+                pos = (tele.lon, tele.lat)
+                now = self.clock.now()
+                until = (m.eta_end or now) + self.horizon
+                first = next_waypoint(self.airspace, pos, m.waypoints, max(1, m.reached_at))
+                if not crosses(self.airspace, zone_ids, pos, m.waypoints, first, now, until):
+                    await self._send_new(
+                        Resume(drone_id=m.drone_id, cmd_id=f"{m.mission_id}.c{n}", expires_at=self._expiry()),
+                        m.mission_id,
+                    )
+                    return
+                for from_index in (first, first + 1):
+                    try:
+                        rep = replacement(self.airspace, pos, m.waypoints, m.stops, from_index, now, until)
+                    except AirspaceError as exc:
+                        log.warning("no safe path for %s: %s; it keeps holding", m.mission_id, exc)
+                        await self.store.note(
+                            "flight", m.mission_id, "holding_no_safe_path", actor=self.actor,
+                            payload={"zones": zone_ids, "detail": str(exc)},
+                        )  # fmt: skip
+                        return
+                    codes = {s.request_id: await self.store.requests.codes_for_mission(s.request_id)
+                             for s in rep.stops}  # fmt: skip
+                    cmd = Reroute(
+                        drone_id=m.drone_id,
+                        cmd_id=f"{m.mission_id}.r{n}{'b' if from_index != first else ''}",
+                        expires_at=self._expiry(),
+                        mission_id=m.mission_id,
+                        from_index=from_index,
+                        waypoints=list(rep.waypoints),
+                        stops=protocol_stops(rep.stops, codes),
+                    )
+                    ack = await self._send_new(cmd, m.mission_id)
+                    if ack is not None and ack.accepted:
+                        kept = [s for s in m.stops if s.at < from_index]
+                        m.waypoints = m.waypoints[:from_index] + list(rep.waypoints)
+                        m.stops = kept + list(rep.stops)
+                        self.stats.reroutes += 1
+                        self.stats.reroute_reaction_wall_s.append(time.perf_counter() - t_wall)
+                        self.stats.reroute_reaction_sim_s.append((self.clock.now() - t_sim).total_seconds())
+                        await self.store.note(
+                            "flight", m.mission_id, "rerouted", actor=self.actor,
+                            payload={"zones": zone_ids, "from_index": from_index, "cmd_id": cmd.cmd_id,
+                                     "waypoints": [list(w) for w in rep.waypoints]},
+                        )  # fmt: skip
+                        await self._send_new(
+                            Resume(
+                                drone_id=m.drone_id, cmd_id=f"{m.mission_id}.c{n}", expires_at=self._expiry()
+                            ),
+                            m.mission_id,
+                        )
+                        return
+                    log.info(
+                        "reroute of %s from %d refused: %s", m.mission_id, from_index, ack and ack.reason
+                    )
+                await self._send_new(
+                    Resume(drone_id=m.drone_id, cmd_id=f"{m.mission_id}.c{n}", expires_at=self._expiry()),
+                    m.mission_id,
+                )
+            log.error("could not re-route %s", m.mission_id)
+        finally:
+            m.rerouting = False
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def _expiry(self) -> datetime:
+        return self.clock.now() + timedelta(hours=2)
+
+    async def _send_new(self, cmd: AnyCommand, mission_id: str | None) -> Ack | None:
+        """Record a new command (write before you act), then send it and record the answer."""
+        recorded = await self.store.flights.record_command(
+            cmd_id=cmd.cmd_id, drone_id=cmd.drone_id, kind=type(cmd).__name__,
+            payload=msgspec.to_builtins(cmd), mission_id=mission_id,
+        )  # fmt: skip
+        return await self._send_stored(recorded.command)
+
+    async def _send_stored(self, view: CommandView) -> Ack | None:
+        """Send a recorded command exactly as stored (same ``cmd_id``); None if no ack came."""
+        cmd = _command_decoder.decode(msgspec.json.encode(view.payload))
+        await self.store.flights.mark_command_sent(view.cmd_id)
+        try:
+            ack = await self.link.send(cmd)
+        except CommandTimeout:
+            log.warning("no ack for %s from %s", view.cmd_id, view.drone_id)
+            return None
+        with contextlib.suppress(Conflict):
+            await self.store.flights.mark_command_acked(
+                view.cmd_id, "ack" if ack.accepted else "nack", ack.reason
+            )
+        return ack
+
+    # --- planning ----------------------------------------------------------------------------
+
+    def _usable_fleet(self) -> Fleet | None:
+        assert self.fleet is not None
+        now = self.clock.now()
+        ids = {
+            d for d, v in self.drones.items()
+            if v.usable and not v.returning and self.link.registry.is_online(d, now)
+        }  # fmt: skip
+        drones = tuple(d for d in self.fleet.drones if d.id in ids)
+        return dataclasses.replace(self.fleet, drones=drones) if drones else None
+
+    async def _planner_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._plan_round()
+            except Exception:
+                self.stats.errors["plan_round"] += 1
+                log.exception("planning round failed")
+            if not self._wake.is_set():
+                self.idle.set()
+            await self._notify()
+
+    async def _plan_round(self) -> None:
+        assert self.fleet is not None
+        fleet = self._usable_fleet()
+        if fleet is None:
+            return
+        idle = [d.id for d in fleet.drones if self.drones[d.id].mission is None]
+        if not idle:
+            return
+        views = await self.store.requests.list(states=[RequestState.ACCEPTED], limit=10_000)
+        if not views:
+            return
+        now = self.clock.now()
+        requests = tuple(to_routing_request(v, now) for v in views)
+        states = []
+        for d in fleet.drones:
+            view = self.drones[d.id]
+            model = fleet.model_of(d)
+            if view.mission is not None:
+                m = self.missions[view.mission]
+                end = max(m.eta_end or now, now) + timedelta(seconds=model.turnaround_s)
+                states.append(DroneState(d.id, 0.0, 0.0, end, model.battery_wh, port=m.spec.end_port))
+            else:
+                port = view.port or d.port
+                states.append(
+                    DroneState(d.id, 0.0, 0.0, max(now, view.available_at), model.battery_wh, port=port)
+                )
+        problem = PlanningProblem(tuple(self.zones), fleet, requests, now, tuple(states))
+        t0 = time.perf_counter()
+        plan = await self.pool.plan(problem, self.plan_seconds)
+        self.stats.plan_rounds += 1
+        self.stats.plan_wall_s.append(time.perf_counter() - t0)
+        by_id = {r.id: r for r in requests}
+        now = self.clock.now()
+        for dp in plan.drones:
+            view = self.drones[dp.drone_id]
+            if view.mission is not None or not view.usable or not dp.trips:
+                continue
+            trip = dp.trips[0]
+            pickups = [leg.to_id for leg in trip.legs if leg.to_kind == "pickup"]
+            if not pickups:
+                continue
+            if any((by_id[r].ready_at - now).total_seconds() > self.commit_window_s for r in pickups):
+                continue
+            await self._commit(dp.drone_id, trip, {r: by_id[r].weight_kg for r in pickups})
+        for u in plan.unserved:
+            if u.reason != "no_capacity":
+                with contextlib.suppress(InvalidTransition, Conflict, NotFound):
+                    await self.store.requests.transition(
+                        u.request_id, RequestState.CANCELLED, actor=self.actor,
+                        details={"reason": f"cannot be served: {u.reason}", "detail": u.detail},
+                        expected_state=RequestState.ACCEPTED,
+                    )  # fmt: skip
+
+    async def _commit(self, drone_id: str, trip: Any, weights: dict[str, float]) -> None:
+        """Record the flight (requests ``accepted -> planned``), then send it in the background."""
+        spec = mission_from_trip(new_mission_id(drone_id), drone_id, trip, weights)
+        try:
+            await self.store.flights.record(new_flight(spec, trip), actor=self.actor)
+        except (InvalidTransition, Conflict, StoreError) as exc:
+            log.info("plan for %s not committed: %s", drone_id, exc)
+            return
+        m = ActiveMission.of(spec, FlightState.PLANNED)
+        self.missions[spec.mission_id] = m
+        self.drones[drone_id].mission = spec.mission_id
+        self.stats.missions += 1
+        self._spawn(self._dispatch(m), f"dispatch:{spec.mission_id}")
+
+    async def _dispatch(self, m: ActiveMission) -> None:
+        """Record upload and start (same ids on every attempt), send the upload, then the start."""
+        spec = m.spec
+        codes = {r: await self.store.requests.codes_for_mission(r) for r in spec.request_ids}
+        now = self.clock.now()
+        up, go = upload_command(spec, codes, now), start_command(spec, now)
+        rec_up = await self.store.flights.record_command(
+            cmd_id=up.cmd_id, drone_id=spec.drone_id, kind="UploadMission",
+            payload=msgspec.to_builtins(up), mission_id=spec.mission_id,
+        )  # fmt: skip
+        rec_go = await self.store.flights.record_command(
+            cmd_id=go.cmd_id, drone_id=spec.drone_id, kind="Start",
+            payload=msgspec.to_builtins(go), mission_id=spec.mission_id,
+        )  # fmt: skip
+        await self._continue_dispatch(m, rec_up.command, rec_go.command)
+
+    async def _continue_dispatch(self, m: ActiveMission, up: CommandView, go: CommandView) -> None:
+        mid = m.mission_id
+        if m.state == FlightState.PLANNED:
+            await self.store.flights.transition(mid, FlightState.COMMANDED, actor=self.actor)
+            m.state = FlightState.COMMANDED
+        if m.state == FlightState.COMMANDED:
+            wall = time.time()
+            for r in m.spec.request_ids:
+                self.stats.first_command_wall.setdefault(r, wall)
+            ack = await self._send_stored(up) if up.result is None else _stored_ack(up)
+            if ack is None:
+                await self._abort(m, "the drone did not acknowledge the mission upload")
+                return
+            if not ack.accepted:
+                await self._abort(m, f"mission refused: {ack.reason}")
+                return
+            async with m.lock:
+                await self.store.flights.acknowledge(mid, actor=self.actor, cmd_id=up.cmd_id)
+                m.state = FlightState.ACKED
+        if m.state == FlightState.ACKED:
+            while go.result is None:
+                ack = await self._send_stored(go)
+                if ack is not None:
+                    if not ack.accepted:
+                        await self._abort(m, f"start refused: {ack.reason}")
+                        return
+                    break
+                if not self.drones[m.drone_id].usable:
+                    return
+            await self._flight_to(m, FlightState.FLYING)
+
+    async def _flight_to(self, m: ActiveMission, target: FlightState) -> None:
+        async with m.lock:
+            if m.state == target or m.state in (FlightState.COMPLETED, FlightState.ABORTED):
+                return
+            if target == FlightState.COMPLETED and m.state == FlightState.ACKED:
+                await self.store.flights.transition(m.mission_id, FlightState.FLYING, actor=self.actor)
+                m.state = FlightState.FLYING
+            await self.store.flights.transition(m.mission_id, target, actor=self.actor)
+            m.state = target
+
+    async def _abort(self, m: ActiveMission, reason: str) -> None:
+        """Abort a mission: requests not picked up go back to ``accepted``; the drone is free."""
+        async with m.lock:
+            if m.state not in (FlightState.COMPLETED, FlightState.ABORTED):
+                with contextlib.suppress(InvalidTransition):
+                    await self.store.flights.abort(m.mission_id, actor=self.actor, reason=reason)
+                m.state = FlightState.ABORTED
+        self._forget(m)
+        self.wake()
+
+    def _forget(self, m: ActiveMission) -> None:
+        self.missions.pop(m.mission_id, None)
+        view = self.drones.get(m.drone_id)
+        if view is not None and view.mission == m.mission_id:
+            view.mission = None
+
+    # --- events ------------------------------------------------------------------------------
+
+    async def _event_loop(self) -> None:
+        async for update in self._sub:
+            try:
+                await self._on_update(update)
+            except Exception:
+                self.stats.errors["event"] += 1
+                log.exception("handling %s failed", type(update).__name__)
+            await self._notify()
+
+    async def _on_update(self, u: object) -> None:
+        if isinstance(u, TookOff):
+            m = self._mission_of(u.drone_id, u.mission_id)
+            if m is not None and m.state == FlightState.ACKED:
+                await self._flight_to(m, FlightState.FLYING)
+        elif isinstance(u, ReachedStop):
+            m = self._mission_of(u.drone_id, u.mission_id)
+            if m is not None and u.stop_index < len(m.stops):
+                m.reached_at = max(m.reached_at, m.stops[u.stop_index].at)
+        elif isinstance(u, PickedUp):
+            await self._on_picked_up(u)
+        elif isinstance(u, Delivered):
+            await self._on_delivered(u)
+        elif isinstance(u, Landed):
+            await self._on_landed(u)
+        elif isinstance(u, Fault):
+            await self._on_fault(u.drone_id, f"drone fault: {u.kind}", (u.lon, u.lat))
+        elif isinstance(u, LowBattery):
+            await self._on_low_battery(u)
+        elif isinstance(u, GeofenceBreach):
+            self.stats.breaches += 1
+            log.error("GEOFENCE BREACH: %s in zone %s", u.drone_id, u.zone_id)
+            await self.store.note("drone", u.drone_id, "geofence_breach", actor=self.actor,
+                                  payload={"zone_id": u.zone_id, "lon": u.lon, "lat": u.lat})  # fmt: skip
+        elif isinstance(u, State) and u.online:
+            self.wake()
+
+    def _mission_of(self, drone_id: str, mission_id: str | None) -> ActiveMission | None:
+        m = self.missions.get(mission_id) if mission_id else None
+        return m if m is not None and m.drone_id == drone_id else None
+
+    async def _on_picked_up(self, e: PickedUp) -> None:
+        m = self._mission_of(e.drone_id, e.mission_id)
+        details = {"drone_id": e.drone_id, "mission_id": e.mission_id, "lon": e.lon, "lat": e.lat,
+                   "at": e.ts.isoformat(), "code_ok": e.code_ok}  # fmt: skip
+        if not e.code_ok:
+            if m is not None:
+                m.refused_pickup.add(e.request_id)
+            await self.store.note(
+                "request", e.request_id, "pickup_code_refused", actor=self.actor, payload=details
+            )
+            return
+        self.drones[e.drone_id].onboard.add(e.request_id)
+        if m is not None:
+            m.picked.add(e.request_id)
+        with contextlib.suppress(InvalidTransition, Conflict):
+            await self.store.requests.transition(
+                e.request_id, RequestState.PICKED_UP, actor=self.actor, details=details,
+                expected_state=RequestState.DISPATCHED,
+            )  # fmt: skip
+
+    async def _on_delivered(self, e: Delivered) -> None:
+        m = self._mission_of(e.drone_id, e.mission_id)
+        details = {"drone_id": e.drone_id, "mission_id": e.mission_id, "lon": e.lon, "lat": e.lat,
+                   "at": e.ts.isoformat(), "code_ok": e.code_ok}  # fmt: skip
+        if not e.code_ok:
+            if m is not None:
+                m.refused_handover.add(e.request_id)
+            await self.store.note("request", e.request_id, "recipient_code_refused", actor=self.actor,
+                                  payload=details)  # fmt: skip
+            return
+        self.drones[e.drone_id].onboard.discard(e.request_id)
+        if m is not None:
+            m.delivered.add(e.request_id)
+        with contextlib.suppress(InvalidTransition, Conflict):
+            await self.store.requests.transition(
+                e.request_id, RequestState.DELIVERED, actor=self.actor, details=details,
+                expected_state=RequestState.PICKED_UP,
+            )  # fmt: skip
+
+    async def _on_landed(self, e: Landed) -> None:
+        view = self.drones.get(e.drone_id)
+        if view is None:
+            return
+        assert self.fleet is not None
+        model = self.fleet.model_of(next(d for d in self.fleet.drones if d.id == e.drone_id))
+        m = self._mission_of(e.drone_id, e.mission_id) or (
+            self.missions.get(view.mission) if view.mission else None
+        )
+        where = e.port_id or f"{e.lon:.6f},{e.lat:.6f}"
+        for rid in sorted(view.onboard):
+            await self._custody_failed(rid, e.drone_id, "documents still on board at landing", (e.lon, e.lat))
+            with contextlib.suppress(InvalidTransition, Conflict):
+                await self.store.requests.transition(
+                    rid, RequestState.RETURNED, actor=self.actor,
+                    details={"location": where, "drone_id": e.drone_id, "at": e.ts.isoformat()},
+                    expected_state=RequestState.FAILED,
+                )  # fmt: skip
+        view.onboard.clear()
+        if m is not None:
+            for rid in m.spec.request_ids:
+                if rid in m.picked:
+                    continue
+                reason = "pickup code refused" if rid in m.refused_pickup else "not picked up on the mission"
+                target = RequestState.CANCELLED if rid in m.refused_pickup else RequestState.ACCEPTED
+                with contextlib.suppress(InvalidTransition, Conflict):
+                    await self.store.requests.transition(
+                        rid, target, actor=self.actor,
+                        details={"reason": reason, "mission_id": m.mission_id, "drone_id": e.drone_id},
+                        expected_state=RequestState.DISPATCHED,
+                    )  # fmt: skip
+            await self._flight_to(m, FlightState.COMPLETED)
+            self._forget(m)
+        if e.port_id is not None and view.usable:
+            view.port = e.port_id
+            view.available_at = e.ts + timedelta(seconds=model.turnaround_s)
+            view.returning = False
+        elif e.port_id is None:
+            view.port = None
+            view.usable = False
+            view.why_unusable = view.why_unusable or "landed away from a port"
+        self.wake()
+
+    async def _custody_failed(self, rid: str, drone_id: str, reason: str, at: tuple[float, float]) -> None:
+        with contextlib.suppress(InvalidTransition, Conflict):
+            await self.store.requests.transition(
+                rid, RequestState.FAILED, actor=self.actor,
+                details={"reason": reason, "drone_id": drone_id, "lon": at[0], "lat": at[1],
+                         "custody": "on board"},
+                expected_state=RequestState.PICKED_UP,
+            )  # fmt: skip
+
+    async def _on_fault(self, drone_id: str, reason: str, at: tuple[float, float]) -> None:
+        """A drone cannot go on: re-plan what it has not picked up, fail what it carries, land it."""
+        view = self.drones.get(drone_id)
+        if view is None or not view.usable:
+            return
+        view.usable, view.why_unusable = False, reason
+        for rid in sorted(view.onboard):
+            await self._custody_failed(rid, drone_id, reason, at)
+        m = self.missions.get(view.mission) if view.mission else None
+        if m is not None:
+            await self._abort(m, reason)
+        cmd = LandNow(drone_id=drone_id, cmd_id=f"{drone_id}.land.{int(time.time() * 1000)}",
+                      expires_at=self._expiry())  # fmt: skip
+        self._spawn(self._send_new(cmd, None), f"land:{drone_id}")
+        self.wake()
+
+    async def _on_low_battery(self, e: LowBattery) -> None:
+        view = self.drones.get(e.drone_id)
+        if view is None or view.returning or not view.usable:
+            return
+        view.returning = True
+        m = self.missions.get(view.mission) if view.mission else None
+        if m is not None:
+            await self._abort(m, "low battery: returning to the nearest port")
+        self._spawn(self._return_to_port(e.drone_id, (e.lon, e.lat)), f"return:{e.drone_id}")
+
+    async def _return_to_port(self, drone_id: str, pos: tuple[float, float]) -> None:
+        """Fly to the nearest port reachable on a safe path (hold where it is if none)."""
+        assert self.fleet is not None
+        model = self.fleet.model_of(next(d for d in self.fleet.drones if d.id == drone_id))
+        now = self.clock.now()
+        best: tuple[float, str, list[tuple[float, float]]] | None = None
+        for port in self.fleet.ports:
+            try:
+                path = self.airspace.shortest_path(
+                    pos,
+                    (port.lon, port.lat),
+                    altitude_m=model.cruise_altitude_m,
+                    at=now,
+                    until=now + self.horizon,
+                )
+            except AirspaceError:
+                continue
+            if best is None or path.length_m < best[0]:
+                best = (path.length_m, port.id, list(path.waypoints))
+        if best is None:
+            await self._send_new(Hold(drone_id=drone_id, cmd_id=f"{drone_id}.hold.{int(time.time() * 1000)}",
+                                      expires_at=self._expiry()), None)  # fmt: skip
+            return
+        alt = model.cruise_altitude_m
+        cmd = ReturnToPort(
+            drone_id=drone_id, cmd_id=f"{drone_id}.rtp.{int(time.time() * 1000)}", expires_at=self._expiry(),
+            port_id=best[1], waypoints=[(p[0], p[1], alt) for p in best[2][1:] or best[2]],
+        )  # fmt: skip
+        for attempt in range(20):
+            ack = await self._send_new(cmd, None)
+            if ack is not None and ack.accepted:
+                return
+            # Refused while servicing a pad: try again a little later with a new command.
+            await self._telemetry_after(drone_id, self.clock.now() + timedelta(seconds=5))
+            cmd = ReturnToPort(
+                drone_id=drone_id, cmd_id=f"{drone_id}.rtp.{int(time.time() * 1000)}.{attempt}",
+                expires_at=self._expiry(), port_id=cmd.port_id, waypoints=cmd.waypoints,
+            )  # fmt: skip
+
+    # --- tick: liveness, ETAs, requests and zones filed elsewhere ----------------------------
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.tick_s)
+            try:
+                await self._tick()
+            except Exception:
+                self.stats.errors["tick"] += 1
+                log.exception("tick failed")
+
+    async def _tick(self) -> None:
+        now = self.clock.now()
+        await self._intake_pending()
+        await self._zones_changed()
+        for drone_id, view in self.drones.items():
+            status = self.link.registry.get(drone_id)
+            if not view.usable or view.mission is None:
+                continue
+            last = status.received_at if status is not None else None
+            if last is not None and (now - last).total_seconds() > self.silent_after_s:
+                tele = status.telemetry if status is not None else None
+                pos = (tele.lon, tele.lat) if tele is not None else (0.0, 0.0)
+                await self._on_fault(drone_id, "drone went silent", pos)
+        for m in self.missions.values():
+            self._update_eta(m, now)
+        self.wake()
+
+    def _update_eta(self, m: ActiveMission, now: datetime) -> None:
+        """Estimate the mission's end from the drone's telemetry (rest of the path at cruise speed)."""
+        assert self.fleet is not None
+        pos = self._position(m.drone_id)
+        if pos is None or m.state != FlightState.FLYING or self.airspace.frame is None:
+            return
+        model = self.fleet.model_of(next(d for d in self.fleet.drones if d.id == m.drone_id))
+        k = next_waypoint(self.airspace, pos, m.waypoints, max(1, m.reached_at))
+        pts = [pos] + [(w[0], w[1]) for w in m.waypoints[k:]]
+        xy = [self.airspace.frame.to_xy(p[0], p[1]) for p in pts]
+        length = sum(((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5 for a, b in itertools.pairwise(xy))
+        left = len([s for s in m.stops if s.at >= k])
+        m.eta_end = now + timedelta(seconds=length / model.cruise_speed_mps + left * model.service_s)
+
+    # --- recovery ----------------------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        """Rebuild the view of missions from the store and re-send commands never acknowledged."""
+        for flight in await self.store.flights.list_active():
+            m = self._rebuild(flight)
+            self.missions[m.mission_id] = m
+            self.drones[m.drone_id].mission = m.mission_id
+            for rid in flight.request_ids:
+                req = await self.store.requests.get(rid)
+                if req.state == RequestState.PICKED_UP:
+                    m.picked.add(rid)
+                    self.drones[m.drone_id].onboard.add(rid)
+                elif req.state == RequestState.DELIVERED:
+                    m.picked.add(rid)
+                    m.delivered.add(rid)
+            cmds = {c.cmd_id: c for c in flight.commands}
+            up, go = cmds.get(f"{m.mission_id}.up"), cmds.get(f"{m.mission_id}.go")
+            if up is None or go is None:
+                self._spawn(self._dispatch(m), f"dispatch:{m.mission_id}")
+            elif m.state in (FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED):
+                self._spawn(self._continue_dispatch(m, up, go), f"dispatch:{m.mission_id}")
+        for cmd in await self.store.flights.pending_commands():
+            # Mission upload and start are re-sent by the dispatch sequence above, in order.
+            if not cmd.cmd_id.endswith((".up", ".go")):
+                self._spawn(self._send_stored(cmd), f"resend:{cmd.cmd_id}")
+
+    def _rebuild(self, flight: FlightView) -> ActiveMission:
+        spec = MissionSpec.from_plan(flight.mission_id, flight.drone_id, flight.plan)
+        m = ActiveMission.of(spec, FlightState(flight.state))
+        for cmd in flight.commands:
+            if cmd.kind == "Reroute" and cmd.result == "ack":
+                p = cmd.payload
+                frm = int(p["from_index"])
+                kept = [s for s in m.stops if s.at < frm]
+                m.waypoints = m.waypoints[:frm] + [tuple(w) for w in p["waypoints"]]  # type: ignore[misc]
+                m.stops = kept + [
+                    StopSpec(int(s["at"]), s["action"], s["request_id"], float(s.get("payload_kg", 0.0)))
+                    for s in p["stops"]
+                ]
+            m.reroutes += 1 if cmd.kind == "Hold" else 0
+        return m
+
+
+def _stored_ack(cmd: CommandView) -> Ack:
+    assert cmd.acked_at is not None
+    return Ack(drone_id=cmd.drone_id, cmd_id=cmd.cmd_id, ts=cmd.acked_at, accepted=cmd.result == "ack",
+               reason=cmd.result_detail or ("refused" if cmd.result != "ack" else None))  # fmt: skip

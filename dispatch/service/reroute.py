@@ -1,0 +1,123 @@
+"""Re-routing a mission in flight around zones that appeared after it was planned (pure geometry).
+
+:func:`crosses` says whether the rest of a mission (from the drone's position on) comes within a
+zone's margin; :func:`next_waypoint` finds which waypoint a drone is flying to from its position;
+:func:`replacement` builds the safe replacement from the drone's position through the remaining
+stops to the mission's port, with the stops re-indexed for a ``reroute`` command.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from shapely.geometry import LineString, Point
+
+from airspace.paths import Airspace, AirspaceError
+from dispatch.service.missions import StopSpec, Waypoint
+
+ON_SEGMENT_M = 3.0  # a position this close to a segment is on it
+AT_POINT_M = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """Waypoints from ``from_index`` on (the drone flies from where it is to the first) and the stops."""
+
+    from_index: int
+    waypoints: tuple[Waypoint, ...]
+    stops: tuple[StopSpec, ...]
+
+
+def _xy(airspace: Airspace, lonlat: Sequence[float]) -> tuple[float, float]:
+    assert airspace.frame is not None
+    x, y = airspace.frame.to_xy(lonlat[0], lonlat[1])
+    return float(x), float(y)
+
+
+def crosses(
+    airspace: Airspace,
+    zone_ids: Sequence[str],
+    position: Sequence[float],
+    waypoints: Sequence[Waypoint],
+    next_index: int,
+    at: datetime,
+    until: datetime,
+) -> list[str]:
+    """Ids of the zones (among ``zone_ids``, in force during [at, until] at the cruise altitude)
+    whose margin the path ``position -> waypoints[next_index] -> ... -> last`` enters."""
+    if airspace.frame is None or not waypoints:
+        return []
+    alt = max(w[2] for w in waypoints)
+    pts = [_xy(airspace, position)] + [_xy(airspace, w) for w in waypoints[next_index:]]
+    line = LineString(pts) if len(pts) > 1 else Point(pts[0])
+    hit = []
+    for z in airspace.zones:
+        if z.id not in zone_ids or not z.active_during(at, until) or not z.blocks_altitude(alt):
+            continue
+        if line.intersects(airspace.buffered_shape(z.id)):
+            hit.append(z.id)
+    return hit
+
+
+def next_waypoint(
+    airspace: Airspace, position: Sequence[float], waypoints: Sequence[Waypoint], first: int
+) -> int:
+    """The index of the waypoint a drone at ``position`` flies to (searching from segment ``first``)."""
+    p = Point(_xy(airspace, position))
+    xy = [_xy(airspace, w) for w in waypoints]
+    best, best_d = max(first, 1), math.inf
+    for k in range(max(first, 1), len(xy)):
+        d = LineString([xy[k - 1], xy[k]]).distance(p) if xy[k - 1] != xy[k] else Point(xy[k]).distance(p)
+        if d < best_d - 1e-9:
+            best, best_d = k, d
+        if d <= ON_SEGMENT_M:
+            best = k
+            break
+    if Point(xy[best]).distance(p) <= AT_POINT_M and best + 1 < len(xy):
+        return best + 1
+    return best
+
+
+def replacement(
+    airspace: Airspace,
+    position: Sequence[float],
+    waypoints: Sequence[Waypoint],
+    stops: Sequence[StopSpec],
+    from_index: int,
+    at: datetime,
+    until: datetime,
+) -> Replacement:
+    """Safe waypoints from ``position`` through the stops at or after ``from_index`` to the last
+    waypoint (the port). Raises :class:`AirspaceError` when no safe path exists."""
+    alt = max(w[2] for w in waypoints)
+    pending = [s for s in stops if s.at >= from_index]
+    targets: list[tuple[float, float]] = []
+    for s in pending:
+        w = waypoints[s.at]
+        if not targets or targets[-1] != (w[0], w[1]):
+            targets.append((w[0], w[1]))
+    end = (waypoints[-1][0], waypoints[-1][1])
+    if not targets or targets[-1] != end:
+        targets.append(end)
+    new: list[Waypoint] = []
+    index_of: dict[tuple[float, float], int] = {}
+    here = (float(position[0]), float(position[1]))
+    for target in targets:
+        if here == target:
+            path = [here]
+        else:
+            path = list(airspace.shortest_path(here, target, altitude_m=alt, at=at, until=until).waypoints)
+        for q in path[1:] if here != target else path:
+            new.append((float(q[0]), float(q[1]), alt))
+        index_of[target] = from_index + len(new) - 1
+        here = target
+    new_stops = tuple(
+        StopSpec(index_of[(waypoints[s.at][0], waypoints[s.at][1])], s.action, s.request_id, s.payload_kg)
+        for s in pending
+    )
+    if not new:
+        raise AirspaceError("unreachable", "empty replacement path")
+    return Replacement(from_index, tuple(new), new_stops)

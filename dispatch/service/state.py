@@ -1,0 +1,57 @@
+"""What the dispatcher holds in memory about missions in progress and drones (rebuilt on restart)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dispatch.service.missions import MissionSpec, StopSpec, Waypoint
+
+
+@dataclass(slots=True)
+class ActiveMission:
+    """A mission recorded in the store and not yet completed or aborted."""
+
+    spec: MissionSpec
+    state: str  # the flight state (dispatch.lifecycle.FlightState)
+    waypoints: list[Waypoint]  # as the drone flies them now (after re-routes)
+    stops: list[StopSpec]
+    reached_at: int = 0  # waypoint index of the last stop reached
+    picked: set[str] = field(default_factory=set)
+    delivered: set[str] = field(default_factory=set)
+    refused_pickup: set[str] = field(default_factory=set)
+    refused_handover: set[str] = field(default_factory=set)
+    eta_end: datetime | None = None
+    reroutes: int = 0
+    rerouting: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def mission_id(self) -> str:
+        """The mission id."""
+        return self.spec.mission_id
+
+    @property
+    def drone_id(self) -> str:
+        """The drone flying it."""
+        return self.spec.drone_id
+
+    @classmethod
+    def of(cls, spec: MissionSpec, state: str) -> ActiveMission:
+        """A mission as planned (no re-route yet)."""
+        return cls(spec, state, list(spec.waypoints), list(spec.stops), eta_end=spec.arrive)
+
+
+@dataclass(slots=True)
+class DroneView:
+    """The dispatcher's picture of one drone."""
+
+    drone_id: str
+    port: str | None  # the port it stands at (None: in the air or landed elsewhere)
+    available_at: datetime  # end of its battery swap
+    mission: str | None = None  # the active mission it flies
+    usable: bool = True  # False after a fault or when it went silent
+    returning: bool = False  # told to return (low battery, no safe path)
+    onboard: set[str] = field(default_factory=set)  # documents on board (custody)
+    why_unusable: str = ""

@@ -1,0 +1,127 @@
+"""Helpers for the dispatcher tests: a whole system (store, simulated fleet, link, dispatcher) on one
+shared clock, over the real broker, and request/zone builders for the Anyang sample."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airspace.zones import Zone, load_zones, parse_zones
+from dispatch.service.dispatcher import Dispatcher
+from dispatch.service.shared_clock import SharedClock
+from dispatch.service.solver_pool import SolverPool
+from dispatch.store import NewRequest, Place, Store
+from dispatch.store.directory import load_pads
+from fleet.connection import BrokerAddress
+from fleet.description import Fleet, load_fleet, parse_fleet
+from fleet.link import FleetLink
+from simulator.fleet_sim import SimulatedFleet
+from simulator.monitor import AirspaceMonitor
+from tests.conftest import EXAMPLES
+
+SIM_START = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # 09:00 in Anyang
+
+
+def zone_features() -> list[dict[str, Any]]:
+    """The sample zones as GeoJSON features."""
+    data = json.loads((EXAMPLES / "zones.geojson").read_text(encoding="utf-8"))
+    return list(data["features"])
+
+
+def sample_fleet(drones: int = 6) -> Fleet:
+    """The sample fleet, grown to ``drones`` drones (extra ones spread over the ports)."""
+    fleet = load_fleet(EXAMPLES / "fleet.json")
+    if drones <= len(fleet.drones):
+        return fleet
+    doc = fleet.to_dict()
+    ports = doc["ports"]
+    for i in range(len(fleet.drones), drones):
+        ports[i % len(ports)]["drones"].append({"id": f"D{i + 1:02d}", "model": "courier-s"})
+    return parse_fleet(doc, source="test")
+
+
+def pads() -> dict[str, Place]:
+    """The sample pads by id."""
+    return {pid: place for pid, (_, place) in load_pads(EXAMPLES / "pads.json").items()}
+
+
+def request(src: str, dst: str, *, weight: float = 0.3, deadline_min: float = 90.0, now: datetime = SIM_START,
+            key: str | None = None) -> NewRequest:  # fmt: skip
+    """A request from pad ``src`` (its office) to pad ``dst``, ready now, due in ``deadline_min``."""
+    p = pads()
+    return NewRequest(
+        office_id=src,
+        pickup=p[src],
+        dropoff=p[dst],
+        weight_kg=weight,
+        ready_at=now,
+        deadline=now + timedelta(minutes=deadline_min),
+        idempotency_key=key,
+    )
+
+
+@dataclass
+class System:
+    """Everything a dispatcher test needs, running."""
+
+    store: Store
+    clock: SharedClock
+    sim: SimulatedFleet
+    link: FleetLink
+    dispatcher: Dispatcher
+    fleet: Fleet
+
+    def watch_zone(self, zone: Zone) -> None:
+        """Make the simulator's breach monitor (the safety oracle) watch one more zone."""
+        assert self.sim.monitor is not None
+        zones = [*self.sim.monitor.zones, zone]
+        monitor = AirspaceMonitor(zones, self.sim.frame)
+        self.sim.monitor = monitor
+        for agent in self.sim.agents.values():
+            agent.monitor = monitor
+
+
+def parse_zone(feature: dict[str, Any]) -> Zone:
+    """One zone from a GeoJSON feature."""
+    return parse_zones({"type": "FeatureCollection", "features": [feature]})[0]
+
+
+async def seed(store: Store, fleet: Fleet) -> None:
+    """Seed the store with the fleet, pads and offices, and the sample zones."""
+    await store.directory.seed(fleet, load_pads(EXAMPLES / "pads.json"), actor="test-seed")
+    for feature in zone_features():
+        await store.zones.upsert(feature, actor="test-seed")
+
+
+@asynccontextmanager
+async def running_system(
+    store: Store,
+    broker: BrokerAddress,
+    prefix: str,
+    *,
+    drones: int = 6,
+    speed: float = 100.0,
+    plan_seconds: float = 0.3,
+    pool: SolverPool | None = None,
+) -> AsyncIterator[System]:
+    """Seed ``store``, start the simulated fleet, the link and the dispatcher on one shared clock."""
+    fleet = sample_fleet(drones)
+    await seed(store, fleet)
+    clock = SharedClock.starting_now(speed, SIM_START)
+    sim = SimulatedFleet(
+        fleet, broker, clock=clock, prefix=prefix, zones=load_zones(EXAMPLES / "zones.geojson")
+    )
+    link = FleetLink(broker, client_id=f"disp-{prefix.split('/')[0]}", prefix=prefix, clock=clock)
+    async with sim, link:
+        dispatcher = Dispatcher(store, link, clock, pool=pool, plan_seconds=plan_seconds)
+        async with dispatcher:
+            yield System(store, clock, sim, link, dispatcher, fleet)
+
+
+async def states(store: Store, ids: list[str]) -> dict[str, str]:
+    """The state of each request."""
+    return {rid: (await store.requests.get(rid)).state for rid in ids}
