@@ -41,7 +41,9 @@ from airspace.obstacles import Footprint
 
 EPSILON_M: float = 1e-6
 MIN_CLEARANCE_M: float = 0.01  # what a leg leaving a pad near a zero-margin zone keeps from it
-_TANGENT_RTOL = 1e-9
+_TANGENT_RTOL = 1e-6
+# A vertex turning by less than this (radians) is straight: bending there gains under 1e-6 m.
+_CONVEX_RTOL = 1e-9
 _DUPLICATE_M = 1e-7
 _CHUNK = 512
 
@@ -96,7 +98,7 @@ def _convex_vertices(parts: list[Polygon]) -> tuple[np.ndarray, np.ndarray, np.n
             e1, e2 = c - p, n - c
             turn = _cross(e1[:, 0], e1[:, 1], e2[:, 0], e2[:, 1])
             scale = np.hypot(e1[:, 0], e1[:, 1]) * np.hypot(e2[:, 0], e2[:, 1])
-            convex = turn > _TANGENT_RTOL * scale
+            convex = turn > _CONVEX_RTOL * scale
             pts.append(c[convex])
             prv.append(p[convex])
             nxt.append(n[convex])
@@ -114,16 +116,21 @@ class _Tangency:
     affine function of ``o``. A segment is tangent at ``w`` unless the two neighbours are strictly
     on opposite sides (beyond a tolerance ``tol``, which is permissive: it only prunes candidates,
     the clearance test decides).
+
+    The forms are evaluated in float32 (this is the O(V^2) step): rounding is a few times 6e-8 of
+    the area's extent, and the tolerance (1e-6 of the extent, 4 cm across 40 km) covers it, so a
+    truly tangent segment is never pruned; the extra candidates cost only clearance tests.
     """
 
     def __init__(self, nodes: np.ndarray, prev: np.ndarray, nxt: np.ndarray, extent: float) -> None:
         n1 = _unit(prev - nodes)
         n2 = _unit(nxt - nodes)
-        self.m1 = np.vstack([n1[:, 1], -n1[:, 0]])  # (2, V): o @ m1 = cross(o, n1)
-        self.m2 = np.vstack([n2[:, 1], -n2[:, 0]])
-        self.c1 = np.einsum("ij,ji->i", nodes, self.m1)
-        self.c2 = np.einsum("ij,ji->i", nodes, self.m2)
-        self.tol = _TANGENT_RTOL * max(extent, 1.0)
+        m1 = np.vstack([n1[:, 1], -n1[:, 0]])  # (2, V): o @ m1 = cross(o, n1)
+        m2 = np.vstack([n2[:, 1], -n2[:, 0]])
+        self.m1, self.m2 = m1.astype(np.float32), m2.astype(np.float32)
+        self.c1 = np.einsum("ij,ji->i", nodes, m1).astype(np.float32)
+        self.c2 = np.einsum("ij,ji->i", nodes, m2).astype(np.float32)
+        self.tol = np.float32(_TANGENT_RTOL * max(extent, 1.0))
 
     def _ok(self, a1: np.ndarray, a2: np.ndarray) -> np.ndarray:
         low = np.minimum(a1, a2)
@@ -132,6 +139,7 @@ class _Tangency:
 
     def at_nodes(self, others: np.ndarray, cols: slice = slice(None)) -> np.ndarray:
         """(k, V') bool: the segment from ``others[r]`` to node ``c`` is tangent at the node."""
+        others = others.astype(np.float32)
         ox, oy = others[:, 0:1], others[:, 1:2]
         a1 = ox * self.m1[0, cols]
         a1 += oy * self.m1[1, cols]
@@ -143,6 +151,7 @@ class _Tangency:
 
     def from_nodes(self, rows: np.ndarray, others: np.ndarray) -> np.ndarray:
         """(k, M) bool: the segment from node ``rows[r]`` to ``others[c]`` is tangent at the node."""
+        others = others.astype(np.float32)
         ox, oy = others[:, 0], others[:, 1]
         a1 = self.m1[0, rows, None] * ox
         a1 += self.m1[1, rows, None] * oy
