@@ -59,6 +59,11 @@ class LocalFrame:
         """Unproject x/y in metres (scalars or numpy arrays) back to lon/lat in degrees."""
         return self._inverse.transform(x, y)
 
+    def distance_m(self, a: tuple[float, float], b: tuple[float, float]) -> float:
+        """Straight-line distance in metres between two lon/lat points, measured in this frame."""
+        xy = self.points_to_xy([a, b])
+        return float(np.hypot(*(xy[1] - xy[0])))
+
     def points_to_xy(self, lonlats: Iterable[tuple[float, float]]) -> np.ndarray:
         """Project a sequence of (lon, lat) to an (n, 2) array of metres."""
         arr = np.asarray(list(lonlats), dtype=float).reshape(-1, 2)

@@ -51,3 +51,9 @@ def test_distances_match_geodesics_across_a_30_km_area() -> None:
     _, _, radial = GEOD.inv(np.full(len(lon), 126.95), np.full(len(lat), 37.40), lon, lat)
     assert np.allclose(np.hypot(xy[:, 0], xy[:, 1]), radial, rtol=1e-9)
     assert math.isfinite(float(rel.mean()))
+
+
+def test_distance_m_is_the_planar_distance_in_the_frame() -> None:
+    frame = LocalFrame.centred_on(126.95, 37.40)
+    a, b = frame.to_lonlat(-3000.0, 400.0), frame.to_lonlat(1000.0, -2600.0)
+    assert frame.distance_m(a, b) == pytest.approx(5000.0, rel=1e-12)

@@ -24,7 +24,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from airspace import Airspace, AirspaceError, FlightPath, ZoneFormatError, load_zones, zones_to_geojson
+from airspace import (
+    Airspace,
+    AirspaceError,
+    FlightPath,
+    LocalFrame,
+    ZoneFormatError,
+    load_zones,
+    zones_to_geojson,
+)
 from airspace.zones import DEFAULT_MARGIN_M, Zone
 
 LonLat = tuple[float, float]
@@ -62,10 +70,7 @@ def _time(text: str, option: str) -> datetime:
 
 def straight_length_m(space: Airspace, a: LonLat, b: LonLat) -> float:
     """The straight-line length between two points, measured in the airspace's frame."""
-    return float(Airspace([], space.frame).distance_matrix([a, b], altitude_m=0, at=_EPOCH).lengths_m[0, 1])
-
-
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+    return (space.frame or LocalFrame.for_points([a, b])).distance_m(a, b)
 
 
 def path_geojson(path: FlightPath, zones: list[Zone], properties: dict[str, Any]) -> dict[str, Any]:
@@ -182,12 +187,11 @@ def demo_paths(
     names = list(pads)
     space = Airspace(zones)
     matrix = space.distance_matrix([pads[n] for n in names], altitude_m=altitude_m, at=at)
-    plain = Airspace([], space.frame).distance_matrix([pads[n] for n in names], altitude_m=0, at=at)
     rows = []
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
             length = float(matrix.lengths_m[i, j])
-            straight = float(plain.lengths_m[i, j])
+            straight = straight_length_m(space, pads[names[i]], pads[names[j]])
             if not math.isfinite(length) or straight <= 0:
                 continue
             path = matrix.path(i, j)
