@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import shapely
@@ -244,3 +244,34 @@ def enters(spec: dict, a: tuple[float, float], b: tuple[float, float]) -> bool:
     if radius:
         return shape.distance(LineString([a, b])) < radius - MARGIN_TOL_M
     return bool(shapely.relate_pattern(LineString([a, b]), shape, "T********"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(zone_specs(), st.lists(point, min_size=2, max_size=5), st.data())
+def test_interval_matrices_are_never_shorter_than_at_any_instant(
+    specs: list[dict], points: list, data: st.DataObject
+) -> None:
+    """Zones get random validity windows within a day; the [at, until] matrix bounds every instant."""
+    base = datetime(2026, 12, 1, tzinfo=UTC)
+    zones = []
+    for spec in specs:
+        start, length = data.draw(st.integers(0, 20)), data.draw(st.integers(1, 4))
+        zone = to_zone(spec)
+        zones.append(
+            Zone(
+                zone.id,
+                zone.kind,
+                zone.shape,
+                zone.radius_m,
+                margin_m=zone.margin_m,
+                valid_from=base + timedelta(hours=start),
+                valid_to=base + timedelta(hours=start + length),
+            )
+        )
+    lonlats = [FRAME.to_lonlat(*p) for p in points]
+    space = Airspace(zones, FRAME, circle_segments=SEGMENTS)
+    at, until = base + timedelta(hours=6), base + timedelta(hours=12)
+    horizon = space.distance_matrix(lonlats, altitude_m=120, at=at, until=until).lengths_m
+    for hour in range(6, 13):
+        instant = space.distance_matrix(lonlats, altitude_m=120, at=base + timedelta(hours=hour)).lengths_m
+        assert np.all(horizon >= instant * (1 - 1e-9))
