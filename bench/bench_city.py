@@ -48,8 +48,12 @@ def city_problem(
     n_zones: int = 60,
     n_pads: int = 40,
     size_m: float = 16_000.0,
+    pads_avoid_zones: bool = True,
 ) -> PlanningProblem:
-    """A seeded random city: square area, zones (some temporary, some in altitude bands), pads."""
+    """A seeded random city: square area, zones (some temporary, some in altitude bands), pads.
+
+    With ``pads_avoid_zones=False`` pads fall anywhere, zones included (to exercise the reasons).
+    """
     rng = random.Random(seed)
     half = size_m / 2
     zones: list[dict[str, Any]] = []
@@ -80,7 +84,7 @@ def city_problem(
     def free_point() -> tuple[float, float]:
         while True:
             x, y = rng.uniform(-half, half), rng.uniform(-half, half)
-            if all(math.hypot(x - bx, y - by) > br for bx, by, br in boxes):
+            if not pads_avoid_zones or all(math.hypot(x - bx, y - by) > br for bx, by, br in boxes):
                 return _lonlat(x, y)
 
     port_xy = [(-half / 2, -half / 2), (half / 2, -half / 2), (-half / 2, half / 2), (half / 2, half / 2)]

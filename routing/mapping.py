@@ -201,8 +201,11 @@ def _class_arcs(
     forbid |= is_end[:, None]  # nothing leaves an end
     forbid |= is_pick[:, None] & (is_reload | is_end)[None, :]  # a document aboard never lands at a port
     forbid |= is_reload[:, None] & is_reload[None, :]
+    # With documents aboard, a drone delivers before it lands at a port. Its start -> end arc stays
+    # allowed: the mandatory drop-offs keep it out of any solution, but OR-Tools' first-solution
+    # heuristics start from the empty route start -> end and fail when that arc is forbidden.
     onboard_start = is_start & (start_load > 0)
-    forbid |= onboard_start[:, None] & (is_reload | is_end)[None, :]
+    forbid |= onboard_start[:, None] & is_reload[None, :]
 
     # Into the virtual end: free from a port, else the flight to the nearest port.
     at_port = is_reload | np.array(
@@ -210,7 +213,7 @@ def _class_arcs(
     )
     home = np.array([prep.nearest_port(name, int(site[i]))[1] for i in range(n)])
     to_home = np.where(at_port, 0.0, home)
-    allowed = (at_port | is_drop | is_start) & np.isfinite(to_home) & ~onboard_start
+    allowed = (at_port | is_drop | is_start) & np.isfinite(to_home)
     for j in np.flatnonzero(is_end):
         dist[:, j] = np.ceil(to_home)
         tt[:, j] = np.where(at_port, 0.0, service + np.ceil(home / model.cruise_speed_mps))
@@ -283,13 +286,19 @@ def build_instance(
         node_penalty={i: None for i in onboard_drops},
     )
     mapping = Mapping(instance, nodes, [c.request_id for c in candidates], class_keys)
-    if prep.problem.previous_plan is not None:
+    if prep.problem.previous_plan is not None or any(s.onboard for s in starts):
         instance.initial_routes = warm_start(mapping, prep.problem.previous_plan, prep)
     return mapping
 
 
-def warm_start(mapping: Mapping, previous: Plan, prep: Prepared) -> list[list[int]]:
-    """Routes for the engine from a previous plan: the stops not yet reached, where still valid."""
+def warm_start(mapping: Mapping, previous: Plan | None, prep: Prepared) -> list[list[int]]:
+    """Routes for the engine: the previous plan's stops not yet reached, where still valid, and the
+    documents on board delivered first if the previous plan does not place them.
+
+    Seeding the on-board drop-offs matters: OR-Tools' first-solution heuristics can fail on their
+    own to place a mandatory visit under the energy reload dimension, while a seeded route gives
+    the search a complete assignment to start from.
+    """
     pick_node: dict[str, int] = {}
     drop_node: dict[str, int] = {}
     for i, nd in enumerate(mapping.nodes):
@@ -305,7 +314,7 @@ def warm_start(mapping: Mapping, previous: Plan, prep: Prepared) -> list[list[in
     routes: list[list[int]] = []
     for v, s in enumerate(prep.starts):
         route: list[int] = []
-        dp = previous.drone(s.drone.id)
+        dp = previous.drone(s.drone.id) if previous is not None else None
         picked: set[str] = set(s.onboard)
         if dp is not None:
             legs = [leg for trip in dp.trips for leg in trip.legs if leg.arrive > prep.t0]
@@ -323,5 +332,10 @@ def warm_start(mapping: Mapping, previous: Plan, prep: Prepared) -> list[list[in
         route = [i for i in route if mapping.nodes[i].kind != PICKUP_NODE or mapping.nodes[i].ref in have]
         while route and mapping.nodes[route[-1]].kind == RELOAD_NODE:
             route.pop()
-        routes.append(route)
+        net = prep.networks[s.model.name]
+        missing = sorted(
+            (drop_node[rid] for rid in s.onboard if drop_node[rid] not in route),
+            key=lambda i: float(net.length_m[s.site, mapping.nodes[i].site]),
+        )
+        routes.append(missing + route)
     return routes

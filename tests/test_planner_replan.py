@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from bench.bench_city import city_problem
 from routing.planner import plan
 from routing.prepared import ProblemError
 from routing.problem import DroneState
@@ -70,3 +71,20 @@ def test_a_drone_caught_inside_a_zone_is_named_not_planned_silently() -> None:
     inside = DroneState("D1", lon, lat, T0, 150.0)
     with pytest.raises(ProblemError, match=r"drone 'D1' in flight .* cannot reach any port"):
         plan(replace(p, drone_states=(inside,)), seconds=1)
+
+
+def test_a_drone_in_flight_among_many_requests_still_gets_a_plan() -> None:
+    # Regression: with the in-flight start -> end arc forbidden, OR-Tools' first solution failed
+    # at once as soon as other requests were on offer.
+    p = city_problem(41, n_requests=20, n_drones=4, n_ports=2, n_zones=30, n_pads=14, size_m=9000)
+    doc = next(r for r in p.requests if r.weight_kg <= 1.0)
+    drone = p.fleet.drones[1]
+    port = p.fleet.port(drone.port)
+    lon, lat = (port.lon + doc.dropoff[0]) / 2, (port.lat + doc.dropoff[1]) / 2
+    at = p.at + timedelta(minutes=5)
+    state = DroneState(drone.id, lon, lat, at, 250.0, onboard=(doc.id,))
+    p = replace(p, at=at, drone_states=(state,))
+    result = plan(p, seconds=1, workers=1)
+    assert validate_plan(p, result) == []
+    assert result.etas[doc.id].drone_id == drone.id
+    assert len(result.served) > 10
