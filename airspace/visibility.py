@@ -46,6 +46,7 @@ _TANGENT_RTOL = 1e-6
 _CONVEX_RTOL = 1e-9
 _DUPLICATE_M = 1e-7
 _CHUNK = 512
+_SEGMENT_CHUNK = 100_000
 
 
 @dataclass
@@ -384,6 +385,13 @@ def segments_blocked(
     blocked = np.zeros(m, dtype=bool)
     if m == 0 or len(f.eroded) == 0:
         return blocked
+    if m > _SEGMENT_CHUNK:  # bound the memory of the (segment, zone) candidate arrays
+        for s in range(0, m, _SEGMENT_CHUNK):
+            part = slice(s, s + _SEGMENT_CHUNK)
+            sp = start_pad[part] if start_pad is not None else None
+            ep = end_pad[part] if end_pad is not None else None
+            blocked[part] = segments_blocked(f, a[part], b[part], start_pad=sp, end_pad=ep, bands=bands)
+        return blocked
     lines = shapely.linestrings(np.stack([a, b], axis=1))
     s_idx, z_idx = f.tree.query(lines)  # bounding boxes only
     # Cull with discs: certainly clear beyond the enclosing disc, certainly blocked through the
@@ -514,12 +522,17 @@ def _pad_edges(
     A pad inside the band of ``z`` reaches the nodes on ``B_z`` from inside, where the tangency
     test does not apply: those nodes are candidates too (the band rule then decides).
     """
-    candidates = f.tangency.at_nodes(pads[which])
-    for r, pad in enumerate(which.tolist()):
-        for z in bands.bands[pad]:
-            candidates[r, _nodes_on(f, z)] = True
-    r, w = np.nonzero(candidates)
-    p = which[r]
+    found_p, found_w = [], []
+    for s in range(0, len(which), _CHUNK):
+        rows = which[s : s + _CHUNK]
+        candidates = f.tangency.at_nodes(pads[rows])
+        for r, pad in enumerate(rows.tolist()):
+            for z in bands.bands[pad]:
+                candidates[r, _nodes_on(f, z)] = True
+        r, w = np.nonzero(candidates)
+        found_p.append(rows[r])
+        found_w.append(w)
+    p, w = np.concatenate(found_p), np.concatenate(found_w)
     dist = np.hypot(*(pads[p] - f.nodes[w]).T)
     keep = dist > 0
     p, w, dist = p[keep], w[keep], dist[keep]
