@@ -4,11 +4,13 @@ shared clock, over the real broker, and request/zone builders for the Anyang sam
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from airspace.zones import Zone, load_zones, parse_zones
 from dispatch.service.dispatcher import Dispatcher
@@ -24,6 +26,16 @@ from simulator.monitor import AirspaceMonitor
 from tests.conftest import EXAMPLES
 
 SIM_START = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # 09:00 in Anyang
+
+
+@pytest.fixture(name="solver_pool", scope="session")
+def solver_pool_fixture() -> Iterator[SolverPool]:
+    """One pair of solver worker processes for the whole session (they take seconds to start)."""
+    pool = SolverPool()
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 def zone_features() -> list[dict[str, Any]]:
@@ -104,7 +116,8 @@ async def running_system(
     prefix: str,
     *,
     drones: int = 6,
-    speed: float = 100.0,
+    speed: float = 150.0,
+    telemetry_period_s: float = 2.0,
     plan_seconds: float = 0.3,
     pool: SolverPool | None = None,
 ) -> AsyncIterator[System]:
@@ -113,9 +126,16 @@ async def running_system(
     await seed(store, fleet)
     clock = SharedClock.starting_now(speed, SIM_START)
     sim = SimulatedFleet(
-        fleet, broker, clock=clock, prefix=prefix, zones=load_zones(EXAMPLES / "zones.geojson")
+        fleet,
+        broker,
+        clock=clock,
+        prefix=prefix,
+        zones=load_zones(EXAMPLES / "zones.geojson"),
+        telemetry_period_s=telemetry_period_s,
     )
-    link = FleetLink(broker, client_id=f"disp-{prefix.split('/')[0]}", prefix=prefix, clock=clock)
+    link = FleetLink(
+        broker, client_id=f"disp-{prefix.split('/')[0]}", prefix=prefix, clock=clock, max_telemetry_age_s=60.0
+    )
     async with sim, link:
         dispatcher = Dispatcher(store, link, clock, pool=pool, plan_seconds=plan_seconds)
         async with dispatcher:

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
+from dispatch.service.solver_pool import SolverPool
+from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import GeofenceBreach
-from dispatch.store import Store
 from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import request, running_system, states
+from tests.dispatcher_fixtures import request, running_system, solver_pool_fixture, states  # noqa: F401
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 
 async def test_requests_are_planned_commanded_and_delivered(
-    store: Store, broker: BrokerAddress, prefix: str
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
 ) -> None:
-    async with running_system(store, broker, prefix) as system:
+    async with running_system(store, broker, prefix, pool=solver_pool) as system:
         d = system.dispatcher
         ids = []
-        for src, dst in [("city-hall", "indeokwon"), ("manan-gu-office", "anyang-station"), ("tax-office", "beomgye")]:
+        for src, dst in [
+            ("city-hall", "indeokwon"),
+            ("manan-gu-office", "anyang-station"),
+            ("tax-office", "beomgye"),
+        ]:
             view = await d.submit(request(src, dst))
             assert view.state == "accepted", view.intake
             assert view.intake is not None and view.intake["details"]["eta"]
             ids.append(view.id)
 
         async def all_delivered() -> bool:
-            return set((await states(store, ids)).values()) == {"delivered"}
+            if set((await states(store, ids)).values()) != {"delivered"}:
+                return False
+            return not await store.flights.list_active()
 
         await d.wait_until(all_delivered, timeout_s=60)
         assert not [e for e in system.sim.events if isinstance(e, GeofenceBreach)]
@@ -33,5 +40,19 @@ async def test_requests_are_planned_commanded_and_delivered(
             assert path == ["accepted", "planned", "dispatched", "picked_up", "delivered"]
             flights = await store.flights.carrying(rid)
             assert len(flights) == 1
+            flight = flights[0]
+            assert flight.state == "completed"
+            # Write before you act: planned and commanded are recorded before the drone's ack moves
+            # the flight on, and every command was stored before it was sent.
+            history = await store.history("flight", flight.mission_id)
+            steps = [e.action if e.action != "transition" else e.payload["to"] for e in history]
+            assert steps[:4] == ["planned", "commanded", "acked", "flying"], steps
+            assert steps[-1] == "completed"
+            kinds = [c.kind for c in flight.commands]
+            assert kinds == ["UploadMission", "Start"]
+            for c in flight.commands:
+                assert c.result == "ack"
+                assert c.sent_at is not None and c.acked_at is not None
+                assert c.created_at <= c.sent_at <= c.acked_at
         report = await store.verify_audit()
         assert report.ok, report
