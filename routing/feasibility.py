@@ -160,9 +160,17 @@ def precheck(prep: Prepared, req: Request) -> Verdict:
         if best_wh[m] <= models[m].usable_wh + 1e-9:
             in_range.append(m)
     if not reachable:
-        return Verdict(
-            req.id, None, Reason.UNREACHABLE, "no safe path links a port, the pickup and the drop-off"
+        closed = sorted(
+            f"{pid} (zone {', '.join(pad.zone_ids)})"
+            for pid, site in prep.port_site.items()
+            if (pad := prep.networks[usable[0]].blocked(site)) is not None
         )
+        detail = "no safe path links a port, the pickup and the drop-off"
+        if len(closed) == len(prep.port_site):
+            detail = f"every port is closed by a zone: {'; '.join(closed)}"
+        elif closed:
+            detail += f" (closed ports: {'; '.join(closed)})"
+        return Verdict(req.id, None, Reason.UNREACHABLE, detail)
     if not in_range:
         m = min(best_wh, key=lambda k: best_wh[k] - models[k].usable_wh)
         return Verdict(

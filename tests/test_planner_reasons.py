@@ -217,3 +217,11 @@ def test_pickup_and_dropoff_under_two_different_temporary_zones() -> None:
     result = solved(problem([zone("fair", 1500), zone("market", 4000)], fleet(drones=1), reqs))
     assert result.served == ("both",)
     assert result.etas["both"].delivered_at < T0 + timedelta(minutes=40)
+
+
+def test_every_port_closed_is_reported_as_unreachable_naming_the_zone() -> None:
+    reqs = [request("a", at_m(1000, 0), at_m(2000, 0))]
+    result = solved(problem([square("hangar-fire", 0, 0, 100)], fleet(drones=1), reqs))
+    (u,) = result.unserved
+    assert u.reason == "unreachable"
+    assert "every port is closed by a zone: P (zone hangar-fire)" in u.detail
