@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = []
     first: tuple[float, float] | None = None
-    for limit in (0.25, 0.5, 1.0, 2.0):
+    for limit in (0.1, 0.25, 0.5, 1.0, 2.0):
         t = time.perf_counter()
         result = plan(problem, seconds=limit, workers=1)
         wall = time.perf_counter() - t
