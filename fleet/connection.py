@@ -50,6 +50,22 @@ class BrokerAddress:
         return f"mqtt://{self.host}:{self.port}"
 
 
+_CLIENT_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def client_id_from(*parts: str) -> str:
+    """A broker-portable client id built from ``parts``: characters outside ``[A-Za-z0-9_.-]``
+    (such as the ``/`` of a topic prefix) become ``.``. rumqttd refuses ids with ``/``."""
+    return "-".join("".join(c if c in _CLIENT_ID_CHARS else "." for c in part) for part in parts)
+
+
+def check_client_id(client_id: str) -> str:
+    """Return ``client_id`` if it is portable across brokers (1-128 of ``[A-Za-z0-9_.-]``), else raise."""
+    if not 1 <= len(client_id) <= 128 or not set(client_id) <= _CLIENT_ID_CHARS:
+        raise ValueError(f"MQTT client id {client_id!r} must be 1-128 characters of A-Z a-z 0-9 _ . -")
+    return client_id
+
+
 def persistent_client(
     address: BrokerAddress,
     client_id: str,
@@ -60,6 +76,7 @@ def persistent_client(
     timeout_s: float = 10.0,
 ) -> aiomqtt.Client:
     """An MQTT 5 client with a stable id and a persistent session (not yet connected)."""
+    check_client_id(client_id)
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = session_expiry_s
     return aiomqtt.Client(

@@ -25,7 +25,7 @@ from typing import Literal
 import aiomqtt
 
 from fleet.clock import Clock, RealClock
-from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress, persistent_client
+from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress, check_client_id, persistent_client
 from fleet.hub import Hub, Subscription
 from fleet.messages import (
     Ack,
@@ -106,7 +106,7 @@ class FleetLink:
         if ack_timeout_s <= 0:
             raise ValueError(f"ack_timeout_s must be > 0, got {ack_timeout_s}")
         self.address = broker if isinstance(broker, BrokerAddress) else BrokerAddress.parse(broker)
-        self.client_id = client_id
+        self.client_id = check_client_id(client_id)
         self.topics = Topics(prefix)
         self.clock: Clock = clock or RealClock()
         self.session_expiry_s = session_expiry_s

@@ -24,7 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from fleet.clock import Clock
-from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress, persistent_client
+from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress, client_id_from, persistent_client
 from fleet.messages import Ack, AnyEvent, GeofenceBreach, Message, ProtocolError, State, decode, encode
 from fleet.topics import Topics
 from simulator.drone import SimDrone
@@ -61,7 +61,7 @@ class DroneAgent:
         self.lost_link_after_s = lost_link_after_s
         self.session_expiry_s = session_expiry_s
         self.on_event = on_event
-        self.client_id = f"sim:{topics.prefix}:{sim.id}"
+        self.client_id = client_id_from("sim", topics.prefix, sim.id)
         self.connected = asyncio.Event()
         self.dropped: Counter[str] = Counter()
         self.commands = 0
@@ -75,12 +75,14 @@ class DroneAgent:
         self._lost_link_applied = False
         self._published_state: tuple[bool, str, str | None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the connection, sender and simulation tasks."""
         name = self.sim.id
+        self._stopping = False
         self._down_since = self.clock.now()
         self._tasks = [
             asyncio.create_task(self._connection_loop(), name=f"sim-{name}-link"),
@@ -100,6 +102,10 @@ class DroneAgent:
                     retain=True,
                     timeout=2.0,
                 )
+        # Python 3.11's asyncio.wait_for (inside aiomqtt's publish) can swallow a cancellation;
+        # the loops also check this flag so that they end anyway.
+        self._stopping = True
+        self._outbox_ready.set()
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -137,7 +143,7 @@ class DroneAgent:
     async def _connection_loop(self) -> None:
         backoff = 0.1
         state_topic = self.topics.topic(self.sim.id, "state")
-        while True:
+        while not self._stopping:
             if self._link_down_until is not None:
                 wait = (self._link_down_until - self.clock.now()).total_seconds()
                 if wait > 0:
@@ -206,10 +212,10 @@ class DroneAgent:
         self._outbox_ready.set()
 
     async def _sender_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
-            while self._outbox:
+            while self._outbox and not self._stopping:
                 client = self._client
                 if client is None:
                     break
@@ -244,7 +250,7 @@ class DroneAgent:
         self.sim.advance_to(self.clock.now())
         previous = self.sim.position
         telemetry_topic = self.topics.topic(self.sim.id, "telemetry")
-        while True:
+        while not self._stopping:
             await self.clock.sleep(self.telemetry_period_s)
             now = self.clock.now()
             self.sim.advance_to(now)

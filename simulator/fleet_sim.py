@@ -168,12 +168,14 @@ class SimulatedFleet:
 
             return await asyncio.wait_for(_next(), timeout_s)
 
-    async def wait_event(self, drone_id: str, kind: type[E], timeout_s: float = 30.0, **fields: object) -> E:
-        """The first event of class ``kind`` from ``drone_id`` whose attributes equal ``fields``."""
+    async def wait_event(
+        self, drone_id: str, event_type: type[E], /, timeout_s: float = 30.0, **fields: object
+    ) -> E:
+        """The first event of class ``event_type`` from ``drone_id`` whose attributes equal ``fields``."""
 
         def match(e: AnyEvent) -> bool:
             return (
-                isinstance(e, kind)
+                isinstance(e, event_type)
                 and e.drone_id == drone_id
                 and all(getattr(e, k) == v for k, v in fields.items())
             )

@@ -9,7 +9,7 @@ import aiomqtt
 import pytest
 
 from fleet.clock import ScaledClock
-from fleet.connection import BrokerAddress
+from fleet.connection import BrokerAddress, client_id_from
 from fleet.description import Fleet, load_fleet
 from fleet.hub import Hub
 from fleet.link import CommandTimeout, FleetLink, LinkStatus
@@ -30,7 +30,12 @@ def fleet() -> Fleet:
 
 def make(fleet: Fleet, address: BrokerAddress, prefix: str, clock: ScaledClock, **link_kw: object):
     link = FleetLink(
-        address, client_id=f"disp-{prefix}", prefix=prefix, clock=clock, session_expiry_s=EXPIRY, **link_kw
+        address,
+        client_id=client_id_from("disp", prefix),
+        prefix=prefix,
+        clock=clock,
+        session_expiry_s=EXPIRY,
+        **link_kw,
     )  # type: ignore[arg-type]
     sim = SimulatedFleet(
         fleet, address, clock=clock, prefix=prefix, drone_ids=["D01"], session_expiry_s=EXPIRY
@@ -89,7 +94,7 @@ async def test_ack_timeout_retries_and_a_duplicate_is_applied_once(
 async def test_send_gives_up_after_bounded_attempts(broker: BrokerAddress, prefix: str) -> None:
     clock = ScaledClock(SPEED)
     async with FleetLink(
-        broker, client_id=f"disp-{prefix}", prefix=prefix, clock=clock, session_expiry_s=0
+        broker, client_id=client_id_from("disp", prefix), prefix=prefix, clock=clock, session_expiry_s=0
     ) as link:
         with pytest.raises(CommandTimeout) as info:
             await link.send(start(clock, drone="NOBODY"), ack_timeout_s=0.2, attempts=3)

@@ -10,7 +10,7 @@ import pytest
 
 from airspace.zones import load_zones
 from fleet.clock import ScaledClock
-from fleet.connection import BrokerAddress
+from fleet.connection import BrokerAddress, client_id_from
 from fleet.description import Fleet, load_fleet
 from fleet.link import FleetLink
 from fleet.messages import (
@@ -75,7 +75,10 @@ async def fly(
     clock = ScaledClock(SPEED)
     zones = load_zones(EXAMPLES / "zones.geojson")
     sim = SimulatedFleet(fleet, address, clock=clock, prefix=prefix, zones=zones, drone_ids=["D01"])
-    async with FleetLink(address, client_id=f"disp-{prefix}", prefix=prefix, clock=clock) as link, sim:
+    async with (
+        FleetLink(address, client_id=client_id_from("disp", prefix), prefix=prefix, clock=clock) as link,
+        sim,
+    ):
         if code:
             sim.present_code("D01", "R001", code)
         upload, start = mission(link, "D01", path)

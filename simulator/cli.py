@@ -1,0 +1,176 @@
+"""``dronedispatch simulate``: run a simulated fleet that speaks the MQTT protocol.
+
+Watch it with any MQTT client, e.g. ``mosquitto_sub -h 127.0.0.1 -t 'dd/v1/#' -v``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from datetime import datetime
+
+from airspace.zones import ZoneFormatError, load_zones
+from fleet.clock import Clock, RealClock, ScaledClock
+from fleet.connection import BrokerAddress
+from fleet.description import FleetFormatError, load_fleet
+from fleet.embedded_broker import EmbeddedBroker
+from fleet.topics import DEFAULT_PREFIX
+from simulator.faults import FAULT_VALUES, FaultSpec, run_schedule
+from simulator.fleet_sim import SimulatedFleet
+
+log = logging.getLogger("simulator")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``dronedispatch simulate``."""
+    p = argparse.ArgumentParser(
+        prog="dronedispatch simulate",
+        description="Run every drone of FLEET.json as its own MQTT client (commands, telemetry, events).",
+    )
+    p.add_argument("--broker", required=True, help="mqtt://host[:port], or 'embedded' to start one here")
+    p.add_argument("--fleet", required=True, help="FLEET.json")
+    p.add_argument("--zones", help="ZONES.geojson: the airspace monitor reports geofence breaches")
+    p.add_argument("--speed", type=float, default=1.0, help="time acceleration (60: a minute per second)")
+    p.add_argument("--start", help="simulated start time, ISO 8601 with offset (default: now)")
+    p.add_argument("--duration", type=float, help="stop after this many simulated seconds (default: never)")
+    p.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"topic prefix (default {DEFAULT_PREFIX})")
+    p.add_argument("--drones", help="comma-separated drone ids to simulate (default: all)")
+    p.add_argument("--wind", help="SPEED_MPS@FROM_DEG, e.g. 6@270 for a 6 m/s west wind")
+    p.add_argument("--telemetry-period", type=float, default=1.0, help="simulated seconds per sample")
+    p.add_argument(
+        "--lost-link-after",
+        type=float,
+        default=30.0,
+        help="simulated seconds offline before the policy applies",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the GPS noise")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every event")
+    faults = p.add_argument_group("faults (repeatable; @AT = simulated seconds after the start)")
+    for kind, (value, _) in FAULT_VALUES.items():
+        form = f"DRONE:{value}[@AT]" if value else "DRONE[@AT]"
+        faults.add_argument(f"--{kind.replace('_', '-')}", action="append", default=[], metavar=form)
+    return p
+
+
+def _clock(args: argparse.Namespace) -> Clock:
+    start = None
+    if args.start:
+        start = datetime.fromisoformat(args.start)
+        if start.tzinfo is None:
+            raise ValueError(f"--start {args.start!r} needs a UTC offset, e.g. +09:00")
+    if args.speed == 1.0 and start is None:
+        return RealClock()
+    return ScaledClock(args.speed, start)
+
+
+def _wind(text: str | None) -> tuple[float, float]:
+    if not text:
+        return 0.0, 0.0
+    speed, _, direction = text.partition("@")
+    try:
+        return float(speed), float(direction or 0.0)
+    except ValueError:
+        raise ValueError(f"--wind {text!r}: expected SPEED_MPS@FROM_DEG") from None
+
+
+def main(argv: list[str]) -> int:
+    """Run the simulator until interrupted (or for ``--duration``); exit 1 if a breach was seen."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        fleet = load_fleet(args.fleet)
+        zones = load_zones(args.zones) if args.zones else []
+        clock = _clock(args)
+        wind_mps, wind_from = _wind(args.wind)
+        faults = [
+            FaultSpec.parse(kind, text)  # type: ignore[arg-type]
+            for kind in FAULT_VALUES
+            for text in getattr(args, kind)
+        ]
+        drones = args.drones.split(",") if args.drones else None
+        if args.speed <= 0:
+            raise ValueError("--speed must be > 0")
+    except (FleetFormatError, ZoneFormatError, ValueError) as exc:
+        print(f"dronedispatch simulate: {exc}", file=sys.stderr)
+        return 2
+    embedded: EmbeddedBroker | None = None
+    try:
+        if args.broker == "embedded":
+            embedded = EmbeddedBroker()
+            address = embedded.start()
+        else:
+            address = BrokerAddress.parse(args.broker)
+    except (ValueError, OSError, RuntimeError) as exc:
+        print(f"dronedispatch simulate: broker: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sim = SimulatedFleet(
+            fleet,
+            address,
+            clock=clock,
+            prefix=args.prefix,
+            zones=zones,
+            drone_ids=drones,
+            wind_mps=wind_mps,
+            wind_from_deg=wind_from,
+            telemetry_period_s=args.telemetry_period,
+            lost_link_after_s=args.lost_link_after,
+            seed=args.seed,
+        )
+        return asyncio.run(_run(sim, faults, args.duration, args.verbose))
+    except ValueError as exc:
+        print(f"dronedispatch simulate: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+async def _run(sim: SimulatedFleet, faults: list[FaultSpec], duration: float | None, verbose: bool) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await sim.start()
+    except TimeoutError:
+        print(f"dronedispatch simulate: could not connect every drone to {sim.address.url}", file=sys.stderr)
+        await sim.stop()
+        return 2
+    print(
+        f"{len(sim.agents)} drones on {sim.address.url}, topics {sim.topics.prefix}/drones/+/#; "
+        f"watch: mosquitto_sub -h {sim.address.host} -p {sim.address.port} -t '{sim.topics.prefix}/#' -v",
+        flush=True,
+    )
+    tasks = [asyncio.create_task(run_schedule(sim, faults))]
+    if duration is not None:
+        tasks.append(asyncio.create_task(_after(sim, duration, stop)))
+    sub = sim.subscribe()
+    tasks.append(asyncio.create_task(_report(sub, verbose)))
+    await stop.wait()
+    for t in tasks:
+        t.cancel()
+    await sim.stop()
+    breaches = sim.breaches
+    print(f"{len(sim.events)} events, {len(breaches)} geofence breach(es)")
+    for b in breaches:
+        where = f"({b.lon:.5f}, {b.lat:.5f}, {b.alt_m} m)"
+        print(f"  BREACH {b.drone_id} in {b.zone_id} at {b.ts.isoformat()} {where}")
+    return 1 if breaches else 0
+
+
+async def _after(sim: SimulatedFleet, duration: float, stop: asyncio.Event) -> None:
+    await sim.clock.sleep(duration)
+    stop.set()
+
+
+async def _report(sub, verbose: bool) -> None:  # type: ignore[no-untyped-def]
+    async for event in sub:
+        kind = type(event).__name__
+        if verbose or kind in ("GeofenceBreach", "Fault"):
+            log.warning("%s %s %s", event.ts.isoformat(), event.drone_id, kind)
