@@ -1,0 +1,57 @@
+"""A drone faults: work it has not picked up flies on another drone; what it carries is failed."""
+
+from __future__ import annotations
+
+from dispatch.service.solver_pool import SolverPool
+from dispatch.store import Store
+from fleet.connection import BrokerAddress
+from fleet.messages import PickedUp, TookOff
+from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
+from tests.dispatcher_fixtures import request, running_system, solver_pool_fixture, states  # noqa: F401
+from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+
+
+async def test_fault_before_and_after_pickup(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
+) -> None:
+    async with running_system(store, broker, prefix, pool=solver_pool) as system:
+        d, sim = system.dispatcher, system.sim
+        # 1. A fault right after take-off, before the pickup: the request is re-planned elsewhere.
+        first = await d.submit(request("manan-gu-office", "indeokwon"))
+        took = await sim.wait_for(lambda e: isinstance(e, TookOff), timeout_s=30)
+        broken = took.drone_id
+        sim.inject_motor_fault(broken)
+
+        async def delivered() -> bool:
+            return (await states(store, [first.id]))[first.id] == "delivered"
+
+        await d.wait_until(delivered, timeout_s=60)
+        flights = await store.flights.carrying(first.id)
+        assert [f.state for f in flights][0] == "aborted" and flights[1].state in ("flying", "completed")
+        assert flights[0].drone_id == broken and flights[1].drone_id != broken
+        timeline = await store.requests.timeline(first.id)
+        path = [e.payload["to"] for e in timeline.entries if e.action == "transition"]
+        assert path == ["accepted", "planned", "dispatched", "accepted", "planned", "dispatched", "picked_up",
+                        "delivered"]  # fmt: skip
+
+        # 2. A fault with the documents on board: failed, with the custody record; the drone is told to land.
+        second = await d.submit(request("city-hall", "gunpo"))
+        picked = await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == second.id, 30)
+        carrier = picked.drone_id
+        sim.inject_motor_fault(carrier)
+
+        async def failed() -> bool:
+            return (await states(store, [second.id]))[second.id] == "failed"
+
+        await d.wait_until(failed, timeout_s=30)
+        timeline = await store.requests.timeline(second.id)
+        last = timeline.entries[-1].payload
+        assert last["to"] == "failed"
+        assert last["details"]["drone_id"] == carrier and last["details"]["custody"] == "on board"
+        assert "fault" in last["details"]["reason"]
+        (flight,) = await store.flights.carrying(second.id)
+        assert flight.state == "aborted"
+        assert not d.drones[carrier].usable and not d.drones[broken].usable
+        assert not sim.breaches
+        report = await store.verify_audit()
+        assert report.ok
