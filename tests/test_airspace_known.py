@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 from shapely.geometry import LineString, MultiPoint, Point
 
-from airspace import Airspace, AirspaceError, LocalFrame, parse_zones
+from airspace import Airspace, AirspaceError, LocalFrame, load_zones, parse_zones
 
 AT = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 FRAME = LocalFrame.centred_on(127.0, 37.4)
@@ -377,3 +379,36 @@ def test_pad_in_a_courtyard_closed_by_the_margin_is_unreachable_and_named() -> N
         with pytest.raises(AirspaceError) as info:
             space.shortest_path(a, b, altitude_m=120, at=AT)
         assert (info.value.code, info.value.zone_id, info.value.point) == ("unreachable", "ring", inside)
+
+
+def test_sample_area_paths_keep_every_margin(anyang_dir: Path) -> None:
+    zones = load_zones(anyang_dir / "zones.geojson")
+    pads = json.loads((anyang_dir / "pads.json").read_text(encoding="utf-8"))
+    points = [(p["lon"], p["lat"]) for p in pads.values()]
+    at = datetime.fromisoformat("2026-12-01T12:00:00+09:00")
+    space = Airspace(zones)
+    matrix = space.distance_matrix(points, altitude_m=120, at=at)
+    cruise = space.active_zones(120, at)
+    assert {z.id for z in cruise} >= {"art-park-festival", "hospital-helipad"}
+    assert "tower-crane" not in {z.id for z in cruise} and "heliport-approach" not in {z.id for z in cruise}
+    frame = space.frame
+    assert frame is not None
+    checked = 0
+    for i, j in itertools.combinations(range(len(points)), 2):
+        if not np.isfinite(matrix.lengths_m[i, j]):
+            assert i in matrix.point_errors or j in matrix.point_errors
+            continue
+        path = matrix.path(i, j)
+        xy = frame.points_to_xy(path.waypoints)
+        assert path.length_m >= frame.distance_m(points[i], points[j]) - 1e-6
+        for zone in cruise:
+            fp = space._footprint(space.zones.index(zone))
+            for k in range(len(xy) - 1):
+                leg = LineString([xy[k], xy[k + 1]])
+                own = [
+                    float(fp.distance(Point(xy[e]))) for e in (0, -1) if k == (0 if e == 0 else len(xy) - 2)
+                ]
+                need = min([zone.margin_m, *own])
+                assert float(fp.distance(leg)) >= need - 1e-5
+        checked += 1
+    assert checked > 50
