@@ -26,10 +26,11 @@ from functools import partial
 import numpy as np
 
 from airspace.frame import LocalFrame
+from airspace.obstacles import footprint_in_frame
 from airspace.paths import Airspace, DistanceMatrix
 from airspace.zones import Zone
 from fleet.description import DroneModel
-from routing.zone_geometry import column_overlaps, zone_clearance_m, zone_extent_m
+from routing.zone_geometry import column_overlaps, zone_extent_m
 
 LonLat = tuple[float, float]
 
@@ -100,25 +101,17 @@ def _seconds(t: datetime, t0: datetime) -> float:
 
 
 def _pad_windows(
-    zones: Sequence[Zone],
-    frame: LocalFrame,
-    point: LonLat,
+    covering: Sequence[Zone],
+    extents: dict[str, float],
     model: DroneModel,
     t0: datetime,
     horizon_s: float,
-) -> PadWindows | None:
-    """When the pad at ``point`` is usable by ``model`` (None: no zone ever covers it)."""
-    covering = [
-        z
-        for z in zones
-        if column_overlaps(z, model.cruise_altitude_m) and zone_clearance_m(z, frame, point) <= 0.0
-    ]
-    if not covering:
-        return None
+) -> PadWindows:
+    """When a pad covered (at some time) by the zones ``covering`` is usable by ``model``."""
     blocked: list[tuple[float, float]] = []
     for z in covering:
         # Flying out of (or into) the zone from a pad inside it takes at most its extent in time.
-        crossing = (zone_extent_m(z, frame) + 2 * z.margin_m) / model.cruise_speed_mps
+        crossing = (extents[z.id] + 2 * z.margin_m) / model.cruise_speed_mps
         lo = -math.inf if z.valid_from is None else _seconds(z.valid_from, t0) - model.service_s - crossing
         hi = math.inf if z.valid_to is None else _seconds(z.valid_to, t0) + crossing
         blocked.append((lo, hi))
@@ -220,12 +213,18 @@ def build_networks(
             )
         return cache[key]
 
+    # Which zones cover which pad (the airspace's rule: footprint, boundary included).
+    pad_list = sorted(pad_sites)
+    pad_xy = frame.points_to_xy([sites.points[s] for s in pad_list])
+    covers = {z.id: footprint_in_frame(z, frame).covers(pad_xy) for z in active}
+    extents = {z.id: zone_extent_m(z, frame) for z in active if covers[z.id].any()}
     networks: dict[str, Network] = {}
     for model in models:
         pads: dict[int, PadWindows] = {}
-        for s in sorted(pad_sites):
-            windows = _pad_windows(active, frame, sites.points[s], model, t0, horizon_s)
-            if windows is not None:
+        for k, s in enumerate(pad_list):
+            covering = [z for z in active if covers[z.id][k] and column_overlaps(z, model.cruise_altitude_m)]
+            if covering:
+                windows = _pad_windows(covering, extents, model, t0, horizon_s)
                 pads[s] = PadWindows([], windows.zone_ids) if s in port_sites else windows
         networks[model.name] = _network(model, pads, n, partial(matrix, model.cruise_altitude_m))
     return networks

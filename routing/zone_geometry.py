@@ -1,4 +1,5 @@
-"""Signed clearances from zones, in metres, for the pad checks of the planner and the validator.
+"""Zone geometry in metres shared by the planner and the validator: altitude columns, signed
+clearances, extents.
 
 Clearance is measured against the **true** zone footprint (``airspace.obstacles.footprint_in_frame``:
 a polygon projected vertex by vertex, or a disc as centre + radius) and is signed: negative inside.
@@ -16,8 +17,6 @@ from shapely.geometry.base import BaseGeometry
 from airspace.frame import LocalFrame
 from airspace.obstacles import Footprint, footprint_in_frame
 from airspace.zones import Zone
-
-LonLat = tuple[float, float]
 
 
 def column_overlaps(zone: Zone, cruise_altitude_m: float) -> bool:
@@ -37,12 +36,6 @@ def clearance_m(footprint: Footprint, geom_xy: BaseGeometry) -> float:
         )
         return -max(depth, 1e-6)
     return float(shapely.distance(geom_xy, footprint.geometry))
-
-
-def zone_clearance_m(zone: Zone, frame: LocalFrame, point: LonLat) -> float:
-    """Signed distance in metres from a lon/lat point to the zone's footprint."""
-    x, y = frame.to_xy(point[0], point[1])
-    return clearance_m(footprint_in_frame(zone, frame), Point(float(x), float(y)))
 
 
 def zone_extent_m(zone: Zone, frame: LocalFrame) -> float:
