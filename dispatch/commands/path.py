@@ -96,14 +96,20 @@ def _report(path: FlightPath, straight: float, out: TextIO) -> None:
 def main(argv: list[str]) -> int:
     """Run ``dronedispatch path``; see the module docstring."""
     parser = _Parser(prog="dronedispatch path", description="Shortest safe path around the zones.")
-    parser.add_argument("--zones", required=True, help="zones GeoJSON file")
-    parser.add_argument("--from", dest="start", required=True, metavar="LON,LAT")
-    parser.add_argument("--to", dest="end", required=True, metavar="LON,LAT")
-    parser.add_argument("--altitude", type=float, default=120.0, help="cruise altitude in metres (120)")
-    parser.add_argument("--at", help="ISO 8601 time with offset (default: now)")
-    parser.add_argument("--until", help="also count zones active at any time up to this ISO time")
-    parser.add_argument("--default-margin", type=float, default=DEFAULT_MARGIN_M, help="metres (25)")
-    parser.add_argument("--out", help="write the path and the zones as GeoJSON here")
+    parser.add_argument("--zones", required=True, metavar="ZONES.geojson", help="zones GeoJSON file")
+    parser.add_argument("--from", dest="start", required=True, metavar="LON,LAT", help="take-off point")
+    parser.add_argument("--to", dest="end", required=True, metavar="LON,LAT", help="landing point")
+    parser.add_argument("--altitude", type=float, default=120.0, metavar="M", help="cruise altitude (120)")
+    parser.add_argument("--at", metavar="ISO", help="time with offset, e.g. 2026-12-01T12:00+09:00 (now)")
+    parser.add_argument("--until", metavar="ISO", help="also count zones active at any time up to then")
+    parser.add_argument(
+        "--default-margin",
+        type=float,
+        default=DEFAULT_MARGIN_M,
+        metavar="M",
+        help="margin of zones without one (25)",
+    )
+    parser.add_argument("--out", metavar="PATH.geojson", help="write the path and the zones as GeoJSON")
     try:
         try:
             args = parser.parse_args(argv)
