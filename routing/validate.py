@@ -239,6 +239,18 @@ class _Checker:
                 earliest = prev_time + timedelta(seconds=prev_service)
                 if prev_ready is not None:
                     earliest = max(earliest, prev_ready + timedelta(seconds=prev_service))
+                eta = self.plan.etas.get(prev_ref) if prev_kind == PICKUP else None
+                picked_at = eta.pickup_at if eta is not None else None
+                if (
+                    picked_at is not None
+                    and picked_at + timedelta(seconds=prev_service - TIME_TOLERANCE_S) > leg.depart
+                ):
+                    self.add(
+                        "pickup_eta",
+                        "planned pickup leaves no service time before departure",
+                        request_id=prev_ref,
+                        **where,
+                    )
                 if leg.depart < earliest - timedelta(seconds=TIME_TOLERANCE_S):
                     self.add(
                         "too_early",

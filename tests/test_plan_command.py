@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dispatch import cli
-from dispatch.commands.plan import check_plan_file, load_problem
+from dispatch.commands.plan import check_plan_file, load_problem, plan_sample
 from routing.plan_geojson import plan_from_geojson
 from tests.conftest import EXAMPLES
 
@@ -140,3 +140,15 @@ def test_planning_after_every_deadline_gives_reasons_not_errors(
     assert reasons["R011"] == "overweight"
     assert reasons["R001"] == "deadline_infeasible"
     assert "served 0/14" in capsys.readouterr().out
+
+
+def test_plan_sample_prints_the_table_and_writes_a_valid_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sample.geojson"
+    result = plan_sample(seconds=1, out=out)
+    printed = capsys.readouterr().out
+    assert "R011     normal unserved" in printed and "overweight" in printed
+    problem = load_problem(EXAMPLES / "zones.geojson", EXAMPLES / "fleet.json", EXAMPLES / "requests.json")
+    assert check_plan_file(out, problem) == []
+    assert set(result.served) == set(json.loads(out.read_text())["plan"]["served"])

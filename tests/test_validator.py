@@ -171,3 +171,12 @@ def test_a_temporary_zone_counts_only_while_active() -> None:
     assert "leg_in_zone" not in _kinds(later, result)
     # The same plan, had the zone been active while the leg was flown, breaks the rule.
     assert "leg_in_zone" in _kinds(with_zone(0, 60), result)
+
+
+def test_a_pickup_eta_outside_the_stop_is_caught(base) -> None:
+    problem, p = base
+    _, _, _, leg = _served_leg(p, "pickup")
+    rid = leg.to_id
+    too_late = replace(p.etas[rid], pickup_at=leg.arrive + timedelta(hours=3))
+    violations = validate_plan(problem, replace(p, etas={**p.etas, rid: too_late}))
+    assert any(v.kind == "pickup_eta" and v.request_id == rid for v in violations)
