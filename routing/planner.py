@@ -17,7 +17,7 @@ from routing.engine import EngineError, solve
 from routing.feasibility import Candidate, Reason, precheck
 from routing.mapping import DROPOFF_NODE, PICKUP_NODE, RELOAD_NODE, NodeInfo, build_instance
 from routing.prepared import Prepared, ProblemError, prepare
-from routing.problem import Eta, Plan, PlanningProblem, Unserved
+from routing.problem import DROPOFF, PICKUP, Eta, Plan, PlanningProblem, Unserved
 from routing.schedule import realise
 from routing.validate import Violation, validate_plan
 
@@ -48,12 +48,12 @@ def _assemble(
             drones.append(done.plan)
         etas.update({e.request_id: e for e in done.etas})
         late += done.late
-    order = [r.id for r in prep.problem.requests]
+    order = {r.id: k for k, r in enumerate(prep.problem.requests)}
     return Plan(
         at=prep.t0,
         drones=tuple(drones),
         served=tuple(r for r in order if r in etas),
-        unserved=tuple(sorted(unserved, key=lambda u: order.index(u.request_id))),
+        unserved=tuple(sorted(unserved, key=lambda u: order[u.request_id])),
         etas=etas,
         late=tuple(late),
         solver=solver,
@@ -72,7 +72,7 @@ def _culprits(prep: Prepared, plan: Plan, violations: list[Violation]) -> set[st
             trips = dp.trips if dp is not None else ()
             if v.trip is not None and 1 <= v.trip <= len(trips):
                 trips = (trips[v.trip - 1],)
-            out |= {leg.to_id for trip in trips for leg in trip.legs if leg.to_kind in ("pickup", "dropoff")}
+            out |= {leg.to_id for trip in trips for leg in trip.legs if leg.to_kind in (PICKUP, DROPOFF)}
     return out - onboard
 
 
