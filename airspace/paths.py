@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from airspace.frame import LocalFrame
@@ -233,12 +234,24 @@ class Airspace:
             self._fields.popitem(last=False)
         return built
 
-    def _pad_blockers(self, xy: np.ndarray, pad_zones: tuple[int, ...]) -> dict[int, Zone]:
-        """Points (by index) whose take-off or landing is blocked -> the first zone blocking it."""
+    def _pad_blockers(
+        self, lonlats: list[LonLat], xy: np.ndarray, pad_zones: tuple[int, ...]
+    ) -> dict[int, Zone]:
+        """Points (by index) whose take-off or landing is blocked -> the first zone blocking it.
+
+        A polygon counts as covering a point if either its lon/lat form (the GeoJSON as written)
+        or its projected form covers it: the two differ by the bend of long edges, and a pad in
+        that sliver is refused rather than guessed.
+        """
         out: dict[int, Zone] = {}
+        points = shapely.points(np.asarray(lonlats, dtype=float).reshape(-1, 2))
         for k in pad_zones:
-            for i in np.flatnonzero(self._footprint(k).covers(xy)).tolist():
-                out.setdefault(i, self.zones[k])
+            zone = self.zones[k]
+            covered = self._footprint(k).covers(xy)
+            if zone.radius_m is None:
+                covered |= shapely.covers(zone.shape, points)
+            for i in np.flatnonzero(covered).tolist():
+                out.setdefault(i, zone)
         return out
 
     # -- public queries -------------------------------------------------------------------------
@@ -252,7 +265,7 @@ class Airspace:
         if not pad_zones:
             return
         assert self.frame is not None
-        blockers = self._pad_blockers(self.frame.points_to_xy([point]), pad_zones)
+        blockers = self._pad_blockers([point], self.frame.points_to_xy([point]), pad_zones)
         if blockers:
             raise _in_zone_error(point, blockers[0])
 
@@ -307,7 +320,7 @@ class Airspace:
                 f"points[{far[0]}] {lonlats[far[0]]} is more than {MAX_FRAME_RADIUS_M / 1000:.0f} km "
                 f"from the centre of the area's frame {frame!r}: outside the service area"
             )
-        blockers = self._pad_blockers(xy, pad_zones) if pad_zones else {}
+        blockers = self._pad_blockers(lonlats, xy, pad_zones) if pad_zones else {}
         errors = {i: _in_zone_error(lonlats[i], zone) for i, zone in sorted(blockers.items())}
         usable = np.ones(n, dtype=bool)
         usable[list(errors)] = False

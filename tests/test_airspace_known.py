@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from shapely.geometry import LineString, MultiPoint, Point
+from shapely.geometry import LineString, MultiPoint, Point, Polygon
 
 from airspace import Airspace, AirspaceError, LocalFrame, load_zones, parse_zones
 
@@ -412,3 +412,30 @@ def test_sample_area_paths_keep_every_margin(anyang_dir: Path) -> None:
                 assert float(fp.distance(leg)) >= need - 1e-5
         checked += 1
     assert checked > 50
+
+
+def test_long_lonlat_edges_are_covered_as_written() -> None:
+    # a 17 km wide zone: its south edge, straight in lon/lat (a parallel), bows metres south of
+    # the chord between its projected ends, so the zone as written reaches beyond the chord
+    lons, lat_s, lat_n = (126.85, 127.05), 37.40, 37.45
+    ring = [[lons[0], lat_s], [lons[1], lat_s], [lons[1], lat_n], [lons[0], lat_n], [lons[0], lat_s]]
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"id": "wide"},
+    }
+    space = airspace(feature)
+    true_mid = np.array(FRAME.to_xy(126.95, lat_s))
+    chord_mid = (np.array(FRAME.to_xy(lons[0], lat_s)) + np.array(FRAME.to_xy(lons[1], lat_s))) / 2
+    assert true_mid[1] < chord_mid[1] - 1.0  # metres: not negligible
+    # a pad between the chord and the edge as written lies inside the zone, though not inside
+    # the projected polygon
+    between = FRAME.to_lonlat(*((true_mid + chord_mid) / 2))
+    assert not space._footprint(0).covers(FRAME.points_to_xy([between]))[0]
+    with pytest.raises(AirspaceError) as info:
+        space.check_point(between, altitude_m=120, at=AT)
+    assert info.value.zone_id == "wide"
+    # the obstacle contains the zone as written (densified in lon/lat), grown by its margin
+    dense = np.array(Polygon(ring).segmentize(0.001).exterior.coords)
+    written = Polygon(np.column_stack(FRAME.to_xy(dense[:, 0], dense[:, 1])))
+    assert space.buffered_shape("wide").contains(written.buffer(25.0 - 1e-3, quad_segs=64))
