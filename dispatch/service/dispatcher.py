@@ -81,6 +81,7 @@ from routing.problem import DroneState, PlanningProblem
 log = logging.getLogger(__name__)
 
 FLYING_STATES = ("en_route", "servicing", "holding", "returning", "landing")
+NO_DOCUMENT = "no_document"  # the simulator's fault kind for a hand-over of a document not on board
 _command_decoder = msgspec.json.Decoder(AnyCommand)
 
 
@@ -631,6 +632,10 @@ class Dispatcher:
             await self._on_delivered(u)
         elif isinstance(u, Landed):
             await self._on_landed(u)
+        elif isinstance(u, Fault) and u.kind == NO_DOCUMENT:
+            # A hand-over stop whose pickup was refused: nothing to hand over, the drone flies on.
+            await self.store.note("drone", u.drone_id, "no_document_at_handover", actor=self.actor,
+                                  payload={"mission_id": u.mission_id, "detail": u.detail})  # fmt: skip
         elif isinstance(u, Fault):
             await self._on_fault(u.drone_id, f"drone fault: {u.kind}", (u.lon, u.lat))
         elif isinstance(u, LowBattery):
@@ -657,6 +662,12 @@ class Dispatcher:
             await self.store.note(
                 "request", e.request_id, "pickup_code_refused", actor=self.actor, payload=details
             )
+            with contextlib.suppress(InvalidTransition, Conflict):
+                await self.store.requests.transition(
+                    e.request_id, RequestState.CANCELLED, actor=self.actor,
+                    details={**details, "reason": "pickup code refused"},
+                    expected_state=RequestState.DISPATCHED,
+                )  # fmt: skip
             return
         self.drones[e.drone_id].onboard.add(e.request_id)
         if m is not None:
