@@ -240,3 +240,29 @@ def test_pair_vehicles_restrict_who_may_carry_a_pair() -> None:
     inst.pair_vehicles = [[1]]
     sol = feasible(inst, solve(inst, time_limit_s=SECONDS, workers=1))
     assert sol.routes == [[], [2, 3]]
+
+
+def test_energy_already_spent_sends_the_drone_to_a_port_before_its_first_trip() -> None:
+    # Vehicle 0 has spent 200 of its 250 budget: it must reload (node 1) before the 210 m trip.
+    # Vehicle 1 has no budget at all but is kept out by pair_vehicles.
+    points = [(0, 0), (0, 0), (100, 0), (100, 10), (0, 0)]
+    vehicles = [
+        VehicleSpec(start=0, end=0, capacity=5, energy_capacity=250, start_energy_used=200),
+        VehicleSpec(start=4, end=4, capacity=5),
+    ]
+    inst = make_instance(points, vehicles, pairs=[(2, 3)], energy=True, reload_nodes=[1])
+    inst.pair_vehicles = [[0]]
+    sol = feasible(inst, solve(inst, time_limit_s=SECONDS, workers=1))
+    assert sol.routes[0] == [1, 2, 3]
+    assert sol.routes[1] == []
+
+
+def test_a_vehicle_without_budget_flies_what_a_budgeted_one_cannot() -> None:
+    points = [(0, 0), (400, 0), (400, 10), (0, 0)]
+    vehicles = [
+        VehicleSpec(start=0, end=0, capacity=5, energy_capacity=250),
+        VehicleSpec(start=3, end=3, capacity=5, fixed_cost=10_000),
+    ]
+    inst = make_instance(points, vehicles, pairs=[(1, 2)], energy=True)
+    sol = feasible(inst, solve(inst, time_limit_s=SECONDS, workers=1))
+    assert sol.routes == [[], [1, 2]]
