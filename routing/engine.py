@@ -76,6 +76,9 @@ def solve(
     ``k`` uses ``seed + k``). Raises :class:`InvalidInstanceError` for an inconsistent instance and
     :class:`NoSolutionFound` when mandatory work cannot be placed; when all work is optional the
     answer is always a solution, possibly with everything dropped.
+
+    Extra workers are spawned processes, so the caller's ``__main__`` must be import-safe
+    (guarded by ``if __name__ == "__main__"``), as with any spawn-based multiprocessing.
     """
     if engine not in ENGINES:
         raise InvalidInstanceError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")

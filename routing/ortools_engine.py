@@ -370,8 +370,9 @@ def solve_ortools(instance: Instance, config: SearchConfig, deadline: float) -> 
     name = f"ortools:{config.name}"
     first_phase = remaining * (config.first_phase_share if config.reduce_vehicles else 1.0)
     found = _run(instance, config, first_phase, initial)
-    if found is None and initial:
-        # The warm start no longer fits (e.g. a window closed): start over for the remaining time.
+    if found is None and (initial or first_phase < remaining):
+        # The warm start no longer fits (e.g. a window closed), or the first phase was too short
+        # for a first solution: search from scratch for all the time left.
         found = _run(instance, config, deadline - time.time(), None)
     if found is None:
         if has_mandatory_work(instance):
