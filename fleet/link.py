@@ -25,7 +25,13 @@ from typing import Literal
 import aiomqtt
 
 from fleet.clock import Clock, RealClock
-from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress, check_client_id, persistent_client
+from fleet.connection import (
+    DEFAULT_SESSION_EXPIRY_S,
+    BrokerAddress,
+    Protocol,
+    check_client_id,
+    persistent_client,
+)
 from fleet.hub import Hub, Subscription
 from fleet.messages import (
     Ack,
@@ -95,6 +101,7 @@ class FleetLink:
         prefix: str = DEFAULT_PREFIX,
         clock: Clock | None = None,
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
+        protocol: Protocol = "5",
         ack_timeout_s: float = 3.0,
         attempts: int = 3,
         max_telemetry_age_s: float = 5.0,
@@ -110,6 +117,7 @@ class FleetLink:
         self.topics = Topics(prefix)
         self.clock: Clock = clock or RealClock()
         self.session_expiry_s = session_expiry_s
+        self.protocol: Protocol = protocol
         self.ack_timeout_s = ack_timeout_s
         self.attempts = attempts
         self.backoff_min_s = backoff_min_s
@@ -222,7 +230,9 @@ class FleetLink:
     async def _run(self) -> None:
         backoff = self.backoff_min_s
         while not self._stopping:
-            client = persistent_client(self.address, self.client_id, session_expiry_s=self.session_expiry_s)
+            client = persistent_client(
+                self.address, self.client_id, protocol=self.protocol, session_expiry_s=self.session_expiry_s
+            )
             try:
                 async with client:
                     await client.subscribe(

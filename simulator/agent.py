@@ -66,6 +66,7 @@ class DroneAgent:
         self.dropped: Counter[str] = Counter()
         self.commands = 0
         self.telemetry_sent = 0
+        self.ticks_skipped = 0  # telemetry ticks skipped because the loop fell behind
         self.outbox_overflow = 0
         self._client: aiomqtt.Client | None = None
         self._outbox: deque[tuple[str, bytes, bool]] = deque()
@@ -250,8 +251,18 @@ class DroneAgent:
         self.sim.advance_to(self.clock.now())
         previous = self.sim.position
         telemetry_topic = self.topics.topic(self.sim.id, "telemetry")
+        period = timedelta(seconds=self.telemetry_period_s)
+        due = self.clock.now()
         while not self._stopping:
-            await self.clock.sleep(self.telemetry_period_s)
+            # Ticks are due on a fixed grid, so processing time does not stretch the period;
+            # a drone more than a period behind skips the missed ticks (and counts them).
+            due += period
+            delay = (due - self.clock.now()).total_seconds()
+            if delay > 0:
+                await self.clock.sleep(delay)
+            elif -delay > self.telemetry_period_s:
+                self.ticks_skipped += int(-delay / self.telemetry_period_s)
+                due = self.clock.now()
             now = self.clock.now()
             self.sim.advance_to(now)
             path = [previous, *self.sim.drain_trace()]
