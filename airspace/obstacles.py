@@ -45,13 +45,15 @@ class Footprint:
     """A zone's footprint in metres: a polygon (vertices projected, straight edges), or a disc.
 
     GeoJSON edges are straight in lon/lat; in the frame they bend slightly away from the straight
-    chord between the projected vertices. ``edge_slack_m`` bounds that bend (the sagitta: about
-    1.5 cm for a 1 km east-west edge at 37 degrees, 1.5 m for 10 km); the obstacles grow by it.
+    chord between the projected vertices. ``edge_slacks_m`` bounds that bend per edge (the sagitta:
+    about 1.5 cm for a 1 km east-west edge at 37 degrees, 1.5 m for 10 km); each edge's obstacle
+    grows by its own bend.
     """
 
     geometry: BaseGeometry  # Polygon / MultiPolygon, or the centre Point of a disc
     radius_m: float  # 0 for polygons
-    edge_slack_m: float = 0.0
+    edge_slack_m: float = 0.0  # the largest bend of any edge
+    edge_slacks_m: tuple[float, ...] = ()  # per edge, in the order of :func:`polygon_edges`
 
     def distance(self, geoms: object) -> np.ndarray:
         """Exact distance (metres) from geometries (array-like) to the footprint; 0 inside."""
@@ -72,28 +74,34 @@ def footprint_in_frame(zone: Zone, frame: LocalFrame) -> Footprint:
         x, y = frame.to_xy(zone.shape.x, zone.shape.y)
         return Footprint(Point(float(x), float(y)), float(zone.radius_m))
     geom = shapely.transform(zone.shape, lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])))
-    return Footprint(geom, 0.0, _edge_slack(zone.shape, frame))
+    slacks = _edge_slacks(zone.shape, frame)
+    return Footprint(geom, 0.0, float(slacks.max(initial=0.0)), tuple(slacks.tolist()))
 
 
-def _edge_slack(shape: BaseGeometry, frame: LocalFrame) -> float:
-    """Largest distance between a lon/lat-straight edge (sampled) and its chord in the frame."""
+def polygon_edges(shape: BaseGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end points (each (k, 2)) of every ring edge of a (multi)polygon, in ring order."""
     starts, ends = [], []
     for poly in _polygon_parts(shape):
         for ring in (poly.exterior, *poly.interiors):
             c = np.asarray(ring.coords)[:, :2]
             starts.append(c[:-1])
             ends.append(c[1:])
-    a, b = np.concatenate(starts), np.concatenate(ends)
+    return np.concatenate(starts), np.concatenate(ends)
+
+
+def _edge_slacks(shape: BaseGeometry, frame: LocalFrame) -> np.ndarray:
+    """Per edge: the largest distance between the lon/lat-straight edge (sampled) and its chord."""
+    a, b = polygon_edges(shape)
     ax, ay = frame.to_xy(a[:, 0], a[:, 1])
     bx, by = frame.to_xy(b[:, 0], b[:, 1])
     dx, dy = bx - ax, by - ay
     length = np.hypot(dx, dy)
-    worst = 0.0
+    worst = np.zeros(len(a))
     for t in (0.25, 0.5, 0.75):
         mid = a + t * (b - a)
         mx, my = frame.to_xy(mid[:, 0], mid[:, 1])
         off = np.abs(dx * (my - ay) - dy * (mx - ax)) / np.where(length > 0, length, 1.0)
-        worst = max(worst, float(off.max()))
+        worst = np.maximum(worst, off)
     # the bend is a near-circular arc: its sagitta (t = 0.5) is the maximum; 10 % on top for safety
     return worst * 1.1
 
@@ -112,20 +120,17 @@ def buffered_outside(footprint: Footprint, margin_m: float, segments: int) -> Ba
         c = footprint.geometry
         ring = circumscribed_ngon(footprint.radius_m + margin_m, segments) + np.array([c.x, c.y])
         return Polygon(ring)
-    margin_m += footprint.edge_slack_m
-    if margin_m <= 0:
+    a, b = polygon_edges(footprint.geometry)
+    # each edge grows by the margin plus its own bend (see Footprint): the union still contains
+    # the zone as written grown by the margin, edge by edge
+    slack = np.asarray(footprint.edge_slacks_m) if footprint.edge_slacks_m else np.zeros(len(a))
+    radius = margin_m + slack
+    grow = radius > 0
+    if not grow.any():
         return footprint.geometry
-    ngon = circumscribed_ngon(margin_m, segments)
-    starts: list[np.ndarray] = []
-    ends: list[np.ndarray] = []
-    for poly in _polygon_parts(footprint.geometry):
-        for ring in (poly.exterior, *poly.interiors):
-            coords = np.asarray(ring.coords)[:, :2]
-            starts.append(coords[:-1])
-            ends.append(coords[1:])
-    a = np.concatenate(starts)
-    b = np.concatenate(ends)
-    # each edge swept by the n-gon: the convex hull of the n-gon at both ends
-    clouds = np.concatenate([a[:, None, :] + ngon[None], b[:, None, :] + ngon[None]], axis=1)
+    a, b, radius = a[grow], b[grow], radius[grow]
+    ngon = circumscribed_ngon(1.0, segments)[None] * radius[:, None, None]
+    # each edge swept by its n-gon: the convex hull of the n-gon at both ends
+    clouds = np.concatenate([a[:, None, :] + ngon, b[:, None, :] + ngon], axis=1)
     hulls = shapely.convex_hull(shapely.multipoints(clouds))
     return shapely.union_all(np.concatenate([hulls, np.array([footprint.geometry], dtype=object)]))

@@ -439,3 +439,24 @@ def test_long_lonlat_edges_are_covered_as_written() -> None:
     dense = np.array(Polygon(ring).segmentize(0.001).exterior.coords)
     written = Polygon(np.column_stack(FRAME.to_xy(dense[:, 0], dense[:, 1])))
     assert space.buffered_shape("wide").contains(written.buffer(25.0 - 1e-3, quad_segs=64))
+
+
+def test_path_inside_an_l_shaped_courtyard_bends_at_its_inner_corner() -> None:
+    outer = [(-1000, -1000), (1000, -1000), (1000, 1000), (-1000, 1000)]
+    hole = [(-400, -400), (400, -400), (400, -200), (-200, -200), (-200, 400), (-400, 400)]
+    rings = [[list(lonlat(x, y)) for x, y in [*r, r[0]]] for r in (outer, hole[::-1])]
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": rings},
+        "properties": {"id": "l"},
+    }
+    space = airspace({**feature, "properties": {"id": "l", "margin_m": 0}})
+    a, b = lonlat(300, -300), lonlat(-300, 300)
+    path = space.shortest_path(a, b, altitude_m=120, at=AT)
+    exact = 2 * math.hypot(500, 100)
+    assert exact <= path.length_m <= exact + 0.05
+    corner = path_xy(path)[1]
+    assert math.dist(corner, (-200, -200)) < 0.05
+    with pytest.raises(AirspaceError) as info:
+        space.shortest_path(a, lonlat(2000, 0), altitude_m=120, at=AT)
+    assert info.value.code == "unreachable"
