@@ -1,9 +1,10 @@
 """Routing quality on every Solomon / Li & Lim instance found in the shared data folder.
 
-For each folder of ``shared/data`` holding a ``bks.csv``, every ``*.txt`` instance is solved with
-``routing.engine.solve`` (auto engine unless ``--engine``, 2 workers), checked by the independent checker, and
-compared with its best-known solution: Li & Lim vehicles first then double-precision distance
-(30 s), Solomon distance-only in the truncated convention (10 s). Prints a table and the means.
+Every ``*.txt`` instance in a folder of ``shared/data`` (the format is detected) is solved with
+``routing.engine.solve`` (auto engine unless ``--engine``, 2 workers), checked by the
+independent checker, and compared with the best-known solution in its folder's ``bks.csv``:
+Li & Lim vehicles first then double-precision distance (30 s), Solomon distance-only in the
+truncated convention (10 s). Prints a table and the means.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dispatch.commands.bench import read_benchmark, run_benchmark
+from routing.benchmarks import BenchmarkFormatError
 from routing.engine import ENGINES
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -53,9 +55,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--only", default="", help="run only instances whose name contains this")
     parser.add_argument("--data", type=Path, default=DATA, help="data folder (default: the shared one)")
     args = parser.parse_args(argv)
-    folders = sorted(p.parent for p in args.data.glob("*/bks.csv"))
-    if not folders:
-        print(f"bench_routing: no benchmark folders (*/bks.csv) under {args.data}")
+    paths = sorted(args.data.glob("*/*.txt"))
+    if not paths:
+        print(f"bench_routing: no instances (*/*.txt) under {args.data}")
         return 1
     columns = ("instance", "kind", "veh", "bks", "distance", "bks", "gap %", "s")
     header = "{:<10} {:<6} {:>4} {:>4} {:>10} {:>10} {:>7} {:>6}".format(*columns)
@@ -63,36 +65,45 @@ def main(argv: list[str]) -> int:
     print(f"engine {args.engine}, {args.workers} workers; {limits}")
     print(header)
     print("-" * len(header))
+    status = 0
     gaps: dict[str, list[float]] = {}
     at_bks_vehicles: dict[str, list[bool]] = {}
-    for folder in folders:
-        best = read_bks(folder)
-        for path in sorted(folder.glob("*.txt")):
-            if args.only and args.only.lower() not in path.stem.lower():
-                continue
+    best_of: dict[Path, dict[str, Best]] = {}
+    for path in paths:
+        if args.only and args.only.lower() not in path.stem.lower():
+            continue
+        folder = path.parent
+        if folder not in best_of:
+            best_of[folder] = read_bks(folder) if (folder / "bks.csv").exists() else {}
+        try:
             bench = read_benchmark(path)
-            seconds = args.pdptw_seconds if bench.kind == "pdptw" else args.vrptw_seconds
-            run = run_benchmark(bench, seconds=seconds, workers=args.workers, engine=args.engine)
-            known = best.get(path.stem.lower())
+        except BenchmarkFormatError as exc:
+            print(f"{path.stem:<10} unreadable: {exc}", flush=True)
+            status = 1
+            continue
+        seconds = args.pdptw_seconds if bench.kind == "pdptw" else args.vrptw_seconds
+        run = run_benchmark(bench, seconds=seconds, workers=args.workers, engine=args.engine)
+        known = best_of[folder].get(path.stem.lower())
+        bks_v = "-" if known is None or known.vehicles is None else str(known.vehicles)
+        bks_d, gap_text = "-", "-"
+        if known is not None:
             # Rounded, and + 0.0 so that a tiny negative difference prints as 0.00, not -0.00.
-            gap = (
-                round(100 * (run.checked.distance - known.distance) / known.distance, 3) + 0.0
-                if known
-                else float("nan")
-            )
+            gap = round(100 * (run.checked.distance - known.distance) / known.distance, 3) + 0.0
             gaps.setdefault(bench.kind, []).append(gap)
-            if known and known.vehicles is not None:
+            bks_d, gap_text = f"{known.distance:.2f}", f"{gap:.2f}"
+            if known.vehicles is not None:
                 at_bks_vehicles.setdefault(bench.kind, []).append(run.checked.vehicles <= known.vehicles)
-            bks_v = "-" if known is None or known.vehicles is None else str(known.vehicles)
-            bks_d = f"{known.distance:.2f}" if known else "-"
-            print(
-                f"{bench.name:<10} {bench.kind:<6} {run.checked.vehicles:>4} {bks_v:>4} "
-                f"{run.checked.distance:>10.2f} {bks_d:>10} {gap:>7.2f} {run.seconds:>6.1f}",
-                flush=True,
-            )
+        print(
+            f"{bench.name:<10} {bench.kind:<6} {run.checked.vehicles:>4} {bks_v:>4} "
+            f"{run.checked.distance:>10.2f} {bks_d:>10} {gap_text:>7} {run.seconds:>6.1f}",
+            flush=True,
+        )
     print("-" * len(header))
     for kind, values in gaps.items():
         hits = at_bks_vehicles.get(kind)
         vehicles = f", best-known vehicles on {sum(hits)}/{len(hits)}" if hits else ""
-        print(f"{kind}: {len(values)} instances, mean gap {statistics.fmean(values):.2f}%{vehicles}")
-    return 0
+        print(
+            f"{kind}: {len(values)} instances with a best-known value, "
+            f"mean gap {statistics.fmean(values):.2f}%{vehicles}"
+        )
+    return status
