@@ -112,12 +112,17 @@ def test_checker_rejects_missing_swapped_and_late_visits() -> None:
 
 
 @pytest.mark.parametrize(
-    ("folder", "name", "parse"), [(LILIM, "lc101", parse_lilim), (SOLOMON, "R101", parse_solomon)]
+    ("folder", "name", "parse", "engine"),
+    [
+        (LILIM, "lc101", parse_lilim, "auto"),
+        (LILIM, "lc101", parse_lilim, "ortools"),
+        (SOLOMON, "R101", parse_solomon, "auto"),
+    ],
 )
-def test_a_short_solve_passes_the_independent_checker(folder: Path, name: str, parse) -> None:
+def test_a_short_solve_passes_the_independent_checker(folder: Path, name: str, parse, engine: str) -> None:
     bench = parse(read(folder / f"{name}.txt"), name)
     instance = to_instance(bench)
-    solution = solve(instance, time_limit_s=3.0, workers=1)
+    solution = solve(instance, time_limit_s=3.0, workers=1, engine=engine)
     assert check_solution(instance, solution) == []
     checked = check_routes(bench, [r for r in solution.routes if r])
     assert checked.vehicles == solution.vehicles_used
