@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -151,8 +151,7 @@ class Airspace:
         circle_segments: int = DEFAULT_CIRCLE_SEGMENTS,
     ) -> None:
         self.zones: tuple[Zone, ...] = tuple(zones)
-        ids = [z.id for z in self.zones]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        dupes = sorted(i for i, n in Counter(z.id for z in self.zones).items() if n > 1)
         if dupes:
             raise ValueError(f"duplicate zone ids: {', '.join(dupes)}")
         if circle_segments < 3:
