@@ -12,11 +12,6 @@ from itertools import pairwise
 from routing.instance import FORBIDDEN, Instance, Solution
 
 
-def mandatory_pairs(instance: Instance) -> list[int]:
-    """Indices of the pairs that must be served."""
-    return [k for k, pen in enumerate(instance.pair_penalty) if pen is None]
-
-
 def unpaired_nodes(instance: Instance) -> set[int]:
     """Nodes visited on their own: VRPTW customers and forced deliveries that are not in a pair."""
     paired = {node for pair in instance.pairs for node in pair}
@@ -34,21 +29,6 @@ def route_distance(instance: Instance, vehicle: int, route: list[int]) -> int:
     dist = instance.distance[spec.matrix_class]
     path = [spec.start, *route, spec.end]
     return int(sum(int(dist[a, b]) for a, b in pairwise(path)))
-
-
-def earliest_arrivals(instance: Instance, vehicle: int, route: list[int]) -> list[int]:
-    """Earliest arrival at each visited node (waiting for windows to open), ignoring latest times."""
-    spec = instance.vehicles[vehicle]
-    tt = instance.travel_time[spec.matrix_class]
-    windows = instance.time_windows
-    time = max(spec.start_time, int(windows[spec.start, 0]))
-    prev = spec.start
-    arrivals = []
-    for node in route:
-        time = max(time + int(tt[prev, node]), int(windows[node, 0]))
-        arrivals.append(time)
-        prev = node
-    return arrivals
 
 
 def objective(instance: Instance, routes: list[list[int]]) -> int:
