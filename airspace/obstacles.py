@@ -47,25 +47,31 @@ class Footprint:
     GeoJSON edges are straight in lon/lat; in the frame they bend slightly away from the straight
     chord between the projected vertices. ``edge_slacks_m`` bounds that bend per edge (the sagitta:
     about 1.5 cm for a 1 km east-west edge at 37 degrees, 1.5 m for 10 km); each edge's obstacle
-    grows by its own bend.
+    grows by its own bend. Where a bend exceeds 0.1 mm, ``written`` holds the zone as written:
+    its lon/lat edges densified every 0.001 degree before projection (bends under 0.2 mm), and
+    clearances are measured to it.
     """
 
     geometry: BaseGeometry  # Polygon / MultiPolygon, or the centre Point of a disc
     radius_m: float  # 0 for polygons
     edge_slack_m: float = 0.0  # the largest bend of any edge
     edge_slacks_m: tuple[float, ...] = ()  # per edge, in the order of :func:`polygon_edges`
+    written: BaseGeometry | None = None  # densified projection, when the bends matter
 
     def distance(self, geoms: object) -> np.ndarray:
-        """Exact distance (metres) from geometries (array-like) to the footprint; 0 inside."""
-        d = shapely.distance(geoms, self.geometry) - self.radius_m
+        """Distance (metres) from geometries (array-like) to the zone as written; 0 inside."""
+        d = shapely.distance(geoms, self.geometry if self.written is None else self.written) - self.radius_m
         return np.maximum(d, 0.0)
 
     def covers(self, xy: np.ndarray) -> np.ndarray:
-        """For points (n, 2): whether each lies in the closed footprint."""
+        """For points (n, 2): whether each lies in the closed footprint (as projected or as written)."""
         pts = shapely.points(np.asarray(xy, dtype=float).reshape(-1, 2))
         if self.radius_m > 0:
             return shapely.distance(pts, self.geometry) <= self.radius_m
-        return shapely.intersects(self.geometry, pts)
+        inside = shapely.intersects(self.geometry, pts)
+        if self.written is not None:
+            inside |= shapely.intersects(self.written, pts)
+        return inside
 
 
 def footprint_in_frame(zone: Zone, frame: LocalFrame) -> Footprint:
@@ -73,9 +79,14 @@ def footprint_in_frame(zone: Zone, frame: LocalFrame) -> Footprint:
     if zone.radius_m is not None:
         x, y = frame.to_xy(zone.shape.x, zone.shape.y)
         return Footprint(Point(float(x), float(y)), float(zone.radius_m))
-    geom = shapely.transform(zone.shape, lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])))
+
+    def project(shape: BaseGeometry) -> BaseGeometry:
+        return shapely.transform(shape, lambda c: np.column_stack(frame.to_xy(c[:, 0], c[:, 1])))
+
     slacks = _edge_slacks(zone.shape, frame)
-    return Footprint(geom, 0.0, float(slacks.max(initial=0.0)), tuple(slacks.tolist()))
+    worst = float(slacks.max(initial=0.0))
+    written = project(shapely.segmentize(zone.shape, 0.001)) if worst > 1e-4 else None
+    return Footprint(project(zone.shape), 0.0, worst, tuple(slacks.tolist()), written)
 
 
 def polygon_edges(shape: BaseGeometry) -> tuple[np.ndarray, np.ndarray]:

@@ -232,8 +232,11 @@ def test_pad_inside_the_margin_band_can_take_off_and_keeps_away_from_the_zone() 
     for target in targets:
         path = space.shortest_path(pad, target, altitude_m=120, at=AT)
         pts = path_xy(path)
-        # the first leg never gets closer than the pad's own clearance (10 m)
-        assert segment_clearance(space, "wall", pts[0], pts[1]) >= 10 - 1e-5
+        # the first leg never gets closer than the pad's own clearance (10 m to the chord; the
+        # wall's edge as written bows 1.5 cm towards the pad)
+        own = footprint_distance(space, "wall", pts[0])
+        assert 9.9 < own <= 10
+        assert segment_clearance(space, "wall", pts[0], pts[1]) >= own - 1e-5
         # every later leg keeps the full margin
         for a, b in itertools.pairwise(pts[1:]):
             assert segment_clearance(space, "wall", a, b) >= 50 - 1e-5
@@ -431,7 +434,7 @@ def test_long_lonlat_edges_are_covered_as_written() -> None:
     # a pad between the chord and the edge as written lies inside the zone, though not inside
     # the projected polygon
     between = FRAME.to_lonlat(*((true_mid + chord_mid) / 2))
-    assert not space._footprint(0).covers(FRAME.points_to_xy([between]))[0]
+    assert not space._footprint(0).geometry.intersects(Point(FRAME.to_xy(*between)))
     with pytest.raises(AirspaceError) as info:
         space.check_point(between, altitude_m=120, at=AT)
     assert info.value.zone_id == "wide"
