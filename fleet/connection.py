@@ -8,6 +8,7 @@ while one of them is away wait in the broker until it reconnects. aiomqtt's defa
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -79,6 +80,7 @@ def persistent_client(
     will: aiomqtt.Will | None = None,
     keepalive_s: int = 10,
     timeout_s: float = 10.0,
+    queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
 ) -> aiomqtt.Client:
     """A client with a stable id and a persistent session (not yet connected).
 
@@ -99,6 +101,7 @@ def persistent_client(
             will=will,
             keepalive=keepalive_s,
             timeout=timeout_s,
+            queue_type=queue_type,
         )
     if protocol != "5":
         raise ValueError(f"MQTT protocol must be '5' or '3.1.1', got {protocol!r}")
@@ -114,4 +117,5 @@ def persistent_client(
         will=will,
         keepalive=keepalive_s,
         timeout=timeout_s,
+        queue_type=queue_type,
     )
