@@ -456,6 +456,7 @@ class Solution:
     graph_pairs: int
     pad_edges: dict[int, tuple[np.ndarray, np.ndarray]]  # pad -> (node ids, lengths)
     bands: PadBands | None = None
+    _trees: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # source -> dist, pred
 
     def boxed_in(self, pad: int) -> list[str] | None:
         """If no leg at all can leave this pad, the ids of the zones whose bands hold it (maybe [])."""
@@ -480,7 +481,9 @@ class Solution:
             return [self.pads[i], self.pads[j]]
         f = self.field
         v = f.size
-        dist, pred = dijkstra(self._graph(i), directed=True, indices=v, return_predecessors=True)
+        if i not in self._trees:  # a plan asks for many legs from the same pad
+            self._trees[i] = dijkstra(self._graph(i), directed=True, indices=v, return_predecessors=True)
+        dist, pred = self._trees[i]
         nodes_w, lens = self.pad_edges[j]
         k = int(np.argmin(dist[nodes_w] + lens))
         chain = [int(nodes_w[k])]
