@@ -16,13 +16,16 @@ tangent: at a vertex ``v`` both ring neighbours of ``v`` lie on the same side of
 line. That test is done on whole arrays of vertex pairs with numpy before any shapely call, which
 leaves about four candidate segments per pair of obstacles instead of all vertex pairs.
 
-Pads (the endpoints) inside a margin band. A pad outside every footprint but inside the margin
-band of a zone ``z`` (its clearance ``c < margin_m``) may still take off and land: the leg leaving
-it (and the leg arriving at it) is checked against ``z`` differently -- the part from the pad to
-where the leg first leaves ``B_z`` must never come closer to the footprint of ``z`` than ``c``
-(minus 1 micrometre), and the rest of the leg must not re-enter ``B_z``. Every other zone, and every
-other leg, keeps the full margin. Pads are never intermediate nodes, so this relaxation applies
-to their own first and last legs only.
+Pads (the endpoints) inside a margin band. A pad outside every footprint but inside ``B_z`` of a
+zone ``z`` may still take off and land: the leg leaving it (and the leg arriving at it) is checked
+against ``z`` differently -- the part from the pad to where the leg first leaves ``B_z`` must never
+come closer to the footprint of ``z`` (as written) than ``c``, and the rest of the leg must not
+re-enter ``B_z``. ``c`` is the pad's own clearance, capped at ``margin_m`` (a pad in the
+approximation slack only keeps the margin) but at least :data:`MIN_CLEARANCE_M` for a zone without
+margin; the tolerance on it never lets the leg touch the footprint. Such a pad also reaches the
+nodes on ``B_z`` from inside, where tangency does not apply. Every other zone, and every other
+leg, keeps the full margin. Pads are never intermediate nodes, so this relaxation applies to their
+own first and last legs only.
 """
 
 from __future__ import annotations
