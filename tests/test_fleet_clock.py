@@ -1,0 +1,38 @@
+"""The injectable clock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from fleet.clock import Clock, RealClock, ScaledClock
+
+
+async def test_scaled_clock_runs_faster_from_its_start() -> None:
+    start = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    clock = ScaledClock(600, start)
+    assert isinstance(clock, Clock) and isinstance(RealClock(), Clock)
+    t0 = time.monotonic()
+    await clock.sleep(60)  # a simulated minute
+    real = time.monotonic() - t0
+    simulated = (clock.now() - start).total_seconds()
+    assert simulated >= 60 and real < 60  # a simulated minute passed, in far less than a real one
+    clock.set_start(start)
+    assert abs((clock.now() - start).total_seconds()) < 60
+    assert clock.now().tzinfo is not None
+
+
+def test_bad_clocks_are_refused() -> None:
+    for speed in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            ScaledClock(speed)
+    with pytest.raises(ValueError):
+        ScaledClock(10, datetime(2026, 12, 1))
+
+
+def test_real_clock_is_utc() -> None:
+    assert RealClock().now().utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+    asyncio.run(RealClock().sleep(0))
