@@ -133,6 +133,16 @@ class SimulatedFleet:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    def watch_zone(self, zone: Zone) -> None:
+        """Make the airspace monitor watch one more zone from now on (replacing one with its id)."""
+        if self.monitor is None:
+            self.monitor = AirspaceMonitor([zone], self.frame)
+            for agent in self.agents.values():
+                agent.monitor = self.monitor
+        else:
+            self.monitor.add_zone(zone)
+        self.zones = [z for z in self.zones if z.id != zone.id] + [zone]
+
     # --- observation ---------------------------------------------------------------------------
 
     def drone(self, drone_id: str) -> SimDrone:

@@ -70,12 +70,18 @@ class AirspaceMonitor:
     def __init__(self, zones: list[Zone], frame: LocalFrame) -> None:
         self.frame = frame
         self._zones: list[_ZoneXY] = []
-        for zone in zones:
-            fp = footprint_in_frame(zone, frame)
-            minx, miny, maxx, maxy = fp.geometry.bounds
-            r = fp.radius_m
-            self._zones.append(_ZoneXY(zone, fp.geometry, r, (minx - r, miny - r, maxx + r, maxy + r)))
         self._inside: dict[str, set[str]] = {}
+        for zone in zones:
+            self.add_zone(zone)
+
+    def add_zone(self, zone: Zone) -> None:
+        """Watch one more zone (e.g. a temporary one an operator just added); a zone with the id
+        of a watched one replaces it."""
+        fp = footprint_in_frame(zone, self.frame)
+        minx, miny, maxx, maxy = fp.geometry.bounds
+        r = fp.radius_m
+        self._zones = [z for z in self._zones if z.zone.id != zone.id]
+        self._zones.append(_ZoneXY(zone, fp.geometry, r, (minx - r, miny - r, maxx + r, maxy + r)))
 
     @property
     def zones(self) -> list[Zone]:

@@ -241,3 +241,15 @@ def test_a_slow_subscriber_loses_its_oldest_updates_and_knows_it() -> None:
     slow.close()
     hub.publish(10)
     assert slow.get_nowait() is None and hub.subscribers == 1
+
+
+async def test_link_over_mqtt_3_1_1(fleet: Fleet, broker: BrokerAddress, prefix: str) -> None:
+    clock = ScaledClock(SPEED)
+    link, sim = make(fleet, broker, prefix, clock, protocol="3.1.1")
+    async with link, sim:
+        await wait_until(lambda: link.registry.is_online("D01", clock.now()), what="D01 online")
+        assert (await link.send(upload(clock))).accepted
+        assert sim.drone("D01").state == "ready"
+    # A 3.1.1 persistent session never expires: clear it so the shared broker keeps no junk.
+    async with aiomqtt.Client(broker.host, broker.port, identifier=link.client_id, clean_session=True):
+        pass

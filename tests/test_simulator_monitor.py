@@ -54,3 +54,13 @@ def test_circles_are_exact_discs_and_entries_are_reported_once() -> None:
     assert monitor.check_path("D1", [(0.0, 0.0, 100.0), (400.0, 0.0, 100.0)], AT) == []  # leaving: no entry
     assert monitor.check_path("D1", [(400.0, 0.0, 100.0), (500.0, 0.0, 100.0)], AT) == []  # outside
     assert monitor.check_path("D1", [(500.0, 0.0, 100.0), (0.0, 0.0, 100.0)], AT) == ["helipad"]  # again
+
+
+def test_a_zone_added_later_is_watched() -> None:
+    monitor = AirspaceMonitor([], FRAME)
+    segment = [(-100.0, 0.0, 120.0), (100.0, 0.0, 120.0)]
+    assert monitor.check_path("D1", segment, AT) == []
+    monitor.add_zone(strip(10.0))
+    assert monitor.check_path("D1", segment, AT) == ["strip"]
+    monitor.add_zone(strip(10.0, floor_m=500.0))  # same id: replaces it
+    assert monitor.zones_hit(*segment, AT) == []
