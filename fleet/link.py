@@ -163,7 +163,11 @@ class FleetLink:
 
     async def __aenter__(self) -> FleetLink:
         await self.start()
-        await self.wait_connected()
+        try:
+            await self.wait_connected()
+        except BaseException:
+            await self.stop()  # no reconnect loop may outlive a failed enter
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -27,7 +27,7 @@ from fleet.clock import Clock
 from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress, client_id_from, persistent_client
 from fleet.messages import Ack, AnyEvent, GeofenceBreach, Message, ProtocolError, State, decode, encode
 from fleet.topics import Topics
-from simulator.drone import SimDrone
+from simulator.drone import XYZ, SimDrone
 from simulator.monitor import AirspaceMonitor
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class DroneAgent:
         self.commands = 0
         self.telemetry_sent = 0
         self.ticks_skipped = 0  # telemetry ticks skipped because the loop fell behind
+        self.errors = 0  # simulation steps that raised (a bug; logged with its traceback)
         self.outbox_overflow = 0
         self._client: aiomqtt.Client | None = None
         self._outbox: deque[tuple[str, bytes, bool]] = deque()
@@ -166,7 +167,7 @@ class DroneAgent:
                     self._outbox_ready.set()
                     backoff = 0.1
                     async for message in client.messages:
-                        self._on_command(message.topic.value, message.payload)
+                        self._on_command_safely(message.topic.value, message.payload)
             except aiomqtt.MqttError as exc:
                 if self._link_down_until is None:
                     log.info("drone %s: link lost (%s); reconnecting", self.sim.id, exc)
@@ -178,6 +179,13 @@ class DroneAgent:
             if self._link_down_until is None:
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
                 backoff = min(backoff * 2, 5.0)
+
+    def _on_command_safely(self, topic: str, payload: object) -> None:
+        try:
+            self._on_command(topic, payload)
+        except Exception:  # a simulator bug must not take the drone's link down
+            self.dropped["internal_error"] += 1
+            log.exception("drone %s: error handling a command on %s", self.sim.id, topic)
 
     def _on_command(self, topic: str, payload: object) -> None:
         parsed = self.topics.parse(topic)
@@ -264,32 +272,11 @@ class DroneAgent:
                 self.ticks_skipped += int(-delay / self.telemetry_period_s)
                 due = self.clock.now()
             now = self.clock.now()
-            self.sim.advance_to(now)
-            path = [previous, *self.sim.drain_trace()]
-            previous = path[-1]
-            if self.monitor is not None:
-                for zone_id in self.monitor.check_path(self.sim.id, path, now):
-                    lon, lat = self.sim.lonlat()
-                    m = self.sim.mission
-                    self.sim.outbox.append(
-                        GeofenceBreach(
-                            drone_id=self.sim.id,
-                            ts=now,
-                            lon=lon,
-                            lat=lat,
-                            alt_m=round(self.sim.alt, 2),
-                            mission_id=m.mission_id if m else None,
-                            zone_id=zone_id,
-                        )
-                    )
-                    log.error("drone %s breached zone %s at %s", self.sim.id, zone_id, now.isoformat())
-            if (
-                self._down_since is not None
-                and not self._lost_link_applied
-                and (now - self._down_since).total_seconds() >= self.lost_link_after_s
-            ):
-                self._lost_link_applied = True
-                self.sim.link_lost(now)
+            try:
+                previous = self._simulate(now, previous)
+            except Exception:  # a simulator bug must be loud, but must not silence the drone
+                self.errors += 1
+                log.exception("drone %s: simulation step failed", self.sim.id)
             self._flush_events()
             self._publish_state_if_changed()
             client = self._client
@@ -297,3 +284,34 @@ class DroneAgent:
                 with contextlib.suppress(aiomqtt.MqttError):
                     await client.publish(telemetry_topic, encode(self.sim.telemetry(now)), qos=0)
                     self.telemetry_sent += 1
+
+    def _simulate(self, now: datetime, previous: XYZ) -> XYZ:
+        """Advance the drone to ``now``, run the airspace monitor over the path flown and the
+        lost-link policy; return the current position."""
+        self.sim.advance_to(now)
+        path = [previous, *self.sim.drain_trace()]
+        previous = path[-1]
+        if self.monitor is not None:
+            for zone_id in self.monitor.check_path(self.sim.id, path, now):
+                lon, lat = self.sim.lonlat()
+                m = self.sim.mission
+                self.sim.outbox.append(
+                    GeofenceBreach(
+                        drone_id=self.sim.id,
+                        ts=now,
+                        lon=lon,
+                        lat=lat,
+                        alt_m=round(self.sim.alt, 2),
+                        mission_id=m.mission_id if m else None,
+                        zone_id=zone_id,
+                    )
+                )
+                log.error("drone %s breached zone %s at %s", self.sim.id, zone_id, now.isoformat())
+        if (
+            self._down_since is not None
+            and not self._lost_link_applied
+            and (now - self._down_since).total_seconds() >= self.lost_link_after_s
+        ):
+            self._lost_link_applied = True
+            self.sim.link_lost(now)
+        return previous

@@ -116,7 +116,11 @@ class SimulatedFleet:
         """Start every drone and wait until all are connected (TimeoutError otherwise)."""
         for agent in self.agents.values():
             agent.start()
-        await self.wait_connected(timeout_s)
+        try:
+            await self.wait_connected(timeout_s)
+        except BaseException:
+            await self.stop()  # no drone may outlive a failed start
+            raise
 
     async def wait_connected(self, timeout_s: float = 30.0) -> None:
         """Wait until every drone is connected to the broker."""
