@@ -1,0 +1,114 @@
+"""The simulated drone's physics without a network: timing, energy, wind, swaps, idempotency."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from airspace.frame import LocalFrame
+from fleet.description import Fleet, load_fleet
+from fleet.messages import Hold, Resume, Start, UploadMission
+from simulator.drone import SimDrone
+from simulator.fleet_sim import wind_vector
+from tests.conftest import EXAMPLES
+from tests.fleet_helpers import ALT, CITY_HALL_PORT
+
+T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+EAST = (126.9755, 37.3952)  # about 1.8 km east of the city hall port
+
+
+@pytest.fixture
+def fleet() -> Fleet:
+    return load_fleet(EXAMPLES / "fleet.json")
+
+
+def drone(fleet: Fleet, **kw: object) -> SimDrone:
+    d = fleet.drones[0]
+    frame = LocalFrame.for_points([(p.lon, p.lat) for p in fleet.ports])
+    return SimDrone.at_home(d, fleet.model_of(d), fleet.port(d.port), frame, ports=fleet.ports, **kw)
+
+
+def out_and_back(sim: SimDrone, at: datetime, n: int = 1) -> None:
+    exp = at + timedelta(hours=1)
+    wps = [(*EAST, ALT), (*CITY_HALL_PORT, ALT)]
+    up = UploadMission(drone_id=sim.id, cmd_id=f"u{n}", expires_at=exp, mission_id=f"M{n}", waypoints=wps,
+                       lost_link="hold")  # fmt: skip
+    assert sim.apply(up, at) == (True, None)
+    assert sim.apply(Start(drone_id=sim.id, cmd_id=f"s{n}", expires_at=exp, mission_id=f"M{n}"), at)[0]
+
+
+def run(sim: SimDrone, until: datetime, step_s: float = 1.0) -> None:
+    t = sim.sim_time or T0
+    while t < until:
+        t = min(until, t + timedelta(seconds=step_s))
+        sim.advance_to(t)
+
+
+def leg_m(sim: SimDrone) -> float:
+    a = sim.frame.to_xy(*CITY_HALL_PORT)
+    b = sim.frame.to_xy(*EAST)
+    return math.dist(a, b)
+
+
+def test_flight_time_and_energy_follow_the_model_whatever_the_step(fleet: Fleet) -> None:
+    for step in (0.37, 1.0, 7.0):
+        sim = drone(fleet)
+        sim.advance_to(T0)
+        out_and_back(sim, T0)
+        run(sim, T0 + timedelta(hours=1), step)
+        landed = sim.drain_events()[-1]
+        flight_s = 2 * leg_m(sim) / sim.model.cruise_speed_mps
+        assert (landed.ts - T0).total_seconds() == pytest.approx(flight_s, abs=1e-6)
+        assert sim.energy_used_wh == pytest.approx(sim.model.leg_energy_wh(2 * leg_m(sim), 0.0), rel=1e-9)
+
+
+def test_a_head_wind_costs_energy_not_time(fleet: Fleet) -> None:
+    calm, windy = drone(fleet), drone(fleet, wind_xy=wind_vector(8.0, 90.0))  # 8 m/s from the east
+    for sim in (calm, windy):
+        sim.advance_to(T0)
+        out_and_back(sim, T0)
+        run(sim, T0 + timedelta(hours=1))
+    v = calm.model.cruise_speed_mps
+    # Out against the wind: air speed v + 8; back with it: v - 8.
+    expected = calm.energy_used_wh / 2 * ((v + 8) / v + (v - 8) / v)
+    assert windy.energy_used_wh == pytest.approx(expected, rel=1e-6)
+    assert windy.drain_events()[-1].ts == calm.drain_events()[-1].ts
+
+
+def test_a_start_during_the_battery_swap_takes_off_when_it_ends(fleet: Fleet) -> None:
+    sim = drone(fleet)
+    sim.advance_to(T0)
+    out_and_back(sim, T0)
+    flight_s = 2 * leg_m(sim) / sim.model.cruise_speed_mps
+    run(sim, T0 + timedelta(seconds=flight_s + 10))
+    landed = sim.drain_events()[-1]
+    assert sim.state == "idle" and sim.energy_wh < sim.model.battery_wh  # swapping now
+    at = sim.sim_time
+    assert at is not None
+    out_and_back(sim, at, n=2)  # accepted: the energy check counts the fresh battery
+    assert sim.state == "ready"
+    run(sim, at + timedelta(hours=1))
+    took_off = next(e for e in sim.drain_events() if type(e).__name__ == "TookOff")
+    assert took_off.ts == landed.ts + timedelta(seconds=sim.model.turnaround_s)
+
+
+def test_hold_hovers_at_cruise_power_and_repeats_are_applied_once(fleet: Fleet) -> None:
+    sim = drone(fleet)
+    sim.advance_to(T0)
+    out_and_back(sim, T0)
+    run(sim, T0 + timedelta(seconds=30))
+    exp = T0 + timedelta(hours=1)
+    hold = Hold(drone_id=sim.id, cmd_id="h", expires_at=exp)
+    assert sim.apply(hold, sim.sim_time) == (True, None)  # type: ignore[arg-type]
+    x, y, e = sim.x, sim.y, sim.energy_wh
+    run(sim, T0 + timedelta(seconds=90))
+    assert (sim.x, sim.y) == (x, y)
+    hover_wh = sim.model.wh_per_km * sim.model.cruise_speed_mps / 1000 * 60
+    assert e - sim.energy_wh == pytest.approx(hover_wh)
+    assert sim.apply(hold, sim.sim_time) == (True, None)  # type: ignore[arg-type]  # same answer again
+    resume = Resume(drone_id=sim.id, cmd_id="r", expires_at=exp)
+    assert sim.apply(resume, sim.sim_time) == (True, None)  # type: ignore[arg-type]
+    assert sim.apply(resume, sim.sim_time) == (True, None)  # type: ignore[arg-type]  # not "nothing to resume"
+    assert sim.state == "en_route"
