@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fleet.messages import (
     Ack,
@@ -187,3 +190,35 @@ def test_topics() -> None:
         assert t.parse(bad) is None
     with pytest.raises(ValueError):
         Topics("dd/#")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=6)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(["telemetry", "state", "cmd", "ack", "event"]), body=st.binary(max_size=300))
+def test_random_bytes_only_ever_raise_protocol_errors(kind: str, body: bytes) -> None:
+    with contextlib.suppress(ProtocolError):
+        decode(kind, body, "D01")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(["telemetry", "state", "cmd", "ack", "event"]),
+    base=st.sampled_from(["telemetry", "mission"]),
+    key=st.sampled_from(["v", "msg_id", "drone_id", "ts", "lon", "waypoints", "stops", "state", "type", "x"]),
+    value=json_values,
+)
+def test_mutated_bodies_only_ever_raise_protocol_errors(
+    kind: str, base: str, key: str, value: object
+) -> None:
+    body = as_dict(telemetry() if base == "telemetry" else mission())
+    body[key] = value
+    with contextlib.suppress(ProtocolError):
+        decode(kind, msgspec.json.encode(body), "D01")
