@@ -9,9 +9,10 @@ while one of them is away wait in the broker until it reconnects. aiomqtt's defa
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -22,34 +23,45 @@ DEFAULT_SESSION_EXPIRY_S = 24 * 3600
 
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:
-    """Where a broker listens."""
+    """Where a broker listens, and how to log in (``password`` never appears in ``repr``)."""
 
     host: str
     port: int = 1883
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
-        """Parse ``mqtt://host[:port]``, ``tcp://host[:port]`` or ``host[:port]``."""
+        """Parse ``mqtt://[user[:password]@]host[:port]`` (also ``tcp://`` or a bare ``host[:port]``;
+        default port 1883) or ``mqtts://...`` (TLS with the system's CA certificates, default 8883)."""
         text = url.strip()
         if "://" not in text:
             text = "mqtt://" + text
         parts = urlsplit(text)
-        if parts.scheme not in ("mqtt", "tcp"):
-            raise ValueError(f"broker URL {url!r}: scheme must be mqtt:// or tcp://, got {parts.scheme!r}")
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # no credentials
+        if parts.scheme not in ("mqtt", "tcp", "mqtts"):
+            raise ValueError(
+                f"broker URL {shown!r}: scheme must be mqtt://, tcp:// or mqtts://, got {parts.scheme!r}"
+            )
         if not parts.hostname:
-            raise ValueError(f"broker URL {url!r} has no host")
+            raise ValueError(f"broker URL {shown!r} has no host")
         if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ValueError(f"broker URL {url!r}: unexpected path or query")
+            raise ValueError(f"broker URL {shown!r}: unexpected path or query")
+        tls = parts.scheme == "mqtts"
         try:
-            port = parts.port or 1883
+            port = parts.port or (8883 if tls else 1883)
         except ValueError as exc:
-            raise ValueError(f"broker URL {url!r}: {exc}") from None
-        return cls(parts.hostname, port)
+            raise ValueError(f"broker URL {shown!r}: {exc}") from None
+        user = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password is not None else None
+        return cls(parts.hostname, port, tls, user, password)
 
     @property
     def url(self) -> str:
-        """The ``mqtt://host:port`` form."""
-        return f"mqtt://{self.host}:{self.port}"
+        """The URL without the password (``mqtt://[user@]host:port``)."""
+        user = f"{quote(self.username, safe='')}@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
 
 _CLIENT_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -95,6 +107,9 @@ def persistent_client(
         return aiomqtt.Client(
             address.host,
             address.port,
+            username=address.username,
+            password=address.password,
+            tls_context=ssl.create_default_context() if address.tls else None,
             identifier=client_id,
             protocol=aiomqtt.ProtocolVersion.V311,
             clean_session=False,
@@ -110,6 +125,9 @@ def persistent_client(
     return aiomqtt.Client(
         address.host,
         address.port,
+        username=address.username,
+        password=address.password,
+        tls_context=ssl.create_default_context() if address.tls else None,
         identifier=client_id,
         protocol=aiomqtt.ProtocolVersion.V5,
         clean_start=False,

@@ -66,7 +66,8 @@ def prefix_fixture() -> str:
 class Mosquitto:
     """A private Mosquitto process with on-disk persistence, restartable on the same port."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, users: dict[str, str] | None = None) -> None:
+        """``users`` (name -> password): only they may connect; default: anyone."""
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(exe).exists():
             pytest.fail("mosquitto is not installed (apt-get install mosquitto)")
@@ -75,10 +76,14 @@ class Mosquitto:
         self.config = workdir / "mosquitto.conf"
         data = workdir / "data"
         data.mkdir()
+        access = "allow_anonymous true\n"
+        if users is not None:
+            passwords = workdir / "passwords"
+            passwords.write_text("".join(f"{u}:{pw}\n" for u, pw in users.items()), encoding="utf-8")
+            subprocess.run(["mosquitto_passwd", "-U", str(passwords)], check=True, capture_output=True)
+            access = f"allow_anonymous false\npassword_file {passwords}\n"
         self.config.write_text(
-            f"listener {self.address.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
+            f"listener {self.address.port} 127.0.0.1\n" + access + "persistence true\n"
             f"persistence_location {data}/\n"
             "log_dest stderr\n"
             # Run as whoever runs the tests: started as root, mosquitto would switch to its own
