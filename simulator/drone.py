@@ -360,7 +360,7 @@ class SimDrone:
             self._emit_event(TookOff, self._clock)
             self.flown = [self.position]
         self.route, self.next_wp, self.returning_to = route, 0, port_id
-        self.state, self.held_state = "returning", None
+        self.state, self.held_state, self.service = "returning", None, None
         return True, None
 
     # --- faults and link -----------------------------------------------------------------------
