@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import aiomqtt
@@ -19,6 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 DEFAULT_SESSION_EXPIRY_S = 24 * 3600
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,3 +139,21 @@ def persistent_client(
         timeout=timeout_s,
         queue_type=queue_type,
     )
+
+
+async def unless_lost(operation: Awaitable[T], lost: asyncio.Event) -> T:
+    """Await ``operation``, but give up with ``aiomqtt.MqttError`` as soon as ``lost`` is set.
+
+    aiomqtt waits for a QoS 1 PUBACK until its timeout even when the connection underneath has
+    already dropped; racing against the connection's own "lost" event fails such a publish at once.
+    """
+    task = asyncio.ensure_future(operation)
+    waiter = asyncio.ensure_future(lost.wait())
+    try:
+        done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    raise aiomqtt.MqttError("connection lost")

@@ -31,6 +31,7 @@ from fleet.connection import (
     Protocol,
     check_client_id,
     persistent_client,
+    unless_lost,
 )
 from fleet.hub import Hub, Subscription
 from fleet.messages import (
@@ -128,6 +129,7 @@ class FleetLink:
         self._telemetry: Hub[FleetUpdate] = Hub()
         self._pending: dict[str, tuple[str, asyncio.Future[Ack]]] = {}
         self._client: aiomqtt.Client | None = None
+        self._lost = asyncio.Event()  # set when the current connection drops
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -227,7 +229,7 @@ class FleetLink:
         client = self._client
         if client is None:
             raise aiomqtt.MqttError("not connected")
-        await client.publish(topic, body, qos=qos)
+        await unless_lost(client.publish(topic, body, qos=qos, timeout=timeout_s), self._lost)
 
     # --- receive loop ------------------------------------------------------------------------
 
@@ -251,6 +253,7 @@ class FleetLink:
                             (self.topics.all_of("event"), 1),
                         ]
                     )
+                    self._lost = asyncio.Event()
                     self._client = client
                     self.stats.connects += 1
                     self._connected.set()
@@ -270,6 +273,7 @@ class FleetLink:
                 was_up = self._connected.is_set()
                 self._connected.clear()
                 self._client = None
+                self._lost.set()
             if was_up:
                 self._emit(LinkStatus("down", detail))
             delay = backoff * random.uniform(0.5, 1.5)

@@ -24,7 +24,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from fleet.clock import Clock
-from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress, client_id_from, persistent_client
+from fleet.connection import (
+    DEFAULT_SESSION_EXPIRY_S,
+    BrokerAddress,
+    client_id_from,
+    persistent_client,
+    unless_lost,
+)
 from fleet.messages import Ack, AnyEvent, GeofenceBreach, Message, ProtocolError, State, decode, encode
 from fleet.topics import Topics
 from simulator.drone import XYZ, SimDrone
@@ -70,6 +76,7 @@ class DroneAgent:
         self.errors = 0  # simulation steps that raised (a bug; logged with its traceback)
         self.outbox_overflow = 0
         self._client: aiomqtt.Client | None = None
+        self._lost = asyncio.Event()  # set when the current connection drops
         self._outbox: deque[tuple[str, bytes, bool]] = deque()
         self._outbox_ready = asyncio.Event()
         self._link_down_until: datetime | None = None
@@ -158,6 +165,7 @@ class DroneAgent:
             try:
                 async with client:
                     await client.subscribe(self.topics.topic(self.sim.id, "cmd"), qos=1)
+                    self._lost = asyncio.Event()
                     self._client = client
                     self._published_state = None
                     self._publish_state_if_changed()
@@ -173,6 +181,7 @@ class DroneAgent:
                     log.info("drone %s: link lost (%s); reconnecting", self.sim.id, exc)
             finally:
                 self._client = None
+                self._lost.set()
                 self.connected.clear()
                 if self._down_since is None:
                     self._down_since = self.clock.now()
@@ -229,8 +238,9 @@ class DroneAgent:
                 if client is None:
                     break
                 topic, body, retain = self._outbox[0]
+                publish = client.publish(topic, body, qos=1, retain=retain, timeout=_PUBLISH_TIMEOUT_S)
                 try:
-                    await client.publish(topic, body, qos=1, retain=retain, timeout=_PUBLISH_TIMEOUT_S)
+                    await unless_lost(publish, self._lost)
                 except (aiomqtt.MqttError, TimeoutError):
                     break  # retried after the next connect
                 if self._outbox and self._outbox[0][1] is body:

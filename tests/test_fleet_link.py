@@ -176,7 +176,7 @@ async def _next_state(updates, online: bool) -> State:  # type: ignore[no-untype
 
 
 async def test_broker_restart_mid_flight(fleet: Fleet, mosquitto: Mosquitto, prefix: str) -> None:
-    clock = ScaledClock(100.0)
+    clock = ScaledClock(SPEED)
     link, sim = make(fleet, mosquitto.address, prefix, clock, backoff_max_s=0.5)
     async with link, sim:
         assert (await link.send(upload(clock))).accepted
