@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -49,6 +49,9 @@ from fleet.registry import FleetRegistry
 from fleet.topics import DEFAULT_PREFIX, Topics
 
 log = logging.getLogger(__name__)
+
+# QoS 1 is at least once: an event redelivered after a reconnect keeps its msg_id.
+_REMEMBERED_EVENTS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,7 @@ class LinkStats:
     retries: int = 0
     timeouts: int = 0
     unmatched_acks: int = 0  # acks of commands no send() is waiting for (re-acks of duplicates)
+    duplicate_events: int = 0  # events received again (QoS 1 redelivery), not passed on
 
     @property
     def dropped_total(self) -> int:
@@ -128,6 +132,7 @@ class FleetLink:
         self._updates: Hub[FleetUpdate] = Hub()
         self._telemetry: Hub[FleetUpdate] = Hub()
         self._pending: dict[str, tuple[str, asyncio.Future[Ack]]] = {}
+        self._seen_events: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._client: aiomqtt.Client | None = None
         self._lost = asyncio.Event()  # set when the current connection drops
         self._connected = asyncio.Event()
@@ -341,6 +346,13 @@ class FleetLink:
             self.registry.on_state(msg)
             self._emit(msg)
         elif kind == "event":
+            key = (msg.drone_id, msg.msg_id)
+            if key in self._seen_events:
+                self.stats.duplicate_events += 1
+                return
+            self._seen_events[key] = None
+            if len(self._seen_events) > _REMEMBERED_EVENTS:
+                self._seen_events.popitem(last=False)
             self.registry.on_event(msg)  # type: ignore[arg-type]
             self._emit(msg)  # type: ignore[arg-type]
         else:

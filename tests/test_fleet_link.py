@@ -253,3 +253,18 @@ async def test_link_over_mqtt_3_1_1(fleet: Fleet, broker: BrokerAddress, prefix:
     # A 3.1.1 persistent session never expires: clear it so the shared broker keeps no junk.
     async with aiomqtt.Client(broker.host, broker.port, identifier=link.client_id, clean_session=True):
         pass
+
+
+async def test_a_redelivered_event_is_passed_on_once(broker: BrokerAddress, prefix: str) -> None:
+    clock = ScaledClock(SPEED)
+    link = FleetLink(broker, client_id=client_id_from("disp", prefix), prefix=prefix, clock=clock)
+    where = dict(drone_id="D07", ts=clock.now(), lon=126.97, lat=37.40, alt_m=0.0)
+    event = Delivered(**where, request_id="R9", code_ok=True)  # type: ignore[arg-type]
+    other = Delivered(**where, request_id="R8", code_ok=True)  # type: ignore[arg-type]
+    async with link, aiomqtt.Client(broker.host, broker.port) as drone:
+        with link.subscribe() as updates:
+            for e in (event, event, other):  # as after a reconnect: same body, same msg_id
+                await drone.publish(link.topics.topic("D07", "event"), encode(e), qos=1)
+            await wait_until(lambda: link.stats.duplicate_events == 1, what="duplicate seen")
+            await wait_until(lambda: updates.pending() == 2, what="two distinct events")
+            assert [u.request_id for u in _drain(updates)] == ["R9", "R8"]  # type: ignore[union-attr]
