@@ -44,7 +44,8 @@ class ScaledClock:
 
     ``ScaledClock(60)`` makes one simulated minute pass per real second. Time is derived from
     the monotonic clock, so it never jumps backwards and several tasks that share this object
-    agree on the time.
+    agree on the time. For several *processes* to agree, build each one's clock with
+    :meth:`anchored` on the same wall-clock anchor.
     """
 
     def __init__(self, speed: float, start: datetime | None = None) -> None:
@@ -55,6 +56,17 @@ class ScaledClock:
         self.speed = float(speed)
         self._start = (start or datetime.now(UTC)).astimezone(UTC)
         self._t0 = time.monotonic()
+
+    @classmethod
+    def anchored(cls, speed: float, start: datetime, anchor_unix_s: float) -> ScaledClock:
+        """A clock that read ``start`` at wall-clock time ``anchor_unix_s`` (``time.time()``).
+
+        Every process given the same three values reads the same time (to the precision of the
+        machines' wall clocks); within a process it then runs on the monotonic clock.
+        """
+        clock = cls(speed, start)
+        clock._start = clock._start + timedelta(seconds=(time.time() - anchor_unix_s) * clock.speed)
+        return clock
 
     def set_start(self, start: datetime) -> None:
         """Make the clock read ``start`` now (and run on from there at the same speed)."""

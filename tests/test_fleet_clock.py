@@ -36,3 +36,14 @@ def test_bad_clocks_are_refused() -> None:
 def test_real_clock_is_utc() -> None:
     assert RealClock().now().utcoffset().total_seconds() == 0  # type: ignore[union-attr]
     asyncio.run(RealClock().sleep(0))
+
+
+def test_anchored_clocks_read_start_plus_scaled_wall_time_since_the_anchor() -> None:
+    start = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    anchor = time.time() - 2.0  # set two real seconds ago, e.g. by the process that started us
+    before = time.time()
+    clock = ScaledClock.anchored(60, start, anchor)  # any process given these three values
+    reading = (clock.now() - start).total_seconds()
+    after = time.time()
+    # Bounds, not a tolerance: the reading lies between the scaled wall times around it.
+    assert (before - anchor) * 60 - 1e-3 <= reading <= (after - anchor) * 60 + 1e-3
