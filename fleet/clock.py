@@ -65,7 +65,9 @@ class ScaledClock:
         machines' wall clocks); within a process it then runs on the monotonic clock.
         """
         clock = cls(speed, start)
-        clock._start = clock._start + timedelta(seconds=(time.time() - anchor_unix_s) * clock.speed)
+        wall = time.time()
+        clock._t0 = time.monotonic()  # read right after ``wall``: both name the same instant
+        clock._start = clock._start + timedelta(seconds=(wall - anchor_unix_s) * clock.speed)
         return clock
 
     def set_start(self, start: datetime) -> None:
