@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dronedispatch simulate",
         description="Run every drone of FLEET.json as its own MQTT client (commands, telemetry, events).",
     )
-    p.add_argument("--broker", required=True, help="mqtt://host[:port], or 'embedded' to start one here")
+    p.add_argument(
+        "--broker", required=True, help="mqtt[s]://[user:pass@]host[:port], or 'embedded' to start one here"
+    )
     p.add_argument("--fleet", required=True, help="FLEET.json")
     p.add_argument("--zones", help="ZONES.geojson: the airspace monitor reports geofence breaches")
     p.add_argument("--speed", type=float, default=1.0, help="time acceleration (60: a minute per second)")
