@@ -13,9 +13,8 @@ a member that empties routes to cut the fleet (else one with tabu search).
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from routing.engine_errors import EngineError, InvalidInstanceError, NoSolutionF
 from routing.engine_evaluation import unpaired_nodes
 from routing.instance import Instance, Solution
 from routing.ortools_engine import SearchConfig, solve_ortools
+from routing.processes import spawn_pool
 from routing.pyvrp_engine import pyvrp_unsupported, solve_pyvrp
 
 __all__ = ["ENGINES", "EngineError", "InvalidInstanceError", "NoSolutionFound", "choose_engine", "solve"]
@@ -98,7 +98,7 @@ def solve(
     futures: list[Future[Solution]] = []
     pool = None
     if workers > 1:
-        pool = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn"))
+        pool = spawn_pool(workers - 1)
         futures = [
             pool.submit(_task, chosen, instance, config, seed + k, deadline)
             for k, config in enumerate(configs[1:], start=1)
