@@ -81,6 +81,7 @@ from routing.problem import DroneState, PlanningProblem
 log = logging.getLogger(__name__)
 
 FLYING_STATES = ("en_route", "servicing", "holding", "returning", "landing")
+PORT_RADIUS_M = 30.0  # a drone this close to a port stands at it
 NO_DOCUMENT = "no_document"  # the simulator's fault kind for a hand-over of a document not on board
 _command_decoder = msgspec.json.Decoder(AnyCommand)
 
@@ -142,6 +143,7 @@ class Dispatcher:
         self._sub = link.subscribe(maxsize=100_000)
         self.idle = asyncio.Event()  # set when a planning round found nothing left to do
         self._progress = asyncio.Condition()
+        self.on_progress: Callable[[str, str], None] | None = None  # (request id, new state)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -155,6 +157,8 @@ class Dispatcher:
             self.drones[d.id] = DroneView(d.id, d.port, now)
         await self._load_zones()
         await self._recover()
+        await self._locate_drones()
+        await self._intake_pending()
         self._tasks = [
             asyncio.create_task(self._event_loop(), name="dispatcher-events"),
             asyncio.create_task(self._planner_loop(), name="dispatcher-planner"),
@@ -197,6 +201,13 @@ class Dispatcher:
                     await self._progress.wait()
 
         await asyncio.wait_for(_wait(), timeout_s)
+
+    async def _request_to(self, request_id: str, target: str, **kw: Any) -> RequestView:
+        """One request transition through the store, reported to ``on_progress`` once it is committed."""
+        view = await self.store.requests.transition(request_id, target, **kw)
+        if self.on_progress is not None:
+            self.on_progress(request_id, str(target))
+        return view
 
     def wake(self) -> None:
         """Ask for a planning round soon."""
@@ -513,7 +524,7 @@ class Dispatcher:
         for u in plan.unserved:
             if u.reason != "no_capacity":
                 with contextlib.suppress(InvalidTransition, Conflict, NotFound):
-                    await self.store.requests.transition(
+                    await self._request_to(
                         u.request_id, RequestState.CANCELLED, actor=self.actor,
                         details={"reason": f"cannot be served: {u.reason}", "detail": u.detail},
                         expected_state=RequestState.ACCEPTED,
@@ -663,7 +674,7 @@ class Dispatcher:
                 "request", e.request_id, "pickup_code_refused", actor=self.actor, payload=details
             )
             with contextlib.suppress(InvalidTransition, Conflict):
-                await self.store.requests.transition(
+                await self._request_to(
                     e.request_id, RequestState.CANCELLED, actor=self.actor,
                     details={**details, "reason": "pickup code refused"},
                     expected_state=RequestState.DISPATCHED,
@@ -673,7 +684,7 @@ class Dispatcher:
         if m is not None:
             m.picked.add(e.request_id)
         with contextlib.suppress(InvalidTransition, Conflict):
-            await self.store.requests.transition(
+            await self._request_to(
                 e.request_id, RequestState.PICKED_UP, actor=self.actor, details=details,
                 expected_state=RequestState.DISPATCHED,
             )  # fmt: skip
@@ -692,7 +703,7 @@ class Dispatcher:
         if m is not None:
             m.delivered.add(e.request_id)
         with contextlib.suppress(InvalidTransition, Conflict):
-            await self.store.requests.transition(
+            await self._request_to(
                 e.request_id, RequestState.DELIVERED, actor=self.actor, details=details,
                 expected_state=RequestState.PICKED_UP,
             )  # fmt: skip
@@ -710,7 +721,7 @@ class Dispatcher:
         for rid in sorted(view.onboard):
             await self._custody_failed(rid, e.drone_id, "documents still on board at landing", (e.lon, e.lat))
             with contextlib.suppress(InvalidTransition, Conflict):
-                await self.store.requests.transition(
+                await self._request_to(
                     rid, RequestState.RETURNED, actor=self.actor,
                     details={"location": where, "drone_id": e.drone_id, "at": e.ts.isoformat()},
                     expected_state=RequestState.FAILED,
@@ -718,16 +729,14 @@ class Dispatcher:
         view.onboard.clear()
         if m is not None:
             for rid in m.spec.request_ids:
-                if rid in m.picked:
+                if rid in m.picked or rid in m.refused_pickup:
                     continue
-                reason = "pickup code refused" if rid in m.refused_pickup else "not picked up on the mission"
-                target = RequestState.CANCELLED if rid in m.refused_pickup else RequestState.ACCEPTED
-                with contextlib.suppress(InvalidTransition, Conflict):
-                    await self.store.requests.transition(
-                        rid, target, actor=self.actor,
-                        details={"reason": reason, "mission_id": m.mission_id, "drone_id": e.drone_id},
-                        expected_state=RequestState.DISPATCHED,
-                    )  # fmt: skip
+                # No pickup event seen for it: the outcome is unknown (an event lost in a crash
+                # window), so it is NOT re-planned (it could be on board) but left for an operator.
+                await self.store.note(
+                    "request", rid, "pickup_outcome_unknown", actor=self.actor,
+                    payload={"mission_id": m.mission_id, "drone_id": e.drone_id, "landed_at": where},
+                )  # fmt: skip
             await self._flight_to(m, FlightState.COMPLETED)
             self._forget(m)
         if e.port_id is not None and view.usable:
@@ -742,7 +751,7 @@ class Dispatcher:
 
     async def _custody_failed(self, rid: str, drone_id: str, reason: str, at: tuple[float, float]) -> None:
         with contextlib.suppress(InvalidTransition, Conflict):
-            await self.store.requests.transition(
+            await self._request_to(
                 rid, RequestState.FAILED, actor=self.actor,
                 details={"reason": reason, "drone_id": drone_id, "lon": at[0], "lat": at[1],
                          "custody": "on board"},
@@ -882,6 +891,29 @@ class Dispatcher:
             # Mission upload and start are re-sent by the dispatch sequence above, in order.
             if not cmd.cmd_id.endswith((".up", ".go")):
                 self._spawn(self._send_stored(cmd), f"resend:{cmd.cmd_id}")
+
+    async def _locate_drones(self, timeout_s: float = 3.0) -> None:
+        """Find the port each idle drone stands at from its telemetry: after a restart a drone may
+        stand at another port than its home (drones the broker does not know online are skipped)."""
+        assert self.fleet is not None
+        since = self.clock.now() - timedelta(hours=1)
+        idle = [
+            d for d in self.fleet.drones
+            if self.drones[d.id].mission is None and self.link.registry.get(d.id) is not None
+        ]  # fmt: skip
+        found = await asyncio.gather(
+            *(self._telemetry_after(d.id, since, timeout_s) for d in idle), return_exceptions=True
+        )
+        frame = self.airspace.frame
+        for d, tele in zip(idle, found, strict=True):
+            if not isinstance(tele, Telemetry) or frame is None:
+                continue
+            x, y = frame.to_xy(tele.lon, tele.lat)
+            for port in self.fleet.ports:
+                px, py = frame.to_xy(port.lon, port.lat)
+                if ((x - px) ** 2 + (y - py) ** 2) ** 0.5 <= PORT_RADIUS_M:
+                    self.drones[d.id].port = port.id
+                    break
 
     def _rebuild(self, flight: FlightView) -> ActiveMission:
         spec = MissionSpec.from_plan(flight.mission_id, flight.drone_id, flight.plan)

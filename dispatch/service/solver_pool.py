@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import datetime
@@ -19,6 +22,17 @@ from fleet.description import Fleet
 from routing.planner import plan
 from routing.problem import DroneState, Plan, PlanningProblem
 from routing.requests import Request
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: leave as soon as the dispatcher is gone (even after SIGKILL)."""
+
+    def _watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=_watch, name="parent-watch", daemon=True).start()
 
 
 def _warm_up() -> int:
@@ -43,8 +57,13 @@ class SolverPool:
 
     def __init__(self) -> None:
         ctx = multiprocessing.get_context("spawn")
-        self._planner: Executor = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
-        self._intake: Executor = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        me = os.getpid()
+        self._planner: Executor = ProcessPoolExecutor(
+            max_workers=1, mp_context=ctx, initializer=_exit_with_parent, initargs=(me,)
+        )
+        self._intake: Executor = ProcessPoolExecutor(
+            max_workers=1, mp_context=ctx, initializer=_exit_with_parent, initargs=(me,)
+        )
 
     async def warm_up(self) -> None:
         """Start both workers and import the heavy modules in them."""

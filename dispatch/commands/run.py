@@ -1,0 +1,110 @@
+"""``dronedispatch run``: the dispatcher service, until SIGTERM or Ctrl-C.
+
+::
+
+    dronedispatch run [--db URL] [--broker mqtt://HOST:PORT] [--prefix dd/v1] [--client-id dispatcher]
+                      [--plan-seconds 0.5] [--tick-s 30]
+                      [--clock-speed S --clock-start ISO_TIME --clock-anchor UNIX_TIME]
+
+It reads the fleet and the zones from the database (``dronedispatch db seed`` first), decides
+intake of every request filed as ``submitted``, plans, commands the drones over MQTT and follows
+them. It can be killed at any moment: started again (same ``--client-id``, so the broker kept its
+session and the events of the drones meanwhile), it rebuilds its view from the database and the
+drones' retained state, re-sends unacknowledged commands with their ids and carries on.
+Standard output says ``dispatcher ready`` once running, then ``request ID STATE`` for every
+request state change the dispatcher commits.
+
+``--clock-*`` run it on simulated time shared with a simulator: simulated time is
+``start + (unix_now - anchor) * speed``; give every process the same three values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from datetime import datetime
+
+from dispatch.service.dispatcher import Dispatcher
+from dispatch.service.shared_clock import SharedClock
+from dispatch.store import StoreError, open_store
+from fleet.clock import Clock, RealClock
+from fleet.link import FleetLink
+from fleet.topics import DEFAULT_PREFIX
+
+READY_LINE = "dispatcher ready"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dronedispatch run", description="Run the dispatcher service.")
+    parser.add_argument("--db", help="database URL (default: $DRONEDISPATCH_DB or the SQLite file)")
+    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="MQTT broker URL")
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"topic prefix (default {DEFAULT_PREFIX})")
+    parser.add_argument(
+        "--client-id", default="dispatcher", help="stable MQTT client id (persistent session)"
+    )
+    parser.add_argument("--plan-seconds", type=float, default=0.5, help="solver time per planning round")
+    parser.add_argument("--tick-s", type=float, default=30.0, help="periodic round, in clock seconds")
+    parser.add_argument("--clock-speed", type=float, help="simulated seconds per real second")
+    parser.add_argument("--clock-start", help="simulated time at the anchor (ISO 8601 with offset)")
+    parser.add_argument("--clock-anchor", type=float, help="Unix time at which the clock read --clock-start")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request transition")
+    return parser
+
+
+def _clock(args: argparse.Namespace) -> Clock:
+    given = [args.clock_speed, args.clock_start, args.clock_anchor]
+    if all(v is None for v in given):
+        return RealClock()
+    if any(v is None for v in given):
+        raise SystemExit("dronedispatch run: give --clock-speed, --clock-start and --clock-anchor together")
+    start = datetime.fromisoformat(args.clock_start)
+    if start.utcoffset() is None:
+        raise SystemExit("dronedispatch run: --clock-start needs a zone offset")
+    return SharedClock(args.clock_speed, start, args.clock_anchor)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    clock = _clock(args)
+    store = await open_store(args.db, now=clock.now)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        link = FleetLink(
+            args.broker, client_id=args.client_id, prefix=args.prefix, clock=clock, max_telemetry_age_s=60.0
+        )
+        # The dispatcher subscribes to the link before it connects: the events the broker kept for
+        # this session while the dispatcher was down arrive right after the connect.
+        dispatcher = Dispatcher(store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s)
+        dispatcher.on_progress = lambda rid, state: print(f"request {rid} {state}", flush=True)
+        async with link, dispatcher:
+            print(READY_LINE, flush=True)
+            await stop.wait()
+    finally:
+        await store.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the dispatcher until SIGTERM/SIGINT; exit status 0, or 2 for bad arguments or database."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(_run(args))
+    except StoreError as exc:
+        print(f"dronedispatch run: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Crash recovery: the dispatcher runs as a real ``dronedispatch run`` process, is SIGKILLed
+mid-flight and started again; every request is still delivered exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from dispatch.commands.run import READY_LINE
+from dispatch.service.shared_clock import SharedClock
+from dispatch.store import Store, open_store
+from fleet.connection import BrokerAddress
+from fleet.messages import Delivered, PickedUp, TookOff
+from simulator.fleet_sim import SimulatedFleet
+from tests.conftest import REPO
+from tests.db_fixtures import db_url_fixture  # noqa: F401
+from tests.dispatcher_fixtures import SIM_START, request, sample_fleet, seed
+from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+
+ROUTES = [
+    ("city-hall", "indeokwon"),
+    ("manan-gu-office", "anyang-station"),
+    ("tax-office", "gunpo"),
+    ("court-branch", "uiwang"),
+    ("dongan-gu-office", "beomgye"),
+    ("pyeongchon", "city-hall"),
+]
+
+
+class Service:
+    """One ``dronedispatch run`` process and the ``request ID STATE`` lines it printed."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, seen: dict[str, list[str]]) -> None:
+        self.proc = proc
+        self.seen = seen
+        self.ready = asyncio.Event()
+        self.changed = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            line = raw.decode().strip()
+            if line == READY_LINE:
+                self.ready.set()
+            elif line.startswith("request "):
+                _, rid, state = line.split()
+                self.seen.setdefault(rid, []).append(state)
+                self.changed.set()
+
+    async def wait_for(self, ids: list[str], state: str, timeout_s: float) -> None:
+        """Until every request in ``ids`` was reported in ``state``."""
+
+        async def _wait() -> None:
+            while not all(state in self.seen.get(r, []) for r in ids):
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(_wait(), timeout_s)
+
+
+@asynccontextmanager
+async def dispatcher_process(
+    db_url: str,
+    broker: BrokerAddress,
+    prefix: str,
+    client_id: str,
+    clock: SharedClock,
+    seen: dict[str, list[str]],
+    log: BinaryIO,
+) -> AsyncIterator[Service]:
+    """Start ``dronedispatch run``; stop it (SIGTERM, or whatever the test did) on the way out."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dispatch.commands.run",
+        "--db", db_url, "--broker", broker.url, "--prefix", prefix, "--client-id", client_id,
+        "--plan-seconds", "0.3", "--tick-s", "20", "--verbose", *clock.to_args(),
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=log,
+    )  # fmt: skip
+    service = Service(proc, seen)
+    try:
+        await asyncio.wait_for(service.ready.wait(), 60)
+        yield service
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), 30)
+        service._reader.cancel()
+
+
+async def test_sigkill_mid_flight_then_restart(
+    db_url: str, broker: BrokerAddress, prefix: str, tmp_path: Path
+) -> None:
+    store: Store = await open_store(db_url)
+    try:
+        fleet = sample_fleet()
+        await seed(store, fleet)
+        clock = SharedClock.starting_now(150.0, SIM_START)
+        ids = []
+        for src, dst in ROUTES:
+            created = await store.requests.create(request(src, dst, deadline_min=120), actor=src)
+            ids.append(created.request.id)
+        client_id = f"disp-{uuid.uuid4().hex[:8]}"
+        seen: dict[str, list[str]] = {}
+        sim = SimulatedFleet(fleet, broker, clock=clock, prefix=prefix, telemetry_period_s=2.0)
+        async with sim:
+            log = (tmp_path / "dispatcher.log").open("ab")
+            async with dispatcher_process(db_url, broker, prefix, client_id, clock, seen, log) as first:
+                # Mid-flight: a document is on board some drone.
+                await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.code_ok, timeout_s=60)
+                first.proc.kill()
+                await first.proc.wait()
+            async with dispatcher_process(db_url, broker, prefix, client_id, clock, seen, log) as second:
+                try:
+                    await second.wait_for(ids, "delivered", timeout_s=60)
+                except TimeoutError:
+                    log.flush()
+                    tail = (tmp_path / "dispatcher.log").read_text()[-3000:]
+                    raise AssertionError(f"not all delivered: {seen}\n{tail}") from None
+
+        # Delivered exactly once, each document picked up once, each mission started once.
+        for rid in ids:
+            timeline = await store.requests.timeline(rid)
+            tos = [e.payload.get("to") for e in timeline.entries if e.action == "transition"]
+            assert tos.count("delivered") == 1 and tos[-1] == "delivered", tos
+            assert tos.count("picked_up") == 1, tos
+        delivered = Counter(e.request_id for e in sim.events if isinstance(e, Delivered) and e.code_ok)
+        picked = Counter(e.request_id for e in sim.events if isinstance(e, PickedUp) and e.code_ok)
+        assert delivered == Counter(ids) and picked == Counter(ids)
+        took_off = Counter(e.mission_id for e in sim.events if isinstance(e, TookOff))
+        assert all(n == 1 for n in took_off.values()), took_off
+        assert not sim.breaches
+        report = await store.verify_audit()
+        assert report.ok, report
+    finally:
+        await store.close()
