@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("dispatch.commands.plan", "plan a fleet offline: zones + fleet + requests -> PLAN.geojson"),
     "bench": ("dispatch.commands.bench", "routing benchmarks on Solomon / Li & Lim instances"),
     "simulate": ("simulator.cli", "run a simulated fleet that speaks the MQTT protocol"),
+    "run": ("dispatch.commands.run", "run the dispatcher service: intake, planning, fleet commanding"),
     "db": ("dispatch.commands.db", "create or upgrade the database schema, seed offices, pads and fleet"),
     "audit": ("dispatch.commands.audit", "verify the chain-of-custody audit log"),
 }
