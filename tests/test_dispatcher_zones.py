@@ -21,10 +21,13 @@ from tests.dispatcher_fixtures import (
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 
-def blocking_zone(system: System, mission_id: str, zone_id: str, radius_m: float = 150.0) -> dict[str, Any]:
-    """A disc on the middle of the longest segment the mission still has to fly after its pickup."""
+def longest_leg(
+    system: System, mission_id: str, after_request: str | None = None
+) -> tuple[float, tuple[float, float]]:
+    """Length and middle (lon, lat) of the longest segment the mission flies after the pickup of
+    ``after_request`` (default: its first stop)."""
     m = system.dispatcher.missions[mission_id]
-    first = min(s.at for s in m.stops)
+    first = min(s.at for s in m.stops if after_request is None or s.request_id == after_request)
     frame = system.sim.frame
     best, mid = -1.0, (0.0, 0.0)
     for a, b in zip(m.waypoints[first:], m.waypoints[first + 1 :], strict=False):
@@ -34,6 +37,14 @@ def blocking_zone(system: System, mission_id: str, zone_id: str, radius_m: float
         if length > best:
             lon, lat = frame.to_lonlat((ax + bx) / 2, (ay + by) / 2)
             best, mid = length, (float(lon), float(lat))
+    return best, mid
+
+
+def blocking_zone(
+    system: System, mission_id: str, zone_id: str, radius_m: float = 150.0, after_request: str | None = None
+) -> dict[str, Any]:
+    """A disc on the middle of the longest segment the mission still has to fly after a pickup."""
+    best, mid = longest_leg(system, mission_id, after_request)
     assert best > 6 * radius_m, "the test needs a long leg after the pickup"
     return {
         "type": "Feature",

@@ -55,7 +55,7 @@ from dispatch.service.state import ActiveMission, DroneView
 from dispatch.store import Conflict, Intake, NewRequest, NotFound, RequestView, Store, StoreError
 from dispatch.store.views import CommandView, FlightView
 from fleet.clock import Clock
-from fleet.description import Fleet
+from fleet.description import DroneModel, Fleet
 from fleet.link import CommandTimeout, FleetLink
 from fleet.messages import (
     Ack,
@@ -81,6 +81,7 @@ from routing.problem import DroneState, PlanningProblem
 log = logging.getLogger(__name__)
 
 FLYING_STATES = ("en_route", "servicing", "holding", "returning", "landing")
+REROUTE_SLACK = timedelta(minutes=15)  # zones counted this long after a mission's expected end
 PORT_RADIUS_M = 30.0  # a drone this close to a port stands at it
 NO_DOCUMENT = "no_document"  # the simulator's fault kind for a hand-over of a document not on board
 _command_decoder = msgspec.json.Decoder(AnyCommand)
@@ -319,13 +320,17 @@ class Dispatcher:
             if pos is None:
                 continue
             first = next_waypoint(self.airspace, pos, m.waypoints, max(1, m.reached_at))
-            until = (m.eta_end or t_sim) + self.horizon
+            until = max(m.eta_end or t_sim, t_sim) + REROUTE_SLACK
             if crosses(self.airspace, changed, pos, m.waypoints, first, t_sim, until):
                 hit.append(m.mission_id)
                 m.rerouting = True
                 self._spawn(self._reroute(m, changed, t_wall, t_sim), f"reroute:{m.mission_id}")
         self.wake()
         return hit
+
+    def _model(self, drone_id: str) -> DroneModel:
+        assert self.fleet is not None
+        return self.fleet.model_of(next(d for d in self.fleet.drones if d.id == drone_id))
 
     def _position(self, drone_id: str) -> tuple[float, float] | None:
         status = self.link.registry.get(drone_id)
@@ -362,9 +367,10 @@ class Dispatcher:
                     await self._telemetry_after(m.drone_id, self.clock.now() + timedelta(seconds=1))
                     continue
                 tele = await self._telemetry_after(m.drone_id, ack.ts)
+                model = self._model(m.drone_id)
                 pos = (tele.lon, tele.lat)
                 now = self.clock.now()
-                until = (m.eta_end or now) + self.horizon
+                until = max(m.eta_end or now, now) + REROUTE_SLACK
                 first = next_waypoint(self.airspace, pos, m.waypoints, max(1, m.reached_at))
                 if not crosses(self.airspace, zone_ids, pos, m.waypoints, first, now, until):
                     await self._send_new(
@@ -374,13 +380,21 @@ class Dispatcher:
                     return
                 for from_index in (first, first + 1):
                     try:
-                        rep = replacement(self.airspace, pos, m.waypoints, m.stops, from_index, now, until)
+                        rep = replacement(
+                            self.airspace, pos, m.waypoints, m.stops, from_index, now,
+                            speed_mps=model.cruise_speed_mps, service_s=model.service_s,
+                        )  # fmt: skip
                     except AirspaceError as exc:
-                        log.warning("no safe path for %s: %s; it keeps holding", m.mission_id, exc)
+                        # No safe way to finish: what is not picked up is re-planned, the drone
+                        # returns to the nearest port it can reach (or holds if none).
+                        log.warning("no safe path for %s: %s; returning to port", m.mission_id, exc)
                         await self.store.note(
-                            "flight", m.mission_id, "holding_no_safe_path", actor=self.actor,
+                            "flight", m.mission_id, "no_safe_path", actor=self.actor,
                             payload={"zones": zone_ids, "detail": str(exc)},
                         )  # fmt: skip
+                        await self._abort(m, f"no safe path after a zone change: {exc}")
+                        self.drones[m.drone_id].returning = True
+                        await self._return_to_port(m.drone_id, pos)
                         return
                     codes = {s.request_id: await self.store.requests.codes_for_mission(s.request_id)
                              for s in rep.stops}  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shapely.geometry import LineString, Point
 
@@ -88,10 +88,18 @@ def replacement(
     stops: Sequence[StopSpec],
     from_index: int,
     at: datetime,
-    until: datetime,
+    *,
+    speed_mps: float,
+    service_s: float,
+    slack: timedelta = timedelta(minutes=5),
 ) -> Replacement:
     """Safe waypoints from ``position`` through the stops at or after ``from_index`` to the last
-    waypoint (the port). Raises :class:`AirspaceError` when no safe path exists."""
+    waypoint (the port). Raises :class:`AirspaceError` when no safe path exists.
+
+    Each piece (to the next stop, to the port) counts the zones in force from ``at`` until the
+    drone's estimated arrival there (flight at ``speed_mps``, ``service_s`` per stop) plus
+    ``slack``: a zone that starts after the drone has left a pad does not block that pad.
+    """
     alt = max(w[2] for w in waypoints)
     pending = [s for s in stops if s.at >= from_index]
     targets: list[tuple[float, float]] = []
@@ -105,13 +113,16 @@ def replacement(
     new: list[Waypoint] = []
     index_of: dict[tuple[float, float], int] = {}
     here = (float(position[0]), float(position[1]))
+    elapsed = 0.0
     for target in targets:
         if here == target:
-            path = [here]
+            new.append((here[0], here[1], alt))
         else:
-            path = list(airspace.shortest_path(here, target, altitude_m=alt, at=at, until=until).waypoints)
-        for q in path[1:] if here != target else path:
-            new.append((float(q[0]), float(q[1]), alt))
+            straight = math.dist(_xy(airspace, here), _xy(airspace, target))
+            until = at + timedelta(seconds=elapsed + 2.0 * straight / speed_mps) + slack
+            path = airspace.shortest_path(here, target, altitude_m=alt, at=at, until=until)
+            new += [(float(q[0]), float(q[1]), alt) for q in path.waypoints[1:]]
+            elapsed += path.length_m / speed_mps + service_s
         index_of[target] = from_index + len(new) - 1
         here = target
     new_stops = tuple(
