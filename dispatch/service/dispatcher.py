@@ -141,6 +141,7 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._side: set[asyncio.Task[Any]] = set()
         self._intake_lock = asyncio.Lock()
+        self._zone_lock = asyncio.Lock()
         self._sub = link.subscribe(maxsize=100_000)
         self.idle = asyncio.Event()  # set when a planning round found nothing left to do
         self._progress = asyncio.Condition()
@@ -305,9 +306,15 @@ class Dispatcher:
         """An operator adds (or re-activates) a zone: store it, re-route every flight whose rest of
         path now enters it, and re-plan. Returns the missions being re-routed."""
         await self.store.zones.upsert(feature, actor=actor, valid_from=valid_from, valid_until=valid_until)
-        return await self._zones_changed()
+        hit = await self._zones_changed()
+        # The periodic tick may have seen the new zone first and started the re-routes itself.
+        return sorted(set(hit) | {m.mission_id for m in self.missions.values() if m.rerouting})
 
     async def _zones_changed(self) -> list[str]:
+        async with self._zone_lock:
+            return await self._scan_zones()
+
+    async def _scan_zones(self) -> list[str]:
         changed = await self._load_zones()
         if not changed:
             return []
@@ -772,8 +779,12 @@ class Dispatcher:
                 expected_state=RequestState.PICKED_UP,
             )  # fmt: skip
 
-    async def _on_fault(self, drone_id: str, reason: str, at: tuple[float, float]) -> None:
-        """A drone cannot go on: re-plan what it has not picked up, fail what it carries, land it."""
+    async def _on_fault(
+        self, drone_id: str, reason: str, at: tuple[float, float], *, land: bool = True
+    ) -> None:
+        """A drone cannot go on: re-plan what it has not picked up, fail what it carries, and tell it
+        to land (a fault) or to return to the nearest reachable port (``land=False``: silence; the
+        command waits in its session until it is back)."""
         view = self.drones.get(drone_id)
         if view is None or not view.usable:
             return
@@ -783,9 +794,12 @@ class Dispatcher:
         m = self.missions.get(view.mission) if view.mission else None
         if m is not None:
             await self._abort(m, reason)
-        cmd = LandNow(drone_id=drone_id, cmd_id=f"{drone_id}.land.{int(time.time() * 1000)}",
-                      expires_at=self._expiry())  # fmt: skip
-        self._spawn(self._send_new(cmd, None), f"land:{drone_id}")
+        if land:
+            cmd = LandNow(drone_id=drone_id, cmd_id=f"{drone_id}.land.{int(time.time() * 1000)}",
+                          expires_at=self._expiry())  # fmt: skip
+            self._spawn(self._send_new(cmd, None), f"land:{drone_id}")
+        else:
+            self._spawn(self._return_to_port(drone_id, at), f"return:{drone_id}")
         self.wake()
 
     async def _on_low_battery(self, e: LowBattery) -> None:
@@ -860,7 +874,7 @@ class Dispatcher:
             if last is not None and (now - last).total_seconds() > self.silent_after_s:
                 tele = status.telemetry if status is not None else None
                 pos = (tele.lon, tele.lat) if tele is not None else (0.0, 0.0)
-                await self._on_fault(drone_id, "drone went silent", pos)
+                await self._on_fault(drone_id, "drone went silent", pos, land=False)
         for m in self.missions.values():
             self._update_eta(m, now)
         self.wake()

@@ -152,7 +152,8 @@ def upload_command(spec: MissionSpec, codes: dict[str, RequestCodes], now: datet
         mission_id=spec.mission_id,
         waypoints=[list(w) for w in spec.waypoints],  # type: ignore[misc]
         stops=protocol_stops(spec.stops, codes),
-        lost_link="continue",
+        # A drone that loses its link holds: re-planning its work elsewhere can never fly a document twice.
+        lost_link="hold",
     )
 
 
