@@ -77,7 +77,7 @@ async def dispatcher_process(
 ) -> AsyncIterator[Service]:
     """Start ``dronedispatch run``; stop it (SIGTERM, or whatever the test did) on the way out."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dispatch.commands.run",
+        sys.executable, "-m", "dispatch.cli", "run",
         "--db", db_url, "--broker", broker.url, "--prefix", prefix, "--client-id", client_id,
         "--plan-seconds", "0.3", "--tick-s", "20", "--verbose", *clock.to_args(),
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=log,
