@@ -45,10 +45,18 @@ async def test_fault_before_and_after_pickup(
 
         await d.wait_until(failed, timeout_s=30)
         timeline = await store.requests.timeline(second.id)
-        last = timeline.entries[-1].payload
-        assert last["to"] == "failed"
-        assert last["details"]["drone_id"] == carrier and last["details"]["custody"] == "on board"
-        assert "fault" in last["details"]["reason"]
+        failure = next(e.payload for e in timeline.entries if e.payload.get("to") == "failed")
+        assert failure["details"]["drone_id"] == carrier and failure["details"]["custody"] == "on board"
+        assert "fault" in failure["details"]["reason"]
+
+        # The emergency landing is in the open, not at a port: the documents are not "returned";
+        # the request stays failed and the chain records where they came down.
+        async def landing_recorded() -> bool:
+            entries = (await store.requests.timeline(second.id)).entries
+            return any(e.action == "documents_landed_away_from_port" for e in entries)
+
+        await d.wait_until(landing_recorded, timeout_s=30)
+        assert (await states(store, [second.id]))[second.id] == "failed"
         (flight,) = await store.flights.carrying(second.id)
         assert flight.state == "aborted"
         assert not d.drones[carrier].usable and not d.drones[broken].usable

@@ -741,6 +741,14 @@ class Dispatcher:
         where = e.port_id or f"{e.lon:.6f},{e.lat:.6f}"
         for rid in sorted(view.onboard):
             await self._custody_failed(rid, e.drone_id, "documents still on board at landing", (e.lon, e.lat))
+            if e.port_id is None:
+                # Landed in the open (an emergency landing): the documents are not back anywhere
+                # safe. The request stays `failed` with where they are, for a recovery crew.
+                await self.store.note(
+                    "request", rid, "documents_landed_away_from_port", actor=self.actor,
+                    payload={"location": where, "drone_id": e.drone_id, "at": e.ts.isoformat()},
+                )  # fmt: skip
+                continue
             with contextlib.suppress(InvalidTransition, Conflict):
                 await self._request_to(
                     rid, RequestState.RETURNED, actor=self.actor,
