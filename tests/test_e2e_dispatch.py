@@ -3,20 +3,55 @@ drone fault, over the real broker with the simulator, on SQLite and PostgreSQL."
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
 from collections import Counter
 
+from dispatch.service.reroute import next_waypoint
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
-from fleet.messages import Delivered, PickedUp, TookOff
+from fleet.messages import Delivered, TookOff
 from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import pads, parse_zone, request, running_system, solver_pool_fixture  # noqa: F401
+from tests.dispatcher_fixtures import (  # noqa: F401
+    System,
+    pads,
+    parse_zone,
+    request,
+    running_system,
+    solver_pool_fixture,
+)
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
-from tests.test_dispatcher_zones import blocking_zone, longest_leg
 
 SETTLED = {"delivered", "rejected", "cancelled", "failed", "returned"}
 USABLE_PADS = sorted(set(pads()) - {"crane-site", "art-park"})  # blocked now / from 10:00 (festival)
+
+
+def point_ahead(
+    system: System, mission_id: str, distance_m: float, keep_clear_m: float
+) -> tuple[float, float] | None:
+    """The point ``distance_m`` ahead of the drone along the rest of its path, if at least
+    ``keep_clear_m`` of that path remains beyond it (lon, lat); else None."""
+    d = system.dispatcher
+    m = d.missions[mission_id]
+    pos = d._position(m.drone_id)
+    if pos is None:
+        return None
+    frame = system.sim.frame
+    k = next_waypoint(d.airspace, pos, m.waypoints, max(1, m.reached_at))
+    path = [frame.to_xy(pos[0], pos[1])] + [frame.to_xy(w[0], w[1]) for w in m.waypoints[k:]]
+    lengths = [math.dist(a, b) for a, b in itertools.pairwise(path)]
+    if sum(lengths) < distance_m + keep_clear_m:
+        return None
+    walked = 0.0
+    for (a, b), length in zip(itertools.pairwise(path), lengths, strict=True):
+        if walked + length >= distance_m:
+            f = (distance_m - walked) / length
+            lon, lat = frame.to_lonlat(a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]))
+            return float(lon), float(lat)
+        walked += length
+    return None
 
 
 def routes(n: int, seed: int = 7) -> list[tuple[str, str]]:
@@ -42,27 +77,37 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
         rejected = [v for v in [await store.requests.get(r) for r in ids] if v.state == "rejected"]
         assert [v.state_reason for v in rejected] == ["dropoff_in_zone"]
 
-        # A temporary zone across the rest of the first flight with a document on board.
-        picked = await sim.wait_for(
-            lambda e: (
-                isinstance(e, PickedUp)
-                and e.mission_id in d.missions
-                and longest_leg(system, e.mission_id)[0] > 1000.0
-            ),
-            timeout_s=60,
-        )
-        assert picked.mission_id is not None
-        feature = blocking_zone(system, picked.mission_id, "e2e-pop-up", 120.0, picked.request_id)
+        # A temporary zone on the path still ahead of a flight with a document on board, far
+        # enough ahead that the drone cannot have passed it by the time the operator adds it.
+        ahead_m = 1200.0
+        target: dict[str, object] = {}
+
+        async def flight_with_room_ahead() -> bool:
+            for m in d.missions.values():
+                if m.state != "flying" or not m.picked or m.rerouting:
+                    continue
+                point = point_ahead(system, m.mission_id, ahead_m, keep_clear_m=400.0)
+                if point is not None:
+                    target.update(mission_id=m.mission_id, point=point)
+                    return True
+            return False
+
+        await d.wait_until(flight_with_room_ahead, timeout_s=60)
+        mission_id = str(target["mission_id"])
+        carrier = d.missions[mission_id].drone_id
+        feature = {
+            "type": "Feature",
+            "properties": {"id": "e2e-pop-up", "kind": "no_fly", "radius_m": 120.0, "reason": "test: pop-up"},
+            "geometry": {"type": "Point", "coordinates": list(target["point"])},  # type: ignore[call-overload]
+        }
         system.watch_zone(parse_zone(feature))
         hit = await d.add_zone(feature, actor="operator-test")
-        assert picked.mission_id in hit
+        assert mission_id in hit
 
         # One drone faults: the next one to take off after the zone went up.
         seen = len(sim.events)
         took = await sim.wait_for(
-            lambda e: (
-                isinstance(e, TookOff) and sim.events.index(e) >= seen and e.drone_id != picked.drone_id
-            ),
+            lambda e: isinstance(e, TookOff) and sim.events.index(e) >= seen and e.drone_id != carrier,
             timeout_s=60,
         )
         sim.inject_motor_fault(took.drone_id)
@@ -84,7 +129,7 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
                 details = failed.payload["details"]
                 assert details["custody"] == "on board"
                 back = timeline.entries[-1].payload.get("details", {}).get("location", "")
-                assert details["drone_id"] == took.drone_id or back.startswith("port-"), details
+                assert details["drone_id"] == took.drone_id or back.startswith("port-"), f"{details}"
             if v.state == "cancelled":
                 assert v.state_reason is not None and v.state_reason.startswith("cannot be served"), v
         assert final["delivered"] >= 25, final
