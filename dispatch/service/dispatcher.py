@@ -526,7 +526,10 @@ class Dispatcher:
                 )
         problem = PlanningProblem(tuple(self.zones), fleet, requests, now, tuple(states))
         t0 = time.perf_counter()
-        plan = await self.pool.plan(problem, self.plan_seconds)
+        # A guided local search runs until its limit even on a one-request problem, so small rounds
+        # get a limit that grows with their size, up to plan_seconds: latency to the first command.
+        seconds = min(self.plan_seconds, 0.05 + 0.01 * len(requests))
+        plan = await self.pool.plan(problem, seconds)
         self.stats.plan_rounds += 1
         self.stats.plan_wall_s.append(time.perf_counter() - t0)
         by_id = {r.id: r for r in requests}

@@ -8,36 +8,37 @@ process per kind of job keeps the loop free; the problem and the plan cross as p
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
-import threading
-import time
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
-from datetime import datetime
+from concurrent.futures import Executor
+from datetime import UTC, datetime, timedelta
 
 from airspace.zones import Zone
 from dispatch.service.intake import Assessment, assess
-from fleet.description import Fleet
+from fleet.description import Fleet, parse_fleet
 from routing.planner import plan
 from routing.problem import DroneState, Plan, PlanningProblem
+from routing.processes import spawn_pool
 from routing.requests import Request
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: leave as soon as the dispatcher is gone (even after SIGKILL)."""
-
-    def _watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=_watch, name="parent-watch", daemon=True).start()
-
-
 def _warm_up() -> int:
-    import routing.ortools_engine  # noqa: F401  (imports OR-Tools once, before the first real job)
-
+    """Run one tiny plan and one intake check, so the first real job pays no first-call costs
+    (module imports, the projection database, OR-Tools' solver start-up)."""
+    fleet = parse_fleet(
+        {
+            "models": {"warm-up": {"cruise_speed_mps": 10, "cruise_altitude_m": 100, "max_payload_kg": 1,
+                                   "battery_wh": 100, "reserve_fraction": 0.2, "wh_per_km": 10,
+                                   "wh_per_km_per_kg": 1, "service_s": 30, "turnaround_s": 60}},
+            "ports": [{"id": "P", "lon": 127.0, "lat": 37.0, "drones": [{"id": "D", "model": "warm-up"}]}],
+        },
+        source="warm-up",
+    )  # fmt: skip
+    at = datetime(2000, 1, 1, tzinfo=UTC)
+    request = Request(
+        "warm-up", (127.001, 37.001), (127.002, 37.0), 0.1, "normal", at, at + timedelta(hours=1)
+    )
+    assess((), fleet, request, at)
+    plan(PlanningProblem((), fleet, (request,), at), seconds=0.05, workers=1)
     return 0
 
 
@@ -56,17 +57,11 @@ class SolverPool:
     """Two worker processes: one for planning rounds, one for intake (so intake never waits for a plan)."""
 
     def __init__(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        me = os.getpid()
-        self._planner: Executor = ProcessPoolExecutor(
-            max_workers=1, mp_context=ctx, initializer=_exit_with_parent, initargs=(me,)
-        )
-        self._intake: Executor = ProcessPoolExecutor(
-            max_workers=1, mp_context=ctx, initializer=_exit_with_parent, initargs=(me,)
-        )
+        self._planner: Executor = spawn_pool(1)  # its worker dies with this process, even on SIGKILL
+        self._intake: Executor = spawn_pool(1)
 
     async def warm_up(self) -> None:
-        """Start both workers and import the heavy modules in them."""
+        """Start both workers and run a tiny job in each (see :func:`_warm_up`)."""
         loop = asyncio.get_running_loop()
         await asyncio.gather(
             loop.run_in_executor(self._planner, _warm_up), loop.run_in_executor(self._intake, _warm_up)
