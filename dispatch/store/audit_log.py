@@ -84,8 +84,7 @@ async def append_entry(
     return row
 
 
-def entry_view(row: AuditEntryRow) -> AuditEntry:
-    """The immutable view of a stored entry."""
+def _entry(row: AuditEntryRow, payload: dict[str, Any]) -> AuditEntry:
     return AuditEntry(
         seq=row.seq,
         at=row.at,
@@ -93,10 +92,15 @@ def entry_view(row: AuditEntryRow) -> AuditEntry:
         entity_id=row.entity_id,
         action=row.action,
         actor=row.actor,
-        payload=json.loads(row.payload),
+        payload=payload,
         prev_hash=row.prev_hash,
         hash=row.hash,
     )
+
+
+def entry_view(row: AuditEntryRow) -> AuditEntry:
+    """The immutable view of a stored entry."""
+    return _entry(row, json.loads(row.payload))
 
 
 async def entries_for(session: AsyncSession, entity: str, entity_id: str) -> tuple[AuditEntry, ...]:
@@ -115,17 +119,7 @@ def _record(row: AuditEntryRow) -> AuditRecord:
     except json.JSONDecodeError:
         # Unparseable text cannot match its hash; verify_chain reports it as altered.
         payload = {"<unparseable payload>": row.payload}
-    return AuditRecord(
-        seq=row.seq,
-        at=row.at,
-        entity=row.entity,
-        entity_id=row.entity_id,
-        action=row.action,
-        actor=row.actor,
-        payload=payload,
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
+    return _entry(row, payload)
 
 
 async def verify(db: Database, anchors: Mapping[int, str] | None = None) -> ChainReport:

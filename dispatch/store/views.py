@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dispatch.audit import AuditRecord as AuditEntry  # one chain-of-custody entry, as stored
+
 
 @dataclass(frozen=True, slots=True)
 class Place:
@@ -79,21 +81,6 @@ class RequestCodes:
     request_id: str
     pickup_code: str
     recipient_code: str
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One chain-of-custody entry."""
-
-    seq: int
-    at: datetime
-    entity: str
-    entity_id: str
-    action: str
-    actor: str
-    payload: dict[str, Any]
-    prev_hash: str
-    hash: str
 
 
 @dataclass(frozen=True, slots=True)
