@@ -12,7 +12,7 @@ import asyncio
 import ssl
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import aiomqtt
@@ -105,20 +105,19 @@ def persistent_client(
     matters for a dispatcher ingesting thousands of telemetry messages per second.
     """
     check_client_id(client_id)
+    common: dict[str, Any] = {
+        "username": address.username,
+        "password": address.password,
+        "tls_context": ssl.create_default_context() if address.tls else None,
+        "identifier": client_id,
+        "will": will,
+        "keepalive": keepalive_s,
+        "timeout": timeout_s,
+        "queue_type": queue_type,
+    }
     if protocol == "3.1.1":
         return aiomqtt.Client(
-            address.host,
-            address.port,
-            username=address.username,
-            password=address.password,
-            tls_context=ssl.create_default_context() if address.tls else None,
-            identifier=client_id,
-            protocol=aiomqtt.ProtocolVersion.V311,
-            clean_session=False,
-            will=will,
-            keepalive=keepalive_s,
-            timeout=timeout_s,
-            queue_type=queue_type,
+            address.host, address.port, protocol=aiomqtt.ProtocolVersion.V311, clean_session=False, **common
         )
     if protocol != "5":
         raise ValueError(f"MQTT protocol must be '5' or '3.1.1', got {protocol!r}")
@@ -127,17 +126,10 @@ def persistent_client(
     return aiomqtt.Client(
         address.host,
         address.port,
-        username=address.username,
-        password=address.password,
-        tls_context=ssl.create_default_context() if address.tls else None,
-        identifier=client_id,
         protocol=aiomqtt.ProtocolVersion.V5,
         clean_start=False,
         properties=props,
-        will=will,
-        keepalive=keepalive_s,
-        timeout=timeout_s,
-        queue_type=queue_type,
+        **common,
     )
 
 
