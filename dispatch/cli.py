@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("dispatch.commands.run", "run the dispatcher service: intake, planning, fleet commanding"),
     "db": ("dispatch.commands.db", "create or upgrade the database schema, seed offices, pads and fleet"),
     "audit": ("dispatch.commands.audit", "verify the chain-of-custody audit log"),
+    "mqtt": ("dispatch.commands.mqtt", "broker logins and ACL for a fleet: each drone speaks only as itself"),
 }
 
 

@@ -8,6 +8,7 @@ while one of them is away wait in the broker until it reconnects. aiomqtt's defa
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import ssl
 from collections.abc import Awaitable
@@ -32,11 +33,26 @@ class BrokerAddress:
     tls: bool = False
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None  # TLS: trust this CA (PEM) instead of the system's CA certificates
+    cert_file: str | None = None  # TLS: client certificate (PEM), for brokers that require one
+    key_file: str | None = None  # TLS: the client certificate's private key (PEM)
 
     @classmethod
-    def parse(cls, url: str) -> BrokerAddress:
+    def parse(
+        cls,
+        url: str,
+        *,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+    ) -> BrokerAddress:
         """Parse ``mqtt://[user[:password]@]host[:port]`` (also ``tcp://`` or a bare ``host[:port]``;
-        default port 1883) or ``mqtts://...`` (TLS with the system's CA certificates, default 8883)."""
+        default port 1883) or ``mqtts://...`` (TLS, default port 8883).
+
+        TLS verifies the broker against the system's CA certificates, or only against ``ca_file``
+        when given; ``cert_file`` (with ``key_file``, unless the key is in the same PEM) is the
+        client certificate for a broker that requires one. TLS files with a plain ``mqtt://`` URL
+        are an error: they would be silently ignored otherwise."""
         text = url.strip()
         if "://" not in text:
             text = "mqtt://" + text
@@ -57,13 +73,45 @@ class BrokerAddress:
             raise ValueError(f"broker URL {shown!r}: {exc}") from None
         user = unquote(parts.username) if parts.username else None
         password = unquote(parts.password) if parts.password is not None else None
-        return cls(parts.hostname, port, tls, user, password)
+        if not tls and (ca_file or cert_file or key_file):
+            raise ValueError(f"broker URL {shown!r}: TLS certificate options need an mqtts:// URL")
+        if key_file and not cert_file:
+            raise ValueError("a TLS client key needs its certificate (--tls-cert)")
+        return cls(parts.hostname, port, tls, user, password, ca_file, cert_file, key_file)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of this address (None without TLS). The broker's certificate and host
+        name are always verified; there is deliberately no "insecure" switch."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
 
     @property
     def url(self) -> str:
         """The URL without the password (``mqtt://[user@]host:port``)."""
         user = f"{quote(self.username, safe='')}@" if self.username else ""
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+
+
+def add_tls_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--tls-ca``, ``--tls-cert`` and ``--tls-key`` (for an ``mqtts://`` broker URL)."""
+    group = parser.add_argument_group("TLS (with an mqtts:// broker URL)")
+    group.add_argument("--tls-ca", metavar="PEM", help="trust only this CA (default: the system's CAs)")
+    group.add_argument("--tls-cert", metavar="PEM", help="client certificate, if the broker requires one")
+    group.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert (if not in the same file)")
+
+
+def address_from_args(url: str, args: argparse.Namespace) -> BrokerAddress:
+    """The broker address of ``url`` with the TLS options of :func:`add_tls_arguments`."""
+    return BrokerAddress.parse(
+        url,
+        ca_file=getattr(args, "tls_ca", None),
+        cert_file=getattr(args, "tls_cert", None),
+        key_file=getattr(args, "tls_key", None),
+    )
 
 
 _CLIENT_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -108,7 +156,7 @@ def persistent_client(
     common: dict[str, Any] = {
         "username": address.username,
         "password": address.password,
-        "tls_context": ssl.create_default_context() if address.tls else None,
+        "tls_context": address.ssl_context(),
         "identifier": client_id,
         "will": will,
         "keepalive": keepalive_s,

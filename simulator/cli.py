@@ -15,7 +15,7 @@ from datetime import datetime
 
 from airspace.zones import ZoneFormatError, load_zones
 from fleet.clock import Clock, RealClock, ScaledClock
-from fleet.connection import BrokerAddress
+from fleet.connection import add_tls_arguments, address_from_args
 from fleet.description import FleetFormatError, load_fleet
 from fleet.embedded_broker import EmbeddedBroker
 from fleet.topics import DEFAULT_PREFIX
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the GPS noise")
     p.add_argument("-v", "--verbose", action="store_true", help="log every event")
+    add_tls_arguments(p)
     faults = p.add_argument_group("faults (repeatable; @AT = simulated seconds after the start)")
     for kind, (value, _) in FAULT_VALUES.items():
         form = f"DRONE:{value}[@AT]" if value else "DRONE[@AT]"
@@ -105,7 +106,7 @@ def main(argv: list[str]) -> int:
             embedded = EmbeddedBroker()
             address = embedded.start()
         else:
-            address = BrokerAddress.parse(args.broker)
+            address = address_from_args(args.broker, args)
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"dronedispatch simulate: broker: {exc}", file=sys.stderr)
         return 2

@@ -66,8 +66,17 @@ def prefix_fixture() -> str:
 class Mosquitto:
     """A private Mosquitto process with on-disk persistence, restartable on the same port."""
 
-    def __init__(self, workdir: Path, users: dict[str, str] | None = None) -> None:
-        """``users`` (name -> password): only they may connect; default: anyone."""
+    def __init__(
+        self,
+        workdir: Path,
+        users: dict[str, str] | None = None,
+        *,
+        listener_settings: str | None = None,
+        head: str = "",
+    ) -> None:
+        """``users`` (name -> password): only they may connect; default: anyone.
+        ``listener_settings`` (config lines) replace the access lines after the ``listener`` line
+        (TLS files, ``password_file``, ``acl_file``...); ``head`` goes first (``per_listener_settings``)."""
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(exe).exists():
             pytest.fail("mosquitto is not installed (apt-get install mosquitto)")
@@ -82,8 +91,10 @@ class Mosquitto:
             passwords.write_text("".join(f"{u}:{pw}\n" for u, pw in users.items()), encoding="utf-8")
             subprocess.run(["mosquitto_passwd", "-U", str(passwords)], check=True, capture_output=True)
             access = f"allow_anonymous false\npassword_file {passwords}\n"
+        if listener_settings is not None:
+            access = listener_settings.rstrip("\n") + "\n"
         self.config.write_text(
-            f"listener {self.address.port} 127.0.0.1\n" + access + "persistence true\n"
+            head + f"listener {self.address.port} 127.0.0.1\n" + access + "persistence true\n"
             f"persistence_location {data}/\n"
             "log_dest stderr\n"
             # Run as whoever runs the tests: started as root, mosquitto would switch to its own
