@@ -19,7 +19,9 @@ import contextlib
 import logging
 import random
 from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Literal
 
 import aiomqtt
@@ -112,6 +114,9 @@ class FleetLink:
         max_telemetry_age_s: float = 5.0,
         backoff_min_s: float = 0.1,
         backoff_max_s: float = 10.0,
+        drone_ids: Iterable[str] | None = None,
+        max_clock_ahead_s: float = 3600.0,
+        max_message_age_s: float = 86400.0,
     ) -> None:
         if attempts < 1:
             raise ValueError(f"attempts must be >= 1, got {attempts}")
@@ -128,6 +133,12 @@ class FleetLink:
         self.backoff_min_s = backoff_min_s
         self.backoff_max_s = backoff_max_s
         self.registry = FleetRegistry(max_telemetry_age_s=max_telemetry_age_s)
+        self.known_drones: frozenset[str] | None = None
+        if drone_ids is not None:
+            self.expect_drones(drone_ids)
+        # Drone clocks may be minutes off; hours off is a broken clock or a forged/replayed body.
+        self.max_clock_ahead = timedelta(seconds=max_clock_ahead_s)
+        self.max_message_age = timedelta(seconds=max_message_age_s)
         self.stats = LinkStats()
         self._updates: Hub[FleetUpdate] = Hub()
         self._telemetry: Hub[FleetUpdate] = Hub()
@@ -179,6 +190,11 @@ class FleetLink:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    def expect_drones(self, drone_ids: Iterable[str]) -> None:
+        """Accept messages from these drones only; any other id is dropped as ``unknown_drone``
+        (so a flood of invented ids cannot grow the registry)."""
+        self.known_drones = frozenset(drone_ids)
 
     # --- subscribers -------------------------------------------------------------------------
 
@@ -315,6 +331,21 @@ class FleetLink:
         if count & (count - 1) == 0:
             log.warning("dropped message on %s (%s, %d so far): %s", topic, reason, count, detail[:200])
 
+    def _time_problem(self, msg: Message) -> str | None:
+        """Why a body's ``ts`` cannot be right, judged on the link's clock (None if plausible).
+
+        A retained ``state`` may be as old as the drone's last connect, so only its future is bounded.
+        """
+        ts: datetime | None = getattr(msg, "ts", None)
+        if ts is None:
+            return None
+        now = self.clock.now()
+        if ts - now > self.max_clock_ahead:
+            return f"ts {ts.isoformat()} is more than {self.max_clock_ahead} ahead of {now.isoformat()}"
+        if not isinstance(msg, State) and now - ts > self.max_message_age:
+            return f"ts {ts.isoformat()} is more than {self.max_message_age} before {now.isoformat()}"
+        return None
+
     def _handle(self, topic: str, payload: object) -> None:
         self.stats.received += 1
         parsed = self.topics.parse(topic)
@@ -322,6 +353,9 @@ class FleetLink:
             self._drop("bad_topic", topic, "not a fleet topic")
             return
         drone_id, kind = parsed
+        if self.known_drones is not None and drone_id not in self.known_drones:
+            self._drop("unknown_drone", topic, f"drone {drone_id!r} is not in the fleet")
+            return
         if not isinstance(payload, bytes | bytearray):
             self._drop("malformed", topic, "payload is not bytes")
             return
@@ -329,6 +363,10 @@ class FleetLink:
             msg: Message = decode(kind, bytes(payload), drone_id)
         except ProtocolError as exc:
             self._drop(exc.reason, topic, exc.detail)
+            return
+        problem = self._time_problem(msg)
+        if problem is not None:
+            self._drop("bad_time", topic, problem)
             return
         if isinstance(msg, Telemetry):
             self.stats.telemetry += 1

@@ -329,12 +329,16 @@ def decode(kind: str, body: bytes, drone_id: str | None = None) -> Message:
         header = _header.decode(body)
     except msgspec.DecodeError as exc:
         raise ProtocolError("malformed", str(exc)) from None
+    except RecursionError:  # msgspec skips an unknown field's value recursively: "[[[[..." in 256 KiB
+        raise ProtocolError("malformed", "JSON nested too deeply") from None
     if header.v != SCHEMA_VERSION:
         raise ProtocolError("bad_version", f"schema version {header.v}, expected {SCHEMA_VERSION}")
     try:
         message: Message = decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise ProtocolError("malformed", str(exc)) from None
+    except RecursionError:
+        raise ProtocolError("malformed", "JSON nested too deeply") from None
     if drone_id is not None and message.drone_id != drone_id:
         raise ProtocolError("spoofed", f"topic names drone {drone_id!r}, body {message.drone_id!r}")
     return message
