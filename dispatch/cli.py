@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("dispatch.commands.run", "run the dispatcher service: intake, planning, fleet commanding"),
     "db": ("dispatch.commands.db", "create or upgrade the database schema, seed offices, pads and fleet"),
     "audit": ("dispatch.commands.audit", "verify the chain-of-custody audit log"),
+    "serve": ("dispatch.commands.serve", "run the dispatcher with the HTTP API and the dashboard"),
+    "keys": ("dispatch.commands.keys", "create, list and revoke API keys"),
     "mqtt": ("dispatch.commands.mqtt", "broker logins and ACL for a fleet: each drone speaks only as itself"),
 }
 

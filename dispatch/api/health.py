@@ -1,0 +1,59 @@
+"""``/health`` (no key): 200 when the database answers, the broker is connected and the dispatcher runs.
+
+Otherwise 503, naming what is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar import Response, get
+from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from sqlalchemy import text
+
+from dispatch.api.routes_requests import ctx_of
+from dispatch.api.schemas import HealthOut
+from dispatch.service.dispatcher import Dispatcher
+
+
+def dispatcher_running(d: Dispatcher) -> bool:
+    """Started (fleet loaded) and none of its loops has ended.
+
+    Reads the loops' tasks until the dispatcher offers a public ``running`` property.
+    """
+    running = getattr(d, "running", None)
+    if isinstance(running, bool):
+        return running
+    tasks = getattr(d, "_tasks", [])
+    return d.fleet is not None and bool(tasks) and not any(t.done() for t in tasks)
+
+
+@get(
+    "/health",
+    summary="Health",
+    tags=["operations"],
+    responses={503: ResponseSpec(HealthOut, description="something is down (named in detail)")},
+)
+async def health(state: State) -> Response[HealthOut]:
+    """Database reachable, broker connected, dispatcher running: 200, else 503 with what is down."""
+    ctx = ctx_of(state)
+    detail: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(3.0), ctx.store.db.read() as session:
+            await session.execute(text("SELECT 1"))
+        database = True
+    except Exception as exc:
+        database, detail["database"] = False, type(exc).__name__
+    broker = ctx.dispatcher.link.connected
+    if not broker:
+        detail["broker"] = f"not connected to {ctx.dispatcher.link.address.url}"
+    running = dispatcher_running(ctx.dispatcher)
+    if not running:
+        detail["dispatcher"] = "not running"
+    ok = database and broker and running
+    body = HealthOut("ok" if ok else "unavailable", database, broker, running, detail)
+    return Response(body, status_code=200 if ok else 503)
+
+
+ROUTES = [health]

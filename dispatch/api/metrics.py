@@ -1,0 +1,121 @@
+"""``/metrics`` (no key): Prometheus text exposition format 0.0.4.
+
+Names (all prefixed ``dronedispatch_``):
+
+============================================ ========= ==================================================
+``requests{state}``                          gauge     requests in each state
+``deliveries_total``                         counter   requests delivered
+``deliveries_on_time_total``                 counter   of those, delivered by their deadline
+``on_time_ratio``                            gauge     on time / delivered (NaN before the first delivery)
+``telemetry_messages_total``                 counter   telemetry samples the link received
+``telemetry_messages_per_second``            gauge     over about the last 10 s
+``plan_seconds_last``                        gauge     wall time of the last planning round
+``plan_seconds``                             histogram wall time of the planning rounds
+``plan_rounds_total``                        counter   planning rounds
+``missions_total``                           counter   missions committed by this dispatcher
+``reroutes_total``                           counter   flights re-routed around a new zone
+``geofence_breaches_total``                  counter   breaches reported by drones
+``drones_online``                            gauge     drones with fresh telemetry
+``link_connected``                           gauge     1 when the broker link is up
+``link_dropped_messages_total``              counter   invalid or spoofed messages dropped by the link
+============================================ ========= ==================================================
+"""
+
+from __future__ import annotations
+
+import math
+
+from litestar import Response, get
+from litestar.datastructures import State
+
+from dispatch.api.routes_requests import ctx_of
+from dispatch.service.operations import delivery_counts, request_counts
+
+PLAN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _num(v: float) -> str:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return repr(float(v)) if not float(v).is_integer() else str(int(v))
+
+
+class _Text:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def metric(self, name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+        full = f"dronedispatch_{name}"
+        self.lines += [f"# HELP {full} {help_}", f"# TYPE {full} {kind}"]
+        self.lines += [f"{full}{suffix} {_num(v)}" for suffix, v in samples]
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["operations"], media_type=CONTENT_TYPE)
+async def metrics(state: State) -> Response[str]:
+    """Counters and gauges of requests, deliveries, telemetry, planning and re-routes."""
+    ctx = ctx_of(state)
+    d, link = ctx.dispatcher, ctx.dispatcher.link
+    counts = await request_counts(ctx.store)
+    delivered, on_time = await delivery_counts(ctx.store)
+    plan = list(d.stats.plan_wall_s)
+    out = _Text()
+    out.metric(
+        "requests",
+        "gauge",
+        "Requests by state.",
+        [(f'{{state="{s}"}}', n) for s, n in sorted(counts.items())],
+    )
+    out.metric("deliveries_total", "counter", "Requests delivered.", [("", delivered)])
+    out.metric(
+        "deliveries_on_time_total", "counter", "Requests delivered by their deadline.", [("", on_time)]
+    )
+    out.metric(
+        "on_time_ratio",
+        "gauge",
+        "Share of deliveries made by their deadline.",
+        [("", on_time / delivered if delivered else math.nan)],
+    )
+    out.metric(
+        "telemetry_messages_total", "counter", "Telemetry samples received.", [("", link.stats.telemetry)]
+    )
+    out.metric(
+        "telemetry_messages_per_second",
+        "gauge",
+        "Telemetry samples per second (last ~10 s).",
+        [("", ctx.feed.telemetry_rate())],
+    )
+    out.metric(
+        "plan_seconds_last",
+        "gauge",
+        "Wall time of the last planning round.",
+        [("", plan[-1] if plan else math.nan)],
+    )
+    buckets = [(f'_bucket{{le="{b:g}"}}', float(sum(1 for t in plan if t <= b))) for b in PLAN_BUCKETS]
+    buckets += [('_bucket{le="+Inf"}', float(len(plan))), ("_sum", sum(plan)), ("_count", float(len(plan)))]
+    out.metric("plan_seconds", "histogram", "Wall time of the planning rounds.", buckets)
+    out.metric("plan_rounds_total", "counter", "Planning rounds.", [("", d.stats.plan_rounds)])
+    out.metric("missions_total", "counter", "Missions committed.", [("", d.stats.missions)])
+    out.metric("reroutes_total", "counter", "Flights re-routed around a new zone.", [("", d.stats.reroutes)])
+    out.metric("geofence_breaches_total", "counter", "Geofence breaches reported.", [("", d.stats.breaches)])
+    out.metric(
+        "drones_online",
+        "gauge",
+        "Drones with fresh telemetry.",
+        [("", len(link.registry.online_ids(ctx.now_clock.now())))],
+    )
+    out.metric(
+        "link_connected", "gauge", "1 when the broker link is up.", [("", 1.0 if link.connected else 0.0)]
+    )
+    out.metric(
+        "link_dropped_messages_total",
+        "counter",
+        "Invalid messages dropped by the link.",
+        [("", link.stats.dropped_total)],
+    )
+    return Response("\n".join(out.lines) + "\n", media_type=CONTENT_TYPE)
+
+
+ROUTES = [metrics]

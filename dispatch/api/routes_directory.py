@@ -1,0 +1,65 @@
+"""``/api/v1/offices``, ``/api/v1/pads``, ``/api/v1/ports``.
+
+Offices and pads are read by every role, ports by staff; admins write offices and pads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.datastructures import State
+
+from dispatch.api.auth import ADMIN_ONLY, ANY_ROLE, STAFF_ONLY, principal_of
+from dispatch.api.routes_fleet import ERRORS
+from dispatch.api.routes_requests import ctx_of
+from dispatch.api.schemas import OfficeIn, OfficeOut, PadIn, PadOut, PortOut
+from dispatch.service.operations import create_office, create_pad, pad_names
+
+
+@get("/offices", guards=[ANY_ROLE], summary="Offices", responses=ERRORS)
+async def offices(state: State) -> list[OfficeOut]:
+    """Every office and the pad it sends from."""
+    return [
+        OfficeOut(o.id, o.name, o.pad_id, o.active) for o in await ctx_of(state).store.directory.offices()
+    ]
+
+
+@post("/offices", guards=[ADMIN_ONLY], status_code=201, summary="Add or change an office", responses=ERRORS)
+async def add_office(request: Request[Any, Any, Any], state: State, data: OfficeIn) -> OfficeOut:
+    """Create an office sending from an existing pad (or rename it, or move it to another pad)."""
+    store = ctx_of(state).store
+    await create_office(store, data.id, data.name, data.pad_id, actor=principal_of(request).actor)
+    o = await store.directory.office(data.id)
+    return OfficeOut(o.id, o.name, o.pad_id, o.active)
+
+
+@get("/pads", guards=[ANY_ROLE], summary="Pads", responses=ERRORS)
+async def pads(state: State) -> list[PadOut]:
+    """Every pad (requests may name a pad by its id instead of coordinates)."""
+    store = ctx_of(state).store
+    names = await pad_names(store)
+    return [
+        PadOut(pid, names.get(pid, pid), p.lon, p.lat) for pid, p in (await store.directory.pads()).items()
+    ]
+
+
+@post("/pads", guards=[ADMIN_ONLY], status_code=201, summary="Add or move a pad", responses=ERRORS)
+async def add_pad(request: Request[Any, Any, Any], state: State, data: PadIn) -> PadOut:
+    """Create a pad (no office is created for it; add one with POST /offices)."""
+    store = ctx_of(state).store
+    await create_pad(store, data.id, data.name, data.lon, data.lat, actor=principal_of(request).actor)
+    p = await store.directory.pad(data.id)
+    return PadOut(data.id, data.name, p.lon, p.lat)
+
+
+@get("/ports", guards=[STAFF_ONLY], summary="Drone ports", responses=ERRORS)
+async def ports(state: State) -> list[PortOut]:
+    """Every port and the drones based there (the fleet the dispatcher runs)."""
+    fleet = ctx_of(state).dispatcher.fleet
+    if fleet is None:
+        return []
+    return [PortOut(p.id, p.lon, p.lat, [d.id for d in fleet.drones if d.port == p.id]) for p in fleet.ports]
+
+
+ROUTES = [offices, add_office, pads, add_pad, ports]

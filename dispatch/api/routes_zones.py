@@ -1,0 +1,176 @@
+"""``/api/v1/zones``: the airspace zones as GeoJSON, in and out (operators and admins).
+
+Bodies are the airspace format (see ``airspace.zones``): a Feature or a FeatureCollection whose
+properties are ``id``, ``kind``, ``floor_m``, ``ceiling_m``, ``margin_m``, ``valid_from``,
+``valid_to`` (``valid_until`` is accepted as another name for it), ``reason``, ``radius_m``.
+Every zone added or changed goes through ``Dispatcher.add_zone``, which re-routes the flights
+whose rest of path enters it. Responses add a ``meta`` member to each feature (active, author,
+times); it is ignored when a feature is sent back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Request, delete, get, post, put
+from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+
+from airspace.zones import parse_zones
+from dispatch.api.auth import STAFF_ONLY, principal_of
+from dispatch.api.errors import ApiError, ErrorBody
+from dispatch.api.routes_requests import ctx_of
+from dispatch.api.schemas import ZoneChange, ZoneCollection
+from dispatch.service.operations import deactivate_zone
+from dispatch.store import NotFound, ZoneView
+
+_ERRORS = {
+    401: ResponseSpec(ErrorBody, description="no valid API key"),
+    403: ResponseSpec(ErrorBody, description="operators and admins only"),
+    404: ResponseSpec(ErrorBody, description="no such zone"),
+    422: ResponseSpec(ErrorBody, description="invalid GeoJSON (code invalid_geojson, the parser's message)"),
+    429: ResponseSpec(ErrorBody, description="rate limit; see Retry-After"),
+}
+
+
+def zone_feature(view: ZoneView) -> dict[str, Any]:
+    """A stored zone as a GeoJSON Feature in the airspace format, with a ``meta`` member."""
+    feature = {
+        "type": "Feature",
+        "geometry": view.feature.get("geometry"),
+        "properties": dict(view.feature.get("properties") or {}),
+    }
+    props = feature["properties"]
+    if view.valid_from is not None:
+        props["valid_from"] = view.valid_from.isoformat()
+    if view.valid_until is not None:
+        props["valid_to"] = view.valid_until.isoformat()
+    feature["meta"] = {
+        "active": view.active,
+        "created_by": view.created_by,
+        "created_at": view.created_at.isoformat(),
+        "updated_at": view.updated_at.isoformat(),
+    }
+    return feature
+
+
+def _features(body: Any) -> list[dict[str, Any]]:
+    if isinstance(body, dict) and body.get("type") == "Feature":
+        return [body]
+    if (
+        isinstance(body, dict)
+        and body.get("type") == "FeatureCollection"
+        and isinstance(body.get("features"), list)
+    ):
+        return list(body["features"])
+    raise ApiError(422, "invalid_geojson", "the body must be a GeoJSON Feature or FeatureCollection")
+
+
+def _normalise(feature: Any) -> dict[str, Any]:
+    """Keep what the airspace format reads (type, geometry, properties); valid_until -> valid_to."""
+    if not isinstance(feature, dict):
+        return feature  # the parser names the problem
+    props = feature.get("properties")
+    if isinstance(props, dict) and "valid_until" in props:
+        props = dict(props)
+        until = props.pop("valid_until")
+        props.setdefault("valid_to", until)
+    return {"type": feature.get("type"), "geometry": feature.get("geometry"), "properties": props}
+
+
+def _window(feature: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    props = feature["properties"]
+    start, end = props.get("valid_from"), props.get("valid_to")
+    return (datetime.fromisoformat(start) if start else None, datetime.fromisoformat(end) if end else None)
+
+
+def parse_body(body: Any) -> list[dict[str, Any]]:
+    """Validate zones with the airspace parser (422 ``invalid_geojson`` with its message)."""
+    features = [_normalise(f) for f in _features(body)]
+    if not features:
+        raise ApiError(422, "invalid_geojson", "the FeatureCollection has no features")
+    parse_zones({"type": "FeatureCollection", "features": features}, source="request body")
+    return features
+
+
+async def _store(request: Request[Any, Any, Any], state: State, features: list[dict[str, Any]]) -> ZoneChange:
+    ctx, who = ctx_of(state), principal_of(request)
+    rerouted: set[str] = set()
+    for feature in features:
+        start, end = _window(feature)
+        rerouted |= set(
+            await ctx.dispatcher.add_zone(feature, actor=who.actor, valid_from=start, valid_until=end)
+        )
+    ctx.feed.nudge()
+    stored = [zone_feature(await ctx.store.zones.get(f["properties"]["id"])) for f in features]
+    return ZoneChange("FeatureCollection", stored, sorted(rerouted))
+
+
+@get("/zones", guards=[STAFF_ONLY], summary="Zones as GeoJSON", responses=_ERRORS)
+async def list_zones(
+    state: State,
+    include_inactive: Annotated[bool, Parameter(query="include_inactive", required=False)] = False,
+    at: Annotated[
+        datetime | None,
+        Parameter(
+            query="at", required=False, description="only zones valid at this time (ISO 8601 with offset)"
+        ),
+    ] = None,
+) -> ZoneCollection:
+    """Every active zone (or every zone with ``include_inactive``), as a FeatureCollection."""
+    if at is not None and at.utcoffset() is None:
+        raise ApiError(422, "invalid_time", "at needs a zone offset (e.g. Z or +09:00)")
+    views = await ctx_of(state).store.zones.list(active_only=not include_inactive, at=at)
+    return ZoneCollection("FeatureCollection", [zone_feature(v) for v in views])
+
+
+@post(
+    "/zones",
+    guards=[STAFF_ONLY],
+    status_code=201,
+    summary="Add zones (Feature or FeatureCollection)",
+    responses=_ERRORS,
+)
+async def add_zones(request: Request[Any, Any, Any], state: State, data: dict[str, Any]) -> ZoneChange:
+    """Add (or replace) zones; flights whose rest of path enters one are re-routed (``rerouted``)."""
+    return await _store(request, state, parse_body(data))
+
+
+@put("/zones/{zone_id:str}", guards=[STAFF_ONLY], summary="Replace a zone", responses=_ERRORS)
+async def update_zone(
+    request: Request[Any, Any, Any], state: State, zone_id: str, data: dict[str, Any]
+) -> ZoneChange:
+    """Replace an existing zone (a deactivated one becomes active again); 404 for an unknown id."""
+    features = parse_body(data)
+    if len(features) != 1:
+        raise ApiError(422, "invalid_geojson", "PUT takes exactly one Feature")
+    props = features[0]["properties"]
+    if props.get("id") != zone_id:
+        raise ApiError(422, "zone_id_mismatch", f"properties.id {props.get('id')!r} is not {zone_id!r}")
+    await ctx_of(state).store.zones.get(zone_id)  # 404 if unknown: PUT changes, POST creates
+    return await _store(request, state, features)
+
+
+@delete(
+    "/zones/{zone_id:str}",
+    guards=[STAFF_ONLY],
+    status_code=200,
+    summary="Deactivate a zone",
+    responses=_ERRORS,
+)
+async def remove_zone(request: Request[Any, Any, Any], state: State, zone_id: str) -> ZoneCollection:
+    """Deactivate a zone (kept for the record, flights may use the airspace again)."""
+    ctx, who = ctx_of(state), principal_of(request)
+    try:
+        view = await deactivate_zone(
+            ctx.dispatcher, zone_id, actor=who.actor, reason=f"deleted by {who.actor}"
+        )
+    except NotFound:
+        raise ApiError(404, "not_found", f"no zone {zone_id!r}", {"zone_id": zone_id}) from None
+    ctx.feed.nudge()
+    return ZoneCollection("FeatureCollection", [zone_feature(view)])
+
+
+ROUTES = [list_zones, add_zones, update_zone, remove_zone]

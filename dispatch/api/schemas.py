@@ -1,0 +1,311 @@
+"""Request and response bodies (msgspec Structs; Litestar validates them and documents them in OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+# A place in a request body: [lon, lat], {"lon": .., "lat": ..}, or the id of a pad (a string).
+Coordinates = Annotated[list[float], Meta(min_length=2, max_length=2, description="[lon, lat] in WGS84")]
+PadId = Annotated[str, Meta(min_length=1, max_length=64, description="the id of a pad in the directory")]
+AwareTime = Annotated[datetime, Meta(tz=True, description="ISO 8601 with a zone offset")]
+Priority = Literal["urgent", "normal"]
+
+
+class LonLat(Struct, forbid_unknown_fields=True):
+    """A point as an object (the REQUESTS.json form)."""
+
+    lon: float
+    lat: float
+
+
+PlaceIn = Coordinates | PadId | LonLat
+
+
+class RequestIn(Struct, forbid_unknown_fields=True):
+    """A request as an office files it (the fields of REQUESTS.json; the server assigns the id)."""
+
+    pickup: PlaceIn
+    dropoff: PlaceIn
+    weight_kg: float
+    priority: Priority = "normal"
+    ready_at: AwareTime | None = None
+    deadline: AwareTime | None = None
+    description: Annotated[str, Meta(max_length=2000)] = ""
+    office_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None  # staff only
+
+
+class QuoteIn(Struct, forbid_unknown_fields=True):
+    """A what-if: the same fields as a request, nothing is filed."""
+
+    pickup: PlaceIn
+    dropoff: PlaceIn
+    weight_kg: float
+    priority: Priority = "normal"
+    ready_at: AwareTime | None = None
+    deadline: AwareTime | None = None
+
+
+class PlaceOut(Struct):
+    """A point, and the pad it is (if any)."""
+
+    lon: float
+    lat: float
+    pad_id: str | None
+
+
+class RequestOut(Struct):
+    """A request: its state, the reason of a refusal or end, and its ETA.
+
+    ``eta`` is the intake's best-single-drone estimate until the request is on a flight, then the
+    planned arrival at the drop-off (``eta_kind`` says which). ``recipient_code`` and
+    ``pickup_code`` are shown only to the office that filed the request.
+    """
+
+    id: str
+    office_id: str
+    state: str
+    reason: str | None
+    pickup: PlaceOut
+    dropoff: PlaceOut
+    weight_kg: float
+    priority: str
+    ready_at: datetime | None
+    deadline: datetime | None
+    description: str
+    eta: datetime | None
+    eta_kind: str | None
+    idempotency_key: str | None
+    created_at: datetime
+    updated_at: datetime
+    pickup_code: str | None = None
+    recipient_code: str | None = None
+
+
+class RequestPage(Struct):
+    """One page of requests, oldest first."""
+
+    items: list[RequestOut]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class TimelineEntry(Struct):
+    """One audit entry about the request."""
+
+    seq: int
+    at: datetime
+    action: str
+    actor: str
+    state: str | None
+    details: dict[str, Any]
+
+
+class TrackPoint(Struct):
+    """A position the drone reported while it carried the document."""
+
+    at: datetime
+    lon: float
+    lat: float
+    alt_m: float
+
+
+class ProofOfDelivery(Struct):
+    """The hand-over: when, where, by which drone, and the recipient code check."""
+
+    at: datetime | None
+    lon: float | None
+    lat: float | None
+    drone_id: str | None
+    mission_id: str | None
+    recipient_code_ok: bool
+    refused_attempts: int
+
+
+class RequestDetail(Struct):
+    """A request with its timeline, flown track and proof of delivery."""
+
+    request: RequestOut
+    timeline: list[TimelineEntry]
+    missions: list[str]
+    track: list[TrackPoint]
+    track_source: str
+    proof_of_delivery: ProofOfDelivery | None
+
+
+class QuoteOut(Struct):
+    """Intake's verdict on a what-if request."""
+
+    feasible: bool
+    reason: str | None
+    detail: str
+    eta: datetime | None
+    eta_kind: str | None
+    drone_id: str | None
+
+
+class Position(Struct):
+    """Where a drone is."""
+
+    lon: float
+    lat: float
+    alt_m: float
+
+
+class DroneOut(Struct):
+    """A drone's live state: the dispatcher's view and the latest telemetry."""
+
+    id: str
+    model: str
+    home_port: str
+    port: str | None
+    online: bool
+    usable: bool
+    why_unusable: str
+    returning: bool
+    state: str | None
+    mission_id: str | None
+    onboard: list[str]
+    position: Position | None
+    battery_pct: float | None
+    ground_speed_mps: float | None
+    heading_deg: float | None
+    telemetry_at: datetime | None
+    planned_path: list[list[float]]
+
+
+class LegOut(Struct):
+    """One leg of a flight."""
+
+    seq: int
+    action: str
+    request_id: str | None
+    stop_id: str | None
+    waypoints: list[list[float]]
+    distance_m: float | None
+    eta: datetime | None
+
+
+class FlightOut(Struct):
+    """A flight (one mission of one drone) with its legs."""
+
+    mission_id: str
+    drone_id: str
+    state: str
+    request_ids: list[str]
+    legs: list[LegOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class OfficeOut(Struct):
+    """An office and the pad it sends from."""
+
+    id: str
+    name: str
+    pad_id: str | None
+    active: bool
+
+
+class OfficeIn(Struct, forbid_unknown_fields=True):
+    """A new office (or a change of name or pad)."""
+
+    id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    pad_id: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class PadOut(Struct):
+    """A pad where documents are picked up and delivered."""
+
+    id: str
+    name: str
+    lon: float
+    lat: float
+
+
+class PadIn(Struct, forbid_unknown_fields=True):
+    """A new pad (or a pad moved or renamed)."""
+
+    id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    lon: Annotated[float, Meta(ge=-180, le=180)]
+    lat: Annotated[float, Meta(ge=-90, le=90)]
+
+
+class PortOut(Struct):
+    """A drone port and the drones based there."""
+
+    id: str
+    lon: float
+    lat: float
+    drones: list[str]
+
+
+class KeyIn(Struct, forbid_unknown_fields=True):
+    """A new API key: ``office`` keys need ``office_id``."""
+
+    role: Literal["office", "operator", "admin"]
+    office_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    label: Annotated[str, Meta(max_length=200)] = ""
+
+
+class KeyOut(Struct):
+    """A stored API key (never its token)."""
+
+    id: str
+    role: str
+    office_id: str | None
+    label: str
+    revoked: bool
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class NewKeyOut(Struct):
+    """A key just created: ``token`` is shown this once."""
+
+    id: str
+    role: str
+    office_id: str | None
+    token: str
+
+
+class AuditReport(Struct):
+    """The audit chain check."""
+
+    ok: bool
+    entries: int
+    head: str
+    broken_at: int | None
+    problem: str | None
+
+
+class ZoneChange(Struct):
+    """Zones stored by a POST or PUT, and the flights being re-routed around them."""
+
+    type: Literal["FeatureCollection"]
+    features: list[dict[str, Any]]
+    rerouted: list[str]
+
+
+class ZoneCollection(Struct):
+    """Zones as a GeoJSON FeatureCollection (the airspace format, plus a ``meta`` member per feature)."""
+
+    type: Literal["FeatureCollection"]
+    features: list[dict[str, Any]]
+
+
+class HealthOut(Struct):
+    """``ok`` when the database answers, the broker link is up and the dispatcher runs."""
+
+    status: Literal["ok", "unavailable"]
+    database: bool
+    broker: bool
+    dispatcher: bool
+    detail: dict[str, str] = msgspec.field(default_factory=dict)

@@ -1,0 +1,108 @@
+"""Server-sent events: ``/api/v1/stream`` (operators: everything) and ``/api/v1/requests/{id}/stream``.
+
+Each message has an ``event:`` type and one line of JSON ``data:``:
+
+* ``telemetry``: a drone's telemetry sample (at most 2 per second per drone);
+* ``event``: a drone event (took_off, picked_up, delivered, landed, fault, low_battery,
+  geofence_breach...), a flight or zone change from the audit chain, or the link going up/down;
+* ``request``: a request filed or changing state (``{"id", "state", "from", "reason", "at", "seq"}``).
+
+A comment line (``: keep-alive``) goes out every 15 s so proxies keep the connection open. The
+per-request stream starts with the request's current state. Authenticate with the header
+(``fetch()`` with ``Authorization: Bearer``); browsers' ``EventSource`` cannot send it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, get
+from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from dispatch.api.auth import ANY_ROLE, STAFF_ONLY, principal_of
+from dispatch.api.errors import ErrorBody
+from dispatch.api.routes_requests import ctx_of, get_visible
+from dispatch.service.operations import FeedMessage, Listener
+
+KEEP_ALIVE_S = 15.0
+
+_ERRORS = {
+    401: ResponseSpec(ErrorBody, description="no valid API key"),
+    403: ResponseSpec(ErrorBody, description="the key's role may not read this stream"),
+    404: ResponseSpec(ErrorBody, description="no such request (or another office's)"),
+    429: ResponseSpec(ErrorBody, description="rate limit; see Retry-After"),
+}
+
+
+def sse(message: FeedMessage) -> ServerSentEventMessage:
+    """One feed message as an SSE message."""
+    return ServerSentEventMessage(data=message.json(), event=message.kind)
+
+
+async def _messages(listener: Listener, first: list[FeedMessage]) -> AsyncIterator[ServerSentEventMessage]:
+    try:
+        yield ServerSentEventMessage(comment="connected", data=None)
+        for message in first:
+            yield sse(message)
+        while True:
+            try:
+                message = await asyncio.wait_for(listener.queue.get(), KEEP_ALIVE_S)
+            except TimeoutError:
+                yield ServerSentEventMessage(comment="keep-alive", data=None)
+                continue
+            yield sse(message)
+    finally:
+        listener.close()
+
+
+@get(
+    "/stream",
+    guards=[STAFF_ONLY],
+    summary="Live stream (server-sent events)",
+    responses=_ERRORS,
+    response_description="text/event-stream: telemetry, event and request messages",
+)
+async def stream(state: State) -> ServerSentEvent:
+    """Telemetry of every drone (<= 2 Hz each), fleet events and request changes, as they happen."""
+    listener = ctx_of(state).feed.listen(maxsize=5000)
+    return ServerSentEvent(_messages(listener, []))
+
+
+@get(
+    "/requests/{request_id:str}/stream",
+    guards=[ANY_ROLE],
+    summary="One request's changes (server-sent events)",
+    responses=_ERRORS,
+)
+async def request_stream(request: Request[Any, Any, Any], state: State, request_id: str) -> ServerSentEvent:
+    """The request's state now, then every change (``request`` messages) for as long as it is open."""
+    ctx, who = ctx_of(state), principal_of(request)
+    listener = ctx.feed.listen(request_id=request_id)
+    try:
+        view = await get_visible(ctx, who, request_id)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            listener.close()
+        raise
+    now = FeedMessage(
+        "request",
+        {
+            "id": view.id,
+            "state": view.state,
+            "from": None,
+            "reason": view.state_reason,
+            "at": view.updated_at.isoformat(),
+            "seq": None,
+            "current": True,
+        },
+        request_id=view.id,
+    )
+    return ServerSentEvent(_messages(listener, [now]))
+
+
+ROUTES = [stream, request_stream]

@@ -1,0 +1,178 @@
+"""``dronedispatch serve``: the dispatcher, its fleet link and the HTTP API in one process.
+
+::
+
+    dronedispatch serve [--host 127.0.0.1] [--port 8000] [--db URL] [--broker mqtt://HOST:PORT]
+                        [--prefix dd/v1] [--client-id dispatcher] [--area DIR]
+                        [--rate-limit "20/s burst 40"] [--plan-seconds 0.5] [--tick-s 30]
+                        [--clock-speed S --clock-start ISO_TIME --clock-anchor UNIX_TIME]
+
+Environment: ``DATABASE_URL`` (else ``DRONEDISPATCH_DB``), ``MQTT_URL``, ``MQTT_PREFIX``,
+``API_RATE_LIMIT``; a flag wins over its variable. When the database has no fleet yet it is
+seeded from the service area ``--area`` (default: the sample area ``examples/anyang``: its
+``fleet.json``, ``pads.json``, optional ``offices.json``, and ``zones.geojson``), and says so.
+
+Standard output prints ``serving on http://HOST:PORT (dashboard: http://HOST:PORT/dashboard)``
+once everything runs; SIGTERM or Ctrl-C stops it cleanly (exit status 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from airspace.zones import ZoneFormatError, load_zones
+from dispatch.api import ApiContext, AppServer, RateLimit, create_app
+from dispatch.commands.plan import SAMPLE_DIR
+from dispatch.commands.run import _clock
+from dispatch.service.dispatcher import Dispatcher
+from dispatch.store import NotFound, Store, StoreError, open_store
+from dispatch.store.directory import load_offices, load_pads
+from dispatch.store.engine import StoreConfigError
+from fleet.description import FleetFormatError, load_fleet
+from fleet.link import FleetLink
+from fleet.topics import DEFAULT_PREFIX
+
+ACTOR = "cli:serve"
+
+
+def _parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    p = argparse.ArgumentParser(
+        prog="dronedispatch serve", description="Run the dispatcher and the HTTP API."
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default 8000; 0: any free port)"
+    )
+    p.add_argument(
+        "--db",
+        default=env("DATABASE_URL"),
+        help="database URL (default: $DATABASE_URL, "
+        "$DRONEDISPATCH_DB or sqlite+aiosqlite:///dronedispatch.db)",
+    )
+    p.add_argument(
+        "--broker",
+        default=env("MQTT_URL", "mqtt://127.0.0.1:1883"),
+        help="MQTT broker URL (default: $MQTT_URL or mqtt://127.0.0.1:1883)",
+    )
+    p.add_argument(
+        "--prefix",
+        default=env("MQTT_PREFIX", DEFAULT_PREFIX),
+        help=f"topic prefix (default: $MQTT_PREFIX or {DEFAULT_PREFIX})",
+    )
+    p.add_argument("--client-id", default="dispatcher", help="stable MQTT client id (persistent session)")
+    p.add_argument(
+        "--area",
+        type=Path,
+        default=SAMPLE_DIR,
+        help="service area seeded into an empty database: fleet.json, pads.json, zones.geojson,"
+        " optional offices.json (default: examples/anyang)",
+    )
+    p.add_argument(
+        "--rate-limit",
+        default=env("API_RATE_LIMIT", "20/s burst 40"),
+        help="per API key, e.g. '20/s burst 40' (default: $API_RATE_LIMIT or that)",
+    )
+    p.add_argument("--plan-seconds", type=float, default=0.5, help="solver time per planning round")
+    p.add_argument("--tick-s", type=float, default=30.0, help="periodic round, in clock seconds")
+    p.add_argument("--clock-speed", type=float, help="simulated seconds per real second")
+    p.add_argument("--clock-start", help="simulated time at the anchor (ISO 8601 with offset)")
+    p.add_argument("--clock-anchor", type=float, help="Unix time at which the clock read --clock-start")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    return p
+
+
+async def seed_if_empty(store: Store, area: Path) -> str | None:
+    """Seed the fleet, pads, offices and zones of ``area`` when the database has no fleet yet.
+
+    Returns what was seeded (None when the database already had a fleet).
+    """
+    try:
+        await store.directory.fleet()
+        return None
+    except NotFound:
+        pass
+    fleet = load_fleet(area / "fleet.json")
+    pads = load_pads(area / "pads.json")
+    offices_file = area / "offices.json"
+    offices = load_offices(offices_file, set(pads)) if offices_file.exists() else None
+    zones_file = area / "zones.geojson"
+    zones = load_zones(zones_file) if zones_file.exists() else []  # validated before anything is written
+    summary = await store.directory.seed(fleet, pads, offices, actor=ACTOR)
+    if zones:
+        features = json.loads(zones_file.read_text(encoding="utf-8"))["features"]
+        for zone, feature in zip(zones, features, strict=True):
+            await store.zones.upsert(
+                feature, actor=ACTOR, valid_from=zone.valid_from, valid_until=zone.valid_to
+            )
+    return (
+        f"{summary.offices} offices, {summary.pads} pads, {summary.ports} ports, {summary.drones} drones,"
+        f" {len(zones)} zones from {area}"
+    )
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    clock = _clock(args)
+    rate = RateLimit.parse(args.rate_limit)
+    store = await open_store(args.db, now=clock.now)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        seeded = await seed_if_empty(store, args.area)
+        if seeded is not None:
+            print(f"the database had no fleet: seeded {seeded}", flush=True)
+        link = FleetLink(
+            args.broker, client_id=args.client_id, prefix=args.prefix, clock=clock, max_telemetry_age_s=60.0
+        )
+        dispatcher = Dispatcher(store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s)
+        async with link, dispatcher:
+            app = create_app(ApiContext(store=store, dispatcher=dispatcher, clock=clock, rate_limit=rate))
+            async with AppServer(app, args.host, args.port) as server:
+                dashboard = f"{server.url}/dashboard"
+                print(f"serving on {server.url} (dashboard: {dashboard})", flush=True)
+                await stop.wait()
+    finally:
+        await store.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Serve until SIGTERM/SIGINT; exit 0, 1 when it cannot start (database, broker, port), 2 usage."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        RateLimit.parse(args.rate_limit)
+        if args.clock_start is not None:
+            datetime.fromisoformat(args.clock_start)
+    except ValueError as exc:
+        print(f"dronedispatch serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_serve(args))
+    except (StoreError, StoreConfigError, SQLAlchemyError, FleetFormatError, ZoneFormatError) as exc:
+        print(f"dronedispatch serve: error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, TimeoutError, RuntimeError) as exc:
+        print(f"dronedispatch serve: error: {exc or type(exc).__name__}", file=sys.stderr)
+        return 1
