@@ -3,7 +3,7 @@
 ::
 
     dronedispatch run [--db URL] [--broker mqtt://HOST:PORT] [--prefix dd/v1] [--client-id dispatcher]
-                      [--plan-seconds 0.5] [--tick-s 30]
+                      [--plan-seconds 0.5] [--tick-s 30] [--area default]
                       [--clock-speed S --clock-start ISO_TIME --clock-anchor UNIX_TIME]
 
 It reads the fleet and the zones from the database (``dronedispatch db seed`` first), decides
@@ -13,6 +13,13 @@ session and the events of the drones meanwhile), it rebuilds its view from the d
 drones' retained state, re-sends unacknowledged commands with their ids and carries on.
 Standard output says ``dispatcher ready`` once running, then ``request ID STATE`` for every
 request state change the dispatcher commits.
+
+One dispatcher leads a service area (``--area``) at a time (:mod:`dispatch.service.leadership`).
+On PostgreSQL, start as many as you like: the others print ``standby: ...`` and wait, and one takes
+over the moment the leader dies; give them the same ``--client-id`` so the new leader inherits the
+broker session. On SQLite a second dispatcher on the same file is refused (exit status 2).
+If the leader loses its lock connection it stops at once (exit status 3): it can no longer be sure
+it leads.
 
 ``--clock-*`` run it on simulated time shared with a simulator: simulated time is
 ``start + (unix_now - anchor) * speed``; give every process the same three values.
@@ -29,6 +36,7 @@ import sys
 from datetime import datetime
 
 from dispatch.service.dispatcher import Dispatcher
+from dispatch.service.leadership import DEFAULT_AREA, LeadershipError, leadership
 from dispatch.service.shared_clock import SharedClock
 from dispatch.store import StoreError, open_store
 from fleet.clock import Clock, RealClock
@@ -36,6 +44,7 @@ from fleet.link import FleetLink
 from fleet.topics import DEFAULT_PREFIX
 
 READY_LINE = "dispatcher ready"
+STANDBY_LINE = "standby: another dispatcher leads this service area; waiting to take over"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--plan-seconds", type=float, default=0.5, help="solver time per planning round")
     parser.add_argument("--tick-s", type=float, default=30.0, help="periodic round, in clock seconds")
+    parser.add_argument(
+        "--area", default=DEFAULT_AREA, help="service area this dispatcher leads (one leader per area)"
+    )
     parser.add_argument("--clock-speed", type=float, help="simulated seconds per real second")
     parser.add_argument("--clock-start", help="simulated time at the anchor (ISO 8601 with offset)")
     parser.add_argument("--clock-anchor", type=float, help="Unix time at which the clock read --clock-start")
@@ -69,25 +81,52 @@ def _clock(args: argparse.Namespace) -> Clock:
 
 async def _run(args: argparse.Namespace) -> int:
     clock = _clock(args)
-    store = await open_store(args.db, now=clock.now)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    try:
-        link = FleetLink(
-            args.broker, client_id=args.client_id, prefix=args.prefix, clock=clock, max_telemetry_age_s=60.0
-        )
-        # The dispatcher subscribes to the link before it connects: the events the broker kept for
-        # this session while the dispatcher was down arrive right after the connect.
-        dispatcher = Dispatcher(store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s)
-        dispatcher.on_progress = lambda rid, state: print(f"request {rid} {state}", flush=True)
-        async with link, dispatcher:
-            print(READY_LINE, flush=True)
-            await stop.wait()
-    finally:
-        await store.close()
+    leading = asyncio.Event()
+    main = asyncio.create_task(_lead(args, clock, stop, leading))
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({main, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not main.done() and not leading.is_set():
+        main.cancel()  # a standby asked to stop: leave the lock queue
+        with contextlib.suppress(asyncio.CancelledError):
+            await main
+        return 0
+    return await main
+
+
+async def _lead(args: argparse.Namespace, clock: Clock, stop: asyncio.Event, leading: asyncio.Event) -> int:
+    """Wait for the leadership of the area, then run the dispatcher until ``stop`` or the lease is lost."""
+    async with leadership(args.db, args.area, on_standby=lambda: print(STANDBY_LINE, flush=True)) as lease:
+        leading.set()
+        # Only the leader opens the store and connects to the broker: a standby must not take
+        # over the leader's MQTT session (same client id) while the leader lives.
+        store = await open_store(args.db, now=clock.now)
+        try:
+            link = FleetLink(
+                args.broker, client_id=args.client_id, prefix=args.prefix, clock=clock,
+                max_telemetry_age_s=60.0,
+            )  # fmt: skip
+            # The dispatcher subscribes to the link before it connects: the events the broker kept
+            # for this session while the dispatcher was down arrive right after the connect.
+            dispatcher = Dispatcher(store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s)
+            dispatcher.on_progress = lambda rid, state: print(f"request {rid} {state}", flush=True)
+            async with link, dispatcher:
+                print(READY_LINE, flush=True)
+                lost = asyncio.create_task(lease.lost.wait())
+                stopped = asyncio.create_task(stop.wait())
+                await asyncio.wait({lost, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (lost, stopped):
+                    task.cancel()
+                if lease.lost.is_set():
+                    print(f"dronedispatch run: leadership lost ({lease.why_lost}); stopping", file=sys.stderr)
+                    return 3
+        finally:
+            await store.close()
     return 0
 
 
@@ -101,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return asyncio.run(_run(args))
-    except StoreError as exc:
+    except (StoreError, LeadershipError) as exc:
         print(f"dronedispatch run: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,137 @@
+"""One dispatcher leads a service area at a time: a PostgreSQL advisory lock, or a lock file on SQLite.
+
+On PostgreSQL any number of dispatcher processes may start; one holds the area's session-level
+advisory lock and leads, the others wait on it as hot standbys. The lock lives on a dedicated
+connection opened for nothing else: a pooled connection would go back to the pool (and keep the
+lock) when "closed", or carry it to unrelated work. When the leader dies, even by SIGKILL, its
+connection closes, PostgreSQL releases the lock and one standby takes over at once; it then
+rebuilds its view from the database and the drones' retained state like any restarted dispatcher.
+
+A leader that loses its lock connection can no longer be sure it leads (a standby may already have
+taken over), so :attr:`Lease.lost` is set and the process must stop commanding drones.
+
+SQLite is a single-machine, single-writer store: a second dispatcher on the same file is refused
+with a clear error (an exclusive ``flock`` on ``<database>.dispatcher.lock``, released by the
+kernel when the holder dies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from dispatch.store.engine import resolve_url
+
+DEFAULT_AREA = "default"
+
+
+class LeadershipError(RuntimeError):
+    """This process cannot lead the service area."""
+
+
+class AlreadyRunning(LeadershipError):
+    """SQLite mode: another dispatcher already runs on this database file."""
+
+
+@dataclass(slots=True)
+class Lease:
+    """Held while this process leads ``area``; ``lost`` is set if the lock can no longer be trusted."""
+
+    area: str
+    how: str  # "postgresql advisory lock" | "sqlite lock file"
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+    why_lost: str = ""
+    backend_pid: int | None = None  # PostgreSQL: the server process holding the lock (for operators)
+
+
+def advisory_key(area: str, schema: str | None) -> int:
+    """The signed 64-bit advisory-lock key of a service area (advisory locks are per database, so
+    the schema is part of the key)."""
+    digest = hashlib.sha256(f"dronedispatch/leader/{schema or ''}/{area}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@asynccontextmanager
+async def leadership(
+    db_url: str | None,
+    area: str = DEFAULT_AREA,
+    *,
+    on_standby: Callable[[], None] | None = None,
+    check_every_s: float = 2.0,
+) -> AsyncIterator[Lease]:
+    """Lead ``area`` for the duration of the block (waiting as a standby on PostgreSQL while another
+    process leads, calling ``on_standby`` once); raise :class:`AlreadyRunning` on a busy SQLite file."""
+    url, schema = resolve_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        async with _sqlite_lease(Path(str(url.database)), area) as lease:
+            yield lease
+        return
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    async with _pg_lease(dsn, advisory_key(area, schema), area, on_standby, check_every_s) as lease:
+        yield lease
+
+
+@asynccontextmanager
+async def _sqlite_lease(db_path: Path, area: str) -> AsyncIterator[Lease]:
+    lock_path = db_path.with_name(db_path.name + ".dispatcher.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise AlreadyRunning(
+                f"another dispatcher (pid {holder}) already runs on the SQLite database {db_path}; SQLite"
+                " mode runs one dispatcher — use PostgreSQL to run several"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield Lease(area, "sqlite lock file")
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+@asynccontextmanager
+async def _pg_lease(
+    dsn: str, key: int, area: str, on_standby: Callable[[], None] | None, check_every_s: float
+) -> AsyncIterator[Lease]:
+    try:
+        conn = await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise LeadershipError(f"cannot open the leader-lock connection: {exc}") from exc
+    lease = Lease(area, "postgresql advisory lock", backend_pid=conn.get_server_pid())
+    watchdog: asyncio.Task[None] | None = None
+    try:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+            if on_standby is not None:
+                on_standby()
+            await conn.execute("SELECT pg_advisory_lock($1)", key)  # blocks until the leader is gone
+
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(check_every_s)  # a liveness probe period, not synchronisation
+                try:
+                    await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=check_every_s * 2)
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    lease.why_lost = f"the leader-lock connection failed: {exc!r}"
+                    lease.lost.set()
+                    return
+
+        watchdog = asyncio.create_task(watch(), name=f"leader-lock-{area}")
+        yield lease
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+        with contextlib.suppress(Exception):
+            await conn.close(timeout=5)  # ends the session: PostgreSQL releases the lock
