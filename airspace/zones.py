@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,14 @@ DEFAULT_MARGIN_M: float = 25.0
 ZONE_PROPERTIES: frozenset[str] = frozenset(
     {"id", "kind", "floor_m", "ceiling_m", "margin_m", "valid_from", "valid_to", "reason", "radius_m"}
 )
+# Limits checked before any geometry is built, so hostile input fails fast with a clear message
+# instead of stalling the path finder (a 20,000-vertex star takes ~15 s to route around).
+MAX_ZONES: int = 10_000  # per document
+MAX_ZONE_VERTICES: int = 5_000  # per zone, every ring of every part
+MAX_TOTAL_VERTICES: int = 100_000  # per document
+MAX_RADIUS_M: float = 50_000.0  # the service area is 100 km around its centre
+MAX_MARGIN_M: float = 5_000.0
+MAX_ZONE_SPAN_DEG: float = 5.0  # a zone's lon/lat extent; also catches rings across the antimeridian
 
 
 class ZoneFormatError(ValueError):
@@ -45,7 +54,7 @@ class ZoneFormatError(ValueError):
         self.index = index
         where = feature
         if index is not None and feature != f"features[{index}]":
-            where = f"features[{index}] (id {feature!r})"
+            where = f"features[{index}] (id {_show(feature)})"
         super().__init__(f"{source}: {where}: {problem}")
 
 
@@ -93,6 +102,15 @@ class Zone:
         return self.ceiling_m is None or altitude_m <= self.ceiling_m
 
 
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict, _SHOW.maxstring, _SHOW.maxother = 3, 6, 6, 80, 80
+
+
+def _show(value: Any) -> str:
+    """``repr`` for error messages, bounded: hostile input can be huge or nested 100,000 deep."""
+    return _SHOW.repr(value)
+
+
 def _require_aware(value: datetime, name: str) -> None:
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
@@ -103,11 +121,13 @@ def _require_aware(value: datetime, name: str) -> None:
 class _FeatureParser:
     """Validates one feature; every error names the source and the feature."""
 
-    def __init__(self, source: str, index: int, default_margin_m: float) -> None:
+    def __init__(self, source: str, index: int, default_margin_m: float, vertex_budget: int) -> None:
         self.source = source
         self.index = index
         self.label = f"features[{index}]"
         self.default_margin_m = default_margin_m
+        self.vertices = 0  # positions read so far in this zone
+        self.vertex_budget = min(MAX_ZONE_VERTICES, vertex_budget)  # what the document has left
 
     def fail(self, problem: str) -> ZoneFormatError:
         return ZoneFormatError(self.source, self.label, problem, index=self.index)
@@ -130,7 +150,7 @@ class _FeatureParser:
             )
         kind = props.get("kind", "no_fly")
         if kind not in ZONE_KINDS:
-            raise self.fail(f"property 'kind' is {kind!r}; supported kinds: {', '.join(ZONE_KINDS)}")
+            raise self.fail(f"property 'kind' is {_show(kind)}; supported kinds: {', '.join(ZONE_KINDS)}")
         shape, radius = self.geometry(feature.get("geometry"), props)
         floor = self.number(props, "floor_m", 0.0)
         if floor < 0:
@@ -141,6 +161,8 @@ class _FeatureParser:
         margin = self.number(props, "margin_m", self.default_margin_m)
         if margin < 0:
             raise self.fail(f"property 'margin_m' must be >= 0, got {margin!r}")
+        if margin > MAX_MARGIN_M:
+            raise self.fail(f"property 'margin_m' {margin:g} is above the {MAX_MARGIN_M:g} m limit")
         valid_from = self.time(props, "valid_from")
         valid_to = self.time(props, "valid_to")
         if valid_from is not None and valid_to is not None and valid_to <= valid_from:
@@ -149,7 +171,7 @@ class _FeatureParser:
             )
         reason = props.get("reason", "")
         if not isinstance(reason, str):
-            raise self.fail(f"property 'reason' must be a string, got {reason!r}")
+            raise self.fail(f"property 'reason' must be a string, got {_show(reason)}")
         return Zone(
             id=zone_id,
             kind=kind,
@@ -168,7 +190,7 @@ class _FeatureParser:
             return default
         value = props[name]
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.fail(f"property {name!r} must be a finite number, got {value!r}")
+            raise self.fail(f"property {name!r} must be a finite number, got {_show(value)}")
         return float(value)
 
     def time(self, props: dict[str, Any], name: str) -> datetime | None:
@@ -176,21 +198,21 @@ class _FeatureParser:
         if value is None:
             return None
         if not isinstance(value, str):
-            raise self.fail(f"property {name!r} must be an ISO 8601 string, got {value!r}")
+            raise self.fail(f"property {name!r} must be an ISO 8601 string, got {_show(value)}")
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise self.fail(f"property {name!r} is not an ISO 8601 date-time: {value!r}") from None
+            raise self.fail(f"property {name!r} is not an ISO 8601 date-time: {_show(value)}") from None
         if parsed.tzinfo is None or parsed.utcoffset() is None:
-            raise self.fail(f"property {name!r} has no zone offset (add 'Z' or '+09:00'): {value!r}")
+            raise self.fail(f"property {name!r} has no zone offset (add 'Z' or '+09:00'): {_show(value)}")
         return parsed
 
     def position(self, value: Any, where: str) -> tuple[float, float]:
         if not isinstance(value, list | tuple) or len(value) not in (2, 3):
-            raise self.fail(f"{where} must be a position [lon, lat], got {value!r}")
+            raise self.fail(f"{where} must be a position [lon, lat], got {_show(value)}")
         for v in value:
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                raise self.fail(f"{where} has a non-finite or non-numeric coordinate: {value!r}")
+                raise self.fail(f"{where} has a non-finite or non-numeric coordinate: {_show(value)}")
         lon, lat = float(value[0]), float(value[1])
         if not -180.0 <= lon <= 180.0:
             raise self.fail(f"{where}: longitude {lon} out of range [-180, 180]")
@@ -201,6 +223,13 @@ class _FeatureParser:
     def ring(self, value: Any, where: str) -> list[tuple[float, float]]:
         if not isinstance(value, list):
             raise self.fail(f"{where} must be a list of positions")
+        self.vertices += len(value)
+        if self.vertices > self.vertex_budget:
+            if self.vertex_budget < MAX_ZONE_VERTICES:
+                raise self.fail(f"the document has more than {MAX_TOTAL_VERTICES} positions in all")
+            raise self.fail(
+                f"too many positions: more than {MAX_ZONE_VERTICES} in one zone (simplify the outline)"
+            )
         points = [self.position(p, f"{where}[{k}]") for k, p in enumerate(value)]
         if len(points) < 4:
             raise self.fail(f"{where} is too short: a ring needs at least 4 positions, got {len(points)}")
@@ -230,7 +259,9 @@ class _FeatureParser:
                 or not math.isfinite(radius)
                 or radius <= 0
             ):
-                raise self.fail(f"a circle (Point) needs a positive finite 'radius_m', got {radius!r}")
+                raise self.fail(f"a circle (Point) needs a positive finite 'radius_m', got {_show(radius)}")
+            if radius > MAX_RADIUS_M:
+                raise self.fail(f"'radius_m' {radius:g} is above the {MAX_RADIUS_M:g} m limit")
             return centre, float(radius)
         if "radius_m" in props:
             raise self.fail(f"'radius_m' applies only to a circle (Point geometry), not to a {gtype}")
@@ -243,11 +274,47 @@ class _FeatureParser:
             shape = MultiPolygon(parts)
         else:
             raise self.fail(
-                f"unsupported geometry type {gtype!r}: use Polygon, MultiPolygon or a Point with 'radius_m'"
+                f"unsupported geometry type {_show(gtype)}: "
+                "use Polygon, MultiPolygon or a Point with 'radius_m'"
+            )
+        minx, miny, maxx, maxy = shape.bounds
+        if maxx - minx > 180.0:
+            raise self.fail(
+                f"spans {maxx - minx:.1f} degrees of longitude: a zone across the antimeridian is not "
+                "supported (edges run the short way in lon/lat, so this would circle the globe)"
+            )
+        if max(maxx - minx, maxy - miny) > MAX_ZONE_SPAN_DEG:
+            raise self.fail(
+                f"spans {maxx - minx:.2f} x {maxy - miny:.2f} degrees: more than the "
+                f"{MAX_ZONE_SPAN_DEG:g}-degree limit of one zone"
             )
         if not shape.is_valid:
             raise self.fail(f"invalid {gtype} (not repaired): {shapely.is_valid_reason(shape)}")
         return shape, None
+
+
+def count_positions(coordinates: Any, limit: int = MAX_ZONE_VERTICES) -> int:
+    """The positions in a GeoJSON ``coordinates`` value, counted without building anything.
+
+    Raises :class:`ValueError` as soon as there are more than ``limit`` or the lists nest deeper
+    than a MultiPolygon's: a cheap guard for code that stores or copies a feature before (or
+    without) parsing it. Values that are not lists are not counted (parsing reports them).
+    """
+    count = 0
+    stack: list[tuple[Any, int]] = [(coordinates, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if not isinstance(value, list):
+            continue
+        if value and not isinstance(value[0], list):
+            count += 1  # a position [lon, lat(, alt)]
+            if count > limit:
+                raise ValueError(f"more than {limit} positions in one zone")
+            continue
+        if depth >= 3:  # MultiPolygon: parts > rings > positions > numbers
+            raise ValueError("coordinates nest deeper than a MultiPolygon's")
+        stack.extend((item, depth + 1) for item in value)
+    return count
 
 
 def parse_zones(
@@ -265,15 +332,20 @@ def parse_zones(
     features = data.get("features")
     if not isinstance(features, list):
         raise ZoneFormatError(source, "$", "'features' must be a list")
+    if len(features) > MAX_ZONES:
+        raise ZoneFormatError(source, "$", f"{len(features)} features: at most {MAX_ZONES} per document")
     zones: list[Zone] = []
     seen: dict[str, int] = {}
+    vertices = 0
     for i, feature in enumerate(features):
-        zone = _FeatureParser(source, i, default_margin_m).parse(feature)
+        parser = _FeatureParser(source, i, default_margin_m, MAX_TOTAL_VERTICES - vertices)
+        zone = parser.parse(feature)
+        vertices += parser.vertices
         if zone.id in seen:
             raise ZoneFormatError(
                 source,
                 zone.id,
-                f"duplicate zone id {zone.id!r} (first used by features[{seen[zone.id]}])",
+                f"duplicate zone id {_show(zone.id)} (first used by features[{seen[zone.id]}])",
                 index=i,
             )
         seen[zone.id] = i
@@ -290,6 +362,8 @@ def load_zones(path: str | Path, default_margin_m: float = DEFAULT_MARGIN_M) -> 
         raise ZoneFormatError(str(p), "$", f"cannot read file: {exc.strerror or exc}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ZoneFormatError(str(p), "$", f"invalid JSON: {exc}") from exc
+    except RecursionError:
+        raise ZoneFormatError(str(p), "$", "invalid JSON: nested too deeply") from None
     return parse_zones(data, source=str(p), default_margin_m=default_margin_m)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from airspace.zones import count_positions
 from dispatch.audit import CanonicalFormError, canonical_json
 from dispatch.store.audit_log import append_entry
 from dispatch.store.database import Database
@@ -45,6 +46,10 @@ def _zone_id(feature: Any) -> str:
         raise InvalidInput(f"zone geometry must be a GeoJSON geometry ({', '.join(GEOMETRY_TYPES)})")
     if "coordinates" not in geometry:
         raise InvalidInput("zone geometry has no coordinates")
+    try:  # bounded before anything walks the whole feature (canonical JSON, the database)
+        count_positions(geometry["coordinates"])
+    except ValueError as exc:
+        raise InvalidInput(f"zone geometry: {exc}") from None
     properties = feature.get("properties")
     zone_id = properties.get("id") if isinstance(properties, dict) else None
     if not isinstance(zone_id, str) or not zone_id or len(zone_id) > 100:
@@ -53,6 +58,8 @@ def _zone_id(feature: Any) -> str:
         canonical_json(feature)
     except CanonicalFormError as exc:
         raise InvalidInput(f"zone {zone_id}: {exc}") from None
+    except RecursionError:
+        raise InvalidInput(f"zone {zone_id}: nested too deeply") from None
     return zone_id
 
 
