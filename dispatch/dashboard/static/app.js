@@ -347,30 +347,58 @@
       svg("title", null, node).textContent = zoneTitle(info);
       if (anchor) labels.push({ info, anchor });
     }
-    for (const { info, anchor } of labels) {
+    S.zoneLabels = labels.map(({ info, anchor }) => {
       let text = info.id;
       if (info.temporary && info.to !== null) text += ` · until ${hhmm(info.to)}`;
       if (info.temporary && info.from !== null && !info.active && info.from > simNow()) text += ` · from ${hhmm(info.from)}`;
       const cls = ["zone-label", info.temporary ? "temporary" : "", info.active ? "" : "inactive"].filter(Boolean).join(" ");
-      svg("text", { class: cls, x: anchor[0], y: anchor[1], "text-anchor": "middle" }, g).textContent = text;
+      // temporary zones first: they are what the operator is watching
+      return { text, cls, x: anchor[0], y: anchor[1], align: "middle", priority: info.temporary ? 0 : 2, charW: 6.4 };
+    });
+    renderLabels();
+  }
+
+  // Labels of zones, ports and pads without overlaps: by priority, each takes the first free
+  // spot around its anchor or is left out (its shape's tooltip still names it; zoom in to see it).
+  function renderLabels() {
+    const g = el.layerLabels;
+    g.replaceChildren();
+    const placed = [];
+    const free = (r) => placed.every((q) => r.x1 < q.x0 || r.x0 > q.x1 || r.y1 < q.y0 || r.y0 > q.y1);
+    const all = [...(S.zoneLabels || []), ...(S.placeLabels || [])].sort((a, b) => a.priority - b.priority);
+    for (const lab of all) {
+      const w = lab.text.length * lab.charW, h = 11;
+      const spots = lab.align === "middle"
+        ? [[lab.x - w / 2, lab.y], [lab.x - w / 2, lab.y - 12], [lab.x - w / 2, lab.y + 14]]
+        : [[lab.x + lab.dx, lab.y + 3.5], [lab.x - lab.dx - w, lab.y + 3.5], [lab.x - w / 2, lab.y - lab.dx], [lab.x - w / 2, lab.y + lab.dx + 9]];
+      for (const [x, y] of spots) {
+        const r = { x0: x - 1, x1: x + w + 1, y0: y - h, y1: y + 2 };
+        if (lab.priority > 0 && !free(r)) continue;
+        placed.push(r);
+        svg("text", { class: lab.cls, x: x.toFixed(1), y: y.toFixed(1) }, g).textContent = lab.text;
+        break;
+      }
     }
   }
 
   function renderPlaces() {
     const g = el.layerPlaces;
     g.replaceChildren();
+    const labels = [];
     for (const p of S.pads) {
       const [x, y] = toScreen(p.lon, p.lat);
       const c = svg("circle", { class: "pad", cx: x, cy: y, r: 4.5, "data-testid": "pad", "data-pad-id": p.id }, g);
-      svg("title", null, c).textContent = `pad ${p.id}`;
-      svg("text", { class: "place-label", x: x + 7, y: y + 3.5 }, g).textContent = p.label || p.id;
+      svg("title", null, c).textContent = `pad ${p.id}${p.label && p.label !== p.id ? ` (${p.label})` : ""}`;
+      labels.push({ text: p.id, cls: "place-label", x, y, dx: 7, priority: 3, charW: 5.6 });
     }
     for (const p of S.ports) {
       const [x, y] = toScreen(p.lon, p.lat);
       const r = svg("rect", { class: "port", x: x - 6, y: y - 6, width: 12, height: 12, rx: 2, "data-testid": "port", "data-port-id": p.id }, g);
-      svg("title", null, r).textContent = `port ${p.id}`;
-      svg("text", { class: "place-label port-label", x: x + 9, y: y - 7 }, g).textContent = p.id;
+      svg("title", null, r).textContent = `port ${p.id}${p.drones && p.drones.length ? ` — based: ${p.drones.join(", ")}` : ""}`;
+      labels.push({ text: p.id, cls: "place-label port-label", x, y, dx: 9, priority: 1, charW: 6.2 });
     }
+    S.placeLabels = labels;
+    renderLabels();
   }
 
   // --- drones ---
@@ -624,7 +652,7 @@
     const lon = num(first(p.lon, p.longitude, p.position && p.position.lon, Array.isArray(p.coordinates) ? p.coordinates[0] : undefined));
     const lat = num(first(p.lat, p.latitude, p.position && p.position.lat, Array.isArray(p.coordinates) ? p.coordinates[1] : undefined));
     if (lon === null || lat === null) return null;
-    return { id: String(first(p.id, p.pad_id, p.port_id, fallbackId, "?")), lon, lat, label: first(p.name, p.label) };
+    return { id: String(first(p.id, p.pad_id, p.port_id, fallbackId, "?")), lon, lat, label: first(p.name, p.label), drones: Array.isArray(p.drones) ? p.drones : [] };
   }
 
   function normPlaces(data, ...keys) {
@@ -991,6 +1019,7 @@
       const zones = first(details.zones, p.zones, []);
       if (d && Array.isArray(details.waypoints) && details.waypoints.length) {
         d.path = normPath(details.waypoints); d.pathSig = JSON.stringify(d.path); d.pathVersion++;
+        d.pathMission = d.mission; d.reroutes++;
         d.pathIsRemaining = false; d.progress = Math.max(0, num(details.from_index) === null ? 0 : num(details.from_index) - 1);
         S.dirtyDrones.add(d.id); scheduleFrame();
       }
@@ -1000,8 +1029,9 @@
     }
     if (kind.startsWith("zone_")) {
       reloadZones().catch(() => {});
-      const what = kind.slice(5).replace(/_/g, " ");
-      logEvent(what === "deactivated" ? "info" : "warn", `zone ${p.id || "?"} ${what}`, kind);
+      const what = kind.slice(5);
+      const text = { upserted: "in force (added or changed)", created: "in force", deactivated: "lifted" }[what] || what.replace(/_/g, " ");
+      logEvent(what === "deactivated" ? "info" : "warn", `zone ${p.id || "?"} ${text}`, kind);
       return;
     }
     if (kind.startsWith("flight_")) {
@@ -1068,8 +1098,8 @@
     el.circleFields.hidden = shape !== "circle";
     el.polygonFields.hidden = shape !== "polygon";
     el.zoneHelp.textContent = shape === "circle"
-      ? "Click the map to place the centre (or type lon/lat), then set the radius."
-      : "Click the map to add corners (at least three); Undo removes the last one.";
+      ? "Click the map to place the centre (or type lon/lat)."
+      : "Click the map to add corners (three or more).";
     renderDraft();
   }
 
@@ -1103,6 +1133,7 @@
     el.zoneMessage.textContent = text;
     el.zoneMessage.classList.toggle("error", Boolean(isError));
     el.zoneMessage.dataset.kind = isError ? "error" : "ok";
+    el.zoneMessage.dataset.rerouted = "";
   }
 
   function buildFeature() {
@@ -1145,7 +1176,7 @@
       let text = `Zone ${feature.properties.id} is in force.`;
       if (n !== null) text += n ? ` ${n} flight${n === 1 ? "" : "s"} re-routed: ${Array.isArray(hit) ? hit.map(shortId).join(", ") : ""}` : " No flight was affected.";
       showZoneMessage(text, false);
-      logEvent("warn", `zone ${feature.properties.id} added${n ? ` — re-routing ${n} flight${n === 1 ? "" : "s"}` : ""}`, "zone-added");
+      el.zoneMessage.dataset.rerouted = Array.isArray(hit) ? hit.join(" ") : "";
       resetDraft(false);
       await reloadZones();
       refreshFleetSoon();
@@ -1282,7 +1313,7 @@
   function init() {
     Object.assign(el, {
       map: $("#map"), mapWrap: $("#map-wrap"), layerGrid: $("#layer-grid"), layerZones: $("#layer-zones"),
-      layerPaths: $("#layer-paths"), layerPlaces: $("#layer-places"), layerDraft: $("#layer-draft"),
+      layerPaths: $("#layer-paths"), layerPlaces: $("#layer-places"), layerDraft: $("#layer-draft"), layerLabels: $("#layer-labels"),
       layerDrones: $("#layer-drones"), scalebar: $("#scalebar"), cursor: $("#map-cursor"),
       fleetBody: $("#fleet-body"), fleetCount: $("#fleet-count"), requestsBody: $("#requests-body"),
       requestsEmpty: $("#requests-empty"), requestsCount: $("#requests-count"), hideSettled: $("#hide-settled"),
