@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, delete, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
 
 from dispatch.api.auth import ADMIN_ONLY, STAFF_ONLY, principal_of
 from dispatch.api.routes_fleet import ERRORS
@@ -26,7 +27,7 @@ async def list_keys(state: State) -> list[KeyOut]:
 
 
 @post("/keys", guards=[ADMIN_ONLY], status_code=201, summary="Create an API key", responses=ERRORS)
-async def create_key(request: Request[Any, Any, Any], state: State, data: KeyIn) -> NewKeyOut:
+async def create_key(request: Request[Any, Any, Any], state: State, data: JSONBody[KeyIn]) -> NewKeyOut:
     """Create a key; the token is in this response only."""
     new = await ctx_of(state).store.api_keys.create(
         data.role, actor=principal_of(request).actor, office_id=data.office_id, label=data.label
@@ -37,7 +38,7 @@ async def create_key(request: Request[Any, Any, Any], state: State, data: KeyIn)
 @delete(
     "/keys/{key_id:str}", guards=[ADMIN_ONLY], status_code=200, summary="Revoke an API key", responses=ERRORS
 )
-async def revoke_key(request: Request[Any, Any, Any], state: State, key_id: str) -> KeyOut:
+async def revoke_key(request: Request[Any, Any, Any], state: State, key_id: FromPath[str]) -> KeyOut:
     """Revoke a key at once (idempotent)."""
     return key_out(await ctx_of(state).store.api_keys.revoke(key_id, actor=principal_of(request).actor))
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.datastructures import State
+from litestar.params import JSONBody
 
 from dispatch.api.auth import ADMIN_ONLY, ANY_ROLE, STAFF_ONLY, principal_of
 from dispatch.api.routes_fleet import ERRORS
@@ -26,7 +27,7 @@ async def offices(state: State) -> list[OfficeOut]:
 
 
 @post("/offices", guards=[ADMIN_ONLY], status_code=201, summary="Add or change an office", responses=ERRORS)
-async def add_office(request: Request[Any, Any, Any], state: State, data: OfficeIn) -> OfficeOut:
+async def add_office(request: Request[Any, Any, Any], state: State, data: JSONBody[OfficeIn]) -> OfficeOut:
     """Create an office sending from an existing pad (or rename it, or move it to another pad)."""
     store = ctx_of(state).store
     await create_office(store, data.id, data.name, data.pad_id, actor=principal_of(request).actor)
@@ -45,7 +46,7 @@ async def pads(state: State) -> list[PadOut]:
 
 
 @post("/pads", guards=[ADMIN_ONLY], status_code=201, summary="Add or move a pad", responses=ERRORS)
-async def add_pad(request: Request[Any, Any, Any], state: State, data: PadIn) -> PadOut:
+async def add_pad(request: Request[Any, Any, Any], state: State, data: JSONBody[PadIn]) -> PadOut:
     """Create a pad (no office is created for it; add one with POST /offices)."""
     store = ctx_of(state).store
     await create_pad(store, data.id, data.name, data.lon, data.lat, actor=principal_of(request).actor)

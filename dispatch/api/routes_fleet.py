@@ -7,7 +7,7 @@ from typing import Annotated
 from litestar import get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from dispatch.api.auth import STAFF_ONLY
 from dispatch.api.errors import ErrorBody
@@ -80,8 +80,12 @@ def flight_out(f: FlightView) -> FlightOut:
 @get("/flights", guards=[STAFF_ONLY], summary="Active and recent flights with their legs", responses=ERRORS)
 async def flights(
     state: State,
-    limit: Annotated[int, Parameter(ge=1, le=500, description="at most this many, newest change first")] = 50,
-    active: Annotated[bool, Parameter(required=False, description="only flights not yet finished")] = False,
+    limit: Annotated[
+        int, QueryParameter(ge=1, le=500, description="at most this many, newest change first")
+    ] = 50,
+    active: Annotated[
+        bool, QueryParameter(required=False, description="only flights not yet finished")
+    ] = False,
 ) -> list[FlightOut]:
     """Flights by last change, newest first (``active=true``: only those not completed or aborted)."""
     store = ctx_of(state).store

@@ -10,7 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from dispatch.api.auth import ANY_ROLE, principal_of
 from dispatch.api.context import ApiContext, Principal
@@ -170,11 +170,11 @@ _ERRORS = {
 async def file_request(
     request: Request[Any, Any, Any],
     state: State,
-    data: RequestIn,
+    data: JSONBody[RequestIn],
     idempotency_key: Annotated[
         str | None,
-        Parameter(
-            header="Idempotency-Key",
+        HeaderParameter(
+            name="Idempotency-Key",
             min_length=1,
             max_length=200,
             required=False,
@@ -247,11 +247,11 @@ async def list_requests(
     state: State,
     states: Annotated[
         list[str] | None,
-        Parameter(query="state", required=False, description="keep these states (repeat the parameter)"),
+        QueryParameter(name="state", required=False, description="keep these states (repeat the parameter)"),
     ] = None,
-    office_id: Annotated[str | None, Parameter(query="office_id", required=False, max_length=64)] = None,
-    limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Parameter(ge=0, le=9_500)] = 0,
+    office_id: Annotated[str | None, QueryParameter(name="office_id", required=False, max_length=64)] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, QueryParameter(ge=0, le=9_500)] = 0,
 ) -> RequestPage:
     """Requests oldest first; an office sees only its own (``office_id`` is for staff)."""
     ctx, who = ctx_of(state), principal_of(request)
@@ -315,7 +315,9 @@ def _carried_window(entries: tuple[AuditEntry, ...]) -> tuple[datetime | None, d
 
 
 @get("/requests/{request_id:str}", guards=[ANY_ROLE], summary="One request", responses=_ERRORS)
-async def read_request(request: Request[Any, Any, Any], state: State, request_id: str) -> RequestDetail:
+async def read_request(
+    request: Request[Any, Any, Any], state: State, request_id: FromPath[str]
+) -> RequestDetail:
     """Status, ETA, timeline, flown track, proof of delivery (the codes: the filing office only)."""
     ctx, who = ctx_of(state), principal_of(request)
     view = await get_visible(ctx, who, request_id)
@@ -348,7 +350,7 @@ async def read_request(request: Request[Any, Any, Any], state: State, request_id
     summary="Cancel a request",
     responses=_ERRORS,
 )
-async def cancel(request: Request[Any, Any, Any], state: State, request_id: str) -> RequestOut:
+async def cancel(request: Request[Any, Any, Any], state: State, request_id: FromPath[str]) -> RequestOut:
     """Cancel a request not yet on a flight; 409 ``on_flight`` / ``too_late`` otherwise."""
     ctx, who = ctx_of(state), principal_of(request)
     await get_visible(ctx, who, request_id)
@@ -372,7 +374,7 @@ async def cancel(request: Request[Any, Any, Any], state: State, request_id: str)
         )
     ],
 )
-async def make_quote(state: State, data: QuoteIn) -> QuoteOut:
+async def make_quote(state: State, data: JSONBody[QuoteIn]) -> QuoteOut:
     """What intake would answer now (feasible with an ETA, or the reason); files nothing."""
     ctx = ctx_of(state)
     _check_weight(data.weight_kg)

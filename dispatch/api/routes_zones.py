@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from litestar import Request, delete, get, post, put
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from airspace.zones import parse_zones
 from dispatch.api.auth import STAFF_ONLY, principal_of
@@ -111,11 +111,11 @@ async def _store(request: Request[Any, Any, Any], state: State, features: list[d
 @get("/zones", guards=[STAFF_ONLY], summary="Zones as GeoJSON", responses=_ERRORS)
 async def list_zones(
     state: State,
-    include_inactive: Annotated[bool, Parameter(query="include_inactive", required=False)] = False,
+    include_inactive: Annotated[bool, QueryParameter(name="include_inactive", required=False)] = False,
     at: Annotated[
         datetime | None,
-        Parameter(
-            query="at", required=False, description="only zones valid at this time (ISO 8601 with offset)"
+        QueryParameter(
+            name="at", required=False, description="only zones valid at this time (ISO 8601 with offset)"
         ),
     ] = None,
 ) -> ZoneCollection:
@@ -133,14 +133,16 @@ async def list_zones(
     summary="Add zones (Feature or FeatureCollection)",
     responses=_ERRORS,
 )
-async def add_zones(request: Request[Any, Any, Any], state: State, data: dict[str, Any]) -> ZoneChange:
+async def add_zones(
+    request: Request[Any, Any, Any], state: State, data: JSONBody[dict[str, Any]]
+) -> ZoneChange:
     """Add (or replace) zones; flights whose rest of path enters one are re-routed (``rerouted``)."""
     return await _store(request, state, parse_body(data))
 
 
 @put("/zones/{zone_id:str}", guards=[STAFF_ONLY], summary="Replace a zone", responses=_ERRORS)
 async def update_zone(
-    request: Request[Any, Any, Any], state: State, zone_id: str, data: dict[str, Any]
+    request: Request[Any, Any, Any], state: State, zone_id: FromPath[str], data: JSONBody[dict[str, Any]]
 ) -> ZoneChange:
     """Replace an existing zone (a deactivated one becomes active again); 404 for an unknown id."""
     features = parse_body(data)
@@ -160,7 +162,9 @@ async def update_zone(
     summary="Deactivate a zone",
     responses=_ERRORS,
 )
-async def remove_zone(request: Request[Any, Any, Any], state: State, zone_id: str) -> ZoneCollection:
+async def remove_zone(
+    request: Request[Any, Any, Any], state: State, zone_id: FromPath[str]
+) -> ZoneCollection:
     """Deactivate a zone (kept for the record, flights may use the airspace again)."""
     ctx, who = ctx_of(state), principal_of(request)
     try:

@@ -22,6 +22,7 @@ from typing import Any
 from litestar import Request, get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from dispatch.api.auth import ANY_ROLE, STAFF_ONLY, principal_of
@@ -79,7 +80,9 @@ async def stream(state: State) -> ServerSentEvent:
     summary="One request's changes (server-sent events)",
     responses=_ERRORS,
 )
-async def request_stream(request: Request[Any, Any, Any], state: State, request_id: str) -> ServerSentEvent:
+async def request_stream(
+    request: Request[Any, Any, Any], state: State, request_id: FromPath[str]
+) -> ServerSentEvent:
     """The request's state now, then every change (``request`` messages) for as long as it is open."""
     ctx, who = ctx_of(state), principal_of(request)
     listener = ctx.feed.listen(request_id=request_id)

@@ -1,0 +1,249 @@
+"""API keys, roles, the rate limit, the error format, /health and /metrics, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dispatch.api import RateLimit
+from dispatch.service.solver_pool import SolverPool
+from dispatch.store import Store
+from fleet.connection import BrokerAddress
+from tests.api_fixtures import OFFICE_A, Api, api_fixture, error_code, idle_api  # noqa: F401
+from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
+from tests.dispatcher_fixtures import solver_pool_fixture  # noqa: F401
+from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+
+REQUEST = {"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3}
+
+# (method, path, body) of every route group that needs more than an office key
+STAFF_ROUTES = [
+    ("GET", "/api/v1/fleet", None),
+    ("GET", "/api/v1/flights", None),
+    ("GET", "/api/v1/zones", None),
+    ("POST", "/api/v1/zones", {"type": "FeatureCollection", "features": []}),
+    ("PUT", "/api/v1/zones/x", {"type": "Feature"}),
+    ("DELETE", "/api/v1/zones/x", None),
+    ("GET", "/api/v1/ports", None),
+    ("GET", "/api/v1/stream", None),
+    ("GET", "/api/v1/audit/verify", None),
+]
+ADMIN_ROUTES = [
+    ("GET", "/api/v1/keys", None),
+    ("POST", "/api/v1/keys", {"role": "operator"}),
+    ("DELETE", "/api/v1/keys/x", None),
+    ("POST", "/api/v1/offices", {"id": "x", "name": "X", "pad_id": "city-hall"}),
+    ("POST", "/api/v1/pads", {"id": "x", "name": "X", "lon": 126.9, "lat": 37.4}),
+]
+
+
+async def test_requests_without_a_valid_key_are_401(api: Api) -> None:
+    revoked = await api.store.api_keys.create("operator", actor="test")
+    await api.store.api_keys.revoke(revoked.id, actor="test")
+    cases = {
+        None: "missing_key",
+        "Token abc": "malformed_key",
+        "Bearer": "malformed_key",
+        "Bearer a b": "malformed_key",
+        f"Basic {api.keys['operator']}": "malformed_key",
+        "Bearer dd_000000000000_not-a-real-secret": "invalid_key",
+        f"Bearer {revoked.token}": "invalid_key",
+    }
+    async with api.client() as c:
+        for header, code in cases.items():
+            headers = {"Authorization": header} if header is not None else {}
+            for method, path, body in [
+                ("GET", "/api/v1/requests", None),
+                ("POST", "/api/v1/requests", REQUEST),
+                ("GET", "/api/v1/fleet", None),
+            ]:
+                r = await c.request(method, path, json=body, headers=headers)
+                assert r.status_code == 401, (header, path, r.text)
+                assert error_code(r) == code, (header, r.text)
+                assert r.headers["www-authenticate"] == "Bearer"
+        # A bad body does not get past the missing key: authentication comes first.
+        r = await c.post("/api/v1/requests", content=b"{not json")
+        assert r.status_code == 401 and error_code(r) == "missing_key"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), STAFF_ROUTES + ADMIN_ROUTES)
+async def test_office_keys_are_refused_staff_and_admin_routes(
+    api: Api, method: str, path: str, body: object
+) -> None:
+    async with api.client("office") as c:
+        r = await c.request(method, path, json=body)
+    assert r.status_code == 403, r.text
+    assert error_code(r) == "forbidden_role"
+    assert r.json()["error"]["details"]["role"] == "office"
+
+
+async def test_operator_keys_are_refused_admin_routes_and_admins_do_what_operators_do(api: Api) -> None:
+    async with api.client("operator") as c:
+        for method, path, body in ADMIN_ROUTES:
+            r = await c.request(method, path, json=body)
+            assert r.status_code == 403 and error_code(r) == "forbidden_role", (path, r.text)
+    async with api.client("admin") as c:
+        for path in (
+            "/api/v1/fleet",
+            "/api/v1/flights",
+            "/api/v1/zones",
+            "/api/v1/ports",
+            "/api/v1/audit/verify",
+            "/api/v1/keys",
+            "/api/v1/offices",
+            "/api/v1/pads",
+        ):
+            r = await c.get(path)
+            assert r.status_code == 200, (path, r.text)
+        assert (await c.get("/api/v1/audit/verify")).json()["ok"] is True
+
+
+async def test_an_office_sees_its_own_requests_only_and_only_it_sees_the_codes(api: Api) -> None:
+    async with api.client("office") as a, api.client("office_b") as b, api.client("operator") as op:
+        filed = await a.post("/api/v1/requests", json=REQUEST)
+        assert filed.status_code == 201, filed.text
+        rid = filed.json()["id"]
+        assert re.fullmatch(r"\d{6}", filed.json()["recipient_code"])
+        # Another office: a 404 (not 403), for reading, cancelling and streaming alike.
+        for method, path in [
+            ("GET", f"/api/v1/requests/{rid}"),
+            ("POST", f"/api/v1/requests/{rid}/cancel"),
+            ("GET", f"/api/v1/requests/{rid}/stream"),
+        ]:
+            r = await b.request(method, path)
+            assert r.status_code == 404 and error_code(r) == "not_found", (path, r.text)
+        assert (await b.get("/api/v1/requests")).json()["items"] == []
+        assert (await b.get("/api/v1/requests", params={"office_id": OFFICE_A})).json()["items"] == []
+        mine = await a.get(f"/api/v1/requests/{rid}")
+        assert mine.json()["request"]["recipient_code"] == filed.json()["recipient_code"]
+        staff = await op.get(f"/api/v1/requests/{rid}")
+        assert staff.status_code == 200
+        assert staff.json()["request"]["recipient_code"] is None
+        assert staff.json()["request"]["pickup_code"] is None
+        listed = await op.get("/api/v1/requests")
+        assert [i["id"] for i in listed.json()["items"]] == [rid]
+        assert all(i["recipient_code"] is None for i in listed.json()["items"])
+        # Offices read pads and offices (to file by pad id).
+        assert (await a.get("/api/v1/pads")).status_code == 200
+        assert (await a.get("/api/v1/offices")).status_code == 200
+
+
+async def test_unknown_ids_are_404_with_the_error_format(api: Api) -> None:
+    async with api.client("admin") as c:
+        for method, path in [
+            ("GET", "/api/v1/requests/req_nope"),
+            ("POST", "/api/v1/requests/req_nope/cancel"),
+            ("DELETE", "/api/v1/zones/nope"),
+            ("DELETE", "/api/v1/keys/nope"),
+            ("GET", "/api/v1/nothing-here"),
+        ]:
+            r = await c.request(method, path)
+            assert r.status_code == 404, (path, r.text)
+            assert error_code(r) == "not_found"
+
+
+async def test_admins_create_and_revoke_keys_and_the_revoked_key_stops_at_once(api: Api) -> None:
+    async with api.client("admin") as admin:
+        r = await admin.post("/api/v1/keys", json={"role": "office", "office_id": OFFICE_A, "label": "clerk"})
+        assert r.status_code == 201, r.text
+        new = r.json()
+        assert (await admin.post("/api/v1/keys", json={"role": "office"})).status_code == 422
+        async with api.client() as c:
+            auth = {"Authorization": f"Bearer {new['token']}"}
+            assert (await c.get("/api/v1/requests", headers=auth)).status_code == 200
+            r = await admin.delete(f"/api/v1/keys/{new['id']}")
+            assert r.status_code == 200 and r.json()["revoked"] is True
+            r = await c.get("/api/v1/requests", headers=auth)
+            assert r.status_code == 401 and error_code(r) == "invalid_key"
+        listed = (await admin.get("/api/v1/keys")).json()
+        assert all("token" not in k for k in listed)
+
+
+async def test_rate_limit_answers_429_with_retry_after(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
+) -> None:
+    async with (
+        idle_api(store, broker, prefix, solver_pool, rate=RateLimit(0.1, 3)) as api,
+        api.client("operator") as c,
+        api.client("admin") as other,
+    ):
+        codes = [(await c.get("/api/v1/offices")).status_code for _ in range(3)]
+        assert codes == [200, 200, 200]
+        r = await c.get("/api/v1/offices")
+        assert r.status_code == 429
+        assert error_code(r) == "rate_limited"
+        assert int(r.headers["retry-after"]) >= 1
+        # The bucket is per key: another key is not limited.
+        assert (await other.get("/api/v1/offices")).status_code == 200
+
+
+async def test_health_and_metrics_need_no_key(api: Api) -> None:
+    async with api.client() as c:
+        r = await c.get("/health")
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            "status": "ok",
+            "database": True,
+            "broker": True,
+            "dispatcher": True,
+            "detail": {},
+        }
+        async with api.client("office") as office:
+            assert (await office.post("/api/v1/requests", json=REQUEST)).status_code == 201
+            assert (
+                await office.post("/api/v1/requests", json={**REQUEST, "weight_kg": 50})
+            ).status_code == 422
+        r = await c.get("/metrics")
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/plain")
+        samples = parse_prometheus(r.text)
+        assert samples['dronedispatch_requests{state="accepted"}'] == 1
+        assert samples['dronedispatch_requests{state="rejected"}'] == 1
+        for name in (
+            "deliveries_total",
+            "telemetry_messages_total",
+            "telemetry_messages_per_second",
+            "plan_rounds_total",
+            "reroutes_total",
+            'plan_seconds_bucket{le="+Inf"}',
+            "plan_seconds_count",
+            "link_connected",
+        ):
+            assert f"dronedispatch_{name}" in samples, name
+        assert samples["dronedispatch_link_connected"] == 1
+        assert (
+            samples['dronedispatch_plan_seconds_bucket{le="+Inf"}']
+            == samples["dronedispatch_plan_seconds_count"]
+        )
+
+
+async def test_health_is_503_when_the_broker_link_is_down(api: Api) -> None:
+    await api.dispatcher.link.stop()
+    async with api.client() as c:
+        r = await c.get("/health")
+    assert r.status_code == 503
+    assert r.json()["broker"] is False and r.json()["status"] == "unavailable"
+
+
+_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$")
+
+
+def parse_prometheus(text: str) -> dict[str, float]:
+    """Samples of a Prometheus text exposition; every line must be a comment or a sample."""
+    samples: dict[str, float] = {}
+    types: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("counter", "gauge", "histogram", "summary"), line
+            types[name] = kind
+            continue
+        if line.startswith("# HELP "):
+            continue
+        m = _LINE.match(line)
+        assert m is not None, f"not a Prometheus sample line: {line!r}"
+        base = m.group(1).split("{")[0]
+        assert any(base == t or base.startswith(t + "_") for t in types), f"sample without a TYPE: {line}"
+        samples[m.group(1)] = float(m.group(2))
+    return samples
