@@ -1,29 +1,42 @@
-"""The live part of ``dronedispatch demo``: the real dispatcher flies the sample requests.
+"""The live part of ``dronedispatch demo``: the whole system, with offices filing requests over HTTP.
 
 Everything runs on this machine with no set-up: an embedded MQTT 5 broker, a SQLite file, the
-simulated fleet (every drone its own MQTT client) and the dispatcher, all on one accelerated clock.
-The sample requests are filed as their offices would file them; the dispatcher decides intake,
-plans, commands the drones and follows them to delivery. Progress is printed as it happens; the
-summary names every request's outcome, and the simulator's breach monitor is the safety oracle.
+simulated fleet (every drone its own MQTT client), the dispatcher, and the HTTP API with the
+operators' dashboard, all on one accelerated clock. A stream of office requests (the samples, then
+generated ones) is filed through ``POST /api/v1/requests`` with each office's own API key; the
+dispatcher decides intake, plans, commands the drones and follows them to delivery. Progress shows
+live in the terminal; the summary names every request's outcome, and the simulator's breach monitor
+is the safety oracle.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
+import socket
 import statistics
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+import httpx
+
 from airspace.zones import load_zones
+from dispatch.api.app import AppServer, create_app
+from dispatch.api.context import ApiContext
+from dispatch.demo_display import DroneLine, Mode, ProgressDisplay, Snapshot
+from dispatch.demo_stream import Filing, request_stream
 from dispatch.lifecycle import REQUEST_TERMINAL
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.shared_clock import SharedClock
 from dispatch.service.solver_pool import SolverPool
-from dispatch.store import NewRequest, Place, Store, open_store
+from dispatch.store import Store, open_store
 from dispatch.store.directory import load_pads
 from fleet.description import Fleet
 from fleet.embedded_broker import EmbeddedBroker
@@ -49,6 +62,7 @@ class LiveSummary:
     breaches: int
     audit_ok: bool
     wall_s: float
+    not_filed: int = 0  # requests of the stream not filed before the run ended
 
     def as_dict(self) -> dict[str, object]:
         """The summary as plain JSON-ready data."""
@@ -66,30 +80,34 @@ class LiveSummary:
             "geofence_breaches": self.breaches,
             "audit_chain_ok": self.audit_ok,
             "wall_s": round(self.wall_s, 1),
+            "not_filed": self.not_filed,
         }
 
 
-def _pad_at(pads: dict[str, Place], lon: float, lat: float) -> Place:
-    for place in pads.values():
-        if abs(place.lon - lon) < 1e-7 and abs(place.lat - lat) < 1e-7:
-            return place
-    return Place(lon, lat)
+@dataclass(frozen=True, slots=True)
+class LiveOptions:
+    """How the live run goes (the demo's flags)."""
+
+    requests: int = 30  # filed in all: the samples first, then generated ones
+    duration_s: float | None = None  # wall seconds once running; None: until every filed one is final
+    speed: float = 60.0  # simulated seconds per wall second
+    host: str = "127.0.0.1"
+    port: int = 8000  # 0: any free port
+    display: Mode = "lines"
+    plan_seconds: float = 1.0
+    seed: int = 1
+    every_s: float = 90.0  # simulated seconds between generated filings
+    timeout_s: float = 900.0  # wall-time safety limit when no duration is given
 
 
-def _filing(req: Request, pads: dict[str, Place]) -> NewRequest:
-    pickup = _pad_at(pads, *req.pickup)
-    dropoff = _pad_at(pads, *req.dropoff)
-    return NewRequest(
-        office_id=pickup.pad_id or "",
-        pickup=pickup,
-        dropoff=dropoff,
-        weight_kg=req.weight_kg,
-        priority=req.priority,
-        ready_at=req.ready_at,
-        deadline=req.deadline,
-        description=f"sample request {req.id}",
-        idempotency_key=req.id,
-    )
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 async def _delivered_at(store: Store, request_id: str) -> datetime | None:
@@ -104,109 +122,233 @@ async def run_live(
     fleet: Fleet,
     zones_path: Path,
     pads_path: Path,
-    requests: tuple[Request, ...],
+    samples: tuple[Request, ...],
     start: datetime,
     *,
     db_path: Path,
-    speed: float = 60.0,
-    timeout_s: float = 300.0,
-    plan_seconds: float = 1.0,
+    options: LiveOptions | None = None,
     out: TextIO | None = None,
 ) -> LiveSummary:
-    """Fly ``requests`` with the simulated ``fleet``; return the summary (progress to ``out``)."""
+    """Run the whole system and file the demo's request stream through the HTTP API, as offices
+    would; return the summary (progress to ``out``)."""
+    opts = options or LiveOptions()
     out = out or sys.stdout
     wall0 = time.monotonic()
     db_path.unlink(missing_ok=True)
     zones = load_zones(zones_path)
-    pads = {pid: place for pid, (_, place) in load_pads(pads_path).items()}
+    directory = load_pads(pads_path)
+    pads = {pid: (place.lon, place.lat) for pid, (_, place) in directory.items()}
     features = json.loads(zones_path.read_text(encoding="utf-8"))["features"]
+    filings = request_stream(samples, pads, start, opts.requests, every=timedelta(seconds=opts.every_s),
+                             seed=opts.seed)  # fmt: skip
+    display = ProgressDisplay(out, opts.display, tz=start.tzinfo)
+    port = opts.port
+    if port != 0 and not _port_free(opts.host, port):
+        display.note(f"  port {port} is taken; serving on a free port instead")
+        port = 0
     # The store reads the simulated clock; until that clock runs (after the slow start-up below),
     # everything is stamped with the start of the simulated day.
     now = [lambda: start]
     store = await open_store(f"sqlite+aiosqlite:///{db_path}", now=lambda: now[0]())
     pool = SolverPool()
+    labels: dict[str, str] = {}  # request id -> label (R001, D015)
+    ids: list[str] = []
     try:
-        await store.directory.seed(fleet, load_pads(pads_path), actor="demo")
+        await store.directory.seed(fleet, directory, actor="demo")
         for feature in features:
             await store.zones.upsert(feature, actor="demo")
+        operator = await store.api_keys.create("operator", actor="demo", label="demo dashboard")
+        office_keys = {}
+        for office in sorted({f.office_id for f in filings}):
+            key = await store.api_keys.create("office", actor="demo", office_id=office, label="demo")
+            office_keys[office] = key.token
         await pool.warm_up()  # solver processes take seconds to start: not on the simulated clock
         with EmbeddedBroker() as broker:
-            clock = SharedClock.starting_now(speed, start)
+            clock = SharedClock.starting_now(opts.speed, start)
             now[0] = clock.now
-            tz = start.tzinfo
             sim = SimulatedFleet(fleet, broker, clock=clock, prefix=PREFIX, zones=zones)
             link = FleetLink(
                 broker, client_id="demo-dispatcher", prefix=PREFIX, clock=clock, max_telemetry_age_s=60.0
             )
             async with sim, link:
-                dispatcher = Dispatcher(store, link, clock, pool=pool, plan_seconds=plan_seconds)
-                names: dict[str, str] = {}
-
-                def progress(request_id: str, state: str) -> None:
-                    when = clock.now().astimezone(tz).strftime("%H:%M:%S")
-                    print(f"  {when}  {names.get(request_id, request_id):<6} {state}", file=out, flush=True)
-
-                dispatcher.on_progress = progress
+                dispatcher = Dispatcher(store, link, clock, pool=pool, plan_seconds=opts.plan_seconds)
+                dispatcher.on_progress = lambda rid, state: display.request_changed(
+                    clock.now(), labels.get(rid, rid), state
+                )
                 async with dispatcher:
-                    ids: list[str] = []
-                    for req in requests:
-                        view = await dispatcher.submit(_filing(req, pads), actor=f"office:{req.id}")
-                        names[view.id] = req.id
-                        ids.append(view.id)
-                        why = f" ({view.state_reason})" if view.state_reason else ""
-                        progress(view.id, f"{view.state}{why}")
-
-                    async def finished() -> bool:
-                        views = [await store.requests.get(i) for i in ids]
-                        return all(v.state in REQUEST_TERMINAL for v in views)
-
+                    app = create_app(ApiContext(store=store, dispatcher=dispatcher, clock=clock))
+                    # The demo's terminal shows progress; library chatter (each HTTP call, the
+                    # broker's start and stop) only at WARNING and above.
+                    for name in ("", "httpx", "iotcore"):
+                        logging.getLogger(name).setLevel(logging.WARNING)
+                    server = AppServer(app, opts.host, port)
+                    await server.start()
+                    base = server.url
+                    display.note(f"  dashboard: {base}/dashboard#key={operator.token}")
+                    display.note(f"  API:       {base}/api/v1  (OpenAPI schema at {base}/schema)")
                     try:
-                        await dispatcher.wait_until(finished, timeout_s=timeout_s)
-                    except TimeoutError:
-                        print(f"  (stopped after {timeout_s:.0f} s of wall time)", file=out)
+                        await _fly(dispatcher, sim, fleet, clock, filings, base, office_keys, labels, ids,
+                                   display, opts, wall0)  # fmt: skip
+                    finally:
+                        await server.stop()
+                        display.close()
                 km = sum(sim.drone(d.id).distance_flown_m for d in fleet.drones) / 1000.0
                 breaches = len(sim.breaches)
-        views = {names[i]: await store.requests.get(i) for i in ids}
-        minutes: list[float] = []
-        on_time = 0
-        for view in views.values():
-            if view.state != "delivered":
-                continue
-            at = await _delivered_at(store, view.id)
-            if at is None:
-                continue
-            minutes.append((at - view.created_at).total_seconds() / 60.0)
-            if view.deadline is None or at <= view.deadline:
-                on_time += 1
-        report = await store.verify_audit()
-        return LiveSummary(
-            requests=len(views),
-            delivered=sum(1 for v in views.values() if v.state == "delivered"),
-            on_time=on_time,
-            rejected={r: v.state_reason or "" for r, v in views.items() if v.state == "rejected"},
-            unfinished={r: v.state for r, v in views.items() if v.state not in REQUEST_TERMINAL},
-            other_final={
-                r: f"{v.state}: {v.state_reason or '-'}"
-                for r, v in views.items()
-                if v.state in REQUEST_TERMINAL and v.state not in ("delivered", "rejected")
-            },
-            median_minutes=statistics.median(minutes) if minutes else None,
-            km_flown=km,
-            breaches=breaches,
-            audit_ok=report.ok,
-            wall_s=time.monotonic() - wall0,
-        )
+        return await _summary(store, ids, labels, km, breaches, len(filings), wall0)
     finally:
         pool.close()
         await store.close()
+
+
+async def _fly(
+    dispatcher: Dispatcher,
+    sim: SimulatedFleet,
+    fleet: Fleet,
+    clock: SharedClock,
+    filings: list[Filing],
+    base: str,
+    office_keys: dict[str, str],
+    labels: dict[str, str],
+    ids: list[str],
+    display: ProgressDisplay,
+    opts: LiveOptions,
+    wall0: float,
+) -> None:
+    """File the requests on time through the API while the board refreshes; return when every
+    filed request is final (or the wall-time limit is reached)."""
+    store = dispatcher.store
+    limit = opts.duration_s if opts.duration_s is not None else opts.timeout_s
+    filed_all = asyncio.Event()
+
+    async def feed() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=30.0) as http:
+            for filing in filings:
+                wait = (filing.at - clock.now()).total_seconds()
+                if wait > 0:
+                    await clock.sleep(wait)
+                reply = await http.post(
+                    "/api/v1/requests",
+                    json=filing.body,
+                    headers={
+                        "Authorization": f"Bearer {office_keys[filing.office_id]}",
+                        "Idempotency-Key": f"demo-{filing.label}",
+                    },
+                )
+                if reply.status_code >= 500:
+                    raise RuntimeError(f"the API failed on {filing.label}: {reply.status_code} {reply.text}")
+                body = reply.json()
+                if reply.status_code >= 400:
+                    # Refused at intake (the request is kept, rejected, with its reason) or invalid.
+                    error = body.get("error", {})
+                    rid = error.get("details", {}).get("request_id")
+                    if rid is None:
+                        raise RuntimeError(f"API refused {filing.label}: {reply.status_code} {reply.text}")
+                    labels[rid] = filing.label
+                    ids.append(rid)
+                    display.request_changed(clock.now(), filing.label, "rejected", error.get("code"))
+                    continue
+                labels[body["id"]] = filing.label
+                ids.append(body["id"])
+                display.request_changed(clock.now(), filing.label, body["state"], body.get("state_reason"))
+        filed_all.set()
+
+    async def finished() -> bool:
+        if not filed_all.is_set():
+            return False
+        views = [await store.requests.get(i) for i in ids]
+        return all(v.state in REQUEST_TERMINAL for v in views)
+
+    async def draw() -> None:
+        states: Counter[str] = Counter()
+        for i in list(ids):
+            states[(await store.requests.get(i)).state] += 1
+        lines = []
+        for d in fleet.drones:
+            status = dispatcher.link.registry.get(d.id)
+            tele = status.telemetry if status is not None else None
+            view = dispatcher.drones.get(d.id)
+            lines.append(DroneLine(
+                d.id, tele.state if tele is not None else "unknown",
+                tele.battery_pct if tele is not None else None,
+                view.mission if view is not None else None,
+                len(view.onboard) if view is not None else 0,
+            ))  # fmt: skip
+        km = sum(sim.drone(d.id).distance_flown_m for d in fleet.drones) / 1000.0
+        display.refresh(
+            Snapshot(clock.now(), len(ids), len(filings), states, tuple(lines), km, len(sim.breaches))
+        )
+
+    async def board() -> None:
+        while True:
+            await draw()
+            await asyncio.sleep(0.5)  # a display refresh period, not synchronisation
+
+    feeder = asyncio.create_task(feed(), name="demo-feed")
+    drawer = asyncio.create_task(board(), name="demo-board")
+    try:
+        # --duration counts from when the system is up; the safety limit from the very start.
+        remaining = limit if opts.duration_s is not None else limit - (time.monotonic() - wall0)
+        waiter = asyncio.create_task(dispatcher.wait_until(finished, timeout_s=max(1.0, remaining)))
+        done, _ = await asyncio.wait({feeder, waiter}, return_when=asyncio.FIRST_EXCEPTION)
+        if feeder in done and feeder.exception() is not None:
+            waiter.cancel()
+            raise feeder.exception()  # type: ignore[misc]
+        try:
+            await waiter
+        except TimeoutError:
+            display.note(f"  (stopped after {limit:.0f} s of wall time)")
+    finally:
+        for task in (feeder, drawer):
+            task.cancel()
+        for task in (feeder, drawer):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await draw()  # the final state
+
+
+async def _summary(
+    store: Store, ids: list[str], labels: dict[str, str], km: float, breaches: int, planned: int, wall0: float
+) -> LiveSummary:
+    views = {labels[i]: await store.requests.get(i) for i in ids}
+    minutes: list[float] = []
+    on_time = 0
+    for view in views.values():
+        if view.state != "delivered":
+            continue
+        at = await _delivered_at(store, view.id)
+        if at is None:
+            continue
+        minutes.append((at - view.created_at).total_seconds() / 60.0)
+        if view.deadline is None or at <= view.deadline:
+            on_time += 1
+    report = await store.verify_audit()
+    return LiveSummary(
+        requests=len(views),
+        delivered=sum(1 for v in views.values() if v.state == "delivered"),
+        on_time=on_time,
+        rejected={r: v.state_reason or "" for r, v in views.items() if v.state == "rejected"},
+        unfinished={r: v.state for r, v in views.items() if v.state not in REQUEST_TERMINAL},
+        other_final={
+            r: f"{v.state}: {v.state_reason or '-'}"
+            for r, v in views.items()
+            if v.state in REQUEST_TERMINAL and v.state not in ("delivered", "rejected")
+        },
+        median_minutes=statistics.median(minutes) if minutes else None,
+        km_flown=km,
+        breaches=breaches,
+        audit_ok=report.ok,
+        wall_s=time.monotonic() - wall0,
+        not_filed=planned - len(views),
+    )
 
 
 def print_summary(summary: LiveSummary, out: TextIO | None = None) -> None:
     """The summary table of a live run."""
     out = out or sys.stdout
     median = "-" if summary.median_minutes is None else f"{summary.median_minutes:.1f}"
+    not_filed = summary.not_filed
     rows = [
-        ("requests", str(summary.requests)),
+        ("requests filed", f"{summary.requests}" + (f" ({not_filed} not filed)" if not_filed else "")),
         ("delivered", str(summary.delivered)),
         ("on time", str(summary.on_time)),
         ("rejected at intake", ", ".join(f"{r} ({why})" for r, why in summary.rejected.items()) or "-"),

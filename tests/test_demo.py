@@ -1,5 +1,6 @@
-"""The README's demo command runs on the embedded sample area: paths, an offline plan that validates,
-and the live system (embedded broker, SQLite, simulated fleet, dispatcher) flying the sample."""
+"""The README's demo command runs on the embedded sample area: paths and an offline plan that
+validates, then the whole live system (embedded broker, SQLite, simulated fleet, dispatcher, HTTP API
+and dashboard) with offices filing requests over HTTP."""
 
 from __future__ import annotations
 
@@ -9,11 +10,19 @@ from pathlib import Path
 import pytest
 
 from dispatch import cli
+from dispatch.demo_stream import request_stream
+from dispatch.store.directory import load_pads
+from routing.requests import parse_requests
+from tests.conftest import EXAMPLES
+
+SAMPLE = EXAMPLES
 
 
-def test_demo_plans_then_flies_the_sample_live(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_offline_part_plans_the_sample_and_validates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "plan.geojson"
-    status = cli.main(["demo", "--seconds", "2", "--out", str(out), "--speed", "120", "--json"])
+    status = cli.main(["demo", "--seconds", "2", "--out", str(out), "--no-live"])
     text = capsys.readouterr().out
     assert status == 0, text
     assert "Exact safe paths" in text
@@ -28,16 +37,71 @@ def test_demo_plans_then_flies_the_sample_live(tmp_path: Path, capsys: pytest.Ca
     assert unserved.get("R012") == "dropoff_in_zone"
     assert all(f["geometry"]["type"] == "LineString" for f in plan["features"])
 
+
+def test_demo_live_files_over_http_and_summarises(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "plan.geojson"
+    argv = ["demo", "--live-only", "--out", str(out), "--requests", "20", "--speed", "120", "--port", "0"]
+    status = cli.main([*argv, "--headless", "--json"])
+    text = capsys.readouterr().out
+    assert status == 0, text
+    assert "dashboard: http://" not in text, "--headless prints no live display"
     live = json.loads(text.strip().splitlines()[-1])
-    assert live["requests"] == 14
-    assert live["unfinished"] == {}, "every request must end delivered or rejected"
+    assert live["requests"] == 20 and live["not_filed"] == 0, live
+    assert live["unfinished"] == {}, "every request must end in a final state"
     assert live["rejected"]["R011"] == "overweight"
     assert live["rejected"]["R012"] == "dropoff_in_zone"
     # Accelerated time magnifies the dispatcher's own latency, so a tight deadline may slip out of
     # reach; such a request must still end in a final state that says why.
-    assert live["delivered"] + len(live["rejected"]) + len(live["other_final"]) == 14
+    assert live["delivered"] + len(live["rejected"]) + len(live["other_final"]) == 20
     assert all(not why.endswith(": -") for why in live["other_final"].values()), text
-    assert live["delivered"] >= 10, text
+    assert live["delivered"] >= 12, text
+    assert 0 <= live["on_time"] <= live["delivered"]
+    assert live["median_request_to_delivery_min"] > 0
     assert live["geofence_breaches"] == 0
     assert live["audit_chain_ok"] is True
     assert live["km_flown"] > 0
+
+
+def test_demo_shows_progress_and_the_dashboard_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "plan.geojson"
+    argv = ["demo", "--live-only", "--out", str(out), "--requests", "3", "--speed", "120", "--port", "0"]
+    status = cli.main(argv)
+    text = capsys.readouterr().out
+    assert status == 0, text
+    assert "/dashboard#key=dd_" in text
+    # Not a terminal: one line per request change, and the summary table.
+    assert "R001   delivered" in text
+    assert "geofence breaches" in text
+
+
+def test_request_stream_is_deterministic_and_starts_with_the_samples() -> None:
+    samples = parse_requests(json.loads((SAMPLE / "requests.json").read_text()))
+    pads = {pid: (p.lon, p.lat) for pid, (_, p) in load_pads(SAMPLE / "pads.json").items()}
+    start = samples[0].ready_at
+    a = request_stream(samples, pads, start, 40, seed=3)
+    b = request_stream(samples, pads, start, 40, seed=3)
+    assert a == b
+    assert [f.label for f in a[:14]] == [r.id for r in samples]
+    generated = a[14:]
+    assert len(generated) == 26
+    assert all(f.body["pickup"] != f.body["dropoff"] for f in generated)
+    assert all(f.office_id == f.body["pickup"] for f in generated)
+    assert [f.at for f in generated] == sorted(f.at for f in generated)
+    assert all(f.body["deadline"] > f.body["ready_at"] for f in generated)
+    assert request_stream(samples, pads, start, 5)[-1].label == "R005"
+    with pytest.raises(ValueError, match=">= 0"):
+        request_stream(samples, pads, start, -1)
+
+
+def test_demo_duration_ends_the_run_with_what_was_filed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "plan.geojson"
+    argv = ["demo", "--live-only", "--out", str(out), "--requests", "200", "--port", "0", "--duration", "4s"]
+    status = cli.main([*argv, "--headless", "--json"])
+    live = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert status == 0, live
+    assert live["not_filed"] > 0 and live["requests"] + live["not_filed"] == 200, live
+    assert live["geofence_breaches"] == 0 and live["audit_chain_ok"] is True
