@@ -109,6 +109,28 @@ async def sees_the_service_area(page: Page, store: Store, system: System) -> Non
     )
 
 
+async def asks_for_the_key(page: Page, base: str, token: str) -> None:
+    """Without a key the page asks for one; a wrong key is refused; the right one connects and is
+    kept for the tab (a reload stays connected)."""
+    await page.goto(f"{base}/dashboard/")
+    modal = page.get_by_test_id("key-modal")
+    await expect(modal).to_be_visible(timeout=TIMEOUT_MS)
+    await page.get_by_test_id("key-input").fill("dd_000000000000_not-a-key")
+    await page.get_by_test_id("key-submit").click()
+    await expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "unauthorized")
+    await expect(modal).to_contain_text("refused")
+    await page.get_by_test_id("key-input").fill(token)
+    await page.get_by_test_id("key-submit").click()
+    await expect(modal).to_be_hidden()
+    await expect(page.get_by_test_id("connection-status")).to_have_attribute(
+        "data-state", "live", timeout=TIMEOUT_MS
+    )
+    await page.reload()
+    await expect(page.get_by_test_id("connection-status")).to_have_attribute(
+        "data-state", "live", timeout=TIMEOUT_MS
+    )
+
+
 async def refused_zone_shows_the_api_message(page: Page) -> None:
     """A self-crossing polygon (a bow tie, four clicks on the map) is refused with the parser's words."""
     await page.get_by_test_id("zone-shape-polygon").check()
@@ -161,7 +183,12 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             try:
-                await page.goto(f"{server.url}/dashboard#key={operator.token}")  # as the demo prints it
+                await asks_for_the_key(page, server.url, operator.token)
+                # A fresh tab with the key in the fragment, as the demo prints the address.
+                await page.close()
+                page = await context.new_page()
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                await page.goto(f"{server.url}/dashboard#key={operator.token}")
                 await sees_the_service_area(page, store, system)
                 await refused_zone_shows_the_api_message(page)
 

@@ -753,6 +753,7 @@
       logEvent(level, `request ${shortId(r.id)}: ${prev.state} → ${state}${r.reason && level === "error" ? ` (${r.reason})` : ""}`, "request");
     } else if (fromStream && !prev) {
       logEvent("info", `request ${shortId(r.id)} filed by ${r.office || "?"}${state ? ` (${state})` : ""}`, "request");
+      refreshRequestsSoon(); // the stream names the request; the list has its places and times
     }
     return r;
   }
@@ -837,6 +838,7 @@
   }
 
   async function refreshRequests() {
+    lastRequestsFetch = performance.now();
     // oldest first, a page at a time
     let offset = 0;
     for (let page = 0; page < 20; page++) {
@@ -857,6 +859,17 @@
     S.fleetRefreshPending = setTimeout(() => {
       S.fleetRefreshPending = null;
       refreshFleet().catch(() => {});
+    }, wait);
+  }
+
+  let requestsRefreshPending = null;
+  let lastRequestsFetch = 0;
+  function refreshRequestsSoon() {
+    if (requestsRefreshPending) return;
+    const wait = Math.max(200, 1000 - (performance.now() - lastRequestsFetch));
+    requestsRefreshPending = setTimeout(() => {
+      requestsRefreshPending = null;
+      refreshRequests().catch(() => {});
     }, wait);
   }
 
