@@ -122,10 +122,13 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
 
 def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
     code = {
+        400: "invalid_request",
         401: "unauthorized",
         403: "forbidden",
         404: "not_found",
         405: "method_not_allowed",
+        413: "too_large",
+        415: "unsupported_media_type",
         429: "rate_limited",
     }.get(exc.status_code, "http_error" if exc.status_code < 500 else "internal")
     headers = dict(exc.headers or {})

@@ -1,0 +1,150 @@
+"""The API over the whole running system: a request filed over HTTP is flown and delivered; the
+streams carry its state changes and the fleet's telemetry; the detail has the flown track and the
+proof of delivery; the fleet and flights views show the drones at work."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from dispatch.service.solver_pool import SolverPool
+from dispatch.store import Store
+from fleet.connection import BrokerAddress
+from tests.api_fixtures import Api, error_code, flying_api, sse_messages
+from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
+from tests.dispatcher_fixtures import solver_pool_fixture  # noqa: F401
+from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.test_api_auth import parse_prometheus
+
+
+async def collect(response: httpx.Response, out: list[tuple[str, dict[str, Any]]], until: Any) -> None:
+    """Append every message of a stream to ``out`` until ``until(kind, data)`` is true."""
+    async for kind, data in sse_messages(response):
+        out.append((kind, data))
+        if until(kind, data):
+            return
+
+
+def body(api: Api, src: str = "city-hall", dst: str = "indeokwon") -> dict[str, Any]:
+    """A request ready now on the simulated clock, due in 90 simulated minutes."""
+    assert api.system is not None
+    now = api.system.clock.now()
+    return {
+        "pickup": src,
+        "dropoff": dst,
+        "weight_kg": 0.3,
+        "ready_at": now.isoformat(),
+        "deadline": (now + timedelta(minutes=90)).isoformat(),
+    }
+
+
+async def test_a_request_filed_over_http_is_delivered_and_streamed(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
+) -> None:
+    async with flying_api(store, broker, prefix, solver_pool) as api:
+        async with (
+            api.client("operator") as op,
+            api.client("office") as office,
+            op.stream("GET", "/api/v1/stream") as everything,
+        ):
+            assert everything.status_code == 200
+            assert everything.headers["content-type"].startswith("text/event-stream")
+            started = time.monotonic()
+            r = await office.post("/api/v1/requests", json=body(api))
+            assert r.status_code == 201, r.text
+            rid = r.json()["id"]
+            seen: list[tuple[str, dict[str, Any]]] = []
+            mine: list[tuple[str, dict[str, Any]]] = []
+
+            def delivered(kind: str, data: dict[str, Any]) -> bool:
+                return kind == "request" and data.get("id") == rid and data.get("state") == "delivered"
+
+            async with office.stream("GET", f"/api/v1/requests/{rid}/stream") as own:
+                assert own.status_code == 200
+                async with asyncio.timeout(120):
+                    await asyncio.gather(collect(everything, seen, delivered), collect(own, mine, delivered))
+            elapsed = time.monotonic() - started
+
+        # The office's stream: the state when it connected, then each change, in order, ending delivered.
+        assert all(kind == "request" and data["id"] == rid for kind, data in mine)
+        assert mine[0][1]["current"] is True
+        states = [data["state"] for _, data in mine]
+        assert states[-3:] == ["dispatched", "picked_up", "delivered"], states
+        # The operators' stream: every request change, fleet events and throttled telemetry.
+        changes = [d["state"] for k, d in seen if k == "request" and d.get("id") == rid and "state" in d]
+        assert changes == ["submitted", "accepted", "planned", "dispatched", "picked_up", "delivered"], (
+            changes
+        )
+        events = {d.get("event") for k, d in seen if k == "event"}
+        assert {"took_off", "picked_up", "delivered", "flight_planned"} <= events, events
+        telemetry = Counter(d["drone_id"] for k, d in seen if k == "telemetry")
+        assert telemetry, "no telemetry on the stream"
+        assert max(telemetry.values()) <= 2 * elapsed + 2, (telemetry, elapsed)
+        assert all(kind in ("request", "event", "telemetry") for kind, _ in seen)
+        assert not any("recipient_code" in d or "pickup_code" in d for _, d in seen)
+
+        async with api.client("office") as office, api.client("operator") as op:
+            detail = (await office.get(f"/api/v1/requests/{rid}")).json()
+            req = detail["request"]
+            assert req["state"] == "delivered"
+            assert [e["state"] for e in detail["timeline"] if e["state"]] == changes
+            pod = detail["proof_of_delivery"]
+            assert pod["recipient_code_ok"] is True and pod["refused_attempts"] == 0
+            assert pod["drone_id"] and pod["mission_id"] == detail["missions"][-1]
+            # The track: positions reported while the document was on board, ending at the drop-off.
+            track = detail["track"]
+            assert len(track) >= 2
+            assert all(
+                datetime.fromisoformat(a["at"]) <= datetime.fromisoformat(b["at"])
+                for a, b in itertools.pairwise(track)
+            )
+            assert abs(track[-1]["lon"] - req["dropoff"]["lon"]) < 0.002
+            assert abs(track[-1]["lat"] - req["dropoff"]["lat"]) < 0.002
+            assert abs(pod["lon"] - req["dropoff"]["lon"]) < 0.002
+            # Too late to cancel.
+            r = await office.post(f"/api/v1/requests/{rid}/cancel")
+            assert r.status_code == 409 and error_code(r) == "too_late"
+
+            flights = (await op.get("/api/v1/flights")).json()
+            flight = next(f for f in flights if f["mission_id"] == pod["mission_id"])
+            assert flight["request_ids"] == [rid] and flight["legs"]
+            assert [leg["action"] for leg in flight["legs"] if leg["request_id"] == rid] == [
+                "pickup",
+                "dropoff",
+            ]
+            fleet = (await op.get("/api/v1/fleet")).json()
+            assert {d["id"] for d in fleet} == {d.id for d in api.system.fleet.drones}  # type: ignore[union-attr]
+            online = [d for d in fleet if d["online"]]
+            assert online and all(d["position"] is not None and d["battery_pct"] is not None for d in online)
+            ports = (await op.get("/api/v1/ports")).json()
+            assert sum(len(p["drones"]) for p in ports) == len(fleet)
+            metrics = parse_prometheus((await op.get("/metrics")).text)
+            assert metrics["dronedispatch_deliveries_total"] == 1
+            assert metrics["dronedispatch_telemetry_messages_total"] > 0
+            assert metrics["dronedispatch_plan_rounds_total"] >= 1
+
+
+async def test_a_request_on_a_flight_is_not_cancelled(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
+) -> None:
+    async with flying_api(store, broker, prefix, solver_pool) as api, api.client("office") as office:
+        rid = (await office.post("/api/v1/requests", json=body(api, "city-hall", "gunpo"))).json()["id"]
+        async with office.stream("GET", f"/api/v1/requests/{rid}/stream") as own, asyncio.timeout(60):
+            async for _, data in sse_messages(own):
+                if data["state"] in ("planned", "dispatched"):
+                    break
+        r = await office.post(f"/api/v1/requests/{rid}/cancel")
+        assert r.status_code == 409, r.text
+        details = r.json()["error"]["details"]
+        # Whatever it is by now, it is on the drone's mission or already on board.
+        if error_code(r) == "on_flight":
+            assert details["state"] in ("planned", "dispatched") and details["mission_id"]
+        else:
+            assert error_code(r) == "too_late" and details["state"] in ("picked_up", "delivered")
+        assert (await api.store.requests.get(rid)).state != "cancelled"
