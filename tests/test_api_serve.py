@@ -1,0 +1,116 @@
+"""``dronedispatch serve`` and ``dronedispatch keys`` as real processes: an empty SQLite file is seeded,
+the service answers /health, an office key made by ``keys create`` files a request, a revoked key
+is refused, and SIGTERM stops it with exit status 0."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+
+from fleet.connection import BrokerAddress
+from fleet.embedded_broker import free_port
+from tests.conftest import REPO
+from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+
+
+async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run ``dronedispatch ARGS`` to the end: (exit status, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dispatch.cli",
+        *args,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_serve_runs_until_sigterm(tmp_path: Path, broker: BrokerAddress, prefix: str) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"
+    port = free_port()
+    log = (tmp_path / "serve.err").open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dispatch.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--db",
+        url,
+        "--broker",
+        broker.url,
+        "--prefix",
+        prefix,
+        "--client-id",
+        f"serve-{prefix.split('/')[0]}",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        async with asyncio.timeout(90):
+            while True:
+                line = (await proc.stdout.readline()).decode()
+                assert line, (
+                    f"serve exited early ({await proc.wait()}): {(tmp_path / 'serve.err').read_text()}"
+                )
+                lines.append(line.strip())
+                if line.startswith("serving on "):
+                    break
+        base = f"http://127.0.0.1:{port}"
+        assert lines[-1] == f"serving on {base} (dashboard: {base}/dashboard)"
+        assert any(line.startswith("the database had no fleet: seeded 16 offices") for line in lines), lines
+
+        env = {"DATABASE_URL": url}
+        status, token, err = await cli("keys", "create", "--office", "city-hall", "--label", "clerk", env=env)
+        assert status == 0, err
+        token = token.strip()
+        assert token.startswith("dd_") and "shown only this once" in err
+        status, other, _ = await cli("keys", "create", "--operator", env=env)
+        assert status == 0
+        status, listing, _ = await cli("keys", "list", env=env)
+        assert status == 0 and "office    city-hall" in listing and "clerk" in listing
+        assert token not in listing
+        operator_id = other.strip().split("_")[1]
+        status, out, _ = await cli("keys", "revoke", operator_id, env=env)
+        assert status == 0 and out.strip() == f"key {operator_id} revoked"
+        status, _, err = await cli("keys", "create", "--office", "no-such-office", env=env)
+        assert status == 1 and "unknown office" in err
+
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            health = await c.get("/health")
+            assert health.status_code == 200, health.text
+            assert health.json()["status"] == "ok"
+            r = await c.post(
+                "/api/v1/requests",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3},
+            )
+            assert r.status_code == 201, r.text
+            assert r.json()["state"] == "accepted"
+            r = await c.get("/api/v1/fleet", headers={"Authorization": f"Bearer {other.strip()}"})
+            assert r.status_code == 401
+            schema = await c.get("/schema/openapi.json")
+            assert schema.status_code == 200 and "/api/v1/requests" in schema.json()["paths"]
+            assert (await c.get("/", follow_redirects=False)).status_code in (301, 302, 307, 308)
+
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log.close()
