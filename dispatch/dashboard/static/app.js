@@ -46,7 +46,7 @@
     origin: null, // {lon0, lat0, kx, ky}
     fitted: false,
     draft: { shape: "circle", center: null, vertices: [] },
-    clock: { sim: null, wall: 0, rate: 1, firstSim: null, firstWall: 0 },
+    clock: { sim: null, wall: 0, rate: 1, samples: [] },
     stream: { controller: null, backoff: 1000, lastByte: 0, timer: null, generation: 0 },
     refreshTimer: null,
     fleetRefreshPending: null,
@@ -118,18 +118,18 @@
   // ---------------------------------------------------------------------------------------------
   // simulated clock: the fleet may run on an accelerated clock; its time comes from telemetry
 
+  // The latest simulated time seen (telemetry stamps) and the clock's rate against wall time, so
+  // the clock in the header and the zones' validity move on between samples.
   function observeSimTime(ms) {
     if (ms === null) return;
-    const wall = performance.now();
     const c = S.clock;
-    if (c.firstSim === null) { c.firstSim = ms; c.firstWall = wall; }
-    if (c.sim !== null && ms < c.sim - 1000 && ms < simNow() - 60000) {
-      // the clock jumped back (a restarted simulation): start over
-      c.firstSim = ms; c.firstWall = wall; c.rate = 1;
-    }
-    if (c.sim === null || ms >= c.sim) { c.sim = ms; c.wall = wall; }
-    const span = wall - c.firstWall;
-    if (span > 1500) c.rate = Math.min(2000, Math.max(0.2, (c.sim - c.firstSim) / span));
+    if (c.sim !== null && ms <= c.sim) return; // an older sample (a drone that went quiet)
+    const wall = performance.now();
+    c.sim = ms; c.wall = wall;
+    c.samples.push([wall, ms]);
+    while (c.samples.length > 2 && wall - c.samples[0][0] > 20000) c.samples.shift();
+    const [w0, s0] = c.samples[0];
+    if (wall - w0 > 1500) c.rate = Math.min(2000, Math.max(0.2, (ms - s0) / (wall - w0)));
   }
 
   function simNow() {
@@ -623,7 +623,11 @@
       shown++;
       let tr = existing.get(r.id);
       const changed = tr && tr.dataset.state !== r.state;
-      if (!tr) tr = html("tr", { "data-testid": "request-row", "data-request-id": r.id });
+      if (!tr) {
+        tr = html("tr", { "data-testid": "request-row", "data-request-id": r.id });
+        // moving a row re-plays its animation: the highlight goes once it has played
+        tr.addEventListener("animationend", (ev) => ev.currentTarget.classList.remove("flash"));
+      }
       tr.replaceChildren();
       tr.dataset.state = r.state || "";
       const late = r.deadline !== null && r.eta !== null && r.eta > r.deadline && !SETTLED.has(r.state);
@@ -699,8 +703,7 @@
     if ("online" in raw) d.online = raw.online !== false;
     if ("why_unusable" in raw) d.whyUnusable = raw.why_unusable || "";
     if (Array.isArray(raw.onboard)) d.onboard = raw.onboard.map(String);
-    const ts = parseTime(first(t.ts, raw.ts, raw.telemetry_at));
-    if (ts !== null) observeSimTime(ts);
+    if (raw.online !== false) observeSimTime(parseTime(first(t.ts, raw.ts, raw.telemetry_at)));
     const missionObj = raw.mission && typeof raw.mission === "object" ? raw.mission : null;
     const remaining = first(raw.remaining_path, raw.path_remaining, missionObj && missionObj.remaining_path);
     const full = first(raw.planned_path, raw.path, raw.waypoints, missionObj && first(missionObj.planned_path, missionObj.path, missionObj.waypoints));
@@ -749,8 +752,11 @@
     r.created = parseTime(r0.created_at) || r.created || parseTime(r0.at) || Date.now();
     S.requests.set(r.id, r);
     if (fromStream && prev && prev.state && state && prev.state !== state) {
-      const level = state === "delivered" ? "ok" : ["failed", "rejected", "cancelled", "returned"].includes(state) ? "error" : "info";
-      logEvent(level, `request ${shortId(r.id)}: ${prev.state} → ${state}${r.reason && level === "error" ? ` (${r.reason})` : ""}`, "request");
+      // pickups and deliveries are logged from the drones' events; the table shows every state
+      const bad = ["failed", "rejected", "cancelled", "returned"].includes(state);
+      if (bad || state === "accepted") {
+        logEvent(bad ? "error" : "info", `request ${shortId(r.id)} ${state}${r.reason ? ` — ${r.reason}` : ""}`, "request");
+      }
     } else if (fromStream && !prev) {
       logEvent("info", `request ${shortId(r.id)} filed by ${r.office || "?"}${state ? ` (${state})` : ""}`, "request");
       refreshRequestsSoon(); // the stream names the request; the list has its places and times
@@ -1050,16 +1056,21 @@
     if (kind.startsWith("flight_")) {
       const missionId = first(p.mission_id, p.id);
       const d = droneOfMission(missionId);
+      const who = d ? `${d.id} ` : "";
       const what = kind.slice(7);
-      let text;
+      const zones = Array.isArray(details.zones) && details.zones.length ? ` around zone ${details.zones.join(", ")}` : "";
       if (what === "transition") {
-        text = `mission ${shortId(missionId)}${d ? ` (${d.id})` : ""}: ${first(details.from, "?")} → ${first(details.to, "?")}`;
-        if (details.reason) text += ` — ${details.reason}`;
-      } else {
-        text = `mission ${shortId(missionId)}${d ? ` (${d.id})` : ""}: ${what.replace(/_/g, " ")}${details.detail ? ` — ${details.detail}` : ""}`;
+        // take-offs and landings come from the drones themselves; a mission ending early is news
+        if (details.to === "aborted") {
+          const why = first((details.details || {}).reason, details.reason);
+          logEvent("warn", `${who}mission ${shortId(missionId)} aborted${why ? ` — ${why}` : ""}`, "flight_aborted");
+        }
+      } else if (what === "no_safe_path" || what === "reroute_refused" || what === "reroute_failed") {
+        const why = { no_safe_path: "no safe path", reroute_refused: "the drone refused the detour", reroute_failed: "re-route failed" }[what];
+        logEvent("warn", `${who}sent home: ${why}${zones} (mission ${shortId(missionId)})`, "sent_home");
+      } else if (what !== "planned") {
+        logEvent("info", `${who}mission ${shortId(missionId)}: ${what.replace(/_/g, " ")}${details.detail ? ` — ${details.detail}` : ""}`, kind);
       }
-      const level = /abort|fail|no_safe|sent_home/.test(what) || /aborted|failed/.test(String(details.to)) ? "warn" : "info";
-      logEvent(level, text, kind);
       refreshFleetSoon();
       return;
     }
@@ -1187,7 +1198,11 @@
       const hit = res && typeof res === "object" ? first(res.rerouted, res.affected_missions, res.missions, res.hit, res.affected) : null;
       const n = Array.isArray(hit) ? hit.length : num(hit);
       let text = `Zone ${feature.properties.id} is in force.`;
-      if (n !== null) text += n ? ` ${n} flight${n === 1 ? "" : "s"} re-routed: ${Array.isArray(hit) ? hit.map(shortId).join(", ") : ""}` : " No flight was affected.";
+      if (n !== null) {
+        text += n
+          ? ` ${n} flight${n === 1 ? "" : "s"} re-routed (or sent home where no safe path exists): ${Array.isArray(hit) ? hit.map(shortId).join(", ") : ""}`
+          : " No flight in the air crosses it.";
+      }
       showZoneMessage(text, false);
       el.zoneMessage.dataset.rerouted = Array.isArray(hit) ? hit.join(" ") : "";
       resetDraft(false);
@@ -1212,6 +1227,8 @@
       el.zoneLon.value = "";
       el.zoneLat.value = "";
       el.zoneId.value = "";
+      el.zoneReason.value = "";
+      el.zoneUntil.value = "";
     }
     renderDraft();
   }
