@@ -406,7 +406,7 @@
   function droneRecord(id) {
     let d = S.drones.get(id);
     if (!d) {
-      d = { id, lon: null, lat: null, heading: 0, battery: null, state: "idle", mission: null, path: [], pathIsRemaining: false, progress: 0, pathMission: null, usable: true, online: true, whyUnusable: "", onboard: [], pathVersion: 0, reroutes: 0 };
+      d = { id, lon: null, lat: null, heading: 0, battery: null, state: "idle", mission: null, path: [], pathIsRemaining: false, progress: 0, pathMission: null, usable: true, online: true, whyUnusable: "", onboard: [], pathVersion: 0, reroutes: 0, ts: 0 };
       S.drones.set(id, d);
     }
     return d;
@@ -685,16 +685,21 @@
     if (!id) return null;
     const d = droneRecord(String(id));
     const t = raw.telemetry && typeof raw.telemetry === "object" ? raw.telemetry : raw;
-    const pos = first(raw.position, t.position, raw.last_position) || t;
-    const lon = num(first(pos.lon, pos.longitude, Array.isArray(pos) ? pos[0] : undefined));
-    const lat = num(first(pos.lat, pos.latitude, Array.isArray(pos) ? pos[1] : undefined));
-    if (lon !== null && lat !== null) { d.lon = lon; d.lat = lat; }
-    const heading = num(first(t.heading_deg, t.heading, raw.heading_deg));
-    if (heading !== null) d.heading = heading;
-    const batt = num(first(t.battery_pct, t.battery, raw.battery_pct, raw.battery));
-    if (batt !== null) d.battery = batt;
-    const state = first(t.state, raw.state, raw.status);
-    if (state) d.state = String(state);
+    // a fleet list read before the latest stream sample must not move the drone back
+    const ts = parseTime(first(t.ts, raw.ts, raw.telemetry_at));
+    if (ts === null || ts >= d.ts) {
+      if (ts !== null) d.ts = ts;
+      const pos = first(raw.position, t.position, raw.last_position) || t;
+      const lon = num(first(pos.lon, pos.longitude, Array.isArray(pos) ? pos[0] : undefined));
+      const lat = num(first(pos.lat, pos.latitude, Array.isArray(pos) ? pos[1] : undefined));
+      if (lon !== null && lat !== null) { d.lon = lon; d.lat = lat; }
+      const heading = num(first(t.heading_deg, t.heading, raw.heading_deg));
+      if (heading !== null) d.heading = heading;
+      const batt = num(first(t.battery_pct, t.battery, raw.battery_pct, raw.battery));
+      if (batt !== null) d.battery = batt;
+      const state = first(t.state, raw.state, raw.status);
+      if (state) d.state = String(state);
+    }
     if ("mission_id" in raw || "mission" in raw || "mission_id" in t) {
       const mission = first(raw.mission_id, raw.mission && typeof raw.mission === "object" ? first(raw.mission.id, raw.mission.mission_id) : raw.mission, t.mission_id);
       if ((mission || null) !== d.mission) { d.mission = mission || null; d.progress = 0; }
@@ -703,7 +708,7 @@
     if ("online" in raw) d.online = raw.online !== false;
     if ("why_unusable" in raw) d.whyUnusable = raw.why_unusable || "";
     if (Array.isArray(raw.onboard)) d.onboard = raw.onboard.map(String);
-    if (raw.online !== false) observeSimTime(parseTime(first(t.ts, raw.ts, raw.telemetry_at)));
+    if (raw.online !== false) observeSimTime(ts);
     const missionObj = raw.mission && typeof raw.mission === "object" ? raw.mission : null;
     const remaining = first(raw.remaining_path, raw.path_remaining, missionObj && missionObj.remaining_path);
     const full = first(raw.planned_path, raw.path, raw.waypoints, missionObj && first(missionObj.planned_path, missionObj.path, missionObj.waypoints));
@@ -737,13 +742,17 @@
       logEvent(level, `request ${shortId(id)}: ${note}`, `request_${r0.note}`);
       return prev || null;
     }
-    const r = prev || { id: String(id), state: "", created: 0, eta: null, deadline: null };
-    const state = first(r0.state, r0.to, r0.status);
-    if (state) r.state = String(state);
+    const prevState = prev ? prev.state : "";
+    const r = prev || { id: String(id), state: "", created: 0, eta: null, deadline: null, stamp: 0 };
+    // a list fetched before a stream message arrived must not turn the state back: keep the
+    // newest by the store's time (a list's updated_at, a stream message's at)
+    const stamp = parseTime(first(r0.updated_at, r0.at)) || 0;
+    const state = stamp >= r.stamp ? first(r0.state, r0.to, r0.status) : undefined;
+    if (state) { r.state = String(state); r.stamp = stamp; }
     r.office = first(r0.office_id, r0.office, r.office);
     r.pickup = first(r0.pickup, r.pickup);
     r.dropoff = first(r0.dropoff, r.dropoff);
-    r.reason = first(r0.state_reason, r0.reason, r.reason);
+    if (state) r.reason = first(r0.state_reason, r0.reason);
     r.description = first(r0.description, r.description);
     const det = r0.details && typeof r0.details === "object" ? r0.details : {};
     r.drone = first(r0.drone_id, r0.drone, det.drone_id, r.drone);
@@ -751,7 +760,7 @@
     if ("deadline" in r0) r.deadline = parseTime(r0.deadline);
     r.created = parseTime(r0.created_at) || r.created || parseTime(r0.at) || Date.now();
     S.requests.set(r.id, r);
-    if (fromStream && prev && prev.state && state && prev.state !== state) {
+    if (fromStream && prevState && state && prevState !== state) {
       // pickups and deliveries are logged from the drones' events; the table shows every state
       const bad = ["failed", "rejected", "cancelled", "returned"].includes(state);
       if (bad || state === "accepted") {
