@@ -5,7 +5,8 @@ Import the fixtures you use into a test module::
     from tests.browser_fixtures import browser_fixture  # noqa: F401
 
 - ``browser``: a headless Chromium (the system's ``chromium``, found on ``PATH``; Playwright's own
-  browser download is not used). Fails, never skips, when Chromium is missing.
+  browser download is not used). Fails, never skips, when Chromium is missing. While it runs,
+  Playwright's ``expect`` assertions wait up to :data:`EXPECT_TIMEOUT_MS` (the machine may be busy).
 - :data:`ARTIFACTS`: where browser tests put screenshots (``out/test-artifacts``, git-ignored).
 """
 
@@ -15,11 +16,13 @@ import shutil
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, async_playwright, expect
 
 from tests.conftest import REPO
 
 ARTIFACTS = REPO / "out" / "test-artifacts"
+EXPECT_TIMEOUT_MS = 30_000
+PLAYWRIGHT_EXPECT_DEFAULT_MS = 5_000
 # The machine's network may be closed: without the background-networking switches Chromium stalls
 # on refused connections to its update and sync services.
 CHROMIUM_ARGS = [
@@ -48,7 +51,9 @@ async def browser_fixture() -> AsyncIterator[Browser]:
     """A headless Chromium, closed at the end of the test."""
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+        expect.set_options(timeout=EXPECT_TIMEOUT_MS)
         try:
             yield browser
         finally:
+            expect.set_options(timeout=PLAYWRIGHT_EXPECT_DEFAULT_MS)
             await browser.close()

@@ -29,8 +29,8 @@ from tests.dispatcher_fixtures import System, parse_zone, running_system, solver
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 from tests.test_e2e_dispatch import point_ahead
 
-SPEED = 50.0  # simulated seconds per wall second: a 15 m/s drone covers 750 m of map a wall second
-AHEAD_M = 3000.0  # where the pop-up zone goes on the path ahead: 4 wall seconds away
+SPEED = 40.0  # simulated seconds per wall second: a 15 m/s drone covers 600 m of map a wall second
+AHEAD_M = 3000.0  # where the pop-up zone goes on the path ahead: 5 wall seconds away
 RADIUS_M = 250.0
 # Long flights (5 to 9 km), so a document is on board with kilometres still to fly.
 ROUTES = [
