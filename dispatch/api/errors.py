@@ -19,6 +19,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from airspace.paths import AirspaceError
@@ -154,3 +155,25 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     Exception: _internal,
 }
 """Register on the app: ``Litestar(..., exception_handlers=EXCEPTION_HANDLERS)``."""
+
+
+DEFAULT_DESCRIPTIONS: dict[int, str] = {
+    400: "malformed request: not JSON, a missing or mistyped field, a bad query parameter (invalid_request)",
+    401: "no, malformed, unknown or revoked API key (missing_key, malformed_key, invalid_key)",
+    403: "the key's role may not do this (forbidden_role)",
+    404: "no such record, or another office's (not_found)",
+    409: "the record's state does not allow it (too_late, on_flight, idempotency_conflict, invalid_state)",
+    422: "invalid input (invalid_coordinates, unknown_pad, invalid_geojson...) or refused at intake",
+    429: "over the key's rate limit; retry after Retry-After seconds (rate_limited)",
+}
+
+
+def error_responses(**overrides: str) -> dict[int, ResponseSpec]:
+    """The documented error responses of an ``/api/v1`` route (every one is an :class:`ErrorBody`).
+
+    ``overrides``: ``e404="..."`` replaces the description of that status.
+    """
+    descriptions = dict(DEFAULT_DESCRIPTIONS)
+    for key, text in overrides.items():
+        descriptions[int(key.removeprefix("e"))] = text
+    return {status: ResponseSpec(ErrorBody, description=text) for status, text in descriptions.items()}

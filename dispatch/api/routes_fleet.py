@@ -6,21 +6,16 @@ from typing import Annotated
 
 from litestar import get
 from litestar.datastructures import State
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from dispatch.api.auth import STAFF_ONLY
-from dispatch.api.errors import ErrorBody
+from dispatch.api.errors import error_responses
 from dispatch.api.routes_requests import ctx_of
 from dispatch.api.schemas import DroneOut, FlightOut, LegOut, Position
 from dispatch.service.operations import fleet_snapshot, recent_flights
 from dispatch.store.views import FlightView
 
-ERRORS = {
-    401: ResponseSpec(ErrorBody, description="no valid API key"),
-    403: ResponseSpec(ErrorBody, description="the key's role may not read this"),
-    429: ResponseSpec(ErrorBody, description="rate limit; see Retry-After"),
-}
+ERRORS = error_responses()
 
 
 @get("/fleet", guards=[STAFF_ONLY], summary="Drones with their live state", responses=ERRORS)

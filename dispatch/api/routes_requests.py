@@ -14,7 +14,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from dispatch.api.auth import ANY_ROLE, principal_of
 from dispatch.api.context import ApiContext, Principal
-from dispatch.api.errors import ApiError, ErrorBody
+from dispatch.api.errors import ApiError, error_responses
 from dispatch.api.schemas import (
     LonLat,
     PlaceIn,
@@ -147,14 +147,7 @@ def planned_eta(flights: list[FlightView], request_id: str) -> datetime | None:
     return None
 
 
-_ERRORS = {
-    401: ResponseSpec(ErrorBody, description="no, malformed, unknown or revoked API key"),
-    403: ResponseSpec(ErrorBody, description="the key's role may not do this"),
-    404: ResponseSpec(ErrorBody, description="no such request (or another office's)"),
-    409: ResponseSpec(ErrorBody, description="the request's state does not allow it"),
-    422: ResponseSpec(ErrorBody, description="invalid input, or refused at intake (code = reason)"),
-    429: ResponseSpec(ErrorBody, description="rate limit; see Retry-After"),
-}
+_ERRORS = error_responses(e404="no such request (or another office's)")
 
 
 @post(

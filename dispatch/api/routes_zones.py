@@ -15,24 +15,19 @@ from typing import Annotated, Any
 
 from litestar import Request, delete, get, post, put
 from litestar.datastructures import State
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from airspace.zones import parse_zones
 from dispatch.api.auth import STAFF_ONLY, principal_of
-from dispatch.api.errors import ApiError, ErrorBody
+from dispatch.api.errors import ApiError, error_responses
 from dispatch.api.routes_requests import ctx_of
 from dispatch.api.schemas import ZoneChange, ZoneCollection
 from dispatch.service.operations import deactivate_zone
 from dispatch.store import NotFound, ZoneView
 
-_ERRORS = {
-    401: ResponseSpec(ErrorBody, description="no valid API key"),
-    403: ResponseSpec(ErrorBody, description="operators and admins only"),
-    404: ResponseSpec(ErrorBody, description="no such zone"),
-    422: ResponseSpec(ErrorBody, description="invalid GeoJSON (code invalid_geojson, the parser's message)"),
-    429: ResponseSpec(ErrorBody, description="rate limit; see Retry-After"),
-}
+_ERRORS = error_responses(
+    e404="no such zone", e422="invalid GeoJSON: code invalid_geojson with the parser's message"
+)
 
 
 def zone_feature(view: ZoneView) -> dict[str, Any]:

@@ -309,3 +309,7 @@ class HealthOut(Struct):
     broker: bool
     dispatcher: bool
     detail: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+BODY_STRUCTS = (RequestIn, QuoteIn, LonLat, OfficeIn, PadIn, KeyIn)
+"""The request bodies (documented with msgspec's exact JSON Schema, see ``app.exact_body_schemas``)."""

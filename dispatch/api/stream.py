@@ -21,23 +21,17 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.datastructures import State
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from dispatch.api.auth import ANY_ROLE, STAFF_ONLY, principal_of
-from dispatch.api.errors import ErrorBody
+from dispatch.api.errors import error_responses
 from dispatch.api.routes_requests import ctx_of, get_visible
 from dispatch.service.operations import FeedMessage, Listener
 
 KEEP_ALIVE_S = 15.0
 
-_ERRORS = {
-    401: ResponseSpec(ErrorBody, description="no valid API key"),
-    403: ResponseSpec(ErrorBody, description="the key's role may not read this stream"),
-    404: ResponseSpec(ErrorBody, description="no such request (or another office's)"),
-    429: ResponseSpec(ErrorBody, description="rate limit; see Retry-After"),
-}
+_ERRORS = error_responses(e404="no such request (or another office's)")
 
 
 def sse(message: FeedMessage) -> ServerSentEventMessage:
