@@ -16,6 +16,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -65,10 +66,17 @@ async def make_keys(store: Store) -> dict[str, str]:
 
 @asynccontextmanager
 async def served(
-    store: Store, dispatcher: Dispatcher, *, rate: RateLimit | None = None, system: System | None = None
+    store: Store,
+    dispatcher: Dispatcher,
+    *,
+    rate: RateLimit | None = None,
+    system: System | None = None,
+    dashboard: Path | None = None,
 ) -> AsyncIterator[Api]:
-    """Serve the app over a started dispatcher on a free port."""
-    ctx = ApiContext(store=store, dispatcher=dispatcher, rate_limit=rate or RateLimit(1000, 1000))
+    """Serve the app over a started dispatcher on a free port (``dashboard``: its static files)."""
+    ctx = ApiContext(
+        store=store, dispatcher=dispatcher, rate_limit=rate or RateLimit(1000, 1000), dashboard_dir=dashboard
+    )
     keys = await make_keys(store)
     async with AppServer(create_app(ctx), "127.0.0.1", 0) as server:
         yield Api(server.url, store, dispatcher, ctx, keys, system)
@@ -76,7 +84,13 @@ async def served(
 
 @asynccontextmanager
 async def idle_api(
-    store: Store, broker: BrokerAddress, prefix: str, pool: SolverPool, *, rate: RateLimit | None = None
+    store: Store,
+    broker: BrokerAddress,
+    prefix: str,
+    pool: SolverPool,
+    *,
+    rate: RateLimit | None = None,
+    dashboard: Path | None = None,
 ) -> AsyncIterator[Api]:
     """The API over a seeded store and a started dispatcher with no drone online."""
     await seed(store, sample_fleet())
@@ -84,7 +98,7 @@ async def idle_api(
     link = FleetLink(broker, client_id=f"api-{prefix.split('/')[0]}", prefix=prefix, clock=clock)
     async with link:
         dispatcher = Dispatcher(store, link, clock, pool=pool, plan_seconds=0.2)
-        async with dispatcher, served(store, dispatcher, rate=rate) as api:
+        async with dispatcher, served(store, dispatcher, rate=rate, dashboard=dashboard) as api:
             yield api
 
 

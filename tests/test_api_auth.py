@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -176,6 +177,46 @@ async def test_rate_limit_answers_429_with_retry_after(
         assert int(r.headers["retry-after"]) >= 1
         # The bucket is per key: another key is not limited.
         assert (await other.get("/api/v1/offices")).status_code == 200
+
+
+async def test_admins_add_pads_and_offices_that_can_then_file(api: Api) -> None:
+    async with api.client("admin") as admin:
+        r = await admin.post(
+            "/api/v1/pads", json={"id": "new-pad", "name": "New Pad", "lon": 126.958, "lat": 37.395}
+        )
+        assert r.status_code == 201, r.text
+        assert r.json() == {"id": "new-pad", "name": "New Pad", "lon": 126.958, "lat": 37.395}
+        r = await admin.post(
+            "/api/v1/offices", json={"id": "new-office", "name": "New Office", "pad_id": "new-pad"}
+        )
+        assert r.status_code == 201 and r.json()["pad_id"] == "new-pad"
+        r = await admin.post("/api/v1/offices", json={"id": "x", "name": "X", "pad_id": "no-pad"})
+        assert r.status_code == 404 and error_code(r) == "not_found"
+        r = await admin.post("/api/v1/pads", json={"id": "bad id!", "name": "X", "lon": 0, "lat": 0})
+        assert r.status_code == 400 and error_code(r) == "invalid_request"
+        token = (await admin.post("/api/v1/keys", json={"role": "office", "office_id": "new-office"})).json()[
+            "token"
+        ]
+    async with api.client(Authorization=f"Bearer {token}") as office:
+        pads = {p["id"]: p["name"] for p in (await office.get("/api/v1/pads")).json()}
+        assert pads["new-pad"] == "New Pad" and pads["city-hall"] == "city-hall"
+        r = await office.post(
+            "/api/v1/requests", json={"pickup": "new-pad", "dropoff": "indeokwon", "weight_kg": 1}
+        )
+        assert r.status_code == 201 and r.json()["office_id"] == "new-office", r.text
+
+
+async def test_the_dashboard_is_served_and_the_root_redirects_to_it(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, tmp_path: Path
+) -> None:
+    (tmp_path / "index.html").write_text("<!doctype html><title>dashboard</title>", encoding="utf-8")
+    async with idle_api(store, broker, prefix, solver_pool, dashboard=tmp_path) as api, api.client() as c:
+        r = await c.get("/", follow_redirects=False)
+        assert r.status_code in (301, 302, 307, 308) and r.headers["location"] == "/dashboard/"
+        r = await c.get("/dashboard/")
+        assert r.status_code == 200 and "<title>dashboard</title>" in r.text
+        schema = (await c.get("/schema/openapi.json")).json()
+        assert "/dashboard" not in str(list(schema["paths"]))
 
 
 async def test_health_and_metrics_need_no_key(api: Api) -> None:
