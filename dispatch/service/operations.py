@@ -393,7 +393,7 @@ class LiveFeed:
         self._tasks: list[asyncio.Task[None]] = []
         self._poke = asyncio.Event()
         self._last_seq = 0
-        self._rate: deque[tuple[float, int]] = deque(maxlen=30)
+        self._rate: deque[tuple[float, int]] = deque(maxlen=200)
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -450,12 +450,15 @@ class LiveFeed:
 
     def telemetry_rate(self) -> float:
         """Telemetry messages per second received by the link over about the last 10 s."""
-        now, total = time.monotonic(), self.dispatcher.link.stats.telemetry
-        self._rate.append((now, total))
+        self._sample_rate()
+        (t0, n0), (t1, n1) = self._rate[0], self._rate[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def _sample_rate(self) -> None:
+        now = time.monotonic()
+        self._rate.append((now, self.dispatcher.link.stats.telemetry))
         while len(self._rate) > 2 and now - self._rate[0][0] > 10.0:
             self._rate.popleft()
-        t0, n0 = self._rate[0]
-        return (total - n0) / (now - t0) if now - t0 > 0 else 0.0
 
     # --- loops ---
 
@@ -491,6 +494,7 @@ class LiveFeed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poke.wait(), self.poll_s)
             self._poke.clear()
+            self._sample_rate()
             try:
                 await self._read_audit()
             except Exception:
