@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import logging
 import socket
 import statistics
 import sys
@@ -27,24 +25,14 @@ from typing import TextIO
 
 import httpx
 
-from airspace.zones import load_zones
-from dispatch.api.app import AppServer, create_app
-from dispatch.api.context import ApiContext
 from dispatch.demo_display import DroneLine, Mode, ProgressDisplay, Snapshot
 from dispatch.demo_stream import Filing, request_stream
 from dispatch.lifecycle import REQUEST_TERMINAL
-from dispatch.service.dispatcher import Dispatcher
-from dispatch.service.shared_clock import SharedClock
-from dispatch.service.solver_pool import SolverPool
-from dispatch.store import Store, open_store
+from dispatch.live_system import LiveSystem, live_system
+from dispatch.store import Store
 from dispatch.store.directory import load_pads
 from fleet.description import Fleet
-from fleet.embedded_broker import EmbeddedBroker
-from fleet.link import FleetLink
 from routing.requests import Request
-from simulator.fleet_sim import SimulatedFleet
-
-PREFIX = "dd/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +123,7 @@ async def run_live(
     out = out or sys.stdout
     wall0 = time.monotonic()
     db_path.unlink(missing_ok=True)
-    zones = load_zones(zones_path)
-    directory = load_pads(pads_path)
-    pads = {pid: (place.lon, place.lat) for pid, (_, place) in directory.items()}
-    features = json.loads(zones_path.read_text(encoding="utf-8"))["features"]
+    pads = {pid: (place.lon, place.lat) for pid, (_, place) in load_pads(pads_path).items()}
     filings = request_stream(samples, pads, start, opts.requests, every=timedelta(seconds=opts.every_s),
                              seed=opts.seed)  # fmt: skip
     display = ProgressDisplay(out, opts.display, tz=start.tzinfo)
@@ -146,68 +131,31 @@ async def run_live(
     if port != 0 and not _port_free(opts.host, port):
         display.note(f"  port {port} is taken; serving on a free port instead")
         port = 0
-    # The store reads the simulated clock; until that clock runs (after the slow start-up below),
-    # everything is stamped with the start of the simulated day.
-    now = [lambda: start]
-    store = await open_store(f"sqlite+aiosqlite:///{db_path}", now=lambda: now[0]())
-    pool = SolverPool()
     labels: dict[str, str] = {}  # request id -> label (R001, D015)
     ids: list[str] = []
-    try:
-        await store.directory.seed(fleet, directory, actor="demo")
-        for feature in features:
-            await store.zones.upsert(feature, actor="demo")
-        operator = await store.api_keys.create("operator", actor="demo", label="demo dashboard")
-        office_keys = {}
-        for office in sorted({f.office_id for f in filings}):
-            key = await store.api_keys.create("office", actor="demo", office_id=office, label="demo")
-            office_keys[office] = key.token
-        await pool.warm_up()  # solver processes take seconds to start: not on the simulated clock
-        with EmbeddedBroker() as broker:
-            clock = SharedClock.starting_now(opts.speed, start)
-            now[0] = clock.now
-            sim = SimulatedFleet(fleet, broker, clock=clock, prefix=PREFIX, zones=zones)
-            link = FleetLink(
-                broker, client_id="demo-dispatcher", prefix=PREFIX, clock=clock, max_telemetry_age_s=60.0
-            )
-            async with sim, link:
-                dispatcher = Dispatcher(store, link, clock, pool=pool, plan_seconds=opts.plan_seconds)
-                dispatcher.on_progress = lambda rid, state: display.request_changed(
-                    clock.now(), labels.get(rid, rid), state
-                )
-                async with dispatcher:
-                    app = create_app(ApiContext(store=store, dispatcher=dispatcher, clock=clock))
-                    # The demo's terminal shows progress; library chatter (each HTTP call, the
-                    # broker's start and stop) only at WARNING and above.
-                    for name in ("", "httpx", "iotcore"):
-                        logging.getLogger(name).setLevel(logging.WARNING)
-                    server = AppServer(app, opts.host, port)
-                    await server.start()
-                    base = server.url
-                    display.note(f"  dashboard: {base}/dashboard#key={operator.token}")
-                    display.note(f"  API:       {base}/api/v1  (OpenAPI schema at {base}/schema)")
-                    try:
-                        await _fly(dispatcher, sim, fleet, clock, filings, base, office_keys, labels, ids,
-                                   display, opts, wall0)  # fmt: skip
-                    finally:
-                        await server.stop()
-                        display.close()
-                km = sum(sim.drone(d.id).distance_flown_m for d in fleet.drones) / 1000.0
-                breaches = len(sim.breaches)
-        return await _summary(store, ids, labels, km, breaches, len(filings), wall0)
-    finally:
-        pool.close()
-        await store.close()
+    async with live_system(
+        fleet, zones_path, pads_path, start, db_url=f"sqlite+aiosqlite:///{db_path}", speed=opts.speed,
+        host=opts.host, port=port, plan_seconds=opts.plan_seconds, offices={f.office_id for f in filings},
+    ) as system:  # fmt: skip
+        clock = system.clock
+        system.dispatcher.on_progress = lambda rid, state: display.request_changed(
+            clock.now(), labels.get(rid, rid), state
+        )
+        display.note(f"  dashboard: {system.dashboard_url}")
+        display.note(f"  API:       {system.base_url}/api/v1  (OpenAPI schema at {system.base_url}/schema)")
+        try:
+            await _fly(system, fleet, filings, labels, ids, display, opts, wall0)
+        finally:
+            display.close()
+        km = sum(system.sim.drone(d.id).distance_flown_m for d in fleet.drones) / 1000.0
+        breaches = len(system.sim.breaches)
+        return await _summary(system.store, ids, labels, km, breaches, len(filings), wall0)
 
 
 async def _fly(
-    dispatcher: Dispatcher,
-    sim: SimulatedFleet,
+    system: LiveSystem,
     fleet: Fleet,
-    clock: SharedClock,
     filings: list[Filing],
-    base: str,
-    office_keys: dict[str, str],
     labels: dict[str, str],
     ids: list[str],
     display: ProgressDisplay,
@@ -216,12 +164,12 @@ async def _fly(
 ) -> None:
     """File the requests on time through the API while the board refreshes; return when every
     filed request is final (or the wall-time limit is reached)."""
-    store = dispatcher.store
+    store, dispatcher, sim, clock = system.store, system.dispatcher, system.sim, system.clock
     limit = opts.duration_s if opts.duration_s is not None else opts.timeout_s
     filed_all = asyncio.Event()
 
     async def feed() -> None:
-        async with httpx.AsyncClient(base_url=base, timeout=30.0) as http:
+        async with httpx.AsyncClient(base_url=system.base_url, timeout=30.0) as http:
             for filing in filings:
                 wait = (filing.at - clock.now()).total_seconds()
                 if wait > 0:
@@ -230,7 +178,7 @@ async def _fly(
                     "/api/v1/requests",
                     json=filing.body,
                     headers={
-                        "Authorization": f"Bearer {office_keys[filing.office_id]}",
+                        "Authorization": f"Bearer {system.office_tokens[filing.office_id]}",
                         "Idempotency-Key": f"demo-{filing.label}",
                     },
                 )

@@ -1,0 +1,112 @@
+"""The whole system in one process on embedded defaults: what the demo and the load benchmarks run.
+
+A SQLite file (or any store URL), an embedded MQTT 5 broker, the simulated fleet (every drone its
+own MQTT client), the dispatcher and the HTTP API with the dashboard, all on one accelerated clock.
+Nothing needs to be installed or running beforehand.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from airspace.zones import load_zones
+from dispatch.api.app import AppServer, create_app
+from dispatch.api.context import ApiContext
+from dispatch.service.dispatcher import Dispatcher
+from dispatch.service.shared_clock import SharedClock
+from dispatch.service.solver_pool import SolverPool
+from dispatch.store import Store, open_store
+from dispatch.store.directory import load_pads
+from fleet.description import Fleet
+from fleet.embedded_broker import EmbeddedBroker
+from fleet.link import FleetLink
+from simulator.fleet_sim import SimulatedFleet
+
+PREFIX = "dd/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSystem:
+    """The running parts, and the keys to reach the API."""
+
+    store: Store
+    clock: SharedClock
+    sim: SimulatedFleet
+    dispatcher: Dispatcher
+    server: AppServer
+    operator_token: str
+    office_tokens: dict[str, str]  # office id -> token
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` of the API and the dashboard."""
+        return self.server.url
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard, with the operator key in the fragment (never sent to the server)."""
+        return f"{self.server.url}/dashboard#key={self.operator_token}"
+
+
+@asynccontextmanager
+async def live_system(
+    fleet: Fleet,
+    zones_path: Path,
+    pads_path: Path,
+    start: datetime,
+    *,
+    db_url: str,
+    speed: float = 60.0,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    plan_seconds: float = 1.0,
+    offices: Iterable[str] | None = None,
+) -> AsyncIterator[LiveSystem]:
+    """Seed the store (fleet, pads with one office each, zones), start everything, create an
+    operator key and a key per office (default: every office), and yield the running system.
+
+    Simulated time starts at ``start`` once the slow start-up (solver processes) is done.
+    """
+    zones = load_zones(zones_path)
+    directory = load_pads(pads_path)
+    features = json.loads(zones_path.read_text(encoding="utf-8"))["features"]
+    # The store reads the simulated clock; until that clock runs, everything is stamped ``start``.
+    now = [lambda: start]
+    store = await open_store(db_url, now=lambda: now[0]())
+    pool = SolverPool()
+    try:
+        await store.directory.seed(fleet, directory, actor="live-system")
+        for feature in features:
+            await store.zones.upsert(feature, actor="live-system")
+        operator = await store.api_keys.create("operator", actor="live-system", label="dashboard")
+        tokens = {}
+        for office in sorted(directory if offices is None else set(offices)):
+            key = await store.api_keys.create("office", actor="live-system", office_id=office)
+            tokens[office] = key.token
+        await pool.warm_up()  # solver processes take seconds to start: not on the simulated clock
+        with EmbeddedBroker() as broker:
+            clock = SharedClock.starting_now(speed, start)
+            now[0] = clock.now
+            sim = SimulatedFleet(fleet, broker, clock=clock, prefix=PREFIX, zones=zones)
+            link = FleetLink(
+                broker, client_id="live-dispatcher", prefix=PREFIX, clock=clock, max_telemetry_age_s=60.0
+            )
+            async with sim, link:
+                dispatcher = Dispatcher(store, link, clock, pool=pool, plan_seconds=plan_seconds)
+                async with dispatcher:
+                    app = create_app(ApiContext(store=store, dispatcher=dispatcher, clock=clock))
+                    # Library chatter (every HTTP call, the broker's start and stop) only from
+                    # WARNING up: the caller's terminal shows progress.
+                    for name in ("", "httpx", "iotcore"):
+                        logging.getLogger(name).setLevel(logging.WARNING)
+                    async with AppServer(app, host, port) as server:
+                        yield LiveSystem(store, clock, sim, dispatcher, server, operator.token, tokens)
+    finally:
+        pool.close()
+        await store.close()
