@@ -42,7 +42,9 @@ async def test_a_request_by_pads_or_coordinates_is_filed_and_accepted_with_an_et
             eta = datetime.fromisoformat(got["eta"])
             assert eta > datetime.fromisoformat(got["created_at"])
             assert (await api.store.requests.get(got["id"])).state == "accepted"
-        first = (await c.get("/api/v1/requests")).json()["items"][0]
+        first, second = (await c.get("/api/v1/requests")).json()["items"]
+        # Coordinates of a pad are that pad.
+        assert second["pickup"]["pad_id"] == "city-hall" and second["dropoff"]["pad_id"] == "beomgye"
         assert first["pickup"] == {
             "lon": p["city-hall"].lon,
             "lat": p["city-hall"].lat,

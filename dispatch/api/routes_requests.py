@@ -32,6 +32,7 @@ from dispatch.api.schemas import (
 from dispatch.lifecycle import FLIGHT_TERMINAL
 from dispatch.service.operations import cancel_request, quote
 from dispatch.store import Conflict, NewRequest, NotFound, Place, RequestView, StoreError
+from dispatch.store.requests import PAD_TOLERANCE_DEG
 from dispatch.store.views import AuditEntry, FlightView
 
 MAX_PAGE = 500
@@ -97,6 +98,10 @@ async def _place(ctx: ApiContext, name: str, value: PlaceIn) -> Place:
                 f"{name}.{axis} {v} is not a coordinate in [-{bound:g}, {bound:g}]",
                 {"field": f"{name}.{axis}", "value": v if math.isfinite(v) else str(v)},
             )
+    for pad in (await ctx.store.directory.pads()).values():
+        # Coordinates that are a pad's are that pad (the custody record then names it).
+        if abs(pad.lon - lon) <= PAD_TOLERANCE_DEG and abs(pad.lat - lat) <= PAD_TOLERANCE_DEG:
+            return pad
     return Place(float(lon), float(lat))
 
 
