@@ -262,6 +262,14 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
                 # The flight goes on around the zone: its marker still moves, nothing breached.
                 await marker_moves(page, carrier)
                 assert not system.sim.breaches
+
+                # The operator lifts the zone (two clicks: arm, confirm); it leaves the map and the store.
+                lift = page.locator('[data-testid="zone-lift"][data-zone-id="browser-pop-up"]')
+                await lift.click()
+                await expect(lift).to_have_text("Lift?")
+                await lift.click()
+                await expect(zone).to_have_count(0)
+                assert "browser-pop-up" not in [z.id for z in await store.zones.list()]
                 assert not errors, errors
             except Exception:
                 await page.screenshot(path=str(ARTIFACTS / "dashboard-failure.png"))

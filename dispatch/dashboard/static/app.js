@@ -53,6 +53,7 @@
     dirtyDrones: new Set(),
     frameRequested: false,
     seenEvents: new Set(),
+    armedLift: null, // {id, until}: the zone whose Lift button waits for its confirming click
   };
 
   const $ = (sel) => document.querySelector(sel);
@@ -356,6 +357,45 @@
       return { text, cls, x: anchor[0], y: anchor[1], align: "middle", priority: info.temporary ? 0 : 2, charW: 6.4 };
     });
     renderLabels();
+    renderTemporaryZones();
+  }
+
+  // The temporary zones, each with a Lift button (click twice: the first click arms it).
+  function renderTemporaryZones() {
+    const temps = S.zones.map(zoneInfo).filter((z) => z.temporary);
+    el.tempZones.hidden = temps.length === 0;
+    const list = el.tempZoneList;
+    list.replaceChildren();
+    for (const z of temps) {
+      const li = html("li", { "data-testid": "temp-zone", "data-zone-id": z.id, class: z.active ? "" : "inactive" });
+      let when = z.to === null ? "until lifted" : `until ${hhmm(z.to)}`;
+      if (z.from !== null && z.from > simNow()) when = `${hhmm(z.from)}–${z.to === null ? "" : hhmm(z.to)}`;
+      li.append(html("span", { class: "tz-name" }, z.id), html("span", { class: "tz-when", title: z.reason }, `${when}${z.reason ? ` · ${z.reason}` : ""}`));
+      const armed = S.armedLift && S.armedLift.id === z.id && S.armedLift.until > performance.now();
+      const b = html("button", { type: "button", class: `btn btn-small btn-danger-ghost${armed ? " armed" : ""}`, "data-testid": "zone-lift", "data-zone-id": z.id }, armed ? "Lift?" : "Lift");
+      b.addEventListener("click", () => liftZone(z.id));
+      li.appendChild(b);
+      list.appendChild(li);
+    }
+  }
+
+  async function liftZone(zoneId) {
+    const armed = S.armedLift && S.armedLift.id === zoneId && S.armedLift.until > performance.now();
+    if (!armed) {
+      S.armedLift = { id: zoneId, until: performance.now() + 4000 };
+      renderTemporaryZones();
+      setTimeout(renderTemporaryZones, 4100);
+      return;
+    }
+    S.armedLift = null;
+    try {
+      await api(`/zones/${encodeURIComponent(zoneId)}`, { method: "DELETE" });
+      showZoneMessage(`Zone ${zoneId} lifted: flights may use that airspace again.`, false);
+      await reloadZones();
+    } catch (exc) {
+      showZoneMessage(`Could not lift ${zoneId}${exc.status ? ` (HTTP ${exc.status})` : ""}: ${exc.message}`, true);
+      renderTemporaryZones();
+    }
   }
 
   // Labels of zones, ports and pads without overlaps: by priority, each takes the first free
@@ -591,7 +631,7 @@
       tr.appendChild(html("td", { class: "mono muted" }, d.mission ? shortId(d.mission) : "—"));
       body.appendChild(tr);
     }
-    el.fleetCount.textContent = `${S.drones.size} drones`;
+    el.fleetCount.textContent = `${airborne}/${S.drones.size}`;
     el.statAirborne.textContent = String(airborne);
   }
 
@@ -1362,6 +1402,7 @@
       zoneLat: $("#zone-lat"), zoneRadius: $("#zone-radius"), zoneUntil: $("#zone-until"), zoneSubmit: $("#zone-submit"),
       zoneMessage: $("#zone-message"), zoneHelp: $("#zone-help"), circleFields: $("#circle-fields"),
       polygonFields: $("#polygon-fields"), polyCount: $("#poly-count"),
+      tempZones: $("#temp-zones"), tempZoneList: $("#temp-zone-list"),
       keyModal: $("#key-modal"), keyInput: $("#key-input"), keyError: $("#key-error"),
     });
     el.map.classList.add("placing");
@@ -1379,6 +1420,16 @@
     $("#zone-reset").addEventListener("click", () => resetDraft(true));
     el.hideSettled.addEventListener("change", renderRequests);
     $("#log-clear").addEventListener("click", () => el.log.replaceChildren());
+    for (const tab of document.querySelectorAll(".tab")) {
+      tab.addEventListener("click", () => {
+        for (const t of document.querySelectorAll(".tab")) {
+          t.classList.toggle("active", t === tab);
+          t.setAttribute("aria-selected", String(t === tab));
+        }
+        for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.dataset.panel !== tab.dataset.tab;
+        $("#log-clear").hidden = tab.dataset.tab !== "log";
+      });
+    }
     $("#sign-out").addEventListener("click", () => {
       S.key = null;
       sessionStorage.removeItem(KEY_STORAGE);
