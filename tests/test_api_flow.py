@@ -16,11 +16,13 @@ import httpx
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
+from fleet.messages import PickedUp
 from tests.api_fixtures import Api, error_code, flying_api, sse_messages
 from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import solver_pool_fixture  # noqa: F401
+from tests.dispatcher_fixtures import parse_zone, solver_pool_fixture  # noqa: F401
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 from tests.test_api_auth import parse_prometheus
+from tests.test_dispatcher_zones import blocking_zone
 
 
 async def collect(response: httpx.Response, out: list[tuple[str, dict[str, Any]]], until: Any) -> None:
@@ -149,3 +151,33 @@ async def test_a_request_on_a_flight_is_not_cancelled(
         else:
             assert error_code(r) == "too_late" and details["state"] in ("picked_up", "delivered")
         assert (await api.store.requests.get(rid)).state != "cancelled"
+
+
+async def test_a_zone_posted_mid_flight_reroutes_the_flight(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
+) -> None:
+    async with flying_api(store, broker, prefix, solver_pool) as api:
+        system = api.system
+        assert system is not None
+        async with api.client("office") as office, api.client("operator") as op:
+            rid = (
+                await office.post("/api/v1/requests", json=body(api, "manan-gu-office", "indeokwon"))
+            ).json()
+            assert "id" in rid, rid
+            picked = await system.sim.wait_for(
+                lambda e: isinstance(e, PickedUp) and e.request_id == rid["id"], timeout_s=30
+            )
+            assert picked.mission_id is not None
+            feature = blocking_zone(system, picked.mission_id, "pop-up")
+            system.watch_zone(parse_zone(feature))
+            r = await op.post("/api/v1/zones", json=feature)
+            assert r.status_code == 201, r.text
+            assert r.json()["rerouted"] == [picked.mission_id]
+
+            async def delivered() -> bool:
+                return (await store.requests.get(rid["id"])).state == "delivered"
+
+            await system.dispatcher.wait_until(delivered, timeout_s=60)
+        assert not system.sim.breaches
+        history = [e.action for e in await store.history("flight", picked.mission_id)]
+        assert "rerouted" in history
