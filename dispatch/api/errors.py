@@ -21,6 +21,7 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import SQLAlchemyError
 
 from airspace.paths import AirspaceError
 from airspace.zones import ZoneFormatError
@@ -99,6 +100,11 @@ def _store_error(_: Request[Any, Any, Any], exc: StoreError) -> Response[ErrorBo
     return error_response(503, "store_unavailable", "the database refused the operation; try again")
 
 
+def _database(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log.error("database error", exc_info=exc)
+    return error_response(503, "store_unavailable", "the database is not answering; try again")
+
+
 def _transition(_: Request[Any, Any, Any], exc: InvalidTransition) -> Response[ErrorBody]:
     return error_response(409, "invalid_state", str(exc))
 
@@ -144,6 +150,7 @@ def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Error
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ApiError: _api_error,
     StoreError: _store_error,
+    SQLAlchemyError: _database,
     InvalidTransition: _transition,
     ZoneFormatError: _zone_format,
     AirspaceError: _airspace,
@@ -165,6 +172,7 @@ DEFAULT_DESCRIPTIONS: dict[int, str] = {
     409: "the record's state does not allow it (too_late, on_flight, idempotency_conflict, invalid_state)",
     422: "invalid input (invalid_coordinates, unknown_pad, invalid_geojson...) or refused at intake",
     429: "over the key's rate limit; retry after Retry-After seconds (rate_limited)",
+    503: "the database is not answering (store_unavailable)",
 }
 
 

@@ -31,7 +31,7 @@ from dispatch.api.schemas import (
 )
 from dispatch.lifecycle import FLIGHT_TERMINAL
 from dispatch.service.operations import cancel_request, quote
-from dispatch.store import Conflict, NewRequest, NotFound, Place, RequestView, StoreError
+from dispatch.store import Conflict, NewRequest, NotFound, Place, RequestView
 from dispatch.store.requests import PAD_TOLERANCE_DEG
 from dispatch.store.views import AuditEntry, FlightView
 
@@ -249,7 +249,7 @@ async def list_requests(
     ] = None,
     office_id: Annotated[str | None, QueryParameter(name="office_id", required=False, max_length=64)] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, QueryParameter(ge=0, le=9_500)] = 0,
+    offset: Annotated[int, QueryParameter(ge=0, le=9_499)] = 0,
 ) -> RequestPage:
     """Requests oldest first; an office sees only its own (``office_id`` is for staff)."""
     ctx, who = ctx_of(state), principal_of(request)
@@ -378,18 +378,15 @@ async def make_quote(state: State, data: JSONBody[QuoteIn]) -> QuoteOut:
     _check_weight(data.weight_kg)
     _check_times(data.ready_at, data.deadline)
     pickup, dropoff = await _place(ctx, "pickup", data.pickup), await _place(ctx, "dropoff", data.dropoff)
-    try:
-        verdict = await quote(
-            ctx.dispatcher,
-            pickup,
-            dropoff,
-            float(data.weight_kg),
-            priority=data.priority,
-            ready_at=data.ready_at,
-            deadline=data.deadline,
-        )
-    except StoreError:
-        raise
+    verdict = await quote(
+        ctx.dispatcher,
+        pickup,
+        dropoff,
+        float(data.weight_kg),
+        priority=data.priority,
+        ready_at=data.ready_at,
+        deadline=data.deadline,
+    )
     return QuoteOut(
         feasible=verdict.accepted,
         reason=verdict.reason,
