@@ -203,3 +203,8 @@ def validate_instance(instance: Instance) -> None:
     for node, pen in instance.node_penalty.items():
         if pen is not None and not 0 <= pen <= limit:
             fail(f"node_penalty[{node}] = {pen} outside [0, 1e15]")
+    for node, (_, coefficient) in instance.lateness_cost.items():
+        if not 0 <= node < n or node in depots:
+            fail(f"lateness_cost: node {node} is not a visit node")
+        if coefficient < 0 or coefficient * max(instance.horizon, 1) > limit:
+            fail(f"lateness_cost[{node}] coefficient {coefficient} outside [0, 1e15 / horizon]")

@@ -31,13 +31,44 @@ def route_distance(instance: Instance, vehicle: int, route: list[int]) -> int:
     return int(sum(int(dist[a, b]) for a, b in pairwise(path)))
 
 
+def earliest_arrivals(instance: Instance, vehicle: int, route: list[int]) -> list[int]:
+    """When each visit of ``route`` starts at the earliest: leave the start at its start time, wait
+    only for a window to open (the schedule OR-Tools' cumul minimisation picks)."""
+    spec = instance.vehicles[vehicle]
+    tt = instance.travel_time[spec.matrix_class]
+    windows = instance.time_windows
+    t = max(spec.start_time, int(windows[spec.start, 0]))
+    out = []
+    prev = spec.start
+    for node in route:
+        t = max(t + int(tt[prev, node]), int(windows[node, 0]))
+        out.append(t)
+        prev = node
+    return out
+
+
+def route_lateness(instance: Instance, vehicle: int, route: list[int]) -> int:
+    """The route's share of ``instance.lateness_cost``, on its earliest schedule."""
+    costs = instance.lateness_cost
+    if not costs or not any(node in costs for node in route):
+        return 0
+    total = 0
+    for node, t in zip(route, earliest_arrivals(instance, vehicle, route), strict=True):
+        if node in costs:
+            bound, coefficient = costs[node]
+            total += coefficient * max(0, t - bound)
+    return total
+
+
 def objective(instance: Instance, routes: list[list[int]]) -> int:
-    """The instance's objective: distance + fixed costs of used vehicles + penalties of left-out work."""
+    """The instance's objective: distance + lateness costs + fixed costs of used vehicles +
+    penalties of left-out work."""
     visited = {node for route in routes for node in route}
     total = 0
     for v, route in enumerate(routes):
         if route:
             total += route_distance(instance, v, route) + instance.vehicles[v].fixed_cost
+            total += route_lateness(instance, v, route)
     for (pickup, _), pen in zip(instance.pairs, instance.pair_penalty, strict=True):
         if pen is not None and pickup not in visited:
             total += pen

@@ -21,6 +21,10 @@ Conventions
   unpaired visit, mandatory unless ``node_penalty`` gives it a penalty.
 - A node with no role (not a vehicle start/end, not in a pair, not in ``node_penalty`` or
   ``forced_vehicle``, not a reload node) is never visited.
+- ``lateness_cost`` maps a node to ``(bound, coefficient)``: a visit starting at ``t > bound`` adds
+  ``coefficient * (t - bound)`` to the objective (a cost on time, in ``distance`` units per time
+  unit; OR-Tools' soft upper bound of the time cumul). Routes are timed at their earliest for it:
+  no route gains by waiting. Benchmark instances leave it empty (distance only).
 - ``Solution.routes`` include the reload nodes visited (they split the trips); ``arrival`` is when
   the visit starts: the arrival, or the opening of the window after a wait.
 - ``routing.engine.solve`` is the entry point; ``routing.engine_evaluation.check_solution``
@@ -71,6 +75,7 @@ class Instance:
     forced_vehicle: dict[int, int] = field(default_factory=dict)  # node -> the vehicle that must visit it
     node_penalty: dict[int, int | None] = field(default_factory=dict)  # unpaired visits (VRPTW customers)
     initial_routes: list[list[int]] | None = None  # warm start: per vehicle, nodes between start and end
+    lateness_cost: dict[int, tuple[int, int]] = field(default_factory=dict)  # node -> (bound, cost per unit)
 
     @property
     def n_nodes(self) -> int:

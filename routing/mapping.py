@@ -10,8 +10,12 @@ Mapping (integers: metres, seconds, grams, milli-watt-hours):
   there empty, resets the trip energy and pays ``turnaround_s`` on the way out;
 - a pickup and a drop-off node per candidate request, restricted to the drones that can fly it
   alone; documents already on board become a drop-off node forced onto their drone (mandatory);
+- a cost on time: every second a drop-off happens after its earliest possible time costs as much
+  as ``DELAY_COST_FLIGHT_S`` seconds of flight of the fastest model (twice that for urgent ones),
+  so an idle drone further away beats a busy one that would end its mission next to the pickup
+  when it delivers sooner; without it, a rolling horizon commits nothing while it waits;
 - penalties: dropping an urgent request costs more than dropping every normal one, and dropping a
-  normal one more than any total route distance;
+  normal one more than any total route distance plus every lateness cost;
 - energy per arc is conservative: the payload on an arc is bounded from above (nothing on board
   out of a port or into a port; out of a drop-off at most capacity minus that document; into a
   pickup at most capacity minus that document; never more than the weights that can be aboard).
@@ -30,6 +34,9 @@ from routing.prepared import Prepared
 from routing.problem import DROPOFF, PICKUP, PORT, Plan
 
 START_NODE, END_NODE, RELOAD_NODE, PICKUP_NODE, DROPOFF_NODE = "start", "end", "reload", "pickup", "dropoff"
+# A second by which a delivery comes later is worth this many seconds of flight (metres at the
+# fastest model's cruise speed); doubled for urgent requests.
+DELAY_COST_FLIGHT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +237,17 @@ def _class_arcs(
     return _Arcs(dist.astype(np.int64), tt.astype(np.int64), en.astype(np.int64), max(longest, 1))
 
 
+def _lateness_costs(prep: Prepared, nodes: list[NodeInfo], windows: np.ndarray) -> dict[int, tuple[int, int]]:
+    """Per drop-off node: (its earliest time, cost per second of delivery after it)."""
+    speed = max(s.model.cruise_speed_mps for s in prep.starts)
+    per_s = math.ceil(DELAY_COST_FLIGHT_S * speed)
+    return {
+        i: (int(windows[i, 0]), per_s * (2 if prep.requests[nd.ref].urgent else 1))
+        for i, nd in enumerate(nodes)
+        if nd.kind == DROPOFF_NODE
+    }
+
+
 def build_instance(
     prep: Prepared, candidates: list[Candidate], *, reloads_per_port: int | None = None
 ) -> Mapping:
@@ -265,7 +283,10 @@ def build_instance(
                 start_energy_used=min(max(used, 0), budget),
             )
         )
-    normal = max(a.longest for a in arcs) * (n + 1)  # more than any set of routes can fly
+    lateness = _lateness_costs(prep, nodes, windows)
+    worst_lateness = sum(c * (int(windows[i, 1]) - b) for i, (b, c) in lateness.items())
+    # More than any set of routes can fly, plus every lateness cost at its worst.
+    normal = max(a.longest for a in arcs) * (n + 1) + worst_lateness + 1
     urgent = normal * (sum(1 for c in candidates if not prep.requests[c.request_id].urgent) + 1)
     if urgent >= FORBIDDEN // 10:
         raise ValueError("penalties overflow: the instance is too large for integer penalties")
@@ -284,6 +305,7 @@ def build_instance(
         energy=[a.energy for a in arcs],
         reload_nodes=[i for i, nd in enumerate(nodes) if nd.kind == RELOAD_NODE],
         node_penalty={i: None for i in onboard_drops},
+        lateness_cost=lateness,
     )
     mapping = Mapping(instance, nodes, [c.request_id for c in candidates], class_keys)
     if prep.problem.previous_plan is not None or any(s.onboard for s in starts):

@@ -7,7 +7,7 @@ PARALLEL_CHEAPEST_INSERTION (PATH_CHEAPEST_ARC found nothing on R101/RC101 in 30
 
 Model, in OR-Tools terms:
 - ``time`` dimension: travel_time per matrix class, waiting allowed (slack), node windows, vehicle
-  start/end times, pickup before its delivery.
+  start/end times, pickup before its delivery; ``lateness_cost`` as soft upper bounds of the cumul.
 - ``load`` dimension: demand, capacity, ``start_load`` at the start, cumul fixed to 0 on arrival
   at a reload node (it must arrive empty).
 - ``energy`` dimension (when the instance has an energy matrix and a budget): cumul = energy used
@@ -22,6 +22,7 @@ Model, in OR-Tools terms:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -43,6 +44,7 @@ from routing.instance import FORBIDDEN, Instance, Solution
 _FIRST = routing_enums_pb2.FirstSolutionStrategy
 _META = routing_enums_pb2.LocalSearchMetaheuristic
 _STATUS = routing_enums_pb2.RoutingSearchStatus
+LATENESS_FIRST_SHARE = 0.4  # of the time: distance-only placement before lateness costs count
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,8 @@ def _build(
         time_dim.CumulVar(routing.End(v)).SetRange(int(instance.time_windows[spec.end, 0]), end_hi)
         routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(v)))
         routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(v)))
+    for node, (bound, coefficient) in instance.lateness_cost.items():
+        time_dim.SetCumulVarSoftUpperBound(manager.NodeToIndex(node), int(bound), int(coefficient))
 
     demand_eval = routing.RegisterUnaryTransitVector([int(d) for d in instance.demand])
     routing.AddDimensionWithVehicleCapacity(
@@ -368,6 +372,8 @@ def solve_ortools(instance: Instance, config: SearchConfig, deadline: float) -> 
     remaining = deadline - time.time()
     initial = instance.initial_routes
     name = f"ortools:{config.name}"
+    if instance.lateness_cost and not config.reduce_vehicles:
+        return _solve_lateness(instance, config, deadline, started)
     first_phase = remaining * (config.first_phase_share if config.reduce_vehicles else 1.0)
     found = _run(instance, config, first_phase, initial)
     if found is None and (initial or first_phase < remaining):
@@ -385,6 +391,30 @@ def solve_ortools(instance: Instance, config: SearchConfig, deadline: float) -> 
         name += "+warm"
     if config.reduce_vehicles and any(v.fixed_cost > 0 for v in instance.vehicles):
         routes, arrivals = _reduce_vehicles(instance, config, deadline, routes, arrivals)
+    return make_solution(instance, routes, arrivals, name, time.monotonic() - started)
+
+
+def _solve_lateness(instance: Instance, config: SearchConfig, deadline: float, started: float) -> Solution:
+    """Costs on the time dimension make OR-Tools schedule every move it evaluates (measured on the
+    city instance: 48 of 100 requests left out after 5 s, against 14 without them), so the work
+    is placed first on distance alone, for ``LATENESS_FIRST_SHARE`` of the time; the search then
+    goes on from those routes with the whole objective. The better of the two by the instance's
+    objective is returned."""
+    name = f"ortools:{config.name}"
+    distance_only = dataclasses.replace(instance, lateness_cost={})
+    initial = instance.initial_routes
+    first = _run(distance_only, config, (deadline - time.time()) * LATENESS_FIRST_SHARE, initial)
+    if first is None and initial:
+        first = _run(distance_only, config, (deadline - time.time()) * LATENESS_FIRST_SHARE, None)
+    second = _run(instance, config, deadline - time.time(), first[0] if first is not None else None)
+    found = [f[:2] for f in (first, second) if f is not None]
+    if not found:
+        if has_mandatory_work(instance):
+            raise NoSolutionFound(f"OR-Tools ({config.name}) found no solution placing all mandatory work")
+        return nothing_served(instance, name, time.monotonic() - started)
+    routes, arrivals = min(found, key=lambda f: objective(instance, f[0]))
+    if first is not None and first[2]:
+        name += "+warm"  # the caller's warm start was used
     return make_solution(instance, routes, arrivals, name, time.monotonic() - started)
 
 

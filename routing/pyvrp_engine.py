@@ -52,6 +52,8 @@ def pyvrp_unsupported(instance: Instance) -> list[str]:
         reasons.append("negative demand")
     if instance.initial_routes:
         reasons.append("warm start")
+    if instance.lateness_cost:
+        reasons.append("lateness costs")
     return reasons
 
 
