@@ -11,9 +11,12 @@ Request life cycle (``from -> to``, and what the transition means)::
     submitted  -> cancelled    withdrawn before intake (details: reason)         terminal
     accepted   -> planned      put on a flight by the planner
     accepted   -> cancelled    withdrawn (details: reason)                       terminal
+    accepted   -> unserved     no longer servable, e.g. its deadline slipped out of reach
+                               (details: reason, a planner reason code)          terminal
     planned    -> dispatched   the drone acknowledged the mission
     planned    -> accepted     re-plan: the plan was dropped before the drone flew (details: reason)
     planned    -> cancelled    withdrawn (details: reason)                       terminal
+    planned    -> unserved     no longer servable (details: reason code)         terminal
     dispatched -> picked_up    the drone holds the documents
     dispatched -> accepted     re-plan: the drone failed before pickup (details: reason)
     dispatched -> cancelled    withdrawn before pickup (details: reason)         terminal
@@ -23,7 +26,8 @@ Request life cycle (``from -> to``, and what the transition means)::
                                (details: location)                              terminal
 
 After pickup a request can no longer be cancelled or re-planned: the documents are aboard, and
-the only ways out are ``delivered`` or ``failed -> returned``.
+the only ways out are ``delivered`` or ``failed -> returned``. ``cancelled`` is an office's (or an
+operator's) decision; ``unserved`` is the dispatcher's finding that the system cannot fly it.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class RequestState(StrEnum):
     PICKED_UP = "picked_up"
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
+    UNSERVED = "unserved"
     FAILED = "failed"
     RETURNED = "returned"
 
@@ -66,14 +71,15 @@ _R = RequestState
 
 REQUEST_TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
     _R.SUBMITTED: frozenset({_R.ACCEPTED, _R.REJECTED, _R.CANCELLED}),
-    _R.ACCEPTED: frozenset({_R.PLANNED, _R.CANCELLED}),
-    _R.PLANNED: frozenset({_R.DISPATCHED, _R.ACCEPTED, _R.CANCELLED}),
+    _R.ACCEPTED: frozenset({_R.PLANNED, _R.CANCELLED, _R.UNSERVED}),
+    _R.PLANNED: frozenset({_R.DISPATCHED, _R.ACCEPTED, _R.CANCELLED, _R.UNSERVED}),
     _R.DISPATCHED: frozenset({_R.PICKED_UP, _R.ACCEPTED, _R.CANCELLED}),
     _R.PICKED_UP: frozenset({_R.DELIVERED, _R.FAILED}),
     _R.FAILED: frozenset({_R.RETURNED}),
     _R.DELIVERED: frozenset(),
     _R.REJECTED: frozenset(),
     _R.CANCELLED: frozenset(),
+    _R.UNSERVED: frozenset(),
     _R.RETURNED: frozenset(),
 }
 """Every allowed request transition; anything not listed raises :class:`InvalidTransition`."""
@@ -90,6 +96,8 @@ _REQUIRED_DETAILS: dict[tuple[RequestState, RequestState], tuple[str, ...]] = {
     (_R.PICKED_UP, _R.DELIVERED): ("drone_id", "lon", "lat"),
     (_R.PICKED_UP, _R.FAILED): ("reason",),
     (_R.FAILED, _R.RETURNED): ("location",),
+    (_R.ACCEPTED, _R.UNSERVED): ("reason",),
+    (_R.PLANNED, _R.UNSERVED): ("reason",),
 }
 _REQUIRED_DETAILS.update(
     {(s, _R.CANCELLED): ("reason",) for s, nxt in REQUEST_TRANSITIONS.items() if _R.CANCELLED in nxt}

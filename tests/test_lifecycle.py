@@ -43,9 +43,11 @@ def test_the_table_is_the_documented_one() -> None:
         (R.PICKED_UP, R.FAILED),
         (R.PLANNED, R.ACCEPTED),
         (R.DISPATCHED, R.ACCEPTED),
+        (R.ACCEPTED, R.UNSERVED),
+        (R.PLANNED, R.UNSERVED),
     } <= set(ALLOWED)
-    assert len(ALLOWED) == 14
-    assert {R.DELIVERED, R.REJECTED, R.CANCELLED, R.RETURNED} == REQUEST_TERMINAL
+    assert len(ALLOWED) == 16
+    assert {R.DELIVERED, R.REJECTED, R.CANCELLED, R.UNSERVED, R.RETURNED} == REQUEST_TERMINAL
 
 
 @pytest.mark.parametrize(("src", "dst"), ALLOWED, ids=[f"{s}->{d}" for s, d in ALLOWED])
@@ -66,6 +68,11 @@ def test_cancel_is_only_possible_before_pickup() -> None:
     assert can_cancel == {R.SUBMITTED, R.ACCEPTED, R.PLANNED, R.DISPATCHED}
 
 
+def test_unserved_is_only_possible_before_the_drone_acknowledged() -> None:
+    can_give_up = {s for s, targets in REQUEST_TRANSITIONS.items() if R.UNSERVED in targets}
+    assert can_give_up == {R.ACCEPTED, R.PLANNED}
+
+
 @pytest.mark.parametrize(
     ("src", "dst", "missing"),
     [
@@ -75,6 +82,8 @@ def test_cancel_is_only_possible_before_pickup() -> None:
         (R.PICKED_UP, R.FAILED, "reason"),
         (R.FAILED, R.RETURNED, "location"),
         (R.ACCEPTED, R.CANCELLED, "reason"),
+        (R.ACCEPTED, R.UNSERVED, "reason"),
+        (R.PLANNED, R.UNSERVED, "reason"),
     ],
 )
 def test_transitions_that_need_details_refuse_without_them(src: R, dst: R, missing: str) -> None:
