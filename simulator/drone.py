@@ -335,12 +335,15 @@ class SimDrone:
         if cmd.from_index > len(m.route):
             return False, f"from_index {cmd.from_index} is beyond the mission's {len(m.route)} waypoints"
         kept = [s for s in m.stops if s.at < cmd.from_index]
-        if len(kept) < m.done_stops:
+        # A stop being serviced whose pick-up or hand-over already happened is done as well (held
+        # while climbing back from a pad): its document is aboard, or no longer.
+        done = m.done_stops + (1 if self.service is not None and self.service.acted else 0)
+        if len(kept) < done:
             return False, "the reroute would undo completed stops"
         route = m.route[: cmd.from_index] + [self._xyz(w) for w in cmd.waypoints]
         stops = kept + list(cmd.stops)
         first = self.next_wp if self.state != "ready" else 0
-        pending = [s for s in stops[m.done_stops :] if s.at >= first]
+        pending = [s for s in stops[done:] if s.at >= first]
         assert self._clock is not None
         problem = self._check_plan(self.position, route[first:], pending, first, self._clock)
         if problem:

@@ -20,6 +20,10 @@ from dispatch.service.missions import StopSpec, Waypoint
 
 ON_SEGMENT_M = 3.0  # a position this close to a segment is on it
 AT_POINT_M = 0.5
+# Safe paths run along the margin's boundary, their vertices on it to within 1e-9 m on either
+# side: a path counts as entering a margin only when it goes this far into it (the validator's
+# tolerance too).
+MARGIN_TOLERANCE_M = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,7 @@ def crosses(
     for z in airspace.zones:
         if z.id not in zone_ids or not z.active_during(at, until) or not z.blocks_altitude(alt):
             continue
-        if line.intersects(airspace.buffered_shape(z.id)):
+        if line.intersects(airspace.buffered_shape(z.id).buffer(-MARGIN_TOLERANCE_M)):
             hit.append(z.id)
     return hit
 
@@ -102,16 +106,21 @@ def replacement(
     """
     alt = max(w[2] for w in waypoints)
     pending = [s for s in stops if s.at >= from_index]
+    # Targets in stop order, consecutive stops at the same place merged; ``group[i]`` is the target
+    # of ``pending[i]``. A place visited twice (a pickup at A, a hand-over at B, then a hand-over
+    # back at A) is two targets: keying stops by place would move the first visit to the second.
     targets: list[tuple[float, float]] = []
+    group: list[int] = []
     for s in pending:
         w = waypoints[s.at]
         if not targets or targets[-1] != (w[0], w[1]):
             targets.append((w[0], w[1]))
+        group.append(len(targets) - 1)
     end = (waypoints[-1][0], waypoints[-1][1])
     if not targets or targets[-1] != end:
         targets.append(end)
     new: list[Waypoint] = []
-    index_of: dict[tuple[float, float], int] = {}
+    index_of: list[int] = []
     here = (float(position[0]), float(position[1]))
     elapsed = 0.0
     for target in targets:
@@ -123,11 +132,11 @@ def replacement(
             path = airspace.shortest_path(here, target, altitude_m=alt, at=at, until=until)
             new += [(float(q[0]), float(q[1]), alt) for q in path.waypoints[1:]]
             elapsed += path.length_m / speed_mps + service_s
-        index_of[target] = from_index + len(new) - 1
+        index_of.append(from_index + len(new) - 1)
         here = target
     new_stops = tuple(
-        StopSpec(index_of[(waypoints[s.at][0], waypoints[s.at][1])], s.action, s.request_id, s.payload_kg)
-        for s in pending
+        StopSpec(index_of[g], s.action, s.request_id, s.payload_kg)
+        for s, g in zip(pending, group, strict=True)
     )
     if not new:
         raise AirspaceError("unreachable", "empty replacement path")
