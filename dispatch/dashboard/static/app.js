@@ -18,7 +18,10 @@
   const STREAM_IDLE_MS = 45000; // no byte for this long: reconnect
   const LOG_MAX = 300;
   const EARTH_R = 6371008.8;
-  const SETTLED = new Set(["delivered", "rejected", "cancelled", "failed", "returned"]);
+  const SETTLED = new Set(["delivered", "rejected", "cancelled", "failed", "returned", "unserved"]);
+  // states a request can still leave ("failed" documents may yet be brought back: "returned")
+  const OPEN_STATES = ["submitted", "accepted", "planned", "dispatched", "picked_up", "failed"];
+  const FULL_REQUESTS_MS = 30000; // every request re-read this often; in between, the open ones
   const STATE_CLASS = {
     idle: "idle", ready: "idle", charging: "idle", swapping: "idle", offline: "faulted",
     en_route: "flying", servicing: "flying", landing: "flying", flying: "flying", taking_off: "flying",
@@ -802,7 +805,7 @@
     S.requests.set(r.id, r);
     if (fromStream && prevState && state && prevState !== state) {
       // pickups and deliveries are logged from the drones' events; the table shows every state
-      const bad = ["failed", "rejected", "cancelled", "returned"].includes(state);
+      const bad = ["failed", "rejected", "cancelled", "returned", "unserved"].includes(state);
       if (bad || state === "accepted") {
         logEvent(bad ? "error" : "info", `request ${shortId(r.id)} ${state}${r.reason ? ` — ${r.reason}` : ""}`, "request");
       }
@@ -892,17 +895,26 @@
     scheduleFrame();
   }
 
-  async function refreshRequests() {
+  let lastFullRequests = -Infinity;
+  async function refreshRequests(full = false) {
     lastRequestsFetch = performance.now();
-    // oldest first, a page at a time
+    const wantFull = full || performance.now() - lastFullRequests > FULL_REQUESTS_MS;
+    const filter = wantFull ? "" : OPEN_STATES.map((st) => `&state=${st}`).join("");
+    const seen = new Set();
     let offset = 0;
-    for (let page = 0; page < 20; page++) {
-      const data = await api(`/requests?limit=500&offset=${offset}`);
-      for (const raw of listOf(data, "items", "requests")) applyRequest(raw, false);
+    for (let page = 0; page < 20; page++) { // oldest first, a page at a time
+      const data = await api(`/requests?limit=500&offset=${offset}${filter}`);
+      for (const raw of listOf(data, "items", "requests")) {
+        const r = applyRequest(raw, false);
+        if (r) seen.add(r.id);
+      }
       const next = data && !Array.isArray(data) ? num(data.next_offset) : null;
       if (next === null || next <= offset) break;
       offset = next;
     }
+    if (wantFull) lastFullRequests = performance.now();
+    // one we show as open is no longer among the open ones: it settled unseen, read them all next
+    else if ([...S.requests.values()].some((r) => OPEN_STATES.includes(r.state) && !seen.has(r.id))) lastFullRequests = -Infinity;
     renderRequests();
   }
 
@@ -969,7 +981,8 @@
       setConnection("live", "Live");
       logEvent("ok", "live stream connected", "connection");
       S.stream.backoff = 1000;
-      refreshAll().catch(() => {});
+      // whatever changed while the stream was down
+      Promise.allSettled([refreshFleet(), refreshRequests(true), reloadZones()]);
       const reader = res.body.getReader();
       const decoder = new TextDecoder();
       let buf = "";
