@@ -49,7 +49,7 @@ from dispatch.service.missions import (
     start_command,
     upload_command,
 )
-from dispatch.service.reroute import crosses, next_waypoint, replacement
+from dispatch.service.reroute import Replacement, crosses, next_waypoint, replacement
 from dispatch.service.solver_pool import SolverPool
 from dispatch.service.state import ActiveMission, DroneView
 from dispatch.store import Conflict, Intake, NewRequest, NotFound, RequestView, Store, StoreError
@@ -76,7 +76,8 @@ from fleet.messages import (
     Telemetry,
     TookOff,
 )
-from routing.problem import DroneState, PlanningProblem
+from routing.problem import DroneState, Plan, PlanningProblem
+from routing.requests import Request
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +322,9 @@ class Dispatcher:
         t_wall, t_sim = time.perf_counter(), self.clock.now()
         hit = []
         for m in list(self.missions.values()):
-            if m.state not in (FlightState.ACKED, FlightState.FLYING) or m.rerouting:
+            # Missions still on the ground count too: one committed a moment before the zone came
+            # would otherwise take off into it.
+            if m.state in (FlightState.COMPLETED, FlightState.ABORTED) or m.rerouting:
                 continue
             pos = self._position(m.drone_id)
             if pos is None:
@@ -361,8 +364,11 @@ class Dispatcher:
             return await asyncio.wait_for(_next(), timeout_s)
 
     async def _reroute(self, m: ActiveMission, zone_ids: list[str], t_wall: float, t_sim: datetime) -> None:
-        """Hold the drone, plan a safe replacement from where it holds, re-route, resume."""
+        """Hold the drone, plan a safe replacement from where it holds, re-route, resume (a mission
+        not yet in the air is re-routed on the ground, without a hold)."""
         try:
+            if m.state != FlightState.FLYING and await self._reroute_on_ground(m, zone_ids, t_wall, t_sim):
+                return
             for _attempt in range(20):
                 if m.mission_id not in self.missions:
                     return
@@ -385,6 +391,7 @@ class Dispatcher:
                         m.mission_id,
                     )
                     return
+                refusals: list[str] = []
                 for from_index in (first, first + 1):
                     try:
                         rep = replacement(
@@ -394,39 +401,10 @@ class Dispatcher:
                     except AirspaceError as exc:
                         # No safe way to finish: what is not picked up is re-planned, the drone
                         # returns to the nearest port it can reach (or holds if none).
-                        log.warning("no safe path for %s: %s; returning to port", m.mission_id, exc)
-                        await self.store.note(
-                            "flight", m.mission_id, "no_safe_path", actor=self.actor,
-                            payload={"zones": zone_ids, "detail": str(exc)},
-                        )  # fmt: skip
-                        await self._abort(m, f"no safe path after a zone change: {exc}")
-                        self.drones[m.drone_id].returning = True
-                        await self._return_to_port(m.drone_id, pos)
+                        await self._send_home(m, zone_ids, pos, "no_safe_path", str(exc))
                         return
-                    codes = {s.request_id: await self.store.requests.codes_for_mission(s.request_id)
-                             for s in rep.stops}  # fmt: skip
-                    cmd = Reroute(
-                        drone_id=m.drone_id,
-                        cmd_id=f"{m.mission_id}.r{n}{'b' if from_index != first else ''}",
-                        expires_at=self._expiry(),
-                        mission_id=m.mission_id,
-                        from_index=from_index,
-                        waypoints=list(rep.waypoints),
-                        stops=protocol_stops(rep.stops, codes),
-                    )
-                    ack = await self._send_new(cmd, m.mission_id)
-                    if ack is not None and ack.accepted:
-                        kept = [s for s in m.stops if s.at < from_index]
-                        m.waypoints = m.waypoints[:from_index] + list(rep.waypoints)
-                        m.stops = kept + list(rep.stops)
-                        self.stats.reroutes += 1
-                        self.stats.reroute_reaction_wall_s.append(time.perf_counter() - t_wall)
-                        self.stats.reroute_reaction_sim_s.append((self.clock.now() - t_sim).total_seconds())
-                        await self.store.note(
-                            "flight", m.mission_id, "rerouted", actor=self.actor,
-                            payload={"zones": zone_ids, "from_index": from_index, "cmd_id": cmd.cmd_id,
-                                     "waypoints": [list(w) for w in rep.waypoints]},
-                        )  # fmt: skip
+                    cmd_id = f"{m.mission_id}.r{n}{'b' if from_index != first else ''}"
+                    if await self._send_reroute(m, rep, zone_ids, cmd_id, t_wall, t_sim):
                         await self._send_new(
                             Resume(
                                 drone_id=m.drone_id, cmd_id=f"{m.mission_id}.c{n}", expires_at=self._expiry()
@@ -434,16 +412,91 @@ class Dispatcher:
                             m.mission_id,
                         )
                         return
-                    log.info(
-                        "reroute of %s from %d refused: %s", m.mission_id, from_index, ack and ack.reason
-                    )
-                await self._send_new(
-                    Resume(drone_id=m.drone_id, cmd_id=f"{m.mission_id}.c{n}", expires_at=self._expiry()),
-                    m.mission_id,
-                )
+                    refusals.append(cmd_id)
+                # The drone holds and takes no safe replacement (e.g. not enough energy for the
+                # detour): resuming would fly it into the zone, so it goes home from where it holds.
+                await self._send_home(m, zone_ids, pos, "reroute_refused", ", ".join(refusals))
+                return
             log.error("could not re-route %s", m.mission_id)
+        except Exception as exc:
+            # A held drone is never left hovering until its battery is empty because of a bug here.
+            log.exception("re-route of %s failed; sending the drone home", m.mission_id)
+            pos = self._position(m.drone_id)
+            if pos is not None and m.mission_id in self.missions:
+                await self._send_home(m, zone_ids, pos, "reroute_failed", repr(exc))
+            raise
         finally:
             m.rerouting = False
+
+    async def _reroute_on_ground(
+        self, m: ActiveMission, zone_ids: list[str], t_wall: float, t_sim: datetime
+    ) -> bool:
+        """Re-route a mission whose drone has not taken off: once the upload is acknowledged, replace
+        everything after the port. False when the drone took off meanwhile (or refused): the caller
+        holds it and re-routes in the air."""
+        for _ in range(120):
+            if m.mission_id not in self.missions:
+                return True  # refused or aborted: nothing of it will fly
+            if m.state not in (FlightState.PLANNED, FlightState.COMMANDED):
+                break
+            await self._telemetry_after(m.drone_id, self.clock.now() + timedelta(seconds=1))
+        if m.state != FlightState.ACKED:
+            return False
+        model = self._model(m.drone_id)
+        try:
+            rep = replacement(
+                self.airspace, m.waypoints[0], m.waypoints, m.stops, 1, self.clock.now(),
+                speed_mps=model.cruise_speed_mps, service_s=model.service_s,
+            )  # fmt: skip
+        except AirspaceError:
+            return False
+        n = m.reroutes = m.reroutes + 1
+        return await self._send_reroute(m, rep, zone_ids, f"{m.mission_id}.g{n}", t_wall, t_sim)
+
+    async def _send_reroute(
+        self,
+        m: ActiveMission,
+        rep: Replacement,
+        zone_ids: list[str],
+        cmd_id: str,
+        t_wall: float,
+        t_sim: datetime,
+    ) -> bool:
+        """Send one re-route; on the drone's ack, adopt it (mission view, stats, audit note)."""
+        codes = {s.request_id: await self.store.requests.codes_for_mission(s.request_id) for s in rep.stops}
+        cmd = Reroute(
+            drone_id=m.drone_id, cmd_id=cmd_id, expires_at=self._expiry(), mission_id=m.mission_id,
+            from_index=rep.from_index, waypoints=list(rep.waypoints), stops=protocol_stops(rep.stops, codes),
+        )  # fmt: skip
+        ack = await self._send_new(cmd, m.mission_id)
+        if ack is None or not ack.accepted:
+            log.info("reroute %s refused: %s", cmd_id, ack and ack.reason)
+            return False
+        kept = [s for s in m.stops if s.at < rep.from_index]
+        m.waypoints = m.waypoints[: rep.from_index] + list(rep.waypoints)
+        m.stops = kept + list(rep.stops)
+        self.stats.reroutes += 1
+        self.stats.reroute_reaction_wall_s.append(time.perf_counter() - t_wall)
+        self.stats.reroute_reaction_sim_s.append((self.clock.now() - t_sim).total_seconds())
+        await self.store.note(
+            "flight", m.mission_id, "rerouted", actor=self.actor,
+            payload={"zones": zone_ids, "from_index": rep.from_index, "cmd_id": cmd.cmd_id,
+                     "waypoints": [list(w) for w in rep.waypoints]},
+        )  # fmt: skip
+        return True
+
+    async def _send_home(
+        self, m: ActiveMission, zone_ids: list[str], pos: tuple[float, float], action: str, detail: str
+    ) -> None:
+        """Give up a mission a zone change blocks: record why, abort it (what is not on board is
+        re-planned) and send the drone to the nearest port it can reach."""
+        log.warning("%s for %s: %s; returning to port", action, m.mission_id, detail)
+        await self.store.note(
+            "flight", m.mission_id, action, actor=self.actor, payload={"zones": zone_ids, "detail": detail}
+        )
+        await self._abort(m, f"no safe path after a zone change: {detail}")
+        self.drones[m.drone_id].returning = True
+        await self._return_to_port(m.drone_id, pos)
 
     # --- commands ----------------------------------------------------------------------------
 
@@ -525,6 +578,7 @@ class Dispatcher:
                     DroneState(d.id, 0.0, 0.0, max(now, view.available_at), model.battery_wh, port=port)
                 )
         problem = PlanningProblem(tuple(self.zones), fleet, requests, now, tuple(states))
+        zones_seen = dict(self._zone_stamp)
         t0 = time.perf_counter()
         # A guided local search runs until its limit even on a one-request problem, so small rounds
         # get a limit that grows with their size, up to plan_seconds: latency to the first command.
@@ -532,6 +586,16 @@ class Dispatcher:
         plan = await self.pool.plan(problem, seconds)
         self.stats.plan_rounds += 1
         self.stats.plan_wall_s.append(time.perf_counter() - t0)
+        async with self._zone_lock:
+            # Committed under the zone lock: a zone added while the plan was solved either is seen
+            # here (the plan is dropped and made again) or scans the missions committed here.
+            if self._zone_stamp != zones_seen:
+                self.wake()
+                return
+            await self._commit_plan(plan, requests)
+
+    async def _commit_plan(self, plan: Plan, requests: tuple[Request, ...]) -> None:
+        """Commit the first trip of every idle drone; give up requests the plan says cannot be flown."""
         by_id = {r.id: r for r in requests}
         now = self.clock.now()
         for dp in plan.drones:
@@ -546,11 +610,12 @@ class Dispatcher:
                 continue
             await self._commit(dp.drone_id, trip, {r: by_id[r].weight_kg for r in pickups})
         for u in plan.unserved:
+            # ``no_capacity`` waits for a drone; any other reason will not go away by waiting.
             if u.reason != "no_capacity":
                 with contextlib.suppress(InvalidTransition, Conflict, NotFound):
                     await self._request_to(
-                        u.request_id, RequestState.CANCELLED, actor=self.actor,
-                        details={"reason": f"cannot be served: {u.reason}", "detail": u.detail},
+                        u.request_id, RequestState.UNSERVED, actor=self.actor,
+                        details={"reason": u.reason, "detail": u.detail},
                         expected_state=RequestState.ACCEPTED,
                     )  # fmt: skip
 
@@ -967,7 +1032,8 @@ class Dispatcher:
                     StopSpec(int(s["at"]), s["action"], s["request_id"], float(s.get("payload_kg", 0.0)))
                     for s in p["stops"]
                 ]
-            m.reroutes += 1 if cmd.kind == "Hold" else 0
+            # Command ids count holds and ground re-routes: a new one never reuses a known id.
+            m.reroutes += 1 if cmd.kind == "Hold" or cmd.cmd_id.startswith(f"{m.mission_id}.g") else 0
         return m
 
 
