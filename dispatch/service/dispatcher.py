@@ -39,6 +39,7 @@ from airspace.paths import Airspace, AirspaceError
 from airspace.zones import Zone, parse_zones
 from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
 from dispatch.service.intake import Assessment, to_routing_request
+from dispatch.service.intake_batch import IntakeBatcher
 from dispatch.service.missions import (
     MissionSpec,
     StopSpec,
@@ -142,6 +143,7 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._side: set[asyncio.Task[Any]] = set()
         self._intake_lock = asyncio.Lock()
+        self._intake_batch: IntakeBatcher[RequestView] = IntakeBatcher(self._intake)
         self._zone_lock = asyncio.Lock()
         self._sub = link.subscribe(maxsize=100_000)
         self.idle = asyncio.Event()  # set when a planning round found nothing left to do
@@ -236,8 +238,8 @@ class Dispatcher:
         created = await self.store.requests.create(new, actor=actor or new.office_id)
         if created.request.state != RequestState.SUBMITTED:
             return created.request
-        decided = await self._intake([created.request])
-        return decided[0] if decided else await self.store.requests.get(created.request.id)
+        # Concurrent filings are decided together (one airspace preparation for the batch).
+        return await self._intake_batch.decide(created.request)
 
     async def _intake(self, views: list[RequestView]) -> list[RequestView]:
         assert self.fleet is not None

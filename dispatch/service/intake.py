@@ -65,21 +65,41 @@ def assess(
     drone_states: Sequence[DroneState] = (),
 ) -> Assessment:
     """Pre-check ``request`` alone against the fleet at ``now``; accept with an ETA or give the reason."""
-    problem = PlanningProblem(tuple(zones), fleet, (request,), now, tuple(drone_states))
+    return assess_many(zones, fleet, (request,), now, drone_states)[0]
+
+
+def assess_many(
+    zones: Sequence[Zone],
+    fleet: Fleet,
+    requests: Sequence[Request],
+    now: datetime,
+    drone_states: Sequence[DroneState] = (),
+) -> list[Assessment]:
+    """:func:`assess` each request on its own, sharing one preparation of the airspace and the
+    fleet (the costly part), so a burst of filings is decided at the cost of about one."""
+    if not requests:
+        return []
+    problem = PlanningProblem(tuple(zones), fleet, tuple(requests), now, tuple(drone_states))
     prep = prepare(problem)
-    verdict = precheck(prep, request)
-    if verdict.candidate is None:
-        assert verdict.reason is not None
-        return Assessment(request.id, False, verdict.reason.value, verdict.detail)
-    cand = verdict.candidate
-    pu, do = prep.pickup_site[request.id], prep.dropoff_site[request.id]
-    best: tuple[float, str] | None = None
-    for v in cand.vehicles:
-        start = prep.starts[v]
-        net = prep.networks[start.model.name]
-        service_start = max(start.available_s + net.flight_s(start.site, pu), cand.pickup_window[0])
-        arrival = max(service_start + start.model.service_s + net.flight_s(pu, do), cand.dropoff_window[0])
-        if best is None or arrival < best[0]:
-            best = (arrival, start.drone.id)
-    assert best is not None
-    return Assessment(request.id, True, eta=prep.time(best[0]), drone_id=best[1])
+    out = []
+    for request in requests:
+        verdict = precheck(prep, request)
+        if verdict.candidate is None:
+            assert verdict.reason is not None
+            out.append(Assessment(request.id, False, verdict.reason.value, verdict.detail))
+            continue
+        cand = verdict.candidate
+        pu, do = prep.pickup_site[request.id], prep.dropoff_site[request.id]
+        best: tuple[float, str] | None = None
+        for v in cand.vehicles:
+            start = prep.starts[v]
+            net = prep.networks[start.model.name]
+            service_start = max(start.available_s + net.flight_s(start.site, pu), cand.pickup_window[0])
+            arrival = max(
+                service_start + start.model.service_s + net.flight_s(pu, do), cand.dropoff_window[0]
+            )
+            if best is None or arrival < best[0]:
+                best = (arrival, start.drone.id)
+        assert best is not None
+        out.append(Assessment(request.id, True, eta=prep.time(best[0]), drone_id=best[1]))
+    return out

@@ -13,7 +13,7 @@ from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 
 from airspace.zones import Zone
-from dispatch.service.intake import Assessment, assess
+from dispatch.service.intake import Assessment, assess, assess_many
 from fleet.description import Fleet, parse_fleet
 from routing.planner import plan
 from routing.problem import DroneState, Plan, PlanningProblem
@@ -50,7 +50,7 @@ def _assess_job(
     zones: tuple[Zone, ...], fleet: Fleet, requests: tuple[Request, ...], now: datetime,
     states: tuple[DroneState, ...],
 ) -> list[Assessment]:  # fmt: skip
-    return [assess(zones, fleet, r, now, states) for r in requests]
+    return assess_many(zones, fleet, requests, now, states)
 
 
 class SolverPool:
