@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -49,6 +50,9 @@ from fleet.messages import (
 )
 from fleet.registry import FleetRegistry
 from fleet.topics import DEFAULT_PREFIX, Topics
+
+SHARE_GROUP = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+"""A valid MQTT 5 shared-subscription group name (no level separator, no wildcard)."""
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +121,10 @@ class FleetLink:
         drone_ids: Iterable[str] | None = None,
         max_clock_ahead_s: float = 3600.0,
         max_message_age_s: float = 86400.0,
+        telemetry_group: str | None = None,
     ) -> None:
+        if telemetry_group is not None and not SHARE_GROUP.fullmatch(telemetry_group):
+            raise ValueError(f"telemetry_group must match {SHARE_GROUP.pattern}, got {telemetry_group!r}")
         if attempts < 1:
             raise ValueError(f"attempts must be >= 1, got {attempts}")
         if ack_timeout_s <= 0:
@@ -139,6 +146,9 @@ class FleetLink:
         # Drone clocks may be minutes off; hours off is a broken clock or a forged/replayed body.
         self.max_clock_ahead = timedelta(seconds=max_clock_ahead_s)
         self.max_message_age = timedelta(seconds=max_message_age_s)
+        # Several links in one group share the telemetry through an MQTT 5 shared subscription:
+        # the broker hands each message to one of them (scale-out of the ingest).
+        self.telemetry_group = telemetry_group
         self.stats = LinkStats()
         self._updates: Hub[FleetUpdate] = Hub()
         self._telemetry: Hub[FleetUpdate] = Hub()
@@ -254,6 +264,10 @@ class FleetLink:
 
     # --- receive loop ------------------------------------------------------------------------
 
+    def _telemetry_filter(self) -> str:
+        every = self.topics.all_of("telemetry")
+        return every if self.telemetry_group is None else f"$share/{self.telemetry_group}/{every}"
+
     async def _run(self) -> None:
         backoff = self.backoff_min_s
         while not self._stopping:
@@ -268,7 +282,7 @@ class FleetLink:
                 async with client:
                     await client.subscribe(
                         [
-                            (self.topics.all_of("telemetry"), 0),
+                            (self._telemetry_filter(), 0),
                             (self.topics.all_of("state"), 1),
                             (self.topics.all_of("ack"), 1),
                             (self.topics.all_of("event"), 1),
