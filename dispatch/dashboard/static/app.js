@@ -678,7 +678,15 @@
       const route = html("td", { title: r.description || "" }, `${placeName(r.pickup)} → ${placeName(r.dropoff)}`);
       const st = html("td");
       st.appendChild(html("span", { class: `badge b-${r.state}`, "data-testid": "request-state", title: r.reason || "" }, (r.state || "?").replace(/_/g, " ")));
-      const eta = html("td", { class: late ? "late" : "", "data-testid": "request-eta" }, r.eta === null || SETTLED.has(r.state) ? "—" : hhmm(r.eta));
+      // "~": intake's estimate (best single drone), not yet a planned flight's arrival
+      const estimate = r.etaKind && r.etaKind !== "planned";
+      const overdue = r.eta !== null && r.eta < simNow();
+      const etaText = r.eta === null || SETTLED.has(r.state) ? "—" : `${estimate ? "~" : ""}${hhmm(r.eta)}`;
+      const eta = html("td", {
+        class: [late ? "late" : "", overdue && !SETTLED.has(r.state) ? "overdue" : ""].filter(Boolean).join(" "),
+        "data-testid": "request-eta",
+        title: r.eta === null ? "" : `${estimate ? "estimate at intake" : "planned arrival"}${overdue ? " (passed)" : ""}`,
+      }, etaText);
       const deadline = html("td", {}, hhmm(r.deadline));
       tr.append(idCell, html("td", {}, r.office || "—"), route, st, html("td", { class: "mono" }, r.drone || "—"), eta, deadline);
       if (changed) { tr.classList.remove("flash"); void tr.offsetWidth; tr.classList.add("flash"); }
@@ -799,14 +807,14 @@
     r.description = first(r0.description, r.description);
     const det = r0.details && typeof r0.details === "object" ? r0.details : {};
     r.drone = first(r0.drone_id, r0.drone, det.drone_id, r.drone);
-    if ("eta" in r0 || "eta_at" in r0 || "eta_dropoff" in r0) r.eta = parseTime(first(r0.eta, r0.eta_at, r0.eta_dropoff));
+    if ("eta" in r0) { r.eta = parseTime(r0.eta); r.etaKind = r0.eta_kind || null; }
     if ("deadline" in r0) r.deadline = parseTime(r0.deadline);
     r.created = parseTime(r0.created_at) || r.created || parseTime(r0.at) || Date.now();
     S.requests.set(r.id, r);
     if (fromStream && prevState && state && prevState !== state) {
       // pickups and deliveries are logged from the drones' events; the table shows every state
       const bad = ["failed", "rejected", "cancelled", "returned", "unserved"].includes(state);
-      if (bad || state === "accepted") {
+      if (bad) {
         logEvent(bad ? "error" : "info", `request ${shortId(r.id)} ${state}${r.reason ? ` — ${r.reason}` : ""}`, "request");
       }
     } else if (fromStream && !prev) {
