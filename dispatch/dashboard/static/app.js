@@ -999,13 +999,16 @@
         if (done) break;
         S.stream.lastByte = performance.now();
         buf += decoder.decode(value, { stream: true });
-        buf = buf.replace(/\r\n?/g, "\n");
+        // lines end in \r\n, \n or \r; a chunk may end between the \r and the \n of one
+        const carry = buf.endsWith("\r") ? "\r" : "";
+        buf = buf.slice(0, buf.length - carry.length).replace(/\r\n?/g, "\n");
         let cut;
         while ((cut = buf.indexOf("\n\n")) >= 0) {
           const block = buf.slice(0, cut);
           buf = buf.slice(cut + 2);
           dispatchSse(block);
         }
+        buf += carry;
       }
       failure = "stream closed by the server";
     } catch (exc) {
