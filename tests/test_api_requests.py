@@ -142,6 +142,8 @@ async def test_listing_filters_by_state_and_pages(api: Api) -> None:
         assert len(both["items"]) == 6
         rejected = (await c.get("/api/v1/requests", params={"state": "rejected"})).json()["items"]
         assert [i["reason"] for i in rejected] == ["overweight"]
+        far = (await c.get("/api/v1/requests", params={"offset": 20_000})).json()
+        assert far["items"] == [] and far["next_offset"] is None
         r = await c.get("/api/v1/requests", params={"state": "flying-high"})
         assert r.status_code == 422 and error_code(r) == "invalid_input"
         for params in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"limit": "many"}):

@@ -30,6 +30,7 @@ from dispatch.api.schemas import (
     TrackPoint,
 )
 from dispatch.lifecycle import FLIGHT_TERMINAL
+from dispatch.service import operations
 from dispatch.service.operations import cancel_request, quote
 from dispatch.store import Conflict, NewRequest, NotFound, Place, RequestView
 from dispatch.store.requests import PAD_TOLERANCE_DEG
@@ -249,16 +250,16 @@ async def list_requests(
     ] = None,
     office_id: Annotated[str | None, QueryParameter(name="office_id", required=False, max_length=64)] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, QueryParameter(ge=0, le=9_499)] = 0,
+    offset: Annotated[int, QueryParameter(ge=0, le=10_000_000)] = 0,
 ) -> RequestPage:
     """Requests oldest first; an office sees only its own (``office_id`` is for staff)."""
     ctx, who = ctx_of(state), principal_of(request)
     office = who.office_id if who.role == "office" else office_id
     if who.role == "office" and office_id not in (None, who.office_id):
         return RequestPage([], limit, offset, None)
-    views = await ctx.store.requests.list(office_id=office, states=states, limit=offset + limit + 1)
-    page = views[offset : offset + limit]
-    more = len(views) > offset + limit
+    page, more = await operations.list_requests(
+        ctx.store, office_id=office, states=states, limit=limit, offset=offset
+    )
     return RequestPage([request_out(v) for v in page], limit, offset, offset + limit if more else None)
 
 

@@ -8,7 +8,8 @@ the store; nothing here changes how the dispatcher plans or commands.
 * :func:`quote`: a what-if intake verdict (feasibility, ETA, reason) that files nothing.
 * :func:`deactivate_zone`: a zone is lifted; the dispatcher reloads its airspace.
 * :func:`fleet_snapshot`: every drone's live state (the dispatcher's view + latest telemetry).
-* :func:`recent_flights`, :func:`request_counts`, :func:`delivery_counts`: store queries.
+* :func:`list_requests`, :func:`recent_flights`, :func:`request_counts`, :func:`delivery_counts`: store
+  queries the repositories do not offer.
 * :class:`LiveFeed`: one subscription to the fleet link and one reader of the audit chain, fanned
   out to any number of listeners (server-sent events), plus a bounded flown track per mission.
 """
@@ -22,7 +23,7 @@ import json
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,8 +34,9 @@ from sqlalchemy import func, select
 from dispatch.lifecycle import FLIGHT_TERMINAL, RequestState
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.intake import DEFAULT_DEADLINE, Assessment
-from dispatch.store import Conflict, NotFound, Place, RequestView, Store
+from dispatch.store import Conflict, InvalidInput, NotFound, Place, RequestView, Store
 from dispatch.store.models import AuditEntryRow, FlightRow, Pad, RequestRow
+from dispatch.store.requests import request_view
 from dispatch.store.views import FlightView
 from fleet.description import Fleet
 from fleet.link import LinkStatus
@@ -260,6 +262,33 @@ async def recent_flights(store: Store, limit: int = 50) -> list[FlightView]:
         with contextlib.suppress(NotFound):
             flights.append(await store.flights.get(mission_id))
     return flights
+
+
+async def list_requests(
+    store: Store,
+    *,
+    office_id: str | None = None,
+    states: Sequence[str] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[RequestView], bool]:
+    """A page of requests oldest first (created, id) and whether more follow; ``offset`` is unbounded
+    (the repository pages by cursor, clients of the API by offset)."""
+    known = {s.value for s in RequestState}
+    unknown = [s for s in states or () if s not in known]
+    if unknown:
+        raise InvalidInput(
+            f"unknown request state(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    query = select(RequestRow)
+    if office_id is not None:
+        query = query.where(RequestRow.office_id == office_id)
+    if states is not None:
+        query = query.where(RequestRow.state.in_(list(states)))
+    query = query.order_by(RequestRow.created_at, RequestRow.id).offset(offset).limit(limit + 1)
+    async with store.db.read() as session:
+        rows = list(await session.scalars(query))
+    return [request_view(r) for r in rows[:limit]], len(rows) > limit
 
 
 async def request_counts(store: Store) -> dict[str, int]:
