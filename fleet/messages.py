@@ -51,6 +51,7 @@ DroneState = Literal[
     "fault",  # on the ground after a fault
 ]
 LostLinkPolicy = Literal["continue", "hold", "return"]
+LostLinkAfter = Annotated[float, Meta(ge=1.0, le=86_400.0)]
 
 
 class ProtocolError(ValueError):
@@ -160,6 +161,9 @@ class UploadMission(Command, tag_field="type", tag="upload_mission", kw_only=Tru
     waypoints: Waypoints
     stops: Stops = field(default_factory=list)
     lost_link: LostLinkPolicy
+    # Seconds without contact before ``lost_link`` applies; None: the drone's own setting (the
+    # simulator's --lost-link-after, 30 s by default).
+    lost_link_after_s: LostLinkAfter | None = None
 
     def __post_init__(self) -> None:
         _check_stops(self.waypoints, self.stops)

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 1000
 _PUBLISH_TIMEOUT_S = 5.0
+# Real seconds. A drone back within seconds of its broker matters more than sparing the broker: the
+# dispatcher writes a drone off after its silence timeout (jitter spreads a fleet's reconnects).
+_RECONNECT_MAX_S = 2.0
 
 
 class DroneAgent:
@@ -187,7 +190,7 @@ class DroneAgent:
                     self._down_since = self.clock.now()
             if self._link_down_until is None:
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, _RECONNECT_MAX_S)
 
     def _on_command_safely(self, topic: str, payload: object) -> None:
         try:
@@ -289,10 +292,13 @@ class DroneAgent:
                 log.exception("drone %s: simulation step failed", self.sim.id)
             self._flush_events()
             self._publish_state_if_changed()
-            client = self._client
+            client, lost = self._client, self._lost
             if client is not None:
+                # A publish on a connection that just died would wait out its whole timeout, and
+                # this loop is what flies the drone: give up the moment that connection is lost.
+                publish = client.publish(telemetry_topic, encode(self.sim.telemetry(now)), qos=0, timeout=2.0)
                 with contextlib.suppress(aiomqtt.MqttError):
-                    await client.publish(telemetry_topic, encode(self.sim.telemetry(now)), qos=0)
+                    await unless_lost(publish, lost)
                     self.telemetry_sent += 1
 
     def _simulate(self, now: datetime, previous: XYZ) -> XYZ:
@@ -317,11 +323,15 @@ class DroneAgent:
                     )
                 )
                 log.error("drone %s breached zone %s at %s", self.sim.id, zone_id, now.isoformat())
+        m = self.sim.mission
+        after = self.lost_link_after_s
+        if m is not None and m.lost_link_after_s is not None:
+            after = m.lost_link_after_s  # the mission's own timeout wins over the drone's default
         if (
             self._down_since is not None
             and not self._lost_link_applied
-            and (now - self._down_since).total_seconds() >= self.lost_link_after_s
+            and (now - self._down_since).total_seconds() >= after
         ):
-            self._lost_link_applied = True
-            self.sim.link_lost(now)
+            # Not applied while servicing a pad: tried again on every tick until it is.
+            self._lost_link_applied = self.sim.link_lost(now)
         return previous

@@ -83,6 +83,7 @@ class Mission:
     stops: list[Stop]
     lost_link: Literal["continue", "hold", "return"]
     done_stops: int = 0  # stops completed (in order)
+    lost_link_after_s: float | None = None  # None: the agent's default
 
 
 @dataclass(slots=True)
@@ -300,7 +301,9 @@ class SimDrone:
         problem = self._check_plan(self.position, route, list(cmd.stops), 0, now)
         if problem:
             return False, problem
-        self.mission = Mission(cmd.mission_id, route, list(cmd.stops), cmd.lost_link)
+        self.mission = Mission(
+            cmd.mission_id, route, list(cmd.stops), cmd.lost_link, lost_link_after_s=cmd.lost_link_after_s
+        )
         self.state = "ready"
         self.start_pending = False
         return True, None
@@ -377,15 +380,19 @@ class SimDrone:
         else:
             self.state = "fault"
 
-    def link_lost(self, now: datetime) -> None:
+    def link_lost(self, now: datetime) -> bool:
         """Apply the mission's lost-link policy (called after the link has been down a while).
 
         ``hold`` hovers until a resume; ``return`` retraces the flown path back to where the drone
         took off (already-flown air is known to be clear) and lands; ``continue`` goes on.
+        Returns False while the drone is servicing a pad: the policy applies once it climbs back
+        (a drone landed or heading home already has nothing to apply).
         """
         m = self.mission
+        if self.state == "servicing" and m is not None:
+            return False
         if m is None or self.state not in ("en_route", "holding"):
-            return
+            return True
         if m.lost_link == "hold" and self.state == "en_route":
             self.held_state, self.state, self.ground_speed = "en_route", "holding", 0.0
         elif m.lost_link == "return":
@@ -393,6 +400,7 @@ class SimDrone:
             port = self._port_near(back[-1]) if back else None
             self.route, self.next_wp, self.returning_to = back, 0, port.id if port else None
             self.state, self.held_state = "returning", None
+        return True
 
     # --- simulation ----------------------------------------------------------------------------
 

@@ -57,7 +57,7 @@ from dispatch.store import Conflict, Intake, NewRequest, NotFound, RequestView, 
 from dispatch.store.views import CommandView, FlightView
 from fleet.clock import Clock
 from fleet.description import DroneModel, Fleet
-from fleet.link import CommandTimeout, FleetLink
+from fleet.link import CommandTimeout, FleetLink, LinkStatus
 from fleet.messages import (
     Ack,
     AnyCommand,
@@ -146,6 +146,8 @@ class Dispatcher:
         self._intake_batch: IntakeBatcher[RequestView] = IntakeBatcher(self._intake)
         self._zone_lock = asyncio.Lock()
         self._sub = link.subscribe(maxsize=100_000)
+        self._link_up_at: datetime | None = None  # clock time the link last (re)connected
+        self._resumed: set[tuple[str, str]] = set()  # (drone, State msg_id) already answered
         self.idle = asyncio.Event()  # set when a planning round found nothing left to do
         self._progress = asyncio.Condition()
         self.on_progress: Callable[[str, str], None] | None = None  # (request id, new state)
@@ -157,6 +159,7 @@ class Dispatcher:
         if self._own_pool:
             await self.pool.warm_up()
         self.fleet = await self.store.directory.fleet()
+        self.link.expect_drones(d.id for d in self.fleet.drones)  # drop ids outside the fleet
         now = self.clock.now()
         for d in self.fleet.drones:
             self.drones[d.id] = DroneView(d.id, d.port, now)
@@ -748,7 +751,24 @@ class Dispatcher:
             await self.store.note("drone", u.drone_id, "geofence_breach", actor=self.actor,
                                   payload={"zone_id": u.zone_id, "lon": u.lon, "lat": u.lat})  # fmt: skip
         elif isinstance(u, State) and u.online:
+            self._resume_if_held(u)
             self.wake()
+        elif isinstance(u, LinkStatus) and u.status == "up":
+            self._link_up_at = self.clock.now()
+
+    def _resume_if_held(self, s: State) -> None:
+        """A drone back online that still hovers on its lost-link policy ``hold`` is told to go on:
+        the dispatcher itself holds a drone only while re-routing it."""
+        m = self._mission_of(s.drone_id, s.mission_id)
+        view = self.drones.get(s.drone_id)
+        if s.state != "holding" or m is None or view is None or not view.usable or m.rerouting:
+            return
+        if (s.drone_id, s.msg_id) in self._resumed:  # a retained state seen again after a reconnect
+            return
+        self._resumed.add((s.drone_id, s.msg_id))
+        n = sum(1 for d, _ in self._resumed if d == s.drone_id)
+        cmd = Resume(drone_id=s.drone_id, cmd_id=f"{m.mission_id}.ll{n}", expires_at=self._expiry())
+        self._spawn(self._send_new(cmd, m.mission_id), f"resume:{m.mission_id}")
 
     def _mission_of(self, drone_id: str, mission_id: str | None) -> ActiveMission | None:
         m = self.missions.get(mission_id) if mission_id else None
@@ -840,7 +860,8 @@ class Dispatcher:
             self._forget(m)
         if e.port_id is not None and view.usable:
             view.port = e.port_id
-            view.available_at = e.ts + timedelta(seconds=model.turnaround_s)
+            # Our clock, not the drone's: a drone clock minutes off must not shift the plan.
+            view.available_at = self.clock.now() + timedelta(seconds=model.turnaround_s)
             view.returning = False
         elif e.port_id is None:
             view.port = None
@@ -949,7 +970,13 @@ class Dispatcher:
             if not view.usable or view.mission is None:
                 continue
             last = status.received_at if status is not None else None
-            if last is not None and (now - last).total_seconds() > self.silent_after_s:
+            if last is not None and self._link_up_at is not None:
+                last = max(last, self._link_up_at)  # while our own link was down, nobody was heard
+            if (
+                last is not None
+                and self.link.connected
+                and (now - last).total_seconds() > self.silent_after_s
+            ):
                 tele = status.telemetry if status is not None else None
                 pos = (tele.lon, tele.lat) if tele is not None else (0.0, 0.0)
                 await self._on_fault(drone_id, "drone went silent", pos, land=False)
