@@ -1052,10 +1052,7 @@
       const r = applyRequest(payload, true);
       if (r) throttledRequests();
     } else if (event === "event") {
-      onFleetEvent(payload);
-    } else if (event === "zone" || event === "zones") {
-      reloadZones().catch(() => {});
-      logEvent("warn", `zone ${first(payload.id, payload.zone_id, payload.properties && payload.properties.id, "")} changed`, "zone");
+      onFleetEvent(payload); // drone events, and flight / zone / drone entries of the audit chain
     }
   }
 
@@ -1070,12 +1067,10 @@
     requestsTimer = setTimeout(() => { requestsTimer = null; renderRequests(); }, 250);
   }
 
+  // drone events (fleet/messages.py) in words
   const EVENT_TEXT = {
-    took_off: "took off", tookoff: "took off", landed: "landed", picked_up: "picked up", pickedup: "picked up",
-    delivered: "delivered", reached_stop: "reached a stop", reachedstop: "reached a stop", fault: "FAULT",
-    low_battery: "low battery", lowbattery: "low battery", geofence_breach: "GEOFENCE BREACH",
-    geofencebreach: "GEOFENCE BREACH", rerouted: "re-routed", reroute: "re-routed", hold: "holding",
-    returning: "returning to port", return_to_port: "returning to port", state: "state",
+    took_off: "took off", landed: "landed", picked_up: "picked up", delivered: "delivered",
+    reached_stop: "reached a stop", fault: "FAULT", low_battery: "low battery", geofence_breach: "GEOFENCE BREACH",
   };
 
   function droneOfMission(missionId) {
