@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import BinaryIO
 
+import pytest
+
 from dispatch.commands.run import READY_LINE, STANDBY_LINE
 from dispatch.service.shared_clock import SharedClock
 from dispatch.store import open_store
@@ -75,6 +77,7 @@ async def until_delivered(delivered: Counter[str], changed: asyncio.Event, n: in
     await asyncio.wait_for(_wait(), timeout_s)
 
 
+@pytest.mark.timeout(900)
 async def test_leader_killed_mid_run_standby_delivers_all_exactly_once(
     broker: BrokerAddress, prefix: str, tmp_path: Path
 ) -> None:
@@ -118,8 +121,15 @@ async def test_leader_killed_mid_run_standby_delivers_all_exactly_once(
                 await until_delivered(delivered, changed, len(ids), timeout_s=400)
             except TimeoutError:
                 log.flush()
+                stuck = []
+                for rid in set(ids) - set(delivered):
+                    view = await store.requests.get(rid)
+                    timeline = await store.requests.timeline(rid)
+                    steps = [(e.action, e.payload.get("to"), e.actor) for e in timeline.entries]
+                    stuck.append(f"{rid} {view.state} {view.state_reason}: {steps}")
                 tail = (tmp_path / "dispatchers.log").read_text()[-4000:]
-                raise AssertionError(f"{len(delivered)} of {len(ids)} delivered\n{tail}") from None
+                report = "\n".join([f"{len(delivered)} of {len(ids)} delivered; not:", *stuck, tail])
+                raise AssertionError(report) from None
 
         # Exactly once, by the store's own record and by what the drones did.
         for rid in ids:
