@@ -45,6 +45,7 @@ class Api:
     ctx: ApiContext
     keys: dict[str, str]  # "office" (city-hall), "office_b" (manan-gu-office), "operator", "admin" -> token
     system: System | None = None
+    server: AppServer | None = None
 
     def client(self, who: str | None = None, **headers: str) -> httpx.AsyncClient:
         """A client authenticated as ``who`` (a key name of :attr:`keys`), or without a key."""
@@ -79,7 +80,7 @@ async def served(
     )
     keys = await make_keys(store)
     async with AppServer(create_app(ctx), "127.0.0.1", 0) as server:
-        yield Api(server.url, store, dispatcher, ctx, keys, system)
+        yield Api(server.url, store, dispatcher, ctx, keys, system, server)
 
 
 @asynccontextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from pathlib import Path
 
@@ -288,3 +290,18 @@ def parse_prometheus(text: str) -> dict[str, float]:
         assert any(base == t or base.startswith(t + "_") for t in types), f"sample without a TYPE: {line}"
         samples[m.group(1)] = float(m.group(2))
     return samples
+
+
+async def test_stopping_the_server_ends_open_streams(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    assert api.server is not None
+    async with api.client("operator") as c, c.stream("GET", "/api/v1/stream") as stream:
+        assert stream.status_code == 200
+        lines = stream.aiter_lines()
+        assert await anext(lines) == ": connected"
+        stopping = asyncio.create_task(api.server.stop())
+        async with asyncio.timeout(10):
+            rest = [line async for line in lines]  # ends: the server closed the stream
+            await stopping
+    assert all(line == "" or line.startswith(("event:", "data:", ":")) for line in rest)
+    # The streams ended before the server stopped waiting for them: nothing was cut off.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

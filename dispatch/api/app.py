@@ -49,6 +49,7 @@ from dispatch.api.schemas import BODY_STRUCTS
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+CLOSING = "closing"  # app state: called when the server stops, before it waits for open responses
 
 
 def create_app(ctx: ApiContext, *, debug: bool = False) -> Litestar:
@@ -86,7 +87,7 @@ def create_app(ctx: ApiContext, *, debug: bool = False) -> Litestar:
     app = Litestar(
         route_handlers=handlers,
         exception_handlers=EXCEPTION_HANDLERS,
-        state=State({"ctx": ctx}),
+        state=State({"ctx": ctx, CLOSING: ctx.feed.close_listeners}),
         on_startup=[ctx.feed.start],
         on_shutdown=[ctx.feed.stop],
         openapi_config=OpenAPIConfig(
@@ -193,6 +194,10 @@ class AppServer:
         """Stop accepting, let open requests finish (streams get 2 s), run the app's shutdown."""
         if self._task is None:
             return
+        state = getattr(self._server.config.app, "state", None)
+        closing = state.get(CLOSING) if state is not None else None
+        if callable(closing):
+            closing()  # end the open streams, so the server does not wait for them
         self._server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await self._task

@@ -27,7 +27,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from dispatch.api.auth import ANY_ROLE, STAFF_ONLY, principal_of
 from dispatch.api.errors import error_responses
 from dispatch.api.routes_requests import ctx_of, get_visible
-from dispatch.service.operations import FeedMessage, Listener
+from dispatch.service.operations import END, FeedMessage, Listener
 
 KEEP_ALIVE_S = 15.0
 
@@ -50,6 +50,8 @@ async def _messages(listener: Listener, first: list[FeedMessage]) -> AsyncIterat
             except TimeoutError:
                 yield ServerSentEventMessage(comment="keep-alive", data=None)
                 continue
+            if message is END:
+                return
             yield sse(message)
     finally:
         listener.close()

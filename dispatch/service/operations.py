@@ -355,6 +355,10 @@ class FeedMessage:
         return json.dumps(self.data, separators=(",", ":"), default=str)
 
 
+END = FeedMessage("end", {})
+"""The last message a listener gets when the feed closes."""
+
+
 class Listener:
     """One consumer's bounded queue; when it falls behind, the oldest messages are dropped."""
 
@@ -372,6 +376,13 @@ class Listener:
             self.queue.get_nowait()
             self.dropped += 1
         self.queue.put_nowait(message)
+
+    def end(self) -> None:
+        """Queue :data:`END` (dropping the oldest message if full) and stop receiving."""
+        if self.queue.full():
+            self.queue.get_nowait()
+        self.queue.put_nowait(END)
+        self.close()
 
     def close(self) -> None:
         """Stop receiving."""
@@ -424,6 +435,7 @@ class LiveFeed:
         self._last_seq = 0
         self._rate: deque[tuple[float, int]] = deque(maxlen=200)
         self.ready = asyncio.Event()
+        self.closing = False
 
     async def start(self) -> None:
         """Subscribe to the link and start reading the audit chain from its current end."""
@@ -448,8 +460,17 @@ class LiveFeed:
     def listen(self, *, request_id: str | None = None, maxsize: int = 1000) -> Listener:
         """A new listener (all messages, or only ``request`` messages of one request)."""
         listener = Listener(self, maxsize, request_id)
-        self._listeners.add(listener)
+        if self.closing:
+            listener.queue.put_nowait(END)
+        else:
+            self._listeners.add(listener)
         return listener
+
+    def close_listeners(self) -> None:
+        """End every listener (each gets :data:`END`): the server is shutting down."""
+        self.closing = True
+        for listener in list(self._listeners):
+            listener.end()
 
     def nudge(self) -> None:
         """Read the audit chain now (after a change this process made)."""
