@@ -81,6 +81,7 @@ def create_app(ctx: ApiContext, *, debug: bool = False) -> Litestar:
 
     @get("/", include_in_schema=False)
     async def root() -> Redirect:
+        """To the dashboard (or the API schema when there is none)."""
         return Redirect("/dashboard/" if dashboard is not None else "/schema")
 
     handlers.append(root)
@@ -130,9 +131,11 @@ class _Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
+        """Leave SIGTERM and SIGINT to the program (uvicorn would take them over)."""
         yield
 
     async def startup(self, sockets: list[Any] | None = None) -> None:
+        """uvicorn's start-up, then tell :class:`AppServer` it listens."""
         await super().startup(sockets)
         if self.started:
             self.up.set()

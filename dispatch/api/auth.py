@@ -81,6 +81,7 @@ def allow(*roles: str) -> Any:
     """A guard letting only ``roles`` through (403 ``forbidden_role`` otherwise)."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        """403 unless the caller's role is allowed."""
         who = principal_of(connection)
         if who.role not in roles:
             raise ApiError(

@@ -48,6 +48,7 @@ class _Text:
         self.lines: list[str] = []
 
     def metric(self, name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+        """One metric: its HELP and TYPE lines, then its samples (``suffix`` is labels or _bucket...)."""
         full = f"dronedispatch_{name}"
         self.lines += [f"# HELP {full} {help_}", f"# TYPE {full} {kind}"]
         self.lines += [f"{full}{suffix} {_num(v)}" for suffix, v in samples]
