@@ -244,7 +244,8 @@ class Dispatcher:
         # Concurrent filings are decided together (one airspace preparation for the batch).
         return await self._intake_batch.decide(created.request)
 
-    async def _intake(self, views: list[RequestView]) -> list[RequestView]:
+    async def _assess(self, views: list[RequestView]) -> list[Intake]:
+        """Intake decisions for ``views`` (in the intake worker), as the store records them."""
         assert self.fleet is not None
         now = self.clock.now()
         fleet = self._usable_fleet() or self.fleet
@@ -252,16 +253,21 @@ class Dispatcher:
             self.zones, fleet, [to_routing_request(v, now) for v in views], now
         )
         out = []
-        for view, verdict in zip(views, verdicts, strict=True):
+        for verdict in verdicts:
             if verdict.accepted:
                 assert verdict.eta is not None
-                intake = Intake(
+                out.append(Intake(
                     True,
                     details={"eta": verdict.eta.isoformat(), "eta_kind": "best_single_drone",
                              "eta_drone": verdict.drone_id},
-                )  # fmt: skip
+                ))  # fmt: skip
             else:
-                intake = Intake(False, verdict.reason, {"detail": verdict.detail})
+                out.append(Intake(False, verdict.reason, {"detail": verdict.detail}))
+        return out
+
+    async def _intake(self, views: list[RequestView]) -> list[RequestView]:
+        out = []
+        for view, intake in zip(views, await self._assess(views), strict=True):
             try:
                 out.append(await self.store.requests.record_intake(view.id, intake, actor=self.actor))
             except (InvalidTransition, Conflict):
@@ -271,11 +277,12 @@ class Dispatcher:
         return out
 
     async def _intake_pending(self) -> None:
-        """Decide every request filed as ``submitted`` by someone else (e.g. an HTTP front end)."""
+        """Decide every request filed as ``submitted`` by someone else (e.g. an HTTP front end),
+        claiming them so that another dispatcher doing the same decides each one only once."""
         async with self._intake_lock:
-            pending = await self.store.requests.list(states=[RequestState.SUBMITTED], limit=1000)
-            if pending:
-                await self._intake(pending)
+            while decided := await self.store.requests.decide_submitted(self._assess, actor=self.actor):
+                if any(v.state == RequestState.ACCEPTED for v in decided):
+                    self.wake()
 
     # --- zones -------------------------------------------------------------------------------
 

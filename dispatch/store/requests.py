@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import math
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -298,6 +298,48 @@ class RequestRepository:
             row = await lock_request(session, request_id)
             await _apply_intake(session, self._db, row, intake, actor)
             return request_view(row)
+
+    async def decide_submitted(
+        self,
+        decide: Callable[[list[RequestView]], Awaitable[list[Intake]]],
+        *,
+        actor: str,
+        limit: int = 100,
+    ) -> list[RequestView]:
+        """Claim up to ``limit`` ``submitted`` requests nobody else is deciding, decide them with
+        ``decide`` while they stay claimed, and record every decision in the same transaction.
+
+        On PostgreSQL the claim is ``SELECT ... FOR UPDATE SKIP LOCKED``: several dispatcher
+        processes may run this at once and each request is decided by exactly one of them, none
+        waiting for another. On SQLite the write transaction itself makes the claim exclusive.
+        Returns the decided requests (oldest first); an exception in ``decide`` records nothing.
+        """
+        async with self._db.write() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(RequestRow)
+                        .where(RequestRow.state == RequestState.SUBMITTED.value)
+                        .order_by(RequestRow.created_at, RequestRow.id)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                        .execution_options(populate_existing=True)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not rows:
+                return []
+            intakes = await decide([request_view(row) for row in rows])
+            if len(intakes) != len(rows):
+                raise InvalidInput(f"{len(intakes)} intake decisions for {len(rows)} claimed requests")
+            for row, intake in zip(rows, intakes, strict=True):
+                if not intake.accepted and not intake.reason:
+                    raise InvalidInput("a rejecting intake needs a reason")
+                await _apply_intake(session, self._db, row, intake, actor)
+            await session.flush()
+            return [request_view(row) for row in rows]
 
     async def transition(
         self,
