@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import aiomqtt
+import msgspec
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -78,6 +79,7 @@ class DroneAgent:
         self.ticks_skipped = 0  # telemetry ticks skipped because the loop fell behind
         self.errors = 0  # simulation steps that raised (a bug; logged with its traceback)
         self.outbox_overflow = 0
+        self.clock_skew = timedelta(0)  # fault: the drone's clock is off; only its timestamps show it
         self._client: aiomqtt.Client | None = None
         self._lost = asyncio.Event()  # set when the current connection drops
         self._outbox: deque[tuple[str, bytes, bool]] = deque()
@@ -109,7 +111,7 @@ class DroneAgent:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await client.publish(
                     self.topics.topic(self.sim.id, "state"),
-                    encode(self._state_message(online=False)),
+                    self._encode(self._state_message(online=False)),
                     qos=1,
                     retain=True,
                     timeout=2.0,
@@ -161,7 +163,9 @@ class DroneAgent:
                 if wait > 0:
                     await self.clock.sleep(wait)
                 self._link_down_until = None
-            will = aiomqtt.Will(state_topic, encode(self._state_message(online=False)), qos=1, retain=True)
+            will = aiomqtt.Will(
+                state_topic, self._encode(self._state_message(online=False)), qos=1, retain=True
+            )
             client = persistent_client(
                 self.address, self.client_id, session_expiry_s=self.session_expiry_s, will=will
             )
@@ -225,11 +229,17 @@ class DroneAgent:
         if count & (count - 1) == 0:  # 1st, 2nd, 4th... per reason: visible without flooding
             log.warning("%s dropped %s (%s, %d so far): %s", self.sim.id, topic, reason, count, detail[:200])
 
+    def _encode(self, message: Message) -> bytes:
+        """The body as this drone sends it: every timestamp read off its (possibly skewed) clock."""
+        if self.clock_skew and isinstance(getattr(message, "ts", None), datetime):
+            message = msgspec.structs.replace(message, ts=message.ts + self.clock_skew)  # type: ignore[attr-defined]
+        return encode(message)
+
     def _queue(self, topic: str, message: Message, retain: bool = False) -> None:
         if len(self._outbox) >= OUTBOX_LIMIT:
             self._outbox.popleft()
             self.outbox_overflow += 1
-        self._outbox.append((topic, encode(message), retain))
+        self._outbox.append((topic, self._encode(message), retain))
         self._outbox_ready.set()
 
     async def _sender_loop(self) -> None:
@@ -296,7 +306,8 @@ class DroneAgent:
             if client is not None:
                 # A publish on a connection that just died would wait out its whole timeout, and
                 # this loop is what flies the drone: give up the moment that connection is lost.
-                publish = client.publish(telemetry_topic, encode(self.sim.telemetry(now)), qos=0, timeout=2.0)
+                body = self._encode(self.sim.telemetry(now))
+                publish = client.publish(telemetry_topic, body, qos=0, timeout=2.0)
                 with contextlib.suppress(aiomqtt.MqttError):
                     await unless_lost(publish, lost)
                     self.telemetry_sent += 1

@@ -15,8 +15,10 @@ Every drone is its own MQTT client (its own connection); they share one asyncio 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Literal, TypeVar
 
 from airspace.frame import LocalFrame
@@ -223,6 +225,13 @@ class SimulatedFleet:
         if not sigma_m >= 0:
             raise ValueError(f"GPS noise must be >= 0 metres, got {sigma_m}")
         self.drone(drone_id).faults.gps_noise_m = sigma_m
+
+    def inject_clock_skew(self, drone_id: str, seconds: float) -> None:
+        """The drone's clock runs ``seconds`` ahead (negative: behind): every timestamp it sends
+        is off by that much. Its flight is unaffected."""
+        if not math.isfinite(seconds):
+            raise ValueError(f"clock skew must be finite, got {seconds}")
+        self.agents[drone_id].clock_skew = timedelta(seconds=seconds)
 
     def present_code(
         self, drone_id: str, request_id: str, code: str, *, at: Literal["pickup", "handover"] = "handover"
