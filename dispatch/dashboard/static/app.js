@@ -462,18 +462,28 @@
     return d.state || "idle";
   }
 
+  let glideTimer = null;
   function renderDrones() {
+    // a new view: markers jump to their places (no glide) until the next telemetry
+    el.layerDrones.classList.add("no-glide");
     el.layerDrones.replaceChildren();
     for (const id of [...S.drones.keys()].sort()) renderDrone(id);
     layoutGroundedDrones();
+    clearTimeout(glideTimer);
+    glideTimer = setTimeout(() => el.layerDrones.classList.remove("no-glide"), 100);
   }
 
   function renderDrone(id) {
     const d = S.drones.get(id);
     if (!d || d.lon === null || d.lat === null || !S.view) return;
+    const [x, y] = toScreen(d.lon, d.lat); // before a new marker is in the document (see below)
     let g = el.layerDrones.querySelector(`g[data-drone-id="${CSS.escape(id)}"]`);
     if (!g) {
-      g = svg("g", { "data-testid": "drone-marker", "data-drone-id": id }, el.layerDrones);
+      // placed before it is added: a marker whose first style had no position would glide in
+      // from the corner (markers glide from sample to sample, see style.css)
+      g = svg("g", { "data-testid": "drone-marker", "data-drone-id": id });
+      g.style.transform = `translate(${x.toFixed(1)}px, ${y.toFixed(1)}px)`;
+      el.layerDrones.appendChild(g);
       svg("circle", { class: "halo", r: 13 }, g);
       svg("path", { class: "body", d: "M0,-10 L7.5,8 L0,4 L-7.5,8 Z" }, g);
       const t = svg("text", { class: "drone-label", x: 12, y: -3 }, g);
@@ -483,7 +493,6 @@
     }
     const sc = stateClass(displayState(d));
     const color = STATE_COLOR[sc];
-    const [x, y] = toScreen(d.lon, d.lat);
     g.setAttribute("class", `drone st-${sc}`);
     g.setAttribute("data-lon", d.lon.toFixed(6));
     g.setAttribute("data-lat", d.lat.toFixed(6));
@@ -492,7 +501,7 @@
     g.setAttribute("data-heading", String(Math.round(d.heading || 0)));
     g.setAttribute("data-mission-id", d.mission || "");
     g.dataset.x = x; g.dataset.y = y;
-    g.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)})`);
+    g.style.transform = `translate(${x.toFixed(1)}px, ${y.toFixed(1)}px)`;
     const halo = g.querySelector(".halo");
     halo.setAttribute("fill", color);
     const body = g.querySelector(".body");
@@ -517,11 +526,13 @@
     }
     for (const members of groups.values()) {
       members.forEach((g, i) => {
-        const x = Number(g.dataset.x), y = Number(g.dataset.y);
-        if (members.length === 1) { g.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)})`); return; }
-        const a = (i / members.length) * 2 * Math.PI - Math.PI / 2;
-        const r = 9 + members.length * 2;
-        g.setAttribute("transform", `translate(${(x + r * Math.cos(a)).toFixed(1)},${(y + r * Math.sin(a)).toFixed(1)})`);
+        let x = Number(g.dataset.x), y = Number(g.dataset.y);
+        if (members.length > 1) {
+          const a = (i / members.length) * 2 * Math.PI - Math.PI / 2;
+          const r = 9 + members.length * 2;
+          x += r * Math.cos(a); y += r * Math.sin(a);
+        }
+        g.style.transform = `translate(${x.toFixed(1)}px, ${y.toFixed(1)}px)`;
       });
     }
   }
@@ -657,7 +668,7 @@
     rows.sort((a, b) => (SETTLED.has(a.state) - SETTLED.has(b.state)) || (b.created - a.created) || String(b.id).localeCompare(String(a.id)));
     const body = el.requestsBody;
     const existing = new Map([...body.children].map((tr) => [tr.dataset.requestId, tr]));
-    const frag = document.createDocumentFragment();
+    const ordered = [];
     let open = 0, delivered = 0, shown = 0;
     for (const r of rows) {
       if (!SETTLED.has(r.state)) open++;
@@ -668,7 +679,6 @@
       const changed = tr && tr.dataset.state !== r.state;
       if (!tr) {
         tr = html("tr", { "data-testid": "request-row", "data-request-id": r.id });
-        // moving a row re-plays its animation: the highlight goes once it has played
         tr.addEventListener("animationend", (ev) => ev.currentTarget.classList.remove("flash"));
       }
       tr.replaceChildren();
@@ -690,9 +700,12 @@
       const deadline = html("td", {}, hhmm(r.deadline));
       tr.append(idCell, html("td", {}, r.office || "—"), route, st, html("td", { class: "mono" }, r.drone || "—"), eta, deadline);
       if (changed) { tr.classList.remove("flash"); void tr.offsetWidth; tr.classList.add("flash"); }
-      frag.appendChild(tr);
+      ordered.push(tr);
     }
-    body.replaceChildren(frag);
+    // move only the rows whose place changed (a moved row would replay its highlight)
+    const keep = new Set(ordered);
+    for (const tr of [...body.children]) if (!keep.has(tr)) tr.remove();
+    ordered.forEach((tr, i) => { if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] || null); });
     el.requestsEmpty.hidden = shown > 0;
     el.requestsCount.textContent = `${rows.length} total · ${open} open`;
     el.statOpen.textContent = String(open);
@@ -1131,7 +1144,8 @@
         // take-offs and landings come from the drones themselves; a mission ending early is news
         if (details.to === "aborted") {
           const why = first((details.details || {}).reason, details.reason);
-          logEvent("warn", `${who}mission ${shortId(missionId)} aborted${why ? ` — ${why}` : ""}`, "flight_aborted");
+          logEvent("warn", `${who}mission ${shortId(missionId)} aborted${why ? ` — ${why}` : ""}`, "flight_aborted",
+            undefined, `aborted:${d ? d.id : ""}:${why || ""}`);
         }
       } else if (what === "no_safe_path" || what === "reroute_refused" || what === "reroute_failed") {
         const why = { no_safe_path: "no safe path", reroute_refused: "the drone refused the detour", reroute_failed: "re-route failed" }[what];
@@ -1172,13 +1186,34 @@
   // ---------------------------------------------------------------------------------------------
   // event log
 
-  function logEvent(level, text, kind, ts) {
-    const li = html("li", { "data-testid": "event-log-entry", "data-level": level, "data-kind": kind || "" });
+  // ``group``: entries of one group (the same thing happening again) are one line, counted
+  function logEvent(level, text, kind, ts, group) {
     const t = ts !== undefined && ts !== null ? ts : simNow();
+    let li = null;
+    if (group) {
+      let n = 0;
+      for (let e = el.log.firstElementChild; e && n < 30; e = e.nextElementSibling, n++) {
+        if (e.dataset.group === group) { li = e; break; }
+      }
+    }
+    if (li) {
+      li.dataset.count = String(Number(li.dataset.count || "1") + 1);
+      li.remove();
+      li.replaceChildren();
+    } else {
+      li = html("li", { "data-testid": "event-log-entry", "data-level": level, "data-kind": kind || "" });
+      if (group) li.dataset.group = group;
+    }
+    const count = Number(li.dataset.count || "1");
     li.appendChild(html("time", { title: new Date(t).toISOString() }, hhmmss(t)));
     li.appendChild(html("span", { class: "ev-icon" }));
-    li.appendChild(html("span", { class: "ev-text" }, text));
-    el.log.prepend(li);
+    li.appendChild(html("span", { class: "ev-text" }, count > 1 ? `${text} (×${count})` : text));
+    li.dataset.t = String(t);
+    // newest first, by the time things happened (drone events carry their own time and may
+    // arrive after an entry stamped on arrival)
+    let next = el.log.firstElementChild;
+    for (let n = 0; next && n < 50 && Number(next.dataset.t) > t; n++) next = next.nextElementSibling;
+    el.log.insertBefore(li, next);
     while (el.log.children.length > LOG_MAX) el.log.lastElementChild.remove();
   }
 
