@@ -62,6 +62,7 @@ async def _messages(listener: Listener, first: list[FeedMessage]) -> AsyncIterat
     guards=[STAFF_ONLY],
     summary="Live stream (server-sent events)",
     responses=_ERRORS,
+    media_type="text/event-stream",
     response_description="text/event-stream: telemetry, event and request messages",
 )
 async def stream(state: State) -> ServerSentEvent:
@@ -75,6 +76,7 @@ async def stream(state: State) -> ServerSentEvent:
     guards=[ANY_ROLE],
     summary="One request's changes (server-sent events)",
     responses=_ERRORS,
+    media_type="text/event-stream",
 )
 async def request_stream(
     request: Request[Any, Any, Any], state: State, request_id: FromPath[str]
