@@ -42,6 +42,7 @@ async def test_a_request_by_pads_or_coordinates_is_filed_and_accepted_with_an_et
             eta = datetime.fromisoformat(got["eta"])
             assert eta > datetime.fromisoformat(got["created_at"])
             assert (await api.store.requests.get(got["id"])).state == "accepted"
+            assert r.headers["location"] == f"/api/v1/requests/{got['id']}"
         first, second = (await c.get("/api/v1/requests")).json()["items"]
         # Coordinates of a pad are that pad.
         assert second["pickup"]["pad_id"] == "city-hall" and second["dropoff"]["pad_id"] == "beomgye"

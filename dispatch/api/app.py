@@ -42,13 +42,12 @@ from dispatch.api import (
 )
 from dispatch.api import stream as stream_routes
 from dispatch.api.auth import ApiKeyMiddleware
-from dispatch.api.context import ApiContext
+from dispatch.api.context import API_PREFIX, ApiContext
 from dispatch.api.errors import EXCEPTION_HANDLERS
 from dispatch.api.schemas import BODY_STRUCTS
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/api/v1"
 CLOSING = "closing"  # app state: called when the server stops, before it waits for open responses
 
 

@@ -11,6 +11,9 @@ from dispatch.service.operations import LiveFeed
 from dispatch.store import Store
 from fleet.clock import Clock
 
+API_PREFIX = "/api/v1"
+"""Where the API routes live."""
+
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard" / "static"
 """Where the dashboard's static files live (served at ``/dashboard`` when the directory exists)."""
 

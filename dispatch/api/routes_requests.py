@@ -13,7 +13,7 @@ from litestar.openapi.spec import Example
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from dispatch.api.auth import ANY_ROLE, principal_of
-from dispatch.api.context import ApiContext, Principal
+from dispatch.api.context import API_PREFIX, ApiContext, Principal
 from dispatch.api.errors import ApiError, error_responses
 from dispatch.api.schemas import (
     LonLat,
@@ -237,7 +237,9 @@ async def file_request(
             f"the request cannot be served: {reason}" + (f" ({detail})" if detail else ""),
             {"request_id": view.id, "state": view.state, "detail": detail},
         )
-    return Response(body, status_code=201 if created else 200)
+    return Response(
+        body, status_code=201 if created else 200, headers={"Location": f"{API_PREFIX}/requests/{view.id}"}
+    )
 
 
 @get("/requests", guards=[ANY_ROLE], summary="List requests", responses=_ERRORS)
