@@ -193,3 +193,19 @@ async def test_a_request_not_yet_on_a_flight_can_be_cancelled_once(api: Api) -> 
         r = await c.post(f"/api/v1/requests/{rid}/cancel")
         assert r.status_code == 409 and error_code(r) == "too_late"
         assert r.json()["error"]["details"]["state"] == "rejected"
+
+
+async def test_a_quote_for_a_past_deadline_is_infeasible_not_an_error(api: Api) -> None:
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    async with api.client("office") as c:
+        r = await c.post(
+            "/api/v1/quotes",
+            json={"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3, "deadline": past},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["feasible"] is False and r.json()["reason"] == "deadline_infeasible"
+        r = await c.post(
+            "/api/v1/requests",
+            json={"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3, "deadline": past},
+        )
+        assert r.status_code == 422 and error_code(r) == "deadline_infeasible", r.text

@@ -2,7 +2,8 @@
 
 Everything here uses the dispatcher's public attributes (``store``, ``link``, ``clock``, ``fleet``,
 ``zones``, ``drones``, ``missions``, ``pool``, ``stats``, ``add_zone``, ``submit``, ``wake``) and
-the store; nothing here changes how the dispatcher plans or commands.
+the store; nothing here changes how the dispatcher plans or commands. One exception until the
+dispatcher offers it publicly: :func:`reload_zones` calls its zone scan (``_zones_changed``).
 
 * :func:`cancel_request`: an office withdraws a request that is not on a flight yet.
 * :func:`quote`: a what-if intake verdict (feasibility, ETA, reason) that files nothing.
@@ -34,7 +35,7 @@ from sqlalchemy import func, select
 from dispatch.lifecycle import FLIGHT_TERMINAL, RequestState
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.intake import DEFAULT_DEADLINE, Assessment
-from dispatch.store import Conflict, InvalidInput, NotFound, Place, RequestView, Store
+from dispatch.store import Conflict, InvalidInput, NotFound, Place, RequestView, Store, ZoneView
 from dispatch.store.models import AuditEntryRow, FlightRow, Pad, RequestRow
 from dispatch.store.requests import request_view
 from dispatch.store.views import FlightView
@@ -168,7 +169,7 @@ async def reload_zones(dispatcher: Dispatcher) -> list[str]:
 
 async def deactivate_zone(
     dispatcher: Dispatcher, zone_id: str, *, actor: str, reason: str | None = None
-) -> Any:
+) -> ZoneView:
     """Deactivate a zone (kept for the record) and reload the dispatcher's airspace."""
     view = await dispatcher.store.zones.deactivate(zone_id, actor=actor, reason=reason)
     await reload_zones(dispatcher)
