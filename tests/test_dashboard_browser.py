@@ -76,6 +76,23 @@ async def file_requests(base: str, store: Store, system: System) -> list[str]:
     return ids
 
 
+# True when the drone's drawn path keeps out of the (circular) zone drawn on the map.
+PATH_CLEAR_OF_ZONE = """([droneId, zoneId]) => {
+    const line = document.querySelector(`[data-testid="drone-path"][data-drone-id="${droneId}"] polyline`);
+    const zone = document.querySelector(`[data-testid="zone"][data-zone-id="${zoneId}"]`);
+    if (!line || !zone) return false;
+    const [cx, cy, r] = ["cx", "cy", "r"].map((a) => Number(zone.getAttribute(a)));
+    const pts = line.getAttribute("points").trim().split(/\\s+/).map((p) => p.split(",").map(Number));
+    for (let i = 0; i + 1 < pts.length; i++) {
+        const [ax, ay] = pts[i], [bx, by] = pts[i + 1];
+        const dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
+        const t = len2 ? Math.max(0, Math.min(1, ((cx - ax) * dx + (cy - ay) * dy) / len2)) : 0;
+        if (Math.hypot(cx - (ax + t * dx), cy - (ay + t * dy)) < r * 0.95) return false;
+    }
+    return pts.length >= 2;
+}"""
+
+
 async def marker_moves(page: Page, drone_id: str) -> None:
     """Wait until the drone's marker reports a position other than the one it shows now."""
     marker = page.locator(f'[data-testid="drone-marker"][data-drone-id="{drone_id}"]')
@@ -198,6 +215,10 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
                 await expect(rows).to_have_count(len(ids), timeout=TIMEOUT_MS)
                 for rid in ids:
                     await expect(rows.and_(page.locator(f'[data-request-id="{rid}"]'))).to_be_visible()
+                # A row clicked shows its pickup and drop-off on the map.
+                await rows.and_(page.locator(f'[data-request-id="{ids[0]}"]')).click()
+                selection = page.get_by_test_id("request-selection")
+                await expect(selection).to_have_attribute("data-request-id", ids[0])
 
                 # Drones move on the map.
                 flying = page.locator('[data-testid="drone-marker"][data-state="en_route"]').first
@@ -253,6 +274,9 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
                 )
                 zone = page.locator('[data-testid="zone"][data-zone-id="browser-pop-up"]')
                 await expect(zone).to_have_attribute("data-temporary", "true")
+                # The path drawn for the carrier goes around the zone (on screen: no segment of
+                # its line comes nearer the circle's centre than its radius).
+                await page.wait_for_function(PATH_CLEAR_OF_ZONE, arg=[carrier, "browser-pop-up"])
 
                 # Zoomed in on the new zone for the picture (wheel zoom around the cursor).
                 await page.mouse.move(spot["x"], spot["y"])

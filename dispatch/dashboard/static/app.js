@@ -57,6 +57,7 @@
     frameRequested: false,
     seenEvents: new Set(),
     armedLift: null, // {id, until}: the zone whose Lift button waits for its confirming click
+    selected: null, // the request picked in the table, shown on the map
   };
 
   const $ = (sel) => document.querySelector(sel);
@@ -190,7 +191,7 @@
     const [x1, y1] = project(maxLon, maxLat);
     const [w, h] = mapSize();
     const pad = 36;
-    const scale = Math.min((w - 2 * pad) / Math.max(50, x1 - x0), (h - 2 * pad) / Math.max(50, y1 - y0));
+    const scale = Math.min((w - 2 * pad) / Math.max(1000, x1 - x0), (h - 2 * pad) / Math.max(1000, y1 - y0));
     S.view = { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, scale };
     renderAll();
   }
@@ -256,8 +257,25 @@
     renderPlaces();
     renderPaths();
     renderDrones();
+    renderSelection();
     renderDraft();
     renderScale();
+  }
+
+  // The request picked in the table: its pickup and drop-off joined on the map.
+  function renderSelection() {
+    const g = el.layerSelection;
+    g.replaceChildren();
+    const r = S.selected ? S.requests.get(S.selected) : null;
+    if (!r || !S.view || !r.pickup || !r.dropoff) return;
+    const a = toScreen(num(r.pickup.lon), num(r.pickup.lat));
+    const b = toScreen(num(r.dropoff.lon), num(r.dropoff.lat));
+    if (![...a, ...b].every(Number.isFinite)) return;
+    svg("line", { class: "sel-line", x1: a[0], y1: a[1], x2: b[0], y2: b[1], "data-testid": "request-selection", "data-request-id": r.id }, g);
+    for (const [[x, y], label] of [[a, "P"], [b, "D"]]) {
+      svg("circle", { class: "sel-end", cx: x, cy: y, r: 8 }, g);
+      svg("text", { class: "sel-label", x, y: y + 3.5, "text-anchor": "middle" }, g).textContent = label;
+    }
   }
 
   function renderGrid() {
@@ -678,9 +696,11 @@
       let tr = existing.get(r.id);
       const changed = tr && tr.dataset.state !== r.state;
       if (!tr) {
-        tr = html("tr", { "data-testid": "request-row", "data-request-id": r.id });
+        tr = html("tr", { "data-testid": "request-row", "data-request-id": r.id, title: "show on the map" });
         tr.addEventListener("animationend", (ev) => ev.currentTarget.classList.remove("flash"));
+        tr.addEventListener("click", () => selectRequest(r.id));
       }
+      tr.classList.toggle("selected", S.selected === r.id);
       tr.replaceChildren();
       tr.dataset.state = r.state || "";
       const late = r.deadline !== null && r.eta !== null && r.eta > r.deadline && !SETTLED.has(r.state);
@@ -710,6 +730,13 @@
     el.requestsCount.textContent = `${rows.length} total · ${open} open`;
     el.statOpen.textContent = String(open);
     el.statDelivered.textContent = String(delivered);
+    renderSelection();
+  }
+
+  function selectRequest(id) {
+    S.selected = S.selected === id ? null : id;
+    for (const tr of el.requestsBody.children) tr.classList.toggle("selected", tr.dataset.requestId === S.selected);
+    renderSelection();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -782,7 +809,9 @@
       if (sig !== d.pathSig) {
         // the API sends the path from the last stop reached: a shorter tail of the same path is
         // progress, anything else on the same mission is a new plan (a re-route)
-        const samePlan = d.pathMission === d.mission && isTail(path, d.path);
+        // (after a re-route event, the list's path ends with the waypoints the event gave)
+        const samePlan = d.pathMission === d.mission && (isTail(path, d.path) || (d.pathFromEvent && isTail(d.path, path)));
+        d.pathFromEvent = false;
         if (!samePlan) d.pathVersion++;
         if (!samePlan && d.pathMission === d.mission && d.mission && path.length && d.path.length) d.reroutes++;
         d.pathSig = sig; d.path = path; d.pathMission = d.mission;
@@ -909,6 +938,11 @@
     const items = listOf(data, "drones", "fleet", "items");
     if (data && !Array.isArray(data)) observeSimTime(parseTime(first(data.now, data.sim_time, data.at, data.clock)));
     for (const raw of items) applyDrone(raw);
+    if (!S.fitted) {
+      // no zone, pad or port to frame: frame the drones
+      const pts = [...S.drones.values()].filter((d) => d.lon !== null).map((d) => [d.lon, d.lat]);
+      if (setOrigin(pts)) { S.fitted = true; fitView(); }
+    }
     for (const d of S.drones.values()) {
       for (const rid of d.onboard || []) { const r = S.requests.get(rid); if (r) r.drone = d.id; }
     }
@@ -1118,9 +1152,10 @@
       const d = droneOfMission(missionId) || (p.drone_id ? S.drones.get(String(p.drone_id)) : null);
       const zones = first(details.zones, p.zones, []);
       if (d && Array.isArray(details.waypoints) && details.waypoints.length) {
+        // the waypoints the drone now flies, from where it is (the mission's from from_index on)
         d.path = normPath(details.waypoints); d.pathSig = JSON.stringify(d.path); d.pathVersion++;
-        d.pathMission = d.mission; d.reroutes++;
-        d.pathIsRemaining = false; d.progress = Math.max(0, num(details.from_index) === null ? 0 : num(details.from_index) - 1);
+        d.pathMission = d.mission; d.reroutes++; d.pathFromEvent = true;
+        d.pathIsRemaining = true; d.progress = 0;
         S.dirtyDrones.add(d.id); scheduleFrame();
       }
       logEvent("warn", `${d ? `${d.id} ` : ""}re-routed around ${Array.isArray(zones) && zones.length ? `zone ${zones.join(", ")}` : "a new zone"} (mission ${shortId(missionId || "?")})`, "rerouted");
@@ -1446,7 +1481,7 @@
   function init() {
     Object.assign(el, {
       map: $("#map"), mapWrap: $("#map-wrap"), layerGrid: $("#layer-grid"), layerZones: $("#layer-zones"),
-      layerPaths: $("#layer-paths"), layerPlaces: $("#layer-places"), layerDraft: $("#layer-draft"), layerLabels: $("#layer-labels"),
+      layerPaths: $("#layer-paths"), layerPlaces: $("#layer-places"), layerDraft: $("#layer-draft"), layerLabels: $("#layer-labels"), layerSelection: $("#layer-selection"),
       layerDrones: $("#layer-drones"), scalebar: $("#scalebar"), cursor: $("#map-cursor"),
       fleetBody: $("#fleet-body"), fleetCount: $("#fleet-count"), requestsBody: $("#requests-body"),
       requestsEmpty: $("#requests-empty"), requestsCount: $("#requests-count"), hideSettled: $("#hide-settled"),
