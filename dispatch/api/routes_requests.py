@@ -226,8 +226,6 @@ async def file_request(
     except Conflict as exc:
         raise ApiError(409, "idempotency_conflict", str(exc), {"idempotency_key": idempotency_key}) from None
     ctx.feed.nudge()
-    codes = await ctx.store.requests.codes_for_office(view.id, office_id) if who.role == "office" else None
-    body = request_out(view, codes=codes)
     if view.state == "rejected":
         reason = (view.intake or {}).get("reason") or view.state_reason or "rejected"
         detail = ((view.intake or {}).get("details") or {}).get("detail", "")
@@ -237,8 +235,11 @@ async def file_request(
             f"the request cannot be served: {reason}" + (f" ({detail})" if detail else ""),
             {"request_id": view.id, "state": view.state, "detail": detail},
         )
+    codes = await ctx.store.requests.codes_for_office(view.id, office_id) if who.role == "office" else None
     return Response(
-        body, status_code=201 if created else 200, headers={"Location": f"{API_PREFIX}/requests/{view.id}"}
+        request_out(view, codes=codes),
+        status_code=201 if created else 200,
+        headers={"Location": f"{API_PREFIX}/requests/{view.id}"},
     )
 
 
