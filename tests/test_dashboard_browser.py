@@ -215,10 +215,12 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
                 await expect(rows).to_have_count(len(ids), timeout=TIMEOUT_MS)
                 for rid in ids:
                     await expect(rows.and_(page.locator(f'[data-request-id="{rid}"]'))).to_be_visible()
-                # A row clicked shows its pickup and drop-off on the map.
+                # A row clicked shows its pickup and drop-off on the map; clicked again, hides them.
                 await rows.and_(page.locator(f'[data-request-id="{ids[0]}"]')).click()
                 selection = page.get_by_test_id("request-selection")
                 await expect(selection).to_have_attribute("data-request-id", ids[0])
+                await rows.and_(page.locator(f'[data-request-id="{ids[0]}"]')).click()
+                await expect(selection).to_have_count(0)
 
                 # Drones move on the map.
                 flying = page.locator('[data-testid="drone-marker"][data-state="en_route"]').first
