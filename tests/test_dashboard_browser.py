@@ -2,10 +2,11 @@
 
 A store (SQLite file), the real Mosquitto broker, the simulated fleet and the dispatcher on an
 accelerated clock, and the HTTP API (``create_app``) served by uvicorn in the same event loop. The
-page is loaded with an operator key in the URL fragment; requests are filed through the API with
-office keys; the test sees drones move on the map, adds a temporary zone with the page's form (by
-clicking the map on the path ahead of a flight carrying a document) and sees that flight re-routed
-by the dispatcher and on the page.
+page asks for the operator key (or takes it from the URL fragment); requests are filed through the
+API with office keys; the test sees them in the table and drones move on the map, adds a temporary
+zone with the page's form (by clicking the map on the path ahead of a flight carrying a document),
+sees that flight re-routed by the dispatcher and its new path drawn around the zone, and lifts the
+zone again. No mocks, no sleeps: every step waits for a condition.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ async def sqlite_store_fixture(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Great-circle distance in metres between two (lon, lat) points (small distances)."""
+    """Distance in metres between two nearby (lon, lat) points (equirectangular approximation)."""
     k = math.pi / 180 * 6_371_008.8
     return math.hypot((a[0] - b[0]) * k * math.cos(math.radians((a[1] + b[1]) / 2)), (a[1] - b[1]) * k)
 

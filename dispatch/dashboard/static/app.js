@@ -403,9 +403,9 @@
   async function liftZone(zoneId) {
     const armed = S.armedLift && S.armedLift.id === zoneId && S.armedLift.until > performance.now();
     if (!armed) {
-      S.armedLift = { id: zoneId, until: performance.now() + 4000 };
+      S.armedLift = { id: zoneId, until: performance.now() + 6000 };
       renderTemporaryZones();
-      setTimeout(renderTemporaryZones, 4100);
+      setTimeout(renderTemporaryZones, 6100);
       return;
     }
     S.armedLift = null;
