@@ -124,6 +124,13 @@ async def test_bad_geojson_is_422_with_the_parser_message(api: Api) -> None:
             assert r.status_code == 422, (body, r.text)
             assert error_code(r) == "invalid_geojson"
             assert message in r.json()["error"]["message"], r.text
+        far = {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [-170.0, -80.0]},
+            "properties": {"id": "far", "radius_m": 100},
+        }
+        r = await c.post("/api/v1/zones", json=far)
+        assert r.status_code == 422 and error_code(r) == "zone_out_of_area", r.text
         r = await c.post("/api/v1/zones", json=[1, 2])
         assert r.status_code == 400 and error_code(r) == "invalid_request"
         r = await c.put("/api/v1/zones/other", json=square("pop-up"))
@@ -133,4 +140,4 @@ async def test_bad_geojson_is_422_with_the_parser_message(api: Api) -> None:
         r = await c.get("/api/v1/zones", params={"at": "2026-12-01T11:00:00"})
         assert r.status_code == 422 and error_code(r) == "invalid_time"
     assert await api.store.zones.list(active_only=False) == await api.store.zones.list()
-    assert {"broken", "x", "d", "never-added"}.isdisjoint({z.id for z in await api.store.zones.list()})
+    assert {"broken", "x", "d", "never-added", "far"}.isdisjoint({z.id for z in await api.store.zones.list()})

@@ -17,14 +17,16 @@ from litestar import Request, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from airspace.zones import parse_zones
+from airspace.zones import Zone, parse_zones
 from dispatch.api.auth import STAFF_ONLY, principal_of
+from dispatch.api.context import ApiContext
 from dispatch.api.errors import ApiError, error_responses
 from dispatch.api.routes_requests import ctx_of
 from dispatch.api.schemas import ZoneChange, ZoneCollection
 from dispatch.service.operations import deactivate_zone
 from dispatch.store import NotFound, ZoneView
 
+AREA_MARGIN_DEG = 0.5  # about 50 km around the pads and ports
 _ERRORS = error_responses(
     e404="no such zone", e422="invalid GeoJSON: code invalid_geojson with the parser's message"
 )
@@ -81,13 +83,37 @@ def _window(feature: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
     return (datetime.fromisoformat(start) if start else None, datetime.fromisoformat(end) if end else None)
 
 
-def parse_body(body: Any) -> list[dict[str, Any]]:
+def parse_body(body: Any) -> tuple[list[dict[str, Any]], list[Zone]]:
     """Validate zones with the airspace parser (422 ``invalid_geojson`` with its message)."""
     features = [_normalise(f) for f in _features(body)]
     if not features:
         raise ApiError(422, "invalid_geojson", "the FeatureCollection has no features")
-    parse_zones({"type": "FeatureCollection", "features": features}, source="request body")
-    return features
+    return features, parse_zones({"type": "FeatureCollection", "features": features}, source="request body")
+
+
+async def check_in_area(ctx: ApiContext, zones: list[Zone]) -> None:
+    """422 ``zone_out_of_area`` for a zone wholly away from the service area (its pads and ports,
+    widened by :data:`AREA_MARGIN_DEG`): the airspace's metric frame is centred on the zones, so
+    one far away would distort every distance the dispatcher computes."""
+    points = [(p.lon, p.lat) for p in (await ctx.store.directory.pads()).values()]
+    if ctx.dispatcher.fleet is not None:
+        points += [(p.lon, p.lat) for p in ctx.dispatcher.fleet.ports]
+    if not points:
+        return
+    west = min(x for x, _ in points) - AREA_MARGIN_DEG
+    east = max(x for x, _ in points) + AREA_MARGIN_DEG
+    south = min(y for _, y in points) - AREA_MARGIN_DEG
+    north = max(y for _, y in points) + AREA_MARGIN_DEG
+    for zone in zones:
+        x0, y0, x1, y1 = zone.shape.bounds
+        if x1 < west or x0 > east or y1 < south or y0 > north:
+            raise ApiError(
+                422,
+                "zone_out_of_area",
+                f"zone {zone.id} lies outside the service area"
+                f" (lon {west:.3f}..{east:.3f}, lat {south:.3f}..{north:.3f})",
+                {"zone_id": zone.id, "area": [west, south, east, north]},
+            )
 
 
 async def _store(request: Request[Any, Any, Any], state: State, features: list[dict[str, Any]]) -> ZoneChange:
@@ -132,7 +158,9 @@ async def add_zones(
     request: Request[Any, Any, Any], state: State, data: JSONBody[dict[str, Any]]
 ) -> ZoneChange:
     """Add (or replace) zones; flights whose rest of path enters one are re-routed (``rerouted``)."""
-    return await _store(request, state, parse_body(data))
+    features, zones = parse_body(data)
+    await check_in_area(ctx_of(state), zones)
+    return await _store(request, state, features)
 
 
 @put("/zones/{zone_id:str}", guards=[STAFF_ONLY], summary="Replace a zone", responses=_ERRORS)
@@ -140,13 +168,14 @@ async def update_zone(
     request: Request[Any, Any, Any], state: State, zone_id: FromPath[str], data: JSONBody[dict[str, Any]]
 ) -> ZoneChange:
     """Replace an existing zone (a deactivated one becomes active again); 404 for an unknown id."""
-    features = parse_body(data)
+    features, zones = parse_body(data)
     if len(features) != 1:
         raise ApiError(422, "invalid_geojson", "PUT takes exactly one Feature")
     props = features[0]["properties"]
     if props.get("id") != zone_id:
         raise ApiError(422, "zone_id_mismatch", f"properties.id {props.get('id')!r} is not {zone_id!r}")
     await ctx_of(state).store.zones.get(zone_id)  # 404 if unknown: PUT changes, POST creates
+    await check_in_area(ctx_of(state), zones)
     return await _store(request, state, features)
 
 
