@@ -4,6 +4,7 @@
   tests inject are all survivable);
 - no request was handed over twice, and no request went back to ``accepted`` (re-planned) unless
   the test allows it;
+- a flight is completed only after the deliveries it made;
 - every command the store records as acknowledged was really applied by its drone (the drone
   remembers the answer it gave to each ``cmd_id``), with the same verdict;
 - no geofence breach; the audit chain verifies.
@@ -59,7 +60,17 @@ async def assert_delivered_once(
     assert all(n == 1 for n in handed.values()), handed
     assert sorted(r for _, r in handed if r in ids) == sorted(ids)
     for rid in ids:
+        entries = (await store.requests.timeline(rid)).entries
+        delivered_at = next(
+            e.seq for e in entries if e.action == "transition" and e.payload["to"] == "delivered"
+        )
         for flight in await store.flights.carrying(rid):
+            if flight.state == "completed":
+                # A flight completes when its drone lands, after its hand-overs: never earlier (a
+                # stale landing event once completed the flight the drone was still flying).
+                history = await store.history("flight", flight.mission_id)
+                completed = next(e.seq for e in history if e.payload.get("to") == "completed")
+                assert completed > delivered_at, (rid, flight.mission_id, "completed before its delivery")
             for cmd in flight.commands:
                 if cmd.result is None:
                     continue

@@ -798,7 +798,6 @@ class Dispatcher:
                     expected_state=RequestState.DISPATCHED,
                 )  # fmt: skip
             return
-        self.drones[e.drone_id].onboard.add(e.request_id)
         if m is not None:
             m.picked.add(e.request_id)
         with contextlib.suppress(InvalidTransition, Conflict):
@@ -806,6 +805,10 @@ class Dispatcher:
                 e.request_id, RequestState.PICKED_UP, actor=self.actor, details=details,
                 expected_state=RequestState.DISPATCHED,
             )  # fmt: skip
+        # On board only if it really is: a late or repeated pickup event of a request already
+        # handed over must not make the next landing "fail" it.
+        if (await self.store.requests.get(e.request_id)).state == RequestState.PICKED_UP:
+            self.drones[e.drone_id].onboard.add(e.request_id)
 
     async def _on_delivered(self, e: Delivered) -> None:
         m = self._mission_of(e.drone_id, e.mission_id)
@@ -819,7 +822,15 @@ class Dispatcher:
             return
         self.drones[e.drone_id].onboard.discard(e.request_id)
         if m is not None:
+            m.picked.add(e.request_id)
             m.delivered.add(e.request_id)
+        if m is not None and (await self.store.requests.get(e.request_id)).state == RequestState.DISPATCHED:
+            # The hand-over arrived before its pickup event (reordered or lost): it proves the pickup.
+            with contextlib.suppress(InvalidTransition, Conflict):
+                await self._request_to(
+                    e.request_id, RequestState.PICKED_UP, actor=self.actor,
+                    details={**details, "inferred_from": "delivered"}, expected_state=RequestState.DISPATCHED,
+                )  # fmt: skip
         with contextlib.suppress(InvalidTransition, Conflict):
             await self._request_to(
                 e.request_id, RequestState.DELIVERED, actor=self.actor, details=details,
@@ -832,6 +843,12 @@ class Dispatcher:
             return
         assert self.fleet is not None
         model = self.fleet.model_of(next(d for d in self.fleet.drones if d.id == e.drone_id))
+        if e.mission_id is not None and view.mission not in (None, e.mission_id):
+            # A late or repeated landing of an earlier mission: the drone is flying another one now.
+            log.info(
+                "stale landing of %s from %s ignored (flying %s)", e.mission_id, e.drone_id, view.mission
+            )
+            return
         m = self._mission_of(e.drone_id, e.mission_id) or (
             self.missions.get(view.mission) if view.mission else None
         )
