@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from dispatch.service.operations import drone_states
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
@@ -142,6 +143,15 @@ async def test_a_request_on_a_flight_is_not_cancelled(
             async for _, data in sse_messages(own):
                 if data["state"] in ("planned", "dispatched"):
                     break
+        # A quote meanwhile counts the busy drone from the end of its mission.
+        busy = {m.drone_id: m for m in api.dispatcher.missions.values()}
+        assert busy
+        states = {s.drone_id: s for s in drone_states(api.dispatcher, api.dispatcher.fleet)}  # type: ignore[arg-type]
+        for drone_id, m in busy.items():
+            assert states[drone_id].port == m.spec.end_port
+            assert states[drone_id].at > api.dispatcher.clock.now()
+        q = await office.post("/api/v1/quotes", json=body(api, "city-hall", "gunpo"))
+        assert q.status_code == 200 and q.json()["feasible"] is True
         r = await office.post(f"/api/v1/requests/{rid}/cancel")
         assert r.status_code == 409, r.text
         details = r.json()["error"]["details"]

@@ -26,7 +26,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -42,6 +42,7 @@ from dispatch.store.views import FlightView
 from fleet.description import Fleet
 from fleet.link import LinkStatus
 from fleet.messages import Ack, State, Telemetry
+from routing.problem import DroneState
 from routing.requests import Request
 
 log = logging.getLogger(__name__)
@@ -137,8 +138,10 @@ async def quote(
 ) -> Assessment:
     """What intake would answer for this request now, without filing anything.
 
-    The same pre-check and ETA as :meth:`Dispatcher.submit` (in the dispatcher's intake worker
-    process, so the event loop never blocks): accepted with a best-single-drone ETA, or the reason.
+    The same pre-check as :meth:`Dispatcher.submit` (in the dispatcher's intake worker process,
+    so the event loop never blocks), with each drone counted from when it is next free
+    (:func:`drone_states`): accepted with the earliest drop-off of any drone flying it alone, or
+    the reason. (Intake counts every drone free now: its ETA is a lower bound.)
     """
     now = dispatcher.clock.now()
     ready = ready_at or now
@@ -151,8 +154,34 @@ async def quote(
         ready_at=ready,
         deadline=deadline or ready + DEFAULT_DEADLINE,
     )
-    verdicts = await dispatcher.pool.assess(dispatcher.zones, usable_fleet(dispatcher), [request], now)
+    fleet = usable_fleet(dispatcher)
+    states = drone_states(dispatcher, fleet)
+    verdicts = await dispatcher.pool.assess(dispatcher.zones, fleet, [request], now, states)
     return verdicts[0]
+
+
+def drone_states(dispatcher: Dispatcher, fleet: Fleet) -> list[DroneState]:
+    """When and where each drone of ``fleet`` is next free, as the planning round counts it: a
+    drone on a mission at the end of it (plus its battery swap) at the mission's last port; an
+    idle one at its port once its swap is over, with the energy its telemetry reports."""
+    now = dispatcher.clock.now()
+    out = []
+    for d in fleet.drones:
+        view = dispatcher.drones.get(d.id)
+        if view is None:
+            continue
+        model = fleet.model_of(d)
+        mission = dispatcher.missions.get(view.mission) if view.mission else None
+        if mission is not None:
+            end = max(mission.eta_end or now, now) + timedelta(seconds=model.turnaround_s)
+            out.append(DroneState(d.id, 0.0, 0.0, end, model.battery_wh, port=mission.spec.end_port))
+            continue
+        energy = model.battery_wh
+        status = dispatcher.link.registry.get(d.id)
+        if view.available_at <= now and status is not None and status.telemetry is not None:
+            energy = min(energy, status.telemetry.energy_wh)
+        out.append(DroneState(d.id, 0.0, 0.0, max(now, view.available_at), energy, port=view.port or d.port))
+    return out
 
 
 async def reload_zones(dispatcher: Dispatcher) -> list[str]:
