@@ -52,6 +52,16 @@ def check_password(password: str, hashed: str) -> bool:
     return hmac.compare_digest(expected, hashed)
 
 
+def parse_passwords(text: str) -> dict[str, str]:
+    """The ``USER PASSWORD`` lines of ``dronedispatch mqtt acl``'s output (other lines are skipped)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and valid_id(parts[0]):
+            out[parts[0]] = parts[1]
+    return out
+
+
 def new_password() -> str:
     """A fresh random password (24 URL-safe characters, 144 bits)."""
     return secrets.token_urlsafe(18)

@@ -12,8 +12,10 @@ import logging
 import signal
 import sys
 from datetime import datetime
+from pathlib import Path
 
 from airspace.zones import ZoneFormatError, load_zones
+from fleet.acl import parse_passwords
 from fleet.clock import Clock, RealClock, ScaledClock
 from fleet.connection import add_tls_arguments, address_from_args
 from fleet.description import FleetFormatError, load_fleet
@@ -52,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the GPS noise")
     p.add_argument("-v", "--verbose", action="store_true", help="log every event")
     add_tls_arguments(p)
+    p.add_argument(
+        "--passwords",
+        metavar="FILE",
+        help="'DRONE PASSWORD' lines (what 'dronedispatch mqtt acl' prints): each drone logs in as itself",
+    )
     faults = p.add_argument_group("faults (repeatable; @AT = simulated seconds after the start)")
     for kind, (value, _) in FAULT_VALUES.items():
         form = f"DRONE:{value}[@AT]" if value else "DRONE[@AT]"
@@ -95,9 +102,12 @@ def main(argv: list[str]) -> int:
             for text in getattr(args, kind)
         ]
         drones = args.drones.split(",") if args.drones else None
+        passwords = (
+            parse_passwords(Path(args.passwords).read_text(encoding="utf-8")) if args.passwords else None
+        )
         if args.speed <= 0:
             raise ValueError("--speed must be > 0")
-    except (FleetFormatError, ZoneFormatError, ValueError) as exc:
+    except (FleetFormatError, ZoneFormatError, ValueError, OSError) as exc:
         print(f"dronedispatch simulate: {exc}", file=sys.stderr)
         return 2
     embedded: EmbeddedBroker | None = None
@@ -123,6 +133,7 @@ def main(argv: list[str]) -> int:
             telemetry_period_s=args.telemetry_period,
             lost_link_after_s=args.lost_link_after,
             seed=args.seed,
+            passwords=passwords,
         )
         return asyncio.run(_run(sim, faults, args.duration, args.verbose))
     except ValueError as exc:

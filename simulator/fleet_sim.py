@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Literal, TypeVar
 
@@ -72,7 +73,10 @@ class SimulatedFleet:
         lost_link_after_s: float = 30.0,
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         seed: int = 0,
+        passwords: Mapping[str, str] | None = None,
     ) -> None:
+        """``passwords`` (drone id -> password): each drone logs in as itself (user name = its id),
+        as with the broker ACL of ``dronedispatch mqtt acl``; otherwise all use ``broker``'s login."""
         self.fleet = fleet
         self.address = broker if isinstance(broker, BrokerAddress) else BrokerAddress.parse(broker)
         self.clock: Clock = clock or RealClock()
@@ -86,6 +90,12 @@ class SimulatedFleet:
         known = {d.id for d in fleet.drones}
         if wanted is not None and not wanted <= known:
             raise ValueError(f"unknown drone id(s): {sorted(wanted - known)}")
+        if passwords is not None:
+            missing = sorted(
+                d.id for d in fleet.drones if d.id not in passwords and (wanted is None or d.id in wanted)
+            )
+            if missing:
+                raise ValueError(f"no password for drone(s) {missing}")
         wind = wind_vector(wind_mps, wind_from_deg)
         self.agents: dict[str, DroneAgent] = {}
         for i, drone in enumerate(fleet.drones):
@@ -102,7 +112,9 @@ class SimulatedFleet:
             )
             self.agents[drone.id] = DroneAgent(
                 sim,
-                self.address,
+                replace(self.address, username=drone.id, password=passwords[drone.id])
+                if passwords is not None
+                else self.address,
                 self.topics,
                 self.clock,
                 monitor=self.monitor,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,11 +20,13 @@ from dispatch.commands import mqtt as mqtt_command
 from fleet.acl import acl_text, broker_access, check_password, hash_password
 from fleet.clock import ScaledClock
 from fleet.connection import BrokerAddress
+from fleet.description import load_fleet
 from fleet.link import FleetLink
-from fleet.messages import Hold, Telemetry, TookOff, encode
+from fleet.messages import Delivered, Hold, Landed, State, Telemetry, TookOff, encode
 from fleet.topics import Topics
+from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
-from tests.fleet_helpers import wait_until
+from tests.fleet_helpers import start, upload, wait_until
 from tests.mqtt_fixtures import Mosquitto
 
 PREFIX = "dd/v1"
@@ -179,3 +182,55 @@ async def test_anonymous_and_borrowed_credentials_are_refused(acl_broker) -> Non
         with pytest.raises(aiomqtt.MqttError):
             async with aiomqtt.Client(addr.host, addr.port, username=user, password=password, timeout=5):
                 pass
+
+
+async def test_the_whole_protocol_works_under_the_acl(acl_broker) -> None:  # type: ignore[no-untyped-def]
+    # The ACL must not be too strict either: commands, acks, events, retained state and the last
+    # will of real simulated drones, each logged in as itself, all get through.
+    broker, pw = acl_broker
+    clock = ScaledClock(200)
+    link = FleetLink(_login(broker.address, "dispatcher", pw["dispatcher"]), prefix=PREFIX, clock=clock)
+    fleet = load_fleet(EXAMPLES / "fleet.json")
+    sim = SimulatedFleet(
+        fleet, broker.address, clock=clock, prefix=PREFIX, drone_ids=["D01", "D02"], passwords=pw
+    )
+    async with link, sim:
+        with link.subscribe() as updates:
+            assert (await link.send(upload(clock))).accepted
+            assert (await link.send(start(clock))).accepted
+            await sim.wait_event("D01", Landed, timeout_s=30)
+            sim.inject_link_loss("D02", 30)
+            seen: list[object] = []
+
+            async def _collect() -> None:
+                async for u in updates:
+                    seen.append(u)
+                    if isinstance(u, State) and u.drone_id == "D02" and not u.online:
+                        return
+
+            await asyncio.wait_for(_collect(), 10)  # the broker published D02's last will
+        assert any(isinstance(u, Delivered) and u.code_ok for u in seen)
+        assert link.stats.dropped_total == 0 and link.registry.is_online("D01", clock.now())
+
+
+async def test_simulate_command_logs_each_drone_in_as_itself(acl_broker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    broker, pw = acl_broker
+    printed = tmp_path / "printed.txt"  # the command's stdout, as an operator would keep it
+    printed.write_text("passwords (shown once):\n" + "".join(f"{u} {p}\n" for u, p in pw.items()))
+    clock = ScaledClock(1)
+    link = FleetLink(_login(broker.address, "dispatcher", pw["dispatcher"]), prefix=PREFIX, clock=clock)
+    argv = [
+        sys.executable, "-m", "dispatch.cli", "simulate", "--broker", broker.address.url,
+        "--fleet", str(EXAMPLES / "fleet.json"), "--passwords", str(printed), "--duration", "60",
+    ]  # fmt: skip
+    async with link:
+        proc = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.PIPE)
+        try:
+            every = {"D01", "D02", "D03", "D04", "D05", "D06"}
+            await wait_until(
+                lambda: set(link.registry.online_ids(clock.now())) == every, 30, "all six online"
+            )
+        finally:
+            proc.terminate()
+            _, err = await proc.communicate()
+        assert link.stats.dropped_total == 0, err.decode()
