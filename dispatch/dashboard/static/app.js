@@ -1260,8 +1260,8 @@
     el.circleFields.hidden = shape !== "circle";
     el.polygonFields.hidden = shape !== "polygon";
     el.zoneHelp.textContent = shape === "circle"
-      ? "Click the map to place the centre (or type lon/lat)."
-      : "Click the map to add corners (three or more).";
+      ? "Click the map to place the centre (or type lon/lat); Esc clears it."
+      : "Click the map to add corners (three or more); Esc clears them.";
     renderDraft();
   }
 
@@ -1506,6 +1506,16 @@
       b.addEventListener("click", () => { el.zoneUntil.value = localInputValue(simNow() + Number(b.dataset.minutes) * 60000); });
     }
     el.zoneForm.addEventListener("submit", submitZone);
+    // Escape drops the shape being drawn (the other fields stay)
+    document.addEventListener("keydown", (ev) => {
+      if (ev.key !== "Escape" || !el.keyModal.hidden) return;
+      S.draft.center = null;
+      S.draft.vertices = [];
+      el.zoneLon.value = "";
+      el.zoneLat.value = "";
+      updatePolygonCount();
+      renderDraft();
+    });
     $("#zone-reset").addEventListener("click", () => resetDraft(true));
     el.hideSettled.addEventListener("change", renderRequests);
     $("#log-clear").addEventListener("click", () => el.log.replaceChildren());
