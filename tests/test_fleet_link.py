@@ -179,7 +179,9 @@ async def test_broker_restart_mid_flight(fleet: Fleet, mosquitto: Mosquitto, pre
     clock = ScaledClock(SPEED)
     link, sim = make(fleet, mosquitto.address, prefix, clock, backoff_max_s=0.5)
     async with link, sim:
-        assert (await link.send(upload(clock))).accepted
+        # "continue": a restart that takes more than 30 simulated seconds (0.15 s here) must not
+        # make the drone hold on its lost-link policy before this test's own hold.
+        assert (await link.send(upload(clock, lost_link="continue"))).accepted
         assert (await link.send(start(clock))).accepted
         await sim.wait_event("D01", TookOff, timeout_s=10)
         with link.subscribe() as updates:
