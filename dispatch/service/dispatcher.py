@@ -354,6 +354,15 @@ class Dispatcher:
         assert self.fleet is not None
         return self.fleet.model_of(next(d for d in self.fleet.drones if d.id == drone_id))
 
+    def _energy(self, drone_id: str) -> float:
+        """The drone's battery (Wh): its last telemetry, else the fleet description, else full."""
+        assert self.fleet is not None
+        status = self.link.registry.get(drone_id)
+        if status is not None and status.telemetry is not None:
+            return float(status.telemetry.energy_wh)
+        drone = next(d for d in self.fleet.drones if d.id == drone_id)
+        return drone.energy_wh if drone.energy_wh is not None else self.fleet.model_of(drone).battery_wh
+
     def _position(self, drone_id: str) -> tuple[float, float] | None:
         status = self.link.registry.get(drone_id)
         if status is None or status.telemetry is None:
@@ -586,9 +595,8 @@ class Dispatcher:
                 states.append(DroneState(d.id, 0.0, 0.0, end, model.battery_wh, port=m.spec.end_port))
             else:
                 port = view.port or d.port
-                states.append(
-                    DroneState(d.id, 0.0, 0.0, max(now, view.available_at), model.battery_wh, port=port)
-                )
+                energy = model.battery_wh if view.available_at > now else self._energy(d.id)
+                states.append(DroneState(d.id, 0.0, 0.0, max(now, view.available_at), energy, port=port))
         problem = PlanningProblem(tuple(self.zones), fleet, requests, now, tuple(states))
         zones_seen = dict(self._zone_stamp)
         t0 = time.perf_counter()
@@ -619,6 +627,14 @@ class Dispatcher:
             if not pickups:
                 continue
             if any((by_id[r].ready_at - now).total_seconds() > self.commit_window_s for r in pickups):
+                continue
+            model = self._model(dp.drone_id)
+            energy = model.battery_wh if view.available_at > now else self._energy(dp.drone_id)
+            left = energy - model.battery_wh * model.reserve_fraction
+            if sum(leg.energy_wh for leg in trip.legs) > left:
+                # The plan swaps the battery first (the drone would wait at its port), but nothing
+                # swaps a battery that is not landing: the drone would refuse the mission, and the
+                # same plan would come back every round. Its work waits for the next round.
                 continue
             await self._commit(dp.drone_id, trip, {r: by_id[r].weight_kg for r in pickups})
         for u in plan.unserved:

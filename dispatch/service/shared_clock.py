@@ -30,6 +30,16 @@ class SharedClock:
         """A clock anchored at this instant (reading ``start``, default the real time, now)."""
         return cls(speed, start or datetime.now(UTC), time.time())
 
+    def set_speed(self, speed: float) -> None:
+        """Run at ``speed`` from now on, simulated time continuous. Only for a clock shared inside
+        one process (a test slowing time down around a race it must not lose to machine load):
+        another process anchored to the old rate would no longer agree."""
+        if not speed > 0 or speed == float("inf"):
+            raise ValueError(f"clock speed must be a finite number > 0, got {speed!r}")
+        wall = time.time()
+        self.start = self.start + timedelta(seconds=(wall - self.anchor) * self.speed)
+        self.anchor, self.speed = wall, float(speed)
+
     def now(self) -> datetime:
         """The simulated time, tz-aware UTC."""
         return self.start + timedelta(seconds=(time.time() - self.anchor) * self.speed)
