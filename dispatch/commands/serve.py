@@ -39,6 +39,7 @@ from dispatch.service.dispatcher import Dispatcher
 from dispatch.store import NotFound, Store, StoreError, open_store
 from dispatch.store.directory import load_offices, load_pads
 from dispatch.store.engine import StoreConfigError
+from fleet.connection import BrokerAddress
 from fleet.description import FleetFormatError, load_fleet
 from fleet.link import FleetLink
 from fleet.topics import DEFAULT_PREFIX
@@ -173,6 +174,11 @@ def main(argv: list[str]) -> int:
     except (StoreError, StoreConfigError, SQLAlchemyError, FleetFormatError, ZoneFormatError) as exc:
         print(f"dronedispatch serve: error: {exc}", file=sys.stderr)
         return 1
-    except (OSError, TimeoutError, RuntimeError) as exc:
-        print(f"dronedispatch serve: error: {exc or type(exc).__name__}", file=sys.stderr)
+    except TimeoutError:
+        # The link waits for its first connection; anything else here times out on its own terms.
+        broker = BrokerAddress.parse(args.broker).url  # never print a password
+        print(f"dronedispatch serve: error: no connection to the broker at {broker}", file=sys.stderr)
+        return 1
+    except (OSError, RuntimeError) as exc:
+        print(f"dronedispatch serve: error: {str(exc) or type(exc).__name__}", file=sys.stderr)
         return 1
