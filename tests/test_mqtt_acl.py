@@ -140,14 +140,15 @@ async def test_a_drone_cannot_read_or_send_another_drones_commands(acl_broker) -
     broker, pw = acl_broker
     clock = ScaledClock(1)
     addr = broker.address
-    received: dict[str, list[str]] = {"D01": [], "D02": []}
-    got_own = asyncio.Event()
+    received: dict[str, list[bytes]] = {"D01": [], "D02": []}
+    got: dict[str, asyncio.Event] = {"D01": asyncio.Event(), "D02": asyncio.Event()}
 
     async def listen(client: aiomqtt.Client, me: str) -> None:
         async for msg in client.messages:
-            received[me].append(msg.topic.value)
-            if msg.topic.value == T.topic(me, "cmd"):
-                got_own.set()
+            assert isinstance(msg.payload, bytes)
+            received[me].append(msg.payload)
+            if msg.payload.startswith(b"for"):
+                got[me].set()
 
     async with (
         aiomqtt.Client(addr.host, addr.port, username="D01", password=pw["D01"]) as d01,
@@ -166,13 +167,13 @@ async def test_a_drone_cannot_read_or_send_another_drones_commands(acl_broker) -
             # The dispatcher commands D02, then D01 (same publisher, in order).
             await disp.publish(T.topic("D02", "cmd"), b"for D02 only", qos=1)
             await disp.publish(T.topic("D01", "cmd"), b"for D01", qos=1)
-            await asyncio.wait_for(got_own.wait(), 10)
-            await wait_until(lambda: len(received["D02"]) >= 1, what="D02's command")
+            # Each drone's last message is the dispatcher's: anything before it would have arrived.
+            await asyncio.wait_for(asyncio.gather(got["D01"].wait(), got["D02"].wait()), 10)
         finally:
             for task in tasks:
                 task.cancel()
-        assert received["D01"] == [T.topic("D01", "cmd")]  # never D02's
-        assert received["D02"] == [T.topic("D02", "cmd")]  # the dispatcher's, not the forged one
+        assert received["D01"] == [b"for D01"]  # never D02's
+        assert received["D02"] == [b"for D02 only"]  # the dispatcher's, not the forged one
 
 
 async def test_anonymous_and_borrowed_credentials_are_refused(acl_broker) -> None:  # type: ignore[no-untyped-def]
