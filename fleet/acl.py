@@ -23,14 +23,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from fleet.topics import DEFAULT_PREFIX, Topics, valid_id
+from fleet.topics import DEFAULT_PREFIX, Kind, Topics, valid_id
 
 # Mosquitto's default. The passwords generated here are 144 random bits, so key stretching would add
 # nothing against guessing them; it would only cost broker CPU on each of a thousand drones' connects.
 PBKDF2_ITERATIONS: Final = 101
 SALT_BYTES: Final = 12
-DRONE_KINDS_WRITE: Final = ("telemetry", "state", "ack", "event")
-DISPATCHER_KINDS_READ: Final = ("telemetry", "state", "ack", "event")
+DRONE_KINDS_WRITE: Final[tuple[Kind, ...]] = ("telemetry", "state", "ack", "event")
+DISPATCHER_KINDS_READ: Final[tuple[Kind, ...]] = ("telemetry", "state", "ack", "event")
 
 
 def hash_password(password: str, *, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
@@ -91,14 +91,14 @@ def acl_text(
         "",
         "# the dispatcher: reads every drone's reports, writes every drone's commands",
         f"user {dispatcher_user}",
-        *(f"topic read {topics.all_of(kind)}" for kind in DISPATCHER_KINDS_READ),  # type: ignore[arg-type]
+        *(f"topic read {topics.all_of(kind)}" for kind in DISPATCHER_KINDS_READ),
         f"topic write {topics.all_of('cmd')}",
     ]
     for drone_id in ids:
         lines += [
             "",
             f"user {drone_id}",
-            *(f"topic write {topics.topic(drone_id, kind)}" for kind in DRONE_KINDS_WRITE),  # type: ignore[arg-type]
+            *(f"topic write {topics.topic(drone_id, kind)}" for kind in DRONE_KINDS_WRITE),
             f"topic read {topics.topic(drone_id, 'cmd')}",
         ]
     return "\n".join(lines) + "\n"
