@@ -14,7 +14,8 @@ from typing import BinaryIO
 
 import pytest
 
-from dispatch.commands.run import READY_LINE, STANDBY_LINE
+from dispatch.commands.run import READY_LINE
+from dispatch.service.leadership import STANDBY_LINE
 from dispatch.service.shared_clock import SharedClock
 from dispatch.store import open_store
 from fleet.connection import BrokerAddress

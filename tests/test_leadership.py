@@ -8,12 +8,15 @@ import sys
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from dispatch.service.leadership import AlreadyRunning, advisory_key, leadership
+from dispatch.service.leadership import STANDBY_LINE, AlreadyRunning, advisory_key, leadership
+from fleet.connection import BrokerAddress
 from tests.conftest import REPO
 from tests.db_fixtures import create_pg_schema, drop_pg_schema
+from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 HOLD_LEASE = """
 import asyncio, sys
@@ -134,3 +137,48 @@ def test_advisory_keys_differ_by_area_and_schema() -> None:
     keys = {advisory_key(a, s) for a in ("default", "north") for s in (None, "t1", "t2")}
     assert len(keys) == 6
     assert all(-(2**63) <= k < 2**63 for k in keys)
+
+
+async def _serve(db_url: str, broker: BrokerAddress, prefix: str, log: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dispatch.cli", "serve", "--port", "0", "--db", db_url,
+        "--broker", broker.url, "--prefix", prefix, "--client-id", f"serve-{prefix.split('/')[0]}",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=log.open("ab"),
+    )  # fmt: skip
+
+
+async def _line(proc: asyncio.subprocess.Process, prefix: str, timeout_s: float = 60) -> str:
+    """The first line of ``proc``'s output that starts with ``prefix``."""
+    assert proc.stdout is not None
+
+    async def read() -> str:
+        async for raw in proc.stdout:  # type: ignore[union-attr]
+            if raw.decode().startswith(prefix):
+                return raw.decode().strip()
+        raise AssertionError(f"the process ended without a line starting {prefix!r}")
+
+    return await asyncio.wait_for(read(), timeout_s)
+
+
+async def test_a_standby_serve_takes_over_the_api_when_the_leader_is_killed(
+    pg_url: str, broker: BrokerAddress, prefix: str, tmp_path: Path
+) -> None:
+    first = await _serve(pg_url, broker, prefix, tmp_path / "first.log")
+    second: asyncio.subprocess.Process | None = None
+    try:
+        await _line(first, "serving on ")
+        second = await _serve(pg_url, broker, prefix, tmp_path / "second.log")
+        assert await _line(second, "standby:") == STANDBY_LINE
+        first.kill()
+        await first.wait()
+        taken = await _line(second, "serving on ")
+        url = taken.split()[2]
+        async with httpx.AsyncClient() as http:
+            health = await http.get(f"{url}/health", timeout=10)
+        assert health.status_code == 200, health.text
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.returncode is None:
+                proc.terminate()
+                await asyncio.wait_for(proc.wait(), 30)
+    assert second.returncode == 0

@@ -36,7 +36,7 @@ import sys
 from datetime import datetime
 
 from dispatch.service.dispatcher import Dispatcher
-from dispatch.service.leadership import DEFAULT_AREA, LeadershipError, leadership
+from dispatch.service.leadership import DEFAULT_AREA, LeadershipError, Lease, run_as_leader
 from dispatch.service.shared_clock import SharedClock
 from dispatch.store import StoreError, open_store
 from fleet.clock import Clock, RealClock
@@ -44,7 +44,6 @@ from fleet.link import FleetLink
 from fleet.topics import DEFAULT_PREFIX
 
 READY_LINE = "dispatcher ready"
-STANDBY_LINE = "standby: another dispatcher leads this service area; waiting to take over"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,23 +85,8 @@ async def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    leading = asyncio.Event()
-    main = asyncio.create_task(_lead(args, clock, stop, leading))
-    stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({main, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    stopped.cancel()
-    if not main.done() and not leading.is_set():
-        main.cancel()  # a standby asked to stop: leave the lock queue
-        with contextlib.suppress(asyncio.CancelledError):
-            await main
-        return 0
-    return await main
 
-
-async def _lead(args: argparse.Namespace, clock: Clock, stop: asyncio.Event, leading: asyncio.Event) -> int:
-    """Wait for the leadership of the area, then run the dispatcher until ``stop`` or the lease is lost."""
-    async with leadership(args.db, args.area, on_standby=lambda: print(STANDBY_LINE, flush=True)) as lease:
-        leading.set()
+    async def lead(_lease: Lease) -> int:
         # Only the leader opens the store and connects to the broker: a standby must not take
         # over the leader's MQTT session (same client id) while the leader lives.
         store = await open_store(args.db, now=clock.now)
@@ -117,17 +101,12 @@ async def _lead(args: argparse.Namespace, clock: Clock, stop: asyncio.Event, lea
             dispatcher.on_progress = lambda rid, state: print(f"request {rid} {state}", flush=True)
             async with link, dispatcher:
                 print(READY_LINE, flush=True)
-                lost = asyncio.create_task(lease.lost.wait())
-                stopped = asyncio.create_task(stop.wait())
-                await asyncio.wait({lost, stopped}, return_when=asyncio.FIRST_COMPLETED)
-                for task in (lost, stopped):
-                    task.cancel()
-                if lease.lost.is_set():
-                    print(f"dronedispatch run: leadership lost ({lease.why_lost}); stopping", file=sys.stderr)
-                    return 3
+                await stop.wait()
         finally:
             await store.close()
-    return 0
+        return 0
+
+    return await run_as_leader(args.db, lead, stop, area=args.area, program="dronedispatch run")
 
 
 def main(argv: list[str] | None = None) -> int:

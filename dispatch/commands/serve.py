@@ -14,6 +14,10 @@ seeded from the service area ``--area`` (default: the sample area ``examples/any
 
 Standard output prints ``serving on http://HOST:PORT (dashboard: http://HOST:PORT/dashboard)``
 once everything runs; SIGTERM or Ctrl-C stops it cleanly (exit status 0).
+
+Like ``dronedispatch run``, it first takes the service area's leadership
+(:mod:`dispatch.service.leadership`): on PostgreSQL a second ``serve`` waits as a standby (printing
+``standby: ...``, serving nothing) and takes over when the leader dies; on SQLite it is refused.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from dispatch.api import ApiContext, AppServer, RateLimit, create_app
 from dispatch.commands.plan import SAMPLE_DIR
 from dispatch.commands.run import _clock
 from dispatch.service.dispatcher import Dispatcher
+from dispatch.service.leadership import LeadershipError, Lease, run_as_leader
 from dispatch.store import NotFound, Store, StoreError, open_store
 from dispatch.store.directory import load_offices, load_pads
 from dispatch.store.engine import StoreConfigError
@@ -126,29 +131,35 @@ async def seed_if_empty(store: Store, area: Path) -> str | None:
 async def _serve(args: argparse.Namespace) -> int:
     clock = _clock(args)
     rate = RateLimit.parse(args.rate_limit)
-    store = await open_store(args.db, now=clock.now)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    try:
-        seeded = await seed_if_empty(store, args.area)
-        if seeded is not None:
-            print(f"the database had no fleet: seeded {seeded}", flush=True)
-        link = FleetLink(
-            args.broker, client_id=args.client_id, prefix=args.prefix, clock=clock, max_telemetry_age_s=60.0
-        )
-        dispatcher = Dispatcher(store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s)
-        async with link, dispatcher:
-            app = create_app(ApiContext(store=store, dispatcher=dispatcher, clock=clock, rate_limit=rate))
-            async with AppServer(app, args.host, args.port) as server:
-                dashboard = f"{server.url}/dashboard"
-                print(f"serving on {server.url} (dashboard: {dashboard})", flush=True)
-                await stop.wait()
-    finally:
-        await store.close()
-    return 0
+
+    async def lead(_lease: Lease) -> int:
+        # Seeding, the broker session and the HTTP port belong to the leader: a standby waits.
+        store = await open_store(args.db, now=clock.now)
+        try:
+            seeded = await seed_if_empty(store, args.area)
+            if seeded is not None:
+                print(f"the database had no fleet: seeded {seeded}", flush=True)
+            link = FleetLink(
+                args.broker, client_id=args.client_id, prefix=args.prefix, clock=clock,
+                max_telemetry_age_s=60.0,
+            )  # fmt: skip
+            dispatcher = Dispatcher(store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s)
+            async with link, dispatcher:
+                app = create_app(ApiContext(store=store, dispatcher=dispatcher, clock=clock, rate_limit=rate))
+                async with AppServer(app, args.host, args.port) as server:
+                    dashboard = f"{server.url}/dashboard"
+                    print(f"serving on {server.url} (dashboard: {dashboard})", flush=True)
+                    await stop.wait()
+        finally:
+            await store.close()
+        return 0
+
+    return await run_as_leader(args.db, lead, stop, program="dronedispatch serve")
 
 
 def main(argv: list[str]) -> int:
@@ -171,7 +182,9 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         return asyncio.run(_serve(args))
-    except (StoreError, StoreConfigError, SQLAlchemyError, FleetFormatError, ZoneFormatError) as exc:
+    except (
+        StoreError, StoreConfigError, SQLAlchemyError, FleetFormatError, ZoneFormatError, LeadershipError,
+    ) as exc:  # fmt: skip
         print(f"dronedispatch serve: error: {exc}", file=sys.stderr)
         return 1
     except TimeoutError:

@@ -22,7 +22,8 @@ import contextlib
 import fcntl
 import hashlib
 import os
-from collections.abc import AsyncIterator, Callable
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,58 @@ async def leadership(
     dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
     async with _pg_lease(dsn, advisory_key(area, schema), area, on_standby, check_every_s) as lease:
         yield lease
+
+
+STANDBY_LINE = "standby: another dispatcher leads this service area; waiting to take over"
+LEASE_LOST_STATUS = 3
+
+
+async def run_as_leader(
+    db_url: str | None,
+    lead: Callable[[Lease], Awaitable[int]],
+    stop: asyncio.Event,
+    *,
+    area: str = DEFAULT_AREA,
+    program: str = "dronedispatch",
+) -> int:
+    """Wait for the leadership of ``area`` (printing :data:`STANDBY_LINE` while another process
+    leads), then run ``lead(lease)`` and return its exit status.
+
+    A standby told to ``stop`` leaves the queue quietly (0). If the lease is lost while leading,
+    ``lead`` is cancelled at once and the status is :data:`LEASE_LOST_STATUS`: a standby may already
+    lead, so this process must not command anything more.
+    """
+    leading = asyncio.Event()
+
+    async def hold() -> int:
+        async with leadership(db_url, area, on_standby=lambda: print(STANDBY_LINE, flush=True)) as lease:
+            leading.set()
+            work = asyncio.create_task(lead(lease))
+            lost = asyncio.create_task(lease.lost.wait())
+            try:
+                await asyncio.wait({work, lost}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                lost.cancel()
+            if work.done():
+                return work.result()
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            print(f"{program}: leadership lost ({lease.why_lost}); stopping", file=sys.stderr, flush=True)
+            return LEASE_LOST_STATUS
+
+    holder = asyncio.create_task(hold())
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({holder, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not holder.done() and not leading.is_set():
+        holder.cancel()  # a standby asked to stop
+        with contextlib.suppress(asyncio.CancelledError):
+            await holder
+        return 0
+    return await holder
 
 
 @asynccontextmanager
