@@ -363,6 +363,11 @@ class Dispatcher:
         drone = next(d for d in self.fleet.drones if d.id == drone_id)
         return drone.energy_wh if drone.energy_wh is not None else self.fleet.model_of(drone).battery_wh
 
+    def _holding(self, drone_id: str) -> bool:
+        """Whether the drone's last telemetry says it hovers in place."""
+        status = self.link.registry.get(drone_id)
+        return status is not None and status.telemetry is not None and status.telemetry.state == "holding"
+
     def _position(self, drone_id: str) -> tuple[float, float] | None:
         status = self.link.registry.get(drone_id)
         if status is None or status.telemetry is None:
@@ -396,7 +401,8 @@ class Dispatcher:
                 n = m.reroutes = m.reroutes + 1
                 hold = Hold(drone_id=m.drone_id, cmd_id=f"{m.mission_id}.h{n}", expires_at=self._expiry())
                 ack = await self._send_new(hold, m.mission_id)
-                if ack is None or not ack.accepted:
+                # Refused because it holds already (after a restart): as good as acknowledged.
+                if ack is None or (not ack.accepted and not self._holding(m.drone_id)):
                     # Servicing a pad (cannot hold now): wait for the drone to be on its way again.
                     await self._telemetry_after(m.drone_id, self.clock.now() + timedelta(seconds=1))
                     continue
@@ -1041,7 +1047,9 @@ class Dispatcher:
     # --- recovery ----------------------------------------------------------------------------
 
     async def _recover(self) -> None:
-        """Rebuild the view of missions from the store and re-send commands never acknowledged."""
+        """Rebuild the view of missions from the store, re-send commands never acknowledged and
+        re-examine flights left holding by a re-route that never finished."""
+        held: set[str] = set()
         for flight in await self.store.flights.list_active():
             m = self._rebuild(flight)
             self.missions[m.mission_id] = m
@@ -1060,9 +1068,18 @@ class Dispatcher:
                 self._spawn(self._dispatch(m), f"dispatch:{m.mission_id}")
             elif m.state in (FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED):
                 self._spawn(self._continue_dispatch(m, up, go), f"dispatch:{m.mission_id}")
+            if m.state in (FlightState.ACKED, FlightState.FLYING) and _held_without_resume(flight):
+                # Stopped between a re-route's hold and its resume: the drone hovers until told
+                # otherwise. Look again at its path against every zone now in force.
+                held.add(m.mission_id)
+                m.rerouting = True
+                again = self._reroute(m, [z.id for z in self.zones], time.perf_counter(), self.clock.now())
+                self._spawn(again, f"reroute:{m.mission_id}")
         for cmd in await self.store.flights.pending_commands():
-            # Mission upload and start are re-sent by the dispatch sequence above, in order.
-            if not cmd.cmd_id.endswith((".up", ".go")):
+            # Mission upload and start are re-sent by the dispatch sequence above, in order; a
+            # pending hold of a flight re-examined above is replaced by the re-route's own.
+            replaced = cmd.kind == "Hold" and cmd.mission_id in held
+            if not cmd.cmd_id.endswith((".up", ".go")) and not replaced:
                 self._spawn(self._send_stored(cmd), f"resend:{cmd.cmd_id}")
 
     async def _locate_drones(self, timeout_s: float = 3.0) -> None:
@@ -1104,6 +1121,15 @@ class Dispatcher:
             # Command ids count holds and ground re-routes: a new one never reuses a known id.
             m.reroutes += 1 if cmd.kind == "Hold" or cmd.cmd_id.startswith(f"{m.mission_id}.g") else 0
         return m
+
+
+def _held_without_resume(flight: FlightView) -> bool:
+    """Whether the flight's last hold, resume or re-route (not refused) is a hold."""
+    steering = sorted(
+        (c for c in flight.commands if c.kind in ("Hold", "Resume", "Reroute") and c.result != "nack"),
+        key=lambda c: c.created_at,
+    )
+    return bool(steering) and steering[-1].kind == "Hold"
 
 
 def _stored_ack(cmd: CommandView) -> Ack:
