@@ -74,6 +74,9 @@ async def test_duplicate_late_and_reordered_acks_and_events(
             again(delivered, new_id=True), again(picked, new_id=True),
         ]:  # fmt: skip
             await drone_side.publish(pub, body, qos=1)
+        # And a drone that is not in the fleet at all.
+        stranger = msgspec.structs.replace(landed, drone_id="D99", msg_id=new_msg_id())
+        await drone_side.publish(t.topic("D99", "event"), encode(stranger), qos=1)
         stale_landing = msgspec.structs.replace(landed, drone_id=f3.drone_id, msg_id=new_msg_id())
         await drone_side.publish(t.topic(f3.drone_id, "event"), encode(stale_landing), qos=1)
         for cmd in f1.commands:
@@ -87,6 +90,7 @@ async def test_duplicate_late_and_reordered_acks_and_events(
         await assert_delivered_once(store, sim, [r1, r2, r3])
         assert link.stats.duplicate_events >= 3  # the redeliveries, passed on once
         assert link.stats.unmatched_acks >= 2 * len(f1.commands)
+        assert link.stats.dropped["unknown_drone"] == 1 and link.registry.get("D99") is None
         assert all(c.result == "ack" for c in (await store.flights.carrying(r1))[0].commands)
         entries = (await store.requests.timeline(r3)).entries
         inferred = [e for e in entries if e.payload.get("details", {}).get("inferred_from") == "delivered"]
