@@ -27,8 +27,13 @@ from airspace.zones import (
     load_zones,
     parse_zones,
 )
+from dispatch.service.dispatcher import Dispatcher
+from dispatch.service.solver_pool import SolverPool
 from dispatch.store import InvalidInput, Store
+from fleet.clock import ScaledClock
+from fleet.link import FleetLink
 from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
+from tests.dispatcher_fixtures import solver_pool_fixture  # noqa: F401
 
 LIMIT_S = 2.0  # every refusal, on a shared 2-core machine
 C = (126.95, 37.39)
@@ -221,3 +226,13 @@ async def test_store_refuses_oversized_and_deep_zones_fast(store: Store) -> None
         assert time.perf_counter() - t0 < LIMIT_S
     assert await store.zones.list(active_only=False) == []
     json.dumps(VALID)  # the valid document is plain JSON (sanity of the fixture above)
+
+
+async def test_the_dispatcher_stores_no_zone_it_cannot_read(store: Store, solver_pool: SolverPool) -> None:
+    # One unreadable zone in the store would fail every later zone load (each tick, each restart).
+    link = FleetLink("mqtt://127.0.0.1:1", clock=ScaledClock(1))  # never connected: not needed here
+    dispatcher = Dispatcher(store, link, link.clock, pool=solver_pool)
+    for bad in [feature(polygon(BOWTIE)), feature(polygon(star(100_000))), feature(POINT, radius_m=1e12)]:
+        with pytest.raises(ZoneFormatError):
+            await dispatcher.add_zone(bad, actor="op")
+    assert await store.zones.list(active_only=False) == []

@@ -317,7 +317,11 @@ class Dispatcher:
         valid_until: datetime | None = None,
     ) -> list[str]:
         """An operator adds (or re-activates) a zone: store it, re-route every flight whose rest of
-        path now enters it, and re-plan. Returns the missions being re-routed."""
+        path now enters it, and re-plan. Returns the missions being re-routed.
+
+        Raises :class:`~airspace.zones.ZoneFormatError` (nothing stored) for a zone the airspace
+        cannot read: stored, it would fail every later zone load, each tick and each restart."""
+        parse_zones({"type": "FeatureCollection", "features": [feature]}, source="zone")
         await self.store.zones.upsert(feature, actor=actor, valid_from=valid_from, valid_until=valid_until)
         hit = await self._zones_changed()
         # The periodic tick may have seen the new zone first and started the re-routes itself.
