@@ -18,15 +18,8 @@ from dispatch.service.dispatcher import Dispatcher
 
 
 def dispatcher_running(d: Dispatcher) -> bool:
-    """Started (fleet loaded) and none of its loops has ended.
-
-    Reads the loops' tasks until the dispatcher offers a public ``running`` property.
-    """
-    running = getattr(d, "running", None)
-    if isinstance(running, bool):
-        return running
-    tasks = getattr(d, "_tasks", [])
-    return d.fleet is not None and bool(tasks) and not any(t.done() for t in tasks)
+    """Started (fleet loaded) and none of its loops has ended."""
+    return d.running
 
 
 @get(

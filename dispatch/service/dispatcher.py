@@ -222,6 +222,16 @@ class Dispatcher:
         self.idle.clear()
         self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        """Started (fleet loaded), and none of its loops has ended."""
+        return self.fleet is not None and bool(self._tasks) and not any(t.done() for t in self._tasks)
+
+    async def reload_zones(self) -> list[str]:
+        """Read the zones from the store now (not at the next tick); return the missions being
+        re-routed around zones that are new or changed."""
+        return await self._zones_changed()
+
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)
         task.set_name(name)

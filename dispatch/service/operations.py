@@ -1,9 +1,8 @@
 """Operations on a running :class:`~dispatch.service.dispatcher.Dispatcher` for front ends (the HTTP API).
 
 Everything here uses the dispatcher's public attributes (``store``, ``link``, ``clock``, ``fleet``,
-``zones``, ``drones``, ``missions``, ``pool``, ``stats``, ``add_zone``, ``submit``, ``wake``) and
-the store; nothing here changes how the dispatcher plans or commands. One exception until the
-dispatcher offers it publicly: :func:`reload_zones` calls its zone scan (``_zones_changed``).
+``zones``, ``drones``, ``missions``, ``pool``, ``stats``, ``add_zone``, ``reload_zones``, ``submit``,
+``wake``) and the store; nothing here changes how the dispatcher plans or commands.
 
 * :func:`cancel_request`: an office withdraws a request that is not on a flight yet.
 * :func:`quote`: a what-if intake verdict (feasibility, ETA, reason) that files nothing.
@@ -185,15 +184,8 @@ def drone_states(dispatcher: Dispatcher, fleet: Fleet) -> list[DroneState]:
 
 
 async def reload_zones(dispatcher: Dispatcher) -> list[str]:
-    """Make the dispatcher read the zones from the store now (not at its next tick).
-
-    Uses ``Dispatcher.reload_zones()`` when it exists; until then the zone scan the tick runs
-    (re-routes included), which is the same code path.
-    """
-    public = getattr(dispatcher, "reload_zones", None)
-    if public is not None:
-        return list(await public())
-    return list(await dispatcher._zones_changed())
+    """Make the dispatcher read the zones from the store now (not at its next tick)."""
+    return list(await dispatcher.reload_zones())
 
 
 async def deactivate_zone(
