@@ -52,10 +52,16 @@ def check_password(password: str, hashed: str) -> bool:
     return hmac.compare_digest(expected, hashed)
 
 
+PASSWORDS_HEADER: Final = "passwords (shown once"
+
+
 def parse_passwords(text: str) -> dict[str, str]:
-    """The ``USER PASSWORD`` lines of ``dronedispatch mqtt acl``'s output (other lines are skipped)."""
+    """The ``USER PASSWORD`` lines of ``dronedispatch mqtt acl``'s output: those after its
+    passwords header if there is one (the config printed before it is skipped), else every line."""
+    lines = text.splitlines()
+    header = next((i for i, line in enumerate(lines) if line.startswith(PASSWORDS_HEADER)), -1)
     out: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in lines[header + 1 :]:
         parts = line.split()
         if len(parts) == 2 and valid_id(parts[0]):
             out[parts[0]] = parts[1]
@@ -138,7 +144,8 @@ def mosquitto_conf(password_path: str, acl_path: str, *, port: int = 1883, bind:
             "# TLS (then connect with mqtts://host:PORT and --tls-ca):",
             "# certfile /etc/mosquitto/certs/broker.crt",
             "# keyfile /etc/mosquitto/certs/broker.key",
-            "# require_certificate true   # and cafile: drones must also present a certificate of that CA",
+            "# with these two, drones must also present a certificate signed by that CA:",
+            "# require_certificate true",
             "# cafile /etc/mosquitto/certs/ca.crt",
             "",
         ]

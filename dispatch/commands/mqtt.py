@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from fleet.acl import broker_access, mosquitto_conf
+from fleet.acl import PASSWORDS_HEADER, broker_access, mosquitto_conf
 from fleet.description import FleetFormatError, load_fleet
 from fleet.topics import DEFAULT_PREFIX
 
@@ -68,7 +68,8 @@ def main(argv: list[str]) -> int:
     conf = mosquitto_conf(str(passwords.resolve()), str(acl.resolve()), port=args.port, bind=args.bind)
     (out / "mosquitto.conf").write_text(conf, encoding="utf-8")
     print(f"wrote {passwords}, {acl} and {out / 'mosquitto.conf'} ({len(fleet.drones)} drones)")
-    print("passwords (shown once; give each drone its own, e.g. mqtts://D01:PASSWORD@broker):")
+    print(f"\n--- mosquitto.conf snippet ---\n{conf}---\n")
+    print(f"{PASSWORDS_HEADER}; give each drone its own, e.g. mqtts://D01:PASSWORD@broker):")
     for user, password in access.passwords.items():
         print(f"{user} {password}")
     return 0
