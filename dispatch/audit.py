@@ -61,9 +61,11 @@ def _normalise(value: Any, where: str) -> Any:
 
 def canonical_json(value: Any) -> str:
     """The canonical JSON text of a value (see the module docstring); idempotent through ``json.loads``."""
-    return json.dumps(
-        _normalise(value, "$"), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    try:
+        normalised = _normalise(value, "$")
+    except RecursionError:
+        raise CanonicalFormError("$: nested too deeply") from None
+    return json.dumps(normalised, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,3 +133,11 @@ def test_anchors_catch_a_rewritten_and_rehashed_chain() -> None:
     assert report.broken_seq == 2 and "anchored hash" in (report.problem or "")
     missing = verify_chain(chain[:1], anchors=anchors)
     assert missing.broken_seq == 2 and "anchored entry 2 is missing" in (missing.problem or "")
+
+
+def test_a_payload_nested_too_deeply_is_a_clear_error() -> None:
+    deep: object = "leaf"
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(CanonicalFormError, match="nested too deeply"):
+        canonical_json({"details": deep})

@@ -2,7 +2,8 @@
 
 ::
 
-    dronedispatch run [--db URL] [--broker mqtt://HOST:PORT] [--prefix dd/v1] [--client-id dispatcher]
+    dronedispatch run [--db URL] [--broker mqtt[s]://HOST:PORT [--tls-ca PEM --tls-cert PEM --tls-key PEM]]
+                      [--prefix dd/v1] [--client-id dispatcher]
                       [--plan-seconds 0.5] [--tick-s 30] [--area default]
                       [--clock-speed S --clock-start ISO_TIME --clock-anchor UNIX_TIME]
 
@@ -40,6 +41,7 @@ from dispatch.service.leadership import DEFAULT_AREA, LeadershipError, Lease, ru
 from dispatch.service.shared_clock import SharedClock
 from dispatch.store import StoreError, open_store
 from fleet.clock import Clock, RealClock
+from fleet.connection import add_tls_arguments, address_from_args
 from fleet.link import FleetLink
 from fleet.topics import DEFAULT_PREFIX
 
@@ -50,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dronedispatch run", description="Run the dispatcher service.")
     parser.add_argument("--db", help="database URL (default: $DRONEDISPATCH_DB or the SQLite file)")
     parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="MQTT broker URL")
+    add_tls_arguments(parser)
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"topic prefix (default {DEFAULT_PREFIX})")
     parser.add_argument(
         "--client-id", default="dispatcher", help="stable MQTT client id (persistent session)"
@@ -92,8 +95,8 @@ async def _run(args: argparse.Namespace) -> int:
         store = await open_store(args.db, now=clock.now)
         try:
             link = FleetLink(
-                args.broker, client_id=args.client_id, prefix=args.prefix, clock=clock,
-                max_telemetry_age_s=60.0,
+                address_from_args(args.broker, args), client_id=args.client_id, prefix=args.prefix,
+                clock=clock, max_telemetry_age_s=60.0,
             )  # fmt: skip
             # The dispatcher subscribes to the link before it connects: the events the broker kept
             # for this session while the dispatcher was down arrive right after the connect.

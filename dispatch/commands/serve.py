@@ -2,7 +2,8 @@
 
 ::
 
-    dronedispatch serve [--host 127.0.0.1] [--port 8000] [--db URL] [--broker mqtt://HOST:PORT]
+    dronedispatch serve [--host 127.0.0.1] [--port 8000] [--db URL] [--broker mqtt[s]://HOST:PORT]
+                        [--tls-ca PEM --tls-cert PEM --tls-key PEM]
                         [--prefix dd/v1] [--client-id dispatcher] [--area DIR]
                         [--rate-limit "20/s burst 40"] [--plan-seconds 0.5] [--tick-s 30]
                         [--clock-speed S --clock-start ISO_TIME --clock-anchor UNIX_TIME]
@@ -44,7 +45,7 @@ from dispatch.service.leadership import LeadershipError, Lease, run_as_leader
 from dispatch.store import NotFound, Store, StoreError, open_store
 from dispatch.store.directory import load_offices, load_pads
 from dispatch.store.engine import StoreConfigError
-from fleet.connection import BrokerAddress
+from fleet.connection import BrokerAddress, add_tls_arguments, address_from_args
 from fleet.description import FleetFormatError, load_fleet
 from fleet.link import FleetLink
 from fleet.topics import DEFAULT_PREFIX
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         default=env("MQTT_URL", "mqtt://127.0.0.1:1883"),
         help="MQTT broker URL (default: $MQTT_URL or mqtt://127.0.0.1:1883)",
     )
+    add_tls_arguments(p)
     p.add_argument(
         "--prefix",
         default=env("MQTT_PREFIX", DEFAULT_PREFIX),
@@ -145,8 +147,8 @@ async def _serve(args: argparse.Namespace) -> int:
             if seeded is not None:
                 print(f"the database had no fleet: seeded {seeded}", flush=True)
             link = FleetLink(
-                args.broker, client_id=args.client_id, prefix=args.prefix, clock=clock,
-                max_telemetry_age_s=60.0,
+                address_from_args(args.broker, args), client_id=args.client_id, prefix=args.prefix,
+                clock=clock, max_telemetry_age_s=60.0,
             )  # fmt: skip
             dispatcher = Dispatcher(store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s)
             async with link, dispatcher:
