@@ -6,10 +6,13 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from airspace.frame import LocalFrame
-from airspace.paths import Airspace
+from airspace.paths import Airspace, AirspaceError
+from airspace.zones import load_zones
 from dispatch.service.missions import StopSpec, Waypoint, protocol_stops
-from dispatch.service.reroute import crosses, next_waypoint, replacement
+from dispatch.service.reroute import crosses, next_waypoint, path_home, replacement
 from dispatch.store.views import RequestCodes
 from fleet.description import load_fleet
 from fleet.messages import Hold, ReachedStop, Reroute, Start, UploadMission
@@ -136,3 +139,25 @@ def test_a_held_drone_accepts_the_replacement_wherever_it_holds() -> None:
         if not answers[-1][0]:
             refused.append((hold_at_s, sim.state, sim.held_state, sim.next_wp, first, answers))
     assert not refused, refused
+
+
+def test_a_drone_above_a_low_zone_finds_its_way_home() -> None:
+    """Held at cruise above the tower crane (a zone from the ground to 80 m), a drone is not inside
+    it: the nearest port is found (the whole airspace, which also checks landing spots, refuses)."""
+    fleet = load_fleet(EXAMPLES / "fleet.json")
+    airspace = Airspace(load_zones(EXAMPLES / "zones.geojson"))
+    crane = next(z for z in airspace.zones if z.id == "tower-crane")
+    assert crane.ceiling_m is not None and crane.ceiling_m < ALT
+    above = (crane.shape.centroid.x, crane.shape.centroid.y)
+    ports = [(p.id, p.lon, p.lat) for p in fleet.ports]
+    with pytest.raises(AirspaceError, match="inside zone 'tower-crane'"):
+        airspace.shortest_path(above, ports[0][1:], altitude_m=ALT, at=AT, until=AT + timedelta(hours=1))
+    home = path_home(airspace, above, ports, altitude_m=ALT, at=AT, until=AT + timedelta(hours=1))
+    assert home is not None
+    port_id, path = home
+    lengths = {}
+    for pid, lon, lat in ports:
+        cruise_only = Airspace([z for z in airspace.zones if z.blocks_altitude(ALT)], frame=airspace.frame)
+        lengths[pid] = cruise_only.shortest_path(above, (lon, lat), altitude_m=ALT, at=AT).length_m
+    assert port_id == min(lengths, key=lengths.__getitem__)
+    assert path.waypoints[-1] == pytest.approx(next(p[1:] for p in ports if p[0] == port_id))

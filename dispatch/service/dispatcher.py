@@ -50,7 +50,7 @@ from dispatch.service.missions import (
     start_command,
     upload_command,
 )
-from dispatch.service.reroute import Replacement, crosses, next_waypoint, replacement
+from dispatch.service.reroute import Replacement, crosses, next_waypoint, path_home, replacement
 from dispatch.service.solver_pool import SolverPool
 from dispatch.service.state import ActiveMission, DroneView
 from dispatch.store import Conflict, Intake, NewRequest, NotFound, RequestView, Store, StoreError
@@ -976,20 +976,11 @@ class Dispatcher:
         assert self.fleet is not None
         model = self.fleet.model_of(next(d for d in self.fleet.drones if d.id == drone_id))
         now = self.clock.now()
-        best: tuple[float, str, list[tuple[float, float]]] | None = None
-        for port in self.fleet.ports:
-            try:
-                path = self.airspace.shortest_path(
-                    pos,
-                    (port.lon, port.lat),
-                    altitude_m=model.cruise_altitude_m,
-                    at=now,
-                    until=now + self.horizon,
-                )
-            except AirspaceError:
-                continue
-            if best is None or path.length_m < best[0]:
-                best = (path.length_m, port.id, list(path.waypoints))
+        ports = [(p.id, p.lon, p.lat) for p in self.fleet.ports]
+        home = path_home(
+            self.airspace, pos, ports, altitude_m=model.cruise_altitude_m, at=now, until=now + self.horizon
+        )
+        best = None if home is None else (home[1].length_m, home[0], list(home[1].waypoints))
         if best is None:
             await self._send_new(Hold(drone_id=drone_id, cmd_id=f"{drone_id}.hold.{int(time.time() * 1000)}",
                                       expires_at=self._expiry()), None)  # fmt: skip

@@ -3,7 +3,8 @@
 :func:`crosses` says whether the rest of a mission (from the drone's position on) comes within a
 zone's margin; :func:`next_waypoint` finds which waypoint a drone is flying to from its position;
 :func:`replacement` builds the safe replacement from the drone's position through the remaining
-stops to the mission's port, with the stops re-indexed for a ``reroute`` command.
+stops to the mission's port, with the stops re-indexed for a ``reroute`` command; :func:`path_home`
+finds the nearest port a drone in the air can reach.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 
 from shapely.geometry import LineString, Point
 
-from airspace.paths import Airspace, AirspaceError
+from airspace.paths import Airspace, AirspaceError, FlightPath
 from dispatch.service.missions import StopSpec, Waypoint
 
 ON_SEGMENT_M = 3.0  # a position this close to a segment is on it
@@ -141,3 +142,33 @@ def replacement(
     if not new:
         raise AirspaceError("unreachable", "empty replacement path")
     return Replacement(from_index, tuple(new), new_stops)
+
+
+def path_home(
+    airspace: Airspace,
+    position: Sequence[float],
+    ports: Sequence[tuple[str, float, float]],
+    *,
+    altitude_m: float,
+    at: datetime,
+    until: datetime,
+) -> tuple[str, FlightPath] | None:
+    """The nearest port (id, path) a drone in the air at ``position`` reaches on a safe path; None
+    if none. ``ports`` are ``(id, lon, lat)``.
+
+    In the air only the zones that block the cruise altitude matter for where the drone is: one
+    held above a zone whose ceiling is below the cruise (a crane) is not "inside" it, and must not
+    be left hovering there until its battery empties. The port itself is checked with every zone,
+    since the drone descends there.
+    """
+    cruise = Airspace([z for z in airspace.zones if z.blocks_altitude(altitude_m)], frame=airspace.frame)
+    best: tuple[str, FlightPath] | None = None
+    for port_id, lon, lat in ports:
+        try:
+            airspace.check_point((lon, lat), altitude_m=altitude_m, at=at, until=until)
+            path = cruise.shortest_path(position, (lon, lat), altitude_m=altitude_m, at=at, until=until)
+        except AirspaceError:
+            continue
+        if best is None or path.length_m < best[1].length_m:
+            best = (port_id, path)
+    return best
