@@ -10,7 +10,7 @@ import pytest
 
 from dispatch.store import Intake, InvalidInput, RequestView, Store, open_store
 from tests.db_fixtures import db_url_fixture, seeded_store_fixture, store_fixture  # noqa: F401
-from tests.test_store_requests import new_request
+from tests.test_store_requests import audit_count, new_request
 
 
 async def _file(store: Store, n: int) -> list[str]:
@@ -86,3 +86,21 @@ async def test_two_dispatchers_claim_disjoint_sets_at_once(seeded_store: Store, 
         timeline = await seeded_store.requests.timeline(rid)
         assert [e.payload.get("to") for e in timeline.entries if e.action == "transition"] == ["accepted"]
     assert (await seeded_store.verify_audit()).ok
+
+
+async def test_a_batch_of_decisions_is_recorded_at_once_and_skips_decided_ones(seeded_store: Store) -> None:
+    ids = await _file(seeded_store, 3)
+    await seeded_store.requests.record_intake(ids[1], Intake(False, "overweight", {}), actor="other")
+    before = await audit_count(seeded_store)
+    decisions = [
+        (ids[0], Intake(True, details={})),
+        (ids[1], Intake(True, details={})),
+        (ids[2], Intake(False, "unreachable", {})),
+    ]
+    views = await seeded_store.requests.record_intakes(decisions, actor="dispatcher")
+    assert [(v.state, v.state_reason) for v in views] == [
+        ("accepted", None), ("rejected", "overweight"), ("rejected", "unreachable"),
+    ]  # fmt: skip
+    assert await audit_count(seeded_store) == before + 2  # the one decided before is untouched
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        await seeded_store.requests.record_intakes([(ids[0], Intake(False, None, {}))], actor="d")

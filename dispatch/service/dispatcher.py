@@ -276,12 +276,10 @@ class Dispatcher:
         return out
 
     async def _intake(self, views: list[RequestView]) -> list[RequestView]:
-        out = []
-        for view, intake in zip(views, await self._assess(views), strict=True):
-            try:
-                out.append(await self.store.requests.record_intake(view.id, intake, actor=self.actor))
-            except (InvalidTransition, Conflict):
-                out.append(await self.store.requests.get(view.id))  # decided by another dispatcher
+        # One transaction for the batch: one write per request, each waiting its turn on the
+        # event loop, made a burst of filings wait seconds for their decisions.
+        decisions = list(zip((v.id for v in views), await self._assess(views), strict=True))
+        out = await self.store.requests.record_intakes(decisions, actor=self.actor)
         if any(v.state == RequestState.ACCEPTED for v in out):
             self.wake()
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -34,6 +35,11 @@ class Database:
         self._write = async_sessionmaker(
             engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False, autoflush=True
         )
+        # SQLite has one writer at a time. This process's writers queue here, in order, instead of
+        # each holding a pooled connection while it backs off in SQLite's busy handler (sleeps of
+        # up to 100 ms a try): under a burst of filings that back-off, not the work, was the wait.
+        # Other processes on the same file still meet the busy handler (SQLITE_BUSY_TIMEOUT_MS).
+        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
 
     def now(self) -> datetime:
         """The current time from the injected clock, checked to be tz-aware."""
@@ -45,7 +51,11 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in a write transaction, committed on success and rolled back on any error."""
-        async with self._write() as session, session.begin():
+        if self._write_lock is None:
+            async with self._write() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self._write() as session, session.begin():
             yield session
 
     @asynccontextmanager

@@ -299,6 +299,28 @@ class RequestRepository:
             await _apply_intake(session, self._db, row, intake, actor)
             return request_view(row)
 
+    async def record_intakes(
+        self, decisions: Sequence[tuple[str, Intake]], *, actor: str
+    ) -> list[RequestView]:
+        """Record many intake decisions in one transaction (a batch of filings decided together).
+
+        A request that is no longer ``submitted`` (another dispatcher decided it first) keeps its
+        state and is returned as it is; every other one is accepted or rejected as
+        :meth:`record_intake` would.
+        """
+        for _, intake in decisions:
+            if not intake.accepted and not intake.reason:
+                raise InvalidInput("a rejecting intake needs a reason")
+        async with self._db.write() as session:
+            out = []
+            for request_id, intake in decisions:
+                row = await lock_request(session, request_id)
+                if row.state == RequestState.SUBMITTED.value:
+                    await _apply_intake(session, self._db, row, intake, actor)
+                out.append(request_view(row))
+            await session.flush()
+            return out
+
     async def decide_submitted(
         self,
         decide: Callable[[list[RequestView]], Awaitable[list[Intake]]],
