@@ -378,7 +378,8 @@ class SimDrone:
         if self.state in FLYING:
             self.state, self.service, self.held_state = "emergency", None, None
         else:
-            self.state = "fault"
+            # On the ground: a start accepted during a battery swap must not take off any more.
+            self.state, self.start_pending = "fault", False
 
     def link_lost(self, now: datetime) -> bool:
         """Apply the mission's lost-link policy (called after the link has been down a while).

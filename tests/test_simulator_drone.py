@@ -94,6 +94,21 @@ def test_a_start_during_the_battery_swap_takes_off_when_it_ends(fleet: Fleet) ->
     assert took_off.ts == landed.ts + timedelta(seconds=sim.model.turnaround_s)
 
 
+def test_a_motor_fault_during_the_swap_cancels_the_pending_start(fleet: Fleet) -> None:
+    sim = drone(fleet)
+    sim.advance_to(T0)
+    out_and_back(sim, T0)
+    run(sim, T0 + timedelta(seconds=2 * leg_m(sim) / sim.model.cruise_speed_mps + 10))
+    at = sim.sim_time
+    assert at is not None
+    out_and_back(sim, at, n=2)  # the start waits for the battery swap
+    sim.drain_events()
+    sim.motor_fault(at)
+    run(sim, at + timedelta(hours=1))
+    assert [type(e).__name__ for e in sim.drain_events()] == ["Fault"]
+    assert sim.state == "fault" and sim.alt == 0.0
+
+
 def test_hold_hovers_at_cruise_power_and_repeats_are_applied_once(fleet: Fleet) -> None:
     sim = drone(fleet)
     sim.advance_to(T0)
