@@ -149,7 +149,6 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
 
         await d.wait_until(flight_with_room_ahead, timeout_s=120)
         mission_id = str(target["mission_id"])
-        carrier = d.missions[mission_id].drone_id
         feature = {
             "type": "Feature",
             "properties": {"id": "e2e-pop-up", "kind": "no_fly", "radius_m": 120.0, "reason": "test: pop-up"},
@@ -167,13 +166,20 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
         await d.wait_until(reacted, timeout_s=60)
         system.clock.set_speed(200.0)
 
-        # One drone faults: the next one to take off after the zone went up.
-        seen = len(sim.events)
-        took = await sim.wait_for(
-            lambda e: isinstance(e, TookOff) and sim.events.index(e) >= seen and e.drone_id != carrier,
-            timeout_s=60,
-        )
-        sim.inject_motor_fault(took.drone_id)
+        # One drone faults once in the air: the one that takes off for a request filed now, far
+        # from every port (waiting for "the next take-off" could wait for ever once every request
+        # has a drone).
+        extra = await d.submit(request("gwacheon", "city-hall", deadline_min=240, now=system.clock.now()))
+        ids.append(extra.id)
+
+        async def extra_committed() -> bool:
+            return bool(await store.flights.carrying(extra.id))
+
+        await d.wait_until(extra_committed, timeout_s=90)
+        flight = (await store.flights.carrying(extra.id))[0]
+        took = await sim.wait_for(lambda e: isinstance(e, TookOff) and e.mission_id == flight.mission_id, 90)
+        victim = took.drone_id
+        sim.inject_motor_fault(victim)
 
         async def settled() -> bool:
             views = [await store.requests.get(r) for r in ids]
@@ -192,7 +198,7 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
                 details = failed.payload["details"]
                 assert details["custody"] == "on board"
                 back = timeline.entries[-1].payload.get("details", {}).get("location", "")
-                assert details["drone_id"] == took.drone_id or back.startswith("port-"), f"{details}"
+                assert details["drone_id"] == victim or back.startswith("port-"), f"{details}"
             if v.state == "unserved":
                 assert v.state_reason in REASON_CODES, v
         assert final["cancelled"] == 0, "only an office cancels, and none did"
@@ -206,7 +212,11 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
         history = [e.action for e in await store.history("flight", mission_id)]
         assert "rerouted" in history, history
         assert d.stats.reroutes >= 1
-        assert not d.drones[took.drone_id].usable
+        assert not d.drones[victim].usable
+        # The faulted drone had not reached the extra request's pickup: it flew on another drone.
+        extra_path = [e.payload["to"] for e in (await store.requests.timeline(extra.id)).entries
+                      if e.action == "transition"]  # fmt: skip
+        assert extra_path.count("accepted") == 2 and extra_path[-1] == "delivered", extra_path
         report = await store.verify_audit()
         assert report.ok, report
         print(f"e2e: {dict(final)}; plan rounds {d.stats.plan_rounds}; reroutes {d.stats.reroutes}")
