@@ -9,10 +9,11 @@ Rules it keeps, whatever fails:
 - **Each request flies once.** Only ``accepted`` requests are planned. A request leaves a mission
   only through the store's life cycle: back to ``accepted`` if it was never picked up (abort,
   refused mission), or ``failed`` when it is on board a drone that cannot finish.
-- **Rolling horizon.** Each planning round plans every accepted request on every usable drone
-  (busy drones from the end of their mission) but commits only the first trip of idle drones;
-  the rest is re-planned in the next round, which runs on a new request, a drone becoming free, a
-  zone change, a failure, or the periodic tick.
+- **Rolling horizon.** Each planning round plans the accepted requests due first (at most
+  ``round_requests``, earliest deadline first) on every usable drone (busy drones from the end of
+  their mission) but commits only the first trip of idle drones; the rest is re-planned in the
+  next round, which runs on a new request, a drone becoming free, a zone change, a failure, or the
+  periodic tick. The cap keeps a round's solve bounded when a burst of filings outruns the fleet.
 - **Drones in flight keep their missions** unless a zone change (re-route, or hold/return when no
   safe path exists), a fault, silence or low battery forces a change.
 
@@ -95,6 +96,7 @@ class DispatcherStats:
 
     plan_rounds: int = 0
     plan_wall_s: list[float] = dataclasses.field(default_factory=list)
+    round_requests: list[int] = dataclasses.field(default_factory=list)  # requests per round
     missions: int = 0
     reroutes: int = 0
     reroute_reaction_wall_s: list[float] = dataclasses.field(default_factory=list)
@@ -120,7 +122,10 @@ class Dispatcher:
         commit_window_s: float = 120.0,
         silent_after_s: float = 90.0,
         horizon: timedelta = timedelta(hours=2),
+        round_requests: int = 100,
     ) -> None:
+        if round_requests < 1:
+            raise ValueError(f"round_requests must be >= 1, got {round_requests}")
         self.store = store
         self.link = link
         self.clock = clock
@@ -132,6 +137,7 @@ class Dispatcher:
         self.commit_window_s = commit_window_s
         self.silent_after_s = silent_after_s
         self.horizon = horizon
+        self.round_requests = round_requests
         self.stats = DispatcherStats()
         self.fleet: Fleet | None = None
         self.zones: list[Zone] = []
@@ -603,6 +609,11 @@ class Dispatcher:
             return
         now = self.clock.now()
         requests = tuple(to_routing_request(v, now) for v in views)
+        if len(requests) > self.round_requests:
+            # A backlog larger than a round can solve (in time, and within the solver's integer
+            # penalties): the ones due first now, the others in later rounds.
+            due_first = sorted(requests, key=lambda r: (r.deadline, not r.urgent, r.ready_at, r.id))
+            requests = tuple(due_first[: self.round_requests])
         states = []
         for d in fleet.drones:
             view = self.drones[d.id]
@@ -624,6 +635,7 @@ class Dispatcher:
         plan = await self.pool.plan(problem, seconds)
         self.stats.plan_rounds += 1
         self.stats.plan_wall_s.append(time.perf_counter() - t0)
+        self.stats.round_requests.append(len(requests))
         async with self._zone_lock:
             # Committed under the zone lock: a zone added while the plan was solved either is seen
             # here (the plan is dropped and made again) or scans the missions committed here.
