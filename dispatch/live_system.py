@@ -19,10 +19,10 @@ from airspace.zones import load_zones
 from dispatch.api.app import AppServer, create_app
 from dispatch.api.context import ApiContext
 from dispatch.service.dispatcher import Dispatcher
-from dispatch.service.shared_clock import SharedClock
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store, open_store
 from dispatch.store.directory import load_pads
+from fleet.clock import SharedClock
 from fleet.description import Fleet
 from fleet.embedded_broker import EmbeddedBroker
 from fleet.link import FleetLink

@@ -44,8 +44,7 @@ class ScaledClock:
 
     ``ScaledClock(60)`` makes one simulated minute pass per real second. Time is derived from
     the monotonic clock, so it never jumps backwards and several tasks that share this object
-    agree on the time. For several *processes* to agree, build each one's clock with
-    :meth:`anchored` on the same wall-clock anchor.
+    agree on the time. For several *processes* to agree, use :class:`SharedClock`.
     """
 
     def __init__(self, speed: float, start: datetime | None = None) -> None:
@@ -56,19 +55,6 @@ class ScaledClock:
         self.speed = float(speed)
         self._start = (start or datetime.now(UTC)).astimezone(UTC)
         self._t0 = time.monotonic()
-
-    @classmethod
-    def anchored(cls, speed: float, start: datetime, anchor_unix_s: float) -> ScaledClock:
-        """A clock that read ``start`` at wall-clock time ``anchor_unix_s`` (``time.time()``).
-
-        Every process given the same three values reads the same time (to the precision of the
-        machines' wall clocks); within a process it then runs on the monotonic clock.
-        """
-        clock = cls(speed, start)
-        wall = time.time()
-        clock._t0 = time.monotonic()  # read right after ``wall``: both name the same instant
-        clock._start = clock._start + timedelta(seconds=(wall - anchor_unix_s) * clock.speed)
-        return clock
 
     def set_start(self, start: datetime) -> None:
         """Make the clock read ``start`` now (and run on from there at the same speed)."""
@@ -84,3 +70,55 @@ class ScaledClock:
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of simulated time (``seconds / speed`` of real time)."""
         await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+class SharedClock:
+    """Simulated time ``start + (time.time() - anchor) * speed``, identical in every process.
+
+    A :class:`ScaledClock` starts counting when it is created, so two processes each with their
+    own would disagree. Here ``anchor`` is a Unix time fixed once (e.g. by the test that starts the
+    simulator and the dispatcher subprocess) and passed to every process with :meth:`to_args`.
+    """
+
+    def __init__(self, speed: float, start: datetime, anchor: float) -> None:
+        if not speed > 0 or speed == float("inf"):
+            raise ValueError(f"clock speed must be a finite number > 0, got {speed!r}")
+        if start.tzinfo is None:
+            raise ValueError("clock start must be timezone-aware")
+        self.speed = float(speed)
+        self.start = start.astimezone(UTC)
+        self.anchor = float(anchor)
+
+    @classmethod
+    def starting_now(cls, speed: float, start: datetime | None = None) -> SharedClock:
+        """A clock anchored at this instant (reading ``start``, default the real time, now)."""
+        return cls(speed, start or datetime.now(UTC), time.time())
+
+    def set_speed(self, speed: float) -> None:
+        """Run at ``speed`` from now on, simulated time continuous. Only for a clock shared inside
+        one process (a test slowing time down around a race it must not lose to machine load):
+        another process anchored to the old rate would no longer agree."""
+        if not speed > 0 or speed == float("inf"):
+            raise ValueError(f"clock speed must be a finite number > 0, got {speed!r}")
+        wall = time.time()
+        self.start = self.start + timedelta(seconds=(wall - self.anchor) * self.speed)
+        self.anchor, self.speed = wall, float(speed)
+
+    def now(self) -> datetime:
+        """The simulated time, tz-aware UTC."""
+        return self.start + timedelta(seconds=(time.time() - self.anchor) * self.speed)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of simulated time."""
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+    def to_args(self) -> list[str]:
+        """The command-line options that make another process's clock agree with this one."""
+        return [
+            "--clock-speed",
+            repr(self.speed),
+            "--clock-start",
+            self.start.isoformat(),
+            "--clock-anchor",
+            repr(self.anchor),
+        ]

@@ -14,10 +14,10 @@ import pytest
 
 from airspace.zones import Zone, load_zones, parse_zones
 from dispatch.service.dispatcher import Dispatcher
-from dispatch.service.shared_clock import SharedClock
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import NewRequest, Place, Store
 from dispatch.store.directory import load_pads
+from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
 from fleet.description import Fleet, load_fleet, parse_fleet
 from fleet.link import FleetLink

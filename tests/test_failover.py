@@ -16,8 +16,8 @@ import pytest
 
 from dispatch.commands.run import READY_LINE
 from dispatch.service.leadership import STANDBY_LINE
-from dispatch.service.shared_clock import SharedClock
 from dispatch.store import open_store
+from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
 from fleet.messages import Delivered, PickedUp
 from simulator.fleet_sim import SimulatedFleet

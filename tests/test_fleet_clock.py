@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fleet.clock import Clock, RealClock, ScaledClock
+from fleet.clock import Clock, RealClock, ScaledClock, SharedClock
 
 
 async def test_scaled_clock_runs_faster_from_its_start() -> None:
@@ -42,7 +42,7 @@ def test_anchored_clocks_read_start_plus_scaled_wall_time_since_the_anchor() -> 
     start = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
     anchor = time.time() - 2.0  # set two real seconds ago, e.g. by the process that started us
     before = time.time()
-    clock = ScaledClock.anchored(60, start, anchor)  # any process given these three values
+    clock = SharedClock(60, start, anchor)  # any process given these three values
     reading = (clock.now() - start).total_seconds()
     after = time.time()
     # Bounds, not a tolerance: the reading lies between the scaled wall times around it.

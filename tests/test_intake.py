@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 
 from dispatch.service.dispatcher import Dispatcher
-from dispatch.service.shared_clock import SharedClock
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
+from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
 from fleet.link import FleetLink
 from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401

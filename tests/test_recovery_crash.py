@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dispatch.commands.run import READY_LINE
-from dispatch.service.shared_clock import SharedClock
 from dispatch.store import Store, open_store
+from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
 from fleet.messages import Delivered, PickedUp, TookOff
 from simulator.fleet_sim import SimulatedFleet

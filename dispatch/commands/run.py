@@ -38,9 +38,8 @@ from datetime import datetime
 
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.leadership import DEFAULT_AREA, LeadershipError, Lease, run_as_leader
-from dispatch.service.shared_clock import SharedClock
 from dispatch.store import StoreError, open_store
-from fleet.clock import Clock, RealClock
+from fleet.clock import Clock, RealClock, SharedClock
 from fleet.connection import add_tls_arguments, address_from_args
 from fleet.link import FleetLink
 from fleet.topics import DEFAULT_PREFIX
