@@ -104,8 +104,10 @@ def _set_up_sqlite(engine: AsyncEngine) -> None:
         # SQLAlchemy emits BEGIN itself (below); the driver's own transaction handling is off.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # The busy timeout first: switching a fresh file to WAL takes a lock that another process
+        # opening the same file at the same moment may hold.
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
