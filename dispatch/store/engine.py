@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -98,16 +99,31 @@ def create_engine(url: URL, schema: str | None = None, **options: Any) -> AsyncE
     return create_async_engine(url, connect_args=connect_args, **options)
 
 
+def _use_wal(cursor: Any) -> None:
+    """Put the file in WAL mode (persistent: done once per file). Switching needs an exclusive
+    lock, and SQLite answers "database is locked" at once, without its busy handler, when another
+    connection opening the same fresh file holds one; so retry for up to the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, as the async adapter raises it
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # a lock retry in the driver's thread, off the event loop
+
+
 def _set_up_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # SQLAlchemy emits BEGIN itself (below); the driver's own transaction handling is off.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # The busy timeout first: switching a fresh file to WAL takes a lock that another process
-        # opening the same file at the same moment may hold.
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
