@@ -101,6 +101,10 @@ def create_app(ctx: ApiContext, *, debug: bool = False) -> Litestar:
             ),
         ),
         debug=debug,
+        # The embedding program configures logging (serve: basicConfig; the demo: its terminal).
+        # Litestar's default would re-configure the root logger with a queue-listener thread that
+        # outlives the streams it was given (seen as "I/O operation on closed file" in tests).
+        logging_config=None,
     )
     exact_body_schemas(app)
     return app
