@@ -39,7 +39,12 @@ def sse(message: FeedMessage) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=message.json(), event=message.kind)
 
 
-async def _messages(listener: Listener, first: list[FeedMessage]) -> AsyncIterator[ServerSentEventMessage]:
+async def _messages(
+    listener: Listener, first: list[FeedMessage], *, after_seq: int = 0
+) -> AsyncIterator[ServerSentEventMessage]:
+    """``first``, then the listener's messages; audit-log messages at or before ``after_seq`` are
+    already in ``first`` (the listener is opened before the snapshot is read, so nothing is lost
+    between them, and this drops what both would carry)."""
     try:
         yield ServerSentEventMessage(comment="connected", data=None)
         for message in first:
@@ -52,6 +57,9 @@ async def _messages(listener: Listener, first: list[FeedMessage]) -> AsyncIterat
                 continue
             if message is END:
                 return
+            seq = message.data.get("seq")
+            if isinstance(seq, int) and seq <= after_seq:
+                continue
             yield sse(message)
     finally:
         listener.close()
@@ -90,20 +98,28 @@ async def request_stream(
         with contextlib.suppress(Exception):
             listener.close()
         raise
+    # The snapshot comes from one read of the request's audit entries: its state then, and the
+    # position in the log after which the listener's messages are new (the listener was opened
+    # first, so nothing between the two is lost, and nothing is sent twice).
+    timeline = await ctx.store.requests.timeline(request_id)
+    transitions = [e for e in timeline.entries if e.action == "transition"]
+    last = transitions[-1] if transitions else None
+    details = (last.payload.get("details") or {}) if last is not None else {}
     now = FeedMessage(
         "request",
         {
             "id": view.id,
-            "state": view.state,
+            "state": str(last.payload.get("to")) if last is not None else "submitted",
             "from": None,
-            "reason": view.state_reason,
-            "at": view.updated_at.isoformat(),
+            "reason": details.get("reason"),
+            "at": (last.at if last is not None else view.created_at).isoformat(),
             "seq": None,
             "current": True,
         },
         request_id=view.id,
     )
-    return ServerSentEvent(_messages(listener, [now]))
+    after = max((e.seq for e in timeline.entries), default=0)
+    return ServerSentEvent(_messages(listener, [now], after_seq=after))
 
 
 ROUTES = [stream, request_stream]
