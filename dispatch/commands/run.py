@@ -80,23 +80,34 @@ def _clock(args: argparse.Namespace) -> Clock:
     return SharedClock(args.clock_speed, start, args.clock_anchor)
 
 
-async def _run(args: argparse.Namespace) -> int:
-    clock = _clock(args)
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT (for the commands that run until stopped)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def dispatcher_link(args: argparse.Namespace, clock: Clock) -> FleetLink:
+    """The dispatcher's fleet link from the ``--broker``, TLS, ``--client-id`` and ``--prefix`` options."""
+    return FleetLink(
+        address_from_args(args.broker, args), client_id=args.client_id, prefix=args.prefix,
+        clock=clock, max_telemetry_age_s=60.0,
+    )  # fmt: skip
+
+
+async def _run(args: argparse.Namespace) -> int:
+    clock = _clock(args)
+    stop = stop_on_signals()
 
     async def lead(_lease: Lease) -> int:
         # Only the leader opens the store and connects to the broker: a standby must not take
         # over the leader's MQTT session (same client id) while the leader lives.
         store = await open_store(args.db, now=clock.now)
         try:
-            link = FleetLink(
-                address_from_args(args.broker, args), client_id=args.client_id, prefix=args.prefix,
-                clock=clock, max_telemetry_age_s=60.0,
-            )  # fmt: skip
+            link = dispatcher_link(args, clock)
             # The dispatcher subscribes to the link before it connects: the events the broker kept
             # for this session while the dispatcher was down arrive right after the connect.
             dispatcher = Dispatcher(store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s)

@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -39,15 +37,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from airspace.zones import ZoneFormatError, load_zones
 from dispatch.api import ApiContext, AppServer, RateLimit, create_app
 from dispatch.commands.plan import SAMPLE_DIR
-from dispatch.commands.run import _clock
+from dispatch.commands.run import _clock, dispatcher_link, stop_on_signals
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.leadership import LeadershipError, Lease, run_as_leader
 from dispatch.store import NotFound, Store, StoreError, open_store
 from dispatch.store.directory import load_offices, load_pads
 from dispatch.store.engine import StoreConfigError
-from fleet.connection import BrokerAddress, add_tls_arguments, address_from_args
+from fleet.connection import BrokerAddress, add_tls_arguments
 from fleet.description import FleetFormatError, load_fleet
-from fleet.link import FleetLink
 from fleet.topics import DEFAULT_PREFIX
 
 ACTOR = "cli:serve"
@@ -133,11 +130,7 @@ async def seed_if_empty(store: Store, area: Path) -> str | None:
 async def _serve(args: argparse.Namespace) -> int:
     clock = _clock(args)
     rate = RateLimit.parse(args.rate_limit)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
 
     async def lead(_lease: Lease) -> int:
         # Seeding, the broker session and the HTTP port belong to the leader: a standby waits.
@@ -146,10 +139,7 @@ async def _serve(args: argparse.Namespace) -> int:
             seeded = await seed_if_empty(store, args.area)
             if seeded is not None:
                 print(f"the database had no fleet: seeded {seeded}", flush=True)
-            link = FleetLink(
-                address_from_args(args.broker, args), client_id=args.client_id, prefix=args.prefix,
-                clock=clock, max_telemetry_age_s=60.0,
-            )  # fmt: skip
+            link = dispatcher_link(args, clock)
             dispatcher = Dispatcher(store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s)
             async with link, dispatcher:
                 app = create_app(ApiContext(store=store, dispatcher=dispatcher, clock=clock, rate_limit=rate))
