@@ -159,6 +159,7 @@ def test_bad_urls_are_refused(url: str, message: str) -> None:
 
 
 def test_url_defaults_and_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("DRONEDISPATCH_DB", raising=False)
     url, schema = resolve_url(None)
     assert str(url) == "sqlite+aiosqlite:///dronedispatch.db" and schema is None
@@ -166,6 +167,10 @@ def test_url_defaults_and_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
     url, schema = resolve_url(None)
     assert url.drivername == "postgresql+asyncpg" and url.database == "db" and schema == "dd"
     assert "schema" not in url.query
+    # DATABASE_URL, as platforms set it, comes first; an explicit URL before either.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/other")
+    assert resolve_url(None)[0].database == "other"
+    assert resolve_url("sqlite:///x.db")[0].database == "x.db"
 
 
 async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
@@ -187,6 +192,7 @@ async def test_a_missing_sqlite_directory_is_named(tmp_path: Path) -> None:
 async def test_default_store_is_a_file_in_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("DRONEDISPATCH_DB", raising=False)
     monkeypatch.chdir(tmp_path)
     store = await open_store(None)

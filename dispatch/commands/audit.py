@@ -11,14 +11,12 @@ from before it, the anchor no longer matches.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from dispatch.commands.store_args import add_db_argument, run_store_command
 from dispatch.store import StoreError, open_store
-from dispatch.store.engine import StoreConfigError, resolve_url
+from dispatch.store.engine import resolve_url
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,9 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="action", required=True)
     verify = sub.add_parser("verify", help="recompute the chain; name the first broken entry")
-    verify.add_argument(
-        "--db", help="database URL (default: $DRONEDISPATCH_DB or sqlite+aiosqlite:///dronedispatch.db)"
-    )
+    add_db_argument(verify)
     verify.add_argument(
         "--anchor",
         action="append",
@@ -75,11 +71,4 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    try:
-        return asyncio.run(_verify(args.db, dict(args.anchor)))
-    except OSError as exc:
-        print(f"dronedispatch audit: error: cannot reach the database: {exc}", file=sys.stderr)
-        return 1
-    except (StoreError, StoreConfigError, SQLAlchemyError) as exc:
-        print(f"dronedispatch audit: error: {exc}", file=sys.stderr)
-        return 1
+    return run_store_command("dronedispatch audit", _verify(args.db, dict(args.anchor)))

@@ -4,21 +4,18 @@
     dronedispatch db current [--db URL]
     dronedispatch db seed --fleet FLEET.json --pads PADS.json [--offices OFFICES.json] [--db URL]
 
-``--db`` defaults to ``$DRONEDISPATCH_DB``, else ``sqlite+aiosqlite:///dronedispatch.db``.
+``--db`` defaults to ``$DATABASE_URL``, else ``$DRONEDISPATCH_DB``, else
+``sqlite+aiosqlite:///dronedispatch.db``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from dispatch.store import StoreError, open_store
+from dispatch.commands.store_args import add_db_argument, run_store_command
+from dispatch.store import open_store
 from dispatch.store.directory import load_offices, load_pads
 from dispatch.store.engine import (
-    StoreConfigError,
     create_engine,
     current_revision,
     head_revision,
@@ -33,18 +30,17 @@ def _parser() -> argparse.ArgumentParser:
         prog="dronedispatch db", description=__doc__.split("\n\n")[0].replace("``", "")
     )
     sub = parser.add_subparsers(dest="action", required=True)
-    db_help = "database URL (default: $DRONEDISPATCH_DB or sqlite+aiosqlite:///dronedispatch.db)"
     up = sub.add_parser("upgrade", help="apply pending migrations (creates the schema on an empty database)")
-    up.add_argument("--db", help=db_help)
+    add_db_argument(up)
     cur = sub.add_parser("current", help="print the schema revision of the database and of this code")
-    cur.add_argument("--db", help=db_help)
+    add_db_argument(cur)
     seed = sub.add_parser("seed", help="upsert offices, pads, drone models, ports and drones")
     seed.add_argument("--fleet", required=True, help="FLEET.json (models, ports, drones)")
     seed.add_argument("--pads", required=True, help="PADS.json: {pad_id: {lon, lat, name?}}")
     seed.add_argument(
         "--offices", help="OFFICES.json: {office_id: {name, pad}} (default: one office per pad, same id)"
     )
-    seed.add_argument("--db", help=db_help)
+    add_db_argument(seed)
     return parser
 
 
@@ -95,15 +91,10 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    try:
-        if args.action == "upgrade":
-            return asyncio.run(_upgrade(args.db))
-        if args.action == "current":
-            return asyncio.run(_current(args.db))
-        return asyncio.run(_seed(args))
-    except OSError as exc:
-        print(f"dronedispatch db: error: cannot reach the database: {exc}", file=sys.stderr)
-        return 1
-    except (StoreError, StoreConfigError, SQLAlchemyError, FleetFormatError) as exc:
-        print(f"dronedispatch db: error: {exc}", file=sys.stderr)
-        return 1
+    if args.action == "upgrade":
+        work = _upgrade(args.db)
+    elif args.action == "current":
+        work = _current(args.db)
+    else:
+        work = _seed(args)
+    return run_store_command("dronedispatch db", work, (FleetFormatError,))

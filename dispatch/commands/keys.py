@@ -14,21 +14,12 @@ else the SQLite file ``dronedispatch.db``.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import sys
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from dispatch.store import StoreError, open_store
-from dispatch.store.engine import StoreConfigError
+from dispatch.commands.store_args import add_db_argument, run_store_command
+from dispatch.store import open_store
 
 ACTOR = "cli:keys"
-
-
-def db_url(given: str | None) -> str | None:
-    """``--db``, else ``$DATABASE_URL``; None lets the store use ``$DRONEDISPATCH_DB`` or its default."""
-    return given or os.environ.get("DATABASE_URL") or None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,9 +27,6 @@ def _parser() -> argparse.ArgumentParser:
         prog="dronedispatch keys", description="Create, list and revoke API keys."
     )
     sub = parser.add_subparsers(dest="action", required=True)
-    db_help = (
-        "database URL (default: $DATABASE_URL, $DRONEDISPATCH_DB or sqlite+aiosqlite:///dronedispatch.db)"
-    )
     create = sub.add_parser("create", help="create a key and print its token (shown once)")
     role = create.add_mutually_exclusive_group(required=True)
     role.add_argument(
@@ -51,17 +39,17 @@ def _parser() -> argparse.ArgumentParser:
         "--admin", action="store_true", help="an admin key: what operators do, plus offices, pads, keys"
     )
     create.add_argument("--label", default="", help="a note saying whose key it is")
-    create.add_argument("--db", help=db_help)
+    add_db_argument(create)
     lst = sub.add_parser("list", help="list the keys (never the tokens)")
-    lst.add_argument("--db", help=db_help)
+    add_db_argument(lst)
     revoke = sub.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("key_id", help="the key id (from create or list)")
-    revoke.add_argument("--db", help=db_help)
+    add_db_argument(revoke)
     return parser
 
 
 async def _run(args: argparse.Namespace) -> int:
-    async with await open_store(db_url(args.db)) as store:
+    async with await open_store(args.db) as store:
         if args.action == "create":
             role = "office" if args.office else "operator" if args.operator else "admin"
             new = await store.api_keys.create(role, actor=ACTOR, office_id=args.office, label=args.label)
@@ -95,11 +83,4 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    try:
-        return asyncio.run(_run(args))
-    except OSError as exc:
-        print(f"dronedispatch keys: error: cannot reach the database: {exc}", file=sys.stderr)
-        return 1
-    except (StoreError, StoreConfigError, SQLAlchemyError) as exc:
-        print(f"dronedispatch keys: error: {exc}", file=sys.stderr)
-        return 1
+    return run_store_command("dronedispatch keys", _run(args))

@@ -38,6 +38,7 @@ from airspace.zones import ZoneFormatError, load_zones
 from dispatch.api import ApiContext, AppServer, RateLimit, create_app
 from dispatch.commands.plan import SAMPLE_DIR
 from dispatch.commands.run import _clock, dispatcher_link, stop_on_signals
+from dispatch.commands.store_args import add_db_argument
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.leadership import LeadershipError, Lease, run_as_leader
 from dispatch.store import NotFound, Store, StoreError, open_store
@@ -59,12 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--port", type=int, default=8000, help="port to listen on (default 8000; 0: any free port)"
     )
-    p.add_argument(
-        "--db",
-        default=env("DATABASE_URL"),
-        help="database URL (default: $DATABASE_URL, "
-        "$DRONEDISPATCH_DB or sqlite+aiosqlite:///dronedispatch.db)",
-    )
+    add_db_argument(p)
     p.add_argument(
         "--broker",
         default=env("MQTT_URL", "mqtt://127.0.0.1:1883"),

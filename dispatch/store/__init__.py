@@ -3,7 +3,7 @@
 Open it with :func:`open_store`; see :class:`Store` for the repositories.
 """
 
-from dispatch.store.engine import DEFAULT_URL, URL_ENV, StoreConfigError
+from dispatch.store.engine import DEFAULT_URL, URL_ENVS, StoreConfigError
 from dispatch.store.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreError
 from dispatch.store.store import Store, open_store
 from dispatch.store.views import (
@@ -30,7 +30,7 @@ from dispatch.store.views import (
 
 __all__ = [
     "DEFAULT_URL",
-    "URL_ENV",
+    "URL_ENVS",
     "ApiKeyView",
     "AuditEntry",
     "CommandView",

@@ -4,7 +4,7 @@ Supported URLs:
 
 * ``sqlite+aiosqlite:///path/to/file.db`` (``sqlite:///...`` is accepted and means the same);
   the default is :data:`DEFAULT_URL`, a file in the working directory, overridable with the
-  ``DRONEDISPATCH_DB`` environment variable.
+  ``DATABASE_URL`` or ``DRONEDISPATCH_DB`` environment variable.
 * ``postgresql+asyncpg://user@host:5432/db`` (``postgresql://`` and ``postgres://`` are accepted
   and mean the same). An optional ``?schema=NAME`` query parameter puts every table in that
   PostgreSQL schema (it must exist).
@@ -33,8 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 DEFAULT_URL = "sqlite+aiosqlite:///dronedispatch.db"
 """The default store: an SQLite file in the working directory."""
 
-URL_ENV = "DRONEDISPATCH_DB"
-"""Environment variable naming the store URL when none is given."""
+URL_ENVS = ("DATABASE_URL", "DRONEDISPATCH_DB")
+"""Environment variables naming the store URL when none is given, the first set one wins
+(``DATABASE_URL`` is the name platforms and container images set; ``DRONEDISPATCH_DB`` this
+project's own)."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "dronedispatch_write"
@@ -51,9 +53,9 @@ class StoreConfigError(ValueError):
 def resolve_url(url: str | None) -> tuple[URL, str | None]:
     """The async SQLAlchemy URL to use and the PostgreSQL schema (if any) from a user-given URL.
 
-    ``None`` means ``$DRONEDISPATCH_DB`` or else :data:`DEFAULT_URL`.
+    ``None`` means ``$DATABASE_URL``, else ``$DRONEDISPATCH_DB``, else :data:`DEFAULT_URL`.
     """
-    raw = url or os.environ.get(URL_ENV) or DEFAULT_URL
+    raw = url or next((v for e in URL_ENVS if (v := os.environ.get(e))), None) or DEFAULT_URL
     try:
         parsed = make_url(raw)
     except ArgumentError as exc:

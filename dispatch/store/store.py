@@ -80,7 +80,7 @@ class Store:
 async def open_store(
     url: str | None = None, *, migrate: bool = True, now: Callable[[], datetime] = utc_now
 ) -> Store:
-    """Open the store at ``url`` (default: ``$DRONEDISPATCH_DB`` or ``sqlite+aiosqlite:///dronedispatch.db``).
+    """Open the store at ``url`` (default: ``$DATABASE_URL``, ``$DRONEDISPATCH_DB`` or the SQLite file).
 
     With ``migrate`` (the default) pending migrations are applied first; without it, a database
     that is not at the newest revision is refused with a message saying to run
