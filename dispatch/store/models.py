@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Float,
@@ -265,3 +266,23 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class DronePositionRow(Base):
+    """The fleet view: the latest telemetry sample per drone that any dispatcher process heard.
+
+    Dispatcher processes split the telemetry (an MQTT 5 shared subscription); each writes the latest
+    sample of the drones it heard, and the leader reads what the others wrote. ``sample`` is the
+    protocol body (JSON text of :class:`fleet.messages.Telemetry`), ``received_at`` the writer's
+    clock when it heard it, ``stamp_us`` the database's clock at the write (the readers' cursor).
+    """
+
+    __tablename__ = "drone_positions"
+    __table_args__ = (Index("ix_drone_positions_stamp", "stamp_us"),)
+
+    drone_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ts: Mapped[datetime]
+    sample: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    writer: Mapped[str] = mapped_column(String(200))
+    stamp_us: Mapped[int] = mapped_column(BigInteger)

@@ -15,13 +15,15 @@ from dispatch.store.directory import DirectoryRepository
 from dispatch.store.engine import create_engine, current_revision, head_revision, resolve_url, upgrade
 from dispatch.store.errors import StoreError
 from dispatch.store.flights import FlightRepository
+from dispatch.store.positions import PositionRepository
 from dispatch.store.requests import RequestRepository
 from dispatch.store.views import AuditEntry
 from dispatch.store.zones import ZoneRepository
 
 
 class Store:
-    """The persistent store: requests, flights, zones, API keys, the directory and the audit chain.
+    """The persistent store: requests, flights, zones, API keys, the directory, the audit chain and
+    the fleet view (``positions``).
 
     Every method opens its own short transaction; a state change and its audit entry always
     commit together. Close with :meth:`close` (or use ``async with``).
@@ -34,6 +36,7 @@ class Store:
         self.zones = ZoneRepository(db)
         self.api_keys = ApiKeyRepository(db)
         self.directory = DirectoryRepository(db)
+        self.positions = PositionRepository(db)
 
     @property
     def dialect(self) -> str:
