@@ -13,6 +13,7 @@ response until it ends, which a server-sent event stream never does. So the app 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -147,3 +148,26 @@ async def sse_messages(response: httpx.Response) -> AsyncIterator[tuple[str, dic
             event = line[len("event:") :].strip()
         elif line.startswith("data:"):
             data.append(line[len("data:") :].strip())
+
+
+_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$")
+
+
+def parse_prometheus(text: str) -> dict[str, float]:
+    """Samples of a Prometheus text exposition; every line must be a comment or a sample."""
+    samples: dict[str, float] = {}
+    types: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("counter", "gauge", "histogram", "summary"), line
+            types[name] = kind
+            continue
+        if line.startswith("# HELP "):
+            continue
+        m = _LINE.match(line)
+        assert m is not None, f"not a Prometheus sample line: {line!r}"
+        base = m.group(1).split("{")[0]
+        assert any(base == t or base.startswith(t + "_") for t in types), f"sample without a TYPE: {line}"
+        samples[m.group(1)] = float(m.group(2))
+    return samples

@@ -18,13 +18,14 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from dispatch.store import Store, open_store
+from dispatch.store import NewRequest, Place, Store, open_store
 from dispatch.store.directory import load_pads
 from fleet.description import load_fleet
 
@@ -98,3 +99,32 @@ async def seeded_store_fixture(store: Store) -> Store:
     pads = load_pads(EXAMPLES / "pads.json")
     await store.directory.seed(fleet, pads, actor="test-seed")
     return store
+
+
+# --- requests as an office files them, and the audit log's length (store tests) ---------------
+
+SEOUL = timezone(timedelta(hours=9))
+CITY_HALL = Place(126.9568, 37.3943, "city-hall")
+INDEOKWON = Place(126.976, 37.4015, "indeokwon")
+
+
+def new_request(office: str = "city-hall", key: str | None = None, **changes: object) -> NewRequest:
+    base: dict[str, object] = {
+        "office_id": office,
+        "pickup": CITY_HALL,
+        "dropoff": INDEOKWON,
+        "weight_kg": 0.3,
+        "priority": "urgent",
+        "ready_at": datetime(2026, 12, 1, 9, 0, tzinfo=SEOUL),
+        "deadline": datetime(2026, 12, 1, 9, 30, tzinfo=SEOUL),
+        "description": "business licence",
+        "idempotency_key": key,
+    }
+    base.update(changes)
+    return NewRequest(**base)  # type: ignore[arg-type]
+
+
+async def audit_count(store: Store) -> int:
+    report = await store.verify_audit()
+    assert report.ok, report.problem
+    return report.count

@@ -13,7 +13,7 @@ from dispatch.api import RateLimit
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
-from tests.api_fixtures import OFFICE_A, Api, api_fixture, error_code, idle_api  # noqa: F401
+from tests.api_fixtures import OFFICE_A, Api, api_fixture, error_code, idle_api, parse_prometheus  # noqa: F401
 from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
 from tests.dispatcher_fixtures import solver_pool_fixture  # noqa: F401
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
@@ -267,29 +267,6 @@ async def test_health_is_503_when_the_broker_link_is_down(api: Api) -> None:
         r = await c.get("/health")
     assert r.status_code == 503
     assert r.json()["broker"] is False and r.json()["status"] == "unavailable"
-
-
-_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$")
-
-
-def parse_prometheus(text: str) -> dict[str, float]:
-    """Samples of a Prometheus text exposition; every line must be a comment or a sample."""
-    samples: dict[str, float] = {}
-    types: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            assert kind in ("counter", "gauge", "histogram", "summary"), line
-            types[name] = kind
-            continue
-        if line.startswith("# HELP "):
-            continue
-        m = _LINE.match(line)
-        assert m is not None, f"not a Prometheus sample line: {line!r}"
-        base = m.group(1).split("{")[0]
-        assert any(base == t or base.startswith(t + "_") for t in types), f"sample without a TYPE: {line}"
-        samples[m.group(1)] = float(m.group(2))
-    return samples
 
 
 async def test_stopping_the_server_ends_open_streams(api: Api, caplog: pytest.LogCaptureFixture) -> None:

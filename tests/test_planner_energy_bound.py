@@ -7,7 +7,7 @@ import math
 from routing.feasibility import precheck
 from routing.mapping import DROPOFF_NODE, PICKUP_NODE, START_NODE, build_instance
 from routing.prepared import prepare
-from tests.test_planner_reasons import at_m, fleet, problem, request
+from tests.planner_fixtures import at_m, fleet, problem, request
 
 
 def _node(mapping, kind: str, ref: str) -> int:

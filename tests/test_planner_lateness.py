@@ -15,7 +15,7 @@ from routing.planner import plan
 from routing.prepared import prepare
 from routing.problem import DroneState
 from routing.validate import validate_plan
-from tests.test_planner_reasons import T0, at_m, model, problem, request
+from tests.planner_fixtures import T0, at_m, model, problem, request
 
 
 def two_ports() -> dict[str, Any]:

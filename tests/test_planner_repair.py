@@ -12,7 +12,7 @@ from routing.planner import PlanningError, realise_and_repair
 from routing.prepared import prepare
 from routing.problem import DroneState
 from routing.validate import validate_plan
-from tests.test_planner_reasons import T0, at_m, fleet, problem, request
+from tests.planner_fixtures import T0, at_m, fleet, problem, request
 
 
 def _stop(prep, kind: str, rid: str) -> NodeInfo:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import pytest
@@ -10,22 +9,12 @@ import shapely
 
 from airspace.frame import LocalFrame
 from airspace.obstacles import footprint_in_frame
-from airspace.zones import load_zones
-from fleet.description import load_fleet
 from routing.planner import plan
 from routing.problem import Plan, PlanningProblem
-from routing.requests import parse_requests
 from routing.validate import validate_plan
-from tests.conftest import EXAMPLES
+from tests.planner_fixtures import sample_problem
 
 AT = datetime.fromisoformat("2026-12-01T09:00:00+09:00")
-
-
-def sample_problem() -> PlanningProblem:
-    zones = load_zones(EXAMPLES / "zones.geojson")
-    fleet = load_fleet(EXAMPLES / "fleet.json")
-    requests = parse_requests(json.loads((EXAMPLES / "requests.json").read_text()), "requests.json")
-    return PlanningProblem(tuple(zones), fleet, requests, AT)
 
 
 @pytest.fixture(scope="module")

@@ -5,41 +5,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from dispatch.lifecycle import REQUEST_TRANSITIONS, InvalidTransition, RequestState, required_details
-from dispatch.store import Conflict, Forbidden, Intake, InvalidInput, NewRequest, NotFound, Place, Store
-from tests.db_fixtures import db_url_fixture, seeded_store_fixture, store_fixture  # noqa: F401
+from dispatch.store import Conflict, Forbidden, Intake, InvalidInput, NotFound, Place, Store
+from tests.db_fixtures import (  # noqa: F401
+    CITY_HALL,
+    INDEOKWON,
+    SEOUL,
+    audit_count,
+    db_url_fixture,
+    new_request,
+    seeded_store_fixture,
+    store_fixture,
+)
 
 R = RequestState
-SEOUL = timezone(timedelta(hours=9))
-CITY_HALL = Place(126.9568, 37.3943, "city-hall")
-INDEOKWON = Place(126.976, 37.4015, "indeokwon")
-
-
-def new_request(office: str = "city-hall", key: str | None = None, **changes: object) -> NewRequest:
-    base: dict[str, object] = {
-        "office_id": office,
-        "pickup": CITY_HALL,
-        "dropoff": INDEOKWON,
-        "weight_kg": 0.3,
-        "priority": "urgent",
-        "ready_at": datetime(2026, 12, 1, 9, 0, tzinfo=SEOUL),
-        "deadline": datetime(2026, 12, 1, 9, 30, tzinfo=SEOUL),
-        "description": "business licence",
-        "idempotency_key": key,
-    }
-    base.update(changes)
-    return NewRequest(**base)  # type: ignore[arg-type]
-
-
-async def audit_count(store: Store) -> int:
-    report = await store.verify_audit()
-    assert report.ok, report.problem
-    return report.count
 
 
 async def test_create_get_and_list(seeded_store: Store) -> None:

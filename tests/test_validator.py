@@ -11,8 +11,7 @@ from fleet.description import Fleet
 from routing.planner import plan
 from routing.problem import Plan, PlanningProblem, Trip, Unserved
 from routing.validate import validate_plan
-from tests.test_planner_reasons import T0, at_m, fleet, problem, request, solved, square
-from tests.test_planner_sample import sample_problem
+from tests.planner_fixtures import T0, at_m, fleet, problem, request, sample_problem, solved, square
 
 
 @pytest.fixture(scope="module")
