@@ -119,6 +119,14 @@ async def test_a_request_filed_over_http_is_delivered_and_streamed(
                 "pickup",
                 "dropoff",
             ]
+            # The ETA, in the list as in the detail, is the flight's planned drop-off time.
+            dropoff = next(
+                leg for leg in flight["legs"] if leg["request_id"] == rid and leg["action"] == "dropoff"
+            )
+            listed = next(r for r in (await office.get("/api/v1/requests")).json()["items"] if r["id"] == rid)
+            for shown in (listed, req):
+                assert shown["eta_kind"] == "planned", shown
+                assert datetime.fromisoformat(shown["eta"]) == datetime.fromisoformat(dropoff["eta"])
             fleet = (await op.get("/api/v1/fleet")).json()
             assert {d["id"] for d in fleet} == {d.id for d in api.system.fleet.drones}  # type: ignore[union-attr]
             online = [d for d in fleet if d["online"]]

@@ -29,12 +29,11 @@ from dispatch.api.schemas import (
     TimelineEntry,
     TrackPoint,
 )
-from dispatch.lifecycle import FLIGHT_TERMINAL
 from dispatch.service import operations
 from dispatch.service.operations import cancel_request, quote
 from dispatch.store import Conflict, NewRequest, NotFound, Place, RequestView
 from dispatch.store.requests import PAD_TOLERANCE_DEG
-from dispatch.store.views import AuditEntry, FlightView
+from dispatch.store.views import AuditEntry
 
 MAX_PAGE = 500
 
@@ -140,17 +139,6 @@ async def get_visible(ctx: ApiContext, who: Principal, request_id: str) -> Reque
     if view is None or not visible(who, view):
         raise ApiError(404, "not_found", f"no request {request_id!r}", {"request_id": request_id})
     return view
-
-
-def planned_eta(flights: list[FlightView], request_id: str) -> datetime | None:
-    """The drop-off ETA of the request on its latest live flight, if it is on one."""
-    for f in reversed(flights):
-        if f.state in FLIGHT_TERMINAL and f.state != "completed":
-            continue
-        for leg in f.legs:
-            if leg.action == "dropoff" and leg.request_id == request_id and leg.eta is not None:
-                return leg.eta
-    return None
 
 
 _ERRORS = error_responses(e404="no such request (or another office's)")
@@ -263,7 +251,10 @@ async def list_requests(
     page, more = await operations.list_requests(
         ctx.store, office_id=office, states=states, limit=limit, offset=offset
     )
-    return RequestPage([request_out(v) for v in page], limit, offset, offset + limit if more else None)
+    etas = await ctx.store.flights.dropoff_etas([v.id for v in page])
+    return RequestPage(
+        [request_out(v, eta=etas.get(v.id)) for v in page], limit, offset, offset + limit if more else None
+    )
 
 
 def _timeline(entries: tuple[AuditEntry, ...]) -> list[TimelineEntry]:
@@ -325,6 +316,7 @@ async def read_request(
     view = await get_visible(ctx, who, request_id)
     timeline = await ctx.store.requests.timeline(request_id)
     flights = await ctx.store.flights.carrying(request_id)
+    etas = await ctx.store.flights.dropoff_etas([request_id])
     codes = None
     if who.role == "office":
         codes = await ctx.store.requests.codes_for_office(request_id, view.office_id)
@@ -336,7 +328,7 @@ async def read_request(
                 if at >= start and (end is None or at <= end):
                     track.append(TrackPoint(at, lon, lat, alt))
     return RequestDetail(
-        request=request_out(timeline.request, eta=planned_eta(flights, request_id), codes=codes),
+        request=request_out(timeline.request, eta=etas.get(request_id), codes=codes),
         timeline=_timeline(timeline.entries),
         missions=[f.mission_id for f in flights],
         track=track,

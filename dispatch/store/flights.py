@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -284,6 +285,27 @@ class FlightRepository:
                 )
             )
             return await self._views(session, ids)
+
+    async def dropoff_etas(self, request_ids: Sequence[str]) -> dict[str, datetime]:
+        """The planned drop-off time of each request that is on a flight, from its latest flight not
+        aborted (one query for a page of requests); requests on no such flight are left out."""
+        if not request_ids:
+            return {}
+        aborted = [s.value for s in FLIGHT_TERMINAL if s != FlightState.COMPLETED]
+        async with self._db.read() as session:
+            rows = await session.execute(
+                select(FlightLegRow.request_id, FlightLegRow.eta)
+                .join(FlightRow, FlightRow.mission_id == FlightLegRow.mission_id)
+                .where(
+                    FlightLegRow.request_id.in_(list(request_ids)),
+                    FlightLegRow.action == "dropoff",
+                    FlightLegRow.eta.is_not(None),
+                    FlightRow.state.not_in(aborted),
+                )
+                .order_by(FlightRow.created_at, FlightRow.mission_id, FlightLegRow.seq)
+            )
+            # Oldest first, so the latest flight's leg is the one left in the dict.
+            return {rid: eta for rid, eta in rows if rid is not None and eta is not None}
 
     async def record_command(
         self,
