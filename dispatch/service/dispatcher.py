@@ -39,6 +39,7 @@ import msgspec
 from airspace.paths import Airspace, AirspaceError
 from airspace.zones import Zone, parse_zones
 from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
+from dispatch.service.failpoints import failpoint
 from dispatch.service.intake import Assessment, to_routing_request
 from dispatch.service.intake_batch import IntakeBatcher
 from dispatch.service.missions import (
@@ -410,6 +411,7 @@ class Dispatcher:
     async def _reroute(self, m: ActiveMission, zone_ids: list[str], t_wall: float, t_sim: datetime) -> None:
         """Hold the drone, plan a safe replacement from where it holds, re-route, resume (a mission
         not yet in the air is re-routed on the ground, without a hold)."""
+        failpoint("reroute.begun")
         try:
             if m.state != FlightState.FLYING and await self._reroute_on_ground(m, zone_ids, t_wall, t_sim):
                 return
@@ -424,6 +426,7 @@ class Dispatcher:
                     # Servicing a pad (cannot hold now): wait for the drone to be on its way again.
                     await self._telemetry_after(m.drone_id, self.clock.now() + timedelta(seconds=1))
                     continue
+                failpoint("reroute.held")
                 tele = await self._telemetry_after(m.drone_id, ack.ts)
                 model = self._model(m.drone_id)
                 pos = (tele.lon, tele.lat)
@@ -517,6 +520,7 @@ class Dispatcher:
         if ack is None or not ack.accepted:
             log.info("reroute %s refused: %s", cmd_id, ack and ack.reason)
             return False
+        failpoint("reroute.sent")
         kept = [s for s in m.stops if s.at < rep.from_index]
         m.waypoints = m.waypoints[: rep.from_index] + list(rep.waypoints)
         m.stops = kept + list(rep.stops)
@@ -560,11 +564,13 @@ class Dispatcher:
         """Send a recorded command exactly as stored (same ``cmd_id``); None if no ack came."""
         cmd = _command_decoder.decode(msgspec.json.encode(view.payload))
         await self.store.flights.mark_command_sent(view.cmd_id)
+        failpoint(f"command.sent.{view.kind}")
         try:
             ack = await self.link.send(cmd)
         except CommandTimeout:
             log.warning("no ack for %s from %s", view.cmd_id, view.drone_id)
             return None
+        failpoint(f"command.acked.{view.kind}")
         with contextlib.suppress(Conflict):
             await self.store.flights.mark_command_acked(
                 view.cmd_id, "ack" if ack.accepted else "nack", ack.reason
@@ -633,6 +639,7 @@ class Dispatcher:
         # get a limit that grows with their size, up to plan_seconds: latency to the first command.
         seconds = min(self.plan_seconds, 0.05 + 0.01 * len(requests))
         plan = await self.pool.plan(problem, seconds)
+        failpoint("plan.solved")
         self.stats.plan_rounds += 1
         self.stats.plan_wall_s.append(time.perf_counter() - t0)
         self.stats.round_requests.append(len(requests))
@@ -685,6 +692,7 @@ class Dispatcher:
         except (InvalidTransition, Conflict, StoreError) as exc:
             log.info("plan for %s not committed: %s", drone_id, exc)
             return
+        failpoint("plan.committed")
         m = ActiveMission.of(spec, FlightState.PLANNED)
         self.missions[spec.mission_id] = m
         self.drones[drone_id].mission = spec.mission_id
