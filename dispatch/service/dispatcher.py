@@ -172,6 +172,7 @@ class Dispatcher:
             self.drones[d.id] = DroneView(d.id, d.port, now)
         await self._load_zones()
         await self._recover()
+        self._spawn(self._scan_recovered(), "scan-recovered")
         await self._locate_drones()
         await self._intake_pending()
         self._tasks = [
@@ -350,6 +351,20 @@ class Dispatcher:
         changed = await self._load_zones()
         if not changed:
             return []
+        return self._reroute_crossing(changed)
+
+    async def _scan_recovered(self) -> None:
+        """Check the missions rebuilt at start against every zone in force, from where their drones
+        are now. A zone stored while no dispatcher ran, or whose re-route died with the previous
+        dispatcher before its hold was recorded, is not new to this one: no tick would look."""
+        now = self.clock.now()
+        drones = [m.drone_id for m in self.missions.values() if not m.rerouting]
+        await asyncio.gather(*(self._telemetry_after(d, now) for d in drones), return_exceptions=True)
+        async with self._zone_lock:
+            self._reroute_crossing([z.id for z in self.zones])
+
+    def _reroute_crossing(self, zone_ids: list[str]) -> list[str]:
+        """Start re-routing every mission whose rest of path enters one of ``zone_ids``; return them."""
         t_wall, t_sim = time.perf_counter(), self.clock.now()
         hit = []
         for m in list(self.missions.values()):
@@ -362,10 +377,10 @@ class Dispatcher:
                 continue
             first = next_waypoint(self.airspace, pos, m.waypoints, max(1, m.reached_at))
             until = max(m.eta_end or t_sim, t_sim) + REROUTE_SLACK
-            if crosses(self.airspace, changed, pos, m.waypoints, first, t_sim, until):
+            if crosses(self.airspace, zone_ids, pos, m.waypoints, first, t_sim, until):
                 hit.append(m.mission_id)
                 m.rerouting = True
-                self._spawn(self._reroute(m, changed, t_wall, t_sim), f"reroute:{m.mission_id}")
+                self._spawn(self._reroute(m, zone_ids, t_wall, t_sim), f"reroute:{m.mission_id}")
         self.wake()
         return hit
 
