@@ -20,7 +20,7 @@ import logging
 import random
 import re
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -70,6 +70,10 @@ class LinkStatus:
 
 FleetUpdate = AnyEvent | Ack | State | LinkStatus | Telemetry
 
+TelemetryListener = Callable[[Telemetry, datetime, bool], None]
+"""Called with every telemetry sample the link takes: (sample, received at, heard by another
+process through :meth:`FleetLink.accept_shared`)."""
+
 
 class CommandTimeout(TimeoutError):
     """No ack arrived for a command after every attempt."""
@@ -93,6 +97,8 @@ class LinkStats:
     retries: int = 0
     timeouts: int = 0
     unmatched_acks: int = 0  # acks of commands no send() is waiting for (re-acks of duplicates)
+    shared: int = 0  # telemetry samples heard by another process, taken through accept_shared
+    shared_stale: int = 0  # offered through accept_shared but not newer than the sample held
     duplicate_events: int = 0  # events received again (QoS 1 redelivery), not passed on
 
     @property
@@ -122,6 +128,7 @@ class FleetLink:
         max_clock_ahead_s: float = 3600.0,
         max_message_age_s: float = 86400.0,
         telemetry_group: str | None = None,
+        telemetry_only: bool = False,
     ) -> None:
         if telemetry_group is not None and not SHARE_GROUP.fullmatch(telemetry_group):
             raise ValueError(f"telemetry_group must match {SHARE_GROUP.pattern}, got {telemetry_group!r}")
@@ -149,7 +156,11 @@ class FleetLink:
         # Several links in one group share the telemetry through an MQTT 5 shared subscription:
         # the broker hands each message to one of them (scale-out of the ingest).
         self.telemetry_group = telemetry_group
+        # A link that only listens to telemetry (a standby's share of the group) and sends nothing.
+        self.telemetry_only = telemetry_only
         self.stats = LinkStats()
+        self._listeners: list[TelemetryListener] = []
+        self._waiters: dict[str, list[tuple[datetime, asyncio.Future[Telemetry]]]] = {}
         self._updates: Hub[FleetUpdate] = Hub()
         self._telemetry: Hub[FleetUpdate] = Hub()
         self._pending: dict[str, tuple[str, asyncio.Future[Ack]]] = {}
@@ -214,6 +225,74 @@ class FleetLink:
         in ``Subscription.overflow``; it never slows the link."""
         return (self._telemetry if telemetry else self._updates).subscribe(maxsize)
 
+    def add_telemetry_listener(self, listener: TelemetryListener) -> None:
+        """Call ``listener`` synchronously with every telemetry sample the link takes (received,
+        or accepted from another process); it must be quick and must not raise."""
+        self._listeners.append(listener)
+
+    def remove_telemetry_listener(self, listener: TelemetryListener) -> None:
+        """Stop calling ``listener``."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    async def telemetry_after(self, drone_id: str, after: datetime, timeout_s: float = 10.0) -> Telemetry:
+        """The first telemetry sample of ``drone_id`` stamped at or after ``after``: the one held if
+        it is, else the next one taken (TimeoutError after ``timeout_s`` real seconds).
+
+        Waiters are kept per drone, so a thousand waiting callers cost nothing per sample of
+        other drones (a subscription each would see every sample of the fleet).
+        """
+        status = self.registry.get(drone_id)
+        if status is not None and status.telemetry is not None and status.telemetry.ts >= after:
+            return status.telemetry
+        future: asyncio.Future[Telemetry] = asyncio.get_running_loop().create_future()
+        entry = (after, future)
+        self._waiters.setdefault(drone_id, []).append(entry)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        finally:
+            waiting = self._waiters.get(drone_id)
+            if waiting is not None:
+                with contextlib.suppress(ValueError):
+                    waiting.remove(entry)
+                if not waiting:
+                    del self._waiters[drone_id]
+
+    def accept_shared(self, samples: Iterable[tuple[Telemetry, datetime]]) -> int:
+        """Take telemetry another process heard (sample, when it heard it on its clock) as if this
+        link had received it: the registry, telemetry subscribers, waiters and listeners see it.
+
+        Only samples newer than the one held for their drone are taken (the others are counted in
+        ``stats.shared_stale``), and only from drones of the fleet. ``received_at`` is kept as
+        given (never later than now), so a drone nobody hears still goes quiet. Returns how many
+        were taken.
+        """
+        now = self.clock.now()
+        taken = 0
+        for msg, heard_at in samples:
+            if self.known_drones is not None and msg.drone_id not in self.known_drones:
+                continue
+            status = self.registry.get(msg.drone_id)
+            if status is not None and status.telemetry is not None and status.telemetry.ts >= msg.ts:
+                self.stats.shared_stale += 1
+                continue
+            self.stats.shared += 1
+            self._take_telemetry(msg, min(heard_at, now), shared=True)
+            taken += 1
+        return taken
+
+    def _take_telemetry(self, msg: Telemetry, received_at: datetime, *, shared: bool) -> None:
+        self.registry.on_telemetry(msg, received_at)
+        if self._telemetry.subscribers:
+            self._telemetry.publish(msg)
+        waiting = self._waiters.get(msg.drone_id)
+        if waiting:
+            for after, future in waiting:
+                if not future.done() and msg.ts >= after:
+                    future.set_result(msg)
+        for listener in self._listeners:
+            listener(msg, received_at, shared)
+
     def _emit(self, update: FleetUpdate) -> None:
         self._updates.publish(update)
         self._telemetry.publish(update)
@@ -229,6 +308,8 @@ class FleetLink:
         up to ``attempts`` times in all, waiting for the connection when the link is down.
         Raises :class:`CommandTimeout` if no ack came.
         """
+        if self.telemetry_only:
+            raise RuntimeError("a telemetry-only link hears no acks and sends no commands")
         timeout = self.ack_timeout_s if ack_timeout_s is None else ack_timeout_s
         tries = self.attempts if attempts is None else attempts
         if command.cmd_id in self._pending:
@@ -280,14 +361,10 @@ class FleetLink:
             )
             try:
                 async with client:
-                    await client.subscribe(
-                        [
-                            (self._telemetry_filter(), 0),
-                            (self.topics.all_of("state"), 1),
-                            (self.topics.all_of("ack"), 1),
-                            (self.topics.all_of("event"), 1),
-                        ]
-                    )
+                    filters = [(self._telemetry_filter(), 0)]
+                    if not self.telemetry_only:
+                        filters += [(self.topics.all_of(k), 1) for k in ("state", "ack", "event")]
+                    await client.subscribe(filters)
                     self._lost = asyncio.Event()
                     self._client = client
                     self.stats.connects += 1
@@ -384,9 +461,7 @@ class FleetLink:
             return
         if isinstance(msg, Telemetry):
             self.stats.telemetry += 1
-            self.registry.on_telemetry(msg, self.clock.now())
-            if self._telemetry.subscribers:
-                self._telemetry.publish(msg)
+            self._take_telemetry(msg, self.clock.now(), shared=False)
         elif isinstance(msg, Ack):
             pending = self._pending.get(msg.cmd_id)
             if pending is not None and pending[0] == msg.drone_id and not pending[1].done():
