@@ -58,7 +58,7 @@ from dispatch.service.state import ActiveMission, DroneView
 from dispatch.store import Conflict, Intake, NewRequest, NotFound, RequestView, Store, StoreError
 from dispatch.store.views import CommandView, FlightView
 from fleet.clock import Clock
-from fleet.description import DroneModel, Fleet
+from fleet.description import Drone, DroneModel, Fleet
 from fleet.link import CommandTimeout, FleetLink, LinkStatus
 from fleet.messages import (
     Ack,
@@ -141,6 +141,7 @@ class Dispatcher:
         self.round_requests = round_requests
         self.stats = DispatcherStats()
         self.fleet: Fleet | None = None
+        self._drone_by_id: dict[str, Drone] = {}
         self.zones: list[Zone] = []
         self._zone_stamp: dict[str, datetime] = {}
         self.airspace: Airspace = Airspace([])
@@ -166,6 +167,8 @@ class Dispatcher:
         if self._own_pool:
             await self.pool.warm_up()
         self.fleet = await self.store.directory.fleet()
+        # By id: a scan of the fleet per lookup made every tick O(missions x drones).
+        self._drone_by_id = {d.id: d for d in self.fleet.drones}
         self.link.expect_drones(d.id for d in self.fleet.drones)  # drop ids outside the fleet
         now = self.clock.now()
         for d in self.fleet.drones:
@@ -386,7 +389,7 @@ class Dispatcher:
 
     def _model(self, drone_id: str) -> DroneModel:
         assert self.fleet is not None
-        return self.fleet.model_of(next(d for d in self.fleet.drones if d.id == drone_id))
+        return self.fleet.model_of(self._drone_by_id[drone_id])
 
     def _energy(self, drone_id: str) -> float:
         """The drone's battery (Wh): its last telemetry, else the fleet description, else full."""
@@ -394,7 +397,7 @@ class Dispatcher:
         status = self.link.registry.get(drone_id)
         if status is not None and status.telemetry is not None:
             return float(status.telemetry.energy_wh)
-        drone = next(d for d in self.fleet.drones if d.id == drone_id)
+        drone = self._drone_by_id[drone_id]
         return drone.energy_wh if drone.energy_wh is not None else self.fleet.model_of(drone).battery_wh
 
     def _holding(self, drone_id: str) -> bool:
@@ -409,19 +412,9 @@ class Dispatcher:
         return (status.telemetry.lon, status.telemetry.lat)
 
     async def _telemetry_after(self, drone_id: str, after: datetime, timeout_s: float = 10.0) -> Telemetry:
-        """The first telemetry sample of a drone stamped at or after ``after`` (real-time timeout)."""
-        status = self.link.registry.get(drone_id)
-        if status is not None and status.telemetry is not None and status.telemetry.ts >= after:
-            return status.telemetry
-        with self.link.subscribe(maxsize=10_000, telemetry=True) as sub:
-
-            async def _next() -> Telemetry:
-                async for u in sub:
-                    if isinstance(u, Telemetry) and u.drone_id == drone_id and u.ts >= after:
-                        return u
-                raise AssertionError("unreachable")
-
-            return await asyncio.wait_for(_next(), timeout_s)
+        """The first telemetry sample of a drone stamped at or after ``after`` (real-time timeout),
+        heard by this process or taken from the fleet view."""
+        return await self.link.telemetry_after(drone_id, after, timeout_s)
 
     async def _reroute(self, m: ActiveMission, zone_ids: list[str], t_wall: float, t_sim: datetime) -> None:
         """Hold the drone, plan a safe replacement from where it holds, re-route, resume (a mission
@@ -910,8 +903,7 @@ class Dispatcher:
         view = self.drones.get(e.drone_id)
         if view is None:
             return
-        assert self.fleet is not None
-        model = self.fleet.model_of(next(d for d in self.fleet.drones if d.id == e.drone_id))
+        model = self._model(e.drone_id)
         if e.mission_id is not None and view.mission not in (None, e.mission_id):
             # A late or repeated landing of an earlier mission: the drone is flying another one now.
             log.info(
@@ -1007,7 +999,7 @@ class Dispatcher:
     async def _return_to_port(self, drone_id: str, pos: tuple[float, float]) -> None:
         """Fly to the nearest port reachable on a safe path (hold where it is if none)."""
         assert self.fleet is not None
-        model = self.fleet.model_of(next(d for d in self.fleet.drones if d.id == drone_id))
+        model = self._model(drone_id)
         now = self.clock.now()
         ports = [(p.id, p.lon, p.lat) for p in self.fleet.ports]
         home = path_home(
@@ -1074,7 +1066,7 @@ class Dispatcher:
         pos = self._position(m.drone_id)
         if pos is None or m.state != FlightState.FLYING or self.airspace.frame is None:
             return
-        model = self.fleet.model_of(next(d for d in self.fleet.drones if d.id == m.drone_id))
+        model = self._model(m.drone_id)
         k = next_waypoint(self.airspace, pos, m.waypoints, max(1, m.reached_at))
         pts = [pos] + [(w[0], w[1]) for w in m.waypoints[k:]]
         xy = [self.airspace.frame.to_xy(p[0], p[1]) for p in pts]
