@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,6 +34,8 @@ import asyncpg
 from dispatch.store.engine import resolve_url
 
 DEFAULT_AREA = "default"
+
+log = logging.getLogger(__name__)
 
 
 class LeadershipError(RuntimeError):
@@ -92,18 +95,37 @@ async def run_as_leader(
     *,
     area: str = DEFAULT_AREA,
     program: str = "dronedispatch",
+    while_standby: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
     """Wait for the leadership of ``area`` (printing :data:`STANDBY_LINE` while another process
     leads), then run ``lead(lease)`` and return its exit status.
+
+    ``while_standby()`` runs from the moment this process finds another leading until it leads
+    (it is cancelled, and awaited, before ``lead`` starts) or is told to stop. If it fails, the
+    failure is logged and the process goes on waiting.
 
     A standby told to ``stop`` leaves the queue quietly (0). If the lease is lost while leading,
     ``lead`` is cancelled at once and the status is :data:`LEASE_LOST_STATUS`: a standby may already
     lead, so this process must not command anything more.
     """
     leading = asyncio.Event()
+    standing_by: list[asyncio.Task[None]] = []
+
+    def on_standby() -> None:
+        print(STANDBY_LINE, flush=True)
+        if while_standby is not None:
+            standing_by.append(asyncio.create_task(_logged(while_standby()), name=f"standby-{area}"))
+
+    async def end_standby() -> None:
+        for task in standing_by:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        standing_by.clear()
 
     async def hold() -> int:
-        async with leadership(db_url, area, on_standby=lambda: print(STANDBY_LINE, flush=True)) as lease:
+        async with leadership(db_url, area, on_standby=on_standby) as lease:
+            await end_standby()
             leading.set()
             work = asyncio.create_task(lead(lease))
             lost = asyncio.create_task(lease.lost.wait())
@@ -129,8 +151,21 @@ async def run_as_leader(
         holder.cancel()  # a standby asked to stop
         with contextlib.suppress(asyncio.CancelledError):
             await holder
+        await end_standby()
         return 0
-    return await holder
+    try:
+        return await holder
+    finally:
+        await end_standby()
+
+
+async def _logged(work: Awaitable[None]) -> None:
+    try:
+        await work
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("the standby's work failed; still waiting to lead")
 
 
 @asynccontextmanager
