@@ -5,6 +5,7 @@
     dronedispatch run [--db URL] [--broker mqtt[s]://HOST:PORT [--tls-ca PEM --tls-cert PEM --tls-key PEM]]
                       [--prefix dd/v1] [--client-id dispatcher]
                       [--plan-seconds 0.5] [--tick-s 30] [--area default]
+                      [--share-telemetry] [--stats-every 10]
                       [--clock-speed S --clock-start ISO_TIME --clock-anchor UNIX_TIME]
 
 It reads the fleet and the zones from the database (``dronedispatch db seed`` first), decides
@@ -22,6 +23,13 @@ broker session. On SQLite a second dispatcher on the same file is refused (exit 
 If the leader loses its lock connection it stops at once (exit status 3): it can no longer be sure
 it leads.
 
+``--share-telemetry`` (PostgreSQL only) splits the telemetry among the area's dispatcher processes:
+each is a member of one MQTT 5 shared subscription, writes the latest sample of the drones it
+heard into the store's fleet view, and the leader takes what the others wrote from there
+(:mod:`dispatch.service.fleet_view`). A standby then listens to its share of the telemetry (with
+its own client id, telemetry only) instead of waiting idle. Every ``--stats-every`` seconds a
+``stats role=... direct/s=... view/s=... delay_...`` line reports the telemetry taken.
+
 ``--clock-*`` run it on simulated time shared with a simulator: simulated time is
 ``start + (unix_now - anchor) * speed``; give every process the same three values.
 """
@@ -32,15 +40,25 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from datetime import datetime
 
 from dispatch.service.dispatcher import Dispatcher
+from dispatch.service.fleet_view import (
+    FleetViewReader,
+    FleetViewWriter,
+    TelemetryMeter,
+    ViewStats,
+    share_group,
+    writer_id,
+)
 from dispatch.service.leadership import DEFAULT_AREA, LeadershipError, Lease, run_as_leader
 from dispatch.store import StoreError, open_store
+from dispatch.store.engine import resolve_url
 from fleet.clock import Clock, RealClock, SharedClock
-from fleet.connection import add_tls_arguments, address_from_args
+from fleet.connection import add_tls_arguments, address_from_args, client_id_from
 from fleet.link import FleetLink
 from fleet.topics import DEFAULT_PREFIX
 
@@ -60,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tick-s", type=float, default=30.0, help="periodic round, in clock seconds")
     parser.add_argument(
         "--area", default=DEFAULT_AREA, help="service area this dispatcher leads (one leader per area)"
+    )
+    parser.add_argument(
+        "--share-telemetry", action="store_true",
+        help="split the telemetry among the area's dispatchers and share it through the store (PostgreSQL)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--stats-every", type=float, default=10.0, help="seconds between stats lines (0: none)"
     )
     parser.add_argument("--clock-speed", type=float, help="simulated seconds per real second")
     parser.add_argument("--clock-start", help="simulated time at the anchor (ISO 8601 with offset)")
@@ -90,41 +115,114 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def dispatcher_link(args: argparse.Namespace, clock: Clock) -> FleetLink:
-    """The dispatcher's fleet link from the ``--broker``, TLS, ``--client-id`` and ``--prefix`` options."""
+def dispatcher_link(
+    args: argparse.Namespace, clock: Clock, *, telemetry_group: str | None = None
+) -> FleetLink:
+    """The dispatcher's fleet link from the ``--broker``, TLS, ``--client-id`` and ``--prefix`` options
+    (a member of the shared subscription ``telemetry_group`` if given)."""
     return FleetLink(
         address_from_args(args.broker, args), client_id=args.client_id, prefix=args.prefix,
-        clock=clock, max_telemetry_age_s=60.0,
+        clock=clock, max_telemetry_age_s=60.0, telemetry_group=telemetry_group,
     )  # fmt: skip
+
+
+def _view_link(args: argparse.Namespace, clock: Clock, group: str) -> FleetLink:
+    """A standby's telemetry-only link in the area's group: its own client id (the leader's
+    session is the leader's) and no persistent session (telemetry is QoS 0, nothing to keep)."""
+    client_id = client_id_from(args.client_id, "view", str(os.getpid()))
+    return FleetLink(
+        address_from_args(args.broker, args), client_id=client_id, prefix=args.prefix, clock=clock,
+        max_telemetry_age_s=60.0, telemetry_group=group, telemetry_only=True, session_expiry_s=0,
+    )  # fmt: skip
+
+
+def _check_share_telemetry(args: argparse.Namespace) -> None:
+    if args.share_telemetry and resolve_url(args.db)[0].get_backend_name() != "postgresql":
+        raise SystemExit(
+            "dronedispatch run: --share-telemetry needs PostgreSQL (the processes share the telemetry"
+            " through it); on SQLite one dispatcher runs and hears all the telemetry itself"
+        )
 
 
 async def _run(args: argparse.Namespace) -> int:
     clock = _clock(args)
     stop = stop_on_signals()
+    group = share_group(args.area) if args.share_telemetry else None
+    me = writer_id()
+    meter = TelemetryMeter(clock)
+    view_stats = ViewStats()
+    role = "standby"
 
-    async def lead(_lease: Lease) -> int:
-        # Only the leader opens the store and connects to the broker: a standby must not take
-        # over the leader's MQTT session (same client id) while the leader lives.
+    async def report() -> None:
+        while args.stats_every > 0:
+            await asyncio.sleep(args.stats_every)  # the reporting period
+            print(meter.report(role, view_stats if group else None), flush=True)
+
+    async def stand_by() -> None:
+        # While another process leads, hear this process's share of the telemetry and write it
+        # into the fleet view, so that share is not lost to the leader.
+        assert group is not None
         store = await open_store(args.db, now=clock.now)
         try:
-            link = dispatcher_link(args, clock)
+            link = _view_link(args, clock, group)
+            link.expect_drones(d.id for d in (await store.directory.fleet()).drones)
+            link.add_telemetry_listener(meter.on_telemetry)
+            writer = FleetViewWriter(store, link, me, stats=view_stats)
+            async with link:
+                await writer.run()
+        finally:
+            await store.close()
+
+    async def lead(_lease: Lease) -> int:
+        nonlocal role
+        role = "leader"
+        # Only the leader opens the broker session of --client-id: a standby must not take over
+        # the leader's MQTT session while the leader lives.
+        store = await open_store(args.db, now=clock.now)
+        try:
+            link = dispatcher_link(args, clock, telemetry_group=group)
+            link.add_telemetry_listener(meter.on_telemetry)
             # The dispatcher subscribes to the link before it connects: the events the broker kept
             # for this session while the dispatcher was down arrive right after the connect.
             dispatcher = Dispatcher(store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s)
             dispatcher.on_progress = lambda rid, state: print(f"request {rid} {state}", flush=True)
-            async with link, dispatcher:
+            async with contextlib.AsyncExitStack() as running:
+                if group is not None:
+                    link.expect_drones(d.id for d in (await store.directory.fleet()).drones)
+                    reader = FleetViewReader(store, link, me, stats=view_stats)
+                    # What the others heard so far, before the dispatcher looks for its drones.
+                    await reader.read_once()
+                    writer = FleetViewWriter(store, link, me, stats=view_stats)
+                    for work in (reader.run(), writer.run()):
+                        running.push_async_callback(_cancel, asyncio.create_task(work))
+                await running.enter_async_context(link)
+                await running.enter_async_context(dispatcher)
                 print(READY_LINE, flush=True)
                 await stop.wait()
         finally:
             await store.close()
         return 0
 
-    return await run_as_leader(args.db, lead, stop, area=args.area, program="dronedispatch run")
+    reporter = asyncio.create_task(report())
+    try:
+        return await run_as_leader(
+            args.db, lead, stop, area=args.area, program="dronedispatch run",
+            while_standby=stand_by if group is not None else None,
+        )  # fmt: skip
+    finally:
+        await _cancel(reporter)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the dispatcher until SIGTERM/SIGINT; exit status 0, or 2 for bad arguments or database."""
     args = _parser().parse_args(argv)
+    _check_share_telemetry(args)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         stream=sys.stderr,

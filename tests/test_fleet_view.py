@@ -1,0 +1,227 @@
+"""The shared fleet view on PostgreSQL and the real broker: two links in one shared subscription each
+hear part of the telemetry, both write what they heard into ``drone_positions``, and the leader's
+link takes the rest from there, so it holds every drone's newest sample.
+
+Then the whole thing as deployed: two ``dronedispatch run --share-telemetry`` processes (leader and
+standby), a simulated fleet, requests delivered; each process reports its share in its stats lines
+and the leader reports samples taken from the view."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from dispatch.commands.run import READY_LINE
+from dispatch.commands.run import main as run_main
+from dispatch.service.fleet_view import FleetViewReader, FleetViewWriter, parse_stats_line, share_group
+from dispatch.service.leadership import STANDBY_LINE
+from dispatch.store import Store, open_store
+from fleet.clock import RealClock, SharedClock
+from fleet.connection import BrokerAddress, client_id_from
+from fleet.link import FleetLink
+from fleet.messages import Telemetry, encode
+from simulator.fleet_sim import SimulatedFleet
+from tests.conftest import REPO
+from tests.db_fixtures import create_pg_schema, drop_pg_schema
+from tests.dispatcher_fixtures import SIM_START, pads, request, sample_fleet, seed
+from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+
+DRONES = [f"V{i:03d}" for i in range(20)]
+USABLE_PADS = sorted(set(pads()) - {"crane-site", "art-park"})  # blocked now / from 10:00 (festival)
+
+
+@contextlib.asynccontextmanager
+async def pg_store() -> AsyncIterator[tuple[Store, str]]:
+    """A migrated store in a fresh PostgreSQL schema (dropped afterwards), and its URL."""
+    schema, url = await create_pg_schema()
+    store = await open_store(url)
+    try:
+        yield store, url
+    finally:
+        await store.close()
+        await drop_pg_schema(schema)
+
+
+def _link(broker: BrokerAddress, prefix: str, name: str, *, telemetry_only: bool = False) -> FleetLink:
+    return FleetLink(
+        broker, client_id=client_id_from(name, prefix), prefix=prefix, session_expiry_s=0,
+        telemetry_group=share_group("test-area"), telemetry_only=telemetry_only, max_telemetry_age_s=600,
+    )  # fmt: skip
+
+
+async def test_the_leader_takes_what_the_standby_heard_from_the_view(broker: BrokerAddress, prefix: str) -> None:
+    clock = RealClock()
+    leader, standby = _link(broker, prefix, "leader"), _link(broker, prefix, "standby", telemetry_only=True)
+    rounds = 6
+    last_ts = clock.now() + timedelta(seconds=rounds)
+    complete = asyncio.Event()
+
+    def check(_msg: Telemetry, _at: object, _shared: bool) -> None:
+        held = [leader.registry.get(d) for d in DRONES]
+        if all(s is not None and s.telemetry is not None and s.telemetry.ts == last_ts for s in held):
+            complete.set()
+
+    leader.add_telemetry_listener(check)
+    async with pg_store() as (store, _url):
+        view_writers = [FleetViewWriter(store, leader, "leader"), FleetViewWriter(store, standby, "standby")]
+        reader = FleetViewReader(store, leader, "leader")
+        async with leader, standby, aiomqtt.Client(broker.host, broker.port) as drones:
+            tasks = [asyncio.create_task(w.run()) for w in (*view_writers, reader)]
+            try:
+                t0 = clock.now()
+                for k in range(1, rounds + 1):
+                    for drone_id in DRONES:
+                        t = Telemetry(
+                            drone_id=drone_id, ts=t0 + timedelta(seconds=k) if k < rounds else last_ts,
+                            lon=126.95 + k * 1e-4, lat=37.39, alt_m=120, ground_speed_mps=15, heading_deg=0,
+                            battery_pct=90, energy_wh=300, state="en_route",
+                        )  # fmt: skip
+                        await drones.publish(leader.topics.topic(drone_id, "telemetry"), encode(t))
+                await asyncio.wait_for(complete.wait(), 20)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        total = rounds * len(DRONES)
+        assert 0 < leader.stats.telemetry < total and standby.stats.telemetry > 0
+        assert leader.stats.telemetry + standby.stats.telemetry == total  # each sample to one member
+        assert leader.stats.shared > 0, "the leader took samples only the standby heard"
+        rows = await store.positions.changed_since(None)
+        assert {r.drone_id for r in rows} == set(DRONES)
+        assert all(r.ts == last_ts for r in rows)
+        # What the leader took from the view carries the standby's time of receipt, not its own.
+        by_standby = {r.drone_id: r for r in rows if r.writer == "standby"}
+        for drone_id, row in by_standby.items():
+            status = leader.registry.get(drone_id)
+            assert status is not None and status.received_at == row.received_at
+        # An older sample (a re-read inside the reader's margin) never replaces the one held.
+        held = leader.registry.get(DRONES[0])
+        assert held is not None and held.telemetry is not None
+        stale = Telemetry(
+            drone_id=DRONES[0], ts=last_ts - timedelta(seconds=3), lon=1.0, lat=1.0, alt_m=0, ground_speed_mps=0,
+            heading_deg=0, battery_pct=1, energy_wh=1, state="idle",
+        )  # fmt: skip
+        stale_before = leader.stats.shared_stale
+        assert leader.accept_shared([(stale, clock.now())]) == 0
+        assert leader.stats.shared_stale == stale_before + 1 and held.telemetry.ts == last_ts
+
+
+async def test_a_telemetry_only_link_sends_nothing(broker: BrokerAddress, prefix: str) -> None:
+    from fleet.messages import Hold
+
+    link = _link(broker, prefix, "view", telemetry_only=True)
+    with pytest.raises(RuntimeError, match="telemetry-only"):
+        await link.send(Hold(drone_id="V000", cmd_id="h1", expires_at=RealClock().now()))
+
+
+def test_share_telemetry_needs_postgresql(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="needs PostgreSQL"):
+        run_main(["--db", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", "--share-telemetry"])
+
+
+class RunProcess:
+    """One ``dronedispatch run --share-telemetry`` and what it printed."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, delivered: set[str], changed: asyncio.Event) -> None:
+        self.proc = proc
+        self.delivered = delivered
+        self.changed = changed
+        self.ready = asyncio.Event()
+        self.standby = asyncio.Event()
+        self.stats: list[dict[str, str]] = []
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            line = raw.decode().strip()
+            if line == READY_LINE:
+                self.ready.set()
+            elif line == STANDBY_LINE:
+                self.standby.set()
+            elif line.startswith("request ") and line.endswith(" delivered"):
+                self.delivered.add(line.split()[1])
+            elif (fields := parse_stats_line(line)) is not None:
+                self.stats.append(fields)
+            self.changed.set()
+
+
+async def _until(changed: asyncio.Event, condition: object, timeout_s: float) -> None:
+    assert callable(condition)
+
+    async def _wait() -> None:
+        while not condition():
+            changed.clear()
+            await changed.wait()
+
+    await asyncio.wait_for(_wait(), timeout_s)
+
+
+@pytest.mark.timeout(300)
+async def test_two_dispatchers_share_the_telemetry_and_deliver(
+    broker: BrokerAddress, prefix: str, tmp_path: Path
+) -> None:
+    fleet = sample_fleet(12)
+    clock = SharedClock.starting_now(100.0, SIM_START)
+    delivered: set[str] = set()
+    changed = asyncio.Event()
+    processes: list[RunProcess] = []
+    log = (tmp_path / "dispatchers.log").open("ab")
+    async with pg_store() as (store, db_url):
+        await seed(store, fleet)
+        rng = random.Random(5)
+        ids = []
+        for _ in range(12):
+            src, dst = rng.sample(USABLE_PADS, 2)
+            ids.append((await store.requests.create(request(src, dst, deadline_min=600), actor=src)).request.id)
+        client_id = f"disp-{uuid.uuid4().hex[:8]}"
+
+        async def start() -> RunProcess:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "dispatch.cli", "run", "--db", db_url, "--broker", broker.url,
+                "--prefix", prefix, "--client-id", client_id, "--area", f"view-{client_id}",
+                "--share-telemetry", "--stats-every", "1", "--plan-seconds", "0.3", "--tick-s", "20",
+                *clock.to_args(), cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=log,
+            )  # fmt: skip
+            processes.append(RunProcess(proc, delivered, changed))
+            return processes[-1]
+
+        try:
+            async with SimulatedFleet(fleet, broker, clock=clock, prefix=prefix, telemetry_period_s=2.0):
+                leader = await start()
+                await asyncio.wait_for(leader.ready.wait(), 60)
+                standby = await start()
+                await asyncio.wait_for(standby.standby.wait(), 60)
+
+                def shared_both_ways() -> bool:
+                    lead = [s for s in leader.stats if s["role"] == "leader"]
+                    stand = [s for s in standby.stats if s["role"] == "standby"]
+                    return (
+                        any(float(s["view/s"]) > 0 for s in lead)
+                        and any(float(s["direct/s"]) > 0 for s in stand)
+                        and any(float(s["direct/s"]) > 0 for s in lead)
+                    )
+
+                await _until(changed, shared_both_ways, 60)
+                await _until(changed, lambda: len(delivered) == len(ids), 240)
+                assert not standby.ready.is_set()
+        finally:
+            for p in processes:
+                if p.proc.returncode is None:
+                    p.proc.terminate()
+                    await asyncio.wait_for(p.proc.wait(), 30)
+                p.reader.cancel()
+            log.close()
+        writers = {r.writer for r in await store.positions.changed_since(None)}
+        assert len(writers) == 2, f"both processes wrote into the fleet view: {writers}"
+        lead_stats = [s for s in leader.stats if s["role"] == "leader"]
+        print("leader stats:", lead_stats[-1], "\nstandby stats:", standby.stats[-1])
