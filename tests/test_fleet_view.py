@@ -58,7 +58,9 @@ def _link(broker: BrokerAddress, prefix: str, name: str, *, telemetry_only: bool
     )  # fmt: skip
 
 
-async def test_the_leader_takes_what_the_standby_heard_from_the_view(broker: BrokerAddress, prefix: str) -> None:
+async def test_the_leader_takes_what_the_standby_heard_from_the_view(
+    broker: BrokerAddress, prefix: str
+) -> None:
     clock = RealClock()
     leader, standby = _link(broker, prefix, "leader"), _link(broker, prefix, "standby", telemetry_only=True)
     rounds = 6
@@ -107,8 +109,8 @@ async def test_the_leader_takes_what_the_standby_heard_from_the_view(broker: Bro
         held = leader.registry.get(DRONES[0])
         assert held is not None and held.telemetry is not None
         stale = Telemetry(
-            drone_id=DRONES[0], ts=last_ts - timedelta(seconds=3), lon=1.0, lat=1.0, alt_m=0, ground_speed_mps=0,
-            heading_deg=0, battery_pct=1, energy_wh=1, state="idle",
+            drone_id=DRONES[0], ts=last_ts - timedelta(seconds=3), lon=1.0, lat=1.0, alt_m=0,
+            ground_speed_mps=0, heading_deg=0, battery_pct=1, energy_wh=1, state="idle",
         )  # fmt: skip
         stale_before = leader.stats.shared_stale
         assert leader.accept_shared([(stale, clock.now())]) == 0
@@ -182,7 +184,9 @@ async def test_two_dispatchers_share_the_telemetry_and_deliver(
         ids = []
         for _ in range(12):
             src, dst = rng.sample(USABLE_PADS, 2)
-            ids.append((await store.requests.create(request(src, dst, deadline_min=600), actor=src)).request.id)
+            ids.append(
+                (await store.requests.create(request(src, dst, deadline_min=600), actor=src)).request.id
+            )
         client_id = f"disp-{uuid.uuid4().hex[:8]}"
 
         async def start() -> RunProcess:
@@ -214,6 +218,20 @@ async def test_two_dispatchers_share_the_telemetry_and_deliver(
                 await _until(changed, shared_both_ways, 60)
                 await _until(changed, lambda: len(delivered) == len(ids), 240)
                 assert not standby.ready.is_set()
+                writers = {r.writer for r in await store.positions.changed_since(None)}
+                assert len(writers) == 2, f"both processes wrote into the fleet view: {writers}"
+                lead_stats = [s for s in leader.stats if s["role"] == "leader"]
+                print("leader stats:", lead_stats[-1], "\nstandby stats:", standby.stats[-1])
+
+                # Promotion: the standby drops its view link and leads with the area's session.
+                leader.proc.kill()
+                await leader.proc.wait()
+                await asyncio.wait_for(standby.ready.wait(), 60)
+                await _until(
+                    changed,
+                    lambda: any(s["role"] == "leader" and float(s["direct/s"]) > 0 for s in standby.stats),
+                    30,
+                )
         finally:
             for p in processes:
                 if p.proc.returncode is None:
@@ -221,7 +239,3 @@ async def test_two_dispatchers_share_the_telemetry_and_deliver(
                     await asyncio.wait_for(p.proc.wait(), 30)
                 p.reader.cancel()
             log.close()
-        writers = {r.writer for r in await store.positions.changed_since(None)}
-        assert len(writers) == 2, f"both processes wrote into the fleet view: {writers}"
-        lead_stats = [s for s in leader.stats if s["role"] == "leader"]
-        print("leader stats:", lead_stats[-1], "\nstandby stats:", standby.stats[-1])

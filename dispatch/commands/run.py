@@ -45,6 +45,8 @@ import signal
 import sys
 from datetime import datetime
 
+import aiomqtt
+
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.fleet_view import (
     FleetViewReader,
@@ -162,16 +164,22 @@ async def _run(args: argparse.Namespace) -> int:
         # While another process leads, hear this process's share of the telemetry and write it
         # into the fleet view, so that share is not lost to the leader.
         assert group is not None
-        store = await open_store(args.db, now=clock.now)
-        try:
-            link = _view_link(args, clock, group)
-            link.expect_drones(d.id for d in (await store.directory.fleet()).drones)
-            link.add_telemetry_listener(meter.on_telemetry)
-            writer = FleetViewWriter(store, link, me, stats=view_stats)
-            async with link:
-                await writer.run()
-        finally:
-            await store.close()
+        while True:
+            try:
+                store = await open_store(args.db, now=clock.now)
+                try:
+                    link = _view_link(args, clock, group)
+                    link.expect_drones(d.id for d in (await store.directory.fleet()).drones)
+                    link.add_telemetry_listener(meter.on_telemetry)
+                    writer = FleetViewWriter(store, link, me, stats=view_stats)
+                    async with link:
+                        await writer.run()
+                finally:
+                    await store.close()
+            except (OSError, TimeoutError, StoreError, aiomqtt.MqttError) as exc:
+                # No broker or database yet: the share goes to the other members meanwhile.
+                print(f"dronedispatch run: standby: no telemetry share ({exc}); retrying", file=sys.stderr)
+                await asyncio.sleep(5.0)  # a retry period, not synchronisation
 
     async def lead(_lease: Lease) -> int:
         nonlocal role
