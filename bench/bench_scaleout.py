@@ -312,7 +312,11 @@ def _dispatchers_main(args: argparse.Namespace) -> int:
         r[f"last_{k}_p95"] > r[f"first_{k}_p95"] + 1.0
         for r in results.values() for k in ("direct", "view") if r[f"last_{k}_p95"] == r[f"last_{k}_p95"]
     )  # fmt: skip
-    print(f"heard directly, both processes: {total:,.0f}/s of {sum(s[1] for s in sent):,.0f}/s sent")
+    sent_rate = sum(s[1] for s in sent)
+    lead = results.get("leader", {})
+    print(f"heard directly, both processes: {total:,.0f}/s of {sent_rate:,.0f}/s sent; the leader took "
+          f"{lead.get('direct', 0) + lead.get('view', 0):,.0f}/s (directly + from the fleet view; a sample"
+          " older than one it already holds is not taken)")  # fmt: skip
     print("backlog:", "GROWING" if growing else "steady (the delay does not grow)")
     return 1 if growing else 0
 

@@ -14,7 +14,7 @@ import random
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
@@ -239,3 +239,32 @@ async def test_two_dispatchers_share_the_telemetry_and_deliver(
                     await asyncio.wait_for(p.proc.wait(), 30)
                 p.reader.cancel()
             log.close()
+
+
+async def test_a_waiter_for_a_drone_wakes_on_a_sample_taken_from_the_view() -> None:
+    link = FleetLink("mqtt://127.0.0.1:1883", drone_ids=DRONES[:2])  # never connected: no broker needed
+    clock = RealClock()
+    now = clock.now()
+
+    def sample(drone_id: str, ts: datetime) -> Telemetry:
+        return Telemetry(
+            drone_id=drone_id, ts=ts, lon=126.95, lat=37.39, alt_m=120, ground_speed_mps=15, heading_deg=0,
+            battery_pct=90, energy_wh=300, state="en_route",
+        )  # fmt: skip
+
+    waiting = asyncio.create_task(link.telemetry_after(DRONES[0], now, timeout_s=10))
+    other = asyncio.create_task(link.telemetry_after(DRONES[1], now + timedelta(seconds=5), timeout_s=10))
+    heard_at = now - timedelta(seconds=1)
+    taken: list[int] = []
+    # Scheduled after the two tasks' first steps (the loop runs callbacks in order), so both wait.
+    asyncio.get_running_loop().call_soon(
+        lambda: taken.append(link.accept_shared([(sample(d, now), heard_at) for d in DRONES[:2]]))
+    )
+    assert (await asyncio.wait_for(waiting, 5)).ts == now
+    assert taken == [2]
+    assert not other.done(), "a sample older than asked for does not wake the waiter"
+    assert link.accept_shared([(sample("not-in-fleet", now), heard_at)]) == 0
+    status = link.registry.get(DRONES[0])
+    assert status is not None and status.received_at == heard_at  # when the other process heard it
+    link.accept_shared([(sample(DRONES[1], now + timedelta(seconds=6)), now)])
+    assert (await asyncio.wait_for(other, 5)).ts == now + timedelta(seconds=6)
