@@ -3,25 +3,19 @@ mid-flight and started again; every request is still delivered exactly once."""
 
 from __future__ import annotations
 
-import asyncio
-import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import BinaryIO
 
-from dispatch.commands.run import READY_LINE
 from dispatch.store import Store, open_store
 from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
 from fleet.messages import Delivered, PickedUp, TookOff
 from simulator.fleet_sim import SimulatedFleet
-from tests.conftest import REPO
 from tests.db_fixtures import db_url_fixture  # noqa: F401
 from tests.dispatcher_fixtures import SIM_START, request, sample_fleet, seed
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.process_fixtures import add_unprinted, dispatcher_process
 
 ROUTES = [
     ("city-hall", "indeokwon"),
@@ -31,66 +25,6 @@ ROUTES = [
     ("dongan-gu-office", "beomgye"),
     ("pyeongchon", "city-hall"),
 ]
-
-
-class Service:
-    """One ``dronedispatch run`` process and the ``request ID STATE`` lines it printed."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, seen: dict[str, list[str]]) -> None:
-        self.proc = proc
-        self.seen = seen
-        self.ready = asyncio.Event()
-        self.changed = asyncio.Event()
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        async for raw in self.proc.stdout:
-            line = raw.decode().strip()
-            if line == READY_LINE:
-                self.ready.set()
-            elif line.startswith("request "):
-                _, rid, state = line.split()
-                self.seen.setdefault(rid, []).append(state)
-                self.changed.set()
-
-    async def wait_for(self, ids: list[str], state: str, timeout_s: float) -> None:
-        """Until every request in ``ids`` was reported in ``state``."""
-
-        async def _wait() -> None:
-            while not all(state in self.seen.get(r, []) for r in ids):
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(_wait(), timeout_s)
-
-
-@asynccontextmanager
-async def dispatcher_process(
-    db_url: str,
-    broker: BrokerAddress,
-    prefix: str,
-    client_id: str,
-    clock: SharedClock,
-    seen: dict[str, list[str]],
-    log: BinaryIO,
-) -> AsyncIterator[Service]:
-    """Start ``dronedispatch run``; stop it (SIGTERM, or whatever the test did) on the way out."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dispatch.cli", "run",
-        "--db", db_url, "--broker", broker.url, "--prefix", prefix, "--client-id", client_id,
-        "--plan-seconds", "0.3", "--tick-s", "20", "--verbose", *clock.to_args(),
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=log,
-    )  # fmt: skip
-    service = Service(proc, seen)
-    try:
-        await asyncio.wait_for(service.ready.wait(), 60)
-        yield service
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            await asyncio.wait_for(proc.wait(), 30)
-        service._reader.cancel()
 
 
 async def test_sigkill_mid_flight_then_restart(
@@ -110,12 +44,13 @@ async def test_sigkill_mid_flight_then_restart(
         sim = SimulatedFleet(fleet, broker, clock=clock, prefix=prefix, telemetry_period_s=2.0)
         async with sim:
             log = (tmp_path / "dispatcher.log").open("ab")
-            async with dispatcher_process(db_url, broker, prefix, client_id, clock, seen, log) as first:
+            async with dispatcher_process(db_url, broker, prefix, client_id, clock, log, seen=seen) as first:
                 # Mid-flight: a document is on board some drone.
                 await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.code_ok, timeout_s=60)
                 first.proc.kill()
                 await first.proc.wait()
-            async with dispatcher_process(db_url, broker, prefix, client_id, clock, seen, log) as second:
+                await add_unprinted(store, ids, seen)
+            async with dispatcher_process(db_url, broker, prefix, client_id, clock, log, seen=seen) as second:
                 try:
                     await second.wait_for(ids, "delivered", timeout_s=60)
                 except TimeoutError:
