@@ -14,6 +14,7 @@ from fleet.messages import Hold, PickedUp
 from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
 from tests.dispatcher_fixtures import (
     System,
+    blocking_zone,
     parse_zone,
     request,
     running_system,
@@ -21,7 +22,6 @@ from tests.dispatcher_fixtures import (
     states,
 )
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
-from tests.test_dispatcher_zones import blocking_zone
 
 SPEED = 30.0  # slow enough that the drone is still far from the zone while the first one dies
 
@@ -47,11 +47,13 @@ async def held_after_crash(system: System, zone: bool) -> tuple[str, str]:
     return view.id, mission_id
 
 
-async def test_restart_between_hold_and_resume_reroutes_around_the_zone(
-    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
-) -> None:
+async def restart_while_held(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, *, zone: bool
+) -> tuple[str, list[str]]:
+    """:func:`held_after_crash`, then a second dispatcher on the same store until the request is
+    delivered and the flight done: (mission id, kinds of the flight's acknowledged commands)."""
     async with running_system(store, broker, prefix, speed=SPEED, pool=solver_pool) as system:
-        rid, mission_id = await held_after_crash(system, zone=True)
+        rid, mission_id = await held_after_crash(system, zone=zone)
         second = Dispatcher(store, system.link, system.clock, pool=solver_pool, silent_after_s=5 * SPEED)
         async with second:
 
@@ -59,27 +61,22 @@ async def test_restart_between_hold_and_resume_reroutes_around_the_zone(
                 return (await states(store, [rid]))[rid] == "delivered" and not second.missions
 
             await second.wait_until(delivered, timeout_s=90)
-        flight = await store.flights.get(mission_id)
-        acked = [c.kind for c in flight.commands if c.result == "ack"]
-        assert acked[-3:] == ["Hold", "Reroute", "Resume"], acked
-        assert "rerouted" in [e.action for e in await store.history("flight", mission_id)]
         assert not system.sim.breaches
-        assert (await store.verify_audit()).ok
+    flight = await store.flights.get(mission_id)
+    return mission_id, [c.kind for c in flight.commands if c.result == "ack"]
+
+
+async def test_restart_between_hold_and_resume_reroutes_around_the_zone(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
+) -> None:
+    mission_id, acked = await restart_while_held(store, broker, prefix, solver_pool, zone=True)
+    assert acked[-3:] == ["Hold", "Reroute", "Resume"], acked
+    assert "rerouted" in [e.action for e in await store.history("flight", mission_id)]
+    assert (await store.verify_audit()).ok
 
 
 async def test_restart_between_hold_and_resume_without_a_zone_resumes(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
 ) -> None:
-    async with running_system(store, broker, prefix, speed=SPEED, pool=solver_pool) as system:
-        rid, mission_id = await held_after_crash(system, zone=False)
-        second = Dispatcher(store, system.link, system.clock, pool=solver_pool, silent_after_s=5 * SPEED)
-        async with second:
-
-            async def delivered() -> bool:
-                return (await states(store, [rid]))[rid] == "delivered" and not second.missions
-
-            await second.wait_until(delivered, timeout_s=90)
-        flight = await store.flights.get(mission_id)
-        acked = [c.kind for c in flight.commands if c.result == "ack"]
-        assert "Reroute" not in acked and acked[-1] == "Resume", acked
-        assert not system.sim.breaches
+    _, acked = await restart_while_held(store, broker, prefix, solver_pool, zone=False)
+    assert "Reroute" not in acked and acked[-1] == "Resume", acked

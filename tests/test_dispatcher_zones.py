@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import PickedUp
 from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
 from tests.dispatcher_fixtures import (
-    System,
+    blocking_zone,
     parse_zone,
     request,
     running_system,
@@ -19,38 +16,6 @@ from tests.dispatcher_fixtures import (
     states,
 )
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
-
-
-def longest_leg(
-    system: System, mission_id: str, after_request: str | None = None
-) -> tuple[float, tuple[float, float]]:
-    """Length and middle (lon, lat) of the longest segment the mission flies after the pickup of
-    ``after_request`` (default: its first stop)."""
-    m = system.dispatcher.missions[mission_id]
-    first = min(s.at for s in m.stops if after_request is None or s.request_id == after_request)
-    frame = system.sim.frame
-    best, mid = -1.0, (0.0, 0.0)
-    for a, b in zip(m.waypoints[first:], m.waypoints[first + 1 :], strict=False):
-        ax, ay = frame.to_xy(a[0], a[1])
-        bx, by = frame.to_xy(b[0], b[1])
-        length = math.hypot(bx - ax, by - ay)
-        if length > best:
-            lon, lat = frame.to_lonlat((ax + bx) / 2, (ay + by) / 2)
-            best, mid = length, (float(lon), float(lat))
-    return best, mid
-
-
-def blocking_zone(
-    system: System, mission_id: str, zone_id: str, radius_m: float = 150.0, after_request: str | None = None
-) -> dict[str, Any]:
-    """A disc on the middle of the longest segment the mission still has to fly after a pickup."""
-    best, mid = longest_leg(system, mission_id, after_request)
-    assert best > 6 * radius_m, "the test needs a long leg after the pickup"
-    return {
-        "type": "Feature",
-        "properties": {"id": zone_id, "kind": "no_fly", "radius_m": radius_m, "reason": "test: pop-up zone"},
-        "geometry": {"type": "Point", "coordinates": list(mid)},
-    }
 
 
 async def test_zone_added_mid_flight_reroutes_without_breach(
