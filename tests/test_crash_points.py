@@ -1,0 +1,217 @@
+"""The dispatcher killed with SIGKILL during planning, during commanding and during a re-route, at
+chosen moments (failpoints, :mod:`dispatch.service.failpoints`), then started again without them.
+
+Each test runs ``dronedispatch run`` armed with one failpoint against the real broker and a
+simulated fleet on a shared accelerated clock, files requests, waits until the process printed
+``failpoint NAME`` and died of SIGKILL (a test whose kill never happens fails), restarts it, and
+then checks: every request ends in exactly one final state (delivered, here), no document is
+handed over twice, every command the store says was acknowledged was applied by its drone, every
+mission took off once, no drone entered a zone (the sample zones and the pop-up one), and the
+audit chain verifies.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airspace.zones import load_zones
+from dispatch.lifecycle import REQUEST_TERMINAL
+from dispatch.service.missions import MissionSpec
+from dispatch.store import Store, open_store
+from fleet.clock import SharedClock
+from fleet.connection import BrokerAddress
+from fleet.messages import Landed, PickedUp, TookOff
+from simulator.fleet_sim import SimulatedFleet
+from tests.conftest import EXAMPLES
+from tests.db_fixtures import db_url_fixture  # noqa: F401
+from tests.dispatcher_fixtures import SIM_START, parse_zone, request, sample_fleet, seed, zone_across
+from tests.fault_checks import assert_delivered_once
+from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.process_fixtures import add_unprinted, dispatcher_process
+
+# Four short trips (under 2 km): a planning round commits several of them, one at a time.
+ROUTES = [
+    ("city-hall", "indeokwon"),
+    ("manan-gu-office", "anyang-station"),
+    ("dongan-gu-office", "beomgye"),
+    ("pyeongchon", "city-hall"),
+]
+# The first carries the document the pop-up zone is put in front of: a 5 km leg after the pickup.
+REROUTE_ROUTES = [("manan-gu-office", "indeokwon"), ("tax-office", "gunpo")]
+FINAL = {str(s) for s in REQUEST_TERMINAL}
+# Every point runs on SQLite; one per phase on PostgreSQL too (all of them would add minutes).
+ON_POSTGRESQL = {"plan.committed", "command.acked.Start", "reroute.sent"}
+
+
+def cases(*points: tuple[object, ...]) -> list[object]:
+    """``(point, *more)`` cases as ``(db_url, point, *more)`` parameters: on SQLite, and on
+    PostgreSQL for the points in :data:`ON_POSTGRESQL` (``db_url`` is the fixture, indirectly)."""
+    out = []
+    for db in ("sqlite", "postgresql"):
+        for case in points:
+            if db == "sqlite" or case[0] in ON_POSTGRESQL:
+                out.append(pytest.param(db, *case, id="-".join([db, str(case[0])])))
+    return out
+
+
+Trigger = Callable[[Store, SimulatedFleet, list[str]], Awaitable[None]]
+
+
+async def zone_ahead(store: Store, sim: SimulatedFleet, ids: list[str]) -> None:
+    """Once the first request's document is on board, an operator adds a no-fly zone across the
+    rest of its flight (through the store, as a front end would: the dispatcher process sees it
+    at its next tick); the simulator's breach monitor watches it from then on."""
+    picked = await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == ids[0], timeout_s=60)
+    assert picked.mission_id is not None
+    flight = await store.flights.get(picked.mission_id)
+    spec = MissionSpec.from_plan(flight.mission_id, flight.drone_id, flight.plan)
+    # Three quarters along the leg: the restarted dispatcher (seconds to start, minutes of
+    # accelerated flight) must still find the drone before the zone when the kill came first.
+    feature = zone_across(sim.frame, spec.waypoints, spec.stops, "pop-up", after_request=ids[0], along=0.75)
+    sim.watch_zone(parse_zone(feature))
+    await store.zones.upsert(feature, actor="operator-test")
+
+
+async def crash_and_restart(
+    store: Store,
+    db_url: str,
+    broker: BrokerAddress,
+    prefix: str,
+    tmp_path: Path,
+    point: str,
+    routes: list[tuple[str, str]],
+    *,
+    speed: float = 150.0,
+    tick_s: float = 20.0,
+    trigger: Trigger | None = None,
+) -> tuple[SimulatedFleet, list[str]]:
+    """Seed ``store`` (on ``db_url``) and file ``routes``, run a dispatcher armed with ``point``
+    until it kills itself there (after ``trigger``, if given, did its part), restart it unarmed and
+    wait until every request is in a final state and every drone that flew has landed. Returns
+    the stopped simulator and the request ids."""
+    fleet = sample_fleet()
+    await seed(store, fleet)
+    clock = SharedClock.starting_now(speed, SIM_START)
+    ids = []
+    for src, dst in routes:
+        ids.append((await store.requests.create(request(src, dst, deadline_min=120), actor=src)).request.id)
+    client_id = f"disp-{uuid.uuid4().hex[:8]}"
+    seen: dict[str, list[str]] = {}
+    zones = load_zones(EXAMPLES / "zones.geojson")
+    sim = SimulatedFleet(fleet, broker, clock=clock, prefix=prefix, zones=zones, telemetry_period_s=2.0)
+    log_path = tmp_path / "dispatcher.log"
+    args = (db_url, broker, prefix, client_id, clock)
+    with log_path.open("ab") as log:
+        try:
+            async with sim:
+                async with dispatcher_process(
+                    *args, log, seen=seen, failpoints=point, tick_s=tick_s, wait_ready=False
+                ) as first:
+                    if trigger is not None:
+                        await trigger(store, sim, ids)
+                    await first.wait_killed_at(point, timeout_s=60)
+                await add_unprinted(store, ids, seen)
+                async with dispatcher_process(*args, log, seen=seen, tick_s=tick_s) as second:
+                    await second.until(lambda: all(seen.get(r, [""])[-1] in FINAL for r in ids), 90)
+                    # Then every drone that flew lands: a breach on the way home counts too.
+                    for drone_id in {e.drone_id for e in sim.events if isinstance(e, TookOff)}:
+                        last = max(
+                            i
+                            for i, e in enumerate(sim.events)
+                            if isinstance(e, TookOff) and e.drone_id == drone_id
+                        )
+                        await sim.wait_for(
+                            lambda e, d=drone_id, n=last: (
+                                isinstance(e, Landed) and e.drone_id == d and sim.events.index(e) > n
+                            ),
+                            timeout_s=60,
+                        )
+        except (TimeoutError, AssertionError) as exc:
+            log.flush()
+            states = {rid: [(await store.requests.get(rid)).state, seen.get(rid)] for rid in ids}
+            tail = log_path.read_text()[-4000:]
+            raise AssertionError(f"{exc!r} at failpoint {point}; requests: {states}\n{tail}") from exc
+    return sim, ids
+
+
+async def check_outcome(store: Store, sim: SimulatedFleet, ids: list[str]) -> None:
+    """Every request delivered exactly once (store, audit log and drones agree), each mission
+    started once, acknowledged commands applied, no breach, the audit chain intact."""
+    await assert_delivered_once(store, sim, ids)
+    took_off = Counter(e.mission_id for e in sim.events if isinstance(e, TookOff))
+    assert all(n == 1 for n in took_off.values()), took_off
+
+
+async def rerouted_around(store: Store, ids: list[str]) -> None:
+    """The zone really was in the way: the flight carrying the first document was re-routed."""
+    flight = (await store.flights.carrying(ids[0]))[-1]
+    assert any(c.kind == "Reroute" and c.result == "ack" for c in flight.commands), flight.commands
+
+
+async def crash_point(
+    db_url: str,
+    broker: BrokerAddress,
+    prefix: str,
+    tmp_path: Path,
+    point: str,
+    *,
+    routes: list[tuple[str, str]] = ROUTES,
+    also: Callable[[Store, list[str]], Awaitable[None]] | None = None,
+    **kw: Any,
+) -> None:
+    """:func:`crash_and_restart` on a fresh store, :func:`check_outcome`, then ``also``."""
+    store = await open_store(db_url)
+    try:
+        sim, ids = await crash_and_restart(store, db_url, broker, prefix, tmp_path, point, routes, **kw)
+        await check_outcome(store, sim, ids)
+        if also is not None:
+            await also(store, ids)
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("db_url", "point"), cases(("plan.solved",), ("plan.committed",)), indirect=["db_url"]
+)
+async def test_killed_while_planning(
+    db_url: str, broker: BrokerAddress, prefix: str, tmp_path: Path, point: str
+) -> None:
+    await crash_point(db_url, broker, prefix, tmp_path, point)
+
+
+@pytest.mark.parametrize(
+    ("db_url", "point"),
+    cases(("command.sent.UploadMission",), ("command.acked.UploadMission",), ("command.acked.Start",)),
+    indirect=["db_url"],
+)
+async def test_killed_while_commanding(
+    db_url: str, broker: BrokerAddress, prefix: str, tmp_path: Path, point: str
+) -> None:
+    await crash_point(db_url, broker, prefix, tmp_path, point)
+
+
+@pytest.mark.parametrize(
+    ("db_url", "point", "speed"),
+    cases(
+        # Killed before the hold: the drone flies on towards the zone while the dispatcher restarts.
+        ("reroute.begun", 40.0),
+        # Killed with the drone holding: the restart costs no distance, so the clock may run faster.
+        ("reroute.held", 80.0),
+        ("reroute.sent", 80.0),
+        ("command.acked.Reroute", 80.0),
+    ),
+    indirect=["db_url"],
+)
+async def test_killed_while_rerouting(
+    db_url: str, broker: BrokerAddress, prefix: str, tmp_path: Path, point: str, speed: float
+) -> None:
+    await crash_point(
+        db_url, broker, prefix, tmp_path, point,
+        routes=REROUTE_ROUTES, speed=speed, tick_s=5.0, trigger=zone_ahead, also=rerouted_around,
+    )  # fmt: skip
