@@ -48,12 +48,18 @@ def zone_features() -> list[dict[str, Any]]:
 
 
 def sample_fleet(drones: int = 6) -> Fleet:
-    """The sample fleet, grown to ``drones`` drones (extra ones spread over the ports)."""
+    """The sample fleet with ``drones`` drones: its first ones, or grown (extra ones spread over
+    the ports)."""
     fleet = load_fleet(EXAMPLES / "fleet.json")
-    if drones <= len(fleet.drones):
+    if drones == len(fleet.drones):
         return fleet
     doc = fleet.to_dict()
     ports = doc["ports"]
+    if drones < len(fleet.drones):
+        keep = {d.id for d in fleet.drones[:drones]}
+        for port in ports:
+            port["drones"] = [d for d in port["drones"] if d["id"] in keep]
+        return parse_fleet(doc, source="test")
     for i in range(len(fleet.drones), drones):
         ports[i % len(ports)]["drones"].append({"id": f"D{i + 1:02d}", "model": "courier-s"})
     return parse_fleet(doc, source="test")

@@ -139,10 +139,12 @@ async def test_a_request_filed_over_http_is_delivered_and_streamed(
             assert metrics["dronedispatch_plan_rounds_total"] >= 1
 
 
-async def test_a_request_on_a_flight_is_not_cancelled(
+async def test_a_request_on_a_flight_is_cancelled_before_its_pickup(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
 ) -> None:
     async with flying_api(store, broker, prefix, solver_pool) as api, api.client("office") as office:
+        system = api.system
+        assert system is not None
         # Picked up 4.7 km from the nearest port: a few wall seconds on a flight before the pickup.
         rid = (await office.post("/api/v1/requests", json=body(api, "gwacheon", "city-hall"))).json()["id"]
         async with office.stream("GET", f"/api/v1/requests/{rid}/stream") as own, asyncio.timeout(60):
@@ -158,15 +160,25 @@ async def test_a_request_on_a_flight_is_not_cancelled(
             assert states[drone_id].at > api.dispatcher.clock.now()
         q = await office.post("/api/v1/quotes", json=body(api, "city-hall", "gunpo"))
         assert q.status_code == 200 and q.json()["feasible"] is True
+        (mission_id,) = [m.mission_id for m in api.dispatcher.missions.values() if rid in m.spec.request_ids]
         r = await office.post(f"/api/v1/requests/{rid}/cancel")
-        assert r.status_code == 409, r.text
-        details = r.json()["error"]["details"]
-        # Whatever it is by now, it is on the drone's mission or already on board.
-        if error_code(r) == "on_flight":
-            assert details["state"] in ("planned", "dispatched") and details["mission_id"]
-        else:
-            assert error_code(r) == "too_late" and details["state"] in ("picked_up", "delivered")
-        assert (await api.store.requests.get(rid)).state != "cancelled"
+        assert r.status_code == 200, r.text
+        assert r.json()["state"] == "cancelled"
+
+        # The drone was re-routed without the pickup and lands back at a port, the flight completes.
+        async def flight_done() -> bool:
+            return (await store.flights.get(mission_id)).state == "completed"
+
+        await api.dispatcher.wait_until(flight_done, timeout_s=60)
+        assert not [e for e in system.sim.events if getattr(e, "request_id", None) == rid]
+        assert not system.sim.breaches
+        assert (await store.requests.get(rid)).state == "cancelled"
+        notes = [e.action for e in await store.history("request", rid)]
+        assert "cancel_requested" in notes and "cancel_failed" not in notes
+        # Cancelling again answers the same.
+        again = await office.post(f"/api/v1/requests/{rid}/cancel")
+        assert again.status_code == 200 and again.json()["state"] == "cancelled"
+        assert (await store.verify_audit()).ok
 
 
 async def test_a_zone_posted_mid_flight_reroutes_the_flight(

@@ -169,7 +169,7 @@ DEFAULT_DESCRIPTIONS: dict[int, str] = {
     401: "no, malformed, unknown or revoked API key (missing_key, malformed_key, invalid_key)",
     403: "the key's role may not do this (forbidden_role)",
     404: "no such record, or another office's (not_found)",
-    409: "the record's state does not allow it (too_late, on_flight, idempotency_conflict, invalid_state)",
+    409: "the record's state does not allow it (too_late, not_steered, idempotency_conflict, invalid_state)",
     422: "invalid input (invalid_coordinates, unknown_pad, invalid_geojson...) or refused at intake",
     429: "over the key's rate limit; retry after Retry-After seconds (rate_limited)",
     503: "the database is not answering (store_unavailable)",

@@ -30,7 +30,7 @@ from dispatch.api.schemas import (
     TrackPoint,
 )
 from dispatch.service import operations
-from dispatch.service.operations import cancel_request, quote
+from dispatch.service.operations import CancelPending, cancel_request, quote
 from dispatch.store import Conflict, NewRequest, NotFound, Place, RequestView
 from dispatch.store.requests import PAD_TOLERANCE_DEG
 from dispatch.store.views import AuditEntry
@@ -342,17 +342,31 @@ async def read_request(
     guards=[ANY_ROLE],
     status_code=200,
     summary="Cancel a request",
-    responses=_ERRORS,
+    responses={
+        **_ERRORS,
+        202: ResponseSpec(
+            RequestOut, description="its drone is being re-routed without it; cancelled when it confirms"
+        ),
+    },
 )
-async def cancel(request: Request[Any, Any, Any], state: State, request_id: FromPath[str]) -> RequestOut:
-    """Cancel a request not yet on a flight; 409 ``on_flight`` / ``too_late`` otherwise."""
+async def cancel(
+    request: Request[Any, Any, Any], state: State, request_id: FromPath[str]
+) -> Response[RequestOut]:
+    """Cancel a request whose document is not picked up yet. On a drone's mission, the drone is
+    re-routed without it first: 200 once it confirmed, 202 (state unchanged) while it has not
+    within 30 s (the request becomes ``cancelled`` when it does). 409 ``too_late`` (picked up or
+    final) or ``not_steered`` (the drone took no route without it)."""
     ctx, who = ctx_of(state), principal_of(request)
     await get_visible(ctx, who, request_id)
-    view = await cancel_request(
-        ctx.dispatcher, request_id, actor=who.actor, reason=f"cancelled by {who.actor}"
-    )
+    try:
+        view = await cancel_request(
+            ctx.dispatcher, request_id, actor=who.actor, reason=f"cancelled by {who.actor}"
+        )
+    except CancelPending as pending:
+        ctx.feed.nudge()
+        return Response(request_out(pending.view), status_code=202)
     ctx.feed.nudge()
-    return request_out(view)
+    return Response(request_out(view), status_code=200)
 
 
 @post(

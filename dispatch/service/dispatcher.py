@@ -243,11 +243,12 @@ class Dispatcher:
         re-routed around zones that are new or changed."""
         return await self._zones_changed()
 
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Future[Any]:
         task = asyncio.ensure_future(coro)
         task.set_name(name)
         self._side.add(task)
         task.add_done_callback(self._done)
+        return task
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._side.discard(task)
@@ -346,6 +347,95 @@ class Dispatcher:
         # The periodic tick may have seen the new zone first and started the re-routes itself.
         return sorted(set(hit) | {m.mission_id for m in self.missions.values() if m.rerouting})
 
+    # --- cancelling a request on a drone's mission ---------------------------------------------
+
+    async def cancel_on_flight(
+        self, request_id: str, *, actor: str, reason: str, wait_s: float = 30.0
+    ) -> str:
+        """Take a request planned on or dispatched to a drone off the drone's mission, then record it
+        ``cancelled``: the drone is held (in the air) or re-routed on the ground, its path re-made
+        through its other stops, and resumed. The intent is recorded first (``cancel_requested``),
+        so a dispatcher that restarts meanwhile finishes it.
+
+        Returns ``cancelled``; ``picked_up`` (too late: the document is on board and goes on);
+        ``not_on_flight`` (no mission of this dispatcher carries it now: look at the request
+        again); ``pending`` (not confirmed by the drone within ``wait_s``: it goes on, and the
+        request is cancelled when it is); ``not_steered`` (the drone took no new route: the request
+        stays on its mission, the audit log says why).
+        """
+        m = self._carrying(request_id)
+        if m is None:
+            return "not_on_flight"
+        if request_id in m.picked:
+            return "picked_up"
+        await self.store.note(
+            "request", request_id, "cancel_requested", actor=actor,
+            payload={"reason": reason, "mission_id": m.mission_id, "drone_id": m.drone_id},
+        )  # fmt: skip
+        task = self._spawn(self._take_off_mission(m, request_id, actor, reason), f"cancel:{request_id}")
+        try:
+            return str(await asyncio.wait_for(asyncio.shield(task), wait_s))
+        except TimeoutError:
+            return "pending"
+
+    async def _cancel_intent(self, request_id: str) -> tuple[str, str] | None:
+        """(actor, reason) of a cancel asked for and neither done nor refused, else None."""
+        notes = [
+            e for e in await self.store.history("request", request_id)
+            if e.action in ("cancel_requested", "cancel_refused", "cancel_failed")
+        ]  # fmt: skip
+        if not notes or notes[-1].action != "cancel_requested":
+            return None
+        return notes[-1].actor, str(notes[-1].payload.get("reason") or "cancelled")
+
+    def _carrying(self, request_id: str) -> ActiveMission | None:
+        """The live mission with a stop for the request (not one it was taken off)."""
+        return next(
+            (m for m in self.missions.values()
+             if request_id not in m.cancelled and any(s.request_id == request_id for s in m.stops)),
+            None,
+        )  # fmt: skip
+
+    async def _take_off_mission(self, m: ActiveMission, request_id: str, actor: str, reason: str) -> str:
+        m.rerouting = True
+        await self._reroute(m, [], time.perf_counter(), self.clock.now(), drop=frozenset({request_id}))
+        view = await self.store.requests.get(request_id)
+        if view.state == RequestState.CANCELLED:
+            m.cancelled.add(request_id)
+            return "cancelled"
+        if request_id in m.picked or view.state not in (
+            RequestState.ACCEPTED,
+            RequestState.PLANNED,
+            RequestState.DISPATCHED,
+        ):
+            await self.store.note(
+                "request", request_id, "cancel_refused", actor=self.actor,
+                payload={"reason": f"picked up first ({view.state})", "mission_id": m.mission_id},
+            )  # fmt: skip
+            return "picked_up"
+        holder = self._carrying(request_id)
+        if holder is m:
+            await self.store.note(
+                "request", request_id, "cancel_failed", actor=self.actor,
+                payload={"reason": "the drone took no route without the request", "mission_id": m.mission_id},
+            )  # fmt: skip
+            return "not_steered"
+        if holder is not None:
+            return "not_on_flight"  # its mission was given up and it is on another one now
+        # Off the mission: re-routed without it, or the mission was aborted (the request is
+        # ``accepted`` again). The expected state guards against the planner taking it meanwhile.
+        try:
+            await self._request_to(
+                request_id, RequestState.CANCELLED, actor=actor,
+                details={"reason": reason, "mission_id": m.mission_id, "drone_id": m.drone_id},
+                expected_state=view.state,
+            )  # fmt: skip
+        except (InvalidTransition, Conflict):
+            return "not_on_flight"
+        m.cancelled.add(request_id)
+        self.wake()
+        return "cancelled"
+
     async def _zones_changed(self) -> list[str]:
         async with self._zone_lock:
             return await self._scan_zones()
@@ -369,23 +459,30 @@ class Dispatcher:
     def _reroute_crossing(self, zone_ids: list[str]) -> list[str]:
         """Start re-routing every mission whose rest of path enters one of ``zone_ids``; return them."""
         t_wall, t_sim = time.perf_counter(), self.clock.now()
-        hit = []
-        for m in list(self.missions.values()):
-            # Missions still on the ground count too: one committed a moment before the zone came
-            # would otherwise take off into it.
-            if m.state in (FlightState.COMPLETED, FlightState.ABORTED) or m.rerouting:
-                continue
-            pos = self._position(m.drone_id)
-            if pos is None:
-                continue
-            first = next_waypoint(self.airspace, pos, m.waypoints, max(1, m.reached_at))
-            until = max(m.eta_end or t_sim, t_sim) + REROUTE_SLACK
-            if crosses(self.airspace, zone_ids, pos, m.waypoints, first, t_sim, until):
-                hit.append(m.mission_id)
-                m.rerouting = True
-                self._spawn(self._reroute(m, zone_ids, t_wall, t_sim), f"reroute:{m.mission_id}")
+        hit = [
+            m.mission_id
+            for m in list(self.missions.values())
+            if self._check_mission(m, zone_ids, t_wall, t_sim)
+        ]
         self.wake()
         return hit
+
+    def _check_mission(self, m: ActiveMission, zone_ids: list[str], t_wall: float, t_sim: datetime) -> bool:
+        """Start a re-route of the mission if the rest of its path crosses one of ``zone_ids``."""
+        # Missions still on the ground count too: one committed a moment before the zone came
+        # would otherwise take off into it.
+        if m.state in (FlightState.COMPLETED, FlightState.ABORTED) or m.rerouting:
+            return False
+        pos = self._position(m.drone_id)
+        if pos is None:
+            return False
+        first = next_waypoint(self.airspace, pos, m.waypoints, max(1, m.reached_at))
+        until = max(m.eta_end or t_sim, t_sim) + REROUTE_SLACK
+        if not crosses(self.airspace, zone_ids, pos, m.waypoints, first, t_sim, until):
+            return False
+        m.rerouting = True
+        self._spawn(self._reroute(m, zone_ids, t_wall, t_sim), f"reroute:{m.mission_id}")
+        return True
 
     def _model(self, drone_id: str) -> DroneModel:
         assert self.fleet is not None
@@ -416,12 +513,37 @@ class Dispatcher:
         heard by this process or taken from the fleet view."""
         return await self.link.telemetry_after(drone_id, after, timeout_s)
 
-    async def _reroute(self, m: ActiveMission, zone_ids: list[str], t_wall: float, t_sim: datetime) -> None:
+    async def _reroute(
+        self,
+        m: ActiveMission,
+        zone_ids: list[str],
+        t_wall: float,
+        t_sim: datetime,
+        drop: frozenset[str] = frozenset(),
+    ) -> None:
         """Hold the drone, plan a safe replacement from where it holds, re-route, resume (a mission
-        not yet in the air is re-routed on the ground, without a hold)."""
+        not yet in the air is re-routed on the ground, without a hold). ``drop``: requests to take
+        off the mission (cancelled by their office); one already picked up stays on it.
+
+        One steering of a mission at a time. A zone that changed meanwhile was skipped by the zone
+        scan (the mission was being re-routed), so the mission is checked against it afterwards."""
         failpoint("reroute.begun")
+        stamp = dict(self._zone_stamp)
         try:
-            if m.state != FlightState.FLYING and await self._reroute_on_ground(m, zone_ids, t_wall, t_sim):
+            async with m.steer:
+                await self._steer(m, zone_ids, t_wall, t_sim, drop)
+        finally:
+            m.rerouting = False
+            if self._zone_stamp != stamp and m.mission_id in self.missions:
+                self._check_mission(m, [z.id for z in self.zones], time.perf_counter(), self.clock.now())
+
+    async def _steer(
+        self, m: ActiveMission, zone_ids: list[str], t_wall: float, t_sim: datetime, drop: frozenset[str]
+    ) -> None:
+        try:
+            if m.state != FlightState.FLYING and await self._reroute_on_ground(
+                m, zone_ids, t_wall, t_sim, drop
+            ):
                 return
             for _attempt in range(20):
                 if m.mission_id not in self.missions:
@@ -441,7 +563,13 @@ class Dispatcher:
                 now = self.clock.now()
                 until = max(m.eta_end or now, now) + REROUTE_SLACK
                 first = next_waypoint(self.airspace, pos, m.waypoints, max(1, m.reached_at))
-                if not crosses(self.airspace, zone_ids, pos, m.waypoints, first, now, until):
+                # Documents on board stay on board: a cancel that came too late drops nothing. A
+                # pickup stop behind the drone counts as done even before its event arrives.
+                dropping = {
+                    r for r in drop - m.picked if all(s.at >= first for s in m.stops if s.request_id == r)
+                }
+                stops = [s for s in m.stops if s.request_id not in dropping]
+                if not dropping and not crosses(self.airspace, zone_ids, pos, m.waypoints, first, now, until):
                     await self._send_new(
                         Resume(drone_id=m.drone_id, cmd_id=f"{m.mission_id}.c{n}", expires_at=self._expiry()),
                         m.mission_id,
@@ -451,7 +579,7 @@ class Dispatcher:
                 for from_index in (first, first + 1):
                     try:
                         rep = replacement(
-                            self.airspace, pos, m.waypoints, m.stops, from_index, now,
+                            self.airspace, pos, m.waypoints, stops, from_index, now,
                             speed_mps=model.cruise_speed_mps, service_s=model.service_s,
                         )  # fmt: skip
                     except AirspaceError as exc:
@@ -481,11 +609,9 @@ class Dispatcher:
             if pos is not None and m.mission_id in self.missions:
                 await self._send_home(m, zone_ids, pos, "reroute_failed", repr(exc))
             raise
-        finally:
-            m.rerouting = False
 
     async def _reroute_on_ground(
-        self, m: ActiveMission, zone_ids: list[str], t_wall: float, t_sim: datetime
+        self, m: ActiveMission, zone_ids: list[str], t_wall: float, t_sim: datetime, drop: frozenset[str]
     ) -> bool:
         """Re-route a mission whose drone has not taken off: once the upload is acknowledged, replace
         everything after the port. False when the drone took off meanwhile (or refused): the caller
@@ -501,8 +627,8 @@ class Dispatcher:
         model = self._model(m.drone_id)
         try:
             rep = replacement(
-                self.airspace, m.waypoints[0], m.waypoints, m.stops, 1, self.clock.now(),
-                speed_mps=model.cruise_speed_mps, service_s=model.service_s,
+                self.airspace, m.waypoints[0], m.waypoints, [s for s in m.stops if s.request_id not in drop],
+                1, self.clock.now(), speed_mps=model.cruise_speed_mps, service_s=model.service_s,
             )  # fmt: skip
         except AirspaceError:
             return False
@@ -933,7 +1059,7 @@ class Dispatcher:
         view.onboard.clear()
         if m is not None:
             for rid in m.spec.request_ids:
-                if rid in m.picked or rid in m.refused_pickup:
+                if rid in m.picked or rid in m.refused_pickup or rid in m.cancelled:
                     continue
                 # No pickup event seen for it: the outcome is unknown (an event lost in a crash
                 # window), so it is NOT re-planned (it could be on board) but left for an operator.
@@ -1092,6 +1218,14 @@ class Dispatcher:
                 elif req.state == RequestState.DELIVERED:
                     m.picked.add(rid)
                     m.delivered.add(rid)
+                elif req.state == RequestState.CANCELLED:
+                    m.cancelled.add(rid)
+                elif req.state in (RequestState.PLANNED, RequestState.DISPATCHED):
+                    intent = await self._cancel_intent(rid)
+                    if intent is not None:
+                        # Stopped while cancelling it: finish (the steering is idempotent).
+                        cancel = self._take_off_mission(m, rid, intent[0], intent[1])
+                        self._spawn(cancel, f"cancel:{rid}")
             cmds = {c.cmd_id: c for c in flight.commands}
             up, go = cmds.get(f"{m.mission_id}.up"), cmds.get(f"{m.mission_id}.go")
             if up is None or go is None:

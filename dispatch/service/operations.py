@@ -2,9 +2,10 @@
 
 Everything here uses the dispatcher's public attributes (``store``, ``link``, ``clock``, ``fleet``,
 ``zones``, ``drones``, ``missions``, ``pool``, ``stats``, ``add_zone``, ``reload_zones``, ``submit``,
-``wake``) and the store; nothing here changes how the dispatcher plans or commands.
+``wake``, ``cancel_on_flight``) and the store; nothing here changes how the dispatcher plans or
+commands.
 
-* :func:`cancel_request`: an office withdraws a request that is not on a flight yet.
+* :func:`cancel_request`: an office withdraws a request whose document is not picked up yet.
 * :func:`quote`: a what-if intake verdict (feasibility, ETA, reason) that files nothing.
 * :func:`deactivate_zone`: a zone is lifted; the dispatcher reloads its airspace.
 * :func:`fleet_snapshot`: every drone's live state (the dispatcher's view + latest telemetry).
@@ -31,7 +32,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import func, select
 
-from dispatch.lifecycle import FLIGHT_TERMINAL, RequestState
+from dispatch.lifecycle import RequestState
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.intake import DEFAULT_DEADLINE, Assessment
 from dispatch.store import Conflict, InvalidInput, NotFound, Place, RequestView, Store, ZoneView
@@ -59,57 +60,74 @@ class NotCancellable(Conflict):
         super().__init__(message)
 
 
-async def cancel_request(
-    dispatcher: Dispatcher, request_id: str, *, actor: str, reason: str = "cancelled by the office"
-) -> RequestView:
-    """Cancel a request that is not yet on a flight (``submitted`` or ``accepted``).
+class CancelPending(Exception):
+    """The drone has not yet confirmed the route without the request; the cancel goes on, and the
+    request becomes ``cancelled`` when it does. ``view`` is the request as it is now."""
 
-    A request already planned on or dispatched to a drone raises :class:`NotCancellable` with code
-    ``on_flight``: the drone carries the stop in its mission, and taking it out needs a re-route the
-    dispatcher does not offer yet. After pickup, or in a final state: code ``too_late``.
+    def __init__(self, view: RequestView) -> None:
+        self.view = view
+        super().__init__(f"request {view.id}: the drone is being re-routed without it")
+
+
+async def cancel_request(
+    dispatcher: Dispatcher,
+    request_id: str,
+    *,
+    actor: str,
+    reason: str = "cancelled by the office",
+    wait_s: float = 30.0,
+) -> RequestView:
+    """Cancel a request whose document is not picked up yet.
+
+    ``submitted`` or ``accepted``: cancelled at once. ``planned`` or ``dispatched``: the drone's
+    mission is re-routed without its stops first (:meth:`Dispatcher.cancel_on_flight`); if the
+    drone has not confirmed within ``wait_s``, :class:`CancelPending`. Raises
+    :class:`NotCancellable` with a stable code: ``too_late`` (picked up, or in a final state),
+    ``not_steered`` (the drone took no route without it; it stays on the mission).
     """
     store = dispatcher.store
-    view = await store.requests.get(request_id)
-    if view.state == RequestState.CANCELLED:
-        return view
-    if view.state in ON_FLIGHT:
-        flights = [f for f in await store.flights.carrying(request_id) if f.state not in FLIGHT_TERMINAL]
-        mission = flights[-1] if flights else None
-        raise NotCancellable(
-            request_id,
-            view.state,
-            "on_flight",
-            f"request {request_id} is {view.state} on a drone's mission and can no longer be cancelled"
-            " from here: ask an operator",
-            mission_id=mission.mission_id if mission else None,
-            drone_id=mission.drone_id if mission else None,
-        )
-    if view.state not in CANCELLABLE:
-        raise NotCancellable(
-            request_id,
-            view.state,
-            "too_late",
-            f"request {request_id} is {view.state}: only a request not yet picked up can be cancelled",
-        )
-    try:
-        done = await store.requests.transition(
-            request_id,
-            RequestState.CANCELLED,
-            actor=actor,
-            details={"reason": reason},
-            expected_state=view.state,
-        )
-    except Conflict:
-        # The dispatcher moved it meanwhile (planned it): answer for the state it is in now.
-        now = await store.requests.get(request_id)
-        raise NotCancellable(
-            request_id,
-            now.state,
-            "on_flight" if now.state in ON_FLIGHT else "too_late",
-            f"request {request_id} became {now.state} while it was being cancelled",
-        ) from None
-    dispatcher.wake()
-    return done
+    for _attempt in range(3):
+        view = await store.requests.get(request_id)
+        if view.state == RequestState.CANCELLED:
+            return view
+        if view.state in ON_FLIGHT:
+            outcome = await dispatcher.cancel_on_flight(request_id, actor=actor, reason=reason, wait_s=wait_s)
+            if outcome == "cancelled":
+                dispatcher.wake()
+                return await store.requests.get(request_id)
+            if outcome == "pending":
+                raise CancelPending(await store.requests.get(request_id))
+            if outcome == "not_steered":
+                raise NotCancellable(
+                    request_id, view.state, "not_steered",
+                    f"request {request_id}: its drone could not be re-routed without it, so it stays on"
+                    " the mission (the audit log says why); try again or ask an operator",
+                )  # fmt: skip
+            if outcome == "picked_up":
+                break
+            continue  # not on a flight any more: look again
+        if view.state not in CANCELLABLE:
+            break
+        try:
+            done = await store.requests.transition(
+                request_id,
+                RequestState.CANCELLED,
+                actor=actor,
+                details={"reason": reason},
+                expected_state=view.state,
+            )
+        except Conflict:
+            continue  # the dispatcher moved it meanwhile (planned it): look again
+        dispatcher.wake()
+        return done
+    now = await store.requests.get(request_id)
+    raise NotCancellable(
+        request_id,
+        now.state,
+        "too_late",
+        f"request {request_id} is {now.state}: only a request whose document is not picked up yet can"
+        " be cancelled",
+    )
 
 
 def usable_fleet(dispatcher: Dispatcher) -> Fleet:

@@ -24,8 +24,10 @@ class ActiveMission:
     refused_handover: set[str] = field(default_factory=set)
     eta_end: datetime | None = None
     reroutes: int = 0
-    rerouting: bool = False
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    rerouting: bool = False  # a re-route is under way or queued (zone scans leave it alone)
+    cancelled: set[str] = field(default_factory=set)  # taken off this mission by a cancel
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # state transitions
+    steer: asyncio.Lock = field(default_factory=asyncio.Lock)  # one hold/re-route/resume at a time
 
     @property
     def mission_id(self) -> str:
