@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+from dispatch.lifecycle import REQUEST_TERMINAL
 from dispatch.store import Store
 from simulator.fleet_sim import SimulatedFleet
 
-FINAL = {"delivered", "cancelled", "failed", "returned", "rejected", "expired"}
+FINAL = {s.value for s in REQUEST_TERMINAL}
 
 
 async def transitions(store: Store, request_id: str) -> list[str]:
