@@ -152,7 +152,11 @@ async def check_outcome(store: Store, sim: SimulatedFleet, ids: list[str]) -> No
 async def rerouted_around(store: Store, ids: list[str]) -> None:
     """The zone really was in the way: the flight carrying the first document was re-routed."""
     flight = (await store.flights.carrying(ids[0]))[-1]
-    assert any(c.kind == "Reroute" and c.result == "ack" for c in flight.commands), flight.commands
+    acked = {c.cmd_id for c in flight.commands if c.kind == "Reroute" and c.result == "ack"}
+    assert acked, flight.commands
+    # The flight's history says so, also when the dispatcher died between the ack and its note.
+    history = await store.history("flight", flight.mission_id)
+    assert acked <= {e.payload.get("cmd_id") for e in history if e.action == "rerouted"}, history
 
 
 async def crash_point(

@@ -1208,6 +1208,7 @@ class Dispatcher:
         held: set[str] = set()
         for flight in await self.store.flights.list_active():
             m = self._rebuild(flight)
+            await self._note_adopted_reroutes(flight)
             self.missions[m.mission_id] = m
             self.drones[m.drone_id].mission = m.mission_id
             for rid in flight.request_ids:
@@ -1234,17 +1235,24 @@ class Dispatcher:
                 self._spawn(self._continue_dispatch(m, up, go), f"dispatch:{m.mission_id}")
             if m.state in (FlightState.ACKED, FlightState.FLYING) and _held_without_resume(flight):
                 # Stopped between a re-route's hold and its resume: the drone hovers until told
-                # otherwise. Look again at its path against every zone now in force.
+                # otherwise. Look again at its path against every zone now in force (below).
                 held.add(m.mission_id)
                 m.rerouting = True
-                again = self._reroute(m, [z.id for z in self.zones], time.perf_counter(), self.clock.now())
-                self._spawn(again, f"reroute:{m.mission_id}")
         for cmd in await self.store.flights.pending_commands():
             # Mission upload and start are re-sent by the dispatch sequence above, in order; a
-            # pending hold of a flight re-examined above is replaced by the re-route's own.
-            replaced = cmd.kind == "Hold" and cmd.mission_id in held
-            if not cmd.cmd_id.endswith((".up", ".go")) and not replaced:
+            # pending hold of a flight re-examined below is replaced by the re-route's own.
+            if cmd.cmd_id.endswith((".up", ".go")) or (cmd.kind == "Hold" and cmd.mission_id in held):
+                continue
+            if cmd.kind == "Reroute":
+                # Before the held flight is looked at again: that starts from the route it flies.
+                m = self.missions.get(cmd.mission_id or "")
+                self._spawn(self._resend_reroute(m, cmd), f"resend:{cmd.cmd_id}")
+            else:
                 self._spawn(self._send_stored(cmd), f"resend:{cmd.cmd_id}")
+        for mission_id in sorted(held):
+            m = self.missions[mission_id]
+            again = self._reroute(m, [z.id for z in self.zones], time.perf_counter(), self.clock.now())
+            self._spawn(again, f"reroute:{mission_id}")
 
     async def _locate_drones(self, timeout_s: float = 3.0) -> None:
         """Find the port each idle drone stands at from its telemetry: after a restart a drone may
@@ -1269,22 +1277,61 @@ class Dispatcher:
                     self.drones[d.id].port = port.id
                     break
 
+    async def _note_adopted_reroutes(self, flight: FlightView) -> None:
+        """Write the ``rerouted`` note of each acknowledged re-route that has none: the previous
+        dispatcher stored the drone's ack and died before its note (the route itself is rebuilt
+        from the acknowledged command; the note keeps the flight's history complete)."""
+        acked = [c for c in flight.commands if c.kind == "Reroute" and c.result == "ack"]
+        if not acked:
+            return
+        noted = {
+            e.payload.get("cmd_id") for e in await self.store.history("flight", flight.mission_id)
+            if e.action == "rerouted"
+        }  # fmt: skip
+        for cmd in acked:
+            if cmd.cmd_id not in noted:
+                await self._note_recovered_reroute(flight.mission_id, cmd)
+
+    async def _note_recovered_reroute(self, mission_id: str, cmd: CommandView) -> None:
+        await self.store.note(
+            "flight", mission_id, "rerouted", actor=self.actor,
+            payload={"zones": [], "from_index": cmd.payload["from_index"], "cmd_id": cmd.cmd_id,
+                     "waypoints": cmd.payload["waypoints"], "recovered": True},
+        )  # fmt: skip
+
+    async def _resend_reroute(self, m: ActiveMission | None, cmd: CommandView) -> None:
+        """Re-send a re-route the previous dispatcher never saw acknowledged; when the drone accepts
+        it, adopt it and note it, as for one acknowledged before the restart."""
+        if m is None:
+            await self._send_stored(cmd)
+            return
+        async with m.steer:
+            ack = await self._send_stored(cmd)
+            if ack is not None and ack.accepted and m.mission_id in self.missions:
+                _adopt_reroute(m, cmd.payload)
+                await self._note_recovered_reroute(m.mission_id, cmd)
+
     def _rebuild(self, flight: FlightView) -> ActiveMission:
         spec = MissionSpec.from_plan(flight.mission_id, flight.drone_id, flight.plan)
         m = ActiveMission.of(spec, FlightState(flight.state))
         for cmd in flight.commands:
             if cmd.kind == "Reroute" and cmd.result == "ack":
-                p = cmd.payload
-                frm = int(p["from_index"])
-                kept = [s for s in m.stops if s.at < frm]
-                m.waypoints = m.waypoints[:frm] + [tuple(w) for w in p["waypoints"]]  # type: ignore[misc]
-                m.stops = kept + [
-                    StopSpec(int(s["at"]), s["action"], s["request_id"], float(s.get("payload_kg", 0.0)))
-                    for s in p["stops"]
-                ]
+                _adopt_reroute(m, cmd.payload)
             # Command ids count holds and ground re-routes: a new one never reuses a known id.
             m.reroutes += 1 if cmd.kind == "Hold" or cmd.cmd_id.startswith(f"{m.mission_id}.g") else 0
         return m
+
+
+def _adopt_reroute(m: ActiveMission, payload: dict[str, Any]) -> None:
+    """Make a re-route the drone acknowledged (a stored ``Reroute`` command's payload) the mission's
+    route in memory."""
+    frm = int(payload["from_index"])
+    kept = [s for s in m.stops if s.at < frm]
+    m.waypoints = m.waypoints[:frm] + [tuple(w) for w in payload["waypoints"]]  # type: ignore[misc]
+    m.stops = kept + [
+        StopSpec(int(s["at"]), s["action"], s["request_id"], float(s.get("payload_kg", 0.0)))
+        for s in payload["stops"]
+    ]
 
 
 def _held_without_resume(flight: FlightView) -> bool:
