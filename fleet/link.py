@@ -129,6 +129,7 @@ class FleetLink:
         max_message_age_s: float = 86400.0,
         telemetry_group: str | None = None,
         telemetry_only: bool = False,
+        forget_filters: Iterable[str] = (),
     ) -> None:
         if telemetry_group is not None and not SHARE_GROUP.fullmatch(telemetry_group):
             raise ValueError(f"telemetry_group must match {SHARE_GROUP.pattern}, got {telemetry_group!r}")
@@ -158,6 +159,10 @@ class FleetLink:
         self.telemetry_group = telemetry_group
         # A link that only listens to telemetry (a standby's share of the group) and sends nothing.
         self.telemetry_only = telemetry_only
+        # Filters an earlier run of this persistent session may have subscribed that this one must
+        # not keep (the broker keeps a session's subscriptions across reconnects): e.g. the plain
+        # telemetry filter of a dispatcher now sharing its telemetry, which would bring it all.
+        self.forget_filters = [f for f in forget_filters if f != self._telemetry_filter()]
         self.stats = LinkStats()
         self._listeners: list[TelemetryListener] = []
         self._waiters: dict[str, list[tuple[datetime, asyncio.Future[Telemetry]]]] = {}
@@ -365,6 +370,8 @@ class FleetLink:
                     if not self.telemetry_only:
                         filters += [(self.topics.all_of(k), 1) for k in ("state", "ack", "event")]
                     await client.subscribe(filters)
+                    if self.forget_filters:
+                        await client.unsubscribe(self.forget_filters)
                     self._lost = asyncio.Event()
                     self._client = client
                     self.stats.connects += 1

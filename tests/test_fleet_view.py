@@ -27,8 +27,9 @@ from dispatch.service.leadership import STANDBY_LINE
 from dispatch.store import Store, open_store
 from fleet.clock import RealClock, SharedClock
 from fleet.connection import BrokerAddress, client_id_from
-from fleet.link import FleetLink
+from fleet.link import FleetLink, TelemetryListener
 from fleet.messages import Telemetry, encode
+from fleet.topics import Topics
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import REPO
 from tests.db_fixtures import create_pg_schema, drop_pg_schema
@@ -194,6 +195,9 @@ async def test_two_dispatchers_share_the_telemetry_and_deliver(
                 sys.executable, "-m", "dispatch.cli", "run", "--db", db_url, "--broker", broker.url,
                 "--prefix", prefix, "--client-id", client_id, "--area", f"view-{client_id}",
                 "--share-telemetry", "--stats-every", "1", "--plan-seconds", "0.3", "--tick-s", "20",
+                # A drone only the standby hears reaches the leader up to ~1 s later through the
+                # view: 100 simulated seconds here, more than the default silence of 90.
+                "--silent-after-s", "600",
                 *clock.to_args(), cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=log,
             )  # fmt: skip
             processes.append(RunProcess(proc, delivered, changed))
@@ -216,10 +220,25 @@ async def test_two_dispatchers_share_the_telemetry_and_deliver(
                     )
 
                 await _until(changed, shared_both_ways, 60)
-                await _until(changed, lambda: len(delivered) == len(ids), 240)
+                try:
+                    await _until(changed, lambda: len(delivered) == len(ids), 240)
+                except TimeoutError:
+                    stuck = []
+                    for rid in set(ids) - delivered:
+                        timeline = await store.requests.timeline(rid)
+                        stuck.append(f"{rid}: {[(e.action, e.payload) for e in timeline.entries][-4:]}")
+                    log.flush()
+                    tail = (tmp_path / "dispatchers.log").read_text()[-4000:]
+                    raise AssertionError("\n".join(["not delivered:", *stuck, tail])) from None
                 assert not standby.ready.is_set()
-                writers = {r.writer for r in await store.positions.changed_since(None)}
-                assert len(writers) == 2, f"both processes wrote into the fleet view: {writers}"
+                # Both wrote into the fleet view (which row shows whom changes with every write:
+                # the newest sample of a drone wins), and the leader read the standby's rows.
+                assert int(leader.stats[-1]["view_rows_written"]) > 0
+                assert int(standby.stats[-1]["view_rows_written"]) > 0
+                assert int(leader.stats[-1]["view_rows_read"]) > 0
+                assert {r.drone_id for r in await store.positions.changed_since(None)} == {
+                    d.id for d in fleet.drones
+                }
                 lead_stats = [s for s in leader.stats if s["role"] == "leader"]
                 print("leader stats:", lead_stats[-1], "\nstandby stats:", standby.stats[-1])
 
@@ -268,3 +287,47 @@ async def test_a_waiter_for_a_drone_wakes_on_a_sample_taken_from_the_view() -> N
     assert status is not None and status.received_at == heard_at  # when the other process heard it
     link.accept_shared([(sample(DRONES[1], now + timedelta(seconds=6)), now)])
     assert (await asyncio.wait_for(other, 5)).ts == now + timedelta(seconds=6)
+
+
+async def test_a_session_that_starts_sharing_forgets_its_plain_telemetry_filter(
+    broker: BrokerAddress, prefix: str
+) -> None:
+    """The broker keeps a persistent session's subscriptions: a dispatcher that ran without
+    sharing and now shares must drop its old plain filter, or it would still hear everything."""
+    clock = RealClock()
+    client_id = client_id_from("switch", prefix)
+    async with FleetLink(broker, client_id=client_id, prefix=prefix, session_expiry_s=60):
+        pass  # the session keeps the plain telemetry filter
+    group = share_group("switch-area")
+    every = Topics(prefix).all_of("telemetry")
+    leader = FleetLink(broker, client_id=client_id, prefix=prefix, session_expiry_s=0, telemetry_group=group,
+                       forget_filters=[every], max_telemetry_age_s=600)  # fmt: skip
+    member = FleetLink(broker, client_id=client_id_from("member", prefix), prefix=prefix, session_expiry_s=0,
+                       telemetry_group=group, telemetry_only=True, max_telemetry_age_s=600)  # fmt: skip
+    marked = [asyncio.Event(), asyncio.Event()]
+
+    def on_mark(event: asyncio.Event) -> TelemetryListener:
+        return lambda msg, _at, _shared: event.set() if msg.drone_id == "MARK" else None
+
+    for link, event in zip((leader, member), marked, strict=True):
+        link.add_telemetry_listener(on_mark(event))
+
+    def sample(drone_id: str) -> Telemetry:
+        return Telemetry(
+            drone_id=drone_id, ts=clock.now(), lon=126.95, lat=37.39, alt_m=120, ground_speed_mps=15,
+            heading_deg=0, battery_pct=90, energy_wh=300, state="en_route",
+        )  # fmt: skip
+
+    async with leader, member, aiomqtt.Client(broker.host, broker.port) as drones:
+        for drone_id in DRONES:
+            await drones.publish(Topics(prefix).topic(drone_id, "telemetry"), encode(sample(drone_id)))
+        # Markers until each member had one: everything published before is in by then.
+        for _ in range(50):
+            await drones.publish(Topics(prefix).topic("MARK", "telemetry"), encode(sample("MARK")))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(e.wait() for e in marked)), 0.5)
+            if all(e.is_set() for e in marked):
+                break
+        heard = [link.registry.get(d) for link in (leader, member) for d in DRONES]
+        # Each sample reached one member once: no plain filter is left in the leader's session.
+        assert sum(s.telemetry_count for s in heard if s is not None) == len(DRONES)

@@ -4,7 +4,7 @@
 
     dronedispatch run [--db URL] [--broker mqtt[s]://HOST:PORT [--tls-ca PEM --tls-cert PEM --tls-key PEM]]
                       [--prefix dd/v1] [--client-id dispatcher]
-                      [--plan-seconds 0.5] [--tick-s 30] [--area default]
+                      [--plan-seconds 0.5] [--tick-s 30] [--silent-after-s 90] [--area default]
                       [--share-telemetry] [--stats-every 10]
                       [--clock-speed S --clock-start ISO_TIME --clock-anchor UNIX_TIME]
 
@@ -28,7 +28,10 @@ each is a member of one MQTT 5 shared subscription, writes the latest sample of 
 heard into the store's fleet view, and the leader takes what the others wrote from there
 (:mod:`dispatch.service.fleet_view`). A standby then listens to its share of the telemetry (with
 its own client id, telemetry only) instead of waiting idle. Every ``--stats-every`` seconds a
-``stats role=... direct/s=... view/s=... delay_...`` line reports the telemetry taken.
+``stats role=... direct/s=... view/s=... delay_...`` line reports the telemetry taken. A drone heard
+only by another process reaches the leader through the view up to a second later (its write and
+read periods); ``--silent-after-s`` (clock seconds) must stay well above that, which matters only
+on a fast simulated clock.
 
 ``--clock-*`` run it on simulated time shared with a simulator: simulated time is
 ``start + (unix_now - anchor) * speed``; give every process the same three values.
@@ -43,6 +46,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterable
 from datetime import datetime
 
 import aiomqtt
@@ -62,7 +66,7 @@ from dispatch.store.engine import resolve_url
 from fleet.clock import Clock, RealClock, SharedClock
 from fleet.connection import add_tls_arguments, address_from_args, client_id_from
 from fleet.link import FleetLink
-from fleet.topics import DEFAULT_PREFIX
+from fleet.topics import DEFAULT_PREFIX, Topics
 
 READY_LINE = "dispatcher ready"
 
@@ -78,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--plan-seconds", type=float, default=0.5, help="solver time per planning round")
     parser.add_argument("--tick-s", type=float, default=30.0, help="periodic round, in clock seconds")
+    parser.add_argument(
+        "--silent-after-s", type=float, default=90.0,
+        help="a flying drone unheard this long (clock seconds) is silent: its work is re-planned",
+    )  # fmt: skip
     parser.add_argument(
         "--area", default=DEFAULT_AREA, help="service area this dispatcher leads (one leader per area)"
     )
@@ -118,13 +126,19 @@ def stop_on_signals() -> asyncio.Event:
 
 
 def dispatcher_link(
-    args: argparse.Namespace, clock: Clock, *, telemetry_group: str | None = None
+    args: argparse.Namespace,
+    clock: Clock,
+    *,
+    telemetry_group: str | None = None,
+    forget_filters: Iterable[str] = (),
 ) -> FleetLink:
     """The dispatcher's fleet link from the ``--broker``, TLS, ``--client-id`` and ``--prefix`` options
-    (a member of the shared subscription ``telemetry_group`` if given)."""
+    (a member of the shared subscription ``telemetry_group`` if given; ``forget_filters``: see
+    :class:`~fleet.link.FleetLink`)."""
     return FleetLink(
         address_from_args(args.broker, args), client_id=args.client_id, prefix=args.prefix,
         clock=clock, max_telemetry_age_s=60.0, telemetry_group=telemetry_group,
+        forget_filters=forget_filters,
     )  # fmt: skip
 
 
@@ -188,11 +202,18 @@ async def _run(args: argparse.Namespace) -> int:
         # the leader's MQTT session while the leader lives.
         store = await open_store(args.db, now=clock.now)
         try:
-            link = dispatcher_link(args, clock, telemetry_group=group)
+            # The broker keeps a session's subscriptions: the telemetry filter of the other mode,
+            # left by an earlier run with or without --share-telemetry, is dropped.
+            every = Topics(args.prefix).all_of("telemetry")
+            other_mode = every if group is not None else f"$share/{share_group(args.area)}/{every}"
+            link = dispatcher_link(args, clock, telemetry_group=group, forget_filters=[other_mode])
             link.add_telemetry_listener(meter.on_telemetry)
             # The dispatcher subscribes to the link before it connects: the events the broker kept
             # for this session while the dispatcher was down arrive right after the connect.
-            dispatcher = Dispatcher(store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s)
+            dispatcher = Dispatcher(
+                store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s,
+                silent_after_s=args.silent_after_s,
+            )  # fmt: skip
             dispatcher.on_progress = lambda rid, state: print(f"request {rid} {state}", flush=True)
             async with contextlib.AsyncExitStack() as running:
                 if group is not None:
