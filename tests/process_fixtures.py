@@ -18,13 +18,14 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import BinaryIO
 
 from dispatch.commands.run import READY_LINE
 from dispatch.service.failpoints import ENV as FAILPOINTS_ENV
 from dispatch.service.failpoints import LINE as FAILPOINT_LINE
+from dispatch.service.fleet_view import parse_stats_line
 from dispatch.service.leadership import STANDBY_LINE
 from dispatch.store import Store
 from fleet.clock import SharedClock
@@ -48,6 +49,7 @@ class DispatcherProcess:
         self.ready = asyncio.Event()
         self.standby = asyncio.Event()
         self.failpoint: str | None = None
+        self.stats: list[dict[str, str]] = []  # its ``stats ...`` lines (``--stats-every``), parsed
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -63,6 +65,9 @@ class DispatcherProcess:
             elif line.startswith("request "):
                 _, rid, state = line.split()
                 self.seen.setdefault(rid, []).append(state)
+                self.changed.set()
+            elif (fields := parse_stats_line(line)) is not None:
+                self.stats.append(fields)
                 self.changed.set()
 
     async def until(self, done: Callable[[], bool], timeout_s: float) -> None:
@@ -120,16 +125,18 @@ async def start_dispatcher(
     plan_seconds: float = 0.3,
     tick_s: float = 20.0,
     failpoints: str | None = None,
+    extra: Sequence[str] = (),
 ) -> DispatcherProcess:
     """Start ``dronedispatch run --verbose`` (log on ``log``) on the shared clock; ``failpoints``
-    arms :mod:`dispatch.service.failpoints` in it (none otherwise, whatever the test's environment)."""
+    arms :mod:`dispatch.service.failpoints` in it (none otherwise, whatever the test's environment);
+    ``extra``: more arguments."""
     env = {k: v for k, v in os.environ.items() if k != FAILPOINTS_ENV}
     if failpoints is not None:
         env[FAILPOINTS_ENV] = failpoints
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "dispatch.cli", "run",
         "--db", db_url, "--broker", broker.url, "--prefix", prefix, "--client-id", client_id,
-        "--plan-seconds", str(plan_seconds), "--tick-s", str(tick_s), "--verbose", *clock.to_args(),
+        "--plan-seconds", str(plan_seconds), "--tick-s", str(tick_s), "--verbose", *clock.to_args(), *extra,
         cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=log,
     )  # fmt: skip
     return DispatcherProcess(proc, seen, changed)

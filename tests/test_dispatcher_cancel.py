@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.operations import NotCancellable, cancel_request
 from dispatch.service.solver_pool import SolverPool
@@ -84,6 +86,7 @@ async def test_cancel_in_the_air_keeps_the_other_request_of_the_mission(
         assert (await store.verify_audit()).ok
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # dispatcher logic: one database is enough
 async def test_a_cancel_after_the_pickup_is_too_late_and_changes_nothing(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
 ) -> None:

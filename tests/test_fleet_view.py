@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -20,10 +19,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from dispatch.commands.run import READY_LINE
 from dispatch.commands.run import main as run_main
-from dispatch.service.fleet_view import FleetViewReader, FleetViewWriter, parse_stats_line, share_group
-from dispatch.service.leadership import STANDBY_LINE
+from dispatch.service.fleet_view import FleetViewReader, FleetViewWriter, share_group
 from dispatch.store import Store, open_store
 from fleet.clock import RealClock, SharedClock
 from fleet.connection import BrokerAddress, client_id_from
@@ -31,10 +28,10 @@ from fleet.link import FleetLink, TelemetryListener
 from fleet.messages import Telemetry, encode
 from fleet.topics import Topics
 from simulator.fleet_sim import SimulatedFleet
-from tests.conftest import REPO
 from tests.db_fixtures import create_pg_schema, drop_pg_schema
 from tests.dispatcher_fixtures import SIM_START, pads, request, sample_fleet, seed
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.process_fixtures import DispatcherProcess, start_dispatcher
 
 DRONES = [f"V{i:03d}" for i in range(20)]
 USABLE_PADS = sorted(set(pads()) - {"crane-site", "art-park"})  # blocked now / from 10:00 (festival)
@@ -131,53 +128,15 @@ def test_share_telemetry_needs_postgresql(tmp_path: Path) -> None:
         run_main(["--db", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", "--share-telemetry"])
 
 
-class RunProcess:
-    """One ``dronedispatch run --share-telemetry`` and what it printed."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, delivered: set[str], changed: asyncio.Event) -> None:
-        self.proc = proc
-        self.delivered = delivered
-        self.changed = changed
-        self.ready = asyncio.Event()
-        self.standby = asyncio.Event()
-        self.stats: list[dict[str, str]] = []
-        self.reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        async for raw in self.proc.stdout:
-            line = raw.decode().strip()
-            if line == READY_LINE:
-                self.ready.set()
-            elif line == STANDBY_LINE:
-                self.standby.set()
-            elif line.startswith("request ") and line.endswith(" delivered"):
-                self.delivered.add(line.split()[1])
-            elif (fields := parse_stats_line(line)) is not None:
-                self.stats.append(fields)
-            self.changed.set()
-
-
-async def _until(changed: asyncio.Event, condition: object, timeout_s: float) -> None:
-    assert callable(condition)
-
-    async def _wait() -> None:
-        while not condition():
-            changed.clear()
-            await changed.wait()
-
-    await asyncio.wait_for(_wait(), timeout_s)
-
-
 @pytest.mark.timeout(300)
 async def test_two_dispatchers_share_the_telemetry_and_deliver(
     broker: BrokerAddress, prefix: str, tmp_path: Path
 ) -> None:
     fleet = sample_fleet(12)
     clock = SharedClock.starting_now(100.0, SIM_START)
-    delivered: set[str] = set()
+    seen: dict[str, list[str]] = {}  # request lines of both processes
     changed = asyncio.Event()
-    processes: list[RunProcess] = []
+    processes: list[DispatcherProcess] = []
     log = (tmp_path / "dispatchers.log").open("ab")
     async with pg_store() as (store, db_url):
         await seed(store, fleet)
@@ -190,18 +149,19 @@ async def test_two_dispatchers_share_the_telemetry_and_deliver(
             )
         client_id = f"disp-{uuid.uuid4().hex[:8]}"
 
-        async def start() -> RunProcess:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "dispatch.cli", "run", "--db", db_url, "--broker", broker.url,
-                "--prefix", prefix, "--client-id", client_id, "--area", f"view-{client_id}",
-                "--share-telemetry", "--stats-every", "1", "--plan-seconds", "0.3", "--tick-s", "20",
-                # A drone only the standby hears reaches the leader up to ~1 s later through the
-                # view: 100 simulated seconds here, more than the default silence of 90.
-                "--silent-after-s", "600",
-                *clock.to_args(), cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=log,
+        async def start() -> DispatcherProcess:
+            process = await start_dispatcher(
+                db_url, broker, prefix, client_id, clock, log, seen=seen, changed=changed,
+                extra=["--area", f"view-{client_id}", "--share-telemetry", "--stats-every", "1",
+                       # A drone only the standby hears reaches the leader up to ~1 s later through
+                       # the view: 100 simulated seconds here, more than the default silence of 90.
+                       "--silent-after-s", "600"],
             )  # fmt: skip
-            processes.append(RunProcess(proc, delivered, changed))
-            return processes[-1]
+            processes.append(process)
+            return process
+
+        def delivered() -> set[str]:
+            return {rid for rid, states in seen.items() if "delivered" in states}
 
         try:
             async with SimulatedFleet(fleet, broker, clock=clock, prefix=prefix, telemetry_period_s=2.0):
@@ -219,12 +179,12 @@ async def test_two_dispatchers_share_the_telemetry_and_deliver(
                         and any(float(s["direct/s"]) > 0 for s in lead)
                     )
 
-                await _until(changed, shared_both_ways, 60)
+                await leader.until(shared_both_ways, 60)
                 try:
-                    await _until(changed, lambda: len(delivered) == len(ids), 240)
+                    await leader.until(lambda: len(delivered()) == len(ids), 240)
                 except TimeoutError:
                     stuck = []
-                    for rid in set(ids) - delivered:
+                    for rid in set(ids) - delivered():
                         timeline = await store.requests.timeline(rid)
                         stuck.append(f"{rid}: {[(e.action, e.payload) for e in timeline.entries][-4:]}")
                     log.flush()
@@ -246,17 +206,12 @@ async def test_two_dispatchers_share_the_telemetry_and_deliver(
                 leader.proc.kill()
                 await leader.proc.wait()
                 await asyncio.wait_for(standby.ready.wait(), 60)
-                await _until(
-                    changed,
-                    lambda: any(s["role"] == "leader" and float(s["direct/s"]) > 0 for s in standby.stats),
-                    30,
+                await standby.until(
+                    lambda: any(s["role"] == "leader" and float(s["direct/s"]) > 0 for s in standby.stats), 30
                 )
         finally:
             for p in processes:
-                if p.proc.returncode is None:
-                    p.proc.terminate()
-                    await asyncio.wait_for(p.proc.wait(), 30)
-                p.reader.cancel()
+                await p.stop()
             log.close()
 
 
