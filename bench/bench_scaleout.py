@@ -294,12 +294,13 @@ def _dispatchers_main(args: argparse.Namespace) -> int:
     def pair(r: dict[str, float], part: str, kind: str) -> str:
         return f"{r[f'{part}_{kind}_p50']:.2f} / {r[f'{part}_{kind}_p95']:.2f}"
 
-    header = ("process", "direct/s", "from view/s", "delay direct p50/p95 first | last third (s)",
-              "delay view p50/p95 first | last third (s)", "CPU")  # fmt: skip
+    # One cell per kind of delay: the first third's p50/p95, then the last third's.
+    header = ("process", "direct/s", "from view/s", "delay direct p50/p95, first -> last third (s)",
+              "delay view p50/p95, first -> last third (s)", "CPU")  # fmt: skip
     rows = [
         (name, f"{r['direct']:,.0f}", f"{r['view']:,.0f}",
-         f"{pair(r, 'first', 'direct')} | {pair(r, 'last', 'direct')}",
-         f"{pair(r, 'first', 'view')} | {pair(r, 'last', 'view')}" if r["view"] > 0 else "-",
+         f"{pair(r, 'first', 'direct')} -> {pair(r, 'last', 'direct')}",
+         f"{pair(r, 'first', 'view')} -> {pair(r, 'last', 'view')}" if r["view"] > 0 else "-",
          f"{100 * r['cpu']:.0f}%")
         for name, r in results.items() if r
     ]  # fmt: skip
