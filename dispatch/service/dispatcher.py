@@ -30,7 +30,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -655,18 +655,32 @@ class Dispatcher:
             log.info("reroute %s refused: %s", cmd_id, ack and ack.reason)
             return False
         failpoint("reroute.sent")
-        kept = [s for s in m.stops if s.at < rep.from_index]
-        m.waypoints = m.waypoints[: rep.from_index] + list(rep.waypoints)
-        m.stops = kept + list(rep.stops)
+        m.adopt(rep.from_index, rep.waypoints, rep.stops)
         self.stats.reroutes += 1
         self.stats.reroute_reaction_wall_s.append(time.perf_counter() - t_wall)
         self.stats.reroute_reaction_sim_s.append((self.clock.now() - t_sim).total_seconds())
-        await self.store.note(
-            "flight", m.mission_id, "rerouted", actor=self.actor,
-            payload={"zones": zone_ids, "from_index": rep.from_index, "cmd_id": cmd.cmd_id,
-                     "waypoints": [list(w) for w in rep.waypoints]},
-        )  # fmt: skip
+        await self._note_rerouted(m.mission_id, cmd.cmd_id, rep.from_index, rep.waypoints, zone_ids)
         return True
+
+    async def _note_rerouted(
+        self,
+        mission_id: str,
+        cmd_id: str,
+        from_index: int,
+        waypoints: Sequence[Sequence[float]],
+        zone_ids: list[str],
+        *,
+        recovered: bool = False,
+    ) -> None:
+        """The flight's ``rerouted`` audit note for an acknowledged re-route (``recovered``: noted
+        by a dispatcher that found it acknowledged after a restart)."""
+        payload: dict[str, Any] = {
+            "zones": zone_ids, "from_index": from_index, "cmd_id": cmd_id,
+            "waypoints": [list(w) for w in waypoints],
+        }  # fmt: skip
+        if recovered:
+            payload["recovered"] = True
+        await self.store.note("flight", mission_id, "rerouted", actor=self.actor, payload=payload)
 
     async def _send_home(
         self, m: ActiveMission, zone_ids: list[str], pos: tuple[float, float], action: str, detail: str
@@ -1293,11 +1307,10 @@ class Dispatcher:
                 await self._note_recovered_reroute(flight.mission_id, cmd)
 
     async def _note_recovered_reroute(self, mission_id: str, cmd: CommandView) -> None:
-        await self.store.note(
-            "flight", mission_id, "rerouted", actor=self.actor,
-            payload={"zones": [], "from_index": cmd.payload["from_index"], "cmd_id": cmd.cmd_id,
-                     "waypoints": cmd.payload["waypoints"], "recovered": True},
-        )  # fmt: skip
+        p = cmd.payload
+        await self._note_rerouted(
+            mission_id, cmd.cmd_id, int(p["from_index"]), p["waypoints"], [], recovered=True
+        )
 
     async def _resend_reroute(self, m: ActiveMission | None, cmd: CommandView) -> None:
         """Re-send a re-route the previous dispatcher never saw acknowledged; when the drone accepts
@@ -1325,13 +1338,12 @@ class Dispatcher:
 def _adopt_reroute(m: ActiveMission, payload: dict[str, Any]) -> None:
     """Make a re-route the drone acknowledged (a stored ``Reroute`` command's payload) the mission's
     route in memory."""
-    frm = int(payload["from_index"])
-    kept = [s for s in m.stops if s.at < frm]
-    m.waypoints = m.waypoints[:frm] + [tuple(w) for w in payload["waypoints"]]  # type: ignore[misc]
-    m.stops = kept + [
-        StopSpec(int(s["at"]), s["action"], s["request_id"], float(s.get("payload_kg", 0.0)))
-        for s in payload["stops"]
-    ]
+    m.adopt(
+        int(payload["from_index"]),
+        [tuple(w) for w in payload["waypoints"]],  # type: ignore[misc]
+        [StopSpec(int(s["at"]), s["action"], s["request_id"], float(s.get("payload_kg", 0.0)))
+         for s in payload["stops"]],
+    )  # fmt: skip
 
 
 def _held_without_resume(flight: FlightView) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,6 +39,13 @@ class ActiveMission:
     def drone_id(self) -> str:
         """The drone flying it."""
         return self.spec.drone_id
+
+    def adopt(self, from_index: int, waypoints: Sequence[Waypoint], stops: Sequence[StopSpec]) -> None:
+        """Make a re-route the drone acknowledged the route: ``waypoints`` replace those from
+        ``from_index`` on, ``stops`` the stops at or after it (the ones before are kept)."""
+        kept = [s for s in self.stops if s.at < from_index]
+        self.waypoints = self.waypoints[:from_index] + list(waypoints)
+        self.stops = kept + list(stops)
 
     @classmethod
     def of(cls, spec: MissionSpec, state: str) -> ActiveMission:
