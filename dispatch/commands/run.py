@@ -60,7 +60,7 @@ from dispatch.service.fleet_view import (
     share_group,
     writer_id,
 )
-from dispatch.service.leadership import DEFAULT_AREA, LeadershipError, Lease, run_as_leader
+from dispatch.service.leadership import DEFAULT_AREA, LeadershipError, Lease, cancel_and_wait, run_as_leader
 from dispatch.store import StoreError, open_store
 from dispatch.store.engine import resolve_url
 from fleet.clock import Clock, RealClock, SharedClock
@@ -223,7 +223,7 @@ async def _run(args: argparse.Namespace) -> int:
                     await reader.read_once()
                     writer = FleetViewWriter(store, link, me, stats=view_stats)
                     for work in (reader.run(), writer.run()):
-                        running.push_async_callback(_cancel, asyncio.create_task(work))
+                        running.push_async_callback(cancel_and_wait, asyncio.create_task(work))
                 await running.enter_async_context(link)
                 await running.enter_async_context(dispatcher)
                 print(READY_LINE, flush=True)
@@ -239,13 +239,7 @@ async def _run(args: argparse.Namespace) -> int:
             while_standby=stand_by if group is not None else None,
         )  # fmt: skip
     finally:
-        await _cancel(reporter)
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+        await cancel_and_wait(reporter)
 
 
 def main(argv: list[str] | None = None) -> int:

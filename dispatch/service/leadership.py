@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -36,6 +37,13 @@ from dispatch.store.engine import resolve_url
 DEFAULT_AREA = "default"
 
 log = logging.getLogger(__name__)
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended (its cancellation is not raised here)."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 class LeadershipError(RuntimeError):
@@ -118,9 +126,7 @@ async def run_as_leader(
 
     async def end_standby() -> None:
         for task in standing_by:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         standing_by.clear()
 
     async def hold() -> int:
@@ -135,9 +141,7 @@ async def run_as_leader(
                 lost.cancel()
             if work.done():
                 return work.result()
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
+            await cancel_and_wait(work)
             print(f"{program}: leadership lost ({lease.why_lost}); stopping", file=sys.stderr, flush=True)
             return LEASE_LOST_STATUS
 
@@ -148,9 +152,7 @@ async def run_as_leader(
     finally:
         stopped.cancel()
     if not holder.done() and not leading.is_set():
-        holder.cancel()  # a standby asked to stop
-        with contextlib.suppress(asyncio.CancelledError):
-            await holder
+        await cancel_and_wait(holder)  # a standby asked to stop
         await end_standby()
         return 0
     try:
@@ -218,8 +220,6 @@ async def _pg_lease(
         yield lease
     finally:
         if watchdog is not None:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
+            await cancel_and_wait(watchdog)
         with contextlib.suppress(Exception):
             await conn.close(timeout=5)  # ends the session: PostgreSQL releases the lock
