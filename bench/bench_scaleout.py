@@ -95,6 +95,23 @@ def _link_worker(url: str, prefix: str, name: str, group: str, seconds: float, o
     asyncio.run(run())
 
 
+def _start_sims(
+    ctx: Any, args: argparse.Namespace, prefix: str, ids: list[str], seconds: float, out: Any, sims: list[Any]
+) -> None:
+    """Start ``--sim-processes`` simulator processes flying ``ids`` at 1 Hz for ``seconds``, split
+    between them, into ``sims`` (so a caller's clean-up sees them even if one fails to start);
+    return once every one reports its drones connected."""
+    sims += [
+        ctx.Process(target=_sim_worker,
+                    args=(args.broker, prefix, ids[k::args.sim_processes], 1.0, seconds, out))
+        for k in range(args.sim_processes)
+    ]  # fmt: skip
+    for proc in sims:
+        proc.start()
+    for _ in sims:
+        assert out.get(timeout=300)[0] == "ready"
+
+
 def _links_main(args: argparse.Namespace) -> int:
     prefix = f"bench-{uuid.uuid4().hex[:8]}/dd/v1"
     ctx = mp.get_context("spawn")
@@ -105,20 +122,13 @@ def _links_main(args: argparse.Namespace) -> int:
         for k in range(args.links)
     ]  # fmt: skip
     ids = [f"B{i:05d}" for i in range(args.drones)]
-    sims = [
-        ctx.Process(target=_sim_worker,
-                    args=(args.broker, prefix, ids[k::args.sim_processes], 1.0, args.seconds + 20, sim_out))
-        for k in range(args.sim_processes)
-    ]  # fmt: skip
     t_start = time.monotonic()
     for proc in links:
         proc.start()
     for _ in links:
         assert out.get(timeout=60)[0] == "ready"
-    for proc in sims:
-        proc.start()
-    for _ in sims:
-        assert sim_out.get(timeout=300)[0] == "ready"
+    sims: list[Any] = []
+    _start_sims(ctx, args, prefix, ids, args.seconds + 20, sim_out, sims)
     connect_s = time.monotonic() - t_start
     time.sleep(3.0)  # let every drone reach its steady 1 Hz before measuring
     go.set()
@@ -251,16 +261,8 @@ def _dispatchers_main(args: argparse.Namespace) -> int:
             ctx = mp.get_context("spawn")
             sim_out = ctx.Queue()
             sim_s = args.seconds + 60  # past the window: dispatchers' start, settling, the last report
-            sims = [
-                ctx.Process(target=_sim_worker,
-                            args=(args.broker, prefix, ids[k::args.sim_processes], 1.0, sim_s, sim_out))
-                for k in range(args.sim_processes)
-            ]  # fmt: skip
             t_start = time.monotonic()
-            for proc in sims:
-                proc.start()
-            for _ in sims:
-                assert sim_out.get(timeout=300)[0] == "ready"
+            _start_sims(ctx, args, prefix, ids, sim_s, sim_out, sims)
             cmd = [sys.executable, "-m", "dispatch.cli", "run", "--db", db_url, "--broker", args.broker,
                    "--prefix", prefix, "--client-id", client_id, "--area", "bench", "--share-telemetry",
                    "--stats-every", "10"]  # fmt: skip
