@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from dispatch.service.dispatcher import Dispatcher
-from dispatch.service.operations import NotCancellable, cancel_request
+from dispatch.service.operations import CancelPending, NotCancellable, cancel_request
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
@@ -139,3 +139,27 @@ async def test_a_restart_mid_cancel_finishes_it(
         assert len(cancelled) == 1 and cancelled[0].actor == "office:gwacheon"
         assert not system.sim.breaches
         assert (await store.verify_audit()).ok
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # dispatcher logic: one database is enough
+async def test_a_cancel_not_yet_confirmed_is_pending_and_then_done(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
+) -> None:
+    async with running_system(store, broker, prefix, speed=SPEED, pool=solver_pool) as system:
+        d = system.dispatcher
+        (rid,), mission_id = await flying_to_pickup(system, ("gwacheon", "city-hall"))
+        # No time to wait for the drone: the answer is "pending", with the request as it is now.
+        try:
+            await cancel_request(d, rid, actor="office:gwacheon", wait_s=0)
+        except CancelPending as pending:
+            assert pending.view.state in ("planned", "dispatched")
+        else:
+            raise AssertionError("a cancel the drone had not confirmed was answered as done")
+
+        async def done() -> bool:
+            return (await states(store, [rid]))[rid] == "cancelled" and not d.missions
+
+        await d.wait_until(done, timeout_s=60)
+        assert not about(system, rid)
+        assert (await store.flights.get(mission_id)).state == "completed"
+        assert not system.sim.breaches
