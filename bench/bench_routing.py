@@ -1,6 +1,6 @@
-"""Routing quality on every Solomon / Li & Lim instance found in the shared data folder.
+"""Routing quality on every Solomon / Li & Lim instance shipped in bench/data.
 
-Every ``*.txt`` instance in a folder of ``shared/data`` (the format is detected) is solved with
+Every ``*.txt`` instance in a folder of ``bench/data`` (the format is detected) is solved with
 ``routing.engine.solve`` (auto engine unless ``--engine``, 2 workers), checked by the
 independent checker, and compared with the best-known solution in its folder's ``bks.csv``:
 Li & Lim vehicles first then double-precision distance (30 s), Solomon distance-only in the
@@ -19,7 +19,7 @@ from dispatch.commands.bench import read_benchmark, run_benchmark
 from routing.benchmarks import BenchmarkFormatError
 from routing.engine import ENGINES
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--engine", choices=ENGINES, default="auto")
     parser.add_argument("--only", default="", help="run only instances whose name contains this")
-    parser.add_argument("--data", type=Path, default=DATA, help="data folder (default: the shared one)")
+    parser.add_argument("--data", type=Path, default=DATA, help="data folder (default: bench/data)")
     args = parser.parse_args(argv)
     paths = sorted(args.data.glob("*/*.txt"))
     if not paths:

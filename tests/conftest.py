@@ -8,7 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "anyang"
-SHARED_DATA = REPO.parent / "shared" / "data"
+BENCH_DATA = REPO / "bench" / "data"  # public instances shipped with the repo
 
 
 @pytest.fixture

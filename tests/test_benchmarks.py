@@ -19,10 +19,10 @@ from routing.benchmarks import (
 )
 from routing.engine import solve
 from routing.engine_evaluation import check_solution
-from tests.conftest import SHARED_DATA
+from tests.conftest import BENCH_DATA
 
-LILIM = SHARED_DATA / "lilim"
-SOLOMON = SHARED_DATA / "solomon"
+LILIM = BENCH_DATA / "lilim"
+SOLOMON = BENCH_DATA / "solomon"
 
 
 def read(path: Path) -> str:
