@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/dronedispatch demo $(ARGS)
 
 test: $(STAMP)
+	bash .ci/services
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: $(STAMP)
