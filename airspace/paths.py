@@ -163,7 +163,7 @@ class Airspace:
         self._footprints: dict[int, Footprint] = {}
         self._buffered: dict[int, BaseGeometry] = {}
         self._fields: OrderedDict[tuple[int, ...], ObstacleField] = OrderedDict()
-        self._matrices: OrderedDict[tuple, DistanceMatrix] = OrderedDict()
+        self._matrices: OrderedDict[tuple[object, ...], DistanceMatrix] = OrderedDict()
         self._lock = threading.RLock()  # the caches may be shared by worker threads
 
     # -- zone selection -------------------------------------------------------------------------

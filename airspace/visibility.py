@@ -30,7 +30,8 @@ own first and last legs only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
@@ -71,10 +72,10 @@ class ObstacleField:
     outer_r: np.ndarray  # (Z,) radius of a circle containing each eroded shape
     inner_centres: np.ndarray  # (Z, 2) centres of discs inside the eroded shapes
     inner_r: np.ndarray  # (Z,) their radii (0: unknown)
-    edge_i: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    edge_j: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    edge_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    cache: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    edge_i: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    edge_j: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    edge_w: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    cache: dict[tuple[str, int], np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -459,7 +460,8 @@ class Solution:
     graph_pairs: int
     pad_edges: dict[int, tuple[np.ndarray, np.ndarray]]  # pad -> (node ids, lengths)
     bands: PadBands | None = None
-    _trees: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # source -> dist, pred
+    # source pad -> (distances, predecessors)
+    _trees: dict[int, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
 
     def boxed_in(self, pad: int) -> list[str] | None:
         """If no leg at all can leave this pad, the ids of the zones whose bands hold it (maybe [])."""
@@ -532,9 +534,9 @@ def _pad_edges(
     for s in range(0, len(which), _CHUNK):
         rows = which[s : s + _CHUNK]
         candidates = f.tangency.at_nodes(pads[rows])
-        for r, pad in enumerate(rows.tolist()):
+        for row, pad in enumerate(rows.tolist()):
             for z in bands.bands[pad]:
-                candidates[r, _nodes_on(f, z)] = True
+                candidates[row, _nodes_on(f, z)] = True
         r, w = np.nonzero(candidates)
         found_p.append(rows[r])
         found_w.append(w)

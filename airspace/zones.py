@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, mapping
@@ -185,7 +185,12 @@ class _FeatureParser:
             reason=reason,
         )
 
+    @overload
+    def number(self, props: dict[str, Any], name: str, default: float) -> float: ...
+    @overload
+    def number(self, props: dict[str, Any], name: str, default: None) -> float | None: ...
     def number(self, props: dict[str, Any], name: str, default: float | None) -> float | None:
+        """The property as a finite float; ``default`` when absent (or null where the default is None)."""
         if name not in props or (props[name] is None and default is None):
             return default
         value = props[name]

@@ -219,7 +219,7 @@ def parse_fleet(data: Any, source: str = "FLEET.json") -> Fleet:
                 raise FleetFormatError(source, dwhere, f"duplicate drone id {did!r}")
             seen_drones.add(did)
             model = drec.get("model")
-            if model not in models:
+            if not isinstance(model, str) or model not in models:
                 raise FleetFormatError(
                     source, dwhere, f"field 'model' names unknown model {model!r}; known: {sorted(models)}"
                 )

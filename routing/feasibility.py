@@ -86,7 +86,7 @@ def _windows(
         if found is None:
             return None, None
         pick = found
-    drop = (pick[0], deadline)
+    drop: tuple[float, float] | None = (pick[0], deadline)
     pad = net.pads.get(prep.dropoff_site[req.id])
     if pad is not None:
         drop = pad.window_for(pick[0], deadline)

@@ -114,14 +114,14 @@ def prepare(problem: PlanningProblem) -> Prepared:
     starts: list[DroneStart] = []
     for drone in fleet.drones:
         model = fleet.model_of(drone)
-        state = problem.state_of(drone.id)
-        if state is None:
+        known = problem.state_of(drone.id)
+        if known is None:
             energy = model.battery_wh if drone.energy_wh is None else drone.energy_wh
             starts.append(DroneStart(drone, model, port_site[drone.port], drone.port, 0.0, energy, ()))
             continue
-        site = port_site[state.port] if state.port is not None else sites.add((state.lon, state.lat))
-        available = max(0.0, (state.at - t0).total_seconds())
-        starts.append(DroneStart(drone, model, site, state.port, available, state.energy_wh, state.onboard))
+        site = port_site[known.port] if known.port is not None else sites.add((known.lon, known.lat))
+        available = max(0.0, (known.at - t0).total_seconds())
+        starts.append(DroneStart(drone, model, site, known.port, available, known.energy_wh, known.onboard))
 
     latest = max([r.deadline for r in problem.requests] + [t0])
     latest = max([latest] + [t0 + timedelta(seconds=s.available_s) for s in starts])

@@ -17,6 +17,7 @@ restrictions, payload already on board, negative demand of unpaired nodes, warm 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 from pyvrp import Client, Depot, Location, ProblemData, Shipment, VehicleType
@@ -83,7 +84,7 @@ def _data(instance: Instance) -> tuple[ProblemData, list[int], list[int], list[l
                 required=penalty is None,
             )
         )
-    types: dict[tuple, list[int]] = {}
+    types: dict[tuple[Any, ...], list[int]] = {}
     for v, spec in enumerate(instance.vehicles):
         key = (
             spec.start,
@@ -130,7 +131,10 @@ def _data(instance: Instance) -> tuple[ProblemData, list[int], list[int], list[l
         )
         for (p, d), penalty in zip(instance.pairs, instance.pair_penalty, strict=True)
     ]
-    data = ProblemData(locations, clients, depots, vehicle_types, distances, durations, [], shipments)
+    # pyvrp's stub annotates a matrix as ndarray[int, ...] (a shape of int), which no real array is.
+    data = ProblemData(
+        locations, clients, depots, vehicle_types, distances, durations, [], shipments  # type: ignore[arg-type]
+    )
     return data, depot_nodes, client_nodes, list(types.values())
 
 

@@ -291,7 +291,7 @@ class _Checker:
                 self.pad_clear(end, model.cruise_altitude_m, prev_time, prev_time, drone_id=drone_id, trip=ti)
 
     def leg(
-        self, leg: Leg, model: DroneModel, onboard: dict[str, float], drone_id: str, where: dict
+        self, leg: Leg, model: DroneModel, onboard: dict[str, float], drone_id: str, where: dict[str, object]
     ) -> float:
         pts = [(w[0], w[1]) for w in leg.waypoints]
         if len(pts) < 2:
@@ -355,7 +355,7 @@ class _Checker:
         onboard: dict[str, float],
         picked_trip: dict[str, int],
         drone_id: str,
-        where: dict,
+        where: dict[str, object],
     ) -> None:
         rid = leg.to_id
         if leg.to_kind not in (PICKUP, DROPOFF):
