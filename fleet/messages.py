@@ -207,7 +207,18 @@ class LandNow(Command, tag_field="type", tag="land_now", kw_only=True):
     """Descend and land where you are."""
 
 
-AnyCommand = UploadMission | Start | Hold | Resume | Reroute | ReturnToPort | LandNow
+class AbortMission(Command, tag_field="type", tag="abort_mission", kw_only=True):
+    """Drop mission ``mission_id`` for good, in every state (after a fault too). On the ground it
+    is cleared: the drone never takes off with it. In the air no further stop is made and the
+    drone hovers where it is, with whatever it carries, until a ``return_to_port`` or ``land_now``
+    (if its link is lost meanwhile it flies back the way it came); one already returning, landing
+    or in an emergency goes on. A drone that does not hold that mission accepts it and changes
+    nothing. The dispatcher re-plans the mission's requests only once this is acknowledged."""
+
+    mission_id: Id
+
+
+AnyCommand = UploadMission | Start | Hold | Resume | Reroute | ReturnToPort | LandNow | AbortMission
 
 
 class Ack(Message, kw_only=True, forbid_unknown_fields=True):

@@ -216,6 +216,9 @@ class DroneAgent:
         self.commands += 1
         now = self.clock.now()
         self.sim.advance_to(now)  # the command takes effect now, not at the last tick
+        # What happened before the command goes out before its ack: the dispatcher applies an
+        # acknowledged abort_mission in the order it hears things, after a pickup made just before.
+        self._flush_events()
         accepted, reason = self.sim.apply(cmd, now)  # type: ignore[arg-type]
         cmd_id: str = cmd.cmd_id  # type: ignore[attr-defined]
         ack = Ack(drone_id=self.sim.id, cmd_id=cmd_id, ts=now, accepted=accepted, reason=reason)

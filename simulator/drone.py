@@ -30,6 +30,7 @@ from typing import Literal
 from airspace.frame import LocalFrame
 from fleet.description import Drone, DroneModel, Port
 from fleet.messages import (
+    AbortMission,
     AnyCommand,
     AnyEvent,
     Delivered,
@@ -53,6 +54,7 @@ from fleet.messages import (
     UploadMission,
     Waypoint,
 )
+from simulator.feasibility import plan_problem
 
 VERTICAL_SPEED_MPS = 5.0  # climb-out and glide-in at ports, land-now
 EMERGENCY_DESCENT_MPS = 3.0
@@ -219,6 +221,9 @@ class SimDrone:
         if self.faults.reject_next is not None:
             reason, self.faults.reject_next = self.faults.reject_next, None
             return False, reason
+        if isinstance(cmd, AbortMission):  # in every state, after a fault too
+            self._abort(cmd.mission_id)
+            return True, None
         if self.state in ("fault", "emergency"):
             return False, f"drone is in state {self.state} after a fault"
         self._clock = now
@@ -254,45 +259,11 @@ class SimDrone:
         energy = self.model.battery_wh if self.swap_until is not None else self.energy_wh
         return energy - self.model.battery_wh * self.model.reserve_fraction
 
-    def _needs(
-        self, start: XYZ, route: list[XYZ], stops: list[Stop], first: int, on_board: dict[str, float]
-    ) -> tuple[float, float, str | None]:
-        """Energy (Wh) and peak payload of flying ``route`` from ``start``; or a reason it is impossible.
-
-        ``route`` holds waypoints ``first..``; stops index the full list.
-        """
-        board = dict(on_board)
-        by_at: dict[int, list[Stop]] = {}
-        for s in stops:
-            by_at.setdefault(s.at, []).append(s)
-        need, peak = 0.0, sum(board.values())
-        px, py = start[0], start[1]
-        for i, (x, y, _) in enumerate(route, start=first):
-            need += self.model.leg_energy_wh(math.hypot(x - px, y - py), sum(board.values()))
-            px, py = x, y
-            for s in by_at.get(i, []):
-                if isinstance(s, PickupStop):
-                    board[s.request_id] = s.payload_kg
-                    peak = max(peak, sum(board.values()))
-                elif s.request_id not in board:
-                    return need, peak, f"hand-over of request {s.request_id!r} which is not on board by then"
-                else:
-                    board.pop(s.request_id)
-        return need, peak, None
-
     def _check_plan(
         self, start: XYZ, route: list[XYZ], stops: list[Stop], first: int, now: datetime
     ) -> str | None:
-        need, peak, problem = self._needs(start, route, stops, first, self.payload)
-        if problem:
-            return problem
-        if peak > self.model.max_payload_kg + 1e-9:
-            return f"payload {peak:.2f} kg exceeds the maximum {self.model.max_payload_kg:.2f} kg"
         available = self._available_wh(now) / max(self.faults.drain_factor, 1.0)
-        if need > available + 1e-9:
-            left = max(available, 0.0)
-            return f"mission needs {need:.1f} Wh, only {left:.1f} Wh available above the reserve"
-        return None
+        return plan_problem(self.model, start, route, stops, first, self.payload, available)
 
     def _upload(self, cmd: UploadMission, now: datetime) -> tuple[bool, str | None]:
         if self.state not in ("idle", "ready"):
@@ -369,6 +340,19 @@ class SimDrone:
         self.state, self.held_state, self.service = "returning", None, None
         return True, None
 
+    def _abort(self, mission_id: str) -> None:
+        """Drop mission ``mission_id`` if it is this drone's (else nothing changes). On the ground
+        it is cleared: the drone never takes off with it. In the air no further stop is made and
+        the drone hovers where it is, with whatever it carries, until a return or land command;
+        one returning, landing or in an emergency goes on."""
+        if self.mission is None or self.mission.mission_id != mission_id:
+            return
+        self.mission, self.start_pending = None, False
+        if self.state == "ready":
+            self.state = "idle"
+        elif self.state in ("en_route", "servicing", "holding"):
+            self.state, self.held_state, self.service, self.ground_speed = "holding", None, None, 0.0
+
     # --- faults and link -----------------------------------------------------------------------
 
     def motor_fault(self, now: datetime) -> None:
@@ -385,18 +369,20 @@ class SimDrone:
         """Apply the mission's lost-link policy (called after the link has been down a while).
 
         ``hold`` hovers until a resume; ``return`` retraces the flown path back to where the drone
-        took off (already-flown air is known to be clear) and lands; ``continue`` goes on.
-        Returns False while the drone is servicing a pad: the policy applies once it climbs back
-        (a drone landed or heading home already has nothing to apply).
+        took off (already-flown air is known to be clear) and lands; ``continue`` goes on. A drone
+        hovering after an abort returns. Returns False while the drone is servicing a pad: the
+        policy applies once it climbs back (a drone landed or heading home has nothing to apply).
         """
         m = self.mission
         if self.state == "servicing" and m is not None:
             return False
-        if m is None or self.state not in ("en_route", "holding"):
+        # Hovering after an abort (no mission, no hold to resume): nobody can say where to go now.
+        aborted = m is None and self.state == "holding" and self.held_state is None
+        if not aborted and (m is None or self.state not in ("en_route", "holding")):
             return True
-        if m.lost_link == "hold" and self.state == "en_route":
+        if m is not None and m.lost_link == "hold" and self.state == "en_route":
             self.held_state, self.state, self.ground_speed = "en_route", "holding", 0.0
-        elif m.lost_link == "return":
+        elif aborted or (m is not None and m.lost_link == "return"):
             back = [*reversed(self.flown)]
             port = self._port_near(back[-1]) if back else None
             self.route, self.next_wp, self.returning_to = back, 0, port.id if port else None
