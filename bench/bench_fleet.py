@@ -31,6 +31,7 @@ from fleet.description import Drone, DroneModel, Fleet, Port
 from fleet.embedded_broker import EmbeddedBroker
 from fleet.link import FleetLink
 from fleet.messages import Start, Telemetry, UploadMission, encode
+from fleet.signing import FleetSecret
 from fleet.topics import Topics
 
 MODEL = DroneModel("bench", 15.0, 120.0, 2.0, 350.0, 0.2, 14.0, 3.0, 60.0, 300.0)
@@ -132,7 +133,11 @@ def _square(lon: float, lat: float, side_deg: float = 0.01) -> list[tuple[float,
     return [(a, b, 120.0) for a, b in pts]
 
 
-def _sim_worker(url: str, prefix: str, ids: list[str], speed: float, seconds: float, out: mp.Queue) -> None:
+def _sim_worker(
+    url: str, prefix: str, ids: list[str], speed: float, seconds: float, out: mp.Queue,
+    secret: str | None = None,
+) -> None:  # fmt: skip
+    """Fly ``ids`` (signing with keys of the fleet secret ``secret``, hex, if given) for ``seconds``."""
     from simulator.fleet_sim import SimulatedFleet
 
     _raise_fd_limit(len(ids) + 256)
@@ -140,7 +145,8 @@ def _sim_worker(url: str, prefix: str, ids: list[str], speed: float, seconds: fl
     async def run() -> None:
         clock = RealClock() if speed == 1.0 else ScaledClock(speed)
         sim = SimulatedFleet(bench_fleet(max(int(i[1:]) for i in ids) + 1), url, clock=clock,
-                             prefix=prefix, drone_ids=ids, session_expiry_s=0)  # fmt: skip
+                             prefix=prefix, drone_ids=ids, session_expiry_s=0,
+                             fleet_secret=FleetSecret.parse(secret) if secret else None)  # fmt: skip
         await sim.start(timeout_s=120)
         now = clock.now()
         for drone_id in ids:  # keep every drone flying: square loops around the port

@@ -48,6 +48,7 @@ from fleet.clock import RealClock
 from fleet.connection import client_id_from
 from fleet.link import FleetLink
 from fleet.messages import Telemetry
+from fleet.signing import FleetSecret
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -96,14 +97,16 @@ def _link_worker(url: str, prefix: str, name: str, group: str, seconds: float, o
 
 
 def _start_sims(
-    ctx: Any, args: argparse.Namespace, prefix: str, ids: list[str], seconds: float, out: Any, sims: list[Any]
-) -> None:
+    ctx: Any, args: argparse.Namespace, prefix: str, ids: list[str], seconds: float, out: Any,
+    sims: list[Any], secret: FleetSecret | None = None,
+) -> None:  # fmt: skip
     """Start ``--sim-processes`` simulator processes flying ``ids`` at 1 Hz for ``seconds``, split
     between them, into ``sims`` (so a caller's clean-up sees them even if one fails to start);
     return once every one reports its drones connected."""
     sims += [
         ctx.Process(target=_sim_worker,
-                    args=(args.broker, prefix, ids[k::args.sim_processes], 1.0, seconds, out))
+                    args=(args.broker, prefix, ids[k::args.sim_processes], 1.0, seconds, out,
+                          secret.value.hex() if secret else None))
         for k in range(args.sim_processes)
     ]  # fmt: skip
     for proc in sims:
@@ -262,10 +265,12 @@ def _dispatchers_main(args: argparse.Namespace) -> int:
             sim_out = ctx.Queue()
             sim_s = args.seconds + 60  # past the window: dispatchers' start, settling, the last report
             t_start = time.monotonic()
-            _start_sims(ctx, args, prefix, ids, sim_s, sim_out, sims)
+            secret = FleetSecret.generate()
+            secret.save(Path(tmp) / "fleet-secret")
+            _start_sims(ctx, args, prefix, ids, sim_s, sim_out, sims, secret)
             cmd = [sys.executable, "-m", "dispatch.cli", "run", "--db", db_url, "--broker", args.broker,
                    "--prefix", prefix, "--client-id", client_id, "--area", "bench", "--share-telemetry",
-                   "--stats-every", "10"]  # fmt: skip
+                   "--stats-every", "10", "--fleet-secret", str(Path(tmp) / "fleet-secret")]  # fmt: skip
             procs.append(_Dispatcher("leader", cmd, log))
             if not procs[0].ready.wait(120):
                 raise SystemExit(f"the leader did not start; see its log:\n{_tail(log)}")

@@ -30,6 +30,7 @@ from dispatch.commands.plan import (
     write_plan,
 )
 from dispatch.live_demo import LiveOptions, print_summary, run_live
+from dispatch.logs import configure_logging
 from routing.planner import plan
 from routing.problem import PlanningProblem
 
@@ -105,6 +106,7 @@ def main(argv: list[str]) -> int:
         seed=args.seed,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    configure_logging()  # warnings only, escaped: the demo's HTTP server is open to anyone on --host
     summary = asyncio.run(
         run_live(
             problem.fleet,

@@ -3,6 +3,10 @@
 A SQLite file (or any store URL), an embedded MQTT 5 broker, the simulated fleet (every drone its
 own MQTT client), the dispatcher and the HTTP API with the dashboard, all on one accelerated clock.
 Nothing needs to be installed or running beforehand.
+
+Secure by default as far as the embedded broker allows: it admits only the dispatcher and the
+drones, each with its own random login, and every drone signs its states, acks and events with its
+key from a fleet secret made for this run (:mod:`fleet.signing`), which the dispatcher checks.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -22,10 +26,12 @@ from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store, open_store
 from dispatch.store.directory import load_pads
+from fleet.acl import broker_access
 from fleet.clock import SharedClock
 from fleet.description import Fleet
 from fleet.embedded_broker import EmbeddedBroker
 from fleet.link import FleetLink
+from fleet.signing import FleetSecret
 from simulator.fleet_sim import SimulatedFleet
 
 PREFIX = "dd/v1"
@@ -90,13 +96,19 @@ async def live_system(
             key = await store.api_keys.create("office", actor="live-system", office_id=office)
             tokens[office] = key.token
         await pool.warm_up()  # solver processes take seconds to start: not on the simulated clock
-        with EmbeddedBroker() as broker:
+        logins = broker_access([d.id for d in fleet.drones]).passwords  # the dispatcher's and each drone's
+        secret = FleetSecret.generate()
+        with EmbeddedBroker(users=logins) as broker:
             clock = SharedClock.starting_now(speed, start)
             now[0] = clock.now
-            sim = SimulatedFleet(fleet, broker, clock=clock, prefix=PREFIX, zones=zones)
-            link = FleetLink(
-                broker, client_id="live-dispatcher", prefix=PREFIX, clock=clock, max_telemetry_age_s=60.0
+            sim = SimulatedFleet(
+                fleet, broker, clock=clock, prefix=PREFIX, zones=zones, passwords=logins, fleet_secret=secret
             )
+            link = FleetLink(
+                replace(broker, username="dispatcher", password=logins["dispatcher"]),
+                client_id="live-dispatcher", prefix=PREFIX, clock=clock, max_telemetry_age_s=60.0,
+                fleet_secret=secret,
+            )  # fmt: skip
             async with sim, link:
                 dispatcher = Dispatcher(store, link, clock, pool=pool, plan_seconds=plan_seconds)
                 async with dispatcher:

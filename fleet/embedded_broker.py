@@ -3,12 +3,18 @@
 It runs in a child process (rumqttd has no shutdown call; stopping the process releases the
 port) on a free local port. It keeps sessions in memory only: use a real broker (Mosquitto,
 EMQX) in production.
+
+Given ``users`` (name -> password), only they may connect (rumqttd's static ``auth`` table; a
+client with no or a wrong login gets no CONNACK). rumqttd has no topic ACL: a logged-in client
+may publish on any topic, which is why drones sign what they report (:mod:`fleet.signing`).
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from iotcore import Broker
@@ -49,8 +55,14 @@ class EmbeddedBroker:
     """``with EmbeddedBroker() as address: ...`` runs an MQTT 5 broker on a free local port."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int | None = None, max_connections: int = 10_000
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        max_connections: int = 10_000,
+        users: Mapping[str, str] | None = None,
     ) -> None:
+        """``users`` (name -> password): only they may connect; None: anyone may."""
+        self.users = dict(users) if users is not None else None
         self.host = host
         self.port = port
         self.max_connections = max_connections
@@ -64,12 +76,15 @@ class EmbeddedBroker:
         port = self.port or free_port(self.host)
         self._tmp = tempfile.TemporaryDirectory(prefix="dd-broker-")
         config = Path(self._tmp.name) / "rumqttd.toml"
-        config.write_text(
-            _CONFIG.format(
-                host=self.host, port=port, max_connections=self.max_connections, max_payload=256 * 1024 + 4096
-            ),
-            encoding="utf-8",
+        text = _CONFIG.format(
+            host=self.host, port=port, max_connections=self.max_connections, max_payload=256 * 1024 + 4096
         )
+        if self.users is not None:
+            # Quoted keys and values (JSON strings are TOML basic strings): an id may hold a '.'.
+            text += "    [v5.1.connections.auth]\n" + "".join(
+                f"    {json.dumps(user)} = {json.dumps(password)}\n" for user, password in self.users.items()
+            )
+        config.write_text(text, encoding="utf-8")
         broker = Broker(config_path=str(config))
         broker.start(timeout=timeout_s)
         self._broker = broker

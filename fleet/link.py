@@ -3,8 +3,10 @@
 :class:`FleetLink` keeps one MQTT 5 connection with a stable client id and a persistent session,
 reconnects with jittered exponential back-off and re-subscribes after every connect. It validates
 every incoming message (malformed or spoofed ones are dropped, counted in ``stats.dropped`` and
-logged), keeps the :class:`~fleet.registry.FleetRegistry` up to date and fans events, acks, state
-changes and link status out to subscribers (see :mod:`fleet.hub`).
+logged; with a fleet secret, so is every state, ack and event not signed with its drone's key,
+before anything sees it: see :mod:`fleet.signing`), keeps the
+:class:`~fleet.registry.FleetRegistry` up to date and fans events, acks, state changes and link
+status out to subscribers (see :mod:`fleet.hub`).
 
 ``send(command)`` is the only way to command a drone: it publishes at QoS 1 and waits for the
 drone's application-level ack (MQTT's PUBACK says only that the broker has it), re-publishing the
@@ -41,6 +43,7 @@ from fleet.messages import (
     Ack,
     AnyCommand,
     AnyEvent,
+    Event,
     Message,
     ProtocolError,
     State,
@@ -49,6 +52,7 @@ from fleet.messages import (
     encode,
 )
 from fleet.registry import FleetRegistry
+from fleet.signing import FleetSecret, signature_problem
 from fleet.topics import DEFAULT_PREFIX, Topics
 
 SHARE_GROUP = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -68,7 +72,21 @@ class LinkStatus:
     detail: str = ""
 
 
-FleetUpdate = AnyEvent | Ack | State | LinkStatus | Telemetry
+@dataclass(frozen=True, slots=True)
+class RefusedEvent:
+    """An event on ``drone_id``'s topic refused because it is not signed with that drone's key
+    (forged, or from a drone without its key). The link passes on the 1st, 2nd, 4th, 8th...
+    refusal per drone (``count`` so far), so a flood cannot flood whoever records them."""
+
+    drone_id: str
+    event: str  # the event's tag: delivered, fault...
+    mission_id: str | None
+    request_id: str | None
+    detail: str
+    count: int
+
+
+FleetUpdate = AnyEvent | Ack | State | LinkStatus | Telemetry | RefusedEvent
 
 TelemetryListener = Callable[[Telemetry, datetime, bool], None]
 """Called with every telemetry sample the link takes: (sample, received at, heard by another
@@ -100,6 +118,7 @@ class LinkStats:
     shared: int = 0  # telemetry samples heard by another process, taken through accept_shared
     shared_stale: int = 0  # offered through accept_shared but not newer than the sample held
     duplicate_events: int = 0  # events received again (QoS 1 redelivery), not passed on
+    cleared_states: int = 0  # retained states deleted (an empty retained body): liveness from telemetry
 
     @property
     def dropped_total(self) -> int:
@@ -130,7 +149,10 @@ class FleetLink:
         telemetry_group: str | None = None,
         telemetry_only: bool = False,
         forget_filters: Iterable[str] = (),
+        fleet_secret: FleetSecret | None = None,
     ) -> None:
+        """``fleet_secret``: states, acks and events must be signed with their drone's key (dropped
+        as ``bad_signature`` otherwise); None accepts them unsigned, and says so loudly at start."""
         if telemetry_group is not None and not SHARE_GROUP.fullmatch(telemetry_group):
             raise ValueError(f"telemetry_group must match {SHARE_GROUP.pattern}, got {telemetry_group!r}")
         if attempts < 1:
@@ -163,7 +185,9 @@ class FleetLink:
         # not keep (the broker keeps a session's subscriptions across reconnects): e.g. the plain
         # telemetry filter of a dispatcher now sharing its telemetry, which would bring it all.
         self.forget_filters = [f for f in forget_filters if f != self._telemetry_filter()]
+        self.fleet_secret = fleet_secret
         self.stats = LinkStats()
+        self._refused_by_drone: Counter[str] = Counter()
         self._listeners: list[TelemetryListener] = []
         self._waiters: dict[str, list[tuple[datetime, asyncio.Future[Telemetry]]]] = {}
         self._updates: Hub[FleetUpdate] = Hub()
@@ -181,6 +205,11 @@ class FleetLink:
     async def start(self) -> None:
         """Start the connect/receive loop (returns at once; see :meth:`wait_connected`)."""
         if self._task is None:
+            if self.fleet_secret is None and not self.telemetry_only:
+                log.warning(
+                    "fleet link %s: NO FLEET SECRET: drone states, acks and events are not verified;"
+                    " any client on the broker can forge deliveries, faults and acks", self.client_id
+                )  # fmt: skip
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name=f"fleet-link-{self.client_id}")
 
@@ -429,6 +458,19 @@ class FleetLink:
         if count & (count - 1) == 0:
             log.warning("dropped message on %s (%s, %d so far): %s", topic, reason, count, detail[:200])
 
+    def _refuse(self, msg: State | Ack | Event, topic: str, problem: str) -> None:
+        self._drop("bad_signature", topic, f"{problem} ({type(msg).__name__} of {msg.drone_id})")
+        if not isinstance(msg, Event):
+            return
+        if msg.drone_id not in self._refused_by_drone and len(self._refused_by_drone) >= _REMEMBERED_EVENTS:
+            return  # invented drone ids by the thousand: counted in stats.dropped only
+        count = self._refused_by_drone[msg.drone_id] + 1
+        self._refused_by_drone[msg.drone_id] = count
+        if count & (count - 1) == 0:
+            tag = type(msg).__struct_config__.tag
+            request_id: str | None = getattr(msg, "request_id", None)
+            self._emit(RefusedEvent(msg.drone_id, str(tag), msg.mission_id, request_id, problem, count))
+
     def _time_problem(self, msg: Message) -> str | None:
         """Why a body's ``ts`` cannot be right, judged on the link's clock (None if plausible).
 
@@ -457,6 +499,13 @@ class FleetLink:
         if not isinstance(payload, bytes | bytearray):
             self._drop("malformed", topic, "payload is not bytes")
             return
+        if kind == "state" and not payload:
+            # A retained state deleted (a zero-length retained publish): the drone no longer says
+            # anything about itself, so its liveness is judged on telemetry alone. Forging this
+            # needs no key but proves nothing: a drone without fresh telemetry stays offline.
+            self.stats.cleared_states += 1
+            self.registry.clear_state(drone_id)
+            return
         try:
             msg: Message = decode(kind, bytes(payload), drone_id)
         except ProtocolError as exc:
@@ -466,6 +515,12 @@ class FleetLink:
         if problem is not None:
             self._drop("bad_time", topic, problem)
             return
+        if self.fleet_secret is not None and isinstance(msg, State | Ack | Event):
+            # Before anything (the registry, a waiting send, the event de-duplication) sees it.
+            problem = signature_problem(msg, self.fleet_secret)
+            if problem is not None:
+                self._refuse(msg, topic, problem)
+                return
         if isinstance(msg, Telemetry):
             self.stats.telemetry += 1
             self._take_telemetry(msg, self.clock.now(), shared=False)

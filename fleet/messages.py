@@ -38,6 +38,8 @@ Text = Annotated[str, Meta(max_length=500)]
 Timestamp = Annotated[datetime, Meta(tz=True)]
 Waypoint = tuple[Lon, Lat, Alt]
 Waypoints = Annotated[list[Waypoint], Meta(min_length=1, max_length=MAX_WAYPOINTS)]
+# HMAC-SHA256 of a drone's state, ack or event under its own key (see fleet.signing).
+Sig = Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]
 
 DroneState = Literal[
     "idle",  # on the ground at a port, no mission
@@ -105,6 +107,7 @@ class State(Message, kw_only=True, forbid_unknown_fields=True):
     online: bool
     state: DroneState | None = None
     mission_id: Id | None = None
+    sig: Sig | None = None
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -228,6 +231,7 @@ class Ack(Message, kw_only=True, forbid_unknown_fields=True):
     ts: Timestamp
     accepted: bool
     reason: Text | None = None
+    sig: Sig | None = None
 
     def __post_init__(self) -> None:
         if not self.accepted and not self.reason:
@@ -245,6 +249,7 @@ class Event(Message, kw_only=True, forbid_unknown_fields=True):
     lat: Lat
     alt_m: Alt
     mission_id: Id | None = None
+    sig: Sig | None = None
 
 
 class TookOff(Event, tag_field="event", tag="took_off", kw_only=True):

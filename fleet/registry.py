@@ -62,6 +62,13 @@ class FleetRegistry:
         status.state = msg
         return changed
 
+    def clear_state(self, drone_id: str) -> None:
+        """Forget a drone's retained state (its retained message was deleted): from now on its
+        liveness is its telemetry's age. Ignored for a drone never heard of."""
+        status = self.drones.get(drone_id)
+        if status is not None:
+            status.state = None
+
     def on_event(self, msg: AnyEvent) -> None:
         """Record the drone's latest event."""
         self._status(msg.drone_id).last_event = msg

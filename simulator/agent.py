@@ -33,6 +33,7 @@ from fleet.connection import (
     unless_lost,
 )
 from fleet.messages import Ack, AnyEvent, GeofenceBreach, Message, ProtocolError, State, decode, encode
+from fleet.signing import sign
 from fleet.topics import Topics
 from simulator.drone import XYZ, SimDrone
 from simulator.monitor import AirspaceMonitor
@@ -61,8 +62,11 @@ class DroneAgent:
         lost_link_after_s: float = 30.0,
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         on_event: Callable[[AnyEvent], None] | None = None,
+        key: bytes | None = None,
     ) -> None:
+        """``key``: the drone's own signing key (see :mod:`fleet.signing`); None sends unsigned."""
         self.sim = sim
+        self.key = key
         self.address = address
         self.topics = topics
         self.clock = clock
@@ -233,10 +237,11 @@ class DroneAgent:
             log.warning("%s dropped %s (%s, %d so far): %s", self.sim.id, topic, reason, count, detail[:200])
 
     def _encode(self, message: Message) -> bytes:
-        """The body as this drone sends it: every timestamp read off its (possibly skewed) clock."""
+        """The body as this drone sends it: every timestamp read off its (possibly skewed) clock,
+        signed with its key."""
         if self.clock_skew and isinstance(getattr(message, "ts", None), datetime):
             message = msgspec.structs.replace(message, ts=message.ts + self.clock_skew)  # type: ignore[attr-defined]
-        return encode(message)
+        return encode(message if self.key is None else sign(message, self.key))
 
     def _queue(self, topic: str, message: Message, retain: bool = False) -> None:
         if len(self._outbox) >= OUTBOX_LIMIT:

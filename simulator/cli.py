@@ -20,6 +20,7 @@ from fleet.clock import Clock, RealClock, ScaledClock
 from fleet.connection import add_tls_arguments, address_from_args
 from fleet.description import FleetFormatError, load_fleet
 from fleet.embedded_broker import EmbeddedBroker
+from fleet.signing import add_fleet_secret_arguments, fleet_secret_from_args
 from fleet.topics import DEFAULT_PREFIX
 from simulator.faults import FAULT_VALUES, FaultSpec, run_schedule
 from simulator.fleet_sim import SimulatedFleet
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="'DRONE PASSWORD' lines (what 'dronedispatch mqtt acl' prints): each drone logs in as itself",
     )
+    add_fleet_secret_arguments(p)
     faults = p.add_argument_group("faults (repeatable; @AT = simulated seconds after the start)")
     for kind, (value, _) in FAULT_VALUES.items():
         form = f"DRONE:{value}[@AT]" if value else "DRONE[@AT]"
@@ -107,6 +109,7 @@ def main(argv: list[str]) -> int:
         )
         if args.speed <= 0:
             raise ValueError("--speed must be > 0")
+        fleet_secret = fleet_secret_from_args(args)
     except (FleetFormatError, ZoneFormatError, ValueError, OSError) as exc:
         print(f"dronedispatch simulate: {exc}", file=sys.stderr)
         return 2
@@ -134,6 +137,7 @@ def main(argv: list[str]) -> int:
             lost_link_after_s=args.lost_link_after,
             seed=args.seed,
             passwords=passwords,
+            fleet_secret=fleet_secret,
         )
         return asyncio.run(_run(sim, faults, args.duration, args.verbose))
     except ValueError as exc:

@@ -29,6 +29,7 @@ from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress
 from fleet.description import Fleet
 from fleet.hub import Hub, Subscription
 from fleet.messages import AnyEvent, GeofenceBreach
+from fleet.signing import FleetSecret
 from fleet.topics import DEFAULT_PREFIX, Topics
 from simulator.agent import DroneAgent
 from simulator.drone import SimDrone
@@ -74,9 +75,12 @@ class SimulatedFleet:
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         seed: int = 0,
         passwords: Mapping[str, str] | None = None,
+        fleet_secret: FleetSecret | None = None,
     ) -> None:
         """``passwords`` (drone id -> password): each drone logs in as itself (user name = its id),
-        as with the broker ACL of ``dronedispatch mqtt acl``; otherwise all use ``broker``'s login."""
+        as with the broker ACL of ``dronedispatch mqtt acl``; otherwise all use ``broker``'s login.
+        ``fleet_secret``: each drone signs its states, acks and events with its own key derived
+        from it (:mod:`fleet.signing`); None: they go unsigned."""
         self.fleet = fleet
         self.address = broker if isinstance(broker, BrokerAddress) else BrokerAddress.parse(broker)
         self.clock: Clock = clock or RealClock()
@@ -122,6 +126,7 @@ class SimulatedFleet:
                 lost_link_after_s=lost_link_after_s,
                 session_expiry_s=session_expiry_s,
                 on_event=self._record,
+                key=fleet_secret.drone_key(drone.id) if fleet_secret is not None else None,
             )
 
     # --- lifecycle -----------------------------------------------------------------------------

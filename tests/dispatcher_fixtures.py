@@ -24,6 +24,7 @@ from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
 from fleet.description import Fleet, load_fleet, parse_fleet
 from fleet.link import FleetLink
+from fleet.signing import FleetSecret
 from simulator.fleet_sim import SimulatedFleet
 from simulator.monitor import AirspaceMonitor
 from tests.conftest import EXAMPLES
@@ -179,8 +180,10 @@ async def running_system(
     plan_seconds: float = 0.3,
     pool: SolverPool | None = None,
 ) -> AsyncIterator[System]:
-    """Seed ``store``, start the simulated fleet, the link and the dispatcher on one shared clock."""
+    """Seed ``store``, start the simulated fleet, the link and the dispatcher on one shared clock;
+    the drones sign what they report and the link checks it, as in production."""
     fleet = sample_fleet(drones)
+    secret = FleetSecret.generate()
     await seed(store, fleet)
     clock = SharedClock.starting_now(speed, SIM_START)
     sim = SimulatedFleet(
@@ -190,10 +193,12 @@ async def running_system(
         prefix=prefix,
         zones=load_zones(EXAMPLES / "zones.geojson"),
         telemetry_period_s=telemetry_period_s,
+        fleet_secret=secret,
     )
     link = FleetLink(
-        broker, client_id=f"disp-{prefix.split('/')[0]}", prefix=prefix, clock=clock, max_telemetry_age_s=60.0
-    )
+        broker, client_id=f"disp-{prefix.split('/')[0]}", prefix=prefix, clock=clock,
+        max_telemetry_age_s=60.0, fleet_secret=secret,
+    )  # fmt: skip
     async with sim, link:
         # Silence is judged on the shared clock: at 150-200x, the default 90 simulated seconds would
         # be under half a wall second, which a busy 2-core machine can stall for.

@@ -28,6 +28,7 @@ import pytest
 
 from fleet.connection import BrokerAddress
 from fleet.embedded_broker import free_port
+from fleet.signing import SECRET_ENV, FleetSecret
 
 SHARED_BROKER = BrokerAddress("127.0.0.1", 1883)
 
@@ -47,6 +48,12 @@ def wait_listening(address: BrokerAddress, timeout_s: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"nothing listens on {address.url} after {timeout_s}s")
         time.sleep(0.02)
+
+
+def fleet_secret() -> FleetSecret:
+    """The session's fleet secret (``conftest.fleet_secret_env``), which the dispatcher and simulator
+    processes a test starts use: give it to an in-process simulator or link that talks to them."""
+    return FleetSecret.load(os.environ[SECRET_ENV])
 
 
 @pytest.fixture(name="broker")

@@ -32,7 +32,7 @@ from tests.conftest import EXAMPLES
 from tests.db_fixtures import db_url_fixture  # noqa: F401
 from tests.dispatcher_fixtures import SIM_START, parse_zone, request, sample_fleet, seed, zone_across
 from tests.fault_checks import assert_delivered_once
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.mqtt_fixtures import broker_fixture, fleet_secret, prefix_fixture  # noqa: F401
 from tests.process_fixtures import add_unprinted, dispatcher_process
 
 # Four short trips (under 2 km): a planning round commits several of them, one at a time.
@@ -105,7 +105,15 @@ async def crash_and_restart(
     client_id = f"disp-{uuid.uuid4().hex[:8]}"
     seen: dict[str, list[str]] = {}
     zones = load_zones(EXAMPLES / "zones.geojson")
-    sim = SimulatedFleet(fleet, broker, clock=clock, prefix=prefix, zones=zones, telemetry_period_s=2.0)
+    sim = SimulatedFleet(
+        fleet,
+        broker,
+        clock=clock,
+        prefix=prefix,
+        zones=zones,
+        telemetry_period_s=2.0,
+        fleet_secret=fleet_secret(),
+    )
     log_path = tmp_path / "dispatcher.log"
     args = (db_url, broker, prefix, client_id, clock)
     with log_path.open("ab") as log:

@@ -19,7 +19,7 @@ from fleet.messages import Delivered, PickedUp
 from simulator.fleet_sim import SimulatedFleet
 from tests.db_fixtures import create_pg_schema, drop_pg_schema
 from tests.dispatcher_fixtures import SIM_START, pads, request, sample_fleet, seed
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.mqtt_fixtures import broker_fixture, fleet_secret, prefix_fixture  # noqa: F401
 from tests.process_fixtures import DispatcherProcess, add_unprinted, start_dispatcher
 
 USABLE_PADS = sorted(set(pads()) - {"crane-site", "art-park"})  # blocked now / from 10:00 (festival)
@@ -51,7 +51,9 @@ async def test_leader_killed_mid_run_standby_delivers_all_exactly_once(
         seen: dict[str, list[str]] = {}
         changed = asyncio.Event()
         log = (tmp_path / "dispatchers.log").open("ab")
-        sim = SimulatedFleet(fleet, broker, clock=clock, prefix=prefix, telemetry_period_s=2.0)
+        sim = SimulatedFleet(
+            fleet, broker, clock=clock, prefix=prefix, telemetry_period_s=2.0, fleet_secret=fleet_secret()
+        )
 
         async def start() -> DispatcherProcess:
             # Same service area, same broker session id; both report into ``seen``.

@@ -30,7 +30,7 @@ from fleet.topics import Topics
 from simulator.fleet_sim import SimulatedFleet
 from tests.db_fixtures import create_pg_schema, drop_pg_schema
 from tests.dispatcher_fixtures import SIM_START, pads, request, sample_fleet, seed
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.mqtt_fixtures import broker_fixture, fleet_secret, prefix_fixture  # noqa: F401
 from tests.process_fixtures import DispatcherProcess, start_dispatcher
 
 DRONES = [f"V{i:03d}" for i in range(20)]
@@ -164,7 +164,9 @@ async def test_two_dispatchers_share_the_telemetry_and_deliver(
             return {rid for rid, states in seen.items() if "delivered" in states}
 
         try:
-            async with SimulatedFleet(fleet, broker, clock=clock, prefix=prefix, telemetry_period_s=2.0):
+            async with SimulatedFleet(
+                fleet, broker, clock=clock, prefix=prefix, telemetry_period_s=2.0, fleet_secret=fleet_secret()
+            ):
                 leader = await start()
                 await asyncio.wait_for(leader.ready.wait(), 60)
                 standby = await start()

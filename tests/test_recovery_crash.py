@@ -14,7 +14,7 @@ from fleet.messages import Delivered, PickedUp, TookOff
 from simulator.fleet_sim import SimulatedFleet
 from tests.db_fixtures import db_url_fixture  # noqa: F401
 from tests.dispatcher_fixtures import SIM_START, request, sample_fleet, seed
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.mqtt_fixtures import broker_fixture, fleet_secret, prefix_fixture  # noqa: F401
 from tests.process_fixtures import add_unprinted, dispatcher_process
 
 ROUTES = [
@@ -41,7 +41,9 @@ async def test_sigkill_mid_flight_then_restart(
             ids.append(created.request.id)
         client_id = f"disp-{uuid.uuid4().hex[:8]}"
         seen: dict[str, list[str]] = {}
-        sim = SimulatedFleet(fleet, broker, clock=clock, prefix=prefix, telemetry_period_s=2.0)
+        sim = SimulatedFleet(
+            fleet, broker, clock=clock, prefix=prefix, telemetry_period_s=2.0, fleet_secret=fleet_secret()
+        )
         async with sim:
             log = (tmp_path / "dispatcher.log").open("ab")
             async with dispatcher_process(db_url, broker, prefix, client_id, clock, log, seen=seen) as first:

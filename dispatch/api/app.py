@@ -29,7 +29,6 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
-from litestar.static_files import create_static_files_router
 
 from dispatch.api import (
     health,
@@ -43,8 +42,10 @@ from dispatch.api import (
 from dispatch.api import stream as stream_routes
 from dispatch.api.auth import ApiKeyMiddleware
 from dispatch.api.context import API_PREFIX, ApiContext
+from dispatch.api.edge import at_the_edge
 from dispatch.api.errors import EXCEPTION_HANDLERS
 from dispatch.api.schemas import BODY_STRUCTS
+from dispatch.api.static_files import dashboard_router, docs_assets_router, docs_render_plugins
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +72,10 @@ def create_app(ctx: ApiContext, *, debug: bool = False) -> Litestar:
         security=[{"BearerKey": []}],
         tags=["api"],
     )
-    handlers: list[Any] = [api, *health.ROUTES, *metrics.ROUTES]
+    handlers: list[Any] = [api, *health.ROUTES, *metrics.ROUTES, docs_assets_router()]
     dashboard = ctx.dashboard_dir if ctx.dashboard_dir is not None and ctx.dashboard_dir.is_dir() else None
     if dashboard is not None:
-        handlers.append(
-            create_static_files_router(path="/dashboard", directories=[dashboard], html_mode=True)
-        )
+        handlers.append(dashboard_router(dashboard))
 
     @get("/", include_in_schema=False)
     async def root() -> Redirect:
@@ -99,6 +98,7 @@ def create_app(ctx: ApiContext, *, debug: bool = False) -> Litestar:
                     "BearerKey": SecurityScheme(type="http", scheme="bearer", description="an API key")
                 }
             ),
+            render_plugins=docs_render_plugins(),
         ),
         debug=debug,
         # The embedding program configures logging (serve: basicConfig; the demo: its terminal).
@@ -107,6 +107,7 @@ def create_app(ctx: ApiContext, *, debug: bool = False) -> Litestar:
         logging_config=None,
     )
     exact_body_schemas(app)
+    app.asgi_handler = at_the_edge(app.asgi_handler)  # outermost: the access log sees every answer
     return app
 
 
@@ -160,7 +161,8 @@ class AppServer:
             host=host,
             port=port,
             log_level=log_level,
-            access_log=False,
+            log_config=None,  # uvicorn's records go to the program's handlers (escaped, see dispatch.logs)
+            access_log=False,  # dispatch.api.edge writes one line per call instead
             lifespan="on",
             timeout_graceful_shutdown=2,
         )

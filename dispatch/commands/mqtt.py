@@ -7,6 +7,12 @@ Writes ``DIR/passwords`` (Mosquitto password file, PBKDF2-SHA512 hashes, mode 06
 (Mosquitto acl_file) and ``DIR/mosquitto.conf`` (a listener that uses both), then prints every
 user's password ONCE on stdout: give each drone its own, keep the dispatcher's, store none of them.
 Refuses to overwrite existing files without ``--force`` (that would change every password).
+
+    dronedispatch mqtt keys --fleet FLEET.json --secret FILE
+
+Creates the fleet secret ``FILE`` (mode 0600) if it does not exist, and prints every drone's
+signing key (``DRONE KEY`` lines, :mod:`fleet.signing`): install each on its drone only; the
+dispatcher (``run``/``serve`` ``--fleet-secret FILE``) needs the secret, never the keys.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 
 from fleet.acl import PASSWORDS_HEADER, broker_access, mosquitto_conf
 from fleet.description import FleetFormatError, load_fleet
+from fleet.signing import FleetSecret
 from fleet.topics import DEFAULT_PREFIX
 
 FILES = ("passwords", "acl", "mosquitto.conf")
@@ -38,12 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     acl.add_argument("--port", type=int, default=1883, help="listener port in mosquitto.conf (default 1883)")
     acl.add_argument("--bind", help="listener address in mosquitto.conf (default: every interface)")
     acl.add_argument("--force", action="store_true", help="overwrite existing files (new passwords for all)")
+    keys = sub.add_parser("keys", help="create the fleet secret if needed and print each drone's signing key")
+    keys.add_argument("--fleet", required=True, help="FLEET.json: one key per drone")
+    keys.add_argument("--secret", required=True, type=Path, help="the fleet secret file (created if absent)")
     return parser
 
 
 def main(argv: list[str]) -> int:
     """Run ``dronedispatch mqtt``; exit 0, or 2 on bad input."""
     args = _parser().parse_args(argv)
+    if args.action == "keys":
+        return _keys(args.fleet, args.secret)
     try:
         fleet = load_fleet(args.fleet)
         access = broker_access(
@@ -72,6 +84,24 @@ def main(argv: list[str]) -> int:
     print(f"{PASSWORDS_HEADER}; give each drone its own, e.g. mqtts://D01:PASSWORD@broker):")
     for user, password in access.passwords.items():
         print(f"{user} {password}")
+    return 0
+
+
+def _keys(fleet_file: str, secret_file: Path) -> int:
+    try:
+        fleet = load_fleet(fleet_file)
+        if secret_file.exists():
+            secret = FleetSecret.load(secret_file)
+        else:
+            secret = FleetSecret.generate()
+            secret.save(secret_file)
+            print(f"wrote a new fleet secret to {secret_file}: give it to the dispatcher (--fleet-secret)")
+    except (OSError, FleetFormatError, ValueError) as exc:
+        print(f"dronedispatch mqtt keys: {exc}", file=sys.stderr)
+        return 2
+    print("drone signing keys (install each on its drone only):")
+    for drone in fleet.drones:
+        print(f"{drone.id} {secret.drone_key(drone.id).hex()}")
     return 0
 
 

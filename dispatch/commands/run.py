@@ -7,6 +7,7 @@
                       [--plan-seconds 0.5] [--tick-s 30] [--silent-after-s 90] [--area default]
                       [--share-telemetry] [--stats-every 10]
                       [--clock-speed S --clock-start ISO_TIME --clock-anchor UNIX_TIME]
+                      [--fleet-secret FILE | --insecure-unsigned-fleet]
 
 It reads the fleet and the zones from the database (``dronedispatch db seed`` first), decides
 intake of every request filed as ``submitted``, plans, commands the drones over MQTT and follows
@@ -32,6 +33,10 @@ its own client id, telemetry only) instead of waiting idle. Every ``--stats-ever
 only by another process reaches the leader through the view up to a second later (its write and
 read periods); ``--silent-after-s`` (clock seconds) must stay well above that, which matters only
 on a fast simulated clock.
+
+``--fleet-secret`` (or ``$DRONEDISPATCH_FLEET_SECRET_FILE``) is required: a drone's state, ack or
+event counts only when signed with that drone's key (:mod:`fleet.signing`); without it the command
+refuses to start unless told ``--insecure-unsigned-fleet``.
 
 ``--clock-*`` run it on simulated time shared with a simulator: simulated time is
 ``start + (unix_now - anchor) * speed``; give every process the same three values.
@@ -66,6 +71,7 @@ from dispatch.store.engine import resolve_url
 from fleet.clock import Clock, RealClock, SharedClock
 from fleet.connection import add_tls_arguments, address_from_args, client_id_from
 from fleet.link import FleetLink
+from fleet.signing import add_fleet_secret_arguments, fleet_secret_from_args
 from fleet.topics import DEFAULT_PREFIX, Topics
 
 READY_LINE = "dispatcher ready"
@@ -100,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--clock-start", help="simulated time at the anchor (ISO 8601 with offset)")
     parser.add_argument("--clock-anchor", type=float, help="Unix time at which the clock read --clock-start")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request transition")
+    add_fleet_secret_arguments(parser)
     return parser
 
 
@@ -134,11 +141,11 @@ def dispatcher_link(
 ) -> FleetLink:
     """The dispatcher's fleet link from the ``--broker``, TLS, ``--client-id`` and ``--prefix`` options
     (a member of the shared subscription ``telemetry_group`` if given; ``forget_filters``: see
-    :class:`~fleet.link.FleetLink`)."""
+    :class:`~fleet.link.FleetLink`), checking drone signatures with the ``--fleet-secret``."""
     return FleetLink(
         address_from_args(args.broker, args), client_id=args.client_id, prefix=args.prefix,
         clock=clock, max_telemetry_age_s=60.0, telemetry_group=telemetry_group,
-        forget_filters=forget_filters,
+        forget_filters=forget_filters, fleet_secret=fleet_secret_from_args(args),
     )  # fmt: skip
 
 
@@ -246,6 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the dispatcher until SIGTERM/SIGINT; exit status 0, or 2 for bad arguments or database."""
     args = _parser().parse_args(argv)
     _check_share_telemetry(args)
+    try:
+        fleet_secret_from_args(args)  # at once, not when (or if) this process comes to lead
+    except ValueError as exc:
+        print(f"dronedispatch run: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         stream=sys.stderr,

@@ -7,9 +7,11 @@
                         [--prefix dd/v1] [--client-id dispatcher] [--area DIR]
                         [--rate-limit "20/s burst 40"] [--plan-seconds 0.5] [--tick-s 30]
                         [--clock-speed S --clock-start ISO_TIME --clock-anchor UNIX_TIME]
+                        [--fleet-secret FILE | --insecure-unsigned-fleet]
 
 Environment: ``DATABASE_URL`` (else ``DRONEDISPATCH_DB``), ``MQTT_URL``, ``MQTT_PREFIX``,
-``API_RATE_LIMIT``; a flag wins over its variable. When the database has no fleet yet it is
+``API_RATE_LIMIT``, ``DRONEDISPATCH_FLEET_SECRET_FILE``; a flag wins over its variable. The fleet
+secret is required, as for ``dronedispatch run``. When the database has no fleet yet it is
 seeded from the service area ``--area`` (default: the sample area ``examples/anyang``: its
 ``fleet.json``, ``pads.json``, optional ``offices.json``, and ``zones.geojson``), and says so.
 
@@ -46,6 +48,7 @@ from dispatch.store.directory import load_offices, load_pads
 from dispatch.store.engine import StoreConfigError
 from fleet.connection import BrokerAddress, add_tls_arguments
 from fleet.description import FleetFormatError, load_fleet
+from fleet.signing import add_fleet_secret_arguments, fleet_secret_from_args
 from fleet.topics import DEFAULT_PREFIX
 
 ACTOR = "cli:serve"
@@ -91,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--clock-start", help="simulated time at the anchor (ISO 8601 with offset)")
     p.add_argument("--clock-anchor", type=float, help="Unix time at which the clock read --clock-start")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    add_fleet_secret_arguments(p)
     return p
 
 
@@ -163,6 +167,7 @@ def main(argv: list[str]) -> int:
     )
     try:
         RateLimit.parse(args.rate_limit)
+        fleet_secret_from_args(args)
         if args.clock_start is not None:
             datetime.fromisoformat(args.clock_start)
     except ValueError as exc:

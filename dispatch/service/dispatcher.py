@@ -59,7 +59,7 @@ from dispatch.store import Conflict, Intake, NewRequest, NotFound, RequestView, 
 from dispatch.store.views import CommandView, FlightView
 from fleet.clock import Clock
 from fleet.description import Drone, DroneModel, Fleet
-from fleet.link import CommandTimeout, FleetLink, LinkStatus
+from fleet.link import CommandTimeout, FleetLink, LinkStatus, RefusedEvent
 from fleet.messages import (
     Ack,
     AnyCommand,
@@ -964,6 +964,11 @@ class Dispatcher:
             self.wake()
         elif isinstance(u, LinkStatus) and u.status == "up":
             self._link_up_at = self.clock.now()
+        elif isinstance(u, RefusedEvent) and u.drone_id in self.drones:  # not signed by the drone
+            details = {"event": u.event, "mission_id": u.mission_id, "request_id": u.request_id,
+                       "detail": u.detail, "refused_so_far": u.count}  # fmt: skip
+            await self.store.note("drone", u.drone_id, "unsigned_event_refused", actor=self.actor,
+                                  payload=details)  # fmt: skip
 
     def _resume_if_held(self, s: State) -> None:
         """A drone back online that still hovers on its lost-link policy ``hold`` is told to go on:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.audit import canonical_json
 from dispatch.lifecycle import RequestState, check_request_transition
 from dispatch.store.audit_log import append_entry, entries_for
+from dispatch.store.change_log import note_request_change
 from dispatch.store.database import Database
 from dispatch.store.errors import Conflict, Forbidden, InvalidInput, NotFound
 from dispatch.store.models import Office, Pad, RequestRow
@@ -150,6 +151,7 @@ async def apply_transition(
         actor=actor,
         payload={"from": previous, "to": row.state, "details": details or {}},
     )
+    note_request_change(session, row.id, previous, row.state, actor=actor, reason=reason)
 
 
 async def lock_request(session: AsyncSession, request_id: str) -> RequestRow:
@@ -282,6 +284,7 @@ class RequestRepository:
                 session, self._db, entity=ENTITY, entity_id=row.id, action="submitted", actor=actor,
                 payload=_summary(row),
             )  # fmt: skip
+            note_request_change(session, row.id, None, row.state, actor=actor)
             if intake is not None:
                 await _apply_intake(session, self._db, row, intake, actor)
             await session.flush()
