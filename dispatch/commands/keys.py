@@ -8,7 +8,8 @@
 
 ``create`` prints the token on the first line (it is shown this once: only its sha256 is stored),
 then the key's id and role. ``--db`` defaults to ``$DATABASE_URL``, else ``$DRONEDISPATCH_DB``,
-else the SQLite file ``dronedispatch.db``.
+else the SQLite file ``dronedispatch.db``; every action says on standard error which database it
+used. ``list`` shows wall-clock UTC times (the store keeps key times on the wall clock).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dispatch.commands.store_args import add_db_argument, run_store_command
-from dispatch.store import open_store
+from dispatch.commands.store_args import NO_OFFICES_HINT, add_db_argument, database_in_use, run_store_command
+from dispatch.store import InvalidInput, open_store
 
 ACTOR = "cli:keys"
 
@@ -49,10 +50,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    print(f"database: {database_in_use(args.db)}", file=sys.stderr)
     async with await open_store(args.db) as store:
         if args.action == "create":
             role = "office" if args.office else "operator" if args.operator else "admin"
-            new = await store.api_keys.create(role, actor=ACTOR, office_id=args.office, label=args.label)
+            try:
+                new = await store.api_keys.create(role, actor=ACTOR, office_id=args.office, label=args.label)
+            except InvalidInput as exc:
+                if args.office and not await store.directory.offices():
+                    raise InvalidInput(f"{exc}; {NO_OFFICES_HINT}") from exc
+                raise
             print(new.token)
             office = f", office {new.office_id}" if new.office_id else ""
             print(
@@ -62,7 +69,8 @@ async def _run(args: argparse.Namespace) -> int:
         elif args.action == "list":
             keys = await store.api_keys.list()
             print(
-                f"{'id':<14} {'role':<9} {'office':<20} {'state':<8} {'created':<20} {'last used':<20} label"
+                f"{'id':<14} {'role':<9} {'office':<20} {'state':<8} {'created (UTC)':<20}"
+                f" {'last used (UTC)':<20} label"
             )
             for k in keys:
                 used = k.last_used_at.strftime("%Y-%m-%d %H:%M:%S") if k.last_used_at else "-"

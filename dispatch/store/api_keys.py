@@ -2,6 +2,10 @@
 
 Tokens look like ``dd_<key id>_<secret>``; the key id is public (listing, revoking), the secret is
 32 random bytes from ``secrets``.
+
+A key's times (``created_at``, ``last_used_at``, ``revoked_at``) are wall-clock UTC, whatever clock
+the store runs on: keys are managed by people in real time, also next to a simulated service
+clock (``serve --clock-speed``), and one listing must not mix the two time bases.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from dispatch.store.audit_log import append_entry
-from dispatch.store.database import Database
+from dispatch.store.database import Database, utc_now
 from dispatch.store.errors import InvalidInput, NotFound
 from dispatch.store.models import API_KEY_ROLES, ApiKeyRow, Office
 from dispatch.store.views import ApiKeyView, NewApiKey
@@ -73,7 +77,7 @@ class ApiKeyRepository:
                     office_id=office_id,
                     label=label,
                     revoked=False,
-                    created_at=self._db.now(),
+                    created_at=utc_now(),
                 )
             )
             await session.flush()
@@ -97,8 +101,8 @@ class ApiKeyRepository:
             ).scalar_one_or_none()
             if row is None or row.revoked:
                 return None
-            now = self._db.now()
-            if row.last_used_at is not None and now - row.last_used_at < LAST_USED_RESOLUTION:
+            now = utc_now()
+            if row.last_used_at is not None and timedelta(0) <= now - row.last_used_at < LAST_USED_RESOLUTION:
                 return key_view(row)
         async with self._db.write() as session:
             row = await session.get(ApiKeyRow, row.id, populate_existing=True)
@@ -114,7 +118,7 @@ class ApiKeyRepository:
             if row is None:
                 raise NotFound(f"no API key {key_id!r}")
             if not row.revoked:
-                row.revoked, row.revoked_at = True, self._db.now()
+                row.revoked, row.revoked_at = True, utc_now()
                 await append_entry(
                     session,
                     self._db,
