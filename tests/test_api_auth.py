@@ -239,7 +239,7 @@ async def test_health_and_metrics_need_no_key(api: Api) -> None:
             ).status_code == 422
         r = await c.get("/metrics")
         assert r.status_code == 200
-        assert r.headers["content-type"].startswith("text/plain")
+        assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
         samples = parse_prometheus(r.text)
         assert samples['dronedispatch_requests{state="accepted"}'] == 1
         assert samples['dronedispatch_requests{state="rejected"}'] == 1
@@ -249,6 +249,7 @@ async def test_health_and_metrics_need_no_key(api: Api) -> None:
             "telemetry_messages_per_second",
             "plan_rounds_total",
             "reroutes_total",
+            "cancel_steers_total",
             'plan_seconds_bucket{le="+Inf"}',
             "plan_seconds_count",
             "link_connected",

@@ -70,6 +70,8 @@ async def test_cancel_in_the_air_keeps_the_other_request_of_the_mission(
         assert set(d.missions[mission_id].spec.request_ids) == {keep, drop}
         view = await cancel_request(d, drop, actor="office:gwacheon", reason="filed twice")
         assert view.state == "cancelled"
+        # The steering for the cancel is no re-route around a zone (/metrics tells them apart).
+        assert (d.stats.cancel_steers, d.stats.reroutes) == (1, 0)
 
         async def done() -> bool:
             return (await states(store, [keep]))[keep] == "delivered" and not d.missions

@@ -14,6 +14,7 @@ Names (all prefixed ``dronedispatch_``):
 ``plan_rounds_total``                        counter   planning rounds
 ``missions_total``                           counter   missions committed by this dispatcher
 ``reroutes_total``                           counter   flights re-routed around a new zone
+``cancel_steers_total``                      counter   flights re-routed to take a cancelled request off
 ``geofence_breaches_total``                  counter   breaches reported by drones
 ``drones_online``                            gauge     drones with fresh telemetry
 ``link_connected``                           gauge     1 when the broker link is up
@@ -32,7 +33,7 @@ from dispatch.api.routes_requests import ctx_of
 from dispatch.service.operations import delivery_counts, request_counts
 
 PLAN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = "text/plain; version=0.0.4"  # Litestar appends "; charset=utf-8" to text/ types
 
 
 def _num(v: float) -> str:
@@ -100,6 +101,12 @@ async def metrics(state: State) -> Response[str]:
     out.metric("plan_rounds_total", "counter", "Planning rounds.", [("", d.stats.plan_rounds)])
     out.metric("missions_total", "counter", "Missions committed.", [("", d.stats.missions)])
     out.metric("reroutes_total", "counter", "Flights re-routed around a new zone.", [("", d.stats.reroutes)])
+    out.metric(
+        "cancel_steers_total",
+        "counter",
+        "Flights re-routed to take a cancelled request off.",
+        [("", d.stats.cancel_steers)],
+    )
     out.metric("geofence_breaches_total", "counter", "Geofence breaches reported.", [("", d.stats.breaches)])
     out.metric(
         "drones_online",

@@ -99,7 +99,8 @@ class DispatcherStats:
     plan_wall_s: list[float] = dataclasses.field(default_factory=list)
     round_requests: list[int] = dataclasses.field(default_factory=list)  # requests per round
     missions: int = 0
-    reroutes: int = 0
+    reroutes: int = 0  # re-routes around zones (adopted by the drone)
+    cancel_steers: int = 0  # re-routes taking a cancelled request off a mission
     reroute_reaction_wall_s: list[float] = dataclasses.field(default_factory=list)
     reroute_reaction_sim_s: list[float] = dataclasses.field(default_factory=list)
     breaches: int = 0
@@ -588,7 +589,7 @@ class Dispatcher:
                         await self._send_home(m, zone_ids, pos, "no_safe_path", str(exc))
                         return
                     cmd_id = f"{m.mission_id}.r{n}{'b' if from_index != first else ''}"
-                    if await self._send_reroute(m, rep, zone_ids, cmd_id, t_wall, t_sim):
+                    if await self._send_reroute(m, rep, zone_ids, cmd_id, t_wall, t_sim, bool(drop)):
                         await self._send_new(
                             Resume(
                                 drone_id=m.drone_id, cmd_id=f"{m.mission_id}.c{n}", expires_at=self._expiry()
@@ -633,7 +634,7 @@ class Dispatcher:
         except AirspaceError:
             return False
         n = m.reroutes = m.reroutes + 1
-        return await self._send_reroute(m, rep, zone_ids, f"{m.mission_id}.g{n}", t_wall, t_sim)
+        return await self._send_reroute(m, rep, zone_ids, f"{m.mission_id}.g{n}", t_wall, t_sim, bool(drop))
 
     async def _send_reroute(
         self,
@@ -643,8 +644,10 @@ class Dispatcher:
         cmd_id: str,
         t_wall: float,
         t_sim: datetime,
+        cancel: bool = False,
     ) -> bool:
-        """Send one re-route; on the drone's ack, adopt it (mission view, stats, audit note)."""
+        """Send one re-route; on the drone's ack, adopt it (mission view, stats, audit note).
+        ``cancel``: it takes a cancelled request off (counted apart from re-routes around zones)."""
         codes = {s.request_id: await self.store.requests.codes_for_mission(s.request_id) for s in rep.stops}
         cmd = Reroute(
             drone_id=m.drone_id, cmd_id=cmd_id, expires_at=self._expiry(), mission_id=m.mission_id,
@@ -656,9 +659,12 @@ class Dispatcher:
             return False
         failpoint("reroute.sent")
         m.adopt(rep.from_index, rep.waypoints, rep.stops)
-        self.stats.reroutes += 1
-        self.stats.reroute_reaction_wall_s.append(time.perf_counter() - t_wall)
-        self.stats.reroute_reaction_sim_s.append((self.clock.now() - t_sim).total_seconds())
+        if cancel:
+            self.stats.cancel_steers += 1
+        else:
+            self.stats.reroutes += 1
+            self.stats.reroute_reaction_wall_s.append(time.perf_counter() - t_wall)
+            self.stats.reroute_reaction_sim_s.append((self.clock.now() - t_sim).total_seconds())
         await self._note_rerouted(m.mission_id, cmd.cmd_id, rep.from_index, rep.waypoints, zone_ids)
         return True
 
