@@ -112,7 +112,8 @@ async def live_system(
             async with sim, link:
                 dispatcher = Dispatcher(store, link, clock, pool=pool, plan_seconds=plan_seconds)
                 async with dispatcher:
-                    app = create_app(ApiContext(store=store, dispatcher=dispatcher, clock=clock))
+                    ctx = ApiContext(store=store, dispatcher=dispatcher, clock=clock, timezone=fleet.timezone)
+                    app = create_app(ctx)
                     # Library chatter (every HTTP call, the broker's start and stop) only from
                     # WARNING up: the caller's terminal shows progress.
                     for name in ("", "httpx", "iotcore"):

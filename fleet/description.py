@@ -12,16 +12,21 @@ reads a file and validates it; everything else works on plain dicts and frozen d
      "ports": [{"id": "P1", "lon": 126.95, "lat": 37.39,
                 "drones": [{"id": "D1", "model": "NAME"}]}]}
 
-A drone may also carry ``"energy_wh"`` (battery state at the start, default: full).
+A drone may also carry ``"energy_wh"`` (battery state at the start, default: full). The area may
+name its time zone, ``"timezone": "Asia/Seoul"`` (an IANA name; default ``UTC``): the dashboard
+shows times in it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+DEFAULT_TIMEZONE = "UTC"
 
 MODEL_FIELDS: tuple[str, ...] = (
     "cruise_speed_mps",
@@ -101,6 +106,7 @@ class Fleet:
     models: dict[str, DroneModel]
     ports: tuple[Port, ...]
     drones: tuple[Drone, ...]
+    timezone: str = DEFAULT_TIMEZONE  # the area's IANA time zone
 
     def port(self, port_id: str) -> Port:
         """The port with this id (KeyError if unknown)."""
@@ -127,7 +133,21 @@ class Fleet:
                     rec["energy_wh"] = d.energy_wh
                 drones.append(rec)
             ports.append({"id": p.id, "lon": p.lon, "lat": p.lat, "drones": drones})
-        return {"models": models, "ports": ports}
+        doc: dict[str, Any] = {"models": models, "ports": ports}
+        if self.timezone != DEFAULT_TIMEZONE:
+            doc["timezone"] = self.timezone
+        return doc
+
+
+def check_timezone(name: object) -> str:
+    """``name`` if it is an IANA time zone this system knows (``Asia/Seoul``, ``UTC``); ValueError if not."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a time zone is an IANA name such as 'Asia/Seoul', got {name!r}")
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}: give an IANA name such as 'Asia/Seoul'") from None
+    return name
 
 
 def _number(source: str, where: str, rec: dict[str, Any], field: str) -> float:
@@ -172,7 +192,11 @@ def parse_fleet(data: Any, source: str = "FLEET.json") -> Fleet:
     """
     if not isinstance(data, dict):
         raise FleetFormatError(source, "$", "must be a JSON object with 'models' and 'ports'")
-    _check_unknown(source, "$", data, {"models", "ports"})
+    _check_unknown(source, "$", data, {"models", "ports", "timezone"})
+    try:
+        timezone = check_timezone(data.get("timezone", DEFAULT_TIMEZONE))
+    except ValueError as exc:
+        raise FleetFormatError(source, "timezone", str(exc)) from None
     raw_models = data.get("models")
     if not isinstance(raw_models, dict) or not raw_models:
         raise FleetFormatError(source, "models", "must be a non-empty object of drone models")
@@ -235,7 +259,7 @@ def parse_fleet(data: Any, source: str = "FLEET.json") -> Fleet:
             drones.append(Drone(did, model, pid, energy))
     if not drones:
         raise FleetFormatError(source, "ports", "the fleet has no drones")
-    return Fleet(models=models, ports=tuple(ports), drones=tuple(drones))
+    return Fleet(models=models, ports=tuple(ports), drones=tuple(drones), timezone=timezone)
 
 
 def load_fleet(path: str | Path) -> Fleet:

@@ -12,9 +12,11 @@ zone again. No mocks, no sleeps: every step waits for a condition.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -127,6 +129,21 @@ async def sees_the_service_area(page: Page, store: Store, system: System) -> Non
     )
 
 
+async def shows_area_time(page: Page, system: System) -> None:
+    """The clock reads the area's time, labelled with its zone, not the browser's (another zone)."""
+    zone = system.fleet.timezone
+    assert zone == "Asia/Seoul"  # the sample area's
+    clock = page.get_by_test_id("sim-time")
+    await expect(clock).to_have_attribute("data-timezone", zone, timeout=TIMEOUT_MS)
+    await expect(clock).to_have_text(re.compile(r"^\d\d:\d\d:\d\d (KST|Asia/Seoul)$"), timeout=TIMEOUT_MS)
+    shown = re.match(r"(\d\d):(\d\d):(\d\d)", await clock.inner_text())
+    assert shown is not None
+    there = system.clock.now().astimezone(ZoneInfo(zone))
+    seconds = lambda h, m, s: int(h) * 3600 + int(m) * 60 + int(s)  # noqa: E731
+    apart = abs(seconds(*shown.groups()) - seconds(there.hour, there.minute, there.second)) % 86400
+    assert min(apart, 86400 - apart) < 15 * 60, (shown.group(0), there)  # shown a moment ago, at 40x
+
+
 async def asks_for_the_key(page: Page, base: str, token: str) -> None:
     """Without a key the page asks for one; a wrong key is refused; the right one connects and is
     kept for the tab (a reload stays connected)."""
@@ -194,9 +211,10 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
     async with running_system(store, broker, prefix, drones=6, speed=SPEED, pool=solver_pool) as system:
         d = system.dispatcher
         operator = await store.api_keys.create("operator", actor="test", label="dashboard")
-        ctx = ApiContext(store=store, dispatcher=d, dashboard_dir=STATIC_DIR)
+        ctx = ApiContext(store=store, dispatcher=d, dashboard_dir=STATIC_DIR, timezone=system.fleet.timezone)
         async with AppServer(create_app(ctx), "127.0.0.1", 0) as server:
-            context = await browser.new_context(viewport=VIEWPORT, timezone_id="Asia/Seoul")
+            # The browser in another zone than the area's: the page must show area time.
+            context = await browser.new_context(viewport=VIEWPORT, timezone_id="America/New_York")
             page = await context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -208,6 +226,7 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
                 await page.goto(f"{server.url}/dashboard#key={operator.token}")
                 await sees_the_service_area(page, store, system)
+                await shows_area_time(page, system)
                 await refused_zone_shows_the_api_message(page)
 
                 # Requests filed by offices through the API appear in the table.

@@ -17,6 +17,8 @@ def test_sample_fleet_loads_and_round_trips() -> None:
     fleet = load_fleet(EXAMPLES / "fleet.json")
     assert {d.id for d in fleet.drones} == {"D01", "D02", "D03", "D04", "D05", "D06"}
     assert parse_fleet(fleet.to_dict()) == fleet
+    assert fleet.timezone == "Asia/Seoul"
+    assert parse_fleet({k: v for k, v in SAMPLE.items() if k != "timezone"}).timezone == "UTC"  # the default
     small = fleet.models["courier-s"]
     assert small.usable_wh == pytest.approx(350 * 0.8)
     # 2 km carrying 1 kg: 2 x (14 + 3 x 1)
@@ -42,6 +44,9 @@ def _mutated(fn) -> dict:
         (lambda d: d["ports"][0]["drones"][0].update(model="nope"), "unknown model 'nope'"),
         (lambda d: d["ports"][0]["drones"][0].update(energy_wh=9999), "energy_wh"),
         (lambda d: d["ports"][0].update(colour="red"), "unknown field(s) 'colour'"),
+        (lambda d: d.update(timezone="Mars/Olympus"), "timezone: unknown time zone 'Mars/Olympus'"),
+        (lambda d: d.update(timezone="../../etc/passwd"), "timezone: unknown time zone"),
+        (lambda d: d.update(timezone=9), "timezone: a time zone is an IANA name"),
     ],
 )
 def test_bad_fleet_is_refused_naming_record_and_field(mutate, expected: str) -> None:

@@ -10,6 +10,7 @@ from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.operations import LiveFeed
 from dispatch.store import Store
 from fleet.clock import Clock
+from fleet.description import DEFAULT_TIMEZONE, check_timezone
 
 API_PREFIX = "/api/v1"
 """Where the API routes live."""
@@ -31,10 +32,12 @@ class ApiContext:
     clock: Clock | None = None
     rate_limit: RateLimit = field(default_factory=RateLimit)
     dashboard_dir: Path | None = DASHBOARD_DIR
+    timezone: str = DEFAULT_TIMEZONE  # the area's IANA time zone (checked), for people reading times
     feed: LiveFeed = field(init=False)
     limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
+        check_timezone(self.timezone)
         if self.clock is None:
             self.clock = self.dispatcher.clock
         self.feed = LiveFeed(self.dispatcher)

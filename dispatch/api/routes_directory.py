@@ -1,11 +1,13 @@
-"""``/api/v1/offices``, ``/api/v1/pads``, ``/api/v1/ports``.
+"""``/api/v1/offices``, ``/api/v1/pads``, ``/api/v1/ports``, ``/api/v1/area``.
 
-Offices and pads are read by every role, ports by staff; admins write offices and pads.
+Offices, pads and the area (its time zone) are read by every role, ports by staff; admins write
+offices and pads.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Request, get, post
 from litestar.datastructures import State
@@ -14,7 +16,7 @@ from litestar.params import JSONBody
 from dispatch.api.auth import ADMIN_ONLY, ANY_ROLE, STAFF_ONLY, principal_of
 from dispatch.api.routes_fleet import ERRORS
 from dispatch.api.routes_requests import ctx_of
-from dispatch.api.schemas import OfficeIn, OfficeOut, PadIn, PadOut, PortOut
+from dispatch.api.schemas import AreaOut, OfficeIn, OfficeOut, PadIn, PadOut, PortOut
 from dispatch.service.operations import create_office, create_pad, pad_names
 
 
@@ -63,4 +65,11 @@ async def ports(state: State) -> list[PortOut]:
     return [PortOut(p.id, p.lon, p.lat, [d.id for d in fleet.drones if d.port == p.id]) for p in fleet.ports]
 
 
-ROUTES = [offices, add_office, pads, add_pad, ports]
+@get("/area", guards=[ANY_ROLE], summary="The service area's time zone", responses=ERRORS)
+async def area(state: State) -> AreaOut:
+    """The area's IANA time zone (times are shown in it, labelled) and the service clock's time there."""
+    ctx = ctx_of(state)
+    return AreaOut(ctx.timezone, ctx.now_clock.now().astimezone(ZoneInfo(ctx.timezone)))
+
+
+ROUTES = [offices, add_office, pads, add_pad, ports, area]

@@ -246,6 +246,14 @@ class PortOut(Struct):
     drones: list[str]
 
 
+class AreaOut(Struct):
+    """The service area: its IANA time zone (``UTC`` unless the fleet description names one) and the
+    current time of the service's clock, in that zone."""
+
+    timezone: str
+    now: datetime
+
+
 class KeyIn(Struct, forbid_unknown_fields=True):
     """A new API key: ``office`` keys need ``office_id``."""
 

@@ -47,11 +47,18 @@ from dispatch.store import NotFound, Store, StoreError, open_store
 from dispatch.store.directory import load_offices, load_pads
 from dispatch.store.engine import StoreConfigError
 from fleet.connection import BrokerAddress, add_tls_arguments
-from fleet.description import FleetFormatError, load_fleet
+from fleet.description import FleetFormatError, check_timezone, load_fleet
 from fleet.signing import add_fleet_secret_arguments, fleet_secret_from_args
 from fleet.topics import DEFAULT_PREFIX
 
 ACTOR = "cli:serve"
+
+
+def _timezone(name: str) -> str:
+    try:
+        return check_timezone(name)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--clock-speed", type=float, help="simulated seconds per real second")
     p.add_argument("--clock-start", help="simulated time at the anchor (ISO 8601 with offset)")
     p.add_argument("--clock-anchor", type=float, help="Unix time at which the clock read --clock-start")
+    p.add_argument(
+        "--timezone",
+        type=_timezone,
+        default=env("DRONEDISPATCH_TIMEZONE"),
+        help="the area's IANA time zone, for the times people read (default: $DRONEDISPATCH_TIMEZONE, else"
+        " the 'timezone' of --area's fleet.json, else UTC)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     add_fleet_secret_arguments(p)
     return p
@@ -127,9 +141,18 @@ async def seed_if_empty(store: Store, area: Path) -> str | None:
     )
 
 
+def area_timezone(args: argparse.Namespace) -> str:
+    """``--timezone``, else the time zone the ``--area`` fleet description names, else UTC."""
+    if args.timezone:
+        return str(args.timezone)
+    fleet_file = args.area / "fleet.json"
+    return load_fleet(fleet_file).timezone if fleet_file.exists() else "UTC"
+
+
 async def _serve(args: argparse.Namespace) -> int:
     clock = _clock(args)
     rate = RateLimit.parse(args.rate_limit)
+    zone = area_timezone(args)
     stop = stop_on_signals()
 
     async def lead(_lease: Lease) -> int:
@@ -142,7 +165,8 @@ async def _serve(args: argparse.Namespace) -> int:
             link = dispatcher_link(args, clock)
             dispatcher = Dispatcher(store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s)
             async with link, dispatcher:
-                app = create_app(ApiContext(store=store, dispatcher=dispatcher, clock=clock, rate_limit=rate))
+                ctx = ApiContext(store, dispatcher, clock=clock, rate_limit=rate, timezone=zone)
+                app = create_app(ctx)
                 async with AppServer(app, args.host, args.port) as server:
                     dashboard = f"{server.url}/dashboard"
                     print(f"serving on {server.url} (dashboard: {dashboard})", flush=True)

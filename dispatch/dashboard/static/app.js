@@ -98,19 +98,48 @@
   }
 
   function pad2(n) { return String(n).padStart(2, "0"); }
+  // Times are shown in the service area's time zone (GET /area), not the browser's, and labelled.
+  const AREA = { tz: "UTC", label: "UTC", parts: null };
+  function setAreaTimeZone(tz) {
+    try {
+      AREA.parts = new Intl.DateTimeFormat("en-CA", {
+        timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit",
+      });
+    } catch (e) { return; } // a zone this browser does not know: keep UTC
+    AREA.tz = tz;
+    // A short name where one exists ("KST", "CET"), else the IANA name (never a bare "GMT+9").
+    const short = new Intl.DateTimeFormat("en-US", { timeZone: tz, timeZoneName: "short" })
+      .formatToParts(Date.now()).find((p) => p.type === "timeZoneName");
+    AREA.label = short && !/^(GMT|UTC)[+-]/.test(short.value) ? short.value : tz;
+    for (const node of document.querySelectorAll("[data-area-tz]")) node.textContent = AREA.label;
+  }
+  setAreaTimeZone("UTC");
+  function areaParts(ms) { // wall-clock fields of the instant ms in the area's zone
+    const out = {};
+    for (const p of AREA.parts.formatToParts(new Date(ms))) if (p.type !== "literal") out[p.type] = Number(p.value);
+    return out;
+  }
   function hhmm(ms) {
     if (ms === null || ms === undefined) return "—";
-    const d = new Date(ms);
-    return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+    const p = areaParts(ms);
+    return `${pad2(p.hour)}:${pad2(p.minute)}`;
   }
   function hhmmss(ms) {
     if (ms === null || ms === undefined) return "—";
-    const d = new Date(ms);
-    return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+    const p = areaParts(ms);
+    return `${pad2(p.hour)}:${pad2(p.minute)}:${pad2(p.second)}`;
   }
-  function localInputValue(ms) {
-    const d = new Date(ms);
-    return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  function localInputValue(ms) { // a datetime-local value in area time
+    const p = areaParts(ms);
+    return `${p.year}-${pad2(p.month)}-${pad2(p.day)}T${pad2(p.hour)}:${pad2(p.minute)}`;
+  }
+  function fromAreaInput(value) { // the instant a datetime-local value in area time names (NaN if none)
+    const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)/.exec(value);
+    if (!m) return NaN;
+    const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
+    const offset = (t) => { const p = areaParts(t); return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - Math.floor(t / 1000) * 1000; };
+    return wall - offset(wall - offset(wall));
   }
   function stateClass(state) {
     if (!state) return "idle";
@@ -917,7 +946,8 @@
   }
 
   async function loadStatic() {
-    const [zones, pads, ports] = await Promise.all([api("/zones"), api("/pads"), api("/ports")]);
+    const [zones, pads, ports, area] = await Promise.all([api("/zones"), api("/pads"), api("/ports"), api("/area")]);
+    if (area && area.timezone) setAreaTimeZone(area.timezone);
     S.zones = listOf(zones, "zones", "features");
     S.pads = normPlaces(pads, "pads", "items");
     S.ports = normPlaces(ports, "ports", "items");
@@ -1305,7 +1335,7 @@
     const reason = el.zoneReason.value.trim();
     if (reason) props.reason = reason;
     if (el.zoneUntil.value) {
-      const until = new Date(el.zoneUntil.value);
+      const until = new Date(fromAreaInput(el.zoneUntil.value));
       if (Number.isNaN(until.getTime())) throw new Error("'Valid until' is not a date and time.");
       props.valid_to = until.toISOString();
     }
@@ -1474,8 +1504,9 @@
   }
 
   function tickClock() {
-    el.simTime.textContent = S.clock.sim === null ? "—" : hhmmss(simNow());
-    el.simTime.title = S.clock.sim === null ? "" : `${new Date(simNow()).toISOString()} (×${S.clock.rate.toFixed(S.clock.rate < 10 ? 1 : 0)})`;
+    el.simTime.textContent = S.clock.sim === null ? "—" : `${hhmmss(simNow())} ${AREA.label}`;
+    el.simTime.dataset.timezone = AREA.tz;
+    el.simTime.title = S.clock.sim === null ? "" : `${new Date(simNow()).toISOString()} (×${S.clock.rate.toFixed(S.clock.rate < 10 ? 1 : 0)}); times shown in ${AREA.tz}`;
   }
 
   function init() {
