@@ -7,6 +7,7 @@
                         [--prefix dd/v1] [--client-id dispatcher] [--area DIR]
                         [--rate-limit "20/s burst 40"] [--plan-seconds 0.5] [--tick-s 30]
                         [--clock-speed S --clock-start ISO_TIME --clock-anchor UNIX_TIME]
+                        [--timezone IANA_ZONE] [-v]
                         [--fleet-secret FILE | --insecure-unsigned-fleet]
 
 Environment: ``DATABASE_URL`` (else ``DRONEDISPATCH_DB``), ``MQTT_URL``, ``MQTT_PREFIX``,
@@ -14,6 +15,9 @@ Environment: ``DATABASE_URL`` (else ``DRONEDISPATCH_DB``), ``MQTT_URL``, ``MQTT_
 secret is required, as for ``dronedispatch run``. When the database has no fleet yet it is
 seeded from the service area ``--area`` (default: the sample area ``examples/anyang``: its
 ``fleet.json``, ``pads.json``, optional ``offices.json``, and ``zones.geojson``), and says so.
+The area's time zone (``GET /api/v1/area``, the dashboard's times) is ``--timezone``, else
+``$DRONEDISPATCH_TIMEZONE``, else the ``timezone`` of ``--area``'s ``fleet.json``, else UTC. ``-v``
+logs one access line per HTTP call and one line per request state change (:mod:`dispatch.logs`).
 
 Standard output prints ``serving on http://HOST:PORT (dashboard: http://HOST:PORT/dashboard)``
 once everything runs; SIGTERM or Ctrl-C stops it cleanly (exit status 0).
