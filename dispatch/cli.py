@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("dispatch.commands.audit", "verify the chain-of-custody audit log"),
     "serve": ("dispatch.commands.serve", "run the dispatcher with the HTTP API and the dashboard"),
     "keys": ("dispatch.commands.keys", "create, list and revoke API keys"),
-    "mqtt": ("dispatch.commands.mqtt", "broker logins and ACL for a fleet: each drone speaks only as itself"),
+    "mqtt": ("dispatch.commands.mqtt", "broker logins, ACL and drone signing keys for a fleet"),
 }
 
 

@@ -55,10 +55,13 @@ async def test_fault_before_and_after_pickup(
             entries = (await store.requests.timeline(second.id)).entries
             return any(e.action == "documents_landed_away_from_port" for e in entries)
 
+        # Its mission is given up once the drone has acknowledged the abort (or landed).
+        async def aborted() -> bool:
+            return (await store.flights.carrying(second.id))[0].state == "aborted"
+
         await d.wait_until(landing_recorded, timeout_s=30)
+        await d.wait_until(aborted, timeout_s=30)
         assert (await states(store, [second.id]))[second.id] == "failed"
-        (flight,) = await store.flights.carrying(second.id)
-        assert flight.state == "aborted"
         assert not d.drones[carrier].usable and not d.drones[broken].usable
         assert not sim.breaches
         report = await store.verify_audit()

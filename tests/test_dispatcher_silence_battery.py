@@ -5,6 +5,7 @@ a port (it lands there, and documents it brought back are ``returned``)."""
 from __future__ import annotations
 
 from dispatch.service.dispatcher import Dispatcher
+from dispatch.service.operations import fleet_snapshot
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
@@ -30,6 +31,11 @@ async def take_off_for(system: System, request_id: str) -> tuple[str, str]:
     flight = [f for f in await system.store.flights.carrying(request_id) if f.state != "aborted"][-1]
     await sim.wait_for(lambda e: isinstance(e, TookOff) and e.mission_id == flight.mission_id, 60)
     return flight.drone_id, flight.mission_id
+
+
+async def drone_notes(store: Store, drone_id: str) -> list[str]:
+    """The actions of the drone's audit entries."""
+    return [e.action for e in await store.history("drone", drone_id)]
 
 
 async def delivered_by_another(d: Dispatcher, store: Store, request_id: str, not_by: str) -> None:
@@ -68,7 +74,8 @@ async def test_silent_drone_work_replanned_documents_failed_then_returned(
         timeline = await store.requests.timeline(first.id)
         back = next(e for e in timeline.entries if e.payload.get("from") == "dispatched")
         assert back.payload["to"] == "accepted" and "silent" in back.payload["details"]["reason"]
-        assert not d.drones[quiet].usable
+        # Written off (unless it is back at a port and in service again already: see below).
+        assert not d.drones[quiet].usable or "returned_to_service" in await drone_notes(store, quiet)
 
         # 2. Silent with the document on board: failed, with the custody record; once the link is
         # back the drone flies home (it was told to return, not to land) and the document is
@@ -76,8 +83,7 @@ async def test_silent_drone_work_replanned_documents_failed_then_returned(
         second = await d.submit(request(FAR_PICKUPS[1], "tax-office", now=system.clock.now()))
         assert second.state == "accepted", second
         picked = await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == second.id, 60)
-        carrier = picked.drone_id
-        assert carrier != quiet
+        carrier = picked.drone_id  # may be the first silent drone, back in service by now
         sim.inject_link_loss(carrier, 480.0)
 
         async def failed() -> bool:
@@ -89,7 +95,9 @@ async def test_silent_drone_work_replanned_documents_failed_then_returned(
         details = failure["details"]
         assert details["drone_id"] == carrier and details["custody"] == "on board"
         assert details["reason"] == "drone went silent"
-        landed = await sim.wait_for(lambda e: isinstance(e, Landed) and e.drone_id == carrier, 90)
+        landed = await sim.wait_for(
+            lambda e: isinstance(e, Landed) and e.drone_id == carrier and e.ts > picked.ts, 90
+        )
         assert landed.port_id is not None, "sent to a port, not landed in the open"
 
         async def returned() -> bool:
@@ -98,6 +106,18 @@ async def test_silent_drone_work_replanned_documents_failed_then_returned(
         await d.wait_until(returned, timeout_s=30)
         final = (await store.requests.timeline(second.id)).entries[-1].payload
         assert final["details"]["location"] == landed.port_id
+
+        # 3. Back, idle at a port: the carrier returns to service on its own (audited), and the
+        # fleet names the port it stands at, not its home port.
+        async def back_in_service() -> bool:
+            return d.drones[carrier].usable
+
+        await d.wait_until(back_in_service, timeout_s=30)
+        note = [e for e in await store.history("drone", carrier) if e.action == "returned_to_service"][-1]
+        assert note.payload["after"] == "drone went silent" and note.payload["port"] == landed.port_id
+        (snapshot,) = [s for s in fleet_snapshot(d) if s.id == carrier]
+        assert snapshot.usable and snapshot.in_service and snapshot.port == landed.port_id
+        assert snapshot.state == "idle"
         # Neither silent drone ran its battery flat or met a zone.
         assert not [e for e in sim.events if isinstance(e, Fault) and e.drone_id in (quiet, carrier)]
         assert not sim.breaches

@@ -16,6 +16,7 @@ Names (all prefixed ``dronedispatch_``):
 ``reroutes_total``                           counter   flights re-routed around a new zone
 ``cancel_steers_total``                      counter   flights re-routed to take a cancelled request off
 ``geofence_breaches_total``                  counter   breaches reported by drones
+``events_refused_total``                     counter   events naming a mission not the drone's current one
 ``drones_online``                            gauge     drones with fresh telemetry
 ``link_connected``                           gauge     1 when the broker link is up
 ``link_dropped_messages_total``              counter   invalid or spoofed messages dropped by the link
@@ -108,6 +109,12 @@ async def metrics(state: State) -> Response[str]:
         [("", d.stats.cancel_steers)],
     )
     out.metric("geofence_breaches_total", "counter", "Geofence breaches reported.", [("", d.stats.breaches)])
+    out.metric(
+        "events_refused_total",
+        "counter",
+        "Drone events refused: they name a mission that is not the drone's current one.",
+        [("", sum(d.stats.refused_events.values()))],
+    )
     out.metric(
         "drones_online",
         "gauge",

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import get
+from litestar import Request, get, post
 from litestar.datastructures import State
-from litestar.params import QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
-from dispatch.api.auth import STAFF_ONLY
-from dispatch.api.errors import error_responses
+from dispatch.api.auth import STAFF_ONLY, principal_of
+from dispatch.api.errors import ApiError, error_responses
 from dispatch.api.routes_requests import ctx_of
-from dispatch.api.schemas import DroneOut, FlightOut, LegOut, Position
-from dispatch.service.operations import fleet_snapshot, recent_flights
+from dispatch.api.schemas import DroneOut, FlightOut, LegOut, Position, ServiceIn
+from dispatch.service.drone_service import set_in_service
+from dispatch.service.operations import DroneSnapshot, fleet_snapshot, recent_flights
 from dispatch.store.views import FlightView
 
 ERRORS = error_responses()
@@ -20,32 +21,60 @@ ERRORS = error_responses()
 
 @get("/fleet", guards=[STAFF_ONLY], summary="Drones with their live state", responses=ERRORS)
 async def fleet(state: State) -> list[DroneOut]:
-    """Every drone: position, battery, state, mission, the path still ahead, usable or why not."""
-    out = []
-    for d in fleet_snapshot(ctx_of(state).dispatcher):
-        position = Position(d.lon, d.lat, d.alt_m or 0.0) if d.lon is not None and d.lat is not None else None
-        out.append(
-            DroneOut(
-                id=d.id,
-                model=d.model,
-                home_port=d.home_port,
-                port=d.port,
-                online=d.online,
-                usable=d.usable,
-                why_unusable=d.why_unusable,
-                returning=d.returning,
-                state=d.state,
-                mission_id=d.mission_id,
-                onboard=list(d.onboard),
-                position=position,
-                battery_pct=d.battery_pct,
-                ground_speed_mps=d.ground_speed_mps,
-                heading_deg=d.heading_deg,
-                telemetry_at=d.telemetry_at,
-                planned_path=[list(p) for p in d.planned_path],
-            )
-        )
-    return out
+    """Every drone: position, battery, state, mission, the path still ahead, usable or why not, and
+    the port it stands at now (None while it flies or stands elsewhere)."""
+    return [drone_out(d) for d in fleet_snapshot(ctx_of(state).dispatcher)]
+
+
+def drone_out(d: DroneSnapshot) -> DroneOut:
+    """A drone's snapshot as a response body."""
+    position = Position(d.lon, d.lat, d.alt_m or 0.0) if d.lon is not None and d.lat is not None else None
+    return DroneOut(
+        id=d.id,
+        model=d.model,
+        home_port=d.home_port,
+        port=d.port,
+        online=d.online,
+        usable=d.usable,
+        why_unusable=d.why_unusable,
+        in_service=d.in_service,
+        returning=d.returning,
+        state=d.state,
+        mission_id=d.mission_id,
+        onboard=list(d.onboard),
+        position=position,
+        battery_pct=d.battery_pct,
+        ground_speed_mps=d.ground_speed_mps,
+        heading_deg=d.heading_deg,
+        telemetry_at=d.telemetry_at,
+        planned_path=[list(p) for p in d.planned_path],
+    )
+
+
+@post(
+    "/fleet/{drone_id:str}/service",
+    guards=[STAFF_ONLY],
+    status_code=200,
+    summary="Take a drone out of service or put it back",
+    responses=error_responses(e404="no such drone", e422="no reason given to take it out of service"),
+)
+async def drone_service(
+    request: Request[Any, Any, Any], state: State, drone_id: FromPath[str], data: JSONBody[ServiceIn]
+) -> DroneOut:
+    """``{"in_service": false, "reason": "..."}`` takes the drone out of service: the planner gives it
+    no new work (a mission it flies goes on) and it never returns on its own, across restarts.
+    ``{"in_service": true}`` puts it back (and clears a write-off of the dispatcher's, e.g. after a
+    fault). Audited (``drone`` entries ``out_of_service`` / ``in_service``); answers the drone."""
+    ctx, who = ctx_of(state), principal_of(request)
+    if not data.in_service and not data.reason.strip():
+        raise ApiError(422, "reason_required", "say why the drone is taken out of service (reason)")
+    await set_in_service(
+        ctx.dispatcher, drone_id, in_service=data.in_service, reason=data.reason, actor=who.actor
+    )
+    snapshot = next((d for d in fleet_snapshot(ctx.dispatcher) if d.id == drone_id), None)
+    if snapshot is None:
+        raise ApiError(404, "not_found", f"drone {drone_id!r} is not in the dispatcher's fleet")
+    return drone_out(snapshot)
 
 
 def flight_out(f: FlightView) -> FlightOut:
@@ -88,4 +117,4 @@ async def flights(
     return [flight_out(f) for f in views[:limit]]
 
 
-ROUTES = [fleet, flights]
+ROUTES = [fleet, drone_service, flights]

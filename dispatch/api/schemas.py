@@ -166,6 +166,7 @@ class DroneOut(Struct):
     online: bool
     usable: bool
     why_unusable: str
+    in_service: bool
     returning: bool
     state: str | None
     mission_id: str | None
@@ -176,6 +177,13 @@ class DroneOut(Struct):
     heading_deg: float | None
     telemetry_at: datetime | None
     planned_path: list[list[float]]
+
+
+class ServiceIn(Struct, forbid_unknown_fields=True):
+    """An operator takes a drone out of service (a reason is required) or puts it back."""
+
+    in_service: bool
+    reason: Annotated[str, Meta(max_length=500)] = ""
 
 
 class LegOut(Struct):

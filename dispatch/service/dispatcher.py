@@ -39,9 +39,31 @@ import msgspec
 from airspace.paths import Airspace, AirspaceError
 from airspace.zones import Zone, parse_zones
 from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
+from dispatch.service import abort
+from dispatch.service.drone_service import (
+    drone_states,
+    energy_wh,
+    load_service_states,
+    port_at,
+    return_to_service,
+    serviceable,
+    usable_fleet,
+    write_off,
+)
+from dispatch.service.event_gate import refuse_stale
 from dispatch.service.failpoints import failpoint
-from dispatch.service.intake import Assessment, to_routing_request
+from dispatch.service.intake import Assessment
 from dispatch.service.intake_batch import IntakeBatcher
+from dispatch.service.isolation import (
+    assess_isolated,
+    find_unplannable,
+    for_each,
+    note_skipped_zones,
+    parse_stored_zones,
+    routable,
+    run_steps,
+    unserve,
+)
 from dispatch.service.missions import (
     MissionSpec,
     StopSpec,
@@ -79,14 +101,13 @@ from fleet.messages import (
     Telemetry,
     TookOff,
 )
-from routing.problem import DroneState, Plan, PlanningProblem
+from routing.problem import Plan, PlanningProblem
 from routing.requests import Request
 
 log = logging.getLogger(__name__)
 
 FLYING_STATES = ("en_route", "servicing", "holding", "returning", "landing")
 REROUTE_SLACK = timedelta(minutes=15)  # zones counted this long after a mission's expected end
-PORT_RADIUS_M = 30.0  # a drone this close to a port stands at it
 NO_DOCUMENT = "no_document"  # the simulator's fault kind for a hand-over of a document not on board
 _command_decoder = msgspec.json.Decoder(AnyCommand)
 
@@ -104,6 +125,7 @@ class DispatcherStats:
     reroute_reaction_wall_s: list[float] = dataclasses.field(default_factory=list)
     reroute_reaction_sim_s: list[float] = dataclasses.field(default_factory=list)
     breaches: int = 0
+    refused_events: Counter[str] = dataclasses.field(default_factory=Counter)  # by event (event_gate)
     errors: Counter[str] = dataclasses.field(default_factory=Counter)
     first_command_wall: dict[str, float] = dataclasses.field(default_factory=dict)  # request -> time.time()
 
@@ -174,6 +196,7 @@ class Dispatcher:
         now = self.clock.now()
         for d in self.fleet.drones:
             self.drones[d.id] = DroneView(d.id, d.port, now)
+        await load_service_states(self)
         await self._load_zones()
         await self._recover()
         self._spawn(self._scan_recovered(), "scan-recovered")
@@ -229,6 +252,9 @@ class Dispatcher:
             self.on_progress(request_id, str(target))
         return view
 
+    async def _transition_as_self(self, request_id: str, target: str, **kw: Any) -> RequestView:
+        return await self._request_to(request_id, target, actor=self.actor, **kw)
+
     def wake(self) -> None:
         """Ask for a planning round soon."""
         self.idle.clear()
@@ -268,25 +294,16 @@ class Dispatcher:
         return await self._intake_batch.decide(created.request)
 
     async def _assess(self, views: list[RequestView]) -> list[Intake]:
-        """Intake decisions for ``views`` (in the intake worker), as the store records them."""
+        """Intake decisions for ``views`` (in the intake worker), as the store records them; one
+        request whose decision raises is rejected (``internal_error``), not the batch."""
         assert self.fleet is not None
         now = self.clock.now()
         fleet = self._usable_fleet() or self.fleet
-        verdicts: list[Assessment] = await self.pool.assess(
-            self.zones, fleet, [to_routing_request(v, now) for v in views], now
-        )
-        out = []
-        for verdict in verdicts:
-            if verdict.accepted:
-                assert verdict.eta is not None
-                out.append(Intake(
-                    True,
-                    details={"eta": verdict.eta.isoformat(), "eta_kind": "best_single_drone",
-                             "eta_drone": verdict.drone_id},
-                ))  # fmt: skip
-            else:
-                out.append(Intake(False, verdict.reason, {"detail": verdict.detail}))
-        return out
+
+        async def assess(requests: list[Request]) -> list[Assessment]:
+            return await self.pool.assess(self.zones, fleet, requests, now)
+
+        return await assess_isolated(assess, views, now)
 
     async def _intake(self, views: list[RequestView]) -> list[RequestView]:
         # One transaction for the batch: one write per request, each waiting its turn on the
@@ -310,19 +327,11 @@ class Dispatcher:
     async def _load_zones(self) -> list[str]:
         """Read the active zones from the store; return the ids that are new or changed."""
         views = await self.store.zones.list(active_only=True)
-        features = []
-        for v in views:
-            feature = dict(v.feature)
-            props = dict(feature.get("properties") or {})
-            if v.valid_from is not None:
-                props["valid_from"] = v.valid_from.isoformat()
-            if v.valid_until is not None:
-                props["valid_to"] = v.valid_until.isoformat()
-            feature["properties"] = props
-            features.append(feature)
-        zones = parse_zones({"type": "FeatureCollection", "features": features}, source="store")
+        # One zone the airspace cannot read is skipped (and audited once per version), not all.
+        zones, skipped = parse_stored_zones(views)
         stamps = {v.id: v.updated_at for v in views}
         changed = [z for z, t in stamps.items() if self._zone_stamp.get(z) != t]
+        await note_skipped_zones(self.store, skipped, changed, self.actor)
         removed = set(self._zone_stamp) - set(stamps)
         self.zones, self._zone_stamp = zones, stamps
         if changed or removed or not self.airspace.zones:
@@ -393,7 +402,8 @@ class Dispatcher:
         """The live mission with a stop for the request (not one it was taken off)."""
         return next(
             (m for m in self.missions.values()
-             if request_id not in m.cancelled and any(s.request_id == request_id for s in m.stops)),
+             if request_id not in m.cancelled and not m.aborting
+             and any(s.request_id == request_id for s in m.stops)),
             None,
         )  # fmt: skip
 
@@ -472,7 +482,7 @@ class Dispatcher:
         """Start a re-route of the mission if the rest of its path crosses one of ``zone_ids``."""
         # Missions still on the ground count too: one committed a moment before the zone came
         # would otherwise take off into it.
-        if m.state in (FlightState.COMPLETED, FlightState.ABORTED) or m.rerouting:
+        if m.state in (FlightState.COMPLETED, FlightState.ABORTED) or m.rerouting or m.aborting:
             return False
         pos = self._position(m.drone_id)
         if pos is None:
@@ -492,11 +502,7 @@ class Dispatcher:
     def _energy(self, drone_id: str) -> float:
         """The drone's battery (Wh): its last telemetry, else the fleet description, else full."""
         assert self.fleet is not None
-        status = self.link.registry.get(drone_id)
-        if status is not None and status.telemetry is not None:
-            return float(status.telemetry.energy_wh)
-        drone = self._drone_by_id[drone_id]
-        return drone.energy_wh if drone.energy_wh is not None else self.fleet.model_of(drone).battery_wh
+        return energy_wh(self.fleet, self._drone_by_id[drone_id], self.link.registry)
 
     def _holding(self, drone_id: str) -> bool:
         """Whether the drone's last telemetry says it hovers in place."""
@@ -735,13 +741,7 @@ class Dispatcher:
 
     def _usable_fleet(self) -> Fleet | None:
         assert self.fleet is not None
-        now = self.clock.now()
-        ids = {
-            d for d, v in self.drones.items()
-            if v.usable and not v.returning and self.link.registry.is_online(d, now)
-        }  # fmt: skip
-        drones = tuple(d for d in self.fleet.drones if d.id in ids)
-        return dataclasses.replace(self.fleet, drones=drones) if drones else None
+        return usable_fleet(self.fleet, self.drones, self.link.registry, self.clock.now())
 
     async def _planner_loop(self) -> None:
         while True:
@@ -768,31 +768,31 @@ class Dispatcher:
         if not views:
             return
         now = self.clock.now()
-        requests = tuple(to_routing_request(v, now) for v in views)
+        readable, broken = routable(views, now)
+        await unserve(self._transition_as_self, broken)
+        requests = tuple(readable)
         if len(requests) > self.round_requests:
             # A backlog larger than a round can solve (in time, and within the solver's integer
             # penalties): the ones due first now, the others in later rounds.
             due_first = sorted(requests, key=lambda r: (r.deadline, not r.urgent, r.ready_at, r.id))
             requests = tuple(due_first[: self.round_requests])
-        states = []
-        for d in fleet.drones:
-            view = self.drones[d.id]
-            model = fleet.model_of(d)
-            if view.mission is not None:
-                m = self.missions[view.mission]
-                end = max(m.eta_end or now, now) + timedelta(seconds=model.turnaround_s)
-                states.append(DroneState(d.id, 0.0, 0.0, end, model.battery_wh, port=m.spec.end_port))
-            else:
-                port = view.port or d.port
-                energy = model.battery_wh if view.available_at > now else self._energy(d.id)
-                states.append(DroneState(d.id, 0.0, 0.0, max(now, view.available_at), energy, port=port))
+        states = drone_states(self, fleet)
         problem = PlanningProblem(tuple(self.zones), fleet, requests, now, tuple(states))
         zones_seen = dict(self._zone_stamp)
         t0 = time.perf_counter()
         # A guided local search runs until its limit even on a one-request problem, so small rounds
         # get a limit that grows with their size, up to plan_seconds: latency to the first command.
         seconds = min(self.plan_seconds, 0.05 + 0.01 * len(requests))
-        plan = await self.pool.plan(problem, seconds)
+        try:
+            plan = await self.pool.plan(problem, seconds)
+        except Exception:
+            # One request the planner cannot handle must not fail every round: find it, give it up.
+            broken = await find_unplannable(lambda rs: self.pool.assess(self.zones, fleet, rs, now), requests)
+            if not broken:
+                raise
+            await unserve(self._transition_as_self, broken)
+            self.wake()
+            return
         failpoint("plan.solved")
         self.stats.plan_rounds += 1
         self.stats.plan_wall_s.append(time.perf_counter() - t0)
@@ -811,7 +811,7 @@ class Dispatcher:
         now = self.clock.now()
         for dp in plan.drones:
             view = self.drones[dp.drone_id]
-            if view.mission is not None or not view.usable or not dp.trips:
+            if view.mission is not None or not serviceable(view) or not dp.trips:
                 continue
             trip = dp.trips[0]
             pickups = [leg.to_id for leg in trip.legs if leg.to_kind == "pickup"]
@@ -888,7 +888,7 @@ class Dispatcher:
             async with m.lock:
                 await self.store.flights.acknowledge(mid, actor=self.actor, cmd_id=up.cmd_id)
                 m.state = FlightState.ACKED
-        if m.state == FlightState.ACKED:
+        if m.state == FlightState.ACKED and not m.aborting:
             while go.result is None:
                 ack = await self._send_stored(go)
                 if ack is not None:
@@ -910,8 +910,14 @@ class Dispatcher:
             await self.store.flights.transition(m.mission_id, target, actor=self.actor)
             m.state = target
 
-    async def _abort(self, m: ActiveMission, reason: str) -> None:
-        """Abort a mission: requests not picked up go back to ``accepted``; the drone is free."""
+    async def _abort(self, m: ActiveMission, reason: str, *, silent: bool = False) -> None:
+        """Abort a mission: one its drone may have started is aborted on the drone first and given
+        up here once the drone acknowledges, or is written off as ``silent`` (dispatch.service.abort)."""
+        if not await abort.abort_on_drone(self, m, reason, silent=silent):
+            await self._abort_now(m, reason)
+
+    async def _abort_now(self, m: ActiveMission, reason: str) -> None:
+        """Give a mission up: requests not picked up go back to ``accepted``; the drone is free."""
         async with m.lock:
             if m.state not in (FlightState.COMPLETED, FlightState.ABORTED):
                 with contextlib.suppress(InvalidTransition):
@@ -938,7 +944,11 @@ class Dispatcher:
             await self._notify()
 
     async def _on_update(self, u: object) -> None:
-        if isinstance(u, TookOff):
+        if await refuse_stale(self, u):
+            return
+        if isinstance(u, Ack):
+            await abort.on_ack(self, u)
+        elif isinstance(u, TookOff):
             m = self._mission_of(u.drone_id, u.mission_id)
             if m is not None and m.state == FlightState.ACKED:
                 await self._flight_to(m, FlightState.FLYING)
@@ -1082,7 +1092,9 @@ class Dispatcher:
                     expected_state=RequestState.FAILED,
                 )  # fmt: skip
         view.onboard.clear()
-        if m is not None:
+        if m is not None and m.aborting:
+            await self._abort_now(m, m.aborting)  # landed before acknowledging the abort: it is over
+        elif m is not None:
             for rid in m.spec.request_ids:
                 if rid in m.picked or rid in m.refused_pickup or rid in m.cancelled:
                     continue
@@ -1094,15 +1106,13 @@ class Dispatcher:
                 )  # fmt: skip
             await self._flight_to(m, FlightState.COMPLETED)
             self._forget(m)
+        view.port = e.port_id  # where it stands now, written off or not
         if e.port_id is not None and view.usable:
-            view.port = e.port_id
             # Our clock, not the drone's: a drone clock minutes off must not shift the plan.
             view.available_at = self.clock.now() + timedelta(seconds=model.turnaround_s)
             view.returning = False
         elif e.port_id is None:
-            view.port = None
-            view.usable = False
-            view.why_unusable = view.why_unusable or "landed away from a port"
+            write_off(view, "landed away from a port", self.clock.now())
         self.wake()
 
     async def _custody_failed(self, rid: str, drone_id: str, reason: str, at: tuple[float, float]) -> None:
@@ -1123,12 +1133,12 @@ class Dispatcher:
         view = self.drones.get(drone_id)
         if view is None or not view.usable:
             return
-        view.usable, view.why_unusable = False, reason
+        write_off(view, reason, self.clock.now())
         for rid in sorted(view.onboard):
             await self._custody_failed(rid, drone_id, reason, at)
         m = self.missions.get(view.mission) if view.mission else None
         if m is not None:
-            await self._abort(m, reason)
+            await self._abort(m, reason, silent=not land)
         if land:
             cmd = LandNow(drone_id=drone_id, cmd_id=f"{drone_id}.land.{int(time.time() * 1000)}",
                           expires_at=self._expiry())  # fmt: skip
@@ -1190,26 +1200,36 @@ class Dispatcher:
 
     async def _tick(self) -> None:
         now = self.clock.now()
-        await self._intake_pending()
-        await self._zones_changed()
-        for drone_id, view in self.drones.items():
-            status = self.link.registry.get(drone_id)
-            if not view.usable or view.mission is None:
-                continue
-            last = status.received_at if status is not None else None
-            if last is not None and self._link_up_at is not None:
-                last = max(last, self._link_up_at)  # while our own link was down, nobody was heard
-            if (
-                last is not None
-                and self.link.connected
-                and (now - last).total_seconds() > self.silent_after_s
-            ):
-                tele = status.telemetry if status is not None else None
-                pos = (tele.lon, tele.lat) if tele is not None else (0.0, 0.0)
-                await self._on_fault(drone_id, "drone went silent", pos, land=False)
-        for m in self.missions.values():
+        errors = self.stats.errors
+
+        async def eta(m: ActiveMission) -> None:
             self._update_eta(m, now)
+
+        async def silence(drone_id: str) -> None:
+            await self._check_silence(drone_id, now)
+
+        # Each step, and each drone or mission within one, on its own: one failure skips nothing else.
+        await run_steps("tick", [
+            ("intake", self._intake_pending),
+            ("zones", self._zones_changed),
+            ("silence", lambda: for_each("tick.silence", self.drones, silence, errors)),
+            ("service", lambda: return_to_service(self)),
+            ("eta", lambda: for_each("tick.eta", self.missions.values(), eta, errors)),
+        ], errors)  # fmt: skip
         self.wake()
+
+    async def _check_silence(self, drone_id: str, now: datetime) -> None:
+        """Write a drone on a mission off if nothing was heard from it for ``silent_after_s``."""
+        view, status = self.drones[drone_id], self.link.registry.get(drone_id)
+        if not view.usable or view.mission is None:
+            return
+        last = status.received_at if status is not None else None
+        if last is not None and self._link_up_at is not None:
+            last = max(last, self._link_up_at)  # while our own link was down, nobody was heard
+        if last is not None and self.link.connected and (now - last).total_seconds() > self.silent_after_s:
+            tele = status.telemetry if status is not None else None
+            pos = (tele.lon, tele.lat) if tele is not None else (0.0, 0.0)
+            await self._on_fault(drone_id, "drone went silent", pos, land=False)
 
     def _update_eta(self, m: ActiveMission, now: datetime) -> None:
         """Estimate the mission's end from the drone's telemetry (rest of the path at cruise speed)."""
@@ -1252,6 +1272,8 @@ class Dispatcher:
                         # Stopped while cancelling it: finish (the steering is idempotent).
                         cancel = self._take_off_mission(m, rid, intent[0], intent[1])
                         self._spawn(cancel, f"cancel:{rid}")
+            if await abort.recover(self, m, flight):
+                continue
             cmds = {c.cmd_id: c for c in flight.commands}
             up, go = cmds.get(f"{m.mission_id}.up"), cmds.get(f"{m.mission_id}.go")
             if up is None or go is None:
@@ -1266,7 +1288,10 @@ class Dispatcher:
         for cmd in await self.store.flights.pending_commands():
             # Mission upload and start are re-sent by the dispatch sequence above, in order; a
             # pending hold of a flight re-examined below is replaced by the re-route's own.
+            # An abort of a flight still being aborted is re-sent by abort.recover above.
             if cmd.cmd_id.endswith((".up", ".go")) or (cmd.kind == "Hold" and cmd.mission_id in held):
+                continue
+            if cmd.kind == abort.KIND and cmd.mission_id in self.missions:
                 continue
             if cmd.kind == "Reroute":
                 # Before the held flight is looked at again: that starts from the route it flies.
@@ -1291,16 +1316,10 @@ class Dispatcher:
         found = await asyncio.gather(
             *(self._telemetry_after(d.id, since, timeout_s) for d in idle), return_exceptions=True
         )
-        frame = self.airspace.frame
         for d, tele in zip(idle, found, strict=True):
-            if not isinstance(tele, Telemetry) or frame is None:
-                continue
-            x, y = frame.to_xy(tele.lon, tele.lat)
-            for port in self.fleet.ports:
-                px, py = frame.to_xy(port.lon, port.lat)
-                if ((x - px) ** 2 + (y - py) ** 2) ** 0.5 <= PORT_RADIUS_M:
-                    self.drones[d.id].port = port.id
-                    break
+            port = port_at(self.fleet.ports, tele.lon, tele.lat) if isinstance(tele, Telemetry) else None
+            if port is not None:
+                self.drones[d.id].port = port
 
     async def _note_adopted_reroutes(self, flight: FlightView) -> None:
         """Write the ``rerouted`` note of each acknowledged re-route that has none: the previous

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -34,7 +33,9 @@ from sqlalchemy import func, select
 
 from dispatch.lifecycle import RequestState
 from dispatch.service.dispatcher import Dispatcher
+from dispatch.service.drone_service import drone_states, port_now, usable_fleet
 from dispatch.service.intake import DEFAULT_DEADLINE, Assessment
+from dispatch.service.state import DroneView
 from dispatch.store import Conflict, InvalidInput, NotFound, Place, RequestView, Store, ZoneView
 from dispatch.store.models import AuditEntryRow, FlightRow, Pad, RequestRow
 from dispatch.store.requests import request_view
@@ -42,7 +43,6 @@ from dispatch.store.views import FlightView
 from fleet.description import Fleet
 from fleet.link import LinkStatus
 from fleet.messages import Ack, State, Telemetry
-from routing.problem import DroneState
 from routing.requests import Request
 
 log = logging.getLogger(__name__)
@@ -130,17 +130,13 @@ async def cancel_request(
     )
 
 
-def usable_fleet(dispatcher: Dispatcher) -> Fleet:
+def quote_fleet(dispatcher: Dispatcher) -> Fleet:
     """The fleet intake judges against: the usable, online drones (all drones if none is)."""
     assert dispatcher.fleet is not None, "the dispatcher is not started"
-    now = dispatcher.clock.now()
-    ids = {
-        d
-        for d, v in dispatcher.drones.items()
-        if v.usable and not v.returning and dispatcher.link.registry.is_online(d, now)
-    }
-    drones = tuple(d for d in dispatcher.fleet.drones if d.id in ids)
-    return dataclasses.replace(dispatcher.fleet, drones=drones) if drones else dispatcher.fleet
+    usable = usable_fleet(
+        dispatcher.fleet, dispatcher.drones, dispatcher.link.registry, dispatcher.clock.now()
+    )
+    return usable or dispatcher.fleet
 
 
 async def quote(
@@ -171,34 +167,10 @@ async def quote(
         ready_at=ready,
         deadline=deadline or ready + DEFAULT_DEADLINE,
     )
-    fleet = usable_fleet(dispatcher)
+    fleet = quote_fleet(dispatcher)
     states = drone_states(dispatcher, fleet)
     verdicts = await dispatcher.pool.assess(dispatcher.zones, fleet, [request], now, states)
     return verdicts[0]
-
-
-def drone_states(dispatcher: Dispatcher, fleet: Fleet) -> list[DroneState]:
-    """When and where each drone of ``fleet`` is next free, as the planning round counts it: a
-    drone on a mission at the end of it (plus its battery swap) at the mission's last port; an
-    idle one at its port once its swap is over, with the energy its telemetry reports."""
-    now = dispatcher.clock.now()
-    out = []
-    for d in fleet.drones:
-        view = dispatcher.drones.get(d.id)
-        if view is None:
-            continue
-        model = fleet.model_of(d)
-        mission = dispatcher.missions.get(view.mission) if view.mission else None
-        if mission is not None:
-            end = max(mission.eta_end or now, now) + timedelta(seconds=model.turnaround_s)
-            out.append(DroneState(d.id, 0.0, 0.0, end, model.battery_wh, port=mission.spec.end_port))
-            continue
-        energy = model.battery_wh
-        status = dispatcher.link.registry.get(d.id)
-        if view.available_at <= now and status is not None and status.telemetry is not None:
-            energy = min(energy, status.telemetry.energy_wh)
-        out.append(DroneState(d.id, 0.0, 0.0, max(now, view.available_at), energy, port=view.port or d.port))
-    return out
 
 
 async def reload_zones(dispatcher: Dispatcher) -> list[str]:
@@ -230,6 +202,7 @@ class DroneSnapshot:
     online: bool
     usable: bool
     why_unusable: str
+    in_service: bool  # False: an operator took it out of service (``why_unusable`` says why)
     returning: bool
     mission_id: str | None
     onboard: tuple[str, ...]
@@ -263,10 +236,11 @@ def fleet_snapshot(dispatcher: Dispatcher) -> list[DroneSnapshot]:
                 id=d.id,
                 model=d.model,
                 home_port=d.port,
-                port=view.port if view is not None else d.port,
+                port=port_now(dispatcher, d.id),
                 online=dispatcher.link.registry.is_online(d.id, now),
-                usable=view.usable if view is not None else False,
-                why_unusable=view.why_unusable if view is not None else "",
+                usable=view is not None and view.usable and view.out_of_service is None,
+                why_unusable=_why_unusable(view),
+                in_service=view is not None and view.out_of_service is None,
                 returning=view.returning if view is not None else False,
                 mission_id=view.mission if view is not None else None,
                 onboard=tuple(sorted(view.onboard)) if view is not None else (),
@@ -282,6 +256,14 @@ def fleet_snapshot(dispatcher: Dispatcher) -> list[DroneSnapshot]:
             )
         )
     return out
+
+
+def _why_unusable(view: DroneView | None) -> str:
+    if view is None:
+        return "not in the dispatcher's fleet"
+    if view.out_of_service is not None:
+        return f"taken out of service: {view.out_of_service}"
+    return view.why_unusable
 
 
 # --- store queries the repositories do not offer -------------------------------------------------

@@ -27,6 +27,8 @@ class ActiveMission:
     reroutes: int = 0
     rerouting: bool = False  # a re-route is under way or queued (zone scans leave it alone)
     cancelled: set[str] = field(default_factory=set)  # taken off this mission by a cancel
+    aborting: str | None = None  # why it is being aborted on its drone (see dispatch.service.abort)
+    abort_cmds: set[str] = field(default_factory=set)  # ids of its abort_mission commands
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # state transitions
     steer: asyncio.Lock = field(default_factory=asyncio.Lock)  # one hold/re-route/resume at a time
 
@@ -61,7 +63,9 @@ class DroneView:
     port: str | None  # the port it stands at (None: in the air or landed elsewhere)
     available_at: datetime  # end of its battery swap
     mission: str | None = None  # the active mission it flies
-    usable: bool = True  # False after a fault or when it went silent
+    usable: bool = True  # False after a fault or when it went silent (see drone_service)
     returning: bool = False  # told to return (low battery, no safe path)
     onboard: set[str] = field(default_factory=set)  # documents on board (custody)
     why_unusable: str = ""
+    written_off_at: datetime | None = None  # when the dispatcher set usable to False
+    out_of_service: str | None = None  # an operator took it out of service, for this reason

@@ -98,6 +98,10 @@ def load_offices(path: str | Path, pad_ids: set[str]) -> dict[str, tuple[str, st
     return parse_offices(_read_json(path, "offices"), pad_ids, str(path))
 
 
+OUT_OF_SERVICE_REASON_MAX = 500
+"""The longest reason for taking a drone out of service (the column's width)."""
+
+
 class DirectoryRepository:
     """Seed and read offices, pads, models, ports and drones."""
 
@@ -196,6 +200,36 @@ class DirectoryRepository:
             if r is None:
                 raise NotFound(f"no office {office_id!r}")
             return OfficeView(r.id, r.name, r.pad_id, r.active)
+
+    async def out_of_service(self) -> dict[str, str]:
+        """The drones an operator took out of service, with the reason given, by id."""
+        async with self._db.read() as session:
+            rows = await session.scalars(select(DroneRow).where(DroneRow.out_of_service.is_not(None)))
+            return {r.id: r.out_of_service for r in rows if r.out_of_service is not None}
+
+    async def set_in_service(self, drone_id: str, *, in_service: bool, reason: str, actor: str) -> bool:
+        """Take a drone out of service (``reason`` required, at most 500 characters) or put it back,
+        with an audit entry (``out_of_service`` / ``in_service``) in the same transaction. Returns
+        whether anything changed (no entry when not). :class:`NotFound` for an unknown drone."""
+        reason = reason.strip()
+        if not in_service and not reason:
+            raise InvalidInput("a reason is required to take a drone out of service")
+        if len(reason) > OUT_OF_SERVICE_REASON_MAX:
+            raise InvalidInput(f"reason: at most {OUT_OF_SERVICE_REASON_MAX} characters")
+        async with self._db.write() as session:
+            row = await session.get(DroneRow, drone_id, with_for_update=True)
+            if row is None or not row.active:
+                raise NotFound(f"no drone {drone_id!r}")
+            target = None if in_service else reason
+            if row.out_of_service == target:
+                return False
+            row.out_of_service = target
+            await append_entry(
+                session, self._db, entity="drone", entity_id=drone_id,
+                action="in_service" if in_service else "out_of_service", actor=actor,
+                payload={"reason": reason},
+            )  # fmt: skip
+            return True
 
     async def fleet(self) -> Fleet:
         """The stored fleet as a :class:`fleet.description.Fleet` (active drones only)."""

@@ -110,6 +110,8 @@ class DroneRow(Base):
     port_id: Mapped[str] = mapped_column(ForeignKey("ports.id"))
     energy_wh: Mapped[float | None] = mapped_column(Float)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The reason an operator took it out of service (None: in service); see drone_service.
+    out_of_service: Mapped[str | None] = mapped_column(String(500))
 
 
 class RequestRow(Base):

@@ -1,0 +1,171 @@
+"""No single request, zone or step stops the dispatcher's loops (issue 14, defect 1).
+
+Fast tests of the isolation rules (:mod:`dispatch.service.isolation`) on the real intake check and
+the real zone parser, then the whole dispatcher on the real broker and databases: requests no
+front end should have let in (a ``ready_at`` or deadline in year 9999, a drop-off in Paris) and a
+zone the airspace cannot read, written straight into the store, are rejected or skipped with a
+reason in the audit log, while the tick goes on: a drone that goes silent is still written off
+and a good request filed after them is still planned and delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime
+
+from dispatch.service.intake import assess_many
+from dispatch.service.isolation import (
+    INTERNAL_ERROR,
+    assess_isolated,
+    find_unplannable,
+    parse_stored_zones,
+    routable,
+    run_steps,
+)
+from dispatch.service.solver_pool import SolverPool
+from dispatch.store import NewRequest, Place, RequestView, Store, ZoneView
+from fleet.connection import BrokerAddress
+from routing.requests import Request
+from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
+from tests.dispatcher_fixtures import (  # noqa: F401
+    SIM_START,
+    pads,
+    request,
+    running_system,
+    sample_fleet,
+    solver_pool_fixture,
+    states,
+    zone_features,
+)
+from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.test_dispatcher_silence_battery import FAR_PICKUPS, delivered_by_another, take_off_for
+
+FAR_AWAY = Place(2.35, 48.85)  # Paris: more than 100 km from the centre of the Anyang area
+YEAR_9999 = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+
+
+def view(request_id: str, *, dropoff: Place | None = None, ready_at: datetime | None = SIM_START,
+         deadline: datetime | None = None) -> RequestView:  # fmt: skip
+    """A stored request from the city hall to Bisan (or ``dropoff``)."""
+    p = pads()
+    return RequestView(
+        id=request_id, office_id="city-hall", pickup=p["city-hall"], dropoff=dropoff or p["bisan"],
+        weight_kg=0.3, priority="normal", ready_at=ready_at, deadline=deadline, description="",
+        state="submitted", state_reason=None, intake=None, idempotency_key=None,
+        created_at=SIM_START, updated_at=SIM_START,
+    )  # fmt: skip
+
+
+async def real_assess(requests: list[Request]) -> list:  # type: ignore[type-arg]
+    """The intake check the dispatcher's worker runs, on the sample fleet and zones."""
+    from tests.dispatcher_fixtures import parse_zone
+
+    zones = [parse_zone(f) for f in zone_features()]
+    return await asyncio.to_thread(assess_many, zones, sample_fleet(), requests, SIM_START)
+
+
+async def test_one_request_that_cannot_be_decided_is_rejected_and_the_others_are_decided() -> None:
+    views = [
+        view("good-1"),
+        view("far", dropoff=FAR_AWAY),  # the intake check raises (ValueError) for the whole batch
+        view("overflow", ready_at=YEAR_9999),  # ready + the default deadline overflows
+        view("good-2"),
+    ]
+    intakes = await assess_isolated(real_assess, views, SIM_START)
+    assert [i.accepted for i in intakes] == [True, False, False, True]
+    for bad, exception in ((intakes[1], "ValueError"), (intakes[2], "OverflowError")):
+        assert bad.reason == INTERNAL_ERROR
+        assert bad.details["exception"] == exception
+        assert exception in bad.details["detail"]
+    assert intakes[0].details["eta_kind"] == "best_single_drone"
+
+
+async def test_the_planner_finds_the_requests_it_cannot_handle() -> None:
+    views = [view("good"), view("overflow", ready_at=YEAR_9999), view("far", dropoff=FAR_AWAY)]
+    readable, broken = routable(views, SIM_START)
+    assert [r.id for r in readable] == ["good", "far"]
+    assert isinstance(broken["overflow"], OverflowError)
+    unplannable = await find_unplannable(real_assess, readable)
+    assert list(unplannable) == ["far"]
+
+
+def zone_view(feature: dict, zone_id: str) -> ZoneView:  # type: ignore[type-arg]
+    """A stored zone."""
+    return ZoneView(zone_id, feature, None, None, "test", True, SIM_START, SIM_START)
+
+
+def test_a_zone_the_airspace_cannot_read_is_skipped_not_the_zone_set() -> None:
+    good = [zone_view(f, f["properties"]["id"]) for f in zone_features()]
+    broken = {"type": "Feature", "properties": {"id": "no-radius", "kind": "no_fly"},
+              "geometry": {"type": "Point", "coordinates": [126.95, 37.39]}}  # fmt: skip
+    zones, skipped = parse_stored_zones([good[0], zone_view(broken, "no-radius"), *good[1:]])
+    assert [z.id for z in zones] == [v.id for v in good]
+    assert list(skipped) == ["no-radius"] and "radius" in skipped["no-radius"]
+
+
+async def test_a_tick_step_that_fails_skips_no_other_step() -> None:
+    ran: list[str] = []
+    errors: Counter[str] = Counter()
+
+    async def ok(name: str) -> None:
+        ran.append(name)
+
+    async def boom() -> None:
+        raise OverflowError("date value out of range")
+
+    failed = await run_steps(
+        "tick", [("intake", boom), ("zones", lambda: ok("zones")), ("silence", lambda: ok("silence"))], errors
+    )
+    assert failed == ["intake"] and ran == ["zones", "silence"]
+    assert errors == Counter({"tick.intake": 1})
+
+
+async def file_poisoned(store: Store, now: datetime) -> list[str]:
+    """Requests a buggy front end (or an old database) let in, filed straight into the store."""
+    p = pads()
+    bad = [
+        NewRequest("city-hall", p["city-hall"], p["bisan"], 0.3, ready_at=YEAR_9999),
+        NewRequest("city-hall", p["city-hall"], p["bisan"], 0.3, ready_at=now, deadline=YEAR_9999),
+        NewRequest("city-hall", p["city-hall"], FAR_AWAY, 0.3, ready_at=now),
+    ]
+    return [(await store.requests.create(n, actor="buggy-front-end")).request.id for n in bad]
+
+
+async def test_poisoned_requests_and_zones_stop_no_tick(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
+) -> None:
+    async with running_system(store, broker, prefix, speed=60.0, pool=solver_pool) as system:
+        d, sim = system.dispatcher, system.sim
+        poisoned = await file_poisoned(store, system.clock.now())
+        broken_zone = {"type": "Feature", "properties": {"id": "no-radius", "kind": "no_fly"},
+                       "geometry": {"type": "Point", "coordinates": [126.95, 37.39]}}  # fmt: skip
+        await store.zones.upsert(broken_zone, actor="old-version")
+
+        async def decided() -> bool:
+            return all(s != "submitted" for s in (await states(store, poisoned)).values())
+
+        await d.wait_until(decided, timeout_s=60)
+        for rid in poisoned:
+            timeline = await store.requests.timeline(rid)
+            last = timeline.entries[-1].payload
+            assert last["to"] == "rejected" and last["details"]["reason"] == INTERNAL_ERROR, last
+            assert last["details"]["exception"] in ("OverflowError", "ValueError"), last
+
+        # The zone set stayed loaded without the broken zone, which is audited once.
+        async def skipped() -> bool:
+            return any(e.action == "zone_skipped" for e in await store.history("zone", "no-radius"))
+
+        await d.wait_until(skipped, timeout_s=30)
+        assert {z.id for z in d.zones} == {f["properties"]["id"] for f in zone_features()}
+
+        # A good request filed after them flies; its drone goes silent and is still written off
+        # by the tick, and the request is delivered by another drone.
+        good = await d.submit(request(FAR_PICKUPS[0], "city-hall", now=system.clock.now()))
+        assert good.state == "accepted", good
+        quiet, _ = await take_off_for(system, good.id)
+        sim.inject_link_loss(quiet, 480.0)
+        await delivered_by_another(d, store, good.id, not_by=quiet)
+        assert [e.action for e in await store.history("zone", "no-radius")].count("zone_skipped") == 1
+        assert not [k for k in d.stats.errors if k.startswith("tick")], d.stats.errors
+        assert (await store.verify_audit()).ok
