@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -54,6 +55,7 @@ async def test_serve_runs_until_sigterm(tmp_path: Path, broker: BrokerAddress, p
         prefix,
         "--client-id",
         f"serve-{prefix.split('/')[0]}",
+        "-v",
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE,
         stderr=log,
@@ -106,9 +108,27 @@ async def test_serve_runs_until_sigterm(tmp_path: Path, broker: BrokerAddress, p
             schema = await c.get("/schema/openapi.json")
             assert schema.status_code == 200 and "/api/v1/requests" in schema.json()["paths"]
             assert (await c.get("/", follow_redirects=False)).status_code in (301, 302, 307, 308)
+            # A path forging a log line of its own: 404, and escaped in the log.
+            forged = "/dashboard/a%00%0a2026-01-01%2000:00:00,000%20WARNING%20x:%20forged"
+            assert (await c.get(forged)).status_code == 404
 
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
+        # serve -v: one access line per call (the key's id, never the key), one per state change.
+        logged = (tmp_path / "serve.err").read_text()
+        key_id = token.split("_")[1]
+        assert re.search(
+            rf" INFO dispatch\.api\.access: POST /api/v1/requests 201 [\d.]+ ms key:{key_id}\n", logged
+        )
+        assert re.search(r" INFO dispatch\.api\.access: GET /health 200 [\d.]+ ms anonymous\n", logged)
+        assert re.search(
+            rf" INFO dispatch\.requests: request (req_\w+): submitted \(by office:city-hall/key:{key_id}\)\n"
+            r"(.*\n)*.* INFO dispatch\.requests: request \1: submitted -> accepted \(by dispatcher\)\n",
+            logged,
+        )
+        assert "GET /dashboard/a\\x00\\n2026-01-01 00:00:00,000 WARNING x: forged 404" in logged
+        assert "\n2026-01-01 00:00:00,000 WARNING x: forged" not in logged
+        assert token not in logged
     finally:
         if proc.returncode is None:
             proc.kill()
