@@ -184,6 +184,23 @@ async def refused_zone_shows_the_api_message(page: Page) -> None:
     await expect(message).to_be_hidden()
 
 
+async def takes_a_drone_out_of_service_and_back(page: Page, store: Store, drone_id: str) -> None:
+    """In the fleet table, the operator takes a drone out of service (the page asks why) and puts
+    it back; the store keeps the reason meanwhile."""
+    await page.get_by_test_id("tab-fleet").click()
+    button = page.locator(f'[data-testid="drone-service"][data-drone-id="{drone_id}"]')
+    await expect(button).to_have_attribute("data-in-service", "true", timeout=TIMEOUT_MS)
+    page.once("dialog", lambda dialog: dialog.accept("test: rotor inspection"))
+    await button.click()
+    await expect(button).to_have_attribute("data-in-service", "false", timeout=TIMEOUT_MS)
+    assert (await store.directory.out_of_service()).get(drone_id) == "test: rotor inspection"
+    await button.click()
+    await expect(button).to_have_attribute("data-in-service", "true", timeout=TIMEOUT_MS)
+    assert drone_id not in await store.directory.out_of_service()
+    actions = [e.action for e in await store.history("drone", drone_id)]
+    assert actions[-2:] == ["out_of_service", "in_service"], actions
+
+
 async def flight_with_room_ahead(system: System) -> tuple[str, tuple[float, float]]:
     """A flight with a document on board and :data:`AHEAD_M` of path ahead: (mission, point there)."""
     d = system.dispatcher
@@ -316,6 +333,8 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
                 await lift.click()
                 await expect(zone).to_have_count(0)
                 assert "browser-pop-up" not in [z.id for z in await store.zones.list()]
+
+                await takes_a_drone_out_of_service_and_back(page, store, system.fleet.drones[-1].id)
                 assert not errors, errors
             except Exception:
                 await page.screenshot(path=str(ARTIFACTS / "dashboard-failure.png"))

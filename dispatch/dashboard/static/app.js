@@ -690,10 +690,36 @@
       } else bt.textContent = "—";
       tr.appendChild(bt);
       tr.appendChild(html("td", { class: "mono muted" }, d.mission ? shortId(d.mission) : "—"));
+      tr.appendChild(serviceCell(id, d));
       body.appendChild(tr);
     }
     el.fleetCount.textContent = `${airborne}/${S.drones.size}`;
     el.statAirborne.textContent = String(airborne);
+  }
+
+  // Take a drone out of service (the API wants a reason) or put it back (POST /fleet/{id}/service).
+  function serviceCell(id, d) {
+    const td = html("td");
+    const out = d.inService === false;
+    const b = html("button", { type: "button", class: `btn btn-small ${out ? "btn-ghost" : "btn-danger-ghost"}`, "data-testid": "drone-service", "data-drone-id": id, "data-in-service": String(!out) }, out ? "Put back" : "Take out");
+    b.addEventListener("click", () => setInService(id, out));
+    td.appendChild(b);
+    return td;
+  }
+
+  async function setInService(id, inService) {
+    let reason = "";
+    if (!inService) {
+      reason = (window.prompt(`Why take ${id} out of service?`) || "").trim();
+      if (!reason) return;
+    }
+    try {
+      applyDrone(await api(`/fleet/${encodeURIComponent(id)}/service`, { method: "POST", body: { in_service: inService, reason } }));
+      logEvent("info", inService ? `${id} put back in service` : `${id} taken out of service: ${reason}`, "drone");
+      renderFleetTable();
+    } catch (exc) {
+      logEvent("error", `Could not change the service of ${id}${exc.status ? ` (HTTP ${exc.status})` : ""}: ${exc.message}`, "drone");
+    }
   }
 
   function shortId(id) {
@@ -827,6 +853,7 @@
     if ("usable" in raw) d.usable = raw.usable !== false;
     if ("online" in raw) d.online = raw.online !== false;
     if ("why_unusable" in raw) d.whyUnusable = raw.why_unusable || "";
+    if ("in_service" in raw) d.inService = raw.in_service !== false;
     if (Array.isArray(raw.onboard)) d.onboard = raw.onboard.map(String);
     if (raw.online !== false) observeSimTime(ts);
     const missionObj = raw.mission && typeof raw.mission === "object" ? raw.mission : null;
