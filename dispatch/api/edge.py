@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 import msgspec
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch.api.context import Principal
@@ -45,7 +46,7 @@ def at_the_edge(app: ASGIApp) -> ASGIApp:
     """``app`` logging one line per HTTP call and answering a path with a NUL byte 404 itself."""
 
     async def logged(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         start = time.perf_counter()
