@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import itertools
 import logging
 import time
@@ -251,9 +252,6 @@ class Dispatcher:
         if self.on_progress is not None:
             self.on_progress(request_id, str(target))
         return view
-
-    async def _transition_as_self(self, request_id: str, target: str, **kw: Any) -> RequestView:
-        return await self._request_to(request_id, target, actor=self.actor, **kw)
 
     def wake(self) -> None:
         """Ask for a planning round soon."""
@@ -769,7 +767,8 @@ class Dispatcher:
             return
         now = self.clock.now()
         readable, broken = routable(views, now)
-        await unserve(self._transition_as_self, broken)
+        give_up = functools.partial(self._request_to, actor=self.actor)
+        await unserve(give_up, broken)
         requests = tuple(readable)
         if len(requests) > self.round_requests:
             # A backlog larger than a round can solve (in time, and within the solver's integer
@@ -790,7 +789,7 @@ class Dispatcher:
             broken = await find_unplannable(lambda rs: self.pool.assess(self.zones, fleet, rs, now), requests)
             if not broken:
                 raise
-            await unserve(self._transition_as_self, broken)
+            await unserve(give_up, broken)
             self.wake()
             return
         failpoint("plan.solved")
