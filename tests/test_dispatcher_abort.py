@@ -135,6 +135,9 @@ async def test_a_fault_on_a_grounded_drone_aborts_its_mission_on_the_drone(
         assert [(p["event"], p["mission_id"], p["request_id"]) for p in audit] == [
             ("PickedUp", first.mission_id, rid), ("Delivered", first.mission_id, rid)
         ]  # fmt: skip
+        entries = (await store.requests.timeline(rid)).entries
+        claims = [(e.payload["event"], e.payload["drone_id"]) for e in entries if e.action == "event_refused"]
+        assert claims == [("PickedUp", grounded), ("Delivered", grounded)]  # in the request's chain too
 
         # 3. The swaps end: the request flies once, on its new mission; the aborted one never flies.
         swaps(system, until_hours=0)

@@ -5,7 +5,8 @@ mission they name. One naming a mission other than the one the dispatcher has th
 aborted mission, a finished one, a replay) is never applied to requests: a request re-planned
 onto another drone must not get its custody recorded on the mission it left. It is counted in
 ``DispatcherStats.refused_events`` (by event) and audited on the drone (``event_refused``, naming
-the mission, the event and the request).
+the mission, the event and the request); a refused ``picked_up`` or ``delivered`` is also audited
+on its request.
 
 Two exceptions keep what the dispatcher always tolerated: an event without a mission (a drone
 whose mission was aborted on board flies and lands without one), and a ``landed`` naming the
@@ -41,15 +42,20 @@ async def refuse_stale(d: Dispatcher, update: object) -> bool:
     if isinstance(update, Landed) and view.mission is None:
         return False
     event = type(update).__name__
-    d.stats.refused_events[event] += 1
     payload = {
         "event": event, "msg_id": update.msg_id, "mission_id": update.mission_id,
         "current_mission": view.mission, "request_id": getattr(update, "request_id", None),
         "at": update.ts.isoformat(),
     }  # fmt: skip
-    count = d.stats.refused_events[event]
+    count = d.stats.refused_events[event] + 1
     if count & (count - 1) == 0:  # the 1st, 2nd, 4th... of each event: visible without flooding
         log.warning("refused %s of %s for mission %s (current: %s; %d so far)", event, update.drone_id,
                     update.mission_id, view.mission, count)  # fmt: skip
     await d.store.note("drone", update.drone_id, "event_refused", actor=d.actor, payload=payload)
+    if isinstance(update, PickedUp | Delivered):
+        # In the request's own chain too: a drone claiming custody of it (a pickup made while the
+        # drone was silent and already written off, or a forgery) is for an operator to see.
+        claim = {**payload, "drone_id": update.drone_id, "code_ok": update.code_ok}
+        await d.store.note("request", update.request_id, "event_refused", actor=d.actor, payload=claim)
+    d.stats.refused_events[event] += 1  # once audited: a waiter on the count sees the entries
     return True
