@@ -8,7 +8,18 @@ import pytest
 
 from airspace.frame import LocalFrame
 from fleet.description import Fleet, load_fleet
-from fleet.messages import AbortMission, HandoverStop, LandNow, PickupStop, Resume, Start, UploadMission
+from fleet.messages import (
+    AbortMission,
+    HandoverStop,
+    LandNow,
+    PickupStop,
+    ProtocolError,
+    Resume,
+    Start,
+    UploadMission,
+    decode,
+    encode,
+)
 from simulator.drone import SimDrone
 from tests.conftest import EXAMPLES
 from tests.fleet_helpers import ALT, CITY_HALL_PORT, PICKUP
@@ -60,6 +71,16 @@ def run(sim: SimDrone, seconds: float) -> list[str]:
     while sim.sim_time < until:
         sim.advance_to(min(until, sim.sim_time + timedelta(seconds=1)))
     return [type(e).__name__ for e in sim.drain_events()]
+
+
+def test_the_wire_form() -> None:
+    cmd = AbortMission(drone_id="D01", cmd_id="M-1.ab", expires_at=EXP, mission_id="M-1")
+    body = encode(cmd)
+    assert b'"type":"abort_mission"' in body and decode("cmd", body, "D01") == cmd
+    with pytest.raises(ProtocolError, match="malformed"):
+        decode("cmd", body.replace(b'"mission_id":"M-1"', b'"mission_id":"../x"'), "D01")
+    with pytest.raises(ProtocolError, match="malformed"):
+        decode("cmd", body.replace(b"{", b'{"extra":1,', 1), "D01")
 
 
 def test_an_abort_during_the_battery_swap_cancels_the_pending_start(fleet: Fleet) -> None:
