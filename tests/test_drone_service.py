@@ -8,20 +8,38 @@ the dispatcher wrote off returning on its own: ``test_dispatcher_silence_battery
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from dispatch.service.dispatcher import Dispatcher
-from dispatch.service.drone_service import port_now, return_to_service, serviceable
+from dispatch.service.drone_service import port_at, port_now, return_to_service, serviceable
 from dispatch.service.solver_pool import SolverPool
+from dispatch.service.state import DroneView
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import Landed
 from tests.api_fixtures import Api, api_fixture, error_code, flying_api  # noqa: F401
 from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import solver_pool_fixture  # noqa: F401
+from tests.dispatcher_fixtures import sample_fleet, solver_pool_fixture  # noqa: F401
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 REASON = "propeller chipped on landing"
+METRE_LAT = 1 / 111_195  # degrees of latitude in a metre
+
+
+def test_port_at_names_the_port_a_drone_stands_at_not_its_home() -> None:
+    fleet = sample_fleet()
+    for port in fleet.ports:
+        assert port_at(fleet.ports, port.lon, port.lat + 20 * METRE_LAT) == port.id
+        assert port_at(fleet.ports, port.lon, port.lat + 60 * METRE_LAT) is None
+
+
+def test_one_rule_for_the_drones_given_new_work() -> None:
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    ok, written_off, taken_out, returning = (DroneView(f"D{i}", "P", now) for i in range(4))
+    written_off.usable = False
+    taken_out.out_of_service = REASON
+    returning.returning = True
+    assert [serviceable(v) for v in (ok, written_off, taken_out, returning)] == [True, False, False, False]
 
 
 async def test_an_operator_takes_a_drone_out_of_service_and_back_audited_and_kept_on_restart(
