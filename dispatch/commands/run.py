@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -56,6 +55,7 @@ from datetime import datetime
 
 import aiomqtt
 
+from dispatch.logs import configure_logging
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.fleet_view import (
     FleetViewReader,
@@ -258,11 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"dronedispatch run: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     try:
         return asyncio.run(_run(args))
     except (StoreError, LeadershipError) as exc:

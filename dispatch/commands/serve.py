@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 from datetime import datetime
@@ -45,6 +44,7 @@ from dispatch.api import ApiContext, AppServer, RateLimit, create_app
 from dispatch.commands.plan import SAMPLE_DIR
 from dispatch.commands.run import _clock, dispatcher_link, stop_on_signals
 from dispatch.commands.store_args import add_db_argument
+from dispatch.logs import configure_logging
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.leadership import LeadershipError, Lease, run_as_leader
 from dispatch.store import NotFound, Store, StoreError, open_store
@@ -188,11 +188,7 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     try:
         RateLimit.parse(args.rate_limit)
         fleet_secret_from_args(args)
