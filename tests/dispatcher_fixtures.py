@@ -96,6 +96,7 @@ class System:
     link: FleetLink
     dispatcher: Dispatcher
     fleet: Fleet
+    secret: FleetSecret  # what the drones sign with (each with its own key derived from it)
 
     def watch_zone(self, zone: Zone) -> None:
         """Make the simulator's breach monitor (the safety oracle) watch one more zone."""
@@ -206,7 +207,7 @@ async def running_system(
             store, link, clock, pool=pool, plan_seconds=plan_seconds, silent_after_s=5.0 * speed
         )
         async with dispatcher:
-            yield System(store, clock, sim, link, dispatcher, fleet)
+            yield System(store, clock, sim, link, dispatcher, fleet, secret)
 
 
 async def states(store: Store, ids: list[str]) -> dict[str, str]:

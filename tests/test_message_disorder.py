@@ -15,15 +15,21 @@ from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import Ack, Delivered, Landed, Message, PickedUp, encode, new_msg_id
+from fleet.signing import FleetSecret, sign
 from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
 from tests.dispatcher_fixtures import request, running_system, solver_pool_fixture, states  # noqa: F401
 from tests.fault_checks import assert_delivered_once, transitions
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 
-def again(message: Message, *, new_id: bool) -> bytes:
+def as_drone(secret: FleetSecret, message: Message) -> bytes:
+    """``message`` as its drone publishes it: signed with that drone's own key."""
+    return encode(sign(message, secret.drone_key(message.drone_id)))
+
+
+def again(secret: FleetSecret, message: Message, *, new_id: bool) -> bytes:
     """The same message re-sent: as a QoS 1 redelivery (same ``msg_id``) or re-generated (new one)."""
-    return encode(msgspec.structs.replace(message, msg_id=new_msg_id()) if new_id else message)
+    return as_drone(secret, msgspec.structs.replace(message, msg_id=new_msg_id()) if new_id else message)
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -34,7 +40,7 @@ async def test_duplicate_late_and_reordered_acks_and_events(
         running_system(store, broker, prefix, pool=solver_pool, speed=60.0) as system,
         aiomqtt.Client(broker.host, broker.port) as drone_side,
     ):
-        d, sim, link = system.dispatcher, system.sim, system.link
+        d, sim, link, secret = system.dispatcher, system.sim, system.link, system.secret
         t = link.topics
 
         async def done(ids: list[str]) -> bool:
@@ -63,28 +69,29 @@ async def test_duplicate_late_and_reordered_acks_and_events(
         (f3,) = await store.flights.carrying(r3)
         early = Delivered(drone_id=f3.drone_id, ts=system.clock.now(), lon=126.976, lat=37.4015, alt_m=0.0,
                           mission_id=f3.mission_id, request_id=r3, code_ok=True)  # fmt: skip
-        await drone_side.publish(t.topic(f3.drone_id, "event"), encode(early), qos=1)
+        await drone_side.publish(t.topic(f3.drone_id, "event"), as_drone(secret, early), qos=1)
 
         # 3. While r2 and r3 fly: r1's events again (redelivered and re-generated, and the
         # hand-over before the pickup), its landing again (onto a drone now flying another
         # mission), and late, contradicting acks of its commands.
         pub = t.topic(f1.drone_id, "event")
         for body in [
-            again(picked, new_id=False), again(delivered, new_id=False), again(landed, new_id=False),
-            again(delivered, new_id=True), again(picked, new_id=True),
+            again(secret, picked, new_id=False), again(secret, delivered, new_id=False),
+            again(secret, landed, new_id=False), again(secret, delivered, new_id=True),
+            again(secret, picked, new_id=True),
         ]:  # fmt: skip
             await drone_side.publish(pub, body, qos=1)
         # And a drone that is not in the fleet at all.
         stranger = msgspec.structs.replace(landed, drone_id="D99", msg_id=new_msg_id())
-        await drone_side.publish(t.topic("D99", "event"), encode(stranger), qos=1)
+        await drone_side.publish(t.topic("D99", "event"), as_drone(secret, stranger), qos=1)
         stale_landing = msgspec.structs.replace(landed, drone_id=f3.drone_id, msg_id=new_msg_id())
-        await drone_side.publish(t.topic(f3.drone_id, "event"), encode(stale_landing), qos=1)
+        await drone_side.publish(t.topic(f3.drone_id, "event"), as_drone(secret, stale_landing), qos=1)
         for cmd in f1.commands:
             late = Ack(
                 drone_id=f1.drone_id, cmd_id=cmd.cmd_id, ts=system.clock.now(), accepted=False, reason="late"
             )
-            await drone_side.publish(t.topic(f1.drone_id, "ack"), encode(late), qos=1)
-            await drone_side.publish(t.topic(f1.drone_id, "ack"), encode(late), qos=1)
+            await drone_side.publish(t.topic(f1.drone_id, "ack"), as_drone(secret, late), qos=1)
+            await drone_side.publish(t.topic(f1.drone_id, "ack"), as_drone(secret, late), qos=1)
 
         await d.wait_until(lambda: done([r1, r2, r3]), timeout_s=90)
         await assert_delivered_once(store, sim, [r1, r2, r3])
