@@ -125,4 +125,19 @@ async def test_the_planner_never_uses_a_drone_out_of_service_and_it_never_return
         await d.wait_until(at_port, timeout_s=30)
         (mine,) = [x for x in (await op.get("/api/v1/fleet")).json() if x["id"] == keep]
         assert mine["port"] == landed.port_id and mine["state"] == "idle"
+
+        # A motor fault on the ground: written off, it does not return on its own (it reports
+        # `fault`, not `idle`); put back by an operator, no work is planned on it while it does.
+        system.sim.inject_motor_fault(keep)
+
+        async def written_off() -> bool:
+            status = d.link.registry.get(keep)
+            reported = status.telemetry.state if status is not None and status.telemetry else None
+            return not d.drones[keep].usable and reported == "fault"
+
+        await d.wait_until(written_off, timeout_s=30)
+        assert await return_to_service(d) == []
+        r = await op.post(f"/api/v1/fleet/{keep}/service", json={"in_service": True})
+        assert r.status_code == 200 and r.json()["in_service"] is True, r.text
+        assert serviceable(d.drones[keep]) and d._usable_fleet() is None
         assert not system.sim.breaches

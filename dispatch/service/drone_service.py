@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 PORT_RADIUS_M = 30.0  # a drone this close to a port stands at it
 GROUND_STATES = ("idle", "ready", "fault")  # telemetry states of a drone standing on the ground
+FAULT_STATES = ("fault", "emergency")  # telemetry states of a drone that cannot fly a mission
 
 
 def serviceable(view: DroneView) -> bool:
@@ -50,10 +51,19 @@ def serviceable(view: DroneView) -> bool:
 def usable_fleet(
     fleet: Fleet, drones: dict[str, DroneView], registry: FleetRegistry, now: datetime
 ) -> Fleet | None:
-    """The drones planning and intake count on: serviceable and online (None if there is none)."""
-    ids = {d for d, v in drones.items() if serviceable(v) and registry.is_online(d, now)}
+    """The drones planning and intake count on: serviceable, online and not reporting a fault state
+    (an operator may put back a drone that still does: it waits for it to clear). None if none is."""
+    ids = {
+        d for d, v in drones.items()
+        if serviceable(v) and registry.is_online(d, now) and _reported_state(registry, d) not in FAULT_STATES
+    }  # fmt: skip
     chosen = tuple(d for d in fleet.drones if d.id in ids)
     return dataclasses.replace(fleet, drones=chosen) if chosen else None
+
+
+def _reported_state(registry: FleetRegistry, drone_id: str) -> str | None:
+    status = registry.get(drone_id)
+    return status.telemetry.state if status is not None and status.telemetry is not None else None
 
 
 def energy_wh(fleet: Fleet, drone: Drone, registry: FleetRegistry) -> float:
