@@ -100,7 +100,7 @@ async def assess_isolated(assess: Assess, views: Sequence[RequestView], now: dat
             raise
         except Exception as exc:
             if len(todo) > 1:
-                log.warning("intake of %d requests failed (%s); deciding each alone", len(todo), exc)
+                log.warning("intake of %d requests failed (%r); deciding each alone", len(todo), str(exc))
             for i, r in todo:
                 out[i] = await _assess_one(assess, r) if len(todo) > 1 else _rejected(r.id, exc)
     return [x for x in out if x is not None]
