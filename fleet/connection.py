@@ -169,7 +169,7 @@ def persistent_client(
         )
     if protocol != "5":
         raise ValueError(f"MQTT protocol must be '5' or '3.1.1', got {protocol!r}")
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
     props.SessionExpiryInterval = session_expiry_s
     return aiomqtt.Client(
         address.host,

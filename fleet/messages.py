@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec import Meta, Struct, field
@@ -319,7 +319,7 @@ class _Header(Struct):
 
 _encoder = msgspec.json.Encoder()
 _header = msgspec.json.Decoder(_Header)
-DECODERS: Final[dict[str, msgspec.json.Decoder]] = {
+DECODERS: Final[dict[str, msgspec.json.Decoder[Any]]] = {
     "telemetry": msgspec.json.Decoder(Telemetry),
     "state": msgspec.json.Decoder(State),
     "cmd": msgspec.json.Decoder(AnyCommand),

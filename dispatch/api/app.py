@@ -123,7 +123,7 @@ def exact_body_schemas(app: Litestar) -> None:
         return
     _, definitions = msgspec.json.schema_components(BODY_STRUCTS, ref_template="#/components/schemas/{name}")
     for name, schema in definitions.items():
-        components.schemas[name] = schema  # type: ignore[assignment]  # plain JSON Schema is rendered as is
+        components.schemas[name] = schema  # plain JSON Schema is rendered as is
 
 
 class _Server(uvicorn.Server):

@@ -34,12 +34,9 @@ _ERRORS = error_responses(
 
 def zone_feature(view: ZoneView) -> dict[str, Any]:
     """A stored zone as a GeoJSON Feature in the airspace format, with a ``meta`` member."""
-    feature = {
-        "type": "Feature",
-        "geometry": view.feature.get("geometry"),
-        "properties": dict(view.feature.get("properties") or {}),
-    }
-    props = feature["properties"]
+    props: dict[str, Any] = dict(view.feature.get("properties") or {})
+    feature: dict[str, Any] = {"type": "Feature", "geometry": view.feature.get("geometry")}
+    feature["properties"] = props
     if view.valid_from is not None:
         props["valid_from"] = view.valid_from.isoformat()
     if view.valid_until is not None:

@@ -193,7 +193,7 @@ def demo_paths(
     names = list(pads)
     space = Airspace(zones)
     matrix = space.distance_matrix([pads[n] for n in names], altitude_m=altitude_m, at=at)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
             length = float(matrix.lengths_m[i, j])

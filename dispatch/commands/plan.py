@@ -105,15 +105,15 @@ def summary_table(problem: PlanningProblem, result: Plan) -> str:
     for r in problem.requests:
         eta = result.etas.get(r.id)
         if eta is not None:
-            status, drone, detail = "served", eta.drone_id, ("LATE (on board)" if r.id in result.late else "")
+            status, who, detail = "served", eta.drone_id, ("LATE (on board)" if r.id in result.late else "")
             pick, drop = _hhmm(eta.pickup_at, tz), _hhmm(eta.delivered_at, tz)
         else:
             u = reasons.get(r.id)
-            status, drone, pick, drop = "unserved", "-", "-", "-"
+            status, who, pick, drop = "unserved", "-", "-", "-"
             detail = f"{u.reason}: {u.detail}" if u is not None else "?"
         due = _hhmm(r.deadline, tz)
         lines.append(
-            f"{r.id:<8} {r.priority:<6} {status:<9} {drone:<5} {pick:>6} {drop:>6} {due:>6}  {detail}".strip()
+            f"{r.id:<8} {r.priority:<6} {status:<9} {who:<5} {pick:>6} {drop:>6} {due:>6}  {detail}".strip()
         )
     lines += [
         "",

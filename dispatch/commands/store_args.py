@@ -58,6 +58,6 @@ def run_store_command(
     except OSError as exc:
         print(f"{prog}: error: cannot reach the database: {exc}", file=sys.stderr)
         return 1
-    except (StoreError, StoreConfigError, SQLAlchemyError, *extra_errors) as exc:
+    except (StoreError, StoreConfigError, SQLAlchemyError, *extra_errors) as exc:  # type: ignore[misc]  # mypy cannot type a starred tuple of exception classes
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1

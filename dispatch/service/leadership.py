@@ -24,7 +24,7 @@ import hashlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +98,7 @@ LEASE_LOST_STATUS = 3
 
 async def run_as_leader(
     db_url: str | None,
-    lead: Callable[[Lease], Awaitable[int]],
+    lead: Callable[[Lease], Coroutine[Any, Any, int]],
     stop: asyncio.Event,
     *,
     area: str = DEFAULT_AREA,

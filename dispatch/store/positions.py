@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ColumnElement, cast, func, select, text
+from sqlalchemy import BigInteger, ColumnElement, Table, cast, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dispatch.store.database import Database
@@ -104,6 +104,7 @@ class PositionRepository:
                 )  # fmt: skip
                 return
             table = DronePositionRow.__table__
+            assert isinstance(table, Table)  # a mapped class's __table__ is typed as any FromClause
             stamp = _db_clock_us(self._db.dialect)
             for chunk in _chunks(ordered, MAX_ROWS_PER_STATEMENT):
                 stmt = sqlite_insert(table).values(
