@@ -103,7 +103,8 @@ class _Checker:
         self.onboard_at_start = {rid: s.drone_id for s in problem.drone_states for rid in s.onboard}
 
     def add(self, kind: str, detail: str, **where: object) -> None:
-        self.out.append(Violation(kind, detail, **where))  # type: ignore[arg-type]
+        # ``where`` only ever holds Violation's location fields (drone_id, request_id, trip, seq).
+        self.out.append(Violation(kind, detail, **where))  # type: ignore[arg-type]  # see above
 
     # -- accounting ---------------------------------------------------------------------------
     def accounting(self) -> None:
