@@ -18,7 +18,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -28,7 +28,7 @@ import httpx
 from dispatch.demo_display import DroneLine, Mode, ProgressDisplay, Snapshot
 from dispatch.demo_stream import Filing, request_stream
 from dispatch.lifecycle import REQUEST_TERMINAL
-from dispatch.live_system import LiveSystem, live_system
+from dispatch.live_system import LIVE_DISPATCHER, LiveSystem, live_system
 from dispatch.store import Store
 from dispatch.store.directory import load_pads
 from fleet.description import Fleet
@@ -135,7 +135,8 @@ async def run_live(
     ids: list[str] = []
     async with live_system(
         fleet, zones_path, pads_path, start, db_url=f"sqlite+aiosqlite:///{db_path}", speed=opts.speed,
-        host=opts.host, port=port, plan_seconds=opts.plan_seconds, offices={f.office_id for f in filings},
+        dispatcher_settings=replace(LIVE_DISPATCHER, plan_seconds=opts.plan_seconds),
+        host=opts.host, port=port, offices={f.office_id for f in filings},
     ) as system:  # fmt: skip
         clock = system.clock
         system.dispatcher.on_progress = lambda rid, state: display.request_changed(

@@ -24,6 +24,7 @@ from dispatch.api.app import AppServer, create_app
 from dispatch.api.context import ApiContext
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.solver_pool import SolverPool
+from dispatch.settings import DispatcherSettings, LinkSettings
 from dispatch.store import Store, open_store
 from dispatch.store.directory import load_pads
 from fleet.acl import broker_access
@@ -35,6 +36,8 @@ from fleet.signing import FleetSecret
 from simulator.fleet_sim import SimulatedFleet
 
 PREFIX = "dd/v1"
+LIVE_DISPATCHER = DispatcherSettings(plan_seconds=1.0)
+"""The live system's dispatcher: the service's defaults, a second per planning round."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +74,14 @@ async def live_system(
     speed: float = 60.0,
     host: str = "127.0.0.1",
     port: int = 0,
-    plan_seconds: float = 1.0,
+    dispatcher_settings: DispatcherSettings = LIVE_DISPATCHER,
     offices: Iterable[str] | None = None,
 ) -> AsyncIterator[LiveSystem]:
     """Seed the store (fleet, pads with one office each, zones), start everything, create an
     operator key and a key per office (default: every office), and yield the running system.
 
-    Simulated time starts at ``start`` once the slow start-up (solver processes) is done.
+    Simulated time starts at ``start`` once the slow start-up (solver processes) is done. The
+    dispatcher runs with ``dispatcher_settings`` and the link with the service's default settings.
     """
     zones = load_zones(zones_path)
     directory = load_pads(pads_path)
@@ -106,11 +110,13 @@ async def live_system(
             )
             link = FleetLink(
                 replace(broker, username="dispatcher", password=logins["dispatcher"]),
-                client_id="live-dispatcher", prefix=PREFIX, clock=clock, max_telemetry_age_s=60.0,
+                client_id="live-dispatcher", prefix=PREFIX, clock=clock,
+                max_telemetry_age_s=LinkSettings().max_telemetry_age_s,
                 fleet_secret=secret,
             )  # fmt: skip
             async with sim, link:
-                dispatcher = Dispatcher(store, link, clock, pool=pool, plan_seconds=plan_seconds)
+                settings = dispatcher_settings.dispatcher_kwargs()
+                dispatcher = Dispatcher(store, link, clock, pool=pool, **settings)
                 async with dispatcher:
                     ctx = ApiContext(store=store, dispatcher=dispatcher, clock=clock, timezone=fleet.timezone)
                     app = create_app(ctx)

@@ -8,10 +8,15 @@ through the clock: the network does not speed up with the simulation.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
+
+T = TypeVar("T")
+V = TypeVar("V")
 
 
 @runtime_checkable
@@ -122,3 +127,76 @@ class SharedClock:
             "--clock-anchor",
             repr(self.anchor),
         ]
+
+
+def add_clock_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--clock-speed``, ``--clock-start`` and ``--clock-anchor`` (strings; check them with
+    :func:`shared_clock`): the simulated time ``start + (unix_now - anchor) * speed`` that the
+    dispatcher, the API and the simulator share when they are given the same three values."""
+    group = parser.add_argument_group("simulated time (all three together; the same in every process)")
+    group.add_argument("--clock-speed", metavar="S", help="simulated seconds per real second")
+    group.add_argument("--clock-start", metavar="ISO_TIME", help="simulated time at the anchor (with offset)")
+    group.add_argument(
+        "--clock-anchor", metavar="UNIX_TIME", help="Unix time at which the clock read --clock-start"
+    )
+
+
+def clock_speed(value: str | float) -> float:
+    """A clock speed (simulated seconds per real second) from its text: a finite number > 0."""
+    speed = _number(value, "clock speed")
+    if not 0 < speed < float("inf"):
+        raise ValueError(f"clock speed must be a finite number > 0, got {value!r}")
+    return speed
+
+
+def clock_start(value: str | datetime) -> datetime:
+    """A clock start from ISO 8601 text (or a datetime); it must carry a zone offset."""
+    try:
+        start = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"clock start {value!r} is not an ISO 8601 time") from None
+    if start.utcoffset() is None:
+        raise ValueError(f"clock start {value!r} needs a zone offset, e.g. +09:00")
+    return start
+
+
+def clock_anchor(value: str | float) -> float:
+    """A clock anchor (a Unix time) from its text: a finite number."""
+    anchor = _number(value, "clock anchor")
+    if anchor != anchor or anchor in (float("inf"), float("-inf")):
+        raise ValueError(f"clock anchor must be a finite number, got {value!r}")
+    return anchor
+
+
+def _number(value: str | float, name: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+
+
+def shared_clock(
+    speed: str | float | None, start: str | datetime | None, anchor: str | float | None
+) -> Clock:
+    """The clock of the :func:`add_clock_arguments` options: real time when none is given, a
+    :class:`SharedClock` when all three are; ValueError naming the options otherwise."""
+    given = (speed, start, anchor)
+    if all(v is None for v in given):
+        return RealClock()
+    if any(v is None for v in given):
+        raise ValueError("give --clock-speed, --clock-start and --clock-anchor together")
+    assert speed is not None and start is not None and anchor is not None
+    return SharedClock(
+        _checked("--clock-speed", clock_speed, speed),
+        _checked("--clock-start", clock_start, start),
+        _checked("--clock-anchor", clock_anchor, anchor),
+    )
+
+
+def _checked(option: str, check: Callable[[V], T], value: V) -> T:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ValueError(f"{option}: {exc}") from None

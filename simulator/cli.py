@@ -16,7 +16,7 @@ from pathlib import Path
 
 from airspace.zones import ZoneFormatError, load_zones
 from fleet.acl import parse_passwords
-from fleet.clock import Clock, RealClock, ScaledClock
+from fleet.clock import Clock, RealClock, ScaledClock, add_clock_arguments, shared_clock
 from fleet.connection import add_tls_arguments, address_from_args
 from fleet.description import FleetFormatError, load_fleet
 from fleet.embedded_broker import EmbeddedBroker
@@ -39,8 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fleet", required=True, help="FLEET.json")
     p.add_argument("--zones", help="ZONES.geojson: the airspace monitor reports geofence breaches")
-    p.add_argument("--speed", type=float, default=1.0, help="time acceleration (60: a minute per second)")
+    p.add_argument(
+        "--speed", type=float, default=None, help="time acceleration (60: a minute per second; default 1)"
+    )
     p.add_argument("--start", help="simulated start time, ISO 8601 with offset (default: now)")
+    add_clock_arguments(p)  # instead of --speed/--start: the dispatcher's own simulated time
     p.add_argument("--duration", type=float, help="stop after this many simulated seconds (default: never)")
     p.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"topic prefix (default {DEFAULT_PREFIX})")
     p.add_argument("--drones", help="comma-separated drone ids to simulate (default: all)")
@@ -69,14 +72,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _clock(args: argparse.Namespace) -> Clock:
+    shared = (args.clock_speed, args.clock_start, args.clock_anchor)
+    if any(v is not None for v in shared):
+        if args.speed is not None or args.start is not None:
+            raise ValueError("give either --speed/--start or the --clock-* options, not both")
+        return shared_clock(*shared)  # the time of every process given the same three values
+    speed = 1.0 if args.speed is None else args.speed
+    if speed <= 0:
+        raise ValueError("--speed must be > 0")
     start = None
     if args.start:
         start = datetime.fromisoformat(args.start)
         if start.tzinfo is None:
             raise ValueError(f"--start {args.start!r} needs a UTC offset, e.g. +09:00")
-    if args.speed == 1.0 and start is None:
+    if speed == 1.0 and start is None:
         return RealClock()
-    return ScaledClock(args.speed, start)
+    return ScaledClock(speed, start)
 
 
 def _wind(text: str | None) -> tuple[float, float]:
@@ -107,8 +118,6 @@ def main(argv: list[str]) -> int:
         passwords = (
             parse_passwords(Path(args.passwords).read_text(encoding="utf-8")) if args.passwords else None
         )
-        if args.speed <= 0:
-            raise ValueError("--speed must be > 0")
         fleet_secret = fleet_secret_from_args(args)
     except (FleetFormatError, ZoneFormatError, ValueError, OSError) as exc:
         print(f"dronedispatch simulate: {exc}", file=sys.stderr)

@@ -123,9 +123,9 @@ async def test_a_telemetry_only_link_sends_nothing(broker: BrokerAddress, prefix
         await link.send(Hold(drone_id="V000", cmd_id="h1", expires_at=RealClock().now()))
 
 
-def test_share_telemetry_needs_postgresql(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="needs PostgreSQL"):
-        run_main(["--db", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", "--share-telemetry"])
+def test_share_telemetry_needs_postgresql(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_main(["--db", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", "--share-telemetry"]) == 2
+    assert "--share-telemetry needs PostgreSQL" in capsys.readouterr().err
 
 
 @pytest.mark.timeout(300)

@@ -2,12 +2,16 @@
 
 ::
 
-    dronedispatch run [--db URL] [--broker mqtt[s]://HOST:PORT [--tls-ca PEM --tls-cert PEM --tls-key PEM]]
-                      [--prefix dd/v1] [--client-id dispatcher]
-                      [--plan-seconds 0.5] [--tick-s 30] [--silent-after-s 90] [--area default]
+    dronedispatch run [--config FILE] [--db URL] [--broker mqtt[s]://HOST:PORT [--tls-ca PEM ...]]
+                      [--prefix dd/v1] [--client-id dispatcher] [--area default]
+                      [--plan-seconds 0.5] [--tick-s 30] [--silent-after-s 90]
                       [--share-telemetry] [--stats-every 10]
                       [--clock-speed S --clock-start ISO_TIME --clock-anchor UNIX_TIME]
-                      [--fleet-secret FILE | --insecure-unsigned-fleet]
+                      [--fleet-secret FILE | --insecure-unsigned-fleet] [-v]
+
+Its settings (:mod:`dispatch.settings`, the same as ``serve``'s) come from these options, else the
+environment (``DATABASE_URL``, ``MQTT_URL``, ``MQTT_PREFIX``, ``DRONEDISPATCH_*``), else the TOML
+file ``--config FILE``, else their defaults; a bad value exits with status 2 and names it.
 
 It reads the fleet and the zones from the database (``dronedispatch db seed`` first), decides
 intake of every request filed as ``submitted``, plans, commands the drones over MQTT and follows
@@ -34,12 +38,13 @@ only by another process reaches the leader through the view up to a second later
 read periods); ``--silent-after-s`` (clock seconds) must stay well above that, which matters only
 on a fast simulated clock.
 
-``--fleet-secret`` (or ``$DRONEDISPATCH_FLEET_SECRET_FILE``) is required: a drone's state, ack or
-event counts only when signed with that drone's key (:mod:`fleet.signing`); without it the command
-refuses to start unless told ``--insecure-unsigned-fleet``.
+A fleet secret (``--fleet-secret`` or ``$DRONEDISPATCH_FLEET_SECRET_FILE``) is required: a drone's
+state, ack or event counts only when signed with that drone's key (:mod:`fleet.signing`); without
+it the command refuses to start unless told ``--insecure-unsigned-fleet``.
 
-``--clock-*`` run it on simulated time shared with a simulator: simulated time is
-``start + (unix_now - anchor) * speed``; give every process the same three values.
+``--clock-*`` run it on simulated time shared with ``serve`` and ``simulate``: simulated time is
+``start + (unix_now - anchor) * speed``; give every process the same three values
+(:func:`fleet.clock.shared_clock`).
 """
 
 from __future__ import annotations
@@ -51,7 +56,6 @@ import os
 import signal
 import sys
 from collections.abc import Iterable
-from datetime import datetime
 
 import aiomqtt
 
@@ -65,61 +69,22 @@ from dispatch.service.fleet_view import (
     share_group,
     writer_id,
 )
-from dispatch.service.leadership import DEFAULT_AREA, LeadershipError, Lease, cancel_and_wait, run_as_leader
+from dispatch.service.leadership import LeadershipError, Lease, cancel_and_wait, run_as_leader
+from dispatch.settings import LinkSettings, Settings, SettingsError, add_settings_arguments, load_settings
+from dispatch.settings.specs import RUN
 from dispatch.store import StoreError, open_store
-from dispatch.store.engine import resolve_url
-from fleet.clock import Clock, RealClock, SharedClock
-from fleet.connection import add_tls_arguments, address_from_args, client_id_from
+from fleet.clock import Clock
+from fleet.connection import client_id_from
 from fleet.link import FleetLink
-from fleet.signing import add_fleet_secret_arguments, fleet_secret_from_args
-from fleet.topics import DEFAULT_PREFIX, Topics
+from fleet.topics import Topics
 
 READY_LINE = "dispatcher ready"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dronedispatch run", description="Run the dispatcher service.")
-    parser.add_argument("--db", help="database URL (default: $DRONEDISPATCH_DB or the SQLite file)")
-    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="MQTT broker URL")
-    add_tls_arguments(parser)
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"topic prefix (default {DEFAULT_PREFIX})")
-    parser.add_argument(
-        "--client-id", default="dispatcher", help="stable MQTT client id (persistent session)"
-    )
-    parser.add_argument("--plan-seconds", type=float, default=0.5, help="solver time per planning round")
-    parser.add_argument("--tick-s", type=float, default=30.0, help="periodic round, in clock seconds")
-    parser.add_argument(
-        "--silent-after-s", type=float, default=90.0,
-        help="a flying drone unheard this long (clock seconds) is silent: its work is re-planned",
-    )  # fmt: skip
-    parser.add_argument(
-        "--area", default=DEFAULT_AREA, help="service area this dispatcher leads (one leader per area)"
-    )
-    parser.add_argument(
-        "--share-telemetry", action="store_true",
-        help="split the telemetry among the area's dispatchers and share it through the store (PostgreSQL)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--stats-every", type=float, default=10.0, help="seconds between stats lines (0: none)"
-    )
-    parser.add_argument("--clock-speed", type=float, help="simulated seconds per real second")
-    parser.add_argument("--clock-start", help="simulated time at the anchor (ISO 8601 with offset)")
-    parser.add_argument("--clock-anchor", type=float, help="Unix time at which the clock read --clock-start")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every request transition")
-    add_fleet_secret_arguments(parser)
+    add_settings_arguments(parser, RUN)
     return parser
-
-
-def _clock(args: argparse.Namespace) -> Clock:
-    given = [args.clock_speed, args.clock_start, args.clock_anchor]
-    if all(v is None for v in given):
-        return RealClock()
-    if any(v is None for v in given):
-        raise SystemExit("dronedispatch run: give --clock-speed, --clock-start and --clock-anchor together")
-    start = datetime.fromisoformat(args.clock_start)
-    if start.utcoffset() is None:
-        raise SystemExit("dronedispatch run: --clock-start needs a zone offset")
-    return SharedClock(args.clock_speed, start, args.clock_anchor)
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -133,52 +98,46 @@ def stop_on_signals() -> asyncio.Event:
 
 
 def dispatcher_link(
-    args: argparse.Namespace,
+    link: LinkSettings,
     clock: Clock,
     *,
     telemetry_group: str | None = None,
     forget_filters: Iterable[str] = (),
 ) -> FleetLink:
-    """The dispatcher's fleet link from the ``--broker``, TLS, ``--client-id`` and ``--prefix`` options
-    (a member of the shared subscription ``telemetry_group`` if given; ``forget_filters``: see
-    :class:`~fleet.link.FleetLink`), checking drone signatures with the ``--fleet-secret``."""
+    """The dispatcher's fleet link of the ``link`` settings (a member of the shared subscription
+    ``telemetry_group`` if given; ``forget_filters``: see :class:`~fleet.link.FleetLink`), checking
+    drone signatures with the fleet secret."""
     return FleetLink(
-        address_from_args(args.broker, args), client_id=args.client_id, prefix=args.prefix,
-        clock=clock, max_telemetry_age_s=60.0, telemetry_group=telemetry_group,
-        forget_filters=forget_filters, fleet_secret=fleet_secret_from_args(args),
+        link.address(), client_id=link.client_id, prefix=link.prefix, clock=clock,
+        max_telemetry_age_s=link.max_telemetry_age_s, telemetry_group=telemetry_group,
+        forget_filters=forget_filters, fleet_secret=link.fleet_secret,
     )  # fmt: skip
 
 
-def _view_link(args: argparse.Namespace, clock: Clock, group: str) -> FleetLink:
+def _view_link(link: LinkSettings, clock: Clock, group: str) -> FleetLink:
     """A standby's telemetry-only link in the area's group: its own client id (the leader's
     session is the leader's) and no persistent session (telemetry is QoS 0, nothing to keep)."""
-    client_id = client_id_from(args.client_id, "view", str(os.getpid()))
+    client_id = client_id_from(link.client_id, "view", str(os.getpid()))
     return FleetLink(
-        address_from_args(args.broker, args), client_id=client_id, prefix=args.prefix, clock=clock,
-        max_telemetry_age_s=60.0, telemetry_group=group, telemetry_only=True, session_expiry_s=0,
+        link.address(), client_id=client_id, prefix=link.prefix, clock=clock,
+        max_telemetry_age_s=link.max_telemetry_age_s, telemetry_group=group, telemetry_only=True,
+        session_expiry_s=0,
     )  # fmt: skip
 
 
-def _check_share_telemetry(args: argparse.Namespace) -> None:
-    if args.share_telemetry and resolve_url(args.db)[0].get_backend_name() != "postgresql":
-        raise SystemExit(
-            "dronedispatch run: --share-telemetry needs PostgreSQL (the processes share the telemetry"
-            " through it); on SQLite one dispatcher runs and hears all the telemetry itself"
-        )
-
-
-async def _run(args: argparse.Namespace) -> int:
-    clock = _clock(args)
+async def _run(settings: Settings) -> int:
+    clock = settings.clock.clock()
     stop = stop_on_signals()
-    group = share_group(args.area) if args.share_telemetry else None
+    area, db, stats_every = settings.leadership.area, settings.store.url, settings.logging.stats_every
+    group = share_group(area) if settings.leadership.share_telemetry else None
     me = writer_id()
     meter = TelemetryMeter(clock)
     view_stats = ViewStats()
     role = "standby"
 
     async def report() -> None:
-        while args.stats_every > 0:
-            await asyncio.sleep(args.stats_every)  # the reporting period
+        while stats_every > 0:
+            await asyncio.sleep(stats_every)  # the reporting period
             print(meter.report(role, view_stats if group else None), flush=True)
 
     async def stand_by() -> None:
@@ -187,9 +146,9 @@ async def _run(args: argparse.Namespace) -> int:
         assert group is not None
         while True:
             try:
-                store = await open_store(args.db, now=clock.now)
+                store = await open_store(db, now=clock.now)
                 try:
-                    link = _view_link(args, clock, group)
+                    link = _view_link(settings.link, clock, group)
                     link.expect_drones(d.id for d in (await store.directory.fleet()).drones)
                     link.add_telemetry_listener(meter.on_telemetry)
                     writer = FleetViewWriter(store, link, me, stats=view_stats)
@@ -207,20 +166,17 @@ async def _run(args: argparse.Namespace) -> int:
         role = "leader"
         # Only the leader opens the broker session of --client-id: a standby must not take over
         # the leader's MQTT session while the leader lives.
-        store = await open_store(args.db, now=clock.now)
+        store = await open_store(db, now=clock.now)
         try:
             # The broker keeps a session's subscriptions: the telemetry filter of the other mode,
             # left by an earlier run with or without --share-telemetry, is dropped.
-            every = Topics(args.prefix).all_of("telemetry")
-            other_mode = every if group is not None else f"$share/{share_group(args.area)}/{every}"
-            link = dispatcher_link(args, clock, telemetry_group=group, forget_filters=[other_mode])
+            every = Topics(settings.link.prefix).all_of("telemetry")
+            other_mode = every if group is not None else f"$share/{share_group(area)}/{every}"
+            link = dispatcher_link(settings.link, clock, telemetry_group=group, forget_filters=[other_mode])
             link.add_telemetry_listener(meter.on_telemetry)
             # The dispatcher subscribes to the link before it connects: the events the broker kept
             # for this session while the dispatcher was down arrive right after the connect.
-            dispatcher = Dispatcher(
-                store, link, clock, plan_seconds=args.plan_seconds, tick_s=args.tick_s,
-                silent_after_s=args.silent_after_s,
-            )  # fmt: skip
+            dispatcher = Dispatcher(store, link, clock, **settings.dispatcher.dispatcher_kwargs())
             dispatcher.on_progress = lambda rid, state: print(f"request {rid} {state}", flush=True)
             async with contextlib.AsyncExitStack() as running:
                 if group is not None:
@@ -242,7 +198,7 @@ async def _run(args: argparse.Namespace) -> int:
     reporter = asyncio.create_task(report())
     try:
         return await run_as_leader(
-            args.db, lead, stop, area=args.area, program="dronedispatch run",
+            db, lead, stop, area=area, program="dronedispatch run",
             while_standby=stand_by if group is not None else None,
         )  # fmt: skip
     finally:
@@ -252,15 +208,14 @@ async def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the dispatcher until SIGTERM/SIGINT; exit status 0, or 2 for bad arguments or database."""
     args = _parser().parse_args(argv)
-    _check_share_telemetry(args)
     try:
-        fleet_secret_from_args(args)  # at once, not when (or if) this process comes to lead
-    except ValueError as exc:
+        settings = load_settings(args, RUN)  # at once, not when (or if) this process comes to lead
+    except SettingsError as exc:
         print(f"dronedispatch run: {exc}", file=sys.stderr)
         return 2
-    configure_logging(args.verbose)
+    configure_logging(settings.logging.verbose)
     try:
-        return asyncio.run(_run(args))
+        return asyncio.run(_run(settings))
     except (StoreError, LeadershipError) as exc:
         print(f"dronedispatch run: {exc}", file=sys.stderr)
         return 2

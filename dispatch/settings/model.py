@@ -1,0 +1,133 @@
+"""The service's settings as one frozen, typed object: what ``run`` and ``serve`` run with.
+
+Built by :func:`dispatch.settings.loader.load_settings` from the command line, the environment and
+an optional TOML file; every value here has been checked. The defaults are today's behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from dispatch.commands.plan import SAMPLE_DIR
+from dispatch.service.leadership import DEFAULT_AREA
+from fleet.clock import Clock, shared_clock
+from fleet.connection import BrokerAddress
+from fleet.signing import FleetSecret
+from fleet.topics import DEFAULT_PREFIX
+
+
+@dataclass(frozen=True, slots=True)
+class DispatcherSettings:
+    """How the dispatcher plans and follows the fleet (clock seconds unless named otherwise)."""
+
+    plan_seconds: float = 0.5  # solver time per planning round (real seconds)
+    tick_s: float = 30.0  # periodic planning round and zone scan
+    silent_after_s: float = 90.0  # a flying drone unheard this long is silent
+    commit_window_s: float = 120.0  # missions starting within this window are commanded now
+    horizon_s: float = 7200.0  # how far ahead zones count for planning
+    round_requests: int = 100  # requests per planning round, earliest deadline first
+    actor: str = "dispatcher"  # the audit log's name for the dispatcher
+    # Constants dispatch/service/dispatcher.py still writes inline, named here with their values
+    # so that they can be wired (and then made settable) without changing behaviour:
+    reroute_hold_attempts: int = 20  # holds tried by a zone re-route of a flying drone (range(20))
+    ground_reroute_wait_s: int = 120  # 1-second waits for a grounded drone's upload ack (range(120))
+    return_attempts: int = 20  # return-to-port commands tried while a drone refuses (range(20))
+    command_expiry_s: float = 7200.0  # validity of a hold, resume or return command (timedelta(hours=2))
+
+    def dispatcher_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`~dispatch.service.dispatcher.Dispatcher` they set."""
+        return {
+            "plan_seconds": self.plan_seconds,
+            "tick_s": self.tick_s,
+            "silent_after_s": self.silent_after_s,
+            "commit_window_s": self.commit_window_s,
+            "horizon": timedelta(seconds=self.horizon_s),
+            "round_requests": self.round_requests,
+            "actor": self.actor,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    """The dispatcher's MQTT link to the fleet."""
+
+    broker: str = "mqtt://127.0.0.1:1883"
+    prefix: str = DEFAULT_PREFIX
+    client_id: str = "dispatcher"
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    fleet_secret_file: str | None = None
+    insecure_unsigned_fleet: bool = False
+    max_telemetry_age_s: float = 60.0
+    # Loaded from fleet_secret_file when the settings are loaded (None only with the opt-out).
+    fleet_secret: FleetSecret | None = field(default=None, repr=False, compare=False)
+
+    def address(self) -> BrokerAddress:
+        """The broker's address with the TLS files."""
+        return BrokerAddress.parse(
+            self.broker, ca_file=self.tls_ca, cert_file=self.tls_cert, key_file=self.tls_key
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """The HTTP API and dashboard (``serve`` only)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rate_limit: str = "20/s burst 40"
+    timezone: str | None = None  # None: the seed directory's fleet.json names it, else UTC
+
+
+@dataclass(frozen=True, slots=True)
+class LeadershipSettings:
+    """Which service area this process leads, and how its processes share the telemetry."""
+
+    area: str = DEFAULT_AREA
+    share_telemetry: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """The database, and what ``serve`` seeds into an empty one."""
+
+    url: str | None = None  # None: the store's default (a SQLite file in the working directory)
+    seed_dir: Path = SAMPLE_DIR
+
+
+@dataclass(frozen=True, slots=True)
+class ClockSettings:
+    """Simulated time shared between processes (all three given) or real time (none)."""
+
+    speed: float | None = None
+    start: datetime | None = None
+    anchor: float | None = None
+
+    def clock(self) -> Clock:
+        """The clock these settings describe."""
+        return shared_clock(self.speed, self.start, self.anchor)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    """What the process reports."""
+
+    verbose: bool = False
+    stats_every: float = 10.0  # seconds between ``stats`` lines of ``run`` (0: none)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service runs with."""
+
+    dispatcher: DispatcherSettings = field(default_factory=DispatcherSettings)
+    link: LinkSettings = field(default_factory=LinkSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    leadership: LeadershipSettings = field(default_factory=LeadershipSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    clock: ClockSettings = field(default_factory=ClockSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
