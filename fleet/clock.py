@@ -141,7 +141,7 @@ def add_clock_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def clock_speed(value: str | float) -> float:
+def clock_speed(value: str | float | datetime) -> float:
     """A clock speed (simulated seconds per real second) from its text: a finite number > 0."""
     speed = _number(value, "clock speed")
     if not 0 < speed < float("inf"):
@@ -149,7 +149,7 @@ def clock_speed(value: str | float) -> float:
     return speed
 
 
-def clock_start(value: str | datetime) -> datetime:
+def clock_start(value: str | float | datetime) -> datetime:
     """A clock start from ISO 8601 text (or a datetime); it must carry a zone offset."""
     try:
         start = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
@@ -160,7 +160,7 @@ def clock_start(value: str | datetime) -> datetime:
     return start
 
 
-def clock_anchor(value: str | float) -> float:
+def clock_anchor(value: str | float | datetime) -> float:
     """A clock anchor (a Unix time) from its text: a finite number."""
     anchor = _number(value, "clock anchor")
     if anchor != anchor or anchor in (float("inf"), float("-inf")):
@@ -168,8 +168,8 @@ def clock_anchor(value: str | float) -> float:
     return anchor
 
 
-def _number(value: str | float, name: str) -> float:
-    if isinstance(value, bool):
+def _number(value: str | float | datetime, name: str) -> float:
+    if isinstance(value, bool | datetime):
         raise ValueError(f"{name} must be a number, got {value!r}")
     try:
         return float(value)

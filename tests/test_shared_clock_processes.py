@@ -50,7 +50,7 @@ async def _telemetry_offsets(broker: BrokerAddress, prefix: str, clock: SharedCl
         async with asyncio.timeout(60):
             async for message in client.messages:
                 arrived = clock.now()
-                sample = decode("telemetry", message.payload)  # type: ignore[arg-type]  # bytes from a broker
+                sample = decode("telemetry", bytes(message.payload))
                 assert isinstance(sample, Telemetry)
                 offsets.append((sample.ts - arrived).total_seconds())
                 if len(offsets) >= n:

@@ -43,7 +43,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser, command: str) -> Non
     for s in _options(command):
         if s.external:
             continue
-        names = [s.option] + ([s.alias] if s.alias else [])
+        assert s.option is not None
+        names = [s.option, *([s.alias] if s.alias else [])]
         if s.metavar is None:
             group.add_argument(*names, action="store_true", help=_help(s))
         else:
