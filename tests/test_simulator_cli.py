@@ -28,6 +28,8 @@ def test_simulate_runs_on_the_embedded_broker(capsys: pytest.CaptureFixture[str]
         (["--broker", "embedded", "--fleet", FLEET, "--drones", "D99"], "unknown drone"),
         (["--broker", "http://x", "--fleet", FLEET], "scheme"),
         (["--broker", "embedded", "--fleet", FLEET, "--start", "2026-12-01T09:00"], "UTC offset"),
+        (["--broker", "embedded", "--fleet", FLEET, "--speed", "2", "--clock-speed", "2"], "not both"),
+        (["--broker", "embedded", "--fleet", FLEET, "--clock-speed", "2"], "together"),
     ],
 )
 def test_bad_input_gets_a_clear_error(
