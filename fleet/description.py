@@ -12,7 +12,11 @@ reads a file and validates it; everything else works on plain dicts and frozen d
      "ports": [{"id": "P1", "lon": 126.95, "lat": 37.39,
                 "drones": [{"id": "D1", "model": "NAME"}]}]}
 
-A drone may also carry ``"energy_wh"`` (battery state at the start, default: full). The area may
+A drone may also carry ``"energy_wh"`` (battery state at the start, default: full). Optional,
+for strategic deconfliction (``routing.deconflict``): a model's ``"cruise_altitudes_m"``, the
+cruise layers it may fly (a list that includes ``cruise_altitude_m``, the preferred one; default:
+only ``cruise_altitude_m``), and a port's ``"landing_spots"`` (how many drones may land or take
+off there at once, an integer >= 1; default 1). The area may
 name its time zone, ``"timezone": "Asia/Seoul"`` (an IANA name; default ``UTC``): the dashboard
 shows times in it.
 """
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_TIMEZONE = "UTC"
+DEFAULT_LANDING_SPOTS = 1
 
 MODEL_FIELDS: tuple[str, ...] = (
     "cruise_speed_mps",
@@ -65,6 +70,12 @@ class DroneModel:
     wh_per_km_per_kg: float
     service_s: float
     turnaround_s: float
+    cruise_altitudes_m: tuple[float, ...] = ()  # allowed cruise layers; (): only cruise_altitude_m
+
+    @property
+    def layers(self) -> tuple[float, ...]:
+        """The cruise altitudes this model may fly, sorted (at least ``cruise_altitude_m``)."""
+        return tuple(sorted(self.cruise_altitudes_m)) or (self.cruise_altitude_m,)
 
     @property
     def usable_wh(self) -> float:
@@ -97,6 +108,7 @@ class Port:
     id: str
     lon: float
     lat: float
+    landing_spots: int = DEFAULT_LANDING_SPOTS  # drones landing or taking off at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +133,11 @@ class Fleet:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``FLEET.json`` form of this fleet."""
-        models = {name: {f: getattr(m, f) for f in MODEL_FIELDS} for name, m in self.models.items()}
+        models: dict[str, dict[str, Any]] = {}
+        for name, m in self.models.items():
+            models[name] = {f: getattr(m, f) for f in MODEL_FIELDS}
+            if m.cruise_altitudes_m:
+                models[name]["cruise_altitudes_m"] = list(m.cruise_altitudes_m)
         ports = []
         for p in self.ports:
             drones = []
@@ -132,7 +148,10 @@ class Fleet:
                 if d.energy_wh is not None:
                     rec["energy_wh"] = d.energy_wh
                 drones.append(rec)
-            ports.append({"id": p.id, "lon": p.lon, "lat": p.lat, "drones": drones})
+            prec: dict[str, Any] = {"id": p.id, "lon": p.lon, "lat": p.lat, "drones": drones}
+            if p.landing_spots != DEFAULT_LANDING_SPOTS:
+                prec["landing_spots"] = p.landing_spots
+            ports.append(prec)
         doc: dict[str, Any] = {"models": models, "ports": ports}
         if self.timezone != DEFAULT_TIMEZONE:
             doc["timezone"] = self.timezone
@@ -169,7 +188,7 @@ def _parse_model(source: str, name: str, rec: Any) -> DroneModel:
     where = f"models.{name}"
     if not isinstance(rec, dict):
         raise FleetFormatError(source, where, "must be an object")
-    _check_unknown(source, where, rec, set(MODEL_FIELDS))
+    _check_unknown(source, where, rec, set(MODEL_FIELDS) | {"cruise_altitudes_m"})
     values = {f: _number(source, where, rec, f) for f in MODEL_FIELDS}
     positive = ("cruise_speed_mps", "cruise_altitude_m", "max_payload_kg", "battery_wh", "wh_per_km")
     for f in positive:
@@ -182,7 +201,30 @@ def _parse_model(source: str, name: str, rec: Any) -> DroneModel:
         raise FleetFormatError(
             source, where, f"field 'reserve_fraction' must be in [0, 1), got {values['reserve_fraction']!r}"
         )
-    return DroneModel(name=name, **values)
+    return DroneModel(name=name, **values, cruise_altitudes_m=_layers(source, where, rec, values))
+
+
+def _layers(source: str, where: str, rec: dict[str, Any], values: dict[str, float]) -> tuple[float, ...]:
+    """The optional ``cruise_altitudes_m``: distinct positive altitudes including ``cruise_altitude_m``."""
+    if "cruise_altitudes_m" not in rec:
+        return ()
+    raw = rec["cruise_altitudes_m"]
+    if not isinstance(raw, list) or not raw:
+        raise FleetFormatError(
+            source, where, "field 'cruise_altitudes_m' must be a non-empty list of numbers"
+        )
+    layers = [_number(source, where, {"cruise_altitudes_m[]": v}, "cruise_altitudes_m[]") for v in raw]
+    if any(a <= 0 for a in layers) or len(set(layers)) != len(layers):
+        raise FleetFormatError(
+            source, where, f"field 'cruise_altitudes_m' must hold distinct altitudes > 0, got {raw!r}"
+        )
+    if values["cruise_altitude_m"] not in layers:
+        raise FleetFormatError(
+            source,
+            where,
+            f"field 'cruise_altitudes_m' must include cruise_altitude_m={values['cruise_altitude_m']}",
+        )
+    return tuple(sorted(layers))
 
 
 def parse_fleet(data: Any, source: str = "FLEET.json") -> Fleet:
@@ -212,7 +254,7 @@ def parse_fleet(data: Any, source: str = "FLEET.json") -> Fleet:
         where = f"ports[{i}]"
         if not isinstance(prec, dict):
             raise FleetFormatError(source, where, "must be an object")
-        _check_unknown(source, where, prec, {"id", "lon", "lat", "drones", "name"})
+        _check_unknown(source, where, prec, {"id", "lon", "lat", "drones", "name", "landing_spots"})
         pid = prec.get("id")
         if not isinstance(pid, str) or not pid:
             raise FleetFormatError(source, where, "field 'id' must be a non-empty string")
@@ -226,7 +268,12 @@ def parse_fleet(data: Any, source: str = "FLEET.json") -> Fleet:
             raise FleetFormatError(source, where, f"longitude {lon} out of range [-180, 180]")
         if not -90 <= lat <= 90:
             raise FleetFormatError(source, where, f"latitude {lat} out of range [-90, 90]")
-        ports.append(Port(pid, lon, lat))
+        spots = prec.get("landing_spots", DEFAULT_LANDING_SPOTS)
+        if isinstance(spots, bool) or not isinstance(spots, int) or spots < 1:
+            raise FleetFormatError(
+                source, where, f"field 'landing_spots' must be an integer >= 1, got {spots!r}"
+            )
+        ports.append(Port(pid, lon, lat, spots))
         raw_drones = prec.get("drones", [])
         if not isinstance(raw_drones, list):
             raise FleetFormatError(source, where, "field 'drones' must be a list")

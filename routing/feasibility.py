@@ -12,7 +12,10 @@ Every request the plan does not serve carries exactly one of these codes, decide
 - ``deadline_infeasible``: no drone, flying it alone from where and when it is available (after
   a battery swap if its battery is too low for the trip), arrives at the drop-off by the deadline;
 - ``no_capacity``: feasible alone, but not with the fleet and time available now (retry later);
-  also used when the repair step drops a request whose planned trip the validator refused.
+  also used when the repair step drops a request whose planned trip the validator refused;
+- ``deconfliction``: planned, but its trip found no cruise layer and no ground delay that keeps
+  it clear of the other trips' and flights' operational intents within its deadline
+  (:mod:`routing.deconflict`; retry later).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class Reason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     DEADLINE_INFEASIBLE = "deadline_infeasible"
     NO_CAPACITY = "no_capacity"
+    DECONFLICTION = "deconfliction"
 
 
 REASON_CODES: tuple[str, ...] = tuple(r.value for r in Reason)

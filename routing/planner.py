@@ -4,24 +4,31 @@ Stages: index the problem and build conservative per-model networks from the air
 (:mod:`routing.prepared`, :mod:`routing.matrices`); pre-check every request alone and give the
 infeasible ones their reason (:mod:`routing.feasibility`); map the candidates onto a generic
 instance (:mod:`routing.mapping`) and solve it (``routing.engine.solve``); turn the routes into
-timed trips (:mod:`routing.schedule`); check the result with the independent validator
-(:mod:`routing.validate`) and **repair** it if needed: the requests involved in a violation are
-taken out of their trip (reason ``no_capacity``, the detail names the violation) and the trip is
-re-timed, until the plan is valid. A plan that cannot be made valid raises :class:`PlanningError`;
-an invalid plan is never returned.
+timed trips (:mod:`routing.schedule`); give every trip a conflict-free operational intent
+(:mod:`routing.deconflict`: another cruise layer or a ground delay, else its requests are left out
+with reason ``deconfliction`` and the drone is re-timed without them); check the result with the
+independent validator (:mod:`routing.validate`) and **repair** it if needed: the requests involved
+in a violation are taken out of their trip (reason ``no_capacity``, the detail names the
+violation) and the trip is re-timed, until the plan is valid. A plan that cannot be made valid
+raises :class:`PlanningError`; an invalid plan is never returned.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
+from routing.deconflict import DeconflictionParams, deconflict
 from routing.engine import EngineError, solve
 from routing.feasibility import Candidate, Reason, precheck
+from routing.intents import OperationalIntent
 from routing.mapping import DROPOFF_NODE, PICKUP_NODE, RELOAD_NODE, NodeInfo, build_instance
 from routing.prepared import Prepared, ProblemError, prepare
 from routing.problem import DROPOFF, PICKUP, Eta, Plan, PlanningProblem, Unserved
 from routing.schedule import realise
 from routing.validate import Violation, validate_plan
 
-__all__ = ["PlanningError", "ProblemError", "plan", "realise_and_repair"]
+__all__ = ["DeconflictionParams", "PlanningError", "ProblemError", "plan", "realise_and_repair"]
 
 
 class PlanningError(RuntimeError):
@@ -94,8 +101,14 @@ def plan(
     seed: int = 0,
     engine: str = "auto",
     reloads_per_port: int | None = None,
+    active_intents: Sequence[OperationalIntent] = (),
+    deconfliction: DeconflictionParams | None = DeconflictionParams(),  # noqa: B008 (frozen)
 ) -> Plan:
     """Plan ``problem`` within about ``seconds`` of solver time; return a validated :class:`Plan`.
+
+    ``active_intents``: operational intents of flights already flying (not re-planned here); no
+    planned trip may conflict with them. ``deconfliction=None`` turns strategic deconfliction off
+    (the plan then carries no intents and is not checked for separation: for comparisons only).
 
     ``workers`` parallel searches (1: in this process). ``reloads_per_port``: port copies offered
     for extra trips (default: :func:`routing.mapping.default_reloads_per_port`). Every request
@@ -129,7 +142,39 @@ def plan(
             )
         )
     stops = [mapping.stops(route) for route in solution.routes]
-    return realise_and_repair(prep, stops, candidates, unserved, solution.engine)
+    return realise_and_repair(
+        prep,
+        stops,
+        candidates,
+        unserved,
+        solution.engine,
+        active_intents=active_intents,
+        deconfliction=deconfliction,
+    )
+
+
+def _deconflicted(
+    prep: Prepared,
+    stops: list[list[NodeInfo]],
+    candidates: dict[str, Candidate],
+    unserved: list[Unserved],
+    solver: str,
+    active: Sequence[OperationalIntent],
+    params: DeconflictionParams | None,
+) -> tuple[Plan, list[list[NodeInfo]]]:
+    """Timed routes, deconflicted: requests whose trip found no conflict-free placement go to
+    ``unserved`` (reason ``deconfliction``) and the routes are re-timed without them."""
+    while True:
+        result = _assemble(prep, stops, candidates, unserved, solver)
+        if params is None:
+            return result, stops
+        done = deconflict(prep, result, active, params)
+        if not done.dropped:
+            drones = tuple(d for d in done.drones if d.trips)
+            return replace(result, drones=drones, etas=done.etas, intents=done.intents), stops
+        for rid, detail in sorted(done.dropped.items()):
+            unserved.append(Unserved(rid, Reason.DECONFLICTION.value, detail))
+        stops = [_without(route, set(done.dropped)) for route in stops]
 
 
 def realise_and_repair(
@@ -138,8 +183,12 @@ def realise_and_repair(
     candidates: dict[str, Candidate],
     unserved: list[Unserved],
     solver: str,
+    *,
+    active_intents: Sequence[OperationalIntent] = (),
+    deconfliction: DeconflictionParams | None = DeconflictionParams(),  # noqa: B008 (frozen)
 ) -> Plan:
-    """Time the routes (per drone, its stops in order) and repair until the validator agrees.
+    """Time and deconflict the routes (per drone, its stops in order) and repair until the
+    validator agrees.
 
     Each round takes out of their trips the requests named by a violation (or, for a violation of
     a whole trip, that trip's requests; documents on board are never taken out) and reports them
@@ -147,9 +196,11 @@ def realise_and_repair(
     """
     problem = prep.problem
     unserved = list(unserved)
-    result = _assemble(prep, stops, candidates, unserved, solver)
+    separation = None if deconfliction is None else deconfliction.intents
+    check = {"active_intents": active_intents, "separation": separation}
+    result, stops = _deconflicted(prep, stops, candidates, unserved, solver, active_intents, deconfliction)
     for _ in range(len(candidates) + 2):
-        violations = validate_plan(problem, result)
+        violations = validate_plan(problem, result, **check)
         if not violations:
             return result
         removed = _culprits(prep, result, violations)
@@ -162,5 +213,7 @@ def realise_and_repair(
                 Unserved(rid, Reason.NO_CAPACITY.value, f"repaired out: {why.kind}: {why.detail}")
             )
         stops = [_without(route, removed) for route in stops]
-        result = _assemble(prep, stops, candidates, unserved, solver)
-    raise PlanningError("the planner could not produce a valid plan", validate_plan(problem, result))
+        result, stops = _deconflicted(
+            prep, stops, candidates, unserved, solver, active_intents, deconfliction
+        )
+    raise PlanningError("the planner could not produce a valid plan", validate_plan(problem, result, **check))

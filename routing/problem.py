@@ -10,9 +10,10 @@ drop-offs to a port. Every request is either served (with its planned pickup and
 or unserved with a reason code (see :mod:`routing.feasibility`).
 
 Timing conventions (the validator checks exactly these):
-- a leg is flown at the model's cruise speed and altitude: ``arrive = depart + distance / speed``;
-  its waypoints are lon/lat/alt at cruise altitude, the first above the origin pad, the last above
-  the destination pad (climb and descent are vertical, inside ``service_s``);
+- a leg is flown at the model's cruise speed and at one of its cruise layers (``DroneModel.layers``,
+  chosen by deconfliction): ``arrive = depart + distance / speed``; its waypoints are lon/lat/alt
+  at that altitude, the first above the origin pad, the last above the destination pad (climb and
+  descent are vertical, inside ``service_s``);
 - at a pickup or drop-off the drone lands, may wait, spends ``service_s`` and leaves: the next leg
   departs at or after ``arrive + service_s``, and for a pickup at or after ``ready_at + service_s``;
   the planned pickup time is the start of that service (``depart - service_s``);
@@ -28,10 +29,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from airspace.zones import Zone
 from fleet.description import Fleet
 from routing.requests import Request
+
+if TYPE_CHECKING:  # routing.intents builds on this module's trips
+    from routing.intents import OperationalIntent
 
 # Kinds of leg end points.
 PORT = "port"
@@ -130,6 +135,7 @@ class Plan:
     etas: dict[str, Eta] = field(default_factory=dict)
     late: tuple[str, ...] = ()  # on-board documents whose deadline was already out of reach
     solver: str = ""  # which engine produced the routes, for the record
+    intents: tuple[OperationalIntent, ...] = ()  # one per trip once deconflicted (routing.deconflict)
 
     @property
     def distance_m(self) -> float:

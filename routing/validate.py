@@ -11,6 +11,10 @@ at its altitude, less ``ZONE_TOLERANCE_M``; a leg whose end pad lies inside a zo
 (from landing to take-off) lies outside the footprint of every zone active meanwhile whose floor is
 at or below the cruise altitude (the drone climbs and descends through it).
 
+Separation (:mod:`routing.validate_separation`): every trip inside its operational intent, no
+intent in conflict with another (or with the active intents given), no loss of separation flying
+the legs exactly, no pad or port over capacity.
+
 Tolerances (documented, small): ``ZONE_TOLERANCE_M`` (0.5 m) on zone clearances (the airspace
 approximates circles from outside, so real paths keep the full margin; the tolerance only absorbs
 projection differences); times within ``TIME_TOLERANCE_S``; a stated distance agrees with the
@@ -23,6 +27,7 @@ within 1e-4 relative (plus 1e-3 Wh), payloads within 1e-6; waypoints within
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,7 +39,9 @@ from airspace.obstacles import footprint_in_frame
 from airspace.zones import Zone
 from fleet.description import DroneModel
 from routing.feasibility import REASON_CODES
+from routing.intents import IntentParams, OperationalIntent
 from routing.problem import DROPOFF, PICKUP, PORT, START, Leg, Plan, PlanningProblem
+from routing.validate_separation import check_separation
 from routing.zone_geometry import clearance_m, column_overlaps
 
 ZONE_TOLERANCE_M = 0.5
@@ -201,6 +208,7 @@ class _Checker:
         prev_kind, prev_ref, prev_time = start_kind, start_ref, start_at
         prev_service = 0.0
         prev_ready: datetime | None = None
+        prev_alt = 0.0  # the pad's column reaches the higher of the legs around it
         for ti, trip in enumerate(plan.trips, 1):
             if not trip.legs:
                 self.add("empty_trip", "a trip without legs", drone_id=drone_id, trip=ti)
@@ -259,10 +267,12 @@ class _Checker:
                         **where,
                     )
                 origin = self.location(leg.from_kind, leg.from_id, drone_id)
+                alt = leg.waypoints[0][2] if leg.waypoints else model.cruise_altitude_m
                 if origin is not None and leg.from_kind != START:
                     self.pad_clear(
-                        origin, model.cruise_altitude_m, min(prev_time, leg.depart), leg.depart, **where
+                        origin, max(alt, prev_alt), min(prev_time, leg.depart), leg.depart, **where
                     )
+                prev_alt = alt
                 trip_wh += self.leg(leg, model, onboard, drone_id, where)
                 self.stop(leg, ti, onboard, picked_trip, drone_id, where)
                 prev_kind, prev_ref, prev_time = leg.to_kind, leg.to_id, leg.arrive
@@ -289,7 +299,8 @@ class _Checker:
                 onboard.clear()
             end = self.location(PORT, prev_ref, drone_id)
             if end is not None:
-                self.pad_clear(end, model.cruise_altitude_m, prev_time, prev_time, drone_id=drone_id, trip=ti)
+                self.pad_clear(end, prev_alt, prev_time, prev_time, drone_id=drone_id, trip=ti)
+            prev_alt = 0.0
 
     def leg(
         self, leg: Leg, model: DroneModel, onboard: dict[str, float], drone_id: str, where: dict[str, object]
@@ -311,8 +322,11 @@ class _Checker:
                 off = _geo_distance(end, point)
                 if off > POSITION_TOLERANCE_M:
                     self.add("waypoint_off_stop", f"{name} waypoint is {off:.1f} m from its stop", **where)
-        if any(abs(w[2] - model.cruise_altitude_m) > ALTITUDE_TOLERANCE_M for w in leg.waypoints):
-            self.add("altitude", f"waypoints not at cruise altitude {model.cruise_altitude_m} m", **where)
+        altitude = leg.waypoints[0][2]
+        if any(abs(w[2] - altitude) > ALTITUDE_TOLERANCE_M for w in leg.waypoints) or all(
+            abs(altitude - layer) > ALTITUDE_TOLERANCE_M for layer in model.layers
+        ):
+            self.add("altitude", f"waypoints not at one cruise layer {list(model.layers)} m", **where)
         length = _geo_length(pts)
         if abs(length - leg.distance_m) > LENGTH_TOLERANCE_M + LENGTH_TOLERANCE_REL * length:
             self.add(
@@ -336,7 +350,7 @@ class _Checker:
         xy = self.frame.points_to_xy(pts)
         line = shapely.LineString(xy) if len(set(map(tuple, xy.tolist()))) > 1 else shapely.Point(xy[0])
         ends = [shapely.Point(xy[0]), shapely.Point(xy[-1])]
-        for z in self.zones_for(model.cruise_altitude_m, leg.depart, leg.arrive, column=False):
+        for z in self.zones_for(altitude, leg.depart, leg.arrive, column=False):
             fp = self.footprints[z.id]
             c = clearance_m(fp, line)
             # A pad inside the margin band may be used; its leg keeps at least the pad's clearance.
@@ -423,6 +437,21 @@ class _Checker:
         return self.out
 
 
-def validate_plan(problem: PlanningProblem, plan: Plan) -> list[Violation]:
-    """Every rule the plan breaks (empty list: the plan is valid). See the module docstring."""
-    return _Checker(problem, plan).run()
+def validate_plan(
+    problem: PlanningProblem,
+    plan: Plan,
+    *,
+    active_intents: Sequence[OperationalIntent] = (),
+    separation: IntentParams | None = IntentParams(),  # noqa: B008 (frozen)
+) -> list[Violation]:
+    """Every rule the plan breaks (empty list: the plan is valid). See the module docstring.
+
+    ``separation``: the minima and intent conventions of :mod:`routing.validate_separation`
+    (``None``: separation is not checked, for plans made without deconfliction).
+    ``active_intents``: intents of flights already flying that no trip may conflict with.
+    """
+    checker = _Checker(problem, plan)
+    out = checker.run()
+    if separation is not None:
+        check_separation(problem, plan, active_intents, separation, checker.add)
+    return out

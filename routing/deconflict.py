@@ -1,0 +1,261 @@
+"""Deconfliction by construction: give every trip a conflict-free operational intent.
+
+Called by :func:`routing.planner.plan` on the timed routes. Trips are placed one by one, in
+priority order (trips of drones already in flight first, as they are; then urgent before normal —
+a trip inherits the urgency of the later trips of its drone, so a drone's trips keep their order —
+then earliest departure), each against the intents already accepted: the ``active`` intents of
+flights already flying and the trips placed before it. For a trip in conflict the cheapest
+remedy wins:
+
+1. another cruise **layer** of its model (``DroneModel.layers``; free: a leg's energy does not
+   depend on its altitude, climbs and descents are inside ``service_s``), tried from the layer
+   its heading prefers (the compass split into as many sectors as layers, so crossing traffic
+   tends to fly on different layers); a layer is offered only if every zone that blocks it (or
+   the pads' columns up to it) also blocks the model's cruise altitude, so the zone-safe paths
+   stay zone-safe;
+2. a **ground delay**: the whole trip departs later (never airborne holding), by the least amount
+   that clears every conflicting volume, at least ``delay_step_s`` per try; the drone's later
+   trips move with it (turnaround kept). A trip that uses a pad open only part of the time (a
+   temporary zone covers it) is never delayed beyond what its drone's earlier trips impose;
+3. if no layer and no delay keep every deadline of the trip, its requests are left unserved with
+   reason ``deconfliction`` (the planner re-times the drone without them and tries again; the next
+   planning round re-plans them).
+
+Trips without documents (repositioning) have no deadline: they may wait up to ``max_delay_s``.
+Pure: no I/O, no event loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from routing.intents import IntentParams, OperationalIntent, intent_frame, trip_intent
+from routing.prepared import Prepared
+from routing.problem import DROPOFF, PICKUP, START, DronePlan, Eta, Plan, Trip
+from routing.separation import IntentIndex
+from routing.zone_geometry import column_overlaps
+
+
+@dataclass(frozen=True, slots=True)
+class DeconflictionParams:
+    """Knobs of deconfliction (intents' shape, ground-delay steps)."""
+
+    intents: IntentParams = field(default_factory=IntentParams)
+    delay_step_s: float = 10.0
+    max_delay_s: float = 1800.0  # for trips without a deadline
+
+
+@dataclass(slots=True)
+class Deconflicted:
+    """The plan's drones re-timed and re-layered, their intents, and the requests to leave out."""
+
+    drones: tuple[DronePlan, ...]
+    etas: dict[str, Eta]
+    intents: tuple[OperationalIntent, ...]
+    dropped: dict[str, str]  # request id -> detail
+
+
+@dataclass(slots=True)
+class _Trip:
+    drone_id: str
+    number: int
+    trip: Trip
+    urgent: bool
+    fixed: bool  # in flight at planning time: flown as planned
+
+
+def _requests(trip: Trip) -> list[str]:
+    return [leg.to_id for leg in trip.legs if leg.to_kind in (PICKUP, DROPOFF)]
+
+
+def moved(trip: Trip, delay_s: float, altitude_m: float) -> Trip:
+    """``trip`` departing ``delay_s`` later at cruise altitude ``altitude_m`` (every leg)."""
+    d = timedelta(seconds=delay_s)
+    return Trip(
+        tuple(
+            replace(
+                leg,
+                depart=leg.depart + d,
+                arrive=leg.arrive + d,
+                waypoints=tuple((w[0], w[1], altitude_m) for w in leg.waypoints),
+            )
+            for leg in trip.legs
+        )
+    )
+
+
+def allowed_layers(prep: Prepared, model_name: str) -> tuple[float, ...]:
+    """The model's layers whose blocking zones (en route and pad columns) block its cruise altitude too."""
+    model = prep.problem.fleet.models[model_name]
+    base = model.cruise_altitude_m
+    zones = prep.problem.zones
+    return tuple(
+        a
+        for a in model.layers
+        if all(
+            (not z.blocks_altitude(a) or z.blocks_altitude(base))
+            and (not column_overlaps(z, a) or column_overlaps(z, base))
+            for z in zones
+        )
+    )
+
+
+def _heading_order(prep: Prepared, trip: Trip, layers: tuple[float, ...]) -> list[float]:
+    """Layers from the one the trip's heading prefers (its longest leg, start to end), then nearest."""
+    if len(layers) < 2:
+        return list(layers)
+    leg = max(trip.legs, key=lambda g: g.distance_m)
+    (lon0, lat0, _), (lon1, lat1, _) = leg.waypoints[0], leg.waypoints[-1]
+    east = (lon1 - lon0) * math.cos(math.radians((lat0 + lat1) / 2))
+    heading = math.degrees(math.atan2(east, lat1 - lat0)) % 360.0
+    pref = min(int(heading / (360.0 / len(layers))), len(layers) - 1)
+    return [layers[i] for i in sorted(range(len(layers)), key=lambda i: (abs(i - pref), i))]
+
+
+def _order(prep: Prepared, plan: Plan) -> list[_Trip]:
+    out: list[_Trip] = []
+    for dp in plan.drones:
+        later_urgent = False
+        trips = []
+        for k in range(len(dp.trips), 0, -1):
+            trip = dp.trips[k - 1]
+            later_urgent |= any(prep.requests[r].urgent for r in _requests(trip) if r in prep.requests)
+            fixed = k == 1 and bool(trip.legs) and trip.legs[0].from_kind == START
+            trips.append(_Trip(dp.drone_id, k, trip, later_urgent, fixed))
+        out += reversed(trips)
+    return sorted(
+        (t for t in out if t.trip.legs),
+        key=lambda t: (not t.fixed, not t.urgent, t.trip.legs[0].depart, t.drone_id, t.number),
+    )
+
+
+def _slack_s(prep: Prepared, plan: Plan, trip: Trip, params: DeconflictionParams) -> float:
+    """How much later the trip may depart and still meet every deadline on it."""
+    slack = [
+        (prep.requests[leg.to_id].deadline - leg.arrive).total_seconds()
+        for leg in trip.legs
+        if leg.to_kind == DROPOFF and leg.to_id in prep.requests and leg.to_id not in plan.late
+    ]
+    return min(slack) if slack else params.max_delay_s
+
+
+def _windowed(prep: Prepared, model_name: str, trip: Trip) -> bool:
+    """Whether the trip lands on a pad that a temporary zone closes part of the time."""
+    net = prep.networks[model_name]
+    if not net.pads:
+        return False
+    sites = [prep.pickup_site.get(leg.to_id) if leg.to_kind == PICKUP else None for leg in trip.legs]
+    sites += [prep.dropoff_site.get(leg.to_id) if leg.to_kind == DROPOFF else None for leg in trip.legs]
+    sites += [prep.port_site.get(leg.to_id) for leg in trip.legs] + [prep.port_site.get(trip.legs[0].from_id)]
+    return any(s is not None and s in net.pads for s in sites)
+
+
+def deconflict(
+    prep: Prepared,
+    plan: Plan,
+    active: Sequence[OperationalIntent] = (),
+    params: DeconflictionParams | None = None,
+) -> Deconflicted:
+    """Place every trip of ``plan`` without conflict (see the module docstring)."""
+    p = params or DeconflictionParams()
+    fleet = prep.problem.fleet
+    frame = intent_frame(fleet)
+    index = IntentIndex(frame, {port.id: port.landing_spots for port in fleet.ports})
+    for a in active:
+        index.add(a)
+    drones = {d.id: d for d in fleet.drones}
+    placed: dict[str, dict[int, Trip]] = {}
+    ready: dict[str, float] = {}  # per drone: earliest next departure (POSIX s)
+    broken: set[str] = set()
+    dropped: dict[str, str] = {}
+    shift: dict[str, float] = {}
+    intents: list[OperationalIntent] = []
+    layer_cache: dict[str, tuple[float, ...]] = {}
+    for t in _order(prep, plan):
+        if t.drone_id in broken:
+            continue
+        model = fleet.model_of(drones[t.drone_id])
+        depart = t.trip.legs[0].depart.timestamp()
+        base = max(0.0, ready.get(t.drone_id, depart) - depart)
+        alt0 = t.trip.legs[0].waypoints[0][2]
+        if t.fixed:
+            choice: tuple[float, float] | None = (0.0, alt0)
+            intent = trip_intent(t.drone_id, t.number, t.trip, frame, p.intents)
+        else:
+            if model.name not in layer_cache:
+                layer_cache[model.name] = allowed_layers(prep, model.name) or (model.cruise_altitude_m,)
+            layers = _heading_order(prep, t.trip, layer_cache[model.name])
+            limit = (
+                base if _windowed(prep, model.name, t.trip) else max(base, _slack_s(prep, plan, t.trip, p))
+            )
+            choice, intent, why = _search(t, layers, base, limit, index, p)
+            if choice is None:
+                rids = _requests(t.trip)
+                if not rids:  # repositioning: its drone's next trip cannot be flown from there
+                    nxt = plan.drone(t.drone_id)
+                    rids = _requests(nxt.trips[t.number]) if nxt and t.number < len(nxt.trips) else []
+                if rids:
+                    for rid in rids:
+                        dropped[rid] = f"no conflict-free layer or departure before its deadline: {why}"
+                    broken.add(t.drone_id)
+                    continue
+                choice, intent = (
+                    (base, alt0),
+                    trip_intent(t.drone_id, t.number, moved(t.trip, base, alt0), frame, p.intents),
+                )
+        delay, alt = choice
+        assert intent is not None
+        trip = t.trip if t.fixed else moved(t.trip, delay, alt)
+        index.add(intent)
+        intents.append(intent)
+        placed.setdefault(t.drone_id, {})[t.number] = trip
+        ready[t.drone_id] = trip.legs[-1].arrive.timestamp() + model.turnaround_s
+        for rid in _requests(t.trip):
+            shift[rid] = delay
+    new_drones = tuple(
+        DronePlan(
+            dp.drone_id, tuple(placed.get(dp.drone_id, {}).get(k, tr) for k, tr in enumerate(dp.trips, 1))
+        )
+        for dp in plan.drones
+    )
+    etas = {
+        rid: replace(
+            e,
+            pickup_at=None if e.pickup_at is None else e.pickup_at + timedelta(seconds=shift.get(rid, 0.0)),
+            delivered_at=e.delivered_at + timedelta(seconds=shift.get(rid, 0.0)),
+        )
+        for rid, e in plan.etas.items()
+    }
+    intents.sort(key=lambda i: (i.drone_id, i.trip))
+    return Deconflicted(new_drones, etas, tuple(intents), dropped)
+
+
+def _search(
+    t: _Trip,
+    layers: list[float],
+    base: float,
+    limit: float,
+    index: IntentIndex,
+    p: DeconflictionParams,
+) -> tuple[tuple[float, float] | None, OperationalIntent | None, str]:
+    """The least delay in ``[base, limit]`` (then the preferred layer) with no conflict."""
+    bound = dict.fromkeys(layers, base)
+    why = "no layer"
+    while bound:
+        delay = min(bound.values())
+        if delay > limit + 1e-9:
+            break
+        for alt in layers:
+            if alt not in bound or bound[alt] > delay:
+                continue
+            intent = trip_intent(t.drone_id, t.number, moved(t.trip, delay, alt), index.frame, p.intents)
+            found = index.conflicts(intent)
+            if not found:
+                return (delay, alt), intent, ""
+            why = str(found[0])
+            jump = max((c.other.t1 - c.volume.t0 for c in found if c.other is not None), default=0.0)
+            bound[alt] = delay + max(p.delay_step_s, math.ceil(jump + 1e-3))
+    return None, None, why

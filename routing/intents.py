@@ -1,0 +1,302 @@
+"""Operational intents: the 4D volumes a planned trip may occupy (strategic deconfliction, F3548 shape).
+
+A trip's :class:`OperationalIntent` is a sequence of :class:`Volume` s, computed in a local metric
+frame (:func:`intent_frame`, centred on the fleet's ports) and converted to ASTM F3548-21
+``Volume4D`` only at the edge (:func:`to_f3548`):
+
+- **en route**: every straight segment of every leg is cut into pieces of at most
+  ``IntentParams.piece_s`` seconds of flight; a piece's outline is the segment buffered laterally
+  by ``horizontal_m / 2 + position_uncertainty_m`` (a capsule), its altitude band the leg's cruise
+  altitude ``± (vertical_m / 2 + altitude_uncertainty_m)``, its time window the piece's planned
+  times widened by the timing margin ``timing_margin_s + timing_growth x (seconds since the trip
+  departed)`` on both sides;
+- **pads**: at a pickup or drop-off the drone descends, is serviced (and may wait) and climbs: a
+  column over the pad (a circle of the same radius) from the ground to the higher of the two
+  adjacent cruise altitudes plus the half band, from landing to take-off, widened by the margin;
+- **ports**: take-off and landing are a column over the port for ``port_slot_s`` before the
+  trip's first departure and after its last arrival; such a column names its port
+  (``resource``), so the port's ``landing_spots`` bound how many may overlap (``routing.separation``).
+
+Two intents whose volumes intersect are in conflict: with both buffers at half the horizontal
+minimum, intersecting outlines are the only way the centre lines can come closer than the minimum.
+Times are POSIX seconds (floats). Everything here is pure: no I/O, no event loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import shapely
+from uas_standards.astm.f3548.v21 import api as f3548
+
+from airspace.frame import LocalFrame
+from fleet.description import Fleet
+from routing.problem import PORT, START, Trip
+
+ACCEPTED = f3548.OperationalIntentState.Accepted.value
+PORT_SLOT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SeparationMinima:
+    """Two airborne drones lose separation when closer than both at once (metres)."""
+
+    horizontal_m: float = 50.0
+    vertical_m: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class IntentParams:
+    """How intents are drawn around the planned trajectory (defaults documented in the planner docs)."""
+
+    minima: SeparationMinima = field(default_factory=SeparationMinima)
+    position_uncertainty_m: float = 5.0  # lateral navigation error
+    altitude_uncertainty_m: float = 0.0  # vertical navigation error (layers leave room for it)
+    piece_s: float = 30.0  # longest piece of flight per en-route volume
+    timing_margin_s: float = 5.0  # timing uncertainty at departure
+    timing_growth: float = 0.01  # extra timing uncertainty per second since departure
+    port_slot_s: float = PORT_SLOT_S  # a take-off or a landing occupies the port this long
+
+    @property
+    def radius_m(self) -> float:
+        """Lateral half-width of every volume."""
+        return self.minima.horizontal_m / 2 + self.position_uncertainty_m
+
+    @property
+    def half_band_m(self) -> float:
+        """Half-height of an en-route altitude band."""
+        return self.minima.vertical_m / 2 + self.altitude_uncertainty_m
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    """A 4D volume: segment ``a``-``b`` (metres, local frame) buffered by ``radius_m``, an altitude
+    band ``[lo_m, hi_m]`` and a time window ``[t0, t1]`` (POSIX seconds). ``resource`` names the
+    port of a take-off/landing column (``None`` otherwise)."""
+
+    ax: float
+    ay: float
+    bx: float
+    by: float
+    radius_m: float
+    lo_m: float
+    hi_m: float
+    t0: float
+    t1: float
+    resource: str | None = None
+
+    @property
+    def is_column(self) -> bool:
+        """A column over a pad or port (a circle from the ground)."""
+        return self.ax == self.bx and self.ay == self.by and self.lo_m == 0.0
+
+    def bbox(self) -> tuple[float, float, float, float]:
+        """x0, y0, x1, y1 of the outline."""
+        r = self.radius_m
+        return (
+            min(self.ax, self.bx) - r,
+            min(self.ay, self.by) - r,
+            max(self.ax, self.bx) + r,
+            max(self.ay, self.by) + r,
+        )
+
+    def outline(self) -> shapely.Polygon:
+        """The outline as a polygon in the local frame (a buffered segment or a circle)."""
+        if self.ax == self.bx and self.ay == self.by:
+            return shapely.Point(self.ax, self.ay).buffer(self.radius_m, quad_segs=8)
+        return shapely.LineString([(self.ax, self.ay), (self.bx, self.by)]).buffer(self.radius_m, quad_segs=8)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationalIntent:
+    """The volumes of one trip of one drone, in the frame centred on ``frame_centre`` (lon, lat)."""
+
+    drone_id: str
+    trip: int  # 1-based within the drone's plan
+    frame_centre: tuple[float, float]
+    volumes: tuple[Volume, ...]
+    state: str = ACCEPTED
+
+    @property
+    def start(self) -> float:
+        """Earliest instant of the intent (POSIX seconds)."""
+        return min(v.t0 for v in self.volumes)
+
+    @property
+    def end(self) -> float:
+        """Latest instant of the intent (POSIX seconds)."""
+        return max(v.t1 for v in self.volumes)
+
+
+def intent_frame(fleet: Fleet) -> LocalFrame:
+    """The metric frame intents are computed in: centred on the fleet's ports (stable per fleet)."""
+    return LocalFrame.for_points([(p.lon, p.lat) for p in fleet.ports])
+
+
+def reframed(intent: OperationalIntent, frame: LocalFrame) -> OperationalIntent:
+    """The same intent with its volumes expressed in ``frame``."""
+    if intent.frame_centre == (frame.lon0, frame.lat0):
+        return intent
+    old = LocalFrame.centred_on(*intent.frame_centre)
+    vols = []
+    for v in intent.volumes:
+        (alon, alat), (blon, blat) = old.points_to_lonlat(
+            shapely.get_coordinates([(v.ax, v.ay), (v.bx, v.by)])
+        )
+        ax, ay = frame.to_xy(alon, alat)
+        bx, by = frame.to_xy(blon, blat)
+        vols.append(Volume(ax, ay, bx, by, v.radius_m, v.lo_m, v.hi_m, v.t0, v.t1, v.resource))
+    return OperationalIntent(
+        intent.drone_id, intent.trip, (frame.lon0, frame.lat0), tuple(vols), intent.state
+    )
+
+
+def _margin(params: IntentParams, t: float, t_dep: float) -> float:
+    return params.timing_margin_s + params.timing_growth * max(0.0, t - t_dep)
+
+
+def trip_intent(
+    drone_id: str, trip_no: int, trip: Trip, frame: LocalFrame, params: IntentParams | None = None
+) -> OperationalIntent:
+    """The operational intent of one planned trip (see the module docstring for its volumes)."""
+    p = params or IntentParams()
+    r, half = p.radius_m, p.half_band_m
+    legs = trip.legs
+    t_dep = legs[0].depart.timestamp()
+    vols: list[Volume] = []
+
+    def column(xy: tuple[float, float], top: float, t0: float, t1: float, resource: str | None) -> None:
+        vols.append(
+            Volume(
+                xy[0],
+                xy[1],
+                xy[0],
+                xy[1],
+                r,
+                0.0,
+                top + half,
+                t0 - _margin(p, t0, t_dep),
+                t1 + _margin(p, t1, t_dep),
+                resource,
+            )
+        )
+
+    prev_end: tuple[float, float] | None = None
+    prev_alt = 0.0
+    prev_arrive = t_dep
+    for k, leg in enumerate(legs):
+        alt = leg.waypoints[0][2]
+        xy = frame.points_to_xy([(w[0], w[1]) for w in leg.waypoints])
+        dep, arr = leg.depart.timestamp(), leg.arrive.timestamp()
+        first = (float(xy[0, 0]), float(xy[0, 1]))
+        if k == 0 and leg.from_kind == PORT:
+            column(first, alt, dep - p.port_slot_s, dep, f"port:{leg.from_id}")
+        elif k > 0 and leg.from_kind != START:
+            column(prev_end or first, max(alt, prev_alt), prev_arrive, dep, None)
+        seg = [math.hypot(*(xy[i + 1] - xy[i])) for i in range(len(xy) - 1)]
+        total = sum(seg)
+        speed = total / (arr - dep) if arr > dep and total > 0 else 0.0
+        s_done = 0.0
+        for i, length in enumerate(seg):
+            n = max(1, math.ceil(length / (speed * p.piece_s))) if speed > 0 else 1
+            for j in range(n):
+                f0, f1 = j / n, (j + 1) / n
+                a, b = xy[i] + (xy[i + 1] - xy[i]) * f0, xy[i] + (xy[i + 1] - xy[i]) * f1
+                ta = dep + (s_done + length * f0) / speed if speed > 0 else dep
+                tb = dep + (s_done + length * f1) / speed if speed > 0 else arr
+                vols.append(
+                    Volume(
+                        float(a[0]),
+                        float(a[1]),
+                        float(b[0]),
+                        float(b[1]),
+                        r,
+                        alt - half,
+                        alt + half,
+                        ta - _margin(p, ta, t_dep),
+                        tb + _margin(p, tb, t_dep),
+                    )
+                )
+            s_done += length
+        if not seg:
+            vols.append(
+                Volume(
+                    *first,
+                    *first,
+                    r,
+                    alt - half,
+                    alt + half,
+                    dep - _margin(p, dep, t_dep),
+                    arr + _margin(p, arr, t_dep),
+                )
+            )
+        prev_end = (float(xy[-1, 0]), float(xy[-1, 1]))
+        prev_alt, prev_arrive = alt, arr
+        if k == len(legs) - 1 and leg.to_kind == PORT:
+            column(prev_end, alt, arr, arr + p.port_slot_s, f"port:{leg.to_id}")
+    return OperationalIntent(drone_id, trip_no, (frame.lon0, frame.lat0), tuple(vols))
+
+
+def plan_intents(
+    drones: Iterable[tuple[str, tuple[Trip, ...]]], frame: LocalFrame, params: IntentParams | None = None
+) -> tuple[OperationalIntent, ...]:
+    """The intents of every trip of every drone, as (drone id, trips) pairs."""
+    return tuple(
+        trip_intent(did, k, trip, frame, params)
+        for did, trips in drones
+        for k, trip in enumerate(trips, 1)
+        if trip.legs
+    )
+
+
+def _rfc3339(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def volume_lonlat(volume: Volume, frame: LocalFrame) -> list[tuple[float, float]]:
+    """The outline ring of a volume in lon/lat (closed)."""
+    ring = shapely.get_coordinates(volume.outline().exterior)
+    return frame.points_to_lonlat(ring)
+
+
+def to_f3548(intent: OperationalIntent) -> list[f3548.Volume4D]:
+    """The intent as ASTM F3548-21 ``Volume4D`` s (polygons en route, circles over pads and ports).
+
+    Altitudes are the plan's (metres above the take-off ground) under the only reference F3548
+    knows (``W84``): an exchange with other USSs would add the ground's ellipsoidal height.
+    """
+    frame = LocalFrame.centred_on(*intent.frame_centre)
+    out = []
+    for v in intent.volumes:
+        alt = {
+            "altitude_lower": f3548.Altitude(value=v.lo_m, reference="W84", units="M"),
+            "altitude_upper": f3548.Altitude(value=v.hi_m, reference="W84", units="M"),
+        }
+        if v.ax == v.bx and v.ay == v.by:
+            lon, lat = frame.to_lonlat(v.ax, v.ay)
+            vol3 = f3548.Volume3D(
+                outline_circle=f3548.Circle(
+                    center=f3548.LatLngPoint(lat=float(lat), lng=float(lon)),
+                    radius=f3548.Radius(value=v.radius_m, units="M"),
+                ),
+                **alt,
+            )
+        else:
+            ring = volume_lonlat(v, frame)[:-1]  # F3548 polygons are implicitly closed
+            vol3 = f3548.Volume3D(
+                outline_polygon=f3548.Polygon(
+                    vertices=[f3548.LatLngPoint(lat=la, lng=lo) for lo, la in ring]
+                ),
+                **alt,
+            )
+        out.append(
+            f3548.Volume4D(
+                volume=vol3,
+                time_start=f3548.Time(value=_rfc3339(v.t0), format="RFC3339"),
+                time_end=f3548.Time(value=_rfc3339(v.t1), format="RFC3339"),
+            )
+        )
+    return out

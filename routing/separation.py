@@ -1,0 +1,402 @@
+"""Conflicts between operational intents, and the exact separation check of planned trajectories.
+
+- :class:`IntentIndex`: a grid over space (``cell_m``) and time (``bucket_s``) holding the volumes
+  of accepted intents; checking a new intent looks only at the volumes sharing a cell with it, so
+  the cost grows with the local traffic, not with all pairs. Two volumes intersect when their time
+  windows overlap, their altitude bands overlap and their outlines (buffered segments) come
+  closer than the sum of their radii (all strict: touching is not a conflict). Two take-off or
+  landing columns of the same port do not conflict with each other; instead at most the port's
+  ``landing_spots`` of them may overlap in time.
+- :func:`separation_losses`: the exact check. Each drone flies each straight piece of each leg at
+  constant velocity; for every pair of pieces of two drones overlapping in time (found with the
+  same kind of grid) the relative motion is linear, so the instants when the drones are closer
+  than the horizontal minimum AND the vertical minimum are an interval computed in closed form.
+- :func:`pad_conflicts`: two drones on (or climbing, descending over) pads closer than the
+  horizontal minimum at the same time (pads from landing to take-off; ports for ``port_slot_s``
+  around each take-off and landing, within the port's spots).
+
+Pure: no I/O, no event loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from airspace.frame import LocalFrame
+from routing.intents import PORT_SLOT_S, OperationalIntent, SeparationMinima, Volume, reframed
+from routing.problem import PORT, START, Trip
+
+CELL_M = 500.0
+BUCKET_S = 60.0
+
+
+class _Grid:
+    """Items keyed by the space-time cells their box covers."""
+
+    def __init__(self, cell_m: float, bucket_s: float) -> None:
+        self.cell_m = cell_m
+        self.bucket_s = bucket_s
+        self.cells: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+
+    def keys(
+        self, bbox: tuple[float, float, float, float], t0: float, t1: float
+    ) -> Iterator[tuple[int, int, int]]:
+        c, b = self.cell_m, self.bucket_s
+        for ix in range(math.floor(bbox[0] / c), math.floor(bbox[2] / c) + 1):
+            for iy in range(math.floor(bbox[1] / c), math.floor(bbox[3] / c) + 1):
+                for it in range(math.floor(t0 / b), math.floor(t1 / b) + 1):
+                    yield ix, iy, it
+
+    def add(self, item: int, bbox: tuple[float, float, float, float], t0: float, t1: float) -> None:
+        for key in self.keys(bbox, t0, t1):
+            self.cells[key].append(item)
+
+    def near(self, bbox: tuple[float, float, float, float], t0: float, t1: float) -> set[int]:
+        found: set[int] = set()
+        for key in self.keys(bbox, t0, t1):
+            found.update(self.cells.get(key, ()))
+        return found
+
+
+def segment_distance(
+    a: tuple[float, float], b: tuple[float, float], c: tuple[float, float], d: tuple[float, float]
+) -> float:
+    """Shortest distance between the 2D segments a-b and c-d."""
+
+    def point_seg(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> float:
+        qx, qy = r[0] - q[0], r[1] - q[1]
+        n = qx * qx + qy * qy
+        t = 0.0 if n == 0 else max(0.0, min(1.0, ((p[0] - q[0]) * qx + (p[1] - q[1]) * qy) / n))
+        return math.hypot(p[0] - q[0] - t * qx, p[1] - q[1] - t * qy)
+
+    def orient(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    o1, o2, o3, o4 = orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b)
+    if o1 * o2 < 0 and o3 * o4 < 0:
+        return 0.0
+    return min(point_seg(a, c, d), point_seg(b, c, d), point_seg(c, a, b), point_seg(d, a, b))
+
+
+def volumes_intersect(v: Volume, w: Volume) -> bool:
+    """Whether two volumes share a point: time windows, altitude bands and outlines all overlap."""
+    return (
+        v.t0 < w.t1
+        and w.t0 < v.t1
+        and v.lo_m < w.hi_m
+        and w.lo_m < v.hi_m
+        and segment_distance((v.ax, v.ay), (v.bx, v.by), (w.ax, w.ay), (w.bx, w.by)) < v.radius_m + w.radius_m
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Two intents that intersect (``other_drone`` None with kind ``port_capacity``: too many at a port)."""
+
+    kind: str  # "volume" | "port_capacity"
+    drone_id: str
+    trip: int
+    other_drone: str | None
+    other_trip: int | None
+    volume: Volume
+    other: Volume | None
+
+    def __str__(self) -> str:
+        w = self.volume
+        if self.kind == "port_capacity":
+            return f"{w.resource}: more drones than landing spots around t={w.t0:.0f}..{w.t1:.0f}"
+        return (
+            f"{self.drone_id} trip {self.trip} meets {self.other_drone} trip {self.other_trip} "
+            f"near ({w.ax:.0f}, {w.ay:.0f}) m at {w.lo_m:.0f}..{w.hi_m:.0f} m, t={w.t0:.0f}..{w.t1:.0f}"
+        )
+
+
+class IntentIndex:
+    """Accepted intents indexed over space and time, in one frame; see the module docstring.
+
+    ``spots``: landing spots per port id (missing: 1).
+    """
+
+    def __init__(
+        self,
+        frame: LocalFrame,
+        spots: dict[str, int] | None = None,
+        *,
+        cell_m: float = CELL_M,
+        bucket_s: float = BUCKET_S,
+    ) -> None:
+        self.frame = frame
+        self.spots = spots or {}
+        self.grid = _Grid(cell_m, bucket_s)
+        self.volumes: list[tuple[Volume, str, int]] = []
+        self.intents: list[OperationalIntent] = []
+
+    def __len__(self) -> int:
+        return len(self.intents)
+
+    def add(self, intent: OperationalIntent) -> None:
+        """Accept an intent (re-projected into this index's frame if needed)."""
+        intent = reframed(intent, self.frame)
+        self.intents.append(intent)
+        for v in intent.volumes:
+            self.grid.add(len(self.volumes), v.bbox(), v.t0, v.t1)
+            self.volumes.append((v, intent.drone_id, intent.trip))
+
+    def conflicts(self, intent: OperationalIntent, *, first_only: bool = False) -> list[Conflict]:
+        """The conflicts of ``intent`` with the accepted intents of other drones."""
+        intent = reframed(intent, self.frame)
+        out: list[Conflict] = []
+        for v in intent.volumes:
+            near = self.grid.near(v.bbox(), v.t0, v.t1)
+            same_port: list[Volume] = []
+            for i in sorted(near):
+                w, did, trip = self.volumes[i]
+                if did == intent.drone_id:
+                    continue
+                if v.resource is not None and w.resource == v.resource:
+                    if v.t0 < w.t1 and w.t0 < v.t1:
+                        same_port.append(w)
+                    continue
+                if volumes_intersect(v, w):
+                    out.append(Conflict("volume", intent.drone_id, intent.trip, did, trip, v, w))
+                    if first_only:
+                        return out
+            if same_port and _depth(v, same_port) > self.spots.get(_port_id(v.resource), 1):
+                out.append(Conflict("port_capacity", intent.drone_id, intent.trip, None, None, v, None))
+                if first_only:
+                    return out
+        return out
+
+
+def _port_id(resource: str | None) -> str:
+    return (resource or "").removeprefix("port:")
+
+
+def _depth(v: Volume, others: list[Volume]) -> int:
+    """Most volumes (``v`` included) overlapping at one instant within ``v``'s window."""
+    events = sorted([(max(w.t0, v.t0), 1) for w in others] + [(min(w.t1, v.t1), -1) for w in others])
+    depth = best = 1
+    for _, step in events:  # ends sort before starts at the same instant: touching is no overlap
+        depth += step
+        best = max(best, depth)
+    return best
+
+
+def intent_conflicts(
+    intents: Iterable[OperationalIntent], frame: LocalFrame, spots: dict[str, int] | None = None
+) -> list[Conflict]:
+    """Every conflict among ``intents`` (each pair reported once, by the later one added)."""
+    index = IntentIndex(frame, spots)
+    out: list[Conflict] = []
+    for intent in intents:
+        out += index.conflicts(intent)
+        index.add(intent)
+    return out
+
+
+# -- the exact check ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A drone flying from ``p0`` to ``p1`` (x, y, z metres) between ``t0`` and ``t1`` (POSIX s)."""
+
+    drone_id: str
+    trip: int
+    t0: float
+    t1: float
+    p0: tuple[float, float, float]
+    p1: tuple[float, float, float]
+
+    def at(self, t: float) -> np.ndarray:
+        """Position at ``t`` (within the piece)."""
+        f = 0.0 if self.t1 <= self.t0 else (t - self.t0) / (self.t1 - self.t0)
+        return np.asarray(self.p0) + f * (np.asarray(self.p1) - np.asarray(self.p0))
+
+
+@dataclass(frozen=True, slots=True)
+class Loss:
+    """Two drones closer than both minima at instant ``t`` (the closest such instant of the pair)."""
+
+    drone_a: str
+    trip_a: int
+    drone_b: str
+    trip_b: int
+    t: float
+    horizontal_m: float
+    vertical_m: float
+
+
+def trip_pieces(drone_id: str, trip_no: int, trip: Trip, frame: LocalFrame) -> list[Piece]:
+    """The straight constant-velocity pieces of a trip (time split by length along each leg)."""
+    out = []
+    for leg in trip.legs:
+        xy = frame.points_to_xy([(w[0], w[1]) for w in leg.waypoints])
+        z = [w[2] for w in leg.waypoints]
+        seg = np.hypot(*(xy[1:] - xy[:-1]).T) if len(xy) > 1 else np.zeros(0)
+        total = float(seg.sum())
+        dep, arr = leg.depart.timestamp(), leg.arrive.timestamp()
+        cum = 0.0
+        for i, length in enumerate(seg):
+            ta = dep + (arr - dep) * (cum / total if total > 0 else 0.0)
+            cum += float(length)
+            tb = dep + (arr - dep) * (cum / total if total > 0 else 1.0)
+            p0 = (float(xy[i, 0]), float(xy[i, 1]), float(z[i]))
+            p1 = (float(xy[i + 1, 0]), float(xy[i + 1, 1]), float(z[i + 1]))
+            out.append(Piece(drone_id, trip_no, ta, tb, p0, p1))
+    return out
+
+
+def _interval_below(c0: float, c1: float, c2: float) -> tuple[float, float] | None:
+    """Open interval of s where c2 s^2 + c1 s + c0 < 0 (c2 >= 0), or None."""
+    if c2 <= 1e-12:
+        if abs(c1) <= 1e-12:
+            return (-math.inf, math.inf) if c0 < 0 else None
+        root = -c0 / c1
+        return (-math.inf, root) if c1 > 0 else (root, math.inf)
+    disc = c1 * c1 - 4 * c2 * c0
+    if disc <= 0:
+        return None
+    sq = math.sqrt(disc)
+    return (-c1 - sq) / (2 * c2), (-c1 + sq) / (2 * c2)
+
+
+def closest_approach(a: Piece, b: Piece, minima: SeparationMinima) -> tuple[float, float, float] | None:
+    """Over the common time of two pieces: (t, horizontal, vertical) at the closest horizontal
+    approach while vertically closer than the minimum, or None when they never are."""
+    t0, t1 = max(a.t0, b.t0), min(a.t1, b.t1)
+    if t1 < t0:
+        return None
+    d0 = a.at(t0) - b.at(t0)
+    span = t1 - t0
+    w = (a.at(t1) - b.at(t1) - d0) / span if span > 0 else np.zeros(3)
+    # Vertical: (dz0 + wz s)^2 < V^2.
+    v = minima.vertical_m
+    vert = _interval_below(d0[2] ** 2 - v * v, 2 * d0[2] * w[2], w[2] ** 2)
+    if vert is None:
+        return None
+    lo, hi = max(0.0, vert[0]), min(span, vert[1])
+    if lo > hi:
+        return None
+    wxy, dxy = w[:2], d0[:2]
+    n = float(wxy @ wxy)
+    s = lo if n <= 1e-12 else min(hi, max(lo, -float(dxy @ wxy) / n))
+    rel = d0 + w * s
+    return t0 + s, float(np.hypot(rel[0], rel[1])), float(abs(rel[2]))
+
+
+def pieces_of(drones: Iterable[tuple[str, tuple[Trip, ...]]], frame: LocalFrame) -> list[Piece]:
+    """Every piece of every trip of every (drone id, trips)."""
+    return [
+        p
+        for did, trips in drones
+        for k, trip in enumerate(trips, 1)
+        for p in trip_pieces(did, k, trip, frame)
+    ]
+
+
+def separation_losses(
+    pieces: list[Piece], minima: SeparationMinima | None = None, *, skip: set[tuple[str, int]] | None = None
+) -> tuple[list[Loss], float]:
+    """Losses of separation between pieces of different drones, and the closest horizontal
+    approach (metres, ``inf`` if none) of any two drones vertically closer than the minimum.
+
+    One loss per pair of trips (its closest instant). ``skip``: (drone, trip) pairs exempt from
+    being compared with each other (e.g. trips already in flight, fixed before planning).
+    """
+    m = minima or SeparationMinima()
+    grid = _Grid(CELL_M, BUCKET_S)
+    worst: dict[tuple[str, int, str, int], Loss] = {}
+    closest = math.inf
+    skip = skip or set()
+    for k, p in enumerate(pieces):
+        bbox = (min(p.p0[0], p.p1[0]), min(p.p0[1], p.p1[1]), max(p.p0[0], p.p1[0]), max(p.p0[1], p.p1[1]))
+        grown = (
+            bbox[0] - m.horizontal_m,
+            bbox[1] - m.horizontal_m,
+            bbox[2] + m.horizontal_m,
+            bbox[3] + m.horizontal_m,
+        )
+        for i in sorted(grid.near(grown, p.t0, p.t1)):
+            q = pieces[i]
+            if q.drone_id == p.drone_id or ((p.drone_id, p.trip) in skip and (q.drone_id, q.trip) in skip):
+                continue
+            found = closest_approach(p, q, m)
+            if found is None:
+                continue
+            t, h, dz = found
+            closest = min(closest, h)
+            if h < m.horizontal_m and dz < m.vertical_m:
+                a, b = sorted([(p.drone_id, p.trip), (q.drone_id, q.trip)])
+                key = (a[0], a[1], b[0], b[1])
+                if key not in worst or h < worst[key].horizontal_m:
+                    worst[key] = Loss(a[0], a[1], b[0], b[1], t, h, dz)
+        grid.add(k, bbox, p.t0, p.t1)
+    return list(worst.values()), closest
+
+
+@dataclass(frozen=True, slots=True)
+class Occupancy:
+    """A drone on, or climbing or descending over, a pad or port from ``t0`` to ``t1``."""
+
+    drone_id: str
+    trip: int
+    x: float
+    y: float
+    t0: float
+    t1: float
+    port: str | None  # the port id for take-offs and landings at a port
+
+
+def trip_occupancies(
+    drone_id: str, trip_no: int, trip: Trip, frame: LocalFrame, port_slot_s: float = PORT_SLOT_S
+) -> list[Occupancy]:
+    """Pads from landing to take-off; the port for ``port_slot_s`` before leaving and after landing."""
+    out = []
+    legs = trip.legs
+    for k, leg in enumerate(legs):
+        x, y = (float(c) for c in frame.to_xy(leg.waypoints[0][0], leg.waypoints[0][1]))
+        dep = leg.depart.timestamp()
+        if k == 0 and leg.from_kind == PORT:
+            out.append(Occupancy(drone_id, trip_no, x, y, dep - port_slot_s, dep, leg.from_id))
+        elif k > 0 and leg.from_kind != START:
+            out.append(Occupancy(drone_id, trip_no, x, y, legs[k - 1].arrive.timestamp(), dep, None))
+    last = legs[-1] if legs else None
+    if last is not None and last.to_kind == PORT:
+        x, y = (float(c) for c in frame.to_xy(last.waypoints[-1][0], last.waypoints[-1][1]))
+        arr = last.arrive.timestamp()
+        out.append(Occupancy(drone_id, trip_no, x, y, arr, arr + port_slot_s, last.to_id))
+    return out
+
+
+def pad_conflicts(
+    occupancies: list[Occupancy], spots: dict[str, int] | None = None, minima: SeparationMinima | None = None
+) -> list[tuple[Occupancy, Occupancy | None]]:
+    """Pairs of occupancies of different drones closer than the horizontal minimum at the same time
+    (two uses of one port count only beyond its spots: then ``(occupancy, None)``)."""
+    m = minima or SeparationMinima()
+    spots = spots or {}
+    grid = _Grid(CELL_M, BUCKET_S)
+    out: list[tuple[Occupancy, Occupancy | None]] = []
+    for k, o in enumerate(occupancies):
+        box = (o.x - m.horizontal_m, o.y - m.horizontal_m, o.x + m.horizontal_m, o.y + m.horizontal_m)
+        same_port = []
+        for i in sorted(grid.near(box, o.t0, o.t1)):
+            q = occupancies[i]
+            if q.drone_id == o.drone_id or not (o.t0 < q.t1 and q.t0 < o.t1):
+                continue
+            if o.port is not None and q.port == o.port:
+                same_port.append(q)
+            elif math.hypot(o.x - q.x, o.y - q.y) < m.horizontal_m:
+                out.append((o, q))
+        if same_port:
+            as_volumes = [Volume(0, 0, 0, 0, 0, 0, 0, q.t0, q.t1) for q in same_port]
+            if _depth(Volume(0, 0, 0, 0, 0, 0, 0, o.t0, o.t1), as_volumes) > spots.get(o.port or "", 1):
+                out.append((o, None))
+        grid.add(k, (o.x, o.y, o.x, o.y), o.t0, o.t1)
+    return out

@@ -1,0 +1,181 @@
+"""The validator's separation rules (called by :func:`routing.validate.validate_plan`).
+
+Independently of how the planner placed the trips, it checks:
+
+- ``intent_missing`` / ``intent_unknown``: every trip has exactly one operational intent, and
+  every intent names a trip of the plan;
+- ``intent_not_containing``: the trip stays inside its intent — its position sampled every
+  ``SAMPLE_S`` seconds along every leg (and at every waypoint), on every pad from landing to
+  take-off (ground and cruise height), and over its ports for the take-off and landing slots,
+  each sample inside some volume (time window, altitude band, outline within
+  ``CONTAIN_TOLERANCE_M``);
+- ``intent_conflict`` / ``port_over_capacity``: no intent of the plan intersects another one, nor
+  one of the active intents given (flights already flying), and no port has more take-off or
+  landing columns at once than its ``landing_spots``;
+- ``separation_loss``: flying every leg at constant speed, no two drones come closer than the
+  horizontal AND the vertical minimum at the same instant (exact, per pair of straight pieces);
+- ``pad_conflict``: no two drones use pads closer than the horizontal minimum at the same time
+  (ports: beyond their spots).
+
+Trips already in flight when planning (first leg from ``start``) are the situation the plan
+starts from: they are not compared with each other, nor with the active intents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from airspace.frame import LocalFrame
+from routing.intents import IntentParams, OperationalIntent, intent_frame, reframed
+from routing.problem import PORT, START, Plan, PlanningProblem, Trip
+from routing.separation import (
+    IntentIndex,
+    pad_conflicts,
+    pieces_of,
+    separation_losses,
+    trip_occupancies,
+)
+
+SAMPLE_S = 2.0
+CONTAIN_TOLERANCE_M = 0.5
+
+Add = Callable[..., None]
+
+
+def _samples(trip: Trip, frame: LocalFrame, port_slot_s: float) -> np.ndarray:
+    """Rows (t, x, y, z) the drone occupies on this trip."""
+    rows: list[tuple[float, float, float, float]] = []
+    to_xy = frame.to_xy
+    legs = trip.legs
+    for k, leg in enumerate(legs):
+        pts = np.asarray([to_xy(w[0], w[1]) for w in leg.waypoints], dtype=float)
+        z = leg.waypoints[0][2]
+        dep, arr = leg.depart.timestamp(), leg.arrive.timestamp()
+        seg = np.hypot(*(pts[1:] - pts[:-1]).T) if len(pts) > 1 else np.zeros(0)
+        cum = np.concatenate([[0.0], np.cumsum(seg)])
+        total = float(cum[-1])
+        n = max(2, int((arr - dep) / SAMPLE_S) + 2)
+        fr = np.unique(np.concatenate([np.linspace(0.0, 1.0, n), cum / total if total > 0 else [0.0]]))
+        xs = np.interp(fr * total, cum, pts[:, 0])
+        ys = np.interp(fr * total, cum, pts[:, 1])
+        rows += [(dep + f * (arr - dep), x, y, z) for f, x, y in zip(fr, xs, ys, strict=True)]
+        x0, y0 = float(pts[0, 0]), float(pts[0, 1])
+        if k == 0 and leg.from_kind == PORT:
+            rows += [(dep - port_slot_s, x0, y0, 0.0), (dep, x0, y0, 0.0), (dep, x0, y0, z)]
+        elif k > 0 and leg.from_kind != START:
+            before = legs[k - 1].arrive.timestamp()
+            for t in np.linspace(before, dep, max(2, int((dep - before) / SAMPLE_S) + 2)):
+                rows += [(float(t), x0, y0, 0.0), (float(t), x0, y0, z)]
+    if legs and legs[-1].to_kind == PORT:
+        last = legs[-1]
+        x1, y1 = (float(c) for c in to_xy(last.waypoints[-1][0], last.waypoints[-1][1]))
+        arr = last.arrive.timestamp()
+        rows += [(arr, x1, y1, last.waypoints[-1][2]), (arr, x1, y1, 0.0), (arr + port_slot_s, x1, y1, 0.0)]
+    return np.asarray(rows, dtype=float)
+
+
+def _outside(samples: np.ndarray, intent: OperationalIntent) -> np.ndarray:
+    """Indices of the samples no volume of the intent contains."""
+    v = np.asarray(
+        [(w.ax, w.ay, w.bx, w.by, w.radius_m, w.lo_m, w.hi_m, w.t0, w.t1) for w in intent.volumes],
+        dtype=float,
+    )
+    t, x, y, z = (samples[:, i][:, None] for i in range(4))
+    ax, ay, bx, by, r, lo, hi, t0, t1 = (v[:, i][None, :] for i in range(9))
+    dx, dy = bx - ax, by - ay
+    n = dx * dx + dy * dy
+    f = np.clip(np.where(n > 0, ((x - ax) * dx + (y - ay) * dy) / np.where(n > 0, n, 1.0), 0.0), 0.0, 1.0)
+    dist = np.hypot(x - ax - f * dx, y - ay - f * dy)
+    tol = 1e-6
+    inside = (
+        (t >= t0 - tol)
+        & (t <= t1 + tol)
+        & (z >= lo - tol)
+        & (z <= hi + tol)
+        & (dist <= r + CONTAIN_TOLERANCE_M)
+    )
+    return np.flatnonzero(~inside.any(axis=1))
+
+
+def check_separation(
+    problem: PlanningProblem,
+    plan: Plan,
+    active: Sequence[OperationalIntent],
+    params: IntentParams,
+    add: Add,
+) -> None:
+    """Add a violation (``add(kind, detail, drone_id=..., trip=...)``) for every broken rule above."""
+    frame = intent_frame(problem.fleet)
+    spots = {p.id: p.landing_spots for p in problem.fleet.ports}
+    trips = {(d.drone_id, k): t for d in plan.drones for k, t in enumerate(d.trips, 1) if t.legs}
+    fixed = {key for key, t in trips.items() if key[1] == 1 and t.legs[0].from_kind == START}
+    by_trip: dict[tuple[str, int], OperationalIntent] = {}
+    for intent in plan.intents:
+        key = (intent.drone_id, intent.trip)
+        if key not in trips or key in by_trip:
+            add(
+                "intent_unknown",
+                "an intent names no trip of the plan (or a trip twice)",
+                drone_id=key[0],
+                trip=key[1],
+            )
+        by_trip[key] = reframed(intent, frame)
+    for key, trip in trips.items():
+        where = {"drone_id": key[0], "trip": key[1]}
+        intent = by_trip.get(key)
+        if intent is None:
+            add("intent_missing", "the trip has no operational intent", **where)
+            continue
+        samples = _samples(trip, frame, params.port_slot_s)
+        out = _outside(samples, intent)
+        if len(out):
+            t, x, y, z = samples[out[0]]
+            add(
+                "intent_not_containing",
+                f"{len(out)} sampled positions outside the intent, first at t={t:.0f} "
+                f"({x:.0f}, {y:.0f}) m, {z:.0f} m",
+                **where,
+            )
+    index = IntentIndex(frame, spots)
+    for a in active:
+        index.add(a)
+    for key in sorted(fixed & set(by_trip)):
+        index.add(by_trip[key])
+    for key in sorted(set(by_trip) - fixed):
+        for c in index.conflicts(by_trip[key]):
+            kind = "port_over_capacity" if c.kind == "port_capacity" else "intent_conflict"
+            add(kind, str(c), drone_id=key[0], trip=key[1])
+        index.add(by_trip[key])
+    minima = params.minima
+    drones = [(d.drone_id, d.trips) for d in plan.drones]
+    losses, _ = separation_losses(pieces_of(drones, frame), minima, skip=fixed)
+    for loss in losses:
+        add(
+            "separation_loss",
+            f"{loss.drone_a} trip {loss.trip_a} and {loss.drone_b} trip {loss.trip_b} "
+            f"{loss.horizontal_m:.1f} m apart horizontally, {loss.vertical_m:.1f} m vertically "
+            f"at t={loss.t:.0f}",
+            drone_id=loss.drone_b,
+            trip=loss.trip_b,
+        )
+    occ = [o for (did, k), t in trips.items() for o in trip_occupancies(did, k, t, frame, params.port_slot_s)]
+    for o, q in pad_conflicts(occ, spots, minima):
+        if q is not None and (o.drone_id, o.trip) in fixed and (q.drone_id, q.trip) in fixed:
+            continue
+        if q is None:
+            add(
+                "port_over_capacity",
+                f"port {o.port}: more drones than landing spots",
+                drone_id=o.drone_id,
+                trip=o.trip,
+            )
+        else:
+            add(
+                "pad_conflict",
+                f"on a pad {((o.x - q.x) ** 2 + (o.y - q.y) ** 2) ** 0.5:.0f} m from {q.drone_id} "
+                f"trip {q.trip} at the same time",
+                drone_id=o.drone_id,
+                trip=o.trip,
+            )
