@@ -21,6 +21,9 @@ remedy wins:
    reason ``deconfliction`` (the planner re-times the drone without them and tries again; the next
    planning round re-plans them).
 
+Before placing a trip, its waits move off the pads where possible: a drone early for a pickup
+leaves its previous stop later instead (back to the port, where it waits parked), so that it does
+not hold a pad it does not need; a wait after a drop-off stays (a delivery is never made later).
 Trips without documents (repositioning) have no deadline: they may wait up to ``max_delay_s``.
 Pure: no I/O, no event loop.
 """
@@ -85,6 +88,36 @@ def moved(trip: Trip, delay_s: float, altitude_m: float) -> Trip:
             for leg in trip.legs
         )
     )
+
+
+def compacted(trip: Trip, service_s: float) -> Trip:
+    """``trip`` with every wait before a pickup moved back to the stop before it (repeatedly, so
+    waits gather at the trip's start); the service start at each pickup is kept."""
+    legs = list(trip.legs)
+    for i in range(len(legs) - 2, -1, -1):
+        leg = legs[i]
+        gap = legs[i + 1].depart - timedelta(seconds=service_s) - leg.arrive
+        if leg.to_kind == PICKUP and gap > timedelta(0):
+            legs[i] = replace(leg, depart=leg.depart + gap, arrive=leg.arrive + gap)
+    return Trip(tuple(legs))
+
+
+def _etas(plan: Plan, drones: tuple[DronePlan, ...], service_s: dict[str, float]) -> dict[str, Eta]:
+    """The ETAs of the placed trips: pickup at the start of its service, delivery at the arrival."""
+    etas = dict(plan.etas)
+    for dp in drones:
+        legs = [leg for trip in dp.trips for leg in trip.legs]
+        for i, leg in enumerate(legs):
+            e = etas.get(leg.to_id)
+            if e is None or leg.to_kind not in (PICKUP, DROPOFF):
+                continue
+            if leg.to_kind == DROPOFF:
+                etas[leg.to_id] = replace(e, delivered_at=leg.arrive)
+            elif i + 1 < len(legs):
+                etas[leg.to_id] = replace(
+                    e, pickup_at=legs[i + 1].depart - timedelta(seconds=service_s[dp.drone_id])
+                )
+    return etas
 
 
 def allowed_layers(prep: Prepared, model_name: str) -> tuple[float, ...]:
@@ -171,13 +204,14 @@ def deconflict(
     ready: dict[str, float] = {}  # per drone: earliest next departure (POSIX s)
     broken: set[str] = set()
     dropped: dict[str, str] = {}
-    shift: dict[str, float] = {}
     intents: list[OperationalIntent] = []
     layer_cache: dict[str, tuple[float, ...]] = {}
     for t in _order(prep, plan):
         if t.drone_id in broken:
             continue
         model = fleet.model_of(drones[t.drone_id])
+        if not t.fixed and not _windowed(prep, model.name, t.trip):
+            t.trip = compacted(t.trip, model.service_s)
         depart = t.trip.legs[0].depart.timestamp()
         base = max(0.0, ready.get(t.drone_id, depart) - depart)
         alt0 = t.trip.legs[0].waypoints[0][2]
@@ -213,22 +247,13 @@ def deconflict(
         intents.append(intent)
         placed.setdefault(t.drone_id, {})[t.number] = trip
         ready[t.drone_id] = trip.legs[-1].arrive.timestamp() + model.turnaround_s
-        for rid in _requests(t.trip):
-            shift[rid] = delay
     new_drones = tuple(
         DronePlan(
             dp.drone_id, tuple(placed.get(dp.drone_id, {}).get(k, tr) for k, tr in enumerate(dp.trips, 1))
         )
         for dp in plan.drones
     )
-    etas = {
-        rid: replace(
-            e,
-            pickup_at=None if e.pickup_at is None else e.pickup_at + timedelta(seconds=shift.get(rid, 0.0)),
-            delivered_at=e.delivered_at + timedelta(seconds=shift.get(rid, 0.0)),
-        )
-        for rid, e in plan.etas.items()
-    }
+    etas = _etas(plan, new_drones, {d.id: fleet.model_of(d).service_s for d in fleet.drones})
     intents.sort(key=lambda i: (i.drone_id, i.trip))
     return Deconflicted(new_drones, etas, tuple(intents), dropped)
 
