@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import shapely
 from uas_standards.astm.f3548.v21 import api as f3548
 
@@ -141,14 +142,12 @@ def reframed(intent: OperationalIntent, frame: LocalFrame) -> OperationalIntent:
     if intent.frame_centre == (frame.lon0, frame.lat0):
         return intent
     old = LocalFrame.centred_on(*intent.frame_centre)
-    vols = []
-    for v in intent.volumes:
-        (alon, alat), (blon, blat) = old.points_to_lonlat(
-            shapely.get_coordinates([(v.ax, v.ay), (v.bx, v.by)])
-        )
-        ax, ay = frame.to_xy(alon, alat)
-        bx, by = frame.to_xy(blon, blat)
-        vols.append(Volume(ax, ay, bx, by, v.radius_m, v.lo_m, v.hi_m, v.t0, v.t1, v.resource))
+    ends = np.asarray([(v.ax, v.ay, v.bx, v.by) for v in intent.volumes], dtype=float).reshape(-1, 2)
+    xy = frame.points_to_xy(old.points_to_lonlat(ends)).reshape(-1, 4)
+    vols = [
+        Volume(*(float(c) for c in row), v.radius_m, v.lo_m, v.hi_m, v.t0, v.t1, v.resource)
+        for row, v in zip(xy, intent.volumes, strict=True)
+    ]
     return OperationalIntent(
         intent.drone_id, intent.trip, (frame.lon0, frame.lat0), tuple(vols), intent.state
     )

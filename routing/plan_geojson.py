@@ -11,6 +11,13 @@ and a top-level member::
              "distance_m": total, "energy_wh": total,
              "etas": {id: {"drone_id", "pickup_at" (null if on board already), "delivered_at"}},
              "late": [ids], "solver": "engine"}
+
+Deconflicted plans also hold one ``Polygon`` feature per volume of each trip's operational
+intent (the outline in lon/lat, ready for any map tool), with properties ``drone_id``, ``trip``,
+``volume`` (0-based within the intent), ``state`` (F3548: ``Accepted``), ``altitude_lower_m`` /
+``altitude_upper_m``, ``time_start`` / ``time_end`` (ISO 8601 UTC), ``radius_m`` and ``segment``
+(the two lon/lat ends of the buffered segment; equal for a column over a pad or port), and
+``resource`` (``port:ID`` for a take-off or landing column, else null).
 """
 
 from __future__ import annotations
@@ -19,6 +26,11 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import shapely
+
+from airspace.frame import LocalFrame
+from routing.intents import OperationalIntent, Volume
 from routing.problem import STOP_KINDS, DronePlan, Eta, Leg, Plan, Trip, Unserved
 from routing.requests import RequestFormatError, parse_time
 
@@ -35,6 +47,19 @@ LEG_PROPERTIES: tuple[str, ...] = (
     "distance_m",
     "energy_wh",
     "payload_kg",
+)
+INTENT_PROPERTIES: tuple[str, ...] = (
+    "drone_id",
+    "trip",
+    "volume",
+    "state",
+    "altitude_lower_m",
+    "altitude_upper_m",
+    "time_start",
+    "time_end",
+    "radius_m",
+    "segment",
+    "resource",
 )
 
 
@@ -76,6 +101,7 @@ def plan_to_geojson(plan: Plan) -> dict[str, Any]:
                 },
             }
         )
+    features += _intent_features(plan.intents)
     return {
         "type": "FeatureCollection",
         "features": features,
@@ -97,6 +123,35 @@ def plan_to_geojson(plan: Plan) -> dict[str, Any]:
             "solver": plan.solver,
         },
     }
+
+
+def _intent_features(intents: tuple[OperationalIntent, ...]) -> list[dict[str, Any]]:
+    out = []
+    for intent in intents:
+        frame = LocalFrame.centred_on(*intent.frame_centre)
+        for k, v in enumerate(intent.volumes):
+            ring = frame.points_to_lonlat(shapely.get_coordinates(v.outline().exterior))
+            ends = frame.points_to_lonlat(np.asarray([(v.ax, v.ay), (v.bx, v.by)]))
+            out.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in ring]]},
+                    "properties": {
+                        "drone_id": intent.drone_id,
+                        "trip": intent.trip,
+                        "volume": k,
+                        "state": intent.state,
+                        "altitude_lower_m": v.lo_m,
+                        "altitude_upper_m": v.hi_m,
+                        "time_start": _utc(datetime.fromtimestamp(v.t0, UTC)),
+                        "time_end": _utc(datetime.fromtimestamp(v.t1, UTC)),
+                        "radius_m": v.radius_m,
+                        "segment": [list(p) for p in ends],
+                        "resource": v.resource,
+                    },
+                }
+            )
+    return out
 
 
 class _Reader:
@@ -129,6 +184,48 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise self.fail(where, f"field {field!r} must be an integer >= 1, got {value!r}")
         return value
+
+    def volume(self, props: dict[str, Any], where: str, frame: LocalFrame) -> tuple[str, int, int, Volume]:
+        unknown = sorted(set(props) - set(INTENT_PROPERTIES))
+        missing = [f for f in INTENT_PROPERTIES if f not in props]
+        if unknown or missing:
+            raise self.fail(where, f"intent volume: unknown properties {unknown}, missing {missing}")
+        seg = props["segment"]
+        if (
+            not isinstance(seg, list)
+            or len(seg) != 2
+            or not all(
+                isinstance(p, list)
+                and len(p) == 2
+                and all(
+                    not isinstance(x, bool) and isinstance(x, int | float) and math.isfinite(x) for x in p
+                )
+                for p in seg
+            )
+        ):
+            raise self.fail(where, f"field 'segment' must be [[lon, lat], [lon, lat]], got {seg!r}")
+        resource = props["resource"]
+        if resource is not None and not isinstance(resource, str):
+            raise self.fail(where, "field 'resource' must be a string or null")
+        if props["state"] != "Accepted":
+            raise self.fail(where, f"field 'state' must be 'Accepted', got {props['state']!r}")
+        (ax, ay), (bx, by) = frame.points_to_xy([tuple(seg[0]), tuple(seg[1])]).tolist()
+        volume = Volume(
+            ax,
+            ay,
+            bx,
+            by,
+            self.number(props, where, "radius_m"),
+            self.number(props, where, "altitude_lower_m"),
+            self.number(props, where, "altitude_upper_m"),
+            self.time(props["time_start"], where, "time_start").timestamp(),
+            self.time(props["time_end"], where, "time_end").timestamp(),
+            resource,
+        )
+        k = props["volume"]
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise self.fail(where, f"field 'volume' must be an integer >= 0, got {k!r}")
+        return self.string(props, where, "drone_id"), self.count(props, where, "trip"), k, volume
 
     def leg(self, feature: Any, where: str) -> tuple[str, int, int, Leg]:
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
@@ -184,8 +281,23 @@ class _Reader:
         if not isinstance(meta, dict):
             raise self.fail("plan", "the top-level member 'plan' is missing or not an object")
         legs: dict[str, dict[int, dict[int, Leg]]] = {}
+        frame: LocalFrame | None = None
+        volumes: dict[tuple[str, int], dict[int, Volume]] = {}
         for i, feature in enumerate(features):
             where = f"features[{i}]"
+            props = feature.get("properties") if isinstance(feature, dict) else None
+            if isinstance(props, dict) and "volume" in props:
+                if frame is None:
+                    frame = LocalFrame.for_points(
+                        [tuple(p[:2]) for f in features if isinstance(f, dict) for p in _first_ring(f)]
+                        or [(0.0, 0.0)]
+                    )
+                did, trip_no, k, vol = self.volume(props, where, frame)
+                slot_v = volumes.setdefault((did, trip_no), {})
+                if k in slot_v:
+                    raise self.fail(where, f"drone {did!r} trip {trip_no} has two intent volumes {k}")
+                slot_v[k] = vol
+                continue
             drone_id, trip, seq, leg = self.leg(feature, where)
             slot = legs.setdefault(drone_id, {}).setdefault(trip, {})
             if seq in slot:
@@ -240,6 +352,11 @@ class _Reader:
         if not isinstance(late, list) or not all(isinstance(s, str) for s in late):
             raise self.fail("plan.late", "must be a list of request ids")
         solver = meta.get("solver", "")
+        intents = tuple(
+            OperationalIntent(did, t, (frame.lon0, frame.lat0), tuple(vs[k] for k in sorted(vs)))
+            for (did, t), vs in sorted(volumes.items())
+            if frame is not None
+        )
         return Plan(
             at=self.time(meta.get("at"), "plan", "at"),
             drones=tuple(drones),
@@ -248,7 +365,31 @@ class _Reader:
             etas=etas,
             late=tuple(late),
             solver=solver if isinstance(solver, str) else "",
+            intents=intents,
         )
+
+
+def _first_ring(feature: dict[str, Any]) -> list[Any]:
+    """The positions of a feature's first ring or line (to centre the intents' frame), if well formed."""
+    geom = feature.get("geometry")
+    coords = geom.get("coordinates") if isinstance(geom, dict) else None
+    if (
+        isinstance(coords, list)
+        and coords
+        and isinstance(coords[0], list)
+        and coords[0]
+        and isinstance(coords[0][0], list)
+    ):
+        coords = coords[0]
+    if not isinstance(coords, list):
+        return []
+    return [
+        c
+        for c in coords
+        if isinstance(c, list)
+        and len(c) >= 2
+        and all(not isinstance(x, bool) and isinstance(x, int | float) and math.isfinite(x) for x in c[:2])
+    ][:1]
 
 
 def plan_from_geojson(data: Any, source: str = "PLAN.geojson") -> Plan:

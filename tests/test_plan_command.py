@@ -41,7 +41,12 @@ def test_plan_writes_a_geojson_that_validates(written: Path) -> None:
     props = doc["features"][0]["properties"]
     assert set(props) >= {"drone_id", "trip", "seq", "from_kind", "to_kind", "depart", "arrive", "payload_kg"}
     assert props["depart"].endswith("Z")
-    assert all(len(c) == 3 for f in doc["features"] for c in f["geometry"]["coordinates"])
+    legs = [f for f in doc["features"] if f["geometry"]["type"] == "LineString"]
+    assert legs and all(len(c) == 3 for f in legs for c in f["geometry"]["coordinates"])
+    volumes = [f for f in doc["features"] if f["geometry"]["type"] == "Polygon"]
+    assert {(f["properties"]["drone_id"], f["properties"]["trip"]) for f in volumes} == {
+        (f["properties"]["drone_id"], f["properties"]["trip"]) for f in legs
+    }, "every trip has its intent's volumes"
     unserved = {u["id"]: u["reason"] for u in doc["plan"]["unserved"]}
     assert unserved["R011"] == "overweight"
     assert unserved["R012"] == "dropoff_in_zone"
@@ -65,7 +70,10 @@ def test_check_mode_accepts_the_written_plan_and_refuses_a_corrupted_one(
 def test_round_trip_keeps_the_plan(written: Path) -> None:
     doc = json.loads(written.read_text())
     again = plan_from_geojson(doc)
-    assert len(again.legs()) == len(doc["features"])
+    kinds = [f["geometry"]["type"] for f in doc["features"]]
+    assert len(again.legs()) == kinds.count("LineString")
+    assert sum(len(i.volumes) for i in again.intents) == kinds.count("Polygon")
+    assert {(i.drone_id, i.trip) for i in again.intents} == {(d, t) for d, t, _, _ in again.legs()}
     assert set(again.served) == set(doc["plan"]["served"])
 
 
