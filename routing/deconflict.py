@@ -17,9 +17,9 @@ remedy wins:
    that clears every conflicting volume, at least ``delay_step_s`` per try; the drone's later
    trips move with it (turnaround kept). A trip that uses a pad open only part of the time (a
    temporary zone covers it) is never delayed beyond what its drone's earlier trips impose;
-3. if no layer and no delay keep every deadline of the trip, its requests are left unserved with
-   reason ``deconfliction`` (the planner re-times the drone without them and tries again; the next
-   planning round re-plans them).
+3. if no layer and no delay keep every deadline of the trip, the request whose deadline binds
+   (a normal one before an urgent one) is left unserved with reason ``deconfliction``; the planner
+   re-times the drone without it and places everything again (the next planning round re-plans it).
 
 Before placing a trip, its waits move off the pads where possible: a drone early for a pickup
 leaves its previous stop later instead (back to the port, where it waits parked), so that it does
@@ -175,6 +175,17 @@ def _slack_s(prep: Prepared, plan: Plan, trip: Trip, params: DeconflictionParams
     return min(slack) if slack else params.max_delay_s
 
 
+def _binding(prep: Prepared, plan: Plan, trip: Trip) -> list[str]:
+    """The request to leave out of a trip that cannot be placed: the one whose deadline limits
+    the delay most (a normal one before an urgent one); the others are tried again without it."""
+    slack = {
+        leg.to_id: (prep.requests[leg.to_id].urgent, (prep.requests[leg.to_id].deadline - leg.arrive))
+        for leg in trip.legs
+        if leg.to_kind == DROPOFF and leg.to_id in prep.requests and leg.to_id not in plan.late
+    }
+    return [min(slack, key=lambda r: slack[r])] if slack else []
+
+
 def _windowed(prep: Prepared, model_name: str, trip: Trip) -> bool:
     """Whether the trip lands on a pad that a temporary zone closes part of the time."""
     net = prep.networks[model_name]
@@ -227,10 +238,12 @@ def deconflict(
             )
             choice, intent, why = _search(t, layers, base, limit, index, p)
             if choice is None:
-                rids = _requests(t.trip)
+                rids = _binding(prep, plan, t.trip)
                 if not rids:  # repositioning: its drone's next trip cannot be flown from there
                     nxt = plan.drone(t.drone_id)
-                    rids = _requests(nxt.trips[t.number]) if nxt and t.number < len(nxt.trips) else []
+                    rids = (
+                        _binding(prep, plan, nxt.trips[t.number]) if nxt and t.number < len(nxt.trips) else []
+                    )
                 if rids:
                     for rid in rids:
                         dropped[rid] = f"no conflict-free layer or departure before its deadline: {why}"
