@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from routing.intents import IntentParams, OperationalIntent, intent_frame, trip_intent
+from routing.intents import IntentParams, OperationalIntent, intent_frame, shifted, trip_intent
 from routing.prepared import Prepared
 from routing.problem import DROPOFF, PICKUP, START, DronePlan, Eta, Plan, Trip
 from routing.separation import IntentIndex
@@ -282,6 +282,8 @@ def _search(
     """The least delay in ``[base, limit]`` (then the preferred layer) with no conflict."""
     bound = dict.fromkeys(layers, base)
     why = "no layer"
+    template = trip_intent(t.drone_id, t.number, t.trip, index.frame, p.intents)
+    half = p.intents.half_band_m
     while bound:
         delay = min(bound.values())
         if delay > limit + 1e-9:
@@ -289,7 +291,7 @@ def _search(
         for alt in layers:
             if alt not in bound or bound[alt] > delay:
                 continue
-            intent = trip_intent(t.drone_id, t.number, moved(t.trip, delay, alt), index.frame, p.intents)
+            intent = shifted(template, delay, alt, half)
             found = index.conflicts(intent)
             if not found:
                 return (delay, alt), intent, ""

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -237,6 +237,24 @@ def trip_intent(
         if k == len(legs) - 1 and leg.to_kind == PORT:
             column(prev_end, alt, arr, arr + p.port_slot_s, f"port:{leg.to_id}")
     return OperationalIntent(drone_id, trip_no, (frame.lon0, frame.lat0), tuple(vols))
+
+
+def shifted(
+    intent: OperationalIntent, delay_s: float, altitude_m: float, half_band_m: float
+) -> OperationalIntent:
+    """The intent of the same trip departing ``delay_s`` later with every leg at ``altitude_m``
+    (what :func:`trip_intent` gives for the moved trip, without projecting anything again)."""
+    vols = tuple(
+        replace(
+            v,
+            lo_m=0.0 if v.is_column else altitude_m - half_band_m,
+            hi_m=altitude_m + half_band_m,
+            t0=v.t0 + delay_s,
+            t1=v.t1 + delay_s,
+        )
+        for v in intent.volumes
+    )
+    return replace(intent, volumes=vols)
 
 
 def plan_intents(

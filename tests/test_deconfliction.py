@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from airspace.frame import LocalFrame
 from fleet.description import FleetFormatError, parse_fleet
-from routing.intents import IntentParams, intent_frame, to_f3548, trip_intent
+from routing.deconflict import moved
+from routing.intents import IntentParams, intent_frame, shifted, to_f3548, trip_intent
 from routing.planner import plan
 from routing.problem import DROPOFF, PICKUP, PORT, Leg, Plan, Trip
 from routing.separation import (
@@ -89,6 +90,11 @@ def test_an_intent_contains_its_legs_pads_and_ports() -> None:
     high[:, 3] += 20.0
     assert len(_outside(high, intent)) == len(high)
     assert {v.resource for v in intent.volumes if v.resource} == {"port:P", "port:Q"}
+    later = trip_intent("A", 1, moved(trip, 90.0, 140.0), FRAME)
+    again = shifted(intent, 90.0, 140.0, IntentParams().half_band_m)
+    for v, w in zip(later.volumes, again.volumes, strict=True):
+        assert (v.lo_m, v.hi_m, v.resource) == (w.lo_m, w.hi_m, w.resource)
+        assert max(abs(v.t0 - w.t0), abs(v.t1 - w.t1), abs(v.ax - w.ax), abs(v.by - w.by)) < 1e-6
     vols = to_f3548(intent)
     assert vols[0].volume.outline_circle is not None  # the take-off column
     assert any(v.volume.outline_polygon is not None for v in vols)
