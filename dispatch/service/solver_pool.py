@@ -43,7 +43,10 @@ def _warm_up() -> int:
 
 
 def _plan_job(problem: PlanningProblem, seconds: float) -> Plan:
-    return plan(problem, seconds=seconds, workers=1)
+    # Strategic deconfliction stays off here until the dispatcher honours it: it starts a committed
+    # trip at once (not at the plan's ``depart``, so ground delays would be lost), passes no active
+    # intents, and would take the retry-later reason ``deconfliction`` for a final one.
+    return plan(problem, seconds=seconds, workers=1, deconfliction=None)
 
 
 def _assess_job(
