@@ -226,8 +226,9 @@ def deconflict(
         depart = t.trip.legs[0].depart.timestamp()
         base = max(0.0, ready.get(t.drone_id, depart) - depart)
         alt0 = t.trip.legs[0].waypoints[0][2]
+        choice: tuple[float, float] | None = (0.0, alt0)
+        intent: OperationalIntent | None = None
         if t.fixed:
-            choice: tuple[float, float] | None = (0.0, alt0)
             intent = trip_intent(t.drone_id, t.number, t.trip, frame, p.intents)
         else:
             if model.name not in layer_cache:
@@ -253,8 +254,8 @@ def deconflict(
                     (base, alt0),
                     trip_intent(t.drone_id, t.number, moved(t.trip, base, alt0), frame, p.intents),
                 )
+        assert choice is not None and intent is not None
         delay, alt = choice
-        assert intent is not None
         trip = t.trip if t.fixed else moved(t.trip, delay, alt)
         index.add(intent)
         intents.append(intent)

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import shapely
-from uas_standards.astm.f3548.v21 import api as f3548
+from uas_standards.astm.f3548.v21 import api as f3548  # type: ignore[import-untyped]  # no py.typed marker
 
 from airspace.frame import LocalFrame
 from fleet.description import Fleet
@@ -145,8 +145,19 @@ def reframed(intent: OperationalIntent, frame: LocalFrame) -> OperationalIntent:
     ends = np.asarray([(v.ax, v.ay, v.bx, v.by) for v in intent.volumes], dtype=float).reshape(-1, 2)
     xy = frame.points_to_xy(old.points_to_lonlat(ends)).reshape(-1, 4)
     vols = [
-        Volume(*(float(c) for c in row), v.radius_m, v.lo_m, v.hi_m, v.t0, v.t1, v.resource)
-        for row, v in zip(xy, intent.volumes, strict=True)
+        Volume(
+            float(r[0]),
+            float(r[1]),
+            float(r[2]),
+            float(r[3]),
+            v.radius_m,
+            v.lo_m,
+            v.hi_m,
+            v.t0,
+            v.t1,
+            v.resource,
+        )
+        for r, v in zip(xy, intent.volumes, strict=True)
     ]
     return OperationalIntent(
         intent.drone_id, intent.trip, (frame.lon0, frame.lat0), tuple(vols), intent.state

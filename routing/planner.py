@@ -197,10 +197,9 @@ def realise_and_repair(
     problem = prep.problem
     unserved = list(unserved)
     separation = None if deconfliction is None else deconfliction.intents
-    check = {"active_intents": active_intents, "separation": separation}
     result, stops = _deconflicted(prep, stops, candidates, unserved, solver, active_intents, deconfliction)
     for _ in range(len(candidates) + 2):
-        violations = validate_plan(problem, result, **check)
+        violations = validate_plan(problem, result, active_intents=active_intents, separation=separation)
         if not violations:
             return result
         removed = _culprits(prep, result, violations)
@@ -216,4 +215,5 @@ def realise_and_repair(
         result, stops = _deconflicted(
             prep, stops, candidates, unserved, solver, active_intents, deconfliction
         )
-    raise PlanningError("the planner could not produce a valid plan", validate_plan(problem, result, **check))
+    violations = validate_plan(problem, result, active_intents=active_intents, separation=separation)
+    raise PlanningError("the planner could not produce a valid plan", violations)

@@ -124,12 +124,12 @@ def check_separation(
         by_trip[key] = reframed(intent, frame)
     for key, trip in trips.items():
         where = {"drone_id": key[0], "trip": key[1]}
-        intent = by_trip.get(key)
-        if intent is None:
+        own = by_trip.get(key)
+        if own is None:
             add("intent_missing", "the trip has no operational intent", **where)
             continue
         samples = _samples(trip, frame, params.port_slot_s)
-        out = _outside(samples, intent)
+        out = _outside(samples, own)
         if len(out):
             t, x, y, z = samples[out[0]]
             add(
