@@ -35,7 +35,8 @@ def test_demo_offline_part_plans_the_sample_and_validates(
     assert len(served) + len(unserved) == 14
     assert unserved.get("R011") == "overweight"
     assert unserved.get("R012") == "dropoff_in_zone"
-    assert all(f["geometry"]["type"] == "LineString" for f in plan["features"])
+    kinds = {f["geometry"]["type"] for f in plan["features"]}
+    assert kinds == {"LineString", "Polygon"}  # legs and their operational intents' volumes
 
 
 def test_demo_live_files_over_http_and_summarises(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
