@@ -293,7 +293,7 @@ def _search(
             if alt not in bound or bound[alt] > delay:
                 continue
             intent = shifted(template, delay, alt, half)
-            found = index.conflicts(intent)
+            found = index.conflicts(intent, first_volume=True)
             if not found:
                 return (delay, alt), intent, ""
             why = str(found[0])

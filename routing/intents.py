@@ -255,16 +255,14 @@ def shifted(
 ) -> OperationalIntent:
     """The intent of the same trip departing ``delay_s`` later with every leg at ``altitude_m``
     (what :func:`trip_intent` gives for the moved trip, without projecting anything again)."""
+    lo, hi = altitude_m - half_band_m, altitude_m + half_band_m
     vols = tuple(
-        replace(
-            v,
-            lo_m=0.0 if v.is_column else altitude_m - half_band_m,
-            hi_m=altitude_m + half_band_m,
-            t0=v.t0 + delay_s,
-            t1=v.t1 + delay_s,
+        Volume(
+            v.ax, v.ay, v.bx, v.by, v.radius_m, 0.0 if v.is_column else lo, hi,
+            v.t0 + delay_s, v.t1 + delay_s, v.resource,
         )
         for v in intent.volumes
-    )
+    )  # fmt: skip
     return replace(intent, volumes=vols)
 
 

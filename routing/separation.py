@@ -147,11 +147,16 @@ class IntentIndex:
             self.grid.add(len(self.volumes), v.bbox(), v.t0, v.t1)
             self.volumes.append((v, intent.drone_id, intent.trip))
 
-    def conflicts(self, intent: OperationalIntent, *, first_only: bool = False) -> list[Conflict]:
-        """The conflicts of ``intent`` with the accepted intents of other drones."""
+    def conflicts(
+        self, intent: OperationalIntent, *, first_only: bool = False, first_volume: bool = False
+    ) -> list[Conflict]:
+        """The conflicts of ``intent`` with the accepted intents of other drones (``first_only``:
+        stop at the first; ``first_volume``: stop after the first volume of ``intent`` in conflict)."""
         intent = reframed(intent, self.frame)
         out: list[Conflict] = []
         for v in intent.volumes:
+            if first_volume and out:
+                return out
             near = self.grid.near(v.bbox(), v.t0, v.t1)
             same_port: list[Volume] = []
             for i in sorted(near):
