@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,7 @@ from airspace.frame import LocalFrame
 from fleet.description import FleetFormatError, parse_fleet
 from routing.deconflict import moved
 from routing.intents import IntentParams, intent_frame, shifted, to_f3548, trip_intent
+from routing.plan_geojson import PlanFormatError, plan_from_geojson, plan_to_geojson
 from routing.planner import plan
 from routing.problem import DROPOFF, PICKUP, PORT, Leg, Plan, Trip
 from routing.separation import (
@@ -274,3 +276,39 @@ def test_active_intents_are_respected() -> None:
     assert validate_plan(pr, again, active_intents=active) == []
     kinds = {v.kind for v in validate_plan(pr, first, active_intents=active)}
     assert "intent_conflict" in kinds
+
+
+def test_plan_geojson_keeps_the_intents_and_refuses_bad_volumes() -> None:
+    pr = sample_problem()
+    result = plan(pr, seconds=1)
+    doc = plan_to_geojson(result)
+    again = plan_from_geojson(doc)
+    assert validate_plan(pr, again) == []
+    assert [len(i.volumes) for i in again.intents] == [len(i.volumes) for i in result.intents]
+    k = next(i for i, f in enumerate(doc["features"]) if f["geometry"]["type"] == "Polygon")
+    props = doc["features"][k]["properties"]
+    for change, message in (
+        (lambda p: p.pop("radius_m"), "missing"),
+        (lambda p: p.update(colour="red"), "unknown"),
+        (lambda p: p.update(segment=[[1, 2]]), "segment"),
+        (lambda p: p.update(state="Ended"), "state"),
+    ):
+        bad = copy.deepcopy(doc)
+        change(bad["features"][k]["properties"])
+        with pytest.raises(PlanFormatError, match=message):
+            plan_from_geojson(bad)
+    # Volumes moved an hour later no longer contain their trips.
+    late = copy.deepcopy(doc)
+    for f in late["features"]:
+        p = f["properties"]
+        if f["geometry"]["type"] == "Polygon" and (p["drone_id"], p["trip"]) == (
+            props["drone_id"],
+            props["trip"],
+        ):
+            for key in ("time_start", "time_end"):
+                t = datetime.fromisoformat(p[key]) + timedelta(hours=1)
+                p[key] = t.isoformat()
+    kinds = {v.kind for v in validate_plan(pr, plan_from_geojson(late))}
+    assert "intent_not_containing" in kinds
+    # And a plan without intents is refused by the separation rules.
+    assert {v.kind for v in validate_plan(pr, replace(result, intents=()))} == {"intent_missing"}
