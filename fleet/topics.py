@@ -11,7 +11,8 @@ KINDS: Final = ("telemetry", "state", "cmd", "ack", "event")
 Kind = Literal["telemetry", "state", "cmd", "ack", "event"]
 
 # Drone ids are single topic levels: no '/', no wildcards, nothing a broker ACL could misread.
-ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+# (?!\n): Python's '$' also matches before a final line feed ("D01\n"); JSON Schema's does not.
+ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(?!\n)$"
 _ID_RE = re.compile(ID_PATTERN)
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 

@@ -195,7 +195,8 @@ async def test_admins_add_pads_and_offices_that_can_then_file(api: Api) -> None:
         r = await admin.post("/api/v1/offices", json={"id": "x", "name": "X", "pad_id": "no-pad"})
         assert r.status_code == 404 and error_code(r) == "not_found"
         r = await admin.post("/api/v1/pads", json={"id": "bad id!", "name": "X", "lon": 0, "lat": 0})
-        assert r.status_code == 400 and error_code(r) == "invalid_request"
+        assert r.status_code == 422 and error_code(r) == "invalid_format"  # a well-formed value of a bad form
+        assert r.json()["error"]["details"]["field"] == "id"
         token = (await admin.post("/api/v1/keys", json={"role": "office", "office_id": "new-office"})).json()[
             "token"
         ]

@@ -41,6 +41,7 @@ from dispatch.api import (
 )
 from dispatch.api import stream as stream_routes
 from dispatch.api.auth import ApiKeyMiddleware
+from dispatch.api.bodies import JsonRequest
 from dispatch.api.context import API_PREFIX, ApiContext
 from dispatch.api.edge import at_the_edge
 from dispatch.api.errors import EXCEPTION_HANDLERS
@@ -69,6 +70,7 @@ def create_app(ctx: ApiContext, *, debug: bool = False) -> Litestar:
             *stream_routes.ROUTES,
         ],
         middleware=[DefineMiddleware(ApiKeyMiddleware)],
+        request_class=JsonRequest,  # bodies: JSON only, nesting bounded before decoding
         security=[{"BearerKey": []}],
         tags=["api"],
     )

@@ -119,11 +119,23 @@ def _airspace(_: Request[Any, Any, Any], exc: AirspaceError) -> Response[ErrorBo
     return error_response(422, "airspace", str(exc))
 
 
+# A string over its documented limit, or not of its documented form, is well-formed JSON with a
+# value out of bounds: 422 with its own code, as the fields checked by hand (msgspec's messages).
+_STRING_LIMITS = (
+    ("Expected `str` of length <=", "too_long"),
+    ("Expected `str` matching regex", "invalid_format"),
+)
+
+
 def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
     extra = exc.extra if isinstance(exc.extra, list | dict) else None
     message = exc.detail or "invalid request"
-    if isinstance(extra, list) and extra and isinstance(extra[0], dict) and extra[0].get("message"):
-        message = f"{message}: {extra[0]['message']}"
+    first = extra[0] if isinstance(extra, list) and extra and isinstance(extra[0], dict) else {}
+    if first.get("message"):
+        message = f"{message}: {first['message']}"
+        for prefix, code in _STRING_LIMITS:
+            if str(first["message"]).startswith(prefix) and first.get("source") == "body":
+                return error_response(422, code, message, {"field": first.get("key"), "errors": extra})
     return error_response(400, "invalid_request", message, {"errors": extra} if extra else None)
 
 
@@ -165,12 +177,16 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
 
 
 DEFAULT_DESCRIPTIONS: dict[int, str] = {
-    400: "malformed request: not JSON, a missing or mistyped field, a bad query parameter (invalid_request)",
+    400: "malformed request: not JSON, nested deeper than 32, a missing or mistyped field, a bad query"
+    " parameter (invalid_request)",
     401: "no, malformed, unknown or revoked API key (missing_key, malformed_key, invalid_key)",
     403: "the key's role may not do this (forbidden_role)",
     404: "no such record, or another office's (not_found)",
     409: "the record's state does not allow it (too_late, not_steered, idempotency_conflict, invalid_state)",
-    422: "invalid input (invalid_coordinates, unknown_pad, invalid_geojson...) or refused at intake",
+    413: "the body is larger than 10 MB (too_large)",
+    415: "the body is not application/json (unsupported_media_type)",
+    422: "invalid input (invalid_coordinates, unknown_pad, outside_service_area, time_out_of_range,"
+    " too_long, invalid_format, invalid_geojson...) or refused at intake",
     429: "over the key's rate limit; retry after Retry-After seconds (rate_limited)",
     503: "the database is not answering (store_unavailable)",
 }

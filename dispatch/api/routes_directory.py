@@ -14,9 +14,11 @@ from litestar.datastructures import State
 from litestar.params import JSONBody
 
 from dispatch.api.auth import ADMIN_ONLY, ANY_ROLE, STAFF_ONLY, principal_of
+from dispatch.api.errors import ApiError
 from dispatch.api.routes_fleet import ERRORS
 from dispatch.api.routes_requests import ctx_of
 from dispatch.api.schemas import AreaOut, OfficeIn, OfficeOut, PadIn, PadOut, PortOut
+from dispatch.service.intake import ServiceArea, place_problem
 from dispatch.service.operations import create_office, create_pad, pad_names
 
 
@@ -49,8 +51,14 @@ async def pads(state: State) -> list[PadOut]:
 
 @post("/pads", guards=[ADMIN_ONLY], status_code=201, summary="Add or move a pad", responses=ERRORS)
 async def add_pad(request: Request[Any, Any, Any], state: State, data: JSONBody[PadIn]) -> PadOut:
-    """Create a pad (no office is created for it; add one with POST /offices)."""
-    store = ctx_of(state).store
+    """Create a pad (no office is created for it; add one with POST /offices); 422
+    ``outside_service_area`` for one no drone of the area could serve."""
+    ctx = ctx_of(state)
+    assert ctx.dispatcher.fleet is not None, "the dispatcher is not started"
+    outside = place_problem(ServiceArea.of(ctx.dispatcher.fleet), "pad", data.lon, data.lat)
+    if outside is not None:
+        raise ApiError(422, outside.code, outside.message, outside.details)
+    store = ctx.store
     await create_pad(store, data.id, data.name, data.lon, data.lat, actor=principal_of(request).actor)
     p = await store.directory.pad(data.id)
     return PadOut(data.id, data.name, p.lon, p.lat)

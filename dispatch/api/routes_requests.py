@@ -30,10 +30,12 @@ from dispatch.api.schemas import (
     TrackPoint,
 )
 from dispatch.service import operations
+from dispatch.service.intake import ServiceArea, deadline_in_force, edge_problem
 from dispatch.service.operations import CancelPending, cancel_request, quote
 from dispatch.store import Conflict, NewRequest, NotFound, Place, RequestView
 from dispatch.store.requests import PAD_TOLERANCE_DEG
 from dispatch.store.views import AuditEntry
+from routing.requests import Request as RoutingRequest
 
 MAX_PAGE = 500
 
@@ -50,7 +52,11 @@ def place_out(p: Place) -> PlaceOut:
 
 
 def request_out(view: RequestView, *, eta: datetime | None = None, codes: Any = None) -> RequestOut:
-    """A stored request as a response body (codes only when given: the filing office's view)."""
+    """A stored request as a response body (codes only when given: the filing office's view).
+
+    ``deadline`` is the deadline in force: the one filed, or the default after the request was
+    ready (its ``ready_at``, or when it was filed); the store keeps what was filed.
+    """
     eta_kind = "planned" if eta is not None else None
     if eta is None and view.intake and view.intake.get("accepted"):
         text = (view.intake.get("details") or {}).get("eta")
@@ -66,7 +72,7 @@ def request_out(view: RequestView, *, eta: datetime | None = None, codes: Any = 
         weight_kg=view.weight_kg,
         priority=view.priority,
         ready_at=view.ready_at,
-        deadline=view.deadline,
+        deadline=deadline_in_force(view.ready_at or view.created_at, view.deadline),
         description=view.description,
         eta=eta,
         eta_kind=eta_kind,
@@ -123,6 +129,27 @@ def _check_times(ready_at: datetime | None, deadline: datetime | None) -> None:
             "deadline must be after ready_at",
             {"ready_at": ready_at.isoformat(), "deadline": deadline.isoformat()},
         )
+
+
+def _check_edge(ctx: ApiContext, pickup: Place, dropoff: Place, data: RequestIn | QuoteIn) -> None:
+    """422 with the intake's own edge check (:func:`dispatch.service.intake.edge_problem`): a
+    place outside the service area, a time out of range. Nothing is filed or quoted."""
+    fleet = ctx.dispatcher.fleet
+    assert fleet is not None, "the dispatcher is not started"
+    now = ctx.now_clock.now()
+    ready = data.ready_at or now
+    probe = RoutingRequest(
+        id="new",
+        pickup=(pickup.lon, pickup.lat),
+        dropoff=(dropoff.lon, dropoff.lat),
+        weight_kg=float(data.weight_kg),
+        priority=data.priority,
+        ready_at=ready,
+        deadline=deadline_in_force(ready, data.deadline),
+    )
+    problem = edge_problem(ServiceArea.of(fleet), probe, now)
+    if problem is not None:
+        raise ApiError(422, problem.code, problem.message, problem.details)
 
 
 def visible(who: Principal, view: RequestView) -> bool:
@@ -194,10 +221,12 @@ async def file_request(
     assert office_id is not None
     _check_weight(data.weight_kg)
     _check_times(data.ready_at, data.deadline)
+    pickup, dropoff = await _place(ctx, "pickup", data.pickup), await _place(ctx, "dropoff", data.dropoff)
+    _check_edge(ctx, pickup, dropoff, data)
     new = NewRequest(
         office_id=office_id,
-        pickup=await _place(ctx, "pickup", data.pickup),
-        dropoff=await _place(ctx, "dropoff", data.dropoff),
+        pickup=pickup,
+        dropoff=dropoff,
         weight_kg=float(data.weight_kg),
         priority=data.priority,
         ready_at=data.ready_at,
@@ -388,6 +417,7 @@ async def make_quote(state: State, data: JSONBody[QuoteIn]) -> QuoteOut:
     _check_weight(data.weight_kg)
     _check_times(data.ready_at, data.deadline)
     pickup, dropoff = await _place(ctx, "pickup", data.pickup), await _place(ctx, "dropoff", data.dropoff)
+    _check_edge(ctx, pickup, dropoff, data)
     verdict = await quote(
         ctx.dispatcher,
         pickup,

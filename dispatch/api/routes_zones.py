@@ -6,11 +6,18 @@ properties are ``id``, ``kind``, ``floor_m``, ``ceiling_m``, ``margin_m``, ``val
 Every zone added or changed goes through ``Dispatcher.add_zone``, which re-routes the flights
 whose rest of path enters it. Responses add a ``meta`` member to each feature (active, author,
 times); it is ignored when a feature is sent back.
+
+Only what the airspace format reads is stored (a feature's ``type``, ``geometry`` with its
+``type`` and ``coordinates``, and ``properties``), and at the edge (:func:`check_fields`, 422):
+``properties.id`` is a record id (:data:`~dispatch.api.schemas.RecordId`: every stored zone can
+be replaced and lifted by its URL), ``reason`` is bounded text, and ``valid_from`` / ``valid_to``
+lie within :data:`ZONE_HORIZON` of the area's clock.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Request, delete, get, post, put
@@ -22,11 +29,17 @@ from dispatch.api.auth import STAFF_ONLY, principal_of
 from dispatch.api.context import ApiContext
 from dispatch.api.errors import ApiError, error_responses
 from dispatch.api.routes_requests import ctx_of
-from dispatch.api.schemas import ZoneChange, ZoneCollection
+from dispatch.api.schemas import MAX_ID, MAX_REASON, TEXT_PATTERN, ZoneChange, ZoneCollection
+from dispatch.service.intake import TIME_OUT_OF_RANGE
 from dispatch.service.operations import deactivate_zone
 from dispatch.store import NotFound, ZoneView
+from fleet.topics import valid_id
 
 AREA_MARGIN_DEG = 0.5  # about 50 km around the pads and ports
+ZONE_HORIZON = timedelta(days=366)
+"""How far from the area's clock a zone's ``valid_from`` / ``valid_to`` (and the ``at`` of a
+listing) may lie, either way: a zone for longer than that has no ``valid_to``."""
+_TEXT = re.compile(TEXT_PATTERN)
 _ERRORS = error_responses(
     e404="no such zone", e422="invalid GeoJSON: code invalid_geojson with the parser's message"
 )
@@ -71,7 +84,10 @@ def _normalise(feature: Any) -> dict[str, Any]:
         props = dict(props)
         until = props.pop("valid_until")
         props.setdefault("valid_to", until)
-    return {"type": feature.get("type"), "geometry": feature.get("geometry"), "properties": props}
+    geometry = feature.get("geometry")
+    if isinstance(geometry, dict):  # nothing unread is stored (a geometry's other members)
+        geometry = {"type": geometry.get("type"), "coordinates": geometry.get("coordinates")}
+    return {"type": feature.get("type"), "geometry": geometry, "properties": props}
 
 
 def _window(feature: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
@@ -86,6 +102,54 @@ def parse_body(body: Any) -> tuple[list[dict[str, Any]], list[Zone]]:
     if not features:
         raise ApiError(422, "invalid_geojson", "the FeatureCollection has no features")
     return features, parse_zones({"type": "FeatureCollection", "features": features}, source="request body")
+
+
+def check_time(field: str, value: datetime, now: datetime) -> None:
+    """422 ``time_out_of_range`` for a zone time farther than :data:`ZONE_HORIZON` from ``now``."""
+    earliest, latest = now - ZONE_HORIZON, now + ZONE_HORIZON
+    if not earliest <= value <= latest:  # comparing aware times never overflows
+        raise ApiError(
+            422,
+            TIME_OUT_OF_RANGE,
+            f"{field} {value.isoformat()} is out of range: from {earliest.isoformat()} to "
+            f"{latest.isoformat()} (the area's clock {ZONE_HORIZON.days} days either way)",
+            {"field": field, "value": value.isoformat(), "earliest": earliest.isoformat(),
+             "latest": latest.isoformat()},
+        )  # fmt: skip
+
+
+def check_fields(zones: list[Zone], now: datetime) -> None:
+    """422 for a zone the airspace parser took but the API does not store: an id that is not a
+    record id (``invalid_format``), a reason over :data:`~dispatch.api.schemas.MAX_REASON`
+    characters (``too_long``) or with control characters (``invalid_format``), a validity time out
+    of range (``time_out_of_range``). ``details.field`` names the property."""
+    for i, zone in enumerate(zones):
+        where = f"features[{i}].properties"
+        if not valid_id(zone.id):
+            raise ApiError(
+                422,
+                "invalid_format",
+                f"{where}.id {zone.id[: MAX_ID + 1]!r} is not an id: 1-{MAX_ID} letters, digits, "
+                "'_', '.', '-', starting with a letter or digit",
+                {"field": f"{where}.id"},
+            )
+        if len(zone.reason) > MAX_REASON:
+            raise ApiError(
+                422,
+                "too_long",
+                f"{where}.reason has {len(zone.reason)} characters, more than {MAX_REASON}",
+                {"field": f"{where}.reason", "max_length": MAX_REASON},
+            )
+        if not _TEXT.match(zone.reason):
+            raise ApiError(
+                422,
+                "invalid_format",
+                f"{where}.reason holds a control character (only tab and line breaks are text)",
+                {"field": f"{where}.reason"},
+            )
+        for name, value in (("valid_from", zone.valid_from), ("valid_to", zone.valid_to)):
+            if value is not None:
+                check_time(f"{where}.{name}", value, now)
 
 
 async def check_in_area(ctx: ApiContext, zones: list[Zone]) -> None:
@@ -140,6 +204,8 @@ async def list_zones(
     """Every active zone (or every zone with ``include_inactive``), as a FeatureCollection."""
     if at is not None and at.utcoffset() is None:
         raise ApiError(422, "invalid_time", "at needs a zone offset (e.g. Z or +09:00)")
+    if at is not None:
+        check_time("at", at, ctx_of(state).now_clock.now())
     views = await ctx_of(state).store.zones.list(active_only=not include_inactive, at=at)
     return ZoneCollection("FeatureCollection", [zone_feature(v) for v in views])
 
@@ -156,6 +222,7 @@ async def add_zones(
 ) -> ZoneChange:
     """Add (or replace) zones; flights whose rest of path enters one are re-routed (``rerouted``)."""
     features, zones = parse_body(data)
+    check_fields(zones, ctx_of(state).now_clock.now())
     await check_in_area(ctx_of(state), zones)
     return await _store(request, state, features)
 
@@ -172,6 +239,7 @@ async def update_zone(
     if props.get("id") != zone_id:
         raise ApiError(422, "zone_id_mismatch", f"properties.id {props.get('id')!r} is not {zone_id!r}")
     await ctx_of(state).store.zones.get(zone_id)  # 404 if unknown: PUT changes, POST creates
+    check_fields(zones, ctx_of(state).now_clock.now())
     await check_in_area(ctx_of(state), zones)
     return await _store(request, state, features)
 

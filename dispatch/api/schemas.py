@@ -8,9 +8,39 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from fleet.topics import ID_PATTERN
+
+# Every string a body stores is bounded here (the README's table of input limits lists them all):
+# over its length 422 ``too_long``, not of its form 422 ``invalid_format`` (see errors._validation).
+MAX_ID = 64
+MAX_NAME = 200  # names of offices and pads, labels of keys
+MAX_REASON = 500  # why a zone is closed, why a drone is out of service
+MAX_DESCRIPTION = 2000  # what a request carries
+LINE_PATTERN = r"^[^\x00-\x1f\x7f]*(?!\n)$"
+"""One line of text: no control character (a name, a label)."""
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+"""Free text: no control character but tab, line feed and carriage return (PostgreSQL cannot
+store a NUL)."""
+
+RecordId = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_ID,
+        pattern=ID_PATTERN,
+        description="1-64 letters, digits, '_', '.', '-', starting with a letter or digit",
+    ),
+]
+"""The id of an office, a pad or a zone: what a drone id is too (``fleet.topics.ID_PATTERN``), so
+it is one URL path segment and one MQTT topic level (a breach event names its zone by it)."""
+Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME, pattern=LINE_PATTERN)]
+Label = Annotated[str, Meta(max_length=MAX_NAME, pattern=LINE_PATTERN)]
+Reason = Annotated[str, Meta(max_length=MAX_REASON, pattern=TEXT_PATTERN)]
+Description = Annotated[str, Meta(max_length=MAX_DESCRIPTION, pattern=TEXT_PATTERN)]
+
 # A place in a request body: [lon, lat], {"lon": .., "lat": ..}, or the id of a pad (a string).
 Coordinates = Annotated[list[float], Meta(min_length=2, max_length=2, description="[lon, lat] in WGS84")]
-PadId = Annotated[str, Meta(min_length=1, max_length=64, description="the id of a pad in the directory")]
+PadId = RecordId
 AwareTime = Annotated[datetime, Meta(tz=True, description="ISO 8601 with a zone offset")]
 Priority = Literal["urgent", "normal"]
 
@@ -34,8 +64,8 @@ class RequestIn(Struct, forbid_unknown_fields=True):
     priority: Priority = "normal"
     ready_at: AwareTime | None = None
     deadline: AwareTime | None = None
-    description: Annotated[str, Meta(max_length=2000)] = ""
-    office_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None  # staff only
+    description: Description = ""
+    office_id: RecordId | None = None  # staff only
 
 
 class QuoteIn(Struct, forbid_unknown_fields=True):
@@ -183,7 +213,7 @@ class ServiceIn(Struct, forbid_unknown_fields=True):
     """An operator takes a drone out of service (a reason is required) or puts it back."""
 
     in_service: bool
-    reason: Annotated[str, Meta(max_length=500)] = ""
+    reason: Reason = ""
 
 
 class LegOut(Struct):
@@ -222,9 +252,9 @@ class OfficeOut(Struct):
 class OfficeIn(Struct, forbid_unknown_fields=True):
     """A new office (or a change of name or pad)."""
 
-    id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-    name: Annotated[str, Meta(min_length=1, max_length=200)]
-    pad_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    id: RecordId
+    name: Name
+    pad_id: RecordId
 
 
 class PadOut(Struct):
@@ -239,8 +269,8 @@ class PadOut(Struct):
 class PadIn(Struct, forbid_unknown_fields=True):
     """A new pad (or a pad moved or renamed)."""
 
-    id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    id: RecordId
+    name: Name
     lon: Annotated[float, Meta(ge=-180, le=180)]
     lat: Annotated[float, Meta(ge=-90, le=90)]
 
@@ -266,8 +296,8 @@ class KeyIn(Struct, forbid_unknown_fields=True):
     """A new API key: ``office`` keys need ``office_id``."""
 
     role: Literal["office", "operator", "admin"]
-    office_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
-    label: Annotated[str, Meta(max_length=200)] = ""
+    office_id: RecordId | None = None
+    label: Label = ""
 
 
 class KeyOut(Struct):

@@ -10,14 +10,24 @@ arrival of any drone the pre-check allows, flying the request alone from where a
 available (its port and the end of its battery swap; drones busy on a mission from the end of
 that mission). It is a lower bound: it ignores the work queued before it, which the planning
 round that follows accounts for (the planned ETA is then stored with the flight's legs).
+
+Before any of that, :func:`edge_problem` refuses what no pre-check should see (the API answers
+it with a 422 before anything is filed, and intake rejects a stored request with it, so neither
+raises on it): a pickup or drop-off outside the service area (``outside_service_area``: farther
+than :data:`SERVICE_RADIUS_M` from the centre of the fleet's ports; the planner's metric frame
+only covers 100 km), or a ready time or deadline out of range (``time_out_of_range``: see
+:data:`REQUEST_HORIZON`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from airspace.frame import LocalFrame
 from airspace.zones import Zone
 from dispatch.store.views import RequestView
 from fleet.description import Fleet
@@ -28,6 +38,122 @@ from routing.requests import Request
 
 DEFAULT_DEADLINE = timedelta(hours=6)
 """The deadline of a request filed without one: this long after it is ready."""
+
+REQUEST_HORIZON = timedelta(days=3)
+"""How far from the area's clock a request's times may lie: ``ready_at`` at most this far ahead,
+``deadline`` at most this plus :data:`DEFAULT_DEADLINE` ahead (the default deadline of a request
+ready at the horizon), and neither more than this far behind. Within it a past ``ready_at`` means
+ready now and a past ``deadline`` is ``deadline_infeasible``, as before."""
+
+SERVICE_RADIUS_M = 50_000.0
+"""A pickup or drop-off farther than this from the centre of the fleet's ports is outside the
+service area. Every point of a planning round then lies within 71 km (50 km times the square root
+of 2) of the centre of their bounding box, inside the 100 km the planner's metric frame covers;
+no drone of the sample fleet flies a quarter of it on one battery."""
+
+OUTSIDE_SERVICE_AREA = "outside_service_area"
+TIME_OUT_OF_RANGE = "time_out_of_range"
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeProblem:
+    """Why a request is refused before any pre-check: ``code`` (:data:`OUTSIDE_SERVICE_AREA` or
+    :data:`TIME_OUT_OF_RANGE`), the ``field`` at fault, a message, and details for clients."""
+
+    code: str
+    field: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=16)
+def _frame(lon: float, lat: float) -> LocalFrame:
+    return LocalFrame.centred_on(lon, lat)
+
+
+@functools.lru_cache(maxsize=16)
+def _centre(ports: tuple[tuple[float, float], ...]) -> tuple[float, float]:
+    frame = LocalFrame.for_points(ports)  # the middle of their bounding box
+    return frame.lon0, frame.lat0
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceArea:
+    """The disc of :data:`SERVICE_RADIUS_M` around the centre of the fleet's ports."""
+
+    lon: float
+    lat: float
+    radius_m: float = SERVICE_RADIUS_M
+
+    @classmethod
+    def of(cls, fleet: Fleet) -> ServiceArea:
+        """The service area of ``fleet`` (the centre of the bounding box of its ports)."""
+        return cls(*_centre(tuple((p.lon, p.lat) for p in fleet.ports)))
+
+    def distance_m(self, lon: float, lat: float) -> float:
+        """Metres from the centre (exact: the frame is azimuthal equidistant about it)."""
+        return _frame(self.lon, self.lat).distance_m((self.lon, self.lat), (lon, lat))
+
+    def contains(self, lon: float, lat: float) -> bool:
+        """Whether (lon, lat) is in the area (the distance is NaN for no real point: outside)."""
+        return self.distance_m(lon, lat) <= self.radius_m
+
+
+def deadline_in_force(ready: datetime, deadline: datetime | None) -> datetime:
+    """``deadline``, or :data:`DEFAULT_DEADLINE` after ``ready`` (at most the latest time there is)."""
+    if deadline is not None:
+        return deadline
+    try:
+        return ready + DEFAULT_DEADLINE
+    except OverflowError:  # a ready time in year 9999: edge_problem refuses it
+        return datetime.max.replace(tzinfo=ready.tzinfo or UTC)
+
+
+def place_problem(area: ServiceArea, name: str, lon: float, lat: float) -> EdgeProblem | None:
+    """:data:`OUTSIDE_SERVICE_AREA` for a place (the field ``name``) outside ``area``, or None."""
+    if area.contains(lon, lat):
+        return None
+    km = area.distance_m(lon, lat) / 1000
+    return EdgeProblem(
+        OUTSIDE_SERVICE_AREA,
+        name,
+        f"{name} ({lon}, {lat}) is {km:.0f} km from the centre of the service area "
+        f"({area.lon:.4f}, {area.lat:.4f}); it serves {area.radius_m / 1000:g} km around it",
+        {"field": name, "lon": lon, "lat": lat, "centre": [area.lon, area.lat], "radius_m": area.radius_m},
+    )
+
+
+def edge_problem(area: ServiceArea, request: Request, now: datetime) -> EdgeProblem | None:
+    """What refuses ``request`` (its times in force) before any pre-check, or None.
+
+    One check for the API (on what is filed or quoted) and for intake (on what is stored, so a
+    request filed past the API is rejected with the reason, never raises): the places against
+    ``area``, then ``ready_at`` and ``deadline`` against :data:`REQUEST_HORIZON` around ``now``.
+    """
+    for name, (lon, lat) in (("pickup", request.pickup), ("dropoff", request.dropoff)):
+        if (outside := place_problem(area, name, lon, lat)) is not None:
+            return outside
+    earliest = now - REQUEST_HORIZON
+    for name, value, ahead in (
+        ("ready_at", request.ready_at, REQUEST_HORIZON),
+        ("deadline", request.deadline, REQUEST_HORIZON + DEFAULT_DEADLINE),
+    ):
+        latest = now + ahead  # comparing aware times never overflows; converting them may
+        if not earliest <= value <= latest:
+            return EdgeProblem(
+                TIME_OUT_OF_RANGE,
+                name,
+                f"{name} {value.isoformat()} is out of range: from {earliest.isoformat()} "
+                f"to {latest.isoformat()} (the area's clock {_hours(REQUEST_HORIZON)} back, "
+                f"{_hours(ahead)} ahead)",
+                {"field": name, "value": value.isoformat(), "earliest": earliest.isoformat(),
+                 "latest": latest.isoformat()},
+            )  # fmt: skip
+    return None
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g} h"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +171,7 @@ class Assessment:
 def to_routing_request(view: RequestView, now: datetime) -> Request:
     """The planner's view of a stored request (no ready time: ready now; no deadline: the default)."""
     ready = view.ready_at or min(view.created_at, now)
-    deadline = view.deadline or ready + DEFAULT_DEADLINE
+    deadline = deadline_in_force(ready, view.deadline)
     return Request(
         id=view.id,
         pickup=(view.pickup.lon, view.pickup.lat),
@@ -76,13 +202,24 @@ def assess_many(
     drone_states: Sequence[DroneState] = (),
 ) -> list[Assessment]:
     """:func:`assess` each request on its own, sharing one preparation of the airspace and the
-    fleet (the costly part), so a burst of filings is decided at the cost of about one."""
-    if not requests:
-        return []
-    problem = PlanningProblem(tuple(zones), fleet, tuple(requests), now, tuple(drone_states))
+    fleet (the costly part), so a burst of filings is decided at the cost of about one. A request
+    with an :func:`edge_problem` is refused with it and kept out of the preparation."""
+    area = ServiceArea.of(fleet)
+    refused: dict[str, Assessment] = {}
+    for request in requests:
+        edge = edge_problem(area, request, now)
+        if edge is not None:
+            refused[request.id] = Assessment(request.id, False, edge.code, edge.message)
+    kept = tuple(r for r in requests if r.id not in refused)
+    if not kept:
+        return [refused[r.id] for r in requests]
+    problem = PlanningProblem(tuple(zones), fleet, kept, now, tuple(drone_states))
     prep = prepare(problem)
     out = []
     for request in requests:
+        if request.id in refused:
+            out.append(refused[request.id])
+            continue
         verdict = precheck(prep, request)
         if verdict.candidate is None:
             assert verdict.reason is not None

@@ -7,7 +7,6 @@ import hmac
 import math
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from dispatch.store.change_log import note_request_change
 from dispatch.store.database import Database
 from dispatch.store.errors import Conflict, Forbidden, InvalidInput, NotFound
 from dispatch.store.models import Office, Pad, RequestRow
+from dispatch.store.types import check_storable
 from dispatch.store.views import (
     CreatedRequest,
     Intake,
@@ -72,11 +72,6 @@ def _check_place(name: str, place: Place) -> None:
             raise InvalidInput(f"{name}.{axis} {value} is out of range [-{bound:g}, {bound:g}]")
 
 
-def _check_time(name: str, value: datetime | None) -> None:
-    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-        raise InvalidInput(f"{name} must be timezone-aware, got {value.isoformat()}")
-
-
 def _validate(new: NewRequest) -> None:
     if not new.office_id:
         raise InvalidInput("office_id is required")
@@ -87,8 +82,8 @@ def _validate(new: NewRequest) -> None:
         raise InvalidInput(f"weight_kg must be a finite number > 0, got {w!r}")
     if new.priority not in PRIORITIES:
         raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}, got {new.priority!r}")
-    _check_time("ready_at", new.ready_at)
-    _check_time("deadline", new.deadline)
+    check_storable("ready_at", new.ready_at)
+    check_storable("deadline", new.deadline)
     if new.ready_at is not None and new.deadline is not None and new.deadline <= new.ready_at:
         raise InvalidInput(
             f"deadline {new.deadline.isoformat()} is not after ready_at {new.ready_at.isoformat()}"

@@ -8,6 +8,22 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from dispatch.store.errors import InvalidInput
+
+
+def check_storable(name: str, value: datetime | None) -> None:
+    """:class:`InvalidInput` unless ``value`` (if any) is timezone-aware and has a UTC time
+    (``0001-01-01T00:00+14:00`` has none): what :class:`UTCDateTime` stores, checked before the
+    database is asked (where it failed as an error of the database)."""
+    if value is None:
+        return
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"{name} must be timezone-aware, got {value.isoformat()}")
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{name} {value.isoformat()} has no UTC time (out of range)") from None
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp on every database.

@@ -18,7 +18,9 @@ from dispatch.store.audit_log import append_entry
 from dispatch.store.database import Database
 from dispatch.store.errors import InvalidInput, NotFound
 from dispatch.store.models import ZoneRow
+from dispatch.store.types import check_storable
 from dispatch.store.views import ZoneView
+from fleet.topics import valid_id
 
 ENTITY = "zone"
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
@@ -52,8 +54,11 @@ def _zone_id(feature: Any) -> str:
         raise InvalidInput(f"zone geometry: {exc}") from None
     properties = feature.get("properties")
     zone_id = properties.get("id") if isinstance(properties, dict) else None
-    if not isinstance(zone_id, str) or not zone_id or len(zone_id) > 100:
-        raise InvalidInput("a zone feature needs properties.id: a non-empty string of at most 100 characters")
+    if not isinstance(zone_id, str) or not valid_id(zone_id):
+        raise InvalidInput(
+            "a zone feature needs properties.id: 1-64 letters, digits, '_', '.', '-', starting with a"
+            " letter or digit (one URL path segment, one MQTT topic level)"
+        )
     try:
         canonical_json(feature)
     except CanonicalFormError as exc:
@@ -64,9 +69,8 @@ def _zone_id(feature: Any) -> str:
 
 
 def _check_window(valid_from: datetime | None, valid_until: datetime | None) -> None:
-    for name, value in (("valid_from", valid_from), ("valid_until", valid_until)):
-        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-            raise InvalidInput(f"{name} must be timezone-aware")
+    check_storable("valid_from", valid_from)
+    check_storable("valid_until", valid_until)
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
         raise InvalidInput("valid_until must be after valid_from")
 
@@ -151,8 +155,7 @@ class ZoneRepository:
 
     async def list(self, *, active_only: bool = True, at: datetime | None = None) -> list[ZoneView]:
         """Zones by id; ``active_only`` drops deactivated ones, ``at`` keeps those valid at that time."""
-        if at is not None and (at.tzinfo is None or at.utcoffset() is None):
-            raise InvalidInput("at must be timezone-aware")
+        check_storable("at", at)
         async with self._db.read() as session:
             query = select(ZoneRow)
             if active_only:
