@@ -139,5 +139,5 @@ async def test_the_planner_never_uses_a_drone_out_of_service_and_it_never_return
         assert await return_to_service(d) == []
         r = await op.post(f"/api/v1/fleet/{keep}/service", json={"in_service": True})
         assert r.status_code == 200 and r.json()["in_service"] is True, r.text
-        assert serviceable(d.drones[keep]) and d._usable_fleet() is None
+        assert serviceable(d.drones[keep]) and d.picture.usable_fleet() is None
         assert not system.sim.breaches

@@ -45,7 +45,7 @@ def point_ahead(
     of it and no zone margin within ``ZONE_CLEARANCE_M`` (lon, lat); else None."""
     d = system.dispatcher
     m = d.missions[mission_id]
-    pos = d._position(m.drone_id)
+    pos = d.picture.position(m.drone_id)
     if pos is None:
         return None
     frame = system.sim.frame
@@ -98,7 +98,7 @@ def away_from_other_drones(system: System, drone_id: str, point: tuple[float, fl
     d, frame = system.dispatcher, system.sim.frame
     here = frame.to_xy(*point)
     for m in d.missions.values():
-        pos = d._position(m.drone_id)
+        pos = d.picture.position(m.drone_id)
         near = pos is not None and math.dist(here, frame.to_xy(*pos)) < clear_m
         if m.drone_id != drone_id and m.state == "flying" and near:
             return False

@@ -42,17 +42,15 @@ from airspace.zones import Zone, parse_zones
 from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
 from dispatch.service import abort
 from dispatch.service.drone_service import (
-    drone_states,
-    energy_wh,
     load_service_states,
     port_at,
     return_to_service,
     serviceable,
-    usable_fleet,
     write_off,
 )
 from dispatch.service.event_gate import refuse_stale
 from dispatch.service.failpoints import failpoint
+from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.intake import Assessment
 from dispatch.service.intake_batch import IntakeBatcher
 from dispatch.service.isolation import (
@@ -81,7 +79,7 @@ from dispatch.service.state import ActiveMission, DroneView
 from dispatch.store import Conflict, Intake, NewRequest, NotFound, RequestView, Store, StoreError
 from dispatch.store.views import CommandView, FlightView
 from fleet.clock import Clock
-from fleet.description import Drone, DroneModel, Fleet
+from fleet.description import Fleet
 from fleet.link import CommandTimeout, FleetLink, LinkStatus, RefusedEvent
 from fleet.messages import (
     Ack,
@@ -164,13 +162,7 @@ class Dispatcher:
         self.horizon = horizon
         self.round_requests = round_requests
         self.stats = DispatcherStats()
-        self.fleet: Fleet | None = None
-        self._drone_by_id: dict[str, Drone] = {}
-        self.zones: list[Zone] = []
-        self._zone_stamp: dict[str, datetime] = {}
-        self.airspace: Airspace = Airspace([])
-        self.missions: dict[str, ActiveMission] = {}
-        self.drones: dict[str, DroneView] = {}
+        self.picture = FleetPicture(link.registry, clock)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._side: set[asyncio.Task[Any]] = set()
@@ -184,19 +176,46 @@ class Dispatcher:
         self._progress = asyncio.Condition()
         self.on_progress: Callable[[str, str], None] | None = None  # (request id, new state)
 
+    # --- the fleet picture (read by front ends and tests) -------------------------------------
+
+    @property
+    def fleet(self) -> Fleet | None:
+        """The fleet description (None before :meth:`start`)."""
+        return self.picture.fleet
+
+    @property
+    def drones(self) -> dict[str, DroneView]:
+        """The dispatcher's view of each drone, by id."""
+        return self.picture.drones
+
+    @property
+    def missions(self) -> dict[str, ActiveMission]:
+        """The missions in progress, by id."""
+        return self.picture.missions
+
+    @property
+    def zones(self) -> list[Zone]:
+        """The zones in force."""
+        return self.picture.zones
+
+    @property
+    def airspace(self) -> Airspace:
+        """The airspace of the zones in force."""
+        return self.picture.airspace
+
+    @property
+    def _zone_stamp(self) -> dict[str, datetime]:
+        return self.picture.zone_stamp
+
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Load the fleet and zones, rebuild the view from the store, start the loops."""
         if self._own_pool:
             await self.pool.warm_up()
-        self.fleet = await self.store.directory.fleet()
-        # By id: a scan of the fleet per lookup made every tick O(missions x drones).
-        self._drone_by_id = {d.id: d for d in self.fleet.drones}
-        self.link.expect_drones(d.id for d in self.fleet.drones)  # drop ids outside the fleet
-        now = self.clock.now()
-        for d in self.fleet.drones:
-            self.drones[d.id] = DroneView(d.id, d.port, now)
+        fleet = await self.store.directory.fleet()
+        self.picture.load_fleet(fleet)
+        self.link.expect_drones(d.id for d in fleet.drones)  # drop ids outside the fleet
         await load_service_states(self)
         await self._load_zones()
         await self._recover()
@@ -296,7 +315,7 @@ class Dispatcher:
         request whose decision raises is rejected (``internal_error``), not the batch."""
         assert self.fleet is not None
         now = self.clock.now()
-        fleet = self._usable_fleet() or self.fleet
+        fleet = self.picture.planning_fleet()
 
         async def assess(requests: list[Request]) -> list[Assessment]:
             return await self.pool.assess(self.zones, fleet, requests, now)
@@ -328,12 +347,9 @@ class Dispatcher:
         # One zone the airspace cannot read is skipped (and audited once per version), not all.
         zones, skipped = parse_stored_zones(views)
         stamps = {v.id: v.updated_at for v in views}
-        changed = [z for z, t in stamps.items() if self._zone_stamp.get(z) != t]
+        changed = self.picture.zones_changed(stamps)
         await note_skipped_zones(self.store, skipped, changed, self.actor)
-        removed = set(self._zone_stamp) - set(stamps)
-        self.zones, self._zone_stamp = zones, stamps
-        if changed or removed or not self.airspace.zones:
-            self.airspace = Airspace(zones)
+        self.picture.set_zones(zones, stamps)
         return changed
 
     async def add_zone(
@@ -371,7 +387,7 @@ class Dispatcher:
         request is cancelled when it is); ``not_steered`` (the drone took no new route: the request
         stays on its mission, the audit log says why).
         """
-        m = self._carrying(request_id)
+        m = self.picture.carrying(request_id)
         if m is None:
             return "not_on_flight"
         if request_id in m.picked:
@@ -396,15 +412,6 @@ class Dispatcher:
             return None
         return notes[-1].actor, str(notes[-1].payload.get("reason") or "cancelled")
 
-    def _carrying(self, request_id: str) -> ActiveMission | None:
-        """The live mission with a stop for the request (not one it was taken off)."""
-        return next(
-            (m for m in self.missions.values()
-             if request_id not in m.cancelled and not m.aborting
-             and any(s.request_id == request_id for s in m.stops)),
-            None,
-        )  # fmt: skip
-
     async def _take_off_mission(self, m: ActiveMission, request_id: str, actor: str, reason: str) -> str:
         m.rerouting = True
         await self._reroute(m, [], time.perf_counter(), self.clock.now(), drop=frozenset({request_id}))
@@ -422,7 +429,7 @@ class Dispatcher:
                 payload={"reason": f"picked up first ({view.state})", "mission_id": m.mission_id},
             )  # fmt: skip
             return "picked_up"
-        holder = self._carrying(request_id)
+        holder = self.picture.carrying(request_id)
         if holder is m:
             await self.store.note(
                 "request", request_id, "cancel_failed", actor=self.actor,
@@ -482,7 +489,7 @@ class Dispatcher:
         # would otherwise take off into it.
         if m.state in (FlightState.COMPLETED, FlightState.ABORTED) or m.rerouting or m.aborting:
             return False
-        pos = self._position(m.drone_id)
+        pos = self.picture.position(m.drone_id)
         if pos is None:
             return False
         first = next_waypoint(self.airspace, pos, m.waypoints, max(1, m.reached_at))
@@ -492,26 +499,6 @@ class Dispatcher:
         m.rerouting = True
         self._spawn(self._reroute(m, zone_ids, t_wall, t_sim), f"reroute:{m.mission_id}")
         return True
-
-    def _model(self, drone_id: str) -> DroneModel:
-        assert self.fleet is not None
-        return self.fleet.model_of(self._drone_by_id[drone_id])
-
-    def _energy(self, drone_id: str) -> float:
-        """The drone's battery (Wh): its last telemetry, else the fleet description, else full."""
-        assert self.fleet is not None
-        return energy_wh(self.fleet, self._drone_by_id[drone_id], self.link.registry)
-
-    def _holding(self, drone_id: str) -> bool:
-        """Whether the drone's last telemetry says it hovers in place."""
-        status = self.link.registry.get(drone_id)
-        return status is not None and status.telemetry is not None and status.telemetry.state == "holding"
-
-    def _position(self, drone_id: str) -> tuple[float, float] | None:
-        status = self.link.registry.get(drone_id)
-        if status is None or status.telemetry is None:
-            return None
-        return (status.telemetry.lon, status.telemetry.lat)
 
     async def _telemetry_after(self, drone_id: str, after: datetime, timeout_s: float = 10.0) -> Telemetry:
         """The first telemetry sample of a drone stamped at or after ``after`` (real-time timeout),
@@ -557,13 +544,13 @@ class Dispatcher:
                 hold = Hold(drone_id=m.drone_id, cmd_id=f"{m.mission_id}.h{n}", expires_at=self._expiry())
                 ack = await self._send_new(hold, m.mission_id)
                 # Refused because it holds already (after a restart): as good as acknowledged.
-                if ack is None or (not ack.accepted and not self._holding(m.drone_id)):
+                if ack is None or (not ack.accepted and not self.picture.holding(m.drone_id)):
                     # Servicing a pad (cannot hold now): wait for the drone to be on its way again.
                     await self._telemetry_after(m.drone_id, self.clock.now() + timedelta(seconds=1))
                     continue
                 failpoint("reroute.held")
                 tele = await self._telemetry_after(m.drone_id, ack.ts)
-                model = self._model(m.drone_id)
+                model = self.picture.model(m.drone_id)
                 pos = (tele.lon, tele.lat)
                 now = self.clock.now()
                 until = max(m.eta_end or now, now) + REROUTE_SLACK
@@ -610,7 +597,7 @@ class Dispatcher:
         except Exception as exc:
             # A held drone is never left hovering until its battery is empty because of a bug here.
             log.exception("re-route of %s failed; sending the drone home", m.mission_id)
-            pos = self._position(m.drone_id)
+            pos = self.picture.position(m.drone_id)
             if pos is not None and m.mission_id in self.missions:
                 await self._send_home(m, zone_ids, pos, "reroute_failed", repr(exc))
             raise
@@ -629,7 +616,7 @@ class Dispatcher:
             await self._telemetry_after(m.drone_id, self.clock.now() + timedelta(seconds=1))
         if m.state != FlightState.ACKED:
             return False
-        model = self._model(m.drone_id)
+        model = self.picture.model(m.drone_id)
         try:
             rep = replacement(
                 self.airspace, m.waypoints[0], m.waypoints, [s for s in m.stops if s.request_id not in drop],
@@ -737,10 +724,6 @@ class Dispatcher:
 
     # --- planning ----------------------------------------------------------------------------
 
-    def _usable_fleet(self) -> Fleet | None:
-        assert self.fleet is not None
-        return usable_fleet(self.fleet, self.drones, self.link.registry, self.clock.now())
-
     async def _planner_loop(self) -> None:
         while True:
             await self._wake.wait()
@@ -756,7 +739,7 @@ class Dispatcher:
 
     async def _plan_round(self) -> None:
         assert self.fleet is not None
-        fleet = self._usable_fleet()
+        fleet = self.picture.usable_fleet()
         if fleet is None:
             return
         idle = [d.id for d in fleet.drones if self.drones[d.id].mission is None]
@@ -775,7 +758,7 @@ class Dispatcher:
             # penalties): the ones due first now, the others in later rounds.
             due_first = sorted(requests, key=lambda r: (r.deadline, not r.urgent, r.ready_at, r.id))
             requests = tuple(due_first[: self.round_requests])
-        states = drone_states(self, fleet)
+        states = self.picture.planning_states(fleet)
         problem = PlanningProblem(tuple(self.zones), fleet, requests, now, tuple(states))
         zones_seen = dict(self._zone_stamp)
         t0 = time.perf_counter()
@@ -818,8 +801,8 @@ class Dispatcher:
                 continue
             if any((by_id[r].ready_at - now).total_seconds() > self.commit_window_s for r in pickups):
                 continue
-            model = self._model(dp.drone_id)
-            energy = model.battery_wh if view.available_at > now else self._energy(dp.drone_id)
+            model = self.picture.model(dp.drone_id)
+            energy = self.picture.planning_energy(dp.drone_id, now)
             left = energy - model.battery_wh * model.reserve_fraction
             if sum(leg.energy_wh for leg in trip.legs) > left:
                 # The plan swaps the battery first (the drone would wait at its port), but nothing
@@ -847,8 +830,7 @@ class Dispatcher:
             return
         failpoint("plan.committed")
         m = ActiveMission.of(spec, FlightState.PLANNED)
-        self.missions[spec.mission_id] = m
-        self.drones[drone_id].mission = spec.mission_id
+        self.picture.add_mission(m)
         self.stats.missions += 1
         self._spawn(self._dispatch(m), f"dispatch:{spec.mission_id}")
 
@@ -922,14 +904,8 @@ class Dispatcher:
                 with contextlib.suppress(InvalidTransition):
                     await self.store.flights.abort(m.mission_id, actor=self.actor, reason=reason)
                 m.state = FlightState.ABORTED
-        self._forget(m)
+        self.picture.forget(m)
         self.wake()
-
-    def _forget(self, m: ActiveMission) -> None:
-        self.missions.pop(m.mission_id, None)
-        view = self.drones.get(m.drone_id)
-        if view is not None and view.mission == m.mission_id:
-            view.mission = None
 
     # --- events ------------------------------------------------------------------------------
 
@@ -948,11 +924,11 @@ class Dispatcher:
         if isinstance(u, Ack):
             await abort.on_ack(self, u)
         elif isinstance(u, TookOff):
-            m = self._mission_of(u.drone_id, u.mission_id)
+            m = self.picture.mission_of(u.drone_id, u.mission_id)
             if m is not None and m.state == FlightState.ACKED:
                 await self._flight_to(m, FlightState.FLYING)
         elif isinstance(u, ReachedStop):
-            m = self._mission_of(u.drone_id, u.mission_id)
+            m = self.picture.mission_of(u.drone_id, u.mission_id)
             if m is not None and u.stop_index < len(m.stops):
                 m.reached_at = max(m.reached_at, m.stops[u.stop_index].at)
         elif isinstance(u, PickedUp):
@@ -988,7 +964,7 @@ class Dispatcher:
     def _resume_if_held(self, s: State) -> None:
         """A drone back online that still hovers on its lost-link policy ``hold`` is told to go on:
         the dispatcher itself holds a drone only while re-routing it."""
-        m = self._mission_of(s.drone_id, s.mission_id)
+        m = self.picture.mission_of(s.drone_id, s.mission_id)
         view = self.drones.get(s.drone_id)
         if s.state != "holding" or m is None or view is None or not view.usable or m.rerouting:
             return
@@ -999,12 +975,8 @@ class Dispatcher:
         cmd = Resume(drone_id=s.drone_id, cmd_id=f"{m.mission_id}.ll{n}", expires_at=self._expiry())
         self._spawn(self._send_new(cmd, m.mission_id), f"resume:{m.mission_id}")
 
-    def _mission_of(self, drone_id: str, mission_id: str | None) -> ActiveMission | None:
-        m = self.missions.get(mission_id) if mission_id else None
-        return m if m is not None and m.drone_id == drone_id else None
-
     async def _on_picked_up(self, e: PickedUp) -> None:
-        m = self._mission_of(e.drone_id, e.mission_id)
+        m = self.picture.mission_of(e.drone_id, e.mission_id)
         details = {"drone_id": e.drone_id, "mission_id": e.mission_id, "lon": e.lon, "lat": e.lat,
                    "at": e.ts.isoformat(), "code_ok": e.code_ok}  # fmt: skip
         if not e.code_ok:
@@ -1033,7 +1005,7 @@ class Dispatcher:
             self.drones[e.drone_id].onboard.add(e.request_id)
 
     async def _on_delivered(self, e: Delivered) -> None:
-        m = self._mission_of(e.drone_id, e.mission_id)
+        m = self.picture.mission_of(e.drone_id, e.mission_id)
         details = {"drone_id": e.drone_id, "mission_id": e.mission_id, "lon": e.lon, "lat": e.lat,
                    "at": e.ts.isoformat(), "code_ok": e.code_ok}  # fmt: skip
         if not e.code_ok:
@@ -1063,14 +1035,14 @@ class Dispatcher:
         view = self.drones.get(e.drone_id)
         if view is None:
             return
-        model = self._model(e.drone_id)
+        model = self.picture.model(e.drone_id)
         if e.mission_id is not None and view.mission not in (None, e.mission_id):
             # A late or repeated landing of an earlier mission: the drone is flying another one now.
             log.info(
                 "stale landing of %s from %s ignored (flying %s)", e.mission_id, e.drone_id, view.mission
             )
             return
-        m = self._mission_of(e.drone_id, e.mission_id) or (
+        m = self.picture.mission_of(e.drone_id, e.mission_id) or (
             self.missions.get(view.mission) if view.mission else None
         )
         where = e.port_id or f"{e.lon:.6f},{e.lat:.6f}"
@@ -1104,7 +1076,7 @@ class Dispatcher:
                     payload={"mission_id": m.mission_id, "drone_id": e.drone_id, "landed_at": where},
                 )  # fmt: skip
             await self._flight_to(m, FlightState.COMPLETED)
-            self._forget(m)
+            self.picture.forget(m)
         view.port = e.port_id  # where it stands now, written off or not
         if e.port_id is not None and view.usable:
             # Our clock, not the drone's: a drone clock minutes off must not shift the plan.
@@ -1159,7 +1131,7 @@ class Dispatcher:
     async def _return_to_port(self, drone_id: str, pos: tuple[float, float]) -> None:
         """Fly to the nearest port reachable on a safe path (hold where it is if none)."""
         assert self.fleet is not None
-        model = self._model(drone_id)
+        model = self.picture.model(drone_id)
         now = self.clock.now()
         ports = [(p.id, p.lon, p.lat) for p in self.fleet.ports]
         home = path_home(
@@ -1233,10 +1205,10 @@ class Dispatcher:
     def _update_eta(self, m: ActiveMission, now: datetime) -> None:
         """Estimate the mission's end from the drone's telemetry (rest of the path at cruise speed)."""
         assert self.fleet is not None
-        pos = self._position(m.drone_id)
+        pos = self.picture.position(m.drone_id)
         if pos is None or m.state != FlightState.FLYING or self.airspace.frame is None:
             return
-        model = self._model(m.drone_id)
+        model = self.picture.model(m.drone_id)
         k = next_waypoint(self.airspace, pos, m.waypoints, max(1, m.reached_at))
         pts = [pos] + [(w[0], w[1]) for w in m.waypoints[k:]]
         xy = [self.airspace.frame.to_xy(p[0], p[1]) for p in pts]
@@ -1253,8 +1225,7 @@ class Dispatcher:
         for flight in await self.store.flights.list_active():
             m = self._rebuild(flight)
             await self._note_adopted_reroutes(flight)
-            self.missions[m.mission_id] = m
-            self.drones[m.drone_id].mission = m.mission_id
+            self.picture.add_mission(m)
             for rid in flight.request_ids:
                 req = await self.store.requests.get(rid)
                 if req.state == RequestState.PICKED_UP:

@@ -4,7 +4,7 @@ return to service of a drone that is back, and an operator taking drones out of 
 A drone is **serviceable** (given new work) when the dispatcher has not written it off (a fault,
 silence, a landing away from a port), no operator has taken it out of service, and it is not on
 its way back to a port (low battery, no safe path). The planning fleet is the serviceable drones
-that are online (:func:`usable_fleet`).
+that are online (:meth:`~dispatch.service.fleet_picture.FleetPicture.usable_fleet`).
 
 * A drone the dispatcher wrote off **returns to service on its own** (audited,
   ``returned_to_service``) once it is heard again after the write-off, reports ``idle`` (on the
@@ -19,19 +19,16 @@ that are online (:func:`usable_fleet`).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import math
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from airspace.frame import LocalFrame
 from dispatch.service.state import DroneView
-from fleet.description import Drone, Fleet, Port
-from fleet.registry import FleetRegistry
-from routing.problem import DroneState
+from fleet.description import Port
 
 if TYPE_CHECKING:
     from dispatch.service.dispatcher import Dispatcher
@@ -46,54 +43,6 @@ FAULT_STATES = ("fault", "emergency")  # telemetry states of a drone that cannot
 def serviceable(view: DroneView) -> bool:
     """Whether the drone may be given new work (whether it is online is the caller's question)."""
     return view.usable and view.out_of_service is None and not view.returning
-
-
-def usable_fleet(
-    fleet: Fleet, drones: dict[str, DroneView], registry: FleetRegistry, now: datetime
-) -> Fleet | None:
-    """The drones planning and intake count on: serviceable, online and not reporting a fault state
-    (an operator may put back a drone that still does: it waits for it to clear). None if none is."""
-    ids = {
-        d for d, v in drones.items()
-        if serviceable(v) and registry.is_online(d, now) and _reported_state(registry, d) not in FAULT_STATES
-    }  # fmt: skip
-    chosen = tuple(d for d in fleet.drones if d.id in ids)
-    return dataclasses.replace(fleet, drones=chosen) if chosen else None
-
-
-def _reported_state(registry: FleetRegistry, drone_id: str) -> str | None:
-    status = registry.get(drone_id)
-    return status.telemetry.state if status is not None and status.telemetry is not None else None
-
-
-def energy_wh(fleet: Fleet, drone: Drone, registry: FleetRegistry) -> float:
-    """The drone's battery (Wh): its last telemetry, else the fleet description, else full."""
-    status = registry.get(drone.id)
-    if status is not None and status.telemetry is not None:
-        return float(status.telemetry.energy_wh)
-    return drone.energy_wh if drone.energy_wh is not None else fleet.model_of(drone).battery_wh
-
-
-def drone_states(dispatcher: Dispatcher, fleet: Fleet) -> list[DroneState]:
-    """When and where each drone of ``fleet`` is next free, as a planning round counts it: a drone
-    on a mission at the end of it (plus its battery swap) at the mission's last port; an idle one
-    at the port it stands at once its swap is over, with the energy its telemetry reports."""
-    now = dispatcher.clock.now()
-    registry = dispatcher.link.registry
-    out = []
-    for d in fleet.drones:
-        view = dispatcher.drones.get(d.id)
-        if view is None:
-            continue
-        model = fleet.model_of(d)
-        m = dispatcher.missions.get(view.mission) if view.mission else None
-        if m is not None:
-            end = max(m.eta_end or now, now) + timedelta(seconds=model.turnaround_s)
-            out.append(DroneState(d.id, 0.0, 0.0, end, model.battery_wh, port=m.spec.end_port))
-            continue
-        energy = model.battery_wh if view.available_at > now else energy_wh(fleet, d, registry)
-        out.append(DroneState(d.id, 0.0, 0.0, max(now, view.available_at), energy, port=view.port or d.port))
-    return out
 
 
 def write_off(view: DroneView, reason: str, at: datetime) -> None:

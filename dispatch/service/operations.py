@@ -33,14 +33,13 @@ from sqlalchemy import func, select
 
 from dispatch.lifecycle import RequestState
 from dispatch.service.dispatcher import Dispatcher
-from dispatch.service.drone_service import drone_states, port_now, usable_fleet
+from dispatch.service.drone_service import port_now
 from dispatch.service.intake import DEFAULT_DEADLINE, Assessment
 from dispatch.service.state import DroneView
 from dispatch.store import Conflict, InvalidInput, NotFound, Place, RequestView, Store, ZoneView
 from dispatch.store.models import AuditEntryRow, FlightRow, Pad, RequestRow
 from dispatch.store.requests import request_view
 from dispatch.store.views import FlightView
-from fleet.description import Fleet
 from fleet.link import LinkStatus
 from fleet.messages import Ack, State, Telemetry
 from routing.requests import Request
@@ -130,15 +129,6 @@ async def cancel_request(
     )
 
 
-def quote_fleet(dispatcher: Dispatcher) -> Fleet:
-    """The fleet intake judges against: the usable, online drones (all drones if none is)."""
-    assert dispatcher.fleet is not None, "the dispatcher is not started"
-    usable = usable_fleet(
-        dispatcher.fleet, dispatcher.drones, dispatcher.link.registry, dispatcher.clock.now()
-    )
-    return usable or dispatcher.fleet
-
-
 async def quote(
     dispatcher: Dispatcher,
     pickup: Place,
@@ -153,8 +143,9 @@ async def quote(
 
     The same pre-check as :meth:`Dispatcher.submit` (in the dispatcher's intake worker process,
     so the event loop never blocks), with each drone counted from when it is next free
-    (:func:`drone_states`): accepted with the earliest drop-off of any drone flying it alone, or
-    the reason. (Intake counts every drone free now: its ETA is a lower bound.)
+    (:meth:`~dispatch.service.fleet_picture.FleetPicture.planning_states`: as a planning round
+    counts it, battery included): accepted with the earliest drop-off of any drone flying it alone,
+    or the reason. (Intake counts every drone free now: its ETA is a lower bound.)
     """
     now = dispatcher.clock.now()
     ready = ready_at or now
@@ -167,8 +158,8 @@ async def quote(
         ready_at=ready,
         deadline=deadline or ready + DEFAULT_DEADLINE,
     )
-    fleet = quote_fleet(dispatcher)
-    states = drone_states(dispatcher, fleet)
+    fleet = dispatcher.picture.planning_fleet()  # the fleet intake judges against
+    states = dispatcher.picture.planning_states(fleet)
     verdicts = await dispatcher.pool.assess(dispatcher.zones, fleet, [request], now, states)
     return verdicts[0]
 

@@ -1,0 +1,182 @@
+"""The fleet picture: the one place that answers "what does the fleet look like now".
+
+It holds the fleet description, the dispatcher's view of each drone (:class:`DroneView`), the
+missions in progress (:class:`ActiveMission`), the zones in force and the airspace built from them,
+and reads the link's registry for each drone's latest telemetry. From these it derives, in one
+definition each, which drones planning counts on (:meth:`FleetPicture.usable_fleet`), the fleet
+intake and quotes judge against (:meth:`FleetPicture.planning_fleet`), and when, where and with
+how much battery each drone is next free (:meth:`FleetPicture.planning_states`): the planning
+round, intake, quotes and ``/fleet`` all ask it, so they never count a drone differently.
+
+It does no I/O and imports nothing of the dispatcher: the collaborators around it (commander,
+events, steering, planning, recovery) change it, front ends only read it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+from airspace.paths import Airspace
+from airspace.zones import Zone
+from dispatch.service.drone_service import FAULT_STATES, serviceable
+from dispatch.service.state import ActiveMission, DroneView
+from fleet.clock import Clock
+from fleet.description import Drone, DroneModel, Fleet
+from fleet.registry import FleetRegistry
+from routing.problem import DroneState
+
+
+class FleetPicture:
+    """Drones, their latest state, missions, zones in force and the airspace (in memory)."""
+
+    def __init__(self, registry: FleetRegistry, clock: Clock) -> None:
+        self.registry = registry
+        self.clock = clock
+        self.fleet: Fleet | None = None
+        self.drones: dict[str, DroneView] = {}
+        self.missions: dict[str, ActiveMission] = {}
+        self.zones: list[Zone] = []
+        self.zone_stamp: dict[str, datetime] = {}  # zone id -> its stored version (updated_at)
+        self.airspace: Airspace = Airspace([])
+        self._drone_by_id: dict[str, Drone] = {}
+
+    # --- the fleet and the drones ----------------------------------------------------------------
+
+    def load_fleet(self, fleet: Fleet) -> None:
+        """Take the fleet description; every drone starts at its home port, free now."""
+        self.fleet = fleet
+        # By id: a scan of the fleet per lookup made every tick O(missions x drones).
+        self._drone_by_id = {d.id: d for d in fleet.drones}
+        now = self.clock.now()
+        for d in fleet.drones:
+            self.drones[d.id] = DroneView(d.id, d.port, now)
+
+    def model(self, drone_id: str) -> DroneModel:
+        """The drone's model."""
+        assert self.fleet is not None
+        return self.fleet.model_of(self._drone_by_id[drone_id])
+
+    def energy(self, drone_id: str) -> float:
+        """The drone's battery (Wh): its last telemetry, else the fleet description, else full."""
+        assert self.fleet is not None
+        return energy_wh(self.fleet, self._drone_by_id[drone_id], self.registry)
+
+    def planning_energy(self, drone_id: str, now: datetime) -> float:
+        """The battery (Wh) a plan counts for an idle drone: full while its battery swap is under
+        way, else :meth:`energy`. The planning round, its commit check and quotes all use this."""
+        view = self.drones[drone_id]
+        return self.model(drone_id).battery_wh if view.available_at > now else self.energy(drone_id)
+
+    def holding(self, drone_id: str) -> bool:
+        """Whether the drone's last telemetry says it hovers in place."""
+        status = self.registry.get(drone_id)
+        return status is not None and status.telemetry is not None and status.telemetry.state == "holding"
+
+    def position(self, drone_id: str) -> tuple[float, float] | None:
+        """(lon, lat) of the drone's last telemetry, if any."""
+        status = self.registry.get(drone_id)
+        if status is None or status.telemetry is None:
+            return None
+        return (status.telemetry.lon, status.telemetry.lat)
+
+    def usable_fleet(self) -> Fleet | None:
+        """The drones planning counts on (see :func:`usable_fleet`); None if none is."""
+        assert self.fleet is not None
+        return usable_fleet(self.fleet, self.drones, self.registry, self.clock.now())
+
+    def planning_fleet(self) -> Fleet:
+        """The fleet intake and quotes judge against: the usable drones, all drones if none is."""
+        assert self.fleet is not None, "the dispatcher is not started"
+        return self.usable_fleet() or self.fleet
+
+    def planning_states(self, fleet: Fleet) -> list[DroneState]:
+        """When and where each drone of ``fleet`` is next free, as a planning round counts it: a
+        drone on a mission at the end of it (plus its battery swap) at the mission's last port; an
+        idle one at the port it stands at once its swap is over, with :meth:`planning_energy`."""
+        now = self.clock.now()
+        out = []
+        for d in fleet.drones:
+            view = self.drones.get(d.id)
+            if view is None:
+                continue
+            model = fleet.model_of(d)
+            m = self.missions.get(view.mission) if view.mission else None
+            if m is not None:
+                end = max(m.eta_end or now, now) + timedelta(seconds=model.turnaround_s)
+                out.append(DroneState(d.id, 0.0, 0.0, end, model.battery_wh, port=m.spec.end_port))
+                continue
+            energy = self.planning_energy(d.id, now)
+            port = view.port or d.port
+            out.append(DroneState(d.id, 0.0, 0.0, max(now, view.available_at), energy, port=port))
+        return out
+
+    # --- missions --------------------------------------------------------------------------------
+
+    def add_mission(self, m: ActiveMission) -> None:
+        """A mission recorded in the store becomes its drone's current one."""
+        self.missions[m.mission_id] = m
+        self.drones[m.drone_id].mission = m.mission_id
+
+    def forget(self, m: ActiveMission) -> None:
+        """The mission is over (completed or aborted): its drone has none."""
+        self.missions.pop(m.mission_id, None)
+        view = self.drones.get(m.drone_id)
+        if view is not None and view.mission == m.mission_id:
+            view.mission = None
+
+    def mission_of(self, drone_id: str, mission_id: str | None) -> ActiveMission | None:
+        """The live mission ``mission_id`` if ``drone_id`` flies it."""
+        m = self.missions.get(mission_id) if mission_id else None
+        return m if m is not None and m.drone_id == drone_id else None
+
+    def carrying(self, request_id: str) -> ActiveMission | None:
+        """The live mission with a stop for the request (not one it was taken off)."""
+        return next(
+            (m for m in self.missions.values()
+             if request_id not in m.cancelled and not m.aborting
+             and any(s.request_id == request_id for s in m.stops)),
+            None,
+        )  # fmt: skip
+
+    # --- zones -----------------------------------------------------------------------------------
+
+    def zones_changed(self, stamps: dict[str, datetime]) -> list[str]:
+        """The ids of ``stamps`` (zone id -> stored version) new or changed since the last
+        :meth:`set_zones`."""
+        return [z for z, t in stamps.items() if self.zone_stamp.get(z) != t]
+
+    def set_zones(self, zones: list[Zone], stamps: dict[str, datetime]) -> None:
+        """Take the zones in force (with their stored versions); the airspace is rebuilt only when
+        one is new, changed or gone."""
+        changed = self.zones_changed(stamps)
+        removed = set(self.zone_stamp) - set(stamps)
+        self.zones, self.zone_stamp = zones, stamps
+        if changed or removed or not self.airspace.zones:
+            self.airspace = Airspace(zones)
+
+
+def usable_fleet(
+    fleet: Fleet, drones: dict[str, DroneView], registry: FleetRegistry, now: datetime
+) -> Fleet | None:
+    """The drones planning and intake count on: serviceable, online and not reporting a fault state
+    (an operator may put back a drone that still does: it waits for it to clear). None if none is."""
+    ids = {
+        d for d, v in drones.items()
+        if serviceable(v) and registry.is_online(d, now) and _reported_state(registry, d) not in FAULT_STATES
+    }  # fmt: skip
+    chosen = tuple(d for d in fleet.drones if d.id in ids)
+    return dataclasses.replace(fleet, drones=chosen) if chosen else None
+
+
+def _reported_state(registry: FleetRegistry, drone_id: str) -> str | None:
+    status = registry.get(drone_id)
+    return status.telemetry.state if status is not None and status.telemetry is not None else None
+
+
+def energy_wh(fleet: Fleet, drone: Drone, registry: FleetRegistry) -> float:
+    """The drone's battery (Wh): its last telemetry, else the fleet description, else full."""
+    status = registry.get(drone.id)
+    if status is not None and status.telemetry is not None:
+        return float(status.telemetry.energy_wh)
+    return drone.energy_wh if drone.energy_wh is not None else fleet.model_of(drone).battery_wh
