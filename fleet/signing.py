@@ -13,7 +13,8 @@ Signature: the ``sig`` member of a :class:`~fleet.messages.State`, :class:`~flee
 event body, 64 hex digits of ``HMAC-SHA256(key, "dd-sig-v1\\n" + kind + "\\n" + canonical)`` where
 ``canonical`` is the body as :func:`fleet.messages.encode` writes it with ``sig`` null (msgspec
 writes members in their declared order and floats and times in one form, so the receiver re-encodes
-what it decoded and gets the same bytes). Telemetry is not signed (see README "MQTT trust model").
+what it decoded and gets the same bytes). Telemetry is not signed (see docs/hardening.md, "Drones
+sign what they report").
 
 Replays: a signed body sent again as is is a duplicate. Events keep their ``msg_id`` and the link
 passes each (drone, msg_id) on once; the dispatcher's custody changes are idempotent as well

@@ -1,6 +1,6 @@
 """Safe leg lengths and paths between the sites of a problem, per drone model, from the airspace.
 
-Time-dependent zones (the policy, documented in the README):
+Time-dependent zones (the policy, documented in docs/reference/zones.md):
 
 - The matrices are **conservative over the horizon**: a leg avoids every zone active at any time
   during ``[at, horizon_end]`` at the model's cruise altitude.

@@ -10,7 +10,7 @@ from msgspec import Meta, Struct
 
 from fleet.topics import ID_PATTERN
 
-# Every string a body stores is bounded here (the README's table of input limits lists them all):
+# Every string a body stores is bounded here (docs/hardening.md's table of input limits lists them all):
 # over its length 422 ``too_long``, not of its form 422 ``invalid_format`` (see errors._validation).
 MAX_ID = 64
 MAX_NAME = 200  # names of offices and pads, labels of keys
