@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from dispatch.api.bodies import MAX_JSON_DEPTH, json_depth
 from dispatch.api.routes_zones import ZONE_HORIZON
@@ -19,7 +20,9 @@ from dispatch.service.intake import (
     SERVICE_RADIUS_M,
     ServiceArea,
 )
+from dispatch.service.operations import delivery_counts
 from dispatch.store import InvalidInput, NewRequest, Place
+from dispatch.store.models import RequestRow
 from tests.api_fixtures import OFFICE_A, Api, api_fixture, error_code  # noqa: F401
 from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
 from tests.dispatcher_fixtures import pads, solver_pool_fixture  # noqa: F401
@@ -306,3 +309,20 @@ async def test_strings_in_bodies_are_bounded_and_free_of_control_characters(api:
             assert error_code(r) == code and r.json()["error"]["details"]["field"] == field, r.text
     assert "p1" not in await api.store.directory.pads()
     assert "o1" not in {o.id for o in await api.store.directory.offices()}
+
+
+async def test_on_time_deliveries_count_the_default_deadline(api: Api) -> None:
+    """A request filed without a deadline and delivered 7 h after it was ready was late."""
+    now = api.ctx.now_clock.now()
+    p = pads()
+    for delivered_after in (timedelta(hours=5), timedelta(hours=7)):
+        new = NewRequest(office_id=OFFICE_A, pickup=p["city-hall"], dropoff=p["indeokwon"], weight_kg=0.3,
+                         ready_at=now)  # fmt: skip
+        rid = (await api.store.requests.create(new, actor="test")).request.id
+        async with api.store.db.write() as session:  # the hand-over, as the dispatcher records it
+            await session.execute(
+                update(RequestRow)
+                .where(RequestRow.id == rid)
+                .values(state="delivered", updated_at=now + delivered_after)
+            )
+    assert await delivery_counts(api.store) == (2, 1)

@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 from dispatch.lifecycle import RequestState
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.drone_service import port_now
-from dispatch.service.intake import DEFAULT_DEADLINE, Assessment
+from dispatch.service.intake import DEFAULT_DEADLINE, Assessment, deadline_in_force
 from dispatch.service.state import DroneView
 from dispatch.store import Conflict, InvalidInput, NotFound, Place, RequestView, Store, ZoneView
 from dispatch.store.models import AuditEntryRow, FlightRow, Pad, RequestRow
@@ -316,17 +316,20 @@ async def request_counts(store: Store) -> dict[str, int]:
 
 
 async def delivery_counts(store: Store) -> tuple[int, int]:
-    """(delivered, delivered by their deadline): a delivered request changes no more, so its
-    ``updated_at`` is the moment of the hand-over."""
+    """(delivered, delivered by their deadline in force: the one filed, or the default after the
+    request was ready): a delivered request changes no more, so its ``updated_at`` is the moment
+    of the hand-over."""
     async with store.db.read() as session:
         rows = (
             await session.execute(
-                select(RequestRow.updated_at, RequestRow.deadline).where(
-                    RequestRow.state == RequestState.DELIVERED.value
-                )
+                select(
+                    RequestRow.updated_at, RequestRow.ready_at, RequestRow.created_at, RequestRow.deadline
+                ).where(RequestRow.state == RequestState.DELIVERED.value)
             )
         ).all()
-    on_time = sum(1 for at, deadline in rows if deadline is None or at <= deadline)
+    on_time = sum(
+        1 for at, ready, created, deadline in rows if at <= deadline_in_force(ready or created, deadline)
+    )
     return len(rows), on_time
 
 
