@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 from dispatch.lifecycle import RequestState
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.drone_service import port_now
-from dispatch.service.intake import DEFAULT_DEADLINE, Assessment, deadline_in_force
+from dispatch.service.intake import Assessment, deadline_in_force
 from dispatch.service.state import DroneView
 from dispatch.store import Conflict, InvalidInput, NotFound, Place, RequestView, Store, ZoneView
 from dispatch.store.models import AuditEntryRow, FlightRow, Pad, RequestRow
@@ -156,7 +156,7 @@ async def quote(
         weight_kg=weight_kg,
         priority=priority,
         ready_at=ready,
-        deadline=deadline or ready + DEFAULT_DEADLINE,
+        deadline=deadline_in_force(ready, deadline),
     )
     fleet = dispatcher.picture.planning_fleet()  # the fleet intake judges against
     states = dispatcher.picture.planning_states(fleet)
