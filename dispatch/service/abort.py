@@ -28,9 +28,8 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-import msgspec
-
 from dispatch.lifecycle import FlightState
+from dispatch.service.commander import abort_id, is_abort_id
 from dispatch.service.state import ActiveMission
 from dispatch.store import Conflict, NotFound
 from dispatch.store.views import CommandView, FlightView
@@ -46,9 +45,7 @@ REFUSALS = 5  # new abort commands after refusals before an operator is asked to
 ON_DRONE = (FlightState.ACKED, FlightState.FLYING)  # states in which the drone may have started it
 
 
-def abort_cmd_id(mission_id: str, attempt: int = 0) -> str:
-    """The id of a mission's abort command (``<mission>.ab``, then ``.ab1``... after refusals)."""
-    return f"{mission_id}.ab{attempt or ''}"[-64:]
+abort_cmd_id = abort_id  # the commander's grammar: ``<mission>.ab``, then ``.ab1``... after refusals
 
 
 async def abort_on_drone(d: Dispatcher, m: ActiveMission, reason: str, *, silent: bool = False) -> bool:
@@ -68,13 +65,9 @@ async def abort_on_drone(d: Dispatcher, m: ActiveMission, reason: str, *, silent
 
 async def _record(d: Dispatcher, m: ActiveMission, attempt: int) -> CommandView:
     cmd = AbortMission(drone_id=m.drone_id, cmd_id=abort_cmd_id(m.mission_id, attempt),
-                       expires_at=d._expiry(), mission_id=m.mission_id)  # fmt: skip
+                       expires_at=d.commander.expiry(), mission_id=m.mission_id)  # fmt: skip
     m.abort_cmds.add(cmd.cmd_id)
-    recorded = await d.store.flights.record_command(
-        cmd_id=cmd.cmd_id, drone_id=cmd.drone_id, kind=KIND, payload=msgspec.to_builtins(cmd),
-        mission_id=m.mission_id,
-    )  # fmt: skip
-    return recorded.command
+    return await d.commander.record(cmd, m.mission_id)
 
 
 def _silent(d: Dispatcher, drone_id: str, now: datetime) -> bool:
@@ -88,7 +81,7 @@ async def _send_until_answered(d: Dispatcher, m: ActiveMission, view: CommandVie
     off as silent, or it refused it :data:`REFUSALS` times."""
     refusals = 0
     while m.mission_id in d.missions:
-        ack = await d._send_stored(view)
+        ack = await d.commander.send_stored(view)
         if ack is not None and ack.accepted:
             return
         if ack is None:
@@ -111,7 +104,7 @@ async def _send_until_answered(d: Dispatcher, m: ActiveMission, view: CommandVie
 async def on_ack(d: Dispatcher, ack: Ack) -> None:
     """An ack heard in the event loop: if it acknowledges the abort of a mission being aborted,
     record it and give the mission up (its requests not picked up are re-planned)."""
-    if not ack.accepted or ".ab" not in ack.cmd_id:
+    if not ack.accepted or not is_abort_id(ack.cmd_id):
         return
     m = next(
         (m for m in d.missions.values() if ack.cmd_id in m.abort_cmds and m.drone_id == ack.drone_id), None

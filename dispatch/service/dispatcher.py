@@ -35,12 +35,24 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import msgspec
-
 from airspace.paths import Airspace, AirspaceError
 from airspace.zones import Zone, parse_zones
 from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
 from dispatch.service import abort
+from dispatch.service.commander import (
+    Commander,
+    drone_command_id,
+    ground_reroute_id,
+    hold_id,
+    is_dispatch_id,
+    lost_link_resume_id,
+    reroute_id,
+    resume_id,
+    start_id,
+    stored_ack,
+    upload_id,
+    uses_steering_number,
+)
 from dispatch.service.drone_service import (
     load_service_states,
     port_at,
@@ -70,8 +82,6 @@ from dispatch.service.missions import (
     new_flight,
     new_mission_id,
     protocol_stops,
-    start_command,
-    upload_command,
 )
 from dispatch.service.reroute import Replacement, crosses, next_waypoint, path_home, replacement
 from dispatch.service.solver_pool import SolverPool
@@ -80,10 +90,9 @@ from dispatch.store import Conflict, Intake, NewRequest, NotFound, RequestView, 
 from dispatch.store.views import CommandView, FlightView
 from fleet.clock import Clock
 from fleet.description import Fleet
-from fleet.link import CommandTimeout, FleetLink, LinkStatus, RefusedEvent
+from fleet.link import FleetLink, LinkStatus, RefusedEvent
 from fleet.messages import (
     Ack,
-    AnyCommand,
     Delivered,
     Fault,
     GeofenceBreach,
@@ -108,7 +117,6 @@ log = logging.getLogger(__name__)
 FLYING_STATES = ("en_route", "servicing", "holding", "returning", "landing")
 REROUTE_SLACK = timedelta(minutes=15)  # zones counted this long after a mission's expected end
 NO_DOCUMENT = "no_document"  # the simulator's fault kind for a hand-over of a document not on board
-_command_decoder = msgspec.json.Decoder(AnyCommand)
 
 
 @dataclasses.dataclass(slots=True)
@@ -163,6 +171,7 @@ class Dispatcher:
         self.round_requests = round_requests
         self.stats = DispatcherStats()
         self.picture = FleetPicture(link.registry, clock)
+        self.commander = Commander(store, link, clock)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._side: set[asyncio.Task[Any]] = set()
@@ -541,8 +550,9 @@ class Dispatcher:
                 if m.mission_id not in self.missions:
                     return
                 n = m.reroutes = m.reroutes + 1
-                hold = Hold(drone_id=m.drone_id, cmd_id=f"{m.mission_id}.h{n}", expires_at=self._expiry())
-                ack = await self._send_new(hold, m.mission_id)
+                expires = self.commander.expiry()
+                hold = Hold(drone_id=m.drone_id, cmd_id=hold_id(m.mission_id, n), expires_at=expires)
+                ack = await self.commander.send_new(hold, m.mission_id)
                 # Refused because it holds already (after a restart): as good as acknowledged.
                 if ack is None or (not ack.accepted and not self.picture.holding(m.drone_id)):
                     # Servicing a pad (cannot hold now): wait for the drone to be on its way again.
@@ -562,8 +572,11 @@ class Dispatcher:
                 }
                 stops = [s for s in m.stops if s.request_id not in dropping]
                 if not dropping and not crosses(self.airspace, zone_ids, pos, m.waypoints, first, now, until):
-                    await self._send_new(
-                        Resume(drone_id=m.drone_id, cmd_id=f"{m.mission_id}.c{n}", expires_at=self._expiry()),
+                    await self.commander.send_new(
+                        Resume(
+                            drone_id=m.drone_id, cmd_id=resume_id(m.mission_id, n),
+                            expires_at=self.commander.expiry(),
+                        ),
                         m.mission_id,
                     )
                     return
@@ -579,11 +592,12 @@ class Dispatcher:
                         # returns to the nearest port it can reach (or holds if none).
                         await self._send_home(m, zone_ids, pos, "no_safe_path", str(exc))
                         return
-                    cmd_id = f"{m.mission_id}.r{n}{'b' if from_index != first else ''}"
+                    cmd_id = reroute_id(m.mission_id, n, second=from_index != first)
                     if await self._send_reroute(m, rep, zone_ids, cmd_id, t_wall, t_sim, bool(drop)):
-                        await self._send_new(
+                        await self.commander.send_new(
                             Resume(
-                                drone_id=m.drone_id, cmd_id=f"{m.mission_id}.c{n}", expires_at=self._expiry()
+                                drone_id=m.drone_id, cmd_id=resume_id(m.mission_id, n),
+                                expires_at=self.commander.expiry(),
                             ),
                             m.mission_id,
                         )
@@ -625,7 +639,8 @@ class Dispatcher:
         except AirspaceError:
             return False
         n = m.reroutes = m.reroutes + 1
-        return await self._send_reroute(m, rep, zone_ids, f"{m.mission_id}.g{n}", t_wall, t_sim, bool(drop))
+        cmd_id = ground_reroute_id(m.mission_id, n)
+        return await self._send_reroute(m, rep, zone_ids, cmd_id, t_wall, t_sim, bool(drop))
 
     async def _send_reroute(
         self,
@@ -641,10 +656,10 @@ class Dispatcher:
         ``cancel``: it takes a cancelled request off (counted apart from re-routes around zones)."""
         codes = {s.request_id: await self.store.requests.codes_for_mission(s.request_id) for s in rep.stops}
         cmd = Reroute(
-            drone_id=m.drone_id, cmd_id=cmd_id, expires_at=self._expiry(), mission_id=m.mission_id,
+            drone_id=m.drone_id, cmd_id=cmd_id, expires_at=self.commander.expiry(), mission_id=m.mission_id,
             from_index=rep.from_index, waypoints=list(rep.waypoints), stops=protocol_stops(rep.stops, codes),
         )  # fmt: skip
-        ack = await self._send_new(cmd, m.mission_id)
+        ack = await self.commander.send_new(cmd, m.mission_id)
         if ack is None or not ack.accepted:
             log.info("reroute %s refused: %s", cmd_id, ack and ack.reason)
             return False
@@ -691,36 +706,6 @@ class Dispatcher:
         await self._abort(m, f"no safe path after a zone change: {detail}")
         self.drones[m.drone_id].returning = True
         await self._return_to_port(m.drone_id, pos)
-
-    # --- commands ----------------------------------------------------------------------------
-
-    def _expiry(self) -> datetime:
-        return self.clock.now() + timedelta(hours=2)
-
-    async def _send_new(self, cmd: AnyCommand, mission_id: str | None) -> Ack | None:
-        """Record a new command (write before you act), then send it and record the answer."""
-        recorded = await self.store.flights.record_command(
-            cmd_id=cmd.cmd_id, drone_id=cmd.drone_id, kind=type(cmd).__name__,
-            payload=msgspec.to_builtins(cmd), mission_id=mission_id,
-        )  # fmt: skip
-        return await self._send_stored(recorded.command)
-
-    async def _send_stored(self, view: CommandView) -> Ack | None:
-        """Send a recorded command exactly as stored (same ``cmd_id``); None if no ack came."""
-        cmd = _command_decoder.decode(msgspec.json.encode(view.payload))
-        await self.store.flights.mark_command_sent(view.cmd_id)
-        failpoint(f"command.sent.{view.kind}")
-        try:
-            ack = await self.link.send(cmd)
-        except CommandTimeout:
-            log.warning("no ack for %s from %s", view.cmd_id, view.drone_id)
-            return None
-        failpoint(f"command.acked.{view.kind}")
-        with contextlib.suppress(Conflict):
-            await self.store.flights.mark_command_acked(
-                view.cmd_id, "ack" if ack.accepted else "nack", ack.reason
-            )
-        return ack
 
     # --- planning ----------------------------------------------------------------------------
 
@@ -838,17 +823,10 @@ class Dispatcher:
         """Record upload and start (same ids on every attempt), send the upload, then the start."""
         spec = m.spec
         codes = {r: await self.store.requests.codes_for_mission(r) for r in spec.request_ids}
-        now = self.clock.now()
-        up, go = upload_command(spec, codes, now), start_command(spec, now)
-        rec_up = await self.store.flights.record_command(
-            cmd_id=up.cmd_id, drone_id=spec.drone_id, kind="UploadMission",
-            payload=msgspec.to_builtins(up), mission_id=spec.mission_id,
-        )  # fmt: skip
-        rec_go = await self.store.flights.record_command(
-            cmd_id=go.cmd_id, drone_id=spec.drone_id, kind="Start",
-            payload=msgspec.to_builtins(go), mission_id=spec.mission_id,
-        )  # fmt: skip
-        await self._continue_dispatch(m, rec_up.command, rec_go.command)
+        up, go = self.commander.upload(spec, codes), self.commander.start(spec)
+        rec_up = await self.commander.record(up, spec.mission_id)
+        rec_go = await self.commander.record(go, spec.mission_id)
+        await self._continue_dispatch(m, rec_up, rec_go)
 
     async def _continue_dispatch(self, m: ActiveMission, up: CommandView, go: CommandView) -> None:
         mid = m.mission_id
@@ -859,7 +837,7 @@ class Dispatcher:
             wall = time.time()
             for r in m.spec.request_ids:
                 self.stats.first_command_wall.setdefault(r, wall)
-            ack = await self._send_stored(up) if up.result is None else _stored_ack(up)
+            ack = await self.commander.send_stored(up) if up.result is None else stored_ack(up)
             if ack is None:
                 await self._abort(m, "the drone did not acknowledge the mission upload")
                 return
@@ -871,7 +849,7 @@ class Dispatcher:
                 m.state = FlightState.ACKED
         if m.state == FlightState.ACKED and not m.aborting:
             while go.result is None:
-                ack = await self._send_stored(go)
+                ack = await self.commander.send_stored(go)
                 if ack is not None:
                     if not ack.accepted:
                         await self._abort(m, f"start refused: {ack.reason}")
@@ -972,8 +950,9 @@ class Dispatcher:
             return
         self._resumed.add((s.drone_id, s.msg_id))
         n = sum(1 for d, _ in self._resumed if d == s.drone_id)
-        cmd = Resume(drone_id=s.drone_id, cmd_id=f"{m.mission_id}.ll{n}", expires_at=self._expiry())
-        self._spawn(self._send_new(cmd, m.mission_id), f"resume:{m.mission_id}")
+        cmd_id = lost_link_resume_id(m.mission_id, n)
+        cmd = Resume(drone_id=s.drone_id, cmd_id=cmd_id, expires_at=self.commander.expiry())
+        self._spawn(self.commander.send_new(cmd, m.mission_id), f"resume:{m.mission_id}")
 
     async def _on_picked_up(self, e: PickedUp) -> None:
         m = self.picture.mission_of(e.drone_id, e.mission_id)
@@ -1111,9 +1090,9 @@ class Dispatcher:
         if m is not None:
             await self._abort(m, reason, silent=not land)
         if land:
-            cmd = LandNow(drone_id=drone_id, cmd_id=f"{drone_id}.land.{int(time.time() * 1000)}",
-                          expires_at=self._expiry())  # fmt: skip
-            self._spawn(self._send_new(cmd, None), f"land:{drone_id}")
+            cmd = LandNow(drone_id=drone_id, cmd_id=drone_command_id(drone_id, "land"),
+                          expires_at=self.commander.expiry())  # fmt: skip
+            self._spawn(self.commander.send_new(cmd, None), f"land:{drone_id}")
         else:
             self._spawn(self._return_to_port(drone_id, at), f"return:{drone_id}")
         self.wake()
@@ -1139,23 +1118,23 @@ class Dispatcher:
         )
         best = None if home is None else (home[1].length_m, home[0], list(home[1].waypoints))
         if best is None:
-            await self._send_new(Hold(drone_id=drone_id, cmd_id=f"{drone_id}.hold.{int(time.time() * 1000)}",
-                                      expires_at=self._expiry()), None)  # fmt: skip
+            await self.commander.send_new(Hold(drone_id=drone_id, cmd_id=drone_command_id(drone_id, "hold"),
+                                      expires_at=self.commander.expiry()), None)  # fmt: skip
             return
         alt = model.cruise_altitude_m
         cmd = ReturnToPort(
-            drone_id=drone_id, cmd_id=f"{drone_id}.rtp.{int(time.time() * 1000)}", expires_at=self._expiry(),
+            drone_id=drone_id, cmd_id=drone_command_id(drone_id, "rtp"), expires_at=self.commander.expiry(),
             port_id=best[1], waypoints=[(p[0], p[1], alt) for p in best[2][1:] or best[2]],
         )  # fmt: skip
         for attempt in range(20):
-            ack = await self._send_new(cmd, None)
+            ack = await self.commander.send_new(cmd, None)
             if ack is not None and ack.accepted:
                 return
             # Refused while servicing a pad: try again a little later with a new command.
             await self._telemetry_after(drone_id, self.clock.now() + timedelta(seconds=5))
             cmd = ReturnToPort(
-                drone_id=drone_id, cmd_id=f"{drone_id}.rtp.{int(time.time() * 1000)}.{attempt}",
-                expires_at=self._expiry(), port_id=cmd.port_id, waypoints=cmd.waypoints,
+                drone_id=drone_id, cmd_id=drone_command_id(drone_id, "rtp", attempt),
+                expires_at=self.commander.expiry(), port_id=cmd.port_id, waypoints=cmd.waypoints,
             )  # fmt: skip
 
     # --- tick: liveness, ETAs, requests and zones filed elsewhere ----------------------------
@@ -1245,7 +1224,7 @@ class Dispatcher:
             if await abort.recover(self, m, flight):
                 continue
             cmds = {c.cmd_id: c for c in flight.commands}
-            up, go = cmds.get(f"{m.mission_id}.up"), cmds.get(f"{m.mission_id}.go")
+            up, go = cmds.get(upload_id(m.mission_id)), cmds.get(start_id(m.mission_id))
             if up is None or go is None:
                 self._spawn(self._dispatch(m), f"dispatch:{m.mission_id}")
             elif m.state in (FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED):
@@ -1259,7 +1238,7 @@ class Dispatcher:
             # Mission upload and start are re-sent by the dispatch sequence above, in order; a
             # pending hold of a flight re-examined below is replaced by the re-route's own.
             # An abort of a flight still being aborted is re-sent by abort.recover above.
-            if cmd.cmd_id.endswith((".up", ".go")) or (cmd.kind == "Hold" and cmd.mission_id in held):
+            if is_dispatch_id(cmd.cmd_id) or (cmd.kind == "Hold" and cmd.mission_id in held):
                 continue
             if cmd.kind == abort.KIND and cmd.mission_id in self.missions:
                 continue
@@ -1268,7 +1247,7 @@ class Dispatcher:
                 m = self.missions.get(cmd.mission_id or "")
                 self._spawn(self._resend_reroute(m, cmd), f"resend:{cmd.cmd_id}")
             else:
-                self._spawn(self._send_stored(cmd), f"resend:{cmd.cmd_id}")
+                self._spawn(self.commander.send_stored(cmd), f"resend:{cmd.cmd_id}")
         for mission_id in sorted(held):
             m = self.missions[mission_id]
             again = self._reroute(m, [z.id for z in self.zones], time.perf_counter(), self.clock.now())
@@ -1316,10 +1295,10 @@ class Dispatcher:
         """Re-send a re-route the previous dispatcher never saw acknowledged; when the drone accepts
         it, adopt it and note it, as for one acknowledged before the restart."""
         if m is None:
-            await self._send_stored(cmd)
+            await self.commander.send_stored(cmd)
             return
         async with m.steer:
-            ack = await self._send_stored(cmd)
+            ack = await self.commander.send_stored(cmd)
             if ack is not None and ack.accepted and m.mission_id in self.missions:
                 _adopt_reroute(m, cmd.payload)
                 await self._note_recovered_reroute(m.mission_id, cmd)
@@ -1331,7 +1310,7 @@ class Dispatcher:
             if cmd.kind == "Reroute" and cmd.result == "ack":
                 _adopt_reroute(m, cmd.payload)
             # Command ids count holds and ground re-routes: a new one never reuses a known id.
-            m.reroutes += 1 if cmd.kind == "Hold" or cmd.cmd_id.startswith(f"{m.mission_id}.g") else 0
+            m.reroutes += 1 if uses_steering_number(m.mission_id, cmd.cmd_id, cmd.kind) else 0
         return m
 
 
@@ -1354,8 +1333,3 @@ def _held_without_resume(flight: FlightView) -> bool:
     )
     return bool(steering) and steering[-1].kind == "Hold"
 
-
-def _stored_ack(cmd: CommandView) -> Ack:
-    assert cmd.acked_at is not None
-    return Ack(drone_id=cmd.drone_id, cmd_id=cmd.cmd_id, ts=cmd.acked_at, accepted=cmd.result == "ack",
-               reason=cmd.result_detail or ("refused" if cmd.result != "ack" else None))  # fmt: skip

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from dispatch.store.views import NewFlight, NewLeg, RequestCodes
-from fleet.messages import HandoverStop, PickupStop, Start, Stop, UploadMission
+from fleet.messages import HandoverStop, PickupStop, Stop
 from routing.problem import DROPOFF, PICKUP, PORT, Trip
 
 Waypoint = tuple[float, float, float]
-COMMAND_LIFETIME = timedelta(hours=2)
 LEG_ACTION = {PICKUP: "pickup", DROPOFF: "dropoff", PORT: "return"}
 
 
@@ -142,26 +141,3 @@ def protocol_stops(
             out.append(HandoverStop(at=s.at, request_id=s.request_id, recipient_code=c.recipient_code))
     return out
 
-
-def upload_command(spec: MissionSpec, codes: dict[str, RequestCodes], now: datetime) -> UploadMission:
-    """The mission upload (cmd id ``<mission>.up``: the same on every re-send)."""
-    return UploadMission(
-        drone_id=spec.drone_id,
-        cmd_id=f"{spec.mission_id}.up"[-64:],
-        expires_at=now + COMMAND_LIFETIME,
-        mission_id=spec.mission_id,
-        waypoints=[list(w) for w in spec.waypoints],  # type: ignore[misc]
-        stops=protocol_stops(spec.stops, codes),
-        # A drone that loses its link holds: re-planning its work elsewhere can never fly a document twice.
-        lost_link="hold",
-    )
-
-
-def start_command(spec: MissionSpec, now: datetime) -> Start:
-    """The start command (cmd id ``<mission>.go``)."""
-    return Start(
-        drone_id=spec.drone_id,
-        cmd_id=f"{spec.mission_id}.go"[-64:],
-        expires_at=now + COMMAND_LIFETIME,
-        mission_id=spec.mission_id,
-    )
