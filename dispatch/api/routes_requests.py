@@ -30,12 +30,11 @@ from dispatch.api.schemas import (
     TrackPoint,
 )
 from dispatch.service import operations
-from dispatch.service.intake import ServiceArea, deadline_in_force, edge_problem
+from dispatch.service.intake import ServiceArea, deadline_in_force, edge_problem, routing_request
 from dispatch.service.operations import CancelPending, cancel_request, quote
 from dispatch.store import Conflict, NewRequest, NotFound, Place, RequestView
 from dispatch.store.requests import PAD_TOLERANCE_DEG
 from dispatch.store.views import AuditEntry
-from routing.requests import Request as RoutingRequest
 
 MAX_PAGE = 500
 
@@ -137,16 +136,10 @@ def _check_edge(ctx: ApiContext, pickup: Place, dropoff: Place, data: RequestIn 
     fleet = ctx.dispatcher.fleet
     assert fleet is not None, "the dispatcher is not started"
     now = ctx.now_clock.now()
-    ready = data.ready_at or now
-    probe = RoutingRequest(
-        id="new",
-        pickup=(pickup.lon, pickup.lat),
-        dropoff=(dropoff.lon, dropoff.lat),
-        weight_kg=float(data.weight_kg),
-        priority=data.priority,
-        ready_at=ready,
-        deadline=deadline_in_force(ready, data.deadline),
-    )
+    probe = routing_request(
+        "new", pickup, dropoff, float(data.weight_kg), data.priority, data.ready_at, data.deadline,
+        ready_default=now,
+    )  # fmt: skip
     problem = edge_problem(ServiceArea.of(fleet), probe, now)
     if problem is not None:
         raise ApiError(422, problem.code, problem.message, problem.details)

@@ -30,7 +30,7 @@ from dispatch.api.context import ApiContext
 from dispatch.api.errors import ApiError, error_responses
 from dispatch.api.routes_requests import ctx_of
 from dispatch.api.schemas import MAX_ID, MAX_REASON, TEXT_PATTERN, ZoneChange, ZoneCollection
-from dispatch.service.intake import TIME_OUT_OF_RANGE
+from dispatch.service.intake import time_problem
 from dispatch.service.operations import deactivate_zone
 from dispatch.store import NotFound, ZoneView
 from fleet.topics import valid_id
@@ -106,16 +106,9 @@ def parse_body(body: Any) -> tuple[list[dict[str, Any]], list[Zone]]:
 
 def check_time(field: str, value: datetime, now: datetime) -> None:
     """422 ``time_out_of_range`` for a zone time farther than :data:`ZONE_HORIZON` from ``now``."""
-    earliest, latest = now - ZONE_HORIZON, now + ZONE_HORIZON
-    if not earliest <= value <= latest:  # comparing aware times never overflows
-        raise ApiError(
-            422,
-            TIME_OUT_OF_RANGE,
-            f"{field} {value.isoformat()} is out of range: from {earliest.isoformat()} to "
-            f"{latest.isoformat()} (the area's clock {ZONE_HORIZON.days} days either way)",
-            {"field": field, "value": value.isoformat(), "earliest": earliest.isoformat(),
-             "latest": latest.isoformat()},
-        )  # fmt: skip
+    problem = time_problem(field, value, now, ZONE_HORIZON, ZONE_HORIZON)
+    if problem is not None:
+        raise ApiError(422, problem.code, problem.message, problem.details)
 
 
 def check_fields(zones: list[Zone], now: datetime) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 from airspace.frame import LocalFrame
 from airspace.zones import Zone
-from dispatch.store.views import RequestView
+from dispatch.store.views import Place, RequestView
 from fleet.description import Fleet
 from routing.feasibility import precheck
 from routing.prepared import prepare
@@ -133,27 +133,32 @@ def edge_problem(area: ServiceArea, request: Request, now: datetime) -> EdgeProb
     for name, (lon, lat) in (("pickup", request.pickup), ("dropoff", request.dropoff)):
         if (outside := place_problem(area, name, lon, lat)) is not None:
             return outside
-    earliest = now - REQUEST_HORIZON
-    for name, value, ahead in (
-        ("ready_at", request.ready_at, REQUEST_HORIZON),
-        ("deadline", request.deadline, REQUEST_HORIZON + DEFAULT_DEADLINE),
-    ):
-        latest = now + ahead  # comparing aware times never overflows; converting them may
-        if not earliest <= value <= latest:
-            return EdgeProblem(
-                TIME_OUT_OF_RANGE,
-                name,
-                f"{name} {value.isoformat()} is out of range: from {earliest.isoformat()} "
-                f"to {latest.isoformat()} (the area's clock {_hours(REQUEST_HORIZON)} back, "
-                f"{_hours(ahead)} ahead)",
-                {"field": name, "value": value.isoformat(), "earliest": earliest.isoformat(),
-                 "latest": latest.isoformat()},
-            )  # fmt: skip
-    return None
+    return time_problem("ready_at", request.ready_at, now, REQUEST_HORIZON, REQUEST_HORIZON) or time_problem(
+        "deadline", request.deadline, now, REQUEST_HORIZON, REQUEST_HORIZON + DEFAULT_DEADLINE
+    )
 
 
-def _hours(span: timedelta) -> str:
-    return f"{span.total_seconds() / 3600:g} h"
+def time_problem(
+    name: str, value: datetime, now: datetime, behind: timedelta, ahead: timedelta
+) -> EdgeProblem | None:
+    """:data:`TIME_OUT_OF_RANGE` for a time (the field ``name``) more than ``behind`` before
+    ``now`` or ``ahead`` after it, or None (comparing aware times never overflows; converting may)."""
+    earliest, latest = now - behind, now + ahead
+    if earliest <= value <= latest:
+        return None
+    return EdgeProblem(
+        TIME_OUT_OF_RANGE,
+        name,
+        f"{name} {value.isoformat()} is out of range: from {earliest.isoformat()} to {latest.isoformat()}"
+        f" (the area's clock {_span(behind)} back, {_span(ahead)} ahead)",
+        {"field": name, "value": value.isoformat(), "earliest": earliest.isoformat(),
+         "latest": latest.isoformat()},
+    )  # fmt: skip
+
+
+def _span(span: timedelta) -> str:
+    days, hours = divmod(span.total_seconds() / 3600, 24)
+    return " ".join(part for part in (f"{days:g} d" if days else "", f"{hours:g} h" if hours else "") if part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,19 +173,37 @@ class Assessment:
     drone_id: str | None = None
 
 
+def routing_request(
+    request_id: str,
+    pickup: Place,
+    dropoff: Place,
+    weight_kg: float,
+    priority: str,
+    ready_at: datetime | None,
+    deadline: datetime | None,
+    *,
+    ready_default: datetime,
+) -> Request:
+    """The planner's view of a request as filed: without ``ready_at`` ready at ``ready_default``,
+    without ``deadline`` due by :func:`deadline_in_force`."""
+    ready = ready_at or ready_default
+    return Request(
+        id=request_id,
+        pickup=(pickup.lon, pickup.lat),
+        dropoff=(dropoff.lon, dropoff.lat),
+        weight_kg=weight_kg,
+        priority=priority,
+        ready_at=ready,
+        deadline=deadline_in_force(ready, deadline),
+    )
+
+
 def to_routing_request(view: RequestView, now: datetime) -> Request:
     """The planner's view of a stored request (no ready time: ready now; no deadline: the default)."""
-    ready = view.ready_at or min(view.created_at, now)
-    deadline = deadline_in_force(ready, view.deadline)
-    return Request(
-        id=view.id,
-        pickup=(view.pickup.lon, view.pickup.lat),
-        dropoff=(view.dropoff.lon, view.dropoff.lat),
-        weight_kg=view.weight_kg,
-        priority=view.priority,
-        ready_at=ready,
-        deadline=deadline,
-    )
+    return routing_request(
+        view.id, view.pickup, view.dropoff, view.weight_kg, view.priority, view.ready_at, view.deadline,
+        ready_default=min(view.created_at, now),
+    )  # fmt: skip
 
 
 def assess(

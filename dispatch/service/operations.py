@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 from dispatch.lifecycle import RequestState
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.drone_service import port_now
-from dispatch.service.intake import Assessment, deadline_in_force
+from dispatch.service.intake import Assessment, deadline_in_force, routing_request
 from dispatch.service.state import DroneView
 from dispatch.store import Conflict, InvalidInput, NotFound, Place, RequestView, Store, ZoneView
 from dispatch.store.models import AuditEntryRow, FlightRow, Pad, RequestRow
@@ -42,7 +42,6 @@ from dispatch.store.requests import request_view
 from dispatch.store.views import FlightView
 from fleet.link import LinkStatus
 from fleet.messages import Ack, State, Telemetry
-from routing.requests import Request
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +147,8 @@ async def quote(
     or the reason. (Intake counts every drone free now: its ETA is a lower bound.)
     """
     now = dispatcher.clock.now()
-    ready = ready_at or now
-    request = Request(
-        id="quote",
-        pickup=(pickup.lon, pickup.lat),
-        dropoff=(dropoff.lon, dropoff.lat),
-        weight_kg=weight_kg,
-        priority=priority,
-        ready_at=ready,
-        deadline=deadline_in_force(ready, deadline),
+    request = routing_request(
+        "quote", pickup, dropoff, weight_kg, priority, ready_at, deadline, ready_default=now
     )
     fleet = dispatcher.picture.planning_fleet()  # the fleet intake judges against
     states = dispatcher.picture.planning_states(fleet)
