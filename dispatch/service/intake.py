@@ -21,9 +21,10 @@ only covers 100 km), or a ready time or deadline out of range (``time_out_of_ran
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,7 +64,7 @@ class EdgeProblem:
     code: str
     field: str
     message: str
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)  # 'field' is an attribute here
 
 
 @functools.lru_cache(maxsize=16)
