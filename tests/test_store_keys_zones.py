@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from dispatch.store import InvalidInput, NotFound, Store
-from dispatch.store.database import Database
+from dispatch.store.api_keys import ApiKeyRepository
 from tests.db_fixtures import EXAMPLES, db_url_fixture, seeded_store_fixture, store_fixture  # noqa: F401
 
 T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
@@ -68,13 +68,13 @@ async def _entries(store: Store) -> list[tuple[str, str]]:
 
 async def test_last_used_is_refreshed_at_most_once_a_minute(seeded_store: Store) -> None:
     clock = [T0]
-    store = Store(Database(seeded_store.db.engine, now=lambda: clock[0]))
-    key = await store.api_keys.create("operator", actor="admin")
-    first = await store.api_keys.verify(key.token)
+    keys = ApiKeyRepository(seeded_store.db, wall=lambda: clock[0])  # key times are wall-clock
+    key = await keys.create("operator", actor="admin")
+    first = await keys.verify(key.token)
     clock[0] = T0 + timedelta(seconds=30)
-    second = await store.api_keys.verify(key.token)
+    second = await keys.verify(key.token)
     clock[0] = T0 + timedelta(seconds=90)
-    third = await store.api_keys.verify(key.token)
+    third = await keys.verify(key.token)
     assert first and second and third
     assert first.last_used_at == second.last_used_at == T0
     assert third.last_used_at == T0 + timedelta(seconds=90)

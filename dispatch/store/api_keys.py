@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -50,8 +51,9 @@ def key_view(row: ApiKeyRow) -> ApiKeyView:
 class ApiKeyRepository:
     """Create, verify, list and revoke API keys."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, wall: Callable[[], datetime] = utc_now) -> None:
         self._db = db
+        self._wall = wall  # wall-clock UTC, never the store's (possibly simulated) clock
 
     async def create(
         self, role: str, *, actor: str, office_id: str | None = None, label: str = ""
@@ -77,7 +79,7 @@ class ApiKeyRepository:
                     office_id=office_id,
                     label=label,
                     revoked=False,
-                    created_at=utc_now(),
+                    created_at=self._wall(),
                 )
             )
             await session.flush()
@@ -101,7 +103,7 @@ class ApiKeyRepository:
             ).scalar_one_or_none()
             if row is None or row.revoked:
                 return None
-            now = utc_now()
+            now = self._wall()
             if row.last_used_at is not None and timedelta(0) <= now - row.last_used_at < LAST_USED_RESOLUTION:
                 return key_view(row)
         async with self._db.write() as session:
@@ -118,7 +120,7 @@ class ApiKeyRepository:
             if row is None:
                 raise NotFound(f"no API key {key_id!r}")
             if not row.revoked:
-                row.revoked, row.revoked_at = True, utc_now()
+                row.revoked, row.revoked_at = True, self._wall()
                 await append_entry(
                     session,
                     self._db,
