@@ -36,7 +36,7 @@ from dispatch.store.views import CommandView, FlightView
 from fleet.messages import AbortMission, Ack
 
 if TYPE_CHECKING:
-    from dispatch.service.dispatcher import Dispatcher
+    from dispatch.service.flights import Flights
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ ON_DRONE = (FlightState.ACKED, FlightState.FLYING)  # states in which the drone 
 abort_cmd_id = abort_id  # the commander's grammar: ``<mission>.ab``, then ``.ab1``... after refusals
 
 
-async def abort_on_drone(d: Dispatcher, m: ActiveMission, reason: str, *, silent: bool = False) -> bool:
+async def abort_on_drone(d: Flights, m: ActiveMission, reason: str, *, silent: bool = False) -> bool:
     """Start aborting ``m`` on its drone if the drone may have started it; True when the caller
     must leave the mission as it is (it is given up once the drone acknowledges). False: give it
     up now (never started on the drone, or ``silent``: the drone is written off)."""
@@ -59,24 +59,24 @@ async def abort_on_drone(d: Dispatcher, m: ActiveMission, reason: str, *, silent
         await d.store.note("flight", m.mission_id, "abort_requested", actor=d.actor,
                            payload={"reason": reason, "cmd_id": abort_cmd_id(m.mission_id)})  # fmt: skip
         view = await _record(d, m, 0)
-        d._spawn(_send_until_answered(d, m, view), f"abort:{m.mission_id}")
+        d.spawn(_send_until_answered(d, m, view), f"abort:{m.mission_id}")
     return not silent
 
 
-async def _record(d: Dispatcher, m: ActiveMission, attempt: int) -> CommandView:
+async def _record(d: Flights, m: ActiveMission, attempt: int) -> CommandView:
     cmd = AbortMission(drone_id=m.drone_id, cmd_id=abort_cmd_id(m.mission_id, attempt),
                        expires_at=d.commander.expiry(), mission_id=m.mission_id)  # fmt: skip
     m.abort_cmds.add(cmd.cmd_id)
     return await d.commander.record(cmd, m.mission_id)
 
 
-def _silent(d: Dispatcher, drone_id: str, now: datetime) -> bool:
+def _silent(d: Flights, drone_id: str, now: datetime) -> bool:
     status = d.link.registry.get(drone_id)
     last = status.received_at if status is not None else None
     return last is None or (now - last).total_seconds() > d.silent_after_s
 
 
-async def _send_until_answered(d: Dispatcher, m: ActiveMission, view: CommandView) -> None:
+async def _send_until_answered(d: Flights, m: ActiveMission, view: CommandView) -> None:
     """Send the abort until the drone acknowledges it (applied by :func:`on_ack`), it is written
     off as silent, or it refused it :data:`REFUSALS` times."""
     refusals = 0
@@ -86,7 +86,7 @@ async def _send_until_answered(d: Dispatcher, m: ActiveMission, view: CommandVie
             return
         if ack is None:
             if d.link.connected and _silent(d, m.drone_id, d.clock.now()):
-                await d._abort_now(m, f"{m.aborting} (drone silent: abort not acknowledged)")
+                await d.abort_now(m, f"{m.aborting} (drone silent: abort not acknowledged)")
                 return
             continue  # the same id again: a drone applies it once
         refusals += 1
@@ -97,11 +97,11 @@ async def _send_until_answered(d: Dispatcher, m: ActiveMission, view: CommandVie
             return
         # A repeated cmd_id gets the same answer: ask again, a little later, with a new one.
         with contextlib.suppress(TimeoutError):
-            await d._telemetry_after(m.drone_id, d.clock.now() + timedelta(seconds=5))
+            await d.telemetry_after(m.drone_id, d.clock.now() + timedelta(seconds=5))
         view = await _record(d, m, refusals)
 
 
-async def on_ack(d: Dispatcher, ack: Ack) -> None:
+async def on_ack(d: Flights, ack: Ack) -> None:
     """An ack heard in the event loop: if it acknowledges the abort of a mission being aborted,
     record it and give the mission up (its requests not picked up are re-planned)."""
     if not ack.accepted or not is_abort_id(ack.cmd_id):
@@ -113,10 +113,10 @@ async def on_ack(d: Dispatcher, ack: Ack) -> None:
         return
     with contextlib.suppress(Conflict, NotFound):  # the sender may have recorded it already
         await d.store.flights.mark_command_acked(ack.cmd_id, "ack")
-    await d._abort_now(m, m.aborting)
+    await d.abort_now(m, m.aborting)
 
 
-async def recover(d: Dispatcher, m: ActiveMission, flight: FlightView) -> bool:
+async def recover(d: Flights, m: ActiveMission, flight: FlightView) -> bool:
     """At start, for a flight rebuilt from the store: False if no abort was ever asked for it.
     Otherwise it is given up now (the drone acknowledged) or its abort is sent again, and True:
     it must not be dispatched or steered any more."""
@@ -127,12 +127,12 @@ async def recover(d: Dispatcher, m: ActiveMission, flight: FlightView) -> bool:
     m.aborting = str(notes[-1].payload.get("reason")) if notes else "aborted before a restart"
     m.abort_cmds.update(c.cmd_id for c in aborts)
     if any(c.result == "ack" for c in aborts):
-        await d._abort_now(m, m.aborting)
+        await d.abort_now(m, m.aborting)
         return True
     last = aborts[-1]
     if last.result is None:
-        d._spawn(_send_until_answered(d, m, last), f"abort:{m.mission_id}")
+        d.spawn(_send_until_answered(d, m, last), f"abort:{m.mission_id}")
     else:
         view = await _record(d, m, len(aborts))
-        d._spawn(_send_until_answered(d, m, view), f"abort:{m.mission_id}")
+        d.spawn(_send_until_answered(d, m, view), f"abort:{m.mission_id}")
     return True

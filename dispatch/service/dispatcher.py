@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import itertools
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,7 +43,6 @@ from dispatch.service.commander import (
     ground_reroute_id,
     hold_id,
     is_dispatch_id,
-    lost_link_resume_id,
     reroute_id,
     resume_id,
     start_id,
@@ -58,11 +55,11 @@ from dispatch.service.drone_service import (
     port_at,
     return_to_service,
     serviceable,
-    write_off,
 )
-from dispatch.service.event_gate import refuse_stale
+from dispatch.service.events import Events
 from dispatch.service.failpoints import failpoint
 from dispatch.service.fleet_picture import FleetPicture
+from dispatch.service.flights import Flights
 from dispatch.service.intake import Assessment
 from dispatch.service.intake_batch import IntakeBatcher
 from dispatch.service.isolation import (
@@ -85,29 +82,18 @@ from dispatch.service.missions import (
 )
 from dispatch.service.reroute import Replacement, crosses, next_waypoint, path_home, replacement
 from dispatch.service.solver_pool import SolverPool
-from dispatch.service.state import ActiveMission, DroneView
+from dispatch.service.state import ActiveMission, DispatcherStats, DroneView
 from dispatch.store import Conflict, Intake, NewRequest, NotFound, RequestView, Store, StoreError
 from dispatch.store.views import CommandView, FlightView
 from fleet.clock import Clock
 from fleet.description import Fleet
-from fleet.link import FleetLink, LinkStatus, RefusedEvent
+from fleet.link import FleetLink
 from fleet.messages import (
-    Ack,
-    Delivered,
-    Fault,
-    GeofenceBreach,
     Hold,
-    Landed,
-    LandNow,
-    LowBattery,
-    PickedUp,
-    ReachedStop,
     Reroute,
     Resume,
     ReturnToPort,
-    State,
     Telemetry,
-    TookOff,
 )
 from routing.problem import Plan, PlanningProblem
 from routing.requests import Request
@@ -116,25 +102,6 @@ log = logging.getLogger(__name__)
 
 FLYING_STATES = ("en_route", "servicing", "holding", "returning", "landing")
 REROUTE_SLACK = timedelta(minutes=15)  # zones counted this long after a mission's expected end
-NO_DOCUMENT = "no_document"  # the simulator's fault kind for a hand-over of a document not on board
-
-
-@dataclasses.dataclass(slots=True)
-class DispatcherStats:
-    """Counters and measurements of one dispatcher (monotonic)."""
-
-    plan_rounds: int = 0
-    plan_wall_s: list[float] = dataclasses.field(default_factory=list)
-    round_requests: list[int] = dataclasses.field(default_factory=list)  # requests per round
-    missions: int = 0
-    reroutes: int = 0  # re-routes around zones (adopted by the drone)
-    cancel_steers: int = 0  # re-routes taking a cancelled request off a mission
-    reroute_reaction_wall_s: list[float] = dataclasses.field(default_factory=list)
-    reroute_reaction_sim_s: list[float] = dataclasses.field(default_factory=list)
-    breaches: int = 0
-    refused_events: Counter[str] = dataclasses.field(default_factory=Counter)  # by event (event_gate)
-    errors: Counter[str] = dataclasses.field(default_factory=Counter)
-    first_command_wall: dict[str, float] = dataclasses.field(default_factory=dict)  # request -> time.time()
 
 
 class Dispatcher:
@@ -172,18 +139,22 @@ class Dispatcher:
         self.stats = DispatcherStats()
         self.picture = FleetPicture(link.registry, clock)
         self.commander = Commander(store, link, clock)
+        self.flights = Flights(
+            store, link, clock, self.picture, self.commander, self.stats, self.wake,
+            actor=actor, silent_after_s=silent_after_s,
+        )  # fmt: skip
+        self.events = Events(
+            store, link, clock, self.picture, self.commander, self.flights, self.stats, self._return_to_port,
+            actor=actor, silent_after_s=silent_after_s,
+        )  # fmt: skip
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._side: set[asyncio.Task[Any]] = set()
         self._intake_lock = asyncio.Lock()
         self._intake_batch: IntakeBatcher[RequestView] = IntakeBatcher(self._intake)
         self._zone_lock = asyncio.Lock()
         self._sub = link.subscribe(maxsize=100_000)
-        self._link_up_at: datetime | None = None  # clock time the link last (re)connected
-        self._resumed: set[tuple[str, str]] = set()  # (drone, State msg_id) already answered
         self.idle = asyncio.Event()  # set when a planning round found nothing left to do
         self._progress = asyncio.Condition()
-        self.on_progress: Callable[[str, str], None] | None = None  # (request id, new state)
 
     # --- the fleet picture (read by front ends and tests) -------------------------------------
 
@@ -216,6 +187,15 @@ class Dispatcher:
     def _zone_stamp(self) -> dict[str, datetime]:
         return self.picture.zone_stamp
 
+    @property
+    def on_progress(self) -> Callable[[str, str], None] | None:
+        """Called with (request id, new state) after each request transition is committed."""
+        return self.flights.on_progress
+
+    @on_progress.setter
+    def on_progress(self, callback: Callable[[str, str], None] | None) -> None:
+        self.flights.on_progress = callback
+
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -228,7 +208,7 @@ class Dispatcher:
         await load_service_states(self)
         await self._load_zones()
         await self._recover()
-        self._spawn(self._scan_recovered(), "scan-recovered")
+        self.flights.spawn(self._scan_recovered(), "scan-recovered")
         await self._locate_drones()
         await self._intake_pending()
         self._tasks = [
@@ -240,12 +220,12 @@ class Dispatcher:
 
     async def stop(self) -> None:
         """Stop the loops and in-flight command sequences; the store keeps everything."""
-        for task in [*self._tasks, *self._side]:
+        for task in [*self._tasks, *self.flights.side]:
             task.cancel()
-        for task in [*self._tasks, *self._side]:
+        for task in [*self._tasks, *self.flights.side]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._tasks, self._side = [], set()
+        self._tasks, self.flights.side = [], set()
         self._sub.close()
         if self._own_pool:
             self.pool.close()
@@ -274,13 +254,6 @@ class Dispatcher:
 
         await asyncio.wait_for(_wait(), timeout_s)
 
-    async def _request_to(self, request_id: str, target: str, **kw: Any) -> RequestView:
-        """One request transition through the store, reported to ``on_progress`` once it is committed."""
-        view = await self.store.requests.transition(request_id, target, **kw)
-        if self.on_progress is not None:
-            self.on_progress(request_id, str(target))
-        return view
-
     def wake(self) -> None:
         """Ask for a planning round soon."""
         self.idle.clear()
@@ -295,19 +268,6 @@ class Dispatcher:
         """Read the zones from the store now (not at the next tick); return the missions being
         re-routed around zones that are new or changed."""
         return await self._zones_changed()
-
-    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Future[Any]:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._side.add(task)
-        task.add_done_callback(self._done)
-        return task
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._side.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.stats.errors[task.get_name().split(":")[0]] += 1
-            log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
     # --- intake ------------------------------------------------------------------------------
 
@@ -405,7 +365,8 @@ class Dispatcher:
             "request", request_id, "cancel_requested", actor=actor,
             payload={"reason": reason, "mission_id": m.mission_id, "drone_id": m.drone_id},
         )  # fmt: skip
-        task = self._spawn(self._take_off_mission(m, request_id, actor, reason), f"cancel:{request_id}")
+        cancel = self._take_off_mission(m, request_id, actor, reason)
+        task = self.flights.spawn(cancel, f"cancel:{request_id}")
         try:
             return str(await asyncio.wait_for(asyncio.shield(task), wait_s))
         except TimeoutError:
@@ -450,7 +411,7 @@ class Dispatcher:
         # Off the mission: re-routed without it, or the mission was aborted (the request is
         # ``accepted`` again). The expected state guards against the planner taking it meanwhile.
         try:
-            await self._request_to(
+            await self.flights.request_to(
                 request_id, RequestState.CANCELLED, actor=actor,
                 details={"reason": reason, "mission_id": m.mission_id, "drone_id": m.drone_id},
                 expected_state=view.state,
@@ -477,7 +438,7 @@ class Dispatcher:
         dispatcher before its hold was recorded, is not new to this one: no tick would look."""
         now = self.clock.now()
         drones = [m.drone_id for m in self.missions.values() if not m.rerouting]
-        await asyncio.gather(*(self._telemetry_after(d, now) for d in drones), return_exceptions=True)
+        await asyncio.gather(*(self.flights.telemetry_after(d, now) for d in drones), return_exceptions=True)
         async with self._zone_lock:
             self._reroute_crossing([z.id for z in self.zones])
 
@@ -506,13 +467,8 @@ class Dispatcher:
         if not crosses(self.airspace, zone_ids, pos, m.waypoints, first, t_sim, until):
             return False
         m.rerouting = True
-        self._spawn(self._reroute(m, zone_ids, t_wall, t_sim), f"reroute:{m.mission_id}")
+        self.flights.spawn(self._reroute(m, zone_ids, t_wall, t_sim), f"reroute:{m.mission_id}")
         return True
-
-    async def _telemetry_after(self, drone_id: str, after: datetime, timeout_s: float = 10.0) -> Telemetry:
-        """The first telemetry sample of a drone stamped at or after ``after`` (real-time timeout),
-        heard by this process or taken from the fleet view."""
-        return await self.link.telemetry_after(drone_id, after, timeout_s)
 
     async def _reroute(
         self,
@@ -556,10 +512,10 @@ class Dispatcher:
                 # Refused because it holds already (after a restart): as good as acknowledged.
                 if ack is None or (not ack.accepted and not self.picture.holding(m.drone_id)):
                     # Servicing a pad (cannot hold now): wait for the drone to be on its way again.
-                    await self._telemetry_after(m.drone_id, self.clock.now() + timedelta(seconds=1))
+                    await self.flights.telemetry_after(m.drone_id, self.clock.now() + timedelta(seconds=1))
                     continue
                 failpoint("reroute.held")
-                tele = await self._telemetry_after(m.drone_id, ack.ts)
+                tele = await self.flights.telemetry_after(m.drone_id, ack.ts)
                 model = self.picture.model(m.drone_id)
                 pos = (tele.lon, tele.lat)
                 now = self.clock.now()
@@ -627,7 +583,7 @@ class Dispatcher:
                 return True  # refused or aborted: nothing of it will fly
             if m.state not in (FlightState.PLANNED, FlightState.COMMANDED):
                 break
-            await self._telemetry_after(m.drone_id, self.clock.now() + timedelta(seconds=1))
+            await self.flights.telemetry_after(m.drone_id, self.clock.now() + timedelta(seconds=1))
         if m.state != FlightState.ACKED:
             return False
         model = self.picture.model(m.drone_id)
@@ -703,7 +659,7 @@ class Dispatcher:
         await self.store.note(
             "flight", m.mission_id, action, actor=self.actor, payload={"zones": zone_ids, "detail": detail}
         )
-        await self._abort(m, f"no safe path after a zone change: {detail}")
+        await self.flights.abort(m, f"no safe path after a zone change: {detail}")
         self.drones[m.drone_id].returning = True
         await self._return_to_port(m.drone_id, pos)
 
@@ -735,7 +691,7 @@ class Dispatcher:
             return
         now = self.clock.now()
         readable, broken = routable(views, now)
-        give_up = functools.partial(self._request_to, actor=self.actor)
+        give_up = functools.partial(self.flights.request_to, actor=self.actor)
         await unserve(give_up, broken)
         requests = tuple(readable)
         if len(requests) > self.round_requests:
@@ -799,7 +755,7 @@ class Dispatcher:
             # ``no_capacity`` waits for a drone; any other reason will not go away by waiting.
             if u.reason != "no_capacity":
                 with contextlib.suppress(InvalidTransition, Conflict, NotFound):
-                    await self._request_to(
+                    await self.flights.request_to(
                         u.request_id, RequestState.UNSERVED, actor=self.actor,
                         details={"reason": u.reason, "detail": u.detail},
                         expected_state=RequestState.ACCEPTED,
@@ -817,7 +773,7 @@ class Dispatcher:
         m = ActiveMission.of(spec, FlightState.PLANNED)
         self.picture.add_mission(m)
         self.stats.missions += 1
-        self._spawn(self._dispatch(m), f"dispatch:{spec.mission_id}")
+        self.flights.spawn(self._dispatch(m), f"dispatch:{spec.mission_id}")
 
     async def _dispatch(self, m: ActiveMission) -> None:
         """Record upload and start (same ids on every attempt), send the upload, then the start."""
@@ -839,10 +795,10 @@ class Dispatcher:
                 self.stats.first_command_wall.setdefault(r, wall)
             ack = await self.commander.send_stored(up) if up.result is None else stored_ack(up)
             if ack is None:
-                await self._abort(m, "the drone did not acknowledge the mission upload")
+                await self.flights.abort(m, "the drone did not acknowledge the mission upload")
                 return
             if not ack.accepted:
-                await self._abort(m, f"mission refused: {ack.reason}")
+                await self.flights.abort(m, f"mission refused: {ack.reason}")
                 return
             async with m.lock:
                 await self.store.flights.acknowledge(mid, actor=self.actor, cmd_id=up.cmd_id)
@@ -852,260 +808,23 @@ class Dispatcher:
                 ack = await self.commander.send_stored(go)
                 if ack is not None:
                     if not ack.accepted:
-                        await self._abort(m, f"start refused: {ack.reason}")
+                        await self.flights.abort(m, f"start refused: {ack.reason}")
                         return
                     break
                 if not self.drones[m.drone_id].usable:
                     return
-            await self._flight_to(m, FlightState.FLYING)
-
-    async def _flight_to(self, m: ActiveMission, target: FlightState) -> None:
-        async with m.lock:
-            if m.state == target or m.state in (FlightState.COMPLETED, FlightState.ABORTED):
-                return
-            if target == FlightState.COMPLETED and m.state == FlightState.ACKED:
-                await self.store.flights.transition(m.mission_id, FlightState.FLYING, actor=self.actor)
-                m.state = FlightState.FLYING
-            await self.store.flights.transition(m.mission_id, target, actor=self.actor)
-            m.state = target
-
-    async def _abort(self, m: ActiveMission, reason: str, *, silent: bool = False) -> None:
-        """Abort a mission: one its drone may have started is aborted on the drone first and given
-        up here once the drone acknowledges, or is written off as ``silent`` (dispatch.service.abort)."""
-        if not await abort.abort_on_drone(self, m, reason, silent=silent):
-            await self._abort_now(m, reason)
-
-    async def _abort_now(self, m: ActiveMission, reason: str) -> None:
-        """Give a mission up: requests not picked up go back to ``accepted``; the drone is free."""
-        async with m.lock:
-            if m.state not in (FlightState.COMPLETED, FlightState.ABORTED):
-                with contextlib.suppress(InvalidTransition):
-                    await self.store.flights.abort(m.mission_id, actor=self.actor, reason=reason)
-                m.state = FlightState.ABORTED
-        self.picture.forget(m)
-        self.wake()
+            await self.flights.flight_to(m, FlightState.FLYING)
 
     # --- events ------------------------------------------------------------------------------
 
     async def _event_loop(self) -> None:
         async for update in self._sub:
             try:
-                await self._on_update(update)
+                await self.events.handle(update)
             except Exception:
                 self.stats.errors["event"] += 1
                 log.exception("handling %s failed", type(update).__name__)
             await self._notify()
-
-    async def _on_update(self, u: object) -> None:
-        if await refuse_stale(self, u):
-            return
-        if isinstance(u, Ack):
-            await abort.on_ack(self, u)
-        elif isinstance(u, TookOff):
-            m = self.picture.mission_of(u.drone_id, u.mission_id)
-            if m is not None and m.state == FlightState.ACKED:
-                await self._flight_to(m, FlightState.FLYING)
-        elif isinstance(u, ReachedStop):
-            m = self.picture.mission_of(u.drone_id, u.mission_id)
-            if m is not None and u.stop_index < len(m.stops):
-                m.reached_at = max(m.reached_at, m.stops[u.stop_index].at)
-        elif isinstance(u, PickedUp):
-            await self._on_picked_up(u)
-        elif isinstance(u, Delivered):
-            await self._on_delivered(u)
-        elif isinstance(u, Landed):
-            await self._on_landed(u)
-        elif isinstance(u, Fault) and u.kind == NO_DOCUMENT:
-            # A hand-over stop whose pickup was refused: nothing to hand over, the drone flies on.
-            await self.store.note("drone", u.drone_id, "no_document_at_handover", actor=self.actor,
-                                  payload={"mission_id": u.mission_id, "detail": u.detail})  # fmt: skip
-        elif isinstance(u, Fault):
-            await self._on_fault(u.drone_id, f"drone fault: {u.kind}", (u.lon, u.lat))
-        elif isinstance(u, LowBattery):
-            await self._on_low_battery(u)
-        elif isinstance(u, GeofenceBreach):
-            self.stats.breaches += 1
-            log.error("GEOFENCE BREACH: %s in zone %s", u.drone_id, u.zone_id)
-            await self.store.note("drone", u.drone_id, "geofence_breach", actor=self.actor,
-                                  payload={"zone_id": u.zone_id, "lon": u.lon, "lat": u.lat})  # fmt: skip
-        elif isinstance(u, State) and u.online:
-            self._resume_if_held(u)
-            self.wake()
-        elif isinstance(u, LinkStatus) and u.status == "up":
-            self._link_up_at = self.clock.now()
-        elif isinstance(u, RefusedEvent) and u.drone_id in self.drones:  # not signed by the drone
-            details = {"event": u.event, "mission_id": u.mission_id, "request_id": u.request_id,
-                       "detail": u.detail, "refused_so_far": u.count}  # fmt: skip
-            await self.store.note("drone", u.drone_id, "unsigned_event_refused", actor=self.actor,
-                                  payload=details)  # fmt: skip
-
-    def _resume_if_held(self, s: State) -> None:
-        """A drone back online that still hovers on its lost-link policy ``hold`` is told to go on:
-        the dispatcher itself holds a drone only while re-routing it."""
-        m = self.picture.mission_of(s.drone_id, s.mission_id)
-        view = self.drones.get(s.drone_id)
-        if s.state != "holding" or m is None or view is None or not view.usable or m.rerouting:
-            return
-        if (s.drone_id, s.msg_id) in self._resumed:  # a retained state seen again after a reconnect
-            return
-        self._resumed.add((s.drone_id, s.msg_id))
-        n = sum(1 for d, _ in self._resumed if d == s.drone_id)
-        cmd_id = lost_link_resume_id(m.mission_id, n)
-        cmd = Resume(drone_id=s.drone_id, cmd_id=cmd_id, expires_at=self.commander.expiry())
-        self._spawn(self.commander.send_new(cmd, m.mission_id), f"resume:{m.mission_id}")
-
-    async def _on_picked_up(self, e: PickedUp) -> None:
-        m = self.picture.mission_of(e.drone_id, e.mission_id)
-        details = {"drone_id": e.drone_id, "mission_id": e.mission_id, "lon": e.lon, "lat": e.lat,
-                   "at": e.ts.isoformat(), "code_ok": e.code_ok}  # fmt: skip
-        if not e.code_ok:
-            if m is not None:
-                m.refused_pickup.add(e.request_id)
-            await self.store.note(
-                "request", e.request_id, "pickup_code_refused", actor=self.actor, payload=details
-            )
-            with contextlib.suppress(InvalidTransition, Conflict):
-                await self._request_to(
-                    e.request_id, RequestState.CANCELLED, actor=self.actor,
-                    details={**details, "reason": "pickup code refused"},
-                    expected_state=RequestState.DISPATCHED,
-                )  # fmt: skip
-            return
-        if m is not None:
-            m.picked.add(e.request_id)
-        with contextlib.suppress(InvalidTransition, Conflict):
-            await self._request_to(
-                e.request_id, RequestState.PICKED_UP, actor=self.actor, details=details,
-                expected_state=RequestState.DISPATCHED,
-            )  # fmt: skip
-        # On board only if it really is: a late or repeated pickup event of a request already
-        # handed over must not make the next landing "fail" it.
-        if (await self.store.requests.get(e.request_id)).state == RequestState.PICKED_UP:
-            self.drones[e.drone_id].onboard.add(e.request_id)
-
-    async def _on_delivered(self, e: Delivered) -> None:
-        m = self.picture.mission_of(e.drone_id, e.mission_id)
-        details = {"drone_id": e.drone_id, "mission_id": e.mission_id, "lon": e.lon, "lat": e.lat,
-                   "at": e.ts.isoformat(), "code_ok": e.code_ok}  # fmt: skip
-        if not e.code_ok:
-            if m is not None:
-                m.refused_handover.add(e.request_id)
-            await self.store.note("request", e.request_id, "recipient_code_refused", actor=self.actor,
-                                  payload=details)  # fmt: skip
-            return
-        self.drones[e.drone_id].onboard.discard(e.request_id)
-        if m is not None:
-            m.picked.add(e.request_id)
-            m.delivered.add(e.request_id)
-        if m is not None and (await self.store.requests.get(e.request_id)).state == RequestState.DISPATCHED:
-            # The hand-over arrived before its pickup event (reordered or lost): it proves the pickup.
-            with contextlib.suppress(InvalidTransition, Conflict):
-                await self._request_to(
-                    e.request_id, RequestState.PICKED_UP, actor=self.actor,
-                    details={**details, "inferred_from": "delivered"}, expected_state=RequestState.DISPATCHED,
-                )  # fmt: skip
-        with contextlib.suppress(InvalidTransition, Conflict):
-            await self._request_to(
-                e.request_id, RequestState.DELIVERED, actor=self.actor, details=details,
-                expected_state=RequestState.PICKED_UP,
-            )  # fmt: skip
-
-    async def _on_landed(self, e: Landed) -> None:
-        view = self.drones.get(e.drone_id)
-        if view is None:
-            return
-        model = self.picture.model(e.drone_id)
-        if e.mission_id is not None and view.mission not in (None, e.mission_id):
-            # A late or repeated landing of an earlier mission: the drone is flying another one now.
-            log.info(
-                "stale landing of %s from %s ignored (flying %s)", e.mission_id, e.drone_id, view.mission
-            )
-            return
-        m = self.picture.mission_of(e.drone_id, e.mission_id) or (
-            self.missions.get(view.mission) if view.mission else None
-        )
-        where = e.port_id or f"{e.lon:.6f},{e.lat:.6f}"
-        for rid in sorted(view.onboard):
-            await self._custody_failed(rid, e.drone_id, "documents still on board at landing", (e.lon, e.lat))
-            if e.port_id is None:
-                # Landed in the open (an emergency landing): the documents are not back anywhere
-                # safe. The request stays `failed` with where they are, for a recovery crew.
-                await self.store.note(
-                    "request", rid, "documents_landed_away_from_port", actor=self.actor,
-                    payload={"location": where, "drone_id": e.drone_id, "at": e.ts.isoformat()},
-                )  # fmt: skip
-                continue
-            with contextlib.suppress(InvalidTransition, Conflict):
-                await self._request_to(
-                    rid, RequestState.RETURNED, actor=self.actor,
-                    details={"location": where, "drone_id": e.drone_id, "at": e.ts.isoformat()},
-                    expected_state=RequestState.FAILED,
-                )  # fmt: skip
-        view.onboard.clear()
-        if m is not None and m.aborting:
-            await self._abort_now(m, m.aborting)  # landed before acknowledging the abort: it is over
-        elif m is not None:
-            for rid in m.spec.request_ids:
-                if rid in m.picked or rid in m.refused_pickup or rid in m.cancelled:
-                    continue
-                # No pickup event seen for it: the outcome is unknown (an event lost in a crash
-                # window), so it is NOT re-planned (it could be on board) but left for an operator.
-                await self.store.note(
-                    "request", rid, "pickup_outcome_unknown", actor=self.actor,
-                    payload={"mission_id": m.mission_id, "drone_id": e.drone_id, "landed_at": where},
-                )  # fmt: skip
-            await self._flight_to(m, FlightState.COMPLETED)
-            self.picture.forget(m)
-        view.port = e.port_id  # where it stands now, written off or not
-        if e.port_id is not None and view.usable:
-            # Our clock, not the drone's: a drone clock minutes off must not shift the plan.
-            view.available_at = self.clock.now() + timedelta(seconds=model.turnaround_s)
-            view.returning = False
-        elif e.port_id is None:
-            write_off(view, "landed away from a port", self.clock.now())
-        self.wake()
-
-    async def _custody_failed(self, rid: str, drone_id: str, reason: str, at: tuple[float, float]) -> None:
-        with contextlib.suppress(InvalidTransition, Conflict):
-            await self._request_to(
-                rid, RequestState.FAILED, actor=self.actor,
-                details={"reason": reason, "drone_id": drone_id, "lon": at[0], "lat": at[1],
-                         "custody": "on board"},
-                expected_state=RequestState.PICKED_UP,
-            )  # fmt: skip
-
-    async def _on_fault(
-        self, drone_id: str, reason: str, at: tuple[float, float], *, land: bool = True
-    ) -> None:
-        """A drone cannot go on: re-plan what it has not picked up, fail what it carries, and tell it
-        to land (a fault) or to return to the nearest reachable port (``land=False``: silence; the
-        command waits in its session until it is back)."""
-        view = self.drones.get(drone_id)
-        if view is None or not view.usable:
-            return
-        write_off(view, reason, self.clock.now())
-        for rid in sorted(view.onboard):
-            await self._custody_failed(rid, drone_id, reason, at)
-        m = self.missions.get(view.mission) if view.mission else None
-        if m is not None:
-            await self._abort(m, reason, silent=not land)
-        if land:
-            cmd = LandNow(drone_id=drone_id, cmd_id=drone_command_id(drone_id, "land"),
-                          expires_at=self.commander.expiry())  # fmt: skip
-            self._spawn(self.commander.send_new(cmd, None), f"land:{drone_id}")
-        else:
-            self._spawn(self._return_to_port(drone_id, at), f"return:{drone_id}")
-        self.wake()
-
-    async def _on_low_battery(self, e: LowBattery) -> None:
-        view = self.drones.get(e.drone_id)
-        if view is None or view.returning or not view.usable:
-            return
-        view.returning = True
-        m = self.missions.get(view.mission) if view.mission else None
-        if m is not None:
-            await self._abort(m, "low battery: returning to the nearest port")
-        self._spawn(self._return_to_port(e.drone_id, (e.lon, e.lat)), f"return:{e.drone_id}")
 
     async def _return_to_port(self, drone_id: str, pos: tuple[float, float]) -> None:
         """Fly to the nearest port reachable on a safe path (hold where it is if none)."""
@@ -1131,7 +850,7 @@ class Dispatcher:
             if ack is not None and ack.accepted:
                 return
             # Refused while servicing a pad: try again a little later with a new command.
-            await self._telemetry_after(drone_id, self.clock.now() + timedelta(seconds=5))
+            await self.flights.telemetry_after(drone_id, self.clock.now() + timedelta(seconds=5))
             cmd = ReturnToPort(
                 drone_id=drone_id, cmd_id=drone_command_id(drone_id, "rtp", attempt),
                 expires_at=self.commander.expiry(), port_id=cmd.port_id, waypoints=cmd.waypoints,
@@ -1156,7 +875,7 @@ class Dispatcher:
             self._update_eta(m, now)
 
         async def silence(drone_id: str) -> None:
-            await self._check_silence(drone_id, now)
+            await self.events.check_silence(drone_id, now)
 
         # Each step, and each drone or mission within one, on its own: one failure skips nothing else.
         await run_steps("tick", [
@@ -1167,19 +886,6 @@ class Dispatcher:
             ("eta", lambda: for_each("tick.eta", self.missions.values(), eta, errors)),
         ], errors)  # fmt: skip
         self.wake()
-
-    async def _check_silence(self, drone_id: str, now: datetime) -> None:
-        """Write a drone on a mission off if nothing was heard from it for ``silent_after_s``."""
-        view, status = self.drones[drone_id], self.link.registry.get(drone_id)
-        if not view.usable or view.mission is None:
-            return
-        last = status.received_at if status is not None else None
-        if last is not None and self._link_up_at is not None:
-            last = max(last, self._link_up_at)  # while our own link was down, nobody was heard
-        if last is not None and self.link.connected and (now - last).total_seconds() > self.silent_after_s:
-            tele = status.telemetry if status is not None else None
-            pos = (tele.lon, tele.lat) if tele is not None else (0.0, 0.0)
-            await self._on_fault(drone_id, "drone went silent", pos, land=False)
 
     def _update_eta(self, m: ActiveMission, now: datetime) -> None:
         """Estimate the mission's end from the drone's telemetry (rest of the path at cruise speed)."""
@@ -1220,15 +926,15 @@ class Dispatcher:
                     if intent is not None:
                         # Stopped while cancelling it: finish (the steering is idempotent).
                         cancel = self._take_off_mission(m, rid, intent[0], intent[1])
-                        self._spawn(cancel, f"cancel:{rid}")
-            if await abort.recover(self, m, flight):
+                        self.flights.spawn(cancel, f"cancel:{rid}")
+            if await abort.recover(self.flights, m, flight):
                 continue
             cmds = {c.cmd_id: c for c in flight.commands}
             up, go = cmds.get(upload_id(m.mission_id)), cmds.get(start_id(m.mission_id))
             if up is None or go is None:
-                self._spawn(self._dispatch(m), f"dispatch:{m.mission_id}")
+                self.flights.spawn(self._dispatch(m), f"dispatch:{m.mission_id}")
             elif m.state in (FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED):
-                self._spawn(self._continue_dispatch(m, up, go), f"dispatch:{m.mission_id}")
+                self.flights.spawn(self._continue_dispatch(m, up, go), f"dispatch:{m.mission_id}")
             if m.state in (FlightState.ACKED, FlightState.FLYING) and _held_without_resume(flight):
                 # Stopped between a re-route's hold and its resume: the drone hovers until told
                 # otherwise. Look again at its path against every zone now in force (below).
@@ -1245,13 +951,13 @@ class Dispatcher:
             if cmd.kind == "Reroute":
                 # Before the held flight is looked at again: that starts from the route it flies.
                 m = self.missions.get(cmd.mission_id or "")
-                self._spawn(self._resend_reroute(m, cmd), f"resend:{cmd.cmd_id}")
+                self.flights.spawn(self._resend_reroute(m, cmd), f"resend:{cmd.cmd_id}")
             else:
-                self._spawn(self.commander.send_stored(cmd), f"resend:{cmd.cmd_id}")
+                self.flights.spawn(self.commander.send_stored(cmd), f"resend:{cmd.cmd_id}")
         for mission_id in sorted(held):
             m = self.missions[mission_id]
             again = self._reroute(m, [z.id for z in self.zones], time.perf_counter(), self.clock.now())
-            self._spawn(again, f"reroute:{mission_id}")
+            self.flights.spawn(again, f"reroute:{mission_id}")
 
     async def _locate_drones(self, timeout_s: float = 3.0) -> None:
         """Find the port each idle drone stands at from its telemetry: after a restart a drone may
@@ -1263,7 +969,7 @@ class Dispatcher:
             if self.drones[d.id].mission is None and self.link.registry.get(d.id) is not None
         ]  # fmt: skip
         found = await asyncio.gather(
-            *(self._telemetry_after(d.id, since, timeout_s) for d in idle), return_exceptions=True
+            *(self.flights.telemetry_after(d.id, since, timeout_s) for d in idle), return_exceptions=True
         )
         for d, tele in zip(idle, found, strict=True):
             port = port_at(self.fleet.ports, tele.lon, tele.lat) if isinstance(tele, Telemetry) else None

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING
 from fleet.messages import Delivered, Landed, PickedUp, ReachedStop, TookOff
 
 if TYPE_CHECKING:
-    from dispatch.service.dispatcher import Dispatcher
+    from dispatch.service.events import Events
 
 log = logging.getLogger(__name__)
 
 MISSION_EVENTS = (TookOff, ReachedStop, PickedUp, Delivered, Landed)
 
 
-async def refuse_stale(d: Dispatcher, update: object) -> bool:
+async def refuse_stale(d: Events, update: object) -> bool:
     """True (counted and audited) if ``update`` is an event of a mission that is not its drone's
     current one; False for everything the dispatcher must handle."""
     if not isinstance(update, MISSION_EVENTS) or update.mission_id is None:

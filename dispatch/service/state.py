@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,3 +70,21 @@ class DroneView:
     why_unusable: str = ""
     written_off_at: datetime | None = None  # when the dispatcher set usable to False
     out_of_service: str | None = None  # an operator took it out of service, for this reason
+
+
+@dataclass(slots=True)
+class DispatcherStats:
+    """Counters and measurements of one dispatcher (monotonic)."""
+
+    plan_rounds: int = 0
+    plan_wall_s: list[float] = field(default_factory=list)
+    round_requests: list[int] = field(default_factory=list)  # requests per round
+    missions: int = 0
+    reroutes: int = 0  # re-routes around zones (adopted by the drone)
+    cancel_steers: int = 0  # re-routes taking a cancelled request off a mission
+    reroute_reaction_wall_s: list[float] = field(default_factory=list)
+    reroute_reaction_sim_s: list[float] = field(default_factory=list)
+    breaches: int = 0
+    refused_events: Counter[str] = field(default_factory=Counter)  # by event (event_gate)
+    errors: Counter[str] = field(default_factory=Counter)
+    first_command_wall: dict[str, float] = field(default_factory=dict)  # request -> time.time()
