@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 
-from dispatch.service.operations import drone_states
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
@@ -154,7 +153,8 @@ async def test_a_request_on_a_flight_is_cancelled_before_its_pickup(
         # A quote meanwhile counts the busy drone from the end of its mission.
         busy = {m.drone_id: m for m in api.dispatcher.missions.values()}
         assert busy
-        states = {s.drone_id: s for s in drone_states(api.dispatcher, api.dispatcher.fleet)}  # type: ignore[arg-type]
+        assert api.dispatcher.fleet is not None
+        states = {s.drone_id: s for s in api.dispatcher.picture.planning_states(api.dispatcher.fleet)}
         for drone_id, m in busy.items():
             assert states[drone_id].port == m.spec.end_port
             assert states[drone_id].at > api.dispatcher.clock.now()
