@@ -42,7 +42,7 @@ async def held_after_crash(system: System, zone: bool) -> tuple[str, str]:
     # What the first dispatcher did last: record the hold, send it, record the drone's ack.
     expires = system.clock.now() + timedelta(hours=1)
     hold = Hold(drone_id=picked.drone_id, cmd_id=f"{mission_id}.h1", expires_at=expires)
-    ack = await first._send_new(hold, mission_id)
+    ack = await first.commander.send_new(hold, mission_id)
     assert ack is not None and ack.accepted
     return view.id, mission_id
 
