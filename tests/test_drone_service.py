@@ -54,7 +54,7 @@ async def test_an_operator_takes_a_drone_out_of_service_and_back_audited_and_kep
         r = await op.post(url, json={"in_service": False, "reason": "x", "until": "tomorrow"})
         assert r.status_code == 400 and error_code(r) == "invalid_request", r.text
         r = await op.post(url, json={"in_service": False, "reason": "x" * 501})
-        assert r.status_code == 400, r.text
+        assert r.status_code == 422 and error_code(r) == "too_long", r.text  # the edge's string limits
         r = await op.post("/api/v1/fleet/D99/service", json={"in_service": False, "reason": REASON})
         assert r.status_code == 404, r.text
         assert "D01" not in await api.store.directory.out_of_service()  # nothing stored so far
