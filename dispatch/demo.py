@@ -19,6 +19,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from dispatch.commands.path import demo_paths, print_demo_paths
 from dispatch.commands.plan import (
@@ -95,7 +96,9 @@ def main(argv: list[str]) -> int:
         f"== 3. Live: dispatcher, HTTP API, dashboard and simulated fleet over an embedded MQTT broker, "
         f"{args.speed:g}x time; {args.requests} requests filed over HTTP"
     )
-    display = "off" if args.headless else ("panel" if sys.stdout.isatty() else "lines")
+    display: Literal["panel", "lines", "off"] = (
+        "off" if args.headless else ("panel" if sys.stdout.isatty() else "lines")
+    )
     options = LiveOptions(
         requests=args.requests,
         duration_s=args.duration,

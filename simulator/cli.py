@@ -20,6 +20,8 @@ from fleet.clock import Clock, RealClock, ScaledClock, add_clock_arguments, shar
 from fleet.connection import add_tls_arguments, address_from_args
 from fleet.description import FleetFormatError, load_fleet
 from fleet.embedded_broker import EmbeddedBroker
+from fleet.hub import Subscription
+from fleet.messages import AnyEvent
 from fleet.signing import add_fleet_secret_arguments, fleet_secret_from_args
 from fleet.topics import DEFAULT_PREFIX
 from simulator.faults import FAULT_VALUES, FaultSpec, run_schedule
@@ -196,7 +198,7 @@ async def _after(sim: SimulatedFleet, duration: float, stop: asyncio.Event) -> N
     stop.set()
 
 
-async def _report(sub, verbose: bool) -> None:  # type: ignore[no-untyped-def]
+async def _report(sub: Subscription[AnyEvent], verbose: bool) -> None:
     async for event in sub:
         kind = type(event).__name__
         if verbose or kind in ("GeofenceBreach", "Fault"):
