@@ -29,7 +29,7 @@ async def test_rounds_take_the_requests_due_first_and_clear_the_backlog(
 ) -> None:
     async with running_system(store, broker, prefix, drones=2, speed=150.0, pool=solver_pool) as system:
         d = system.dispatcher
-        d.round_requests = 2
+        d.planning.round_requests = 2
         ids = []
         for src, dst, due in ROUTES:
             created = await store.requests.create(request(src, dst, deadline_min=due), actor=src)

@@ -1,0 +1,212 @@
+"""Planning: rounds over the accepted requests, commits of the first trips, and dispatch.
+
+- **Rolling horizon.** Each planning round plans the accepted requests due first (at most
+  ``round_requests``, earliest deadline first) on every usable drone of the fleet picture (busy
+  drones from the end of their mission) but commits only the first trip of idle drones; the rest
+  is re-planned in the next round. A request the planner cannot handle is found and given up
+  (``unserved``), not every round with it.
+- **Commit under the zone lock.** A zone added while a plan was solved either is seen at commit
+  (the plan is dropped and made again) or scans the missions committed.
+- **Write before you act.** A flight (with its legs and carried requests) is recorded before its
+  upload and start are recorded (:class:`~dispatch.service.commander.Commander`) and sent.
+
+The solver runs in a worker process (:class:`~dispatch.service.solver_pool.SolverPool`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import time
+from typing import Any
+
+from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
+from dispatch.service.commander import Commander, stored_ack
+from dispatch.service.drone_service import serviceable
+from dispatch.service.failpoints import failpoint
+from dispatch.service.fleet_picture import FleetPicture
+from dispatch.service.flights import Flights
+from dispatch.service.isolation import find_unplannable, routable, unserve
+from dispatch.service.missions import mission_from_trip, new_flight, new_mission_id
+from dispatch.service.solver_pool import SolverPool
+from dispatch.service.state import ActiveMission, DispatcherStats
+from dispatch.service.steering import Steering
+from dispatch.store import Conflict, NotFound, Store, StoreError
+from dispatch.store.views import CommandView
+from fleet.clock import Clock
+from routing.problem import Plan, PlanningProblem
+from routing.requests import Request
+
+log = logging.getLogger(__name__)
+
+
+class Planning:
+    """Planning rounds, their commits, and the dispatch of committed missions."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        pool: SolverPool,
+        picture: FleetPicture,
+        commander: Commander,
+        flights: Flights,
+        steering: Steering,
+        stats: DispatcherStats,
+        *,
+        actor: str,
+        plan_seconds: float,
+        commit_window_s: float,
+        round_requests: int,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.pool = pool
+        self.picture = picture
+        self.commander = commander
+        self.flights = flights
+        self.steering = steering
+        self.stats = stats
+        self.actor = actor
+        self.plan_seconds = plan_seconds
+        self.commit_window_s = commit_window_s
+        self.round_requests = round_requests
+
+    async def plan_round(self) -> None:
+        assert self.picture.fleet is not None
+        fleet = self.picture.usable_fleet()
+        if fleet is None:
+            return
+        idle = [d.id for d in fleet.drones if self.picture.drones[d.id].mission is None]
+        if not idle:
+            return
+        views = await self.store.requests.list(states=[RequestState.ACCEPTED], limit=10_000)
+        if not views:
+            return
+        now = self.clock.now()
+        readable, broken = routable(views, now)
+        give_up = functools.partial(self.flights.request_to, actor=self.actor)
+        await unserve(give_up, broken)
+        requests = tuple(readable)
+        if len(requests) > self.round_requests:
+            # A backlog larger than a round can solve (in time, and within the solver's integer
+            # penalties): the ones due first now, the others in later rounds.
+            due_first = sorted(requests, key=lambda r: (r.deadline, not r.urgent, r.ready_at, r.id))
+            requests = tuple(due_first[: self.round_requests])
+        states = self.picture.planning_states(fleet)
+        problem = PlanningProblem(tuple(self.picture.zones), fleet, requests, now, tuple(states))
+        zones_seen = dict(self.picture.zone_stamp)
+        t0 = time.perf_counter()
+        # A guided local search runs until its limit even on a one-request problem, so small rounds
+        # get a limit that grows with their size, up to plan_seconds: latency to the first command.
+        seconds = min(self.plan_seconds, 0.05 + 0.01 * len(requests))
+        try:
+            plan = await self.pool.plan(problem, seconds)
+        except Exception:
+            # One request the planner cannot handle must not fail every round: find it, give it up.
+            zones = self.picture.zones
+            broken = await find_unplannable(lambda rs: self.pool.assess(zones, fleet, rs, now), requests)
+            if not broken:
+                raise
+            await unserve(give_up, broken)
+            self.flights.wake()
+            return
+        failpoint("plan.solved")
+        self.stats.plan_rounds += 1
+        self.stats.plan_wall_s.append(time.perf_counter() - t0)
+        self.stats.round_requests.append(len(requests))
+        async with self.steering.zone_lock:
+            # Committed under the zone lock: a zone added while the plan was solved either is seen
+            # here (the plan is dropped and made again) or scans the missions committed here.
+            if self.picture.zone_stamp != zones_seen:
+                self.flights.wake()
+                return
+            await self._commit_plan(plan, requests)
+
+    async def _commit_plan(self, plan: Plan, requests: tuple[Request, ...]) -> None:
+        """Commit the first trip of every idle drone; give up requests the plan says cannot be flown."""
+        by_id = {r.id: r for r in requests}
+        now = self.clock.now()
+        for dp in plan.drones:
+            view = self.picture.drones[dp.drone_id]
+            if view.mission is not None or not serviceable(view) or not dp.trips:
+                continue
+            trip = dp.trips[0]
+            pickups = [leg.to_id for leg in trip.legs if leg.to_kind == "pickup"]
+            if not pickups:
+                continue
+            if any((by_id[r].ready_at - now).total_seconds() > self.commit_window_s for r in pickups):
+                continue
+            model = self.picture.model(dp.drone_id)
+            energy = self.picture.planning_energy(dp.drone_id, now)
+            left = energy - model.battery_wh * model.reserve_fraction
+            if sum(leg.energy_wh for leg in trip.legs) > left:
+                # The plan swaps the battery first (the drone would wait at its port), but nothing
+                # swaps a battery that is not landing: the drone would refuse the mission, and the
+                # same plan would come back every round. Its work waits for the next round.
+                continue
+            await self._commit(dp.drone_id, trip, {r: by_id[r].weight_kg for r in pickups})
+        for u in plan.unserved:
+            # ``no_capacity`` waits for a drone; any other reason will not go away by waiting.
+            if u.reason != "no_capacity":
+                with contextlib.suppress(InvalidTransition, Conflict, NotFound):
+                    await self.flights.request_to(
+                        u.request_id, RequestState.UNSERVED, actor=self.actor,
+                        details={"reason": u.reason, "detail": u.detail},
+                        expected_state=RequestState.ACCEPTED,
+                    )  # fmt: skip
+
+    async def _commit(self, drone_id: str, trip: Any, weights: dict[str, float]) -> None:
+        """Record the flight (requests ``accepted -> planned``), then send it in the background."""
+        spec = mission_from_trip(new_mission_id(drone_id), drone_id, trip, weights)
+        try:
+            await self.store.flights.record(new_flight(spec, trip), actor=self.actor)
+        except (InvalidTransition, Conflict, StoreError) as exc:
+            log.info("plan for %s not committed: %s", drone_id, exc)
+            return
+        failpoint("plan.committed")
+        m = ActiveMission.of(spec, FlightState.PLANNED)
+        self.picture.add_mission(m)
+        self.stats.missions += 1
+        self.flights.spawn(self.dispatch(m), f"dispatch:{spec.mission_id}")
+
+    async def dispatch(self, m: ActiveMission) -> None:
+        """Record upload and start (same ids on every attempt), send the upload, then the start."""
+        spec = m.spec
+        codes = {r: await self.store.requests.codes_for_mission(r) for r in spec.request_ids}
+        up, go = self.commander.upload(spec, codes), self.commander.start(spec)
+        rec_up = await self.commander.record(up, spec.mission_id)
+        rec_go = await self.commander.record(go, spec.mission_id)
+        await self.continue_dispatch(m, rec_up, rec_go)
+
+    async def continue_dispatch(self, m: ActiveMission, up: CommandView, go: CommandView) -> None:
+        mid = m.mission_id
+        if m.state == FlightState.PLANNED:
+            await self.store.flights.transition(mid, FlightState.COMMANDED, actor=self.actor)
+            m.state = FlightState.COMMANDED
+        if m.state == FlightState.COMMANDED:
+            wall = time.time()
+            for r in m.spec.request_ids:
+                self.stats.first_command_wall.setdefault(r, wall)
+            ack = await self.commander.send_stored(up) if up.result is None else stored_ack(up)
+            if ack is None:
+                await self.flights.abort(m, "the drone did not acknowledge the mission upload")
+                return
+            if not ack.accepted:
+                await self.flights.abort(m, f"mission refused: {ack.reason}")
+                return
+            async with m.lock:
+                await self.store.flights.acknowledge(mid, actor=self.actor, cmd_id=up.cmd_id)
+                m.state = FlightState.ACKED
+        if m.state == FlightState.ACKED and not m.aborting:
+            while go.result is None:
+                ack = await self.commander.send_stored(go)
+                if ack is not None:
+                    if not ack.accepted:
+                        await self.flights.abort(m, f"start refused: {ack.reason}")
+                        return
+                    break
+                if not self.picture.drones[m.drone_id].usable:
+                    return
+            await self.flights.flight_to(m, FlightState.FLYING)
