@@ -1,4 +1,19 @@
-"""The dispatcher: intake, planning rounds, commands to the fleet and the life cycle driven by events.
+"""The dispatcher: the service that turns filed requests into flights and follows them to the hand-over.
+
+It wires small collaborators around one fleet picture and keeps the public verbs (``submit``,
+``add_zone``, ``reload_zones``, ``cancel_on_flight``, ``running``, ``wait_until``, ``wake``,
+``stats``), the life cycle (start, stop; the event, planning and tick loops) and intake.
+Dependencies go one way, each collaborator getting what it uses in its constructor:
+
+- :mod:`~dispatch.service.fleet_picture`: drones, their latest state, missions, zones in force, the
+  airspace; the usable fleet and each drone's planning state (one definition);
+- :mod:`~dispatch.service.commander`: write before you act, stored commands sent as stored,
+  expiry, the command-id grammar;
+- :mod:`~dispatch.service.flights`: request and flight transitions, aborts, background tasks;
+- :mod:`~dispatch.service.steering`: zone scans, re-routes, hold/resume, returns, cancels;
+- :mod:`~dispatch.service.events`: the drones' events, custody, faults, battery, silence;
+- :mod:`~dispatch.service.planning`: rounds, commits, dispatch;
+- :mod:`~dispatch.service.recovery`: the missions rebuilt at start, pending commands re-sent.
 
 Rules it keeps, whatever fails:
 
@@ -34,23 +49,14 @@ from typing import Any
 from airspace.paths import Airspace
 from airspace.zones import Zone, parse_zones
 from dispatch.lifecycle import FlightState, RequestState
-from dispatch.service.commander import (
-    Commander,
-)
-from dispatch.service.drone_service import (
-    load_service_states,
-    return_to_service,
-)
+from dispatch.service.commander import Commander
+from dispatch.service.drone_service import load_service_states, return_to_service
 from dispatch.service.events import Events
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
 from dispatch.service.intake import Assessment
 from dispatch.service.intake_batch import IntakeBatcher
-from dispatch.service.isolation import (
-    assess_isolated,
-    for_each,
-    run_steps,
-)
+from dispatch.service.isolation import assess_isolated, for_each, run_steps
 from dispatch.service.planning import Planning
 from dispatch.service.recovery import Recovery
 from dispatch.service.reroute import next_waypoint
@@ -65,8 +71,6 @@ from routing.requests import Request
 
 log = logging.getLogger(__name__)
 
-FLYING_STATES = ("en_route", "servicing", "holding", "returning", "landing")
-REROUTE_SLACK = timedelta(minutes=15)  # zones counted this long after a mission's expected end
 
 
 class Dispatcher:
@@ -386,5 +390,3 @@ class Dispatcher:
         length = sum(((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5 for a, b in itertools.pairwise(xy))
         left = len([s for s in m.stops if s.at >= k])
         m.eta_end = now + timedelta(seconds=length / model.cruise_speed_mps + left * model.service_s)
-
-    # --- recovery ----------------------------------------------------------------------------
