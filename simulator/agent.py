@@ -35,8 +35,9 @@ from fleet.connection import (
 from fleet.messages import Ack, AnyEvent, GeofenceBreach, Message, ProtocolError, State, decode, encode
 from fleet.signing import sign
 from fleet.topics import Topics
-from simulator.drone import XYZ, SimDrone
+from simulator.drone import FLYING, XYZ, SimDrone
 from simulator.monitor import AirspaceMonitor
+from simulator.separation import SeparationMonitor
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class DroneAgent:
         clock: Clock,
         *,
         monitor: AirspaceMonitor | None = None,
+        separation: SeparationMonitor | None = None,
         telemetry_period_s: float = 1.0,
         lost_link_after_s: float = 30.0,
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
@@ -71,6 +73,7 @@ class DroneAgent:
         self.topics = topics
         self.clock = clock
         self.monitor = monitor
+        self.separation = separation
         self.telemetry_period_s = telemetry_period_s
         self.lost_link_after_s = lost_link_after_s
         self.session_expiry_s = session_expiry_s
@@ -321,9 +324,11 @@ class DroneAgent:
                     self.telemetry_sent += 1
 
     def _simulate(self, now: datetime, previous: XYZ) -> XYZ:
-        """Advance the drone to ``now``, run the airspace monitor over the path flown and the
-        lost-link policy; return the current position."""
+        """Advance the drone to ``now``, run the airspace and separation monitors over the path
+        flown and the lost-link policy; return the current position."""
         self.sim.advance_to(now)
+        if self.separation is not None:
+            self.separation.observe(self.sim.id, now, self.sim.position, self.sim.state in FLYING)
         path = [previous, *self.sim.drain_trace()]
         previous = path[-1]
         if self.monitor is not None:

@@ -8,6 +8,7 @@
         sim.inject_link_loss("D01", 60)    # faults: see the inject_* methods
         event = await sim.wait_for(lambda e: isinstance(e, Delivered), timeout_s=10)
     assert not sim.breaches                # the airspace monitor's verdict
+    assert not sim.separation_losses       # the separation monitor's verdict
 
 Every drone is its own MQTT client (its own connection); they share one asyncio loop.
 """
@@ -34,6 +35,7 @@ from fleet.topics import DEFAULT_PREFIX, Topics
 from simulator.agent import DroneAgent
 from simulator.drone import SimDrone
 from simulator.monitor import AirspaceMonitor
+from simulator.separation import SeparationLoss, SeparationMinima, SeparationMonitor
 
 E = TypeVar("E", bound=AnyEvent)
 
@@ -76,11 +78,13 @@ class SimulatedFleet:
         seed: int = 0,
         passwords: Mapping[str, str] | None = None,
         fleet_secret: FleetSecret | None = None,
+        separation: SeparationMinima | None = None,
     ) -> None:
         """``passwords`` (drone id -> password): each drone logs in as itself (user name = its id),
         as with the broker ACL of ``dronedispatch mqtt acl``; otherwise all use ``broker``'s login.
         ``fleet_secret``: each drone signs its states, acks and events with its own key derived
-        from it (:mod:`fleet.signing`); None: they go unsigned."""
+        from it (:mod:`fleet.signing`); None: they go unsigned. ``separation``: the minima of the
+        separation monitor (default 50 m horizontally, 15 m vertically)."""
         self.fleet = fleet
         self.address = broker if isinstance(broker, BrokerAddress) else BrokerAddress.parse(broker)
         self.clock: Clock = clock or RealClock()
@@ -88,6 +92,7 @@ class SimulatedFleet:
         self.zones = list(zones or [])
         self.frame = frame or fleet_frame(fleet, self.zones)
         self.monitor = AirspaceMonitor(self.zones, self.frame) if self.zones else None
+        self.separation = SeparationMonitor(separation)
         self.events: list[AnyEvent] = []
         self._hub: Hub[AnyEvent] = Hub()
         wanted = set(drone_ids) if drone_ids is not None else None
@@ -122,6 +127,7 @@ class SimulatedFleet:
                 self.topics,
                 self.clock,
                 monitor=self.monitor,
+                separation=self.separation,
                 telemetry_period_s=telemetry_period_s,
                 lost_link_after_s=lost_link_after_s,
                 session_expiry_s=session_expiry_s,
@@ -146,8 +152,10 @@ class SimulatedFleet:
         await asyncio.wait_for(asyncio.gather(*(a.connected.wait() for a in self.agents.values())), timeout_s)
 
     async def stop(self) -> None:
-        """Stop every drone (each says ``online: false`` and disconnects)."""
+        """Stop every drone (each says ``online: false`` and disconnects); losses of separation
+        still going on end here."""
         await asyncio.gather(*(a.stop() for a in self.agents.values()))
+        self.separation.finish()
 
     async def __aenter__(self) -> SimulatedFleet:
         await self.start()
@@ -176,6 +184,12 @@ class SimulatedFleet:
     def breaches(self) -> list[GeofenceBreach]:
         """Every geofence breach the airspace monitor has seen, in order."""
         return [e for e in self.events if isinstance(e, GeofenceBreach)]
+
+    @property
+    def separation_losses(self) -> list[SeparationLoss]:
+        """Every loss of separation the separation monitor has seen, in the order they began
+        (one still going on has ``ended`` False)."""
+        return list(self.separation.losses)
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription[AnyEvent]:
         """A bounded stream of every event the drones emit (oldest dropped and counted on overflow)."""

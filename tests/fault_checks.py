@@ -7,7 +7,8 @@
 - a flight is completed only after the deliveries it made;
 - every command the store records as acknowledged was really applied by its drone (the drone
   remembers the answer it gave to each ``cmd_id``), with the same verdict;
-- no geofence breach; the audit chain verifies.
+- no geofence breach; the audit chain verifies;
+- (once the planner deconflicts, issue 13) no loss of separation: :func:`assert_no_separation_loss`.
 """
 
 from __future__ import annotations
@@ -83,3 +84,10 @@ async def assert_delivered_once(
     assert not sim.breaches
     report = await store.verify_audit()
     assert report.ok, report
+
+
+def assert_no_separation_loss(sim: SimulatedFleet) -> None:
+    """The simulator's separation monitor saw no two airborne drones within its minima (the
+    losses still going on count too), naming each loss otherwise."""
+    losses = sim.separation_losses
+    assert not losses, f"{len(losses)} loss(es) of separation:\n" + "\n".join(x.describe() for x in losses)

@@ -1,0 +1,87 @@
+"""The separation monitor watches real simulated drones flown over the real broker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from fleet.clock import ScaledClock
+from fleet.connection import BrokerAddress, client_id_from
+from fleet.description import Fleet, load_fleet
+from fleet.link import FleetLink
+from fleet.messages import Landed, Start, UploadMission
+from simulator.fleet_sim import SimulatedFleet
+from simulator.separation import SeparationMinima
+from tests.conftest import EXAMPLES
+from tests.fault_checks import assert_no_separation_loss
+from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+
+ALT = 120.0
+
+
+@pytest.fixture
+def fleet() -> Fleet:
+    return load_fleet(EXAMPLES / "fleet.json")
+
+
+async def _fly_between_ports(sim: SimulatedFleet, link: FleetLink, fleet: Fleet) -> None:
+    """D01 flies city hall -> Pyeongchon and D06 Pyeongchon -> city hall on the same line at the
+    same altitude, started together: they meet head-on. D02 stays parked at city hall."""
+    hall, pyeongchon = fleet.port("port-city-hall"), fleet.port("port-pyeongchon")
+    legs = {"D01": (hall, pyeongchon), "D06": (pyeongchon, hall)}
+    expires = link.clock.now() + timedelta(minutes=10)
+    for drone, (a, b) in legs.items():
+        upload = UploadMission(
+            drone_id=drone,
+            cmd_id=f"up-{drone}",
+            expires_at=expires,
+            mission_id=f"M-{drone}",
+            waypoints=[(a.lon, a.lat, ALT), (b.lon, b.lat, ALT)],
+            lost_link="hold",
+        )
+        ack = await link.send(upload)
+        assert ack.accepted, ack.reason
+    for drone in legs:
+        ack = await link.send(
+            Start(drone_id=drone, cmd_id=f"go-{drone}", expires_at=expires, mission_id=f"M-{drone}")
+        )
+        assert ack.accepted, ack.reason
+    for drone in legs:
+        await sim.wait_event(drone, Landed, timeout_s=30)
+
+
+async def _run(
+    fleet: Fleet, broker: BrokerAddress, prefix: str, minima: SeparationMinima | None
+) -> SimulatedFleet:
+    clock = ScaledClock(60.0)
+    sim = SimulatedFleet(
+        fleet, broker, clock=clock, prefix=prefix, drone_ids=["D01", "D02", "D06"], separation=minima
+    )
+    async with (
+        FleetLink(broker, client_id=client_id_from("disp", prefix), prefix=prefix, clock=clock) as link,
+        sim,
+    ):
+        await _fly_between_ports(sim, link, fleet)
+    return sim
+
+
+async def test_two_drones_flown_head_on_lose_separation_once(
+    fleet: Fleet, broker: BrokerAddress, prefix: str
+) -> None:
+    sim = await _run(fleet, broker, prefix, None)
+    losses = sim.separation_losses
+    assert [loss.pair for loss in losses] == [("D01", "D06")], [loss.describe() for loss in losses]
+    loss = losses[0]
+    assert loss.ended and loss.closest_m < 1.0  # same line, same altitude: they pass through each other
+    # The parked D02 at city hall is never in a loss: D01 left beside it and D06 landed beside it.
+    assert sim.separation.per_pair == {("D01", "D06"): 1}
+    with pytest.raises(AssertionError, match="D01 and D06"):
+        assert_no_separation_loss(sim)
+
+
+def test_configured_minima_are_the_monitors(fleet: Fleet, broker: BrokerAddress) -> None:
+    sim = SimulatedFleet(fleet, broker, separation=SeparationMinima(horizontal_m=70.0, vertical_m=20.0))
+    assert sim.separation.minima == SeparationMinima(70.0, 20.0)
+    assert all(agent.separation is sim.separation for agent in sim.agents.values())
+    assert SimulatedFleet(fleet, broker).separation.minima == SeparationMinima(50.0, 15.0)
