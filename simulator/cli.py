@@ -26,6 +26,7 @@ from fleet.signing import add_fleet_secret_arguments, fleet_secret_from_args
 from fleet.topics import DEFAULT_PREFIX
 from simulator.faults import FAULT_VALUES, FaultSpec, run_schedule
 from simulator.fleet_sim import SimulatedFleet
+from simulator.separation import SeparationMinima
 
 log = logging.getLogger("simulator")
 
@@ -58,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated seconds offline before the policy applies",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the GPS noise")
+    for axis, name, default in (("h", "horizontal", 50.0), ("v", "vertical", 15.0)):
+        p.add_argument(
+            f"--separation-{axis}-m",
+            type=float,
+            default=default,
+            help=f"separation monitor: {name} minimum in metres (default {default:g})",
+        )
     p.add_argument("-v", "--verbose", action="store_true", help="log every event")
     add_tls_arguments(p)
     p.add_argument(
@@ -121,6 +129,7 @@ def main(argv: list[str]) -> int:
             parse_passwords(Path(args.passwords).read_text(encoding="utf-8")) if args.passwords else None
         )
         fleet_secret = fleet_secret_from_args(args)
+        separation = SeparationMinima(args.separation_h_m, args.separation_v_m)
     except (FleetFormatError, ZoneFormatError, ValueError, OSError) as exc:
         print(f"dronedispatch simulate: {exc}", file=sys.stderr)
         return 2
@@ -149,6 +158,7 @@ def main(argv: list[str]) -> int:
             seed=args.seed,
             passwords=passwords,
             fleet_secret=fleet_secret,
+            separation=separation,
         )
         return asyncio.run(_run(sim, faults, args.duration, args.verbose))
     except ValueError as exc:
@@ -190,6 +200,7 @@ async def _run(sim: SimulatedFleet, faults: list[FaultSpec], duration: float | N
     for b in breaches:
         where = f"({b.lon:.5f}, {b.lat:.5f}, {b.alt_m} m)"
         print(f"  BREACH {b.drone_id} in {b.zone_id} at {b.ts.isoformat()} {where}")
+    print("\n".join(sim.separation.report(sim.frame.to_lonlat)))
     return 1 if breaches else 0
 
 

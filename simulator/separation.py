@@ -105,9 +105,7 @@ class _Track:
     segments: deque[_Segment] = field(default_factory=deque)
 
 
-def loss_span(
-    d: XYZ, v: XYZ, duration_s: float, minima: SeparationMinima
-) -> tuple[float, float] | None:
+def loss_span(d: XYZ, v: XYZ, duration_s: float, minima: SeparationMinima) -> tuple[float, float] | None:
     """The span [s, e] of [0, duration_s] in which a relative position ``d + v * t`` (metres, m/s)
     is within both minima, or None. Exact for linear relative motion."""
     h2 = minima.horizontal_m**2
@@ -170,6 +168,21 @@ class SeparationMonitor:
     def closest(self) -> SeparationLoss | None:
         """The loss with the smallest closest approach (None: no loss)."""
         return min(self.losses, key=lambda s: s.closest_m, default=None)
+
+    def report(self, to_lonlat: Callable[[float, float], tuple[float, float]] | None = None) -> list[str]:
+        """The monitor's verdict as text: a count line, then one line per loss (where it was
+        closest in lon/lat when ``to_lonlat`` maps the local frame)."""
+        m = self.minima
+        closest = self.closest()
+        head = f"{self.count} loss(es) of separation ({m.horizontal_m:g} m / {m.vertical_m:g} m)"
+        lines = [head + (f", closest {closest.closest_m:.1f} m" if closest else "")]
+        for loss in self.losses:
+            where = ""
+            if to_lonlat is not None:
+                lon, lat = to_lonlat(loss.xyz[0], loss.xyz[1])
+                where = f" near ({lon:.5f}, {lat:.5f}, {loss.xyz[2]:.0f} m)"
+            lines.append(f"  LOSS OF SEPARATION {loss.describe()}{where}")
+        return lines
 
     # --- input ---------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ def test_simulate_runs_on_the_embedded_broker(capsys: pytest.CaptureFixture[str]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "6 drones on mqtt://127.0.0.1:" in out and "0 geofence breach(es)" in out
+    assert "0 loss(es) of separation (50 m / 15 m)" in out  # the drones stay parked
 
 
 @pytest.mark.parametrize(
@@ -30,6 +31,8 @@ def test_simulate_runs_on_the_embedded_broker(capsys: pytest.CaptureFixture[str]
         (["--broker", "embedded", "--fleet", FLEET, "--start", "2026-12-01T09:00"], "UTC offset"),
         (["--broker", "embedded", "--fleet", FLEET, "--speed", "2", "--clock-speed", "2"], "not both"),
         (["--broker", "embedded", "--fleet", FLEET, "--clock-speed", "2"], "together"),
+        (["--broker", "embedded", "--fleet", FLEET, "--separation-h-m", "0"], "horizontal minimum"),
+        (["--broker", "embedded", "--fleet", FLEET, "--separation-v-m", "nan"], "vertical minimum"),
     ],
 )
 def test_bad_input_gets_a_clear_error(
