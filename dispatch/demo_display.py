@@ -43,6 +43,7 @@ class Snapshot:
     drones: tuple[DroneLine, ...]
     km_flown: float
     breaches: int
+    separation_losses: int = 0  # the simulator's separation monitor's count so far
 
 
 @dataclass(slots=True)
@@ -84,6 +85,7 @@ class ProgressDisplay:
         status = (
             f"{self._clock(snap.sim_time)}  filed {snap.filed}/{snap.total}  {counts or '-'}  "
             f"| {snap.km_flown:.1f} km flown  | breaches {snap.breaches}"
+            f"  | separation losses {snap.separation_losses}"
         )
         if self.mode == "lines":
             now = time.monotonic()

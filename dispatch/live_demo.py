@@ -5,8 +5,8 @@ simulated fleet (every drone its own MQTT client), the dispatcher, and the HTTP 
 operators' dashboard, all on one accelerated clock. A stream of office requests (the samples, then
 generated ones) is filed through ``POST /api/v1/requests`` with each office's own API key; the
 dispatcher decides intake, plans, commands the drones and follows them to delivery. Progress shows
-live in the terminal; the summary names every request's outcome, and the simulator's breach monitor
-is the safety oracle.
+live in the terminal; the summary names every request's outcome, and the simulator's breach and
+separation monitors are the safety oracles.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class LiveSummary:
     audit_ok: bool
     wall_s: float
     not_filed: int = 0  # requests of the stream not filed before the run ended
+    separation_losses: int = 0  # losses of separation the simulator's monitor saw
+    closest_approach_m: float | None = None  # the closest of them (None: no loss)
 
     def as_dict(self) -> dict[str, object]:
         """The summary as plain JSON-ready data."""
@@ -66,6 +68,10 @@ class LiveSummary:
             ),
             "km_flown": round(self.km_flown, 2),
             "geofence_breaches": self.breaches,
+            "separation_losses": self.separation_losses,
+            "closest_approach_m": (
+                None if self.closest_approach_m is None else round(self.closest_approach_m, 1)
+            ),
             "audit_chain_ok": self.audit_ok,
             "wall_s": round(self.wall_s, 1),
             "not_filed": self.not_filed,
@@ -150,7 +156,13 @@ async def run_live(
             display.close()
         km = sum(system.sim.drone(d.id).distance_flown_m for d in fleet.drones) / 1000.0
         breaches = len(system.sim.breaches)
-        return await _summary(system.store, ids, labels, km, breaches, len(filings), wall0)
+        summary = await _summary(system.store, ids, labels, km, breaches, len(filings), wall0)
+        closest = system.sim.separation.closest()
+        return replace(
+            summary,
+            separation_losses=system.sim.separation.count,
+            closest_approach_m=None if closest is None else closest.closest_m,
+        )
 
 
 async def _fly(
@@ -223,8 +235,9 @@ async def _fly(
                 len(view.onboard) if view is not None else 0,
             ))  # fmt: skip
         km = sum(sim.drone(d.id).distance_flown_m for d in fleet.drones) / 1000.0
+        breaches, losses = len(sim.breaches), sim.separation.count
         display.refresh(
-            Snapshot(clock.now(), len(ids), len(filings), states, tuple(lines), km, len(sim.breaches))
+            Snapshot(clock.now(), len(ids), len(filings), states, tuple(lines), km, breaches, losses)
         )
 
     async def board() -> None:
@@ -306,9 +319,16 @@ def print_summary(summary: LiveSummary, out: TextIO | None = None) -> None:
         ("median request-to-delivery (min)", median),
         ("km flown", f"{summary.km_flown:.2f}"),
         ("geofence breaches", str(summary.breaches)),
+        ("losses of separation", _separation_cell(summary)),
         ("audit chain", "verified" if summary.audit_ok else "BROKEN"),
         ("wall time (s)", f"{summary.wall_s:.1f}"),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"  {key:<{width}}  {value}", file=out)
+
+
+def _separation_cell(summary: LiveSummary) -> str:
+    if summary.closest_approach_m is None:
+        return str(summary.separation_losses)
+    return f"{summary.separation_losses} (closest {summary.closest_approach_m:.1f} m)"
