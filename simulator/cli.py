@@ -24,9 +24,10 @@ from fleet.hub import Subscription
 from fleet.messages import AnyEvent
 from fleet.signing import add_fleet_secret_arguments, fleet_secret_from_args
 from fleet.topics import DEFAULT_PREFIX
+from routing.intents import SeparationMinima
 from simulator.faults import FAULT_VALUES, FaultSpec, run_schedule
 from simulator.fleet_sim import SimulatedFleet
-from simulator.separation import SeparationMinima
+from simulator.separation import checked_minima
 
 log = logging.getLogger("simulator")
 
@@ -129,7 +130,7 @@ def main(argv: list[str]) -> int:
             parse_passwords(Path(args.passwords).read_text(encoding="utf-8")) if args.passwords else None
         )
         fleet_secret = fleet_secret_from_args(args)
-        separation = SeparationMinima(args.separation_h_m, args.separation_v_m)
+        separation = checked_minima(SeparationMinima(args.separation_h_m, args.separation_v_m))
     except (FleetFormatError, ZoneFormatError, ValueError, OSError) as exc:
         print(f"dronedispatch simulate: {exc}", file=sys.stderr)
         return 2

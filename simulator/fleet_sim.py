@@ -32,10 +32,11 @@ from fleet.hub import Hub, Subscription
 from fleet.messages import AnyEvent, GeofenceBreach
 from fleet.signing import FleetSecret
 from fleet.topics import DEFAULT_PREFIX, Topics
+from routing.intents import SeparationMinima
 from simulator.agent import DroneAgent
 from simulator.drone import SimDrone
 from simulator.monitor import AirspaceMonitor
-from simulator.separation import SeparationLoss, SeparationMinima, SeparationMonitor
+from simulator.separation import SeparationLoss, SeparationMonitor
 
 E = TypeVar("E", bound=AnyEvent)
 

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from routing.intents import SeparationMinima  # the planner's minima; the check here is independent
+
 log = logging.getLogger(__name__)
 
 XYZ = tuple[float, float, float]
@@ -42,19 +44,6 @@ _RETAIN_S = 30.0  # simulated seconds of segments kept per drone (covers drones 
 _MAX_SEGMENTS = 64
 _MAX_CELLS = 256  # a segment spanning more cells is kept in a list checked against every new one
 _CONTIGUOUS_S = 1e-6  # two loss spans this close in time are one encounter
-
-
-@dataclass(frozen=True, slots=True)
-class SeparationMinima:
-    """Two airborne drones lose separation when closer than both minima at once (metres)."""
-
-    horizontal_m: float = 50.0
-    vertical_m: float = 15.0
-
-    def __post_init__(self) -> None:
-        for name, value in (("horizontal", self.horizontal_m), ("vertical", self.vertical_m)):
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"separation {name} minimum must be > 0 metres, got {value}")
 
 
 @dataclass(slots=True)
@@ -105,6 +94,14 @@ class _Track:
     segments: deque[_Segment] = field(default_factory=deque)
 
 
+def checked_minima(minima: SeparationMinima) -> SeparationMinima:
+    """``minima`` if both are finite and > 0; ValueError naming the bad one otherwise."""
+    for name, value in (("horizontal", minima.horizontal_m), ("vertical", minima.vertical_m)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"separation {name} minimum must be > 0 metres, got {value}")
+    return minima
+
+
 def loss_span(d: XYZ, v: XYZ, duration_s: float, minima: SeparationMinima) -> tuple[float, float] | None:
     """The span [s, e] of [0, duration_s] in which a relative position ``d + v * t`` (metres, m/s)
     is within both minima, or None. Exact for linear relative motion."""
@@ -149,7 +146,7 @@ class SeparationMonitor:
         on_loss: Callable[[SeparationLoss], None] | None = None,
     ) -> None:
         """``on_loss`` is called once per loss of separation, when it ends (or at :meth:`finish`)."""
-        self.minima = minima or SeparationMinima()
+        self.minima = checked_minima(minima or SeparationMinima())
         self.cell_m = cell_m or max(2 * self.minima.horizontal_m, 100.0)
         self.on_loss = on_loss
         self.losses: list[SeparationLoss] = []  # every encounter, in the order it began

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from simulator.separation import SeparationLoss, SeparationMinima, SeparationMonitor
+from routing.intents import SeparationMinima
+from simulator.separation import SeparationLoss, SeparationMonitor
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -93,10 +94,10 @@ def test_configured_minima_apply() -> None:
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
 def test_minima_must_be_positive_and_finite(bad: float) -> None:
-    with pytest.raises(ValueError, match="minimum"):
-        SeparationMinima(horizontal_m=bad)
-    with pytest.raises(ValueError, match="minimum"):
-        SeparationMinima(vertical_m=bad)
+    with pytest.raises(ValueError, match="horizontal minimum"):
+        SeparationMonitor(SeparationMinima(horizontal_m=bad))
+    with pytest.raises(ValueError, match="vertical minimum"):
+        SeparationMonitor(SeparationMinima(vertical_m=bad))
 
 
 def test_two_drones_parked_at_one_port_are_no_loss() -> None:

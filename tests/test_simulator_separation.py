@@ -11,8 +11,8 @@ from fleet.connection import BrokerAddress, client_id_from
 from fleet.description import Fleet, load_fleet
 from fleet.link import FleetLink
 from fleet.messages import Landed, Start, UploadMission
+from routing.intents import SeparationMinima
 from simulator.fleet_sim import SimulatedFleet
-from simulator.separation import SeparationMinima
 from tests.conftest import EXAMPLES
 from tests.fault_checks import assert_no_separation_loss
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
