@@ -115,8 +115,7 @@ async def live_system(
                 fleet_secret=secret,
             )  # fmt: skip
             async with sim, link:
-                settings = dispatcher_settings.dispatcher_kwargs()
-                dispatcher = Dispatcher(store, link, clock, pool=pool, **settings)
+                dispatcher = Dispatcher(store, link, clock, dispatcher_settings, pool=pool)
                 async with dispatcher:
                     ctx = ApiContext(store=store, dispatcher=dispatcher, clock=clock, timezone=fleet.timezone)
                     app = create_app(ctx)

@@ -26,6 +26,7 @@ import pytest
 from dispatch.api import ApiContext, AppServer, RateLimit, create_app
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.solver_pool import SolverPool
+from dispatch.settings import DispatcherSettings
 from dispatch.store import Store
 from fleet.clock import RealClock
 from fleet.connection import BrokerAddress
@@ -99,7 +100,7 @@ async def idle_api(
     clock = RealClock()  # the store's clock too: requests filed without ready_at are ready now
     link = FleetLink(broker, client_id=f"api-{prefix.split('/')[0]}", prefix=prefix, clock=clock)
     async with link:
-        dispatcher = Dispatcher(store, link, clock, pool=pool, plan_seconds=0.2)
+        dispatcher = Dispatcher(store, link, clock, DispatcherSettings(plan_seconds=0.2), pool=pool)
         async with dispatcher, served(store, dispatcher, rate=rate, dashboard=dashboard) as api:
             yield api
 

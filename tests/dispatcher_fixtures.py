@@ -18,6 +18,7 @@ from airspace.zones import Zone, load_zones, parse_zones
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.missions import StopSpec, Waypoint
 from dispatch.service.solver_pool import SolverPool
+from dispatch.settings import DispatcherSettings
 from dispatch.store import NewRequest, Place, Store
 from dispatch.store.directory import load_pads
 from fleet.clock import SharedClock
@@ -203,9 +204,8 @@ async def running_system(
     async with sim, link:
         # Silence is judged on the shared clock: at 150-200x, the default 90 simulated seconds would
         # be under half a wall second, which a busy 2-core machine can stall for.
-        dispatcher = Dispatcher(
-            store, link, clock, pool=pool, plan_seconds=plan_seconds, silent_after_s=5.0 * speed
-        )
+        settings = DispatcherSettings(plan_seconds=plan_seconds, silent_after_s=5.0 * speed)
+        dispatcher = Dispatcher(store, link, clock, settings, pool=pool)
         async with dispatcher:
             yield System(store, clock, sim, link, dispatcher, fleet, secret)
 

@@ -18,6 +18,7 @@ import pytest
 from dispatch.service import abort
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.solver_pool import SolverPool
+from dispatch.settings import DispatcherSettings
 from dispatch.store import Store
 from dispatch.store.views import FlightView
 from fleet.connection import BrokerAddress
@@ -172,7 +173,9 @@ async def test_a_restart_between_abort_sent_and_acknowledged_sends_it_again(
         await store.flights.mark_command_sent(cmd.cmd_id)
         assert cmd.cmd_id not in system.sim.drone(flight.drone_id)._answers
 
-        second = Dispatcher(store, system.link, system.clock, pool=solver_pool, silent_after_s=5 * SPEED)
+        second = Dispatcher(
+            store, system.link, system.clock, DispatcherSettings(silent_after_s=5 * SPEED), pool=solver_pool
+        )
         async with second:
 
             async def aborted() -> bool:

@@ -13,6 +13,7 @@ import pytest
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.operations import CancelPending, NotCancellable, cancel_request
 from dispatch.service.solver_pool import SolverPool
+from dispatch.settings import DispatcherSettings
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import PickedUp, TookOff
@@ -39,7 +40,7 @@ async def flying_to_pickup(system: System, *pairs: tuple[str, str]) -> tuple[lis
     d = system.dispatcher
     # Ready a little later than the dispatcher commits missions ahead: filed one after the other,
     # they are planned together, not the first alone before the second arrives.
-    ready = system.clock.now() + timedelta(seconds=d.commit_window_s + 60)
+    ready = system.clock.now() + timedelta(seconds=d.settings.commit_window_s + 60)
     filed = await asyncio.gather(*(d.submit(request(src, dst, now=ready)) for src, dst in pairs))
     ids = [v.id for v in filed]
     took = await system.sim.wait_for(
@@ -127,7 +128,9 @@ async def test_a_restart_mid_cancel_finishes_it(
             "request", rid, "cancel_requested", actor="office:gwacheon",
             payload={"reason": "cancelled by office:gwacheon", "mission_id": mission_id},
         )  # fmt: skip
-        second = Dispatcher(store, system.link, system.clock, pool=solver_pool, silent_after_s=5 * SPEED)
+        second = Dispatcher(
+            store, system.link, system.clock, DispatcherSettings(silent_after_s=5 * SPEED), pool=solver_pool
+        )
         async with second:
 
             async def done() -> bool:

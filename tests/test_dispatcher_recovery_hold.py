@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.solver_pool import SolverPool
+from dispatch.settings import DispatcherSettings
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import Hold, PickedUp
@@ -54,7 +55,9 @@ async def restart_while_held(
     delivered and the flight done: (mission id, kinds of the flight's acknowledged commands)."""
     async with running_system(store, broker, prefix, speed=SPEED, pool=solver_pool) as system:
         rid, mission_id = await held_after_crash(system, zone=zone)
-        second = Dispatcher(store, system.link, system.clock, pool=solver_pool, silent_after_s=5 * SPEED)
+        second = Dispatcher(
+            store, system.link, system.clock, DispatcherSettings(silent_after_s=5 * SPEED), pool=solver_pool
+        )
         async with second:
 
             async def delivered() -> bool:

@@ -4,6 +4,7 @@ bad values named, the same variables for ``run`` and ``serve``, the documentatio
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 from dispatch.commands.run import main as run_main
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.settings import Settings, SettingsError, add_settings_arguments, load_settings
-from dispatch.settings.table import fixed_table, settings_table
+from dispatch.settings.specs import BY_KEY
+from dispatch.settings.table import settings_table
 from fleet.clock import RealClock, SharedClock
 from tests.conftest import REPO
 
@@ -151,16 +153,15 @@ def test_run_exits_2_naming_the_bad_option(capsys: pytest.CaptureFixture[str]) -
     assert "dronedispatch run: --tick-s: expected a number, got 'soon'" in capsys.readouterr().err
 
 
-def test_every_dispatcher_keyword_is_a_setting() -> None:
-    keywords = {
-        name
-        for name, p in inspect.signature(Dispatcher.__init__).parameters.items()
-        if p.kind is p.KEYWORD_ONLY and name != "pool"  # the solver processes are not a setting
-    }
-    assert set(Settings().dispatcher.dispatcher_kwargs()) == keywords
+def test_the_dispatcher_takes_the_settings_object_and_every_field_is_settable() -> None:
+    params = inspect.signature(Dispatcher.__init__).parameters
+    # The solver processes are the only keyword: they are not a setting.
+    assert [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY] == ["pool"]
+    assert "settings" in params
+    fields = {f"dispatcher.{f.name}" for f in dataclasses.fields(Settings().dispatcher)}
+    assert fields <= set(BY_KEY), sorted(fields - set(BY_KEY))
 
 
 def test_the_configuration_page_shows_the_settings_table() -> None:
     page = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     assert settings_table() in page, "docs/configuration.md: paste dispatch.settings.table.settings_table()"
-    assert fixed_table() in page, "docs/configuration.md: paste dispatch.settings.table.fixed_table()"

@@ -176,7 +176,7 @@ async def _run(settings: Settings) -> int:
             link.add_telemetry_listener(meter.on_telemetry)
             # The dispatcher subscribes to the link before it connects: the events the broker kept
             # for this session while the dispatcher was down arrive right after the connect.
-            dispatcher = Dispatcher(store, link, clock, **settings.dispatcher.dispatcher_kwargs())
+            dispatcher = Dispatcher(store, link, clock, settings.dispatcher)
             dispatcher.on_progress = lambda rid, state: print(f"request {rid} {state}", flush=True)
             async with contextlib.AsyncExitStack() as running:
                 if group is not None:

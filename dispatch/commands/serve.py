@@ -116,7 +116,7 @@ async def _serve(settings: Settings) -> int:
             if seeded is not None:
                 print(f"the database had no fleet: seeded {seeded}", flush=True)
             link = dispatcher_link(settings.link, clock)
-            dispatcher = Dispatcher(store, link, clock, **settings.dispatcher.dispatcher_kwargs())
+            dispatcher = Dispatcher(store, link, clock, settings.dispatcher)
             async with link, dispatcher:
                 ctx = ApiContext(store, dispatcher, clock=clock, rate_limit=rate, timezone=zone)
                 app = create_app(ctx)

@@ -5,7 +5,7 @@
 - **The same id on every re-send.** A stored command is sent exactly as stored
   (:meth:`Commander.send_stored`), so a re-send after a timeout or a restart carries the same
   ``cmd_id`` and the drone applies it once.
-- **Expiry.** Every command expires ``command_expiry_s`` after it is made.
+- **Expiry.** Every command expires ``command_expiry_s`` (a dispatcher setting) after it is made.
 - **The command-id grammar** (below) is the one recovery parses: mission commands are named after
   their mission (``<mission>.up`` upload, ``.go`` start, ``.h<n>`` hold, ``.c<n>`` resume,
   ``.r<n>``/``.r<n>b`` re-route in the air, ``.g<n>`` re-route on the ground, ``.ll<n>`` resume
@@ -32,7 +32,6 @@ from fleet.messages import Ack, AnyCommand, Start, UploadMission
 
 log = logging.getLogger(__name__)
 
-COMMAND_EXPIRY_S = 2 * 3600.0  # default lifetime of a command
 _command_decoder = msgspec.json.Decoder(AnyCommand)
 
 
@@ -108,9 +107,7 @@ def drone_command_id(drone_id: str, kind: str, attempt: int | None = None) -> st
 class Commander:
     """Records commands in the store, sends them over the link and records the drones' answers."""
 
-    def __init__(
-        self, store: Store, link: FleetLink, clock: Clock, *, expiry_s: float = COMMAND_EXPIRY_S
-    ) -> None:
+    def __init__(self, store: Store, link: FleetLink, clock: Clock, *, expiry_s: float) -> None:
         self.store = store
         self.link = link
         self.clock = clock

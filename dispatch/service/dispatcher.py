@@ -63,6 +63,7 @@ from dispatch.service.reroute import next_waypoint
 from dispatch.service.solver_pool import SolverPool
 from dispatch.service.state import ActiveMission, DispatcherStats, DroneView
 from dispatch.service.steering import Steering
+from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Intake, NewRequest, RequestView, Store
 from fleet.clock import Clock
 from fleet.description import Fleet
@@ -81,44 +82,33 @@ class Dispatcher:
         store: Store,
         link: FleetLink,
         clock: Clock,
+        settings: DispatcherSettings | None = None,
         *,
         pool: SolverPool | None = None,
-        actor: str = "dispatcher",
-        plan_seconds: float = 0.5,
-        tick_s: float = 30.0,
-        commit_window_s: float = 120.0,
-        silent_after_s: float = 90.0,
-        horizon: timedelta = timedelta(hours=2),
-        round_requests: int = 100,
     ) -> None:
-        if round_requests < 1:
-            raise ValueError(f"round_requests must be >= 1, got {round_requests}")
+        settings = settings or DispatcherSettings()
+        if settings.round_requests < 1:
+            raise ValueError(f"round_requests must be >= 1, got {settings.round_requests}")
+        self.settings = settings
         self.store = store
         self.link = link
         self.clock = clock
         self.pool = pool or SolverPool()
         self._own_pool = pool is None
-        self.actor = actor
-        self.plan_seconds = plan_seconds
-        self.tick_s = tick_s
-        self.commit_window_s = commit_window_s
-        self.silent_after_s = silent_after_s
-        self.horizon = horizon
-        self.round_requests = round_requests
+        self.actor = settings.actor
         self.stats = DispatcherStats()
         self.picture = FleetPicture(link.registry, clock)
-        self.commander = Commander(store, link, clock)
+        self.commander = Commander(store, link, clock, expiry_s=settings.command_expiry_s)
         self.flights = Flights(
             store, link, clock, self.picture, self.commander, self.stats, self.wake,
-            actor=actor, silent_after_s=silent_after_s,
+            actor=settings.actor, silent_after_s=settings.silent_after_s,
         )  # fmt: skip
         self.steering = Steering(
-            store, clock, self.picture, self.commander, self.flights, self.stats, actor=actor, horizon=horizon
+            store, clock, self.picture, self.commander, self.flights, self.stats, settings
         )
         self.planning = Planning(
             store, clock, self.pool, self.picture, self.commander, self.flights, self.steering, self.stats,
-            actor=actor, plan_seconds=plan_seconds, commit_window_s=commit_window_s,
-            round_requests=round_requests,
+            settings,
         )  # fmt: skip
         self.recovery = Recovery(
             store, link, clock, self.picture, self.commander, self.flights, self.steering, self.planning,
@@ -126,7 +116,7 @@ class Dispatcher:
         self.events = Events(
             store, link, clock, self.picture, self.commander, self.flights, self.stats,
             self.steering.return_to_port,
-            actor=actor, silent_after_s=silent_after_s,
+            actor=settings.actor, silent_after_s=settings.silent_after_s,
         )  # fmt: skip
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -350,7 +340,7 @@ class Dispatcher:
 
     async def _tick_loop(self) -> None:
         while True:
-            await self.clock.sleep(self.tick_s)
+            await self.clock.sleep(self.settings.tick_s)
             try:
                 await self._tick()
             except Exception:

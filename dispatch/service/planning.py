@@ -32,6 +32,7 @@ from dispatch.service.missions import mission_from_trip, new_flight, new_mission
 from dispatch.service.solver_pool import SolverPool
 from dispatch.service.state import ActiveMission, DispatcherStats
 from dispatch.service.steering import Steering
+from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Conflict, NotFound, Store, StoreError
 from dispatch.store.views import CommandView
 from fleet.clock import Clock
@@ -54,11 +55,7 @@ class Planning:
         flights: Flights,
         steering: Steering,
         stats: DispatcherStats,
-        *,
-        actor: str,
-        plan_seconds: float,
-        commit_window_s: float,
-        round_requests: int,
+        settings: DispatcherSettings,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -68,10 +65,10 @@ class Planning:
         self.flights = flights
         self.steering = steering
         self.stats = stats
-        self.actor = actor
-        self.plan_seconds = plan_seconds
-        self.commit_window_s = commit_window_s
-        self.round_requests = round_requests
+        self.actor = settings.actor
+        self.plan_seconds = settings.plan_seconds
+        self.commit_window_s = settings.commit_window_s
+        self.round_requests = settings.round_requests
 
     async def plan_round(self) -> None:
         assert self.picture.fleet is not None

@@ -39,6 +39,7 @@ from dispatch.service.isolation import note_skipped_zones, parse_stored_zones
 from dispatch.service.missions import protocol_stops
 from dispatch.service.reroute import Replacement, crosses, next_waypoint, path_home, replacement
 from dispatch.service.state import ActiveMission, DispatcherStats
+from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Conflict, Store
 from fleet.clock import Clock
 from fleet.messages import Hold, Reroute, Resume, ReturnToPort
@@ -59,9 +60,7 @@ class Steering:
         commander: Commander,
         flights: Flights,
         stats: DispatcherStats,
-        *,
-        actor: str,
-        horizon: timedelta,
+        settings: DispatcherSettings,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -69,8 +68,9 @@ class Steering:
         self.commander = commander
         self.flights = flights
         self.stats = stats
-        self.actor = actor
-        self.horizon = horizon
+        self.settings = settings
+        self.actor = settings.actor
+        self.horizon = timedelta(seconds=settings.horizon_s)
         self.zone_lock = asyncio.Lock()  # zone loads, scans and plan commits one at a time
 
     def wake(self) -> None:
@@ -249,7 +249,7 @@ class Steering:
                 m, zone_ids, t_wall, t_sim, drop
             ):
                 return
-            for _attempt in range(20):
+            for _attempt in range(self.settings.reroute_hold_attempts):
                 if m.mission_id not in self.picture.missions:
                     return
                 n = m.reroutes = m.reroutes + 1
@@ -326,7 +326,7 @@ class Steering:
         """Re-route a mission whose drone has not taken off: once the upload is acknowledged, replace
         everything after the port. False when the drone took off meanwhile (or refused): the caller
         holds it and re-routes in the air."""
-        for _ in range(120):
+        for _ in range(self.settings.ground_reroute_wait_s):
             if m.mission_id not in self.picture.missions:
                 return True  # refused or aborted: nothing of it will fly
             if m.state not in (FlightState.PLANNED, FlightState.COMMANDED):
@@ -432,7 +432,7 @@ class Steering:
             drone_id=drone_id, cmd_id=drone_command_id(drone_id, "rtp"), expires_at=self.commander.expiry(),
             port_id=best[1], waypoints=[(p[0], p[1], alt) for p in best[2][1:] or best[2]],
         )  # fmt: skip
-        for attempt in range(20):
+        for attempt in range(self.settings.return_attempts):
             ack = await self.commander.send_new(cmd, None)
             if ack is not None and ack.accepted:
                 return

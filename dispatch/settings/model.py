@@ -7,9 +7,8 @@ an optional TOML file; every value here has been checked. The defaults are today
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from dispatch.commands.plan import SAMPLE_DIR
 from dispatch.service.leadership import DEFAULT_AREA
@@ -30,24 +29,10 @@ class DispatcherSettings:
     horizon_s: float = 7200.0  # how far ahead zones count for planning
     round_requests: int = 100  # requests per planning round, earliest deadline first
     actor: str = "dispatcher"  # the audit log's name for the dispatcher
-    # Constants dispatch/service/dispatcher.py still writes inline, named here with their values
-    # so that they can be wired (and then made settable) without changing behaviour:
-    reroute_hold_attempts: int = 20  # holds tried by a zone re-route of a flying drone (range(20))
-    ground_reroute_wait_s: int = 120  # 1-second waits for a grounded drone's upload ack (range(120))
-    return_attempts: int = 20  # return-to-port commands tried while a drone refuses (range(20))
-    command_expiry_s: float = 7200.0  # validity of a hold, resume or return command (timedelta(hours=2))
-
-    def dispatcher_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of :class:`~dispatch.service.dispatcher.Dispatcher` they set."""
-        return {
-            "plan_seconds": self.plan_seconds,
-            "tick_s": self.tick_s,
-            "silent_after_s": self.silent_after_s,
-            "commit_window_s": self.commit_window_s,
-            "horizon": timedelta(seconds=self.horizon_s),
-            "round_requests": self.round_requests,
-            "actor": self.actor,
-        }
+    reroute_hold_attempts: int = 20  # holds tried by a zone re-route of a flying drone
+    ground_reroute_wait_s: int = 120  # 1-second waits for a grounded drone's upload ack
+    return_attempts: int = 20  # return-to-port commands tried while a drone refuses
+    command_expiry_s: float = 7200.0  # validity of every command sent to a drone
 
 
 @dataclass(frozen=True, slots=True)

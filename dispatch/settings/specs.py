@@ -236,7 +236,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "link.fleet_secret_file",
         "--fleet-secret",
         text,
-        "the fleet secret file: drone messages count only when signed ([signatures](hardening.md))",
+        "the fleet secret file: drone messages count only when signed "
+        "([signatures](hardening.md#drones-sign-what-they-report))",
         env=(SECRET_ENV,),
         external=True,
         metavar="FILE",
@@ -285,6 +286,30 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "dispatcher.round_requests", None, positive_int, "requests planned per round, earliest deadline first"
     ),
     Setting("dispatcher.actor", None, text, "the dispatcher's name in the audit log"),
+    Setting(
+        "dispatcher.reroute_hold_attempts",
+        None,
+        positive_int,
+        "holds a zone re-route of a flying drone tries before giving up",
+    ),
+    Setting(
+        "dispatcher.ground_reroute_wait_s",
+        None,
+        positive_int,
+        "clock seconds a re-route waits for a grounded drone's upload ack",
+    ),
+    Setting(
+        "dispatcher.return_attempts",
+        None,
+        positive_int,
+        "return-to-port commands tried while a drone refuses them",
+    ),
+    Setting(
+        "dispatcher.command_expiry_s",
+        None,
+        positive,
+        "validity (clock seconds) of every command sent to a drone",
+    ),
     Setting(
         "leadership.area",
         "--area",
@@ -370,15 +395,6 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         commands=frozenset({RUN}),
         metavar="S",
     ),
-)
-
-# Constants of the dispatcher that have a settings field but are not settable yet (see
-# DispatcherSettings): listed in the documentation so the table is complete.
-FIXED: Final[tuple[tuple[str, str], ...]] = (
-    ("dispatcher.reroute_hold_attempts", "holds a zone re-route of a flying drone tries before giving up"),
-    ("dispatcher.ground_reroute_wait_s", "clock seconds a re-route waits for a grounded drone's upload ack"),
-    ("dispatcher.return_attempts", "return-to-port commands tried while a drone refuses them"),
-    ("dispatcher.command_expiry_s", "validity (clock seconds) of a hold, resume or return command"),
 )
 
 BY_KEY: Final = {s.key: s for s in SETTINGS}

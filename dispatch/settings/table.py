@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dispatch.settings.model import Settings
-from dispatch.settings.specs import FIXED, SETTINGS
+from dispatch.settings.specs import SETTINGS
 
 
 def settings_table() -> str:
@@ -28,13 +28,6 @@ def settings_table() -> str:
         )
     return "\n".join(rows) + "\n"
 
-
-def fixed_table() -> str:
-    """The Markdown table of the dispatcher's constants that have a settings field but no source yet."""
-    defaults = Settings()
-    rows = ["| field | value | meaning |", "|---|---|---|"]
-    rows += [f"| `{key}` | {_shown(_default(defaults, key))} | {meaning} |" for key, meaning in FIXED]
-    return "\n".join(rows) + "\n"
 
 
 def _default(defaults: Settings, key: str) -> object:
