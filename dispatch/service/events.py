@@ -48,6 +48,23 @@ NO_DOCUMENT = "no_document"  # the simulator's fault kind for a hand-over of a d
 ReturnToPort = Callable[[str, tuple[float, float]], Awaitable[None]]  # (drone id, where it is)
 
 
+def went_silent(
+    last_heard: datetime | None,
+    link_up_at: datetime | None,
+    connected: bool,
+    now: datetime,
+    silent_after_s: float,
+) -> bool:
+    """Whether a drone last heard at ``last_heard`` is silent at ``now``: our own link is up and
+    nothing came from the drone for ``silent_after_s`` since it was last heard or since our link
+    came back, whichever is later (while our link was down, nobody was heard). A drone never heard
+    is not judged here."""
+    if last_heard is None or not connected:
+        return False
+    since = max(last_heard, link_up_at) if link_up_at is not None else last_heard
+    return (now - since).total_seconds() > silent_after_s
+
+
 class Events:
     """Applies the drones' events, acks and liveness to the store and the fleet picture."""
 
@@ -303,9 +320,7 @@ class Events:
         if not view.usable or view.mission is None:
             return
         last = status.received_at if status is not None else None
-        if last is not None and self.link_up_at is not None:
-            last = max(last, self.link_up_at)  # while our own link was down, nobody was heard
-        if last is not None and self.link.connected and (now - last).total_seconds() > self.silent_after_s:
+        if went_silent(last, self.link_up_at, self.link.connected, now, self.silent_after_s):
             tele = status.telemetry if status is not None else None
             pos = (tele.lon, tele.lat) if tele is not None else (0.0, 0.0)
             await self.on_fault(drone_id, "drone went silent", pos, land=False)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from airspace.paths import AirspaceError
+from airspace.paths import Airspace, AirspaceError
 from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
 from dispatch.service.commander import (
     Commander,
@@ -47,6 +47,26 @@ from fleet.messages import Hold, Reroute, Resume, ReturnToPort
 log = logging.getLogger(__name__)
 
 REROUTE_SLACK = timedelta(minutes=15)  # zones counted this long after a mission's expected end
+
+
+def must_reroute(
+    airspace: Airspace,
+    m: ActiveMission,
+    pos: tuple[float, float] | None,
+    zone_ids: Sequence[str],
+    now: datetime,
+) -> bool:
+    """Whether a zone scan re-routes the mission: it is neither over, nor being steered or aborted,
+    its drone's position is known, and the rest of its path from there enters one of ``zone_ids``
+    before its expected end (plus :data:`REROUTE_SLACK`). Missions still on the ground count too:
+    one committed a moment before the zone came would otherwise take off into it."""
+    if m.state in (FlightState.COMPLETED, FlightState.ABORTED) or m.rerouting or m.aborting:
+        return False
+    if pos is None:
+        return False
+    first = next_waypoint(airspace, pos, m.waypoints, max(1, m.reached_at))
+    until = max(m.eta_end or now, now) + REROUTE_SLACK
+    return bool(crosses(airspace, zone_ids, pos, m.waypoints, first, now, until))
 
 
 class Steering:
@@ -201,16 +221,7 @@ class Steering:
 
     def _check_mission(self, m: ActiveMission, zone_ids: list[str], t_wall: float, t_sim: datetime) -> bool:
         """Start a re-route of the mission if the rest of its path crosses one of ``zone_ids``."""
-        # Missions still on the ground count too: one committed a moment before the zone came
-        # would otherwise take off into it.
-        if m.state in (FlightState.COMPLETED, FlightState.ABORTED) or m.rerouting or m.aborting:
-            return False
-        pos = self.picture.position(m.drone_id)
-        if pos is None:
-            return False
-        first = next_waypoint(self.picture.airspace, pos, m.waypoints, max(1, m.reached_at))
-        until = max(m.eta_end or t_sim, t_sim) + REROUTE_SLACK
-        if not crosses(self.picture.airspace, zone_ids, pos, m.waypoints, first, t_sim, until):
+        if not must_reroute(self.picture.airspace, m, self.picture.position(m.drone_id), zone_ids, t_sim):
             return False
         m.rerouting = True
         self.flights.spawn(self.reroute(m, zone_ids, t_wall, t_sim), f"reroute:{m.mission_id}")

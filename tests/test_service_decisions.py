@@ -1,0 +1,85 @@
+"""The decisions of events and steering, apart from the broker and the store (fast).
+
+Silence (a drone unheard for ``silent_after_s``, not counting the time our own link was down) and
+the zone scan's choice of the missions to re-route are pure functions the dispatcher's
+collaborators call; the end-to-end tests check what follows from them on the real broker.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airspace.paths import Airspace
+from dispatch.lifecycle import FlightState
+from dispatch.service.events import went_silent
+from dispatch.service.missions import MissionSpec, StopSpec
+from dispatch.service.state import ActiveMission
+from dispatch.service.steering import REROUTE_SLACK, must_reroute
+from tests.dispatcher_fixtures import parse_zone
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+ALT = 120.0
+PORT, A, B = (126.9500, 37.3900), (126.9700, 37.3900), (126.9700, 37.4050)
+
+
+def test_a_drone_is_silent_only_when_unheard_for_longer_than_the_limit_while_our_link_is_up() -> None:
+    heard = NOW - timedelta(seconds=91)
+    assert went_silent(heard, None, True, NOW, 90.0)
+    assert not went_silent(NOW - timedelta(seconds=89), None, True, NOW, 90.0)
+    assert not went_silent(heard, None, False, NOW, 90.0)  # our link is down: nobody is heard
+    assert not went_silent(None, None, True, NOW, 90.0)  # never heard: not judged
+    # Our link came back 30 s ago: the drone had no chance to be heard before.
+    assert not went_silent(heard, NOW - timedelta(seconds=30), True, NOW, 90.0)
+    assert went_silent(heard, NOW - timedelta(seconds=120), True, NOW, 90.0)
+
+
+def zone_at(lonlat: tuple[float, float], zone_id: str = "pop-up") -> Airspace:
+    feature = {
+        "type": "Feature",
+        "properties": {"id": zone_id, "kind": "no_fly", "radius_m": 120.0},
+        "geometry": {"type": "Point", "coordinates": list(lonlat)},
+    }
+    return Airspace([parse_zone(feature)])
+
+
+def mission(state: str = FlightState.FLYING) -> ActiveMission:
+    spec = MissionSpec(
+        "M-D01-1", "D01", ((*PORT, ALT), (*A, ALT), (*B, ALT), (*PORT, ALT)),
+        (StopSpec(1, "pickup", "r1", 0.3), StopSpec(2, "handover", "r1", 0.3)),
+        "P", NOW, NOW + timedelta(minutes=20),
+    )  # fmt: skip
+    return ActiveMission.of(spec, state)
+
+
+def test_a_zone_scan_reroutes_a_live_mission_whose_rest_of_path_enters_the_zone() -> None:
+    on_second_leg = zone_at(((A[0] + B[0]) / 2, (A[1] + B[1]) / 2))
+    m = mission()
+    assert must_reroute(on_second_leg, m, PORT, ["pop-up"], NOW)
+    assert not must_reroute(on_second_leg, m, PORT, ["another-zone"], NOW)
+    assert not must_reroute(on_second_leg, m, None, ["pop-up"], NOW)  # position unknown
+    assert must_reroute(on_second_leg, mission(FlightState.ACKED), PORT, ["pop-up"], NOW)  # on the ground
+    # Past the zone (flying the last leg home): nothing ahead of it enters the zone.
+    m.reached_at = 2
+    assert not must_reroute(on_second_leg, m, B, ["pop-up"], NOW)
+
+
+def test_a_zone_scan_leaves_missions_over_steered_or_aborting_alone() -> None:
+    airspace = zone_at(((A[0] + B[0]) / 2, (A[1] + B[1]) / 2))
+    for state in (FlightState.COMPLETED, FlightState.ABORTED):
+        assert not must_reroute(airspace, mission(state), PORT, ["pop-up"], NOW)
+    steered, aborting = mission(), mission()
+    steered.rerouting = True
+    aborting.aborting = "low battery"
+    assert not must_reroute(airspace, steered, PORT, ["pop-up"], NOW)
+    assert not must_reroute(airspace, aborting, PORT, ["pop-up"], NOW)
+
+
+def test_a_zone_that_starts_after_the_missions_expected_end_and_slack_is_not_crossed() -> None:
+    later = NOW + timedelta(minutes=20) + REROUTE_SLACK + timedelta(minutes=5)
+    feature = {
+        "type": "Feature",
+        "properties": {"id": "later", "kind": "no_fly", "radius_m": 120.0, "valid_from": later.isoformat()},
+        "geometry": {"type": "Point", "coordinates": [(A[0] + B[0]) / 2, (A[1] + B[1]) / 2]},
+    }
+    airspace = Airspace([parse_zone(feature)])
+    assert not must_reroute(airspace, mission(), PORT, ["later"], NOW)
