@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dispatch.service.intake import Assessment, assess_many
+from dispatch.service.intake import Assessment, ServiceArea, assess_many
 from dispatch.service.isolation import (
     INTERNAL_ERROR,
     assess_isolated,
@@ -48,6 +48,9 @@ from tests.test_dispatcher_silence_battery import FAR_PICKUPS, delivered_by_anot
 
 FAR_AWAY = Place(2.35, 48.85)  # Paris: more than 100 km from the centre of the Anyang area
 YEAR_9999 = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+# A zone stored far away: the airspace's frame, centred on the zones, would leave Anyang out.
+PARIS_ZONE = {"type": "Feature", "properties": {"id": "paris", "kind": "no_fly", "radius_m": 100},
+              "geometry": {"type": "Point", "coordinates": [FAR_AWAY.lon, FAR_AWAY.lat]}}  # fmt: skip
 
 
 def view(request_id: str, *, dropoff: Place | None = None, ready_at: datetime | None = SIM_START,
@@ -111,9 +114,12 @@ def test_a_zone_the_airspace_cannot_read_is_skipped_not_the_zone_set() -> None:
     good = [zone_view(f, f["properties"]["id"]) for f in zone_features()]
     broken = {"type": "Feature", "properties": {"id": "no-radius", "kind": "no_fly"},
               "geometry": {"type": "Point", "coordinates": [126.95, 37.39]}}  # fmt: skip
-    zones, skipped = parse_stored_zones([good[0], zone_view(broken, "no-radius"), *good[1:]])
+    paris = zone_view(PARIS_ZONE, "paris")
+    area = ServiceArea.of(sample_fleet())
+    zones, skipped = parse_stored_zones([good[0], zone_view(broken, "no-radius"), *good[1:], paris], area)
     assert [z.id for z in zones] == [v.id for v in good]
-    assert list(skipped) == ["no-radius"] and "radius" in skipped["no-radius"]
+    assert sorted(skipped) == ["no-radius", "paris"] and "radius" in skipped["no-radius"]
+    assert "outside the service area" in skipped["paris"]
 
 
 async def test_a_tick_step_that_fails_skips_no_other_step() -> None:
@@ -153,6 +159,7 @@ async def test_poisoned_requests_and_zones_stop_no_tick(
         broken_zone = {"type": "Feature", "properties": {"id": "no-radius", "kind": "no_fly"},
                        "geometry": {"type": "Point", "coordinates": [126.95, 37.39]}}  # fmt: skip
         await store.zones.upsert(broken_zone, actor="old-version")
+        await store.zones.upsert(PARIS_ZONE, actor="old-version")
 
         async def decided() -> bool:
             return all(s != "submitted" for s in (await states(store, poisoned)).values())
@@ -166,7 +173,8 @@ async def test_poisoned_requests_and_zones_stop_no_tick(
 
         # The zone set stayed loaded without the broken zone, which is audited once.
         async def skipped() -> bool:
-            return any(e.action == "zone_skipped" for e in await store.history("zone", "no-radius"))
+            notes = [[e.action for e in await store.history("zone", z)] for z in ("no-radius", "paris")]
+            return all("zone_skipped" in n for n in notes)
 
         await d.wait_until(skipped, timeout_s=30)
         assert {z.id for z in d.zones} == {f["properties"]["id"] for f in zone_features()}

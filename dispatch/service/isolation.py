@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from airspace.zones import Zone, parse_zones
 from dispatch.lifecycle import InvalidTransition, RequestState
-from dispatch.service.intake import Assessment, to_routing_request
+from dispatch.service.intake import Assessment, ServiceArea, to_routing_request
 from dispatch.store import Conflict, Intake, NotFound, RequestView, Store, ZoneView
 from routing.requests import Request
 
@@ -165,17 +165,29 @@ def airspace_feature(view: ZoneView) -> dict[str, Any]:
     return feature
 
 
-def parse_stored_zones(views: Sequence[ZoneView]) -> tuple[list[Zone], dict[str, str]]:
+def parse_stored_zones(
+    views: Sequence[ZoneView], area: ServiceArea | None = None
+) -> tuple[list[Zone], dict[str, str]]:
     """The zones of ``views``, each parsed on its own, and by id the reason of each one skipped
-    because the airspace cannot read it (stored by an older version, or edited in the database)."""
+    because the airspace cannot read it (stored by an older version, or edited in the database),
+    or because it lies outside ``area`` (the airspace's frame, centred on the zones, would then
+    leave the whole service area out of reach)."""
     zones: list[Zone] = []
     skipped: dict[str, str] = {}
     for view in views:
         try:
             doc = {"type": "FeatureCollection", "features": [airspace_feature(view)]}
-            zones.extend(parse_zones(doc, source="store"))
+            (zone,) = parse_zones(doc, source="store")
         except Exception as exc:
             skipped[view.id] = f"{type(exc).__name__}: {exc}"[:500]
+            continue
+        x0, y0, x1, y1 = zone.shape.bounds
+        if area is not None and not all(area.contains(x, y) for x in (x0, x1) for y in (y0, y1)):
+            skipped[view.id] = (
+                f"outside the service area (more than {area.radius_m / 1000:g} km from its centre)"
+            )
+            continue
+        zones.append(zone)
     return zones, skipped
 
 
@@ -185,7 +197,7 @@ async def note_skipped_zones(
     """Log and audit (``zone_skipped``) each skipped zone that is new or changed since the last load,
     so a zone skipped at every tick is audited once per version."""
     for zone_id in sorted(set(changed) & set(skipped)):
-        log.error("zone %r skipped: the airspace cannot read it: %r", zone_id, skipped[zone_id])
+        log.error("zone %r skipped: %r", zone_id, skipped[zone_id])
         await store.note("zone", zone_id, "zone_skipped", actor=actor, payload={"reason": skipped[zone_id]})
 
 

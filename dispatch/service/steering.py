@@ -35,6 +35,7 @@ from dispatch.service.commander import (
 from dispatch.service.failpoints import failpoint
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
+from dispatch.service.intake import ServiceArea
 from dispatch.service.isolation import note_skipped_zones, parse_stored_zones
 from dispatch.service.missions import protocol_stops
 from dispatch.service.reroute import Replacement, crosses, next_waypoint, path_home, replacement
@@ -180,8 +181,10 @@ class Steering:
     async def load_zones(self) -> list[str]:
         """Read the active zones from the store; return the ids that are new or changed."""
         views = await self.store.zones.list(active_only=True)
-        # One zone the airspace cannot read is skipped (and audited once per version), not all.
-        zones, skipped = parse_stored_zones(views)
+        # One zone the airspace cannot read, or far outside the service area, is skipped (and
+        # audited once per version), not all.
+        fleet = self.picture.fleet
+        zones, skipped = parse_stored_zones(views, ServiceArea.of(fleet) if fleet is not None else None)
         stamps = {v.id: v.updated_at for v in views}
         changed = self.picture.zones_changed(stamps)
         await note_skipped_zones(self.store, skipped, changed, self.actor)
