@@ -36,6 +36,7 @@ PayloadKg = Annotated[float, Meta(ge=0.0, le=1000.0)]
 Code = Annotated[str, Meta(min_length=1, max_length=64)]
 Text = Annotated[str, Meta(max_length=500)]
 Timestamp = Annotated[datetime, Meta(tz=True)]
+Metres = Annotated[float, Meta(ge=0.0, le=1e6)]
 Waypoint = tuple[Lon, Lat, Alt]
 Waypoints = Annotated[list[Waypoint], Meta(min_length=1, max_length=MAX_WAYPOINTS)]
 # HMAC-SHA256 of a drone's state, ack or event under its own key (see fleet.signing).
@@ -306,7 +307,23 @@ class GeofenceBreach(Event, tag_field="event", tag="geofence_breach", kw_only=Tr
     zone_id: Id
 
 
-AnyEvent = TookOff | ReachedStop | PickedUp | Delivered | Landed | LowBattery | Fault | GeofenceBreach
+class LossOfSeparation(Event, tag_field="event", tag="separation_loss", kw_only=True):
+    """The drone and ``other_drone_id`` were closer than the separation minima (both at once) from
+    ``started_at`` to ``ts``; ``closest_m`` the smallest distance between them, ``horizontal_m``
+    and ``vertical_m`` at that moment; the position is where it was closest. One per encounter,
+    sent by one drone of the pair."""
+
+    other_drone_id: Id
+    started_at: Timestamp
+    closest_m: Metres
+    horizontal_m: Metres
+    vertical_m: Metres
+
+
+AnyEvent = (
+    TookOff | ReachedStop | PickedUp | Delivered | Landed | LowBattery | Fault | GeofenceBreach
+    | LossOfSeparation
+)  # fmt: skip
 
 
 # --- encoding and decoding -------------------------------------------------------------------

@@ -29,7 +29,7 @@ from fleet.clock import Clock, RealClock
 from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress
 from fleet.description import Fleet
 from fleet.hub import Hub, Subscription
-from fleet.messages import AnyEvent, GeofenceBreach
+from fleet.messages import AnyEvent, GeofenceBreach, LossOfSeparation
 from fleet.signing import FleetSecret
 from fleet.topics import DEFAULT_PREFIX, Topics
 from routing.intents import SeparationMinima
@@ -93,7 +93,7 @@ class SimulatedFleet:
         self.zones = list(zones or [])
         self.frame = frame or fleet_frame(fleet, self.zones)
         self.monitor = AirspaceMonitor(self.zones, self.frame) if self.zones else None
-        self.separation = SeparationMonitor(separation)
+        self.separation = SeparationMonitor(separation, on_loss=self._report_loss)
         self.events: list[AnyEvent] = []
         self._hub: Hub[AnyEvent] = Hub()
         wanted = set(drone_ids) if drone_ids is not None else None
@@ -191,6 +191,28 @@ class SimulatedFleet:
         """Every loss of separation the separation monitor has seen, in the order they began
         (one still going on has ``ended`` False)."""
         return list(self.separation.losses)
+
+    def _report_loss(self, loss: SeparationLoss) -> None:
+        """The first drone of the pair reports a loss that ended as a ``separation_loss`` event
+        (sent on its next tick; a loss still going on when the fleet stops is only listed)."""
+        agent = self.agents[loss.pair[0]]
+        lon, lat = self.frame.to_lonlat(loss.xyz[0], loss.xyz[1])
+        mission = agent.sim.mission
+        agent.sim.outbox.append(
+            LossOfSeparation(
+                drone_id=loss.pair[0],
+                ts=loss.end,
+                lon=float(lon),
+                lat=float(lat),
+                alt_m=round(max(loss.xyz[2], 0.0), 2),
+                mission_id=mission.mission_id if mission is not None else None,
+                other_drone_id=loss.pair[1],
+                started_at=loss.start,
+                closest_m=round(loss.closest_m, 2),
+                horizontal_m=round(loss.horizontal_m, 2),
+                vertical_m=round(loss.vertical_m, 2),
+            )
+        )
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription[AnyEvent]:
         """A bounded stream of every event the drones emit (oldest dropped and counted on overflow)."""

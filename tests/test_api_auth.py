@@ -251,6 +251,7 @@ async def test_health_and_metrics_need_no_key(api: Api) -> None:
             "plan_rounds_total",
             "reroutes_total",
             "cancel_steers_total",
+            "separation_losses_total",
             "events_refused_total",
             'plan_seconds_bucket{le="+Inf"}',
             "plan_seconds_count",

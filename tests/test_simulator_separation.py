@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from fleet.clock import ScaledClock
 from fleet.connection import BrokerAddress, client_id_from
 from fleet.description import Fleet, load_fleet
 from fleet.link import FleetLink
-from fleet.messages import Landed, Start, UploadMission
+from fleet.messages import Landed, LossOfSeparation, Start, UploadMission
 from routing.intents import SeparationMinima
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
@@ -51,25 +52,26 @@ async def _fly_between_ports(sim: SimulatedFleet, link: FleetLink, fleet: Fleet)
         await sim.wait_event(drone, Landed, timeout_s=30)
 
 
-async def _run(
-    fleet: Fleet, broker: BrokerAddress, prefix: str, minima: SeparationMinima | None
-) -> SimulatedFleet:
+async def test_two_drones_flown_head_on_lose_separation_once(
+    fleet: Fleet, broker: BrokerAddress, prefix: str
+) -> None:
     clock = ScaledClock(60.0)
-    sim = SimulatedFleet(
-        fleet, broker, clock=clock, prefix=prefix, drone_ids=["D01", "D02", "D06"], separation=minima
-    )
+    sim = SimulatedFleet(fleet, broker, clock=clock, prefix=prefix, drone_ids=["D01", "D02", "D06"])
     async with (
         FleetLink(broker, client_id=client_id_from("disp", prefix), prefix=prefix, clock=clock) as link,
         sim,
     ):
-        await _fly_between_ports(sim, link, fleet)
-    return sim
+        with link.subscribe() as updates:
+            await _fly_between_ports(sim, link, fleet)
 
+            async def reported() -> LossOfSeparation:
+                async for update in updates:
+                    if isinstance(update, LossOfSeparation):
+                        return update
+                raise AssertionError("unreachable")
 
-async def test_two_drones_flown_head_on_lose_separation_once(
-    fleet: Fleet, broker: BrokerAddress, prefix: str
-) -> None:
-    sim = await _run(fleet, broker, prefix, None)
+            # The loss ended before either drone landed: its event is already on its way.
+            event = await asyncio.wait_for(reported(), timeout=10)
     losses = sim.separation_losses
     assert [loss.pair for loss in losses] == [("D01", "D06")], [loss.describe() for loss in losses]
     loss = losses[0]
@@ -78,6 +80,11 @@ async def test_two_drones_flown_head_on_lose_separation_once(
     assert sim.separation.per_pair == {("D01", "D06"): 1}
     with pytest.raises(AssertionError, match="D01 and D06"):
         assert_no_separation_loss(sim)
+    # Reported once over the protocol, by the first drone of the pair, as the simulator saw it.
+    assert [e for e in sim.events if isinstance(e, LossOfSeparation)] == [event]
+    assert (event.drone_id, event.other_drone_id, event.mission_id) == ("D01", "D06", "M-D01")
+    assert (event.started_at, event.ts) == (loss.start, loss.end)
+    assert event.closest_m == round(loss.closest_m, 2) and event.alt_m == pytest.approx(ALT, abs=1)
 
 
 def test_configured_minima_are_the_monitors(fleet: Fleet, broker: BrokerAddress) -> None:

@@ -16,6 +16,7 @@ Names (all prefixed ``dronedispatch_``):
 ``reroutes_total``                           counter   flights re-routed around a new zone
 ``cancel_steers_total``                      counter   flights re-routed to take a cancelled request off
 ``geofence_breaches_total``                  counter   breaches reported by drones
+``separation_losses_total``                  counter   losses of separation reported by drones
 ``events_refused_total``                     counter   events naming a mission not the drone's current one
 ``drones_online``                            gauge     drones with fresh telemetry
 ``link_connected``                           gauge     1 when the broker link is up
@@ -109,6 +110,12 @@ async def metrics(state: State) -> Response[str]:
         [("", d.stats.cancel_steers)],
     )
     out.metric("geofence_breaches_total", "counter", "Geofence breaches reported.", [("", d.stats.breaches)])
+    out.metric(
+        "separation_losses_total",
+        "counter",
+        "Losses of separation reported.",
+        [("", d.stats.separation_losses)],
+    )
     out.metric(
         "events_refused_total",
         "counter",

@@ -4,7 +4,8 @@ Each message has an ``event:`` type and one line of JSON ``data:``:
 
 * ``telemetry``: a drone's telemetry sample (at most 2 per second per drone);
 * ``event``: a drone event (took_off, picked_up, delivered, landed, fault, low_battery,
-  geofence_breach...), a flight or zone change from the audit chain, or the link going up/down;
+  geofence_breach, separation_loss...), a flight or zone change from the audit chain, or the link
+  going up/down;
 * ``request``: a request filed or changing state (``{"id", "state", "from", "reason", "at", "seq"}``).
 
 A comment line (``: keep-alive``) goes out every 15 s so proxies keep the connection open. The

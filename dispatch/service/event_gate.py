@@ -12,8 +12,8 @@ Two exceptions keep what the dispatcher always tolerated: an event without a mis
 whose mission was aborted on board flies and lands without one), and a ``landed`` naming the
 drone's last mission while it has none (the landing of a drone given up as silent still settles
 the custody of what it brought back). A ``landed`` of an earlier mission while the drone flies
-another is refused. ``fault``, ``low_battery`` and ``geofence_breach`` are about the drone itself,
-whatever mission they name, and always pass.
+another is refused. ``fault``, ``low_battery``, ``geofence_breach`` and ``separation_loss`` are about
+the drone itself, whatever mission they name, and always pass.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from fleet.messages import (
     GeofenceBreach,
     Landed,
     LandNow,
+    LossOfSeparation,
     LowBattery,
     PickedUp,
     ReachedStop,
@@ -134,6 +135,14 @@ class Events:
                 log.error("GEOFENCE BREACH: %s in zone %s", u.drone_id, u.zone_id)
                 await self.store.note("drone", u.drone_id, "geofence_breach", actor=self.actor,
                                       payload={"zone_id": u.zone_id, "lon": u.lon, "lat": u.lat})  # fmt: skip
+            case LossOfSeparation():
+                self.stats.separation_losses += 1
+                log.error("LOSS OF SEPARATION: %s and %s", u.drone_id, u.other_drone_id)
+                where = {"closest_m": u.closest_m, "horizontal_m": u.horizontal_m, "vertical_m": u.vertical_m,
+                         "lon": u.lon, "lat": u.lat, "alt_m": u.alt_m}  # fmt: skip
+                await self.store.note("drone", u.drone_id, "separation_loss", actor=self.actor,
+                                      payload={"other_drone_id": u.other_drone_id,
+                                               "started_at": u.started_at.isoformat(), **where})  # fmt: skip
             case State(online=True):
                 self._resume_if_held(u)
                 self.flights.wake()

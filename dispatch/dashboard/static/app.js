@@ -1175,6 +1175,7 @@
   const EVENT_TEXT = {
     took_off: "took off", landed: "landed", picked_up: "picked up", delivered: "delivered",
     reached_stop: "reached a stop", fault: "FAULT", low_battery: "low battery", geofence_breach: "GEOFENCE BREACH",
+    separation_loss: "LOSS OF SEPARATION",
   };
 
   function droneOfMission(missionId) {
@@ -1263,11 +1264,12 @@
     bits.push(EVENT_TEXT[kind] || kindRaw.replace(/_/g, " "));
     if (req) bits.push(`request ${shortId(req)}`);
     if (p.zone_id) bits.push(`zone ${p.zone_id}`);
+    if (p.other_drone_id) bits.push(`with ${p.other_drone_id}, closest ${Number(p.closest_m).toFixed(1)} m`);
     if (p.stop_index !== undefined && !req) bits.push(`stop ${p.stop_index}`);
     if (p.kind) bits.push(`(${p.kind})`);
     if (typeof p.detail === "string" && p.detail) bits.push(`— ${p.detail}`);
     if (kind === "delivered" && p.code_ok === false) bits.push("— recipient code refused");
-    const level = /fault|breach|emergency/.test(kind) ? "error"
+    const level = /fault|breach|emergency|separation/.test(kind) ? "error"
       : /hold|low_battery|return/.test(kind) ? "warn"
       : /delivered|landed|picked/.test(kind) ? "ok" : "info";
     logEvent(level, bits.join(" "), kind, ts);
