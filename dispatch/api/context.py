@@ -33,6 +33,7 @@ class ApiContext:
     rate_limit: RateLimit = field(default_factory=RateLimit)
     dashboard_dir: Path | None = DASHBOARD_DIR
     timezone: str = DEFAULT_TIMEZONE  # the area's IANA time zone (checked), for people reading times
+    map_style: str | None = None  # the dashboard map's style or raster tile URL (None: plain background)
     feed: LiveFeed = field(init=False)
     limiter: RateLimiter = field(init=False)
 

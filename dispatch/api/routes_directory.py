@@ -75,9 +75,10 @@ async def ports(state: State) -> list[PortOut]:
 
 @get("/area", guards=[ANY_ROLE], summary="The service area's time zone", responses=ERRORS)
 async def area(state: State) -> AreaOut:
-    """The area's IANA time zone (times are shown in it, labelled) and the service clock's time there."""
+    """The area's IANA time zone (times are shown in it, labelled), the service clock's time there
+    and the dashboard map's style URL (``None``: a plain background)."""
     ctx = ctx_of(state)
-    return AreaOut(ctx.timezone, ctx.now_clock.now().astimezone(ZoneInfo(ctx.timezone)))
+    return AreaOut(ctx.timezone, ctx.now_clock.now().astimezone(ZoneInfo(ctx.timezone)), ctx.map_style)
 
 
 ROUTES = [offices, add_office, pads, add_pad, ports, area]

@@ -286,10 +286,12 @@ class PortOut(Struct):
 
 class AreaOut(Struct):
     """The service area: its IANA time zone (``UTC`` unless the fleet description names one) and the
-    current time of the service's clock, in that zone."""
+    current time of the service's clock, in that zone, and the dashboard map's style or tile URL
+    (``None``: a plain background)."""
 
     timezone: str
     now: datetime
+    map_style: str | None = None
 
 
 class KeyIn(Struct, forbid_unknown_fields=True):

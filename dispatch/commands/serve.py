@@ -118,7 +118,9 @@ async def _serve(settings: Settings) -> int:
             link = dispatcher_link(settings.link, clock)
             dispatcher = Dispatcher(store, link, clock, settings.dispatcher)
             async with link, dispatcher:
-                ctx = ApiContext(store, dispatcher, clock=clock, rate_limit=rate, timezone=zone)
+                ctx = ApiContext(
+                    store, dispatcher, clock=clock, rate_limit=rate, timezone=zone, map_style=api.map_style
+                )
                 app = create_app(ctx)
                 async with AppServer(app, api.host, api.port) as server:
                     dashboard = f"{server.url}/dashboard"

@@ -66,6 +66,7 @@ class ApiSettings:
     port: int = 8000
     rate_limit: str = "20/s burst 40"
     timezone: str | None = None  # None: the seed directory's fleet.json names it, else UTC
+    map_style: str | None = None  # the dashboard map's style or tile URL; None: a plain background
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,14 @@ def broker_url(value: Value) -> str:
     return str(value)
 
 
+def map_style(value: Value) -> str:
+    """An ``http(s)`` URL: a MapLibre style document, or a raster tile template with ``{z}/{x}/{y}``."""
+    url = text(value).strip()
+    if not re.match(r"^https?://[^\s/]+", url):
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    return url
+
+
 def topic_prefix(value: Value) -> str:
     """A topic prefix :class:`~fleet.topics.Topics` accepts."""
     return Topics(text(value)).prefix
@@ -379,6 +387,15 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "(unset: the `timezone` of the seed directory's `fleet.json`, else `UTC`)",
         commands=frozenset({SERVE}),
         metavar="ZONE",
+    ),
+    Setting(
+        "api.map_style",
+        "--map-style",
+        map_style,
+        "the dashboard map's background: a MapLibre style URL or a raster tile URL with `{z}/{x}/{y}` "
+        "(unset: a plain background, nothing fetched; [operators](operators.md#the-map))",
+        commands=frozenset({SERVE}),
+        metavar="URL",
     ),
     Setting(
         "logging.verbose",
