@@ -56,9 +56,9 @@ async def test_a_nul_byte_or_an_overlong_name_in_a_dashboard_path_is_a_404(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, app_log: io.StringIO
 ) -> None:
     async with idle_api(store, broker, prefix, solver_pool, dashboard=STATIC_DIR) as api, api.client() as c:
-        assert (await c.get("/dashboard/app.js")).status_code == 200
+        assert (await c.get("/dashboard/main.js")).status_code == 200
         for path in (
-            "/dashboard/app.js%00.png",
+            "/dashboard/main.js%00.png",
             "/dashboard/%00",
             "/dashboard/" + "a" * 5000,
             "/schema/assets/%00",

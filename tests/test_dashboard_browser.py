@@ -5,8 +5,12 @@ accelerated clock, and the HTTP API (``create_app``) served by uvicorn in the sa
 page asks for the operator key (or takes it from the URL fragment); requests are filed through the
 API with office keys; the test sees them in the table and drones move on the map, adds a temporary
 zone with the page's form (by clicking the map on the path ahead of a flight carrying a document),
-sees that flight re-routed by the dispatcher and its new path drawn around the zone, and lifts the
-zone again. No mocks, no sleeps: every step waits for a condition.
+sees that flight re-routed by the dispatcher, its old route dashed and its new one drawn around the
+zone, and lifts the zone again. No mocks, no sleeps: every step waits for a condition.
+
+The map is MapLibre GL JS (WebGL, rendered by Chromium's software GL here): what it draws is read
+from the map itself, the features it renders in its named layers (``queryRenderedFeatures``) and the
+GeoJSON its sources were given, not from pixels.
 """
 
 from __future__ import annotations
@@ -79,54 +83,69 @@ async def file_requests(base: str, store: Store, system: System) -> list[str]:
     return ids
 
 
-# True when the drone's drawn path keeps out of the (circular) zone drawn on the map.
-PATH_CLEAR_OF_ZONE = """([droneId, zoneId]) => {
-    const line = document.querySelector(`[data-testid="drone-path"][data-drone-id="${droneId}"] polyline`);
-    const zone = document.querySelector(`[data-testid="zone"][data-zone-id="${zoneId}"]`);
-    if (!line || !zone) return false;
-    const [cx, cy, r] = ["cx", "cy", "r"].map((a) => Number(zone.getAttribute(a)));
-    const pts = line.getAttribute("points").trim().split(/\\s+/).map((p) => p.split(",").map(Number));
+ZONE_LAYERS = ["zones-fill", "zones-temporary-fill"]
+
+
+async def drawn(page: Page, layers: list[str], test: str, arg: object = None) -> None:
+    """Wait until the features the map renders in ``layers`` (their properties, each with its
+    ``layer``) pass ``test``, a JavaScript function ``(features, arg) => boolean``."""
+    await page.wait_for_function(
+        f"([layers, arg]) => ({test})(window.dashboard.rendered(layers), arg)",
+        arg=[layers, arg],
+        timeout=TIMEOUT_MS,
+    )
+
+
+COUNT_IDS = "(fs, n) => new Set(fs.map((f) => f.id)).size === n"
+
+# True when the drone's planned route (the GeoJSON the map draws) keeps out of a circle
+# (centre lon/lat, radius in metres): no segment comes nearer its centre than the radius.
+ROUTE_CLEAR_OF_CIRCLE = """([droneId, lon0, lat0, r]) => {
+    const route = window.dashboard.sourceData("routes").features.find(
+        (f) => f.properties.kind === "planned" && f.properties.drone === droneId);
+    if (!route) return false;
+    const ky = Math.PI / 180 * 6371008.8, kx = ky * Math.cos(lat0 * Math.PI / 180);
+    const pts = route.geometry.coordinates.map(([lon, lat]) => [(lon - lon0) * kx, (lat - lat0) * ky]);
     for (let i = 0; i + 1 < pts.length; i++) {
         const [ax, ay] = pts[i], [bx, by] = pts[i + 1];
         const dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
-        const t = len2 ? Math.max(0, Math.min(1, ((cx - ax) * dx + (cy - ay) * dy) / len2)) : 0;
-        if (Math.hypot(cx - (ax + t * dx), cy - (ay + t * dy)) < r * 0.95) return false;
+        const t = len2 ? Math.max(0, Math.min(1, (-ax * dx - ay * dy) / len2)) : 0;
+        if (Math.hypot(ax + t * dx, ay + t * dy) < r * 0.95) return false;
     }
     return pts.length >= 2;
 }"""
 
+DRONE_AT = """([id]) => {
+    const f = window.dashboard.sourceData("drones").features.find((f) => f.properties.id === id);
+    return f ? f.geometry.coordinates : null;
+}"""
+
 
 async def marker_moves(page: Page, drone_id: str) -> None:
-    """Wait until the drone's marker reports a position other than the one it shows now."""
-    marker = page.locator(f'[data-testid="drone-marker"][data-drone-id="{drone_id}"]')
-    before = (await marker.get_attribute("data-lon"), await marker.get_attribute("data-lat"))
+    """Wait until the map draws the drone at a position other than the one it shows now."""
+    before = await page.evaluate(DRONE_AT, [drone_id])
+    assert before is not None
     await page.wait_for_function(
-        """([id, lon, lat]) => {
-            const m = document.querySelector(`[data-testid="drone-marker"][data-drone-id="${id}"]`);
-            return m && (m.dataset.lon !== lon || m.dataset.lat !== lat);
-        }""",
-        arg=[drone_id, before[0], before[1]],
+        f"([id, was]) => {{ const now = ({DRONE_AT})([id]);"
+        " return now && (now[0] !== was[0] || now[1] !== was[1]); }",
+        arg=[drone_id, before],
         timeout=TIMEOUT_MS,
     )
 
 
 async def sees_the_service_area(page: Page, store: Store, system: System) -> None:
-    """Connected live; the key left the address bar; zones, pads, ports and drones are drawn."""
+    """Connected live; the key left the address bar; the map renders every zone, pad, port and drone."""
     await expect(page.get_by_test_id("connection-status")).to_have_attribute(
         "data-state", "live", timeout=TIMEOUT_MS
     )
     assert "key=" not in page.url
-    zones = page.get_by_test_id("zone")
-    await expect(zones).to_have_count(len(await store.zones.list()), timeout=TIMEOUT_MS)
-    # The festival zone is in force 10:00 to 14:00; the simulation starts at 09:00.
-    await expect(zones.and_(page.locator('[data-zone-id="art-park-festival"]'))).to_have_attribute(
-        "data-active", "false"
-    )
-    await expect(page.get_by_test_id("pad")).to_have_count(len(await store.directory.pads()))
-    await expect(page.get_by_test_id("port")).to_have_count(len(system.fleet.ports))
-    await expect(page.get_by_test_id("drone-marker")).to_have_count(
-        len(system.fleet.drones), timeout=TIMEOUT_MS
-    )
+    await drawn(page, ZONE_LAYERS, COUNT_IDS, len(await store.zones.list()))
+    # The festival zone is in force 10:00 to 14:00; the simulation starts at 09:00: drawn faded.
+    festival = '(fs) => fs.some((f) => f.id === "art-park-festival" && f.active === false)'
+    await drawn(page, ZONE_LAYERS, festival)
+    await drawn(page, ["pads"], COUNT_IDS, len(await store.directory.pads()))
+    await drawn(page, ["ports"], COUNT_IDS, len(system.fleet.ports))
+    await drawn(page, ["drones"], COUNT_IDS, len(system.fleet.drones))
 
 
 async def shows_area_time(page: Page, system: System) -> None:
@@ -241,6 +260,8 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
                 await page.close()
                 page = await context.new_page()
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
+                fetched: list[str] = []
+                page.on("request", lambda r: fetched.append(r.url))
                 await page.goto(f"{server.url}/dashboard#key={operator.token}")
                 await sees_the_service_area(page, store, system)
                 await shows_area_time(page, system)
@@ -254,16 +275,16 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
                     await expect(rows.and_(page.locator(f'[data-request-id="{rid}"]'))).to_be_visible()
                 # A row clicked shows its pickup and drop-off on the map; clicked again, hides them.
                 await rows.and_(page.locator(f'[data-request-id="{ids[0]}"]')).click()
-                selection = page.get_by_test_id("request-selection")
-                await expect(selection).to_have_attribute("data-request-id", ids[0])
+                await drawn(page, ["selection-line"], "(fs, id) => fs.some((f) => f.request === id)", ids[0])
                 await rows.and_(page.locator(f'[data-request-id="{ids[0]}"]')).click()
-                await expect(selection).to_have_count(0)
+                await drawn(page, ["selection-line", "selection-ends"], "(fs) => fs.length === 0")
 
                 # Drones move on the map.
-                flying = page.locator('[data-testid="drone-marker"][data-state="en_route"]').first
-                await expect(flying).to_be_visible(timeout=TIMEOUT_MS)
-                drone_id = await flying.get_attribute("data-drone-id")
-                assert drone_id is not None
+                await drawn(page, ["drones"], '(fs) => fs.some((f) => f.state === "en_route")')
+                flying = await page.evaluate(
+                    '() => window.dashboard.rendered(["drones"]).find((f) => f.state === "en_route").id'
+                )
+                drone_id = str(flying)
                 await marker_moves(page, drone_id)
 
                 # The zone form filled in first; then, for a flight carrying a document, a click on
@@ -300,22 +321,27 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
 
                 await d.wait_until(rerouted, timeout_s=60)
                 assert d.stats.reroutes >= 1
-                # ... and the page shows it: a log entry, the new planned path, the zone drawn.
+                # ... and the page shows it: a log entry, the zone drawn as a temporary one, the
+                # flight's new route (solid) and its route before the re-route (dashed).
                 log_entries = page.locator('[data-testid="event-log-entry"][data-kind="rerouted"]')
                 await expect(log_entries.filter(has_text=carrier).first).to_be_visible(timeout=TIMEOUT_MS)
-                await page.wait_for_function(
-                    """([id, mission]) => {
-                        const p = document.querySelector(`[data-testid="drone-path"][data-drone-id="${id}"]`);
-                        return p && p.dataset.missionId === mission && Number(p.dataset.reroutes) >= 1;
-                    }""",
-                    arg=[carrier, mission_id],
-                    timeout=TIMEOUT_MS,
+                await drawn(
+                    page,
+                    ["zones-temporary-fill"],
+                    '(fs) => fs.some((f) => f.id === "browser-pop-up" && f.temporary === true)',
                 )
-                zone = page.locator('[data-testid="zone"][data-zone-id="browser-pop-up"]')
-                await expect(zone).to_have_attribute("data-temporary", "true")
-                # The path drawn for the carrier goes around the zone (on screen: no segment of
-                # its line comes nearer the circle's centre than its radius).
-                await page.wait_for_function(PATH_CLEAR_OF_ZONE, arg=[carrier, "browser-pop-up"])
+                await drawn(
+                    page,
+                    ["routes"],
+                    "(fs, [id, m]) => fs.some((f) => f.drone === id && f.mission === m && f.reroutes >= 1)",
+                    [carrier, mission_id],
+                )
+                await drawn(page, ["routes-previous"], "(fs, id) => fs.some((f) => f.drone === id)", carrier)
+                # The route drawn for the carrier goes around the zone (no segment of its line
+                # comes nearer the circle's centre than its radius).
+                await page.wait_for_function(
+                    ROUTE_CLEAR_OF_CIRCLE, arg=[carrier, *placed, RADIUS_M], timeout=TIMEOUT_MS
+                )
 
                 # Zoomed in on the new zone for the picture (wheel zoom around the cursor).
                 await page.mouse.move(spot["x"], spot["y"])
@@ -331,11 +357,18 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
                 await lift.click()
                 await expect(lift).to_have_text("Lift?")
                 await lift.click()
-                await expect(zone).to_have_count(0)
+                await page.wait_for_function(
+                    """() => !window.dashboard.sourceData("zones").features.some(
+                        (f) => f.properties.id === "browser-pop-up")""",
+                    timeout=TIMEOUT_MS,
+                )
                 assert "browser-pop-up" not in [z.id for z in await store.zones.list()]
 
                 await takes_a_drone_out_of_service_and_back(page, store, system.fleet.drones[-1].id)
                 assert not errors, errors
+                # No map style configured: the page asked only its own server (no tile, style or font).
+                elsewhere = [u for u in fetched if not u.startswith((server.url, "blob:", "data:"))]
+                assert not elsewhere, elsewhere
             except Exception:
                 await page.screenshot(path=str(ARTIFACTS / "dashboard-failure.png"))
                 raise
