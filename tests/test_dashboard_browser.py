@@ -31,6 +31,7 @@ from dispatch.dashboard import STATIC_DIR
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store, open_store
 from fleet.connection import BrokerAddress
+from tests.api_fixtures import idle_api
 from tests.browser_fixtures import ARTIFACTS, browser_fixture  # noqa: F401
 from tests.dispatcher_fixtures import System, parse_zone, running_system, solver_pool_fixture  # noqa: F401
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
@@ -343,9 +344,16 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
                     ROUTE_CLEAR_OF_CIRCLE, arg=[carrier, *placed, RADIUS_M], timeout=TIMEOUT_MS
                 )
 
-                # Zoomed in on the new zone for the picture (wheel zoom around the cursor).
+                # Zoomed in on the new zone for the picture (wheel zoom around the cursor), once the
+                # map has settled.
+                zoom = await page.evaluate("window.dashboard.map.getZoom()")
                 await page.mouse.move(spot["x"], spot["y"])
-                await page.mouse.wheel(0, -500)
+                await page.mouse.wheel(0, -300)
+                await page.wait_for_function(
+                    "(z) => window.dashboard.map.getZoom() > z + 0.4 && !window.dashboard.map.isMoving()",
+                    arg=zoom,
+                    timeout=TIMEOUT_MS,
+                )
                 await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), animations="disabled")
 
                 # The flight goes on around the zone: its marker still moves, nothing breached.
@@ -374,3 +382,43 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
                 raise
             finally:
                 await context.close()
+
+
+@pytest.mark.parametrize(
+    ("style", "fallback"),
+    [
+        ("http://127.0.0.1:9/style.json", True),  # a style nobody serves: the plain background
+        ("http://127.0.0.1:9/tiles/{z}/{x}/{y}.png", False),  # raster tiles under the layers
+    ],
+)
+async def test_the_map_style_setting_reaches_the_map_and_a_missing_style_falls_back(
+    sqlite_store: Store,
+    broker: BrokerAddress,
+    prefix: str,
+    solver_pool: SolverPool,
+    browser: Browser,
+    style: str,
+    fallback: bool,
+) -> None:
+    async with idle_api(sqlite_store, broker, prefix, solver_pool, dashboard=STATIC_DIR) as api:
+        api.ctx.map_style = style
+        context = await browser.new_context(viewport=VIEWPORT)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        fetched: list[str] = []
+        page.on("request", lambda r: fetched.append(r.url))
+        try:
+            await page.goto(f"{api.url}/dashboard#key={api.keys['operator']}")
+            await drawn(page, ZONE_LAYERS, COUNT_IDS, len(await sqlite_store.zones.list()))
+            sources = await page.evaluate("Object.keys(window.dashboard.map.getStyle().sources)")
+            assert ("tiles" in sources) is not fallback, sources
+            notice = page.locator('[data-testid="event-log-entry"][data-kind="map"]')
+            if fallback:
+                await expect(notice).to_contain_text("plain background")
+            else:
+                await expect(notice).to_have_count(0)
+            assert any(u.startswith("http://127.0.0.1:9/") for u in fetched), fetched
+            assert not errors, errors
+        finally:
+            await context.close()

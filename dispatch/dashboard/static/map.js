@@ -60,7 +60,7 @@ export function createMap(container, styleUrl, onClick, onProblem) {
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-right");
   map.getCanvas().style.cursor = "crosshair";
   map.on("error", (ev) => {
-    if (ready || !styleUrl) return;
+    if (ready || !styleUrl || ev.sourceId || ev.tile) return; // a tile that failed is not the style
     // the configured style cannot be read (a closed network?): the plain background instead
     onProblem(`map style ${styleUrl} not loaded (${ev.error && ev.error.message}); plain background`);
     styleUrl = null;
@@ -246,7 +246,7 @@ function drawPlaces() {
   labels.places = [];
   for (const p of S.pads) {
     features.push(feature({ type: "Point", coordinates: [p.lon, p.lat] }, { kind: "pad", id: p.id, title: `pad ${p.id}${p.label && p.label !== p.id ? ` (${p.label})` : ""}` }));
-    labels.places.push({ text: p.id, cls: "place-label", lon: p.lon, lat: p.lat, dx: 7, priority: 3 });
+    labels.places.push({ text: p.id, cls: "place-label", lon: p.lon, lat: p.lat, dx: 7, priority: 3, charW: 5.8 });
   }
   for (const p of S.ports) {
     features.push(feature({ type: "Point", coordinates: [p.lon, p.lat] }, { kind: "port", id: p.id, title: `port ${p.id}${p.drones && p.drones.length ? ` — based: ${p.drones.join(", ")}` : ""}` }));
@@ -355,7 +355,7 @@ function layoutLabels() {
     const p = map.project([lab.lon, lab.lat]);
     const x0 = p.x, y0 = p.y + (lab.dy || 0);
     if (x0 < -100 || y0 < -20 || x0 > width + 100 || y0 > height + 20) continue;
-    const w = lab.text.length * 6.3, h = 12, dx = lab.dx || 0;
+    const w = lab.text.length * (lab.charW || 6.6), h = 12, dx = lab.dx || 0;
     const spots = lab.align === "middle"
       ? [[x0 - w / 2, y0 - h], [x0 - w / 2, y0 - 2 * h], [x0 - w / 2, y0 + 4]]
       : [[x0 + dx, y0 - h / 2], [x0 - dx - w, y0 - h / 2], [x0 - w / 2, y0 - dx - h], [x0 - w / 2, y0 + dx]];
