@@ -323,12 +323,27 @@ class DroneAgent:
                     await unless_lost(publish, lost)
                     self.telemetry_sent += 1
 
+    def _advance_observed(self, now: datetime) -> None:
+        """Advance the drone to ``now``, giving the separation monitor its true position at least
+        once per telemetry period even over skipped ticks: between two samples the monitor takes
+        the drone to fly straight, which would cut the corners of a long late step."""
+        monitor = self.separation
+        if monitor is None:
+            self.sim.advance_to(now)
+            return
+        period = timedelta(seconds=self.telemetry_period_s)
+        t = self.sim.sim_time
+        while t is not None and now - t > period:
+            t += period
+            self.sim.advance_to(t)
+            monitor.observe(self.sim.id, t, self.sim.position, self.sim.state in FLYING)
+        self.sim.advance_to(now)
+        monitor.observe(self.sim.id, now, self.sim.position, self.sim.state in FLYING)
+
     def _simulate(self, now: datetime, previous: XYZ) -> XYZ:
         """Advance the drone to ``now``, run the airspace and separation monitors over the path
         flown and the lost-link policy; return the current position."""
-        self.sim.advance_to(now)
-        if self.separation is not None:
-            self.separation.observe(self.sim.id, now, self.sim.position, self.sim.state in FLYING)
+        self._advance_observed(now)
         path = [previous, *self.sim.drain_trace()]
         previous = path[-1]
         if self.monitor is not None:

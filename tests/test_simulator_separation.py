@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -92,3 +92,38 @@ def test_configured_minima_are_the_monitors(fleet: Fleet, broker: BrokerAddress)
     assert sim.separation.minima == SeparationMinima(70.0, 20.0)
     assert all(agent.separation is sim.separation for agent in sim.agents.values())
     assert SimulatedFleet(fleet, broker).separation.minima == SeparationMinima(50.0, 15.0)
+
+
+def test_a_late_tick_still_gives_the_monitor_one_sample_per_period(
+    fleet: Fleet, broker: BrokerAddress
+) -> None:
+    """A drone turning a corner during a tick 20 s late: the straight line between the two samples
+    would cut the corner through a hovering drone 75 m from the true path (a false loss)."""
+    sim = SimulatedFleet(fleet, broker, drone_ids=["D01"])
+    agent = sim.agents["D01"]
+    drone = agent.sim
+    px, py = drone.x, drone.y
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+    route = [(px, py), (px + 600, py), (px + 600, py + 600), (px, py)]
+    waypoints = [(*sim.frame.to_lonlat(x, y), ALT) for x, y in route]
+    expires = t0 + timedelta(minutes=10)
+    drone.advance_to(t0)
+    upload = UploadMission(
+        drone_id="D01",
+        cmd_id="up",
+        expires_at=expires,
+        mission_id="M1",
+        waypoints=waypoints,
+        lost_link="hold",
+    )
+    assert drone.apply(upload, t0)[0] and drone.apply(Start(drone_id="D01", cmd_id="go", expires_at=expires,
+                                                            mission_id="M1"), t0)[0]  # fmt: skip
+    previous = drone.position
+    for s in range(1, 31):  # on time: 15 m/s east, climbing to 120 m by 24 s
+        previous = agent._simulate(t0 + timedelta(seconds=s), previous)
+    hover = (px + 525, py + 75, ALT)  # the midpoint of the corner's chord, 75 m from the true path
+    sim.separation.observe("X", t0 + timedelta(seconds=30), hover, True)
+    agent._simulate(t0 + timedelta(seconds=50), previous)  # one late tick round the corner at 40 s
+    sim.separation.observe("X", t0 + timedelta(seconds=50), hover, True)
+    assert drone.position == pytest.approx((px + 600, py + 150, ALT))
+    assert sim.separation_losses == []
