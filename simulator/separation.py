@@ -22,6 +22,8 @@ horizontal minimum *and* the vertical minimum at the same moment (defaults 50 m 
 - **Encounters.** One loss of separation is one encounter, from the moment the pair comes within
   the minima to the moment it leaves them; it is reported once, when it ends (or when the monitor
   is finished), with its closest approach, its time and the pair. Losses are counted per pair.
+  The pieces of one encounter may be found out of time order (each drone samples at its own
+  pace): they are joined once both drones' samples have passed them.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import logging
 import math
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from routing.intents import SeparationMinima  # the planner's minima; the check here is independent
@@ -149,18 +151,32 @@ class SeparationMonitor:
         self.minima = checked_minima(minima or SeparationMinima())
         self.cell_m = cell_m or max(2 * self.minima.horizontal_m, 100.0)
         self.on_loss = on_loss
-        self.losses: list[SeparationLoss] = []  # every encounter, in the order it began
-        self.per_pair: Counter[Pair] = Counter()
+        self._ended: list[SeparationLoss] = []  # losses over, in the order they were settled
         self.checks = 0  # segment pairs compared (how cheap the grid keeps it)
         self._tracks: dict[str, _Track] = {}
         self._grid: dict[tuple[int, int], Counter[str]] = {}
         self._wide: dict[str, int] = {}  # drone -> its segments too large for the grid
-        self._open: dict[Pair, SeparationLoss] = {}
+        # Pieces of loss found per pair and not yet settled: a pair's pieces are found in no
+        # particular time order (each drone's samples come at its own pace), so they are merged
+        # into encounters only once every moment up to them has been checked.
+        self._pending: dict[Pair, list[SeparationLoss]] = {}
+
+    @property
+    def losses(self) -> list[SeparationLoss]:
+        """Every loss of separation, by start time: those over (``ended``), then those still going
+        on or not yet settled as they stand now."""
+        going_on = [g for pieces in self._pending.values() for g in _merged(pieces)]
+        return sorted(self._ended + going_on, key=lambda x: x.start)
 
     @property
     def count(self) -> int:
-        """How many losses of separation have begun."""
-        return len(self.losses)
+        """How many losses of separation there have been."""
+        return len(self._ended) + sum(len(_merged(p)) for p in self._pending.values())
+
+    @property
+    def per_pair(self) -> Counter[Pair]:
+        """How many losses of separation each pair (sorted ids) has had."""
+        return Counter(x.pair for x in self.losses)
 
     def closest(self) -> SeparationLoss | None:
         """The loss with the smallest closest approach (None: no loss)."""
@@ -205,8 +221,8 @@ class SeparationMonitor:
 
     def finish(self) -> None:
         """Report the losses still going on (the simulation stops)."""
-        for pair in list(self._open):
-            self._end(pair)
+        for pair in list(self._pending):
+            self._settle(pair, None)
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -283,32 +299,42 @@ class SeparationMonitor:
         start, end, at = (lo + timedelta(seconds=x) for x in (s, e, tc))
         pa, pb = seg.at(at), other.at(at)
         mid: XYZ = ((pa[0] + pb[0]) / 2, (pa[1] + pb[1]) / 2, (pa[2] + pb[2]) / 2)
-        loss = self._open.get(pair)
-        if loss is not None and (start - loss.end).total_seconds() <= _CONTIGUOUS_S:
-            loss.end = max(loss.end, end)
-            if closest < loss.closest_m:
-                loss.closest_at, loss.closest_m = at, closest
-                loss.horizontal_m, loss.vertical_m, loss.xyz = horizontal, vertical, mid
-            return
-        if loss is not None:
-            self._end(pair)
-        loss = SeparationLoss(pair, start, end, at, closest, horizontal, vertical, mid)
-        self._open[pair] = loss
-        self.losses.append(loss)
-        self.per_pair[pair] += 1
+        piece = SeparationLoss(pair, start, end, at, closest, horizontal, vertical, mid)
+        self._pending.setdefault(pair, []).append(piece)
 
     def _close_settled(self, drone_id: str) -> None:
-        """End the open losses of ``drone_id`` that both drones have flown past: every moment up to
-        the earlier of their latest samples has been checked."""
-        for pair in [p for p in self._open if drone_id in p]:
-            loss = self._open[pair]
-            seen = min(self._tracks[pair[0]].last_t, self._tracks[pair[1]].last_t)
-            if (seen - loss.end).total_seconds() > _CONTIGUOUS_S:
-                self._end(pair)
+        """Settle the pending losses of ``drone_id``'s pairs up to the earlier of the two drones'
+        latest samples: every moment up to there has been checked."""
+        for pair in [p for p in self._pending if drone_id in p]:
+            self._settle(pair, min(self._tracks[pair[0]].last_t, self._tracks[pair[1]].last_t))
 
-    def _end(self, pair: Pair) -> None:
-        loss = self._open.pop(pair)
-        loss.ended = True
-        log.error("LOSS OF SEPARATION: %s", loss.describe())
-        if self.on_loss is not None:
-            self.on_loss(loss)
+    def _settle(self, pair: Pair, seen: datetime | None) -> None:
+        """Report the encounters of ``pair`` that ended before ``seen`` (None: all of them)."""
+        keep: list[SeparationLoss] = []
+        for loss in _merged(self._pending.pop(pair)):
+            if seen is not None and (seen - loss.end).total_seconds() <= _CONTIGUOUS_S:
+                keep.append(loss)  # may still go on
+                continue
+            loss.ended = True
+            self._ended.append(loss)
+            log.error("LOSS OF SEPARATION: %s", loss.describe())
+            if self.on_loss is not None:
+                self.on_loss(loss)
+        if keep:
+            self._pending[pair] = keep
+
+
+def _merged(pieces: list[SeparationLoss]) -> list[SeparationLoss]:
+    """Pieces of loss of one pair joined into encounters (pieces touching in time are one), each
+    with the closest approach of its pieces."""
+    out: list[SeparationLoss] = []
+    for p in sorted(pieces, key=lambda x: x.start):
+        last = out[-1] if out else None
+        if last is None or (p.start - last.end).total_seconds() > _CONTIGUOUS_S:
+            out.append(replace(p))
+            continue
+        last.end = max(last.end, p.end)
+        if p.closest_m < last.closest_m:
+            last.closest_at, last.closest_m, last.xyz = p.closest_at, p.closest_m, p.xyz
+            last.horizontal_m, last.vertical_m = p.horizontal_m, p.vertical_m
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -150,3 +151,24 @@ def test_a_thousand_drones_are_checked_against_neighbours_only() -> None:
     assert m.count == 0 and m.checks > 0
     # All pairs would be ~500,000 comparisons a step; the grid's neighbours are a few dozen per drone.
     assert m.checks < 50 * 1000 * 20
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_samples_coming_in_bursts_still_make_one_loss(seed: int) -> None:
+    # Each drone's samples arrive in its own order (one drone runs several samples ahead of the
+    # other, as late ticks do): the pieces of the loss are found out of time order.
+    rng = random.Random(seed)
+    m = SeparationMonitor()
+    tracks = {
+        "A": list(enumerate(line(-300, 0, 300, 0, 60, 61))),
+        "B": [(i + 0.3, p) for i, p in enumerate(line(300, 0, -300, 0, 60, 61))],
+    }
+    while tracks["A"] or tracks["B"]:
+        drone = rng.choice([d for d in tracks if tracks[d]])
+        for _ in range(rng.randint(1, 6)):
+            if tracks[drone]:
+                at, p = tracks[drone].pop(0)
+                m.observe(drone, T0 + timedelta(seconds=at), p, True)
+    m.finish()
+    assert m.count == 1, [x.describe() for x in m.losses]
+    assert m.losses[0].closest_m < 1.0
