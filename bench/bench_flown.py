@@ -1,0 +1,125 @@
+"""Flown separation benchmark: the bench city's plan flown by the simulator, losses counted by its monitor.
+
+    python -m bench flown [--broker mqtt://127.0.0.1:1883] [--speed 30] [--seconds 5] [--runs off,on]
+
+Plans the bench city (seed 1, 100 requests, 20 drones) with strategic deconfliction off (today's
+plans) and on, then flies each plan: every drone of the fleet is a simulated MQTT client on the
+broker, and each trip is uploaded and started at its planned departure (no dispatcher: the plan
+as written, on one accelerated clock). The simulator's separation monitor (true positions, 50 m /
+15 m, exact between samples) counts the losses of separation, each classed by where the two were
+closest: within 50 m of a port, low elsewhere (below half the cruise altitude: at a pad), or en
+route. Prints one row per run, with the geofence breaches and how late the trips could be started
+(``--list``: every loss too).
+
+Target (issue 13): zero losses in every flown plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import math
+import time
+from collections import Counter
+from datetime import timedelta
+
+from bench.bench_city import city_problem
+from dispatch.service.missions import mission_from_trip, protocol_stops
+from dispatch.store.views import RequestCodes
+from fleet.clock import ScaledClock
+from fleet.connection import BrokerAddress, client_id_from
+from fleet.link import FleetLink
+from fleet.messages import Landed, Start, UploadMission
+from routing.deconflict import DeconflictionParams
+from routing.planner import plan
+from routing.problem import DronePlan, Plan, PlanningProblem
+from simulator.fleet_sim import SimulatedFleet
+
+
+async def fly(
+    problem: PlanningProblem, result: Plan, broker: BrokerAddress, speed: float
+) -> tuple[SimulatedFleet, list[float]]:
+    """Fly every trip of ``result`` at its planned departure; return the simulated fleet (stopped)
+    and how late each trip was started (simulated seconds)."""
+    weights = {r.id: r.weight_kg for r in problem.requests}
+    codes = {r.id: RequestCodes(r.id, "1111", "2222") for r in problem.requests}
+    clock = ScaledClock(speed, problem.at)
+    prefix = f"benchflown{time.time_ns()}/v1"
+    sim = SimulatedFleet(problem.fleet, broker, clock=clock, prefix=prefix, zones=list(problem.zones))
+    link = FleetLink(broker, client_id=client_id_from("disp", prefix), prefix=prefix, clock=clock)
+    late: list[float] = []
+
+    async def drone(dp: DronePlan) -> None:
+        for n, trip in enumerate(dp.trips):
+            spec = mission_from_trip(f"M-{dp.drone_id}-{n}", dp.drone_id, trip, weights)
+            wait = (spec.depart - clock.now()).total_seconds()
+            if wait > 0:
+                await clock.sleep(wait)
+            late.append((clock.now() - spec.depart).total_seconds())
+            expires = clock.now() + timedelta(hours=2)
+            upload = UploadMission(
+                drone_id=dp.drone_id,
+                cmd_id=f"up-{spec.mission_id}",
+                expires_at=expires,
+                mission_id=spec.mission_id,
+                waypoints=[list(w) for w in spec.waypoints],  # type: ignore[misc]
+                stops=protocol_stops(spec.stops, codes),
+                lost_link="hold",
+            )
+            start = Start(drone_id=dp.drone_id, cmd_id=f"go-{spec.mission_id}", expires_at=expires,
+                          mission_id=spec.mission_id)  # fmt: skip
+            for command in (upload, start):
+                ack = await link.send(command)
+                if not ack.accepted:
+                    raise RuntimeError(f"{command.cmd_id} rejected: {ack.reason}")
+            await sim.wait_event(dp.drone_id, Landed, timeout_s=3600, mission_id=spec.mission_id)
+
+    async with link, sim:
+        await asyncio.gather(*(drone(dp) for dp in result.drones if dp.trips))
+    return sim, late
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Plan, fly and print the table."""
+    ap = argparse.ArgumentParser(prog="python -m bench flown")
+    ap.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    ap.add_argument("--speed", type=float, default=30.0, help="simulated seconds per wall second")
+    ap.add_argument("--seconds", type=float, default=5.0, help="solver time per plan")
+    ap.add_argument("--runs", default="off,on", help="deconfliction off, on, or both (default)")
+    ap.add_argument("--list", action="store_true", help="print every loss of separation")
+    args = ap.parse_args(argv)
+    logging.getLogger("simulator.separation").setLevel(logging.CRITICAL)  # the table says it all
+    broker = BrokerAddress.parse(args.broker)
+    problem = city_problem(1)
+    cruise = min(m.cruise_altitude_m for m in problem.fleet.models.values())
+    print(
+        f"{'bench city (seed 1), flown':<28} {'trips':>5} {'losses':>6} {'en route':>8} {'pads':>5} "
+        f"{'ports':>5} {'closest m':>9} {'breaches':>8} {'late s max':>10} {'wall s':>7}"
+    )
+    for run in args.runs.split(","):
+        params = DeconflictionParams() if run == "on" else None
+        result = plan(problem, seconds=args.seconds, workers=1, deconfliction=params)
+        t = time.perf_counter()
+        sim, late = asyncio.run(fly(problem, result, broker, args.speed))
+        losses = sim.separation_losses
+        ports = [sim.frame.to_xy(p.lon, p.lat) for p in problem.fleet.ports]
+        where = {
+            id(loss): "port"
+            if min(math.dist(loss.xyz[:2], xy) for xy in ports) < 50.0
+            else ("pad" if loss.xyz[2] < cruise / 2 else "en route")
+            for loss in losses
+        }
+        kinds = Counter(where.values())
+        closest = sim.separation.closest()
+        print(
+            f"{'deconfliction ' + run:<28} {sum(len(d.trips) for d in result.drones):>5} {len(losses):>6} "
+            f"{kinds['en route']:>8} {kinds['pad']:>5} {kinds['port']:>5} "
+            f"{closest.closest_m if closest else float('nan'):>9.1f} "
+            f"{len(sim.breaches):>8} {max(late, default=0.0):>10.1f} {time.perf_counter() - t:>7.0f}",
+            flush=True,
+        )
+        if args.list:
+            for loss in losses:
+                print(f"    {where[id(loss)]:<8} {loss.describe()}, {loss.xyz[2]:.0f} m up")
+    return 0
