@@ -230,12 +230,8 @@ class Events:
         if view is None:
             return
         model = self.picture.model(e.drone_id)
-        if e.mission_id is not None and view.mission not in (None, e.mission_id):
-            # A late or repeated landing of an earlier mission: the drone is flying another one now.
-            log.info(
-                "stale landing of %s from %s ignored (flying %s)", e.mission_id, e.drone_id, view.mission
-            )
-            return
+        # A landing of an earlier mission while the drone flies another never gets here: the event
+        # gate (refuse_stale) refused it.
         m: ActiveMission | None = self.picture.mission_of(e.drone_id, e.mission_id) or (
             self.picture.missions.get(view.mission) if view.mission else None
         )

@@ -290,13 +290,7 @@ class Steering:
                 stops = [s for s in m.stops if s.request_id not in dropping]
                 airspace = self.picture.airspace
                 if not dropping and not crosses(airspace, zone_ids, pos, m.waypoints, first, now, until):
-                    await self.commander.send_new(
-                        Resume(
-                            drone_id=m.drone_id, cmd_id=resume_id(m.mission_id, n),
-                            expires_at=self.commander.expiry(),
-                        ),
-                        m.mission_id,
-                    )
+                    await self._resume(m, n)
                     return
                 refusals: list[str] = []
                 for from_index in (first, first + 1):
@@ -312,13 +306,7 @@ class Steering:
                         return
                     cmd_id = reroute_id(m.mission_id, n, second=from_index != first)
                     if await self._send_reroute(m, rep, zone_ids, cmd_id, t_wall, t_sim, bool(drop)):
-                        await self.commander.send_new(
-                            Resume(
-                                drone_id=m.drone_id, cmd_id=resume_id(m.mission_id, n),
-                                expires_at=self.commander.expiry(),
-                            ),
-                            m.mission_id,
-                        )
+                        await self._resume(m, n)
                         return
                     refusals.append(cmd_id)
                 # The drone holds and takes no safe replacement (e.g. not enough energy for the
@@ -360,6 +348,12 @@ class Steering:
         n = m.reroutes = m.reroutes + 1
         cmd_id = ground_reroute_id(m.mission_id, n)
         return await self._send_reroute(m, rep, zone_ids, cmd_id, t_wall, t_sim, bool(drop))
+
+    async def _resume(self, m: ActiveMission, n: int) -> None:
+        """Tell the drone held for steering number ``n`` to fly on (on its route, old or new)."""
+        cmd_id, expires = resume_id(m.mission_id, n), self.commander.expiry()
+        cmd = Resume(drone_id=m.drone_id, cmd_id=cmd_id, expires_at=expires)
+        await self.commander.send_new(cmd, m.mission_id)
 
     async def _send_reroute(
         self,
