@@ -15,6 +15,7 @@ import asyncio
 from collections import Counter
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -120,6 +121,26 @@ def test_a_zone_the_airspace_cannot_read_is_skipped_not_the_zone_set() -> None:
     assert [z.id for z in zones] == [v.id for v in good]
     assert sorted(skipped) == ["no-radius", "paris"] and "radius" in skipped["no-radius"]
     assert "outside the service area" in skipped["paris"]
+
+
+def test_a_zone_reaching_into_the_area_from_beyond_its_edge_is_enforced() -> None:
+    """Only a zone wholly away from the service area is skipped; one that reaches into it, by its
+    outline or by a circle's radius, is kept however far it extends beyond (50 km about here)."""
+    area = ServiceArea.of(sample_fleet())
+    lon, lat = area.lon, area.lat  # 0.1 degree of longitude is about 8.8 km at this latitude
+
+    def zone(zone_id: str, geometry: dict[str, Any], **props: Any) -> ZoneView:
+        return zone_view({"type": "Feature", "properties": {"id": zone_id, "kind": "no_fly", **props},
+                          "geometry": geometry}, zone_id)  # fmt: skip
+
+    straddling = zone("straddling", {"type": "Polygon", "coordinates": [[
+        [lon + 0.45, lat - 0.05], [lon + 0.8, lat - 0.05], [lon + 0.8, lat + 0.05], [lon + 0.45, lat + 0.05],
+        [lon + 0.45, lat - 0.05]]]})  # fmt: skip
+    wide_circle = zone("wide-circle", {"type": "Point", "coordinates": [lon + 0.62, lat]}, radius_m=10_000)
+    far_circle = zone("far-circle", {"type": "Point", "coordinates": [lon + 0.8, lat]}, radius_m=10_000)
+    zones, skipped = parse_stored_zones([straddling, wide_circle, far_circle], area)
+    assert [z.id for z in zones] == ["straddling", "wide-circle"]
+    assert list(skipped) == ["far-circle"]
 
 
 async def test_a_tick_step_that_fails_skips_no_other_step() -> None:

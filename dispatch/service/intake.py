@@ -99,6 +99,14 @@ class ServiceArea:
         """Whether (lon, lat) is in the area (the distance is NaN for no real point: outside)."""
         return self.distance_m(lon, lat) <= self.radius_m
 
+    def reaches(self, bounds: tuple[float, float, float, float], *, reach_m: float = 0.0) -> bool:
+        """Whether any part of the lon/lat box ``(west, south, east, north)``, widened by
+        ``reach_m`` metres, comes into the area: its point nearest the centre (the centre itself
+        when the box holds it) is within the radius plus ``reach_m``."""
+        west, south, east, north = bounds
+        nearest = (min(max(self.lon, west), east), min(max(self.lat, south), north))
+        return self.distance_m(*nearest) <= self.radius_m + reach_m
+
 
 def deadline_in_force(ready: datetime, deadline: datetime | None) -> datetime:
     """``deadline``, or :data:`DEFAULT_DEADLINE` after ``ready`` (at most the latest time there is)."""

@@ -181,8 +181,10 @@ def parse_stored_zones(
         except Exception as exc:
             skipped[view.id] = f"{type(exc).__name__}: {exc}"[:500]
             continue
-        x0, y0, x1, y1 = zone.shape.bounds
-        if area is not None and not all(area.contains(x, y) for x in (x0, x1) for y in (y0, y1)):
+        # Only a zone wholly away from the area is skipped: one that reaches into it is enforced
+        # however far it extends beyond.
+        reach_m = (zone.radius_m or 0.0) + zone.margin_m  # a circle is its centre point and a radius
+        if area is not None and not area.reaches(zone.shape.bounds, reach_m=reach_m):
             skipped[view.id] = (
                 f"outside the service area (more than {area.radius_m / 1000:g} km from its centre)"
             )
