@@ -174,9 +174,12 @@ class UploadMission(Command, tag_field="type", tag="upload_mission", kw_only=Tru
 
 
 class Start(Command, tag_field="type", tag="start", kw_only=True):
-    """Take off and fly the uploaded mission ``mission_id``."""
+    """Take off and fly the uploaded mission ``mission_id``: at ``take_off_at`` if given (the
+    mission's planned departure: the drone waits on the ground until then), else now. A start
+    received after ``take_off_at`` takes off at once."""
 
     mission_id: Id
+    take_off_at: Timestamp | None = None
 
 
 class Hold(Command, tag_field="type", tag="hold", kw_only=True):

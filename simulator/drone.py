@@ -125,7 +125,8 @@ class SimDrone:
     service: _Service | None = None
     held_state: DroneState | None = None
     swap_until: datetime | None = None  # battery swap in progress at a port until then
-    start_pending: bool = False  # start accepted during a battery swap
+    start_pending: bool = False  # start accepted during a battery swap or before its take-off time
+    start_at: datetime | None = None  # the accepted start's take-off time (None: when the swap ends)
     low_battery_sent: bool = False
     presented_codes: dict[tuple[str, str], str] = field(default_factory=dict)  # (action, request) -> code
     flown: list[XYZ] = field(default_factory=list)  # points passed since take-off (lost-link return)
@@ -284,8 +285,10 @@ class SimDrone:
             return False, f"unknown mission {cmd.mission_id!r}"
         if self.state != "ready":
             return False, f"cannot start in state {self.state}"
-        if self.swap_until is not None and now < self.swap_until:
-            self.start_pending = True  # take off when the battery swap is done
+        at = cmd.take_off_at
+        if (self.swap_until is not None and now < self.swap_until) or (at is not None and now < at):
+            self.start_pending = True  # take off when the battery swap is done, at the time asked
+            self.start_at = at
             return True, None
         self._take_off(self.mission.route, now)
         return True, None
@@ -294,7 +297,7 @@ class SimDrone:
         self._finish_swap()
         self.route, self.next_wp, self.returning_to = route, 0, None
         self.state = "en_route"
-        self.start_pending = False
+        self.start_pending, self.start_at = False, None
         self.flown = [self.position]
         self._emit_event(TookOff, now)
 
@@ -435,13 +438,15 @@ class SimDrone:
                 self._clock = self._at(t)
                 self._touchdown()
             return dt - t
-        if self.start_pending and self.swap_until is not None and self.mission is not None:
-            # A start accepted during the battery swap: take off the moment the swap ends.
+        if self.start_pending and self.mission is not None:
+            # A start accepted during the battery swap or before its take-off time: take off the
+            # moment both are past.
             assert self._clock is not None
-            t = min(dt, max(0.0, (self.swap_until - self._clock).total_seconds()))
-            if t >= dt - _EPS and self._clock + timedelta(seconds=t) < self.swap_until:
+            when = max(t for t in (self.swap_until, self.start_at, self._clock) if t is not None)
+            t = min(dt, max(0.0, (when - self._clock).total_seconds()))
+            if t >= dt - _EPS and self._clock + timedelta(seconds=t) < when:
                 return 0.0
-            self._take_off(self.mission.route, self.swap_until)
+            self._take_off(self.mission.route, when)
             return dt - t
         return 0.0  # on the ground
 

@@ -94,6 +94,31 @@ def test_a_start_during_the_battery_swap_takes_off_when_it_ends(fleet: Fleet) ->
     assert took_off.ts == landed.ts + timedelta(seconds=sim.model.turnaround_s)
 
 
+def test_a_start_with_a_take_off_time_waits_on_the_ground_until_then(fleet: Fleet) -> None:
+    sim = drone(fleet)
+    sim.advance_to(T0)
+    exp = T0 + timedelta(hours=1)
+    wps = [(*EAST, ALT), (*CITY_HALL_PORT, ALT)]
+    up = UploadMission(drone_id=sim.id, cmd_id="u", expires_at=exp, mission_id="M", waypoints=wps,
+                       lost_link="hold")  # fmt: skip
+    assert sim.apply(up, T0) == (True, None)
+    when = T0 + timedelta(seconds=42.5)
+    go = Start(drone_id=sim.id, cmd_id="s", expires_at=exp, mission_id="M", take_off_at=when)
+    assert sim.apply(go, T0) == (True, None) and sim.start_pending
+    run(sim, T0 + timedelta(seconds=40))
+    assert sim.state == "ready" and sim.alt == 0.0 and not sim.drain_events()
+    run(sim, T0 + timedelta(seconds=60))
+    took_off = next(e for e in sim.drain_events() if type(e).__name__ == "TookOff")
+    assert took_off.ts == when and sim.state == "en_route"
+    # A start whose time has passed takes off at once.
+    late = drone(fleet)
+    late.advance_to(T0)
+    assert late.apply(up, T0) == (True, None)
+    before = T0 - timedelta(seconds=9)
+    past = Start(drone_id=late.id, cmd_id="s", expires_at=exp, mission_id="M", take_off_at=before)
+    assert late.apply(past, T0) == (True, None) and late.state == "en_route"
+
+
 def test_a_motor_fault_during_the_swap_cancels_the_pending_start(fleet: Fleet) -> None:
     sim = drone(fleet)
     sim.advance_to(T0)
