@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from routing.intents import IntentParams, OperationalIntent, intent_frame, shifted, trip_intent
 from routing.prepared import Prepared
@@ -300,3 +300,67 @@ def _search(
             jump = max((c.other.t1 - c.volume.t0 for c in found if c.other is not None), default=0.0)
             bound[alt] = delay + max(p.delay_step_s, math.ceil(jump + 1e-3))
     return None, None, why
+
+
+def flown(trip: Trip, service_s: float, depart: datetime) -> Trip:
+    """``trip`` as a drone flies it when started at ``depart``: its legs back to back, each stop
+    taking exactly ``service_s`` (a drone waits nowhere but on the ground before take-off)."""
+    legs = []
+    t = depart
+    for leg in trip.legs:
+        duration = leg.arrive - leg.depart
+        legs.append(replace(leg, depart=t, arrive=t + duration))
+        t = t + duration + timedelta(seconds=service_s)
+    return Trip(tuple(legs))
+
+
+def place_trip(
+    drone_id: str,
+    trip_no: int,
+    trip: Trip,
+    *,
+    service_s: float,
+    earliest: datetime,
+    deadlines: dict[str, datetime],
+    index: IntentIndex,
+    params: DeconflictionParams | None = None,
+) -> tuple[Trip, OperationalIntent] | str:
+    """Place a planned trip for commitment: flown back to back (:func:`flown`), departing no
+    earlier than ``earliest`` nor than its planned departure, and (if its deadlines allow) late
+    enough that no pickup comes before its planned time; then the least ground delay (in steps of
+    at least ``delay_step_s``) whose intent conflicts with none in ``index`` while every delivery
+    meets its deadline (``deadlines``: request id -> deadline). Returns the trip and its intent,
+    or why it cannot be placed now (the trip is then not committed; the next round plans again)."""
+    p = params or DeconflictionParams()
+    if not trip.legs:
+        return "an empty trip"
+    start = max(earliest, trip.legs[0].depart)
+    at_start = flown(trip, service_s, start)
+    # Planned service start at each pickup vs. when the back-to-back trip gets there.
+    early = [
+        (trip.legs[i + 1].depart - timedelta(seconds=service_s) - at_start.legs[i].arrive).total_seconds()
+        for i in range(len(trip.legs) - 1)
+        if trip.legs[i].to_kind == PICKUP
+    ]
+    slack = [
+        (deadlines[leg.to_id] - leg.arrive).total_seconds()
+        for leg in at_start.legs
+        if leg.to_kind == DROPOFF and leg.to_id in deadlines
+    ]
+    limit = min(slack) if slack else p.max_delay_s
+    if limit < 0:
+        return f"it can no longer meet a deadline (late by {-limit:.0f} s)"
+    base = min(max([0.0, *early]), limit)
+    alt = trip.legs[0].waypoints[0][2]
+    template = trip_intent(drone_id, trip_no, at_start, index.frame, p.intents)
+    delay = base
+    why = ""
+    while delay <= limit + 1e-9:
+        intent = shifted(template, delay, alt, p.intents.half_band_m)
+        found = index.conflicts(intent, first_volume=True)
+        if not found:
+            return moved(at_start, delay, alt), intent
+        why = str(found[0])
+        jump = max((c.other.t1 - c.volume.t0 for c in found if c.other is not None), default=0.0)
+        delay += max(p.delay_step_s, math.ceil(jump + 1e-3))
+    return f"no conflict-free departure before its deadline: {why}"

@@ -13,9 +13,12 @@ frame (:func:`intent_frame`, centred on the fleet's ports) and converted to ASTM
 - **pads**: at a pickup or drop-off the drone descends, is serviced (and may wait) and climbs: a
   column over the pad (a circle of the same radius) from the ground to the higher of the two
   adjacent cruise altitudes plus the half band, from landing to take-off, widened by the margin;
-- **ports**: take-off and landing are a column over the port for ``port_slot_s`` before the
-  trip's first departure and after its last arrival; such a column names its port
-  (``resource``), so the port's ``landing_spots`` bound how many may overlap (``routing.separation``).
+- **ports**: a drone climbs out of a port while it flies its first leg, and glides into one while
+  it flies its last (at ``climb_mps``, as the simulator and common delivery drones do): the
+  en-route pieces flown then reach down to the ground. Take-off and landing are also a column
+  over the port for ``port_slot_s`` centred on the trip's first departure and on its last
+  arrival; such a column names its port (``resource``), so the port's ``landing_spots`` bound how
+  many may overlap (``routing.separation``).
 
 Two intents whose volumes intersect are in conflict: with both buffers at half the horizontal
 minimum, intersecting outlines are the only way the centre lines can come closer than the minimum.
@@ -60,6 +63,7 @@ class IntentParams:
     timing_margin_s: float = 5.0  # timing uncertainty at departure
     timing_growth: float = 0.01  # extra timing uncertainty per second since departure
     port_slot_s: float = PORT_SLOT_S  # a take-off or a landing occupies the port this long
+    climb_mps: float = 5.0  # vertical speed of the climb-out from and the glide into a port
 
     @property
     def radius_m(self) -> float:
@@ -202,8 +206,11 @@ def trip_intent(
         xy = frame.points_to_xy([(w[0], w[1]) for w in leg.waypoints])
         dep, arr = leg.depart.timestamp(), leg.arrive.timestamp()
         first = (float(xy[0, 0]), float(xy[0, 1]))
+        slot = p.port_slot_s / 2
+        low_until = dep + alt / p.climb_mps if k == 0 and leg.from_kind == PORT else -math.inf
+        low_from = arr - alt / p.climb_mps if k == len(legs) - 1 and leg.to_kind == PORT else math.inf
         if k == 0 and leg.from_kind == PORT:
-            column(first, alt, dep - p.port_slot_s, dep, f"port:{leg.from_id}")
+            column(first, alt, dep - slot, dep + slot, f"port:{leg.from_id}")
         elif k > 0 and leg.from_kind != START:
             column(prev_end or first, max(alt, prev_alt), prev_arrive, dep, None)
         seg = [math.hypot(*(xy[i + 1] - xy[i])) for i in range(len(xy) - 1)]
@@ -224,7 +231,7 @@ def trip_intent(
                         float(b[0]),
                         float(b[1]),
                         r,
-                        alt - half,
+                        0.0 if ta < low_until or tb > low_from else alt - half,
                         alt + half,
                         ta - _margin(p, ta, t_dep),
                         tb + _margin(p, tb, t_dep),
@@ -246,7 +253,7 @@ def trip_intent(
         prev_end = (float(xy[-1, 0]), float(xy[-1, 1]))
         prev_alt, prev_arrive = alt, arr
         if k == len(legs) - 1 and leg.to_kind == PORT:
-            column(prev_end, alt, arr, arr + p.port_slot_s, f"port:{leg.to_id}")
+            column(prev_end, alt, arr - slot, arr + slot, f"port:{leg.to_id}")
     return OperationalIntent(drone_id, trip_no, (frame.lon0, frame.lat0), tuple(vols))
 
 
@@ -258,7 +265,7 @@ def shifted(
     lo, hi = altitude_m - half_band_m, altitude_m + half_band_m
     vols = tuple(
         Volume(
-            v.ax, v.ay, v.bx, v.by, v.radius_m, 0.0 if v.is_column else lo, hi,
+            v.ax, v.ay, v.bx, v.by, v.radius_m, 0.0 if v.lo_m == 0.0 else lo, hi,
             v.t0 + delay_s, v.t1 + delay_s, v.resource,
         )
         for v in intent.volumes
@@ -326,3 +333,46 @@ def to_f3548(intent: OperationalIntent) -> list[f3548.Volume4D]:
             )
         )
     return out
+
+
+def intent_to_json(intent: OperationalIntent) -> dict[str, object]:
+    """The intent as plain JSON (stored with its flight; :func:`intent_from_json` reads it back).
+
+    Each volume is ``[ax, ay, bx, by, radius_m, lo_m, hi_m, t0, t1, resource]`` in the frame
+    centred on ``frame_centre``, times in POSIX seconds."""
+    return {
+        "drone_id": intent.drone_id,
+        "trip": intent.trip,
+        "frame_centre": list(intent.frame_centre),
+        "state": intent.state,
+        "volumes": [
+            [v.ax, v.ay, v.bx, v.by, v.radius_m, v.lo_m, v.hi_m, v.t0, v.t1, v.resource]
+            for v in intent.volumes
+        ],
+    }
+
+
+def _volume(row: object) -> Volume:
+    if not isinstance(row, list) or len(row) != 10:
+        raise ValueError(f"a volume is a list of 10 members, not {row!r}")
+    ax, ay, bx, by, r, lo, hi, t0, t1 = (float(x) for x in row[:9])
+    return Volume(ax, ay, bx, by, r, lo, hi, t0, t1, None if row[9] is None else str(row[9]))
+
+
+def intent_from_json(data: dict[str, object]) -> OperationalIntent:
+    """The intent written by :func:`intent_to_json` (``ValueError`` if it is not one)."""
+    try:
+        centre = data["frame_centre"]
+        volumes = data["volumes"]
+        if not isinstance(centre, list) or not isinstance(volumes, list):
+            raise TypeError("frame_centre and volumes must be lists")
+        vols = tuple(_volume(row) for row in volumes)
+        return OperationalIntent(
+            str(data["drone_id"]),
+            int(str(data["trip"])),
+            (float(centre[0]), float(centre[1])),
+            vols,
+            str(data["state"]),
+        )
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a stored operational intent: {exc}") from exc

@@ -13,7 +13,7 @@
   than the horizontal minimum AND the vertical minimum are an interval computed in closed form.
 - :func:`pad_conflicts`: two drones on (or climbing, descending over) pads closer than the
   horizontal minimum at the same time (pads from landing to take-off; ports for ``port_slot_s``
-  around each take-off and landing, within the port's spots).
+  centred on each take-off and landing, within the port's spots).
 
 Pure: no I/O, no event loop.
 """
@@ -361,21 +361,24 @@ class Occupancy:
 def trip_occupancies(
     drone_id: str, trip_no: int, trip: Trip, frame: LocalFrame, port_slot_s: float = PORT_SLOT_S
 ) -> list[Occupancy]:
-    """Pads from landing to take-off; the port for ``port_slot_s`` before leaving and after landing."""
+    """Pads from landing to take-off; the port for ``port_slot_s`` centred on the take-off and on
+    the landing (the drone climbs out and glides in over it)."""
     out = []
     legs = trip.legs
     for k, leg in enumerate(legs):
         x, y = (float(c) for c in frame.to_xy(leg.waypoints[0][0], leg.waypoints[0][1]))
         dep = leg.depart.timestamp()
         if k == 0 and leg.from_kind == PORT:
-            out.append(Occupancy(drone_id, trip_no, x, y, dep - port_slot_s, dep, leg.from_id))
+            half = port_slot_s / 2
+            out.append(Occupancy(drone_id, trip_no, x, y, dep - half, dep + half, leg.from_id))
         elif k > 0 and leg.from_kind != START:
             out.append(Occupancy(drone_id, trip_no, x, y, legs[k - 1].arrive.timestamp(), dep, None))
     last = legs[-1] if legs else None
     if last is not None and last.to_kind == PORT:
         x, y = (float(c) for c in frame.to_xy(last.waypoints[-1][0], last.waypoints[-1][1]))
         arr = last.arrive.timestamp()
-        out.append(Occupancy(drone_id, trip_no, x, y, arr, arr + port_slot_s, last.to_id))
+        half = port_slot_s / 2
+        out.append(Occupancy(drone_id, trip_no, x, y, arr - half, arr + half, last.to_id))
     return out
 
 

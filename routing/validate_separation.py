@@ -44,8 +44,9 @@ CONTAIN_TOLERANCE_M = 0.5
 Add = Callable[..., None]
 
 
-def _samples(trip: Trip, frame: LocalFrame, port_slot_s: float) -> np.ndarray:
-    """Rows (t, x, y, z) the drone occupies on this trip."""
+def _samples(trip: Trip, frame: LocalFrame, port_slot_s: float, climb_mps: float = 5.0) -> np.ndarray:
+    """Rows (t, x, y, z) the drone occupies on this trip (climbing out of its first port and
+    gliding into its last at ``climb_mps`` while it flies on)."""
     rows: list[tuple[float, float, float, float]] = []
     to_xy = frame.to_xy
     legs = trip.legs
@@ -60,10 +61,16 @@ def _samples(trip: Trip, frame: LocalFrame, port_slot_s: float) -> np.ndarray:
         fr = np.unique(np.concatenate([np.linspace(0.0, 1.0, n), cum / total if total > 0 else [0.0]]))
         xs = np.interp(fr * total, cum, pts[:, 0])
         ys = np.interp(fr * total, cum, pts[:, 1])
-        rows += [(dep + f * (arr - dep), x, y, z) for f, x, y in zip(fr, xs, ys, strict=True)]
+        ts = dep + fr * (arr - dep)
+        zs = np.full(len(ts), z)
+        if k == 0 and leg.from_kind == PORT:
+            zs = np.minimum(zs, climb_mps * (ts - dep))
+        if k == len(legs) - 1 and leg.to_kind == PORT:
+            zs = np.minimum(zs, climb_mps * (arr - ts))
+        rows += [(float(t), x, y, float(h)) for t, x, y, h in zip(ts, xs, ys, zs, strict=True)]
         x0, y0 = float(pts[0, 0]), float(pts[0, 1])
         if k == 0 and leg.from_kind == PORT:
-            rows += [(dep - port_slot_s, x0, y0, 0.0), (dep, x0, y0, 0.0), (dep, x0, y0, z)]
+            rows += [(dep - port_slot_s / 2, x0, y0, 0.0), (dep, x0, y0, 0.0)]
         elif k > 0 and leg.from_kind != START:
             before = legs[k - 1].arrive.timestamp()
             for t in np.linspace(before, dep, max(2, int((dep - before) / SAMPLE_S) + 2)):
@@ -72,7 +79,7 @@ def _samples(trip: Trip, frame: LocalFrame, port_slot_s: float) -> np.ndarray:
         last = legs[-1]
         x1, y1 = (float(c) for c in to_xy(last.waypoints[-1][0], last.waypoints[-1][1]))
         arr = last.arrive.timestamp()
-        rows += [(arr, x1, y1, last.waypoints[-1][2]), (arr, x1, y1, 0.0), (arr + port_slot_s, x1, y1, 0.0)]
+        rows += [(arr, x1, y1, 0.0), (arr + port_slot_s / 2, x1, y1, 0.0)]
     return np.asarray(rows, dtype=float)
 
 
@@ -128,7 +135,7 @@ def check_separation(
         if own is None:
             add("intent_missing", "the trip has no operational intent", **where)
             continue
-        samples = _samples(trip, frame, params.port_slot_s)
+        samples = _samples(trip, frame, params.port_slot_s, params.climb_mps)
         out = _outside(samples, own)
         if len(out):
             t, x, y, z = samples[out[0]]

@@ -151,17 +151,33 @@ def test_closest_approach_is_exact() -> None:
     assert closest_approach(high, b, IntentParams().minima) is None
 
 
-def test_a_port_takes_as_many_drones_at_once_as_it_has_landing_spots() -> None:
-    # A lands at P at t=200 s; B takes off from P 50 s later: their airborne volumes are apart in
-    # time, but A's landing and B's take-off columns overlap on the ground.
+def test_take_offs_and_landings_at_one_port_are_sequenced() -> None:
+    # A lands at P at t=200 s. B taking off from P 20 s later: with one landing spot their port
+    # columns are over capacity; with two they are not, but B would climb out through the air A
+    # glides down in (one point over the port), so that still conflicts. A minute later: no conflict.
     a = _trip([(3000, 0), (0, 0)], depart=0, ports=("Q", "P"))
-    b = _trip([(0, 0), (-3000, 0)], depart=250, ports=("P", "R"))
-    one = IntentIndex(FRAME, {"P": 1})
-    one.add(trip_intent("A", 1, a, FRAME))
-    assert [c.kind for c in one.conflicts(trip_intent("B", 1, b, FRAME))] == ["port_capacity"]
-    two = IntentIndex(FRAME, {"P": 2})
-    two.add(trip_intent("A", 1, a, FRAME))
-    assert two.conflicts(trip_intent("B", 1, b, FRAME)) == []
+    soon = _trip([(0, 0), (-3000, 0)], depart=220, ports=("P", "R"))
+    later = _trip([(0, 0), (-3000, 0)], depart=260, ports=("P", "R"))
+    for spots in (1, 2):
+        index = IntentIndex(FRAME, {"P": spots})
+        index.add(trip_intent("A", 1, a, FRAME))
+        kinds = {c.kind for c in index.conflicts(trip_intent("B", 1, soon, FRAME))}
+        assert kinds == ({"port_capacity", "volume"} if spots == 1 else {"volume"})
+        assert index.conflicts(trip_intent("B", 1, later, FRAME)) == []
+
+
+def test_the_climb_out_and_the_glide_in_reach_down_to_the_ground() -> None:
+    trip = _trip([(0, 0), (3000, 0)], depart=0)
+    intent = trip_intent("A", 1, trip, FRAME)
+    dep, arr = trip.legs[0].depart.timestamp(), trip.legs[0].arrive.timestamp()
+    climb_s = 120.0 / IntentParams().climb_mps
+    en_route = [v for v in intent.volumes if v.resource is None]
+    low = [v for v in en_route if v.lo_m == 0.0]
+    assert low and all(v.t0 < dep + climb_s + 10 or v.t1 > arr - climb_s - 10 for v in low)
+    assert any(v.lo_m > 0 for v in en_route), "the middle of the leg keeps its altitude band"
+    # Shifted to another layer, the low pieces stay low.
+    again = shifted(intent, 30.0, 140.0, IntentParams().half_band_m)
+    assert [v.lo_m == 0.0 for v in again.volumes] == [v.lo_m == 0.0 for v in intent.volumes]
 
 
 def test_conflict_check_uses_the_index_not_all_pairs() -> None:
