@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 
 from dispatch import cli
-from dispatch.store import NotFound, StoreConfigError, StoreError, open_store
+from dispatch.store import NotFound, Store, StoreConfigError, StoreError, open_store
+from dispatch.store.directory import load_pads
 from dispatch.store.engine import create_engine, current_revision, head_revision, resolve_url
 from dispatch.store.models import Base
+from fleet.description import load_fleet
 from tests.db_fixtures import EXAMPLES, db_url_fixture, store_fixture  # noqa: F401
 
 
@@ -88,6 +91,19 @@ async def test_db_commands_upgrade_and_seed(db_url: str, capsys: pytest.CaptureF
         assert report.ok and report.count == 2
     finally:
         await store.close()
+
+
+async def test_the_stored_fleet_keeps_cruise_layers_and_landing_spots(store: Store) -> None:
+    fleet = load_fleet(EXAMPLES / "fleet.json")
+    ports = tuple(replace(p, landing_spots=3) if k == 0 else p for k, p in enumerate(fleet.ports))
+    fleet = replace(fleet, ports=ports)
+    assert any(m.cruise_altitudes_m for m in fleet.models.values())
+    await store.directory.seed(fleet, load_pads(EXAMPLES / "pads.json"), actor="test")
+    stored = await store.directory.fleet()
+    # The area's time zone is the seed directory's (serve reads it there), not the store's.
+    assert stored.to_dict() == {k: v for k, v in fleet.to_dict().items() if k != "timezone"}
+    assert stored.ports[0].landing_spots == 3
+    assert {n: m.layers for n, m in stored.models.items()} == {n: m.layers for n, m in fleet.models.items()}
 
 
 async def test_db_seed_with_an_offices_file(db_url: str, tmp_path: Path) -> None:

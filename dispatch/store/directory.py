@@ -139,10 +139,12 @@ class DirectoryRepository:
                 row = await session.get(DroneModelRow, model.name) or DroneModelRow(name=model.name)
                 for f in MODEL_FIELDS:
                     setattr(row, f, getattr(model, f))
+                row.cruise_altitudes_m = list(model.cruise_altitudes_m) or None
                 session.add(row)
             for port in fleet.ports:
                 prow = await session.get(PortRow, port.id) or PortRow(id=port.id)
                 prow.lon, prow.lat = port.lon, port.lat
+                prow.landing_spots = port.landing_spots
                 session.add(prow)
             await session.flush()
             for drone in fleet.drones:
@@ -238,6 +240,7 @@ class DirectoryRepository:
         async with self._db.read() as session:
             models = {
                 m.name: {f: getattr(m, f) for f in MODEL_FIELDS}
+                | ({"cruise_altitudes_m": m.cruise_altitudes_m} if m.cruise_altitudes_m else {})
                 for m in await session.scalars(select(DroneModelRow))
             }
             if not models:
@@ -253,6 +256,7 @@ class DirectoryRepository:
                     "id": p.id,
                     "lon": p.lon,
                     "lat": p.lat,
+                    **({"landing_spots": p.landing_spots} if p.landing_spots is not None else {}),
                     "drones": [
                         {"id": d.id, "model": d.model}
                         | ({"energy_wh": d.energy_wh} if d.energy_wh is not None else {})

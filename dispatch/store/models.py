@@ -88,6 +88,7 @@ class DroneModelRow(Base):
     wh_per_km_per_kg: Mapped[float] = mapped_column(Float)
     service_s: Mapped[float] = mapped_column(Float)
     turnaround_s: Mapped[float] = mapped_column(Float)
+    cruise_altitudes_m: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)  # None: one layer
 
 
 class PortRow(Base):
@@ -98,6 +99,7 @@ class PortRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     lon: Mapped[float] = mapped_column(Float)
     lat: Mapped[float] = mapped_column(Float)
+    landing_spots: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the default
 
 
 class DroneRow(Base):
