@@ -125,7 +125,8 @@ def main(argv: list[str]) -> int:
     print_summary(summary)
     if args.json:
         print(json.dumps(summary.as_dict()))
-    return 0 if summary.breaches == 0 and summary.audit_ok else 1
+    # Safety is the demo's verdict: a breach, a loss of separation or a broken chain fails it.
+    return 0 if summary.breaches == 0 and summary.separation_losses == 0 and summary.audit_ok else 1
 
 
 def _offline(problem: PlanningProblem, args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from tests.dispatcher_fixtures import (  # noqa: F401
     running_system,
     solver_pool_fixture,
 )
+from tests.fault_checks import assert_no_separation_loss
 from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 SETTLED = {"delivered", "rejected", "cancelled", "unserved", "failed", "returned"}
@@ -208,6 +209,7 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
         assert all(n == 1 for n in delivered.values())
         assert set(delivered) == {r for r, v in views.items() if v.state == "delivered"}
         assert not sim.breaches, await breach_report(system, zone_added)
+        assert_no_separation_loss(sim)
         # The flight the zone went up in front of was re-routed around it (not sent home).
         history = [e.action for e in await store.history("flight", mission_id)]
         assert "rerouted" in history, history

@@ -132,12 +132,14 @@ class Commander:
         )
 
     def start(self, spec: MissionSpec) -> Start:
-        """The start command (id :func:`start_id`)."""
+        """The start command (id :func:`start_id`); a mission with an operational intent takes off
+        at its planned departure, where the intent's time windows begin."""
         return Start(
             drone_id=spec.drone_id,
             cmd_id=start_id(spec.mission_id),
             expires_at=self.expiry(),
             mission_id=spec.mission_id,
+            take_off_at=spec.depart if spec.intent is not None else None,
         )
 
     async def record(self, cmd: AnyCommand, mission_id: str | None) -> CommandView:

@@ -24,6 +24,7 @@ from dispatch.service.state import ActiveMission, DroneView
 from fleet.clock import Clock
 from fleet.description import Drone, DroneModel, Fleet
 from fleet.registry import FleetRegistry
+from routing.intents import OperationalIntent
 from routing.problem import DroneState
 
 
@@ -117,6 +118,10 @@ class FleetPicture:
         """A mission recorded in the store becomes its drone's current one."""
         self.missions[m.mission_id] = m
         self.drones[m.drone_id].mission = m.mission_id
+
+    def active_intents(self) -> list[OperationalIntent]:
+        """The operational intents of the missions in progress (planning must keep clear of them)."""
+        return [m.spec.intent for m in self.missions.values() if m.spec.intent is not None]
 
     def forget(self, m: ActiveMission) -> None:
         """The mission is over (completed or aborted): its drone has none."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from dispatch.store.views import NewFlight, NewLeg, RequestCodes
 from fleet.messages import HandoverStop, PickupStop, Stop
+from routing.intents import OperationalIntent, intent_from_json, intent_to_json
 from routing.problem import DROPOFF, PICKUP, PORT, Trip
 
 Waypoint = tuple[float, float, float]
@@ -35,7 +36,8 @@ class StopSpec:
 
 @dataclass(frozen=True, slots=True)
 class MissionSpec:
-    """One mission: waypoints ``[lon, lat, alt]``, stops in order, the port it ends at, planned times."""
+    """One mission: waypoints ``[lon, lat, alt]``, stops in order, the port it ends at, planned
+    times and its operational intent (None for missions planned before strategic deconfliction)."""
 
     mission_id: str
     drone_id: str
@@ -44,6 +46,7 @@ class MissionSpec:
     end_port: str
     depart: datetime
     arrive: datetime
+    intent: OperationalIntent | None = None
 
     @property
     def request_ids(self) -> tuple[str, ...]:
@@ -52,7 +55,7 @@ class MissionSpec:
 
     def to_plan(self) -> dict[str, Any]:
         """The JSON form stored in the flight's ``plan`` (no codes)."""
-        return {
+        plan: dict[str, Any] = {
             "waypoints": [list(w) for w in self.waypoints],
             "stops": [
                 {"at": s.at, "action": s.action, "request_id": s.request_id, "payload_kg": s.payload_kg}
@@ -62,6 +65,9 @@ class MissionSpec:
             "depart": self.depart.isoformat(),
             "arrive": self.arrive.isoformat(),
         }
+        if self.intent is not None:
+            plan["intent"] = intent_to_json(self.intent)
+        return plan
 
     @classmethod
     def from_plan(cls, mission_id: str, drone_id: str, plan: dict[str, Any]) -> MissionSpec:
@@ -77,6 +83,7 @@ class MissionSpec:
             end_port=str(plan["end_port"]),
             depart=datetime.fromisoformat(plan["depart"]),
             arrive=datetime.fromisoformat(plan["arrive"]),
+            intent=intent_from_json(plan["intent"]) if plan.get("intent") is not None else None,
         )
 
 
@@ -85,8 +92,14 @@ def new_mission_id(drone_id: str) -> str:
     return f"M-{drone_id}-{secrets.token_hex(5)}"[:64]
 
 
-def mission_from_trip(mission_id: str, drone_id: str, trip: Trip, weights: dict[str, float]) -> MissionSpec:
-    """The mission flying ``trip`` (``weights``: kg of each request it picks up)."""
+def mission_from_trip(
+    mission_id: str,
+    drone_id: str,
+    trip: Trip,
+    weights: dict[str, float],
+    intent: OperationalIntent | None = None,
+) -> MissionSpec:
+    """The mission flying ``trip`` (``weights``: kg of each request it picks up) inside ``intent``."""
     waypoints: list[Waypoint] = []
     stops: list[StopSpec] = []
     for leg in trip.legs:
@@ -104,8 +117,9 @@ def mission_from_trip(mission_id: str, drone_id: str, trip: Trip, weights: dict[
     if last.to_kind != PORT:
         raise ValueError(f"trip of {drone_id} does not end at a port")
     return MissionSpec(
-        mission_id, drone_id, tuple(waypoints), tuple(stops), last.to_id, trip.legs[0].depart, last.arrive
-    )
+        mission_id, drone_id, tuple(waypoints), tuple(stops), last.to_id, trip.legs[0].depart, last.arrive,
+        intent,
+    )  # fmt: skip
 
 
 def new_flight(spec: MissionSpec, trip: Trip) -> NewFlight:

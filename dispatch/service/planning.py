@@ -19,7 +19,7 @@ import contextlib
 import functools
 import logging
 import time
-from typing import Any
+from datetime import timedelta
 
 from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
 from dispatch.service.commander import Commander, stored_ack
@@ -36,10 +36,17 @@ from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Conflict, NotFound, Store, StoreError
 from dispatch.store.views import CommandView
 from fleet.clock import Clock
-from routing.problem import Plan, PlanningProblem
+from routing.deconflict import DeconflictionParams, place_trip
+from routing.intents import IntentParams, OperationalIntent, intent_frame
+from routing.problem import Plan, PlanningProblem, Trip
 from routing.requests import Request
+from routing.separation import IntentIndex
 
 log = logging.getLogger(__name__)
+
+RETRY_LATER = ("no_capacity", "deconfliction")
+WALL_LEAD_S = 0.25  # wall seconds from a commit to the planned take-off, at least
+WALL_JITTER_S = 0.1  # wall seconds a take-off may be early or late, at least
 
 
 class Planning:
@@ -69,6 +76,12 @@ class Planning:
         self.plan_seconds = settings.plan_seconds
         self.commit_window_s = settings.commit_window_s
         self.round_requests = settings.round_requests
+        # Wall-clock delays (the event loop, the broker, a busy machine) last ``speed`` times longer
+        # on a fast clock: the take-off margins grow with it.
+        speed = float(getattr(clock, "speed", 1.0))
+        self.start_lead_s = max(settings.start_lead_s, WALL_LEAD_S * speed)
+        margin = max(settings.timing_margin_s, WALL_JITTER_S * speed)
+        self.deconfliction = DeconflictionParams(IntentParams(timing_margin_s=margin))
 
     async def plan_round(self) -> None:
         assert self.picture.fleet is not None
@@ -99,7 +112,7 @@ class Planning:
         # get a limit that grows with their size, up to plan_seconds: latency to the first command.
         seconds = min(self.plan_seconds, 0.05 + 0.01 * len(requests))
         try:
-            plan = await self.pool.plan(problem, seconds)
+            plan = await self.pool.plan(problem, seconds, self.picture.active_intents(), self.deconfliction)
         except Exception:
             # One request the planner cannot handle must not fail every round: find it, give it up.
             zones = self.picture.zones
@@ -125,6 +138,14 @@ class Planning:
         """Commit the first trip of every idle drone; give up requests the plan says cannot be flown."""
         by_id = {r.id: r for r in requests}
         now = self.clock.now()
+        fleet = self.picture.fleet
+        assert fleet is not None
+        # Committed trips keep clear of the intents in force, and of each other: the plan was made
+        # a moment ago and its trips are flown back to back from their (maybe later) departure.
+        index = IntentIndex(intent_frame(fleet), {p.id: p.landing_spots for p in fleet.ports})
+        for intent in self.picture.active_intents():
+            index.add(intent)
+        earliest = now + timedelta(seconds=self.start_lead_s)
         for dp in plan.drones:
             view = self.picture.drones[dp.drone_id]
             if view.mission is not None or not serviceable(view) or not dp.trips:
@@ -143,10 +164,20 @@ class Planning:
                 # swaps a battery that is not landing: the drone would refuse the mission, and the
                 # same plan would come back every round. Its work waits for the next round.
                 continue
-            await self._commit(dp.drone_id, trip, {r: by_id[r].weight_kg for r in pickups})
+            placed = place_trip(
+                dp.drone_id, 1, trip, service_s=model.service_s, earliest=earliest,
+                deadlines={r: by_id[r].deadline for r in pickups}, index=index, params=self.deconfliction,
+            )  # fmt: skip
+            if isinstance(placed, str):
+                log.info("trip of %s not committed: %s", dp.drone_id, placed)
+                continue
+            trip, intent = placed
+            index.add(intent)
+            await self._commit(dp.drone_id, trip, {r: by_id[r].weight_kg for r in pickups}, intent)
         for u in plan.unserved:
-            # ``no_capacity`` waits for a drone; any other reason will not go away by waiting.
-            if u.reason != "no_capacity":
+            # ``no_capacity`` and ``deconfliction`` wait for a drone or a free slot of airspace; any
+            # other reason will not go away by waiting.
+            if u.reason not in RETRY_LATER:
                 with contextlib.suppress(InvalidTransition, Conflict, NotFound):
                     await self.flights.request_to(
                         u.request_id, RequestState.UNSERVED, actor=self.actor,
@@ -154,9 +185,11 @@ class Planning:
                         expected_state=RequestState.ACCEPTED,
                     )  # fmt: skip
 
-    async def _commit(self, drone_id: str, trip: Any, weights: dict[str, float]) -> None:
+    async def _commit(
+        self, drone_id: str, trip: Trip, weights: dict[str, float], intent: OperationalIntent
+    ) -> None:
         """Record the flight (requests ``accepted -> planned``), then send it in the background."""
-        spec = mission_from_trip(new_mission_id(drone_id), drone_id, trip, weights)
+        spec = mission_from_trip(new_mission_id(drone_id), drone_id, trip, weights, intent)
         try:
             await self.store.flights.record(new_flight(spec, trip), actor=self.actor)
         except (InvalidTransition, Conflict, StoreError) as exc:
@@ -196,6 +229,18 @@ class Planning:
             async with m.lock:
                 await self.store.flights.acknowledge(mid, actor=self.actor, cmd_id=up.cmd_id)
                 m.state = FlightState.ACKED
+        if m.state == FlightState.ACKED and not m.aborting and go.result is None and m.spec.intent:
+            # The start names the planned departure (the intent's time windows begin there); it is
+            # sent shortly before, so that the drone's state says what it does.
+            lead = self.start_lead_s / 2
+            await self.clock.sleep((m.spec.depart - self.clock.now()).total_seconds() - lead)
+            late = (self.clock.now() - m.spec.depart).total_seconds()
+            missed = late > self.deconfliction.intents.timing_margin_s / 2 and go.sent_at is None
+            if missed and not m.aborting:
+                # Taking off now would fly outside the intent: its work is planned again instead. (A
+                # start sent before, maybe received, is sent again: the drone answers as it did.)
+                await self.flights.abort(m, f"missed its departure slot by {late:.0f} s")
+                return
         if m.state == FlightState.ACKED and not m.aborting:
             while go.result is None:
                 ack = await self.commander.send_stored(go)

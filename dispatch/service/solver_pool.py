@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from airspace.zones import Zone
 from dispatch.service.intake import Assessment, assess, assess_many
 from fleet.description import Fleet, parse_fleet
-from routing.planner import plan
+from routing.intents import OperationalIntent
+from routing.planner import DeconflictionParams, plan
 from routing.problem import DroneState, Plan, PlanningProblem
 from routing.processes import spawn_pool
 from routing.requests import Request
@@ -42,11 +43,11 @@ def _warm_up() -> int:
     return 0
 
 
-def _plan_job(problem: PlanningProblem, seconds: float) -> Plan:
-    # Strategic deconfliction stays off here until the dispatcher honours it: it starts a committed
-    # trip at once (not at the plan's ``depart``, so ground delays would be lost), passes no active
-    # intents, and would take the retry-later reason ``deconfliction`` for a final one.
-    return plan(problem, seconds=seconds, workers=1, deconfliction=None)
+def _plan_job(
+    problem: PlanningProblem, seconds: float, active: tuple[OperationalIntent, ...],
+    params: DeconflictionParams,
+) -> Plan:  # fmt: skip
+    return plan(problem, seconds=seconds, workers=1, active_intents=active, deconfliction=params)
 
 
 def _assess_job(
@@ -70,9 +71,18 @@ class SolverPool:
             loop.run_in_executor(self._planner, _warm_up), loop.run_in_executor(self._intake, _warm_up)
         )
 
-    async def plan(self, problem: PlanningProblem, seconds: float) -> Plan:
-        """Plan ``problem`` in the planning worker (see :func:`routing.planner.plan`)."""
-        return await asyncio.get_running_loop().run_in_executor(self._planner, _plan_job, problem, seconds)
+    async def plan(
+        self,
+        problem: PlanningProblem,
+        seconds: float,
+        active: Sequence[OperationalIntent] = (),
+        params: DeconflictionParams | None = None,
+    ) -> Plan:
+        """Plan ``problem`` in the planning worker (see :func:`routing.planner.plan`), every trip
+        deconflicted from the ``active`` intents and from each other."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._planner, _plan_job, problem, seconds, tuple(active), params or DeconflictionParams()
+        )
 
     async def assess(
         self,

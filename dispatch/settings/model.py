@@ -26,6 +26,8 @@ class DispatcherSettings:
     tick_s: float = 30.0  # periodic planning round and zone scan
     silent_after_s: float = 90.0  # a flying drone unheard this long is silent
     commit_window_s: float = 120.0  # missions starting within this window are commanded now
+    start_lead_s: float = 5.0  # a committed trip departs at least this long after its commit
+    timing_margin_s: float = 5.0  # operational intents' timing uncertainty at take-off
     horizon_s: float = 7200.0  # how far ahead zones count for planning
     round_requests: int = 100  # requests per planning round, earliest deadline first
     actor: str = "dispatcher"  # the audit log's name for the dispatcher

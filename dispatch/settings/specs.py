@@ -289,6 +289,23 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "missions that start within this (clock seconds) are "
         "commanded at once; later ones wait for a later round",
     ),
+    Setting(
+        "dispatcher.start_lead_s",
+        None,
+        positive,
+        "a committed trip departs at least this long (clock seconds) after its commit, so that "
+        "its upload is acknowledged before its planned take-off; on a fast clock at least a "
+        "quarter of a wall second",
+    ),
+    Setting(
+        "dispatcher.timing_margin_s",
+        None,
+        positive,
+        "how early or late (clock seconds) a drone may be at take-off and still fly inside its "
+        "operational intent; every volume's time window is widened by it (plus 1 % of the time "
+        "since take-off); on a fast clock at least a tenth of a wall second (wall-clock delays "
+        "last speed times longer in clock time)",
+    ),
     Setting("dispatcher.horizon_s", None, positive, "how far ahead (clock seconds) zones count for planning"),
     Setting(
         "dispatcher.round_requests", None, positive_int, "requests planned per round, earliest deadline first"

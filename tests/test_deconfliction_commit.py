@@ -1,0 +1,94 @@
+"""Committing a planned trip: flown back to back, placed clear of the intents in force, stored."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from dispatch.service.missions import MissionSpec, mission_from_trip
+from routing.deconflict import flown, place_trip
+from routing.intents import intent_from_json, intent_to_json, trip_intent
+from routing.problem import DROPOFF, PICKUP, PORT, Trip
+from routing.separation import IntentIndex
+from tests.planner_fixtures import T0
+from tests.test_deconfliction import FRAME, _trip
+
+SERVICE_S = 60.0
+
+
+def _with_wait(wait_s: float) -> Trip:
+    """Port P -> pickup R1 -> its drop-off -> port Q, the drone planned to wait ``wait_s`` before
+    the pickup's service (the document is not ready before)."""
+    base = _trip([(0, 0), (2000, 0), (2000, 2000), (0, 0)], depart=0).legs
+    d = timedelta(seconds=wait_s)
+    legs = (
+        replace(base[0], to_kind=PICKUP, to_id="R1"),
+        replace(base[1], from_kind=PICKUP, from_id="R1", to_kind=DROPOFF, to_id="R1",
+                depart=base[1].depart + d, arrive=base[1].arrive + d),
+        replace(base[2], from_kind=DROPOFF, from_id="R1",
+                depart=base[2].depart + d, arrive=base[2].arrive + d),
+    )  # fmt: skip
+    return Trip(legs)
+
+
+def test_a_trip_is_flown_back_to_back() -> None:
+    trip = _with_wait(100.0)
+    out = flown(trip, SERVICE_S, trip.legs[0].depart)
+    for a, b in zip(out.legs, out.legs[1:], strict=False):
+        assert b.depart - a.arrive == timedelta(seconds=SERVICE_S)
+    for a, b in zip(trip.legs, out.legs, strict=True):
+        assert a.arrive - a.depart == b.arrive - b.depart and a.waypoints == b.waypoints
+
+
+def test_placing_waits_on_the_ground_for_the_pickup_and_keeps_the_deadline() -> None:
+    trip = _with_wait(100.0)
+    deadlines = {"R1": trip.legs[1].arrive + timedelta(minutes=30)}
+    index = IntentIndex(FRAME, {"P": 1, "Q": 1})
+    placed = place_trip("A", 1, trip, service_s=SERVICE_S, earliest=T0, deadlines=deadlines, index=index)
+    assert not isinstance(placed, str)
+    out, intent = placed
+    # The wait moved to the ground before take-off: the pickup's service starts when planned.
+    assert out.legs[0].depart == trip.legs[0].depart + timedelta(seconds=100)
+    assert out.legs[0].arrive == trip.legs[1].depart - timedelta(seconds=SERVICE_S)
+    assert intent.start < out.legs[0].depart.timestamp() < intent.end
+    assert [g.to_kind for g in out.legs] == [PICKUP, DROPOFF, PORT]
+
+
+def test_placing_delays_past_an_intent_in_force_or_says_why_it_cannot() -> None:
+    trip = _trip([(-3000, 0), (3000, 0), (3000, 1000)], depart=0)  # drops R0 at (3000, 0)
+    crossing = _trip([(0, -3000), (0, 3000)], depart=0, ports=("P2", "Q2"))
+    index = IntentIndex(FRAME, {"P": 1, "Q": 1, "P2": 1, "Q2": 1})
+    index.add(trip_intent("B", 1, crossing, FRAME))
+    late = {"R0": trip.legs[0].arrive + timedelta(hours=1)}
+    placed = place_trip("A", 1, trip, service_s=SERVICE_S, earliest=T0, deadlines=late, index=index)
+    assert not isinstance(placed, str)
+    out, intent = placed
+    assert out.legs[0].depart > trip.legs[0].depart
+    assert index.conflicts(intent) == []
+    # The same with a deadline that leaves no room for the delay.
+    tight = {"R0": trip.legs[0].arrive + timedelta(seconds=5)}
+    why = place_trip("A", 1, trip, service_s=SERVICE_S, earliest=T0, deadlines=tight, index=index)
+    assert isinstance(why, str) and "deadline" in why
+    # And a trip that can no longer be flown in time at all.
+    past = {"R0": trip.legs[0].arrive - timedelta(seconds=1)}
+    why = place_trip("A", 1, trip, service_s=SERVICE_S, earliest=T0 + timedelta(minutes=5), deadlines=past,
+                     index=IntentIndex(FRAME, {}))  # fmt: skip
+    assert isinstance(why, str) and "late by" in why
+
+
+def test_a_mission_keeps_its_intent_through_the_store_form() -> None:
+    trip = _trip([(0, 0), (2000, 0), (0, 0)], depart=30)
+    intent = trip_intent("D01", 1, trip, FRAME)
+    spec = mission_from_trip("M-1", "D01", trip, {"R1": 0.5}, intent)
+    again = MissionSpec.from_plan("M-1", "D01", spec.to_plan())
+    assert again.intent == intent and again == spec
+    old = spec.to_plan()
+    del old["intent"]
+    assert MissionSpec.from_plan("M-1", "D01", old).intent is None
+    bad = intent_to_json(intent) | {"volumes": [[1, 2, 3]]}
+    with pytest.raises(ValueError, match="10 members"):
+        intent_from_json(bad)
+    assert math.isclose(intent_from_json(intent_to_json(intent)).end, intent.end)
