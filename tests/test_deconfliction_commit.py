@@ -12,6 +12,7 @@ from dispatch.service.missions import MissionSpec, mission_from_trip
 from routing.deconflict import flown, place_trip
 from routing.intents import intent_from_json, intent_to_json, trip_intent
 from routing.problem import DROPOFF, PICKUP, PORT, Trip
+from routing.route_intent import hold_intent, route_trip
 from routing.separation import IntentIndex
 from tests.planner_fixtures import T0
 from tests.test_deconfliction import FRAME, _trip
@@ -92,3 +93,25 @@ def test_a_mission_keeps_its_intent_through_the_store_form() -> None:
     with pytest.raises(ValueError, match="10 members"):
         intent_from_json(bad)
     assert math.isclose(intent_from_json(intent_to_json(intent)).end, intent.end)
+
+
+def test_a_replacement_route_gets_an_intent_like_a_planned_trip() -> None:
+    # A drone holding 1 km west of a pad is sent on: the pad (a drop-off), then port Q.
+    here = FRAME.to_lonlat(-1000.0, 0.0)
+    pad, port = FRAME.to_lonlat(1000.0, 0.0), FRAME.to_lonlat(1000.0, 2000.0)
+    waypoints = [(*pad, 120.0), (*port, 120.0)]
+    trip = route_trip(here, waypoints, [(0, "dropoff", "R1")], "Q", T0, speed_mps=10.0, service_s=SERVICE_S,
+                      frame=FRAME)  # fmt: skip
+    assert [(g.from_kind, g.to_kind) for g in trip.legs] == [("start", "dropoff"), ("dropoff", "port")]
+    assert trip.legs[0].arrive == T0 + timedelta(seconds=200)
+    assert trip.legs[1].depart == trip.legs[0].arrive + timedelta(seconds=SERVICE_S)
+    intent = trip_intent("A", 1, trip, FRAME)
+    assert any(v.resource == "port:Q" for v in intent.volumes)  # it lands at Q
+    assert not any(v.resource == "port:P" for v in intent.volumes)  # and took off long ago
+    # A hold is a column over where the drone hovers, for the time it may hover.
+    hold = hold_intent("B", here, 120.0, T0, 600.0, FRAME)
+    (v,) = hold.volumes
+    assert v.is_column and v.t1 - v.t0 > 600.0 and v.hi_m > 120.0
+    index = IntentIndex(FRAME, {})
+    index.add(hold)
+    assert index.conflicts(intent), "leaving from where another drone hovers conflicts"

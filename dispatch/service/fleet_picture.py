@@ -40,6 +40,8 @@ class FleetPicture:
         self.zones: list[Zone] = []
         self.zone_stamp: dict[str, datetime] = {}  # zone id -> its stored version (updated_at)
         self.airspace: Airspace = Airspace([])
+        # A drone's own intent while it flies without a mission (returning home, holding).
+        self.own_intents: dict[str, OperationalIntent] = {}
         self._drone_by_id: dict[str, Drone] = {}
 
     # --- the fleet and the drones ----------------------------------------------------------------
@@ -118,10 +120,20 @@ class FleetPicture:
         """A mission recorded in the store becomes its drone's current one."""
         self.missions[m.mission_id] = m
         self.drones[m.drone_id].mission = m.mission_id
+        self.own_intents.pop(m.drone_id, None)
 
     def active_intents(self) -> list[OperationalIntent]:
-        """The operational intents of the missions in progress (planning must keep clear of them)."""
-        return [m.spec.intent for m in self.missions.values() if m.spec.intent is not None]
+        """The operational intents in force (planning must keep clear of them): the missions in
+        progress, and the drones returning or holding without one (until their intent ends)."""
+        now = self.clock.now().timestamp()
+        for drone_id in [d for d, i in self.own_intents.items() if i.end < now]:
+            del self.own_intents[drone_id]
+        missions = [m.spec.intent for m in self.missions.values() if m.spec.intent is not None]
+        return missions + list(self.own_intents.values())
+
+    def set_own_intent(self, drone_id: str, intent: OperationalIntent) -> None:
+        """The drone flies (or hovers) inside ``intent`` without a mission."""
+        self.own_intents[drone_id] = intent
 
     def forget(self, m: ActiveMission) -> None:
         """The mission is over (completed or aborted): its drone has none."""

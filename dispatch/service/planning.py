@@ -32,12 +32,13 @@ from dispatch.service.missions import mission_from_trip, new_flight, new_mission
 from dispatch.service.solver_pool import SolverPool
 from dispatch.service.state import ActiveMission, DispatcherStats
 from dispatch.service.steering import Steering
+from dispatch.service.timing import deconfliction_params, start_lead_s
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Conflict, NotFound, Store, StoreError
 from dispatch.store.views import CommandView
 from fleet.clock import Clock
-from routing.deconflict import DeconflictionParams, place_trip
-from routing.intents import IntentParams, OperationalIntent, intent_frame
+from routing.deconflict import place_trip
+from routing.intents import OperationalIntent, intent_frame
 from routing.problem import Plan, PlanningProblem, Trip
 from routing.requests import Request
 from routing.separation import IntentIndex
@@ -45,8 +46,6 @@ from routing.separation import IntentIndex
 log = logging.getLogger(__name__)
 
 RETRY_LATER = ("no_capacity", "deconfliction")
-WALL_LEAD_S = 0.25  # wall seconds from a commit to the planned take-off, at least
-WALL_JITTER_S = 0.1  # wall seconds a take-off may be early or late, at least
 
 
 class Planning:
@@ -76,12 +75,8 @@ class Planning:
         self.plan_seconds = settings.plan_seconds
         self.commit_window_s = settings.commit_window_s
         self.round_requests = settings.round_requests
-        # Wall-clock delays (the event loop, the broker, a busy machine) last ``speed`` times longer
-        # on a fast clock: the take-off margins grow with it.
-        speed = float(getattr(clock, "speed", 1.0))
-        self.start_lead_s = max(settings.start_lead_s, WALL_LEAD_S * speed)
-        margin = max(settings.timing_margin_s, WALL_JITTER_S * speed)
-        self.deconfliction = DeconflictionParams(IntentParams(timing_margin_s=margin))
+        self.start_lead_s = start_lead_s(settings, clock)
+        self.deconfliction = deconfliction_params(settings, clock)
 
     async def plan_round(self) -> None:
         assert self.picture.fleet is not None

@@ -34,12 +34,14 @@ from dispatch.service.commander import (
 )
 from dispatch.service.failpoints import failpoint
 from dispatch.service.fleet_picture import FleetPicture
+from dispatch.service.flight_intents import FlightIntents
 from dispatch.service.flights import Flights
 from dispatch.service.intake import ServiceArea
 from dispatch.service.isolation import note_skipped_zones, parse_stored_zones
 from dispatch.service.missions import protocol_stops
 from dispatch.service.reroute import Replacement, crosses, next_waypoint, path_home, replacement
 from dispatch.service.state import ActiveMission, DispatcherStats
+from dispatch.service.timing import deconfliction_params
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Conflict, Store
 from fleet.clock import Clock
@@ -93,6 +95,7 @@ class Steering:
         self.actor = settings.actor
         self.horizon = timedelta(seconds=settings.horizon_s)
         self.zone_lock = asyncio.Lock()  # zone loads, scans and plan commits one at a time
+        self.intents = FlightIntents(store, picture, deconfliction_params(settings, clock), self.actor)
 
     def wake(self) -> None:
         """Ask for a planning round soon."""
@@ -305,7 +308,8 @@ class Steering:
                         await self._send_home(m, zone_ids, pos, "no_safe_path", str(exc))
                         return
                     cmd_id = reroute_id(m.mission_id, n, second=from_index != first)
-                    if await self._send_reroute(m, rep, zone_ids, cmd_id, t_wall, t_sim, bool(drop)):
+                    cancel = bool(drop)
+                    if await self._send_reroute(m, rep, zone_ids, cmd_id, t_wall, t_sim, cancel, start=pos):
                         await self._resume(m, n)
                         return
                     refusals.append(cmd_id)
@@ -347,7 +351,7 @@ class Steering:
             return False
         n = m.reroutes = m.reroutes + 1
         cmd_id = ground_reroute_id(m.mission_id, n)
-        return await self._send_reroute(m, rep, zone_ids, cmd_id, t_wall, t_sim, bool(drop))
+        return await self._send_reroute(m, rep, zone_ids, cmd_id, t_wall, t_sim, bool(drop), start=None)
 
     async def _resume(self, m: ActiveMission, n: int) -> None:
         """Tell the drone held for steering number ``n`` to fly on (on its route, old or new)."""
@@ -364,9 +368,12 @@ class Steering:
         t_wall: float,
         t_sim: datetime,
         cancel: bool = False,
+        *,
+        start: tuple[float, float] | None,
     ) -> bool:
-        """Send one re-route; on the drone's ack, adopt it (mission view, stats, audit note).
-        ``cancel``: it takes a cancelled request off (counted apart from re-routes around zones)."""
+        """Send one re-route; on the drone's ack, adopt it (mission view, its intent, stats, audit
+        note). ``cancel``: it takes a cancelled request off (counted apart from re-routes around
+        zones). ``start``: where the drone holds (None: on the ground at its port, not yet off)."""
         codes = {s.request_id: await self.store.requests.codes_for_mission(s.request_id) for s in rep.stops}
         cmd = Reroute(
             drone_id=m.drone_id, cmd_id=cmd_id, expires_at=self.commander.expiry(), mission_id=m.mission_id,
@@ -378,6 +385,10 @@ class Steering:
             return False
         failpoint("reroute.sent")
         m.adopt(rep.from_index, rep.waypoints, rep.stops)
+        if start is None:
+            await self.intents.rerouted(m, m.waypoints[0], rep, m.spec.depart, on_ground=True)
+        else:
+            await self.intents.rerouted(m, start, rep, self.clock.now(), on_ground=False)
         if cancel:
             self.stats.cancel_steers += 1
         else:
@@ -434,6 +445,7 @@ class Steering:
         if best is None:
             await self.commander.send_new(Hold(drone_id=drone_id, cmd_id=drone_command_id(drone_id, "hold"),
                                       expires_at=self.commander.expiry()), None)  # fmt: skip
+            await self.intents.holding(drone_id, pos, model.cruise_altitude_m, now)
             return
         alt = model.cruise_altitude_m
         cmd = ReturnToPort(
@@ -443,6 +455,7 @@ class Steering:
         for attempt in range(self.settings.return_attempts):
             ack = await self.commander.send_new(cmd, None)
             if ack is not None and ack.accepted:
+                await self.intents.returning(drone_id, pos, cmd.port_id, cmd.waypoints, self.clock.now())
                 return
             # Refused while servicing a pad: try again a little later with a new command.
             await self.flights.telemetry_after(drone_id, self.clock.now() + timedelta(seconds=5))
