@@ -19,7 +19,7 @@ import contextlib
 import functools
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
 from dispatch.service.commander import Commander, stored_ack
@@ -39,7 +39,7 @@ from dispatch.store.views import CommandView
 from fleet.clock import Clock
 from routing.deconflict import place_trip
 from routing.intents import OperationalIntent, intent_frame
-from routing.problem import Plan, PlanningProblem, Trip
+from routing.problem import DronePlan, Plan, PlanningProblem, Trip
 from routing.requests import Request
 from routing.separation import IntentIndex
 
@@ -141,7 +141,14 @@ class Planning:
         for intent in self.picture.active_intents():
             index.add(intent)
         earliest = now + timedelta(seconds=self.start_lead_s)
-        for dp in plan.drones:
+
+        def order(dp: DronePlan) -> tuple[bool, datetime]:
+            # Urgent work is placed first: it gets the earliest conflict-free departures.
+            first = dp.trips[0].legs if dp.trips else ()
+            urgent = any(by_id[g.to_id].urgent for g in first if g.to_kind == "pickup" and g.to_id in by_id)
+            return (not urgent, first[0].depart if first else now)
+
+        for dp in sorted(plan.drones, key=order):
             view = self.picture.drones[dp.drone_id]
             if view.mission is not None or not serviceable(view) or not dp.trips:
                 continue

@@ -27,6 +27,7 @@ from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
 from dispatch.service.missions import MissionSpec, StopSpec
 from dispatch.service.planning import Planning
+from dispatch.service.reroute import Replacement
 from dispatch.service.state import ActiveMission
 from dispatch.service.steering import Steering
 from dispatch.store import Store
@@ -67,6 +68,7 @@ class Recovery:
             m = rebuild(flight)
             await self._note_adopted_reroutes(flight)
             self.picture.add_mission(m)
+            await self._reroute_intent(m, flight)
             for rid in flight.request_ids:
                 req = await self.store.requests.get(rid)
                 if req.state == RequestState.PICKED_UP:
@@ -148,6 +150,19 @@ class Recovery:
         for cmd in acked:
             if cmd.cmd_id not in noted:
                 await self._note_recovered_reroute(flight.mission_id, cmd)
+
+    async def _reroute_intent(self, m: ActiveMission, flight: FlightView) -> None:
+        """The stored intent is the planned one: a mission re-routed before the restart flies the
+        last acknowledged replacement, from (about) where the drone is now."""
+        acked = [c for c in flight.commands if c.kind == "Reroute" and c.result == "ack"]
+        if not acked or m.spec.intent is None:
+            return
+        k = int(acked[-1].payload["from_index"])
+        rep = Replacement(k, tuple(m.waypoints[k:]), tuple(s for s in m.stops if s.at >= k))
+        here = self.picture.position(m.drone_id) or m.waypoints[max(0, k - 1)][:2]
+        on_ground = m.state in (FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED)
+        depart = m.spec.depart if on_ground else self.clock.now()
+        await self.steering.intents.rerouted(m, here, rep, depart, on_ground=on_ground)
 
     async def _note_recovered_reroute(self, mission_id: str, cmd: CommandView) -> None:
         p = cmd.payload
