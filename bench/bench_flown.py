@@ -6,11 +6,12 @@ Plans the bench city (seed 1, 100 requests, 20 drones) with strategic deconflict
 plans) and on, then flies each plan: every drone of the fleet is a simulated MQTT client on the
 broker, and each trip is uploaded and started (no dispatcher, one accelerated clock): the plan as
 written at its planned departures without deconfliction; with it, each trip committed as the
-dispatcher commits it (``place_trip``) and started with its take-off time. The simulator's separation monitor (true positions, 50 m /
-15 m, exact between samples) counts the losses of separation, each classed by where the two were
-closest: within 50 m of a port, low elsewhere (below half the cruise altitude: at a pad), or en
-route. Prints one row per run, with the geofence breaches, how late the trips could be started and
-how many trips could not be placed (``--list``: every loss too).
+dispatcher commits it (``place_trip``) and started with its take-off time. The simulator's
+separation monitor (true positions, 50 m / 15 m, exact between samples) counts the losses of
+separation, each classed by where the two were closest: within 50 m of a port, low elsewhere
+(below half the cruise altitude: at a pad), or en route. Prints one row per run, with the
+geofence breaches, how late the trips could be started and how many trips could not be placed
+(``--list``: every loss too).
 
 Target (issue 13): zero losses in every flown plan.
 """
