@@ -1,6 +1,8 @@
 """``plan``: the drone planner's one entry point (pure, synchronous; run it off the event loop).
 
-Stages: index the problem and build conservative per-model networks from the airspace
+Stages: keep the drones this round's requests need (:mod:`routing.round_fleet`: the size of a
+round follows the work, not the fleet); index the problem and build conservative per-model
+networks from the airspace
 (:mod:`routing.prepared`, :mod:`routing.matrices`); pre-check every request alone and give the
 infeasible ones their reason (:mod:`routing.feasibility`); map the candidates onto a generic
 instance (:mod:`routing.mapping`) and solve it (``routing.engine.solve``); turn the routes into
@@ -25,6 +27,7 @@ from routing.intents import OperationalIntent
 from routing.mapping import DROPOFF_NODE, PICKUP_NODE, RELOAD_NODE, NodeInfo, build_instance
 from routing.prepared import Prepared, ProblemError, prepare
 from routing.problem import DROPOFF, PICKUP, Eta, Plan, PlanningProblem, Unserved
+from routing.round_fleet import round_fleet
 from routing.schedule import realise
 from routing.validate import Violation, validate_plan
 
@@ -116,6 +119,7 @@ def plan(
     Raises :class:`ProblemError` for an inconsistent problem and :class:`PlanningError` if no
     valid plan could be made.
     """
+    problem = round_fleet(problem)  # the drones this round's requests need, not the whole fleet
     prep = prepare(problem)
     onboard = {r for s in prep.starts for r in s.onboard}
     unserved: list[Unserved] = []

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.bench_city import city_problem
 from routing.feasibility import REASON_CODES
 from routing.planner import plan
+from routing.synthetic_city import city_problem
 from routing.validate import validate_plan
 
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from bench.bench_city import city_problem
 from routing.planner import plan
 from routing.prepared import ProblemError
 from routing.problem import DroneState
+from routing.synthetic_city import city_problem
 from routing.validate import validate_plan
 from tests.test_planner_reasons import T0, at_m, fleet, problem, request, solved, square
 

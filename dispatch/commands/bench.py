@@ -1,5 +1,9 @@
 """``dronedispatch bench pdptw|vrptw FILE --seconds S``: solve one benchmark instance, print one JSON line.
 
+``dronedispatch bench round --drones N --requests M --seconds S [--seed K]``: plan one round on a
+generated city (``routing.synthetic_city``) and print ``{"drones", "requests", "vehicles",
+"wall_s", "served", "km"}`` (``vehicles``: the drones the round kept, ``routing.round_fleet``).
+
 The line is ``{"instance", "vehicles", "distance", "seconds", "routes"}``; routes list node ids
 without the depot, and vehicles and distance are recomputed from those routes by the independent
 checker (``routing.benchmarks.check_routes``): double precision for Li & Lim, the truncated
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +29,9 @@ from routing.benchmarks import (
     to_instance,
 )
 from routing.engine import ENGINES, solve
+from routing.planner import plan
+from routing.round_fleet import round_fleet
+from routing.synthetic_city import city_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +85,46 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _round_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dronedispatch bench round",
+        description="plan one round on a generated city, print one JSON line",
+    )
+    parser.add_argument("--drones", type=int, default=20, help="drones of the fleet (default 20)")
+    parser.add_argument("--requests", type=int, default=100, help="open requests (default 100)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="solver time limit (default 5)")
+    parser.add_argument("--seed", type=int, default=1, help="the city's seed (default 1)")
+    return parser
+
+
+def run_round(drones: int, requests: int, seconds: float, seed: int = 1) -> dict[str, float | int]:
+    """Plan one round of ``requests`` on a city of ``drones`` drones; what the command prints."""
+    problem = city_problem(seed, n_requests=requests, n_drones=drones)
+    t0 = time.perf_counter()
+    result = plan(problem, seconds=seconds)
+    wall = time.perf_counter() - t0
+    return {
+        "drones": drones,
+        "requests": requests,
+        "vehicles": len(round_fleet(problem).fleet.drones),
+        "wall_s": round(wall, 2),
+        "served": len(result.served),
+        "km": round(result.distance_m / 1000, 1),
+    }
+
+
 def main(argv: list[str]) -> int:
     """Run the bench command; 0 on success, 2 on bad input."""
+    if argv[:1] == ["round"]:
+        r = _round_parser().parse_args(argv[1:])
+        if r.drones < 1 or r.requests < 1 or not r.seconds > 0:
+            print(
+                "dronedispatch bench round: --drones and --requests must be >= 1, --seconds > 0",
+                file=sys.stderr,
+            )
+            return 2
+        print(json.dumps(run_round(r.drones, r.requests, r.seconds, r.seed)))
+        return 0
     args = _parser().parse_args(argv)
     if args.seconds <= 0 or args.workers < 1:
         print("dronedispatch bench: --seconds must be > 0 and --workers >= 1", file=sys.stderr)
