@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dispatch.api.rate_limit import RateLimit, RateLimiter
 from dispatch.service.dispatcher import Dispatcher
-from dispatch.service.operations import LiveFeed
+from dispatch.service.live_feed import LiveFeed
 from dispatch.store import Store
 from fleet.clock import Clock
 from fleet.description import DEFAULT_TIMEZONE, check_timezone

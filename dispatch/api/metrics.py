@@ -32,7 +32,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 
 from dispatch.api.routes_requests import ctx_of
-from dispatch.service.operations import delivery_counts, request_counts
+from dispatch.service.operations import delivery_counts
 
 PLAN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONTENT_TYPE = "text/plain; version=0.0.4"  # Litestar appends "; charset=utf-8" to text/ types
@@ -62,7 +62,7 @@ async def metrics(state: State) -> Response[str]:
     """Counters and gauges of requests, deliveries, telemetry, planning and re-routes."""
     ctx = ctx_of(state)
     d, link = ctx.dispatcher, ctx.dispatcher.link
-    counts = await request_counts(ctx.store)
+    counts = await ctx.store.requests.counts()
     delivered, on_time = await delivery_counts(ctx.store)
     plan = list(d.stats.plan_wall_s)
     out = _Text()

@@ -19,7 +19,6 @@ from dispatch.api.routes_fleet import ERRORS
 from dispatch.api.routes_requests import ctx_of
 from dispatch.api.schemas import AreaOut, OfficeIn, OfficeOut, PadIn, PadOut, PortOut
 from dispatch.service.intake import ServiceArea, place_problem
-from dispatch.service.operations import create_office, create_pad, pad_names
 
 
 @get("/offices", guards=[ANY_ROLE], summary="Offices", responses=ERRORS)
@@ -34,7 +33,7 @@ async def offices(state: State) -> list[OfficeOut]:
 async def add_office(request: Request[Any, Any, Any], state: State, data: JSONBody[OfficeIn]) -> OfficeOut:
     """Create an office sending from an existing pad (or rename it, or move it to another pad)."""
     store = ctx_of(state).store
-    await create_office(store, data.id, data.name, data.pad_id, actor=principal_of(request).actor)
+    await store.directory.add_office(data.id, data.name, data.pad_id, actor=principal_of(request).actor)
     o = await store.directory.office(data.id)
     return OfficeOut(o.id, o.name, o.pad_id, o.active)
 
@@ -43,7 +42,7 @@ async def add_office(request: Request[Any, Any, Any], state: State, data: JSONBo
 async def pads(state: State) -> list[PadOut]:
     """Every pad (requests may name a pad by its id instead of coordinates)."""
     store = ctx_of(state).store
-    names = await pad_names(store)
+    names = await store.directory.pad_names()
     return [
         PadOut(pid, names.get(pid, pid), p.lon, p.lat) for pid, p in (await store.directory.pads()).items()
     ]
@@ -59,7 +58,7 @@ async def add_pad(request: Request[Any, Any, Any], state: State, data: JSONBody[
     if outside is not None:
         raise ApiError(422, outside.code, outside.message, outside.details)
     store = ctx.store
-    await create_pad(store, data.id, data.name, data.lon, data.lat, actor=principal_of(request).actor)
+    await store.directory.add_pad(data.id, data.name, data.lon, data.lat, actor=principal_of(request).actor)
     p = await store.directory.pad(data.id)
     return PadOut(data.id, data.name, p.lon, p.lat)
 

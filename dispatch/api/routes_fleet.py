@@ -13,7 +13,7 @@ from dispatch.api.errors import ApiError, error_responses
 from dispatch.api.routes_requests import ctx_of
 from dispatch.api.schemas import DroneOut, FlightOut, LegOut, Position, ServiceIn
 from dispatch.service.drone_service import set_in_service
-from dispatch.service.operations import DroneSnapshot, fleet_snapshot, recent_flights
+from dispatch.service.operations import DroneSnapshot, fleet_snapshot
 from dispatch.store.views import FlightView
 
 ERRORS = error_responses()
@@ -113,7 +113,7 @@ async def flights(
 ) -> list[FlightOut]:
     """Flights by last change, newest first (``active=true``: only those not completed or aborted)."""
     store = ctx_of(state).store
-    views = await store.flights.list_active() if active else await recent_flights(store, limit)
+    views = await store.flights.list_active() if active else await store.flights.recent(limit)
     return [flight_out(f) for f in views[:limit]]
 
 

@@ -29,7 +29,6 @@ from dispatch.api.schemas import (
     TimelineEntry,
     TrackPoint,
 )
-from dispatch.service import operations
 from dispatch.service.intake import ServiceArea, deadline_in_force, edge_problem, routing_request
 from dispatch.service.operations import CancelPending, cancel_request, quote
 from dispatch.store import Conflict, NewRequest, NotFound, Place, RequestView
@@ -270,9 +269,7 @@ async def list_requests(
     office = who.office_id if who.role == "office" else office_id
     if who.role == "office" and office_id not in (None, who.office_id):
         return RequestPage([], limit, offset, None)
-    page, more = await operations.list_requests(
-        ctx.store, office_id=office, states=states, limit=limit, offset=offset
-    )
+    page, more = await ctx.store.requests.page(office_id=office, states=states, limit=limit, offset=offset)
     etas = await ctx.store.flights.dropoff_etas([v.id for v in page])
     return RequestPage(
         [request_out(v, eta=etas.get(v.id)) for v in page], limit, offset, offset + limit if more else None

@@ -28,7 +28,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from dispatch.api.auth import ANY_ROLE, STAFF_ONLY, principal_of
 from dispatch.api.errors import error_responses
 from dispatch.api.routes_requests import ctx_of, get_visible
-from dispatch.service.operations import END, FeedMessage, Listener
+from dispatch.service.live_feed import END, FeedMessage, Listener
 
 KEEP_ALIVE_S = 15.0
 

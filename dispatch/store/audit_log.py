@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.audit import (
@@ -28,6 +28,8 @@ from dispatch.store.models import AuditEntryRow, AuditHeadRow
 from dispatch.store.views import AuditEntry
 
 _PAGE = 1000
+UNPARSEABLE = "<unparseable payload>"
+"""The payload key under which an entry's text that does not parse as JSON is read back."""
 
 
 async def append_entry(
@@ -113,12 +115,28 @@ async def entries_for(session: AsyncSession, entity: str, entity_id: str) -> tup
     return tuple(entry_view(r) for r in rows)
 
 
+async def last_seq(db: Database) -> int:
+    """The number of the chain's last entry (0 when empty)."""
+    async with db.read() as session:
+        return int((await session.scalar(select(func.max(AuditEntryRow.seq)))) or 0)
+
+
+async def entries_after(db: Database, seq: int, limit: int = _PAGE) -> tuple[AuditEntry, ...]:
+    """The entries numbered after ``seq``, oldest first, at most ``limit``. An entry whose payload
+    does not parse (altered in the database) comes with the payload ``{UNPARSEABLE: text}``."""
+    async with db.read() as session:
+        rows = await session.scalars(
+            select(AuditEntryRow).where(AuditEntryRow.seq > seq).order_by(AuditEntryRow.seq).limit(limit)
+        )
+        return tuple(_record(row) for row in rows)
+
+
 def _record(row: AuditEntryRow) -> AuditRecord:
     try:
         payload = json.loads(row.payload)
     except json.JSONDecodeError:
         # Unparseable text cannot match its hash; verify_chain reports it as altered.
-        payload = {"<unparseable payload>": row.payload}
+        payload = {UNPARSEABLE: row.payload}
     return _entry(row, payload)
 
 

@@ -189,6 +189,23 @@ class DirectoryRepository:
                 r.id: Place(r.lon, r.lat, r.id) for r in await session.scalars(select(Pad).order_by(Pad.id))
             }
 
+    async def pad_names(self) -> dict[str, str]:
+        """Every pad's display name by id."""
+        async with self._db.read() as session:
+            return {r.id: r.name for r in await session.scalars(select(Pad).order_by(Pad.id))}
+
+    async def add_office(self, office_id: str, name: str, pad_id: str, *, actor: str) -> None:
+        """Add (or rename, or move to another pad) an office through the audited :meth:`seed`."""
+        fleet = await self.fleet()
+        place = await self.pad(pad_id)
+        names = await self.pad_names()
+        await self.seed(fleet, {pad_id: (names[pad_id], place)}, {office_id: (name, pad_id)}, actor=actor)
+
+    async def add_pad(self, pad_id: str, name: str, lon: float, lat: float, *, actor: str) -> None:
+        """Add (or move) a pad through the audited :meth:`seed` (no office is created for it)."""
+        fleet = await self.fleet()
+        await self.seed(fleet, {pad_id: (name, Place(lon, lat, pad_id))}, {}, actor=actor)
+
     async def offices(self) -> list[OfficeView]:
         """Every office, by id."""
         async with self._db.read() as session:

@@ -273,6 +273,18 @@ class FlightRepository:
             ids = list(await session.scalars(query.order_by(FlightRow.created_at, FlightRow.mission_id)))
             return await self._views(session, ids)
 
+    async def recent(self, limit: int = 50) -> list[FlightView]:
+        """Active flights and the most recently finished ones (newest first), at most ``limit`` in all."""
+        async with self._db.read() as session:
+            ids = list(
+                await session.scalars(
+                    select(FlightRow.mission_id)
+                    .order_by(FlightRow.updated_at.desc(), FlightRow.mission_id)
+                    .limit(limit)
+                )
+            )
+            return await self._views(session, ids)
+
     async def carrying(self, request_id: str) -> list[FlightView]:
         """Every flight that has carried or carries a request, oldest first."""
         async with self._db.read() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import math
@@ -9,7 +10,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +24,7 @@ from dispatch.store.models import Office, Pad, RequestRow
 from dispatch.store.types import check_storable
 from dispatch.store.views import (
     CreatedRequest,
+    DeliveryTimes,
     Intake,
     NewRequest,
     Place,
@@ -433,6 +435,54 @@ class RequestRepository:
                 )
             rows = await session.scalars(query.order_by(RequestRow.created_at, RequestRow.id).limit(limit))
             return [request_view(r) for r in rows]
+
+    async def page(
+        self,
+        *,
+        office_id: str | None = None,
+        states: Sequence[str] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[builtins.list[RequestView], bool]:
+        """A page of requests oldest first (created, id) and whether more follow; ``offset`` is
+        unbounded (:meth:`list` pages by cursor, clients of the API by offset)."""
+        known = {s.value for s in RequestState}
+        unknown = [s for s in states or () if s not in known]
+        if unknown:
+            raise InvalidInput(
+                f"unknown request state(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        query = select(RequestRow)
+        if office_id is not None:
+            query = query.where(RequestRow.office_id == office_id)
+        if states is not None:
+            query = query.where(RequestRow.state.in_(list(states)))
+        query = query.order_by(RequestRow.created_at, RequestRow.id).offset(offset).limit(limit + 1)
+        async with self._db.read() as session:
+            rows = list(await session.scalars(query))
+        return [request_view(r) for r in rows[:limit]], len(rows) > limit
+
+    async def counts(self) -> dict[str, int]:
+        """How many requests are in each state (every state listed, zero included)."""
+        async with self._db.read() as session:
+            rows = (
+                await session.execute(select(RequestRow.state, func.count()).group_by(RequestRow.state))
+            ).all()
+        counts = {s.value: 0 for s in RequestState}
+        counts.update({state: int(n) for state, n in rows})
+        return counts
+
+    async def delivered(self) -> builtins.list[DeliveryTimes]:
+        """Every delivered request's hand-over time, ready time and deadline (for on-time counts)."""
+        async with self._db.read() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        RequestRow.updated_at, RequestRow.ready_at, RequestRow.created_at, RequestRow.deadline
+                    ).where(RequestRow.state == RequestState.DELIVERED.value)
+                )
+            ).all()
+        return [DeliveryTimes(at, ready or created, deadline) for at, ready, created, deadline in rows]
 
     async def codes_for_office(self, request_id: str, office_id: str) -> RequestCodes:
         """The request's codes, for the office that filed it only (:class:`Forbidden` otherwise)."""

@@ -55,6 +55,15 @@ class Store:
         async with self.db.read() as session:
             return await audit_log.entries_for(session, entity, entity_id)
 
+    async def audit_last_seq(self) -> int:
+        """The number of the audit chain's last entry (0 when empty)."""
+        return await audit_log.last_seq(self.db)
+
+    async def audit_after(self, seq: int, limit: int = 1000) -> tuple[AuditEntry, ...]:
+        """The audit entries numbered after ``seq``, oldest first, at most ``limit`` (an entry altered
+        into text that does not parse has the payload ``{audit_log.UNPARSEABLE: text}``)."""
+        return await audit_log.entries_after(self.db, seq, limit)
+
     async def note(
         self, entity: str, entity_id: str, action: str, *, actor: str, payload: dict[str, Any]
     ) -> AuditEntry:

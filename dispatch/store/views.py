@@ -223,3 +223,12 @@ class OfficeView:
     name: str
     pad_id: str | None
     active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTimes:
+    """When a delivered request was handed over, and the times its deadline is judged by."""
+
+    delivered_at: datetime  # a delivered request changes no more: its last update is the hand-over
+    ready_at: datetime  # the ready time filed, or the filing time
+    deadline: datetime | None  # the deadline filed, if any
