@@ -1,8 +1,6 @@
 """Helpers for the browser tests: the system's Chromium driven by Playwright (async API).
 
-Import the fixtures you use into a test module::
-
-    from tests.browser_fixtures import browser_fixture  # noqa: F401
+Every test module has these fixtures (``pytest_plugins`` in ``tests/conftest.py``):
 
 - ``browser``: a headless Chromium (the system's ``chromium``, found on ``PATH``; Playwright's own
   browser download is not used). Fails, never skips, when Chromium is missing. While it runs,

@@ -13,6 +13,15 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "anyang"
 BENCH_DATA = REPO / "bench" / "data"  # public instances shipped with the repo
 
+# The shared fixtures, for every test module (each module's docstring lists its fixtures).
+pytest_plugins = [
+    "tests.mqtt_fixtures",
+    "tests.db_fixtures",
+    "tests.dispatcher_fixtures",
+    "tests.api_fixtures",
+    "tests.browser_fixtures",
+]
+
 
 @pytest.fixture
 def anyang_dir() -> Path:

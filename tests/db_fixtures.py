@@ -1,8 +1,6 @@
 """Database fixtures shared by the store and dispatcher tests: every test runs on SQLite and PostgreSQL.
 
-Import the fixtures into a test module (pytest finds them by their ``name``)::
-
-    from tests.db_fixtures import db_url_fixture, seeded_store_fixture, store_fixture  # noqa: F401
+Every test module has these fixtures (``pytest_plugins`` in ``tests/conftest.py``):
 
 * ``db_url``: a fresh, empty database URL, parametrised ``sqlite`` (a file in ``tmp_path``) and
   ``postgresql`` (a new schema in the database ``$DRONEDISPATCH_TEST_PG``, default

@@ -1,10 +1,6 @@
 """Broker fixtures for tests that talk MQTT (fleet, simulator, and later the dispatcher).
 
-Import the fixtures you use into a test module::
-
-    from tests.mqtt_fixtures import broker_fixture, mosquitto_fixture, prefix_fixture  # noqa: F401
-
-(the fixtures are named ``broker``, ``mosquitto`` and ``prefix``)
+Every test module has these fixtures (``pytest_plugins`` in ``tests/conftest.py``):
 
 - ``broker``: the shared Mosquitto on 127.0.0.1:1883 (fails, never skips, if it is down).
 - ``prefix``: a unique topic prefix per test, so tests on the shared broker never see each other.

@@ -12,10 +12,7 @@ import pytest
 from dispatch.api import ApiContext
 from dispatch.commands import serve
 from dispatch.settings import SettingsError
-from tests.api_fixtures import Api, api_fixture, served  # noqa: F401
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import solver_pool_fixture  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.api_fixtures import Api, served
 from tests.test_settings import _load
 
 

@@ -13,10 +13,7 @@ from dispatch.api import RateLimit
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
-from tests.api_fixtures import OFFICE_A, Api, api_fixture, error_code, idle_api, parse_prometheus  # noqa: F401
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import solver_pool_fixture  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.api_fixtures import OFFICE_A, Api, error_code, idle_api, parse_prometheus
 
 REQUEST = {"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3}
 

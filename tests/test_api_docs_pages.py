@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.api_fixtures import Api, api_fixture  # noqa: F401
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import solver_pool_fixture  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.api_fixtures import Api
 
 
 async def test_the_schema_pages_load_only_local_files_and_they_are_served(api: Api) -> None:

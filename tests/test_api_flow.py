@@ -18,9 +18,7 @@ from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import PickedUp
 from tests.api_fixtures import Api, error_code, flying_api, parse_prometheus, sse_messages
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import blocking_zone, parse_zone, solver_pool_fixture  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.dispatcher_fixtures import blocking_zone, parse_zone
 
 
 async def collect(response: httpx.Response, out: list[tuple[str, dict[str, Any]]], until: Any) -> None:

@@ -31,9 +31,7 @@ from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from tests.api_fixtures import OFFICE_A, Api, served
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import request, running_system, solver_pool_fixture, states  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.dispatcher_fixtures import request, running_system, states
 from tests.test_dispatcher_silence_battery import FAR_PICKUPS, take_off_for
 
 EXAMPLES = 80  # calls in one round, about 3 s on a 2-core machine

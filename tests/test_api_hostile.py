@@ -23,10 +23,8 @@ from dispatch.service.intake import (
 from dispatch.service.operations import delivery_counts
 from dispatch.store import InvalidInput, NewRequest, Place
 from dispatch.store.models import RequestRow
-from tests.api_fixtures import OFFICE_A, Api, api_fixture, error_code  # noqa: F401
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import pads, solver_pool_fixture  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.api_fixtures import OFFICE_A, Api, error_code
+from tests.dispatcher_fixtures import pads
 
 BY_PADS = {"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3}
 PARIS = [2.35, 48.85]

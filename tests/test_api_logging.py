@@ -20,10 +20,7 @@ from dispatch.logs import configure_logging
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
-from tests.api_fixtures import Api, api_fixture, idle_api  # noqa: F401
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import solver_pool_fixture  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.api_fixtures import Api, idle_api
 
 REQUEST = {"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3}
 RECORD_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ [\w.]+: ")

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from tests.api_fixtures import OFFICE_A, Api, api_fixture, error_code  # noqa: F401
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import pads, solver_pool_fixture  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.api_fixtures import OFFICE_A, Api, error_code
+from tests.dispatcher_fixtures import pads
 
 BY_PADS = {"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3, "description": "licence"}
 

@@ -16,7 +16,6 @@ import httpx
 from fleet.connection import BrokerAddress
 from fleet.embedded_broker import free_port
 from tests.conftest import REPO
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 
 async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.api_fixtures import Api, api_fixture, error_code  # noqa: F401
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import solver_pool_fixture  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.api_fixtures import Api, error_code
 
 
 def square(

@@ -13,7 +13,6 @@ from dispatch import cli
 from dispatch.audit import canonical_json, entry_hash
 from dispatch.store import Intake, NewRequest, Place, Store
 from dispatch.store.models import AuditEntryRow, AuditHeadRow
-from tests.db_fixtures import db_url_fixture, seeded_store_fixture, store_fixture  # noqa: F401
 
 CITY_HALL = Place(126.9568, 37.3943, "city-hall")
 INDEOKWON = Place(126.976, 37.4015, "indeokwon")

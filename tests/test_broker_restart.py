@@ -18,10 +18,9 @@ from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.link import LinkStatus
 from fleet.messages import PickedUp, TookOff
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import request, running_system, solver_pool_fixture, states  # noqa: F401
+from tests.dispatcher_fixtures import request, running_system, states
 from tests.fault_checks import assert_delivered_once
-from tests.mqtt_fixtures import Mosquitto, mosquitto_fixture, prefix_fixture  # noqa: F401
+from tests.mqtt_fixtures import Mosquitto
 
 PAIRS = [("city-hall", "indeokwon"), ("manan-gu-office", "anyang-station"), ("tax-office", "beomgye")]
 

@@ -29,10 +29,9 @@ from fleet.connection import BrokerAddress
 from fleet.messages import Landed, PickedUp, TookOff
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
-from tests.db_fixtures import db_url_fixture  # noqa: F401
 from tests.dispatcher_fixtures import SIM_START, parse_zone, request, sample_fleet, seed, zone_across
 from tests.fault_checks import assert_delivered_once
-from tests.mqtt_fixtures import broker_fixture, fleet_secret, prefix_fixture  # noqa: F401
+from tests.mqtt_fixtures import fleet_secret
 from tests.process_fixtures import add_unprinted, dispatcher_process
 
 # Four short trips (under 2 km): a planning round commits several of them, one at a time.

@@ -32,9 +32,8 @@ from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store, open_store
 from fleet.connection import BrokerAddress
 from tests.api_fixtures import idle_api
-from tests.browser_fixtures import ARTIFACTS, browser_fixture  # noqa: F401
-from tests.dispatcher_fixtures import System, parse_zone, running_system, solver_pool_fixture  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.browser_fixtures import ARTIFACTS
+from tests.dispatcher_fixtures import System, parse_zone, running_system
 from tests.test_e2e_dispatch import point_ahead
 
 SPEED = 40.0  # simulated seconds per wall second: a 15 m/s drone covers 600 m of map a wall second

@@ -23,10 +23,8 @@ from dispatch.store import Store
 from dispatch.store.views import FlightView
 from fleet.connection import BrokerAddress
 from fleet.messages import AbortMission, Delivered, Fault, Message, PickedUp, TookOff
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import System, request, running_system, solver_pool_fixture, states  # noqa: F401
+from tests.dispatcher_fixtures import System, request, running_system, states
 from tests.fault_checks import assert_delivered_once, transitions
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 SPEED = 60.0
 

@@ -5,14 +5,7 @@ from __future__ import annotations
 
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import (  # noqa: F401
-    request,
-    running_system,
-    solver_pool_fixture,
-    states,
-)
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.dispatcher_fixtures import request, running_system, states
 
 ROUTES = [
     ("city-hall", "indeokwon", 200),

@@ -17,15 +17,7 @@ from dispatch.settings import DispatcherSettings
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import PickedUp, TookOff
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import (
-    System,
-    request,
-    running_system,
-    solver_pool_fixture,  # noqa: F401
-    states,
-)
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.dispatcher_fixtures import System, request, running_system, states
 
 SPEED = 60.0  # the pickup 4.7 km from the port is seconds of wall time away: time to cancel
 

@@ -6,9 +6,7 @@ from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import GeofenceBreach
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import request, running_system, solver_pool_fixture, states  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.dispatcher_fixtures import request, running_system, states
 
 
 async def test_requests_are_planned_commanded_and_delivered(

@@ -32,19 +32,16 @@ from dispatch.service.solver_pool import SolverPool
 from dispatch.store import NewRequest, Place, RequestView, Store, ZoneView
 from fleet.connection import BrokerAddress
 from routing.requests import Request
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import (  # noqa: F401
+from tests.dispatcher_fixtures import (
     SIM_START,
     pads,
     parse_zone,
     request,
     running_system,
     sample_fleet,
-    solver_pool_fixture,
     states,
     zone_features,
 )
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 from tests.test_dispatcher_silence_battery import FAR_PICKUPS, delivered_by_another, take_off_for
 
 FAR_AWAY = Place(2.35, 48.85)  # Paris: more than 100 km from the centre of the Anyang area

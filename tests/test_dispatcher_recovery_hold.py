@@ -12,17 +12,7 @@ from dispatch.settings import DispatcherSettings
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import Hold, PickedUp
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import (
-    System,
-    blocking_zone,
-    parse_zone,
-    request,
-    running_system,
-    solver_pool_fixture,  # noqa: F401
-    states,
-)
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.dispatcher_fixtures import System, blocking_zone, parse_zone, request, running_system, states
 
 SPEED = 30.0  # slow enough that the drone is still far from the zone while the first one dies
 

@@ -11,9 +11,7 @@ from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.description import Port
 from fleet.messages import Fault, Landed, LowBattery, PickedUp, TookOff
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import System, request, running_system, solver_pool_fixture, states  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.dispatcher_fixtures import System, request, running_system, states
 
 # Pickups more than 4 km from every port: a drone that takes off for one is still on its way
 # (not yet at the pad) whatever happens in the next 30 s of simulated time.

@@ -9,9 +9,7 @@ from datetime import timedelta
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Intake, Store
 from fleet.connection import BrokerAddress
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import request, running_system, solver_pool_fixture, states  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.dispatcher_fixtures import request, running_system, states
 
 
 async def test_deadline_out_of_reach_after_acceptance_is_unserved(

@@ -6,16 +6,7 @@ from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import PickedUp
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import (
-    blocking_zone,
-    parse_zone,
-    request,
-    running_system,
-    solver_pool_fixture,  # noqa: F401
-    states,
-)
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.dispatcher_fixtures import blocking_zone, parse_zone, request, running_system, states
 
 
 async def test_zone_added_mid_flight_reroutes_without_breach(

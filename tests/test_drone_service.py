@@ -17,10 +17,8 @@ from dispatch.service.state import DroneView
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import Landed
-from tests.api_fixtures import Api, api_fixture, error_code, flying_api  # noqa: F401
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import sample_fleet, solver_pool_fixture  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.api_fixtures import Api, error_code, flying_api
+from tests.dispatcher_fixtures import sample_fleet
 
 REASON = "propeller chipped on landing"
 METRE_LAT = 1 / 111_195  # degrees of latitude in a metre

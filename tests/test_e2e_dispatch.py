@@ -18,17 +18,8 @@ from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import Delivered, TookOff
 from routing.feasibility import REASON_CODES
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import (  # noqa: F401
-    System,
-    pads,
-    parse_zone,
-    request,
-    running_system,
-    solver_pool_fixture,
-)
+from tests.dispatcher_fixtures import System, pads, parse_zone, request, running_system
 from tests.fault_checks import assert_no_separation_loss
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 SETTLED = {"delivered", "rejected", "cancelled", "unserved", "failed", "returned"}
 # The pop-up's centre keeps this far from other zones' margins: a drone fits between them, so the

@@ -17,7 +17,7 @@ from fleet.messages import Delivered, Hold, Landed, Resume, State, Telemetry, To
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
 from tests.fleet_helpers import start, upload, wait_until
-from tests.mqtt_fixtures import Mosquitto, broker_fixture, mosquitto_fixture, prefix_fixture  # noqa: F401
+from tests.mqtt_fixtures import Mosquitto
 
 SPEED = 200.0
 EXPIRY = 120  # short sessions: tests must not leave queued messages in the shared broker for a day

@@ -30,7 +30,7 @@ from fleet.topics import Topics
 from simulator.fleet_sim import SimulatedFleet
 from tests.db_fixtures import create_pg_schema, drop_pg_schema
 from tests.dispatcher_fixtures import SIM_START, pads, request, sample_fleet, seed
-from tests.mqtt_fixtures import broker_fixture, fleet_secret, prefix_fixture  # noqa: F401
+from tests.mqtt_fixtures import fleet_secret
 from tests.process_fixtures import DispatcherProcess, start_dispatcher
 
 DRONES = [f"V{i:03d}" for i in range(20)]

@@ -32,8 +32,6 @@ from dispatch.service.solver_pool import SolverPool
 from dispatch.store import InvalidInput, Store
 from fleet.clock import ScaledClock
 from fleet.link import FleetLink
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import solver_pool_fixture  # noqa: F401
 
 LIMIT_S = 2.0  # every refusal, on a shared 2-core machine
 C = (126.95, 37.39)

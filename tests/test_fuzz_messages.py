@@ -41,7 +41,6 @@ from fleet.topics import KINDS, Topics
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
 from tests.fleet_helpers import upload, wait_until
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 FUZZ = settings(
     max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]

@@ -13,9 +13,7 @@ from dispatch.store import Store
 from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
 from fleet.link import FleetLink
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import SIM_START, request, sample_fleet, seed, solver_pool_fixture  # noqa: F401
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
+from tests.dispatcher_fixtures import SIM_START, request, sample_fleet, seed
 
 
 @pytest.fixture

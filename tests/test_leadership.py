@@ -16,7 +16,6 @@ from dispatch.service.leadership import STANDBY_LINE, AlreadyRunning, advisory_k
 from fleet.connection import BrokerAddress
 from tests.conftest import REPO
 from tests.db_fixtures import create_pg_schema, drop_pg_schema
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 HOLD_LEASE = """
 import asyncio, sys

@@ -23,11 +23,9 @@ from fleet.link import FleetLink
 from fleet.messages import Delivered, Landed, PickedUp, Resume
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import request, running_system, solver_pool_fixture, states  # noqa: F401
+from tests.dispatcher_fixtures import request, running_system, states
 from tests.fault_checks import assert_delivered_once
 from tests.fleet_helpers import start, upload, wait_until
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 SPEED = 100.0
 

@@ -11,7 +11,6 @@ from fleet.connection import BrokerAddress, client_id_from
 from fleet.link import FleetLink
 from fleet.messages import Telemetry, encode
 from tests.fleet_helpers import wait_until
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 DRONES = [f"S{i:03d}" for i in range(40)]
 

@@ -16,10 +16,8 @@ from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import Ack, Delivered, Landed, Message, PickedUp, encode, new_msg_id
 from fleet.signing import FleetSecret, sign
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import request, running_system, solver_pool_fixture, states  # noqa: F401
+from tests.dispatcher_fixtures import request, running_system, states
 from tests.fault_checks import assert_delivered_once, transitions
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 
 def as_drone(secret: FleetSecret, message: Message) -> bytes:

@@ -25,10 +25,8 @@ from fleet.signing import FleetSecret, sign
 from fleet.topics import Topics
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import request, running_system, solver_pool_fixture, states  # noqa: F401
+from tests.dispatcher_fixtures import request, running_system, states
 from tests.fleet_helpers import wait_until
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 
 async def publish(broker: BrokerAddress, topic: str, body: bytes, *, retain: bool = False) -> None:

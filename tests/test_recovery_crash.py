@@ -12,9 +12,8 @@ from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
 from fleet.messages import Delivered, PickedUp, TookOff
 from simulator.fleet_sim import SimulatedFleet
-from tests.db_fixtures import db_url_fixture  # noqa: F401
 from tests.dispatcher_fixtures import SIM_START, request, sample_fleet, seed
-from tests.mqtt_fixtures import broker_fixture, fleet_secret, prefix_fixture  # noqa: F401
+from tests.mqtt_fixtures import fleet_secret
 from tests.process_fixtures import add_unprinted, dispatcher_process
 
 ROUTES = [

@@ -20,7 +20,6 @@ from fleet.connection import BrokerAddress
 from fleet.embedded_broker import free_port
 from fleet.messages import Telemetry, decode
 from tests.conftest import EXAMPLES, REPO
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 SPEED = 5.0
 TOLERANCE_S = 3.0  # simulated seconds: 0.6 s of real time for a message or an HTTP call to arrive

@@ -26,7 +26,6 @@ from fleet.messages import (
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
 from tests.fleet_helpers import ALT, CITY_HALL_PORT, DETOUR, DROPOFF, PICKUP, start, upload, wait_until
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 EAST = (126.9600, 37.3955)  # east of the pickup; from here straight to the drop-off crosses the facility
 

@@ -16,7 +16,6 @@ from simulator.faults import FaultSpec
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
 from tests.fleet_helpers import PICKUP, start, upload, wait_until
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 SPEED = 300.0
 

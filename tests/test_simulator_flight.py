@@ -25,7 +25,6 @@ from fleet.messages import (
 )
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 SPEED = 300.0
 PICKUP = (126.9568, 37.3943)  # city hall pad

@@ -16,7 +16,6 @@ from routing.intents import SeparationMinima
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
 from tests.fault_checks import assert_no_separation_loss
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 ALT = 120.0
 

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from dispatch.store import Intake, InvalidInput, RequestView, Store, open_store
-from tests.db_fixtures import audit_count, db_url_fixture, new_request, seeded_store_fixture, store_fixture  # noqa: F401
+from tests.db_fixtures import audit_count, new_request
 
 
 async def _file(store: Store, n: int) -> list[str]:

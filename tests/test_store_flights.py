@@ -24,7 +24,7 @@ from dispatch.store import (
 )
 from dispatch.store.directory import load_pads
 from fleet.description import load_fleet
-from tests.db_fixtures import EXAMPLES, db_url_fixture, seeded_store_fixture, store_fixture  # noqa: F401
+from tests.db_fixtures import EXAMPLES
 
 PORT = [126.9555, 37.3952]
 CITY_HALL = Place(126.9568, 37.3943, "city-hall")

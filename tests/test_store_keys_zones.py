@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from dispatch.store import InvalidInput, NotFound, Store
 from dispatch.store.api_keys import ApiKeyRepository
-from tests.db_fixtures import EXAMPLES, db_url_fixture, seeded_store_fixture, store_fixture  # noqa: F401
+from tests.db_fixtures import EXAMPLES
 
 T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 from dispatch.store import Store
 from dispatch.store.positions import Position
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
 
 T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 

@@ -12,16 +12,7 @@ import pytest
 
 from dispatch.lifecycle import REQUEST_TRANSITIONS, InvalidTransition, RequestState, required_details
 from dispatch.store import Conflict, Forbidden, Intake, InvalidInput, NotFound, Place, Store
-from tests.db_fixtures import (  # noqa: F401
-    CITY_HALL,
-    INDEOKWON,
-    SEOUL,
-    audit_count,
-    db_url_fixture,
-    new_request,
-    seeded_store_fixture,
-    store_fixture,
-)
+from tests.db_fixtures import CITY_HALL, SEOUL, audit_count, new_request
 
 R = RequestState
 

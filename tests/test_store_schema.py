@@ -18,7 +18,7 @@ from dispatch.store.directory import load_pads
 from dispatch.store.engine import create_engine, current_revision, head_revision, resolve_url
 from dispatch.store.models import Base
 from fleet.description import load_fleet
-from tests.db_fixtures import EXAMPLES, db_url_fixture, store_fixture  # noqa: F401
+from tests.db_fixtures import EXAMPLES
 
 
 def _diff(conn: Connection) -> list[Any]:
