@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from airspace.frame import LocalFrame
+from routing.conformance import excess, volume_table
 from routing.intents import IntentParams, OperationalIntent, intent_frame, reframed
 from routing.problem import PORT, START, Plan, PlanningProblem, Trip
 from routing.separation import (
@@ -85,24 +86,9 @@ def _samples(trip: Trip, frame: LocalFrame, port_slot_s: float, climb_mps: float
 
 def _outside(samples: np.ndarray, intent: OperationalIntent) -> np.ndarray:
     """Indices of the samples no volume of the intent contains."""
-    v = np.asarray(
-        [(w.ax, w.ay, w.bx, w.by, w.radius_m, w.lo_m, w.hi_m, w.t0, w.t1) for w in intent.volumes],
-        dtype=float,
-    )
-    t, x, y, z = (samples[:, i][:, None] for i in range(4))
-    ax, ay, bx, by, r, lo, hi, t0, t1 = (v[:, i][None, :] for i in range(9))
-    dx, dy = bx - ax, by - ay
-    n = dx * dx + dy * dy
-    f = np.clip(np.where(n > 0, ((x - ax) * dx + (y - ay) * dy) / np.where(n > 0, n, 1.0), 0.0), 0.0, 1.0)
-    dist = np.hypot(x - ax - f * dx, y - ay - f * dy)
+    lateral, vertical, time = excess(volume_table(intent), samples)
     tol = 1e-6
-    inside = (
-        (t >= t0 - tol)
-        & (t <= t1 + tol)
-        & (z >= lo - tol)
-        & (z <= hi + tol)
-        & (dist <= r + CONTAIN_TOLERANCE_M)
-    )
+    inside = (time <= tol) & (vertical <= tol) & (lateral <= CONTAIN_TOLERANCE_M)
     return np.flatnonzero(~inside.any(axis=1))
 
 

@@ -17,6 +17,8 @@ Names (all prefixed ``dronedispatch_``):
 ``cancel_steers_total``                      counter   flights re-routed to take a cancelled request off
 ``geofence_breaches_total``                  counter   breaches reported by drones
 ``separation_losses_total``                  counter   losses of separation reported by drones
+``nonconformance_total``                     counter   flights found outside their operational intent
+``flights_nonconforming``                    gauge     flights outside their operational intent now
 ``events_refused_total``                     counter   events naming a mission not the drone's current one
 ``drones_online``                            gauge     drones with fresh telemetry
 ``link_connected``                           gauge     1 when the broker link is up
@@ -115,6 +117,18 @@ async def metrics(state: State) -> Response[str]:
         "counter",
         "Losses of separation reported.",
         [("", d.stats.separation_losses)],
+    )
+    out.metric(
+        "nonconformance_total",
+        "counter",
+        "Times a flight's telemetry left its operational intent.",
+        [("", d.conformance.total)],
+    )
+    out.metric(
+        "flights_nonconforming",
+        "gauge",
+        "Flights whose telemetry is outside their operational intent now.",
+        [("", d.conformance.nonconforming())],
     )
     out.metric(
         "events_refused_total",

@@ -50,6 +50,7 @@ from airspace.paths import Airspace
 from airspace.zones import Zone, parse_zones
 from dispatch.lifecycle import FlightState, RequestState
 from dispatch.service.commander import Commander
+from dispatch.service.conformance import Conformance, tolerance_for
 from dispatch.service.drone_service import load_service_states, return_to_service
 from dispatch.service.events import Events
 from dispatch.service.fleet_picture import FleetPicture
@@ -118,6 +119,11 @@ class Dispatcher:
             self.steering.return_to_port,
             actor=settings.actor, silent_after_s=settings.silent_after_s,
         )  # fmt: skip
+        self.conformance = Conformance(
+            store, self.picture, self.stats, self.flights.spawn, actor=settings.actor,
+            minima=self.planning.deconfliction.intents.minima, tolerance=tolerance_for(clock),
+            notify=self._notify,
+        )  # fmt: skip
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._intake_lock = asyncio.Lock()
@@ -181,6 +187,7 @@ class Dispatcher:
         self.flights.spawn(self.steering.scan_recovered(), "scan-recovered")
         await self.recovery.locate_drones()
         await self._intake_pending()
+        self.link.add_telemetry_listener(self.conformance.on_telemetry)
         self._tasks = [
             asyncio.create_task(self._event_loop(), name="dispatcher-events"),
             asyncio.create_task(self._planner_loop(), name="dispatcher-planner"),
@@ -197,6 +204,7 @@ class Dispatcher:
                 await task
         self._tasks, self.flights.side = [], set()
         self._sub.close()
+        self.link.remove_telemetry_listener(self.conformance.on_telemetry)
         if self._own_pool:
             self.pool.close()
 

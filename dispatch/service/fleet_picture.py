@@ -42,6 +42,8 @@ class FleetPicture:
         self.airspace: Airspace = Airspace([])
         # A drone's own intent while it flies without a mission (returning home, holding).
         self.own_intents: dict[str, OperationalIntent] = {}
+        # Around a nonconforming drone's last position (dispatch.service.conformance), by drone.
+        self.contingent_intents: dict[str, OperationalIntent] = {}
         self._drone_by_id: dict[str, Drone] = {}
 
     # --- the fleet and the drones ----------------------------------------------------------------
@@ -124,12 +126,14 @@ class FleetPicture:
 
     def active_intents(self) -> list[OperationalIntent]:
         """The operational intents in force (planning must keep clear of them): the missions in
-        progress, and the drones returning or holding without one (until their intent ends)."""
+        progress, the drones returning or holding without one, and the contingent intents around
+        nonconforming drones (each until it ends)."""
         now = self.clock.now().timestamp()
-        for drone_id in [d for d, i in self.own_intents.items() if i.end < now]:
-            del self.own_intents[drone_id]
+        for kept in (self.own_intents, self.contingent_intents):
+            for drone_id in [d for d, i in kept.items() if i.end < now]:
+                del kept[drone_id]
         missions = [m.spec.intent for m in self.missions.values() if m.spec.intent is not None]
-        return missions + list(self.own_intents.values())
+        return missions + list(self.own_intents.values()) + list(self.contingent_intents.values())
 
     def set_own_intent(self, drone_id: str, intent: OperationalIntent) -> None:
         """The drone flies (or hovers) inside ``intent`` without a mission."""

@@ -27,6 +27,9 @@ class ActiveMission:
     eta_end: datetime | None = None
     reroutes: int = 0
     rerouting: bool = False  # a re-route is under way or queued (zone scans leave it alone)
+    # ``reroutes`` when ``spec.intent`` was made: an intent older than the route (a hold resumed on
+    # the old route, late) is not judged by conformance (dispatch.service.conformance).
+    intent_reroutes: int = 0
     cancelled: set[str] = field(default_factory=set)  # taken off this mission by a cancel
     aborting: str | None = None  # why it is being aborted on its drone (see dispatch.service.abort)
     abort_cmds: set[str] = field(default_factory=set)  # ids of its abort_mission commands
