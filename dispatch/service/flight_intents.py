@@ -5,14 +5,16 @@ drone is given another route, that intent no longer says where it will be: the r
 intent takes its place (the mission's, for a re-route; the drone's own, for a return to port or a
 hold after its mission was given up), so that planning keeps clear of where the drone really
 flies. A replacement cannot always keep clear of every other intent (the drone is in the air and
-must go somewhere): such a conflict is logged and audited on the flight or drone, with the other
-drone named, for the operator.
+must go somewhere): a re-routed drone holds where it is, for the least time after which its new
+route (and the hold) is clear of the others, up to three minutes (audited ``intent_hold``); a
+conflict that remains is logged and audited (``intent_conflict``, naming the other drone).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -22,13 +24,14 @@ from dispatch.service.reroute import Replacement
 from dispatch.service.state import ActiveMission
 from dispatch.store import Store
 from routing.deconflict import DeconflictionParams
-from routing.intents import OperationalIntent, intent_frame, trip_intent
+from routing.intents import OperationalIntent, intent_frame, shifted, trip_intent
 from routing.route_intent import hold_intent, route_trip
 from routing.separation import IntentIndex
 
 log = logging.getLogger(__name__)
 
 HOLD_INTENT_S = 1800.0  # a drone told to hold (no way home) is expected to stay this long
+MAX_HOLD_S = 180.0  # longest hold before a replacement route to keep it clear of the others
 
 
 class FlightIntents:
@@ -41,18 +44,62 @@ class FlightIntents:
         self.actor = actor
 
     async def rerouted(
-        self, m: ActiveMission, start: Sequence[float], rep: Replacement, depart: datetime, *, on_ground: bool
-    ) -> OperationalIntent:
+        self,
+        m: ActiveMission,
+        start: Sequence[float],
+        rep: Replacement,
+        depart: datetime,
+        *,
+        on_ground: bool,
+        may_hold: bool = True,
+    ) -> float:
         """The intent of mission ``m`` after the re-route ``rep`` (flown from ``start`` at ``depart``;
-        ``on_ground``: from its port, not yet in the air) replaces its old one."""
+        ``on_ground``: from its port, not yet in the air) replaces its old one. In the air (and
+        ``may_hold``: the drone holds where it is, waiting for its resume), the
+        seconds the drone is to hold first so that its new route is clear of the others (0: none
+        needed, or no hold up to :data:`MAX_HOLD_S` clears it: the conflict is audited)."""
         stops = [
             (s.at - rep.from_index, "pickup" if s.action == "pickup" else "dropoff", s.request_id)
             for s in rep.stops
         ]
         intent = self._intent(m.drone_id, start, rep.waypoints, stops, m.spec.end_port, depart, on_ground)
+        hold = 0.0
+        if may_hold and not on_ground:
+            # In the air the drone holds where it is until its replacement is clear of the others.
+            alt = max((w[2] for w in rep.waypoints), default=0.0)
+            found = self._clear_after(m.drone_id, start, alt, intent, depart)
+            if found is not None:
+                hold, intent = found
+                if hold > 0:
+                    log.info("%s holds %.0f s before its new route, clear of the others", m.drone_id, hold)
+                    await self.store.note(
+                        "flight", m.mission_id, "intent_hold", actor=self.actor, payload={"hold_s": hold}
+                    )
         m.spec = dataclasses.replace(m.spec, intent=intent)
         await self._check("flight", m.mission_id, intent)
-        return intent
+        return hold
+
+    def _clear_after(
+        self, drone_id: str, here: Sequence[float], alt: float, intent: OperationalIntent, now: datetime
+    ) -> tuple[float, OperationalIntent] | None:
+        """The least hold (at most :data:`MAX_HOLD_S`) after which ``intent`` (departing ``now``)
+        conflicts with no other intent, the hold itself included; None if there is none."""
+        index = self.others(drone_id)
+        half = self.params.intents.half_band_m
+        frame = intent_frame(self.picture.fleet) if self.picture.fleet is not None else None
+        assert frame is not None
+        delay = 0.0
+        while delay <= MAX_HOLD_S:
+            moved = shifted(intent, delay, alt, half)
+            if delay > 0:
+                column = hold_intent(drone_id, here, alt, now, delay, frame, self.params.intents)
+                moved = dataclasses.replace(moved, volumes=column.volumes + moved.volumes)
+            found = index.conflicts(moved, first_volume=True)
+            if not found:
+                return delay, moved
+            jump = max((c.other.t1 - c.volume.t0 for c in found if c.other is not None), default=0.0)
+            delay += max(self.params.delay_step_s, math.ceil(jump + 1e-3))
+        return None
 
     async def returning(
         self,
@@ -97,15 +144,19 @@ class FlightIntents:
         )  # fmt: skip
         return trip_intent(drone_id, 1, trip, frame, self.params.intents)
 
-    async def _check(self, entity: str, entity_id: str, intent: OperationalIntent) -> None:
-        """Audit a conflict of the new intent with the others in force (there is no other route)."""
+    def others(self, drone_id: str) -> IntentIndex:
+        """The intents in force of every other drone."""
         assert self.picture.fleet is not None
         fleet = self.picture.fleet
         index = IntentIndex(intent_frame(fleet), {p.id: p.landing_spots for p in fleet.ports})
         for other in self.picture.active_intents():
-            if other.drone_id != intent.drone_id:
+            if other.drone_id != drone_id:
                 index.add(other)
-        found = index.conflicts(intent, first_only=True)
+        return index
+
+    async def _check(self, entity: str, entity_id: str, intent: OperationalIntent) -> None:
+        """Audit a conflict of the new intent with the others in force (there is no other route)."""
+        found = self.others(intent.drone_id).conflicts(intent, first_only=True)
         if not found:
             return
         log.warning("the new route of %s conflicts with another intent: %s", intent.drone_id, found[0])

@@ -16,10 +16,14 @@ The solver runs in a worker process (:class:`~dispatch.service.solver_pool.Solve
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
+import math
 import time
 from datetime import datetime, timedelta
+
+import msgspec
 
 from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
 from dispatch.service.commander import Commander, stored_ack
@@ -38,7 +42,7 @@ from dispatch.store import Conflict, NotFound, Store, StoreError
 from dispatch.store.views import CommandView
 from fleet.clock import Clock
 from routing.deconflict import place_trip
-from routing.intents import OperationalIntent, intent_frame
+from routing.intents import OperationalIntent, intent_frame, shifted
 from routing.problem import DronePlan, Plan, PlanningProblem, Trip
 from routing.requests import Request
 from routing.separation import IntentIndex
@@ -46,6 +50,7 @@ from routing.separation import IntentIndex
 log = logging.getLogger(__name__)
 
 RETRY_LATER = ("no_capacity", "deconfliction")
+RETIMES = 5  # later slots tried for a start that could not be sent in time
 
 
 class Planning:
@@ -212,6 +217,41 @@ class Planning:
         rec_go = await self.commander.record(go, spec.mission_id)
         await self.continue_dispatch(m, rec_up, rec_go)
 
+    async def _retimed(self, m: ActiveMission, go: CommandView) -> CommandView | None:
+        """Move a mission whose start was never sent to the least later departure whose (shifted)
+        intent is clear of the others and whose arrival meets every carried deadline; the stored
+        plan and start follow (audited). None when there is none."""
+        intent = m.spec.intent
+        assert intent is not None
+        deadlines = [(await self.store.requests.get(r)).deadline for r in m.spec.request_ids]
+        due = [d for d in deadlines if d is not None]
+        limit = min((d - m.spec.arrive).total_seconds() for d in due) if due else 1800.0
+        delay = (self.clock.now() + timedelta(seconds=self.start_lead_s) - m.spec.depart).total_seconds()
+        index = self.steering.intents.others(m.drone_id)
+        alt = max(w[2] for w in m.spec.waypoints)
+        p = self.deconfliction
+        while delay <= limit:
+            moved = shifted(intent, delay, alt, p.intents.half_band_m)
+            found = index.conflicts(moved, first_volume=True)
+            if not found:
+                d = timedelta(seconds=delay)
+                spec = dataclasses.replace(
+                    m.spec, depart=m.spec.depart + d, arrive=m.spec.arrive + d, intent=moved
+                )
+                payload = msgspec.to_builtins(self.commander.start(spec))
+                try:
+                    view = await self.store.flights.retime_start(
+                        m.mission_id, go.cmd_id, plan=spec.to_plan(), payload=payload, actor=self.actor
+                    )
+                except Conflict:
+                    return None
+                m.spec, m.eta_end = spec, spec.arrive
+                log.info("%s: start moved %.0f s later, clear of the others", m.mission_id, delay)
+                return view
+            jump = max((c.other.t1 - c.volume.t0 for c in found if c.other is not None), default=0.0)
+            delay += max(p.delay_step_s, math.ceil(jump + 1e-3))
+        return None
+
     async def continue_dispatch(self, m: ActiveMission, up: CommandView, go: CommandView) -> None:
         mid = m.mission_id
         if m.state == FlightState.PLANNED:
@@ -235,14 +275,20 @@ class Planning:
             # The start names the planned departure (the intent's time windows begin there); it is
             # sent shortly before, so that the drone's state says what it does.
             lead = self.start_lead_s / 2
-            await self.clock.sleep((m.spec.depart - self.clock.now()).total_seconds() - lead)
-            late = (self.clock.now() - m.spec.depart).total_seconds()
-            missed = late > self.deconfliction.intents.timing_margin_s / 2 and go.sent_at is None
-            if missed and not m.aborting:
-                # Taking off now would fly outside the intent: its work is planned again instead. (A
-                # start sent before, maybe received, is sent again: the drone answers as it did.)
-                await self.flights.abort(m, f"missed its departure slot by {late:.0f} s")
-                return
+            for _ in range(RETIMES):
+                await self.clock.sleep((m.spec.depart - self.clock.now()).total_seconds() - lead)
+                late = (self.clock.now() - m.spec.depart).total_seconds()
+                if late <= self.deconfliction.intents.timing_margin_s / 2 or go.sent_at is not None:
+                    break  # in time (a start sent before, maybe received, is sent again as it was)
+                if m.aborting:
+                    return
+                # Taking off now would fly outside the intent: a later slot clear of the others (the
+                # same route), or its work is planned again.
+                retimed = await self._retimed(m, go)
+                if retimed is None:
+                    await self.flights.abort(m, f"missed its departure slot by {late:.0f} s")
+                    return
+                go = retimed
         if m.state == FlightState.ACKED and not m.aborting:
             while go.result is None:
                 ack = await self.commander.send_stored(go)

@@ -162,7 +162,7 @@ class Recovery:
         here = self.picture.position(m.drone_id) or m.waypoints[max(0, k - 1)][:2]
         on_ground = m.state in (FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED)
         depart = m.spec.depart if on_ground else self.clock.now()
-        await self.steering.intents.rerouted(m, here, rep, depart, on_ground=on_ground)
+        await self.steering.intents.rerouted(m, here, rep, depart, on_ground=on_ground, may_hold=False)
 
     async def _note_recovered_reroute(self, mission_id: str, cmd: CommandView) -> None:
         p = cmd.payload

@@ -388,7 +388,10 @@ class Steering:
         if start is None:
             await self.intents.rerouted(m, m.waypoints[0], rep, m.spec.depart, on_ground=True)
         else:
-            await self.intents.rerouted(m, start, rep, self.clock.now(), on_ground=False)
+            hold = await self.intents.rerouted(m, start, rep, self.clock.now(), on_ground=False)
+            if hold > 0:
+                # Still held: the resume that follows waits until the new route is clear.
+                await self.clock.sleep(hold)
         if cancel:
             self.stats.cancel_steers += 1
         else:

@@ -371,6 +371,26 @@ class FlightRepository:
             )
         return RecordedCommand(command_view(existing), created=False)
 
+    async def retime_start(
+        self, mission_id: str, cmd_id: str, *, plan: dict[str, Any], payload: dict[str, Any], actor: str
+    ) -> CommandView:
+        """A new planned departure for a flight whose start was never sent: its ``plan`` and the
+        stored start's ``payload`` are replaced, audited (``retimed``), in one transaction. Raises
+        :class:`Conflict` once the start went out (a drone may hold it: it is never changed)."""
+        async with self._db.write() as session:
+            flight = await self._lock_flight(session, mission_id)
+            row = await self._lock_command(session, cmd_id)
+            if row.sent_at is not None or row.mission_id != mission_id:
+                raise Conflict(f"command {cmd_id} of {mission_id} was sent: it is not changed")
+            before = (flight.plan or {}).get("depart")
+            flight.plan, row.payload = plan, payload
+            flight.updated_at = self._db.now()
+            await append_entry(
+                session, self._db, entity=ENTITY, entity_id=mission_id, action="retimed", actor=actor,
+                payload={"cmd_id": cmd_id, "depart_before": before, "depart": plan.get("depart")},
+            )  # fmt: skip
+            return command_view(row)
+
     async def mark_command_sent(self, cmd_id: str) -> CommandView:
         """Record that a command went out; a re-send keeps the first ``sent_at``."""
         async with self._db.write() as session:
