@@ -28,14 +28,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from dispatch.harness import System, pads, point_ahead, request, running_system
 from dispatch.service.intake import to_routing_request
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import open_store
 from fleet.connection import BrokerAddress
 from routing.planner import plan
 from routing.problem import PlanningProblem
-from tests.dispatcher_fixtures import System, pads, request, running_system
-from tests.test_e2e_dispatch import point_ahead
 
 PADS = sorted(set(pads()) - {"crane-site", "art-park"})
 

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from dispatch.api import ApiContext, AppServer, RateLimit, create_app
+from dispatch.harness import System, running_system, sample_fleet, seed
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.solver_pool import SolverPool
 from dispatch.settings import DispatcherSettings
@@ -31,7 +32,6 @@ from dispatch.store import Store
 from fleet.clock import RealClock
 from fleet.connection import BrokerAddress
 from fleet.link import FleetLink
-from tests.dispatcher_fixtures import System, running_system, sample_fleet, seed
 
 OFFICE_A = "city-hall"
 OFFICE_B = "manan-gu-office"

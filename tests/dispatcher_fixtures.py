@@ -1,36 +1,21 @@
-"""Helpers for the dispatcher tests: a whole system (store, simulated fleet, link, dispatcher) on one
-shared clock, over the real broker, and request/zone builders for the Anyang sample."""
+"""Helpers for the dispatcher tests: the ``solver_pool`` fixture and zone builders. The whole system
+(store, simulated fleet, link, dispatcher on one shared clock) and the request builders are the
+supported :mod:`dispatch.harness`, which the benchmarks use too."""
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 
 from airspace.frame import LocalFrame
-from airspace.zones import Zone, load_zones, parse_zones
-from dispatch.service.dispatcher import Dispatcher
+from airspace.zones import Zone, parse_zones
+from dispatch.harness import System
 from dispatch.service.missions import StopSpec, Waypoint
 from dispatch.service.solver_pool import SolverPool
-from dispatch.settings import DispatcherSettings
-from dispatch.store import NewRequest, Place, Store
-from dispatch.store.directory import load_pads
-from fleet.clock import SharedClock
-from fleet.connection import BrokerAddress
-from fleet.description import Fleet, load_fleet, parse_fleet
-from fleet.link import FleetLink
-from fleet.signing import FleetSecret
-from simulator.fleet_sim import SimulatedFleet
-from simulator.monitor import AirspaceMonitor
-from tests.conftest import EXAMPLES
-
-SIM_START = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # 09:00 in Anyang
+from dispatch.store import Store
 
 
 @pytest.fixture(name="solver_pool", scope="session")
@@ -41,72 +26,6 @@ def solver_pool_fixture() -> Iterator[SolverPool]:
         yield pool
     finally:
         pool.close()
-
-
-def zone_features() -> list[dict[str, Any]]:
-    """The sample zones as GeoJSON features."""
-    data = json.loads((EXAMPLES / "zones.geojson").read_text(encoding="utf-8"))
-    return list(data["features"])
-
-
-def sample_fleet(drones: int = 6) -> Fleet:
-    """The sample fleet with ``drones`` drones: its first ones, or grown (extra ones spread over
-    the ports)."""
-    fleet = load_fleet(EXAMPLES / "fleet.json")
-    if drones == len(fleet.drones):
-        return fleet
-    doc = fleet.to_dict()
-    ports = doc["ports"]
-    if drones < len(fleet.drones):
-        keep = {d.id for d in fleet.drones[:drones]}
-        for port in ports:
-            port["drones"] = [d for d in port["drones"] if d["id"] in keep]
-        return parse_fleet(doc, source="test")
-    for i in range(len(fleet.drones), drones):
-        ports[i % len(ports)]["drones"].append({"id": f"D{i + 1:02d}", "model": "courier-s"})
-    return parse_fleet(doc, source="test")
-
-
-def pads() -> dict[str, Place]:
-    """The sample pads by id."""
-    return {pid: place for pid, (_, place) in load_pads(EXAMPLES / "pads.json").items()}
-
-
-def request(src: str, dst: str, *, weight: float = 0.3, deadline_min: float = 90.0, now: datetime = SIM_START,
-            key: str | None = None) -> NewRequest:  # fmt: skip
-    """A request from pad ``src`` (its office) to pad ``dst``, ready now, due in ``deadline_min``."""
-    p = pads()
-    return NewRequest(
-        office_id=src,
-        pickup=p[src],
-        dropoff=p[dst],
-        weight_kg=weight,
-        ready_at=now,
-        deadline=now + timedelta(minutes=deadline_min),
-        idempotency_key=key,
-    )
-
-
-@dataclass
-class System:
-    """Everything a dispatcher test needs, running."""
-
-    store: Store
-    clock: SharedClock
-    sim: SimulatedFleet
-    link: FleetLink
-    dispatcher: Dispatcher
-    fleet: Fleet
-    secret: FleetSecret  # what the drones sign with (each with its own key derived from it)
-
-    def watch_zone(self, zone: Zone) -> None:
-        """Make the simulator's breach monitor (the safety oracle) watch one more zone."""
-        assert self.sim.monitor is not None
-        zones = [*self.sim.monitor.zones, zone]
-        monitor = AirspaceMonitor(zones, self.sim.frame)
-        self.sim.monitor = monitor
-        for agent in self.sim.agents.values():
-            agent.monitor = monitor
 
 
 def parse_zone(feature: dict[str, Any]) -> Zone:
@@ -161,53 +80,6 @@ def blocking_zone(
     """:func:`zone_across` the rest of a mission of the system's (in-process) dispatcher."""
     m = system.dispatcher.missions[mission_id]
     return zone_across(system.sim.frame, m.waypoints, m.stops, zone_id, radius_m, after_request)
-
-
-async def seed(store: Store, fleet: Fleet) -> None:
-    """Seed the store with the fleet, pads and offices, and the sample zones."""
-    await store.directory.seed(fleet, load_pads(EXAMPLES / "pads.json"), actor="test-seed")
-    for feature in zone_features():
-        await store.zones.upsert(feature, actor="test-seed")
-
-
-@asynccontextmanager
-async def running_system(
-    store: Store,
-    broker: BrokerAddress,
-    prefix: str,
-    *,
-    drones: int = 6,
-    speed: float = 150.0,
-    telemetry_period_s: float = 2.0,
-    plan_seconds: float = 0.3,
-    pool: SolverPool | None = None,
-) -> AsyncIterator[System]:
-    """Seed ``store``, start the simulated fleet, the link and the dispatcher on one shared clock;
-    the drones sign what they report and the link checks it, as in production."""
-    fleet = sample_fleet(drones)
-    secret = FleetSecret.generate()
-    await seed(store, fleet)
-    clock = SharedClock.starting_now(speed, SIM_START)
-    sim = SimulatedFleet(
-        fleet,
-        broker,
-        clock=clock,
-        prefix=prefix,
-        zones=load_zones(EXAMPLES / "zones.geojson"),
-        telemetry_period_s=telemetry_period_s,
-        fleet_secret=secret,
-    )
-    link = FleetLink(
-        broker, client_id=f"disp-{prefix.split('/')[0]}", prefix=prefix, clock=clock,
-        max_telemetry_age_s=60.0, fleet_secret=secret,
-    )  # fmt: skip
-    async with sim, link:
-        # Silence is judged on the shared clock: at 150-200x, the default 90 simulated seconds would
-        # be under half a wall second, which a busy 2-core machine can stall for.
-        settings = DispatcherSettings(plan_seconds=plan_seconds, silent_after_s=5.0 * speed)
-        dispatcher = Dispatcher(store, link, clock, settings, pool=pool)
-        async with dispatcher:
-            yield System(store, clock, sim, link, dispatcher, fleet, secret)
 
 
 async def states(store: Store, ids: list[str]) -> dict[str, str]:

@@ -27,11 +27,12 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from dispatch.harness import request, running_system
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from tests.api_fixtures import OFFICE_A, Api, served
-from tests.dispatcher_fixtures import request, running_system, states
+from tests.dispatcher_fixtures import states
 from tests.test_dispatcher_silence_battery import FAR_PICKUPS, take_off_for
 
 EXAMPLES = 80  # calls in one round, about 3 s on a 2-core machine

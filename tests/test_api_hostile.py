@@ -14,6 +14,7 @@ from sqlalchemy import update
 from dispatch.api.bodies import MAX_JSON_DEPTH, json_depth
 from dispatch.api.routes_zones import ZONE_HORIZON
 from dispatch.api.schemas import MAX_DESCRIPTION, MAX_NAME, MAX_REASON
+from dispatch.harness import pads
 from dispatch.service.intake import (
     DEFAULT_DEADLINE,
     REQUEST_HORIZON,
@@ -24,7 +25,6 @@ from dispatch.service.operations import delivery_counts
 from dispatch.store import InvalidInput, NewRequest, Place
 from dispatch.store.models import RequestRow
 from tests.api_fixtures import OFFICE_A, Api, error_code
-from tests.dispatcher_fixtures import pads
 
 BY_PADS = {"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3}
 PARIS = [2.35, 48.85]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from dispatch.harness import pads
 from tests.api_fixtures import OFFICE_A, Api, error_code
-from tests.dispatcher_fixtures import pads
 
 BY_PADS = {"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3, "description": "licence"}
 

@@ -14,11 +14,12 @@ import asyncio
 
 import pytest
 
+from dispatch.harness import request, running_system
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.link import LinkStatus
 from fleet.messages import PickedUp, TookOff
-from tests.dispatcher_fixtures import request, running_system, states
+from tests.dispatcher_fixtures import states
 from tests.fault_checks import assert_delivered_once
 from tests.mqtt_fixtures import Mosquitto
 

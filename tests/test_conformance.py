@@ -19,6 +19,7 @@ import msgspec
 import pytest
 
 from airspace.frame import LocalFrame
+from dispatch.harness import sample_fleet
 from dispatch.lifecycle import FlightState
 from dispatch.service.conformance import (
     ACTIVATED,
@@ -40,8 +41,6 @@ from routing.conformance import EXACT, Tolerance, judge, volume_table
 from routing.intents import IntentParams, SeparationMinima, trip_intent
 from routing.problem import PORT, Leg, Trip
 from routing.separation import IntentIndex
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import sample_fleet
 
 FRAME = LocalFrame.centred_on(126.95, 37.39)
 T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from airspace.zones import load_zones
+from dispatch.harness import SIM_START, request, sample_fleet, seed
 from dispatch.lifecycle import REQUEST_TERMINAL
 from dispatch.service.missions import MissionSpec
 from dispatch.store import Store, open_store
@@ -29,7 +30,7 @@ from fleet.connection import BrokerAddress
 from fleet.messages import Landed, PickedUp, TookOff
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
-from tests.dispatcher_fixtures import SIM_START, parse_zone, request, sample_fleet, seed, zone_across
+from tests.dispatcher_fixtures import parse_zone, zone_across
 from tests.fault_checks import assert_delivered_once
 from tests.mqtt_fixtures import fleet_secret
 from tests.process_fixtures import add_unprinted, dispatcher_process

@@ -28,13 +28,13 @@ from playwright.async_api import Browser, Page, expect
 
 from dispatch.api import ApiContext, AppServer, create_app
 from dispatch.dashboard import STATIC_DIR
+from dispatch.harness import System, point_ahead, running_system
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store, open_store
 from fleet.connection import BrokerAddress
 from tests.api_fixtures import idle_api
 from tests.browser_fixtures import ARTIFACTS
-from tests.dispatcher_fixtures import System, parse_zone, running_system
-from tests.test_e2e_dispatch import point_ahead
+from tests.dispatcher_fixtures import parse_zone
 
 SPEED = 40.0  # simulated seconds per wall second: a 15 m/s drone covers 600 m of map a wall second
 AHEAD_M = 3000.0  # where the pop-up zone goes on the path ahead: 5 wall seconds away

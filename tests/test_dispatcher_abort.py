@@ -15,6 +15,7 @@ import aiomqtt
 import msgspec
 import pytest
 
+from dispatch.harness import System, request, running_system
 from dispatch.service import abort
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.solver_pool import SolverPool
@@ -23,7 +24,7 @@ from dispatch.store import Store
 from dispatch.store.views import FlightView
 from fleet.connection import BrokerAddress
 from fleet.messages import AbortMission, Delivered, Fault, Message, PickedUp, TookOff
-from tests.dispatcher_fixtures import System, request, running_system, states
+from tests.dispatcher_fixtures import states
 from tests.fault_checks import assert_delivered_once, transitions
 
 SPEED = 60.0

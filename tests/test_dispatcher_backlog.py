@@ -3,9 +3,10 @@ those due first, and the rest follow in later rounds until everything is deliver
 
 from __future__ import annotations
 
+from dispatch.harness import request, running_system
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
-from tests.dispatcher_fixtures import request, running_system, states
+from tests.dispatcher_fixtures import states
 
 ROUTES = [
     ("city-hall", "indeokwon", 200),

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from dispatch.harness import System, request, running_system
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.operations import CancelPending, NotCancellable, cancel_request
 from dispatch.service.solver_pool import SolverPool
@@ -17,7 +18,7 @@ from dispatch.settings import DispatcherSettings
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import PickedUp, TookOff
-from tests.dispatcher_fixtures import System, request, running_system, states
+from tests.dispatcher_fixtures import states
 
 SPEED = 60.0  # the pickup 4.7 km from the port is seconds of wall time away: time to cancel
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from dispatch.harness import request, running_system
 from dispatch.lifecycle import FlightState
 from dispatch.service.conformance import CONTINGENT, NONCONFORMING
 from dispatch.service.solver_pool import SolverPool
@@ -18,10 +19,8 @@ from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import PickedUp
 from tests.api_fixtures import parse_prometheus, served
-from tests.db_fixtures import db_url_fixture, store_fixture  # noqa: F401
-from tests.dispatcher_fixtures import request, running_system, solver_pool_fixture, states  # noqa: F401
+from tests.dispatcher_fixtures import states
 from tests.fleet_helpers import wait_until
-from tests.mqtt_fixtures import broker_fixture, prefix_fixture  # noqa: F401
 
 LOSS_S = 150.0  # link loss; the drone holds after 15 s of it, so it ends up ~2 minutes late
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from dispatch.harness import request, running_system
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import Delivered, PickedUp
-from tests.dispatcher_fixtures import request, running_system, states
+from tests.dispatcher_fixtures import states
 
 
 async def test_codes_right_and_wrong(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dispatch.harness import request, running_system
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import GeofenceBreach
-from tests.dispatcher_fixtures import request, running_system, states
+from tests.dispatcher_fixtures import states
 
 
 async def test_requests_are_planned_commanded_and_delivered(

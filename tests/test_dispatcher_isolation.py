@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from dispatch.harness import SIM_START, pads, request, running_system, sample_fleet, zone_features
 from dispatch.service.intake import Assessment, ServiceArea, assess_many
 from dispatch.service.isolation import (
     INTERNAL_ERROR,
@@ -32,16 +33,7 @@ from dispatch.service.solver_pool import SolverPool
 from dispatch.store import NewRequest, Place, RequestView, Store, ZoneView
 from fleet.connection import BrokerAddress
 from routing.requests import Request
-from tests.dispatcher_fixtures import (
-    SIM_START,
-    pads,
-    parse_zone,
-    request,
-    running_system,
-    sample_fleet,
-    states,
-    zone_features,
-)
+from tests.dispatcher_fixtures import parse_zone, states
 from tests.test_dispatcher_silence_battery import FAR_PICKUPS, delivered_by_another, take_off_for
 
 FAR_AWAY = Place(2.35, 48.85)  # Paris: more than 100 km from the centre of the Anyang area

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from dispatch.harness import System, request, running_system
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.solver_pool import SolverPool
 from dispatch.settings import DispatcherSettings
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import Hold, PickedUp
-from tests.dispatcher_fixtures import System, blocking_zone, parse_zone, request, running_system, states
+from tests.dispatcher_fixtures import blocking_zone, parse_zone, states
 
 SPEED = 30.0  # slow enough that the drone is still far from the zone while the first one dies
 

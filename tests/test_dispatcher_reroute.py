@@ -11,6 +11,7 @@ import pytest
 from airspace.frame import LocalFrame
 from airspace.paths import Airspace, AirspaceError
 from airspace.zones import load_zones
+from dispatch.harness import pads
 from dispatch.service.missions import StopSpec, Waypoint, protocol_stops
 from dispatch.service.reroute import crosses, next_waypoint, path_home, replacement
 from dispatch.store.views import RequestCodes
@@ -18,7 +19,7 @@ from fleet.description import load_fleet
 from fleet.messages import Hold, ReachedStop, Reroute, Start, UploadMission
 from simulator.drone import SimDrone
 from tests.conftest import EXAMPLES
-from tests.dispatcher_fixtures import pads, parse_zone
+from tests.dispatcher_fixtures import parse_zone
 
 AT = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 ALT = 120.0

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from dispatch.harness import running_system
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import LossOfSeparation
-from tests.dispatcher_fixtures import running_system
 
 
 async def test_a_reported_loss_of_separation_is_counted_and_audited_on_the_drone(

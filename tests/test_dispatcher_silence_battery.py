@@ -4,6 +4,7 @@ a port (it lands there, and documents it brought back are ``returned``)."""
 
 from __future__ import annotations
 
+from dispatch.harness import System, request, running_system
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.operations import fleet_snapshot
 from dispatch.service.solver_pool import SolverPool
@@ -11,7 +12,7 @@ from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.description import Port
 from fleet.messages import Fault, Landed, LowBattery, PickedUp, TookOff
-from tests.dispatcher_fixtures import System, request, running_system, states
+from tests.dispatcher_fixtures import states
 
 # Pickups more than 4 km from every port: a drone that takes off for one is still on its way
 # (not yet at the pad) whatever happens in the next 30 s of simulated time.

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from dispatch.harness import request, running_system
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Intake, Store
 from fleet.connection import BrokerAddress
-from tests.dispatcher_fixtures import request, running_system, states
+from tests.dispatcher_fixtures import states
 
 
 async def test_deadline_out_of_reach_after_acceptance_is_unserved(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dispatch.harness import request, running_system
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import PickedUp
-from tests.dispatcher_fixtures import blocking_zone, parse_zone, request, running_system, states
+from tests.dispatcher_fixtures import blocking_zone, parse_zone, states
 
 
 async def test_zone_added_mid_flight_reroutes_without_breach(

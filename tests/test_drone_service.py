@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from dispatch.harness import sample_fleet
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.drone_service import port_at, port_now, return_to_service, serviceable
 from dispatch.service.solver_pool import SolverPool
@@ -18,7 +19,6 @@ from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import Landed
 from tests.api_fixtures import Api, error_code, flying_api
-from tests.dispatcher_fixtures import sample_fleet
 
 REASON = "propeller chipped on landing"
 METRE_LAT = 1 / 111_195  # degrees of latitude in a metre

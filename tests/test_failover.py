@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from dispatch.harness import SIM_START, pads, request, sample_fleet, seed
 from dispatch.store import open_store
 from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
 from fleet.messages import Delivered, PickedUp
 from simulator.fleet_sim import SimulatedFleet
 from tests.db_fixtures import create_pg_schema, drop_pg_schema
-from tests.dispatcher_fixtures import SIM_START, pads, request, sample_fleet, seed
 from tests.mqtt_fixtures import fleet_secret
 from tests.process_fixtures import DispatcherProcess, add_unprinted, start_dispatcher
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+from dispatch.harness import sample_fleet
 from dispatch.service.fleet_picture import FleetPicture
 from fleet.messages import State, Telemetry
 from fleet.registry import FleetRegistry
-from tests.dispatcher_fixtures import sample_fleet
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

@@ -20,6 +20,7 @@ import aiomqtt
 import pytest
 
 from dispatch.commands.run import main as run_main
+from dispatch.harness import SIM_START, pads, request, sample_fleet, seed
 from dispatch.service.fleet_view import FleetViewReader, FleetViewWriter, share_group
 from dispatch.store import Store, open_store
 from fleet.clock import RealClock, SharedClock
@@ -29,7 +30,6 @@ from fleet.messages import Telemetry, encode
 from fleet.topics import Topics
 from simulator.fleet_sim import SimulatedFleet
 from tests.db_fixtures import create_pg_schema, drop_pg_schema
-from tests.dispatcher_fixtures import SIM_START, pads, request, sample_fleet, seed
 from tests.mqtt_fixtures import fleet_secret
 from tests.process_fixtures import DispatcherProcess, start_dispatcher
 

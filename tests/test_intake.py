@@ -7,13 +7,13 @@ from datetime import datetime
 
 import pytest
 
+from dispatch.harness import SIM_START, request, sample_fleet, seed
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
 from fleet.link import FleetLink
-from tests.dispatcher_fixtures import SIM_START, request, sample_fleet, seed
 
 
 @pytest.fixture

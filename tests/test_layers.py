@@ -111,6 +111,14 @@ def test_service_and_api_never_import_the_store_models(package: str) -> None:
     )
 
 
+@pytest.mark.parametrize("package", ["airspace", "routing", "fleet", "simulator", "dispatch", "bench"])
+def test_nothing_outside_the_tests_imports_them(package: str) -> None:
+    bad = [str(i) for i in imports_of(package) if within(i.target, ("tests",))]
+    assert not bad, (
+        f"{package} must not depend on tests/ (the shared harness is dispatch.harness):\n" + "\n".join(bad)
+    )
+
+
 def test_the_walk_sees_every_kind_of_import(tmp_path: Path) -> None:
     """The checker itself: plain, from, relative, in a function and under TYPE_CHECKING."""
     pkg = tmp_path / "routing" / "sub"

@@ -14,6 +14,7 @@ import asyncio
 import msgspec
 import pytest
 
+from dispatch.harness import request, running_system
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.clock import ScaledClock
@@ -23,7 +24,7 @@ from fleet.link import FleetLink
 from fleet.messages import Delivered, Landed, PickedUp, Resume
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
-from tests.dispatcher_fixtures import request, running_system, states
+from tests.dispatcher_fixtures import states
 from tests.fault_checks import assert_delivered_once
 from tests.fleet_helpers import start, upload, wait_until
 

@@ -11,12 +11,13 @@ import aiomqtt
 import msgspec
 import pytest
 
+from dispatch.harness import request, running_system
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from fleet.messages import Ack, Delivered, Landed, Message, PickedUp, encode, new_msg_id
 from fleet.signing import FleetSecret, sign
-from tests.dispatcher_fixtures import request, running_system, states
+from tests.dispatcher_fixtures import states
 from tests.fault_checks import assert_delivered_once, transitions
 
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 import aiomqtt
 import pytest
 
+from dispatch.harness import request, running_system
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.clock import ScaledClock
@@ -25,7 +26,7 @@ from fleet.signing import FleetSecret, sign
 from fleet.topics import Topics
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
-from tests.dispatcher_fixtures import request, running_system, states
+from tests.dispatcher_fixtures import states
 from tests.fleet_helpers import wait_until
 
 

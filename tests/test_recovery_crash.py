@@ -7,12 +7,12 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from dispatch.harness import SIM_START, request, sample_fleet, seed
 from dispatch.store import Store, open_store
 from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
 from fleet.messages import Delivered, PickedUp, TookOff
 from simulator.fleet_sim import SimulatedFleet
-from tests.dispatcher_fixtures import SIM_START, request, sample_fleet, seed
 from tests.mqtt_fixtures import fleet_secret
 from tests.process_fixtures import add_unprinted, dispatcher_process
 
