@@ -263,8 +263,9 @@ class Conformance:
         _with_state(m, NONCONFORMING)
         self._contingent(m, tele)
         log.warning(
-            "NONCONFORMING: %s (%s) outside its intent (%s): %.0f m laterally, %.0f m vertically, %.0f s",
+            "NONCONFORMING: %s (%s) outside its intent (%s): %.0f m laterally, %.0f m vertically, %.0f s%s",
             m.mission_id, m.drone_id, v.dimension, v.lateral_m, v.vertical_m, v.seconds,
+            " early" if v.early else "",
         )  # fmt: skip
         payload = {
             "drone_id": m.drone_id, "at": tele.ts.isoformat(),
