@@ -45,7 +45,12 @@ async def test_requests_are_planned_commanded_and_delivered(
             # the flight on, and every command was stored before it was sent.
             history = await store.history("flight", flight.mission_id)
             steps = [e.action if e.action != "transition" else e.payload["to"] for e in history]
-            assert steps[:4] == ["planned", "commanded", "acked", "flying"], steps
+            # A start that could not go out in time (a loaded machine at this speed) is moved to a
+            # later slot before it is sent: ``retimed`` comes between ``acked`` and ``flying``.
+            main_steps = [x for x in steps if x != "retimed"]
+            assert main_steps[:4] == ["planned", "commanded", "acked", "flying"], steps
+            assert all(steps.index("acked") < i < steps.index("flying")
+                       for i, x in enumerate(steps) if x == "retimed"), steps  # fmt: skip
             assert steps[-1] == "completed"
             kinds = [c.kind for c in flight.commands]
             assert kinds == ["UploadMission", "Start"]

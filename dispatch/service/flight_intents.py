@@ -76,6 +76,7 @@ class FlightIntents:
                         "flight", m.mission_id, "intent_hold", actor=self.actor, payload={"hold_s": hold}
                     )
         m.spec = dataclasses.replace(m.spec, intent=intent)
+        m.intent_reroutes = m.reroutes  # the intent is the route's again: conformance judges it
         await self._check("flight", m.mission_id, intent)
         return hold
 

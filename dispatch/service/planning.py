@@ -158,6 +158,10 @@ class Planning:
             if view.mission is not None or not serviceable(view) or not dp.trips:
                 continue
             trip = dp.trips[0]
+            if trip.legs and trip.legs[0].from_kind == "port" and trip.legs[0].from_id != view.port:
+                # Planned from the end port of a mission given up during the round: the drone is
+                # still where it was. The next round plans it from there.
+                continue
             pickups = [leg.to_id for leg in trip.legs if leg.to_kind == "pickup"]
             if not pickups:
                 continue
