@@ -1,21 +1,7 @@
-"""One simulated drone: kinematics, battery and command handling, with no I/O.
+"""One simulated drone: its state, what it reports and how it answers commands, with no I/O.
 
-Timing model (matches the planner, so planned ETAs hold):
-
-- A leg between waypoints takes ``horizontal distance / cruise_speed_mps``: the drone always moves
-  horizontally at cruise speed. Leaving a port it climbs *while* flying the first leg
-  (``VERTICAL_SPEED_MPS``), and on the last leg of a mission or return it glides in so that it
-  touches down exactly when it reaches the port.
-- A pad stop takes exactly ``service_s``: a vertical descent (the first quarter), the pick-up or
-  hand-over (the middle half) and a vertical climb back to the waypoint's altitude (the last
-  quarter). The code check happens when the drone reaches the ground.
-- Landing at a port starts a battery swap of ``turnaround_s``; a mission started during it takes
-  off when the swap ends (the planner charges ``turnaround_s`` between trips).
-
-Energy model: ``DroneModel.leg_energy_wh`` per horizontal metre flown, with the payload on board;
-times a wind factor (air speed / ground speed, so a head wind costs more) and the injected drain
-factor. Hovering on hold drains at the cruise power (``wh_per_km`` x cruise speed). Pad service,
-vertical moves and ground time drain nothing, as in the planner.
+How it moves through simulated time (cruise, pad service, landing, battery drain: the timing and
+energy model the planner shares) is :mod:`simulator.flight`.
 """
 
 from __future__ import annotations
@@ -24,7 +10,7 @@ import math
 import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from airspace.frame import LocalFrame
@@ -33,17 +19,11 @@ from fleet.messages import (
     AbortMission,
     AnyCommand,
     AnyEvent,
-    Delivered,
     DroneState,
     Fault,
     HandoverStop,
     Hold,
-    Landed,
     LandNow,
-    LowBattery,
-    PickedUp,
-    PickupStop,
-    ReachedStop,
     Reroute,
     Resume,
     ReturnToPort,
@@ -54,17 +34,12 @@ from fleet.messages import (
     UploadMission,
     Waypoint,
 )
+from simulator import flight
 from simulator.feasibility import plan_problem
+from simulator.flight import FLYING, XYZ, StopService
 
-VERTICAL_SPEED_MPS = 5.0  # climb-out and glide-in at ports, land-now
-EMERGENCY_DESCENT_MPS = 3.0
-SERVICE_VERTICAL_FRACTION = 0.25  # of service_s, for each of the descent and the climb at a pad
 PORT_RADIUS_M = 30.0  # a landing this close to a port is a landing at that port
 _REMEMBERED_COMMANDS = 1000
-_EPS = 1e-9
-
-XYZ = tuple[float, float, float]
-FLYING: frozenset[str] = frozenset({"en_route", "servicing", "holding", "returning", "landing", "emergency"})
 
 
 @dataclass(slots=True)
@@ -86,17 +61,6 @@ class Mission:
     lost_link: Literal["continue", "hold", "return"]
     done_stops: int = 0  # stops completed (in order)
     lost_link_after_s: float | None = None  # None: the agent's default
-
-
-@dataclass(slots=True)
-class _Service:
-    stop: Stop
-    stop_index: int
-    elapsed: float = 0.0
-    start_alt: float = 0.0
-    target_alt: float = 0.0
-    acted: bool = False
-    final: bool = False  # last stop at the last waypoint: land there, no climb
 
 
 @dataclass(slots=True)
@@ -122,7 +86,7 @@ class SimDrone:
     route: list[XYZ] = field(default_factory=list)  # what the drone is flying now
     next_wp: int = 0
     returning_to: str | None = None
-    service: _Service | None = None
+    service: StopService | None = None  # the pad stop being serviced
     held_state: DroneState | None = None
     swap_until: datetime | None = None  # battery swap in progress at a port until then
     start_pending: bool = False  # start accepted during a battery swap or before its take-off time
@@ -403,198 +367,7 @@ class SimDrone:
 
     def step(self, dt: float, start: datetime) -> None:
         """Advance the simulation by ``dt`` seconds from time ``start``."""
-        remaining = dt
-        self._clock = start
-        guard = 0
-        while remaining > _EPS and guard < 10_000:
-            guard += 1
-            before = remaining
-            remaining = self._advance(remaining)
-            self._clock = start + timedelta(seconds=dt - remaining)
-            if remaining == before and self.state not in FLYING:
-                break
-        if self.swap_until is not None and self._clock >= self.swap_until and not self.start_pending:
-            self._finish_swap()
-        if self.state not in FLYING:
-            self.ground_speed = 0.0
-        self.trace.append(self.position)
-
-    def _advance(self, dt: float) -> float:
-        s = self.state
-        if s in ("en_route", "returning"):
-            return self._cruise(dt)
-        if s == "servicing":
-            return self._service(dt)
-        if s == "holding":
-            self.ground_speed = 0.0
-            self._drain(self.model.wh_per_km * self.model.cruise_speed_mps / 1000.0 * dt)
-            return 0.0
-        if s in ("landing", "emergency"):
-            rate = EMERGENCY_DESCENT_MPS if s == "emergency" else VERTICAL_SPEED_MPS
-            self.ground_speed = 0.0
-            t = min(dt, self.alt / rate)
-            self.alt -= rate * t
-            if self.alt <= _EPS:
-                self._clock = self._at(t)
-                self._touchdown()
-            return dt - t
-        if self.start_pending and self.mission is not None:
-            # A start accepted during the battery swap or before its take-off time: take off the
-            # moment both are past.
-            assert self._clock is not None
-            when = max(t for t in (self.swap_until, self.start_at, self._clock) if t is not None)
-            t = min(dt, max(0.0, (when - self._clock).total_seconds()))
-            if t >= dt - _EPS and self._clock + timedelta(seconds=t) < when:
-                return 0.0
-            self._take_off(self.mission.route, when)
-            return dt - t
-        return 0.0  # on the ground
-
-    def _cruise(self, dt: float) -> float:
-        if self.next_wp >= len(self.route):
-            self._touchdown()
-            return dt
-        tx, ty, talt = self.route[self.next_wp]
-        last = self.next_wp == len(self.route) - 1
-        glide = last and not self._stops_at(self.next_wp)
-        dx, dy = tx - self.x, ty - self.y
-        dist = math.hypot(dx, dy)
-        v = self.model.cruise_speed_mps
-        t_need = dist / v
-        t = min(dt, t_need)
-        frac = t / t_need if t_need > 0 else 1.0
-        if dist > 0:
-            self.heading_deg = math.degrees(math.atan2(dx, dy)) % 360.0
-            ux, uy = dx / dist, dy / dist
-            air = math.hypot(v * ux - self.wind_xy[0], v * uy - self.wind_xy[1])
-            moved = dist * frac
-            rate = self.model.leg_energy_wh(moved, self.payload_kg)
-            self._drain(rate * air / v)
-            self.distance_flown_m += moved
-        self.x, self.y = self.x + dx * frac, self.y + dy * frac
-        if self.alt < talt:
-            alt = min(talt, self.alt + VERTICAL_SPEED_MPS * t)
-        else:
-            alt = max(talt, self.alt - VERTICAL_SPEED_MPS * t)
-        if glide:
-            alt = min(alt, VERTICAL_SPEED_MPS * (t_need - t))
-        self.alt = max(alt, 0.0)
-        self.ground_speed = v if t > 0 else 0.0
-        if t >= t_need - _EPS:
-            self._clock = self._at(t)
-            self.x, self.y = tx, ty
-            self.trace.append(self.position)
-            self._arrive(glide)
-        return dt - t
-
-    def _at(self, t: float) -> datetime:
-        assert self._clock is not None
-        return self._clock + timedelta(seconds=t)
-
-    def _stops_at(self, index: int) -> list[tuple[int, Stop]]:
-        m = self.mission
-        if m is None or self.state == "returning" or self.returning_to is not None:
-            return []
-        return [(i, s) for i, s in enumerate(m.stops) if s.at == index and i >= m.done_stops]
-
-    def _arrive(self, glide: bool) -> None:
-        self.flown.append(self.position)
-        if glide:
-            self.alt = 0.0
-            self._touchdown()
-            return
-        self._after_arrival_check(self._clock)
-
-    def _after_arrival_check(self, now: datetime | None) -> None:
-        """Begin the next stop at the waypoint just reached, or move on to the next waypoint."""
-        stops = self._stops_at(self.next_wp)
-        if stops:
-            index, stop = stops[0]
-            last_wp = self.next_wp == len(self.route) - 1
-            self.service = _Service(
-                stop,
-                index,
-                start_alt=self.alt,
-                target_alt=self.route[self.next_wp][2],
-                final=last_wp and len(stops) == 1,
-            )
-            self.state = "servicing"
-            self.ground_speed = 0.0
-            self._emit_event(
-                ReachedStop, now, stop_index=index, request_id=stop.request_id, action=_action(stop)
-            )
-            return
-        if self.state in ("en_route", "returning") and self.next_wp < len(self.route) - 1:
-            self.next_wp += 1
-        elif self.state in ("en_route", "returning"):
-            # The last waypoint reached at altitude (its stops done): land vertically there.
-            self.state = "landing"
-
-    def _service(self, dt: float) -> float:
-        sv = self.service
-        assert sv is not None
-        total = self.model.service_s
-        t_v = total * SERVICE_VERTICAL_FRACTION
-        end = total - t_v if sv.final else total
-        # Stop at each phase boundary so the code check is stamped with its exact time.
-        boundary = next((b for b in (t_v, total - t_v, end) if b > sv.elapsed + _EPS), end)
-        t = min(dt, boundary - sv.elapsed)
-        sv.elapsed += t
-        self._clock = self._at(t)
-        e = sv.elapsed
-        if e < t_v:
-            self.alt = sv.start_alt * (1.0 - e / t_v)
-        elif e <= total - t_v or sv.final:
-            self.alt = 0.0
-            if not sv.acted:
-                sv.acted = True
-                self._act(sv.stop)
-        else:
-            self.alt = sv.target_alt * (e - (total - t_v)) / t_v if t_v > 0 else sv.target_alt
-        if total == 0 and not sv.acted:
-            sv.acted = True
-            self._act(sv.stop)
-        if sv.elapsed >= end - _EPS:
-            assert self.mission is not None
-            self.mission.done_stops = sv.stop_index + 1
-            self.service = None
-            if sv.final:
-                self.alt = 0.0
-                self._touchdown()
-            else:
-                self.alt = sv.target_alt
-                self.state = "en_route"
-                self._after_arrival_check(self._clock)
-        return dt - t
-
-    def _act(self, stop: Stop) -> None:
-        presented = self.presented_codes.get((_action(stop), stop.request_id))
-        if isinstance(stop, PickupStop):
-            ok = (presented or stop.pickup_code) == stop.pickup_code
-            if ok:
-                self.payload[stop.request_id] = stop.payload_kg
-            self._emit_event(
-                PickedUp, self._clock, request_id=stop.request_id, code_ok=ok, payload_kg=stop.payload_kg
-            )
-        elif stop.request_id not in self.payload:
-            self._emit_event(Fault, self._clock, kind="no_document", detail=f"{stop.request_id} not on board")
-        else:
-            ok = (presented or stop.recipient_code) == stop.recipient_code
-            if ok:
-                self.payload.pop(stop.request_id)
-            self._emit_event(Delivered, self._clock, request_id=stop.request_id, code_ok=ok)
-
-    def _touchdown(self) -> None:
-        self.alt, self.ground_speed = 0.0, 0.0
-        port = self._port_near(self.position)
-        self._emit_event(Landed, self._clock, port_id=port.id if port else None)
-        self.state = "fault" if self.state == "emergency" else "idle"
-        self.route, self.next_wp, self.service, self.held_state = [], 0, None, None
-        self.returning_to = None
-        if self.state == "idle":
-            self.mission = None
-            if port is not None and self._clock is not None:
-                self.swap_until = self._clock + timedelta(seconds=self.model.turnaround_s)
+        flight.step(self, dt, start)
 
     def _finish_swap(self) -> None:
         if self.swap_until is not None:
@@ -608,21 +381,6 @@ class SimDrone:
             if math.hypot(p[0] - x, p[1] - y) <= PORT_RADIUS_M:
                 return port
         return None
-
-    def _drain(self, wh: float) -> None:
-        wh *= self.faults.drain_factor
-        self.energy_used_wh += wh
-        self.energy_wh = max(0.0, self.energy_wh - wh)
-        reserve = self.model.battery_wh * self.model.reserve_fraction
-        if not self.low_battery_sent and self.energy_wh <= reserve:
-            self.low_battery_sent = True
-            pct = 100.0 * self.energy_wh / self.model.battery_wh
-            self._emit_event(LowBattery, self._clock, energy_wh=self.energy_wh, battery_pct=pct)
-        if self.energy_wh <= 0.0 and self.state in FLYING and self.state != "emergency":
-            self._emit_event(
-                Fault, self._clock, kind="battery_empty", detail="battery empty: emergency landing"
-            )
-            self.state, self.service, self.held_state = "emergency", None, None
 
     def _emit_event(self, cls: type[AnyEvent], at: datetime | None, **fields: object) -> None:
         lon, lat = self.lonlat()
@@ -641,8 +399,4 @@ class SimDrone:
         )
 
 
-def _action(stop: Stop) -> Literal["pickup", "handover"]:
-    return "pickup" if isinstance(stop, PickupStop) else "handover"
-
-
-__all__ = ["Faults", "HandoverStop", "Mission", "SimDrone"]
+__all__ = ["FLYING", "XYZ", "Faults", "HandoverStop", "Mission", "SimDrone"]

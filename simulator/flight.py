@@ -1,0 +1,274 @@
+"""How a simulated drone moves through simulated time: cruise, pad service, landing, battery drain.
+
+Functions over a :class:`~simulator.drone.SimDrone`'s state, driven by its ``step``; they emit its
+events (reached stop, picked up, delivered, landed, low battery, faults) as time passes.
+
+Timing model (matches the planner, so planned ETAs hold):
+
+- A leg between waypoints takes ``horizontal distance / cruise_speed_mps``: the drone always moves
+  horizontally at cruise speed. Leaving a port it climbs *while* flying the first leg
+  (``VERTICAL_SPEED_MPS``), and on the last leg of a mission or return it glides in so that it
+  touches down exactly when it reaches the port.
+- A pad stop takes exactly ``service_s``: a vertical descent (the first quarter), the pick-up or
+  hand-over (the middle half) and a vertical climb back to the waypoint's altitude (the last
+  quarter). The code check happens when the drone reaches the ground.
+- Landing at a port starts a battery swap of ``turnaround_s``; a mission started during it takes
+  off when the swap ends (the planner charges ``turnaround_s`` between trips).
+
+Energy model: ``DroneModel.leg_energy_wh`` per horizontal metre flown, with the payload on board;
+times a wind factor (air speed / ground speed, so a head wind costs more) and the injected drain
+factor. Hovering on hold drains at the cruise power (``wh_per_km`` x cruise speed). Pad service,
+vertical moves and ground time drain nothing, as in the planner.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from fleet.messages import Delivered, Fault, Landed, LowBattery, PickedUp, PickupStop, ReachedStop, Stop
+
+if TYPE_CHECKING:
+    from simulator.drone import SimDrone
+
+VERTICAL_SPEED_MPS = 5.0  # climb-out and glide-in at ports, land-now
+EMERGENCY_DESCENT_MPS = 3.0
+SERVICE_VERTICAL_FRACTION = 0.25  # of service_s, for each of the descent and the climb at a pad
+_EPS = 1e-9
+
+XYZ = tuple[float, float, float]
+FLYING: frozenset[str] = frozenset({"en_route", "servicing", "holding", "returning", "landing", "emergency"})
+
+
+@dataclass(slots=True)
+class StopService:
+    """A pad stop being serviced: descent, pick-up or hand-over, climb (see the timing model)."""
+
+    stop: Stop
+    stop_index: int
+    elapsed: float = 0.0
+    start_alt: float = 0.0
+    target_alt: float = 0.0
+    acted: bool = False
+    final: bool = False  # last stop at the last waypoint: land there, no climb
+
+
+def step(d: SimDrone, dt: float, start: datetime) -> None:
+    """Advance the simulation by ``dt`` seconds from time ``start``."""
+    remaining = dt
+    d._clock = start
+    guard = 0
+    while remaining > _EPS and guard < 10_000:
+        guard += 1
+        before = remaining
+        remaining = _advance(d, remaining)
+        d._clock = start + timedelta(seconds=dt - remaining)
+        if remaining == before and d.state not in FLYING:
+            break
+    if d.swap_until is not None and d._clock >= d.swap_until and not d.start_pending:
+        d._finish_swap()
+    if d.state not in FLYING:
+        d.ground_speed = 0.0
+    d.trace.append(d.position)
+
+
+def _advance(d: SimDrone, dt: float) -> float:
+    s = d.state
+    if s in ("en_route", "returning"):
+        return _cruise(d, dt)
+    if s == "servicing":
+        return _service(d, dt)
+    if s == "holding":
+        d.ground_speed = 0.0
+        _drain(d, d.model.wh_per_km * d.model.cruise_speed_mps / 1000.0 * dt)
+        return 0.0
+    if s in ("landing", "emergency"):
+        rate = EMERGENCY_DESCENT_MPS if s == "emergency" else VERTICAL_SPEED_MPS
+        d.ground_speed = 0.0
+        t = min(dt, d.alt / rate)
+        d.alt -= rate * t
+        if d.alt <= _EPS:
+            d._clock = _at(d, t)
+            _touchdown(d)
+        return dt - t
+    if d.start_pending and d.mission is not None:
+        # A start accepted during the battery swap or before its take-off time: take off the
+        # moment both are past.
+        assert d._clock is not None
+        when = max(t for t in (d.swap_until, d.start_at, d._clock) if t is not None)
+        t = min(dt, max(0.0, (when - d._clock).total_seconds()))
+        if t >= dt - _EPS and d._clock + timedelta(seconds=t) < when:
+            return 0.0
+        d._take_off(d.mission.route, when)
+        return dt - t
+    return 0.0  # on the ground
+
+
+def _cruise(d: SimDrone, dt: float) -> float:
+    if d.next_wp >= len(d.route):
+        _touchdown(d)
+        return dt
+    tx, ty, talt = d.route[d.next_wp]
+    last = d.next_wp == len(d.route) - 1
+    glide = last and not _stops_at(d, d.next_wp)
+    dx, dy = tx - d.x, ty - d.y
+    dist = math.hypot(dx, dy)
+    v = d.model.cruise_speed_mps
+    t_need = dist / v
+    t = min(dt, t_need)
+    frac = t / t_need if t_need > 0 else 1.0
+    if dist > 0:
+        d.heading_deg = math.degrees(math.atan2(dx, dy)) % 360.0
+        ux, uy = dx / dist, dy / dist
+        air = math.hypot(v * ux - d.wind_xy[0], v * uy - d.wind_xy[1])
+        moved = dist * frac
+        rate = d.model.leg_energy_wh(moved, d.payload_kg)
+        _drain(d, rate * air / v)
+        d.distance_flown_m += moved
+    d.x, d.y = d.x + dx * frac, d.y + dy * frac
+    if d.alt < talt:
+        alt = min(talt, d.alt + VERTICAL_SPEED_MPS * t)
+    else:
+        alt = max(talt, d.alt - VERTICAL_SPEED_MPS * t)
+    if glide:
+        alt = min(alt, VERTICAL_SPEED_MPS * (t_need - t))
+    d.alt = max(alt, 0.0)
+    d.ground_speed = v if t > 0 else 0.0
+    if t >= t_need - _EPS:
+        d._clock = _at(d, t)
+        d.x, d.y = tx, ty
+        d.trace.append(d.position)
+        _arrive(d, glide)
+    return dt - t
+
+
+def _at(d: SimDrone, t: float) -> datetime:
+    assert d._clock is not None
+    return d._clock + timedelta(seconds=t)
+
+
+def _stops_at(d: SimDrone, index: int) -> list[tuple[int, Stop]]:
+    m = d.mission
+    if m is None or d.state == "returning" or d.returning_to is not None:
+        return []
+    return [(i, s) for i, s in enumerate(m.stops) if s.at == index and i >= m.done_stops]
+
+
+def _arrive(d: SimDrone, glide: bool) -> None:
+    d.flown.append(d.position)
+    if glide:
+        d.alt = 0.0
+        _touchdown(d)
+        return
+    _after_arrival_check(d, d._clock)
+
+
+def _after_arrival_check(d: SimDrone, now: datetime | None) -> None:
+    """Begin the next stop at the waypoint just reached, or move on to the next waypoint."""
+    stops = _stops_at(d, d.next_wp)
+    if stops:
+        index, stop = stops[0]
+        last_wp = d.next_wp == len(d.route) - 1
+        d.service = StopService(
+            stop,
+            index,
+            start_alt=d.alt,
+            target_alt=d.route[d.next_wp][2],
+            final=last_wp and len(stops) == 1,
+        )
+        d.state = "servicing"
+        d.ground_speed = 0.0
+        d._emit_event(ReachedStop, now, stop_index=index, request_id=stop.request_id, action=_action(stop))
+        return
+    if d.state in ("en_route", "returning") and d.next_wp < len(d.route) - 1:
+        d.next_wp += 1
+    elif d.state in ("en_route", "returning"):
+        # The last waypoint reached at altitude (its stops done): land vertically there.
+        d.state = "landing"
+
+
+def _service(d: SimDrone, dt: float) -> float:
+    sv = d.service
+    assert sv is not None
+    total = d.model.service_s
+    t_v = total * SERVICE_VERTICAL_FRACTION
+    end = total - t_v if sv.final else total
+    # Stop at each phase boundary so the code check is stamped with its exact time.
+    boundary = next((b for b in (t_v, total - t_v, end) if b > sv.elapsed + _EPS), end)
+    t = min(dt, boundary - sv.elapsed)
+    sv.elapsed += t
+    d._clock = _at(d, t)
+    e = sv.elapsed
+    if e < t_v:
+        d.alt = sv.start_alt * (1.0 - e / t_v)
+    elif e <= total - t_v or sv.final:
+        d.alt = 0.0
+        if not sv.acted:
+            sv.acted = True
+            _act(d, sv.stop)
+    else:
+        d.alt = sv.target_alt * (e - (total - t_v)) / t_v if t_v > 0 else sv.target_alt
+    if total == 0 and not sv.acted:
+        sv.acted = True
+        _act(d, sv.stop)
+    if sv.elapsed >= end - _EPS:
+        assert d.mission is not None
+        d.mission.done_stops = sv.stop_index + 1
+        d.service = None
+        if sv.final:
+            d.alt = 0.0
+            _touchdown(d)
+        else:
+            d.alt = sv.target_alt
+            d.state = "en_route"
+            _after_arrival_check(d, d._clock)
+    return dt - t
+
+
+def _act(d: SimDrone, stop: Stop) -> None:
+    presented = d.presented_codes.get((_action(stop), stop.request_id))
+    if isinstance(stop, PickupStop):
+        ok = (presented or stop.pickup_code) == stop.pickup_code
+        if ok:
+            d.payload[stop.request_id] = stop.payload_kg
+        d._emit_event(PickedUp, d._clock, request_id=stop.request_id, code_ok=ok, payload_kg=stop.payload_kg)
+    elif stop.request_id not in d.payload:
+        d._emit_event(Fault, d._clock, kind="no_document", detail=f"{stop.request_id} not on board")
+    else:
+        ok = (presented or stop.recipient_code) == stop.recipient_code
+        if ok:
+            d.payload.pop(stop.request_id)
+        d._emit_event(Delivered, d._clock, request_id=stop.request_id, code_ok=ok)
+
+
+def _touchdown(d: SimDrone) -> None:
+    d.alt, d.ground_speed = 0.0, 0.0
+    port = d._port_near(d.position)
+    d._emit_event(Landed, d._clock, port_id=port.id if port else None)
+    d.state = "fault" if d.state == "emergency" else "idle"
+    d.route, d.next_wp, d.service, d.held_state = [], 0, None, None
+    d.returning_to = None
+    if d.state == "idle":
+        d.mission = None
+        if port is not None and d._clock is not None:
+            d.swap_until = d._clock + timedelta(seconds=d.model.turnaround_s)
+
+
+def _drain(d: SimDrone, wh: float) -> None:
+    wh *= d.faults.drain_factor
+    d.energy_used_wh += wh
+    d.energy_wh = max(0.0, d.energy_wh - wh)
+    reserve = d.model.battery_wh * d.model.reserve_fraction
+    if not d.low_battery_sent and d.energy_wh <= reserve:
+        d.low_battery_sent = True
+        pct = 100.0 * d.energy_wh / d.model.battery_wh
+        d._emit_event(LowBattery, d._clock, energy_wh=d.energy_wh, battery_pct=pct)
+    if d.energy_wh <= 0.0 and d.state in FLYING and d.state != "emergency":
+        d._emit_event(Fault, d._clock, kind="battery_empty", detail="battery empty: emergency landing")
+        d.state, d.service, d.held_state = "emergency", None, None
+
+
+def _action(stop: Stop) -> Literal["pickup", "handover"]:
+    return "pickup" if isinstance(stop, PickupStop) else "handover"
