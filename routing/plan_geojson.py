@@ -23,6 +23,7 @@ intent (the outline in lon/lat, ready for any map tool), with properties ``drone
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,7 +102,7 @@ def plan_to_geojson(plan: Plan) -> dict[str, Any]:
                 },
             }
         )
-    features += _intent_features(plan.intents)
+    features += intent_features(plan.intents)
     return {
         "type": "FeatureCollection",
         "features": features,
@@ -125,7 +126,9 @@ def plan_to_geojson(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _intent_features(intents: tuple[OperationalIntent, ...]) -> list[dict[str, Any]]:
+def intent_features(intents: Iterable[OperationalIntent]) -> list[dict[str, Any]]:
+    """One GeoJSON ``Polygon`` feature per volume of each intent (the properties in the module
+    docstring); the API's listing of the active intents draws them the same way."""
     out = []
     for intent in intents:
         frame = LocalFrame.centred_on(*intent.frame_centre)

@@ -128,12 +128,25 @@ class FleetPicture:
         """The operational intents in force (planning must keep clear of them): the missions in
         progress, the drones returning or holding without one, and the contingent intents around
         nonconforming drones (each until it ends)."""
+        return [intent for _, intent in self.intents_in_force()]
+
+    def intents_in_force(self) -> list[tuple[str | None, OperationalIntent]]:
+        """:meth:`active_intents`, each with the id of the mission its drone flies (None: a drone
+        returning or holding without one)."""
         now = self.clock.now().timestamp()
         for kept in (self.own_intents, self.contingent_intents):
             for drone_id in [d for d, i in kept.items() if i.end < now]:
                 del kept[drone_id]
-        missions = [m.spec.intent for m in self.missions.values() if m.spec.intent is not None]
-        return missions + list(self.own_intents.values()) + list(self.contingent_intents.values())
+        out: list[tuple[str | None, OperationalIntent]] = [
+            (m.mission_id, m.spec.intent) for m in self.missions.values() if m.spec.intent is not None
+        ]
+        for kept in (self.own_intents, self.contingent_intents):
+            out += [(self._mission_id(d), i) for d, i in kept.items()]
+        return out
+
+    def _mission_id(self, drone_id: str) -> str | None:
+        view = self.drones.get(drone_id)
+        return view.mission if view is not None else None
 
     def set_own_intent(self, drone_id: str, intent: OperationalIntent) -> None:
         """The drone flies (or hovers) inside ``intent`` without a mission."""
