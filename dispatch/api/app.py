@@ -36,6 +36,7 @@ from dispatch.api import (
     routes_admin,
     routes_directory,
     routes_fleet,
+    routes_intents,
     routes_requests,
     routes_zones,
 )
@@ -65,6 +66,7 @@ def create_app(ctx: ApiContext, *, debug: bool = False) -> Litestar:
             *routes_requests.ROUTES,
             *routes_zones.ROUTES,
             *routes_fleet.ROUTES,
+            *routes_intents.ROUTES,
             *routes_directory.ROUTES,
             *routes_admin.ROUTES,
             *stream_routes.ROUTES,

@@ -359,5 +359,119 @@ class HealthOut(Struct):
     detail: dict[str, str] = msgspec.field(default_factory=dict)
 
 
+# --- operational intents: ASTM F3548-21 shapes (routing.intents.to_f3548) and a GeoJSON listing ---
+
+
+class F3548LatLngPoint(Struct):
+    """A point of an outline (WGS84 degrees)."""
+
+    lat: float
+    lng: float
+
+
+class F3548Radius(Struct):
+    """A circle's radius."""
+
+    value: float
+    units: Literal["M"]
+
+
+class F3548Circle(Struct):
+    """A circular outline: over a pad or a port."""
+
+    center: F3548LatLngPoint
+    radius: F3548Radius
+
+
+class F3548Polygon(Struct):
+    """A polygonal outline (implicitly closed: the last vertex is not the first again)."""
+
+    vertices: list[F3548LatLngPoint]
+
+
+class F3548Altitude(Struct):
+    """An altitude bound: metres above the take-off ground, under F3548's only reference (W84)."""
+
+    value: float
+    reference: Literal["W84"]
+    units: Literal["M"]
+
+
+class F3548Volume3D(Struct, omit_defaults=True):
+    """An outline (a circle or a polygon, exactly one) and an altitude band."""
+
+    altitude_lower: F3548Altitude
+    altitude_upper: F3548Altitude
+    outline_circle: F3548Circle | None = None
+    outline_polygon: F3548Polygon | None = None
+
+
+class F3548Time(Struct):
+    """An instant (RFC 3339, UTC)."""
+
+    value: datetime
+    format: Literal["RFC3339"]
+
+
+class F3548Volume4D(Struct):
+    """A volume and the time window the drone may occupy it."""
+
+    volume: F3548Volume3D
+    time_start: F3548Time
+    time_end: F3548Time
+
+
+class FlightIntentOut(Struct):
+    """A flight's operational intent: its F3548 ``Volume4D`` s, its F3548 state (``Accepted``,
+    ``Activated``, ``Nonconforming``, ``Contingent``; ``Ended`` once the flight is over) and its span."""
+
+    mission_id: str
+    drone_id: str
+    state: str
+    flight_state: str
+    time_start: datetime
+    time_end: datetime
+    volumes: list[F3548Volume4D]
+
+
+class PolygonGeometry(Struct):
+    """A GeoJSON Polygon: rings of ``[lon, lat]``, each closed."""
+
+    type: Literal["Polygon"]
+    coordinates: list[list[list[float]]]
+
+
+class IntentVolumeProperties(Struct):
+    """One volume of an intent in force (the properties of ``PLAN.geojson``'s intent features, with
+    the mission instead of the plan's trip number)."""
+
+    mission_id: str | None
+    drone_id: str
+    volume: int
+    state: str
+    altitude_lower_m: float
+    altitude_upper_m: float
+    time_start: datetime
+    time_end: datetime
+    radius_m: float
+    segment: list[list[float]]
+    resource: str | None
+
+
+class IntentFeature(Struct):
+    """One volume as a GeoJSON Feature."""
+
+    type: Literal["Feature"]
+    geometry: PolygonGeometry
+    properties: IntentVolumeProperties
+
+
+class IntentCollection(Struct):
+    """The volumes of the intents in force, as a GeoJSON FeatureCollection."""
+
+    type: Literal["FeatureCollection"]
+    features: list[IntentFeature]
+
+
 BODY_STRUCTS = (RequestIn, QuoteIn, LonLat, OfficeIn, PadIn, KeyIn)
 """The request bodies (documented with msgspec's exact JSON Schema, see ``app.exact_body_schemas``)."""
