@@ -3,10 +3,11 @@
 A store (SQLite file), the real Mosquitto broker, the simulated fleet and the dispatcher on an
 accelerated clock, and the HTTP API (``create_app``) served by uvicorn in the same event loop. The
 page asks for the operator key (or takes it from the URL fragment); requests are filed through the
-API with office keys; the test sees them in the table and drones move on the map, adds a temporary
-zone with the page's form (by clicking the map on the path ahead of a flight carrying a document),
-sees that flight re-routed by the dispatcher, its old route dashed and its new one drawn around the
-zone, and lifts the zone again. No mocks, no sleeps: every step waits for a condition.
+API with office keys; the test sees them in the table, drones move on the map inside their flights'
+operational intents (drawn, and hidden on demand), adds a temporary zone with the page's form (by
+clicking the map on the path ahead of a flight carrying a document), sees that flight re-routed by
+the dispatcher, its old route dashed and its new one drawn around the zone, and lifts the zone
+again. No mocks, no sleeps: every step waits for a condition.
 
 The map is MapLibre GL JS (WebGL, rendered by Chromium's software GL here): what it draws is read
 from the map itself, the features it renders in its named layers (``queryRenderedFeatures``) and the
@@ -220,6 +221,22 @@ async def takes_a_drone_out_of_service_and_back(page: Page, store: Store, drone_
     assert actions[-2:] == ["out_of_service", "in_service"], actions
 
 
+async def shows_the_flights_intents(page: Page, store: Store) -> None:
+    """The intents layer draws the volumes the flights in progress reserved (GET /intents), those
+    whose time window holds the simulated now emphasised; the legend's checkbox hides and shows it."""
+    in_use = "(fs) => fs.some((f) => f.now === true && f.mission !== '')"
+    await drawn(page, ["intents-fill"], in_use)
+    mission = await page.evaluate(
+        '() => window.dashboard.rendered(["intents-fill"]).find((f) => f.now === true).mission'
+    )
+    assert (await store.flights.get(str(mission))).drone_id
+    toggle = page.get_by_test_id("layer-intents")
+    await toggle.uncheck()
+    await drawn(page, ["intents-fill", "intents-line"], "(fs) => fs.length === 0")
+    await toggle.check()
+    await drawn(page, ["intents-fill"], in_use)
+
+
 async def flight_with_room_ahead(system: System) -> tuple[str, tuple[float, float]]:
     """A flight with a document on board and :data:`AHEAD_M` of path ahead: (mission, point there)."""
     d = system.dispatcher
@@ -286,6 +303,7 @@ async def test_dashboard_shows_the_live_system_and_adds_a_zone_that_reroutes_a_f
                 )
                 drone_id = str(flying)
                 await marker_moves(page, drone_id)
+                await shows_the_flights_intents(page, store)
 
                 # The zone form filled in first; then, for a flight carrying a document, a click on
                 # the map on its path ahead places the centre, and the form is submitted.

@@ -1,15 +1,16 @@
 /* Drone dispatch operations dashboard: ES modules, no build step, no network beyond the API (and
  * the map style, when the service names one).
  *
- * Data: GET /api/v1/{area,zones,pads,ports,fleet,requests} (refreshed periodically) and the live
+ * Data: GET /api/v1/{area,zones,pads,ports,fleet,requests,intents} (refreshed periodically) and the live
  * stream GET /api/v1/stream. The operator key comes from the URL fragment #key=... (then removed
  * from the address bar) or from a small form, and is kept in sessionStorage.
  *
  * Modules: state (shared state and helpers), time (area time, simulated clock), api, log, model
- * (what is shown, worked out from the state), map (MapLibre), fleet, zones, requests, stream.
+ * (what is shown, worked out from the state), map (MapLibre), fleet, zones, intents, requests, stream.
  */
 import { api, onUnauthorizedCall } from "./api.js";
 import { refreshFleet } from "./fleet.js";
+import { bindIntentsToggle, refreshIntents } from "./intents.js";
 import { logEvent } from "./log.js";
 import { createMap, fitArea, lonLatAt, redraw, rendered, screenPoint, sourceData, theMap, zoomBy } from "./map.js";
 import { refreshRequests, renderRequests } from "./requests.js";
@@ -54,7 +55,7 @@ function fitOnce() {
 }
 
 async function refreshAll() {
-  const results = await Promise.allSettled([refreshFleet(), refreshRequests()]);
+  const results = await Promise.allSettled([refreshFleet(), refreshRequests(), refreshIntents()]);
   return results.every((r) => r.status === "fulfilled");
 }
 
@@ -127,11 +128,12 @@ function init() {
     zoneLat: $("#zone-lat"), zoneRadius: $("#zone-radius"), zoneUntil: $("#zone-until"), zoneSubmit: $("#zone-submit"),
     zoneMessage: $("#zone-message"), zoneHelp: $("#zone-help"), circleFields: $("#circle-fields"),
     polygonFields: $("#polygon-fields"), polyCount: $("#poly-count"),
-    tempZones: $("#temp-zones"), tempZoneList: $("#temp-zone-list"),
+    tempZones: $("#temp-zones"), tempZoneList: $("#temp-zone-list"), showIntents: $("#show-intents"),
     keyModal: $("#key-modal"), keyInput: $("#key-input"), keyError: $("#key-error"),
   });
   onUnauthorizedCall(onUnauthorized);
   bindZoneForm();
+  bindIntentsToggle();
   $("#zoom-in").addEventListener("click", () => zoomBy(0.5));
   $("#zoom-out").addEventListener("click", () => zoomBy(-0.5));
   $("#zoom-fit").addEventListener("click", fitArea);

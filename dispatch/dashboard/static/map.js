@@ -3,22 +3,25 @@
  * Background: a plain colour, nothing fetched, unless the service names a map style (GET /area
  * map_style: a MapLibre style URL, or a raster tile URL with {z}/{x}/{y}). Everything the
  * dashboard draws is a GeoJSON source and named layers on top of it: zones (circles as polygons,
- * temporary zones hatched, zones not in force faded and dashed), pads and ports, planned routes
+ * temporary zones hatched, zones not in force faded and dashed), the flights' operational intents
+ * (faint; solid where in use now), pads and ports, planned routes
  * (a re-routed flight's old route dashed, its new one solid), the request picked in the table, the
  * zone being drafted and the drones (heading, state colour). Labels are HTML over the map (the
  * plain background has no fonts to fetch), placed without overlaps by priority.
  */
 import * as maplibregl from "./vendor/maplibre-gl/maplibre-gl.mjs";
-import { EARTH_R, S, STATE_COLOR, el, html, num } from "./state.js";
+import { EARTH_R, S, STATE_COLOR, el, html, num, parseTime } from "./state.js";
+import { AREA, hhmm, simNow } from "./time.js";
 import { displayState, pathAhead, rings, stateClass, zoneInfo, zoneLabel, zoneTitle } from "./model.js";
 
 const BACKGROUND = "#f7f8f5";
-const ZONE_RED = "#d92d20", ZONE_TEMP = "#e07b00", SELECTION = "#7c3aed", DRAFT = "#2563eb";
+const ZONE_RED = "#d92d20", ZONE_TEMP = "#e07b00", SELECTION = "#7c3aed", DRAFT = "#2563eb", INTENT = "#0e7490";
 const EMPTY = { type: "FeatureCollection", features: [] };
-const SOURCES = ["zones", "routes", "selection", "places", "draft", "drones"];
+const SOURCES = ["zones", "intents", "routes", "selection", "places", "draft", "drones"];
 /** The layers the page draws, bottom to top (their ids are what a test queries). */
 export const LAYERS = {
   zones: ["zones-fill", "zones-temporary-fill", "zones-line", "zones-line-inactive", "zones-margin"],
+  intents: ["intents-fill", "intents-line"],
   routes: ["routes-previous", "routes", "routes-end"],
   selection: ["selection-line", "selection-ends"],
   places: ["pads", "ports"],
@@ -69,7 +72,7 @@ export function createMap(container, styleUrl, onClick, onProblem) {
   map.on("click", (ev) => onClick(ev.lngLat.lng, ev.lngLat.lat));
   map.on("mousemove", (ev) => {
     el.cursor.textContent = `${ev.lngLat.lat.toFixed(5)}, ${ev.lngLat.lng.toFixed(5)}`;
-    const hit = ready ? map.queryRenderedFeatures(ev.point, { layers: ["drones", "ports", "pads", "zones-fill", "zones-temporary-fill"] })[0] : null;
+    const hit = ready ? map.queryRenderedFeatures(ev.point, { layers: ["drones", "ports", "pads", "zones-fill", "zones-temporary-fill", "intents-fill"] })[0] : null;
     map.getCanvas().title = hit ? hit.properties.title || "" : "";
   });
   map.on("mouseout", () => { el.cursor.textContent = ""; });
@@ -146,6 +149,13 @@ function addLayers() {
     "line-color": zoneColor, "line-width": 1.5, "line-opacity": 0.38, "line-dasharray": [3, 2.5],
   });
   add("zones-margin", "line", "zones", is("kind", "margin"), { "line-color": "rgba(217,45,32,0.35)", "line-width": 1, "line-dasharray": [3, 3] });
+  // a flight's intent: faint, but solid where its time window holds the simulated now (or it is not
+  // conforming: red)
+  const intentColor = ["case", ["get", "alarm"], ZONE_RED, INTENT];
+  add("intents-fill", "fill", "intents", null, { "fill-color": intentColor, "fill-opacity": ["case", ["get", "now"], 0.2, 0.05] });
+  add("intents-line", "line", "intents", null, {
+    "line-color": intentColor, "line-width": ["case", ["get", "now"], 1.5, 0.75], "line-opacity": ["case", ["get", "now"], 0.9, 0.35],
+  });
   const round = { "line-cap": "round", "line-join": "round" };
   add("routes-previous", "line", "routes", is("kind", "previous"), {
     "line-color": ["get", "color"], "line-width": 2, "line-opacity": 0.55, "line-dasharray": [2, 2],
@@ -177,7 +187,7 @@ function addLayers() {
 
 // --- drawing: each part is one source's data, set at most once a frame ---
 
-/** Draw these parts again at the next frame: "zones", "places", "drones", "routes", "selection", "draft". */
+/** Draw these parts again at the next frame: "zones", "intents", "places", "drones", "routes", "selection", "draft". */
 export function redraw(...parts) {
   for (const p of parts) dirty.add(p);
   if (frameRequested || !ready) return;
@@ -239,6 +249,19 @@ function drawZones() {
     });
   }
   return collection(features);
+}
+
+function drawIntents() {
+  if (!S.showIntents) return EMPTY;
+  const now = simNow();
+  return collection(S.intents.map((f) => {
+    const p = f.properties || {}, t0 = parseTime(p.time_start), t1 = parseTime(p.time_end);
+    return feature(f.geometry, {
+      mission: p.mission_id || "", drone: p.drone_id, volume: p.volume, state: p.state,
+      now: t0 !== null && t1 !== null && t0 <= now && now <= t1, alarm: p.state === "Nonconforming" || p.state === "Contingent",
+      title: `intent of ${p.drone_id}${p.mission_id ? ` (${p.mission_id})` : ""} · ${p.state} · ${Math.round(p.altitude_lower_m)}–${Math.round(p.altitude_upper_m)} m · ${hhmm(t0)}–${hhmm(t1)} ${AREA.label}`,
+    });
+  }));
 }
 
 function drawPlaces() {
@@ -338,7 +361,7 @@ function drawDraft() {
   return collection(features);
 }
 
-const DRAW = { zones: drawZones, places: drawPlaces, drones: drawDrones, routes: drawRoutes, selection: drawSelection, draft: drawDraft };
+const DRAW = { zones: drawZones, intents: drawIntents, places: drawPlaces, drones: drawDrones, routes: drawRoutes, selection: drawSelection, draft: drawDraft };
 
 // --- labels: by priority, each takes the first free spot around its anchor or is left out (its
 // shape's tooltip still names it; zoom in to see it); priority < 0 always shows ---

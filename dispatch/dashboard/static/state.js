@@ -26,6 +26,8 @@ export const STATE_COLOR = {
 export const S = {
   key: null,
   zones: [], // GeoJSON features
+  intents: [], // GeoJSON features: one per volume of the operational intents in force
+  showIntents: true, // the intents layer (the legend's checkbox)
   localTemporary: new Set(), // zone ids added from this page
   pads: [], // {id, lon, lat, label}
   ports: [], // {id, lon, lat, drones}
