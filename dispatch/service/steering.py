@@ -388,10 +388,10 @@ class Steering:
         if start is None:
             await self.intents.rerouted(m, m.waypoints[0], rep, m.spec.depart, on_ground=True)
         else:
-            hold = await self.intents.rerouted(m, start, rep, self.clock.now(), on_ground=False)
-            if hold > 0:
-                # Still held: the resume that follows waits until the new route is clear.
-                await self.clock.sleep(hold)
+            # No hold before the new route: hovering drains the battery the replacement was
+            # accepted with (a full-suite run saw a drone held this way empty its battery). A
+            # conflict of the replacement is audited.
+            await self.intents.rerouted(m, start, rep, self.clock.now(), on_ground=False, may_hold=False)
         if cancel:
             self.stats.cancel_steers += 1
         else:
