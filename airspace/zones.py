@@ -10,6 +10,11 @@ A zones file is an RFC 7946 ``FeatureCollection`` in lon/lat order. Each feature
   ``default_margin_m``, 25 m); ``valid_from`` / ``valid_to`` (ISO 8601 with a zone offset; absent:
   always); ``reason`` (text); ``radius_m`` (circles only).
 
+The collection may declare the datum of its coordinates in a top-level ``datum`` member
+(``"WGS-84"``, the default as in RFC 7946, ``"CGCS2000"``, ``"GCJ-02"`` or ``"BD-09"``); the zones
+are converted to WGS-84 as they are read (:mod:`airspace.datum`), so every :class:`Zone` is in
+WGS-84 whatever the file's datum.
+
 Bad input raises :class:`ZoneFormatError` naming the source, the feature and the problem; nothing
 is loaded. :func:`load_zones` is the only function here that touches a file.
 """
@@ -20,7 +25,7 @@ import json
 import math
 import reprlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, overload
@@ -28,6 +33,16 @@ from typing import Any, overload
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
+
+from airspace.datum import (
+    SPACING_M,
+    DatumError,
+    check_datum,
+    circle_to_wgs84,
+    dense_positions,
+    geometry_to_wgs84,
+    is_wgs84,
+)
 
 ZONE_KINDS: tuple[str, ...] = ("no_fly",)
 DEFAULT_MARGIN_M: float = 25.0
@@ -41,6 +56,7 @@ MAX_ZONE_VERTICES: int = 5_000  # per zone, every ring of every part
 MAX_TOTAL_VERTICES: int = 100_000  # per document
 MAX_RADIUS_M: float = 50_000.0  # the service area is 100 km around its centre
 MAX_MARGIN_M: float = 5_000.0
+MAX_DENSE_POSITIONS: int = 2_000_000  # per document read in another datum: 50,000 km of outline
 MAX_ZONE_SPAN_DEG: float = 5.0  # a zone's lon/lat extent; also catches rings across the antimeridian
 
 
@@ -323,17 +339,23 @@ def count_positions(coordinates: Any, limit: int = MAX_ZONE_VERTICES) -> int:
 
 
 def parse_zones(
-    data: Any, source: str = "zones.geojson", default_margin_m: float = DEFAULT_MARGIN_M
+    data: Any,
+    source: str = "zones.geojson",
+    default_margin_m: float = DEFAULT_MARGIN_M,
+    datum: str | None = None,
 ) -> list[Zone]:
-    """Validate a decoded zones GeoJSON document and return its zones, in file order.
+    """Validate a decoded zones GeoJSON document and return its zones in WGS-84, in file order.
 
-    Raises :class:`ZoneFormatError` at the first problem (naming the feature by id or index); no
-    partial result is returned.
+    The coordinates are in the document's ``datum`` member, else in ``datum`` (a caller's
+    ``--datum``), else WGS-84; a document that declares another datum than a given ``datum`` is
+    refused. Raises :class:`ZoneFormatError` at the first problem (naming the feature by id or
+    index); no partial result is returned.
     """
     if isinstance(default_margin_m, bool) or not math.isfinite(default_margin_m) or default_margin_m < 0:
         raise ValueError(f"default_margin_m must be a finite number >= 0, got {default_margin_m!r}")
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise ZoneFormatError(source, "$", "must be a GeoJSON FeatureCollection")
+    datum = _document_datum(data, source, datum)
     features = data.get("features")
     if not isinstance(features, list):
         raise ZoneFormatError(source, "$", "'features' must be a list")
@@ -355,11 +377,63 @@ def parse_zones(
             )
         seen[zone.id] = i
         zones.append(zone)
+    if not is_wgs84(datum):
+        dense = sum(dense_positions(z.shape) for z in zones if z.radius_m is None)
+        if dense > MAX_DENSE_POSITIONS:
+            raise ZoneFormatError(
+                source,
+                "$",
+                f"the outlines are too long to convert from {datum} ({dense} positions at one every "
+                f"{SPACING_M:g} m, more than {MAX_DENSE_POSITIONS}): split the document",
+            )
+        zones = [_zone_to_wgs84(zone, datum, source, i) for i, zone in enumerate(zones)]
     return zones
 
 
-def load_zones(path: str | Path, default_margin_m: float = DEFAULT_MARGIN_M) -> list[Zone]:
-    """Read and validate a zones GeoJSON file (errors name the file, the feature and the problem)."""
+def _document_datum(data: dict[str, Any], source: str, given: str | None) -> str:
+    """The datum of a zones document: its ``datum`` member, else ``given``, else WGS-84."""
+    try:
+        if given is not None:
+            check_datum(given)
+        declared = check_datum(data["datum"]) if "datum" in data else None
+    except DatumError as exc:
+        raise ZoneFormatError(source, "$", str(exc)) from None
+    if declared is not None and given is not None and declared != given:
+        raise ZoneFormatError(
+            source, "$", f"the document declares datum {declared!r}, but {given!r} was given for it"
+        )
+    return declared or given or "WGS-84"
+
+
+def _zone_to_wgs84(zone: Zone, datum: str, source: str, index: int) -> Zone:
+    """The zone with its footprint converted from ``datum`` to WGS-84 (:mod:`airspace.datum`)."""
+    try:
+        if zone.radius_m is not None:
+            centre, radius = circle_to_wgs84(datum, zone.shape.x, zone.shape.y, zone.radius_m)
+            return replace(zone, shape=Point(centre), radius_m=radius)
+        shape = geometry_to_wgs84(datum, zone.shape)
+    except DatumError as exc:
+        raise ZoneFormatError(source, zone.id, str(exc), index=index) from None
+    positions = int(shapely.get_num_coordinates(shape))
+    if positions > MAX_ZONE_VERTICES:
+        raise ZoneFormatError(
+            source,
+            zone.id,
+            f"converted from {datum}, its outline needs {positions} positions (the offset bends long "
+            f"edges), more than {MAX_ZONE_VERTICES}: split the zone",
+            index=index,
+        )
+    if not shape.is_valid:
+        reason = shapely.is_valid_reason(shape)
+        raise ZoneFormatError(source, zone.id, f"invalid once converted from {datum}: {reason}", index=index)
+    return replace(zone, shape=shape)
+
+
+def load_zones(
+    path: str | Path, default_margin_m: float = DEFAULT_MARGIN_M, datum: str | None = None
+) -> list[Zone]:
+    """Read and validate a zones GeoJSON file, in WGS-84 (errors name the file, the feature and the
+    problem; ``datum`` as in :func:`parse_zones`)."""
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
@@ -369,7 +443,7 @@ def load_zones(path: str | Path, default_margin_m: float = DEFAULT_MARGIN_M) -> 
         raise ZoneFormatError(str(p), "$", f"invalid JSON: {exc}") from exc
     except RecursionError:
         raise ZoneFormatError(str(p), "$", "invalid JSON: nested too deeply") from None
-    return parse_zones(data, source=str(p), default_margin_m=default_margin_m)
+    return parse_zones(data, source=str(p), default_margin_m=default_margin_m, datum=datum)
 
 
 def zone_to_feature(zone: Zone) -> dict[str, Any]:
@@ -389,6 +463,17 @@ def zone_to_feature(zone: Zone) -> dict[str, Any]:
         props["reason"] = zone.reason
     geometry = json.loads(json.dumps(mapping(zone.shape)))  # tuples -> lists, plain JSON
     return {"type": "Feature", "geometry": geometry, "properties": props}
+
+
+def wgs84_feature(feature: dict[str, Any], zone: Zone) -> dict[str, Any]:
+    """``feature`` (one :func:`parse_zones` read as ``zone``) with the zone's WGS-84 footprint: the
+    geometry, and ``radius_m`` for a circle. What to store of a zone read in another datum; the
+    other members and properties are kept as they were."""
+    props = dict(feature.get("properties") or {})
+    if zone.radius_m is not None:
+        props["radius_m"] = zone.radius_m
+    geometry = json.loads(json.dumps(mapping(zone.shape)))
+    return {**feature, "geometry": geometry, "properties": props}
 
 
 def zones_to_geojson(zones: Iterable[Zone]) -> dict[str, Any]:
