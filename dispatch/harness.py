@@ -24,6 +24,7 @@ from shapely.geometry import Point
 from airspace.zones import Zone, load_zones
 from dispatch.commands.plan import SAMPLE_DIR
 from dispatch.service.dispatcher import Dispatcher
+from dispatch.service.inbox import StoreJournal
 from dispatch.service.reroute import next_waypoint
 from dispatch.service.solver_pool import SolverPool
 from dispatch.settings import DispatcherSettings
@@ -144,9 +145,10 @@ async def running_system(
         telemetry_period_s=telemetry_period_s,
         fleet_secret=secret,
     )
+    client_id = f"disp-{prefix.split('/')[0]}"
     link = FleetLink(
-        broker, client_id=f"disp-{prefix.split('/')[0]}", prefix=prefix, clock=clock,
-        max_telemetry_age_s=60.0, fleet_secret=secret,
+        broker, client_id=client_id, prefix=prefix, clock=clock,
+        max_telemetry_age_s=60.0, fleet_secret=secret, event_journal=StoreJournal(store, client_id),
     )  # fmt: skip
     async with sim, link:
         # Silence is judged on the shared clock: at 150-200x, the default 90 simulated seconds would

@@ -23,6 +23,7 @@ from airspace.zones import load_zones
 from dispatch.api.app import AppServer, create_app
 from dispatch.api.context import ApiContext
 from dispatch.service.dispatcher import Dispatcher
+from dispatch.service.inbox import StoreJournal
 from dispatch.service.solver_pool import SolverPool
 from dispatch.settings import DispatcherSettings, LinkSettings
 from dispatch.store import Store, open_store
@@ -112,7 +113,7 @@ async def live_system(
                 replace(broker, username="dispatcher", password=logins["dispatcher"]),
                 client_id="live-dispatcher", prefix=PREFIX, clock=clock,
                 max_telemetry_age_s=LinkSettings().max_telemetry_age_s,
-                fleet_secret=secret,
+                fleet_secret=secret, event_journal=StoreJournal(store, "live-dispatcher"),
             )  # fmt: skip
             async with sim, link:
                 dispatcher = Dispatcher(store, link, clock, dispatcher_settings, pool=pool)

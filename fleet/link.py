@@ -39,6 +39,7 @@ from fleet.connection import (
     unless_lost,
 )
 from fleet.hub import Hub, Subscription
+from fleet.journal import EventJournal, JournalAcks, ReceivedEvent, ack, manual_acks
 from fleet.messages import (
     Ack,
     AnyCommand,
@@ -150,9 +151,13 @@ class FleetLink:
         telemetry_only: bool = False,
         forget_filters: Iterable[str] = (),
         fleet_secret: FleetSecret | None = None,
+        event_journal: EventJournal | None = None,
     ) -> None:
         """``fleet_secret``: states, acks and events must be signed with their drone's key (dropped
-        as ``bad_signature`` otherwise); None accepts them unsigned, and says so loudly at start."""
+        as ``bad_signature`` otherwise); None accepts them unsigned, and says so loudly at start.
+        ``event_journal``: every event is written there before the broker hears it was received
+        (see :mod:`fleet.journal`; the consumer calls :meth:`settle` once it handled one); None
+        acknowledges events on receipt."""
         if telemetry_group is not None and not SHARE_GROUP.fullmatch(telemetry_group):
             raise ValueError(f"telemetry_group must match {SHARE_GROUP.pattern}, got {telemetry_group!r}")
         if attempts < 1:
@@ -195,6 +200,9 @@ class FleetLink:
         self._pending: dict[str, tuple[str, asyncio.Future[Ack]]] = {}
         self._seen_events: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._client: aiomqtt.Client | None = None
+        self._connection: aiomqtt.Client | None = None  # from before it connects (acks need it)
+        self._acks = JournalAcks(event_journal) if event_journal is not None else None
+        self._acks_task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()  # set when the current connection drops
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -212,6 +220,10 @@ class FleetLink:
                 )  # fmt: skip
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name=f"fleet-link-{self.client_id}")
+            if self._acks is not None:
+                self._acks_task = asyncio.create_task(
+                    self._acks.run(lambda: self._connection), name=f"fleet-journal-{self.client_id}"
+                )
 
     async def stop(self) -> None:
         """Disconnect and stop the loop; pending ``send`` calls fail with :class:`CommandTimeout`."""
@@ -223,6 +235,11 @@ class FleetLink:
             if not done:
                 log.warning("fleet link %s: receive loop did not stop within 5 s", self.client_id)
             self._task = None
+        if self._acks_task is not None:
+            self._acks_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._acks_task
+            self._acks_task = None
         self._connected.clear()
 
     async def wait_connected(self, timeout_s: float = 10.0) -> None:
@@ -386,13 +403,18 @@ class FleetLink:
     async def _run(self) -> None:
         backoff = self.backoff_min_s
         while not self._stopping:
+            holder: list[aiomqtt.Client] = []
             client = persistent_client(
                 self.address,
                 self.client_id,
                 protocol=self.protocol,
                 session_expiry_s=self.session_expiry_s,
-                queue_type=self._inline_queue(),
+                queue_type=self._inline_queue(holder),
             )
+            holder.append(client)
+            if self._acks is not None:
+                manual_acks(client)
+            self._connection = client
             try:
                 async with client:
                     filters = [(self._telemetry_filter(), 0)]
@@ -428,28 +450,54 @@ class FleetLink:
             backoff = min(backoff * 2, self.backoff_max_s)
             await asyncio.sleep(delay)
 
-    def _inline_queue(self) -> type[asyncio.Queue[aiomqtt.Message]]:
+    def _inline_queue(self, holder: list[aiomqtt.Client]) -> type[asyncio.Queue[aiomqtt.Message]]:
         """A queue class for aiomqtt that hands every message to the link the moment paho
         decodes it, instead of queueing it for an iterator.
 
         aiomqtt's message iterator creates a task and an ``asyncio.wait`` per message, which
         capped ingest far below what paho decodes; handling inline also means no unbounded
-        backlog can build up in the client. ``_handle`` never raises.
+        backlog can build up in the client. ``_handle`` never raises. ``holder``: the client the
+        queue is for (set once it is made), whose connection an acknowledgement goes out on.
         """
         handle = self._handle_safely
 
         class InlineQueue(asyncio.Queue[aiomqtt.Message]):
             def put_nowait(self, item: aiomqtt.Message) -> None:
-                handle(item.topic.value, item.payload)
+                handle(item.topic.value, item.payload, item, holder[0])
 
         return InlineQueue
 
-    def _handle_safely(self, topic: str, payload: object) -> None:
+    def _handle_safely(
+        self, topic: str, payload: object, message: aiomqtt.Message | None = None,
+        client: aiomqtt.Client | None = None,
+    ) -> None:  # fmt: skip
+        outcome: ReceivedEvent | bool | None = None
         try:
-            self._handle(topic, payload)
+            outcome = self._handle(topic, payload)
         except Exception:  # a bug here must never break the connection (we run inside paho)
             self.stats.dropped["internal_error"] += 1
             log.exception("fleet link: error handling a message on %s", topic)
+        if self._acks is None or message is None or client is None or message.qos == 0:
+            return
+        if outcome is None or outcome is False:
+            ack(client, message.mid)  # dropped, or nothing to keep: acknowledged at once
+        else:
+            self._acks.defer(client, message.mid, outcome if isinstance(outcome, ReceivedEvent) else None)
+
+    def settle(self, event: Event) -> None:
+        """The consumer has handled ``event``: its journal entry may go (no-op without a journal)."""
+        if self._acks is not None:
+            self._acks.settle((event.drone_id, event.msg_id))
+
+    @property
+    def journaling(self) -> bool:
+        """Whether events are written to an event journal before they are acknowledged."""
+        return self._acks is not None
+
+    async def journal_idle(self) -> None:
+        """Wait until every event received so far is written to the journal (at once without one)."""
+        if self._acks is not None:
+            await self._acks.idle()
 
     def _drop(self, reason: str, topic: str, detail: str) -> None:
         count = self.stats.dropped[reason] + 1
@@ -486,41 +534,43 @@ class FleetLink:
             return f"ts {ts.isoformat()} is more than {self.max_message_age} before {now.isoformat()}"
         return None
 
-    def _handle(self, topic: str, payload: object) -> None:
+    def _handle(self, topic: str, payload: object) -> ReceivedEvent | bool | None:
+        """Take one message in. Returns what its acknowledgement waits for: a new event (its
+        journal write), True for a repeated event (the writes queued before it), else nothing."""
         self.stats.received += 1
         parsed = self.topics.parse(topic)
         if parsed is None:
             self._drop("bad_topic", topic, "not a fleet topic")
-            return
+            return None
         drone_id, kind = parsed
         if self.known_drones is not None and drone_id not in self.known_drones:
             self._drop("unknown_drone", topic, f"drone {drone_id!r} is not in the fleet")
-            return
+            return None
         if not isinstance(payload, bytes | bytearray):
             self._drop("malformed", topic, "payload is not bytes")
-            return
+            return None
         if kind == "state" and not payload:
             # A retained state deleted (a zero-length retained publish): the drone no longer says
             # anything about itself, so its liveness is judged on telemetry alone. Forging this
             # needs no key but proves nothing: a drone without fresh telemetry stays offline.
             self.stats.cleared_states += 1
             self.registry.clear_state(drone_id)
-            return
+            return None
         try:
             msg: Message = decode(kind, bytes(payload), drone_id)
         except ProtocolError as exc:
             self._drop(exc.reason, topic, exc.detail)
-            return
+            return None
         problem = self._time_problem(msg)
         if problem is not None:
             self._drop("bad_time", topic, problem)
-            return
+            return None
         if self.fleet_secret is not None and isinstance(msg, State | Ack | Event):
             # Before anything (the registry, a waiting send, the event de-duplication) sees it.
             problem = signature_problem(msg, self.fleet_secret)
             if problem is not None:
                 self._refuse(msg, topic, problem)
-                return
+                return None
         if isinstance(msg, Telemetry):
             self.stats.telemetry += 1
             self._take_telemetry(msg, self.clock.now(), shared=False)
@@ -538,13 +588,15 @@ class FleetLink:
             key = (msg.drone_id, msg.msg_id)
             if key in self._seen_events:
                 self.stats.duplicate_events += 1
-                return
+                return True
             self._seen_events[key] = None
             if len(self._seen_events) > _REMEMBERED_EVENTS:
                 self._seen_events.popitem(last=False)
             # The topic kind "event" decodes to an event type only; the union is not narrowed by it.
             self.registry.on_event(msg)  # type: ignore[arg-type]  # see above
             self._emit(msg)  # type: ignore[arg-type]  # see above
+            return ReceivedEvent(msg, bytes(payload), self.clock.now())  # type: ignore[arg-type]  # see above
         else:
             # A command on a drone's cmd topic is not for us; our subscriptions never match it.
             self._drop("unexpected_kind", topic, kind)
+        return None

@@ -69,10 +69,11 @@ from dispatch.service.fleet_view import (
     share_group,
     writer_id,
 )
+from dispatch.service.inbox import StoreJournal
 from dispatch.service.leadership import LeadershipError, Lease, cancel_and_wait, run_as_leader
 from dispatch.settings import LinkSettings, Settings, SettingsError, add_settings_arguments, load_settings
 from dispatch.settings.specs import RUN
-from dispatch.store import StoreError, open_store
+from dispatch.store import Store, StoreError, open_store
 from fleet.clock import Clock
 from fleet.connection import client_id_from
 from fleet.link import FleetLink
@@ -100,17 +101,20 @@ def stop_on_signals() -> asyncio.Event:
 def dispatcher_link(
     link: LinkSettings,
     clock: Clock,
+    store: Store,
     *,
     telemetry_group: str | None = None,
     forget_filters: Iterable[str] = (),
 ) -> FleetLink:
     """The dispatcher's fleet link of the ``link`` settings (a member of the shared subscription
     ``telemetry_group`` if given; ``forget_filters``: see :class:`~fleet.link.FleetLink`), checking
-    drone signatures with the fleet secret."""
+    drone signatures with the fleet secret and writing every event to ``store``'s inbox before it
+    is acknowledged."""
     return FleetLink(
         link.address(), client_id=link.client_id, prefix=link.prefix, clock=clock,
         max_telemetry_age_s=link.max_telemetry_age_s, telemetry_group=telemetry_group,
         forget_filters=forget_filters, fleet_secret=link.fleet_secret,
+        event_journal=StoreJournal(store, link.client_id),
     )  # fmt: skip
 
 
@@ -172,7 +176,9 @@ async def _run(settings: Settings) -> int:
             # left by an earlier run with or without --share-telemetry, is dropped.
             every = Topics(settings.link.prefix).all_of("telemetry")
             other_mode = every if group is not None else f"$share/{share_group(area)}/{every}"
-            link = dispatcher_link(settings.link, clock, telemetry_group=group, forget_filters=[other_mode])
+            link = dispatcher_link(
+                settings.link, clock, store, telemetry_group=group, forget_filters=[other_mode]
+            )
             link.add_telemetry_listener(meter.on_telemetry)
             # The dispatcher subscribes to the link before it connects: the events the broker kept
             # for this session while the dispatcher was down arrive right after the connect.

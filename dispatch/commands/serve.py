@@ -115,7 +115,7 @@ async def _serve(settings: Settings) -> int:
             seeded = await seed_if_empty(store, settings.store.seed_dir)
             if seeded is not None:
                 print(f"the database had no fleet: seeded {seeded}", flush=True)
-            link = dispatcher_link(settings.link, clock)
+            link = dispatcher_link(settings.link, clock, store)
             dispatcher = Dispatcher(store, link, clock, settings.dispatcher)
             async with link, dispatcher:
                 ctx = ApiContext(

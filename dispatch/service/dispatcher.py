@@ -55,6 +55,7 @@ from dispatch.service.drone_service import load_service_states, return_to_servic
 from dispatch.service.events import Events
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
+from dispatch.service.inbox import replay_inbox
 from dispatch.service.intake import Assessment
 from dispatch.service.intake_batch import IntakeBatcher
 from dispatch.service.isolation import assess_isolated, for_each, run_steps
@@ -69,6 +70,7 @@ from dispatch.store import Intake, NewRequest, RequestView, Store
 from fleet.clock import Clock
 from fleet.description import Fleet
 from fleet.link import FleetLink
+from fleet.messages import Event
 from routing.requests import Request
 
 log = logging.getLogger(__name__)
@@ -129,6 +131,7 @@ class Dispatcher:
         self._intake_lock = asyncio.Lock()
         self._intake_batch: IntakeBatcher[RequestView] = IntakeBatcher(self._intake)
         self._sub = link.subscribe(maxsize=100_000)
+        self._replayed: set[tuple[str, str]] = set()  # events handled from the inbox at start
         self.idle = asyncio.Event()  # set when a planning round found nothing left to do
         self._progress = asyncio.Condition()
 
@@ -184,6 +187,7 @@ class Dispatcher:
         await load_service_states(self)
         await self.steering.load_zones()
         await self.recovery.recover()
+        self._replayed = await replay_inbox(self.store, self.link, self.events.handle)
         self.flights.spawn(self.steering.scan_recovered(), "scan-recovered")
         await self.recovery.locate_drones()
         await self._intake_pending()
@@ -337,11 +341,17 @@ class Dispatcher:
 
     async def _event_loop(self) -> None:
         async for update in self._sub:
+            event = update if isinstance(update, Event) else None
+            if event is not None and (event.drone_id, event.msg_id) in self._replayed:
+                self.link.settle(event)  # handled from the inbox at start
+                continue
             try:
                 await self.events.handle(update)
             except Exception:
                 self.stats.errors["event"] += 1
                 log.exception("handling %s failed", type(update).__name__)
+            if event is not None:
+                self.link.settle(event)  # handled (or failed for good): its inbox entry may go
             await self._notify()
 
     # --- tick: liveness, ETAs, requests and zones filed elsewhere ----------------------------

@@ -290,3 +290,23 @@ class DronePositionRow(Base):
     received_at: Mapped[datetime]
     writer: Mapped[str] = mapped_column(String(200))
     stamp_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class EventInboxRow(Base):
+    """A drone event the dispatcher's link received and has not yet handled (the inbox).
+
+    The link writes each event here *before* it acknowledges it to the broker, and the dispatcher
+    deletes the row once the event is handled: an event a killed dispatcher had received but not
+    handled is replayed by the process that takes over (``session`` is the area's MQTT client id,
+    shared by the leader and its standbys). ``body`` is the event exactly as received (JSON text,
+    signature included); rows replay in ``(received_at, seq)`` order.
+    """
+
+    __tablename__ = "event_inbox"
+
+    session: Mapped[str] = mapped_column(String(200), primary_key=True)
+    drone_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    msg_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    seq: Mapped[int] = mapped_column(BigInteger)

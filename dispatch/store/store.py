@@ -15,6 +15,7 @@ from dispatch.store.directory import DirectoryRepository
 from dispatch.store.engine import create_engine, current_revision, head_revision, resolve_url, upgrade
 from dispatch.store.errors import StoreError
 from dispatch.store.flights import FlightRepository
+from dispatch.store.inbox import EventInbox
 from dispatch.store.positions import PositionRepository
 from dispatch.store.requests import RequestRepository
 from dispatch.store.views import AuditEntry
@@ -23,7 +24,7 @@ from dispatch.store.zones import ZoneRepository
 
 class Store:
     """The persistent store: requests, flights, zones, API keys, the directory, the audit chain and
-    the fleet view (``positions``).
+    the fleet view (``positions``) and the event inbox (``inbox``).
 
     Every method opens its own short transaction; a state change and its audit entry always
     commit together. Close with :meth:`close` (or use ``async with``).
@@ -37,6 +38,7 @@ class Store:
         self.api_keys = ApiKeyRepository(db)
         self.directory = DirectoryRepository(db)
         self.positions = PositionRepository(db)
+        self.inbox = EventInbox(db)
 
     @property
     def dialect(self) -> str:
