@@ -77,11 +77,15 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
 
         # A temporary zone on the path still ahead of a flight with a document on board, far
         # enough ahead that the drone cannot have passed it by the time the operator adds it, and
-        # away from every other drone. Time runs at 40x meanwhile: at 200x the 2.5 km are 0.8 s of
-        # wall time, which a machine shared by several test suites has been seen to stall for.
+        # away from every other drone. Time runs at 10x meanwhile: at 200x the 2.5 km are 0.8 s of
+        # wall time, which a machine shared by several test suites has been seen to stall for; and
+        # the drone hovers while the dispatcher works out its new route, so each wall second of
+        # reaction costs the battery a simulated 10 s of hover (at 40x a loaded machine once made
+        # a hold so long that the replacement was refused and the drone emptied its battery on
+        # its way home).
         ahead_m = 2500.0
         target: dict[str, object] = {}
-        system.clock.set_speed(40.0)
+        system.clock.set_speed(10.0)
 
         async def flight_with_room_ahead() -> bool:
             for m in d.missions.values():
