@@ -151,6 +151,8 @@ class _FeatureParser:
     def parse(self, feature: Any) -> Zone:
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             raise self.fail('must be a GeoJSON object with "type": "Feature"')
+        if "datum" in feature:
+            raise self.fail("'datum' is a member of the FeatureCollection, not of a feature")
         props = feature.get("properties")
         if not isinstance(props, dict):
             raise self.fail("'properties' must be an object with at least an 'id'")

@@ -14,6 +14,7 @@ from litestar.datastructures import State
 from litestar.params import JSONBody
 
 from dispatch.api.auth import ADMIN_ONLY, ANY_ROLE, STAFF_ONLY, principal_of
+from dispatch.api.datum import body_datum, lonlat_to_wgs84
 from dispatch.api.errors import ApiError
 from dispatch.api.routes_fleet import ERRORS
 from dispatch.api.routes_requests import ctx_of
@@ -50,15 +51,17 @@ async def pads(state: State) -> list[PadOut]:
 
 @post("/pads", guards=[ADMIN_ONLY], status_code=201, summary="Add or move a pad", responses=ERRORS)
 async def add_pad(request: Request[Any, Any, Any], state: State, data: JSONBody[PadIn]) -> PadOut:
-    """Create a pad (no office is created for it; add one with POST /offices); 422
+    """Create a pad (no office is created for it; add one with POST /offices), its ``lon``/``lat``
+    converted to WGS-84 from the body's ``datum``; 422
     ``outside_service_area`` for one no drone of the area could serve."""
     ctx = ctx_of(state)
     assert ctx.dispatcher.fleet is not None, "the dispatcher is not started"
-    outside = place_problem(ServiceArea.of(ctx.dispatcher.fleet), "pad", data.lon, data.lat)
+    lon, lat = lonlat_to_wgs84(body_datum(data.datum), data.lon, data.lat, "pad")
+    outside = place_problem(ServiceArea.of(ctx.dispatcher.fleet), "pad", lon, lat)
     if outside is not None:
         raise ApiError(422, outside.code, outside.message, outside.details)
     store = ctx.store
-    await store.directory.add_pad(data.id, data.name, data.lon, data.lat, actor=principal_of(request).actor)
+    await store.directory.add_pad(data.id, data.name, lon, lat, actor=principal_of(request).actor)
     p = await store.directory.pad(data.id)
     return PadOut(data.id, data.name, p.lon, p.lat)
 

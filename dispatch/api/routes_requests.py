@@ -14,6 +14,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from dispatch.api.auth import ANY_ROLE, principal_of
 from dispatch.api.context import API_PREFIX, ApiContext, Principal
+from dispatch.api.datum import body_datum, lonlat_to_wgs84
 from dispatch.api.errors import ApiError, error_responses
 from dispatch.api.schemas import (
     LonLat,
@@ -82,7 +83,8 @@ def request_out(view: RequestView, *, eta: datetime | None = None, codes: Any = 
     )
 
 
-async def _place(ctx: ApiContext, name: str, value: PlaceIn) -> Place:
+async def _place(ctx: ApiContext, name: str, value: PlaceIn, datum: str) -> Place:
+    """A body's place in WGS-84: a pad by its id, or coordinates converted from ``datum``."""
     if isinstance(value, str):
         try:
             return await ctx.store.directory.pad(value)
@@ -102,6 +104,7 @@ async def _place(ctx: ApiContext, name: str, value: PlaceIn) -> Place:
                 f"{name}.{axis} {v} is not a coordinate in [-{bound:g}, {bound:g}]",
                 {"field": f"{name}.{axis}", "value": v if math.isfinite(v) else str(v)},
             )
+    lon, lat = lonlat_to_wgs84(datum, lon, lat, name)
     for pad in (await ctx.store.directory.pads()).values():
         # Coordinates that are a pad's are that pad (the custody record then names it).
         if abs(pad.lon - lon) <= PAD_TOLERANCE_DEG and abs(pad.lat - lat) <= PAD_TOLERANCE_DEG:
@@ -213,7 +216,9 @@ async def file_request(
     assert office_id is not None
     _check_weight(data.weight_kg)
     _check_times(data.ready_at, data.deadline)
-    pickup, dropoff = await _place(ctx, "pickup", data.pickup), await _place(ctx, "dropoff", data.dropoff)
+    datum = body_datum(data.datum)
+    pickup = await _place(ctx, "pickup", data.pickup, datum)
+    dropoff = await _place(ctx, "dropoff", data.dropoff, datum)
     _check_edge(ctx, pickup, dropoff, data)
     new = NewRequest(
         office_id=office_id,
@@ -406,7 +411,9 @@ async def make_quote(state: State, data: JSONBody[QuoteIn]) -> QuoteOut:
     ctx = ctx_of(state)
     _check_weight(data.weight_kg)
     _check_times(data.ready_at, data.deadline)
-    pickup, dropoff = await _place(ctx, "pickup", data.pickup), await _place(ctx, "dropoff", data.dropoff)
+    datum = body_datum(data.datum)
+    pickup = await _place(ctx, "pickup", data.pickup, datum)
+    dropoff = await _place(ctx, "dropoff", data.dropoff, datum)
     _check_edge(ctx, pickup, dropoff, data)
     verdict = await quote(
         ctx.dispatcher,

@@ -2,7 +2,10 @@
 
 Bodies are the airspace format (see ``airspace.zones``): a Feature or a FeatureCollection whose
 properties are ``id``, ``kind``, ``floor_m``, ``ceiling_m``, ``margin_m``, ``valid_from``,
-``valid_to`` (``valid_until`` is accepted as another name for it), ``reason``, ``radius_m``.
+``valid_to`` (``valid_until`` is accepted as another name for it), ``reason``, ``radius_m``. A
+top-level ``datum`` member (``WGS-84``, the default, ``CGCS2000``, ``GCJ-02`` or ``BD-09``) says
+what the coordinates are in: they are converted to WGS-84 before anything else, and what is
+stored and answered is WGS-84.
 Every zone added or changed goes through ``Dispatcher.add_zone``, which re-routes the flights
 whose rest of path enters it. Responses add a ``meta`` member to each feature (active, author,
 times); it is ignored when a feature is sent back.
@@ -24,9 +27,11 @@ from litestar import Request, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from airspace.zones import Zone, parse_zones
+from airspace.datum import is_wgs84
+from airspace.zones import Zone, parse_zones, wgs84_feature
 from dispatch.api.auth import STAFF_ONLY, principal_of
 from dispatch.api.context import ApiContext
+from dispatch.api.datum import body_datum
 from dispatch.api.errors import ApiError, error_responses
 from dispatch.api.routes_requests import ctx_of
 from dispatch.api.schemas import MAX_ID, MAX_REASON, TEXT_PATTERN, ZoneChange, ZoneCollection
@@ -71,6 +76,14 @@ def _features(body: Any) -> list[dict[str, Any]]:
         and body.get("type") == "FeatureCollection"
         and isinstance(body.get("features"), list)
     ):
+        for i, feature in enumerate(body["features"]):
+            if isinstance(feature, dict) and "datum" in feature:
+                raise ApiError(
+                    422,
+                    "invalid_geojson",
+                    f"features[{i}]: 'datum' is a member of the FeatureCollection, not of a feature",
+                    {"field": f"features[{i}].datum"},
+                )
         return list(body["features"])
     raise ApiError(422, "invalid_geojson", "the body must be a GeoJSON Feature or FeatureCollection")
 
@@ -97,11 +110,21 @@ def _window(feature: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
 
 
 def parse_body(body: Any) -> tuple[list[dict[str, Any]], list[Zone]]:
-    """Validate zones with the airspace parser (422 ``invalid_geojson`` with its message)."""
+    """Validate zones with the airspace parser (422 ``invalid_geojson`` with its message).
+
+    The body's ``datum`` member (of the Feature or the FeatureCollection) says what its coordinates
+    are in (422 ``unknown_datum`` for another value); the features returned, the ones to store,
+    carry the zones' WGS-84 footprints.
+    """
     features = [_normalise(f) for f in _features(body)]
     if not features:
         raise ApiError(422, "invalid_geojson", "the FeatureCollection has no features")
-    return features, parse_zones({"type": "FeatureCollection", "features": features}, source="request body")
+    datum = body_datum(body.get("datum"))
+    doc = {"type": "FeatureCollection", "features": features}
+    zones = parse_zones(doc, source="request body", datum=datum)
+    if not is_wgs84(datum):
+        features = [wgs84_feature(f, z) for f, z in zip(features, zones, strict=True)]
+    return features, zones
 
 
 def check_time(field: str, value: datetime, now: datetime) -> None:

@@ -39,7 +39,18 @@ Reason = Annotated[str, Meta(max_length=MAX_REASON, pattern=TEXT_PATTERN)]
 Description = Annotated[str, Meta(max_length=MAX_DESCRIPTION, pattern=TEXT_PATTERN)]
 
 # A place in a request body: [lon, lat], {"lon": .., "lat": ..}, or the id of a pad (a string).
-Coordinates = Annotated[list[float], Meta(min_length=2, max_length=2, description="[lon, lat] in WGS84")]
+Coordinates = Annotated[
+    list[float], Meta(min_length=2, max_length=2, description="[lon, lat] in the body's datum (WGS-84)")
+]
+DatumName = Annotated[
+    str,
+    Meta(
+        description="the datum of the body's coordinates: WGS-84 (the default), CGCS2000 (taken as"
+        " WGS-84), GCJ-02 (AMap, Tencent) or BD-09 (Baidu); converted to WGS-84 on the way in,"
+        " everything stored and answered is WGS-84 (another value: 422 unknown_datum)",
+        examples=["GCJ-02"],
+    ),
+]
 PadId = RecordId
 AwareTime = Annotated[datetime, Meta(tz=True, description="ISO 8601 with a zone offset")]
 Priority = Literal["urgent", "normal"]
@@ -66,6 +77,7 @@ class RequestIn(Struct, forbid_unknown_fields=True):
     deadline: AwareTime | None = None
     description: Description = ""
     office_id: RecordId | None = None  # staff only
+    datum: DatumName | None = None  # of pickup and dropoff given as coordinates; None: WGS-84
 
 
 class QuoteIn(Struct, forbid_unknown_fields=True):
@@ -77,6 +89,7 @@ class QuoteIn(Struct, forbid_unknown_fields=True):
     priority: Priority = "normal"
     ready_at: AwareTime | None = None
     deadline: AwareTime | None = None
+    datum: DatumName | None = None
 
 
 class PlaceOut(Struct):
@@ -273,6 +286,7 @@ class PadIn(Struct, forbid_unknown_fields=True):
     name: Name
     lon: Annotated[float, Meta(ge=-180, le=180)]
     lat: Annotated[float, Meta(ge=-90, le=90)]
+    datum: DatumName | None = None  # of lon and lat; None: WGS-84
 
 
 class PortOut(Struct):
