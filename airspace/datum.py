@@ -162,8 +162,8 @@ def circle_to_wgs84(datum: str, lon: float, lat: float, radius_m: float) -> tupl
     """A circle drawn in ``datum`` (centre lon/lat, radius in metres) as a WGS-84 circle.
 
     The centre is converted; the radius is the largest distance from it to the drawn outline
-    converted (:data:`CIRCLE_SAMPLES` points), so the circle covers what was drawn: the offset
-    stretches a circle by about 0.2 %, so the radius grows by about 2 m per km.
+    converted (:data:`CIRCLE_SAMPLES` points), so the circle covers what was drawn: GCJ-02
+    stretches a circle by about 0.2 % (2 m per km of radius), BD-09's wiggle by up to 2.3 %.
     """
     if is_wgs84(datum):
         return (lon, lat), radius_m

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from dispatch.commands.datum_args import add_datum_argument, fleet_to_wgs84, pads_to_wgs84
 from dispatch.commands.store_args import add_db_argument, run_store_command
 from dispatch.store import open_store
 from dispatch.store.directory import load_offices, load_pads
@@ -40,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument(
         "--offices", help="OFFICES.json: {office_id: {name, pad}} (default: one office per pad, same id)"
     )
+    add_datum_argument(seed)
     add_db_argument(seed)
     return parser
 
@@ -73,8 +75,8 @@ async def _current(url: str | None) -> int:
 
 
 async def _seed(args: argparse.Namespace) -> int:
-    fleet = load_fleet(args.fleet)
-    pads = load_pads(args.pads)
+    fleet = fleet_to_wgs84(load_fleet(args.fleet), args.datum)
+    pads = pads_to_wgs84(load_pads(args.pads), args.datum)
     offices = load_offices(args.offices, set(pads)) if args.offices else None
     async with await open_store(args.db) as store:
         summary = await store.directory.seed(fleet, pads, offices, actor="cli:db seed")

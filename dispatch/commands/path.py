@@ -4,7 +4,10 @@ Usage::
 
     dronedispatch path --zones ZONES.geojson --from LON,LAT --to LON,LAT
                        [--altitude 120] [--at ISO] [--until ISO] [--default-margin 25]
-                       [--out PATH.geojson]
+                       [--out PATH.geojson] [--datum GCJ-02]
+
+``--datum`` names the datum of the points and of a zones file that declares none (WGS-84 by
+default); everything printed and written is WGS-84.
 
 Prints the path length, the straight-line length, the detour and the waypoints; with ``--out``
 writes a GeoJSON FeatureCollection (the path as a LineString, then the zones) that any map tool
@@ -33,7 +36,9 @@ from airspace import (
     load_zones,
     zones_to_geojson,
 )
+from airspace.datum import DatumError
 from airspace.zones import DEFAULT_MARGIN_M, Zone
+from dispatch.commands.datum_args import add_datum_argument, point_arg_to_wgs84
 
 LonLat = tuple[float, float]
 
@@ -110,6 +115,7 @@ def main(argv: list[str]) -> int:
         help="margin of zones without one (25)",
     )
     parser.add_argument("--out", metavar="PATH.geojson", help="write the path and the zones as GeoJSON")
+    add_datum_argument(parser)
     try:
         try:
             args = parser.parse_args(argv)
@@ -124,8 +130,9 @@ def main(argv: list[str]) -> int:
             raise _UsageError(f"--altitude must be a finite number of metres >= 0, got {args.altitude}")
         if not math.isfinite(args.default_margin) or args.default_margin < 0:
             raise _UsageError(f"--default-margin must be a finite number >= 0, got {args.default_margin}")
-        zones = load_zones(args.zones, default_margin_m=args.default_margin)
-    except (_UsageError, ZoneFormatError) as exc:
+        zones = load_zones(args.zones, default_margin_m=args.default_margin, datum=args.datum)
+        start, end = point_arg_to_wgs84(start, args.datum), point_arg_to_wgs84(end, args.datum)
+    except (_UsageError, ZoneFormatError, DatumError) as exc:
         print(f"dronedispatch path: {exc}", file=sys.stderr)
         return 2
     space = Airspace(zones)

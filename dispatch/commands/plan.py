@@ -24,7 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from airspace.datum import DatumError
 from airspace.zones import ZoneFormatError, load_zones
+from dispatch.commands.datum_args import add_datum_argument, fleet_to_wgs84, requests_to_wgs84
 from fleet.description import FleetFormatError, load_fleet
 from routing.plan_geojson import PlanFormatError, plan_from_geojson, plan_to_geojson
 from routing.planner import PlanningError, ProblemError, plan
@@ -63,13 +65,19 @@ def parse_at(text: str) -> datetime:
 
 
 def load_problem(
-    zones: str | Path, fleet: str | Path, requests: str | Path, at: datetime | None = None
+    zones: str | Path,
+    fleet: str | Path,
+    requests: str | Path,
+    at: datetime | None = None,
+    datum: str | None = None,
 ) -> PlanningProblem:
-    """Read the three input files into a :class:`PlanningProblem` (``at``: earliest ready_at)."""
-    zone_list = load_zones(zones)
-    fleet_desc = load_fleet(fleet)
+    """Read the three input files into a :class:`PlanningProblem` in WGS-84 (``at``: earliest
+    ready_at; ``datum``: the files' datum, ``--datum``)."""
+    zone_list = load_zones(zones, datum=datum)
+    fleet_desc = fleet_to_wgs84(load_fleet(fleet), datum)
     req_path = Path(requests)
     reqs = parse_requests(read_json(req_path, RequestFormatError), source=str(req_path))
+    reqs = requests_to_wgs84(reqs, datum)
     if at is None:
         if not reqs:
             raise InputError(f"{req_path}: no requests, and no --at to plan from")
@@ -168,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--workers", type=int, default=1, help="parallel searches (default 1)")
     ap.add_argument("--out", type=Path, help="write the plan here (PLAN.geojson)")
     ap.add_argument("--check", type=Path, metavar="PLAN.geojson", help="validate a written plan instead")
+    add_datum_argument(ap)
     return ap
 
 
@@ -185,16 +194,17 @@ def main(argv: list[str]) -> int:
         at = parse_at(args.at) if args.at else None
         if args.check is not None:
             written = plan_from_geojson(read_json(args.check, PlanFormatError), source=str(args.check))
-            problem = load_problem(args.zones, args.fleet, args.requests, at or written.at)
+            problem = load_problem(args.zones, args.fleet, args.requests, at or written.at, args.datum)
             violations = validate_plan(problem, written)
             for v in violations:
                 print(f"{args.check}: {v}")
             print(f"{args.check}: {'valid' if not violations else f'{len(violations)} violation(s)'}")
             return 1 if violations else 0
-        problem = load_problem(args.zones, args.fleet, args.requests, at)
+        problem = load_problem(args.zones, args.fleet, args.requests, at, args.datum)
         result = plan(problem, seconds=args.seconds, workers=args.workers)
     except (
         InputError,
+        DatumError,
         ZoneFormatError,
         FleetFormatError,
         RequestFormatError,
