@@ -1,6 +1,7 @@
-"""``--datum`` on the commands that read files (path, plan, db seed): the sample area's files as a
-Chinese web map shows them (GCJ-02, BD-09) are read back onto the sample area in WGS-84; a bad
-``--datum``, or one that contradicts the zones file, is a usage error naming the datums."""
+"""``--datum`` on the commands that read files (path, plan, db seed), and serve's seeding: the
+sample area's files as a Chinese web map shows them (GCJ-02, BD-09) are read back onto the sample
+area in WGS-84; a bad ``--datum``, or one that contradicts the zones file, is a usage error
+naming the datums."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import pytest
 import shapely
 
 from airspace.datum import DATUMS, from_wgs84
+from airspace.zones import load_zones, parse_zones
 from dispatch import cli
 from dispatch.commands.plan import load_problem
+from dispatch.commands.serve import seed_if_empty
 from dispatch.store import open_store
 from tests.conftest import EXAMPLES
 
@@ -154,3 +157,19 @@ async def test_db_seed_with_datum_stores_wgs84(db_url: str, tmp_path: Path) -> N
             assert abs(stored[port["id"]].lat - port["lat"]) < CLOSE
     finally:
         await store.close()
+
+
+async def test_serve_seeds_a_zones_file_declared_gcj02_in_wgs84(store: Any, tmp_path: Path) -> None:
+    d = sample_in("GCJ-02", tmp_path, declare=True)
+    for name in ("fleet.json", "pads.json"):  # serve reads these as WGS-84: no member, no --datum
+        (d / name).write_text((EXAMPLES / name).read_text(encoding="utf-8"), encoding="utf-8")
+    assert await seed_if_empty(store, d) is not None
+    sample = {z.id: z for z in load_zones(EXAMPLES / "zones.geojson")}
+    views = {v.id: v for v in await store.zones.list(active_only=False)}
+    assert set(views) == set(sample)
+    for zone_id, truth in sample.items():
+        feature = views[zone_id].feature
+        assert "datum" not in feature
+        [stored] = parse_zones({"type": "FeatureCollection", "features": [feature]})  # read as WGS-84
+        # Within the bend of the edges (15 cm on a 1.8 km edge), not the 460 m of a naive reading.
+        assert truth.shape.hausdorff_distance(stored.shape) < 5e-6

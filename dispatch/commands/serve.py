@@ -39,7 +39,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from airspace.zones import ZoneFormatError, load_zones
+from airspace.zones import ZoneFormatError, load_zones, wgs84_feature
 from dispatch.api import ApiContext, AppServer, RateLimit, create_app
 from dispatch.commands.run import dispatcher_link, stop_on_signals
 from dispatch.logs import configure_logging
@@ -83,8 +83,9 @@ async def seed_if_empty(store: Store, area: Path) -> str | None:
     if zones:
         features = json.loads(zones_file.read_text(encoding="utf-8"))["features"]
         for zone, feature in zip(zones, features, strict=True):
+            stored = wgs84_feature(feature, zone)  # in WGS-84, whatever datum the file declares
             await store.zones.upsert(
-                feature, actor=ACTOR, valid_from=zone.valid_from, valid_until=zone.valid_to
+                stored, actor=ACTOR, valid_from=zone.valid_from, valid_until=zone.valid_to
             )
     return (
         f"{summary.offices} offices, {summary.pads} pads, {summary.ports} ports, {summary.drones} drones,"
