@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from airspace.zones import load_zones
+from airspace.zones import load_zones, wgs84_feature
 from dispatch.api.app import AppServer, create_app
 from dispatch.api.context import ApiContext
 from dispatch.service.dispatcher import Dispatcher
@@ -93,8 +93,8 @@ async def live_system(
     pool = SolverPool()
     try:
         await store.directory.seed(fleet, directory, actor="live-system")
-        for feature in features:
-            await store.zones.upsert(feature, actor="live-system")
+        for zone, feature in zip(zones, features, strict=True):  # in WGS-84, whatever the file's datum
+            await store.zones.upsert(wgs84_feature(feature, zone), actor="live-system")
         operator = await store.api_keys.create("operator", actor="live-system", label="dashboard")
         tokens = {}
         for office in sorted(directory if offices is None else set(offices)):

@@ -251,3 +251,17 @@ def test_outlines_too_long_to_densify_are_refused_before_converting() -> None:
     ]
     with pytest.raises(ZoneFormatError, match="too long to convert from GCJ-02"):
         parse_zones(doc)
+
+
+def test_wgs84_features_of_a_wgs84_document_are_the_features_read() -> None:
+    """What serve and the demo store for an undeclared file is what the file says."""
+    doc = json.loads((Path(__file__).parent.parent / "examples" / "anyang" / "zones.geojson").read_text())
+    for feature, zone in zip(doc["features"], parse_zones(doc), strict=True):
+        assert wgs84_feature(feature, zone) == feature
+
+
+def test_a_datum_on_a_feature_is_refused_not_ignored() -> None:
+    doc = gcj_document(None)
+    doc["features"][0]["datum"] = "GCJ-02"
+    with pytest.raises(ZoneFormatError, match="member of the FeatureCollection, not of a feature"):
+        parse_zones(doc)
