@@ -134,12 +134,15 @@ async def test_a_starting_dispatcher_replays_the_inbox_in_order(
     client_id = client_id_from("disp", prefix)
     picked = PickedUp(drone_id="D07", ts=clock.now(), lon=126.97, lat=37.40, alt_m=0.0, request_id="R1",
                       code_ok=True, payload_kg=0.2)  # fmt: skip
-    handed = delivered(clock, "R1")
+    handed = Delivered(drone_id="D07", ts=picked.ts + timedelta(seconds=60), lon=126.97, lat=37.40,
+                       alt_m=0.0, request_id="R1", code_ok=True)  # fmt: skip
     now = clock.now()
+    # Written in the other order (a killed process's batch, then the redeliveries to the next):
+    # replayed in the order the drone made them.
     await store.inbox.record(client_id, [
-        InboxEvent("D07", picked.msg_id, encode(picked).decode(), now),
+        InboxEvent("D07", handed.msg_id, encode(handed).decode(), now),
         InboxEvent("D07", "garbled", "{not json", now + timedelta(seconds=1)),
-        InboxEvent("D07", handed.msg_id, encode(handed).decode(), now + timedelta(seconds=2)),
+        InboxEvent("D07", picked.msg_id, encode(picked).decode(), now + timedelta(seconds=2)),
     ])  # fmt: skip
     seen: list[Event] = []
 

@@ -54,6 +54,7 @@ async def replay_inbox(
     await link.journal_idle()  # what reached this process before its dispatcher subscribed
     rows = await store.inbox.pending(link.client_id)
     done: list[tuple[str, str]] = []
+    events: list[Event] = []
     for row in rows:
         done.append((row.drone_id, row.msg_id))
         try:
@@ -62,6 +63,12 @@ async def replay_inbox(
             log.error("event inbox: %s/%s no longer decodes (%s); dropped", row.drone_id, row.msg_id, exc)
             continue
         assert isinstance(event, Event)  # the kind "event" decodes to events only
+        events.append(event)
+    # In the order the drones made them: rows written by two processes (one killed mid-batch, its
+    # unacknowledged events redelivered to the next) are not in that order by time of receipt,
+    # and a landing handled before its mission's pickup would leave the pickup refused as stale.
+    events.sort(key=lambda e: e.ts)  # stable: ties keep the order received
+    for event in events:
         try:
             await handle(event)
         except Exception:
