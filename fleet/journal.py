@@ -10,9 +10,12 @@ session next. Once the consumer has handled an event it calls :meth:`JournalAcks
 written event is forgotten (:meth:`EventJournal.forget`). A process that starts replays what the
 journal still holds (the journal's owner does that, not this module).
 
-Other QoS 1 messages (acks, states) are acknowledged at once: they carry nothing a restart cannot
-rebuild from the store and the drones' retained state, and they must never wait behind a slow write
-(a broker gives a session a small window of unacknowledged messages, Mosquitto 20).
+Other QoS 1 messages (acks, states, dropped ones) are handled at once and written nowhere, but
+their acknowledgements queue behind the events received before them: MQTT requires PUBACKs in the
+order the messages came (rumqttd disconnects a client that breaks it). A slow write therefore holds
+the broker's window of unacknowledged messages (Mosquitto: 20 per session) and with it the
+delivery of command acks; a write takes milliseconds, and while the store is down nothing can be
+recorded anyway.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ class JournalAcks:
 
     def defer(self, client: aiomqtt.Client, mid: int, received: ReceivedEvent | None) -> None:
         """Acknowledge ``mid`` on ``client`` once ``received`` (and everything queued before it) is
-        written; ``received`` None: a redelivery, acknowledged after what is queued before it."""
+        written; ``received`` None: nothing to write (not a new event), acknowledged in its turn."""
         self._pending.append((received, client, mid))
         self._idle.clear()
         self._ready.set()

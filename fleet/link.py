@@ -39,7 +39,7 @@ from fleet.connection import (
     unless_lost,
 )
 from fleet.hub import Hub, Subscription
-from fleet.journal import EventJournal, JournalAcks, ReceivedEvent, ack, manual_acks
+from fleet.journal import EventJournal, JournalAcks, ReceivedEvent, manual_acks
 from fleet.messages import (
     Ack,
     AnyCommand,
@@ -479,10 +479,10 @@ class FleetLink:
             log.exception("fleet link: error handling a message on %s", topic)
         if self._acks is None or message is None or client is None or message.qos == 0:
             return
-        if outcome is None or outcome is False:
-            ack(client, message.mid)  # dropped, or nothing to keep: acknowledged at once
-        else:
-            self._acks.defer(client, message.mid, outcome if isinstance(outcome, ReceivedEvent) else None)
+        # Every QoS 1 message's acknowledgement goes through the journal's queue, new events and
+        # all: MQTT wants them in the order the messages came (rumqttd drops a client that
+        # acknowledges out of order), and a new event's waits for its write.
+        self._acks.defer(client, message.mid, outcome if isinstance(outcome, ReceivedEvent) else None)
 
     def settle(self, event: Event) -> None:
         """The consumer has handled ``event``: its journal entry may go (no-op without a journal)."""

@@ -19,9 +19,10 @@ from dispatch.store import Store
 from dispatch.store.inbox import InboxEvent
 from fleet.clock import ScaledClock
 from fleet.connection import BrokerAddress, client_id_from
+from fleet.embedded_broker import EmbeddedBroker
 from fleet.journal import ReceivedEvent
 from fleet.link import FleetLink
-from fleet.messages import Delivered, Event, PickedUp, encode
+from fleet.messages import Delivered, Event, PickedUp, State, encode
 from tests.fleet_helpers import wait_until
 
 EXPIRY = 120  # short sessions: tests must not leave queued messages in the shared broker for a day
@@ -159,3 +160,28 @@ async def test_a_starting_dispatcher_replays_the_inbox_in_order(
     assert seen == [picked, handed]
     assert keys == {("D07", picked.msg_id), ("D07", "garbled"), ("D07", handed.msg_id)}
     assert await store.inbox.pending(client_id) == []
+
+
+async def test_acknowledgements_go_out_in_order_behind_a_slow_write() -> None:
+    """rumqttd (the demo's broker) drops a client whose PUBACKs come out of order: a state that
+    arrives while the event before it is still being written is acknowledged after it."""
+    clock = ScaledClock(1.0)
+    journal = GatedJournal(open_=False)
+    with EmbeddedBroker() as address:
+        link = FleetLink(address, client_id="disp-order", prefix="order/dd/v1", clock=clock,
+                         session_expiry_s=EXPIRY, event_journal=journal)  # fmt: skip
+        async with link, aiomqtt.Client(address.host, address.port, protocol=aiomqtt.ProtocolVersion.V5) as drone:
+            await link.wait_connected()
+            with link.subscribe() as updates:
+                topics = link.topics
+                await drone.publish(topics.topic("D07", "event"), encode(delivered(clock, "R1")), qos=1)
+                await wait_until(lambda: journal.calls == 1, what="the write begun")
+                state = State(drone_id="D07", ts=clock.now(), online=True, state="idle")
+                await drone.publish(topics.topic("D07", "state"), encode(state), qos=1)
+                await wait_until(lambda: updates.pending() == 2, what="the state handled at once")
+                journal.open.set()
+                await link.journal_idle()
+                marker = delivered(clock, "R2")
+                await drone.publish(topics.topic("D07", "event"), encode(marker), qos=1)
+                await wait_until(lambda: len(journal.recorded) == 2, what="the next event written")
+            assert link.stats.connects == 1  # never dropped by the broker
