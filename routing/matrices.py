@@ -96,6 +96,13 @@ class Network:
         return float(self.length_m[i, j]) / self.model.cruise_speed_mps
 
 
+ZONE_TIME_BUFFER_S = 120.0
+"""A pad a temporary zone covers is planned clear of the zone's time window by this much on either
+side. Flights run late against their plan (a start retimed clear of other drones, a command acked
+late, head wind): the live demo saw a drone servicing such a pad 0.7 s after its zone came into
+force, 40 s behind its plan. Two minutes cover what conformance monitoring sees in practice."""
+
+
 def _seconds(t: datetime, t0: datetime) -> float:
     return (t - t0).total_seconds()
 
@@ -112,8 +119,9 @@ def _pad_windows(
     for z in covering:
         # Flying out of (or into) the zone from a pad inside it takes at most its extent in time.
         crossing = (extents[z.id] + 2 * z.margin_m) / model.cruise_speed_mps
-        lo = -math.inf if z.valid_from is None else _seconds(z.valid_from, t0) - model.service_s - crossing
-        hi = math.inf if z.valid_to is None else _seconds(z.valid_to, t0) + crossing
+        before, after = model.service_s + crossing + ZONE_TIME_BUFFER_S, crossing + ZONE_TIME_BUFFER_S
+        lo = -math.inf if z.valid_from is None else _seconds(z.valid_from, t0) - before
+        hi = math.inf if z.valid_to is None else _seconds(z.valid_to, t0) + after
         blocked.append((lo, hi))
     blocked.sort()
     free: list[tuple[float, float]] = []
