@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -77,11 +78,15 @@ async def live_system(
     port: int = 0,
     dispatcher_settings: DispatcherSettings = LIVE_DISPATCHER,
     offices: Iterable[str] | None = None,
+    startup_s: float = 3.0,
 ) -> AsyncIterator[LiveSystem]:
     """Seed the store (fleet, pads with one office each, zones), start everything, create an
     operator key and a key per office (default: every office), and yield the running system.
 
-    Simulated time starts at ``start`` once the slow start-up (solver processes) is done. The
+    Simulated time reads ``start`` ``startup_s`` wall seconds after the slow start-up (solver
+    processes) is done, and a little earlier meanwhile: the broker, the drones, the dispatcher and
+    the HTTP server start before it (about a second, a simulated minute at 60x), so that requests
+    filed at ``start`` go in at ``start`` and not after a minute of start-up. The
     dispatcher runs with ``dispatcher_settings`` and the link with the service's default settings.
     """
     zones = load_zones(zones_path)
@@ -104,7 +109,7 @@ async def live_system(
         logins = broker_access([d.id for d in fleet.drones]).passwords  # the dispatcher's and each drone's
         secret = FleetSecret.generate()
         with EmbeddedBroker(users=logins) as broker:
-            clock = SharedClock.starting_now(speed, start)
+            clock = SharedClock(speed, start, time.time() + startup_s)
             now[0] = clock.now
             sim = SimulatedFleet(
                 fleet, broker, clock=clock, prefix=PREFIX, zones=zones, passwords=logins, fleet_secret=secret

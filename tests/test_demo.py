@@ -59,6 +59,9 @@ def test_demo_live_files_over_http_and_summarises(tmp_path: Path, capsys: pytest
     assert 0 <= live["on_time"] <= live["delivered"]
     assert live["median_request_to_delivery_min"] > 0
     assert live["geofence_breaches"] == 0
+    # Every urgent request filed is listed, with its minutes if delivered.
+    assert "R013" in live["urgent_minutes"], live
+    assert all(m is None or m > 0 for m in live["urgent_minutes"].values()), live
     assert live["audit_chain_ok"] is True
     assert live["km_flown"] > 0
     # Reported, not yet asserted zero: flights keep to deconflicted intents, but a live run at this
