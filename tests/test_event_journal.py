@@ -170,7 +170,8 @@ async def test_acknowledgements_go_out_in_order_behind_a_slow_write() -> None:
     with EmbeddedBroker() as address:
         link = FleetLink(address, client_id="disp-order", prefix="order/dd/v1", clock=clock,
                          session_expiry_s=EXPIRY, event_journal=journal)  # fmt: skip
-        async with link, aiomqtt.Client(address.host, address.port, protocol=aiomqtt.ProtocolVersion.V5) as drone:
+        v5 = aiomqtt.ProtocolVersion.V5
+        async with link, aiomqtt.Client(address.host, address.port, protocol=v5) as drone:
             await link.wait_connected()
             with link.subscribe() as updates:
                 topics = link.topics
