@@ -50,7 +50,12 @@ class ReceivedEvent:
     @property
     def key(self) -> tuple[str, str]:
         """``(drone_id, msg_id)``: the event's identity."""
-        return (self.event.drone_id, self.event.msg_id)
+        return event_key(self.event)
+
+
+def event_key(event: Event) -> tuple[str, str]:
+    """``(drone_id, msg_id)``: an event's identity (a redelivery has the same)."""
+    return (event.drone_id, event.msg_id)
 
 
 class EventJournal(Protocol):
@@ -78,10 +83,7 @@ class JournalAcks:
 
     def __init__(self, journal: EventJournal) -> None:
         self.journal = journal
-        self.written = 0
-        self.write_failures = 0
-        self.forgotten = 0
-        # (event or None for a redelivery of one already queued, the connection it came on, mid)
+        # (the new event to write, or None for any other message; the connection it came on; mid)
         self._pending: list[tuple[ReceivedEvent | None, aiomqtt.Client, int]] = []
         self._settled: list[tuple[str, str]] = []
         self._unsettled: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -115,7 +117,6 @@ class JournalAcks:
             events = [r for r, _, _ in batch if r is not None]
             if events:
                 await self._until_done(functools.partial(self.journal.record, events), "record")
-                self.written += len(events)
                 for r in events:
                     self._unsettled[r.key] = None
                 while len(self._unsettled) > _REMEMBERED:
@@ -134,7 +135,6 @@ class JournalAcks:
                 for k in done:
                     del self._unsettled[k]
                 await self._until_done(functools.partial(self.journal.forget, done), "forget")
-                self.forgotten += len(done)
 
     async def _until_done(self, write: Callable[[], Awaitable[None]], what: str) -> None:
         while True:
@@ -144,6 +144,5 @@ class JournalAcks:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.write_failures += 1
                 log.exception("event journal: %s failed; retrying in %.0f s", what, RETRY_S)
                 await asyncio.sleep(RETRY_S)

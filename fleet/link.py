@@ -39,7 +39,7 @@ from fleet.connection import (
     unless_lost,
 )
 from fleet.hub import Hub, Subscription
-from fleet.journal import EventJournal, JournalAcks, ReceivedEvent, manual_acks
+from fleet.journal import EventJournal, JournalAcks, ReceivedEvent, event_key, manual_acks
 from fleet.messages import (
     Ack,
     AnyCommand,
@@ -487,7 +487,7 @@ class FleetLink:
     def settle(self, event: Event) -> None:
         """The consumer has handled ``event``: its journal entry may go (no-op without a journal)."""
         if self._acks is not None:
-            self._acks.settle((event.drone_id, event.msg_id))
+            self._acks.settle(event_key(event))
 
     @property
     def journaling(self) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import aiomqtt
+import pytest
 
 from dispatch.service.inbox import StoreJournal, replay_inbox
 from dispatch.store import Store
@@ -129,7 +130,7 @@ async def test_the_inbox_keeps_events_in_order_until_handled(store: Store) -> No
 
 
 async def test_a_starting_dispatcher_replays_the_inbox_in_order(
-    store: Store, broker: BrokerAddress, prefix: str
+    store: Store, broker: BrokerAddress, prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = ScaledClock(1.0)
     client_id = client_id_from("disp", prefix)
@@ -143,6 +144,7 @@ async def test_a_starting_dispatcher_replays_the_inbox_in_order(
     await store.inbox.record(client_id, [
         InboxEvent("D07", handed.msg_id, encode(handed).decode(), now),
         InboxEvent("D07", "garbled", "{not json", now + timedelta(seconds=1)),
+        InboxEvent("D09", "garbled-too", "{not json", now + timedelta(seconds=3)),  # read last
         InboxEvent("D07", picked.msg_id, encode(picked).decode(), now + timedelta(seconds=2)),
     ])  # fmt: skip
     seen: list[Event] = []
@@ -158,7 +160,11 @@ async def test_a_starting_dispatcher_replays_the_inbox_in_order(
         await link.wait_connected()
         keys = await replay_inbox(store, link, handle)
     assert seen == [picked, handed]
-    assert keys == {("D07", picked.msg_id), ("D07", "garbled"), ("D07", handed.msg_id)}
+    assert keys == {
+        ("D07", picked.msg_id), ("D07", "garbled"), ("D07", handed.msg_id), ("D09", "garbled-too")
+    }
+    # The failure names the event's drone, not the last row read.
+    assert "replaying PickedUp of D07 failed" in caplog.text
     assert await store.inbox.pending(client_id) == []
 
 

@@ -69,6 +69,7 @@ from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Intake, NewRequest, RequestView, Store
 from fleet.clock import Clock
 from fleet.description import Fleet
+from fleet.journal import event_key
 from fleet.link import FleetLink
 from fleet.messages import Event
 from routing.requests import Request
@@ -342,7 +343,7 @@ class Dispatcher:
     async def _event_loop(self) -> None:
         async for update in self._sub:
             event = update if isinstance(update, Event) else None
-            if event is not None and (event.drone_id, event.msg_id) in self._replayed:
+            if event is not None and event_key(event) in self._replayed:
                 self.link.settle(event)  # handled from the inbox at start
                 continue
             try:

@@ -72,7 +72,7 @@ async def replay_inbox(
         try:
             await handle(event)
         except Exception:
-            log.exception("event inbox: replaying %s of %s failed", type(event).__name__, row.drone_id)
+            log.exception("event inbox: replaying %s of %s failed", type(event).__name__, event.drone_id)
     await store.inbox.handled(link.client_id, done)
     if done:
         log.warning("event inbox: replayed %d event(s) received before this process led", len(done))
