@@ -1,0 +1,49 @@
+"""A pad a temporary zone covers is usable only well clear of the zone's time window.
+
+Flights run late against their plan; the planner keeps two minutes
+(``routing.matrices.ZONE_TIME_BUFFER_S``) beyond the service time and the time to fly across the
+zone on either side of the window.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airspace.zones import parse_zones
+from fleet.description import load_fleet
+from routing.matrices import SiteIndex, build_networks
+from tests.conftest import EXAMPLES
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+PAD = (126.9500, 37.4000)
+PORT = (126.9700, 37.4100)
+BUFFER_S = 120.0  # the two minutes docs/reference/planner.md promises (ZONE_TIME_BUFFER_S)
+
+
+def test_a_pad_under_a_temporary_zone_is_closed_with_a_buffer_either_side() -> None:
+    zone = {
+        "type": "Feature",
+        "properties": {"id": "festival", "kind": "no_fly", "radius_m": 100.0, "margin_m": 0.0,
+                       "valid_from": (T0 + timedelta(hours=1)).isoformat(),
+                       "valid_to": (T0 + timedelta(hours=2)).isoformat()},
+        "geometry": {"type": "Point", "coordinates": list(PAD)},
+    }  # fmt: skip
+    zones = parse_zones({"type": "FeatureCollection", "features": [zone]}, source="test")
+    fleet = load_fleet(EXAMPLES / "fleet.json")
+    sites = SiteIndex()
+    port, pad = sites.add(PORT), sites.add(PAD)
+    horizon = T0 + timedelta(hours=4)
+    networks = build_networks(zones, fleet.models.values(), sites, {port, pad}, {port}, T0, horizon)
+    for name, network in networks.items():
+        model = fleet.models[name]
+        windows = network.pads[pad]
+        assert windows.zone_ids == ("festival",)
+        (a0, a1), (b0, b1) = windows.free
+        # Left a service time and the buffer before the zone starts (crossing it takes more still).
+        assert a0 == 0.0 and a1 <= 3600.0 - model.service_s - BUFFER_S, (name, windows.free)
+        # Reached no sooner than the buffer after it ends.
+        assert b0 >= 7200.0 + BUFFER_S and b1 == 4 * 3600.0, (name, windows.free)
+        # And not more than crossing the zone (200 m at cruise speed) beyond that.
+        crossing = 200.0 / model.cruise_speed_mps
+        assert a1 >= 3600.0 - model.service_s - BUFFER_S - crossing - 1.0
+        assert b0 <= 7200.0 + BUFFER_S + crossing + 1.0
