@@ -64,9 +64,17 @@ def _random_trip(rng: random.Random, frame: LocalFrame, half: float) -> Trip:
     alt = rng.choice((90.0, 110.0, 130.0, 150.0))
     a, b = frame.to_lonlat(x0, y0), frame.to_lonlat(x1, y1)
     leg = Leg(
-        PORT, "A", PORT, "B", depart, depart + timedelta(seconds=dist / 15.0), dist, 0.0, 0.0,
+        PORT,
+        "A",
+        PORT,
+        "B",
+        depart,
+        depart + timedelta(seconds=dist / 15.0),
+        dist,
+        0.0,
+        0.0,
         ((a[0], a[1], alt), (b[0], b[1], alt)),
-    )  # fmt: skip
+    )
     return Trip((leg,))
 
 

@@ -103,8 +103,12 @@ async def bench(broker: BrokerAddress, rate: float, seconds: float) -> list[tupl
                     lat = await first_command_latency(system, view.id, t0, 30)
                     if lat is not None:
                         idle.append(lat)
-                rows.append(("first command, idle fleet, p50 / p95 (s)",
-                             f"{pct(idle, 0.5):.3f} / {pct(idle, 0.95):.3f}  (n={len(idle)})"))  # fmt: skip
+                rows.append(
+                    (
+                        "first command, idle fleet, p50 / p95 (s)",
+                        f"{pct(idle, 0.5):.3f} / {pct(idle, 0.95):.3f}  (n={len(idle)})",
+                    )
+                )
 
                 # Sustained load.
                 submitted: dict[str, float] = {}
@@ -132,12 +136,20 @@ async def bench(broker: BrokerAddress, rate: float, seconds: float) -> list[tupl
                     if r in d.stats.first_command_wall
                 ]
                 rows.append((f"sustained {rate:g} req/s for {seconds:g} s: filed in (s)", f"{filing_s:.2f}"))
-                rows.append(("first command, sustained, p50 / p95 (s)",
-                             f"{pct(lats, 0.5):.3f} / {pct(lats, 0.95):.3f}  "
-                             f"(commanded {len(lats)}/{len(submitted)} during the run)"))  # fmt: skip
+                rows.append(
+                    (
+                        "first command, sustained, p50 / p95 (s)",
+                        f"{pct(lats, 0.5):.3f} / {pct(lats, 0.95):.3f}  "
+                        f"(commanded {len(lats)}/{len(submitted)} during the run)",
+                    )
+                )
                 walls = d.stats.plan_wall_s
-                rows.append(("planning round wall time, p50 / max (s)",
-                             f"{statistics.median(walls):.3f} / {max(walls):.3f}"))  # fmt: skip
+                rows.append(
+                    (
+                        "planning round wall time, p50 / max (s)",
+                        f"{statistics.median(walls):.3f} / {max(walls):.3f}",
+                    )
+                )
 
                 # Zone reaction: a disc 2 km ahead on the rest of some flight's path, clear of pads,
                 # ports and other zones (as in the end-to-end test).
@@ -164,9 +176,13 @@ async def bench(broker: BrokerAddress, rate: float, seconds: float) -> list[tupl
 
                     await d.wait_until(reacted, 30)
                     if d.stats.reroute_reaction_wall_s:
-                        rows.append(("zone added -> re-route acked, wall (s)",
-                                     f"{d.stats.reroute_reaction_wall_s[0]:.3f} (store+scan {add_s:.3f}; "
-                                     f"{len(hit)} flight(s) hit)"))  # fmt: skip
+                        rows.append(
+                            (
+                                "zone added -> re-route acked, wall (s)",
+                                f"{d.stats.reroute_reaction_wall_s[0]:.3f} (store+scan {add_s:.3f}; "
+                                f"{len(hit)} flight(s) hit)",
+                            )
+                        )
                     else:  # e.g. the detour needs more battery than is left: the drone went home
                         notes = [e.action for e in await store.history("flight", target.mission_id)]
                         outcome = f"not re-routed: {notes[-2:]}"

@@ -83,10 +83,19 @@ def _publisher(url: str, prefix: str, seconds: float, n_ids: int) -> None:
     packets = []
     for i in range(n_ids):
         t = Telemetry(
-            drone_id=f"B{i:05d}", ts=now, lon=126.95, lat=37.39, alt_m=120.0, ground_speed_mps=15.0,
-            heading_deg=90.0, battery_pct=80.0, energy_wh=280.0, state="en_route", mission_id="M1",
+            drone_id=f"B{i:05d}",
+            ts=now,
+            lon=126.95,
+            lat=37.39,
+            alt_m=120.0,
+            ground_speed_mps=15.0,
+            heading_deg=90.0,
+            battery_pct=80.0,
+            energy_wh=280.0,
+            state="en_route",
+            mission_id="M1",
             payload_kg=0.5,
-        )  # fmt: skip
+        )
         packets.append(_packet(0x30, _utf8(topics.topic(t.drone_id, "telemetry")) + encode(t)))
     batch = b"".join(packets)
     with socket.create_connection((address.host, address.port)) as sock:
@@ -134,9 +143,14 @@ def _square(lon: float, lat: float, side_deg: float = 0.01) -> list[tuple[float,
 
 
 def _sim_worker(
-    url: str, prefix: str, ids: list[str], speed: float, seconds: float, out: mp.Queue,
+    url: str,
+    prefix: str,
+    ids: list[str],
+    speed: float,
+    seconds: float,
+    out: mp.Queue,
     secret: str | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Fly ``ids`` (signing with keys of the fleet secret ``secret``, hex, if given) for ``seconds``."""
     from simulator.fleet_sim import SimulatedFleet
 
@@ -144,16 +158,31 @@ def _sim_worker(
 
     async def run() -> None:
         clock = RealClock() if speed == 1.0 else ScaledClock(speed)
-        sim = SimulatedFleet(bench_fleet(max(int(i[1:]) for i in ids) + 1), url, clock=clock,
-                             prefix=prefix, drone_ids=ids, session_expiry_s=0,
-                             fleet_secret=FleetSecret.parse(secret) if secret else None)  # fmt: skip
+        sim = SimulatedFleet(
+            bench_fleet(max(int(i[1:]) for i in ids) + 1),
+            url,
+            clock=clock,
+            prefix=prefix,
+            drone_ids=ids,
+            session_expiry_s=0,
+            fleet_secret=FleetSecret.parse(secret) if secret else None,
+        )
         await sim.start(timeout_s=120)
         now = clock.now()
         for drone_id in ids:  # keep every drone flying: square loops around the port
             d = sim.drone(drone_id)
             exp = now + timedelta(hours=1)
-            d.apply(UploadMission(drone_id=drone_id, cmd_id="u", expires_at=exp, mission_id="L",
-                                  waypoints=_square(PORT.lon, PORT.lat), lost_link="hold"), now)  # fmt: skip
+            d.apply(
+                UploadMission(
+                    drone_id=drone_id,
+                    cmd_id="u",
+                    expires_at=exp,
+                    mission_id="L",
+                    waypoints=_square(PORT.lon, PORT.lat),
+                    lost_link="hold",
+                ),
+                now,
+            )
             d.apply(Start(drone_id=drone_id, cmd_id="s", expires_at=exp, mission_id="L"), now)
         out.put(("ready", len(ids)))
         sent0, c0, t0 = (
@@ -234,20 +263,32 @@ def main(argv: list[str] | None = None) -> int:
         if embedded:
             embedded.stop()
     rows = [
-        ("ingest: one link (MQTT 5), 1,000 drone ids", f"{ingest5['rate']:,.0f} telemetry/s",
-         f"{100 * ingest5['cpu']:.0f}% of a core, {ingest5['us_per_msg']:.0f} us/msg", "target >= 5,000/s"),
-        ("ingest: one link (MQTT 3.1.1), 1,000 drone ids", f"{ingest3['rate']:,.0f} telemetry/s",
-         f"{100 * ingest3['cpu']:.0f}% of a core, {ingest3['us_per_msg']:.0f} us/msg", "target >= 5,000/s"),
-        (f"simulator: {args.drones} drones, 1 Hz, real time, {args.processes} proc",
-         f"{real['received']:,.0f} /s received ({real['sent']:,.0f} sent)",
-         f"sim {100 * real['cpu']:.0f}% (sum), link {100 * real['link_cpu']:.0f}%; "
-         f"connect {real['connect_s']:.1f} s",
-         f"target {real['target']:,.0f}/s"),
-        (f"simulator: {args.fast_drones} drones, --speed 60, {args.processes} proc",
-         f"{fast['received']:,.0f} /s received ({fast['sent']:,.0f} sent)",
-         f"sim {100 * fast['cpu']:.0f}% (sum), link {100 * fast['link_cpu']:.0f}%",
-         f"target {fast['target']:,.0f}/s"),
-    ]  # fmt: skip
+        (
+            "ingest: one link (MQTT 5), 1,000 drone ids",
+            f"{ingest5['rate']:,.0f} telemetry/s",
+            f"{100 * ingest5['cpu']:.0f}% of a core, {ingest5['us_per_msg']:.0f} us/msg",
+            "target >= 5,000/s",
+        ),
+        (
+            "ingest: one link (MQTT 3.1.1), 1,000 drone ids",
+            f"{ingest3['rate']:,.0f} telemetry/s",
+            f"{100 * ingest3['cpu']:.0f}% of a core, {ingest3['us_per_msg']:.0f} us/msg",
+            "target >= 5,000/s",
+        ),
+        (
+            f"simulator: {args.drones} drones, 1 Hz, real time, {args.processes} proc",
+            f"{real['received']:,.0f} /s received ({real['sent']:,.0f} sent)",
+            f"sim {100 * real['cpu']:.0f}% (sum), link {100 * real['link_cpu']:.0f}%; "
+            f"connect {real['connect_s']:.1f} s",
+            f"target {real['target']:,.0f}/s",
+        ),
+        (
+            f"simulator: {args.fast_drones} drones, --speed 60, {args.processes} proc",
+            f"{fast['received']:,.0f} /s received ({fast['sent']:,.0f} sent)",
+            f"sim {100 * fast['cpu']:.0f}% (sum), link {100 * fast['link_cpu']:.0f}%",
+            f"target {fast['target']:,.0f}/s",
+        ),
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     header = ("benchmark", "result", "CPU", "goal")
     widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]

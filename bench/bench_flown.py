@@ -72,9 +72,14 @@ async def fly(
                 # back, clear of the intents committed before it.
                 await clock.sleep((planned.legs[0].depart - lead - clock.now()).total_seconds())
                 placed = place_trip(
-                    dp.drone_id, 1, planned, service_s=model.service_s,
-                    earliest=max(clock.now() + lead, ready_at), deadlines=deadlines, index=index,
-                )  # fmt: skip
+                    dp.drone_id,
+                    1,
+                    planned,
+                    service_s=model.service_s,
+                    earliest=max(clock.now() + lead, ready_at),
+                    deadlines=deadlines,
+                    index=index,
+                )
                 if isinstance(placed, str):
                     not_placed.append(placed)
                     continue
@@ -98,8 +103,13 @@ async def fly(
                 lost_link="hold",
             )
             take_off = spec.depart if deconflicted else None
-            start = Start(drone_id=dp.drone_id, cmd_id=f"go-{spec.mission_id}", expires_at=expires,
-                          mission_id=spec.mission_id, take_off_at=take_off)  # fmt: skip
+            start = Start(
+                drone_id=dp.drone_id,
+                cmd_id=f"go-{spec.mission_id}",
+                expires_at=expires,
+                mission_id=spec.mission_id,
+                take_off_at=take_off,
+            )
             for command in (upload, start):
                 ack = await link.send(command)
                 if not ack.accepted:

@@ -63,8 +63,14 @@ def _percentile(values: list[float], q: float) -> float:
 def _link_worker(url: str, prefix: str, name: str, group: str, seconds: float, out: Any, go: Any) -> None:
     async def run() -> None:
         clock = RealClock()
-        link = FleetLink(url, client_id=client_id_from(name, prefix), prefix=prefix, session_expiry_s=0,
-                         telemetry_group=group, max_telemetry_age_s=60)  # fmt: skip
+        link = FleetLink(
+            url,
+            client_id=client_id_from(name, prefix),
+            prefix=prefix,
+            session_expiry_s=0,
+            telemetry_group=group,
+            max_telemetry_age_s=60,
+        )
         delays: list[tuple[float, float]] = []  # (monotonic, delay s)
         async with link:
             await link.wait_connected(30)
@@ -86,29 +92,53 @@ def _link_worker(url: str, prefix: str, name: str, group: str, seconds: float, o
         third = (t1 - t0) / 3
         first = [d for t, d in delays if t < t0 + third]
         last = [d for t, d in delays if t >= t1 - third]
-        out.put(("done", name, {
-            "rate": len(delays) / (t1 - t0),
-            "first_p50": _percentile(first, 0.5), "first_p95": _percentile(first, 0.95),
-            "last_p50": _percentile(last, 0.5), "last_p95": _percentile(last, 0.95),
-            "cpu": (c1 - c0) / (t1 - t0), "dropped": link.stats.dropped_total,
-        }))  # fmt: skip
+        out.put(
+            (
+                "done",
+                name,
+                {
+                    "rate": len(delays) / (t1 - t0),
+                    "first_p50": _percentile(first, 0.5),
+                    "first_p95": _percentile(first, 0.95),
+                    "last_p50": _percentile(last, 0.5),
+                    "last_p95": _percentile(last, 0.95),
+                    "cpu": (c1 - c0) / (t1 - t0),
+                    "dropped": link.stats.dropped_total,
+                },
+            )
+        )
 
     asyncio.run(run())
 
 
 def _start_sims(
-    ctx: Any, args: argparse.Namespace, prefix: str, ids: list[str], seconds: float, out: Any,
-    sims: list[Any], secret: FleetSecret | None = None,
-) -> None:  # fmt: skip
+    ctx: Any,
+    args: argparse.Namespace,
+    prefix: str,
+    ids: list[str],
+    seconds: float,
+    out: Any,
+    sims: list[Any],
+    secret: FleetSecret | None = None,
+) -> None:
     """Start ``--sim-processes`` simulator processes flying ``ids`` at 1 Hz for ``seconds``, split
     between them, into ``sims`` (so a caller's clean-up sees them even if one fails to start);
     return once every one reports its drones connected."""
     sims += [
-        ctx.Process(target=_sim_worker,
-                    args=(args.broker, prefix, ids[k::args.sim_processes], 1.0, seconds, out,
-                          secret.value.hex() if secret else None))
+        ctx.Process(
+            target=_sim_worker,
+            args=(
+                args.broker,
+                prefix,
+                ids[k :: args.sim_processes],
+                1.0,
+                seconds,
+                out,
+                secret.value.hex() if secret else None,
+            ),
+        )
         for k in range(args.sim_processes)
-    ]  # fmt: skip
+    ]
     for proc in sims:
         proc.start()
     for _ in sims:
@@ -120,10 +150,11 @@ def _links_main(args: argparse.Namespace) -> int:
     ctx = mp.get_context("spawn")
     out, sim_out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     links = [
-        ctx.Process(target=_link_worker,
-                    args=(args.broker, prefix, f"disp{k}", "dispatchers", args.seconds, out, go))
+        ctx.Process(
+            target=_link_worker, args=(args.broker, prefix, f"disp{k}", "dispatchers", args.seconds, out, go)
+        )
         for k in range(args.links)
-    ]  # fmt: skip
+    ]
     ids = [f"B{i:05d}" for i in range(args.drones)]
     t_start = time.monotonic()
     for proc in links:
@@ -143,15 +174,22 @@ def _links_main(args: argparse.Namespace) -> int:
     for proc in [*links, *sims]:
         proc.join(60)
     total = sum(r["rate"] for r in results.values())
-    print(f"broker {args.broker}, {os.cpu_count()} cores; {args.drones} drones at 1 Hz "
-          f"({sum(s[1] for s in sent):,.0f} telemetry/s sent), {args.links} links in one shared "
-          f"subscription; {args.seconds:g} s measured; set-up {connect_s:.0f} s")  # fmt: skip
+    print(
+        f"broker {args.broker}, {os.cpu_count()} cores; {args.drones} drones at 1 Hz "
+        f"({sum(s[1] for s in sent):,.0f} telemetry/s sent), {args.links} links in one shared "
+        f"subscription; {args.seconds:g} s measured; set-up {connect_s:.0f} s"
+    )
     header = ("link", "telemetry/s", "delay p50/p95 first third (s)", "delay p50/p95 last third (s)", "CPU")
     rows = [
-        (name, f"{r['rate']:,.0f}", f"{r['first_p50']:.2f} / {r['first_p95']:.2f}",
-         f"{r['last_p50']:.2f} / {r['last_p95']:.2f}", f"{100 * r['cpu']:.0f}%")
+        (
+            name,
+            f"{r['rate']:,.0f}",
+            f"{r['first_p50']:.2f} / {r['first_p95']:.2f}",
+            f"{r['last_p50']:.2f} / {r['last_p95']:.2f}",
+            f"{100 * r['cpu']:.0f}%",
+        )
         for name, r in sorted(results.items())
-    ]  # fmt: skip
+    ]
     rows.append(("all", f"{total:,.0f}", "", "", ""))
     _print_table(header, rows)
     growing = any(r["last_p95"] > r["first_p95"] + 1.0 for r in results.values())
@@ -256,10 +294,24 @@ def _dispatchers_main(args: argparse.Namespace) -> int:
             fleet_file = Path(tmp) / "fleet.json"
             fleet_file.write_text(json.dumps(bench_fleet(args.drones).to_dict()), encoding="utf-8")
             seeded = subprocess.run(
-                [sys.executable, "-m", "dispatch.cli", "db", "seed", "--fleet", str(fleet_file),
-                 "--pads", str(REPO / "examples" / "anyang" / "pads.json"), "--db", db_url],
-                cwd=REPO, capture_output=True, text=True, check=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "dispatch.cli",
+                    "db",
+                    "seed",
+                    "--fleet",
+                    str(fleet_file),
+                    "--pads",
+                    str(REPO / "examples" / "anyang" / "pads.json"),
+                    "--db",
+                    db_url,
+                ],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             print(seeded.stdout.strip())
             ctx = mp.get_context("spawn")
             sim_out = ctx.Queue()
@@ -268,9 +320,27 @@ def _dispatchers_main(args: argparse.Namespace) -> int:
             secret = FleetSecret.generate()
             secret.save(Path(tmp) / "fleet-secret")
             _start_sims(ctx, args, prefix, ids, sim_s, sim_out, sims, secret)
-            cmd = [sys.executable, "-m", "dispatch.cli", "run", "--db", db_url, "--broker", args.broker,
-                   "--prefix", prefix, "--client-id", client_id, "--area", "bench", "--share-telemetry",
-                   "--stats-every", "10", "--fleet-secret", str(Path(tmp) / "fleet-secret")]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-m",
+                "dispatch.cli",
+                "run",
+                "--db",
+                db_url,
+                "--broker",
+                args.broker,
+                "--prefix",
+                prefix,
+                "--client-id",
+                client_id,
+                "--area",
+                "bench",
+                "--share-telemetry",
+                "--stats-every",
+                "10",
+                "--fleet-secret",
+                str(Path(tmp) / "fleet-secret"),
+            ]
             procs.append(_Dispatcher("leader", cmd, log))
             if not procs[0].ready.wait(120):
                 raise SystemExit(f"the leader did not start; see its log:\n{_tail(log)}")
@@ -294,23 +364,36 @@ def _dispatchers_main(args: argparse.Namespace) -> int:
             log.close()
             asyncio.run(_pg(pg, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     results = {p.name: _summary(p.stats, t0, t1) for p in procs}
-    print(f"broker {args.broker}, PostgreSQL, {os.cpu_count()} cores; {args.drones} drones at 1 Hz "
-          f"({sum(s[1] for s in sent):,.0f} telemetry/s sent); 2 dispatcher processes with "
-          f"--share-telemetry; {args.seconds:g} s measured; set-up {connect_s:.0f} s")  # fmt: skip
+    print(
+        f"broker {args.broker}, PostgreSQL, {os.cpu_count()} cores; {args.drones} drones at 1 Hz "
+        f"({sum(s[1] for s in sent):,.0f} telemetry/s sent); 2 dispatcher processes with "
+        f"--share-telemetry; {args.seconds:g} s measured; set-up {connect_s:.0f} s"
+    )
 
     def pair(r: dict[str, float], part: str, kind: str) -> str:
         return f"{r[f'{part}_{kind}_p50']:.2f} / {r[f'{part}_{kind}_p95']:.2f}"
 
     # One cell per kind of delay: the first third's p50/p95, then the last third's.
-    header = ("process", "direct/s", "from view/s", "delay direct p50/p95, first -> last third (s)",
-              "delay view p50/p95, first -> last third (s)", "CPU")  # fmt: skip
+    header = (
+        "process",
+        "direct/s",
+        "from view/s",
+        "delay direct p50/p95, first -> last third (s)",
+        "delay view p50/p95, first -> last third (s)",
+        "CPU",
+    )
     rows = [
-        (name, f"{r['direct']:,.0f}", f"{r['view']:,.0f}",
-         f"{pair(r, 'first', 'direct')} -> {pair(r, 'last', 'direct')}",
-         f"{pair(r, 'first', 'view')} -> {pair(r, 'last', 'view')}" if r["view"] > 0 else "-",
-         f"{100 * r['cpu']:.0f}%")
-        for name, r in results.items() if r
-    ]  # fmt: skip
+        (
+            name,
+            f"{r['direct']:,.0f}",
+            f"{r['view']:,.0f}",
+            f"{pair(r, 'first', 'direct')} -> {pair(r, 'last', 'direct')}",
+            f"{pair(r, 'first', 'view')} -> {pair(r, 'last', 'view')}" if r["view"] > 0 else "-",
+            f"{100 * r['cpu']:.0f}%",
+        )
+        for name, r in results.items()
+        if r
+    ]
     _print_table(header, rows)
     if len(rows) < 2:
         print("verdict: FAILED (a process printed no stats in the window)")
@@ -318,13 +401,17 @@ def _dispatchers_main(args: argparse.Namespace) -> int:
     total = sum(r["direct"] for r in results.values())
     growing = any(
         r[f"last_{k}_p95"] > r[f"first_{k}_p95"] + 1.0
-        for r in results.values() for k in ("direct", "view") if r[f"last_{k}_p95"] == r[f"last_{k}_p95"]
-    )  # fmt: skip
+        for r in results.values()
+        for k in ("direct", "view")
+        if r[f"last_{k}_p95"] == r[f"last_{k}_p95"]
+    )
     sent_rate = sum(s[1] for s in sent)
     lead = results.get("leader", {})
-    print(f"heard directly, both processes: {total:,.0f}/s of {sent_rate:,.0f}/s sent; the leader took "
-          f"{lead.get('direct', 0) + lead.get('view', 0):,.0f}/s (directly + from the fleet view; a sample"
-          " older than one it already holds is not taken)")  # fmt: skip
+    print(
+        f"heard directly, both processes: {total:,.0f}/s of {sent_rate:,.0f}/s sent; the leader took "
+        f"{lead.get('direct', 0) + lead.get('view', 0):,.0f}/s (directly + from the fleet view; a sample"
+        " older than one it already holds is not taken)"
+    )
     print("backlog:", "GROWING" if growing else "steady (the delay does not grow)")
     return 1 if growing else 0
 

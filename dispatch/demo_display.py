@@ -16,9 +16,18 @@ from typing import Literal, TextIO
 
 Mode = Literal["panel", "lines", "off"]
 STATE_ORDER = (
-    "submitted", "accepted", "planned", "dispatched", "picked_up",
-    "delivered", "rejected", "cancelled", "unserved", "failed", "returned",
-)  # fmt: skip
+    "submitted",
+    "accepted",
+    "planned",
+    "dispatched",
+    "picked_up",
+    "delivered",
+    "rejected",
+    "cancelled",
+    "unserved",
+    "failed",
+    "returned",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,9 +78,7 @@ class LiveSummary:
             "audit_chain_ok": self.audit_ok,
             "wall_s": round(self.wall_s, 1),
             "not_filed": self.not_filed,
-            "urgent_minutes": {
-                r: None if m is None else round(m, 1) for r, m in self.urgent_minutes.items()
-            },
+            "urgent_minutes": {r: None if m is None else round(m, 1) for r, m in self.urgent_minutes.items()},
         }
 
 
@@ -136,8 +134,9 @@ async def run_live(
     wall0 = time.monotonic()
     db_path.unlink(missing_ok=True)
     pads = {pid: (place.lon, place.lat) for pid, (_, place) in load_pads(pads_path).items()}
-    filings = request_stream(samples, pads, start, opts.requests, every=timedelta(seconds=opts.every_s),
-                             seed=opts.seed)  # fmt: skip
+    filings = request_stream(
+        samples, pads, start, opts.requests, every=timedelta(seconds=opts.every_s), seed=opts.seed
+    )
     display = ProgressDisplay(out, opts.display, tz=start.tzinfo)
     port = opts.port
     if port != 0 and not _port_free(opts.host, port):
@@ -146,10 +145,17 @@ async def run_live(
     labels: dict[str, str] = {}  # request id -> label (R001, D015)
     ids: list[str] = []
     async with live_system(
-        fleet, zones_path, pads_path, start, db_url=f"sqlite+aiosqlite:///{db_path}", speed=opts.speed,
+        fleet,
+        zones_path,
+        pads_path,
+        start,
+        db_url=f"sqlite+aiosqlite:///{db_path}",
+        speed=opts.speed,
         dispatcher_settings=replace(LIVE_DISPATCHER, plan_seconds=opts.plan_seconds),
-        host=opts.host, port=port, offices={f.office_id for f in filings},
-    ) as system:  # fmt: skip
+        host=opts.host,
+        port=port,
+        offices={f.office_id for f in filings},
+    ) as system:
         clock = system.clock
         system.dispatcher.on_progress = lambda rid, state: display.request_changed(
             clock.now(), labels.get(rid, rid), state
@@ -241,12 +247,15 @@ async def _fly(
             status = dispatcher.link.registry.get(d.id)
             tele = status.telemetry if status is not None else None
             view = dispatcher.drones.get(d.id)
-            lines.append(DroneLine(
-                d.id, tele.state if tele is not None else "unknown",
-                tele.battery_pct if tele is not None else None,
-                view.mission if view is not None else None,
-                len(view.onboard) if view is not None else 0,
-            ))  # fmt: skip
+            lines.append(
+                DroneLine(
+                    d.id,
+                    tele.state if tele is not None else "unknown",
+                    tele.battery_pct if tele is not None else None,
+                    view.mission if view is not None else None,
+                    len(view.onboard) if view is not None else 0,
+                )
+            )
         km = sum(sim.drone(d.id).distance_flown_m for d in fleet.drones) / 1000.0
         breaches, losses = len(sim.breaches), sim.separation.count
         display.refresh(

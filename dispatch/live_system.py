@@ -116,10 +116,13 @@ async def live_system(
             )
             link = FleetLink(
                 replace(broker, username="dispatcher", password=logins["dispatcher"]),
-                client_id="live-dispatcher", prefix=PREFIX, clock=clock,
+                client_id="live-dispatcher",
+                prefix=PREFIX,
+                clock=clock,
                 max_telemetry_age_s=LinkSettings().max_telemetry_age_s,
-                fleet_secret=secret, event_journal=StoreJournal(store, "live-dispatcher"),
-            )  # fmt: skip
+                fleet_secret=secret,
+                event_journal=StoreJournal(store, "live-dispatcher"),
+            )
             async with sim, link:
                 dispatcher = Dispatcher(store, link, clock, dispatcher_settings, pool=pool)
                 async with dispatcher:

@@ -216,8 +216,9 @@ class FleetLink:
             if self.fleet_secret is None and not self.telemetry_only:
                 log.warning(
                     "fleet link %s: NO FLEET SECRET: drone states, acks and events are not verified;"
-                    " any client on the broker can forge deliveries, faults and acks", self.client_id
-                )  # fmt: skip
+                    " any client on the broker can forge deliveries, faults and acks",
+                    self.client_id,
+                )
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name=f"fleet-link-{self.client_id}")
             if self._acks is not None:
@@ -468,9 +469,12 @@ class FleetLink:
         return InlineQueue
 
     def _handle_safely(
-        self, topic: str, payload: object, message: aiomqtt.Message | None = None,
+        self,
+        topic: str,
+        payload: object,
+        message: aiomqtt.Message | None = None,
         client: aiomqtt.Client | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         outcome: ReceivedEvent | bool | None = None
         try:
             outcome = self._handle(topic, payload)

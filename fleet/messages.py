@@ -324,9 +324,16 @@ class LossOfSeparation(Event, tag_field="event", tag="separation_loss", kw_only=
 
 
 AnyEvent = (
-    TookOff | ReachedStop | PickedUp | Delivered | Landed | LowBattery | Fault | GeofenceBreach
+    TookOff
+    | ReachedStop
+    | PickedUp
+    | Delivered
+    | Landed
+    | LowBattery
+    | Fault
+    | GeofenceBreach
     | LossOfSeparation
-)  # fmt: skip
+)
 
 
 # --- encoding and decoding -------------------------------------------------------------------

@@ -265,11 +265,19 @@ def shifted(
     lo, hi = altitude_m - half_band_m, altitude_m + half_band_m
     vols = tuple(
         Volume(
-            v.ax, v.ay, v.bx, v.by, v.radius_m, 0.0 if v.lo_m == 0.0 else lo, hi,
-            v.t0 + delay_s, v.t1 + delay_s, v.resource,
+            v.ax,
+            v.ay,
+            v.bx,
+            v.by,
+            v.radius_m,
+            0.0 if v.lo_m == 0.0 else lo,
+            hi,
+            v.t0 + delay_s,
+            v.t1 + delay_s,
+            v.resource,
         )
         for v in intent.volumes
-    )  # fmt: skip
+    )
     return replace(intent, volumes=vols)
 
 

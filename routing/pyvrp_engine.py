@@ -133,7 +133,14 @@ def _data(instance: Instance) -> tuple[ProblemData, list[int], list[int], list[l
     ]
     # pyvrp's stub annotates a matrix as ndarray[int, ...] (a shape of int), which no real array is.
     data = ProblemData(
-        locations, clients, depots, vehicle_types, distances, durations, [], shipments  # type: ignore[arg-type]  # see above
+        locations,
+        clients,
+        depots,
+        vehicle_types,
+        distances,  # type: ignore[arg-type]  # see above
+        durations,  # type: ignore[arg-type]  # see above
+        [],
+        shipments,
     )
     return data, depot_nodes, client_nodes, list(types.values())
 

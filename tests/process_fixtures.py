@@ -134,11 +134,30 @@ async def start_dispatcher(
     if failpoints is not None:
         env[FAILPOINTS_ENV] = failpoints
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dispatch.cli", "run",
-        "--db", db_url, "--broker", broker.url, "--prefix", prefix, "--client-id", client_id,
-        "--plan-seconds", str(plan_seconds), "--tick-s", str(tick_s), "--verbose", *clock.to_args(), *extra,
-        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=log,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "dispatch.cli",
+        "run",
+        "--db",
+        db_url,
+        "--broker",
+        broker.url,
+        "--prefix",
+        prefix,
+        "--client-id",
+        client_id,
+        "--plan-seconds",
+        str(plan_seconds),
+        "--tick-s",
+        str(tick_s),
+        "--verbose",
+        *clock.to_args(),
+        *extra,
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log,
+    )
     return DispatcherProcess(proc, seen, changed)
 
 

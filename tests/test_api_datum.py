@@ -140,7 +140,7 @@ async def test_an_unknown_datum_is_422_naming_the_allowed_ones_and_nothing_is_st
         ("admin", "/api/v1/pads", {"id": "never", "name": "N", "lon": 126.9, "lat": 37.4, "datum": "4326"}),
         ("operator", "/api/v1/zones", {**zone, "datum": "Baidu"}),
         ("operator", "/api/v1/zones", {"type": "FeatureCollection", "datum": 4326, "features": [zone]}),
-    ]:  # fmt: skip
+    ]:
         async with api.client(who) as c:
             r = await c.post(path, json=body)
         assert r.status_code == 422 and error_code(r) == "unknown_datum", (path, r.text)

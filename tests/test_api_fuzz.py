@@ -96,8 +96,15 @@ def zone_feature(draw: st.DrawFn) -> dict[str, Any]:
     props: dict[str, Any] = {"id": draw(st.one_of(st.from_regex(r"\A[a-z0-9][a-z0-9.-]{0,10}\Z"), text))}
     geometry = {"type": "Point", "coordinates": draw(coordinate)}
     props["radius_m"] = draw(st.one_of(st.floats(1, 80), st.floats(allow_nan=False)))
-    for name, values in [("reason", text), ("valid_from", times), ("valid_to", times), ("valid_until", times),
-                         ("floor_m", scalar), ("ceiling_m", scalar), ("margin_m", scalar)]:  # fmt: skip
+    for name, values in [
+        ("reason", text),
+        ("valid_from", times),
+        ("valid_to", times),
+        ("valid_until", times),
+        ("floor_m", scalar),
+        ("ceiling_m", scalar),
+        ("margin_m", scalar),
+    ]:
         if draw(st.booleans()):
             props[name] = draw(values)
     return {"type": "Feature", "geometry": geometry, "properties": props}

@@ -118,13 +118,32 @@ async def test_intake_rejects_what_the_api_refuses_when_it_is_filed_past_the_api
     now = api.ctx.now_clock.now()
     city_hall = pads()["city-hall"]
     stored = [
-        (NewRequest(office_id=OFFICE_A, pickup=city_hall, dropoff=Place(*PARIS), weight_kg=0.3),
-         "outside_service_area"),
-        (NewRequest(office_id=OFFICE_A, pickup=city_hall, dropoff=pads()["indeokwon"], weight_kg=0.3,
-                    ready_at=datetime(9999, 12, 31, 23, 0, tzinfo=UTC)), "time_out_of_range"),
-        (NewRequest(office_id=OFFICE_A, pickup=city_hall, dropoff=pads()["indeokwon"], weight_kg=0.3,
-                    ready_at=now, deadline=now + timedelta(hours=1)), None),
-    ]  # fmt: skip
+        (
+            NewRequest(office_id=OFFICE_A, pickup=city_hall, dropoff=Place(*PARIS), weight_kg=0.3),
+            "outside_service_area",
+        ),
+        (
+            NewRequest(
+                office_id=OFFICE_A,
+                pickup=city_hall,
+                dropoff=pads()["indeokwon"],
+                weight_kg=0.3,
+                ready_at=datetime(9999, 12, 31, 23, 0, tzinfo=UTC),
+            ),
+            "time_out_of_range",
+        ),
+        (
+            NewRequest(
+                office_id=OFFICE_A,
+                pickup=city_hall,
+                dropoff=pads()["indeokwon"],
+                weight_kg=0.3,
+                ready_at=now,
+                deadline=now + timedelta(hours=1),
+            ),
+            None,
+        ),
+    ]
     for new, reason in stored:
         view = await api.dispatcher.submit(new, actor="another-front-end")
         assert view.state == ("rejected" if reason else "accepted"), view
@@ -132,11 +151,14 @@ async def test_intake_rejects_what_the_api_refuses_when_it_is_filed_past_the_api
     with pytest.raises(InvalidInput, match="no UTC time"):
         await api.store.requests.create(
             NewRequest(
-                office_id=OFFICE_A, pickup=city_hall, dropoff=city_hall, weight_kg=0.3,
+                office_id=OFFICE_A,
+                pickup=city_hall,
+                dropoff=city_hall,
+                weight_kg=0.3,
                 ready_at=datetime.fromisoformat("0001-01-01T00:00:00+14:00"),
             ),
             actor="x",
-        )  # fmt: skip
+        )
     assert not await api.store.requests.list(states=["submitted"])
 
 
@@ -214,8 +236,23 @@ async def test_every_view_shows_the_deadline_in_force(api: Api) -> None:
     assert (await api.store.requests.get(plain["id"])).deadline is None
 
 
-@pytest.mark.parametrize("zone_id", ["../../x", "</script>", "a\x00b", "a\r\nb", "x\n", "..", ".hidden",
-                                     "-x", "a b", "x" * 65, "zone/1", "ü"])  # fmt: skip
+@pytest.mark.parametrize(
+    "zone_id",
+    [
+        "../../x",
+        "</script>",
+        "a\x00b",
+        "a\r\nb",
+        "x\n",
+        "..",
+        ".hidden",
+        "-x",
+        "a b",
+        "x" * 65,
+        "zone/1",
+        "ü",
+    ],
+)
 async def test_a_zone_id_that_is_not_a_record_id_is_422(api: Api, zone_id: str) -> None:
     async with api.client("operator") as c:
         r = await c.post("/api/v1/zones", json=circle(zone_id))
@@ -252,9 +289,12 @@ async def test_zone_properties_are_bounded(api: Api) -> None:
         (circle("bell", reason="ding\x07"), "invalid_format", "reason"),
         (circle("far", valid_to="9999-12-31T23:59:59-14:00"), "time_out_of_range", "valid_to"),
         (circle("old", valid_from="0001-01-01T00:00:00+14:00"), "time_out_of_range", "valid_from"),
-        (circle("later", valid_until=(now + ZONE_HORIZON + timedelta(days=1)).isoformat()),
-         "time_out_of_range", "valid_to"),
-    ]  # fmt: skip
+        (
+            circle("later", valid_until=(now + ZONE_HORIZON + timedelta(days=1)).isoformat()),
+            "time_out_of_range",
+            "valid_to",
+        ),
+    ]
     async with api.client("operator") as c:
         for feature, code, field in cases:
             r = await c.post("/api/v1/zones", json=feature)
@@ -301,7 +341,7 @@ async def test_strings_in_bodies_are_bounded_and_free_of_control_characters(api:
             ("/api/v1/offices", {**OFFICE, "pad_id": "city hall"}, "invalid_format", "pad_id"),
             ("/api/v1/keys", {"role": "operator", "label": "a\x00b"}, "invalid_format", "label"),
             ("/api/v1/keys", {"role": "operator", "label": "x" * (MAX_NAME + 1)}, "too_long", "label"),
-        ]:  # fmt: skip
+        ]:
             r = await c.post(path, json=body)
             assert r.status_code == 422, (path, body, r.text)
             assert error_code(r) == code and r.json()["error"]["details"]["field"] == field, r.text
@@ -314,8 +354,9 @@ async def test_on_time_deliveries_count_the_default_deadline(api: Api) -> None:
     now = api.ctx.now_clock.now()
     p = pads()
     for delivered_after in (timedelta(hours=5), timedelta(hours=7)):
-        new = NewRequest(office_id=OFFICE_A, pickup=p["city-hall"], dropoff=p["indeokwon"], weight_kg=0.3,
-                         ready_at=now)  # fmt: skip
+        new = NewRequest(
+            office_id=OFFICE_A, pickup=p["city-hall"], dropoff=p["indeokwon"], weight_kg=0.3, ready_at=now
+        )
         rid = (await api.store.requests.create(new, actor="test")).request.id
         async with api.store.db.write() as session:  # the hand-over, as the dispatcher records it
             await session.execute(

@@ -109,8 +109,15 @@ def test_relinked_forgery_is_caught_by_the_recorded_head() -> None:
     chain = _chain(3)
     forged = _chain(3)
     forged[2] = replace(forged[2], payload={"to": "forged"})
-    forged[2] = replace(forged[2], hash=entry_hash(**{k: getattr(forged[2], k) for k in (
-        "seq", "at", "entity", "entity_id", "action", "actor", "payload", "prev_hash")}))  # fmt: skip
+    forged[2] = replace(
+        forged[2],
+        hash=entry_hash(
+            **{
+                k: getattr(forged[2], k)
+                for k in ("seq", "at", "entity", "entity_id", "action", "actor", "payload", "prev_hash")
+            }
+        ),
+    )
     report = verify_chain(forged, expected_head=(3, chain[-1].hash))
     assert not report.ok and report.broken_seq is None and "head" in (report.problem or "")
 

@@ -64,9 +64,17 @@ def sample_in(datum: str, out: Path, *, declare: bool) -> Path:
 
 def path_args(d: Path, start: list[float], end: list[float], *extra: str) -> list[str]:
     return [
-        "path", "--zones", str(d / "zones.geojson"), "--at", AT,
-        "--from", f"{start[0]!r},{start[1]!r}", "--to", f"{end[0]!r},{end[1]!r}", *extra,
-    ]  # fmt: skip
+        "path",
+        "--zones",
+        str(d / "zones.geojson"),
+        "--at",
+        AT,
+        "--from",
+        f"{start[0]!r},{start[1]!r}",
+        "--to",
+        f"{end[0]!r},{end[1]!r}",
+        *extra,
+    ]
 
 
 def path_run(argv: list[str], out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[float, list[float]]:

@@ -127,10 +127,18 @@ def _mission(state: str = FlightState.FLYING) -> tuple[ActiveMission, DroneView]
 def _tele(t: float, x: float, y: float, z: float, state: DroneState = "en_route") -> Telemetry:
     lon, lat = FRAME.to_lonlat(x, y)
     return Telemetry(
-        drone_id="D01", ts=datetime.fromtimestamp(t, UTC), lon=float(lon), lat=float(lat), alt_m=z,
-        ground_speed_mps=SPEED, heading_deg=90.0, battery_pct=80.0, energy_wh=300.0, state=state,
+        drone_id="D01",
+        ts=datetime.fromtimestamp(t, UTC),
+        lon=float(lon),
+        lat=float(lat),
+        alt_m=z,
+        ground_speed_mps=SPEED,
+        heading_deg=90.0,
+        battery_pct=80.0,
+        energy_wh=300.0,
+        state=state,
         mission_id="M1",
-    )  # fmt: skip
+    )
 
 
 def test_decide_follows_a_flight_out_of_its_intent_and_back() -> None:
@@ -272,8 +280,9 @@ async def test_an_episode_closes_when_its_flight_ends(store: Store) -> None:
         tasks.append(asyncio.ensure_future(coro))
         return tasks[-1]
 
-    mon = Conformance(store, picture, DispatcherStats(), spawn, actor="test", minima=SeparationMinima(),
-                      tolerance=TOL)  # fmt: skip
+    mon = Conformance(
+        store, picture, DispatcherStats(), spawn, actor="test", minima=SeparationMinima(), tolerance=TOL
+    )
     mon.on_telemetry(_tele(*_on_track(dy=300.0)), T0, False)
     assert mon.nonconforming() == 1
     picture.forget(m)  # landed

@@ -161,8 +161,11 @@ async def check_outcome(store: Store, sim: SimulatedFleet, ids: list[str]) -> No
             if flight.state != "aborted":
                 continue
             history = await store.history("flight", flight.mission_id)
-            (why,) = [e.payload["details"]["reason"] for e in history
-                      if e.action == "transition" and e.payload["to"] == "aborted"]  # fmt: skip
+            (why,) = [
+                e.payload["details"]["reason"]
+                for e in history
+                if e.action == "transition" and e.payload["to"] == "aborted"
+            ]
             assert why.startswith("missed its departure slot"), (rid, why)
             assert not any(isinstance(e, TookOff) and e.mission_id == flight.mission_id for e in sim.events)
     took_off = Counter(e.mission_id for e in sim.events if isinstance(e, TookOff))
@@ -237,6 +240,14 @@ async def test_killed_while_rerouting(
     db_url: str, broker: BrokerAddress, prefix: str, tmp_path: Path, point: str, speed: float
 ) -> None:
     await crash_point(
-        db_url, broker, prefix, tmp_path, point,
-        routes=REROUTE_ROUTES, speed=speed, tick_s=5.0, trigger=zone_ahead, also=rerouted_around,
-    )  # fmt: skip
+        db_url,
+        broker,
+        prefix,
+        tmp_path,
+        point,
+        routes=REROUTE_ROUTES,
+        speed=speed,
+        tick_s=5.0,
+        trigger=zone_ahead,
+        also=rerouted_around,
+    )

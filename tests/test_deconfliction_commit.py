@@ -27,11 +27,19 @@ def _with_wait(wait_s: float) -> Trip:
     d = timedelta(seconds=wait_s)
     legs = (
         replace(base[0], to_kind=PICKUP, to_id="R1"),
-        replace(base[1], from_kind=PICKUP, from_id="R1", to_kind=DROPOFF, to_id="R1",
-                depart=base[1].depart + d, arrive=base[1].arrive + d),
-        replace(base[2], from_kind=DROPOFF, from_id="R1",
-                depart=base[2].depart + d, arrive=base[2].arrive + d),
-    )  # fmt: skip
+        replace(
+            base[1],
+            from_kind=PICKUP,
+            from_id="R1",
+            to_kind=DROPOFF,
+            to_id="R1",
+            depart=base[1].depart + d,
+            arrive=base[1].arrive + d,
+        ),
+        replace(
+            base[2], from_kind=DROPOFF, from_id="R1", depart=base[2].depart + d, arrive=base[2].arrive + d
+        ),
+    )
     return Trip(legs)
 
 
@@ -75,8 +83,15 @@ def test_placing_delays_past_an_intent_in_force_or_says_why_it_cannot() -> None:
     assert isinstance(why, str) and "deadline" in why
     # And a trip that can no longer be flown in time at all.
     past = {"R0": trip.legs[0].arrive - timedelta(seconds=1)}
-    why = place_trip("A", 1, trip, service_s=SERVICE_S, earliest=T0 + timedelta(minutes=5), deadlines=past,
-                     index=IntentIndex(FRAME, {}))  # fmt: skip
+    why = place_trip(
+        "A",
+        1,
+        trip,
+        service_s=SERVICE_S,
+        earliest=T0 + timedelta(minutes=5),
+        deadlines=past,
+        index=IntentIndex(FRAME, {}),
+    )
     assert isinstance(why, str) and "late by" in why
 
 
@@ -100,8 +115,9 @@ def test_a_replacement_route_gets_an_intent_like_a_planned_trip() -> None:
     here = FRAME.to_lonlat(-1000.0, 0.0)
     pad, port = FRAME.to_lonlat(1000.0, 0.0), FRAME.to_lonlat(1000.0, 2000.0)
     waypoints = [(*pad, 120.0), (*port, 120.0)]
-    trip = route_trip(here, waypoints, [(0, "dropoff", "R1")], "Q", T0, speed_mps=10.0, service_s=SERVICE_S,
-                      frame=FRAME)  # fmt: skip
+    trip = route_trip(
+        here, waypoints, [(0, "dropoff", "R1")], "Q", T0, speed_mps=10.0, service_s=SERVICE_S, frame=FRAME
+    )
     assert [(g.from_kind, g.to_kind) for g in trip.legs] == [("start", "dropoff"), ("dropoff", "port")]
     assert trip.legs[0].arrive == T0 + timedelta(seconds=200)
     assert trip.legs[1].depart == trip.legs[0].arrive + timedelta(seconds=SERVICE_S)

@@ -77,8 +77,11 @@ def took_off_with(system: System, mission_id: str) -> bool:
 async def assert_custody_on(store: Store, rid: str, flight: FlightView) -> None:
     """The pickup and the hand-over of ``rid`` are recorded on ``flight`` (its mission and drone)."""
     entries = (await store.requests.timeline(rid)).entries
-    custody = [e.payload["details"] for e in entries
-               if e.action == "transition" and e.payload["to"] in ("picked_up", "delivered")]  # fmt: skip
+    custody = [
+        e.payload["details"]
+        for e in entries
+        if e.action == "transition" and e.payload["to"] in ("picked_up", "delivered")
+    ]
     assert len(custody) == 2, custody
     for details in custody:
         assert (details["mission_id"], details["drone_id"]) == (flight.mission_id, flight.drone_id), details
@@ -100,8 +103,16 @@ async def test_a_fault_on_a_grounded_drone_aborts_its_mission_on_the_drone(
         lon, lat = sim.drone(grounded).lonlat()
 
         # 1. A fault event for the grounded drone: its mission is aborted on the drone first.
-        fault = Fault(drone_id=grounded, ts=system.clock.now(), lon=lon, lat=lat, alt_m=0.0,
-                      mission_id=first.mission_id, kind="motor", detail="from a test client")  # fmt: skip
+        fault = Fault(
+            drone_id=grounded,
+            ts=system.clock.now(),
+            lon=lon,
+            lat=lat,
+            alt_m=0.0,
+            mission_id=first.mission_id,
+            kind="motor",
+            detail="from a test client",
+        )
         await client.publish(topics.topic(grounded, "event"), as_drone(system, fault), qos=1)
         second = await start_acked_on_the_ground(system, rid, not_on=first.mission_id)
         first = (await flights_of(store, rid))[0]
@@ -112,18 +123,38 @@ async def test_a_fault_on_a_grounded_drone_aborts_its_mission_on_the_drone(
         # Re-planned only once the drone had acknowledged the abort.
         history = await store.history("flight", first.mission_id)
         assert [e.action for e in history][-2:] == ["abort_requested", "transition"]
-        back = [e for e in (await store.requests.timeline(rid)).entries
-                if e.action == "transition" and e.payload["to"] == "accepted"][-1]  # fmt: skip
+        back = [
+            e
+            for e in (await store.requests.timeline(rid)).entries
+            if e.action == "transition" and e.payload["to"] == "accepted"
+        ][-1]
         assert cmd.acked_at is not None and back.at >= cmd.acked_at
 
         # 2. The aborted mission's pickup and hand-over, published as that drone: refused, counted,
         # audited, and the request (dispatched on its new mission) does not move.
         for event in (
-            PickedUp(drone_id=grounded, ts=system.clock.now(), lon=lon, lat=lat, alt_m=0.0,
-                     mission_id=first.mission_id, request_id=rid, code_ok=True, payload_kg=0.3),
-            Delivered(drone_id=grounded, ts=system.clock.now(), lon=lon, lat=lat, alt_m=0.0,
-                      mission_id=first.mission_id, request_id=rid, code_ok=True),
-        ):  # fmt: skip
+            PickedUp(
+                drone_id=grounded,
+                ts=system.clock.now(),
+                lon=lon,
+                lat=lat,
+                alt_m=0.0,
+                mission_id=first.mission_id,
+                request_id=rid,
+                code_ok=True,
+                payload_kg=0.3,
+            ),
+            Delivered(
+                drone_id=grounded,
+                ts=system.clock.now(),
+                lon=lon,
+                lat=lat,
+                alt_m=0.0,
+                mission_id=first.mission_id,
+                request_id=rid,
+                code_ok=True,
+            ),
+        ):
             await client.publish(topics.topic(grounded, "event"), as_drone(system, event), qos=1)
 
         async def refused() -> bool:
@@ -133,8 +164,9 @@ async def test_a_fault_on_a_grounded_drone_aborts_its_mission_on_the_drone(
         assert (await states(store, [rid]))[rid] == "dispatched"
         audit = [e.payload for e in await store.history("drone", grounded) if e.action == "event_refused"]
         assert [(p["event"], p["mission_id"], p["request_id"]) for p in audit] == [
-            ("PickedUp", first.mission_id, rid), ("Delivered", first.mission_id, rid)
-        ]  # fmt: skip
+            ("PickedUp", first.mission_id, rid),
+            ("Delivered", first.mission_id, rid),
+        ]
         entries = (await store.requests.timeline(rid)).entries
         claims = [(e.payload["event"], e.payload["drone_id"]) for e in entries if e.action == "event_refused"]
         assert claims == [("PickedUp", grounded), ("Delivered", grounded)]  # in the request's chain too
@@ -161,14 +193,26 @@ async def test_a_restart_between_abort_sent_and_acknowledged_sends_it_again(
         # What the first dispatcher did last: noted and recorded the abort, marked it sent, and
         # died before the drone had it.
         expires = system.clock.now() + timedelta(hours=1)
-        cmd = AbortMission(drone_id=flight.drone_id, cmd_id=abort.abort_cmd_id(flight.mission_id),
-                           expires_at=expires, mission_id=flight.mission_id)  # fmt: skip
-        await store.note("flight", flight.mission_id, "abort_requested", actor="dispatcher",
-                         payload={"reason": "drone fault: motor", "cmd_id": cmd.cmd_id})  # fmt: skip
-        await store.flights.record_command(
-            cmd_id=cmd.cmd_id, drone_id=cmd.drone_id, kind=abort.KIND, payload=msgspec.to_builtins(cmd),
+        cmd = AbortMission(
+            drone_id=flight.drone_id,
+            cmd_id=abort.abort_cmd_id(flight.mission_id),
+            expires_at=expires,
             mission_id=flight.mission_id,
-        )  # fmt: skip
+        )
+        await store.note(
+            "flight",
+            flight.mission_id,
+            "abort_requested",
+            actor="dispatcher",
+            payload={"reason": "drone fault: motor", "cmd_id": cmd.cmd_id},
+        )
+        await store.flights.record_command(
+            cmd_id=cmd.cmd_id,
+            drone_id=cmd.drone_id,
+            kind=abort.KIND,
+            payload=msgspec.to_builtins(cmd),
+            mission_id=flight.mission_id,
+        )
         await store.flights.mark_command_sent(cmd.cmd_id)
         assert cmd.cmd_id not in system.sim.drone(flight.drone_id)._answers
 

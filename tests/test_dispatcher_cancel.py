@@ -37,11 +37,12 @@ async def flying_to_pickup(system: System, *pairs: tuple[str, str]) -> tuple[lis
     filed = await asyncio.gather(*(d.submit(request(src, dst, now=ready)) for src, dst in pairs))
     ids = [v.id for v in filed]
     took = await system.sim.wait_for(
-        lambda e: isinstance(e, TookOff) and any(
-            ids[0] in m.spec.request_ids for m in d.missions.values() if m.mission_id == e.mission_id
+        lambda e: (
+            isinstance(e, TookOff)
+            and any(ids[0] in m.spec.request_ids for m in d.missions.values() if m.mission_id == e.mission_id)
         ),
         60,
-    )  # fmt: skip
+    )
     assert took.mission_id is not None
     m = d.missions[took.mission_id]
 
@@ -118,9 +119,12 @@ async def test_a_restart_mid_cancel_finishes_it(
         await first.stop()
         # What the first dispatcher did last before it died: it recorded the office's intent.
         await store.note(
-            "request", rid, "cancel_requested", actor="office:gwacheon",
+            "request",
+            rid,
+            "cancel_requested",
+            actor="office:gwacheon",
             payload={"reason": "cancelled by office:gwacheon", "mission_id": mission_id},
-        )  # fmt: skip
+        )
         second = Dispatcher(
             store, system.link, system.clock, DispatcherSettings(silent_after_s=5 * SPEED), pool=solver_pool
         )

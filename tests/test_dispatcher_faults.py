@@ -30,8 +30,16 @@ async def test_fault_before_and_after_pickup(
         assert flights[0].drone_id == broken and flights[1].drone_id != broken
         timeline = await store.requests.timeline(first.id)
         path = [e.payload["to"] for e in timeline.entries if e.action == "transition"]
-        assert path == ["accepted", "planned", "dispatched", "accepted", "planned", "dispatched", "picked_up",
-                        "delivered"]  # fmt: skip
+        assert path == [
+            "accepted",
+            "planned",
+            "dispatched",
+            "accepted",
+            "planned",
+            "dispatched",
+            "picked_up",
+            "delivered",
+        ]
 
         # 2. A fault with the documents on board: failed, with the custody record; the drone is told to land.
         second = await d.submit(request("city-hall", "gunpo"))

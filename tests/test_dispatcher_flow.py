@@ -49,8 +49,11 @@ async def test_requests_are_planned_commanded_and_delivered(
             # later slot before it is sent: ``retimed`` comes between ``acked`` and ``flying``.
             main_steps = [x for x in steps if x != "retimed"]
             assert main_steps[:4] == ["planned", "commanded", "acked", "flying"], steps
-            assert all(steps.index("acked") < i < steps.index("flying")
-                       for i, x in enumerate(steps) if x == "retimed"), steps  # fmt: skip
+            assert all(
+                steps.index("acked") < i < steps.index("flying")
+                for i, x in enumerate(steps)
+                if x == "retimed"
+            ), steps
             assert steps[-1] == "completed"
             kinds = [c.kind for c in flight.commands]
             assert kinds == ["UploadMission", "Start"]

@@ -39,20 +39,39 @@ from tests.test_dispatcher_silence_battery import FAR_PICKUPS, delivered_by_anot
 FAR_AWAY = Place(2.35, 48.85)  # Paris: more than 100 km from the centre of the Anyang area
 YEAR_9999 = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
 # A zone stored far away: the airspace's frame, centred on the zones, would leave Anyang out.
-PARIS_ZONE = {"type": "Feature", "properties": {"id": "paris", "kind": "no_fly", "radius_m": 100},
-              "geometry": {"type": "Point", "coordinates": [FAR_AWAY.lon, FAR_AWAY.lat]}}  # fmt: skip
+PARIS_ZONE = {
+    "type": "Feature",
+    "properties": {"id": "paris", "kind": "no_fly", "radius_m": 100},
+    "geometry": {"type": "Point", "coordinates": [FAR_AWAY.lon, FAR_AWAY.lat]},
+}
 
 
-def view(request_id: str, *, dropoff: Place | None = None, ready_at: datetime | None = SIM_START,
-         deadline: datetime | None = None) -> RequestView:  # fmt: skip
+def view(
+    request_id: str,
+    *,
+    dropoff: Place | None = None,
+    ready_at: datetime | None = SIM_START,
+    deadline: datetime | None = None,
+) -> RequestView:
     """A stored request from the city hall to Bisan (or ``dropoff``)."""
     p = pads()
     return RequestView(
-        id=request_id, office_id="city-hall", pickup=p["city-hall"], dropoff=dropoff or p["bisan"],
-        weight_kg=0.3, priority="normal", ready_at=ready_at, deadline=deadline, description="",
-        state="submitted", state_reason=None, intake=None, idempotency_key=None,
-        created_at=SIM_START, updated_at=SIM_START,
-    )  # fmt: skip
+        id=request_id,
+        office_id="city-hall",
+        pickup=p["city-hall"],
+        dropoff=dropoff or p["bisan"],
+        weight_kg=0.3,
+        priority="normal",
+        ready_at=ready_at,
+        deadline=deadline,
+        description="",
+        state="submitted",
+        state_reason=None,
+        intake=None,
+        idempotency_key=None,
+        created_at=SIM_START,
+        updated_at=SIM_START,
+    )
 
 
 async def real_assess(requests: list[Request]) -> list[Assessment]:
@@ -102,8 +121,11 @@ def zone_view(feature: dict, zone_id: str) -> ZoneView:  # type: ignore[type-arg
 
 def test_a_zone_the_airspace_cannot_read_is_skipped_not_the_zone_set() -> None:
     good = [zone_view(f, f["properties"]["id"]) for f in zone_features()]
-    broken = {"type": "Feature", "properties": {"id": "no-radius", "kind": "no_fly"},
-              "geometry": {"type": "Point", "coordinates": [126.95, 37.39]}}  # fmt: skip
+    broken = {
+        "type": "Feature",
+        "properties": {"id": "no-radius", "kind": "no_fly"},
+        "geometry": {"type": "Point", "coordinates": [126.95, 37.39]},
+    }
     paris = zone_view(PARIS_ZONE, "paris")
     area = ServiceArea.of(sample_fleet())
     zones, skipped = parse_stored_zones([good[0], zone_view(broken, "no-radius"), *good[1:], paris], area)
@@ -119,12 +141,30 @@ def test_a_zone_reaching_into_the_area_from_beyond_its_edge_is_enforced() -> Non
     lon, lat = area.lon, area.lat  # 0.1 degree of longitude is about 8.8 km at this latitude
 
     def zone(zone_id: str, geometry: dict[str, Any], **props: Any) -> ZoneView:
-        return zone_view({"type": "Feature", "properties": {"id": zone_id, "kind": "no_fly", **props},
-                          "geometry": geometry}, zone_id)  # fmt: skip
+        return zone_view(
+            {
+                "type": "Feature",
+                "properties": {"id": zone_id, "kind": "no_fly", **props},
+                "geometry": geometry,
+            },
+            zone_id,
+        )
 
-    straddling = zone("straddling", {"type": "Polygon", "coordinates": [[
-        [lon + 0.45, lat - 0.05], [lon + 0.8, lat - 0.05], [lon + 0.8, lat + 0.05], [lon + 0.45, lat + 0.05],
-        [lon + 0.45, lat - 0.05]]]})  # fmt: skip
+    straddling = zone(
+        "straddling",
+        {
+            "type": "Polygon",
+            "coordinates": [
+                [
+                    [lon + 0.45, lat - 0.05],
+                    [lon + 0.8, lat - 0.05],
+                    [lon + 0.8, lat + 0.05],
+                    [lon + 0.45, lat + 0.05],
+                    [lon + 0.45, lat - 0.05],
+                ]
+            ],
+        },
+    )
     wide_circle = zone("wide-circle", {"type": "Point", "coordinates": [lon + 0.62, lat]}, radius_m=10_000)
     far_circle = zone("far-circle", {"type": "Point", "coordinates": [lon + 0.8, lat]}, radius_m=10_000)
     zones, skipped = parse_stored_zones([straddling, wide_circle, far_circle], area)
@@ -166,8 +206,11 @@ async def test_poisoned_requests_and_zones_stop_no_tick(
     async with running_system(store, broker, prefix, speed=60.0, pool=solver_pool) as system:
         d, sim = system.dispatcher, system.sim
         poisoned = await file_poisoned(store, system.clock.now())
-        broken_zone = {"type": "Feature", "properties": {"id": "no-radius", "kind": "no_fly"},
-                       "geometry": {"type": "Point", "coordinates": [126.95, 37.39]}}  # fmt: skip
+        broken_zone = {
+            "type": "Feature",
+            "properties": {"id": "no-radius", "kind": "no_fly"},
+            "geometry": {"type": "Point", "coordinates": [126.95, 37.39]},
+        }
         await store.zones.upsert(broken_zone, actor="old-version")
         await store.zones.upsert(PARIS_ZONE, actor="old-version")
 

@@ -66,8 +66,13 @@ def test_place_visited_twice_keeps_stop_order() -> None:
     full = waypoints[: rep.from_index] + list(rep.waypoints)
     places = {s.request_id + s.action: full[s.at][:2] for s in rep.stops}
     assert places == {
-        "r1pickup": A, "r2pickup": A, "r1handover": B, "r3pickup": B, "r3handover": A, "r2handover": B,
-    }  # fmt: skip
+        "r1pickup": A,
+        "r2pickup": A,
+        "r1handover": B,
+        "r3pickup": B,
+        "r3handover": A,
+        "r2handover": B,
+    }
     assert full[-1][:2] == PORT
     assert not crosses(airspace, ["pop-up"], position, full, rep.from_index, AT, AT)
     # The detour keeps the margin: no point of the new path comes near the disc's centre.
@@ -76,9 +81,14 @@ def test_place_visited_twice_keeps_stop_order() -> None:
     # And the drone accepts it as a command (stops in waypoint order, inside the waypoints).
     codes = {r: RequestCodes(r, "123456", "654321") for r in ("r1", "r2", "r3")}
     Reroute(
-        drone_id="D01", cmd_id="M.r1", expires_at=AT, mission_id="M", from_index=rep.from_index,
-        waypoints=list(rep.waypoints), stops=protocol_stops(rep.stops, codes),
-    )  # fmt: skip
+        drone_id="D01",
+        cmd_id="M.r1",
+        expires_at=AT,
+        mission_id="M",
+        from_index=rep.from_index,
+        waypoints=list(rep.waypoints),
+        stops=protocol_stops(rep.stops, codes),
+    )
 
 
 def sample_drone(frame: LocalFrame) -> SimDrone:
@@ -111,9 +121,15 @@ def test_a_held_drone_accepts_the_replacement_wherever_it_holds() -> None:
     for hold_at_s in range(10, 900, 10):
         sim = sample_drone(airspace.frame)  # type: ignore[arg-type]
         t = AT
-        up = UploadMission(drone_id=sim.id, cmd_id="up", expires_at=AT + timedelta(hours=2), mission_id="M",
-                           waypoints=[list(w) for w in waypoints], stops=protocol_stops(stops, codes),
-                           lost_link="hold")  # type: ignore[arg-type]  # fmt: skip
+        up = UploadMission(
+            drone_id=sim.id,
+            cmd_id="up",
+            expires_at=AT + timedelta(hours=2),
+            mission_id="M",
+            waypoints=[list(w) for w in waypoints],
+            stops=protocol_stops(stops, codes),
+            lost_link="hold",
+        )  # type: ignore[arg-type]
         assert sim.apply(up, t) == (True, None)
         assert sim.apply(Start(drone_id=sim.id, cmd_id="go", expires_at=up.expires_at, mission_id="M"), t)[0]
         reached = 0
@@ -131,9 +147,15 @@ def test_a_held_drone_accepts_the_replacement_wherever_it_holds() -> None:
         answers = []
         for from_index in (first, first + 1):
             rep = replacement(airspace, pos, waypoints, stops, from_index, t, speed_mps=15.0, service_s=60.0)
-            cmd = Reroute(drone_id=sim.id, cmd_id=f"r{from_index}", expires_at=up.expires_at, mission_id="M",
-                          from_index=from_index, waypoints=list(rep.waypoints),
-                          stops=protocol_stops(rep.stops, codes))  # fmt: skip
+            cmd = Reroute(
+                drone_id=sim.id,
+                cmd_id=f"r{from_index}",
+                expires_at=up.expires_at,
+                mission_id="M",
+                from_index=from_index,
+                waypoints=list(rep.waypoints),
+                stops=protocol_stops(rep.stops, codes),
+            )
             answers.append(sim.apply(cmd, t))
             if answers[-1][0]:
                 break

@@ -53,8 +53,16 @@ async def delivered_by_another(d: Dispatcher, store: Store, request_id: str, not
         for e in (await store.requests.timeline(request_id)).entries
         if e.action == "transition"
     ]
-    assert path == ["accepted", "planned", "dispatched", "accepted", "planned", "dispatched", "picked_up",
-                    "delivered"], path  # fmt: skip
+    assert path == [
+        "accepted",
+        "planned",
+        "dispatched",
+        "accepted",
+        "planned",
+        "dispatched",
+        "picked_up",
+        "delivered",
+    ], path
 
 
 async def test_silent_drone_work_replanned_documents_failed_then_returned(

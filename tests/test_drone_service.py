@@ -95,10 +95,16 @@ async def test_the_planner_never_uses_a_drone_out_of_service_and_it_never_return
             assert r.status_code == 200, r.text
         now = system.clock.now()
         async with api.client("office") as office:
-            r = await office.post("/api/v1/requests", json={
-                "pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3,
-                "ready_at": now.isoformat(), "deadline": (now + timedelta(minutes=90)).isoformat(),
-            })  # fmt: skip
+            r = await office.post(
+                "/api/v1/requests",
+                json={
+                    "pickup": "city-hall",
+                    "dropoff": "indeokwon",
+                    "weight_kg": 0.3,
+                    "ready_at": now.isoformat(),
+                    "deadline": (now + timedelta(minutes=90)).isoformat(),
+                },
+            )
             assert r.status_code == 201, r.text
             rid = r.json()["id"]
 

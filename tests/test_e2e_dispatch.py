@@ -171,8 +171,11 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
         assert d.stats.reroutes >= 1
         assert not d.drones[victim].usable
         # The faulted drone had not reached the extra request's pickup: it flew on another drone.
-        extra_path = [e.payload["to"] for e in (await store.requests.timeline(extra.id)).entries
-                      if e.action == "transition"]  # fmt: skip
+        extra_path = [
+            e.payload["to"]
+            for e in (await store.requests.timeline(extra.id)).entries
+            if e.action == "transition"
+        ]
         assert extra_path.count("accepted") == 2 and extra_path[-1] == "delivered", extra_path
         report = await store.verify_audit()
         assert report.ok, report

@@ -54,8 +54,9 @@ class GatedJournal:
 
 
 def delivered(clock: ScaledClock, request_id: str) -> Delivered:
-    return Delivered(drone_id="D07", ts=clock.now(), lon=126.97, lat=37.40, alt_m=0.0,
-                     request_id=request_id, code_ok=True)  # fmt: skip
+    return Delivered(
+        drone_id="D07", ts=clock.now(), lon=126.97, lat=37.40, alt_m=0.0, request_id=request_id, code_ok=True
+    )
 
 
 async def test_an_event_not_yet_written_goes_to_the_next_holder_of_the_session(
@@ -64,8 +65,9 @@ async def test_an_event_not_yet_written_goes_to_the_next_holder_of_the_session(
     clock = ScaledClock(1.0)
     client_id = client_id_from("disp", prefix)
     stuck = GatedJournal(open_=False)
-    first = FleetLink(broker, client_id=client_id, prefix=prefix, clock=clock, session_expiry_s=EXPIRY,
-                      event_journal=stuck)  # fmt: skip
+    first = FleetLink(
+        broker, client_id=client_id, prefix=prefix, clock=clock, session_expiry_s=EXPIRY, event_journal=stuck
+    )
     event = delivered(clock, "R1")
     async with first, aiomqtt.Client(broker.host, broker.port) as drone:
         with first.subscribe() as updates:
@@ -75,8 +77,14 @@ async def test_an_event_not_yet_written_goes_to_the_next_holder_of_the_session(
             await wait_until(lambda: updates.pending() == 1 and stuck.calls == 1, what="event received")
     # ...but the process went away before the write: not acknowledged, so the broker keeps it.
     journal = GatedJournal()
-    second = FleetLink(broker, client_id=client_id, prefix=prefix, clock=clock, session_expiry_s=EXPIRY,
-                       event_journal=journal)  # fmt: skip
+    second = FleetLink(
+        broker,
+        client_id=client_id,
+        prefix=prefix,
+        clock=clock,
+        session_expiry_s=EXPIRY,
+        event_journal=journal,
+    )
     async with second:
         await wait_until(lambda: len(journal.recorded) == 1, what="event redelivered and written")
         assert journal.recorded[0].event == event
@@ -91,8 +99,14 @@ async def test_a_failed_write_is_retried_before_the_event_is_acknowledged(
     clock = ScaledClock(1.0)
     client_id = client_id_from("disp", prefix)
     journal = GatedJournal(failures=1)
-    link = FleetLink(broker, client_id=client_id, prefix=prefix, clock=clock, session_expiry_s=EXPIRY,
-                     event_journal=journal)  # fmt: skip
+    link = FleetLink(
+        broker,
+        client_id=client_id,
+        prefix=prefix,
+        clock=clock,
+        session_expiry_s=EXPIRY,
+        event_journal=journal,
+    )
     events = [delivered(clock, "R1"), delivered(clock, "R2")]
     async with link, aiomqtt.Client(broker.host, broker.port) as drone:
         await link.wait_connected()
@@ -104,8 +118,9 @@ async def test_a_failed_write_is_retried_before_the_event_is_acknowledged(
     assert link.stats.duplicate_events == 1
     # Everything was acknowledged: the next holder of the session gets nothing again.
     after = GatedJournal()
-    probe = FleetLink(broker, client_id=client_id, prefix=prefix, clock=clock, session_expiry_s=EXPIRY,
-                      event_journal=after)  # fmt: skip
+    probe = FleetLink(
+        broker, client_id=client_id, prefix=prefix, clock=clock, session_expiry_s=EXPIRY, event_journal=after
+    )
     marker = delivered(clock, "R3")
     async with probe, aiomqtt.Client(broker.host, broker.port) as drone:
         await probe.wait_connected()
@@ -134,19 +149,37 @@ async def test_a_starting_dispatcher_replays_the_inbox_in_order(
 ) -> None:
     clock = ScaledClock(1.0)
     client_id = client_id_from("disp", prefix)
-    picked = PickedUp(drone_id="D07", ts=clock.now(), lon=126.97, lat=37.40, alt_m=0.0, request_id="R1",
-                      code_ok=True, payload_kg=0.2)  # fmt: skip
-    handed = Delivered(drone_id="D07", ts=picked.ts + timedelta(seconds=60), lon=126.97, lat=37.40,
-                       alt_m=0.0, request_id="R1", code_ok=True)  # fmt: skip
+    picked = PickedUp(
+        drone_id="D07",
+        ts=clock.now(),
+        lon=126.97,
+        lat=37.40,
+        alt_m=0.0,
+        request_id="R1",
+        code_ok=True,
+        payload_kg=0.2,
+    )
+    handed = Delivered(
+        drone_id="D07",
+        ts=picked.ts + timedelta(seconds=60),
+        lon=126.97,
+        lat=37.40,
+        alt_m=0.0,
+        request_id="R1",
+        code_ok=True,
+    )
     now = clock.now()
     # Written in the other order (a killed process's batch, then the redeliveries to the next):
     # replayed in the order the drone made them.
-    await store.inbox.record(client_id, [
-        InboxEvent("D07", handed.msg_id, encode(handed).decode(), now),
-        InboxEvent("D07", "garbled", "{not json", now + timedelta(seconds=1)),
-        InboxEvent("D09", "garbled-too", "{not json", now + timedelta(seconds=3)),  # read last
-        InboxEvent("D07", picked.msg_id, encode(picked).decode(), now + timedelta(seconds=2)),
-    ])  # fmt: skip
+    await store.inbox.record(
+        client_id,
+        [
+            InboxEvent("D07", handed.msg_id, encode(handed).decode(), now),
+            InboxEvent("D07", "garbled", "{not json", now + timedelta(seconds=1)),
+            InboxEvent("D09", "garbled-too", "{not json", now + timedelta(seconds=3)),  # read last
+            InboxEvent("D07", picked.msg_id, encode(picked).decode(), now + timedelta(seconds=2)),
+        ],
+    )
     seen: list[Event] = []
 
     async def handle(e: Event) -> None:
@@ -154,14 +187,23 @@ async def test_a_starting_dispatcher_replays_the_inbox_in_order(
         if isinstance(e, PickedUp):
             raise RuntimeError("a handler bug (test): the next event is still replayed")
 
-    link = FleetLink(broker, client_id=client_id, prefix=prefix, clock=clock, session_expiry_s=EXPIRY,
-                     event_journal=StoreJournal(store, client_id))  # fmt: skip
+    link = FleetLink(
+        broker,
+        client_id=client_id,
+        prefix=prefix,
+        clock=clock,
+        session_expiry_s=EXPIRY,
+        event_journal=StoreJournal(store, client_id),
+    )
     async with link:
         await link.wait_connected()
         keys = await replay_inbox(store, link, handle)
     assert seen == [picked, handed]
     assert keys == {
-        ("D07", picked.msg_id), ("D07", "garbled"), ("D07", handed.msg_id), ("D09", "garbled-too")
+        ("D07", picked.msg_id),
+        ("D07", "garbled"),
+        ("D07", handed.msg_id),
+        ("D09", "garbled-too"),
     }
     # The failure names the event's drone, not the last row read.
     assert "replaying PickedUp of D07 failed" in caplog.text
@@ -174,8 +216,14 @@ async def test_acknowledgements_go_out_in_order_behind_a_slow_write() -> None:
     clock = ScaledClock(1.0)
     journal = GatedJournal(open_=False)
     with EmbeddedBroker() as address:
-        link = FleetLink(address, client_id="disp-order", prefix="order/dd/v1", clock=clock,
-                         session_expiry_s=EXPIRY, event_journal=journal)  # fmt: skip
+        link = FleetLink(
+            address,
+            client_id="disp-order",
+            prefix="order/dd/v1",
+            clock=clock,
+            session_expiry_s=EXPIRY,
+            event_journal=journal,
+        )
         v5 = aiomqtt.ProtocolVersion.V5
         async with link, aiomqtt.Client(address.host, address.port, protocol=v5) as drone:
             await link.wait_connected()

@@ -96,8 +96,10 @@ async def test_leader_killed_mid_run_standby_delivers_all_exactly_once(
                     steps = [(e.action, e.payload.get("to"), e.actor) for e in timeline.entries]
                     stuck.append(f"{rid} {view.state} {view.state_reason}: {steps}")
                     for flight in await store.flights.carrying(rid):
-                        history = [(e.action, e.payload.get("to"), e.payload.get("reason"))
-                                   for e in await store.history("flight", flight.mission_id)]  # fmt: skip
+                        history = [
+                            (e.action, e.payload.get("to"), e.payload.get("reason"))
+                            for e in await store.history("flight", flight.mission_id)
+                        ]
                         stuck.append(f"  {flight.mission_id} {flight.state}: {history}")
                 tail = (tmp_path / "dispatchers.log").read_text()[-4000:]
                 report = "\n".join([f"{len(delivered(seen))} of {len(ids)} delivered; not:", *stuck, tail])

@@ -108,9 +108,17 @@ async def test_malformed_and_spoofed_messages_are_dropped_and_counted(
     clock = ScaledClock(SPEED)
     link, sim = make(fleet, broker, prefix, clock)
     good = Telemetry(
-        drone_id="D09", ts=clock.now(), lon=126.95, lat=37.39, alt_m=0, ground_speed_mps=0, heading_deg=0,
-        battery_pct=100, energy_wh=350, state="idle",
-    )  # fmt: skip
+        drone_id="D09",
+        ts=clock.now(),
+        lon=126.95,
+        lat=37.39,
+        alt_m=0,
+        ground_speed_mps=0,
+        heading_deg=0,
+        battery_pct=100,
+        energy_wh=350,
+        state="idle",
+    )
     spoofed = encode(good)  # claims to be D09
     bad_range = encode(good).replace(b'"lon":126.95', b'"lon":926.95')
     t = link.topics

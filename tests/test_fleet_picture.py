@@ -40,9 +40,17 @@ def _picture(file_energy_wh: float) -> FleetPicture:
         registry.on_state(State(drone_id=d, ts=NOW, online=True, state="idle"))
     port = next(p for p in fleet.ports if p.id == fleet.drones[1].port)
     tele = Telemetry(
-        drone_id="D02", ts=NOW, lon=port.lon, lat=port.lat, alt_m=0.0, ground_speed_mps=0.0,
-        heading_deg=0.0, battery_pct=40.0, energy_wh=123.0, state="idle",
-    )  # fmt: skip
+        drone_id="D02",
+        ts=NOW,
+        lon=port.lon,
+        lat=port.lat,
+        alt_m=0.0,
+        ground_speed_mps=0.0,
+        heading_deg=0.0,
+        battery_pct=40.0,
+        energy_wh=123.0,
+        state="idle",
+    )
     registry.on_telemetry(tele, NOW)
     picture.drones["D03"].available_at = NOW + timedelta(minutes=5)
     return picture
@@ -66,4 +74,3 @@ def test_intake_and_quotes_judge_against_every_drone_when_none_is_usable() -> No
         view.returning = True  # none may be given new work
     assert picture.usable_fleet() is None
     assert picture.fleet is not None and picture.planning_fleet() == picture.fleet
-

@@ -37,8 +37,16 @@ T = Topics()
 
 
 def delivered(drone_id: str = "D01") -> Delivered:
-    return Delivered(drone_id=drone_id, ts=NOW, lon=126.95, lat=37.39, alt_m=0.0, mission_id="M1",
-                     request_id="R1", code_ok=True)  # fmt: skip
+    return Delivered(
+        drone_id=drone_id,
+        ts=NOW,
+        lon=126.95,
+        lat=37.39,
+        alt_m=0.0,
+        mission_id="M1",
+        request_id="R1",
+        code_ok=True,
+    )
 
 
 def test_each_drone_key_is_an_hmac_of_the_secret() -> None:
@@ -74,9 +82,14 @@ def test_a_signed_message_survives_the_wire_and_any_tampering_is_refused() -> No
         assert signature_problem(message, SECRET) == "no signature"  # type: ignore[arg-type]
     received = decode("event", encode(sign(delivered(), key)), "D01")
     tampered = {
-        "code_ok": False, "request_id": "R2", "mission_id": "M2", "ts": NOW + timedelta(seconds=1),
-        "lon": 126.96, "msg_id": "other", "drone_id": "D02",
-    }  # fmt: skip
+        "code_ok": False,
+        "request_id": "R2",
+        "mission_id": "M2",
+        "ts": NOW + timedelta(seconds=1),
+        "lon": 126.96,
+        "msg_id": "other",
+        "drone_id": "D02",
+    }
     for name, value in tampered.items():
         assert (
             signature_problem(msgspec.structs.replace(received, **{name: value}), SECRET) == "wrong signature"
@@ -87,8 +100,18 @@ def test_a_signed_message_survives_the_wire_and_any_tampering_is_refused() -> No
     with pytest.raises(Exception, match="sig"):
         decode("event", encode(delivered()).replace(b'"sig":null', b'"sig":"zz"'), "D01")
     # Telemetry carries no signature: one there is an unknown member, refused.
-    telemetry = Telemetry(drone_id="D01", ts=NOW, lon=126.9, lat=37.4, alt_m=0.0, ground_speed_mps=0.0,
-                          heading_deg=0.0, battery_pct=90.0, energy_wh=300.0, state="idle")  # fmt: skip
+    telemetry = Telemetry(
+        drone_id="D01",
+        ts=NOW,
+        lon=126.9,
+        lat=37.4,
+        alt_m=0.0,
+        ground_speed_mps=0.0,
+        heading_deg=0.0,
+        battery_pct=90.0,
+        energy_wh=300.0,
+        state="idle",
+    )
     assert sign(telemetry, key) is telemetry
     with pytest.raises(Exception, match="sig"):
         decode("telemetry", encode(telemetry)[:-1] + b',"sig":"' + b"0" * 64 + b'"}', "D01")

@@ -51,9 +51,14 @@ async def pg_store() -> AsyncIterator[tuple[Store, str]]:
 
 def _link(broker: BrokerAddress, prefix: str, name: str, *, telemetry_only: bool = False) -> FleetLink:
     return FleetLink(
-        broker, client_id=client_id_from(name, prefix), prefix=prefix, session_expiry_s=0,
-        telemetry_group=share_group("test-area"), telemetry_only=telemetry_only, max_telemetry_age_s=600,
-    )  # fmt: skip
+        broker,
+        client_id=client_id_from(name, prefix),
+        prefix=prefix,
+        session_expiry_s=0,
+        telemetry_group=share_group("test-area"),
+        telemetry_only=telemetry_only,
+        max_telemetry_age_s=600,
+    )
 
 
 async def test_the_leader_takes_what_the_standby_heard_from_the_view(
@@ -81,10 +86,17 @@ async def test_the_leader_takes_what_the_standby_heard_from_the_view(
                 for k in range(1, rounds + 1):
                     for drone_id in DRONES:
                         t = Telemetry(
-                            drone_id=drone_id, ts=t0 + timedelta(seconds=k) if k < rounds else last_ts,
-                            lon=126.95 + k * 1e-4, lat=37.39, alt_m=120, ground_speed_mps=15, heading_deg=0,
-                            battery_pct=90, energy_wh=300, state="en_route",
-                        )  # fmt: skip
+                            drone_id=drone_id,
+                            ts=t0 + timedelta(seconds=k) if k < rounds else last_ts,
+                            lon=126.95 + k * 1e-4,
+                            lat=37.39,
+                            alt_m=120,
+                            ground_speed_mps=15,
+                            heading_deg=0,
+                            battery_pct=90,
+                            energy_wh=300,
+                            state="en_route",
+                        )
                         await drones.publish(leader.topics.topic(drone_id, "telemetry"), encode(t))
                 await asyncio.wait_for(complete.wait(), 20)
             finally:
@@ -107,9 +119,17 @@ async def test_the_leader_takes_what_the_standby_heard_from_the_view(
         held = leader.registry.get(DRONES[0])
         assert held is not None and held.telemetry is not None
         stale = Telemetry(
-            drone_id=DRONES[0], ts=last_ts - timedelta(seconds=3), lon=1.0, lat=1.0, alt_m=0,
-            ground_speed_mps=0, heading_deg=0, battery_pct=1, energy_wh=1, state="idle",
-        )  # fmt: skip
+            drone_id=DRONES[0],
+            ts=last_ts - timedelta(seconds=3),
+            lon=1.0,
+            lat=1.0,
+            alt_m=0,
+            ground_speed_mps=0,
+            heading_deg=0,
+            battery_pct=1,
+            energy_wh=1,
+            state="idle",
+        )
         stale_before = leader.stats.shared_stale
         assert leader.accept_shared([(stale, clock.now())]) == 0
         assert leader.stats.shared_stale == stale_before + 1 and held.telemetry.ts == last_ts
@@ -151,12 +171,26 @@ async def test_two_dispatchers_share_the_telemetry_and_deliver(
 
         async def start() -> DispatcherProcess:
             process = await start_dispatcher(
-                db_url, broker, prefix, client_id, clock, log, seen=seen, changed=changed,
-                extra=["--area", f"view-{client_id}", "--share-telemetry", "--stats-every", "1",
-                       # A drone only the standby hears reaches the leader up to ~1 s later through
-                       # the view: 100 simulated seconds here, more than the default silence of 90.
-                       "--silent-after-s", "600"],
-            )  # fmt: skip
+                db_url,
+                broker,
+                prefix,
+                client_id,
+                clock,
+                log,
+                seen=seen,
+                changed=changed,
+                extra=[
+                    "--area",
+                    f"view-{client_id}",
+                    "--share-telemetry",
+                    "--stats-every",
+                    "1",
+                    # A drone only the standby hears reaches the leader up to ~1 s later through
+                    # the view: 100 simulated seconds here, more than the default silence of 90.
+                    "--silent-after-s",
+                    "600",
+                ],
+            )
             processes.append(process)
             return process
 
@@ -224,9 +258,17 @@ async def test_a_waiter_for_a_drone_wakes_on_a_sample_taken_from_the_view() -> N
 
     def sample(drone_id: str, ts: datetime) -> Telemetry:
         return Telemetry(
-            drone_id=drone_id, ts=ts, lon=126.95, lat=37.39, alt_m=120, ground_speed_mps=15, heading_deg=0,
-            battery_pct=90, energy_wh=300, state="en_route",
-        )  # fmt: skip
+            drone_id=drone_id,
+            ts=ts,
+            lon=126.95,
+            lat=37.39,
+            alt_m=120,
+            ground_speed_mps=15,
+            heading_deg=0,
+            battery_pct=90,
+            energy_wh=300,
+            state="en_route",
+        )
 
     waiting = asyncio.create_task(link.telemetry_after(DRONES[0], now, timeout_s=10))
     other = asyncio.create_task(link.telemetry_after(DRONES[1], now + timedelta(seconds=5), timeout_s=10))
@@ -257,10 +299,24 @@ async def test_a_session_that_starts_sharing_forgets_its_plain_telemetry_filter(
         pass  # the session keeps the plain telemetry filter
     group = share_group("switch-area")
     every = Topics(prefix).all_of("telemetry")
-    leader = FleetLink(broker, client_id=client_id, prefix=prefix, session_expiry_s=0, telemetry_group=group,
-                       forget_filters=[every], max_telemetry_age_s=600)  # fmt: skip
-    member = FleetLink(broker, client_id=client_id_from("member", prefix), prefix=prefix, session_expiry_s=0,
-                       telemetry_group=group, telemetry_only=True, max_telemetry_age_s=600)  # fmt: skip
+    leader = FleetLink(
+        broker,
+        client_id=client_id,
+        prefix=prefix,
+        session_expiry_s=0,
+        telemetry_group=group,
+        forget_filters=[every],
+        max_telemetry_age_s=600,
+    )
+    member = FleetLink(
+        broker,
+        client_id=client_id_from("member", prefix),
+        prefix=prefix,
+        session_expiry_s=0,
+        telemetry_group=group,
+        telemetry_only=True,
+        max_telemetry_age_s=600,
+    )
     marked = [asyncio.Event(), asyncio.Event()]
 
     def on_mark(event: asyncio.Event) -> TelemetryListener:
@@ -271,9 +327,17 @@ async def test_a_session_that_starts_sharing_forgets_its_plain_telemetry_filter(
 
     def sample(drone_id: str) -> Telemetry:
         return Telemetry(
-            drone_id=drone_id, ts=clock.now(), lon=126.95, lat=37.39, alt_m=120, ground_speed_mps=15,
-            heading_deg=0, battery_pct=90, energy_wh=300, state="en_route",
-        )  # fmt: skip
+            drone_id=drone_id,
+            ts=clock.now(),
+            lon=126.95,
+            lat=37.39,
+            alt_m=120,
+            ground_speed_mps=15,
+            heading_deg=0,
+            battery_pct=90,
+            energy_wh=300,
+            state="en_route",
+        )
 
     async with leader, member, aiomqtt.Client(broker.host, broker.port) as drones:
         for drone_id in DRONES:

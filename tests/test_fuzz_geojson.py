@@ -40,10 +40,12 @@ C = (126.95, 37.39)
 def star(n: int, r: float = 0.01, centre: tuple[float, float] = C) -> list[list[float]]:
     """A closed ring of ``n`` distinct positions around ``centre`` (a star: every other one inside)."""
     ring = [
-        [centre[0] + r * (1 - 0.3 * (k % 2)) * math.cos(2 * math.pi * k / n),
-         centre[1] + r * (1 - 0.3 * (k % 2)) * math.sin(2 * math.pi * k / n)]
+        [
+            centre[0] + r * (1 - 0.3 * (k % 2)) * math.cos(2 * math.pi * k / n),
+            centre[1] + r * (1 - 0.3 * (k % 2)) * math.sin(2 * math.pi * k / n),
+        ]
         for k in range(n)
-    ]  # fmt: skip
+    ]
     return [*ring, ring[0]]
 
 

@@ -53,9 +53,15 @@ T = Topics(PREFIX)
 
 def telemetry(drone_id: str = "D01", ts: datetime = NOW, **kw: Any) -> Telemetry:
     fields: dict[str, Any] = {
-        "lon": 126.95, "lat": 37.39, "alt_m": 0.0, "ground_speed_mps": 0.0, "heading_deg": 0.0,
-        "battery_pct": 100.0, "energy_wh": 350.0, "state": "idle",
-    }  # fmt: skip
+        "lon": 126.95,
+        "lat": 37.39,
+        "alt_m": 0.0,
+        "ground_speed_mps": 0.0,
+        "heading_deg": 0.0,
+        "battery_pct": 100.0,
+        "energy_wh": 350.0,
+        "state": "idle",
+    }
     return Telemetry(drone_id=drone_id, ts=ts, **{**fields, **kw})
 
 
@@ -272,9 +278,13 @@ async def test_garbage_through_the_broker_then_valid_messages_flow(
     clock = ScaledClock(100, start=NOW)
     topics_ = Topics(prefix)
     link = FleetLink(
-        broker, client_id=client_id_from("disp", prefix), prefix=prefix, clock=clock,
-        session_expiry_s=120, drone_ids=["D01", "D02"],
-    )  # fmt: skip
+        broker,
+        client_id=client_id_from("disp", prefix),
+        prefix=prefix,
+        clock=clock,
+        session_expiry_s=120,
+        drone_ids=["D01", "D02"],
+    )
     fleet = load_fleet(EXAMPLES / "fleet.json")
     sim = SimulatedFleet(fleet, broker, clock=clock, prefix=prefix, drone_ids=["D01"], session_expiry_s=120)
     rng = random.Random(7)

@@ -89,8 +89,11 @@ def test_assess_many_gives_the_verdicts_of_assess_one_by_one() -> None:
     assert any(v.accepted for v in single)
     for got, want in zip(batch, single, strict=True):
         assert (got.request_id, got.accepted, got.reason, got.drone_id) == (
-            want.request_id, want.accepted, want.reason, want.drone_id,
-        )  # fmt: skip
+            want.request_id,
+            want.accepted,
+            want.reason,
+            want.drone_id,
+        )
         if want.eta is not None:
             assert got.eta is not None and abs((got.eta - want.eta).total_seconds()) < 1e-3
     assert assess_many(zones, fleet, [], now) == []

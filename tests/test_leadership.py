@@ -59,9 +59,18 @@ async def test_sqlite_run_command_refuses_a_second_process(tmp_path: Path) -> No
         assert holder.stdout is not None
         assert (await asyncio.wait_for(holder.stdout.readline(), 30)).strip() == b"leading"
         second = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "dispatch.cli", "run", "--db", url, "--broker", "mqtt://127.0.0.1:1",
-            cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "dispatch.cli",
+            "run",
+            "--db",
+            url,
+            "--broker",
+            "mqtt://127.0.0.1:1",
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(second.communicate(), 60)
         assert second.returncode == 2, (out, err)
         assert b"another dispatcher" in err and f"pid {holder.pid}".encode() in err, err
@@ -140,10 +149,24 @@ def test_advisory_keys_differ_by_area_and_schema() -> None:
 
 async def _serve(db_url: str, broker: BrokerAddress, prefix: str, log: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dispatch.cli", "serve", "--port", "0", "--db", db_url,
-        "--broker", broker.url, "--prefix", prefix, "--client-id", f"serve-{prefix.split('/')[0]}",
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=log.open("ab"),
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "dispatch.cli",
+        "serve",
+        "--port",
+        "0",
+        "--db",
+        db_url,
+        "--broker",
+        broker.url,
+        "--prefix",
+        prefix,
+        "--client-id",
+        f"serve-{prefix.split('/')[0]}",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log.open("ab"),
+    )
 
 
 async def _line(proc: asyncio.subprocess.Process, prefix: str, timeout_s: float = 60) -> str:

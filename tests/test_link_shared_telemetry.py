@@ -17,9 +17,13 @@ DRONES = [f"S{i:03d}" for i in range(40)]
 
 def _link(broker: BrokerAddress, prefix: str, name: str, group: str | None) -> FleetLink:
     return FleetLink(
-        broker, client_id=client_id_from(name, prefix), prefix=prefix, session_expiry_s=0,
-        telemetry_group=group, max_telemetry_age_s=600,
-    )  # fmt: skip
+        broker,
+        client_id=client_id_from(name, prefix),
+        prefix=prefix,
+        session_expiry_s=0,
+        telemetry_group=group,
+        max_telemetry_age_s=600,
+    )
 
 
 async def test_a_group_splits_the_telemetry_and_loses_none(broker: BrokerAddress, prefix: str) -> None:
@@ -33,9 +37,17 @@ async def test_a_group_splits_the_telemetry_and_loses_none(broker: BrokerAddress
         for _ in range(rounds):
             for drone_id in DRONES:
                 t = Telemetry(
-                    drone_id=drone_id, ts=clock.now(), lon=126.95, lat=37.39, alt_m=120, ground_speed_mps=15,
-                    heading_deg=0, battery_pct=90, energy_wh=300, state="en_route",
-                )  # fmt: skip
+                    drone_id=drone_id,
+                    ts=clock.now(),
+                    lon=126.95,
+                    lat=37.39,
+                    alt_m=120,
+                    ground_speed_mps=15,
+                    heading_deg=0,
+                    battery_pct=90,
+                    energy_wh=300,
+                    state="en_route",
+                )
                 await drones.publish(a.topics.topic(drone_id, "telemetry"), encode(t))
         total = rounds * len(DRONES)
         await wait_until(lambda: everything.stats.telemetry == total, what="ungrouped link got all")

@@ -66,8 +66,16 @@ async def test_duplicate_late_and_reordered_acks_and_events(
 
         await d.wait_until(lambda: dispatched(r3), timeout_s=60)
         (f3,) = await store.flights.carrying(r3)
-        early = Delivered(drone_id=f3.drone_id, ts=system.clock.now(), lon=126.976, lat=37.4015, alt_m=0.0,
-                          mission_id=f3.mission_id, request_id=r3, code_ok=True)  # fmt: skip
+        early = Delivered(
+            drone_id=f3.drone_id,
+            ts=system.clock.now(),
+            lon=126.976,
+            lat=37.4015,
+            alt_m=0.0,
+            mission_id=f3.mission_id,
+            request_id=r3,
+            code_ok=True,
+        )
         await drone_side.publish(t.topic(f3.drone_id, "event"), as_drone(secret, early), qos=1)
 
         # 3. While r2 and r3 fly: r1's events again (redelivered and re-generated, and the
@@ -75,10 +83,12 @@ async def test_duplicate_late_and_reordered_acks_and_events(
         # mission), and late, contradicting acks of its commands.
         pub = t.topic(f1.drone_id, "event")
         for body in [
-            again(secret, picked, new_id=False), again(secret, delivered, new_id=False),
-            again(secret, landed, new_id=False), again(secret, delivered, new_id=True),
+            again(secret, picked, new_id=False),
+            again(secret, delivered, new_id=False),
+            again(secret, landed, new_id=False),
+            again(secret, delivered, new_id=True),
             again(secret, picked, new_id=True),
-        ]:  # fmt: skip
+        ]:
             await drone_side.publish(pub, body, qos=1)
         # And a drone that is not in the fleet at all.
         stranger = msgspec.structs.replace(landed, drone_id="D99", msg_id=new_msg_id())
@@ -101,8 +111,12 @@ async def test_duplicate_late_and_reordered_acks_and_events(
         entries = (await store.requests.timeline(r3)).entries
         inferred = [e for e in entries if e.payload.get("details", {}).get("inferred_from") == "delivered"]
         assert len(inferred) == 1 and await transitions(store, r3) == [
-            "accepted", "planned", "dispatched", "picked_up", "delivered",
-        ]  # fmt: skip
+            "accepted",
+            "planned",
+            "dispatched",
+            "picked_up",
+            "delivered",
+        ]
         assert not d.stats.errors
 
 
@@ -129,9 +143,11 @@ async def test_refused_commands_and_drone_clocks_minutes_off(
         await d.wait_until(done, timeout_s=90)
         await assert_delivered_once(store, sim, ids, replanned_ok=True)
         refused = [
-            f for rid in ids for f in await store.flights.carrying(rid)
+            f
+            for rid in ids
+            for f in await store.flights.carrying(rid)
             if f.state == "aborted" and any(c.result == "nack" for c in f.commands)
-        ]  # fmt: skip
+        ]
         assert refused, "no mission was refused: the reject fault tested nothing"
         for rid in ids:
             path = await transitions(store, rid)

@@ -107,9 +107,17 @@ def _login(address: BrokerAddress, user: str, password: str) -> BrokerAddress:
 
 def _telemetry(drone_id: str, clock: ScaledClock, lon: float = 126.95) -> Telemetry:
     return Telemetry(
-        drone_id=drone_id, ts=clock.now(), lon=lon, lat=37.39, alt_m=0, ground_speed_mps=0, heading_deg=0,
-        battery_pct=100, energy_wh=350, state="idle",
-    )  # fmt: skip
+        drone_id=drone_id,
+        ts=clock.now(),
+        lon=lon,
+        lat=37.39,
+        alt_m=0,
+        ground_speed_mps=0,
+        heading_deg=0,
+        battery_pct=100,
+        energy_wh=350,
+        state="idle",
+    )
 
 
 async def test_a_drone_cannot_speak_as_another(acl_broker) -> None:  # type: ignore[no-untyped-def]
@@ -224,9 +232,19 @@ async def test_simulate_command_logs_each_drone_in_as_itself(acl_broker, tmp_pat
     clock = ScaledClock(1)
     link = FleetLink(_login(broker.address, "dispatcher", pw["dispatcher"]), prefix=PREFIX, clock=clock)
     argv = [
-        sys.executable, "-m", "dispatch.cli", "simulate", "--broker", broker.address.url,
-        "--fleet", str(EXAMPLES / "fleet.json"), "--passwords", str(printed), "--duration", "60",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "dispatch.cli",
+        "simulate",
+        "--broker",
+        broker.address.url,
+        "--fleet",
+        str(EXAMPLES / "fleet.json"),
+        "--passwords",
+        str(printed),
+        "--duration",
+        "60",
+    ]
     async with link:
         proc = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.PIPE)
         try:

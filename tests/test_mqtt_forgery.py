@@ -50,8 +50,14 @@ async def test_forged_deliveries_faults_and_offline_state_change_nothing(
         m = next(iter(d.missions.values()))
         topics = Topics(prefix)
         forged_at = clock.now() - timedelta(minutes=7)  # a time no genuine report carries
-        where = {"drone_id": m.drone_id, "ts": forged_at, "lon": 126.95, "lat": 37.39, "alt_m": 0.0,
-                 "mission_id": m.mission_id}  # fmt: skip
+        where = {
+            "drone_id": m.drone_id,
+            "ts": forged_at,
+            "lon": 126.95,
+            "lat": 37.39,
+            "alt_m": 0.0,
+            "mission_id": m.mission_id,
+        }
         event = topics.topic(m.drone_id, "event")
         await publish(
             broker, event, encode(PickedUp(**where, request_id=req.id, code_ok=True, payload_kg=0.3))
@@ -96,8 +102,9 @@ async def test_forged_deliveries_faults_and_offline_state_change_nothing(
 
 async def test_a_forged_refusal_is_no_answer_and_a_signed_one_is(broker: BrokerAddress, prefix: str) -> None:
     secret, clock, topics = FleetSecret.generate(), ScaledClock(1), Topics(prefix)
-    link = FleetLink(broker, client_id=client_id_from("disp", prefix), prefix=prefix, clock=clock,
-                     fleet_secret=secret)  # fmt: skip
+    link = FleetLink(
+        broker, client_id=client_id_from("disp", prefix), prefix=prefix, clock=clock, fleet_secret=secret
+    )
     async with (
         link,
         aiomqtt.Client(broker.host, broker.port, identifier=client_id_from("rogue", prefix)) as rogue,
@@ -133,10 +140,17 @@ async def test_a_deleted_retained_offline_state_does_not_keep_a_drone_offline(
     broker: BrokerAddress, prefix: str
 ) -> None:
     secret, clock, topics = FleetSecret.generate(), ScaledClock(1), Topics(prefix)
-    link = FleetLink(broker, client_id=client_id_from("disp", prefix), prefix=prefix, clock=clock,
-                     fleet_secret=secret)  # fmt: skip
-    sim = SimulatedFleet(load_fleet(EXAMPLES / "fleet.json"), broker, clock=clock, prefix=prefix,
-                         drone_ids=["D01"], fleet_secret=secret)  # fmt: skip
+    link = FleetLink(
+        broker, client_id=client_id_from("disp", prefix), prefix=prefix, clock=clock, fleet_secret=secret
+    )
+    sim = SimulatedFleet(
+        load_fleet(EXAMPLES / "fleet.json"),
+        broker,
+        clock=clock,
+        prefix=prefix,
+        drone_ids=["D01"],
+        fleet_secret=secret,
+    )
     state_topic = topics.topic("D01", "state")
     async with link, sim:
         await wait_until(

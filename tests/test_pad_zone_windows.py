@@ -23,11 +23,16 @@ BUFFER_S = 120.0  # the two minutes docs/reference/planner.md promises (ZONE_TIM
 def test_a_pad_under_a_temporary_zone_is_closed_with_a_buffer_either_side() -> None:
     zone = {
         "type": "Feature",
-        "properties": {"id": "festival", "kind": "no_fly", "radius_m": 100.0, "margin_m": 0.0,
-                       "valid_from": (T0 + timedelta(hours=1)).isoformat(),
-                       "valid_to": (T0 + timedelta(hours=2)).isoformat()},
+        "properties": {
+            "id": "festival",
+            "kind": "no_fly",
+            "radius_m": 100.0,
+            "margin_m": 0.0,
+            "valid_from": (T0 + timedelta(hours=1)).isoformat(),
+            "valid_to": (T0 + timedelta(hours=2)).isoformat(),
+        },
         "geometry": {"type": "Point", "coordinates": list(PAD)},
-    }  # fmt: skip
+    }
     zones = parse_zones({"type": "FeatureCollection", "features": [zone]}, source="test")
     fleet = load_fleet(EXAMPLES / "fleet.json")
     sites = SiteIndex()

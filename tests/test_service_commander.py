@@ -23,10 +23,16 @@ MISSION = "M-D01-0123456789"
 def test_the_dispatch_sequence_is_told_apart_from_every_other_mission_command() -> None:
     assert is_dispatch_id(upload_id(MISSION)) and is_dispatch_id(start_id(MISSION))
     others = [
-        hold_id(MISSION, 1), resume_id(MISSION, 1), reroute_id(MISSION, 1),
-        reroute_id(MISSION, 1, second=True), ground_reroute_id(MISSION, 1), lost_link_resume_id(MISSION, 1),
-        abort_id(MISSION), abort_id(MISSION, 2), drone_command_id("D01", "rtp", 3),
-    ]  # fmt: skip
+        hold_id(MISSION, 1),
+        resume_id(MISSION, 1),
+        reroute_id(MISSION, 1),
+        reroute_id(MISSION, 1, second=True),
+        ground_reroute_id(MISSION, 1),
+        lost_link_resume_id(MISSION, 1),
+        abort_id(MISSION),
+        abort_id(MISSION, 2),
+        drone_command_id("D01", "rtp", 3),
+    ]
     assert not any(is_dispatch_id(c) for c in others)
     assert len(set(others)) == len(others)
 
@@ -40,10 +46,12 @@ def test_holds_and_ground_reroutes_use_up_steering_numbers() -> None:
     assert not any(
         uses_steering_number(MISSION, c, k)
         for c, k in [
-            (reroute_id(MISSION, 1), "Reroute"), (resume_id(MISSION, 1), "Resume"),
-            (ground_reroute_id("M-D02-x", 1), "Reroute"), (upload_id(MISSION), "UploadMission"),
+            (reroute_id(MISSION, 1), "Reroute"),
+            (resume_id(MISSION, 1), "Resume"),
+            (ground_reroute_id("M-D02-x", 1), "Reroute"),
+            (upload_id(MISSION), "UploadMission"),
         ]
-    )  # fmt: skip
+    )
 
 
 def test_abort_ids_are_recognised_and_stay_within_the_protocols_id_length() -> None:

@@ -44,10 +44,14 @@ def zone_at(lonlat: tuple[float, float], zone_id: str = "pop-up") -> Airspace:
 
 def mission(state: str = FlightState.FLYING) -> ActiveMission:
     spec = MissionSpec(
-        "M-D01-1", "D01", ((*PORT, ALT), (*A, ALT), (*B, ALT), (*PORT, ALT)),
+        "M-D01-1",
+        "D01",
+        ((*PORT, ALT), (*A, ALT), (*B, ALT), (*PORT, ALT)),
         (StopSpec(1, "pickup", "r1", 0.3), StopSpec(2, "handover", "r1", 0.3)),
-        "P", NOW, NOW + timedelta(minutes=20),
-    )  # fmt: skip
+        "P",
+        NOW,
+        NOW + timedelta(minutes=20),
+    )
     return ActiveMission.of(spec, state)
 
 

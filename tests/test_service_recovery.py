@@ -19,11 +19,14 @@ from dispatch.store.views import CommandView, FlightView
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 MISSION = "M-D01-0123456789"
 SPEC = MissionSpec(
-    MISSION, "D01",
+    MISSION,
+    "D01",
     waypoints=((127.0, 37.4, 0.0), (127.01, 37.4, 120.0), (127.02, 37.41, 120.0), (127.03, 37.41, 0.0)),
     stops=(StopSpec(1, "pickup", "R1", 0.3), StopSpec(2, "handover", "R1", 0.3)),
-    end_port="P2", depart=T0, arrive=T0 + timedelta(minutes=20),
-)  # fmt: skip
+    end_port="P2",
+    depart=T0,
+    arrive=T0 + timedelta(minutes=20),
+)
 
 
 def command(
@@ -32,9 +35,17 @@ def command(
     """The ``n``-th command of the flight (created a second after the one before)."""
     at = T0 + timedelta(seconds=n)
     return CommandView(
-        cmd_id=cmd_id, mission_id=MISSION, drone_id="D01", kind=kind, payload=payload or {}, created_at=at,
-        sent_at=at, acked_at=at if result else None, result=result, result_detail=None,
-    )  # fmt: skip
+        cmd_id=cmd_id,
+        mission_id=MISSION,
+        drone_id="D01",
+        kind=kind,
+        payload=payload or {},
+        created_at=at,
+        sent_at=at,
+        acked_at=at if result else None,
+        result=result,
+        result_detail=None,
+    )
 
 
 def flight(*commands: CommandView, state: str = FlightState.FLYING) -> FlightView:
@@ -54,21 +65,28 @@ DISPATCHED = (
 
 def test_a_rebuilt_flight_flies_the_reroute_its_drone_acknowledged_not_a_refused_one() -> None:
     refused = {**DETOUR, "waypoints": [[0.0, 0.0, 120.0]], "stops": []}
-    m = rebuild(flight(
-        *DISPATCHED, command(2, hold_id(MISSION, 1), "Hold", "ack"),
-        command(3, reroute_id(MISSION, 1), "Reroute", "ack", DETOUR),
-        command(4, reroute_id(MISSION, 2), "Reroute", "nack", refused),
-    ))  # fmt: skip
+    m = rebuild(
+        flight(
+            *DISPATCHED,
+            command(2, hold_id(MISSION, 1), "Hold", "ack"),
+            command(3, reroute_id(MISSION, 1), "Reroute", "ack", DETOUR),
+            command(4, reroute_id(MISSION, 2), "Reroute", "nack", refused),
+        )
+    )
     assert m.state == FlightState.FLYING
     assert m.waypoints == [*SPEC.waypoints[:2], (127.02, 37.42, 120.0), (127.03, 37.41, 0.0)]
     assert m.stops == [StopSpec(1, "pickup", "R1", 0.3), StopSpec(3, "handover", "R1", 0.3)]
 
 
 def test_a_rebuilt_flights_next_steering_number_is_past_every_hold_and_ground_reroute() -> None:
-    m = rebuild(flight(
-        *DISPATCHED, command(2, ground_reroute_id(MISSION, 1), "Reroute", "ack", {**DETOUR, "from_index": 1}),
-        command(3, hold_id(MISSION, 2), "Hold", "ack"), command(4, resume_id(MISSION, 2), "Resume", "ack"),
-    ))  # fmt: skip
+    m = rebuild(
+        flight(
+            *DISPATCHED,
+            command(2, ground_reroute_id(MISSION, 1), "Reroute", "ack", {**DETOUR, "from_index": 1}),
+            command(3, hold_id(MISSION, 2), "Hold", "ack"),
+            command(4, resume_id(MISSION, 2), "Resume", "ack"),
+        )
+    )
     used = {hold_id(MISSION, 2), ground_reroute_id(MISSION, 1)}
     assert (
         hold_id(MISSION, m.reroutes + 1) not in used

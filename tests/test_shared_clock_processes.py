@@ -27,9 +27,15 @@ TOLERANCE_S = 3.0  # simulated seconds: 0.6 s of real time for a message or an H
 
 async def _spawn(*args: str, log: Path, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dispatch.cli", *args, cwd=REPO, env={**os.environ, **(env or {})},
-        stdout=asyncio.subprocess.PIPE, stderr=log.open("wb"),
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "dispatch.cli",
+        *args,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log.open("wb"),
+    )
 
 
 async def _line_starting(proc: asyncio.subprocess.Process, head: str, log: Path) -> str:
@@ -66,9 +72,16 @@ async def test_serve_and_simulate_share_simulated_time(
     port = free_port()
     common = ["--broker", broker.url, "--prefix", prefix, *clock.to_args()]
     serve = await _spawn(
-        "serve", "--db", db, "--port", str(port), "--client-id", f"clock-{prefix.split('/')[0]}", *common,
+        "serve",
+        "--db",
+        db,
+        "--port",
+        str(port),
+        "--client-id",
+        f"clock-{prefix.split('/')[0]}",
+        *common,
         log=tmp_path / "serve.err",
-    )  # fmt: skip
+    )
     sim = await _spawn(
         "simulate", "--fleet", str(EXAMPLES / "fleet.json"), *common, log=tmp_path / "simulate.err"
     )

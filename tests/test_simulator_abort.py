@@ -48,9 +48,15 @@ def upload(sim: SimDrone, mission_id: str = "M1") -> None:
         PickupStop(at=0, request_id="R1", pickup_code="1111", payload_kg=0.3),
         HandoverStop(at=1, request_id="R1", recipient_code="2222"),
     ]
-    up = UploadMission(drone_id=sim.id, cmd_id=f"{mission_id}.up", expires_at=EXP, mission_id=mission_id,
-                       waypoints=[(*PICKUP, ALT), (*EAST, ALT), (*CITY_HALL_PORT, ALT)], stops=stops,
-                       lost_link="hold")  # fmt: skip
+    up = UploadMission(
+        drone_id=sim.id,
+        cmd_id=f"{mission_id}.up",
+        expires_at=EXP,
+        mission_id=mission_id,
+        waypoints=[(*PICKUP, ALT), (*EAST, ALT), (*CITY_HALL_PORT, ALT)],
+        stops=stops,
+        lost_link="hold",
+    )
     assert sim.apply(up, sim.sim_time or T0) == (True, None)
 
 

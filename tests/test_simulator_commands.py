@@ -63,16 +63,25 @@ async def test_reroute_mid_flight_avoids_the_zone(fleet: Fleet, broker: BrokerAd
         # Hold while the new path is decided (as a dispatcher would), so the test has no race.
         assert (await link.send(Hold(drone_id="D01", cmd_id="h", expires_at=expires))).accepted
         too_late = Reroute(
-            drone_id="D01", cmd_id="rr-0", expires_at=expires, mission_id="M1", from_index=0,
-            waypoints=wp(PICKUP), stops=[],
-        )  # fmt: skip
+            drone_id="D01",
+            cmd_id="rr-0",
+            expires_at=expires,
+            mission_id="M1",
+            from_index=0,
+            waypoints=wp(PICKUP),
+            stops=[],
+        )
         ack = await link.send(too_late)
         assert not ack.accepted and "already passed" in (ack.reason or "")
         around = Reroute(
-            drone_id="D01", cmd_id="rr-1", expires_at=expires, mission_id="M1", from_index=2,
+            drone_id="D01",
+            cmd_id="rr-1",
+            expires_at=expires,
+            mission_id="M1",
+            from_index=2,
             waypoints=wp(DETOUR, DROPOFF, DETOUR, CITY_HALL_PORT),
             stops=[HandoverStop(at=3, request_id="R001", recipient_code="5678")],
-        )  # fmt: skip
+        )
         ack = await link.send(around)
         assert ack.accepted, ack.reason
         assert (await link.send(Resume(drone_id="D01", cmd_id="r", expires_at=expires))).accepted
@@ -93,9 +102,12 @@ async def test_return_to_port_and_land_now(fleet: Fleet, broker: BrokerAddress, 
         await sim.wait_event("D01", PickedUp, timeout_s=10)
         await wait_until(lambda: drone.state == "en_route", what="en route")
         home = ReturnToPort(
-            drone_id="D01", cmd_id="rtp", expires_at=clock.now() + timedelta(hours=1),
-            port_id="port-city-hall", waypoints=wp(CITY_HALL_PORT),
-        )  # fmt: skip
+            drone_id="D01",
+            cmd_id="rtp",
+            expires_at=clock.now() + timedelta(hours=1),
+            port_id="port-city-hall",
+            waypoints=wp(CITY_HALL_PORT),
+        )
         assert (await link.send(home)).accepted
         landed = await sim.wait_event("D01", Landed, timeout_s=20)
         assert landed.port_id == "port-city-hall" and drone.payload == {"R001": 0.3}  # not delivered

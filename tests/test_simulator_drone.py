@@ -33,8 +33,9 @@ def drone(fleet: Fleet, **kw: object) -> SimDrone:
 def out_and_back(sim: SimDrone, at: datetime, n: int = 1) -> None:
     exp = at + timedelta(hours=1)
     wps = [(*EAST, ALT), (*CITY_HALL_PORT, ALT)]
-    up = UploadMission(drone_id=sim.id, cmd_id=f"u{n}", expires_at=exp, mission_id=f"M{n}", waypoints=wps,
-                       lost_link="hold")  # fmt: skip
+    up = UploadMission(
+        drone_id=sim.id, cmd_id=f"u{n}", expires_at=exp, mission_id=f"M{n}", waypoints=wps, lost_link="hold"
+    )
     assert sim.apply(up, at) == (True, None)
     assert sim.apply(Start(drone_id=sim.id, cmd_id=f"s{n}", expires_at=exp, mission_id=f"M{n}"), at)[0]
 
@@ -99,8 +100,9 @@ def test_a_start_with_a_take_off_time_waits_on_the_ground_until_then(fleet: Flee
     sim.advance_to(T0)
     exp = T0 + timedelta(hours=1)
     wps = [(*EAST, ALT), (*CITY_HALL_PORT, ALT)]
-    up = UploadMission(drone_id=sim.id, cmd_id="u", expires_at=exp, mission_id="M", waypoints=wps,
-                       lost_link="hold")  # fmt: skip
+    up = UploadMission(
+        drone_id=sim.id, cmd_id="u", expires_at=exp, mission_id="M", waypoints=wps, lost_link="hold"
+    )
     assert sim.apply(up, T0) == (True, None)
     when = T0 + timedelta(seconds=42.5)
     go = Start(drone_id=sim.id, cmd_id="s", expires_at=exp, mission_id="M", take_off_at=when)

@@ -115,8 +115,10 @@ def test_a_late_tick_still_gives_the_monitor_one_sample_per_period(
         waypoints=waypoints,
         lost_link="hold",
     )
-    assert drone.apply(upload, t0)[0] and drone.apply(Start(drone_id="D01", cmd_id="go", expires_at=expires,
-                                                            mission_id="M1"), t0)[0]  # fmt: skip
+    assert (
+        drone.apply(upload, t0)[0]
+        and drone.apply(Start(drone_id="D01", cmd_id="go", expires_at=expires, mission_id="M1"), t0)[0]
+    )
     previous = drone.position
     for s in range(1, 31):  # on time: 15 m/s east, climbing to 120 m by 24 s
         previous = agent._simulate(t0 + timedelta(seconds=s), previous)

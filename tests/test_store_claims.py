@@ -98,8 +98,10 @@ async def test_a_batch_of_decisions_is_recorded_at_once_and_skips_decided_ones(s
     ]
     views = await seeded_store.requests.record_intakes(decisions, actor="dispatcher")
     assert [(v.state, v.state_reason) for v in views] == [
-        ("accepted", None), ("rejected", "overweight"), ("rejected", "unreachable"),
-    ]  # fmt: skip
+        ("accepted", None),
+        ("rejected", "overweight"),
+        ("rejected", "unreachable"),
+    ]
     assert await audit_count(seeded_store) == before + 2  # the one decided before is untouched
     with pytest.raises(InvalidInput, match="needs a reason"):
         await seeded_store.requests.record_intakes([(ids[0], Intake(False, None, {}))], actor="d")

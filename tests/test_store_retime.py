@@ -12,9 +12,15 @@ async def test_an_unsent_start_is_retimed_with_the_flight_plan_and_audited(seede
     store = seeded_store
     rid = await accepted_request(store)
     await store.flights.record(flight("M-1", rid), actor="planner")
-    go = (await store.flights.record_command(
-        cmd_id="M-1.go", drone_id="D01", kind="Start", payload={"take_off_at": "old"}, mission_id="M-1",
-    )).command  # fmt: skip
+    go = (
+        await store.flights.record_command(
+            cmd_id="M-1.go",
+            drone_id="D01",
+            kind="Start",
+            payload={"take_off_at": "old"},
+            mission_id="M-1",
+        )
+    ).command
     plan = {"depart": "2026-12-01T00:05:00+00:00", "waypoints": []}
     view = await store.flights.retime_start(
         "M-1", go.cmd_id, plan=plan, payload={"take_off_at": "new"}, actor="dispatcher"

@@ -139,9 +139,15 @@ def _check_edge(ctx: ApiContext, pickup: Place, dropoff: Place, data: RequestIn 
     assert fleet is not None, "the dispatcher is not started"
     now = ctx.now_clock.now()
     probe = routing_request(
-        "new", pickup, dropoff, float(data.weight_kg), data.priority, data.ready_at, data.deadline,
+        "new",
+        pickup,
+        dropoff,
+        float(data.weight_kg),
+        data.priority,
+        data.ready_at,
+        data.deadline,
         ready_default=now,
-    )  # fmt: skip
+    )
     problem = edge_problem(ServiceArea.of(fleet), probe, now)
     if problem is not None:
         raise ApiError(422, problem.code, problem.message, problem.details)

@@ -70,4 +70,3 @@ def requests_to_wgs84(requests: tuple[Request, ...], datum: str | None) -> tuple
 def point_arg_to_wgs84(point: tuple[float, float], datum: str | None) -> tuple[float, float]:
     """A ``LON,LAT`` argument converted from ``datum``."""
     return point if datum is None else point_to_wgs84(datum, *point)
-

@@ -111,11 +111,16 @@ def dispatcher_link(
     drone signatures with the fleet secret and writing every event to ``store``'s inbox before it
     is acknowledged."""
     return FleetLink(
-        link.address(), client_id=link.client_id, prefix=link.prefix, clock=clock,
-        max_telemetry_age_s=link.max_telemetry_age_s, telemetry_group=telemetry_group,
-        forget_filters=forget_filters, fleet_secret=link.fleet_secret,
+        link.address(),
+        client_id=link.client_id,
+        prefix=link.prefix,
+        clock=clock,
+        max_telemetry_age_s=link.max_telemetry_age_s,
+        telemetry_group=telemetry_group,
+        forget_filters=forget_filters,
+        fleet_secret=link.fleet_secret,
         event_journal=StoreJournal(store, link.client_id),
-    )  # fmt: skip
+    )
 
 
 def _view_link(link: LinkSettings, clock: Clock, group: str) -> FleetLink:
@@ -123,10 +128,15 @@ def _view_link(link: LinkSettings, clock: Clock, group: str) -> FleetLink:
     session is the leader's) and no persistent session (telemetry is QoS 0, nothing to keep)."""
     client_id = client_id_from(link.client_id, "view", str(os.getpid()))
     return FleetLink(
-        link.address(), client_id=client_id, prefix=link.prefix, clock=clock,
-        max_telemetry_age_s=link.max_telemetry_age_s, telemetry_group=group, telemetry_only=True,
+        link.address(),
+        client_id=client_id,
+        prefix=link.prefix,
+        clock=clock,
+        max_telemetry_age_s=link.max_telemetry_age_s,
+        telemetry_group=group,
+        telemetry_only=True,
         session_expiry_s=0,
-    )  # fmt: skip
+    )
 
 
 async def _run(settings: Settings) -> int:
@@ -204,9 +214,13 @@ async def _run(settings: Settings) -> int:
     reporter = asyncio.create_task(report())
     try:
         return await run_as_leader(
-            db, lead, stop, area=area, program="dronedispatch run",
+            db,
+            lead,
+            stop,
+            area=area,
+            program="dronedispatch run",
             while_standby=stand_by if group is not None else None,
-        )  # fmt: skip
+        )
     finally:
         await cancel_and_wait(reporter)
 

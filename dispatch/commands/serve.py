@@ -149,8 +149,13 @@ def main(argv: list[str]) -> int:
     try:
         return asyncio.run(_serve(settings))
     except (
-        StoreError, StoreConfigError, SQLAlchemyError, FleetFormatError, ZoneFormatError, LeadershipError,
-    ) as exc:  # fmt: skip
+        StoreError,
+        StoreConfigError,
+        SQLAlchemyError,
+        FleetFormatError,
+        ZoneFormatError,
+        LeadershipError,
+    ) as exc:
         print(f"dronedispatch serve: error: {exc}", file=sys.stderr)
         return 1
     except TimeoutError:

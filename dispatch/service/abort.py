@@ -56,16 +56,25 @@ async def abort_on_drone(d: Flights, m: ActiveMission, reason: str, *, silent: b
         return False
     if m.aborting is None:
         m.aborting = reason
-        await d.store.note("flight", m.mission_id, "abort_requested", actor=d.actor,
-                           payload={"reason": reason, "cmd_id": abort_cmd_id(m.mission_id)})  # fmt: skip
+        await d.store.note(
+            "flight",
+            m.mission_id,
+            "abort_requested",
+            actor=d.actor,
+            payload={"reason": reason, "cmd_id": abort_cmd_id(m.mission_id)},
+        )
         view = await _record(d, m, 0)
         d.spawn(_send_until_answered(d, m, view), f"abort:{m.mission_id}")
     return not silent
 
 
 async def _record(d: Flights, m: ActiveMission, attempt: int) -> CommandView:
-    cmd = AbortMission(drone_id=m.drone_id, cmd_id=abort_cmd_id(m.mission_id, attempt),
-                       expires_at=d.commander.expiry(), mission_id=m.mission_id)  # fmt: skip
+    cmd = AbortMission(
+        drone_id=m.drone_id,
+        cmd_id=abort_cmd_id(m.mission_id, attempt),
+        expires_at=d.commander.expiry(),
+        mission_id=m.mission_id,
+    )
     m.abort_cmds.add(cmd.cmd_id)
     return await d.commander.record(cmd, m.mission_id)
 
@@ -92,8 +101,13 @@ async def _send_until_answered(d: Flights, m: ActiveMission, view: CommandView) 
         refusals += 1
         log.warning("abort %s refused by %s: %s", view.cmd_id, m.drone_id, ack.reason)
         if refusals >= REFUSALS:
-            await d.store.note("flight", m.mission_id, "abort_refused", actor=d.actor,
-                               payload={"reason": ack.reason, "cmd_id": view.cmd_id})  # fmt: skip
+            await d.store.note(
+                "flight",
+                m.mission_id,
+                "abort_refused",
+                actor=d.actor,
+                payload={"reason": ack.reason, "cmd_id": view.cmd_id},
+            )
             return
         # A repeated cmd_id gets the same answer: ask again, a little later, with a new one.
         with contextlib.suppress(TimeoutError):

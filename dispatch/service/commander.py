@@ -145,9 +145,12 @@ class Commander:
     async def record(self, cmd: AnyCommand, mission_id: str | None) -> CommandView:
         """Record a command before anything is sent (write before you act)."""
         recorded = await self.store.flights.record_command(
-            cmd_id=cmd.cmd_id, drone_id=cmd.drone_id, kind=type(cmd).__name__,
-            payload=msgspec.to_builtins(cmd), mission_id=mission_id,
-        )  # fmt: skip
+            cmd_id=cmd.cmd_id,
+            drone_id=cmd.drone_id,
+            kind=type(cmd).__name__,
+            payload=msgspec.to_builtins(cmd),
+            mission_id=mission_id,
+        )
         return recorded.command
 
     async def send_new(self, cmd: AnyCommand, mission_id: str | None) -> Ack | None:
@@ -175,5 +178,10 @@ class Commander:
 def stored_ack(cmd: CommandView) -> Ack:
     """The drone's answer to a command, as the store recorded it."""
     assert cmd.acked_at is not None
-    return Ack(drone_id=cmd.drone_id, cmd_id=cmd.cmd_id, ts=cmd.acked_at, accepted=cmd.result == "ack",
-               reason=cmd.result_detail or ("refused" if cmd.result != "ack" else None))  # fmt: skip
+    return Ack(
+        drone_id=cmd.drone_id,
+        cmd_id=cmd.cmd_id,
+        ts=cmd.acked_at,
+        accepted=cmd.result == "ack",
+        reason=cmd.result_detail or ("refused" if cmd.result != "ack" else None),
+    )

@@ -264,16 +264,27 @@ class Conformance:
         self._contingent(m, tele)
         log.warning(
             "NONCONFORMING: %s (%s) outside its intent (%s): %.0f m laterally, %.0f m vertically, %.0f s%s",
-            m.mission_id, m.drone_id, v.dimension, v.lateral_m, v.vertical_m, v.seconds,
+            m.mission_id,
+            m.drone_id,
+            v.dimension,
+            v.lateral_m,
+            v.vertical_m,
+            v.seconds,
             " early" if v.early else "",
-        )  # fmt: skip
+        )
         payload = {
-            "drone_id": m.drone_id, "at": tele.ts.isoformat(),
-            "lon": tele.lon, "lat": tele.lat, "alt_m": tele.alt_m, "dimension": v.dimension,
-            "lateral_m": round(v.lateral_m, 1), "vertical_m": round(v.vertical_m, 1),
-            "seconds": round(v.seconds, 1), "early": v.early,
+            "drone_id": m.drone_id,
+            "at": tele.ts.isoformat(),
+            "lon": tele.lon,
+            "lat": tele.lat,
+            "alt_m": tele.alt_m,
+            "dimension": v.dimension,
+            "lateral_m": round(v.lateral_m, 1),
+            "vertical_m": round(v.vertical_m, 1),
+            "seconds": round(v.seconds, 1),
+            "early": v.early,
             "tolerance": dataclasses.asdict(self.tolerance),
-        }  # fmt: skip
+        }
         self.spawn(self._note(m.mission_id, "nonconforming", payload), f"conformance:{m.mission_id}")
 
     def _back(self, m: ActiveMission, tele: Telemetry, ep: Episode) -> None:
@@ -283,11 +294,16 @@ class Conformance:
         duration = tele.ts.timestamp() - ep.since
         log.info("%s (%s) conforms to its intent again after %.0f s", m.mission_id, m.drone_id, duration)
         payload = {
-            "drone_id": m.drone_id, "at": tele.ts.isoformat(), "duration_s": round(duration, 1),
-            "lon": tele.lon, "lat": tele.lat, "alt_m": tele.alt_m,
-            "max_lateral_m": round(ep.lateral_m, 1), "max_vertical_m": round(ep.vertical_m, 1),
+            "drone_id": m.drone_id,
+            "at": tele.ts.isoformat(),
+            "duration_s": round(duration, 1),
+            "lon": tele.lon,
+            "lat": tele.lat,
+            "alt_m": tele.alt_m,
+            "max_lateral_m": round(ep.lateral_m, 1),
+            "max_vertical_m": round(ep.vertical_m, 1),
             "max_seconds": round(ep.seconds, 1),
-        }  # fmt: skip
+        }
         self.spawn(self._note(m.mission_id, "conforming", payload), f"conformance:{m.mission_id}")
 
     def _close(self, drone_id: str, ep: Episode, why: str) -> None:

@@ -77,7 +77,6 @@ from routing.requests import Request
 log = logging.getLogger(__name__)
 
 
-
 class Dispatcher:
     """The dispatcher service over a store, a fleet link and a clock. ``async with`` or start/stop."""
 
@@ -104,29 +103,62 @@ class Dispatcher:
         self.picture = FleetPicture(link.registry, clock)
         self.commander = Commander(store, link, clock, expiry_s=settings.command_expiry_s)
         self.flights = Flights(
-            store, link, clock, self.picture, self.commander, self.stats, self.wake,
-            actor=settings.actor, silent_after_s=settings.silent_after_s,
-        )  # fmt: skip
+            store,
+            link,
+            clock,
+            self.picture,
+            self.commander,
+            self.stats,
+            self.wake,
+            actor=settings.actor,
+            silent_after_s=settings.silent_after_s,
+        )
         self.steering = Steering(
             store, clock, self.picture, self.commander, self.flights, self.stats, settings
         )
         self.planning = Planning(
-            store, clock, self.pool, self.picture, self.commander, self.flights, self.steering, self.stats,
+            store,
+            clock,
+            self.pool,
+            self.picture,
+            self.commander,
+            self.flights,
+            self.steering,
+            self.stats,
             settings,
-        )  # fmt: skip
+        )
         self.recovery = Recovery(
-            store, link, clock, self.picture, self.commander, self.flights, self.steering, self.planning,
+            store,
+            link,
+            clock,
+            self.picture,
+            self.commander,
+            self.flights,
+            self.steering,
+            self.planning,
         )
         self.events = Events(
-            store, link, clock, self.picture, self.commander, self.flights, self.stats,
+            store,
+            link,
+            clock,
+            self.picture,
+            self.commander,
+            self.flights,
+            self.stats,
             self.steering.return_to_port,
-            actor=settings.actor, silent_after_s=settings.silent_after_s,
-        )  # fmt: skip
+            actor=settings.actor,
+            silent_after_s=settings.silent_after_s,
+        )
         self.conformance = Conformance(
-            store, self.picture, self.stats, self.flights.spawn, actor=settings.actor,
-            minima=self.planning.deconfliction.intents.minima, tolerance=tolerance_for(clock),
+            store,
+            self.picture,
+            self.stats,
+            self.flights.spawn,
+            actor=settings.actor,
+            minima=self.planning.deconfliction.intents.minima,
+            tolerance=tolerance_for(clock),
             notify=self._notify,
-        )  # fmt: skip
+        )
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._intake_lock = asyncio.Lock()
@@ -377,13 +409,17 @@ class Dispatcher:
             await self.events.check_silence(drone_id, now)
 
         # Each step, and each drone or mission within one, on its own: one failure skips nothing else.
-        await run_steps("tick", [
-            ("intake", self._intake_pending),
-            ("zones", self.steering.zones_changed),
-            ("silence", lambda: for_each("tick.silence", self.drones, silence, errors)),
-            ("service", lambda: return_to_service(self)),
-            ("eta", lambda: for_each("tick.eta", self.missions.values(), eta, errors)),
-        ], errors)  # fmt: skip
+        await run_steps(
+            "tick",
+            [
+                ("intake", self._intake_pending),
+                ("zones", self.steering.zones_changed),
+                ("silence", lambda: for_each("tick.silence", self.drones, silence, errors)),
+                ("service", lambda: return_to_service(self)),
+                ("eta", lambda: for_each("tick.eta", self.missions.values(), eta, errors)),
+            ],
+            errors,
+        )
         self.wake()
 
     def _update_eta(self, m: ActiveMission, now: datetime) -> None:

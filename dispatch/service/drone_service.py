@@ -107,9 +107,12 @@ async def return_to_service(dispatcher: Dispatcher) -> list[str]:
         _restore(view, port, now)
         log.info("drone %s is back in service at port %s (was: %s)", drone_id, port, why)
         await dispatcher.store.note(
-            "drone", drone_id, "returned_to_service", actor=dispatcher.actor,
+            "drone",
+            drone_id,
+            "returned_to_service",
+            actor=dispatcher.actor,
             payload={"port": port, "after": why, "battery_pct": tele.battery_pct},
-        )  # fmt: skip
+        )
         back.append(drone_id)
     if back:
         dispatcher.wake()

@@ -43,14 +43,23 @@ async def refuse_stale(d: Events, update: object) -> bool:
         return False
     event = type(update).__name__
     payload = {
-        "event": event, "msg_id": update.msg_id, "mission_id": update.mission_id,
-        "current_mission": view.mission, "request_id": getattr(update, "request_id", None),
+        "event": event,
+        "msg_id": update.msg_id,
+        "mission_id": update.mission_id,
+        "current_mission": view.mission,
+        "request_id": getattr(update, "request_id", None),
         "at": update.ts.isoformat(),
-    }  # fmt: skip
+    }
     count = d.stats.refused_events[event] + 1
     if count & (count - 1) == 0:  # the 1st, 2nd, 4th... of each event: visible without flooding
-        log.warning("refused %s of %s for mission %s (current: %s; %d so far)", event, update.drone_id,
-                    update.mission_id, view.mission, count)  # fmt: skip
+        log.warning(
+            "refused %s of %s for mission %s (current: %s; %d so far)",
+            event,
+            update.drone_id,
+            update.mission_id,
+            view.mission,
+            count,
+        )
     await d.store.note("drone", update.drone_id, "event_refused", actor=d.actor, payload=payload)
     if isinstance(update, PickedUp | Delivered):
         # In the request's own chain too: a drone claiming custody of it (a pickup made while the

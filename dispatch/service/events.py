@@ -124,8 +124,13 @@ class Events:
                 await self._on_landed(u)
             case Fault(kind=kind) if kind == NO_DOCUMENT:
                 # A hand-over stop whose pickup was refused: nothing to hand over, the drone flies on.
-                await self.store.note("drone", u.drone_id, "no_document_at_handover", actor=self.actor,
-                                      payload={"mission_id": u.mission_id, "detail": u.detail})  # fmt: skip
+                await self.store.note(
+                    "drone",
+                    u.drone_id,
+                    "no_document_at_handover",
+                    actor=self.actor,
+                    payload={"mission_id": u.mission_id, "detail": u.detail},
+                )
             case Fault():
                 await self.on_fault(u.drone_id, f"drone fault: {u.kind}", (u.lon, u.lat))
             case LowBattery():
@@ -133,26 +138,51 @@ class Events:
             case GeofenceBreach():
                 self.stats.breaches += 1
                 log.error("GEOFENCE BREACH: %s in zone %s", u.drone_id, u.zone_id)
-                await self.store.note("drone", u.drone_id, "geofence_breach", actor=self.actor,
-                                      payload={"zone_id": u.zone_id, "lon": u.lon, "lat": u.lat})  # fmt: skip
+                await self.store.note(
+                    "drone",
+                    u.drone_id,
+                    "geofence_breach",
+                    actor=self.actor,
+                    payload={"zone_id": u.zone_id, "lon": u.lon, "lat": u.lat},
+                )
             case LossOfSeparation():
                 self.stats.separation_losses += 1
                 log.error("LOSS OF SEPARATION: %s and %s", u.drone_id, u.other_drone_id)
-                where = {"closest_m": u.closest_m, "horizontal_m": u.horizontal_m, "vertical_m": u.vertical_m,
-                         "lon": u.lon, "lat": u.lat, "alt_m": u.alt_m}  # fmt: skip
-                await self.store.note("drone", u.drone_id, "separation_loss", actor=self.actor,
-                                      payload={"other_drone_id": u.other_drone_id,
-                                               "started_at": u.started_at.isoformat(), **where})  # fmt: skip
+                where = {
+                    "closest_m": u.closest_m,
+                    "horizontal_m": u.horizontal_m,
+                    "vertical_m": u.vertical_m,
+                    "lon": u.lon,
+                    "lat": u.lat,
+                    "alt_m": u.alt_m,
+                }
+                await self.store.note(
+                    "drone",
+                    u.drone_id,
+                    "separation_loss",
+                    actor=self.actor,
+                    payload={
+                        "other_drone_id": u.other_drone_id,
+                        "started_at": u.started_at.isoformat(),
+                        **where,
+                    },
+                )
             case State(online=True):
                 self._resume_if_held(u)
                 self.flights.wake()
             case LinkStatus(status="up"):
                 self.link_up_at = self.clock.now()
             case RefusedEvent() if u.drone_id in self.drones:  # not signed by the drone
-                details = {"event": u.event, "mission_id": u.mission_id, "request_id": u.request_id,
-                           "detail": u.detail, "refused_so_far": u.count}  # fmt: skip
-                await self.store.note("drone", u.drone_id, "unsigned_event_refused", actor=self.actor,
-                                      payload=details)  # fmt: skip
+                details = {
+                    "event": u.event,
+                    "mission_id": u.mission_id,
+                    "request_id": u.request_id,
+                    "detail": u.detail,
+                    "refused_so_far": u.count,
+                }
+                await self.store.note(
+                    "drone", u.drone_id, "unsigned_event_refused", actor=self.actor, payload=details
+                )
 
     def _resume_if_held(self, s: State) -> None:
         """A drone back online that still hovers on its lost-link policy ``hold`` is told to go on:
@@ -171,8 +201,14 @@ class Events:
 
     async def _on_picked_up(self, e: PickedUp) -> None:
         m = self.picture.mission_of(e.drone_id, e.mission_id)
-        details = {"drone_id": e.drone_id, "mission_id": e.mission_id, "lon": e.lon, "lat": e.lat,
-                   "at": e.ts.isoformat(), "code_ok": e.code_ok}  # fmt: skip
+        details = {
+            "drone_id": e.drone_id,
+            "mission_id": e.mission_id,
+            "lon": e.lon,
+            "lat": e.lat,
+            "at": e.ts.isoformat(),
+            "code_ok": e.code_ok,
+        }
         if not e.code_ok:
             if m is not None:
                 m.refused_pickup.add(e.request_id)
@@ -181,18 +217,23 @@ class Events:
             )
             with contextlib.suppress(InvalidTransition, Conflict):
                 await self.flights.request_to(
-                    e.request_id, RequestState.CANCELLED, actor=self.actor,
+                    e.request_id,
+                    RequestState.CANCELLED,
+                    actor=self.actor,
                     details={**details, "reason": "pickup code refused"},
                     expected_state=RequestState.DISPATCHED,
-                )  # fmt: skip
+                )
             return
         if m is not None:
             m.picked.add(e.request_id)
         with contextlib.suppress(InvalidTransition, Conflict):
             await self.flights.request_to(
-                e.request_id, RequestState.PICKED_UP, actor=self.actor, details=details,
+                e.request_id,
+                RequestState.PICKED_UP,
+                actor=self.actor,
+                details=details,
                 expected_state=RequestState.DISPATCHED,
-            )  # fmt: skip
+            )
         # On board only if it really is: a late or repeated pickup event of a request already
         # handed over must not make the next landing "fail" it.
         if (await self.store.requests.get(e.request_id)).state == RequestState.PICKED_UP:
@@ -200,13 +241,20 @@ class Events:
 
     async def _on_delivered(self, e: Delivered) -> None:
         m = self.picture.mission_of(e.drone_id, e.mission_id)
-        details = {"drone_id": e.drone_id, "mission_id": e.mission_id, "lon": e.lon, "lat": e.lat,
-                   "at": e.ts.isoformat(), "code_ok": e.code_ok}  # fmt: skip
+        details = {
+            "drone_id": e.drone_id,
+            "mission_id": e.mission_id,
+            "lon": e.lon,
+            "lat": e.lat,
+            "at": e.ts.isoformat(),
+            "code_ok": e.code_ok,
+        }
         if not e.code_ok:
             if m is not None:
                 m.refused_handover.add(e.request_id)
-            await self.store.note("request", e.request_id, "recipient_code_refused", actor=self.actor,
-                                  payload=details)  # fmt: skip
+            await self.store.note(
+                "request", e.request_id, "recipient_code_refused", actor=self.actor, payload=details
+            )
             return
         self.drones[e.drone_id].onboard.discard(e.request_id)
         if m is not None:
@@ -216,14 +264,20 @@ class Events:
             # The hand-over arrived before its pickup event (reordered or lost): it proves the pickup.
             with contextlib.suppress(InvalidTransition, Conflict):
                 await self.flights.request_to(
-                    e.request_id, RequestState.PICKED_UP, actor=self.actor,
-                    details={**details, "inferred_from": "delivered"}, expected_state=RequestState.DISPATCHED,
-                )  # fmt: skip
+                    e.request_id,
+                    RequestState.PICKED_UP,
+                    actor=self.actor,
+                    details={**details, "inferred_from": "delivered"},
+                    expected_state=RequestState.DISPATCHED,
+                )
         with contextlib.suppress(InvalidTransition, Conflict):
             await self.flights.request_to(
-                e.request_id, RequestState.DELIVERED, actor=self.actor, details=details,
+                e.request_id,
+                RequestState.DELIVERED,
+                actor=self.actor,
+                details=details,
                 expected_state=RequestState.PICKED_UP,
-            )  # fmt: skip
+            )
 
     async def _on_landed(self, e: Landed) -> None:
         view = self.drones.get(e.drone_id)
@@ -242,16 +296,21 @@ class Events:
                 # Landed in the open (an emergency landing): the documents are not back anywhere
                 # safe. The request stays `failed` with where they are, for a recovery crew.
                 await self.store.note(
-                    "request", rid, "documents_landed_away_from_port", actor=self.actor,
+                    "request",
+                    rid,
+                    "documents_landed_away_from_port",
+                    actor=self.actor,
                     payload={"location": where, "drone_id": e.drone_id, "at": e.ts.isoformat()},
-                )  # fmt: skip
+                )
                 continue
             with contextlib.suppress(InvalidTransition, Conflict):
                 await self.flights.request_to(
-                    rid, RequestState.RETURNED, actor=self.actor,
+                    rid,
+                    RequestState.RETURNED,
+                    actor=self.actor,
                     details={"location": where, "drone_id": e.drone_id, "at": e.ts.isoformat()},
                     expected_state=RequestState.FAILED,
-                )  # fmt: skip
+                )
         view.onboard.clear()
         if m is not None and m.aborting:
             await self.flights.abort_now(m, m.aborting)  # landed before acknowledging the abort: it is over
@@ -262,9 +321,12 @@ class Events:
                 # No pickup event seen for it: the outcome is unknown (an event lost in a crash
                 # window), so it is NOT re-planned (it could be on board) but left for an operator.
                 await self.store.note(
-                    "request", rid, "pickup_outcome_unknown", actor=self.actor,
+                    "request",
+                    rid,
+                    "pickup_outcome_unknown",
+                    actor=self.actor,
                     payload={"mission_id": m.mission_id, "drone_id": e.drone_id, "landed_at": where},
-                )  # fmt: skip
+                )
             await self.flights.flight_to(m, FlightState.COMPLETED)
             self.picture.forget(m)
         view.port = e.port_id  # where it stands now, written off or not
@@ -280,11 +342,18 @@ class Events:
         """A document on board a drone that cannot finish: the request is ``failed`` (custody noted)."""
         with contextlib.suppress(InvalidTransition, Conflict):
             await self.flights.request_to(
-                rid, RequestState.FAILED, actor=self.actor,
-                details={"reason": reason, "drone_id": drone_id, "lon": at[0], "lat": at[1],
-                         "custody": "on board"},
+                rid,
+                RequestState.FAILED,
+                actor=self.actor,
+                details={
+                    "reason": reason,
+                    "drone_id": drone_id,
+                    "lon": at[0],
+                    "lat": at[1],
+                    "custody": "on board",
+                },
                 expected_state=RequestState.PICKED_UP,
-            )  # fmt: skip
+            )
 
     async def on_fault(
         self, drone_id: str, reason: str, at: tuple[float, float], *, land: bool = True
@@ -302,8 +371,11 @@ class Events:
         if m is not None:
             await self.flights.abort(m, reason, silent=not land)
         if land:
-            cmd = LandNow(drone_id=drone_id, cmd_id=drone_command_id(drone_id, "land"),
-                          expires_at=self.commander.expiry())  # fmt: skip
+            cmd = LandNow(
+                drone_id=drone_id,
+                cmd_id=drone_command_id(drone_id, "land"),
+                expires_at=self.commander.expiry(),
+            )
             self.flights.spawn(self.commander.send_new(cmd, None), f"land:{drone_id}")
         else:
             self.flights.spawn(self.return_to_port(drone_id, at), f"return:{drone_id}")

@@ -167,11 +167,15 @@ class FleetPicture:
     def carrying(self, request_id: str) -> ActiveMission | None:
         """The live mission with a stop for the request (not one it was taken off)."""
         return next(
-            (m for m in self.missions.values()
-             if request_id not in m.cancelled and not m.aborting
-             and any(s.request_id == request_id for s in m.stops)),
+            (
+                m
+                for m in self.missions.values()
+                if request_id not in m.cancelled
+                and not m.aborting
+                and any(s.request_id == request_id for s in m.stops)
+            ),
             None,
-        )  # fmt: skip
+        )
 
     # --- zones -----------------------------------------------------------------------------------
 
@@ -196,9 +200,10 @@ def usable_fleet(
     """The drones planning and intake count on: serviceable, online and not reporting a fault state
     (an operator may put back a drone that still does: it waits for it to clear). None if none is."""
     ids = {
-        d for d, v in drones.items()
+        d
+        for d, v in drones.items()
         if serviceable(v) and registry.is_online(d, now) and _reported_state(registry, d) not in FAULT_STATES
-    }  # fmt: skip
+    }
     chosen = tuple(d for d in fleet.drones if d.id in ids)
     return dataclasses.replace(fleet, drones=chosen) if chosen else None
 

@@ -232,8 +232,11 @@ class TelemetryMeter:
             "cpu": f"{(time.process_time() - w.cpu) / span:.3f}",
         }
         if view is not None:
-            fields |= {"view_rows_written": str(view.rows_written), "view_rows_read": str(view.rows_read),
-                       "view_errors": str(view.write_errors + view.read_errors)}  # fmt: skip
+            fields |= {
+                "view_rows_written": str(view.rows_written),
+                "view_rows_read": str(view.rows_read),
+                "view_errors": str(view.write_errors + view.read_errors),
+            }
         return "stats " + " ".join(f"{k}={v}" for k, v in fields.items())
 
 

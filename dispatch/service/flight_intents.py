@@ -139,10 +139,16 @@ class FlightIntents:
         model = self.picture.model(drone_id)
         frame = intent_frame(self.picture.fleet)
         trip = route_trip(
-            start, waypoints, stops, end_port, depart,
-            speed_mps=model.cruise_speed_mps, service_s=model.service_s, frame=frame,
+            start,
+            waypoints,
+            stops,
+            end_port,
+            depart,
+            speed_mps=model.cruise_speed_mps,
+            service_s=model.service_s,
+            frame=frame,
             from_port=self.picture.drones[drone_id].port if from_port else None,
-        )  # fmt: skip
+        )
         return trip_intent(drone_id, 1, trip, frame, self.params.intents)
 
     def others(self, drone_id: str) -> IntentIndex:
@@ -162,7 +168,13 @@ class FlightIntents:
             return
         log.warning("the new route of %s conflicts with another intent: %s", intent.drone_id, found[0])
         await self.store.note(
-            entity, entity_id, "intent_conflict", actor=self.actor,
-            payload={"drone_id": intent.drone_id, "other_drone_id": found[0].other_drone,
-                     "detail": str(found[0])},
-        )  # fmt: skip
+            entity,
+            entity_id,
+            "intent_conflict",
+            actor=self.actor,
+            payload={
+                "drone_id": intent.drone_id,
+                "other_drone_id": found[0].other_drone,
+                "detail": str(found[0]),
+            },
+        )

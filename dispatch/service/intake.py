@@ -160,9 +160,13 @@ def time_problem(
         name,
         f"{name} {value.isoformat()} is out of range: from {earliest.isoformat()} to {latest.isoformat()}"
         f" (the area's clock {_span(behind)} back, {_span(ahead)} ahead)",
-        {"field": name, "value": value.isoformat(), "earliest": earliest.isoformat(),
-         "latest": latest.isoformat()},
-    )  # fmt: skip
+        {
+            "field": name,
+            "value": value.isoformat(),
+            "earliest": earliest.isoformat(),
+            "latest": latest.isoformat(),
+        },
+    )
 
 
 def _span(span: timedelta) -> str:
@@ -210,9 +214,15 @@ def routing_request(
 def to_routing_request(view: RequestView, now: datetime) -> Request:
     """The planner's view of a stored request (no ready time: ready now; no deadline: the default)."""
     return routing_request(
-        view.id, view.pickup, view.dropoff, view.weight_kg, view.priority, view.ready_at, view.deadline,
+        view.id,
+        view.pickup,
+        view.dropoff,
+        view.weight_kg,
+        view.priority,
+        view.ready_at,
+        view.deadline,
         ready_default=min(view.created_at, now),
-    )  # fmt: skip
+    )
 
 
 def assess(

@@ -117,9 +117,15 @@ def mission_from_trip(
     if last.to_kind != PORT:
         raise ValueError(f"trip of {drone_id} does not end at a port")
     return MissionSpec(
-        mission_id, drone_id, tuple(waypoints), tuple(stops), last.to_id, trip.legs[0].depart, last.arrive,
+        mission_id,
+        drone_id,
+        tuple(waypoints),
+        tuple(stops),
+        last.to_id,
+        trip.legs[0].depart,
+        last.arrive,
         intent,
-    )  # fmt: skip
+    )
 
 
 def new_flight(spec: MissionSpec, trip: Trip) -> NewFlight:
@@ -154,4 +160,3 @@ def protocol_stops(
         else:
             out.append(HandoverStop(at=s.at, request_id=s.request_id, recipient_code=c.recipient_code))
     return out
-

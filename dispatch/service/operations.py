@@ -80,10 +80,12 @@ async def cancel_request(
                 raise CancelPending(await store.requests.get(request_id))
             if outcome == "not_steered":
                 raise NotCancellable(
-                    request_id, view.state, "not_steered",
+                    request_id,
+                    view.state,
+                    "not_steered",
                     f"request {request_id}: its drone could not be re-routed without it, so it stays on"
                     " the mission (the audit log says why); try again or ask an operator",
-                )  # fmt: skip
+                )
             if outcome == "picked_up":
                 break
             continue  # not on a flight any more: look again

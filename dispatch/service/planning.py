@@ -176,9 +176,15 @@ class Planning:
                 # same plan would come back every round. Its work waits for the next round.
                 continue
             placed = place_trip(
-                dp.drone_id, 1, trip, service_s=model.service_s, earliest=earliest,
-                deadlines={r: by_id[r].deadline for r in pickups}, index=index, params=self.deconfliction,
-            )  # fmt: skip
+                dp.drone_id,
+                1,
+                trip,
+                service_s=model.service_s,
+                earliest=earliest,
+                deadlines={r: by_id[r].deadline for r in pickups},
+                index=index,
+                params=self.deconfliction,
+            )
             if isinstance(placed, str):
                 log.info("trip of %s not committed: %s", dp.drone_id, placed)
                 continue
@@ -191,10 +197,12 @@ class Planning:
             if u.reason not in RETRY_LATER:
                 with contextlib.suppress(InvalidTransition, Conflict, NotFound):
                     await self.flights.request_to(
-                        u.request_id, RequestState.UNSERVED, actor=self.actor,
+                        u.request_id,
+                        RequestState.UNSERVED,
+                        actor=self.actor,
                         details={"reason": u.reason, "detail": u.detail},
                         expected_state=RequestState.ACCEPTED,
-                    )  # fmt: skip
+                    )
 
     async def _commit(
         self, drone_id: str, trip: Trip, weights: dict[str, float], intent: OperationalIntent

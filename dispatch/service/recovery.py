@@ -125,9 +125,10 @@ class Recovery:
         assert fleet is not None
         since = self.clock.now() - timedelta(hours=1)
         idle = [
-            d for d in fleet.drones
+            d
+            for d in fleet.drones
             if self.picture.drones[d.id].mission is None and self.link.registry.get(d.id) is not None
-        ]  # fmt: skip
+        ]
         found = await asyncio.gather(
             *(self.flights.telemetry_after(d.id, since, timeout_s) for d in idle), return_exceptions=True
         )
@@ -144,9 +145,10 @@ class Recovery:
         if not acked:
             return
         noted = {
-            e.payload.get("cmd_id") for e in await self.store.history("flight", flight.mission_id)
+            e.payload.get("cmd_id")
+            for e in await self.store.history("flight", flight.mission_id)
             if e.action == "rerouted"
-        }  # fmt: skip
+        }
         for cmd in acked:
             if cmd.cmd_id not in noted:
                 await self._note_recovered_reroute(flight.mission_id, cmd)
@@ -189,9 +191,11 @@ def _adopt_reroute(m: ActiveMission, payload: dict[str, Any]) -> None:
     m.adopt(
         int(payload["from_index"]),
         [(float(w[0]), float(w[1]), float(w[2])) for w in payload["waypoints"]],
-        [StopSpec(int(s["at"]), s["action"], s["request_id"], float(s.get("payload_kg", 0.0)))
-         for s in payload["stops"]],
-    )  # fmt: skip
+        [
+            StopSpec(int(s["at"]), s["action"], s["request_id"], float(s.get("payload_kg", 0.0)))
+            for s in payload["stops"]
+        ],
+    )
 
 
 def rebuild(flight: FlightView) -> ActiveMission:
@@ -214,4 +218,3 @@ def held_without_resume(flight: FlightView) -> bool:
         key=lambda c: c.created_at,
     )
     return bool(steering) and steering[-1].kind == "Hold"
-

@@ -27,13 +27,23 @@ def _warm_up() -> int:
     (module imports, the projection database, OR-Tools' solver start-up)."""
     fleet = parse_fleet(
         {
-            "models": {"warm-up": {"cruise_speed_mps": 10, "cruise_altitude_m": 100, "max_payload_kg": 1,
-                                   "battery_wh": 100, "reserve_fraction": 0.2, "wh_per_km": 10,
-                                   "wh_per_km_per_kg": 1, "service_s": 30, "turnaround_s": 60}},
+            "models": {
+                "warm-up": {
+                    "cruise_speed_mps": 10,
+                    "cruise_altitude_m": 100,
+                    "max_payload_kg": 1,
+                    "battery_wh": 100,
+                    "reserve_fraction": 0.2,
+                    "wh_per_km": 10,
+                    "wh_per_km_per_kg": 1,
+                    "service_s": 30,
+                    "turnaround_s": 60,
+                }
+            },
             "ports": [{"id": "P", "lon": 127.0, "lat": 37.0, "drones": [{"id": "D", "model": "warm-up"}]}],
         },
         source="warm-up",
-    )  # fmt: skip
+    )
     at = datetime(2000, 1, 1, tzinfo=UTC)
     request = Request(
         "warm-up", (127.001, 37.001), (127.002, 37.0), 0.1, "normal", at, at + timedelta(hours=1)
@@ -44,16 +54,21 @@ def _warm_up() -> int:
 
 
 def _plan_job(
-    problem: PlanningProblem, seconds: float, active: tuple[OperationalIntent, ...],
+    problem: PlanningProblem,
+    seconds: float,
+    active: tuple[OperationalIntent, ...],
     params: DeconflictionParams,
-) -> Plan:  # fmt: skip
+) -> Plan:
     return plan(problem, seconds=seconds, workers=1, active_intents=active, deconfliction=params)
 
 
 def _assess_job(
-    zones: tuple[Zone, ...], fleet: Fleet, requests: tuple[Request, ...], now: datetime,
+    zones: tuple[Zone, ...],
+    fleet: Fleet,
+    requests: tuple[Request, ...],
+    now: datetime,
     states: tuple[DroneState, ...],
-) -> list[Assessment]:  # fmt: skip
+) -> list[Assessment]:
     return assess_many(zones, fleet, requests, now, states)
 
 

@@ -121,9 +121,12 @@ class Steering:
         if request_id in m.picked:
             return "picked_up"
         await self.store.note(
-            "request", request_id, "cancel_requested", actor=actor,
+            "request",
+            request_id,
+            "cancel_requested",
+            actor=actor,
             payload={"reason": reason, "mission_id": m.mission_id, "drone_id": m.drone_id},
-        )  # fmt: skip
+        )
         cancel = self.take_off_mission(m, request_id, actor, reason)
         task = self.flights.spawn(cancel, f"cancel:{request_id}")
         try:
@@ -134,9 +137,10 @@ class Steering:
     async def cancel_intent(self, request_id: str) -> tuple[str, str] | None:
         """(actor, reason) of a cancel asked for and neither done nor refused, else None."""
         notes = [
-            e for e in await self.store.history("request", request_id)
+            e
+            for e in await self.store.history("request", request_id)
             if e.action in ("cancel_requested", "cancel_refused", "cancel_failed")
-        ]  # fmt: skip
+        ]
         if not notes or notes[-1].action != "cancel_requested":
             return None
         return notes[-1].actor, str(notes[-1].payload.get("reason") or "cancelled")
@@ -154,16 +158,22 @@ class Steering:
             RequestState.DISPATCHED,
         ):
             await self.store.note(
-                "request", request_id, "cancel_refused", actor=self.actor,
+                "request",
+                request_id,
+                "cancel_refused",
+                actor=self.actor,
                 payload={"reason": f"picked up first ({view.state})", "mission_id": m.mission_id},
-            )  # fmt: skip
+            )
             return "picked_up"
         holder = self.picture.carrying(request_id)
         if holder is m:
             await self.store.note(
-                "request", request_id, "cancel_failed", actor=self.actor,
+                "request",
+                request_id,
+                "cancel_failed",
+                actor=self.actor,
                 payload={"reason": "the drone took no route without the request", "mission_id": m.mission_id},
-            )  # fmt: skip
+            )
             return "not_steered"
         if holder is not None:
             return "not_on_flight"  # its mission was given up and it is on another one now
@@ -171,10 +181,12 @@ class Steering:
         # ``accepted`` again). The expected state guards against the planner taking it meanwhile.
         try:
             await self.flights.request_to(
-                request_id, RequestState.CANCELLED, actor=actor,
+                request_id,
+                RequestState.CANCELLED,
+                actor=actor,
                 details={"reason": reason, "mission_id": m.mission_id, "drone_id": m.drone_id},
                 expected_state=view.state,
-            )  # fmt: skip
+            )
         except (InvalidTransition, Conflict):
             return "not_on_flight"
         m.cancelled.add(request_id)
@@ -299,9 +311,15 @@ class Steering:
                 for from_index in (first, first + 1):
                     try:
                         rep = replacement(
-                            self.picture.airspace, pos, m.waypoints, stops, from_index, now,
-                            speed_mps=model.cruise_speed_mps, service_s=model.service_s,
-                        )  # fmt: skip
+                            self.picture.airspace,
+                            pos,
+                            m.waypoints,
+                            stops,
+                            from_index,
+                            now,
+                            speed_mps=model.cruise_speed_mps,
+                            service_s=model.service_s,
+                        )
                     except AirspaceError as exc:
                         # No safe way to finish: what is not picked up is re-planned, the drone
                         # returns to the nearest port it can reach (or holds if none).
@@ -343,10 +361,15 @@ class Steering:
         model = self.picture.model(m.drone_id)
         try:
             rep = replacement(
-                self.picture.airspace, m.waypoints[0], m.waypoints,
+                self.picture.airspace,
+                m.waypoints[0],
+                m.waypoints,
                 [s for s in m.stops if s.request_id not in drop],
-                1, self.clock.now(), speed_mps=model.cruise_speed_mps, service_s=model.service_s,
-            )  # fmt: skip
+                1,
+                self.clock.now(),
+                speed_mps=model.cruise_speed_mps,
+                service_s=model.service_s,
+            )
         except AirspaceError:
             return False
         n = m.reroutes = m.reroutes + 1
@@ -376,9 +399,14 @@ class Steering:
         zones). ``start``: where the drone holds (None: on the ground at its port, not yet off)."""
         codes = {s.request_id: await self.store.requests.codes_for_mission(s.request_id) for s in rep.stops}
         cmd = Reroute(
-            drone_id=m.drone_id, cmd_id=cmd_id, expires_at=self.commander.expiry(), mission_id=m.mission_id,
-            from_index=rep.from_index, waypoints=list(rep.waypoints), stops=protocol_stops(rep.stops, codes),
-        )  # fmt: skip
+            drone_id=m.drone_id,
+            cmd_id=cmd_id,
+            expires_at=self.commander.expiry(),
+            mission_id=m.mission_id,
+            from_index=rep.from_index,
+            waypoints=list(rep.waypoints),
+            stops=protocol_stops(rep.stops, codes),
+        )
         ack = await self.commander.send_new(cmd, m.mission_id)
         if ack is None or not ack.accepted:
             log.info("reroute %s refused: %s", cmd_id, ack and ack.reason)
@@ -414,9 +442,11 @@ class Steering:
         """The flight's ``rerouted`` audit note for an acknowledged re-route (``recovered``: noted
         by a dispatcher that found it acknowledged after a restart)."""
         payload: dict[str, Any] = {
-            "zones": zone_ids, "from_index": from_index, "cmd_id": cmd_id,
+            "zones": zone_ids,
+            "from_index": from_index,
+            "cmd_id": cmd_id,
             "waypoints": [list(w) for w in waypoints],
-        }  # fmt: skip
+        }
         if recovered:
             payload["recovered"] = True
         await self.store.note("flight", mission_id, "rerouted", actor=self.actor, payload=payload)
@@ -441,20 +471,33 @@ class Steering:
         now = self.clock.now()
         ports = [(p.id, p.lon, p.lat) for p in self.picture.fleet.ports]
         home = path_home(
-            self.picture.airspace, pos, ports,
-            altitude_m=model.cruise_altitude_m, at=now, until=now + self.horizon,
+            self.picture.airspace,
+            pos,
+            ports,
+            altitude_m=model.cruise_altitude_m,
+            at=now,
+            until=now + self.horizon,
         )
         best = None if home is None else (home[1].length_m, home[0], list(home[1].waypoints))
         if best is None:
-            await self.commander.send_new(Hold(drone_id=drone_id, cmd_id=drone_command_id(drone_id, "hold"),
-                                      expires_at=self.commander.expiry()), None)  # fmt: skip
+            await self.commander.send_new(
+                Hold(
+                    drone_id=drone_id,
+                    cmd_id=drone_command_id(drone_id, "hold"),
+                    expires_at=self.commander.expiry(),
+                ),
+                None,
+            )
             await self.intents.holding(drone_id, pos, model.cruise_altitude_m, now)
             return
         alt = model.cruise_altitude_m
         cmd = ReturnToPort(
-            drone_id=drone_id, cmd_id=drone_command_id(drone_id, "rtp"), expires_at=self.commander.expiry(),
-            port_id=best[1], waypoints=[(p[0], p[1], alt) for p in best[2][1:] or best[2]],
-        )  # fmt: skip
+            drone_id=drone_id,
+            cmd_id=drone_command_id(drone_id, "rtp"),
+            expires_at=self.commander.expiry(),
+            port_id=best[1],
+            waypoints=[(p[0], p[1], alt) for p in best[2][1:] or best[2]],
+        )
         for attempt in range(self.settings.return_attempts):
             ack = await self.commander.send_new(cmd, None)
             if ack is not None and ack.accepted:
@@ -463,6 +506,9 @@ class Steering:
             # Refused while servicing a pad: try again a little later with a new command.
             await self.flights.telemetry_after(drone_id, self.clock.now() + timedelta(seconds=5))
             cmd = ReturnToPort(
-                drone_id=drone_id, cmd_id=drone_command_id(drone_id, "rtp", attempt),
-                expires_at=self.commander.expiry(), port_id=cmd.port_id, waypoints=cmd.waypoints,
-            )  # fmt: skip
+                drone_id=drone_id,
+                cmd_id=drone_command_id(drone_id, "rtp", attempt),
+                expires_at=self.commander.expiry(),
+                port_id=cmd.port_id,
+                waypoints=cmd.waypoints,
+            )

@@ -29,7 +29,6 @@ def settings_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-
 def _default(defaults: Settings, key: str) -> object:
     section, _, name = key.partition(".")
     return getattr(getattr(defaults, section), name)

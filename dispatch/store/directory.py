@@ -244,10 +244,14 @@ class DirectoryRepository:
                 return False
             row.out_of_service = target
             await append_entry(
-                session, self._db, entity="drone", entity_id=drone_id,
-                action="in_service" if in_service else "out_of_service", actor=actor,
+                session,
+                self._db,
+                entity="drone",
+                entity_id=drone_id,
+                action="in_service" if in_service else "out_of_service",
+                actor=actor,
                 payload={"reason": reason},
-            )  # fmt: skip
+            )
             return True
 
     async def fleet(self) -> Fleet:

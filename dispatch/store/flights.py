@@ -190,9 +190,13 @@ class FlightRepository:
             for req in requests:
                 if req.state == RequestState.PLANNED:
                     await apply_transition(
-                        session, self._db, req, RequestState.DISPATCHED, actor=actor,
+                        session,
+                        self._db,
+                        req,
+                        RequestState.DISPATCHED,
+                        actor=actor,
                         details={"mission_id": mission_id, "drone_id": flight.drone_id, **details},
-                    )  # fmt: skip
+                    )
             return (await self._views(session, [mission_id]))[0]
 
     async def abort(self, mission_id: str, *, actor: str, reason: str) -> FlightView:
@@ -210,9 +214,13 @@ class FlightRepository:
             for req in requests:
                 if req.state in (RequestState.PLANNED, RequestState.DISPATCHED):
                     await apply_transition(
-                        session, self._db, req, RequestState.ACCEPTED, actor=actor,
+                        session,
+                        self._db,
+                        req,
+                        RequestState.ACCEPTED,
+                        actor=actor,
                         details={"reason": reason, "mission_id": mission_id, "drone_id": flight.drone_id},
-                    )  # fmt: skip
+                    )
             return (await self._views(session, [mission_id]))[0]
 
     async def _apply(
@@ -386,9 +394,14 @@ class FlightRepository:
             flight.plan, row.payload = plan, payload
             flight.updated_at = self._db.now()
             await append_entry(
-                session, self._db, entity=ENTITY, entity_id=mission_id, action="retimed", actor=actor,
+                session,
+                self._db,
+                entity=ENTITY,
+                entity_id=mission_id,
+                action="retimed",
+                actor=actor,
                 payload={"cmd_id": cmd_id, "depart_before": before, "depart": plan.get("depart")},
-            )  # fmt: skip
+            )
             return command_view(row)
 
     async def mark_command_sent(self, cmd_id: str) -> CommandView:

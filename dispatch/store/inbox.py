@@ -51,10 +51,16 @@ class EventInbox:
         assert isinstance(table, Table)  # a mapped class's __table__ is typed as any FromClause
         insert = pg_insert if self._db.dialect == "postgresql" else sqlite_insert
         rows = [
-            {"session": session, "drone_id": e.drone_id, "msg_id": e.msg_id, "body": e.body,
-             "received_at": e.received_at, "seq": next(self._seq)}
+            {
+                "session": session,
+                "drone_id": e.drone_id,
+                "msg_id": e.msg_id,
+                "body": e.body,
+                "received_at": e.received_at,
+                "seq": next(self._seq),
+            }
             for e in events
-        ]  # fmt: skip
+        ]
         async with self._db.write() as session_:
             for i in range(0, len(rows), _CHUNK):
                 stmt = insert(table).values(rows[i : i + _CHUNK]).on_conflict_do_nothing()

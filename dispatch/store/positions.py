@@ -98,19 +98,32 @@ class PositionRepository:
             if self._db.dialect == "postgresql":
                 await session.execute(
                     _PG_UPSERT,
-                    {"ids": [p.drone_id for p in ordered], "ts": [p.ts for p in ordered],
-                     "samples": [p.sample for p in ordered], "received": [p.received_at for p in ordered],
-                     "writer": writer},
-                )  # fmt: skip
+                    {
+                        "ids": [p.drone_id for p in ordered],
+                        "ts": [p.ts for p in ordered],
+                        "samples": [p.sample for p in ordered],
+                        "received": [p.received_at for p in ordered],
+                        "writer": writer,
+                    },
+                )
                 return
             table = DronePositionRow.__table__
             assert isinstance(table, Table)  # a mapped class's __table__ is typed as any FromClause
             stamp = _db_clock_us(self._db.dialect)
             for chunk in _chunks(ordered, MAX_ROWS_PER_STATEMENT):
                 stmt = sqlite_insert(table).values(
-                    [{"drone_id": p.drone_id, "ts": p.ts, "sample": p.sample, "received_at": p.received_at,
-                      "writer": writer, "stamp_us": stamp} for p in chunk]
-                )  # fmt: skip
+                    [
+                        {
+                            "drone_id": p.drone_id,
+                            "ts": p.ts,
+                            "sample": p.sample,
+                            "received_at": p.received_at,
+                            "writer": writer,
+                            "stamp_us": stamp,
+                        }
+                        for p in chunk
+                    ]
+                )
                 stmt = stmt.on_conflict_do_update(
                     index_elements=[table.c.drone_id],
                     set_={c: stmt.excluded[c] for c in ("ts", "sample", "received_at", "writer", "stamp_us")},

@@ -278,9 +278,14 @@ class RequestRepository:
             session.add(row)
             await session.flush()
             await append_entry(
-                session, self._db, entity=ENTITY, entity_id=row.id, action="submitted", actor=actor,
+                session,
+                self._db,
+                entity=ENTITY,
+                entity_id=row.id,
+                action="submitted",
+                actor=actor,
                 payload=_summary(row),
-            )  # fmt: skip
+            )
             note_request_change(session, row.id, None, row.state, actor=actor)
             if intake is not None:
                 await _apply_intake(session, self._db, row, intake, actor)

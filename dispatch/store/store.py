@@ -73,9 +73,14 @@ class Store:
         a re-route of a flight in the air), in its own transaction."""
         async with self.db.write() as session:
             row = await audit_log.append_entry(
-                session, self.db, entity=entity, entity_id=entity_id, action=action, actor=actor,
+                session,
+                self.db,
+                entity=entity,
+                entity_id=entity_id,
+                action=action,
+                actor=actor,
                 payload=payload,
-            )  # fmt: skip
+            )
             return audit_log.entry_view(row)
 
     async def close(self) -> None:
