@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from dispatch.commands.plan import SAMPLE_DIR
+from dispatch.sample_area import SAMPLE_DIR
 from fleet.description import load_fleet
 
 START = datetime.fromisoformat("2026-12-01T09:00:00+09:00")
@@ -73,13 +73,19 @@ async def burst(
 
         async def one(i: int, due: float) -> None:
             src, dst = rng.sample(pads, 2)
-            body = {"pickup": src, "dropoff": dst, "weight_kg": 0.3, "priority": "normal",
-                    "deadline": (START + timedelta(hours=8)).isoformat()}  # fmt: skip
+            body = {
+                "pickup": src,
+                "dropoff": dst,
+                "weight_kg": 0.3,
+                "priority": "normal",
+                "deadline": (START + timedelta(hours=8)).isoformat(),
+            }
             try:
                 reply = await http.post(
-                    "/api/v1/requests", json=body,
+                    "/api/v1/requests",
+                    json=body,
                     headers={"Authorization": f"Bearer {tokens[src]}", "Idempotency-Key": f"burst-{i}"},
-                )  # fmt: skip
+                )
             except httpx.HTTPError as exc:  # no answer within the client's timeout, or cut off
                 failures[type(exc).__name__] += 1
                 return
@@ -107,8 +113,9 @@ async def burst(
         # How long until intake decided every filed request (none left ``submitted``).
         headers = {"Authorization": f"Bearer {operator}"}
         while True:
-            page = (await http.get("/api/v1/requests", params={"state": "submitted", "limit": 1},
-                                   headers=headers)).json()  # fmt: skip
+            page = (
+                await http.get("/api/v1/requests", params={"state": "submitted", "limit": 1}, headers=headers)
+            ).json()
             if not page.get("items"):
                 break
             await asyncio.sleep(0.2)  # polling the API, as a client would

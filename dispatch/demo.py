@@ -23,7 +23,6 @@ from typing import Literal
 
 from dispatch.commands.path import demo_paths, print_demo_paths
 from dispatch.commands.plan import (
-    SAMPLE_DIR,
     check_plan_file,
     load_problem,
     parse_at,
@@ -32,6 +31,7 @@ from dispatch.commands.plan import (
 )
 from dispatch.live_demo import LiveOptions, print_summary, run_live
 from dispatch.logs import configure_logging
+from dispatch.sample_area import SAMPLE_DIR
 from routing.planner import plan
 from routing.problem import PlanningProblem
 

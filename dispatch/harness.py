@@ -22,7 +22,7 @@ from typing import Any
 from shapely.geometry import Point
 
 from airspace.zones import Zone, load_zones
-from dispatch.commands.plan import SAMPLE_DIR
+from dispatch.sample_area import SAMPLE_DIR
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.inbox import StoreJournal
 from dispatch.service.reroute import next_waypoint
@@ -74,8 +74,15 @@ def pads() -> dict[str, Place]:
     return {pid: place for pid, (_, place) in load_pads(SAMPLE_DIR / "pads.json").items()}
 
 
-def request(src: str, dst: str, *, weight: float = 0.3, deadline_min: float = 90.0, now: datetime = SIM_START,
-            key: str | None = None) -> NewRequest:  # fmt: skip
+def request(
+    src: str,
+    dst: str,
+    *,
+    weight: float = 0.3,
+    deadline_min: float = 90.0,
+    now: datetime = SIM_START,
+    key: str | None = None,
+) -> NewRequest:
     """A request from pad ``src`` (its office) to pad ``dst``, ready now, due in ``deadline_min``."""
     p = pads()
     return NewRequest(
@@ -147,9 +154,14 @@ async def running_system(
     )
     client_id = f"disp-{prefix.split('/')[0]}"
     link = FleetLink(
-        broker, client_id=client_id, prefix=prefix, clock=clock,
-        max_telemetry_age_s=60.0, fleet_secret=secret, event_journal=StoreJournal(store, client_id),
-    )  # fmt: skip
+        broker,
+        client_id=client_id,
+        prefix=prefix,
+        clock=clock,
+        max_telemetry_age_s=60.0,
+        fleet_secret=secret,
+        event_journal=StoreJournal(store, client_id),
+    )
     async with sim, link:
         # Silence is judged on the shared clock: at 150-200x, the default 90 simulated seconds would
         # be under half a wall second, which a busy 2-core machine can stall for.

@@ -111,6 +111,15 @@ def test_service_and_api_never_import_the_store_models(package: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "package", ["dispatch/service", "dispatch/api", "dispatch/settings", "dispatch/store"]
+)
+def test_the_service_layers_never_import_the_command_line(package: str) -> None:
+    """The commands sit on top: a service, API, settings or store module needing one is upside down."""
+    bad = [str(i) for i in imports_of(package) if within(i.target, ("dispatch.commands", "dispatch.cli"))]
+    assert not bad, f"{package.replace('/', '.')} must not depend on the commands:\n" + "\n".join(bad)
+
+
 @pytest.mark.parametrize("package", ["airspace", "routing", "fleet", "simulator", "dispatch", "bench"])
 def test_nothing_outside_the_tests_imports_them(package: str) -> None:
     bad = [str(i) for i in imports_of(package) if within(i.target, ("tests",))]

@@ -27,14 +27,13 @@ from typing import Any
 from airspace.datum import DatumError
 from airspace.zones import ZoneFormatError, load_zones
 from dispatch.commands.datum_args import add_datum_argument, fleet_to_wgs84, requests_to_wgs84
+from dispatch.sample_area import SAMPLE_DIR
 from fleet.description import FleetFormatError, load_fleet
 from routing.plan_geojson import PlanFormatError, plan_from_geojson, plan_to_geojson
 from routing.planner import PlanningError, ProblemError, plan
 from routing.problem import Plan, PlanningProblem
 from routing.requests import RequestFormatError, parse_requests
 from routing.validate import Violation, validate_plan
-
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "anyang"
 
 
 class InputError(ValueError):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from dispatch.commands.plan import SAMPLE_DIR
+from dispatch.sample_area import SAMPLE_DIR
 from dispatch.service.leadership import DEFAULT_AREA
 from fleet.clock import Clock, shared_clock
 from fleet.connection import BrokerAddress

@@ -1,0 +1,10 @@
+"""Where the sample area's files live: ``examples/anyang`` in the source tree.
+
+One definition for the commands, the settings' defaults, the demo, the harness and the benchmarks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "anyang"
