@@ -176,10 +176,16 @@ class UploadMission(Command, tag_field="type", tag="upload_mission", kw_only=Tru
 class Start(Command, tag_field="type", tag="start", kw_only=True):
     """Take off and fly the uploaded mission ``mission_id``: at ``take_off_at`` if given (the
     mission's planned departure: the drone waits on the ground until then), else now. A start
-    received after ``take_off_at`` takes off at once."""
+    received after ``take_off_at`` takes off at once, unless ``take_off_by`` has passed.
+
+    ``take_off_by`` is the latest take-off the mission's operational intent allows: a drone that
+    could not leave the ground by then (the start came late, or its battery swap ends later)
+    refuses the start with reason ``take_off_window_passed`` instead of flying its route outside
+    the time its intent holds the airspace for it."""
 
     mission_id: Id
     take_off_at: Timestamp | None = None
+    take_off_by: Timestamp | None = None
 
 
 class Hold(Command, tag_field="type", tag="hold", kw_only=True):

@@ -250,6 +250,13 @@ class SimDrone:
         if self.state != "ready":
             return False, f"cannot start in state {self.state}"
         at = cmd.take_off_at
+        leaving = max(t for t in (now, self.swap_until, at) if t is not None)
+        if cmd.take_off_by is not None and leaving > cmd.take_off_by:
+            # Its operational intent holds the airspace until then: flying later would fly outside it.
+            return False, (
+                f"take_off_window_passed: the earliest take-off {leaving.isoformat()} is after "
+                f"take_off_by {cmd.take_off_by.isoformat()}"
+            )
         if (self.swap_until is not None and now < self.swap_until) or (at is not None and now < at):
             self.start_pending = True  # take off when the battery swap is done, at the time asked
             self.start_at = at

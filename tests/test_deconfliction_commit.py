@@ -8,7 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from dispatch.service.commander import Commander
 from dispatch.service.missions import MissionSpec, mission_from_trip
+from fleet.clock import ScaledClock
 from routing.deconflict import flown, place_trip
 from routing.intents import intent_from_json, intent_to_json, trip_intent
 from routing.problem import DROPOFF, PICKUP, PORT, Trip
@@ -131,3 +133,18 @@ def test_a_replacement_route_gets_an_intent_like_a_planned_trip() -> None:
     index = IntentIndex(FRAME, {})
     index.add(hold)
     assert index.conflicts(intent), "leaving from where another drone hovers conflicts"
+
+
+def test_the_start_names_the_latest_take_off_its_intent_allows() -> None:
+    """A start carries ``take_off_by`` = planned departure + the take-off window, so a drone that
+    gets it late refuses it instead of flying outside its intent; a mission without an intent has
+    neither time."""
+    trip = _trip([(0, 0), (2000, 0), (0, 0)], depart=30)
+    intent = trip_intent("D01", 1, trip, FRAME)
+    spec = mission_from_trip("M-1", "D01", trip, {"R1": 0.5}, intent)
+    commander = Commander(None, None, ScaledClock(1.0, T0), expiry_s=600, take_off_window_s=6.0)  # type: ignore[arg-type]
+    go = commander.start(spec)
+    assert go.take_off_at == spec.depart
+    assert go.take_off_by == spec.depart + timedelta(seconds=6.0)
+    bare = commander.start(replace(spec, intent=None))
+    assert bare.take_off_at is None and bare.take_off_by is None

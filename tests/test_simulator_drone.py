@@ -121,6 +121,45 @@ def test_a_start_with_a_take_off_time_waits_on_the_ground_until_then(fleet: Flee
     assert late.apply(past, T0) == (True, None) and late.state == "en_route"
 
 
+def test_a_start_that_cannot_take_off_by_its_window_is_refused(fleet: Fleet) -> None:
+    """A drone never flies its route after the time its intent holds: a start received after
+    ``take_off_by``, or one a battery swap would delay past it, is refused and nothing flies."""
+    exp = T0 + timedelta(hours=1)
+    wps = [(*EAST, ALT), (*CITY_HALL_PORT, ALT)]
+    up = UploadMission(
+        drone_id="D01", cmd_id="u", expires_at=exp, mission_id="M", waypoints=wps, lost_link="hold"
+    )
+    depart = T0 - timedelta(seconds=9)
+
+    def start(by_s: float) -> Start:
+        by = depart + timedelta(seconds=by_s)
+        return Start(  # a drone answers a command id once: one id per window
+            drone_id="D01",
+            cmd_id=f"s{by_s:g}",
+            expires_at=exp,
+            mission_id="M",
+            take_off_at=depart,
+            take_off_by=by,
+        )
+
+    late = drone(fleet)
+    late.advance_to(T0)
+    assert late.apply(up, T0) == (True, None)
+    ok, reason = late.apply(start(5.0), T0)
+    assert not ok and reason is not None and reason.startswith("take_off_window_passed")
+    assert late.state == "ready" and not late.start_pending
+    assert late.alt == 0.0 and not [e for e in late.drain_events() if type(e).__name__ == "TookOff"]
+    # Within the window it takes off at once.
+    assert late.apply(start(10.0), T0) == (True, None) and late.state == "en_route"
+    # A battery swap that ends after the window: refused as well, even though the start is on time.
+    swapping = drone(fleet)
+    swapping.advance_to(T0)
+    assert swapping.apply(up, T0) == (True, None)
+    swapping.swap_until = T0 + timedelta(seconds=30)
+    ok, reason = swapping.apply(start(20.0), T0)
+    assert not ok and reason is not None and "take_off_window_passed" in reason
+
+
 def test_a_motor_fault_during_the_swap_cancels_the_pending_start(fleet: Fleet) -> None:
     sim = drone(fleet)
     sim.advance_to(T0)

@@ -107,11 +107,15 @@ def drone_command_id(drone_id: str, kind: str, attempt: int | None = None) -> st
 class Commander:
     """Records commands in the store, sends them over the link and records the drones' answers."""
 
-    def __init__(self, store: Store, link: FleetLink, clock: Clock, *, expiry_s: float) -> None:
+    def __init__(
+        self, store: Store, link: FleetLink, clock: Clock, *, expiry_s: float, take_off_window_s: float = 0.0
+    ) -> None:
         self.store = store
         self.link = link
         self.clock = clock
         self.expiry_s = expiry_s
+        # How late after its planned departure a mission with an intent may still take off.
+        self.take_off_window_s = take_off_window_s
 
     def expiry(self) -> datetime:
         """When a command made now expires."""
@@ -133,13 +137,16 @@ class Commander:
 
     def start(self, spec: MissionSpec) -> Start:
         """The start command (id :func:`start_id`); a mission with an operational intent takes off
-        at its planned departure, where the intent's time windows begin."""
+        at its planned departure, where the intent's time windows begin, and no later than
+        ``take_off_window_s`` after it (the drone refuses a start it cannot make by then)."""
+        planned = spec.intent is not None
         return Start(
             drone_id=spec.drone_id,
             cmd_id=start_id(spec.mission_id),
             expires_at=self.expiry(),
             mission_id=spec.mission_id,
-            take_off_at=spec.depart if spec.intent is not None else None,
+            take_off_at=spec.depart if planned else None,
+            take_off_by=spec.depart + timedelta(seconds=self.take_off_window_s) if planned else None,
         )
 
     async def record(self, cmd: AnyCommand, mission_id: str | None) -> CommandView:

@@ -65,6 +65,7 @@ from dispatch.service.reroute import next_waypoint
 from dispatch.service.solver_pool import SolverPool
 from dispatch.service.state import ActiveMission, DispatcherStats, DroneView
 from dispatch.service.steering import Steering
+from dispatch.service.timing import take_off_window_s
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Intake, NewRequest, RequestView, Store
 from fleet.clock import Clock
@@ -101,7 +102,13 @@ class Dispatcher:
         self.actor = settings.actor
         self.stats = DispatcherStats()
         self.picture = FleetPicture(link.registry, clock)
-        self.commander = Commander(store, link, clock, expiry_s=settings.command_expiry_s)
+        self.commander = Commander(
+            store,
+            link,
+            clock,
+            expiry_s=settings.command_expiry_s,
+            take_off_window_s=take_off_window_s(settings, clock),
+        )
         self.flights = Flights(
             store,
             link,

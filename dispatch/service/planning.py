@@ -284,13 +284,16 @@ class Planning:
                 await self.store.flights.acknowledge(mid, actor=self.actor, cmd_id=up.cmd_id)
                 m.state = FlightState.ACKED
         if m.state == FlightState.ACKED and not m.aborting and go.result is None and m.spec.intent:
-            # The start names the planned departure (the intent's time windows begin there); it is
-            # sent shortly before, so that the drone's state says what it does.
-            lead = self.start_lead_s / 2
+            # The start names the planned departure (the intent's time windows begin there) and
+            # the latest take-off its intent allows. It is sent one start lead before, so that it
+            # reaches the drone in time however slow the store and the broker are at that moment;
+            # only a start still due may go: one already past its departure would spend its
+            # window in transit, and the drone refuses one that arrives after it.
+            lead = self.start_lead_s
             for _ in range(RETIMES):
                 await self.clock.sleep((m.spec.depart - self.clock.now()).total_seconds() - lead)
                 late = (self.clock.now() - m.spec.depart).total_seconds()
-                if late <= self.deconfliction.intents.timing_margin_s / 2 or go.sent_at is not None:
+                if late <= 0 or go.sent_at is not None:
                     break  # in time (a start sent before, maybe received, is sent again as it was)
                 if m.aborting:
                     return

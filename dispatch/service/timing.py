@@ -11,7 +11,7 @@ from fleet.clock import Clock
 from routing.deconflict import DeconflictionParams
 from routing.intents import IntentParams
 
-WALL_LEAD_S = 0.25  # wall seconds from a commit to the planned take-off, at least
+WALL_LEAD_S = 0.5  # wall seconds from a commit to the planned take-off, at least
 WALL_JITTER_S = 0.1  # wall seconds a take-off may be early or late, at least
 
 
@@ -25,6 +25,13 @@ def deconfliction_params(settings: DispatcherSettings, clock: Clock) -> Deconfli
     :data:`WALL_JITTER_S` of wall time."""
     margin = max(settings.timing_margin_s, WALL_JITTER_S * clock_speed(clock))
     return DeconflictionParams(IntentParams(timing_margin_s=margin))
+
+
+def take_off_window_s(settings: DispatcherSettings, clock: Clock) -> float:
+    """Clock seconds after its planned departure a mission may still take off (``take_off_by``):
+    half the timing margin, so that the flight stays inside its intent with room for the rest of
+    the timing uncertainty."""
+    return deconfliction_params(settings, clock).intents.timing_margin_s / 2
 
 
 def start_lead_s(settings: DispatcherSettings, clock: Clock) -> float:

@@ -294,8 +294,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         None,
         positive,
         "a committed trip departs at least this long (clock seconds) after its commit, so that "
-        "its upload is acknowledged before its planned take-off; on a fast clock at least a "
-        "quarter of a wall second",
+        "its upload is acknowledged and its start received before its planned take-off (the "
+        "start is sent this long before it); on a fast clock at least half a wall second",
     ),
     Setting(
         "dispatcher.timing_margin_s",
