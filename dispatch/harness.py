@@ -10,6 +10,7 @@ broker, is :mod:`dispatch.live_system`).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -136,9 +137,12 @@ async def running_system(
     telemetry_period_s: float = 2.0,
     plan_seconds: float = 0.3,
     pool: SolverPool | None = None,
+    start_lead_s: float | None = None,
 ) -> AsyncIterator[System]:
     """Seed ``store``, start the simulated fleet, the link and the dispatcher on one shared clock;
-    the drones sign what they report and the link checks it, as in production."""
+    the drones sign what they report and the link checks it, as in production. ``start_lead_s``:
+    the dispatcher's start lead, if not its default (a long one keeps each drone on the ground
+    with its start acknowledged until the planned departure)."""
     fleet = sample_fleet(drones)
     secret = FleetSecret.generate()
     await seed(store, fleet)
@@ -166,6 +170,8 @@ async def running_system(
         # Silence is judged on the shared clock: at 150-200x, the default 90 simulated seconds would
         # be under half a wall second, which a busy 2-core machine can stall for.
         settings = DispatcherSettings(plan_seconds=plan_seconds, silent_after_s=5.0 * speed)
+        if start_lead_s is not None:
+            settings = dataclasses.replace(settings, start_lead_s=start_lead_s)
         dispatcher = Dispatcher(store, link, clock, settings, pool=pool)
         async with dispatcher:
             yield System(store, clock, sim, link, dispatcher, fleet, secret)

@@ -32,7 +32,17 @@ from fleet.connection import (
     persistent_client,
     unless_lost,
 )
-from fleet.messages import Ack, AnyEvent, GeofenceBreach, Message, ProtocolError, State, decode, encode
+from fleet.messages import (
+    Ack,
+    AnyEvent,
+    GeofenceBreach,
+    Message,
+    ProtocolError,
+    Start,
+    State,
+    decode,
+    encode,
+)
 from fleet.signing import sign
 from fleet.topics import Topics
 from simulator.drone import FLYING, XYZ, SimDrone
@@ -87,6 +97,8 @@ class DroneAgent:
         self.errors = 0  # simulation steps that raised (a bug; logged with its traceback)
         self.outbox_overflow = 0
         self.clock_skew = timedelta(0)  # fault: the drone's clock is off; only its timestamps show it
+        self.start_delay_s = 0.0  # fault: the next start reaches the drone this late (clock seconds)
+        self._delayed_starts: set[str] = set()  # cmd_ids of starts held back by that fault
         self._client: aiomqtt.Client | None = None
         self._lost = asyncio.Event()  # set when the current connection drops
         self._outbox: deque[tuple[str, bytes, bool]] = deque()
@@ -137,6 +149,11 @@ class DroneAgent:
         self._tasks = []
 
     # --- faults --------------------------------------------------------------------------------
+
+    def delay_next_start(self, seconds: float) -> None:
+        """The next start command reaches the drone ``seconds`` of simulated time late (a congested
+        uplink); copies of it re-sent meanwhile are lost with it."""
+        self.start_delay_s = seconds
 
     def lose_link(self, seconds: float) -> None:
         """Drop the connection now, as a radio loss would (the broker publishes the last will),
@@ -221,6 +238,24 @@ class DroneAgent:
             self._drop(exc.reason, topic, exc.detail)
             return
         self.commands += 1
+        if isinstance(cmd, Start) and (self.start_delay_s > 0 or cmd.cmd_id in self._delayed_starts):
+            if cmd.cmd_id not in self._delayed_starts:
+                self._delayed_starts.add(cmd.cmd_id)
+                delay, self.start_delay_s = self.start_delay_s, 0.0
+                self._tasks.append(asyncio.create_task(self._apply_later(cmd, delay)))
+            return
+        self._apply(cmd)
+
+    async def _apply_later(self, cmd: Start, delay_s: float) -> None:
+        await self.clock.sleep(delay_s)
+        self._delayed_starts.discard(cmd.cmd_id)
+        try:
+            self._apply(cmd)
+        except Exception:  # as for a command on time: loud, and the drone flies on
+            self.dropped["internal_error"] += 1
+            log.exception("drone %s: error applying the delayed %s", self.sim.id, cmd.cmd_id)
+
+    def _apply(self, cmd: object) -> None:
         now = self.clock.now()
         self.sim.advance_to(now)  # the command takes effect now, not at the last tick
         # What happened before the command goes out before its ack: the dispatcher applies an

@@ -259,6 +259,12 @@ class SimulatedFleet:
         marks it offline; after ``lost_link_after_s`` the mission's lost-link policy applies)."""
         self.agents[drone_id].lose_link(seconds)
 
+    def inject_start_delay(self, drone_id: str, seconds: float) -> None:
+        """The drone's next start command reaches it ``seconds`` of simulated time late."""
+        if not seconds > 0:
+            raise ValueError(f"a start delay must be > 0 seconds, got {seconds}")
+        self.agents[drone_id].delay_next_start(seconds)
+
     def inject_motor_fault(self, drone_id: str) -> None:
         """A motor fails: a ``fault`` event, an emergency landing where the drone is, and every
         later command rejected."""

@@ -28,14 +28,9 @@ from tests.dispatcher_fixtures import states
 from tests.fault_checks import assert_delivered_once, transitions
 
 SPEED = 60.0
-
-
-def swaps(system: System, *, until_hours: float) -> None:
-    """Every simulated drone is in a battery swap for ``until_hours`` more: a start it accepts
-    meanwhile waits on the ground (0: the swaps end now, and pending starts take off)."""
-    end = system.clock.now() + timedelta(hours=until_hours)
-    for drone_id in system.sim.agents:
-        system.sim.drone(drone_id).swap_until = end
+# Each committed trip departs this long after its commit and its start goes out at once: the
+# drone waits on the ground with its start acknowledged (10 wall seconds at SPEED) until then.
+LEAD_S = 600.0
 
 
 def as_drone(system: System, message: Message) -> bytes:
@@ -49,7 +44,7 @@ async def flights_of(store: Store, rid: str) -> list[FlightView]:
 
 async def start_acked_on_the_ground(system: System, rid: str, not_on: str | None = None) -> FlightView:
     """Wait until the last flight carrying ``rid`` (not mission ``not_on``) has its start
-    acknowledged; its drone is still on the ground (swapping its battery) with the start pending."""
+    acknowledged; its drone is still on the ground, waiting for the planned departure."""
 
     async def started() -> bool:
         flights = await flights_of(system.store, rid)
@@ -92,11 +87,10 @@ async def test_a_fault_on_a_grounded_drone_aborts_its_mission_on_the_drone(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
 ) -> None:
     async with (
-        running_system(store, broker, prefix, pool=solver_pool, speed=SPEED) as system,
+        running_system(store, broker, prefix, pool=solver_pool, speed=SPEED, start_lead_s=LEAD_S) as system,
         aiomqtt.Client(broker.host, broker.port) as client,
     ):
         d, sim, topics = system.dispatcher, system.sim, system.link.topics
-        swaps(system, until_hours=2)
         rid = (await d.submit(request("city-hall", "indeokwon", now=system.clock.now()))).id
         first = await start_acked_on_the_ground(system, rid)
         grounded = first.drone_id
@@ -171,8 +165,7 @@ async def test_a_fault_on_a_grounded_drone_aborts_its_mission_on_the_drone(
         claims = [(e.payload["event"], e.payload["drone_id"]) for e in entries if e.action == "event_refused"]
         assert claims == [("PickedUp", grounded), ("Delivered", grounded)]  # in the request's chain too
 
-        # 3. The swaps end: the request flies once, on its new mission; the aborted one never flies.
-        swaps(system, until_hours=0)
+        # 3. The request flies once, on its new mission, at its departure; the aborted one never flies.
         await d.wait_until(lambda: delivered(store, rid), timeout_s=90)
         assert not took_off_with(system, first.mission_id)
         await assert_delivered_once(store, sim, [rid], replanned_ok=True)
@@ -184,8 +177,9 @@ async def test_a_fault_on_a_grounded_drone_aborts_its_mission_on_the_drone(
 async def test_a_restart_between_abort_sent_and_acknowledged_sends_it_again(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
 ) -> None:
-    async with running_system(store, broker, prefix, pool=solver_pool, speed=SPEED) as system:
-        swaps(system, until_hours=2)
+    async with running_system(
+        store, broker, prefix, pool=solver_pool, speed=SPEED, start_lead_s=LEAD_S
+    ) as system:
         first = system.dispatcher
         rid = (await first.submit(request("city-hall", "indeokwon", now=system.clock.now()))).id
         flight = await start_acked_on_the_ground(system, rid)
@@ -217,7 +211,11 @@ async def test_a_restart_between_abort_sent_and_acknowledged_sends_it_again(
         assert cmd.cmd_id not in system.sim.drone(flight.drone_id)._answers
 
         second = Dispatcher(
-            store, system.link, system.clock, DispatcherSettings(silent_after_s=5 * SPEED), pool=solver_pool
+            store,
+            system.link,
+            system.clock,
+            DispatcherSettings(silent_after_s=5 * SPEED, start_lead_s=LEAD_S),
+            pool=solver_pool,
         )
         async with second:
 
@@ -227,7 +225,6 @@ async def test_a_restart_between_abort_sent_and_acknowledged_sends_it_again(
             await second.wait_until(aborted, timeout_s=60)
             assert system.sim.drone(flight.drone_id)._answers[cmd.cmd_id] == (True, None)
             assert (await store.flights.get_command(cmd.cmd_id)).result == "ack"
-            swaps(system, until_hours=0)
             await second.wait_until(lambda: delivered(store, rid), timeout_s=90)
             assert not took_off_with(system, flight.mission_id)
             path = await transitions(store, rid)

@@ -9,9 +9,11 @@ from dispatch.service.commander import (
     hold_id,
     is_abort_id,
     is_dispatch_id,
+    latest_start,
     lost_link_resume_id,
     reroute_id,
     resume_id,
+    start_attempt,
     start_id,
     upload_id,
     uses_steering_number,
@@ -66,3 +68,26 @@ def test_commands_outside_a_mission_are_named_after_their_drone_and_kind() -> No
     rtp = drone_command_id("D01", "rtp", 2)
     assert rtp.startswith("D01.rtp.") and rtp.endswith(".2")
     assert drone_command_id("D01", "land").startswith("D01.land.")
+
+
+def test_starts_that_replace_a_refused_one_are_numbered_and_the_latest_is_current() -> None:
+    assert [start_id(MISSION, n) for n in range(3)] == [f"{MISSION}.go", f"{MISSION}.go1", f"{MISSION}.go2"]
+    assert all(is_dispatch_id(start_id(MISSION, n)) for n in range(1, 6))
+    assert [start_attempt(MISSION, start_id(MISSION, n)) for n in range(3)] == [0, 1, 2]
+    assert start_attempt(MISSION, upload_id(MISSION)) is None
+    assert start_attempt(MISSION, start_id("M-D02-x", 1)) is None
+    assert not is_dispatch_id(f"{MISSION}.gox") and not is_dispatch_id(f"{MISSION}.go0")
+
+    class View:
+        def __init__(self, cmd_id: str) -> None:
+            self.cmd_id = cmd_id
+
+    stored = [
+        View(upload_id(MISSION)),
+        View(start_id(MISSION, 2)),
+        View(start_id(MISSION)),
+        View(hold_id(MISSION, 1)),
+    ]
+    current = latest_start(MISSION, stored)  # type: ignore[arg-type]
+    assert current is not None and current.cmd_id == start_id(MISSION, 2)
+    assert latest_start(MISSION, stored[:1]) is None  # type: ignore[arg-type]

@@ -7,7 +7,8 @@
   ``cmd_id`` and the drone applies it once.
 - **Expiry.** Every command expires ``command_expiry_s`` (a dispatcher setting) after it is made.
 - **The command-id grammar** (below) is the one recovery parses: mission commands are named after
-  their mission (``<mission>.up`` upload, ``.go`` start, ``.h<n>`` hold, ``.c<n>`` resume,
+  their mission (``<mission>.up`` upload, ``.go`` start (``.go<n>`` the n-th start replacing
+  one refused for a missed take-off window), ``.h<n>`` hold, ``.c<n>`` resume,
   ``.r<n>``/``.r<n>b`` re-route in the air, ``.g<n>`` re-route on the ground, ``.ll<n>`` resume
   after a lost link, ``.ab``/``.ab<n>`` abort); commands outside a mission after their drone and
   the time (``<drone>.land.<ms>``, ``<drone>.hold.<ms>``, ``<drone>.rtp.<ms>[.<attempt>]``).
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import msgspec
@@ -43,14 +46,32 @@ def upload_id(mission_id: str) -> str:
     return f"{mission_id}.up"[-64:]
 
 
-def start_id(mission_id: str) -> str:
-    """The mission start's id."""
-    return f"{mission_id}.go"[-64:]
+def start_id(mission_id: str, attempt: int = 0) -> str:
+    """The mission start's id: ``<mission>.go``, then ``.go1``, ``.go2``... for the starts that
+    replace one the drone refused because its take-off window had passed."""
+    return f"{mission_id}.go{attempt or ''}"[-64:]
+
+
+_DISPATCH_ID = re.compile(r".+\.(?:up|go(?:[1-9][0-9]?)?)")
+
+
+def start_attempt(mission_id: str, cmd_id: str) -> int | None:
+    """Which start of the mission ``cmd_id`` is (0 for ``.go``), or None if it is not one."""
+    for n in range(100):
+        if cmd_id == start_id(mission_id, n):
+            return n
+    return None
+
+
+def latest_start(mission_id: str, commands: Iterable[CommandView]) -> CommandView | None:
+    """The mission's current start among its stored ``commands`` (the one made last)."""
+    starts = [(n, c) for c in commands if (n := start_attempt(mission_id, c.cmd_id)) is not None]
+    return max(starts, key=lambda nc: nc[0])[1] if starts else None
 
 
 def is_dispatch_id(cmd_id: str) -> bool:
     """Whether the id is a mission upload's or start's (re-sent by the dispatch sequence, in order)."""
-    return cmd_id.endswith((".up", ".go"))
+    return _DISPATCH_ID.fullmatch(cmd_id) is not None
 
 
 def hold_id(mission_id: str, n: int) -> str:
@@ -135,14 +156,14 @@ class Commander:
             lost_link="hold",
         )
 
-    def start(self, spec: MissionSpec) -> Start:
+    def start(self, spec: MissionSpec, attempt: int = 0) -> Start:
         """The start command (id :func:`start_id`); a mission with an operational intent takes off
         at its planned departure, where the intent's time windows begin, and no later than
         ``take_off_window_s`` after it (the drone refuses a start it cannot make by then)."""
         planned = spec.intent is not None
         return Start(
             drone_id=spec.drone_id,
-            cmd_id=start_id(spec.mission_id),
+            cmd_id=start_id(spec.mission_id, attempt),
             expires_at=self.expiry(),
             mission_id=spec.mission_id,
             take_off_at=spec.depart if planned else None,

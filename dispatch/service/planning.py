@@ -26,13 +26,13 @@ from datetime import datetime, timedelta
 import msgspec
 
 from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
-from dispatch.service.commander import Commander, stored_ack
+from dispatch.service.commander import Commander, start_attempt, stored_ack
 from dispatch.service.drone_service import serviceable
 from dispatch.service.failpoints import failpoint
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
 from dispatch.service.isolation import find_unplannable, routable, unserve
-from dispatch.service.missions import mission_from_trip, new_flight, new_mission_id
+from dispatch.service.missions import MissionSpec, mission_from_trip, new_flight, new_mission_id
 from dispatch.service.solver_pool import SolverPool
 from dispatch.service.state import ActiveMission, DispatcherStats
 from dispatch.service.steering import Steering
@@ -41,6 +41,7 @@ from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Conflict, NotFound, Store, StoreError
 from dispatch.store.views import CommandView
 from fleet.clock import Clock
+from fleet.messages import Ack
 from routing.deconflict import place_trip
 from routing.intents import OperationalIntent, intent_frame, shifted
 from routing.problem import DronePlan, Plan, PlanningProblem, Trip
@@ -50,7 +51,8 @@ from routing.separation import IntentIndex
 log = logging.getLogger(__name__)
 
 RETRY_LATER = ("no_capacity", "deconfliction")
-RETIMES = 5  # later slots tried for a start that could not be sent in time
+RETIMES = 5  # later slots tried for a start that could not be sent, or was refused, in time
+WINDOW_PASSED = "take_off_window_passed"  # the reason a drone refuses a start too late to fly
 
 
 class Planning:
@@ -229,10 +231,10 @@ class Planning:
         rec_go = await self.commander.record(go, spec.mission_id)
         await self.continue_dispatch(m, rec_up, rec_go)
 
-    async def _retimed(self, m: ActiveMission, go: CommandView) -> CommandView | None:
-        """Move a mission whose start was never sent to the least later departure whose (shifted)
-        intent is clear of the others and whose arrival meets every carried deadline; the stored
-        plan and start follow (audited). None when there is none."""
+    async def _later_slot(self, m: ActiveMission) -> MissionSpec | None:
+        """The mission moved to the least later departure (at least one start lead from now) whose
+        shifted intent is clear of the others and whose arrival meets every carried deadline;
+        None when there is none."""
         intent = m.spec.intent
         assert intent is not None
         deadlines = [(await self.store.requests.get(r)).deadline for r in m.spec.request_ids]
@@ -247,21 +249,89 @@ class Planning:
             found = index.conflicts(moved, first_volume=True)
             if not found:
                 d = timedelta(seconds=delay)
-                spec = dataclasses.replace(
+                return dataclasses.replace(
                     m.spec, depart=m.spec.depart + d, arrive=m.spec.arrive + d, intent=moved
                 )
-                payload = msgspec.to_builtins(self.commander.start(spec))
-                try:
-                    view = await self.store.flights.retime_start(
-                        m.mission_id, go.cmd_id, plan=spec.to_plan(), payload=payload, actor=self.actor
-                    )
-                except Conflict:
-                    return None
-                m.spec, m.eta_end = spec, spec.arrive
-                log.info("%s: start moved %.0f s later, clear of the others", m.mission_id, delay)
-                return view
             jump = max((c.other.t1 - c.volume.t0 for c in found if c.other is not None), default=0.0)
             delay += max(p.delay_step_s, math.ceil(jump + 1e-3))
+        return None
+
+    async def _retimed(self, m: ActiveMission, go: CommandView) -> CommandView | None:
+        """Move a mission whose start was never sent to a :meth:`_later_slot`; the stored plan and
+        start follow (audited). None when there is no such slot."""
+        spec = await self._later_slot(m)
+        if spec is None:
+            return None
+        payload = msgspec.to_builtins(self.commander.start(spec, start_attempt(m.mission_id, go.cmd_id) or 0))
+        try:
+            view = await self.store.flights.retime_start(
+                m.mission_id, go.cmd_id, plan=spec.to_plan(), payload=payload, actor=self.actor
+            )
+        except Conflict:
+            return None
+        log.info(
+            "%s: start moved %.0f s later, clear of the others",
+            m.mission_id,
+            (spec.depart - m.spec.depart).total_seconds(),
+        )
+        m.spec, m.eta_end = spec, spec.arrive
+        return view
+
+    async def _restarted(self, m: ActiveMission, refused: CommandView) -> CommandView | None:
+        """A new start for a mission whose drone refused its start for a missed take-off window,
+        at a :meth:`_later_slot` (plan and start stored together, audited). None when there is no
+        slot or the starts are used up."""
+        attempt = (start_attempt(m.mission_id, refused.cmd_id) or 0) + 1
+        spec = await self._later_slot(m) if attempt <= RETIMES else None
+        if spec is None:
+            return None
+        start = self.commander.start(spec, attempt)
+        try:
+            view = await self.store.flights.replace_start(
+                m.mission_id,
+                refused.cmd_id,
+                cmd_id=start.cmd_id,
+                plan=spec.to_plan(),
+                payload=msgspec.to_builtins(start),
+                actor=self.actor,
+            )
+        except Conflict:
+            return None
+        log.info("%s: start refused for a missed take-off window, new start %s", m.mission_id, view.cmd_id)
+        m.spec, m.eta_end = spec, spec.arrive
+        return view
+
+    async def _send_start(self, m: ActiveMission, go: CommandView) -> Ack | None:
+        """Send the start when it is due and return the drone's answer; None when the mission was
+        given up meanwhile (aborted, or its drone unusable)."""
+        if go.sent_at is None and m.spec.intent is not None:
+            # The start names the planned departure (the intent's time windows begin there) and
+            # the latest take-off its intent allows. It is sent one start lead before, so that it
+            # reaches the drone in time however slow the store and the broker are at that moment;
+            # only a start still due may go: one already past its departure would spend its
+            # window in transit, and the drone refuses one that arrives after it.
+            for _ in range(RETIMES):
+                wait = (m.spec.depart - self.clock.now()).total_seconds() - self.start_lead_s
+                await self.clock.sleep(wait)
+                late = (self.clock.now() - m.spec.depart).total_seconds()
+                if late <= 0:
+                    break
+                if m.aborting:
+                    return None
+                # Taking off now would fly outside the intent: a later slot clear of the others (the
+                # same route), or its work is planned again.
+                retimed = await self._retimed(m, go)
+                if retimed is None:
+                    await self.flights.abort(m, f"missed its departure slot by {late:.0f} s")
+                    return None
+                go = retimed
+        while not m.aborting:
+            # A start sent before (maybe received) is sent again as it was.
+            ack = await self.commander.send_stored(go)
+            if ack is not None:
+                return ack
+            if not self.picture.drones[m.drone_id].usable:
+                return None
         return None
 
     async def continue_dispatch(self, m: ActiveMission, up: CommandView, go: CommandView) -> None:
@@ -283,35 +353,23 @@ class Planning:
             async with m.lock:
                 await self.store.flights.acknowledge(mid, actor=self.actor, cmd_id=up.cmd_id)
                 m.state = FlightState.ACKED
-        if m.state == FlightState.ACKED and not m.aborting and go.result is None and m.spec.intent:
-            # The start names the planned departure (the intent's time windows begin there) and
-            # the latest take-off its intent allows. It is sent one start lead before, so that it
-            # reaches the drone in time however slow the store and the broker are at that moment;
-            # only a start still due may go: one already past its departure would spend its
-            # window in transit, and the drone refuses one that arrives after it.
-            lead = self.start_lead_s
-            for _ in range(RETIMES):
-                await self.clock.sleep((m.spec.depart - self.clock.now()).total_seconds() - lead)
-                late = (self.clock.now() - m.spec.depart).total_seconds()
-                if late <= 0 or go.sent_at is not None:
-                    break  # in time (a start sent before, maybe received, is sent again as it was)
-                if m.aborting:
-                    return
-                # Taking off now would fly outside the intent: a later slot clear of the others (the
-                # same route), or its work is planned again.
-                retimed = await self._retimed(m, go)
-                if retimed is None:
-                    await self.flights.abort(m, f"missed its departure slot by {late:.0f} s")
-                    return
-                go = retimed
         if m.state == FlightState.ACKED and not m.aborting:
-            while go.result is None:
-                ack = await self.commander.send_stored(go)
-                if ack is not None:
-                    if not ack.accepted:
-                        await self.flights.abort(m, f"start refused: {ack.reason}")
+            while go.result != "ack":
+                reason = (go.result_detail or "refused") if go.result == "nack" else None
+                if reason is None:
+                    sent = await self._send_start(m, go)
+                    if sent is None:
                         return
-                    break
-                if not self.picture.drones[m.drone_id].usable:
-                    return
+                    if sent.accepted:
+                        break
+                    reason = sent.reason or "refused"
+                # A drone refuses a start it could not take off by its window (take_off_by): a
+                # later slot, clear of the others, with a new start; else its work is planned again.
+                if reason.startswith(WINDOW_PASSED) and m.spec.intent is not None and not m.aborting:
+                    restarted = await self._restarted(m, go)
+                    if restarted is not None:
+                        go = restarted
+                        continue
+                await self.flights.abort(m, f"start refused: {reason}")
+                return
             await self.flights.flight_to(m, FlightState.FLYING)

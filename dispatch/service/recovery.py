@@ -21,7 +21,13 @@ from typing import Any
 
 from dispatch.lifecycle import FlightState, RequestState
 from dispatch.service import abort
-from dispatch.service.commander import Commander, is_dispatch_id, start_id, upload_id, uses_steering_number
+from dispatch.service.commander import (
+    Commander,
+    is_dispatch_id,
+    latest_start,
+    upload_id,
+    uses_steering_number,
+)
 from dispatch.service.drone_service import port_at
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
@@ -88,7 +94,7 @@ class Recovery:
             if await abort.recover(self.flights, m, flight):
                 continue
             cmds = {c.cmd_id: c for c in flight.commands}
-            up, go = cmds.get(upload_id(m.mission_id)), cmds.get(start_id(m.mission_id))
+            up, go = cmds.get(upload_id(m.mission_id)), latest_start(m.mission_id, flight.commands)
             if up is None or go is None:
                 self.flights.spawn(self.planning.dispatch(m), f"dispatch:{m.mission_id}")
             elif m.state in (FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED):

@@ -404,6 +404,57 @@ class FlightRepository:
             )
             return command_view(row)
 
+    async def replace_start(
+        self,
+        mission_id: str,
+        refused_cmd_id: str,
+        *,
+        cmd_id: str,
+        plan: dict[str, Any],
+        payload: dict[str, Any],
+        actor: str,
+    ) -> CommandView:
+        """A new start (``cmd_id``) for a flight whose start ``refused_cmd_id`` the drone refused:
+        the new start is recorded and the flight's ``plan`` replaced, audited (``retimed``), in one
+        transaction. Raises :class:`Conflict` unless the refused start was answered ``nack``, and
+        returns the stored start if ``cmd_id`` is known already (a repeat after a restart)."""
+        async with self._db.write() as session:
+            flight = await self._lock_flight(session, mission_id)
+            refused = await self._lock_command(session, refused_cmd_id)
+            if refused.mission_id != mission_id or refused.result != "nack":
+                raise Conflict(f"command {refused_cmd_id} of {mission_id} was not refused: no new start")
+            known = await session.get(CommandRow, cmd_id)
+            if known is not None:
+                return command_view(known)
+            row = CommandRow(
+                cmd_id=cmd_id,
+                mission_id=mission_id,
+                drone_id=refused.drone_id,
+                kind=refused.kind,
+                payload=payload,
+                created_at=self._db.now(),
+            )
+            session.add(row)
+            before = (flight.plan or {}).get("depart")
+            flight.plan = plan
+            flight.updated_at = self._db.now()
+            await append_entry(
+                session,
+                self._db,
+                entity=ENTITY,
+                entity_id=mission_id,
+                action="retimed",
+                actor=actor,
+                payload={
+                    "cmd_id": cmd_id,
+                    "refused_cmd_id": refused_cmd_id,
+                    "depart_before": before,
+                    "depart": plan.get("depart"),
+                },
+            )
+            await session.flush()
+            return command_view(row)
+
     async def mark_command_sent(self, cmd_id: str) -> CommandView:
         """Record that a command went out; a re-send keeps the first ``sent_at``."""
         async with self._db.write() as session:
