@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from airspace.frame import LocalFrame
+from airspace.paths import Airspace
 from airspace.zones import parse_zones
+from dispatch.service.reroute import route_clear
 from fleet.description import load_fleet
 from routing.matrices import SiteIndex, build_networks
 from tests.conftest import EXAMPLES
@@ -52,3 +55,32 @@ def test_a_pad_under_a_temporary_zone_is_closed_with_a_buffer_either_side() -> N
         crossing = 200.0 / model.cruise_speed_mps
         assert a1 >= 3600.0 - model.service_s - BUFFER_S - crossing - 1.0
         assert b0 <= 7200.0 + BUFFER_S + crossing + 1.0
+
+
+def test_a_route_moved_to_a_later_departure_is_checked_against_the_zones_then() -> None:
+    """A start moved later (a slot clear of the others) must not carry its route into a temporary
+    zone it passed before the zone came into force (a demo run delivered into a festival zone
+    that way, 6 minutes after it began)."""
+    zone = {
+        "type": "Feature",
+        "properties": {
+            "id": "festival",
+            "kind": "no_fly",
+            "radius_m": 100.0,
+            "margin_m": 0.0,
+            "valid_from": (T0 + timedelta(hours=1)).isoformat(),
+            "valid_to": (T0 + timedelta(hours=2)).isoformat(),
+        },
+        "geometry": {"type": "Point", "coordinates": list(PAD)},
+    }
+    zones = parse_zones({"type": "FeatureCollection", "features": [zone]}, source="test")
+    airspace = Airspace(zones, LocalFrame(*PORT))
+    route = [(*PORT, 120.0), (*PAD, 120.0), (*PORT, 120.0)]
+    minutes = timedelta(minutes=1)
+    assert route_clear(airspace, route, T0 + 10 * minutes, T0 + 30 * minutes)
+    assert not route_clear(airspace, route, T0 + 50 * minutes, T0 + 70 * minutes)  # moved into it
+    # The planner's buffer either side of the window holds here too.
+    assert not route_clear(airspace, route, T0 + 39 * minutes, T0 + 59 * minutes)
+    assert route_clear(airspace, route, T0 + 30 * minutes, T0 + 57 * minutes)
+    assert not route_clear(airspace, route, T0 + 121 * minutes, T0 + 140 * minutes)
+    assert route_clear(airspace, route, T0 + 123 * minutes, T0 + 140 * minutes)

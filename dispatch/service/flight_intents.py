@@ -70,13 +70,14 @@ class FlightIntents:
             found = self._clear_after(m.drone_id, start, alt, intent, depart)
             if found is not None:
                 hold, intent = found
-                if hold > 0:
-                    log.info("%s holds %.0f s before its new route, clear of the others", m.drone_id, hold)
-                    await self.store.note(
-                        "flight", m.mission_id, "intent_hold", actor=self.actor, payload={"hold_s": hold}
-                    )
+        # Reserved before anything is awaited, so that no other placement misses it.
         m.spec = dataclasses.replace(m.spec, intent=intent)
         m.intent_reroutes = m.reroutes  # the intent is the route's again: conformance judges it
+        if hold > 0:
+            log.info("%s holds %.0f s before its new route, clear of the others", m.drone_id, hold)
+            await self.store.note(
+                "flight", m.mission_id, "intent_hold", actor=self.actor, payload={"hold_s": hold}
+            )
         await self._check("flight", m.mission_id, intent)
         return hold
 

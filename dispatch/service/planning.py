@@ -33,6 +33,7 @@ from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
 from dispatch.service.isolation import find_unplannable, routable, unserve
 from dispatch.service.missions import MissionSpec, mission_from_trip, new_flight, new_mission_id
+from dispatch.service.reroute import route_clear
 from dispatch.service.solver_pool import SolverPool
 from dispatch.service.state import ActiveMission, DispatcherStats
 from dispatch.service.steering import Steering
@@ -43,10 +44,9 @@ from dispatch.store.views import CommandView
 from fleet.clock import Clock
 from fleet.messages import Ack
 from routing.deconflict import place_trip
-from routing.intents import OperationalIntent, intent_frame, shifted
+from routing.intents import OperationalIntent, shifted
 from routing.problem import DronePlan, Plan, PlanningProblem, Trip
 from routing.requests import Request
-from routing.separation import IntentIndex
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +144,6 @@ class Planning:
         assert fleet is not None
         # Committed trips keep clear of the intents in force, and of each other: the plan was made
         # a moment ago and its trips are flown back to back from their (maybe later) departure.
-        index = IntentIndex(intent_frame(fleet), {p.id: p.landing_spots for p in fleet.ports})
-        for intent in self.picture.active_intents():
-            index.add(intent)
         earliest = now + timedelta(seconds=self.start_lead_s)
 
         def order(dp: DronePlan) -> tuple[bool, datetime]:
@@ -177,6 +174,9 @@ class Planning:
                 # swaps a battery that is not landing: the drone would refuse the mission, and the
                 # same plan would come back every round. Its work waits for the next round.
                 continue
+            # The intents in force now (a start moved meanwhile counts): read, placed and reserved
+            # with no await in between, so two placements never miss each other.
+            index = self.steering.intents.others(dp.drone_id)
             placed = place_trip(
                 dp.drone_id,
                 1,
@@ -191,7 +191,6 @@ class Planning:
                 log.info("trip of %s not committed: %s", dp.drone_id, placed)
                 continue
             trip, intent = placed
-            index.add(intent)
             await self._commit(dp.drone_id, trip, {r: by_id[r].weight_kg for r in pickups}, intent)
         for u in plan.unserved:
             # ``no_capacity`` and ``deconfliction`` wait for a drone or a free slot of airspace; any
@@ -211,10 +210,12 @@ class Planning:
     ) -> None:
         """Record the flight (requests ``accepted -> planned``), then send it in the background."""
         spec = mission_from_trip(new_mission_id(drone_id), drone_id, trip, weights, intent)
+        self.picture.set_own_intent(drone_id, intent)  # reserved before the store is awaited
         try:
             await self.store.flights.record(new_flight(spec, trip), actor=self.actor)
         except (InvalidTransition, Conflict, StoreError) as exc:
             log.info("plan for %s not committed: %s", drone_id, exc)
+            self.picture.own_intents.pop(drone_id, None)
             return
         failpoint("plan.committed")
         m = ActiveMission.of(spec, FlightState.PLANNED)
@@ -247,14 +248,20 @@ class Planning:
         while delay <= limit:
             moved = shifted(intent, delay, alt, p.intents.half_band_m)
             found = index.conflicts(moved, first_volume=True)
-            if not found:
-                d = timedelta(seconds=delay)
+            d = timedelta(seconds=delay)
+            if not found and self._zone_free(m, m.spec.depart + d, m.spec.arrive + d):
                 return dataclasses.replace(
                     m.spec, depart=m.spec.depart + d, arrive=m.spec.arrive + d, intent=moved
                 )
             jump = max((c.other.t1 - c.volume.t0 for c in found if c.other is not None), default=0.0)
             delay += max(p.delay_step_s, math.ceil(jump + 1e-3))
         return None
+
+    def _zone_free(self, m: ActiveMission, depart: datetime, arrive: datetime) -> bool:
+        """Whether the mission's route, flown from ``depart`` to ``arrive``, meets no zone in force
+        meanwhile. The route was planned for its first departure: a temporary zone it passed
+        before its start may be in force at a later one."""
+        return route_clear(self.picture.airspace, m.spec.waypoints, depart, arrive)
 
     async def _retimed(self, m: ActiveMission, go: CommandView) -> CommandView | None:
         """Move a mission whose start was never sent to a :meth:`_later_slot`; the stored plan and
@@ -263,11 +270,14 @@ class Planning:
         if spec is None:
             return None
         payload = msgspec.to_builtins(self.commander.start(spec, start_attempt(m.mission_id, go.cmd_id) or 0))
+        before = m.spec
+        m.spec = spec  # the new slot is reserved before the store is awaited
         try:
             view = await self.store.flights.retime_start(
                 m.mission_id, go.cmd_id, plan=spec.to_plan(), payload=payload, actor=self.actor
             )
         except Conflict:
+            m.spec = before
             return None
         log.info(
             "%s: start moved %.0f s later, clear of the others",
@@ -286,6 +296,8 @@ class Planning:
         if spec is None:
             return None
         start = self.commander.start(spec, attempt)
+        before = m.spec
+        m.spec = spec  # the new slot is reserved before the store is awaited
         try:
             view = await self.store.flights.replace_start(
                 m.mission_id,
@@ -296,6 +308,7 @@ class Planning:
                 actor=self.actor,
             )
         except Conflict:
+            m.spec = before
             return None
         log.info("%s: start refused for a missed take-off window, new start %s", m.mission_id, view.cmd_id)
         m.spec, m.eta_end = spec, spec.arrive

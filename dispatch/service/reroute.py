@@ -18,6 +18,7 @@ from shapely.geometry import LineString, Point
 
 from airspace.paths import Airspace, AirspaceError, FlightPath
 from dispatch.service.missions import StopSpec, Waypoint
+from routing.matrices import ZONE_TIME_BUFFER_S
 
 ON_SEGMENT_M = 3.0  # a position this close to a segment is on it
 AT_POINT_M = 0.5
@@ -65,6 +66,20 @@ def crosses(
         if line.intersects(airspace.buffered_shape(z.id).buffer(-MARGIN_TOLERANCE_M)):
             hit.append(z.id)
     return hit
+
+
+def route_clear(
+    airspace: Airspace, waypoints: Sequence[Waypoint], depart: datetime, arrive: datetime
+) -> bool:
+    """Whether a route flown from ``depart`` to ``arrive`` meets no zone in force meanwhile, with
+    the planner's zone buffer (:data:`routing.matrices.ZONE_TIME_BUFFER_S`) either side: a route
+    moved to a later departure is checked again, since a temporary zone it passed before may be in
+    force by then (coarse on purpose: any zone in force at any time of the flight counts)."""
+    if not waypoints:
+        return True
+    buffer = timedelta(seconds=ZONE_TIME_BUFFER_S)
+    every = [z.id for z in airspace.zones]
+    return not crosses(airspace, every, waypoints[0], waypoints, 0, depart - buffer, arrive + buffer)
 
 
 def next_waypoint(
