@@ -37,7 +37,7 @@ from dispatch.service.reroute import route_clear
 from dispatch.service.solver_pool import SolverPool
 from dispatch.service.state import ActiveMission, DispatcherStats
 from dispatch.service.steering import Steering
-from dispatch.service.timing import deconfliction_params, start_lead_s
+from dispatch.service.timing import StartLatency, deconfliction_params, start_lead_s
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Conflict, NotFound, Store, StoreError
 from dispatch.store.views import CommandView
@@ -82,8 +82,15 @@ class Planning:
         self.plan_seconds = settings.plan_seconds
         self.commit_window_s = settings.commit_window_s
         self.round_requests = settings.round_requests
-        self.start_lead_s = start_lead_s(settings, clock)
+        self._base_lead_s = start_lead_s(settings, clock)
+        self.start_latency = StartLatency()
         self.deconfliction = deconfliction_params(settings, clock)
+
+    @property
+    def start_lead_s(self) -> float:
+        """Clock seconds from a commit to the planned take-off, and from sending a start to it: the
+        settings' lead, or more while starts are slow to reach the drones (:class:`StartLatency`)."""
+        return max(self._base_lead_s, self.start_latency.lead())
 
     async def plan_round(self) -> None:
         assert self.picture.fleet is not None
@@ -340,8 +347,10 @@ class Planning:
                 go = retimed
         while not m.aborting:
             # A start sent before (maybe received) is sent again as it was.
+            decided = self.clock.now()
             ack = await self.commander.send_stored(go)
             if ack is not None:
+                self.start_latency.record((ack.ts - decided).total_seconds())
                 return ack
             if not self.picture.drones[m.drone_id].usable:
                 return None

@@ -6,6 +6,8 @@ time of a clock running ``speed`` times faster than real time, so both grow with
 
 from __future__ import annotations
 
+from collections import deque
+
 from dispatch.settings.model import DispatcherSettings
 from fleet.clock import Clock
 from routing.deconflict import DeconflictionParams
@@ -38,3 +40,26 @@ def start_lead_s(settings: DispatcherSettings, clock: Clock) -> float:
     """Clock seconds from a commit to the planned take-off: the setting, at least :data:`WALL_LEAD_S`
     of wall time."""
     return max(settings.start_lead_s, WALL_LEAD_S * clock_speed(clock))
+
+
+class StartLatency:
+    """How long starts take from the moment the dispatcher decides to send one to the moment the
+    drone applies it (the ack's timestamp), over the last :data:`SAMPLES` starts, in clock seconds.
+
+    The start lead follows it (:meth:`lead`: twice the slowest recent one), so that a store or a
+    broker slowed down by load makes departures later instead of making drones refuse their starts
+    as too late for their windows. A drone clock far off cannot stretch it beyond :data:`CAP_S`."""
+
+    SAMPLES = 20
+    CAP_S = 600.0
+
+    def __init__(self) -> None:
+        self._seen: deque[float] = deque(maxlen=self.SAMPLES)
+
+    def record(self, seconds: float) -> None:
+        """One start's latency (clock seconds; clamped to [0, :data:`CAP_S`])."""
+        self._seen.append(min(max(seconds, 0.0), self.CAP_S))
+
+    def lead(self) -> float:
+        """The start lead the recent latencies call for (0 before any start)."""
+        return 2.0 * max(self._seen, default=0.0)
