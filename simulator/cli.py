@@ -112,7 +112,8 @@ def _wind(text: str | None) -> tuple[float, float]:
 
 
 def main(argv: list[str]) -> int:
-    """Run the simulator until interrupted (or for ``--duration``); exit 1 if a breach was seen."""
+    """Run the simulator until interrupted (or for ``--duration``); exit 1 if a geofence breach or a
+    loss of separation was seen."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
@@ -202,7 +203,7 @@ async def _run(sim: SimulatedFleet, faults: list[FaultSpec], duration: float | N
         where = f"({b.lon:.5f}, {b.lat:.5f}, {b.alt_m} m)"
         print(f"  BREACH {b.drone_id} in {b.zone_id} at {b.ts.isoformat()} {where}")
     print("\n".join(sim.separation.report(sim.frame.to_lonlat)))
-    return 1 if breaches else 0
+    return 1 if breaches or sim.separation.count else 0
 
 
 async def _after(sim: SimulatedFleet, duration: float, stop: asyncio.Event) -> None:
