@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from airspace.frame import LocalFrame
 from airspace.paths import Airspace
 from dispatch.lifecycle import FlightState
 from dispatch.service.events import went_silent
 from dispatch.service.missions import MissionSpec, StopSpec
+from dispatch.service.reroute import paths_home, pick_return
 from dispatch.service.state import ActiveMission
 from dispatch.service.steering import REROUTE_SLACK, must_reroute
 from tests.dispatcher_fixtures import parse_zone
@@ -87,3 +89,26 @@ def test_a_zone_that_starts_after_the_missions_expected_end_and_slack_is_not_cro
     }
     airspace = Airspace([parse_zone(feature)])
     assert not must_reroute(airspace, mission(), PORT, ["later"], NOW)
+
+
+def test_a_drone_sent_home_takes_the_nearest_port_its_return_keeps_clear_of_the_others() -> None:
+    airspace = Airspace([], frame=LocalFrame(*PORT))
+    ports = [("near", *A), ("far", *B), ("farthest", 126.9000, 37.4400)]
+    here = (126.9700, 37.3965)  # 0.72 km from "near", 0.94 km from "far"
+    options = paths_home(airspace, here, ports, altitude_m=ALT, at=NOW, until=NOW + timedelta(hours=1))
+    assert [p for p, _ in options] == ["near", "far", "farthest"]  # nearest first
+    everywhere = pick_return(options, lambda port, path: True, lambda path: True)
+    assert everywhere is not None and everywhere[0] == "near" and everywhere[2]
+    # The nearest return would cross another drone's intent: the next one clear, within the detour.
+    busy = {"near"}
+    chosen = pick_return(options, lambda port, path: port not in busy, lambda path: True)
+    assert chosen is not None and chosen[0] == "far" and chosen[2]
+    # None clear within the detour limit (the farthest is too far) or the battery: the nearest,
+    # flagged, so that its conflict is audited.
+    busy = {"near", "far"}
+    chosen = pick_return(options, lambda port, path: port not in busy, lambda path: True)
+    assert chosen is not None and chosen[0] == "near" and not chosen[2]
+    short = options[0][1].length_m
+    chosen = pick_return(options, lambda port, path: port != "near", lambda path: path.length_m <= short)
+    assert chosen is not None and chosen[0] == "near" and not chosen[2]
+    assert pick_return([], lambda port, path: True, lambda path: True) is None

@@ -116,6 +116,18 @@ class FlightIntents:
         self.picture.set_own_intent(drone_id, intent)
         await self._check("drone", drone_id, intent)
 
+    def return_clear(
+        self,
+        drone_id: str,
+        start: Sequence[float],
+        port_id: str,
+        waypoints: Sequence[Waypoint],
+        depart: datetime,
+    ) -> bool:
+        """Whether a return home to ``port_id`` along ``waypoints`` keeps clear of the others."""
+        intent = self._intent(drone_id, start, waypoints, [], port_id, depart, False)
+        return not self.others(drone_id).conflicts(intent, first_only=True)
+
     async def holding(
         self, drone_id: str, position: Sequence[float], altitude_m: float, now: datetime
     ) -> None:

@@ -10,7 +10,7 @@ finds the nearest port a drone in the air can reach.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -159,6 +159,35 @@ def replacement(
     return Replacement(from_index, tuple(new), new_stops)
 
 
+def paths_home(
+    airspace: Airspace,
+    position: Sequence[float],
+    ports: Sequence[tuple[str, float, float]],
+    *,
+    altitude_m: float,
+    at: datetime,
+    until: datetime,
+) -> list[tuple[str, FlightPath]]:
+    """Every port (id, path) a drone in the air at ``position`` reaches on a safe path, nearest
+    first. ``ports`` are ``(id, lon, lat)``.
+
+    In the air only the zones that block the cruise altitude matter for where the drone is: one
+    held above a zone whose ceiling is below the cruise (a crane) is not "inside" it, and must not
+    be left hovering there until its battery empties. The port itself is checked with every zone,
+    since the drone descends there.
+    """
+    cruise = Airspace([z for z in airspace.zones if z.blocks_altitude(altitude_m)], frame=airspace.frame)
+    found: list[tuple[str, FlightPath]] = []
+    for port_id, lon, lat in ports:
+        try:
+            airspace.check_point((lon, lat), altitude_m=altitude_m, at=at, until=until)
+            path = cruise.shortest_path(position, (lon, lat), altitude_m=altitude_m, at=at, until=until)
+        except AirspaceError:
+            continue
+        found.append((port_id, path))
+    return sorted(found, key=lambda pp: pp[1].length_m)
+
+
 def path_home(
     airspace: Airspace,
     position: Sequence[float],
@@ -168,22 +197,28 @@ def path_home(
     at: datetime,
     until: datetime,
 ) -> tuple[str, FlightPath] | None:
-    """The nearest port (id, path) a drone in the air at ``position`` reaches on a safe path; None
-    if none. ``ports`` are ``(id, lon, lat)``.
+    """The nearest port (id, path) of :func:`paths_home`; None if none is reachable."""
+    options = paths_home(airspace, position, ports, altitude_m=altitude_m, at=at, until=until)
+    return options[0] if options else None
 
-    In the air only the zones that block the cruise altitude matter for where the drone is: one
-    held above a zone whose ceiling is below the cruise (a crane) is not "inside" it, and must not
-    be left hovering there until its battery empties. The port itself is checked with every zone,
-    since the drone descends there.
-    """
-    cruise = Airspace([z for z in airspace.zones if z.blocks_altitude(altitude_m)], frame=airspace.frame)
-    best: tuple[str, FlightPath] | None = None
-    for port_id, lon, lat in ports:
-        try:
-            airspace.check_point((lon, lat), altitude_m=altitude_m, at=at, until=until)
-            path = cruise.shortest_path(position, (lon, lat), altitude_m=altitude_m, at=at, until=until)
-        except AirspaceError:
-            continue
-        if best is None or path.length_m < best[1].length_m:
-            best = (port_id, path)
-    return best
+
+RETURN_DETOUR = 1.5  # a port this many times farther than the nearest may be taken to keep clear
+
+
+def pick_return(
+    options: Sequence[tuple[str, FlightPath]],
+    clear: Callable[[str, FlightPath], bool],
+    affordable: Callable[[FlightPath], bool],
+) -> tuple[str, FlightPath, bool] | None:
+    """The port a drone sent home flies to, among ``options`` (nearest first): the nearest whose
+    return keeps ``clear`` of the other drones' intents, within :data:`RETURN_DETOUR` of the
+    nearest and ``affordable`` (its battery); else the nearest, not clear. The flag says which."""
+    if not options:
+        return None
+    limit = options[0][1].length_m * RETURN_DETOUR
+    for port_id, path in options:
+        if path.length_m > limit or not affordable(path):
+            break
+        if clear(port_id, path):
+            return port_id, path, True
+    return options[0][0], options[0][1], False

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from airspace.paths import Airspace, AirspaceError
+from airspace.paths import Airspace, AirspaceError, FlightPath
 from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
 from dispatch.service.commander import (
     Commander,
@@ -39,7 +39,7 @@ from dispatch.service.flights import Flights
 from dispatch.service.intake import ServiceArea
 from dispatch.service.isolation import note_skipped_zones, parse_stored_zones
 from dispatch.service.missions import protocol_stops
-from dispatch.service.reroute import Replacement, crosses, next_waypoint, path_home, replacement
+from dispatch.service.reroute import Replacement, crosses, next_waypoint, paths_home, pick_return, replacement
 from dispatch.service.state import ActiveMission, DispatcherStats
 from dispatch.service.timing import deconfliction_params
 from dispatch.settings.model import DispatcherSettings
@@ -470,7 +470,7 @@ class Steering:
         model = self.picture.model(drone_id)
         now = self.clock.now()
         ports = [(p.id, p.lon, p.lat) for p in self.picture.fleet.ports]
-        home = path_home(
+        options = paths_home(
             self.picture.airspace,
             pos,
             ports,
@@ -478,7 +478,22 @@ class Steering:
             at=now,
             until=now + self.horizon,
         )
-        best = None if home is None else (home[1].length_m, home[0], list(home[1].waypoints))
+        alt = model.cruise_altitude_m
+        status = self.picture.registry.get(drone_id)
+        payload = status.telemetry.payload_kg if status is not None and status.telemetry is not None else 0.0
+        spare = self.picture.energy(drone_id) - model.battery_wh * model.reserve_fraction
+
+        def clear(port_id: str, path: FlightPath) -> bool:
+            wps = [(p[0], p[1], alt) for p in list(path.waypoints)[1:] or path.waypoints]
+            return self.intents.return_clear(drone_id, pos, port_id, wps, now)
+
+        def affordable(path: FlightPath) -> bool:
+            return model.leg_energy_wh(path.length_m, payload) <= spare
+
+        # The nearest port whose return keeps clear of the other drones' intents (a farther one
+        # within reach and a detour limit), else the nearest: its conflict is audited.
+        picked = pick_return(options, clear, affordable)
+        best = None if picked is None else (picked[1].length_m, picked[0], list(picked[1].waypoints))
         if best is None:
             await self.commander.send_new(
                 Hold(
@@ -490,7 +505,6 @@ class Steering:
             )
             await self.intents.holding(drone_id, pos, model.cruise_altitude_m, now)
             return
-        alt = model.cruise_altitude_m
         cmd = ReturnToPort(
             drone_id=drone_id,
             cmd_id=drone_command_id(drone_id, "rtp"),
