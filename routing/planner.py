@@ -29,6 +29,7 @@ from routing.prepared import Prepared, ProblemError, prepare
 from routing.problem import DROPOFF, PICKUP, Eta, Plan, PlanningProblem, Unserved
 from routing.round_fleet import round_fleet
 from routing.schedule import realise
+from routing.second_pass import plan_left_out
 from routing.validate import Violation, validate_plan
 
 __all__ = ["DeconflictionParams", "PlanningError", "ProblemError", "plan", "realise_and_repair"]
@@ -40,6 +41,9 @@ class PlanningError(RuntimeError):
     def __init__(self, message: str, violations: list[Violation]) -> None:
         self.violations = violations
         super().__init__(message + "".join(f"\n  {v}" for v in violations[:10]))
+
+
+SECOND_PASS_SHARE = 0.25  # of the solver time, for the second pass over the left-out requests
 
 
 def _assemble(
@@ -106,12 +110,17 @@ def plan(
     reloads_per_port: int | None = None,
     active_intents: Sequence[OperationalIntent] = (),
     deconfliction: DeconflictionParams | None = DeconflictionParams(),  # noqa: B008 (frozen)
+    second_pass: bool = False,
 ) -> Plan:
     """Plan ``problem`` within about ``seconds`` of solver time; return a validated :class:`Plan`.
 
     ``active_intents``: operational intents of flights already flying (not re-planned here); no
     planned trip may conflict with them. ``deconfliction=None`` turns strategic deconfliction off
     (the plan then carries no intents and is not checked for separation: for comparisons only).
+
+    ``second_pass``: plan the requests deconfliction left out once more, after the trips placed
+    (:mod:`routing.second_pass`, a quarter of ``seconds`` more): more requests served where
+    airspace and pads are busy, for more wall time (``python -m bench deconfliction``).
 
     ``workers`` parallel searches (1: in this process). ``reloads_per_port``: port copies offered
     for extra trips (default: :func:`routing.mapping.default_reloads_per_port`). Every request
@@ -146,7 +155,7 @@ def plan(
             )
         )
     stops = [mapping.stops(route) for route in solution.routes]
-    return realise_and_repair(
+    result = realise_and_repair(
         prep,
         stops,
         candidates,
@@ -154,6 +163,25 @@ def plan(
         solution.engine,
         active_intents=active_intents,
         deconfliction=deconfliction,
+    )
+    if deconfliction is None or not second_pass:
+        return result
+
+    def again(problem2: PlanningProblem, active: Sequence[OperationalIntent]) -> Plan:
+        return plan(
+            problem2,
+            seconds=seconds * SECOND_PASS_SHARE,
+            workers=workers,
+            seed=seed,
+            engine=engine,
+            reloads_per_port=reloads_per_port,
+            active_intents=active,
+            deconfliction=deconfliction,
+            second_pass=False,
+        )
+
+    return plan_left_out(
+        problem, result, again, active_intents=active_intents, separation=deconfliction.intents
     )
 
 

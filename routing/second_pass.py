@@ -1,0 +1,103 @@
+"""A second, short planning pass for the requests deconfliction left out.
+
+The solver does not see the operational intents: where airspace and pads are busy, deconfliction
+then leaves requests out of trips it cannot place before their deadlines (reason
+``deconfliction``). Many of them fit once the placed trips are known: on a drone after its planned
+trips, or on one the first routes did not use, in the gaps the placed intents leave. So the left-out
+requests are planned once more, as a problem of their own: every drone from where and when its
+planned trips end (at that port, after its battery swap), against the intents already in force and
+the ones just placed. The two plans are merged and the whole checked by the validator; if the
+merged plan breaks any rule, the first plan stands. Pure: no I/O, no event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import timedelta
+
+from routing.feasibility import Reason
+from routing.intents import IntentParams, OperationalIntent
+from routing.problem import DronePlan, DroneState, Plan, PlanningProblem
+from routing.validate import validate_plan
+
+Solve = Callable[[PlanningProblem, Sequence[OperationalIntent]], Plan]
+
+
+def left_out(result: Plan) -> set[str]:
+    """The requests the plan left out for deconfliction."""
+    return {u.request_id for u in result.unserved if u.reason == Reason.DECONFLICTION.value}
+
+
+def states_after(problem: PlanningProblem, result: Plan) -> tuple[DroneState, ...]:
+    """Every drone as the second pass starts it: where and when its planned trips end (at that
+    port, battery swapped), or as the problem had it if it flies none."""
+    fleet = problem.fleet
+    ports = {p.id: p for p in fleet.ports}
+    busy = {d.drone_id: d for d in result.drones if d.trips}
+    out = []
+    for d in fleet.drones:
+        dp = busy.get(d.id)
+        if dp is None:
+            state = problem.state_of(d.id)
+            if state is not None:
+                out.append(state)
+            continue
+        last = dp.trips[-1].legs[-1]
+        port = ports[last.to_id]
+        model = fleet.model_of(d)
+        ready = last.arrive + timedelta(seconds=model.turnaround_s)
+        out.append(DroneState(d.id, port.lon, port.lat, ready, model.battery_wh, port=port.id))
+    return tuple(out)
+
+
+def merged(first: Plan, second: Plan) -> Plan:
+    """``first`` with ``second``'s trips after each drone's own, its ETAs and its intents (trips
+    numbered on from the first plan's)."""
+    trips = {d.drone_id: d.trips for d in first.drones}
+    order = [d.drone_id for d in first.drones]
+    for d in second.drones:
+        if d.drone_id not in trips:
+            order.append(d.drone_id)
+        trips[d.drone_id] = trips.get(d.drone_id, ()) + d.trips
+    counts = {d.drone_id: len(d.trips) for d in first.drones}
+    intents = first.intents + tuple(
+        replace(i, trip=i.trip + counts.get(i.drone_id, 0)) for i in second.intents
+    )
+    served_now = set(second.served)
+    return replace(
+        first,
+        drones=tuple(DronePlan(did, trips[did]) for did in order if trips[did]),
+        served=first.served + second.served,
+        unserved=tuple(u for u in first.unserved if u.request_id not in served_now)
+        + tuple(u for u in second.unserved if u.request_id not in {x.request_id for x in first.unserved}),
+        etas={**first.etas, **second.etas},
+        intents=intents,
+    )
+
+
+def plan_left_out(
+    problem: PlanningProblem,
+    result: Plan,
+    solve: Solve,
+    *,
+    active_intents: Sequence[OperationalIntent] = (),
+    separation: IntentParams | None = None,
+) -> Plan:
+    """``result`` with the requests it left out for deconfliction planned again by ``solve`` (see
+    the module docstring); ``result`` itself when there are none or the merged plan is not valid."""
+    ids = left_out(result)
+    if not ids:
+        return result
+    again = replace(
+        problem,
+        requests=tuple(r for r in problem.requests if r.id in ids),
+        drone_states=states_after(problem, result),
+        previous_plan=None,
+    )
+    second = solve(again, (*active_intents, *result.intents))
+    if not second.served:
+        return result
+    both = merged(result, second)
+    problems = validate_plan(problem, both, active_intents=active_intents, separation=separation)
+    return result if problems else both
