@@ -289,12 +289,12 @@ class Planning:
         log.info(
             "%s: start moved %.0f s later, clear of the others",
             m.mission_id,
-            (spec.depart - m.spec.depart).total_seconds(),
+            (spec.depart - before.depart).total_seconds(),
         )
         m.spec, m.eta_end = spec, spec.arrive
         return view
 
-    async def _restarted(self, m: ActiveMission, refused: CommandView) -> CommandView | None:
+    async def _restarted(self, m: ActiveMission, refused: CommandView, reason: str) -> CommandView | None:
         """A new start for a mission whose drone refused its start for a missed take-off window,
         at a :meth:`_later_slot` (plan and start stored together, audited). None when there is no
         slot or the starts are used up."""
@@ -317,7 +317,7 @@ class Planning:
         except Conflict:
             m.spec = before
             return None
-        log.info("%s: start refused for a missed take-off window, new start %s", m.mission_id, view.cmd_id)
+        log.info("%s: start refused (%s), new start %s", m.mission_id, reason, view.cmd_id)
         m.spec, m.eta_end = spec, spec.arrive
         return view
 
@@ -345,13 +345,16 @@ class Planning:
                     await self.flights.abort(m, f"missed its departure slot by {late:.0f} s")
                     return None
                 go = retimed
+        first = go.sent_at is None
         while not m.aborting:
             # A start sent before (maybe received) is sent again as it was.
             decided = self.clock.now()
             ack = await self.commander.send_stored(go)
             if ack is not None:
-                self.start_latency.record((ack.ts - decided).total_seconds())
+                if first:  # a start answered only after re-sends measures the drone's link, not ours
+                    self.start_latency.record((ack.ts - decided).total_seconds())
                 return ack
+            first = False
             if not self.picture.drones[m.drone_id].usable:
                 return None
         return None
@@ -388,7 +391,7 @@ class Planning:
                 # A drone refuses a start it could not take off by its window (take_off_by): a
                 # later slot, clear of the others, with a new start; else its work is planned again.
                 if reason.startswith(WINDOW_PASSED) and m.spec.intent is not None and not m.aborting:
-                    restarted = await self._restarted(m, go)
+                    restarted = await self._restarted(m, go, reason)
                     if restarted is not None:
                         go = restarted
                         continue

@@ -48,10 +48,12 @@ class StartLatency:
 
     The start lead follows it (:meth:`lead`: twice the slowest recent one), so that a store or a
     broker slowed down by load makes departures later instead of making drones refuse their starts
-    as too late for their windows. A drone clock far off cannot stretch it beyond :data:`CAP_S`."""
+    as too late for their windows. Only starts answered on their first sending count (one a drone
+    answers after a link outage says nothing of the dispatcher's speed), and a drone clock far off
+    cannot stretch it beyond :data:`CAP_S`."""
 
     SAMPLES = 20
-    CAP_S = 600.0
+    CAP_S = 120.0
 
     def __init__(self) -> None:
         self._seen: deque[float] = deque(maxlen=self.SAMPLES)
