@@ -29,7 +29,7 @@ from routing.prepared import Prepared, ProblemError, prepare
 from routing.problem import DROPOFF, PICKUP, Eta, Plan, PlanningProblem, Unserved
 from routing.round_fleet import round_fleet
 from routing.schedule import realise
-from routing.second_pass import plan_left_out
+from routing.second_pass import plan_in_chunks, plan_left_out
 from routing.validate import Violation, validate_plan
 
 __all__ = ["DeconflictionParams", "PlanningError", "ProblemError", "plan", "realise_and_repair"]
@@ -43,6 +43,7 @@ class PlanningError(RuntimeError):
         super().__init__(message + "".join(f"\n  {v}" for v in violations[:10]))
 
 
+CHUNK_SIZE = 150  # open requests one search takes at most; larger rounds are planned in chunks
 SECOND_PASS_SHARE = 0.25  # of the solver time, for the second pass over the left-out requests
 
 
@@ -111,6 +112,7 @@ def plan(
     active_intents: Sequence[OperationalIntent] = (),
     deconfliction: DeconflictionParams | None = DeconflictionParams(),  # noqa: B008 (frozen)
     second_pass: bool = False,
+    chunk_size: int | None = CHUNK_SIZE,
 ) -> Plan:
     """Plan ``problem`` within about ``seconds`` of solver time; return a validated :class:`Plan`.
 
@@ -122,12 +124,49 @@ def plan(
     (:mod:`routing.second_pass`, a quarter of ``seconds`` more): more requests served where
     airspace and pads are busy, for more wall time (``python -m bench deconfliction``).
 
+    ``chunk_size``: a round with more requests is planned in chunks of this many
+    (:func:`routing.second_pass.plan_in_chunks`: one search of hundreds of requests over a city's
+    fleet finds no first solution in seconds); None: always one search.
+
     ``workers`` parallel searches (1: in this process). ``reloads_per_port``: port copies offered
     for extra trips (default: :func:`routing.mapping.default_reloads_per_port`). Every request
     ends up served (with ETAs) or unserved with a reason code (see :mod:`routing.feasibility`).
     Raises :class:`ProblemError` for an inconsistent problem and :class:`PlanningError` if no
     valid plan could be made.
     """
+    if chunk_size is not None and len(problem.requests) > chunk_size:
+
+        def part(sub: PlanningProblem, active: Sequence[OperationalIntent], share: float) -> Plan:
+            try:
+                return _part(sub, active, share)
+            except PlanningError as exc:  # this chunk only: the rest of the round still flies
+                why = f"its part of a large round found no valid plan: {exc}"
+                left = tuple(Unserved(r.id, Reason.NO_CAPACITY.value, why) for r in sub.requests)
+                return Plan(at=sub.at, drones=(), served=(), unserved=left)
+
+        def _part(sub: PlanningProblem, active: Sequence[OperationalIntent], share: float) -> Plan:
+            return plan(
+                sub,
+                seconds=share,
+                workers=workers,
+                seed=seed,
+                engine=engine,
+                reloads_per_port=reloads_per_port,
+                active_intents=active,
+                deconfliction=deconfliction,
+                second_pass=second_pass,
+                chunk_size=None,
+            )
+
+        separation = None if deconfliction is None else deconfliction.intents
+        return plan_in_chunks(
+            problem,
+            part,
+            size=chunk_size,
+            seconds=seconds,
+            active_intents=active_intents,
+            separation=separation,
+        )
     problem = round_fleet(problem)  # the drones this round's requests need, not the whole fleet
     prep = prepare(problem)
     onboard = {r for s in prep.starts for r in s.onboard}
@@ -178,6 +217,7 @@ def plan(
             active_intents=active,
             deconfliction=deconfliction,
             second_pass=False,
+            chunk_size=None,
         )
 
     return plan_left_out(

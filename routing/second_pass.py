@@ -1,4 +1,5 @@
-"""A second, short planning pass for the requests deconfliction left out.
+"""Planning in passes: a second pass over the requests deconfliction left out, and rounds too
+large for one search planned in chunks.
 
 The solver does not see the operational intents: where airspace and pads are busy, deconfliction
 then leaves requests out of trips it cannot place before their deadlines (reason
@@ -7,7 +8,12 @@ trips, or on one the first routes did not use, in the gaps the placed intents le
 requests are planned once more, as a problem of their own: every drone from where and when its
 planned trips end (at that port, after its battery swap), against the intents already in force and
 the ones just placed. The two plans are merged and the whole checked by the validator; if the
-merged plan breaks any rule, the first plan stands. Pure: no I/O, no event loop.
+merged plan breaks any rule, the first plan stands.
+
+A round with more open requests than one search handles in its time (hundreds, with a city's
+fleet: the search finds no first solution) is planned the same way in chunks
+(:func:`plan_in_chunks`): urgent and earliest deadlines first, each chunk from where the drones
+of the chunks before leave off and against their intents. Pure: no I/O, no event loop.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from datetime import timedelta
 
 from routing.feasibility import Reason
 from routing.intents import IntentParams, OperationalIntent
-from routing.problem import DronePlan, DroneState, Plan, PlanningProblem
+from routing.problem import DronePlan, DroneState, Plan, PlanningProblem, Unserved
 from routing.validate import validate_plan
 
 Solve = Callable[[PlanningProblem, Sequence[OperationalIntent]], Plan]
@@ -101,3 +107,50 @@ def plan_left_out(
     both = merged(result, second)
     problems = validate_plan(problem, both, active_intents=active_intents, separation=separation)
     return result if problems else both
+
+
+ChunkSolve = Callable[[PlanningProblem, Sequence[OperationalIntent], float], Plan]
+
+
+def plan_in_chunks(
+    problem: PlanningProblem,
+    solve: ChunkSolve,
+    *,
+    size: int,
+    seconds: float,
+    active_intents: Sequence[OperationalIntent] = (),
+    separation: IntentParams | None = None,
+) -> Plan:
+    """Plan ``problem``'s requests ``size`` at a time with ``solve(sub, active, seconds)``, the
+    time shared evenly: documents on board and urgent requests first, then by deadline. Each
+    chunk starts every drone where the plan so far leaves it, against the intents in force and the
+    ones placed; a chunk whose merge the validator refuses is left unserved (``no_capacity``)."""
+    onboard = {r for st in problem.drone_states for r in st.onboard}
+    ordered = sorted(problem.requests, key=lambda r: (r.id not in onboard, not r.urgent, r.deadline, r.id))
+    chunks = [ordered[i : i + size] for i in range(0, len(ordered), size)]
+    share = seconds / max(1, len(chunks))
+    result: Plan | None = None
+    for chunk in chunks:
+        if result is None:
+            result = solve(replace(problem, requests=tuple(chunk), previous_plan=None), active_intents, share)
+            continue
+        sub = replace(
+            problem,
+            requests=tuple(chunk),
+            drone_states=states_after(problem, result),
+            previous_plan=None,
+        )
+        part = solve(sub, (*active_intents, *result.intents), share)
+        both = merged(result, part)
+        ids = {*both.served, *(u.request_id for u in both.unserved)}
+        so_far = replace(problem, requests=tuple(r for r in problem.requests if r.id in ids))
+        if validate_plan(so_far, both, active_intents=active_intents, separation=separation):
+            left = tuple(
+                Unserved(r.id, Reason.NO_CAPACITY.value, "its part of a large round did not fit")
+                for r in chunk
+            )
+            result = replace(result, unserved=result.unserved + left)
+        else:
+            result = both
+    assert result is not None
+    return result

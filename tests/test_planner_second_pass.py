@@ -4,6 +4,7 @@ placed, and the merged plan is valid (the validator checks it independently)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
 
 from bench.bench_city import city_problem
 from bench.bench_deconfliction import with_layers
@@ -30,3 +31,24 @@ def test_the_second_pass_serves_left_out_requests_in_a_valid_plan() -> None:
     for d in both.drones:
         numbers = sorted(i.trip for i in both.intents if i.drone_id == d.drone_id)
         assert numbers == list(range(1, len(d.trips) + 1))
+
+
+def test_a_round_larger_than_one_search_is_planned_in_valid_chunks() -> None:
+    problem = city_problem(3, n_requests=45, n_drones=8, n_ports=2, n_pads=10, size_m=7000.0, n_zones=5)
+    whole = plan(problem, seconds=1.5, seed=1, chunk_size=15)
+    assert validate_plan(problem, whole) == []
+    ids = [*whole.served, *(u.request_id for u in whole.unserved)]
+    assert sorted(ids) == sorted(r.id for r in problem.requests)
+    assert len(whole.served) >= 25, (  # 32 here; one search of all 45: 40
+        len(whole.served),
+        [u.reason for u in whole.unserved],
+    )
+    # Urgent requests went in the first chunk: none is left out for capacity while a normal one flies.
+    urgent = {r.id for r in problem.requests if r.urgent}
+    assert not {u.request_id for u in whole.unserved if u.reason == "no_capacity"} & urgent
+    for d in whole.drones:
+        numbers = sorted(i.trip for i in whole.intents if i.drone_id == d.drone_id)
+        assert numbers == list(range(1, len(d.trips) + 1))
+        # Each drone's trips follow one another (chunks start it where the last left it).
+        legs = [t.legs for t in d.trips]
+        assert all(a[-1].arrive <= b[0].depart for a, b in pairwise(legs))
