@@ -234,9 +234,10 @@ async def test_hostile_input_everywhere_while_a_silent_drone_is_written_off(
         noticed, stop = threading.Event(), threading.Event()
         fuzzing = asyncio.ensure_future(asyncio.to_thread(fuzz, api, failures, calls, noticed, stop))
         try:
-            while (
-                len(calls) < 20 and not fuzzing.done()
-            ):  # hostile input is being filed when the drone goes quiet
+            # Hostile input is being filed when the drone goes quiet: a few calls, not more, since
+            # on a busy machine each takes a simulated minute or more and the drone must go quiet
+            # before it reaches its (far) pickup for its request to be flown again.
+            while len(calls) < 3 and not fuzzing.done():
                 await asyncio.sleep(0.05)
             sim.inject_link_loss(quiet, 480.0)
 
