@@ -3,6 +3,7 @@ the real dispatcher's flights filed, reported at 1 Hz of clock time and closed."
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from dispatch.authority.reports import close_report, plan_report, position_repor
 from dispatch.authority.sender import FileSink, HttpSink
 from dispatch.harness import request, running_system
 from dispatch.service.solver_pool import SolverPool
+from dispatch.settings import Settings, SettingsError, add_settings_arguments, load_settings
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from tests.authority_receiver import Receiver
@@ -272,3 +274,22 @@ async def test_the_dispatcher_files_reports_at_1_hz_and_closes_a_delivered_fligh
     text = "\n".join(out.lines)
     assert f"dronedispatch_authority_reports_sent_total {len(receiver.kept)}" in text
     assert "dronedispatch_authority_backlog 0" in text
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_run_and_serve_take_the_authority_settings(command: str) -> None:
+    def load(argv: list[str], env: dict[str, str] | None = None) -> Settings:
+        parser = argparse.ArgumentParser()
+        add_settings_arguments(parser, command)
+        return load_settings(
+            parser.parse_args(["--insecure-unsigned-fleet", *argv]), command, environ=env or {}
+        )
+
+    assert load([]).authority.report is None  # off by default
+    on = load(["--authority-report", "https://uom.example/api", "--authority-operator", "OP-1"]).authority
+    assert (on.report, on.operator) == ("https://uom.example/api", "OP-1")
+    env = {"DRONEDISPATCH_AUTHORITY_REPORT": "file:out.jsonl", "DRONEDISPATCH_AUTHORITY_BACKLOG_MAX": "50"}
+    from_env = load([], env).authority
+    assert (from_env.report, from_env.backlog_max) == ("file:out.jsonl", 50)
+    with pytest.raises(SettingsError, match="authority-report"):
+        load(["--authority-report", "uom.example"])
