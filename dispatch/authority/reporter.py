@@ -91,7 +91,7 @@ class AuthorityReporter:
         elif m.state == FlightState.FLYING:
             self._file(m, now)
             self.airborne.setdefault(m.mission_id, Airborne(m.mission_id, m.drone_id, now))
-        elif m.state == FlightState.COMPLETED:
+        elif m.state == FlightState.COMPLETED and m.mission_id in self.filed:
             self._close(m.mission_id, m.drone_id, now, "completed", None)
         elif m.state == FlightState.ABORTED:
             a = self.airborne.get(m.mission_id)
