@@ -256,6 +256,7 @@ async def test_the_dispatcher_files_reports_at_1_hz_and_closes_a_delivered_fligh
     assert closed["outcome"] == "completed" and closed["positions"] == len(positions)
     times = [datetime.fromisoformat(p["time"]) for p in positions]
     assert len(times) >= 30
+    assert datetime.fromisoformat(filed["filed_at"]) < times[0]  # filed before take-off
     assert all(b - a == timedelta(seconds=1) for a, b in itertools.pairwise(times))  # 1 Hz of clock time
     assert datetime.fromisoformat(closed["time"]) - times[-1] < timedelta(seconds=1)
     assert [p["seq"] for p in positions] == list(range(1, len(positions) + 1))
