@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dispatch.api.rate_limit import RateLimit, RateLimiter
+from dispatch.authority.reporter import AuthorityReporter
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.live_feed import LiveFeed
 from dispatch.store import Store
@@ -34,6 +35,7 @@ class ApiContext:
     dashboard_dir: Path | None = DASHBOARD_DIR
     timezone: str = DEFAULT_TIMEZONE  # the area's IANA time zone (checked), for people reading times
     map_style: str | None = None  # the dashboard map's style or raster tile URL (None: plain background)
+    authority: AuthorityReporter | None = None  # the authority adapter, when reports are on
     feed: LiveFeed = field(init=False)
     limiter: RateLimiter = field(init=False)
 

@@ -23,6 +23,12 @@ Names (all prefixed ``dronedispatch_``):
 ``drones_online``                            gauge     drones with fresh telemetry
 ``link_connected``                           gauge     1 when the broker link is up
 ``link_dropped_messages_total``              counter   invalid or spoofed messages dropped by the link
+``authority_reports_sent_total``             counter   authority reports delivered (only with reports on)
+``authority_reports_retried_total``          counter   authority report attempts that failed
+``authority_reports_rejected_total``         counter   authority reports refused (4xx but 408/425/429)
+``authority_reports_dropped_total``          counter   position reports dropped past the backlog's bound
+``authority_backlog``                        gauge     authority reports not yet delivered
+``authority_lag_seconds``                    gauge     wall seconds the oldest undelivered report waited
 ============================================ ========= ==================================================
 """
 
@@ -34,6 +40,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 
 from dispatch.api.routes_requests import ctx_of
+from dispatch.authority.reporter import AuthorityReporter
 from dispatch.service.operations import delivery_counts
 
 PLAN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -151,7 +158,39 @@ async def metrics(state: State) -> Response[str]:
         "Invalid messages dropped by the link.",
         [("", link.stats.dropped_total)],
     )
+    if ctx.authority is not None:
+        authority_metrics(out, ctx.authority)
     return Response("\n".join(out.lines) + "\n", media_type=CONTENT_TYPE)
+
+
+def authority_metrics(out: _Text, reporter: AuthorityReporter) -> None:
+    """The authority adapter's delivery (docs/authority.md#metrics)."""
+    st = reporter.sender.stats
+    out.metric("authority_reports_sent_total", "counter", "Authority reports delivered.", [("", st.sent)])
+    out.metric(
+        "authority_reports_retried_total",
+        "counter",
+        "Authority report attempts that failed.",
+        [("", st.retried)],
+    )
+    out.metric(
+        "authority_reports_rejected_total", "counter", "Authority reports refused (4xx).", [("", st.rejected)]
+    )
+    out.metric(
+        "authority_reports_dropped_total",
+        "counter",
+        "Position reports dropped past the backlog's bound.",
+        [("", reporter.backlog.dropped)],
+    )
+    out.metric(
+        "authority_backlog", "gauge", "Authority reports not yet delivered.", [("", len(reporter.backlog))]
+    )
+    out.metric(
+        "authority_lag_seconds",
+        "gauge",
+        "How long the oldest undelivered authority report has waited.",
+        [("", reporter.sender.lag_s())],
+    )
 
 
 ROUTES = [metrics]

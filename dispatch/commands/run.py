@@ -59,6 +59,7 @@ from collections.abc import Iterable
 
 import aiomqtt
 
+from dispatch.authority.wiring import authority_reporting
 from dispatch.logs import configure_logging
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.fleet_view import (
@@ -205,6 +206,7 @@ async def _run(settings: Settings) -> int:
                         running.push_async_callback(cancel_and_wait, asyncio.create_task(work))
                 await running.enter_async_context(link)
                 await running.enter_async_context(dispatcher)
+                await running.enter_async_context(authority_reporting(dispatcher, settings.authority))
                 print(READY_LINE, flush=True)
                 await stop.wait()
         finally:

@@ -41,6 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from airspace.zones import ZoneFormatError, load_zones, wgs84_feature
 from dispatch.api import ApiContext, AppServer, RateLimit, create_app
+from dispatch.authority.wiring import authority_reporting
 from dispatch.commands.run import dispatcher_link, stop_on_signals
 from dispatch.logs import configure_logging
 from dispatch.service.dispatcher import Dispatcher
@@ -118,9 +119,15 @@ async def _serve(settings: Settings) -> int:
                 print(f"the database had no fleet: seeded {seeded}", flush=True)
             link = dispatcher_link(settings.link, clock, store)
             dispatcher = Dispatcher(store, link, clock, settings.dispatcher)
-            async with link, dispatcher:
+            async with link, dispatcher, authority_reporting(dispatcher, settings.authority) as authority:
                 ctx = ApiContext(
-                    store, dispatcher, clock=clock, rate_limit=rate, timezone=zone, map_style=api.map_style
+                    store,
+                    dispatcher,
+                    clock=clock,
+                    rate_limit=rate,
+                    timezone=zone,
+                    map_style=api.map_style,
+                    authority=authority,
                 )
                 app = create_app(ctx)
                 async with AppServer(app, api.host, api.port) as server:

@@ -56,6 +56,8 @@ class Flights:
         self.actor = actor
         self.silent_after_s = silent_after_s
         self.on_progress: Callable[[str, str], None] | None = None  # (request id, new state)
+        # Called with the flight after each committed flight transition (the authority adapter).
+        self.on_flight: Callable[[ActiveMission], None] | None = None
         self.side: set[asyncio.Task[Any]] = set()
 
     @property
@@ -103,6 +105,12 @@ class Flights:
                 m.state = FlightState.FLYING
             await self.store.flights.transition(m.mission_id, target, actor=self.actor)
             m.state = target
+        self.flown(m)
+
+    def flown(self, m: ActiveMission) -> None:
+        """Tell ``on_flight`` that ``m`` moved (after the store committed it)."""
+        if self.on_flight is not None:
+            self.on_flight(m)
 
     async def abort(self, m: ActiveMission, reason: str, *, silent: bool = False) -> None:
         """Abort a mission: one its drone may have started is aborted on the drone first and given
@@ -117,5 +125,6 @@ class Flights:
                 with contextlib.suppress(InvalidTransition):
                     await self.store.flights.abort(m.mission_id, actor=self.actor, reason=reason)
                 m.state = FlightState.ABORTED
+        self.flown(m)
         self.picture.forget(m)
         self.wake()

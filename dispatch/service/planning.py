@@ -364,6 +364,7 @@ class Planning:
         if m.state == FlightState.PLANNED:
             await self.store.flights.transition(mid, FlightState.COMMANDED, actor=self.actor)
             m.state = FlightState.COMMANDED
+            self.flights.flown(m)
         if m.state == FlightState.COMMANDED:
             wall = time.time()
             for r in m.spec.request_ids:

@@ -101,6 +101,17 @@ class ClockSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthoritySettings:
+    """Reporting flights to the airspace authority (docs/authority.md); off while ``report`` is None."""
+
+    report: str | None = None  # an http(s) URL the reports are POSTed to, or file:PATH (JSONL)
+    backlog: str = "authority-backlog.sqlite"  # the undelivered reports, in the working directory
+    backlog_max: int = 100_000  # reports kept; past it the oldest positions are dropped
+    operator: str = "dronedispatch"  # the operator's id at the authority
+    takeoff_altitude_m: float = 0.0  # the area's ground altitude above sea level (for altitude_dm)
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     """What the process reports."""
 
@@ -119,3 +130,4 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     clock: ClockSettings = field(default_factory=ClockSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    authority: AuthoritySettings = field(default_factory=AuthoritySettings)

@@ -141,6 +141,21 @@ def rate_limit(value: Value) -> str:
     return str(value)
 
 
+def report_target(value: Value) -> str:
+    """An ``http(s)`` URL, or ``file:PATH`` (a JSONL file): where authority reports go."""
+    target = text(value).strip()
+    if target.startswith("file:") and len(target) > len("file:"):
+        return target
+    if not re.match(r"^https?://[^\s/]+", target):
+        raise ValueError(f"expected an http:// or https:// URL or file:PATH, got {value!r}")
+    return target
+
+
+def altitude(value: Value) -> float:
+    """A finite number of metres (may be negative)."""
+    return _number(value)
+
+
 def directory(value: Value) -> Path:
     """An existing directory."""
     path = Path(text(value))
@@ -414,6 +429,42 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "(unset: a plain background, nothing fetched; [operators](operators.md#the-map))",
         commands=frozenset({SERVE}),
         metavar="URL",
+    ),
+    Setting(
+        "authority.report",
+        "--authority-report",
+        report_target,
+        "report flight plans, 1 Hz positions and closures to the airspace authority: an http(s) URL "
+        "(POST, JSON) or `file:PATH` (JSON lines); unset: no reports ([authority](authority.md))",
+        metavar="URL",
+    ),
+    Setting(
+        "authority.backlog",
+        "--authority-backlog",
+        text,
+        "the SQLite file of the reports not yet delivered (kept across restarts and outages)",
+        metavar="PATH",
+    ),
+    Setting(
+        "authority.backlog_max",
+        None,
+        positive_int,
+        "reports the backlog keeps; past it the oldest position reports are dropped (and counted), "
+        "flight plans and closures never",
+    ),
+    Setting(
+        "authority.operator",
+        "--authority-operator",
+        text,
+        "the operator's id at the authority, in every flight plan",
+        metavar="ID",
+    ),
+    Setting(
+        "authority.takeoff_altitude_m",
+        None,
+        altitude,
+        "the area's ground altitude (metres above sea level): reported altitudes are heights above "
+        "take-off plus this",
     ),
     Setting(
         "logging.verbose",
