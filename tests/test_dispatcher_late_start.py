@@ -38,16 +38,23 @@ async def test_a_start_that_arrives_after_its_window_is_refused_and_a_later_slot
         (flight,) = await store.flights.carrying(view.id)
         mid = flight.mission_id
         starts = {c.cmd_id: c for c in flight.commands if c.kind == "Start"}
-        assert list(starts) == [start_id(mid), start_id(mid, 1)], list(starts)
-        refused, flown = starts[start_id(mid)], starts[start_id(mid, 1)]
-        assert refused.result == "nack" and (refused.result_detail or "").startswith("take_off_window_passed")
+        # The held-back start, then one new start or more (on a busy machine a replacement can be
+        # late too): every one but the last refused as too late, the last flown.
+        ids = list(starts)
+        assert ids == [start_id(mid, n) for n in range(len(ids))] and len(ids) >= 2, ids
+        refused, flown = starts[start_id(mid)], starts[ids[-1]]
+        for c in [starts[i] for i in ids[:-1]]:
+            assert c.result == "nack" and (c.result_detail or "").startswith("take_off_window_passed"), c
         assert flown.result == "ack"
-        # The new slot is stored with the flight before its start goes out, and audited.
+        # Each new slot is stored with the flight before its start goes out, and audited.
         history = await store.history("flight", mid)
-        (retimed,) = [e for e in history if e.action == "retimed"]
-        assert retimed.payload["refused_cmd_id"] == refused.cmd_id
-        assert retimed.payload["cmd_id"] == flown.cmd_id
-        assert flight.plan is not None and retimed.payload["depart"] == flight.plan["depart"]
+        replaced = [e for e in history if e.action == "retimed" and "refused_cmd_id" in e.payload]
+        assert replaced[0].payload["refused_cmd_id"] == refused.cmd_id
+        assert replaced[-1].payload["cmd_id"] == flown.cmd_id
+        assert (
+            flight.plan is not None
+            and [e for e in history if e.action == "retimed"][-1].payload["depart"] == flight.plan["depart"]
+        )
         # It took off once, inside the new start's window, and flew inside its intent.
         took = [e for e in sim.events if isinstance(e, TookOff) and e.mission_id == mid]
         assert len(took) == 1
