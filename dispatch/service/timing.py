@@ -13,7 +13,7 @@ from fleet.clock import Clock
 from routing.deconflict import DeconflictionParams
 from routing.intents import IntentParams
 
-WALL_LEAD_S = 0.25  # wall seconds from a commit to the planned take-off, at least (more when starts are slow)
+WALL_LEAD_S = 0.5  # wall seconds from a commit to the planned take-off, at least (more when starts are slow)
 WALL_JITTER_S = 0.1  # wall seconds a take-off may be early or late, at least
 
 

@@ -310,7 +310,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         positive,
         "a committed trip departs at least this long (clock seconds) after its commit, so that "
         "its upload is acknowledged and its start received before its planned take-off (the "
-        "start is sent this long before it); on a fast clock at least a quarter of a wall second, and at "
+        "start is sent this long before it); on a fast clock at least half a wall second, and at "
         "least twice the slowest of the last 20 starts to reach a drone",
     ),
     Setting(
