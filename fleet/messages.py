@@ -173,6 +173,9 @@ class UploadMission(Command, tag_field="type", tag="upload_mission", kw_only=Tru
         _check_stops(self.waypoints, self.stops)
 
 
+TAKE_OFF_WINDOW_PASSED = "take_off_window_passed"  # a start's refusal reason (see :class:`Start`)
+
+
 class Start(Command, tag_field="type", tag="start", kw_only=True):
     """Take off and fly the uploaded mission ``mission_id``: at ``take_off_at`` if given (the
     mission's planned departure: the drone waits on the ground until then), else now. A start

@@ -25,6 +25,7 @@ from datetime import timedelta
 from routing.feasibility import Reason
 from routing.intents import IntentParams, OperationalIntent
 from routing.problem import DronePlan, DroneState, Plan, PlanningProblem, Unserved
+from routing.requests import Request
 from routing.validate import validate_plan
 
 Solve = Callable[[PlanningProblem, Sequence[OperationalIntent]], Plan]
@@ -82,6 +83,33 @@ def merged(first: Plan, second: Plan) -> Plan:
     )
 
 
+def extended(
+    problem: PlanningProblem,
+    result: Plan,
+    requests: Sequence[Request],
+    solve: Solve,
+    *,
+    active_intents: Sequence[OperationalIntent] = (),
+    separation: IntentParams | None = None,
+) -> Plan | None:
+    """``result`` and ``requests`` planned on top of it by ``solve``: every drone from where and when
+    ``result`` leaves it, against the intents in force and ``result``'s. The merged plan, or None
+    when the validator refuses it (checked against the requests the two plans account for)."""
+    sub = replace(
+        problem,
+        requests=tuple(requests),
+        drone_states=states_after(problem, result),
+        previous_plan=None,
+    )
+    part = solve(sub, (*active_intents, *result.intents))
+    both = merged(result, part)
+    if not part.served:
+        return both  # no trip added: nothing new for the validator to check
+    ids = {*both.served, *(u.request_id for u in both.unserved)}
+    so_far = replace(problem, requests=tuple(r for r in problem.requests if r.id in ids))
+    return None if validate_plan(so_far, both, active_intents=active_intents, separation=separation) else both
+
+
 def plan_left_out(
     problem: PlanningProblem,
     result: Plan,
@@ -95,18 +123,9 @@ def plan_left_out(
     ids = left_out(result)
     if not ids:
         return result
-    again = replace(
-        problem,
-        requests=tuple(r for r in problem.requests if r.id in ids),
-        drone_states=states_after(problem, result),
-        previous_plan=None,
-    )
-    second = solve(again, (*active_intents, *result.intents))
-    if not second.served:
-        return result
-    both = merged(result, second)
-    problems = validate_plan(problem, both, active_intents=active_intents, separation=separation)
-    return result if problems else both
+    again = [r for r in problem.requests if r.id in ids]
+    both = extended(problem, result, again, solve, active_intents=active_intents, separation=separation)
+    return result if both is None else both
 
 
 ChunkSolve = Callable[[PlanningProblem, Sequence[OperationalIntent], float], Plan]
@@ -129,28 +148,17 @@ def plan_in_chunks(
     ordered = sorted(problem.requests, key=lambda r: (r.id not in onboard, not r.urgent, r.deadline, r.id))
     chunks = [ordered[i : i + size] for i in range(0, len(ordered), size)]
     share = seconds / max(1, len(chunks))
-    result: Plan | None = None
-    for chunk in chunks:
-        if result is None:
-            result = solve(replace(problem, requests=tuple(chunk), previous_plan=None), active_intents, share)
-            continue
-        sub = replace(
-            problem,
-            requests=tuple(chunk),
-            drone_states=states_after(problem, result),
-            previous_plan=None,
-        )
-        part = solve(sub, (*active_intents, *result.intents), share)
-        both = merged(result, part)
-        ids = {*both.served, *(u.request_id for u in both.unserved)}
-        so_far = replace(problem, requests=tuple(r for r in problem.requests if r.id in ids))
-        if validate_plan(so_far, both, active_intents=active_intents, separation=separation):
-            left = tuple(
-                Unserved(r.id, Reason.NO_CAPACITY.value, "its part of a large round did not fit")
-                for r in chunk
-            )
+
+    def part(sub: PlanningProblem, active: Sequence[OperationalIntent]) -> Plan:
+        return solve(sub, active, share)
+
+    result = part(replace(problem, requests=tuple(chunks[0]), previous_plan=None), active_intents)
+    for chunk in chunks[1:]:
+        both = extended(problem, result, chunk, part, active_intents=active_intents, separation=separation)
+        if both is None:
+            why = "its part of a large round did not fit"
+            left = tuple(Unserved(r.id, Reason.NO_CAPACITY.value, why) for r in chunk)
             result = replace(result, unserved=result.unserved + left)
         else:
             result = both
-    assert result is not None
     return result

@@ -16,6 +16,7 @@ from typing import Literal
 from airspace.frame import LocalFrame
 from fleet.description import Drone, DroneModel, Port
 from fleet.messages import (
+    TAKE_OFF_WINDOW_PASSED,
     AbortMission,
     AnyCommand,
     AnyEvent,
@@ -254,7 +255,7 @@ class SimDrone:
         if cmd.take_off_by is not None and leaving > cmd.take_off_by:
             # Its operational intent holds the airspace until then: flying later would fly outside it.
             return False, (
-                f"take_off_window_passed: the earliest take-off {leaving.isoformat()} is after "
+                f"{TAKE_OFF_WINDOW_PASSED}: the earliest take-off {leaving.isoformat()} is after "
                 f"take_off_by {cmd.take_off_by.isoformat()}"
             )
         if (self.swap_until is not None and now < self.swap_until) or (at is not None and now < at):

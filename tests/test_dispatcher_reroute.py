@@ -13,7 +13,7 @@ from airspace.paths import Airspace, AirspaceError
 from airspace.zones import load_zones
 from dispatch.harness import pads
 from dispatch.service.missions import StopSpec, Waypoint, protocol_stops
-from dispatch.service.reroute import crosses, next_waypoint, path_home, replacement
+from dispatch.service.reroute import crosses, next_waypoint, paths_home, replacement
 from dispatch.store.views import RequestCodes
 from fleet.description import load_fleet
 from fleet.messages import Hold, ReachedStop, Reroute, Start, UploadMission
@@ -175,9 +175,9 @@ def test_a_drone_above_a_low_zone_finds_its_way_home() -> None:
     ports = [(p.id, p.lon, p.lat) for p in fleet.ports]
     with pytest.raises(AirspaceError, match="inside zone 'tower-crane'"):
         airspace.shortest_path(above, ports[0][1:], altitude_m=ALT, at=AT, until=AT + timedelta(hours=1))
-    home = path_home(airspace, above, ports, altitude_m=ALT, at=AT, until=AT + timedelta(hours=1))
-    assert home is not None
-    port_id, path = home
+    options = paths_home(airspace, above, ports, altitude_m=ALT, at=AT, until=AT + timedelta(hours=1))
+    assert options
+    port_id, path = options[0]
     lengths = {}
     for pid, lon, lat in ports:
         cruise_only = Airspace([z for z in airspace.zones if z.blocks_altitude(ALT)], frame=airspace.frame)

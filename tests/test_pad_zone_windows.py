@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from airspace.frame import LocalFrame
 from airspace.paths import Airspace
-from airspace.zones import parse_zones
+from airspace.zones import Zone, parse_zones
 from dispatch.service.reroute import route_clear
 from fleet.description import load_fleet
 from routing.matrices import SiteIndex, build_networks
@@ -23,7 +23,8 @@ PORT = (126.9700, 37.4100)
 BUFFER_S = 120.0  # the two minutes docs/reference/planner.md promises (ZONE_TIME_BUFFER_S)
 
 
-def test_a_pad_under_a_temporary_zone_is_closed_with_a_buffer_either_side() -> None:
+def festival_over_the_pad() -> list[Zone]:
+    """A 100 m temporary zone over the pad, in force from T0 + 1 h to T0 + 2 h."""
     zone = {
         "type": "Feature",
         "properties": {
@@ -36,7 +37,11 @@ def test_a_pad_under_a_temporary_zone_is_closed_with_a_buffer_either_side() -> N
         },
         "geometry": {"type": "Point", "coordinates": list(PAD)},
     }
-    zones = parse_zones({"type": "FeatureCollection", "features": [zone]}, source="test")
+    return parse_zones({"type": "FeatureCollection", "features": [zone]}, source="test")
+
+
+def test_a_pad_under_a_temporary_zone_is_closed_with_a_buffer_either_side() -> None:
+    zones = festival_over_the_pad()
     fleet = load_fleet(EXAMPLES / "fleet.json")
     sites = SiteIndex()
     port, pad = sites.add(PORT), sites.add(PAD)
@@ -61,19 +66,7 @@ def test_a_route_moved_to_a_later_departure_is_checked_against_the_zones_then() 
     """A start moved later (a slot clear of the others) must not carry its route into a temporary
     zone it passed before the zone came into force (a demo run delivered into a festival zone
     that way, 6 minutes after it began)."""
-    zone = {
-        "type": "Feature",
-        "properties": {
-            "id": "festival",
-            "kind": "no_fly",
-            "radius_m": 100.0,
-            "margin_m": 0.0,
-            "valid_from": (T0 + timedelta(hours=1)).isoformat(),
-            "valid_to": (T0 + timedelta(hours=2)).isoformat(),
-        },
-        "geometry": {"type": "Point", "coordinates": list(PAD)},
-    }
-    zones = parse_zones({"type": "FeatureCollection", "features": [zone]}, source="test")
+    zones = festival_over_the_pad()
     airspace = Airspace(zones, LocalFrame(*PORT))
     route = [(*PORT, 120.0), (*PAD, 120.0), (*PORT, 120.0)]
     minutes = timedelta(minutes=1)

@@ -21,6 +21,7 @@ import functools
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import msgspec
@@ -42,7 +43,7 @@ from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Conflict, NotFound, Store, StoreError
 from dispatch.store.views import CommandView
 from fleet.clock import Clock
-from fleet.messages import Ack
+from fleet.messages import TAKE_OFF_WINDOW_PASSED, Ack
 from routing.deconflict import place_trip
 from routing.intents import OperationalIntent, shifted
 from routing.problem import DronePlan, Plan, PlanningProblem, Trip
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 
 RETRY_LATER = ("no_capacity", "deconfliction")
 RETIMES = 5  # later slots tried for a start that could not be sent, or was refused, in time
-WINDOW_PASSED = "take_off_window_passed"  # the reason a drone refuses a start too late to fly
 
 
 class Planning:
@@ -256,7 +256,10 @@ class Planning:
             moved = shifted(intent, delay, alt, p.intents.half_band_m)
             found = index.conflicts(moved, first_volume=True)
             d = timedelta(seconds=delay)
-            if not found and self._zone_free(m, m.spec.depart + d, m.spec.arrive + d):
+            # The route was planned for its first departure: a temporary zone it passed before may
+            # be in force at a later one.
+            airspace, route = self.picture.airspace, m.spec.waypoints
+            if not found and route_clear(airspace, route, m.spec.depart + d, m.spec.arrive + d):
                 return dataclasses.replace(
                     m.spec, depart=m.spec.depart + d, arrive=m.spec.arrive + d, intent=moved
                 )
@@ -264,11 +267,21 @@ class Planning:
             delay += max(p.delay_step_s, math.ceil(jump + 1e-3))
         return None
 
-    def _zone_free(self, m: ActiveMission, depart: datetime, arrive: datetime) -> bool:
-        """Whether the mission's route, flown from ``depart`` to ``arrive``, meets no zone in force
-        meanwhile. The route was planned for its first departure: a temporary zone it passed
-        before its start may be in force at a later one."""
-        return route_clear(self.picture.airspace, m.spec.waypoints, depart, arrive)
+    async def _moved(
+        self, m: ActiveMission, spec: MissionSpec, stored: Callable[[], Awaitable[CommandView]]
+    ) -> CommandView | None:
+        """Move ``m`` to ``spec``: reserved in the fleet picture before the store is awaited (so no
+        other placement misses it), kept once ``stored()`` has written the start and the plan,
+        given back if the store refuses. The start stored, or None."""
+        before = m.spec
+        m.spec = spec
+        try:
+            view = await stored()
+        except Conflict:
+            m.spec = before
+            return None
+        m.eta_end = spec.arrive
+        return view
 
     async def _retimed(self, m: ActiveMission, go: CommandView) -> CommandView | None:
         """Move a mission whose start was never sent to a :meth:`_later_slot`; the stored plan and
@@ -276,22 +289,18 @@ class Planning:
         spec = await self._later_slot(m)
         if spec is None:
             return None
+        departed = m.spec.depart
         payload = msgspec.to_builtins(self.commander.start(spec, start_attempt(m.mission_id, go.cmd_id) or 0))
-        before = m.spec
-        m.spec = spec  # the new slot is reserved before the store is awaited
-        try:
-            view = await self.store.flights.retime_start(
+        view = await self._moved(
+            m,
+            spec,
+            lambda: self.store.flights.retime_start(
                 m.mission_id, go.cmd_id, plan=spec.to_plan(), payload=payload, actor=self.actor
-            )
-        except Conflict:
-            m.spec = before
-            return None
-        log.info(
-            "%s: start moved %.0f s later, clear of the others",
-            m.mission_id,
-            (spec.depart - before.depart).total_seconds(),
+            ),
         )
-        m.spec, m.eta_end = spec, spec.arrive
+        if view is not None:
+            moved_s = (spec.depart - departed).total_seconds()
+            log.info("%s: start moved %.0f s later, clear of the others", m.mission_id, moved_s)
         return view
 
     async def _restarted(self, m: ActiveMission, refused: CommandView, reason: str) -> CommandView | None:
@@ -303,22 +312,20 @@ class Planning:
         if spec is None:
             return None
         start = self.commander.start(spec, attempt)
-        before = m.spec
-        m.spec = spec  # the new slot is reserved before the store is awaited
-        try:
-            view = await self.store.flights.replace_start(
+        view = await self._moved(
+            m,
+            spec,
+            lambda: self.store.flights.replace_start(
                 m.mission_id,
                 refused.cmd_id,
                 cmd_id=start.cmd_id,
                 plan=spec.to_plan(),
                 payload=msgspec.to_builtins(start),
                 actor=self.actor,
-            )
-        except Conflict:
-            m.spec = before
-            return None
-        log.info("%s: start refused (%s), new start %s", m.mission_id, reason, view.cmd_id)
-        m.spec, m.eta_end = spec, spec.arrive
+            ),
+        )
+        if view is not None:
+            log.info("%s: start refused (%s), new start %s", m.mission_id, reason, view.cmd_id)
         return view
 
     async def _send_start(self, m: ActiveMission, go: CommandView) -> Ack | None:
@@ -391,7 +398,7 @@ class Planning:
                     reason = sent.reason or "refused"
                 # A drone refuses a start it could not take off by its window (take_off_by): a
                 # later slot, clear of the others, with a new start; else its work is planned again.
-                if reason.startswith(WINDOW_PASSED) and m.spec.intent is not None and not m.aborting:
+                if reason.startswith(TAKE_OFF_WINDOW_PASSED) and m.spec.intent is not None and not m.aborting:
                     restarted = await self._restarted(m, go, reason)
                     if restarted is not None:
                         go = restarted

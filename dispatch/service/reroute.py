@@ -3,8 +3,9 @@
 :func:`crosses` says whether the rest of a mission (from the drone's position on) comes within a
 zone's margin; :func:`next_waypoint` finds which waypoint a drone is flying to from its position;
 :func:`replacement` builds the safe replacement from the drone's position through the remaining
-stops to the mission's port, with the stops re-indexed for a ``reroute`` command; :func:`path_home`
-finds the nearest port a drone in the air can reach.
+stops to the mission's port, with the stops re-indexed for a ``reroute`` command; :func:`paths_home`
+finds the ports a drone in the air can reach, nearest first, and :func:`pick_return` the one a
+drone sent home flies to.
 """
 
 from __future__ import annotations
@@ -186,20 +187,6 @@ def paths_home(
             continue
         found.append((port_id, path))
     return sorted(found, key=lambda pp: pp[1].length_m)
-
-
-def path_home(
-    airspace: Airspace,
-    position: Sequence[float],
-    ports: Sequence[tuple[str, float, float]],
-    *,
-    altitude_m: float,
-    at: datetime,
-    until: datetime,
-) -> tuple[str, FlightPath] | None:
-    """The nearest port (id, path) of :func:`paths_home`; None if none is reachable."""
-    options = paths_home(airspace, position, ports, altitude_m=altitude_m, at=at, until=until)
-    return options[0] if options else None
 
 
 RETURN_DETOUR = 1.5  # a port this many times farther than the nearest may be taken to keep clear

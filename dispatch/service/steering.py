@@ -483,9 +483,12 @@ class Steering:
         payload = status.telemetry.payload_kg if status is not None and status.telemetry is not None else 0.0
         spare = self.picture.energy(drone_id) - model.battery_wh * model.reserve_fraction
 
+        def waypoints(path: FlightPath) -> list[tuple[float, float, float]]:
+            """The return's waypoints at cruise altitude (the drone's own position left out)."""
+            return [(p[0], p[1], alt) for p in list(path.waypoints)[1:] or path.waypoints]
+
         def clear(port_id: str, path: FlightPath) -> bool:
-            wps = [(p[0], p[1], alt) for p in list(path.waypoints)[1:] or path.waypoints]
-            return self.intents.return_clear(drone_id, pos, port_id, wps, now)
+            return self.intents.return_clear(drone_id, pos, port_id, waypoints(path), now)
 
         def affordable(path: FlightPath) -> bool:
             return model.leg_energy_wh(path.length_m, payload) <= spare
@@ -493,8 +496,7 @@ class Steering:
         # The nearest port whose return keeps clear of the other drones' intents (a farther one
         # within reach and a detour limit), else the nearest: its conflict is audited.
         picked = pick_return(options, clear, affordable)
-        best = None if picked is None else (picked[1].length_m, picked[0], list(picked[1].waypoints))
-        if best is None:
+        if picked is None:
             await self.commander.send_new(
                 Hold(
                     drone_id=drone_id,
@@ -509,8 +511,8 @@ class Steering:
             drone_id=drone_id,
             cmd_id=drone_command_id(drone_id, "rtp"),
             expires_at=self.commander.expiry(),
-            port_id=best[1],
-            waypoints=[(p[0], p[1], alt) for p in best[2][1:] or best[2]],
+            port_id=picked[0],
+            waypoints=waypoints(picked[1]),
         )
         for attempt in range(self.settings.return_attempts):
             ack = await self.commander.send_new(cmd, None)

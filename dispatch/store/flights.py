@@ -390,18 +390,8 @@ class FlightRepository:
             row = await self._lock_command(session, cmd_id)
             if row.sent_at is not None or row.mission_id != mission_id:
                 raise Conflict(f"command {cmd_id} of {mission_id} was sent: it is not changed")
-            before = (flight.plan or {}).get("depart")
-            flight.plan, row.payload = plan, payload
-            flight.updated_at = self._db.now()
-            await append_entry(
-                session,
-                self._db,
-                entity=ENTITY,
-                entity_id=mission_id,
-                action="retimed",
-                actor=actor,
-                payload={"cmd_id": cmd_id, "depart_before": before, "depart": plan.get("depart")},
-            )
+            row.payload = payload
+            await self._retime(session, flight, plan, actor=actor, cmd_id=cmd_id)
             return command_view(row)
 
     async def replace_start(
@@ -435,25 +425,28 @@ class FlightRepository:
                 created_at=self._db.now(),
             )
             session.add(row)
-            before = (flight.plan or {}).get("depart")
-            flight.plan = plan
-            flight.updated_at = self._db.now()
-            await append_entry(
-                session,
-                self._db,
-                entity=ENTITY,
-                entity_id=mission_id,
-                action="retimed",
-                actor=actor,
-                payload={
-                    "cmd_id": cmd_id,
-                    "refused_cmd_id": refused_cmd_id,
-                    "depart_before": before,
-                    "depart": plan.get("depart"),
-                },
+            await self._retime(
+                session, flight, plan, actor=actor, cmd_id=cmd_id, refused_cmd_id=refused_cmd_id
             )
             await session.flush()
             return command_view(row)
+
+    async def _retime(
+        self, session: AsyncSession, flight: FlightRow, plan: dict[str, Any], *, actor: str, **cmd: str
+    ) -> None:
+        """Give the locked ``flight`` its new ``plan`` and audit it (``retimed``, naming ``cmd``)."""
+        before = (flight.plan or {}).get("depart")
+        flight.plan = plan
+        flight.updated_at = self._db.now()
+        await append_entry(
+            session,
+            self._db,
+            entity=ENTITY,
+            entity_id=flight.mission_id,
+            action="retimed",
+            actor=actor,
+            payload={**cmd, "depart_before": before, "depart": plan.get("depart")},
+        )
 
     async def mark_command_sent(self, cmd_id: str) -> CommandView:
         """Record that a command went out; a re-send keeps the first ``sent_at``."""
