@@ -10,6 +10,7 @@ an area, far below any zone margin.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -37,8 +38,9 @@ class LocalFrame:
 
     @classmethod
     def centred_on(cls, lon: float, lat: float) -> LocalFrame:
-        """A frame centred on this point."""
-        return cls(lon, lat)
+        """The frame centred on this point, shared: building its projection takes milliseconds, and
+        the dispatcher needs an intent's frame for every telemetry sample it checks."""
+        return _shared_frame(float(lon), float(lat))
 
     @classmethod
     def for_points(cls, lonlats: Iterable[tuple[float, float]]) -> LocalFrame:
@@ -75,3 +77,9 @@ class LocalFrame:
         arr = np.asarray(xy, dtype=float).reshape(-1, 2)
         lon, lat = self._inverse.transform(arr[:, 0], arr[:, 1])
         return [(float(a), float(b)) for a, b in zip(np.atleast_1d(lon), np.atleast_1d(lat), strict=True)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared_frame(lon: float, lat: float) -> LocalFrame:
+    # A frame never changes once made, and pyproj's transformers are safe to share across threads.
+    return LocalFrame(lon, lat)

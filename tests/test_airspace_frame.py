@@ -57,3 +57,13 @@ def test_distance_m_is_the_planar_distance_in_the_frame() -> None:
     frame = LocalFrame.centred_on(126.95, 37.40)
     a, b = frame.to_lonlat(-3000.0, 400.0), frame.to_lonlat(1000.0, -2600.0)
     assert frame.distance_m(a, b) == pytest.approx(5000.0, rel=1e-12)
+
+
+def test_a_centre_has_one_shared_frame() -> None:
+    # The dispatcher asks an intent's frame for every telemetry sample: building one costs
+    # milliseconds of projection set-up, so frames are made once per centre.
+    a = LocalFrame.centred_on(114.39, 36.10)
+    assert LocalFrame.centred_on(114.39, 36.10) is a
+    assert LocalFrame.centred_on(114.40, 36.10) is not a
+    with pytest.raises(ValueError, match="valid lon/lat"):
+        LocalFrame.centred_on(float("nan"), 36.10)
