@@ -107,7 +107,13 @@ class Planning:
         readable, broken = routable(views, now)
         give_up = functools.partial(self.flights.request_to, actor=self.actor)
         await unserve(give_up, broken)
-        requests = tuple(readable)
+        # Work not ready within the commit window waits for a later round: the solver would chain
+        # it behind ready work on one trip, and a trip that waits for it is not committed, so the
+        # ready work would wait with it (an urgent licence behind a document ready in 20 minutes).
+        soon = now + timedelta(seconds=self.commit_window_s)
+        requests = tuple(r for r in readable if r.ready_at <= soon)
+        if not requests:
+            return
         if len(requests) > self.round_requests:
             # A backlog larger than a round can solve (in time, and within the solver's integer
             # penalties): the ones due first now, the others in later rounds.
