@@ -109,10 +109,12 @@ def _port_free(host: str, port: int) -> bool:
 
 
 async def _delivered_at(store: Store, request_id: str) -> datetime | None:
+    """The hand-over as the drone reported it (the dispatcher records it a moment later)."""
     timeline = await store.requests.timeline(request_id)
     for entry in timeline.entries:
         if entry.action == "transition" and entry.payload.get("to") == "delivered":
-            return entry.at
+            reported = entry.payload.get("details", {}).get("at")
+            return datetime.fromisoformat(reported) if isinstance(reported, str) else entry.at
     return None
 
 
