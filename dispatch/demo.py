@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--host", default="127.0.0.1", help="HTTP API and dashboard host (default 127.0.0.1)")
     ap.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000; 0: any free port)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the generated requests (default 1)")
+    ap.add_argument(
+        "--weather",
+        metavar="PATH_OR_URL",
+        help="live part: weather go/no-go from an Open-Meteo hourly forecast (file or URL); "
+        "unknown weather holds take-offs",
+    )
     ap.add_argument("--headless", action="store_true", help="no live terminal display, only the summary")
     ap.add_argument("--live-only", action="store_true", help="skip the paths and the offline plan")
     ap.add_argument("--no-live", action="store_true", help="skip the live part (paths and plan only)")
@@ -107,6 +113,7 @@ def main(argv: list[str]) -> int:
         port=args.port,
         display=display,
         seed=args.seed,
+        weather=args.weather,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     configure_logging()  # warnings only, escaped: the demo's HTTP server is open to anyone on --host

@@ -30,8 +30,10 @@ from dispatch.demo_display import DroneLine, Mode, ProgressDisplay, Snapshot
 from dispatch.demo_stream import Filing, request_stream
 from dispatch.lifecycle import REQUEST_TERMINAL
 from dispatch.live_system import LIVE_DISPATCHER, LiveSystem, live_system
+from dispatch.settings.model import WeatherSettings
 from dispatch.store import Store
 from dispatch.store.directory import load_pads
+from dispatch.weather_feed import weather_watching
 from fleet.description import Fleet
 from routing.requests import Request
 
@@ -96,6 +98,7 @@ class LiveOptions:
     seed: int = 1
     every_s: float = 90.0  # simulated seconds between generated filings
     timeout_s: float = 900.0  # wall-time safety limit when no duration is given
+    weather: str | None = None  # a forecast file or URL for weather go/no-go (None: not checked)
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -165,7 +168,8 @@ async def run_live(
         display.note(f"  dashboard: {system.dashboard_url}")
         display.note(f"  API:       {system.base_url}/api/v1  (OpenAPI schema at {system.base_url}/schema)")
         try:
-            await _fly(system, fleet, filings, labels, ids, display, opts, wall0)
+            async with weather_watching(system.dispatcher, WeatherSettings(source=opts.weather)):
+                await _fly(system, fleet, filings, labels, ids, display, opts, wall0)
         finally:
             display.close()
         km = sum(system.sim.drone(d.id).distance_flown_m for d in fleet.drones) / 1000.0

@@ -16,7 +16,9 @@ A drone may also carry ``"energy_wh"`` (battery state at the start, default: ful
 for strategic deconfliction (``routing.deconflict``): a model's ``"cruise_altitudes_m"``, the
 cruise layers it may fly (a list that includes ``cruise_altitude_m``, the preferred one; default:
 only ``cruise_altitude_m``), and a port's ``"landing_spots"`` (how many drones may land or take
-off there at once, an integer >= 1; default 1). The area may
+off there at once, an integer >= 1; default 1). Optional, for weather go/no-go, what a model is
+rated for (:class:`WeatherLimits`, defaults there): ``"max_wind_mps"``, ``"max_gust_mps"``,
+``"max_precip_mm_h"``, ``"min_temp_c"``, ``"max_temp_c"``. The area may
 name its time zone, ``"timezone": "Asia/Seoul"`` (an IANA name; default ``UTC``): the dashboard
 shows times in it.
 """
@@ -46,6 +48,35 @@ MODEL_FIELDS: tuple[str, ...] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class WeatherLimits:
+    """The weather a drone model is rated to fly in; beyond any of these it does not take off.
+
+    The defaults are those of common light delivery drones: sustained wind up to 12 m/s at any
+    height flown, gusts up to 15 m/s, no more than drizzle (0.5 mm/h), -10 to 40 °C.
+    """
+
+    max_wind_mps: float = 12.0
+    max_gust_mps: float = 15.0
+    max_precip_mm_h: float = 0.5
+    min_temp_c: float = -10.0
+    max_temp_c: float = 40.0
+
+    def to_dict(self) -> dict[str, float]:
+        """The fields that differ from the defaults, as in FLEET.json."""
+        default = WeatherLimits()
+        return {f: getattr(self, f) for f in WEATHER_FIELDS if getattr(self, f) != getattr(default, f)}
+
+
+WEATHER_FIELDS: tuple[str, ...] = (
+    "max_wind_mps",
+    "max_gust_mps",
+    "max_precip_mm_h",
+    "min_temp_c",
+    "max_temp_c",
+)
+
+
 class FleetFormatError(ValueError):
     """A fleet description is invalid. The message names the source, the record and the field."""
 
@@ -71,6 +102,7 @@ class DroneModel:
     service_s: float
     turnaround_s: float
     cruise_altitudes_m: tuple[float, ...] = ()  # allowed cruise layers; (): only cruise_altitude_m
+    weather: WeatherLimits = WeatherLimits()
 
     @property
     def layers(self) -> tuple[float, ...]:
@@ -138,6 +170,7 @@ class Fleet:
             models[name] = {f: getattr(m, f) for f in MODEL_FIELDS}
             if m.cruise_altitudes_m:
                 models[name]["cruise_altitudes_m"] = list(m.cruise_altitudes_m)
+            models[name].update(m.weather.to_dict())
         ports = []
         for p in self.ports:
             drones = []
@@ -188,7 +221,7 @@ def _parse_model(source: str, name: str, rec: Any) -> DroneModel:
     where = f"models.{name}"
     if not isinstance(rec, dict):
         raise FleetFormatError(source, where, "must be an object")
-    _check_unknown(source, where, rec, set(MODEL_FIELDS) | {"cruise_altitudes_m"})
+    _check_unknown(source, where, rec, {*MODEL_FIELDS, *WEATHER_FIELDS, "cruise_altitudes_m"})
     values = {f: _number(source, where, rec, f) for f in MODEL_FIELDS}
     positive = ("cruise_speed_mps", "cruise_altitude_m", "max_payload_kg", "battery_wh", "wh_per_km")
     for f in positive:
@@ -201,7 +234,34 @@ def _parse_model(source: str, name: str, rec: Any) -> DroneModel:
         raise FleetFormatError(
             source, where, f"field 'reserve_fraction' must be in [0, 1), got {values['reserve_fraction']!r}"
         )
-    return DroneModel(name=name, **values, cruise_altitudes_m=_layers(source, where, rec, values))
+    layers = _layers(source, where, rec, values)
+    return DroneModel(name=name, **values, cruise_altitudes_m=layers, weather=_weather(source, where, rec))
+
+
+def _weather(source: str, where: str, rec: dict[str, Any]) -> WeatherLimits:
+    """The optional weather limits of a model record (the defaults of :class:`WeatherLimits`)."""
+    given = {f: _number(source, where, rec, f) for f in WEATHER_FIELDS if f in rec}
+    limits = WeatherLimits(**given)
+    for f in ("max_wind_mps", "max_gust_mps"):
+        if getattr(limits, f) <= 0:
+            raise FleetFormatError(source, where, f"field {f!r} must be > 0, got {getattr(limits, f)!r}")
+    if limits.max_gust_mps < limits.max_wind_mps:
+        raise FleetFormatError(
+            source,
+            where,
+            f"field 'max_gust_mps' ({limits.max_gust_mps}) must be >= max_wind_mps ({limits.max_wind_mps})",
+        )
+    if limits.max_precip_mm_h < 0:
+        raise FleetFormatError(
+            source, where, f"field 'max_precip_mm_h' must be >= 0, got {limits.max_precip_mm_h!r}"
+        )
+    if limits.min_temp_c >= limits.max_temp_c:
+        raise FleetFormatError(
+            source,
+            where,
+            f"field 'min_temp_c' ({limits.min_temp_c}) must be below max_temp_c ({limits.max_temp_c})",
+        )
+    return limits
 
 
 def _layers(source: str, where: str, rec: dict[str, Any], values: dict[str, float]) -> tuple[float, ...]:

@@ -38,6 +38,7 @@ from dispatch.api import (
     routes_fleet,
     routes_intents,
     routes_requests,
+    routes_weather,
     routes_zones,
 )
 from dispatch.api import stream as stream_routes
@@ -69,6 +70,7 @@ def create_app(ctx: ApiContext, *, debug: bool = False) -> Litestar:
             *routes_intents.ROUTES,
             *routes_directory.ROUTES,
             *routes_admin.ROUTES,
+            *routes_weather.ROUTES,
             *stream_routes.ROUTES,
         ],
         middleware=[DefineMiddleware(ApiKeyMiddleware)],

@@ -1,6 +1,7 @@
 """``/health`` (no key): 200 when the database answers, the broker is connected and the dispatcher runs.
 
-Otherwise 503, naming what is down.
+Otherwise 503, naming what is down. A weather source that cannot be read, or an area grounded by
+an operator, is named in ``detail.weather`` without making the service unavailable.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ async def health(state: State) -> Response[HealthOut]:
     running = dispatcher_running(ctx.dispatcher)
     if not running:
         detail["dispatcher"] = "not running"
+    weather = ctx.dispatcher.weather.status()
+    if weather.grounded is not None:
+        detail["weather"] = f"area grounded: {weather.grounded}"
+    elif weather.problem is not None or weather.warning is not None:
+        # A warning, not an outage: unknown weather holds take-offs (or not) by the area's policy.
+        detail["weather"] = weather.problem or weather.warning or ""
     ok = database and broker and running
     body = HealthOut("ok" if ok else "unavailable", database, broker, running, detail)
     return Response(body, status_code=200 if ok else 503)

@@ -363,6 +363,25 @@ class ZoneCollection(Struct):
     features: list[dict[str, Any]]
 
 
+class WeatherOut(Struct):
+    """The weather as the dispatcher knows it (``docs/weather.md``)."""
+
+    source: str | None  # None: the weather is not checked
+    unknown_policy: Literal["hold", "fly"]
+    read_at: datetime | None
+    covers_until: datetime | None
+    problem: str | None  # why the weather is unknown now
+    warning: str | None  # the last read failed; the forecast before it is still used
+    grounded: str | None  # the operator's reason while the area is grounded
+
+
+class GroundingIn(Struct, forbid_unknown_fields=True):
+    """An operator grounds the area (a reason is required) or lifts the grounding."""
+
+    grounded: bool
+    reason: Reason = ""
+
+
 class HealthOut(Struct):
     """``ok`` when the database answers, the broker link is up and the dispatcher runs."""
 

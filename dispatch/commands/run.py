@@ -75,6 +75,7 @@ from dispatch.service.leadership import LeadershipError, Lease, cancel_and_wait,
 from dispatch.settings import LinkSettings, Settings, SettingsError, add_settings_arguments, load_settings
 from dispatch.settings.specs import RUN
 from dispatch.store import Store, StoreError, open_store
+from dispatch.weather_feed import weather_watching
 from fleet.clock import Clock
 from fleet.connection import client_id_from
 from fleet.link import FleetLink
@@ -207,6 +208,7 @@ async def _run(settings: Settings) -> int:
                 await running.enter_async_context(link)
                 await running.enter_async_context(dispatcher)
                 await running.enter_async_context(authority_reporting(dispatcher, settings.authority))
+                await running.enter_async_context(weather_watching(dispatcher, settings.weather))
                 print(READY_LINE, flush=True)
                 await stop.wait()
         finally:

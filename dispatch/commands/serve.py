@@ -51,6 +51,7 @@ from dispatch.settings.specs import SERVE
 from dispatch.store import NotFound, Store, StoreError, open_store
 from dispatch.store.directory import load_offices, load_pads
 from dispatch.store.engine import StoreConfigError
+from dispatch.weather_feed import weather_watching
 from fleet.description import FleetFormatError, load_fleet
 
 ACTOR = "cli:serve"
@@ -119,7 +120,12 @@ async def _serve(settings: Settings) -> int:
                 print(f"the database had no fleet: seeded {seeded}", flush=True)
             link = dispatcher_link(settings.link, clock, store)
             dispatcher = Dispatcher(store, link, clock, settings.dispatcher)
-            async with link, dispatcher, authority_reporting(dispatcher, settings.authority) as authority:
+            async with (
+                link,
+                dispatcher,
+                authority_reporting(dispatcher, settings.authority) as authority,
+                weather_watching(dispatcher, settings.weather),
+            ):
                 ctx = ApiContext(
                     store,
                     dispatcher,

@@ -55,6 +55,7 @@ from dispatch.service.drone_service import load_service_states, return_to_servic
 from dispatch.service.events import Events
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
+from dispatch.service.grounding import restore_grounding
 from dispatch.service.inbox import replay_inbox
 from dispatch.service.intake import Assessment
 from dispatch.service.intake_batch import IntakeBatcher
@@ -66,6 +67,7 @@ from dispatch.service.solver_pool import SolverPool
 from dispatch.service.state import ActiveMission, DispatcherStats, DroneView
 from dispatch.service.steering import Steering
 from dispatch.service.timing import take_off_window_s
+from dispatch.service.weather_gate import WeatherGate
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Intake, NewRequest, RequestView, Store
 from fleet.clock import Clock
@@ -102,6 +104,7 @@ class Dispatcher:
         self.actor = settings.actor
         self.stats = DispatcherStats()
         self.picture = FleetPicture(link.registry, clock)
+        self.weather = WeatherGate()  # off until a weather source is configured (dispatch.weather_feed)
         self.commander = Commander(
             store,
             link,
@@ -133,6 +136,7 @@ class Dispatcher:
             self.steering,
             self.stats,
             settings,
+            self.weather,
         )
         self.recovery = Recovery(
             store,
@@ -225,6 +229,7 @@ class Dispatcher:
         self.picture.load_fleet(fleet)
         self.link.expect_drones(d.id for d in fleet.drones)  # drop ids outside the fleet
         await load_service_states(self)
+        await restore_grounding(self.store, self.weather)
         await self.steering.load_zones()
         await self.recovery.recover()
         self._replayed = await replay_inbox(self.store, self.link, self.events.handle)

@@ -39,6 +39,7 @@ from dispatch.service.solver_pool import SolverPool
 from dispatch.service.state import ActiveMission, DispatcherStats
 from dispatch.service.steering import Steering
 from dispatch.service.timing import StartLatency, deconfliction_params, start_lead_s
+from dispatch.service.weather_gate import WeatherGate
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Conflict, NotFound, Store, StoreError
 from dispatch.store.views import CommandView
@@ -69,6 +70,7 @@ class Planning:
         steering: Steering,
         stats: DispatcherStats,
         settings: DispatcherSettings,
+        weather: WeatherGate,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -78,6 +80,8 @@ class Planning:
         self.flights = flights
         self.steering = steering
         self.stats = stats
+        self.weather = weather
+        self._held: dict[str, str] = {}  # request id -> why it waits on the ground, as recorded
         self.actor = settings.actor
         self.plan_seconds = settings.plan_seconds
         self.commit_window_s = settings.commit_window_s
@@ -187,6 +191,15 @@ class Planning:
                 # swaps a battery that is not landing: the drone would refuse the mission, and the
                 # same plan would come back every round. Its work waits for the next round.
                 continue
+            places = [(w[0], w[1]) for leg in trip.legs for w in leg.waypoints]
+            # The window from the earliest take-off to the planned landing: a later slot found by
+            # deconfliction flies in conditions checked here or in a later round.
+            held = self.weather.hold(model.weather, places, earliest, max(earliest, trip.legs[-1].arrive))
+            if held is not None:
+                self.stats.weather_holds += 1
+                await self._hold(pickups, held)
+                continue
+            await self._hold(pickups, None)
             # The intents in force now (a start moved meanwhile counts): read, placed and reserved
             # with no await in between, so two placements never miss each other.
             index = self.steering.intents.others(dp.drone_id)
@@ -217,6 +230,19 @@ class Planning:
                         details={"reason": u.reason, "detail": u.detail},
                         expected_state=RequestState.ACCEPTED,
                     )
+
+    async def _hold(self, request_ids: list[str], why: str | None) -> None:
+        """Record why these accepted requests wait on the ground (None: they wait no more), once
+        per change."""
+        for rid in request_ids:
+            if self._held.get(rid) == why:
+                continue
+            with contextlib.suppress(NotFound):
+                await self.store.requests.hold(rid, why, actor=self.actor)
+            if why is None:
+                self._held.pop(rid, None)
+            else:
+                self._held[rid] = why
 
     async def _commit(
         self, drone_id: str, trip: Trip, weights: dict[str, float], intent: OperationalIntent

@@ -112,6 +112,16 @@ class AuthoritySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WeatherSettings:
+    """Weather go/no-go (docs/weather.md); off while ``source`` is None."""
+
+    source: str | None = None  # a file of Open-Meteo hourly JSON, or an http(s) URL answering it
+    refresh_s: float = 600.0  # wall seconds between reads of the source
+    max_age_s: float = 10800.0  # wall seconds a forecast is used after its last good read
+    unknown: str = "hold"  # the area's policy when the weather is unknown: hold or fly
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     """What the process reports."""
 
@@ -131,3 +141,4 @@ class Settings:
     clock: ClockSettings = field(default_factory=ClockSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     authority: AuthoritySettings = field(default_factory=AuthoritySettings)
+    weather: WeatherSettings = field(default_factory=WeatherSettings)

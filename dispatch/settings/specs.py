@@ -151,6 +151,21 @@ def report_target(value: Value) -> str:
     return target
 
 
+def weather_source(value: Value) -> str:
+    """A forecast file's path, or an ``http(s)`` URL."""
+    source = text(value).strip()
+    if "://" in source and not re.match(r"^https?://[^\s/]+", source):
+        raise ValueError(f"expected a file path or an http:// or https:// URL, got {value!r}")
+    return source
+
+
+def unknown_weather(value: Value) -> str:
+    """``hold`` or ``fly``: what unknown weather means."""
+    if value not in ("hold", "fly"):
+        raise ValueError(f"expected hold or fly, got {value!r}")
+    return str(value)
+
+
 def altitude(value: Value) -> float:
     """A finite number of metres (may be negative)."""
     return _number(value)
@@ -465,6 +480,34 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         altitude,
         "the area's ground altitude (metres above sea level): reported altitudes are heights above "
         "take-off plus this",
+    ),
+    Setting(
+        "weather.source",
+        "--weather",
+        weather_source,
+        "weather go/no-go from an hourly forecast in Open-Meteo's JSON format: a file or an http(s) "
+        "URL, re-read periodically; unset: the weather is not checked ([weather](weather.md))",
+        metavar="PATH_OR_URL",
+    ),
+    Setting(
+        "weather.refresh_s",
+        None,
+        positive,
+        "wall seconds between reads of the weather source",
+    ),
+    Setting(
+        "weather.max_age_s",
+        None,
+        positive,
+        "wall seconds a forecast is still used after its last good read; then the weather is unknown",
+    ),
+    Setting(
+        "weather.unknown",
+        "--weather-unknown",
+        unknown_weather,
+        "what unknown weather (source unreadable or stale, hours not covered) means: `hold` (no "
+        "take-off) or `fly`",
+        metavar="POLICY",
     ),
     Setting(
         "logging.verbose",

@@ -140,6 +140,7 @@ class DirectoryRepository:
                 for f in MODEL_FIELDS:
                     setattr(row, f, getattr(model, f))
                 row.cruise_altitudes_m = list(model.cruise_altitudes_m) or None
+                row.weather_limits = model.weather.to_dict() or None
                 session.add(row)
             for port in fleet.ports:
                 prow = await session.get(PortRow, port.id) or PortRow(id=port.id)
@@ -262,6 +263,7 @@ class DirectoryRepository:
             models = {
                 m.name: {f: getattr(m, f) for f in MODEL_FIELDS}
                 | ({"cruise_altitudes_m": m.cruise_altitudes_m} if m.cruise_altitudes_m else {})
+                | (m.weather_limits or {})
                 for m in await session.scalars(select(DroneModelRow))
             }
             if not models:

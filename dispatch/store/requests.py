@@ -390,6 +390,27 @@ class RequestRepository:
             await apply_transition(session, self._db, row, target, actor=actor, details=details)
             return request_view(row)
 
+    async def hold(self, request_id: str, why: str | None, *, actor: str) -> RequestView:
+        """Say why an accepted request waits (``why``: e.g. ``weather_hold: wind 17.0 m/s > limit
+        12.0 m/s``), or that it waits no more (None), as its ``state_reason``; audited as ``held``
+        or ``released``, once per change. A request no longer accepted is left as it is."""
+        async with self._db.write() as session:
+            row = await lock_request(session, request_id)
+            if row.state != RequestState.ACCEPTED.value or row.state_reason == why:
+                return request_view(row)
+            row.state_reason = why
+            row.updated_at = self._db.now()
+            await append_entry(
+                session,
+                self._db,
+                entity=ENTITY,
+                entity_id=row.id,
+                action="held" if why is not None else "released",
+                actor=actor,
+                payload={"reason": why},
+            )
+            return request_view(row)
+
     async def get(self, request_id: str) -> RequestView:
         """One request, or :class:`NotFound`."""
         async with self._db.read() as session:

@@ -1,0 +1,120 @@
+"""Weather go/no-go in the running system (real broker, SQLite and PostgreSQL): with a forecast
+beyond the drones' limits nothing takes off, the accepted request says why (the quantity, the limit
+and the value, audited once), and when a new forecast says the wind has dropped it is flown. The
+gate's policy for unknown weather and an operator's grounding are checked on the gate itself."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airspace.weather import Forecast
+from dispatch.harness import SIM_START, request, running_system
+from dispatch.service.solver_pool import SolverPool
+from dispatch.service.weather_gate import WeatherGate
+from dispatch.settings.model import WeatherSettings
+from dispatch.store import Store
+from dispatch.weather_feed import weather_watching
+from fleet.connection import BrokerAddress
+from fleet.description import WeatherLimits
+from tests.dispatcher_fixtures import states
+
+
+def forecast(wind_120m_kmh: float, *, start: datetime = SIM_START, hours: int = 6) -> dict[str, Any]:
+    """An Open-Meteo response for the sample area, in UTC, wind in km/h."""
+    return {
+        "latitude": 37.39,
+        "longitude": 126.95,
+        "utc_offset_seconds": 0,
+        "timezone": "GMT",
+        "hourly_units": {
+            "time": "iso8601",
+            "wind_speed_120m": "km/h",
+            "wind_gusts_10m": "km/h",
+            "precipitation": "mm",
+            "temperature_2m": "°C",
+        },
+        "hourly": {
+            "time": [(start + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M") for h in range(hours)],
+            "wind_speed_120m": [wind_120m_kmh] * hours,
+            "wind_gusts_10m": [30.0] * hours,
+            "precipitation": [0.0] * hours,
+            "temperature_2m": [8.0] * hours,
+        },
+    }
+
+
+async def test_wind_beyond_the_limit_holds_the_take_off_until_it_drops(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, tmp_path: Path
+) -> None:
+    source = tmp_path / "forecast.json"
+    source.write_text(json.dumps(forecast(wind_120m_kmh=72.0)))  # 20 m/s at cruise height
+    async with running_system(store, broker, prefix, drones=2, speed=60.0, pool=solver_pool) as system:
+        d = system.dispatcher
+        settings = WeatherSettings(source=str(source), refresh_s=3600.0)
+        async with weather_watching(d, settings) as feed:
+            assert feed is not None and d.weather.status().problem is None
+            filed = await d.submit(request("city-hall", "court-branch"))
+
+            async def held() -> bool:
+                return (await store.requests.get(filed.id)).state_reason is not None
+
+            await d.wait_until(held, timeout_s=30)
+            view = await store.requests.get(filed.id)
+            assert view.state == "accepted"
+            assert view.state_reason == "weather_hold: wind 20.0 m/s > limit 12.0 m/s"
+            assert not d.missions and d.stats.weather_holds >= 1
+            d.wake()  # another round, same weather: no second audit entry
+            rounds = d.stats.plan_rounds
+
+            async def another_round() -> bool:
+                return d.stats.plan_rounds > rounds
+
+            await d.wait_until(another_round, timeout_s=30)
+            timeline = await store.requests.timeline(filed.id)
+            assert [e.action for e in timeline.entries].count("held") == 1
+
+            source.write_text(json.dumps(forecast(wind_120m_kmh=18.0)))  # 5 m/s
+            await feed.read_once()
+
+            async def delivered() -> bool:
+                return (await states(store, [filed.id]))[filed.id] == "delivered"
+
+            await d.wait_until(delivered, timeout_s=90)
+            assert (await store.verify_audit()).ok
+
+
+LIMITS = WeatherLimits()
+PLACES = [(126.95, 37.39)]
+
+
+def test_unknown_weather_follows_the_area_policy() -> None:
+    start = SIM_START + timedelta(hours=1)
+    end = start + timedelta(minutes=20)
+    gate = WeatherGate()
+    assert gate.hold(LIMITS, PLACES, start, end) is None  # no source: the weather is not checked
+    gate.configure("forecast.json", "hold")
+    assert gate.hold(LIMITS, PLACES, start, end) == "weather_hold: weather unknown (no forecast read yet)"
+    gate.update(Forecast.from_open_meteo(forecast(18.0, hours=3)), SIM_START)
+    assert gate.hold(LIMITS, PLACES, start, end) is None
+    beyond = gate.hold(LIMITS, PLACES, start + timedelta(hours=3), end + timedelta(hours=3))
+    assert beyond is not None and "unknown for the flight" in beyond
+    gate.failed("weather source forecast.json: OSError: gone", stale=False)
+    assert gate.hold(LIMITS, PLACES, start, end) is None  # the last forecast is still fresh
+    assert gate.status().warning is not None and gate.status().problem is None
+    gate.failed("weather source forecast.json: OSError: gone", stale=True)
+    assert gate.hold(LIMITS, PLACES, start, end) == (
+        "weather_hold: weather unknown (weather source forecast.json: OSError: gone)"
+    )
+    gate.unknown = "fly"
+    assert gate.hold(LIMITS, PLACES, start, end) is None
+
+
+def test_a_grounded_area_holds_every_take_off() -> None:
+    gate = WeatherGate()
+    gate.grounded = "typhoon In-fa"
+    start = datetime(2026, 12, 1, 1, tzinfo=UTC)
+    why = gate.hold(LIMITS, PLACES, start, start + timedelta(minutes=10))
+    assert why == "weather_hold: area grounded by an operator (typhoon In-fa)"
