@@ -31,7 +31,7 @@ from dispatch.api.schemas import (
     TrackPoint,
 )
 from dispatch.service.intake import ServiceArea, deadline_in_force, edge_problem, routing_request
-from dispatch.service.operations import CancelPending, cancel_request, quote
+from dispatch.service.operations import CancelPending, cancel_request, quote, quote_hold
 from dispatch.store import Conflict, NewRequest, NotFound, Place, RequestView
 from dispatch.store.requests import PAD_TOLERANCE_DEG
 from dispatch.store.views import AuditEntry
@@ -413,7 +413,8 @@ async def cancel(
     ],
 )
 async def make_quote(state: State, data: JSONBody[QuoteIn]) -> QuoteOut:
-    """What intake would answer now (feasible with an ETA, or the reason); files nothing."""
+    """What intake would answer now (feasible with an ETA, or the reason); files nothing. A
+    feasible flight the weather would keep on the ground now says so in ``hold``."""
     ctx = ctx_of(state)
     _check_weight(data.weight_kg)
     _check_times(data.ready_at, data.deadline)
@@ -437,6 +438,7 @@ async def make_quote(state: State, data: JSONBody[QuoteIn]) -> QuoteOut:
         eta=verdict.eta,
         eta_kind="best_single_drone" if verdict.eta is not None else None,
         drone_id=verdict.drone_id,
+        hold=quote_hold(ctx.dispatcher, verdict, pickup, dropoff),
     )
 
 

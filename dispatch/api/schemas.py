@@ -189,6 +189,7 @@ class QuoteOut(Struct):
     eta: datetime | None
     eta_kind: str | None
     drone_id: str | None
+    hold: str | None = None  # feasible, but it could not take off now: ``weather_hold: ...``
 
 
 class Position(Struct):

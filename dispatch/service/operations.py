@@ -141,6 +141,17 @@ async def quote(
     return verdicts[0]
 
 
+def quote_hold(dispatcher: Dispatcher, verdict: Assessment, pickup: Place, dropoff: Place) -> str | None:
+    """Why the quoted flight could not take off now for the weather (``weather_hold: ...``), or
+    None: judged for the quote's drone over its flight, from now to the quoted drop-off."""
+    if not verdict.accepted or verdict.eta is None or verdict.drone_id is None:
+        return None
+    model = dispatcher.picture.model(verdict.drone_id)
+    places = [(pickup.lon, pickup.lat), (dropoff.lon, dropoff.lat)]
+    now = dispatcher.clock.now()
+    return dispatcher.weather.hold(model.weather, places, now, max(now, verdict.eta))
+
+
 async def reload_zones(dispatcher: Dispatcher) -> list[str]:
     """Make the dispatcher read the zones from the store now (not at its next tick)."""
     return list(await dispatcher.reload_zones())
