@@ -21,6 +21,7 @@ import httpx
 
 from airspace.weather import Forecast, WeatherFormatError
 from dispatch.service.dispatcher import Dispatcher
+from dispatch.service.weather_returns import turn_back_for_weather
 from dispatch.settings.model import WeatherSettings
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,11 @@ class WeatherFeed:
         self.reads += 1
         self._good_at = time.monotonic()
         gate.update(forecast, self.dispatcher.clock.now())
-        self.dispatcher.wake()  # held work may fly now, or flying work be checked
+        self.dispatcher.wake()  # held work may fly now
+        try:  # drones in the air now heading into weather beyond their limits turn back at once
+            await turn_back_for_weather(self.dispatcher)
+        except Exception:  # the next tick tries again; the feed must go on
+            log.exception("weather: turning drones back failed")
 
     async def run(self) -> None:
         """Re-read every ``refresh_s`` wall seconds until cancelled."""

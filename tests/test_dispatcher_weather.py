@@ -19,6 +19,7 @@ from dispatch.store import Store
 from dispatch.weather_feed import weather_watching
 from fleet.connection import BrokerAddress
 from fleet.description import WeatherLimits
+from fleet.messages import Landed
 from tests.dispatcher_fixtures import states
 
 
@@ -118,3 +119,41 @@ def test_a_grounded_area_holds_every_take_off() -> None:
     start = datetime(2026, 12, 1, 1, tzinfo=UTC)
     why = gate.hold(LIMITS, PLACES, start, start + timedelta(minutes=10))
     assert why == "weather_hold: area grounded by an operator (typhoon In-fa)"
+
+
+async def test_a_drone_in_the_air_turns_back_when_the_weather_ahead_turns(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, tmp_path: Path
+) -> None:
+    source = tmp_path / "forecast.json"
+    source.write_text(json.dumps(forecast(wind_120m_kmh=18.0)))
+    async with running_system(store, broker, prefix, drones=1, speed=30.0, pool=solver_pool) as system:
+        d = system.dispatcher
+        async with weather_watching(d, WeatherSettings(source=str(source), refresh_s=3600.0)) as feed:
+            assert feed is not None
+            # The pickup is 6 km from the drone's port: minutes of flight before anything is on board.
+            filed = await d.submit(request("gwacheon", "city-hall"))
+
+            async def flying() -> bool:
+                return any(m.state == "flying" for m in d.missions.values())
+
+            await d.wait_until(flying, timeout_s=60)
+            (mission_id,) = d.missions
+            source.write_text(json.dumps(forecast(wind_120m_kmh=72.0)))
+            await feed.read_once()
+            assert d.stats.weather_returns == 1
+            notes = [e for e in await store.history("flight", mission_id) if e.action == "weather_return"]
+            assert notes and notes[0].payload["reason"] == "weather_hold: wind 20.0 m/s > limit 12.0 m/s"
+
+            async def back_and_waiting() -> bool:
+                view = await store.requests.get(filed.id)
+                return (
+                    not d.missions
+                    and view.state == "accepted"
+                    and (view.state_reason or "").startswith("weather_hold")
+                )
+
+            await d.wait_until(back_and_waiting, timeout_s=90)
+            assert (await store.flights.get(mission_id)).state == "aborted"
+            landed = await system.sim.wait_for(lambda e: isinstance(e, Landed) and e.port_id is not None, 120)
+            assert landed.port_id is not None, "sent to a port, not landed in the open"
+            assert not system.sim.breaches and system.sim.separation.count == 0

@@ -68,6 +68,7 @@ from dispatch.service.state import ActiveMission, DispatcherStats, DroneView
 from dispatch.service.steering import Steering
 from dispatch.service.timing import take_off_window_s
 from dispatch.service.weather_gate import WeatherGate
+from dispatch.service.weather_returns import turn_back_for_weather
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Intake, NewRequest, RequestView, Store
 from fleet.clock import Clock
@@ -428,6 +429,7 @@ class Dispatcher:
                 ("zones", self.steering.zones_changed),
                 ("silence", lambda: for_each("tick.silence", self.drones, silence, errors)),
                 ("service", lambda: return_to_service(self)),
+                ("weather", lambda: turn_back_for_weather(self)),
                 ("eta", lambda: for_each("tick.eta", self.missions.values(), eta, errors)),
             ],
             errors,

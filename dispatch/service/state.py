@@ -90,6 +90,7 @@ class DispatcherStats:
     breaches: int = 0
     separation_losses: int = 0  # reported by drones (the simulator's separation monitor)
     weather_holds: int = 0  # trips kept on the ground by the weather (or a grounding), per round
+    weather_returns: int = 0  # drones in the air turned back by the weather ahead
     refused_events: Counter[str] = field(default_factory=Counter)  # by event (event_gate)
     errors: Counter[str] = field(default_factory=Counter)
     first_command_wall: dict[str, float] = field(default_factory=dict)  # request -> time.time()

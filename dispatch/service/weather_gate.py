@@ -88,3 +88,16 @@ class WeatherGate:
         if self.unknown == "fly":
             return None
         return f"{HOLD_REASON}: weather unknown ({self.problem})"
+
+    def ahead(
+        self, limits: WeatherLimits, places: Iterable[tuple[float, float]], start: datetime, end: datetime
+    ) -> str | None:
+        """Why a drone in the air should turn back: the forecast for the rest of its flight is beyond
+        its model's limits (``weather_hold: ...``), or None. Unknown weather and a grounding keep
+        drones on the ground but never call back one in the air."""
+        if self.source is None or self.forecast is None or self.problem is not None:
+            return None
+        verdict = assess(limits, self.forecast.conditions(list(places), start, end))
+        if not verdict.exceeded:
+            return None
+        return f"{HOLD_REASON}: " + "; ".join(e.describe() for e in verdict.exceeded)
