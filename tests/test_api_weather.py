@@ -57,6 +57,9 @@ async def test_an_operator_grounds_the_area_and_lifts_it(
             return (await api.store.requests.get(filed.id)).state_reason == why
 
         await api.dispatcher.wait_until(held, timeout_s=30)
+        metrics = (await api.client().get("/metrics")).text
+        assert "dronedispatch_area_grounded 1" in metrics
+        assert "dronedispatch_weather_holds_total 0" not in metrics
         assert (await api.store.requests.get(filed.id)).state == "accepted"
         assert not api.dispatcher.missions
 

@@ -17,6 +17,9 @@ Names (all prefixed ``dronedispatch_``):
 ``cancel_steers_total``                      counter   flights re-routed to take a cancelled request off
 ``geofence_breaches_total``                  counter   breaches reported by drones
 ``separation_losses_total``                  counter   losses of separation reported by drones
+``weather_holds_total``                      counter   trips kept on the ground by the weather or a grounding
+``weather_returns_total``                    counter   drones in the air turned back by the weather ahead
+``area_grounded``                            gauge     1 while an operator has grounded the area
 ``nonconformance_total``                     counter   flights found outside their operational intent
 ``flights_nonconforming``                    gauge     flights outside their operational intent now
 ``events_refused_total``                     counter   events naming a mission not the drone's current one
@@ -124,6 +127,24 @@ async def metrics(state: State) -> Response[str]:
         "counter",
         "Losses of separation reported.",
         [("", d.stats.separation_losses)],
+    )
+    out.metric(
+        "weather_holds_total",
+        "counter",
+        "Trips kept on the ground by the weather or a grounding.",
+        [("", d.stats.weather_holds)],
+    )
+    out.metric(
+        "weather_returns_total",
+        "counter",
+        "Drones in the air turned back by the weather ahead.",
+        [("", d.stats.weather_returns)],
+    )
+    out.metric(
+        "area_grounded",
+        "gauge",
+        "1 while an operator has grounded the area.",
+        [("", float(d.weather.grounded is not None))],
     )
     out.metric(
         "nonconformance_total",
