@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 
 from dispatch.api import ApiContext, AppServer, create_app
 from dispatch.dashboard import STATIC_DIR
@@ -436,6 +436,38 @@ async def test_the_map_style_setting_reaches_the_map_and_a_missing_style_falls_b
             else:
                 await expect(notice).to_have_count(0)
             assert any(u.startswith("http://127.0.0.1:9/") for u in fetched), fetched
+            assert not errors, errors
+        finally:
+            await context.close()
+
+
+async def test_an_operator_grounds_the_area_from_the_dashboard_and_lifts_it(
+    sqlite_store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, browser: Browser
+) -> None:
+    async with idle_api(sqlite_store, broker, prefix, solver_pool, dashboard=STATIC_DIR) as api:
+        context = await browser.new_context(viewport=VIEWPORT)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            await page.goto(f"{api.url}/dashboard#key={api.keys['operator']}")
+            weather = page.get_by_test_id("weather-state")
+            await expect(weather).to_have_attribute("data-state", "off", timeout=TIMEOUT_MS)
+            await expect(weather).to_have_text("not checked")
+
+            async def answer(dialog: Dialog) -> None:
+                await dialog.accept("typhoon In-fa")
+
+            page.once("dialog", answer)
+            await page.get_by_test_id("ground-area").click()
+            await expect(weather).to_have_attribute("data-state", "grounded", timeout=TIMEOUT_MS)
+            assert api.dispatcher.weather.grounded == "typhoon In-fa"
+            entries = await sqlite_store.history("area", "grounding")
+            assert [e.action for e in entries] == ["grounded"] and entries[0].actor.startswith("operator")
+            await expect(page.get_by_test_id("ground-area")).to_have_text("Lift grounding")
+            await page.get_by_test_id("ground-area").click()
+            await expect(weather).to_have_attribute("data-state", "off", timeout=TIMEOUT_MS)
+            assert api.dispatcher.weather.grounded is None
             assert not errors, errors
         finally:
             await context.close()

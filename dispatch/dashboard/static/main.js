@@ -1,12 +1,13 @@
 /* Drone dispatch operations dashboard: ES modules, no build step, no network beyond the API (and
  * the map style, when the service names one).
  *
- * Data: GET /api/v1/{area,zones,pads,ports,fleet,requests,intents} (refreshed periodically) and the live
+ * Data: GET /api/v1/{area,zones,pads,ports,fleet,requests,intents,weather} (refreshed periodically) and the live
  * stream GET /api/v1/stream. The operator key comes from the URL fragment #key=... (then removed
  * from the address bar) or from a small form, and is kept in sessionStorage.
  *
  * Modules: state (shared state and helpers), time (area time, simulated clock), api, log, model
- * (what is shown, worked out from the state), map (MapLibre), fleet, zones, intents, requests, stream.
+ * (what is shown, worked out from the state), map (MapLibre), fleet, zones, intents, requests, weather,
+ * stream.
  */
 import { api, onUnauthorizedCall } from "./api.js";
 import { refreshFleet } from "./fleet.js";
@@ -17,6 +18,7 @@ import { refreshRequests, renderRequests } from "./requests.js";
 import { $, KEY_STORAGE, REFRESH_MS, S, el, listOf, num, first } from "./state.js";
 import { setConnection, startStream, stopStream } from "./stream.js";
 import { AREA, hhmmss, setAreaTimeZone, simNow } from "./time.js";
+import { bindGrounding, refreshWeather } from "./weather.js";
 import { bindZoneForm, onMapClick, renderZones } from "./zones.js";
 
 function normPlace(p, fallbackId) {
@@ -55,7 +57,7 @@ function fitOnce() {
 }
 
 async function refreshAll() {
-  const results = await Promise.allSettled([refreshFleet(), refreshRequests(), refreshIntents()]);
+  const results = await Promise.allSettled([refreshFleet(), refreshRequests(), refreshIntents(), refreshWeather()]);
   return results.every((r) => r.status === "fulfilled");
 }
 
@@ -130,10 +132,12 @@ function init() {
     polygonFields: $("#polygon-fields"), polyCount: $("#poly-count"),
     tempZones: $("#temp-zones"), tempZoneList: $("#temp-zone-list"), showIntents: $("#show-intents"),
     keyModal: $("#key-modal"), keyInput: $("#key-input"), keyError: $("#key-error"),
+    weatherState: $("#weather-state"), groundArea: $("#ground-area"),
   });
   onUnauthorizedCall(onUnauthorized);
   bindZoneForm();
   bindIntentsToggle();
+  bindGrounding();
   $("#zoom-in").addEventListener("click", () => zoomBy(0.5));
   $("#zoom-out").addEventListener("click", () => zoomBy(-0.5));
   $("#zoom-fit").addEventListener("click", fitArea);
