@@ -26,6 +26,7 @@ from typing import TextIO
 
 import httpx
 
+from airspace.weather import WeatherFormatError
 from dispatch.demo_display import DroneLine, Mode, ProgressDisplay, Snapshot
 from dispatch.demo_stream import Filing, request_stream
 from dispatch.lifecycle import REQUEST_TERMINAL
@@ -33,7 +34,7 @@ from dispatch.live_system import LIVE_DISPATCHER, LiveSystem, live_system
 from dispatch.settings.model import WeatherSettings
 from dispatch.store import Store
 from dispatch.store.directory import load_pads
-from dispatch.weather_feed import weather_watching
+from dispatch.weather_feed import read_forecast, weather_watching
 from fleet.description import Fleet
 from routing.requests import Request
 
@@ -149,6 +150,12 @@ async def run_live(
         port = 0
     labels: dict[str, str] = {}  # request id -> label (R001, D015)
     ids: list[str] = []
+    weather = None
+    if opts.weather is not None:
+        try:
+            weather = await read_forecast(opts.weather)
+        except (OSError, httpx.HTTPError, WeatherFormatError) as exc:
+            display.note(f"  weather {opts.weather}: {exc}; the simulated drones fly in calm air")
     async with live_system(
         fleet,
         zones_path,
@@ -160,6 +167,7 @@ async def run_live(
         host=opts.host,
         port=port,
         offices={f.office_id for f in filings},
+        weather=weather,
     ) as system:
         clock = system.clock
         system.dispatcher.on_progress = lambda rid, state: display.request_changed(

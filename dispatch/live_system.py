@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from airspace.weather import Forecast
 from airspace.zones import load_zones, wgs84_feature
 from dispatch.api.app import AppServer, create_app
 from dispatch.api.context import ApiContext
@@ -79,6 +80,7 @@ async def live_system(
     dispatcher_settings: DispatcherSettings = LIVE_DISPATCHER,
     offices: Iterable[str] | None = None,
     startup_s: float = 3.0,
+    weather: Forecast | None = None,
 ) -> AsyncIterator[LiveSystem]:
     """Seed the store (fleet, pads with one office each, zones), start everything, create an
     operator key and a key per office (default: every office), and yield the running system.
@@ -112,7 +114,14 @@ async def live_system(
             clock = SharedClock(speed, start, time.time() + startup_s)
             now[0] = clock.now
             sim = SimulatedFleet(
-                fleet, broker, clock=clock, prefix=PREFIX, zones=zones, passwords=logins, fleet_secret=secret
+                fleet,
+                broker,
+                clock=clock,
+                prefix=PREFIX,
+                zones=zones,
+                passwords=logins,
+                fleet_secret=secret,
+                weather=weather,  # the drones fly in the wind the dispatcher judges by
             )
             link = FleetLink(
                 replace(broker, username="dispatcher", password=logins["dispatcher"]),

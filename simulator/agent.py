@@ -75,8 +75,11 @@ class DroneAgent:
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         on_event: Callable[[AnyEvent], None] | None = None,
         key: bytes | None = None,
+        wind: Callable[[str, float, float, datetime], tuple[float, float]] | None = None,
     ) -> None:
-        """``key``: the drone's own signing key (see :mod:`fleet.signing`); None sends unsigned."""
+        """``key``: the drone's own signing key (see :mod:`fleet.signing`); None sends unsigned.
+        ``wind``: the wind at (drone id, lon, lat, time), set before every step (None: the drone's
+        own constant wind)."""
         self.sim = sim
         self.key = key
         self.address = address
@@ -88,6 +91,7 @@ class DroneAgent:
         self.lost_link_after_s = lost_link_after_s
         self.session_expiry_s = session_expiry_s
         self.on_event = on_event
+        self.wind = wind
         self.client_id = client_id_from("sim", topics.prefix, sim.id)
         self.connected = asyncio.Event()
         self.dropped: Counter[str] = Counter()
@@ -342,6 +346,8 @@ class DroneAgent:
                 due = self.clock.now()
             now = self.clock.now()
             try:
+                if self.wind is not None:
+                    self.sim.wind_xy = self.wind(self.sim.id, *self.sim.lonlat(), now)
                 previous = self._simulate(now, previous)
             except Exception:  # a simulator bug must be loud, but must not silence the drone
                 self.errors += 1

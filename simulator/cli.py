@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
 from datetime import datetime
 from pathlib import Path
 
+from airspace.weather import Forecast
 from airspace.zones import ZoneFormatError, load_zones
 from fleet.acl import parse_passwords
 from fleet.clock import Clock, RealClock, ScaledClock, add_clock_arguments, shared_clock
@@ -52,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"topic prefix (default {DEFAULT_PREFIX})")
     p.add_argument("--drones", help="comma-separated drone ids to simulate (default: all)")
     p.add_argument("--wind", help="SPEED_MPS@FROM_DEG, e.g. 6@270 for a 6 m/s west wind")
+    p.add_argument(
+        "--weather",
+        metavar="PATH",
+        help="fly in the wind of this Open-Meteo hourly forecast (the file the dispatcher's --weather reads)",
+    )
     p.add_argument("--telemetry-period", type=float, default=1.0, help="simulated seconds per sample")
     p.add_argument(
         "--lost-link-after",
@@ -121,6 +128,11 @@ def main(argv: list[str]) -> int:
         zones = load_zones(args.zones) if args.zones else []
         clock = _clock(args)
         wind_mps, wind_from = _wind(args.wind)
+        weather = (
+            Forecast.from_open_meteo(json.loads(Path(args.weather).read_text(encoding="utf-8")))
+            if args.weather
+            else None
+        )
         faults = [
             FaultSpec.parse(kind, text)  # type: ignore[arg-type]
             for kind in FAULT_VALUES
@@ -155,6 +167,7 @@ def main(argv: list[str]) -> int:
             drone_ids=drones,
             wind_mps=wind_mps,
             wind_from_deg=wind_from,
+            weather=weather,
             telemetry_period_s=args.telemetry_period,
             lost_link_after_s=args.lost_link_after,
             seed=args.seed,

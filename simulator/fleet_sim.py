@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Literal, TypeVar
 
 from airspace.frame import LocalFrame
+from airspace.weather import Forecast
 from airspace.zones import Zone
 from fleet.clock import Clock, RealClock
 from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress
@@ -37,6 +38,7 @@ from simulator.agent import DroneAgent
 from simulator.drone import SimDrone
 from simulator.monitor import AirspaceMonitor
 from simulator.separation import SeparationLoss, SeparationMonitor
+from simulator.wind import WindField, wind_vector
 
 E = TypeVar("E", bound=AnyEvent)
 
@@ -48,14 +50,6 @@ def fleet_frame(fleet: Fleet, zones: Iterable[Zone] = ()) -> LocalFrame:
         minx, miny, maxx, maxy = z.shape.bounds
         points += [(minx, miny), (maxx, maxy)]
     return LocalFrame.for_points(points)
-
-
-def wind_vector(speed_mps: float, from_deg: float) -> tuple[float, float]:
-    """The (east, north) velocity of a wind of ``speed_mps`` blowing *from* ``from_deg`` (0 = north)."""
-    import math
-
-    a = math.radians(from_deg)
-    return (-speed_mps * math.sin(a), -speed_mps * math.cos(a))
 
 
 class SimulatedFleet:
@@ -73,6 +67,7 @@ class SimulatedFleet:
         drone_ids: Iterable[str] | None = None,
         wind_mps: float = 0.0,
         wind_from_deg: float = 0.0,
+        weather: Forecast | None = None,
         telemetry_period_s: float = 1.0,
         lost_link_after_s: float = 30.0,
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
@@ -85,7 +80,9 @@ class SimulatedFleet:
         as with the broker ACL of ``dronedispatch mqtt acl``; otherwise all use ``broker``'s login.
         ``fleet_secret``: each drone signs its states, acks and events with its own key derived
         from it (:mod:`fleet.signing`); None: they go unsigned. ``separation``: the minima of the
-        separation monitor (default 50 m horizontally, 15 m vertically)."""
+        separation monitor (default 50 m horizontally, 15 m vertically). ``weather``: the drones fly
+        in this forecast's wind (where it gives one; else the constant ``wind_mps`` from
+        ``wind_from_deg``)."""
         self.fleet = fleet
         self.address = broker if isinstance(broker, BrokerAddress) else BrokerAddress.parse(broker)
         self.clock: Clock = clock or RealClock()
@@ -107,6 +104,7 @@ class SimulatedFleet:
             if missing:
                 raise ValueError(f"no password for drone(s) {missing}")
         wind = wind_vector(wind_mps, wind_from_deg)
+        self.wind = WindField(constant=wind, forecast=weather)
         self.agents: dict[str, DroneAgent] = {}
         for i, drone in enumerate(fleet.drones):
             if wanted is not None and drone.id not in wanted:
@@ -133,6 +131,7 @@ class SimulatedFleet:
                 lost_link_after_s=lost_link_after_s,
                 session_expiry_s=session_expiry_s,
                 on_event=self._record,
+                wind=self.wind.at,
                 key=fleet_secret.drone_key(drone.id) if fleet_secret is not None else None,
             )
 
@@ -264,6 +263,11 @@ class SimulatedFleet:
         if not seconds > 0:
             raise ValueError(f"a start delay must be > 0 seconds, got {seconds}")
         self.agents[drone_id].delay_next_start(seconds)
+
+    def inject_gust(self, drone_id: str, speed_mps: float, from_deg: float, seconds: float) -> None:
+        """A gust of ``speed_mps`` from ``from_deg`` meets the drone for ``seconds`` of simulated time,
+        on top of the wind (the battery pays for it)."""
+        self.wind.gust(self.agents[drone_id].sim.id, speed_mps, from_deg, self.clock.now(), seconds)
 
     def inject_motor_fault(self, drone_id: str) -> None:
         """A motor fails: a ``fault`` event, an emergency landing where the drone is, and every

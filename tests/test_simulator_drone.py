@@ -11,7 +11,7 @@ from airspace.frame import LocalFrame
 from fleet.description import Fleet, load_fleet
 from fleet.messages import Hold, Resume, Start, UploadMission
 from simulator.drone import SimDrone
-from simulator.fleet_sim import wind_vector
+from simulator.wind import wind_vector
 from tests.conftest import EXAMPLES
 from tests.fleet_helpers import ALT, CITY_HALL_PORT
 
