@@ -14,14 +14,15 @@ value is an hour that quantity is unknown.
 
 Conservative by construction: a window's conditions are the worst of every forecast hour that
 touches it, at the forecast point nearest each place the flight passes; the wind is the strongest
-of the heights given (a drone climbs through all of them). An hour or quantity the forecast does
-not cover is *unknown*, and the caller's policy decides what unknown means.
+of the heights given (a drone climbs through all of them). An hour the forecast does not cover,
+or a ``null`` value, is *unknown*, and the caller's policy decides what unknown means; a quantity
+the forecast does not give at all (no temperatures asked for, say) is not checked.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -125,8 +126,12 @@ class Verdict:
         return not self.exceeded
 
 
-def assess(limits: Limits, conditions: Conditions) -> Verdict:
-    """Compare ``conditions`` with ``limits``."""
+QUANTITIES = ("wind", "gust", "precipitation", "heat", "cold")
+
+
+def assess(limits: Limits, conditions: Conditions, quantities: Collection[str] = QUANTITIES) -> Verdict:
+    """Compare ``conditions`` with ``limits``, for the ``quantities`` the forecast gives (a forecast
+    without temperatures, say, is not held for them: see :attr:`Forecast.quantities`)."""
     checks = (
         ("wind", conditions.wind_mps, limits.max_wind_mps, 1),
         ("gust", conditions.gust_mps, limits.max_gust_mps, 1),
@@ -136,6 +141,8 @@ def assess(limits: Limits, conditions: Conditions) -> Verdict:
     )
     exceeded, unknown = [], []
     for quantity, value, limit, sign in checks:
+        if quantity not in quantities:
+            continue
         if value is None:
             unknown.append(quantity)
         elif sign * (value - limit) > 0:
@@ -174,6 +181,20 @@ class Forecast:
                 _parse_location(loc, f"[{i}]" if isinstance(data, list) else "$")
                 for i, loc in enumerate(locations)
             ]
+        )
+
+    @property
+    def quantities(self) -> frozenset[str]:
+        """The quantities every point of the forecast gives (of :data:`QUANTITIES`)."""
+        sources = {
+            "wind": WIND_SPEEDS,
+            "gust": ("wind_gusts_10m",),
+            "precipitation": ("precipitation",),
+            "heat": ("temperature_2m",),
+            "cold": ("temperature_2m",),
+        }
+        return frozenset(
+            q for q, names in sources.items() if all(any(n in p.values for n in names) for p in self._points)
         )
 
     @property

@@ -172,3 +172,19 @@ def test_fleet_weather_limits_default_validate_and_round_trip() -> None:
         parse_fleet(fleet_with(min_temp_c=20, max_temp_c=10))
     with pytest.raises(FleetFormatError, match="'max_wind_mps' must be a finite number"):
         parse_fleet(fleet_with(max_wind_mps="strong"))
+
+
+def test_a_quantity_the_forecast_does_not_give_is_not_checked() -> None:
+    doc = open_meteo()
+    for name in ("temperature_2m", "precipitation", "wind_gusts_10m"):
+        del doc["hourly"][name]
+    f = Forecast.from_open_meteo(doc)
+    assert f.quantities == {"wind"}
+    verdict = assess(WeatherLimits(), f.conditions(HERE, at(8), at(9)), f.quantities)
+    assert verdict.go and verdict.unknown == ()
+    stormy = assess(WeatherLimits(), f.conditions(HERE, at(10, 30), at(10, 40)), f.quantities)
+    assert [e.quantity for e in stormy.exceeded] == ["wind"]
+    # Given but null for an hour: unknown, not calm.
+    doc["hourly"]["wind_speed_10m"][0] = None
+    f = Forecast.from_open_meteo(doc)
+    assert assess(WeatherLimits(), f.conditions(HERE, at(8), at(9)), f.quantities).unknown == ("wind",)

@@ -79,7 +79,8 @@ class WeatherGate:
         if self.source is None:
             return None  # no weather source: the weather is not part of the decision
         if self.forecast is not None and self.problem is None:
-            verdict = assess(limits, self.forecast.conditions(list(places), start, end))
+            conditions = self.forecast.conditions(list(places), start, end)
+            verdict = assess(limits, conditions, self.forecast.quantities)
             if verdict.exceeded:
                 return f"{HOLD_REASON}: " + "; ".join(e.describe() for e in verdict.exceeded)
             if not verdict.unknown or self.unknown == "fly":
@@ -97,7 +98,7 @@ class WeatherGate:
         drones on the ground but never call back one in the air."""
         if self.source is None or self.forecast is None or self.problem is not None:
             return None
-        verdict = assess(limits, self.forecast.conditions(list(places), start, end))
+        verdict = assess(limits, self.forecast.conditions(list(places), start, end), self.forecast.quantities)
         if not verdict.exceeded:
             return None
         return f"{HOLD_REASON}: " + "; ".join(e.describe() for e in verdict.exceeded)
