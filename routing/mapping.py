@@ -192,7 +192,20 @@ def _class_arcs(
         for c, (p, d) in zip(candidates, pairs, strict=True)
         if any(prep.starts[v].model.name == name for v in c.vehicles)
     ]
-    aboard = aboard_bound(length / model.cruise_speed_mps, service, windows, mine) + start_load.sum()
+    # Only arcs between pickups and drop-offs need the bound: arcs out of a start carry exactly what
+    # is aboard, and arcs into or out of a port or an end are set apart below. Worked out on that
+    # block alone (a few hundred nodes, not the thousand that a large fleet's starts and ends add).
+    stops = np.flatnonzero(is_pick | is_drop)
+    at = {int(node): k for k, node in enumerate(stops)}
+    block = np.ix_(stops, stops)
+    aboard = np.zeros((n, n))
+    aboard[block] = aboard_bound(
+        length[block] / model.cruise_speed_mps,
+        service[stops],
+        windows[stops],
+        [(at[p], at[d], w) for p, d, w in mine],
+    )
+    aboard += start_load.sum()
     ub = np.clip(
         np.minimum(model.max_payload_kg - np.maximum(w_out[:, None], w_in[None, :]), aboard), 0.0, None
     )

@@ -91,10 +91,12 @@ def extended(
     *,
     active_intents: Sequence[OperationalIntent] = (),
     separation: IntentParams | None = None,
+    check: bool = True,
 ) -> Plan | None:
     """``result`` and ``requests`` planned on top of it by ``solve``: every drone from where and when
     ``result`` leaves it, against the intents in force and ``result``'s. The merged plan, or None
-    when the validator refuses it (checked against the requests the two plans account for)."""
+    when the validator refuses it (checked against the requests the two plans account for;
+    ``check=False``: not checked here, the caller validates)."""
     sub = replace(
         problem,
         requests=tuple(requests),
@@ -103,11 +105,21 @@ def extended(
     )
     part = solve(sub, (*active_intents, *result.intents))
     both = merged(result, part)
-    if not part.served:
+    if not part.served or not check:
         return both  # no trip added: nothing new for the validator to check
-    ids = {*both.served, *(u.request_id for u in both.unserved)}
+    return None if _violations(problem, both, active_intents, separation) else both
+
+
+def _violations(
+    problem: PlanningProblem,
+    plan: Plan,
+    active_intents: Sequence[OperationalIntent],
+    separation: IntentParams | None,
+) -> bool:
+    """Whether the validator refuses ``plan``, checked against the requests it accounts for."""
+    ids = {*plan.served, *(u.request_id for u in plan.unserved)}
     so_far = replace(problem, requests=tuple(r for r in problem.requests if r.id in ids))
-    return None if validate_plan(so_far, both, active_intents=active_intents, separation=separation) else both
+    return bool(validate_plan(so_far, plan, active_intents=active_intents, separation=separation))
 
 
 def plan_left_out(
@@ -143,7 +155,8 @@ def plan_in_chunks(
     """Plan ``problem``'s requests ``size`` at a time with ``solve(sub, active, seconds)``, the
     time shared evenly: documents on board and urgent requests first, then by deadline. Each
     chunk starts every drone where the plan so far leaves it, against the intents in force and the
-    ones placed; a chunk whose merge the validator refuses is left unserved (``no_capacity``)."""
+    ones placed. The whole is validated once at the end; if refused, the longest valid prefix of
+    chunks is kept and the chunks after it are left unserved (``no_capacity``)."""
     onboard = {r for st in problem.drone_states for r in st.onboard}
     ordered = sorted(problem.requests, key=lambda r: (r.id not in onboard, not r.urgent, r.deadline, r.id))
     chunks = [ordered[i : i + size] for i in range(0, len(ordered), size)]
@@ -152,13 +165,28 @@ def plan_in_chunks(
     def part(sub: PlanningProblem, active: Sequence[OperationalIntent]) -> Plan:
         return solve(sub, active, share)
 
+    # Each part is validated by ``solve`` against the intents in force and the parts before it, so
+    # the merges are checked once, at the end; only if that fails are they checked one by one.
     result = part(replace(problem, requests=tuple(chunks[0]), previous_plan=None), active_intents)
+    steps = [result]
     for chunk in chunks[1:]:
-        both = extended(problem, result, chunk, part, active_intents=active_intents, separation=separation)
-        if both is None:
-            why = "its part of a large round did not fit"
-            left = tuple(Unserved(r.id, Reason.NO_CAPACITY.value, why) for r in chunk)
-            result = replace(result, unserved=result.unserved + left)
-        else:
-            result = both
-    return result
+        both = extended(problem, result, chunk, part, active_intents=active_intents, check=False)
+        assert both is not None  # not checked here: never refused
+        result = both
+        steps.append(result)
+    if not _violations(problem, result, active_intents, separation):
+        return result
+    # The longest valid prefix; the chunks after it are left out (each was planned on top of it).
+    good = next(
+        (
+            k
+            for k in range(len(steps) - 1, -1, -1)
+            if not _violations(problem, steps[k], active_intents, separation)
+        ),
+        None,
+    )
+    why = "its part of a large round did not fit"
+    kept = steps[good] if good is not None else Plan(at=problem.at, drones=(), served=(), unserved=())
+    rest = chunks[good + 1 :] if good is not None else chunks
+    left = tuple(Unserved(r.id, Reason.NO_CAPACITY.value, why) for chunk in rest for r in chunk)
+    return replace(kept, unserved=kept.unserved + left)

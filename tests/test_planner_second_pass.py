@@ -3,13 +3,16 @@ placed, and the merged plan is valid (the validator checks it independently)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from itertools import pairwise
 
 from bench.bench_city import city_problem
 from bench.bench_deconfliction import with_layers
+from routing.intents import OperationalIntent
 from routing.planner import plan
-from routing.second_pass import left_out
+from routing.problem import Plan, PlanningProblem
+from routing.second_pass import left_out, plan_in_chunks
 from routing.validate import validate_plan
 
 
@@ -52,3 +55,25 @@ def test_a_round_larger_than_one_search_is_planned_in_valid_chunks() -> None:
         # Each drone's trips follow one another (chunks start it where the last left it).
         legs = [t.legs for t in d.trips]
         assert all(a[-1].arrive <= b[0].depart for a, b in pairwise(legs))
+
+
+def test_a_chunk_whose_merge_is_invalid_is_left_out_with_those_after_it() -> None:
+    # A solver that ignores the plan so far for the second chunk (it plans every drone from its
+    # original start): the final check refuses the merge, and the first chunk alone is kept.
+    problem = city_problem(3, n_requests=45, n_drones=8, n_ports=2, n_pads=10, size_m=7000.0, n_zones=5)
+    calls: list[int] = []
+
+    def solve(sub: PlanningProblem, active: Sequence[OperationalIntent], seconds: float) -> Plan:
+        calls.append(len(calls))
+        if len(calls) == 2:
+            sub = replace(sub, drone_states=problem.drone_states)
+            active = ()
+        return plan(sub, seconds=seconds, seed=1, active_intents=active, chunk_size=None)
+
+    whole = plan_in_chunks(problem, solve, size=15, seconds=1.5)
+    assert len(calls) == 3
+    assert validate_plan(problem, whole) == []
+    ids = [*whole.served, *(u.request_id for u in whole.unserved)]
+    assert sorted(ids) == sorted(r.id for r in problem.requests)
+    left = {u.request_id for u in whole.unserved if u.detail == "its part of a large round did not fit"}
+    assert len(left) == 30  # the second and third chunks
