@@ -172,10 +172,14 @@ def _build(
         for node in range(n):
             if node not in depot_nodes:
                 from_indices[node] = to_indices[node] = [manager.NodeToIndex(node)]
-        for a, b in np.argwhere(common):
-            for i in from_indices.get(int(a), []):
-                for j in to_indices.get(int(b), []):
-                    routing.NextVar(i).RemoveValue(j)
+        # One RemoveValues call per index (a large fleet forbids hundreds of thousands of arcs).
+        removals: dict[int, list[int]] = {}
+        for a, b in np.argwhere(common).tolist():
+            targets = to_indices.get(b, [])
+            for i in from_indices.get(a, []):
+                removals.setdefault(i, []).extend(targets)
+        for i, js in removals.items():
+            routing.NextVar(i).RemoveValues(js)
 
     # Work: pairs, unpaired visits, reloads; nodes without a role are never visited.
     roles: set[int] = set()
