@@ -1,0 +1,93 @@
+"""The pure terrain core: bilinear ground heights, leg profiles within clearance, ceiling and grade."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from airspace.frame import LocalFrame
+from airspace.terrain import (
+    Terrain,
+    TerrainError,
+    altitude_profile,
+    band_violations,
+    leg_profile,
+)
+
+LON0, LAT0 = 114.30, 36.10
+PIX = 0.0005  # degrees per pixel (about 45 m east, 55 m north)
+
+
+def _grid(fn: object, cols: int = 120, rows: int = 40) -> Terrain:
+    """A DEM west-to-east across (LON0, LAT0): heights fn(x_m east of LON0) on every row."""
+    frame = LocalFrame(LON0, LAT0)
+    lons = LON0 - cols / 2 * PIX + (np.arange(cols) + 0.5) * PIX
+    x, _ = frame.to_xy(lons, np.full(cols, LAT0))
+    row = np.array([fn(float(v)) for v in x])  # type: ignore[operator]
+    transform = (PIX, 0.0, LON0 - cols / 2 * PIX, 0.0, -PIX, LAT0 + rows / 2 * PIX)
+    return Terrain(np.tile(row, (rows, 1)), transform, "test DEM")
+
+
+def _ridge(height: float, half_width_m: float, base: float = 100.0) -> object:
+    return lambda x: base + height * max(0.0, 1.0 - abs(x) / half_width_m)
+
+
+def test_bilinear_heights_are_exact_on_a_plane() -> None:
+    transform = (0.001, 0.0, 114.0, 0.0, -0.001, 36.01)
+    cols, rows = 10, 10
+    c, r = np.meshgrid(np.arange(cols) + 0.5, np.arange(rows) + 0.5)
+    t = Terrain(50.0 + 3.0 * c + 7.0 * r, transform)
+    lon, lat = 114.0042, 36.01 - 0.0063
+    assert t.height_at(lon, lat) == pytest.approx(50.0 + 3.0 * 4.2 + 7.0 * 6.3)
+    with pytest.raises(TerrainError, match="outside"):
+        t.height_at(113.9, 36.0)
+
+
+def test_bad_grids_are_refused() -> None:
+    with pytest.raises(TerrainError, match="nodata"):
+        Terrain(np.array([[1.0, np.nan], [1.0, 1.0]]), (0.001, 0, 114, 0, -0.001, 36))
+    with pytest.raises(TerrainError, match="degenerate"):
+        Terrain(np.ones((3, 3)), (0.0, 0, 114, 0, -0.001, 36))
+
+
+def test_flat_ground_gives_the_cruise_altitude_unchanged() -> None:
+    s = np.linspace(0, 2000, 81)
+    alt, clears = altitude_profile(s, np.full_like(s, 80.0), cruise_m=100, grade=0.2)
+    assert clears
+    assert np.allclose(alt, 180.0)
+
+
+def test_a_ridge_below_the_ceiling_is_climbed_over_with_the_clearance() -> None:
+    # 150 m high, rising 150 m over 1 km: 0.15 < grade 0.2 less nothing; the band follows it
+    t = _grid(_ridge(150.0, 1000.0))
+    frame = LocalFrame(LON0, LAT0)
+    a, b = frame.to_lonlat(-2000.0, 0.0), frame.to_lonlat(2000.0, 0.0)
+    p = leg_profile(t, [a, b], frame, cruise_m=100, grade=0.2)
+    assert p.clears
+    h = p.true_height_m
+    assert h.min() >= 30.0 - 1e-6 and h.max() <= 120.0 + 1e-6
+    assert np.all(np.abs(np.diff(p.alt_m)) <= 0.2 * np.diff(p.s_m) + 1e-6)
+    assert p.ground_m.max() > 240.0 and p.alt_m.max() >= p.ground_m.max() + 30.0  # over the top
+    assert p.climb_m == pytest.approx(p.alt_m.max() - p.alt_m[0])  # one climb, then down
+    assert band_violations(t, p.waypoints, frame) == []
+
+
+def test_a_steep_ridge_cannot_be_cleared_under_the_ceiling() -> None:
+    # 300 m rising over 400 m: needs 270 m of climb where the band allows 90 + 0.2 x 400 = 170
+    t = _grid(_ridge(300.0, 400.0))
+    frame = LocalFrame(LON0, LAT0)
+    a, b = frame.to_lonlat(-2000.0, 0.0), frame.to_lonlat(2000.0, 0.0)
+    p = leg_profile(t, [a, b], frame, cruise_m=100, grade=0.2)
+    assert not p.clears
+    wps = p.waypoints
+    kinds = {v[3] for v in band_violations(t, wps, frame)}
+    assert kinds == {"ceiling"}  # the lowest profile within the grade is above the ceiling somewhere
+
+
+def test_band_violations_sees_a_constant_altitude_into_the_hill() -> None:
+    t = _grid(_ridge(150.0, 1000.0))
+    frame = LocalFrame(LON0, LAT0)
+    (ax, ay), (bx, by) = frame.to_lonlat(-2000.0, 0.0), frame.to_lonlat(2000.0, 0.0)
+    out = band_violations(t, [(ax, ay, 200.0), (bx, by, 200.0)], frame)
+    assert [v[3] for v in out] == ["clearance"]
+    assert out[0][2] < 0  # into the hill at the top
