@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
+from shapely.geometry import LineString, Point
 
 from airspace.frame import LocalFrame
+from airspace.paths import Airspace
 from airspace.terrain import (
     Terrain,
     TerrainError,
@@ -13,6 +17,7 @@ from airspace.terrain import (
     band_violations,
     leg_profile,
 )
+from airspace.terrain_obstacles import impassable_mask, terrain_zones
 
 LON0, LAT0 = 114.30, 36.10
 PIX = 0.0005  # degrees per pixel (about 45 m east, 55 m north)
@@ -91,3 +96,41 @@ def test_band_violations_sees_a_constant_altitude_into_the_hill() -> None:
     out = band_violations(t, [(ax, ay, 200.0), (bx, by, 200.0)], frame)
     assert [v[3] for v in out] == ["clearance"]
     assert out[0][2] < 0  # into the hill at the top
+
+
+def test_a_steep_ridge_becomes_a_terrain_zone_and_a_gentle_one_does_not() -> None:
+    steep, gentle = _grid(_ridge(300.0, 400.0)), _grid(_ridge(150.0, 1000.0))
+    assert terrain_zones(gentle, grade=0.2) == ()
+    zones = terrain_zones(steep, grade=0.2)
+    # the two flanks (steeper than the band allows from about 160 m below the crest): the crest
+    # itself is in the band, but no leg reaches it from the foot without crossing a flank
+    assert [z.id for z in zones] == ["terrain-1", "terrain-2"]
+    assert all(z.reason.startswith("terrain (test DEM)") and z.active_at(datetime.now(UTC)) for z in zones)
+    frame = LocalFrame(LON0, LAT0)
+    crossing = LineString([frame.to_lonlat(-1500.0, 0.0), frame.to_lonlat(1500.0, 0.0)])
+    assert all(z.shape.intersects(crossing) for z in zones)
+    assert not any(
+        z.shape.contains(Point(frame.to_lonlat(x, 0.0))) for z in zones for x in (-1500.0, 0.0, 1500.0)
+    )
+    # soundness: the lowest profile of the crossing fails exactly on the flanks
+    mask = impassable_mask(steep, grade=0.2)
+    assert not mask[:, 0].any() and not mask[:, mask.shape[1] // 2].any() and mask.any(axis=0).sum() > 4
+
+
+def test_a_peak_the_drones_cannot_clear_is_flown_around_and_the_path_then_clears() -> None:
+    frame = LocalFrame(LON0, LAT0)
+    cols = rows = 100
+    lons = LON0 - cols / 2 * PIX + (np.arange(cols) + 0.5) * PIX
+    lats = LAT0 + rows / 2 * PIX - (np.arange(rows) + 0.5) * PIX
+    x, y = frame.to_xy(*np.meshgrid(lons, lats))
+    heights = 100.0 + 300.0 * np.clip(1.0 - np.hypot(x, y) / 400.0, 0.0, None)
+    t = Terrain(heights, (PIX, 0.0, LON0 - cols / 2 * PIX, 0.0, -PIX, LAT0 + rows / 2 * PIX), "peak")
+    a, b = frame.to_lonlat(-2000.0, 0.0), frame.to_lonlat(2000.0, 0.0)
+    assert not leg_profile(t, [a, b], frame, cruise_m=100, grade=0.2).clears
+    zones = terrain_zones(t, grade=0.2)
+    assert zones
+    path = Airspace(zones, frame).shortest_path(a, b, altitude_m=100, at=datetime.now(UTC))
+    assert path.length_m > 4000.0 + 10.0  # a detour
+    around = leg_profile(t, path.waypoints, frame, cruise_m=100, grade=0.2)
+    assert around.clears
+    assert band_violations(t, around.waypoints, frame) == []
