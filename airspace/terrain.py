@@ -136,6 +136,20 @@ class Terrain:
         return float(self.heights_at([lon], [lat])[0])
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class AreaTerrain:
+    """A service area's terrain model with its true-height band: legs keep at least
+    ``clearance_m`` over the ground and at most ``ceiling_m`` (both true heights)."""
+
+    terrain: Terrain
+    clearance_m: float = DEFAULT_CLEARANCE_M
+    ceiling_m: float = DEFAULT_CEILING_M
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.clearance_m <= self.ceiling_m and math.isfinite(self.ceiling_m)):
+            raise TerrainError(f"need 0 <= clearance ({self.clearance_m}) <= ceiling ({self.ceiling_m})")
+
+
 @dataclass(frozen=True, slots=True)
 class Profile:
     """A leg's ground and flight profile: at distance ``s_m[i]`` along the leg (point
@@ -187,13 +201,20 @@ def sample_polyline(
 
 
 def _lowest_above(s: np.ndarray, floor: np.ndarray, grade: float) -> np.ndarray:
-    """The lowest profile ≥ ``floor`` whose slope never exceeds ``grade`` (upper envelope of cones)."""
-    return np.asarray((floor[None, :] - grade * np.abs(s[:, None] - s[None, :])).max(axis=1), dtype=float)
+    """The lowest profile ≥ ``floor`` whose slope never exceeds ``grade``: ``max_j (floor_j −
+    grade·|s_i − s_j|)``, in two passes (forward, then backward) since ``s`` is sorted."""
+    z = floor.astype(float).copy()
+    ds = np.diff(s) * grade
+    for i in range(1, len(z)):
+        z[i] = max(z[i], z[i - 1] - ds[i - 1])
+    for i in range(len(z) - 2, -1, -1):
+        z[i] = max(z[i], z[i + 1] - ds[i])
+    return z
 
 
 def _highest_below(s: np.ndarray, roof: np.ndarray, grade: float) -> np.ndarray:
     """The highest profile ≤ ``roof`` whose slope never exceeds ``grade``."""
-    return np.asarray((roof[None, :] + grade * np.abs(s[:, None] - s[None, :])).min(axis=1), dtype=float)
+    return -_lowest_above(s, -roof, grade)
 
 
 def altitude_profile(

@@ -134,3 +134,12 @@ def test_a_peak_the_drones_cannot_clear_is_flown_around_and_the_path_then_clears
     around = leg_profile(t, path.waypoints, frame, cruise_m=100, grade=0.2)
     assert around.clears
     assert band_violations(t, around.waypoints, frame) == []
+
+
+def test_the_profile_is_the_lowest_within_the_grade_by_brute_force() -> None:
+    rng = np.random.default_rng(7)
+    s = np.cumsum(rng.uniform(5, 30, 60))
+    g = 100 + np.cumsum(rng.normal(0, 8, 60))
+    alt, _ = altitude_profile(s, g, cruise_m=30, grade=0.15, clearance_m=30, ceiling_m=1000)
+    brute = (g[None, :] + 30 - 0.15 * np.abs(s[:, None] - s[None, :])).max(axis=1)
+    assert np.allclose(alt, brute)
