@@ -81,7 +81,8 @@ def terrain_zones(
     ceiling_m: float = DEFAULT_CEILING_M,
 ) -> tuple[Zone, ...]:
     """The impassable terrain as permanent, full-height no-fly zones (ids ``terrain-1``, ...,
-    reason naming the terrain model), one per connected area, for the path finder to go around."""
+    reason naming the terrain model), one per connected area without holes (ground ringed by
+    impassable slopes cannot be reached either), for the path finder to go around."""
     mask = impassable_mask(terrain, grade=grade, clearance_m=clearance_m, ceiling_m=ceiling_m)
     if not mask.any():
         return ()
@@ -101,7 +102,8 @@ def terrain_zones(
         for c0, c1 in zip(starts, ends, strict=True):
             boxes.append(Polygon([corner(c0, r), corner(c1, r), corner(c1, r + 1), corner(c0, r + 1)]))
     merged = unary_union(boxes)
-    parts = list(getattr(merged, "geoms", [merged]))
+    # holes (a crest ringed by impassable slopes) cannot be reached without crossing the ring
+    parts = [Polygon(p.exterior) for p in getattr(merged, "geoms", [merged])]
     reason = (
         f"terrain ({terrain.name}): cannot be cleared with {clearance_m:g} m under the "
         f"{ceiling_m:g} m true-height ceiling within a climb grade of {grade:.3g}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import UTC, datetime
 
 import numpy as np
@@ -18,6 +19,8 @@ from airspace.terrain import (
     leg_profile,
 )
 from airspace.terrain_obstacles import impassable_mask, terrain_zones
+from dispatch.terrain_file import load_terrain
+from tests.conftest import REPO
 
 LON0, LAT0 = 114.30, 36.10
 PIX = 0.0005  # degrees per pixel (about 45 m east, 55 m north)
@@ -143,3 +146,17 @@ def test_the_profile_is_the_lowest_within_the_grade_by_brute_force() -> None:
     alt, _ = altitude_profile(s, g, cruise_m=30, grade=0.15, clearance_m=30, ceiling_m=1000)
     brute = (g[None, :] + 30 - 0.15 * np.abs(s[:, None] - s[None, :])).max(axis=1)
     assert np.allclose(alt, brute)
+
+
+def test_the_sample_dem_is_what_its_script_makes_and_its_steep_hill_is_a_terrain_zone() -> None:
+    spec = importlib.util.spec_from_file_location("make_dem", REPO / "examples" / "terrain" / "make_dem.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    grid, transform = module.heights()
+    t = load_terrain(REPO / "examples" / "terrain" / "taihang.tif")
+    assert np.allclose(t.heights, grid, atol=0.01) and t.transform == pytest.approx(transform)
+    assert t.bounds[0] >= 114.20 and t.bounds[2] <= 114.55 + 1e-9
+    zones = terrain_zones(t, grade=0.2)
+    assert len(zones) == 1 and zones[0].shape.contains(Point(114.285, 36.105))  # the Xishan block
+    assert not zones[0].shape.interiors
