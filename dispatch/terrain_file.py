@@ -15,7 +15,8 @@ import rasterio
 from rasterio.errors import RasterioError
 from rasterio.transform import Affine
 
-from airspace.terrain import Terrain, TerrainError
+from airspace.terrain import AreaTerrain, Terrain, TerrainError
+from fleet.description import Fleet
 
 
 def load_terrain(path: str | Path) -> Terrain:
@@ -41,6 +42,20 @@ def load_terrain(path: str | Path) -> Terrain:
         raise TerrainError(f"{name}: the DEM has missing (nodata) pixels; fill them before use")
     a, b, c, d, e, f = transform
     return Terrain(np.asarray(np.ma.getdata(band), dtype=float), (a, b, c, d, e, f), name)
+
+
+def area_terrain(
+    fleet: Fleet, fleet_path: str | Path, override: str | Path | None = None
+) -> AreaTerrain | None:
+    """The area's terrain model with its band: ``override`` (a ``--terrain`` flag) if given, else
+    the DEM the fleet file names (relative to that file), else None (flat ground)."""
+    if override is not None:
+        path = Path(override)
+    elif fleet.terrain is not None:
+        path = Path(fleet_path).parent / fleet.terrain
+    else:
+        return None
+    return AreaTerrain(load_terrain(path), fleet.clearance_m, fleet.ceiling_m)
 
 
 def write_terrain(path: str | Path, terrain: Terrain) -> None:

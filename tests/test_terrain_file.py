@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,9 @@ import rasterio
 from rasterio.transform import Affine
 
 from airspace.terrain import Terrain, TerrainError
-from dispatch.terrain_file import load_terrain, write_terrain
+from dispatch.terrain_file import area_terrain, load_terrain, write_terrain
+from fleet.description import parse_fleet
+from tests.conftest import EXAMPLES
 
 TRANSFORM = (0.001, 0.0, 114.25, 0.0, -0.001, 36.18)
 
@@ -43,3 +46,18 @@ def test_unusable_files_are_refused(tmp_path: Path) -> None:
         dst.write(np.array([[1, 1, 1], [1, -9999, 1], [1, 1, 1]], dtype=np.float32), 1)
     with pytest.raises(TerrainError, match="nodata"):
         load_terrain(tmp_path / "holes.tif")
+
+
+def test_the_area_terrain_comes_from_the_flag_or_the_fleet_file(tmp_path: Path) -> None:
+    data = json.loads((EXAMPLES / "fleet.json").read_text())
+    fleet = parse_fleet(data)
+    assert area_terrain(fleet, tmp_path / "fleet.json") is None  # flat ground
+    (tmp_path / "dem").mkdir()
+    write_terrain(tmp_path / "dem" / "hills.tif", Terrain(np.full((3, 4), 90.0), TRANSFORM))
+    named = parse_fleet({**data, "terrain": "dem/hills.tif", "ceiling_m": 100})
+    area = area_terrain(named, tmp_path / "fleet.json")
+    assert area is not None and area.terrain.name == "hills.tif" and area.ceiling_m == 100.0
+    flag = area_terrain(fleet, tmp_path / "fleet.json", tmp_path / "dem" / "hills.tif")
+    assert flag is not None and flag.clearance_m == 30.0
+    with pytest.raises(TerrainError, match="no such file"):
+        area_terrain(parse_fleet({**data, "terrain": "missing.tif"}), tmp_path / "fleet.json")
