@@ -20,7 +20,10 @@ off there at once, an integer >= 1; default 1). Optional, for weather go/no-go, 
 rated for (:class:`WeatherLimits`, defaults there): ``"max_wind_mps"``, ``"max_gust_mps"``,
 ``"max_precip_mm_h"``, ``"min_temp_c"``, ``"max_temp_c"``. The area may
 name its time zone, ``"timezone": "Asia/Seoul"`` (an IANA name; default ``UTC``): the dashboard
-shows times in it.
+shows times in it. Optional, for terrain (``airspace.terrain``): the area's DEM, ``"terrain":
+"terrain.tif"`` (a GeoTIFF, relative to the fleet file), its ``"clearance_m"`` (minimum true height
+along a leg, default 30) and ``"ceiling_m"`` (maximum true height, default 120), and per model
+``"climb_rate_mps"`` (default 3) and ``"wh_per_100m_climb"`` (default 3).
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ from typing import Any
 
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_LANDING_SPOTS = 1
+# Terrain following (airspace.terrain): 3 m/s at 15 m/s is a grade of 0.2 (11°); lifting a 5 kg
+# drone 100 m is 1.4 Wh of potential energy, about 3 Wh of battery at 45 % efficiency.
+DEFAULT_CLIMB_RATE_MPS = 3.0
+DEFAULT_WH_PER_100M_CLIMB = 3.0
+TERRAIN_MODEL_FIELDS: tuple[str, ...] = ("climb_rate_mps", "wh_per_100m_climb")
+DEFAULT_CLEARANCE_M = 30.0
+DEFAULT_CEILING_M = 120.0
 
 MODEL_FIELDS: tuple[str, ...] = (
     "cruise_speed_mps",
@@ -103,6 +113,18 @@ class DroneModel:
     turnaround_s: float
     cruise_altitudes_m: tuple[float, ...] = ()  # allowed cruise layers; (): only cruise_altitude_m
     weather: WeatherLimits = WeatherLimits()
+    climb_rate_mps: float = DEFAULT_CLIMB_RATE_MPS  # vertical speed it keeps while cruising over terrain
+    wh_per_100m_climb: float = DEFAULT_WH_PER_100M_CLIMB  # energy of lifting itself 100 m along a leg
+
+    @property
+    def grade(self) -> float:
+        """The steepest climb or descent along a leg, metres per metre flown (climb rate / speed)."""
+        return self.climb_rate_mps / self.cruise_speed_mps
+
+    def climb_energy_wh(self, climb_m: float) -> float:
+        """Energy of climbing ``climb_m`` metres along legs over terrain (descents give none back);
+        the take-off and landing at pads stay inside the per-km figures, as before terrain."""
+        return max(0.0, climb_m) / 100.0 * self.wh_per_100m_climb
 
     @property
     def layers(self) -> tuple[float, ...]:
@@ -151,6 +173,9 @@ class Fleet:
     ports: tuple[Port, ...]
     drones: tuple[Drone, ...]
     timezone: str = DEFAULT_TIMEZONE  # the area's IANA time zone
+    terrain: str | None = None  # the area's DEM (GeoTIFF), as written: relative to FLEET.json
+    clearance_m: float = DEFAULT_CLEARANCE_M  # minimum true height over the ground along a leg
+    ceiling_m: float = DEFAULT_CEILING_M  # maximum true height (controlled airspace above)
 
     def port(self, port_id: str) -> Port:
         """The port with this id (KeyError if unknown)."""
@@ -171,6 +196,10 @@ class Fleet:
             if m.cruise_altitudes_m:
                 models[name]["cruise_altitudes_m"] = list(m.cruise_altitudes_m)
             models[name].update(m.weather.to_dict())
+            if m.climb_rate_mps != DEFAULT_CLIMB_RATE_MPS:
+                models[name]["climb_rate_mps"] = m.climb_rate_mps
+            if m.wh_per_100m_climb != DEFAULT_WH_PER_100M_CLIMB:
+                models[name]["wh_per_100m_climb"] = m.wh_per_100m_climb
         ports = []
         for p in self.ports:
             drones = []
@@ -188,6 +217,12 @@ class Fleet:
         doc: dict[str, Any] = {"models": models, "ports": ports}
         if self.timezone != DEFAULT_TIMEZONE:
             doc["timezone"] = self.timezone
+        if self.terrain is not None:
+            doc["terrain"] = self.terrain
+        if self.clearance_m != DEFAULT_CLEARANCE_M:
+            doc["clearance_m"] = self.clearance_m
+        if self.ceiling_m != DEFAULT_CEILING_M:
+            doc["ceiling_m"] = self.ceiling_m
         return doc
 
 
@@ -221,7 +256,9 @@ def _parse_model(source: str, name: str, rec: Any) -> DroneModel:
     where = f"models.{name}"
     if not isinstance(rec, dict):
         raise FleetFormatError(source, where, "must be an object")
-    _check_unknown(source, where, rec, {*MODEL_FIELDS, *WEATHER_FIELDS, "cruise_altitudes_m"})
+    _check_unknown(
+        source, where, rec, {*MODEL_FIELDS, *WEATHER_FIELDS, *TERRAIN_MODEL_FIELDS, "cruise_altitudes_m"}
+    )
     values = {f: _number(source, where, rec, f) for f in MODEL_FIELDS}
     positive = ("cruise_speed_mps", "cruise_altitude_m", "max_payload_kg", "battery_wh", "wh_per_km")
     for f in positive:
@@ -235,7 +272,30 @@ def _parse_model(source: str, name: str, rec: Any) -> DroneModel:
             source, where, f"field 'reserve_fraction' must be in [0, 1), got {values['reserve_fraction']!r}"
         )
     layers = _layers(source, where, rec, values)
-    return DroneModel(name=name, **values, cruise_altitudes_m=layers, weather=_weather(source, where, rec))
+    climb_rate = _optional(source, where, rec, "climb_rate_mps", DEFAULT_CLIMB_RATE_MPS, positive=True)
+    climb_wh = _optional(source, where, rec, "wh_per_100m_climb", DEFAULT_WH_PER_100M_CLIMB, positive=False)
+    return DroneModel(
+        name=name,
+        **values,
+        cruise_altitudes_m=layers,
+        weather=_weather(source, where, rec),
+        climb_rate_mps=climb_rate,
+        wh_per_100m_climb=climb_wh,
+    )
+
+
+def _optional(
+    source: str, where: str, rec: dict[str, Any], field: str, default: float, *, positive: bool
+) -> float:
+    """An optional number (> 0 if ``positive``, else >= 0), ``default`` when absent."""
+    if field not in rec:
+        return default
+    value = _number(source, where, rec, field)
+    if value < 0 or (positive and value == 0):
+        raise FleetFormatError(
+            source, where, f"field {field!r} must be {'>' if positive else '>='} 0, got {value!r}"
+        )
+    return value
 
 
 def _weather(source: str, where: str, rec: dict[str, Any]) -> WeatherLimits:
@@ -294,7 +354,18 @@ def parse_fleet(data: Any, source: str = "FLEET.json") -> Fleet:
     """
     if not isinstance(data, dict):
         raise FleetFormatError(source, "$", "must be a JSON object with 'models' and 'ports'")
-    _check_unknown(source, "$", data, {"models", "ports", "timezone"})
+    _check_unknown(source, "$", data, {"models", "ports", "timezone", "terrain", "clearance_m", "ceiling_m"})
+    terrain = data.get("terrain")
+    if terrain is not None and (not isinstance(terrain, str) or not terrain.strip()):
+        raise FleetFormatError(
+            source, "terrain", f"must name a GeoTIFF file (a non-empty string), got {terrain!r}"
+        )
+    clearance = _optional(source, "$", data, "clearance_m", DEFAULT_CLEARANCE_M, positive=False)
+    ceiling = _optional(source, "$", data, "ceiling_m", DEFAULT_CEILING_M, positive=True)
+    if clearance > ceiling:
+        raise FleetFormatError(
+            source, "$", f"clearance_m ({clearance}) must not exceed ceiling_m ({ceiling})"
+        )
     try:
         timezone = check_timezone(data.get("timezone", DEFAULT_TIMEZONE))
     except ValueError as exc:
@@ -366,7 +437,15 @@ def parse_fleet(data: Any, source: str = "FLEET.json") -> Fleet:
             drones.append(Drone(did, model, pid, energy))
     if not drones:
         raise FleetFormatError(source, "ports", "the fleet has no drones")
-    return Fleet(models=models, ports=tuple(ports), drones=tuple(drones), timezone=timezone)
+    return Fleet(
+        models=models,
+        ports=tuple(ports),
+        drones=tuple(drones),
+        timezone=timezone,
+        terrain=terrain,
+        clearance_m=clearance,
+        ceiling_m=ceiling,
+    )
 
 
 def load_fleet(path: str | Path) -> Fleet:

@@ -63,3 +63,28 @@ def test_unreadable_and_invalid_json_name_the_file(tmp_path) -> None:
         load_fleet(bad)
     with pytest.raises(FleetFormatError, match="cannot read file"):
         load_fleet(tmp_path / "missing.json")
+
+
+def test_terrain_fields_default_parse_round_trip_and_are_validated() -> None:
+    fleet = parse_fleet(SAMPLE)
+    assert (fleet.terrain, fleet.clearance_m, fleet.ceiling_m) == (None, 30.0, 120.0)
+    model = next(iter(fleet.models.values()))
+    assert model.grade == pytest.approx(3.0 / model.cruise_speed_mps)
+    assert model.climb_energy_wh(200.0) == pytest.approx(6.0) and model.climb_energy_wh(-5.0) == 0.0
+    data = copy.deepcopy(SAMPLE)
+    data.update(terrain="terrain.tif", clearance_m=40, ceiling_m=110)
+    next(iter(data["models"].values())).update(climb_rate_mps=4, wh_per_100m_climb=2.5)
+    fleet = parse_fleet(data)
+    assert (fleet.terrain, fleet.clearance_m, fleet.ceiling_m) == ("terrain.tif", 40.0, 110.0)
+    assert parse_fleet(fleet.to_dict()) == fleet
+    for bad, expected in (
+        ({"terrain": ""}, "terrain: must name a GeoTIFF"),
+        ({"ceiling_m": 0}, "'ceiling_m' must be > 0"),
+        ({"clearance_m": 130}, "must not exceed ceiling_m"),
+    ):
+        with pytest.raises(FleetFormatError, match=expected):
+            parse_fleet({**SAMPLE, **bad})
+    data = copy.deepcopy(SAMPLE)
+    next(iter(data["models"].values()))["climb_rate_mps"] = 0
+    with pytest.raises(FleetFormatError, match="'climb_rate_mps' must be > 0"):
+        parse_fleet(data)
