@@ -195,11 +195,7 @@ class Fleet:
             models[name] = {f: getattr(m, f) for f in MODEL_FIELDS}
             if m.cruise_altitudes_m:
                 models[name]["cruise_altitudes_m"] = list(m.cruise_altitudes_m)
-            models[name].update(m.weather.to_dict())
-            if m.climb_rate_mps != DEFAULT_CLIMB_RATE_MPS:
-                models[name]["climb_rate_mps"] = m.climb_rate_mps
-            if m.wh_per_100m_climb != DEFAULT_WH_PER_100M_CLIMB:
-                models[name]["wh_per_100m_climb"] = m.wh_per_100m_climb
+            models[name].update(model_options(m))
         ports = []
         for p in self.ports:
             drones = []
@@ -224,6 +220,17 @@ class Fleet:
         if self.ceiling_m != DEFAULT_CEILING_M:
             doc["ceiling_m"] = self.ceiling_m
         return doc
+
+
+def model_options(m: DroneModel) -> dict[str, float]:
+    """A model's optional fields (weather limits, terrain following) that differ from their
+    defaults, as FLEET.json writes them."""
+    options = m.weather.to_dict()
+    if m.climb_rate_mps != DEFAULT_CLIMB_RATE_MPS:
+        options["climb_rate_mps"] = m.climb_rate_mps
+    if m.wh_per_100m_climb != DEFAULT_WH_PER_100M_CLIMB:
+        options["wh_per_100m_climb"] = m.wh_per_100m_climb
+    return options
 
 
 def check_timezone(name: object) -> str:

@@ -93,11 +93,11 @@ async def test_db_commands_upgrade_and_seed(db_url: str, capsys: pytest.CaptureF
         await store.close()
 
 
-async def test_the_stored_fleet_keeps_cruise_layers_landing_spots_and_weather_limits(store: Store) -> None:
+async def test_the_stored_fleet_keeps_cruise_layers_landing_spots_and_model_options(store: Store) -> None:
     fleet = load_fleet(EXAMPLES / "fleet.json")
     ports = tuple(replace(p, landing_spots=3) if k == 0 else p for k, p in enumerate(fleet.ports))
     first, *rest = fleet.models.values()
-    rated = replace(first, weather=WeatherLimits(max_wind_mps=9.0, max_precip_mm_h=0.0))
+    rated = replace(first, weather=WeatherLimits(max_wind_mps=9.0, max_precip_mm_h=0.0), climb_rate_mps=2.5)
     fleet = replace(fleet, ports=ports, models={m.name: m for m in (rated, *rest)})
     assert any(m.cruise_altitudes_m for m in fleet.models.values())
     await store.directory.seed(fleet, load_pads(EXAMPLES / "pads.json"), actor="test")
@@ -106,7 +106,7 @@ async def test_the_stored_fleet_keeps_cruise_layers_landing_spots_and_weather_li
     assert stored.to_dict() == {k: v for k, v in fleet.to_dict().items() if k != "timezone"}
     assert stored.ports[0].landing_spots == 3
     assert {n: m.layers for n, m in stored.models.items()} == {n: m.layers for n, m in fleet.models.items()}
-    assert {n: m.weather for n, m in stored.models.items()} == {n: m.weather for n, m in fleet.models.items()}
+    assert stored.models == fleet.models  # the optional fields too (weather limits, climb)
 
 
 async def test_db_seed_with_an_offices_file(db_url: str, tmp_path: Path) -> None:

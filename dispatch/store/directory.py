@@ -26,7 +26,7 @@ from dispatch.store.database import Database
 from dispatch.store.errors import InvalidInput, NotFound
 from dispatch.store.models import DroneModelRow, DroneRow, Office, Pad, PortRow
 from dispatch.store.views import OfficeView, Place, SeedSummary
-from fleet.description import MODEL_FIELDS, Fleet
+from fleet.description import MODEL_FIELDS, Fleet, model_options
 
 
 def _read_json(path: str | Path, what: str) -> Any:
@@ -140,7 +140,7 @@ class DirectoryRepository:
                 for f in MODEL_FIELDS:
                     setattr(row, f, getattr(model, f))
                 row.cruise_altitudes_m = list(model.cruise_altitudes_m) or None
-                row.weather_limits = model.weather.to_dict() or None
+                row.options = model_options(model) or None
                 session.add(row)
             for port in fleet.ports:
                 prow = await session.get(PortRow, port.id) or PortRow(id=port.id)
@@ -263,7 +263,7 @@ class DirectoryRepository:
             models = {
                 m.name: {f: getattr(m, f) for f in MODEL_FIELDS}
                 | ({"cruise_altitudes_m": m.cruise_altitudes_m} if m.cruise_altitudes_m else {})
-                | (m.weather_limits or {})
+                | (m.options or {})
                 for m in await session.scalars(select(DroneModelRow))
             }
             if not models:

@@ -89,7 +89,9 @@ class DroneModelRow(Base):
     service_s: Mapped[float] = mapped_column(Float)
     turnaround_s: Mapped[float] = mapped_column(Float)
     cruise_altitudes_m: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)  # None: one layer
-    weather_limits: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # None: defaults
+    options: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, nullable=True
+    )  # optional fields; None: defaults
 
 
 class PortRow(Base):

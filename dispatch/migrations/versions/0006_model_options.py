@@ -1,7 +1,8 @@
-"""Weather go/no-go: a drone model's weather limits.
+"""A drone model's optional fields: weather limits and terrain following.
 
-``drone_models.weather_limits``: the limits FLEET.json gives for the model, as JSON (only those
-that differ from the defaults of ``fleet.description.WeatherLimits``; NULL: all defaults).
+``drone_models.options``: the optional fields FLEET.json gives for the model that differ from
+their defaults (``max_wind_mps`` ..., ``climb_rate_mps``, ``wh_per_100m_climb``), as JSON
+(NULL: all defaults).
 
 Revision ID: 0006
 Revises: 0005
@@ -24,10 +25,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     """Apply this revision."""
     with op.batch_alter_table("drone_models", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("weather_limits", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("options", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     """Revert this revision."""
     with op.batch_alter_table("drone_models", schema=None) as batch_op:
-        batch_op.drop_column("weather_limits")
+        batch_op.drop_column("options")
