@@ -234,7 +234,7 @@ def model_options(m: DroneModel) -> dict[str, float]:
 
 
 def check_timezone(name: object) -> str:
-    """``name`` if it is an IANA time zone this system knows (``Asia/Shanghai``, ``UTC``); ValueError if not."""
+    """``name`` if it is an IANA time zone this system knows (``Asia/Shanghai``, ``UTC``); else ValueError."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"a time zone is an IANA name such as 'Asia/Shanghai', got {name!r}")
     try:

@@ -45,7 +45,9 @@ class Api:
     store: Store
     dispatcher: Dispatcher
     ctx: ApiContext
-    keys: dict[str, str]  # "office" (service-centre), "office_b" (yindu-district), "operator", "admin" -> token
+    keys: dict[
+        str, str
+    ]  # "office" (service-centre), "office_b" (yindu-district), "operator", "admin" -> token
     system: System | None = None
     server: AppServer | None = None
 

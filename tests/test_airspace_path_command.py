@@ -21,7 +21,15 @@ def test_path_prints_lengths_and_writes_geojson(
     anyang_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "path.geojson"
-    argv = ["path", "--zones", str(anyang_dir / "zones.geojson"), "--from", SERVICE_CENTRE, "--to", ZHANGDE_ROAD]
+    argv = [
+        "path",
+        "--zones",
+        str(anyang_dir / "zones.geojson"),
+        "--from",
+        SERVICE_CENTRE,
+        "--to",
+        ZHANGDE_ROAD,
+    ]
     assert cli.main([*argv, "--at", AT, "--out", str(out)]) == 0
     text = capsys.readouterr().out
     length = float(text.split("path length")[1].split()[0])
@@ -49,7 +57,7 @@ def test_path_reports_a_point_in_a_zone(anyang_dir: Path, capsys: pytest.Capture
     ]
     assert cli.main([*argv, "--at", AT]) == 1
     assert "point_in_zone" in capsys.readouterr().err
-    # the festival zone is temporary: outside its window the same point is fine
+    # the event zone is temporary: outside its window the same point is fine
     assert cli.main([*argv, "--at", "2026-12-01T15:00:00+08:00"]) == 0
 
 

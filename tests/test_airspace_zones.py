@@ -115,7 +115,12 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("NaN coordinate", mutate([*RING, 1], [math.nan, 36.11]), "ring", "non-finite"),
     ("infinite coordinate", mutate([*RING, 2], [114.34, math.inf]), "ring", "non-finite"),
     ("unclosed ring", mutate([*RING, 4], [114.34, 36.1101]), "ring", "not closed"),
-    ("too-short ring", mutate(RING, [[114.34, 36.11], [114.35, 36.11], [114.34, 36.11]]), "ring", "too short"),
+    (
+        "too-short ring",
+        mutate(RING, [[114.34, 36.11], [114.35, 36.11], [114.34, 36.11]]),
+        "ring",
+        "too short",
+    ),
     (
         "self-intersecting polygon",
         mutate(RING, [[114.34, 36.11], [114.35, 36.12], [114.35, 36.11], [114.34, 36.12], [114.34, 36.11]]),

@@ -143,7 +143,9 @@ async def test_a_request_on_a_flight_is_cancelled_before_its_pickup(
         system = api.system
         assert system is not None
         # Picked up 4.7 km from the nearest port: a few wall seconds on a flight before the pickup.
-        rid = (await office.post("/api/v1/requests", json=body(api, "anyang-east", "service-centre"))).json()["id"]
+        rid = (await office.post("/api/v1/requests", json=body(api, "anyang-east", "service-centre"))).json()[
+            "id"
+        ]
         async with office.stream("GET", f"/api/v1/requests/{rid}/stream") as own, asyncio.timeout(60):
             async for _, data in sse_messages(own):
                 if data["state"] not in ("submitted", "accepted"):

@@ -133,7 +133,11 @@ def hostile_call(draw: st.DrawFn) -> tuple[str, str, bytes, str]:
         }
         return "POST", "/api/v1/pads", json.dumps(body).encode(), media
     if kind == "office":
-        body = {"id": draw(text), "name": draw(text), "pad_id": draw(st.sampled_from(["service-centre", "x\x00"]))}
+        body = {
+            "id": draw(text),
+            "name": draw(text),
+            "pad_id": draw(st.sampled_from(["service-centre", "x\x00"])),
+        }
         return "POST", "/api/v1/offices", json.dumps(body).encode(), media
     if kind == "key":
         body = {

@@ -355,7 +355,11 @@ async def test_on_time_deliveries_count_the_default_deadline(api: Api) -> None:
     p = pads()
     for delivered_after in (timedelta(hours=5), timedelta(hours=7)):
         new = NewRequest(
-            office_id=OFFICE_A, pickup=p["service-centre"], dropoff=p["zhangde-road"], weight_kg=0.3, ready_at=now
+            office_id=OFFICE_A,
+            pickup=p["service-centre"],
+            dropoff=p["zhangde-road"],
+            weight_kg=0.3,
+            ready_at=now,
         )
         rid = (await api.store.requests.create(new, actor="test")).request.id
         async with api.store.db.write() as session:  # the hand-over, as the dispatcher records it

@@ -43,7 +43,9 @@ async def test_a_request_by_pads_or_coordinates_is_filed_and_accepted_with_an_et
             assert r.headers["location"] == f"/api/v1/requests/{got['id']}"
         first, second = (await c.get("/api/v1/requests")).json()["items"]
         # Coordinates of a pad are that pad.
-        assert second["pickup"]["pad_id"] == "service-centre" and second["dropoff"]["pad_id"] == "jiefang-road"
+        assert (
+            second["pickup"]["pad_id"] == "service-centre" and second["dropoff"]["pad_id"] == "jiefang-road"
+        )
         assert first["pickup"] == {
             "lon": p["service-centre"].lon,
             "lat": p["service-centre"].lat,
@@ -154,7 +156,8 @@ async def test_a_quote_answers_without_filing_anything(api: Api) -> None:
     async with api.client("office") as c:
         before = await count_requests(api)
         r = await c.post(
-            "/api/v1/quotes", json={"pickup": "service-centre", "dropoff": [114.416, 36.1115], "weight_kg": 0.4}
+            "/api/v1/quotes",
+            json={"pickup": "service-centre", "dropoff": [114.416, 36.1115], "weight_kg": 0.4},
         )
         assert r.status_code == 200, r.text
         q = r.json()
@@ -168,7 +171,9 @@ async def test_a_quote_answers_without_filing_anything(api: Api) -> None:
             r = await c.post("/api/v1/quotes", json=body)
             assert r.status_code == 200
             assert r.json()["feasible"] is False and r.json()["reason"] == reason and r.json()["eta"] is None
-        r = await c.post("/api/v1/quotes", json={"pickup": [200, 0], "dropoff": "zhangde-road", "weight_kg": 1})
+        r = await c.post(
+            "/api/v1/quotes", json={"pickup": [200, 0], "dropoff": "zhangde-road", "weight_kg": 1}
+        )
         assert r.status_code == 422 and error_code(r) == "invalid_coordinates"
         assert await count_requests(api) == before
 

@@ -76,7 +76,9 @@ async def test_serve_runs_until_sigterm(tmp_path: Path, broker: BrokerAddress, p
         assert any(line.startswith("the database had no fleet: seeded 16 offices") for line in lines), lines
 
         env = {"DATABASE_URL": url}
-        status, token, err = await cli("keys", "create", "--office", "service-centre", "--label", "clerk", env=env)
+        status, token, err = await cli(
+            "keys", "create", "--office", "service-centre", "--label", "clerk", env=env
+        )
         assert status == 0, err
         token = token.strip()
         assert token.startswith("dd_") and "shown only this once" in err
@@ -121,7 +123,8 @@ async def test_serve_runs_until_sigterm(tmp_path: Path, broker: BrokerAddress, p
         )
         assert re.search(r" INFO dispatch\.api\.access: GET /health 200 [\d.]+ ms anonymous\n", logged)
         assert re.search(
-            rf" INFO dispatch\.requests: request (req_\w+): submitted \(by office:service-centre/key:{key_id}\)\n"
+            r" INFO dispatch\.requests: request (req_\w+): submitted "
+            rf"\(by office:service-centre/key:{key_id}\)\n"
             r"(.*\n)*.* INFO dispatch\.requests: request \1: submitted -> accepted \(by dispatcher\)\n",
             logged,
         )

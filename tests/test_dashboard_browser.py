@@ -141,9 +141,9 @@ async def sees_the_service_area(page: Page, store: Store, system: System) -> Non
     )
     assert "key=" not in page.url
     await drawn(page, ZONE_LAYERS, COUNT_IDS, len(await store.zones.list()))
-    # The festival zone is in force 10:00 to 14:00; the simulation starts at 09:00: drawn faded.
-    festival = '(fs) => fs.some((f) => f.id === "sports-centre-event" && f.active === false)'
-    await drawn(page, ZONE_LAYERS, festival)
+    # The event zone is in force 10:00 to 14:00; the simulation starts at 09:00: drawn faded.
+    event = '(fs) => fs.some((f) => f.id === "sports-centre-event" && f.active === false)'
+    await drawn(page, ZONE_LAYERS, event)
     await drawn(page, ["pads"], COUNT_IDS, len(await store.directory.pads()))
     await drawn(page, ["ports"], COUNT_IDS, len(system.fleet.ports))
     await drawn(page, ["drones"], COUNT_IDS, len(system.fleet.drones))
@@ -155,7 +155,9 @@ async def shows_area_time(page: Page, system: System) -> None:
     assert zone == "Asia/Shanghai"  # the sample area's
     clock = page.get_by_test_id("sim-time")
     await expect(clock).to_have_attribute("data-timezone", zone, timeout=TIMEOUT_MS)
-    await expect(clock).to_have_text(re.compile(r"^\d\d:\d\d:\d\d (CST|GMT\+8|Asia/Shanghai)$"), timeout=TIMEOUT_MS)
+    await expect(clock).to_have_text(
+        re.compile(r"^\d\d:\d\d:\d\d (CST|GMT\+8|Asia/Shanghai)$"), timeout=TIMEOUT_MS
+    )
     shown = re.match(r"(\d\d):(\d\d):(\d\d)", await clock.inner_text())
     assert shown is not None
     there = system.clock.now().astimezone(ZoneInfo(zone))

@@ -194,7 +194,14 @@ async def file_poisoned(store: Store, now: datetime) -> list[str]:
     p = pads()
     bad = [
         NewRequest("service-centre", p["service-centre"], p["beiguan-district"], 0.3, ready_at=YEAR_9999),
-        NewRequest("service-centre", p["service-centre"], p["beiguan-district"], 0.3, ready_at=now, deadline=YEAR_9999),
+        NewRequest(
+            "service-centre",
+            p["service-centre"],
+            p["beiguan-district"],
+            0.3,
+            ready_at=now,
+            deadline=YEAR_9999,
+        ),
         NewRequest("service-centre", p["service-centre"], FAR_AWAY, 0.3, ready_at=now),
     ]
     return [(await store.requests.create(n, actor="buggy-front-end")).request.id for n in bad]

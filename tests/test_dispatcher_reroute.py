@@ -107,7 +107,14 @@ def test_a_held_drone_accepts_the_replacement_wherever_it_holds() -> None:
     home = next(p for p in fleet.ports if p.id == fleet.drones[0].port)
     pad = {k: (v.lon, v.lat) for k, v in pads().items()}
     port = (home.lon, home.lat)
-    route = [port, pad["intermediate-court"], pad["market-bureau"], pad["jiefang-road"], pad["intermediate-court"], port]
+    route = [
+        port,
+        pad["intermediate-court"],
+        pad["market-bureau"],
+        pad["jiefang-road"],
+        pad["intermediate-court"],
+        port,
+    ]
     waypoints: list[Waypoint] = [(lon, lat, ALT) for lon, lat in route]
     stops = [
         StopSpec(1, "pickup", "r1", 0.3),

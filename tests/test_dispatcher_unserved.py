@@ -28,7 +28,9 @@ async def test_deadline_out_of_reach_after_acceptance_is_unserved(
         )
         # A request that can be flown, filed the same way, goes on as usual.
         fine = await store.requests.create(
-            request("service-centre", "beiguan-district", deadline_min=90, now=now), actor="service-centre", intake=Intake(True)
+            request("service-centre", "beiguan-district", deadline_min=90, now=now),
+            actor="service-centre",
+            intake=Intake(True),
         )
         assert filed.request.state == fine.request.state == "accepted"
         d.wake()

@@ -34,7 +34,7 @@ from tests.mqtt_fixtures import fleet_secret
 from tests.process_fixtures import DispatcherProcess, start_dispatcher
 
 DRONES = [f"V{i:03d}" for i in range(20)]
-USABLE_PADS = sorted(set(pads()) - {"crane-site", "sports-centre"})  # blocked now / from 10:00 (festival)
+USABLE_PADS = sorted(set(pads()) - {"crane-site", "sports-centre"})  # blocked now / from 10:00 (event)
 
 
 @contextlib.asynccontextmanager

@@ -43,12 +43,12 @@ def test_sample_reasons_are_the_right_ones(sample) -> None:
         assert reason in ("overweight", "dropoff_in_zone", "no_capacity"), (rid, reason)
 
 
-def test_sample_sports_centre_delivery_happens_before_the_festival(sample) -> None:
+def test_sample_sports_centre_delivery_happens_before_the_event(sample) -> None:
     problem, result = sample
-    festival = next(z for z in problem.zones if z.id == "sports-centre-event")
-    assert festival.valid_from is not None
-    assert "R010" in result.served, "sports-centre is usable before the festival starts"
-    assert result.etas["R010"].delivered_at < festival.valid_from
+    event = next(z for z in problem.zones if z.id == "sports-centre-event")
+    assert event.valid_from is not None
+    assert "R010" in result.served, "sports-centre is usable before the event starts"
+    assert result.etas["R010"].delivered_at < event.valid_from
 
 
 def test_sample_every_leg_keeps_clear_of_the_zones_it_meets(sample) -> None:

@@ -22,7 +22,7 @@ from fleet.messages import (
 )
 from simulator.drone import SimDrone
 from tests.conftest import EXAMPLES
-from tests.fleet_helpers import ALT, SERVICE_CENTRE_PORT, PICKUP
+from tests.fleet_helpers import ALT, PICKUP, SERVICE_CENTRE_PORT
 
 T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 EXP = T0 + timedelta(hours=3)

@@ -25,7 +25,7 @@ from fleet.messages import (
 )
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
-from tests.fleet_helpers import ALT, SERVICE_CENTRE_PORT, DETOUR, DROPOFF, PICKUP, start, upload, wait_until
+from tests.fleet_helpers import ALT, DETOUR, DROPOFF, PICKUP, SERVICE_CENTRE_PORT, start, upload, wait_until
 
 EAST = (114.4000, 36.1055)  # east of the pickup; from here straight to the drop-off crosses the facility
 

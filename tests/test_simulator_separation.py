@@ -26,10 +26,11 @@ def fleet() -> Fleet:
 
 
 async def _fly_between_ports(sim: SimulatedFleet, link: FleetLink, fleet: Fleet) -> None:
-    """D01 flies service centre -> Market bureau and D06 Market bureau -> service centre on the same line at the
-    same altitude, started together: they meet head-on. D02 stays parked at service centre."""
-    hall, market-bureau = fleet.port("port-service-centre"), fleet.port("port-wenfeng")
-    legs = {"D01": (hall, market-bureau), "D06": (market-bureau, hall)}
+    """D01 flies service centre -> market bureau and D06 market bureau -> service centre on the same
+    line at the same altitude, started together: they meet head-on. D02 stays parked at the service
+    centre."""
+    centre, market = fleet.port("port-service-centre"), fleet.port("port-wenfeng")
+    legs = {"D01": (centre, market), "D06": (market, centre)}
     expires = link.clock.now() + timedelta(minutes=10)
     for drone, (a, b) in legs.items():
         upload = UploadMission(

@@ -80,7 +80,9 @@ async def test_a_flight_is_all_or_nothing(seeded_store: Store) -> None:
     store = seeded_store
     rid = await accepted_request(store)
     submitted = (
-        await store.requests.create(NewRequest("service-centre", SERVICE_CENTRE, ZHANGDE_ROAD, 0.2), actor="o")
+        await store.requests.create(
+            NewRequest("service-centre", SERVICE_CENTRE, ZHANGDE_ROAD, 0.2), actor="o"
+        )
     ).request
     bad = NewFlight("M2", "D01", legs=flight("M2", rid).legs, request_ids=(rid, submitted.id))
     count = (await store.verify_audit()).count

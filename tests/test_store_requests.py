@@ -12,7 +12,7 @@ import pytest
 
 from dispatch.lifecycle import REQUEST_TRANSITIONS, InvalidTransition, RequestState, required_details
 from dispatch.store import Conflict, Forbidden, Intake, InvalidInput, NotFound, Place, Store
-from tests.db_fixtures import SERVICE_CENTRE, AREA_TZ, audit_count, new_request
+from tests.db_fixtures import AREA_TZ, SERVICE_CENTRE, audit_count, new_request
 
 R = RequestState
 
@@ -21,7 +21,9 @@ async def test_create_get_and_list(seeded_store: Store) -> None:
     store = seeded_store
     a = (await store.requests.create(new_request(), actor="office:service-centre")).request
     b = (await store.requests.create(new_request(office="tax-bureau"), actor="office:tax-bureau")).request
-    c = (await store.requests.create(new_request(), actor="office:service-centre", intake=Intake(True))).request
+    c = (
+        await store.requests.create(new_request(), actor="office:service-centre", intake=Intake(True))
+    ).request
     assert a.state == "submitted" and c.state == "accepted"
     got = await store.requests.get(a.id)
     assert got == a
@@ -29,7 +31,9 @@ async def test_create_get_and_list(seeded_store: Store) -> None:
     assert got.deadline == datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
     assert [r.id for r in await store.requests.list(office_id="service-centre")] == [a.id, c.id]
     assert [r.id for r in await store.requests.list(states=["submitted"])] == [a.id, b.id]
-    assert [r.id for r in await store.requests.list(office_id="service-centre", states=["accepted"])] == [c.id]
+    assert [r.id for r in await store.requests.list(office_id="service-centre", states=["accepted"])] == [
+        c.id
+    ]
     first = await store.requests.list(limit=2)
     rest = await store.requests.list(limit=2, after_id=first[-1].id)
     assert [r.id for r in first + rest] == [a.id, b.id, c.id]

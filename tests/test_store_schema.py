@@ -111,7 +111,9 @@ async def test_the_stored_fleet_keeps_cruise_layers_landing_spots_and_model_opti
 
 async def test_db_seed_with_an_offices_file(db_url: str, tmp_path: Path) -> None:
     offices = tmp_path / "offices.json"
-    offices.write_text('{"anyang-city": {"name": "Anyang Service Centre", "pad": "service-centre"}}', encoding="utf-8")
+    offices.write_text(
+        '{"anyang-city": {"name": "Anyang Service Centre", "pad": "service-centre"}}', encoding="utf-8"
+    )
     args = ["db", "seed", "--fleet", str(EXAMPLES / "fleet.json"), "--pads", str(EXAMPLES / "pads.json")]
     assert await asyncio.to_thread(cli.main, [*args, "--offices", str(offices), "--db", db_url]) == 0
     store = await open_store(db_url)
