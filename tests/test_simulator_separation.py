@@ -29,7 +29,7 @@ async def _fly_between_ports(sim: SimulatedFleet, link: FleetLink, fleet: Fleet)
     """D01 flies service centre -> market bureau and D06 market bureau -> service centre on the same
     line at the same altitude, started together: they meet head-on. D02 stays parked at the service
     centre."""
-    centre, market = fleet.port("port-service-centre"), fleet.port("port-wenfeng")
+    centre, market = fleet.port("port-service-centre"), fleet.port("port-zhonghua")
     legs = {"D01": (centre, market), "D06": (market, centre)}
     expires = link.clock.now() + timedelta(minutes=10)
     for drone, (a, b) in legs.items():
