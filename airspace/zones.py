@@ -227,7 +227,7 @@ class _FeatureParser:
         except ValueError:
             raise self.fail(f"property {name!r} is not an ISO 8601 date-time: {_show(value)}") from None
         if parsed.tzinfo is None or parsed.utcoffset() is None:
-            raise self.fail(f"property {name!r} has no zone offset (add 'Z' or '+09:00'): {_show(value)}")
+            raise self.fail(f"property {name!r} has no zone offset (add 'Z' or '+08:00'): {_show(value)}")
         return parsed
 
     def position(self, value: Any, where: str) -> tuple[float, float]:

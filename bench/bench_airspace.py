@@ -23,7 +23,7 @@ from shapely.geometry import Point, Polygon
 from airspace import Airspace, LocalFrame, Zone
 
 AREA_M = 30_000.0
-CENTRE = (126.95, 37.40)
+CENTRE = (114.39, 36.11)
 AT = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
 

@@ -30,7 +30,7 @@ import httpx
 from dispatch.sample_area import SAMPLE_DIR
 from fleet.description import load_fleet
 
-START = datetime.fromisoformat("2026-12-01T09:00:00+09:00")
+START = datetime.fromisoformat("2026-12-01T09:00:00+08:00")
 BLOCKED = {"crane-site"}  # inside a zone: intake would reject every request to it
 
 

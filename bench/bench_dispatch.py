@@ -36,7 +36,7 @@ from fleet.connection import BrokerAddress
 from routing.planner import plan
 from routing.problem import PlanningProblem
 
-PADS = sorted(set(pads()) - {"crane-site", "art-park"})
+PADS = sorted(set(pads()) - {"crane-site", "sports-centre"})
 
 
 def pct(values: list[float], q: float) -> float:

@@ -35,7 +35,7 @@ from fleet.signing import FleetSecret
 from fleet.topics import Topics
 
 MODEL = DroneModel("bench", 15.0, 120.0, 2.0, 350.0, 0.2, 14.0, 3.0, 60.0, 300.0)
-PORT = Port("P", 126.9555, 37.3952)
+PORT = Port("P", 114.3955, 36.1052)
 
 
 def bench_fleet(n: int) -> Fleet:
@@ -85,8 +85,8 @@ def _publisher(url: str, prefix: str, seconds: float, n_ids: int) -> None:
         t = Telemetry(
             drone_id=f"B{i:05d}",
             ts=now,
-            lon=126.95,
-            lat=37.39,
+            lon=114.39,
+            lat=36.10,
             alt_m=120.0,
             ground_speed_mps=15.0,
             heading_deg=90.0,

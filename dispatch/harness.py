@@ -39,7 +39,7 @@ from fleet.signing import FleetSecret
 from simulator.fleet_sim import SimulatedFleet
 from simulator.monitor import AirspaceMonitor
 
-SIM_START = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # 09:00 in Anyang
+SIM_START = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 in Anyang (Asia/Shanghai, UTC+8)
 # :func:`point_ahead` keeps a pop-up zone's centre this far from other zones' margins: a drone fits
 # between them, so the detour stays short (closing the gap would force one around both, which the
 # battery may not allow).

@@ -156,7 +156,7 @@ def clock_start(value: str | float | datetime) -> datetime:
     except ValueError:
         raise ValueError(f"clock start {value!r} is not an ISO 8601 time") from None
     if start.utcoffset() is None:
-        raise ValueError(f"clock start {value!r} needs a zone offset, e.g. +09:00")
+        raise ValueError(f"clock start {value!r} needs a zone offset, e.g. +08:00")
     return start
 
 

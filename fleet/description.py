@@ -9,7 +9,7 @@ reads a file and validates it; everything else works on plain dicts and frozen d
     {"models": {"NAME": {"cruise_speed_mps": 15, "cruise_altitude_m": 120, "max_payload_kg": 2.5,
                          "battery_wh": 500, "reserve_fraction": 0.2, "wh_per_km": 12,
                          "wh_per_km_per_kg": 1.5, "service_s": 60, "turnaround_s": 300}},
-     "ports": [{"id": "P1", "lon": 126.95, "lat": 37.39,
+     "ports": [{"id": "P1", "lon": 114.39, "lat": 36.10,
                 "drones": [{"id": "D1", "model": "NAME"}]}]}
 
 A drone may also carry ``"energy_wh"`` (battery state at the start, default: full). Optional,
@@ -19,7 +19,7 @@ only ``cruise_altitude_m``), and a port's ``"landing_spots"`` (how many drones m
 off there at once, an integer >= 1; default 1). Optional, for weather go/no-go, what a model is
 rated for (:class:`WeatherLimits`, defaults there): ``"max_wind_mps"``, ``"max_gust_mps"``,
 ``"max_precip_mm_h"``, ``"min_temp_c"``, ``"max_temp_c"``. The area may
-name its time zone, ``"timezone": "Asia/Seoul"`` (an IANA name; default ``UTC``): the dashboard
+name its time zone, ``"timezone": "Asia/Shanghai"`` (an IANA name; default ``UTC``): the dashboard
 shows times in it. Optional, for terrain (``airspace.terrain``): the area's DEM, ``"terrain":
 "terrain.tif"`` (a GeoTIFF, relative to the fleet file), its ``"clearance_m"`` (minimum true height
 along a leg, default 30) and ``"ceiling_m"`` (maximum true height, default 120), and per model
@@ -234,13 +234,13 @@ def model_options(m: DroneModel) -> dict[str, float]:
 
 
 def check_timezone(name: object) -> str:
-    """``name`` if it is an IANA time zone this system knows (``Asia/Seoul``, ``UTC``); ValueError if not."""
+    """``name`` if it is an IANA time zone this system knows (``Asia/Shanghai``, ``UTC``); else ValueError."""
     if not isinstance(name, str) or not name:
-        raise ValueError(f"a time zone is an IANA name such as 'Asia/Seoul', got {name!r}")
+        raise ValueError(f"a time zone is an IANA name such as 'Asia/Shanghai', got {name!r}")
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}: give an IANA name such as 'Asia/Seoul'") from None
+        raise ValueError(f"unknown time zone {name!r}: give an IANA name such as 'Asia/Shanghai'") from None
     return name
 
 

@@ -2,11 +2,11 @@
 
 ``REQUESTS.json`` is a list of::
 
-    {"id": "R001", "pickup": {"lon": 126.9568, "lat": 37.3943},
-     "dropoff": {"lon": 126.976, "lat": 37.4015}, "weight_kg": 0.3, "priority": "urgent",
-     "ready_at": "2026-12-01T09:00:00+09:00", "deadline": "2026-12-01T09:30:00+09:00"}
+    {"id": "R001", "pickup": {"lon": 114.3968, "lat": 36.1043},
+     "dropoff": {"lon": 114.416, "lat": 36.1115}, "weight_kg": 0.3, "priority": "urgent",
+     "ready_at": "2026-12-01T09:00:00+08:00", "deadline": "2026-12-01T09:30:00+08:00"}
 
-Times are ISO 8601 with an explicit offset (``Z`` or ``+09:00``); ``priority`` is ``urgent`` or
+Times are ISO 8601 with an explicit offset (``Z`` or ``+08:00``); ``priority`` is ``urgent`` or
 ``normal``; ``ready_at`` is the earliest pick-up, ``deadline`` the latest arrival at the drop-off.
 """
 
@@ -71,7 +71,7 @@ def parse_time(text: Any, source: str, where: str, field: str) -> datetime:
         raise RequestFormatError(source, where, f"field {field!r} is not ISO 8601: {text!r}") from exc
     if value.tzinfo is None or value.utcoffset() is None:
         raise RequestFormatError(
-            source, where, f"field {field!r} must carry a time zone offset (e.g. +09:00 or Z): {text!r}"
+            source, where, f"field {field!r} must carry a time zone offset (e.g. +08:00 or Z): {text!r}"
         )
     return value
 

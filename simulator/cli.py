@@ -102,7 +102,7 @@ def _clock(args: argparse.Namespace) -> Clock:
     if args.start:
         start = datetime.fromisoformat(args.start)
         if start.tzinfo is None:
-            raise ValueError(f"--start {args.start!r} needs a UTC offset, e.g. +09:00")
+            raise ValueError(f"--start {args.start!r} needs a UTC offset, e.g. +08:00")
     if speed == 1.0 and start is None:
         return RealClock()
     return ScaledClock(speed, start)

@@ -33,8 +33,8 @@ from fleet.clock import RealClock
 from fleet.connection import BrokerAddress
 from fleet.link import FleetLink
 
-OFFICE_A = "city-hall"
-OFFICE_B = "manan-gu-office"
+OFFICE_A = "service-centre"
+OFFICE_B = "yindu-district"
 
 
 @dataclass
@@ -45,7 +45,9 @@ class Api:
     store: Store
     dispatcher: Dispatcher
     ctx: ApiContext
-    keys: dict[str, str]  # "office" (city-hall), "office_b" (manan-gu-office), "operator", "admin" -> token
+    keys: dict[
+        str, str
+    ]  # "office" (service-centre), "office_b" (yindu-district), "operator", "admin" -> token
     system: System | None = None
     server: AppServer | None = None
 

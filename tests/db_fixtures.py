@@ -101,20 +101,20 @@ async def seeded_store_fixture(store: Store) -> Store:
 
 # --- requests as an office files them, and the audit log's length (store tests) ---------------
 
-SEOUL = timezone(timedelta(hours=9))
-CITY_HALL = Place(126.9568, 37.3943, "city-hall")
-INDEOKWON = Place(126.976, 37.4015, "indeokwon")
+AREA_TZ = timezone(timedelta(hours=8))  # Asia/Shanghai, the sample area's
+SERVICE_CENTRE = Place(114.3968, 36.1043, "service-centre")
+ZHANGDE_ROAD = Place(114.416, 36.1115, "zhangde-road")
 
 
-def new_request(office: str = "city-hall", key: str | None = None, **changes: object) -> NewRequest:
+def new_request(office: str = "service-centre", key: str | None = None, **changes: object) -> NewRequest:
     base: dict[str, object] = {
         "office_id": office,
-        "pickup": CITY_HALL,
-        "dropoff": INDEOKWON,
+        "pickup": SERVICE_CENTRE,
+        "dropoff": ZHANGDE_ROAD,
         "weight_kg": 0.3,
         "priority": "urgent",
-        "ready_at": datetime(2026, 12, 1, 9, 0, tzinfo=SEOUL),
-        "deadline": datetime(2026, 12, 1, 9, 30, tzinfo=SEOUL),
+        "ready_at": datetime(2026, 12, 1, 9, 0, tzinfo=AREA_TZ),
+        "deadline": datetime(2026, 12, 1, 9, 30, tzinfo=AREA_TZ),
         "description": "business licence",
         "idempotency_key": key,
     }

@@ -11,11 +11,11 @@ from fleet.clock import Clock
 from fleet.messages import HandoverStop, PickupStop, Start, UploadMission
 
 ALT = 120.0
-PICKUP = (126.9568, 37.3943)  # city hall pad
-DROPOFF = (126.976, 37.4015)  # Indeokwon, behind the correctional facility
-DETOUR = (126.9730, 37.3975)  # south-east of the facility: a path around it
-CITY_HALL_PORT = (126.9555, 37.3952)
-SAFE_PATH = [PICKUP, DETOUR, DROPOFF, DETOUR, CITY_HALL_PORT]
+PICKUP = (114.3968, 36.1043)  # service centre pad
+DROPOFF = (114.416, 36.1115)  # Zhangde Road, behind the Huan river corridor
+DETOUR = (114.4130, 36.1075)  # south-east of the facility: a path around it
+SERVICE_CENTRE_PORT = (114.3955, 36.1052)
+SAFE_PATH = [PICKUP, DETOUR, DROPOFF, DETOUR, SERVICE_CENTRE_PORT]
 
 _ids = itertools.count(1)
 

@@ -15,9 +15,9 @@ from routing.requests import parse_requests
 from routing.validate import validate_plan
 from tests.conftest import EXAMPLES
 
-T0 = datetime.fromisoformat("2026-12-01T09:00:00+09:00")
-LON0, LAT0 = 127.0, 37.5
-M_PER_DEG_LON = 88_200.0  # at 37.5 N, close enough to place test points
+T0 = datetime.fromisoformat("2026-12-01T09:00:00+08:00")
+LON0, LAT0 = 114.44, 36.21
+M_PER_DEG_LON = 88_200.0  # at 36.21 N, close enough to place test points
 M_PER_DEG_LAT = 111_000.0
 
 
@@ -108,7 +108,7 @@ def reasons(result: Plan) -> dict[str, str]:
     return {u.request_id: u.reason for u in result.unserved}
 
 
-SAMPLE_AT = datetime.fromisoformat("2026-12-01T09:00:00+09:00")
+SAMPLE_AT = datetime.fromisoformat("2026-12-01T09:00:00+08:00")
 
 
 def sample_problem() -> PlanningProblem:

@@ -14,11 +14,11 @@ GEOD = Geod(ellps="WGS84")
 
 
 def test_round_trip_scalars_and_arrays() -> None:
-    frame = LocalFrame.centred_on(126.95, 37.40)
-    x, y = frame.to_xy(126.95, 37.40)
+    frame = LocalFrame.centred_on(114.39, 36.11)
+    x, y = frame.to_xy(114.39, 36.11)
     assert abs(x) < 1e-9 and abs(y) < 1e-9
-    lons = np.array([126.80, 126.95, 127.10])
-    lats = np.array([37.27, 37.40, 37.53])
+    lons = np.array([114.24, 114.39, 114.54])
+    lats = np.array([35.98, 36.11, 36.24])
     xs, ys = frame.to_xy(lons, lats)
     back_lon, back_lat = frame.to_lonlat(xs, ys)
     assert np.allclose(back_lon, lons, atol=1e-12) and np.allclose(back_lat, lats, atol=1e-12)
@@ -26,8 +26,8 @@ def test_round_trip_scalars_and_arrays() -> None:
 
 
 def test_for_points_centres_on_the_bounding_box() -> None:
-    frame = LocalFrame.for_points([(126.8, 37.3), (127.0, 37.5), (126.9, 37.35)])
-    assert (frame.lon0, frame.lat0) == pytest.approx((126.9, 37.4))
+    frame = LocalFrame.for_points([(114.24, 36.01), (114.44, 36.21), (114.34, 36.06)])
+    assert (frame.lon0, frame.lat0) == pytest.approx((114.34, 36.11))
     with pytest.raises(ValueError, match="at least one point"):
         LocalFrame.for_points([])
     with pytest.raises(ValueError, match="valid lon/lat"):
@@ -36,7 +36,7 @@ def test_for_points_centres_on_the_bounding_box() -> None:
 
 def test_distances_match_geodesics_across_a_30_km_area() -> None:
     """Frame distances vs WGS84 geodesics: relative error below 2e-6 anywhere in a 30 x 30 km area."""
-    frame = LocalFrame.centred_on(126.95, 37.40)
+    frame = LocalFrame.centred_on(114.39, 36.11)
     rng = np.random.default_rng(3)
     xy = rng.uniform(-15_000, 15_000, size=(200, 2))
     lon, lat = frame.to_lonlat(xy[:, 0], xy[:, 1])
@@ -48,13 +48,13 @@ def test_distances_match_geodesics_across_a_30_km_area() -> None:
     rel = np.abs(planar - geodesic) / geodesic
     assert rel.max() < 2e-6
     # through the centre the projection is exact (azimuthal equidistant)
-    _, _, radial = GEOD.inv(np.full(len(lon), 126.95), np.full(len(lat), 37.40), lon, lat)
+    _, _, radial = GEOD.inv(np.full(len(lon), 114.39), np.full(len(lat), 36.11), lon, lat)
     assert np.allclose(np.hypot(xy[:, 0], xy[:, 1]), radial, rtol=1e-9)
     assert math.isfinite(float(rel.mean()))
 
 
 def test_distance_m_is_the_planar_distance_in_the_frame() -> None:
-    frame = LocalFrame.centred_on(126.95, 37.40)
+    frame = LocalFrame.centred_on(114.39, 36.11)
     a, b = frame.to_lonlat(-3000.0, 400.0), frame.to_lonlat(1000.0, -2600.0)
     assert frame.distance_m(a, b) == pytest.approx(5000.0, rel=1e-12)
 

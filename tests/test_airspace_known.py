@@ -15,7 +15,7 @@ from shapely.geometry import LineString, MultiPoint, Point, Polygon
 from airspace import Airspace, AirspaceError, LocalFrame, load_zones, parse_zones
 
 AT = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
-FRAME = LocalFrame.centred_on(127.0, 37.4)
+FRAME = LocalFrame.centred_on(114.39, 36.10)
 
 
 def lonlat(x: float, y: float) -> tuple[float, float]:
@@ -297,8 +297,11 @@ def test_overlapping_zones_are_merged_into_one_obstacle() -> None:
     path = space.shortest_path(a, b, altitude_m=120, at=AT)
     pts = path_xy(path)
     union = space.buffered_shape("a").union(space.buffered_shape("b"))
+    # Without a margin the path hugs the corners: it may graze the outline by floating-point noise
+    # (micrometres, depending on where the frame sits), never by a millimetre.
+    inner = union.buffer(-1e-3)
     for p, q in itertools.pairwise(pts):
-        assert not LineString([p, q]).relate_pattern(union, "T********")
+        assert not LineString([p, q]).relate_pattern(inner, "T********")
     # the bottom way round: (-1000, 100) -> (-200, -200) -> (200, -200) -> (1500, 100)
     exact = math.hypot(800, 300) + 400 + math.hypot(1300, 300)
     slack = max(space._footprint(k).edge_slack_m for k in range(2))
@@ -388,12 +391,12 @@ def test_sample_area_paths_keep_every_margin(anyang_dir: Path) -> None:
     zones = load_zones(anyang_dir / "zones.geojson")
     pads = json.loads((anyang_dir / "pads.json").read_text(encoding="utf-8"))
     points = [(p["lon"], p["lat"]) for p in pads.values()]
-    at = datetime.fromisoformat("2026-12-01T12:00:00+09:00")
+    at = datetime.fromisoformat("2026-12-01T12:00:00+08:00")
     space = Airspace(zones)
     matrix = space.distance_matrix(points, altitude_m=120, at=at)
     cruise = space.active_zones(120, at)
-    assert {z.id for z in cruise} >= {"art-park-festival", "hospital-helipad"}
-    assert "tower-crane" not in {z.id for z in cruise} and "heliport-approach" not in {z.id for z in cruise}
+    assert {z.id for z in cruise} >= {"sports-centre-event", "hospital-helipad"}
+    assert "tower-crane" not in {z.id for z in cruise} and "airfield-approach" not in {z.id for z in cruise}
     frame = space.frame
     assert frame is not None
     checked = 0
@@ -420,7 +423,7 @@ def test_sample_area_paths_keep_every_margin(anyang_dir: Path) -> None:
 def test_long_lonlat_edges_are_covered_as_written() -> None:
     # a 17 km wide zone: its south edge, straight in lon/lat (a parallel), bows metres south of
     # the chord between its projected ends, so the zone as written reaches beyond the chord
-    lons, lat_s, lat_n = (126.85, 127.05), 37.40, 37.45
+    lons, lat_s, lat_n = (114.29, 114.49), 36.11, 36.16
     ring = [[lons[0], lat_s], [lons[1], lat_s], [lons[1], lat_n], [lons[0], lat_n], [lons[0], lat_s]]
     feature = {
         "type": "Feature",
@@ -428,7 +431,7 @@ def test_long_lonlat_edges_are_covered_as_written() -> None:
         "properties": {"id": "wide"},
     }
     space = airspace(feature)
-    true_mid = np.array(FRAME.to_xy(126.95, lat_s))
+    true_mid = np.array(FRAME.to_xy(114.39, lat_s))
     chord_mid = (np.array(FRAME.to_xy(lons[0], lat_s)) + np.array(FRAME.to_xy(lons[1], lat_s))) / 2
     assert true_mid[1] < chord_mid[1] - 1.0  # metres: not negligible
     # a pad between the chord and the edge as written lies inside the zone, though not inside

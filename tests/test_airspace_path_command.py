@@ -12,16 +12,24 @@ from airspace import parse_zones
 from dispatch import cli
 from dispatch.commands.path import demo_paths, print_demo_paths
 
-AT = "2026-12-01T12:00:00+09:00"
-CITY_HALL = "126.9568,37.3943"
-INDEOKWON = "126.976,37.4015"
+AT = "2026-12-01T12:00:00+08:00"
+SERVICE_CENTRE = "114.3968,36.1043"
+ZHANGDE_ROAD = "114.416,36.1115"
 
 
 def test_path_prints_lengths_and_writes_geojson(
     anyang_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "path.geojson"
-    argv = ["path", "--zones", str(anyang_dir / "zones.geojson"), "--from", CITY_HALL, "--to", INDEOKWON]
+    argv = [
+        "path",
+        "--zones",
+        str(anyang_dir / "zones.geojson"),
+        "--from",
+        SERVICE_CENTRE,
+        "--to",
+        ZHANGDE_ROAD,
+    ]
     assert cli.main([*argv, "--at", AT, "--out", str(out)]) == 0
     text = capsys.readouterr().out
     length = float(text.split("path length")[1].split()[0])
@@ -31,7 +39,7 @@ def test_path_prints_lengths_and_writes_geojson(
     doc = json.loads(out.read_text(encoding="utf-8"))
     line, *zone_features = doc["features"]
     assert line["geometry"]["type"] == "LineString"
-    assert line["geometry"]["coordinates"][0] == [126.9568, 37.3943]
+    assert line["geometry"]["coordinates"][0] == [114.3968, 36.1043]
     assert line["properties"]["length_m"] == pytest.approx(length, abs=0.05)
     # the zones come back in the zones format
     assert len(parse_zones({"type": "FeatureCollection", "features": zone_features})) == 7
@@ -43,25 +51,25 @@ def test_path_reports_a_point_in_a_zone(anyang_dir: Path, capsys: pytest.Capture
         "--zones",
         str(anyang_dir / "zones.geojson"),
         "--from",
-        CITY_HALL,
+        SERVICE_CENTRE,
         "--to",
-        "126.933,37.4215",
+        "114.373,36.1315",
     ]
     assert cli.main([*argv, "--at", AT]) == 1
     assert "point_in_zone" in capsys.readouterr().err
-    # the festival zone is temporary: outside its window the same point is fine
-    assert cli.main([*argv, "--at", "2026-12-01T15:00:00+09:00"]) == 0
+    # the event zone is temporary: outside its window the same point is fine
+    assert cli.main([*argv, "--at", "2026-12-01T15:00:00+08:00"]) == 0
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--from", "126.9,37.4", "--to", "x,37.4"], "--to must be LON,LAT"),
-        (["--from", "126.9,97.4", "--to", "126.9,37.4"], "--from is out of range"),
-        (["--from", "126.9,37.4", "--to", "126.9,37.41", "--at", "2026-12-01T12:00:00"], "zone offset"),
-        (["--from", "126.9,37.4", "--to", "126.9,37.41", "--altitude", "-5"], "--altitude"),
-        (["--from", "126.9,37.4"], "required: --to"),
-        (["--from", "129.07,35.18", "--to", "126.9,37.41"], "outside the service area"),
+        (["--from", "114.34,36.11", "--to", "x,36.11"], "--to must be LON,LAT"),
+        (["--from", "114.34,97.4", "--to", "114.34,36.11"], "--from is out of range"),
+        (["--from", "114.34,36.11", "--to", "114.34,36.12", "--at", "2026-12-01T12:00:00"], "zone offset"),
+        (["--from", "114.34,36.11", "--to", "114.34,36.12", "--altitude", "-5"], "--altitude"),
+        (["--from", "114.34,36.11"], "required: --to"),
+        (["--from", "129.07,35.18", "--to", "114.34,36.12"], "outside the service area"),
     ],
 )
 def test_bad_arguments_exit_2_without_traceback(
@@ -76,11 +84,11 @@ def test_bad_zones_file_names_the_feature(tmp_path: Path, capsys: pytest.Capture
     bad = tmp_path / "zones.geojson"
     feature = {
         "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": [126.9, 37.4]},
+        "geometry": {"type": "Point", "coordinates": [114.34, 36.11]},
         "properties": {"id": "z"},
     }
     bad.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), encoding="utf-8")
-    assert cli.main(["path", "--zones", str(bad), "--from", "126.9,37.41", "--to", "126.91,37.41"]) == 2
+    assert cli.main(["path", "--zones", str(bad), "--from", "114.34,36.12", "--to", "114.35,36.12"]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "'z'" in err and "radius_m" in err
 

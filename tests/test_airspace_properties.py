@@ -23,7 +23,7 @@ from airspace import Airspace, AirspaceError, LocalFrame, Zone
 from airspace.obstacles import footprint_in_frame
 
 AT = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
-FRAME = LocalFrame.centred_on(126.95, 37.40)
+FRAME = LocalFrame.centred_on(114.39, 36.11)
 SEGMENTS = 8  # coarse circles keep the brute force small; the safety argument does not depend on it
 MARGIN_TOL_M = 1e-5
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

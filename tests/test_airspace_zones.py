@@ -13,8 +13,8 @@ import pytest
 
 from airspace import Zone, ZoneFormatError, load_zones, parse_zones, zones_to_geojson
 
-SQUARE = [[126.90, 37.40], [126.91, 37.40], [126.91, 37.41], [126.90, 37.41], [126.90, 37.40]]
-HOLE = [[126.903, 37.403], [126.903, 37.407], [126.907, 37.407], [126.907, 37.403], [126.903, 37.403]]
+SQUARE = [[114.34, 36.11], [114.35, 36.11], [114.35, 36.12], [114.34, 36.12], [114.34, 36.11]]
+HOLE = [[114.343, 36.113], [114.343, 36.117], [114.347, 36.117], [114.347, 36.113], [114.343, 36.113]]
 
 
 def feature(geometry: dict[str, Any], **props: Any) -> dict[str, Any]:
@@ -32,14 +32,14 @@ def polygon(*rings: list[list[float]]) -> dict[str, Any]:
 def good() -> dict[str, Any]:
     return collection(
         feature(polygon(SQUARE, HOLE), id="ring", kind="no_fly", reason="a courtyard"),
-        feature({"type": "Point", "coordinates": [126.95, 37.39]}, id="circle", radius_m=250, margin_m=40),
+        feature({"type": "Point", "coordinates": [114.39, 36.10]}, id="circle", radius_m=250, margin_m=40),
         feature(
             {"type": "MultiPolygon", "coordinates": [[SQUARE], [[[p[0] + 0.05, p[1]] for p in SQUARE]]]},
             id="multi",
             floor_m=50,
             ceiling_m=300,
-            valid_from="2026-12-01T10:00:00+09:00",
-            valid_to="2026-12-01T14:00:00+09:00",
+            valid_from="2026-12-01T10:00:00+08:00",
+            valid_to="2026-12-01T14:00:00+08:00",
         ),
     )
 
@@ -51,9 +51,9 @@ def test_parse_reads_every_property_with_defaults() -> None:
     assert (ring.floor_m, ring.ceiling_m, ring.margin_m, ring.radius_m) == (0.0, None, 30.0, None)
     assert ring.valid_from is None and ring.valid_to is None
     assert circle.radius_m == 250 and circle.margin_m == 40 and circle.is_circle
-    assert (circle.shape.x, circle.shape.y) == (126.95, 37.39)
+    assert (circle.shape.x, circle.shape.y) == (114.39, 36.10)
     assert multi.shape.geom_type == "MultiPolygon" and (multi.floor_m, multi.ceiling_m) == (50, 300)
-    assert multi.valid_from == datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    assert multi.valid_from == datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 
 
 def test_export_round_trips_through_json() -> None:
@@ -64,7 +64,7 @@ def test_export_round_trips_through_json() -> None:
 
 def test_sample_area_loads(anyang_dir: Path) -> None:
     zones = load_zones(anyang_dir / "zones.geojson")
-    assert {z.id for z in zones} >= {"hospital-helipad", "tower-crane", "art-park-festival"}
+    assert {z.id for z in zones} >= {"hospital-helipad", "tower-crane", "sports-centre-event"}
 
 
 def test_active_at_is_half_open_and_active_during_is_closed() -> None:
@@ -110,15 +110,20 @@ F2P = ["features", 2, "properties"]
 RING = [*F0, "geometry", "coordinates", 0]
 
 BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
-    ("longitude out of range", mutate([*RING, 1], [181.0, 37.4]), "ring", "longitude 181.0 out of range"),
-    ("latitude out of range", mutate([*RING, 1], [126.9, -91]), "ring", "latitude -91.0 out of range"),
-    ("NaN coordinate", mutate([*RING, 1], [math.nan, 37.4]), "ring", "non-finite"),
-    ("infinite coordinate", mutate([*RING, 2], [126.9, math.inf]), "ring", "non-finite"),
-    ("unclosed ring", mutate([*RING, 4], [126.90, 37.4001]), "ring", "not closed"),
-    ("too-short ring", mutate(RING, [[126.9, 37.4], [126.91, 37.4], [126.9, 37.4]]), "ring", "too short"),
+    ("longitude out of range", mutate([*RING, 1], [181.0, 36.11]), "ring", "longitude 181.0 out of range"),
+    ("latitude out of range", mutate([*RING, 1], [114.34, -91]), "ring", "latitude -91.0 out of range"),
+    ("NaN coordinate", mutate([*RING, 1], [math.nan, 36.11]), "ring", "non-finite"),
+    ("infinite coordinate", mutate([*RING, 2], [114.34, math.inf]), "ring", "non-finite"),
+    ("unclosed ring", mutate([*RING, 4], [114.34, 36.1101]), "ring", "not closed"),
+    (
+        "too-short ring",
+        mutate(RING, [[114.34, 36.11], [114.35, 36.11], [114.34, 36.11]]),
+        "ring",
+        "too short",
+    ),
     (
         "self-intersecting polygon",
-        mutate(RING, [[126.90, 37.40], [126.91, 37.41], [126.91, 37.40], [126.90, 37.41], [126.90, 37.40]]),
+        mutate(RING, [[114.34, 36.11], [114.35, 36.12], [114.35, 36.11], [114.34, 36.12], [114.34, 36.11]]),
         "ring",
         "Self-intersection",
     ),
@@ -133,9 +138,9 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("negative margin", mutate([*F1P, "margin_m"], -1), "circle", "'margin_m' must be >= 0"),
     (
         "valid_to before valid_from",
-        mutate([*F2P, "valid_to"], "2026-12-01T09:00:00+09:00"),
+        mutate([*F2P, "valid_to"], "2026-12-01T09:00:00+08:00"),
         "multi",
-        "'valid_to' (2026-12-01T09:00:00+09:00) is not after 'valid_from'",
+        "'valid_to' (2026-12-01T09:00:00+08:00) is not after 'valid_from'",
     ),
     (
         "time without zone offset",
@@ -212,7 +217,7 @@ def test_load_zones_names_the_file(tmp_path: Path) -> None:
 
 def test_zone_times_keep_their_offset_and_compare_across_zones() -> None:
     multi = parse_zones(good())[2]
-    kst = timezone(timedelta(hours=9))
-    assert multi.active_at(datetime(2026, 12, 1, 12, 0, tzinfo=kst))
+    cst = timezone(timedelta(hours=8))
+    assert multi.active_at(datetime(2026, 12, 1, 12, 0, tzinfo=cst))
     assert not multi.active_at(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
     assert isinstance(multi, Zone)

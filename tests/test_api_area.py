@@ -28,13 +28,13 @@ async def test_the_area_time_zone_defaults_to_utc_and_is_read_by_every_role(api:
 
 
 async def test_the_area_time_zone_is_served_with_the_time_there(api: Api) -> None:
-    async with served(api.store, api.dispatcher) as seoul:
-        seoul.ctx.timezone = "Asia/Seoul"
-        async with seoul.client("office") as c:
+    async with served(api.store, api.dispatcher) as anyang:
+        anyang.ctx.timezone = "Asia/Shanghai"
+        async with anyang.client("office") as c:
             body = (await c.get("/api/v1/area")).json()
-    assert body["timezone"] == "Asia/Seoul"
+    assert body["timezone"] == "Asia/Shanghai"
     now = datetime.fromisoformat(body["now"])
-    assert now.utcoffset() == datetime.now(ZoneInfo("Asia/Seoul")).utcoffset()
+    assert now.utcoffset() == datetime.now(ZoneInfo("Asia/Shanghai")).utcoffset()
 
 
 def test_an_unknown_time_zone_is_refused(api: Api, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from tests.api_fixtures import OFFICE_A, Api, error_code, idle_api, parse_prometheus
 
-REQUEST = {"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3}
+REQUEST = {"pickup": "service-centre", "dropoff": "zhangde-road", "weight_kg": 0.3}
 
 # (method, path, body) of every route group that needs more than an office key
 STAFF_ROUTES = [
@@ -33,8 +33,8 @@ ADMIN_ROUTES = [
     ("GET", "/api/v1/keys", None),
     ("POST", "/api/v1/keys", {"role": "operator"}),
     ("DELETE", "/api/v1/keys/x", None),
-    ("POST", "/api/v1/offices", {"id": "x", "name": "X", "pad_id": "city-hall"}),
-    ("POST", "/api/v1/pads", {"id": "x", "name": "X", "lon": 126.9, "lat": 37.4}),
+    ("POST", "/api/v1/offices", {"id": "x", "name": "X", "pad_id": "service-centre"}),
+    ("POST", "/api/v1/pads", {"id": "x", "name": "X", "lon": 114.34, "lat": 36.11}),
 ]
 
 
@@ -181,10 +181,10 @@ async def test_rate_limit_answers_429_with_retry_after(
 async def test_admins_add_pads_and_offices_that_can_then_file(api: Api) -> None:
     async with api.client("admin") as admin:
         r = await admin.post(
-            "/api/v1/pads", json={"id": "new-pad", "name": "New Pad", "lon": 126.958, "lat": 37.395}
+            "/api/v1/pads", json={"id": "new-pad", "name": "New Pad", "lon": 114.398, "lat": 36.105}
         )
         assert r.status_code == 201, r.text
-        assert r.json() == {"id": "new-pad", "name": "New Pad", "lon": 126.958, "lat": 37.395}
+        assert r.json() == {"id": "new-pad", "name": "New Pad", "lon": 114.398, "lat": 36.105}
         r = await admin.post(
             "/api/v1/offices", json={"id": "new-office", "name": "New Office", "pad_id": "new-pad"}
         )
@@ -199,9 +199,9 @@ async def test_admins_add_pads_and_offices_that_can_then_file(api: Api) -> None:
         ]
     async with api.client(Authorization=f"Bearer {token}") as office:
         pads = {p["id"]: p["name"] for p in (await office.get("/api/v1/pads")).json()}
-        assert pads["new-pad"] == "New Pad" and pads["city-hall"] == "city-hall"
+        assert pads["new-pad"] == "New Pad" and pads["service-centre"] == "service-centre"
         r = await office.post(
-            "/api/v1/requests", json={"pickup": "new-pad", "dropoff": "indeokwon", "weight_kg": 1}
+            "/api/v1/requests", json={"pickup": "new-pad", "dropoff": "zhangde-road", "weight_kg": 1}
         )
         assert r.status_code == 201 and r.json()["office_id"] == "new-office", r.text
 

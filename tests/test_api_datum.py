@@ -13,7 +13,7 @@ from dispatch.store.requests import PAD_TOLERANCE_DEG
 from tests.api_fixtures import Api, error_code
 
 GEOD = Geod(ellps="WGS84")
-THERE = (126.985, 37.41)  # open ground in the sample area, in WGS-84: where the zone really is
+THERE = (114.425, 36.12)  # open ground in the sample area, in WGS-84: where the zone really is
 
 
 def metres(a: Any, b: Any) -> float:
@@ -28,7 +28,7 @@ def in_datum(datum: str, lon: float, lat: float) -> list[float]:
 
 async def test_a_zone_drawn_in_gcj02_is_stored_and_enforced_where_it_was_drawn(api: Api) -> None:
     drawn = in_datum("GCJ-02", *THERE)
-    assert metres(drawn, THERE) > 400  # the naive reading would be this far off
+    assert metres(drawn, THERE) > 500  # the naive reading would be this far off
     body = {
         "type": "FeatureCollection",
         "datum": "GCJ-02",
@@ -54,7 +54,7 @@ async def test_a_zone_drawn_in_gcj02_is_stored_and_enforced_where_it_was_drawn(a
         assert metres((zone.shape.x, zone.shape.y), THERE) < 0.01
 
     async with api.client("office") as c:
-        where_it_is = {"pickup": list(THERE), "dropoff": "indeokwon", "weight_kg": 0.3}
+        where_it_is = {"pickup": list(THERE), "dropoff": "zhangde-road", "weight_kg": 0.3}
         r = await c.post("/api/v1/quotes", json=where_it_is)
         assert r.status_code == 200, r.text
         assert r.json()["feasible"] is False and r.json()["reason"] == "pickup_in_zone"
@@ -87,7 +87,7 @@ async def test_a_polygon_feature_body_declares_its_datum_too(api: Api) -> None:
 
 
 async def test_requests_and_pads_in_another_datum_are_stored_in_wgs84(api: Api) -> None:
-    pad = (await api.store.directory.pads())["city-hall"]
+    pad = (await api.store.directory.pads())["service-centre"]
     async with api.client("office") as c:
         r = await c.post(
             "/api/v1/requests",
@@ -100,12 +100,14 @@ async def test_requests_and_pads_in_another_datum_are_stored_in_wgs84(api: Api) 
         )
         assert r.status_code == 201, r.text
         # Converted within a centimetre, the GCJ-02 point is the pad (matched within 1e-7 degrees).
-        assert r.json()["pickup"] == {"lon": pad.lon, "lat": pad.lat, "pad_id": "city-hall"}
+        assert r.json()["pickup"] == {"lon": pad.lon, "lat": pad.lat, "pad_id": "service-centre"}
         dropoff = r.json()["dropoff"]
-        assert 400 < metres((dropoff["lon"], dropoff["lat"]), (THERE[0], THERE[1] - 0.01)) < 520
+        assert (
+            500 < metres((dropoff["lon"], dropoff["lat"]), (THERE[0], THERE[1] - 0.01)) < 600
+        )  # ~546 m here
         view = await api.store.requests.get(r.json()["id"])
-        assert view.pickup.pad_id == "city-hall"
-    new_pad = (126.962, 37.401)
+        assert view.pickup.pad_id == "service-centre"
+    new_pad = (114.402, 36.111)
     async with api.client("admin") as c:
         body = {"id": "bd-pad", "name": "Drawn on Baidu", "datum": "BD-09"}
         r = await c.post(
@@ -121,9 +123,9 @@ async def test_requests_and_pads_in_another_datum_are_stored_in_wgs84(api: Api) 
         assert r.json()["lon"] == stored.lon and r.json()["lat"] == stored.lat
         r = await c.post(
             "/api/v1/pads",
-            json={"id": "cgcs-pad", "name": "C", "lon": 126.95, "lat": 37.4, "datum": "CGCS2000"},
+            json={"id": "cgcs-pad", "name": "C", "lon": 114.39, "lat": 36.11, "datum": "CGCS2000"},
         )
-        assert r.status_code == 201 and (r.json()["lon"], r.json()["lat"]) == (126.95, 37.4), r.text
+        assert r.status_code == 201 and (r.json()["lon"], r.json()["lat"]) == (114.39, 36.11), r.text
 
 
 async def test_an_unknown_datum_is_422_naming_the_allowed_ones_and_nothing_is_stored(api: Api) -> None:
@@ -132,12 +134,12 @@ async def test_an_unknown_datum_is_422_naming_the_allowed_ones_and_nothing_is_st
         "geometry": {"type": "Point", "coordinates": list(THERE)},
         "properties": {"id": "never", "radius_m": 50},
     }
-    request = {"pickup": "city-hall", "dropoff": list(THERE), "weight_kg": 0.3}
+    request = {"pickup": "service-centre", "dropoff": list(THERE), "weight_kg": 0.3}
     before = len(await api.store.requests.list(limit=10_000))
     for who, path, body in [
         ("office", "/api/v1/requests", {**request, "datum": "WGS84"}),
         ("office", "/api/v1/quotes", {**request, "datum": "gcj02"}),
-        ("admin", "/api/v1/pads", {"id": "never", "name": "N", "lon": 126.9, "lat": 37.4, "datum": "4326"}),
+        ("admin", "/api/v1/pads", {"id": "never", "name": "N", "lon": 114.34, "lat": 36.11, "datum": "4326"}),
         ("operator", "/api/v1/zones", {**zone, "datum": "Baidu"}),
         ("operator", "/api/v1/zones", {"type": "FeatureCollection", "datum": 4326, "features": [zone]}),
     ]:

@@ -29,7 +29,7 @@ async def collect(response: httpx.Response, out: list[tuple[str, dict[str, Any]]
             return
 
 
-def body(api: Api, src: str = "city-hall", dst: str = "indeokwon") -> dict[str, Any]:
+def body(api: Api, src: str = "service-centre", dst: str = "zhangde-road") -> dict[str, Any]:
     """A request ready now on the simulated clock, due in 90 simulated minutes."""
     assert api.system is not None
     now = api.system.clock.now()
@@ -143,7 +143,9 @@ async def test_a_request_on_a_flight_is_cancelled_before_its_pickup(
         system = api.system
         assert system is not None
         # Picked up 4.7 km from the nearest port: a few wall seconds on a flight before the pickup.
-        rid = (await office.post("/api/v1/requests", json=body(api, "gwacheon", "city-hall"))).json()["id"]
+        rid = (await office.post("/api/v1/requests", json=body(api, "anyang-east", "service-centre"))).json()[
+            "id"
+        ]
         async with office.stream("GET", f"/api/v1/requests/{rid}/stream") as own, asyncio.timeout(60):
             async for _, data in sse_messages(own):
                 if data["state"] not in ("submitted", "accepted"):
@@ -156,7 +158,7 @@ async def test_a_request_on_a_flight_is_cancelled_before_its_pickup(
         for drone_id, m in busy.items():
             assert states[drone_id].port == m.spec.end_port
             assert states[drone_id].at > api.dispatcher.clock.now()
-        q = await office.post("/api/v1/quotes", json=body(api, "city-hall", "gunpo"))
+        q = await office.post("/api/v1/quotes", json=body(api, "service-centre", "longan-district"))
         assert q.status_code == 200 and q.json()["feasible"] is True
         (mission_id,) = [m.mission_id for m in api.dispatcher.missions.values() if rid in m.spec.request_ids]
         r = await office.post(f"/api/v1/requests/{rid}/cancel")
@@ -187,7 +189,7 @@ async def test_a_zone_posted_mid_flight_reroutes_the_flight(
         assert system is not None
         async with api.client("office") as office, api.client("operator") as op:
             rid = (
-                await office.post("/api/v1/requests", json=body(api, "manan-gu-office", "indeokwon"))
+                await office.post("/api/v1/requests", json=body(api, "yindu-district", "zhangde-road"))
             ).json()
             assert "id" in rid, rid
             picked = await system.sim.wait_for(

@@ -75,7 +75,7 @@ depths = st.sampled_from([1, 8, 33, 1000, 100_000])
 
 @st.composite
 def request_body(draw: st.DrawFn) -> dict[str, Any]:
-    body: dict[str, Any] = {"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3}
+    body: dict[str, Any] = {"pickup": "service-centre", "dropoff": "zhangde-road", "weight_kg": 0.3}
     for name, values in [
         ("pickup", place),
         ("dropoff", place),
@@ -84,7 +84,7 @@ def request_body(draw: st.DrawFn) -> dict[str, Any]:
         ("deadline", times),
         ("description", text),
         ("priority", st.sampled_from(["urgent", "normal", "asap"])),
-        ("office_id", st.sampled_from([OFFICE_A, "manan-gu-office", "../x", ""])),
+        ("office_id", st.sampled_from([OFFICE_A, "yindu-district", "../x", ""])),
     ]:
         if draw(st.booleans()):
             body[name] = draw(values)
@@ -133,7 +133,11 @@ def hostile_call(draw: st.DrawFn) -> tuple[str, str, bytes, str]:
         }
         return "POST", "/api/v1/pads", json.dumps(body).encode(), media
     if kind == "office":
-        body = {"id": draw(text), "name": draw(text), "pad_id": draw(st.sampled_from(["city-hall", "x\x00"]))}
+        body = {
+            "id": draw(text),
+            "name": draw(text),
+            "pad_id": draw(st.sampled_from(["service-centre", "x\x00"])),
+        }
         return "POST", "/api/v1/offices", json.dumps(body).encode(), media
     if kind == "key":
         body = {
@@ -147,12 +151,12 @@ def hostile_call(draw: st.DrawFn) -> tuple[str, str, bytes, str]:
     where = draw(st.sampled_from(["/api/v1/requests", "/api/v1/zones", "properties", "description"]))
     if where == "properties":
         body = (
-            '{"type": "Feature", "geometry": {"type": "Point", "coordinates": [126.97, 37.42]},'
+            '{"type": "Feature", "geometry": {"type": "Point", "coordinates": [114.41, 36.13]},'
             f' "properties": {{"id": "deep", "radius_m": 50, "reason": {nested(depth)}}}}}'
         )
         return "POST", "/api/v1/zones", body.encode(), media
     if where == "description":
-        body = f'{{"pickup": "city-hall", "dropoff": "indeokwon", "description": {nested(depth)}}}'
+        body = f'{{"pickup": "service-centre", "dropoff": "zhangde-road", "description": {nested(depth)}}}'
         return "POST", "/api/v1/requests", body.encode(), media
     return "POST", where, nested(depth).encode(), media
 
@@ -224,7 +228,7 @@ async def test_hostile_input_everywhere_while_a_silent_drone_is_written_off(
     ):
         assert api.system is not None
         d, sim = api.dispatcher, api.system.sim
-        first = await d.submit(request(FAR_PICKUPS[0], "city-hall", now=api.system.clock.now()))
+        first = await d.submit(request(FAR_PICKUPS[0], "service-centre", now=api.system.clock.now()))
         assert first.state == "accepted", first
         quiet, _ = await take_off_for(api.system, first.id)
         AREA_NOW[0] = api.system.clock.now()

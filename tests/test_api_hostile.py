@@ -26,18 +26,18 @@ from dispatch.store import InvalidInput, NewRequest, Place
 from dispatch.store.models import RequestRow
 from tests.api_fixtures import OFFICE_A, Api, error_code
 
-BY_PADS = {"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3}
+BY_PADS = {"pickup": "service-centre", "dropoff": "zhangde-road", "weight_kg": 0.3}
 PARIS = [2.35, 48.85]
 JSON = {"Content-Type": "application/json"}
-PAD = {"id": "p1", "name": "P", "lon": 126.95, "lat": 37.4}
-OFFICE = {"id": "o1", "name": "O", "pad_id": "city-hall"}
+PAD = {"id": "p1", "name": "P", "lon": 114.39, "lat": 36.11}
+OFFICE = {"id": "o1", "name": "O", "pad_id": "service-centre"}
 
 
 def circle(zone_id: str, **props: Any) -> dict[str, Any]:
     """A small disc zone in the sample area."""
     return {
         "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": [126.97, 37.42]},
+        "geometry": {"type": "Point", "coordinates": [114.41, 36.13]},
         "properties": {"id": zone_id, "radius_m": 50, **props},
     }
 
@@ -92,7 +92,7 @@ async def test_places_outside_the_service_area_are_422(api: Api) -> None:
     async with api.client("office") as c:
         for body, field in [
             ({**BY_PADS, "dropoff": PARIS}, "dropoff"),
-            ({**BY_PADS, "pickup": {"lon": 127.9, "lat": 37.39}}, "pickup"),  # some 85 km east
+            ({**BY_PADS, "pickup": {"lon": 127.9, "lat": 36.10}}, "pickup"),  # some 85 km east
         ]:
             for path in ("/api/v1/requests", "/api/v1/quotes"):
                 r = await c.post(path, json=body)
@@ -116,17 +116,17 @@ async def test_places_outside_the_service_area_are_422(api: Api) -> None:
 async def test_intake_rejects_what_the_api_refuses_when_it_is_filed_past_the_api(api: Api) -> None:
     """Defence in depth: a request stored by another front end is rejected with the reason."""
     now = api.ctx.now_clock.now()
-    city_hall = pads()["city-hall"]
+    service_centre = pads()["service-centre"]
     stored = [
         (
-            NewRequest(office_id=OFFICE_A, pickup=city_hall, dropoff=Place(*PARIS), weight_kg=0.3),
+            NewRequest(office_id=OFFICE_A, pickup=service_centre, dropoff=Place(*PARIS), weight_kg=0.3),
             "outside_service_area",
         ),
         (
             NewRequest(
                 office_id=OFFICE_A,
-                pickup=city_hall,
-                dropoff=pads()["indeokwon"],
+                pickup=service_centre,
+                dropoff=pads()["zhangde-road"],
                 weight_kg=0.3,
                 ready_at=datetime(9999, 12, 31, 23, 0, tzinfo=UTC),
             ),
@@ -135,8 +135,8 @@ async def test_intake_rejects_what_the_api_refuses_when_it_is_filed_past_the_api
         (
             NewRequest(
                 office_id=OFFICE_A,
-                pickup=city_hall,
-                dropoff=pads()["indeokwon"],
+                pickup=service_centre,
+                dropoff=pads()["zhangde-road"],
                 weight_kg=0.3,
                 ready_at=now,
                 deadline=now + timedelta(hours=1),
@@ -152,8 +152,8 @@ async def test_intake_rejects_what_the_api_refuses_when_it_is_filed_past_the_api
         await api.store.requests.create(
             NewRequest(
                 office_id=OFFICE_A,
-                pickup=city_hall,
-                dropoff=city_hall,
+                pickup=service_centre,
+                dropoff=service_centre,
                 weight_kg=0.3,
                 ready_at=datetime.fromisoformat("0001-01-01T00:00:00+14:00"),
             ),
@@ -176,7 +176,7 @@ async def test_deeply_nested_json_is_400_wherever_it_is(api: Api) -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     just_too_deep = b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)
     feature = (
-        b'{"type": "Feature", "geometry": {"type": "Point", "coordinates": [126.97, 37.42]},'
+        b'{"type": "Feature", "geometry": {"type": "Point", "coordinates": [114.41, 36.13]},'
         b' "properties": {"id": "deep", "radius_m": 50, "reason": ' + deep + b"}}"
     )
     async with api.client("admin") as c:
@@ -200,7 +200,7 @@ async def test_deeply_nested_json_is_400_wherever_it_is(api: Api) -> None:
 
 
 async def test_a_body_that_is_not_json_is_415(api: Api) -> None:
-    body = b'{"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3}'
+    body = b'{"pickup": "service-centre", "dropoff": "zhangde-road", "weight_kg": 0.3}'
     before = await count_requests(api)
     async with api.client("office") as c:
         for media_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml"):
@@ -324,7 +324,7 @@ async def test_strings_in_bodies_are_bounded_and_free_of_control_characters(api:
             ({**BY_PADS, "description": "x" * (MAX_DESCRIPTION + 1)}, "too_long", "description"),
             ({**BY_PADS, "description": "a\x00b"}, "invalid_format", "description"),
             ({**BY_PADS, "dropoff": "x" * 65}, "too_long", "dropoff"),
-            ({**BY_PADS, "dropoff": "../indeokwon"}, "invalid_format", "dropoff"),
+            ({**BY_PADS, "dropoff": "../zhangde-road"}, "invalid_format", "dropoff"),
         ]:
             r = await c.post("/api/v1/requests", json=body)
             assert r.status_code == 422, (body, r.text)
@@ -338,7 +338,7 @@ async def test_strings_in_bodies_are_bounded_and_free_of_control_characters(api:
             ("/api/v1/pads", {**PAD, "name": "two\nlines"}, "invalid_format", "name"),
             ("/api/v1/pads", {**PAD, "name": "x" * (MAX_NAME + 1)}, "too_long", "name"),
             ("/api/v1/offices", {**OFFICE, "name": "x\x1b[31m"}, "invalid_format", "name"),
-            ("/api/v1/offices", {**OFFICE, "pad_id": "city hall"}, "invalid_format", "pad_id"),
+            ("/api/v1/offices", {**OFFICE, "pad_id": "service centre"}, "invalid_format", "pad_id"),
             ("/api/v1/keys", {"role": "operator", "label": "a\x00b"}, "invalid_format", "label"),
             ("/api/v1/keys", {"role": "operator", "label": "x" * (MAX_NAME + 1)}, "too_long", "label"),
         ]:
@@ -355,7 +355,11 @@ async def test_on_time_deliveries_count_the_default_deadline(api: Api) -> None:
     p = pads()
     for delivered_after in (timedelta(hours=5), timedelta(hours=7)):
         new = NewRequest(
-            office_id=OFFICE_A, pickup=p["city-hall"], dropoff=p["indeokwon"], weight_kg=0.3, ready_at=now
+            office_id=OFFICE_A,
+            pickup=p["service-centre"],
+            dropoff=p["zhangde-road"],
+            weight_kg=0.3,
+            ready_at=now,
         )
         rid = (await api.store.requests.create(new, actor="test")).request.id
         async with api.store.db.write() as session:  # the hand-over, as the dispatcher records it

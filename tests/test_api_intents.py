@@ -34,7 +34,7 @@ async def test_a_flights_intent_is_served_and_listed_while_it_flies(
         assert api.system is not None
         async with api.client("office") as office, api.client("operator") as op:
             # A long flight (4.7 km from the nearest port to the pickup): a few wall seconds at 150x.
-            r = await office.post("/api/v1/requests", json=body(api, "gwacheon", "city-hall"))
+            r = await office.post("/api/v1/requests", json=body(api, "anyang-east", "service-centre"))
             assert r.status_code == 201, r.text
             rid = r.json()["id"]
 

@@ -22,7 +22,7 @@ from dispatch.store import Store
 from fleet.connection import BrokerAddress
 from tests.api_fixtures import Api, idle_api
 
-REQUEST = {"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3}
+REQUEST = {"pickup": "service-centre", "dropoff": "zhangde-road", "weight_kg": 0.3}
 RECORD_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ [\w.]+: ")
 FORGED = "2026-01-01 00:00:00,000 WARNING dispatch: forged"
 
@@ -121,7 +121,7 @@ async def test_each_request_state_change_is_one_info_line(api: Api, app_log: io.
         "submitted -> accepted",
     ], changes
     assert any(
-        "-> cancelled" in line and "reason: cancelled by office:city-hall" in line for line in changes
+        "-> cancelled" in line and "reason: cancelled by office:service-centre" in line for line in changes
     ), changes
     assert all(" INFO " in line for line in changes), changes
 

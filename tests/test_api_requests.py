@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from dispatch.harness import pads
 from tests.api_fixtures import OFFICE_A, Api, error_code
 
-BY_PADS = {"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3, "description": "licence"}
+BY_PADS = {"pickup": "service-centre", "dropoff": "zhangde-road", "weight_kg": 0.3, "description": "licence"}
 
 
 async def count_requests(api: Api) -> int:
@@ -21,8 +21,8 @@ async def test_a_request_by_pads_or_coordinates_is_filed_and_accepted_with_an_et
     p = pads()
     later = datetime.now(UTC) + timedelta(minutes=5)
     by_coordinates = {
-        "pickup": [p["city-hall"].lon, p["city-hall"].lat],
-        "dropoff": {"lon": p["beomgye"].lon, "lat": p["beomgye"].lat},
+        "pickup": [p["service-centre"].lon, p["service-centre"].lat],
+        "dropoff": {"lon": p["jiefang-road"].lon, "lat": p["jiefang-road"].lat},
         "weight_kg": 1.2,
         "priority": "urgent",
         "ready_at": later.isoformat(),
@@ -43,11 +43,13 @@ async def test_a_request_by_pads_or_coordinates_is_filed_and_accepted_with_an_et
             assert r.headers["location"] == f"/api/v1/requests/{got['id']}"
         first, second = (await c.get("/api/v1/requests")).json()["items"]
         # Coordinates of a pad are that pad.
-        assert second["pickup"]["pad_id"] == "city-hall" and second["dropoff"]["pad_id"] == "beomgye"
+        assert (
+            second["pickup"]["pad_id"] == "service-centre" and second["dropoff"]["pad_id"] == "jiefang-road"
+        )
         assert first["pickup"] == {
-            "lon": p["city-hall"].lon,
-            "lat": p["city-hall"].lat,
-            "pad_id": "city-hall",
+            "lon": p["service-centre"].lon,
+            "lat": p["service-centre"].lat,
+            "pad_id": "service-centre",
         }
         assert first["description"] == "licence"
         detail = (await c.get(f"/api/v1/requests/{first['id']}")).json()
@@ -72,7 +74,7 @@ async def test_an_idempotent_retry_returns_the_same_request_and_files_nothing(ap
         assert await count_requests(api) == before
     # The key belongs to the office: another office may use the same key for its own request.
     async with api.client("office_b", **{"Idempotency-Key": "licence-42"}) as c:
-        r = await c.post("/api/v1/requests", json={**BY_PADS, "pickup": "manan-gu-office"})
+        r = await c.post("/api/v1/requests", json={**BY_PADS, "pickup": "yindu-district"})
         assert r.status_code == 201 and r.json()["id"] != first.json()["id"]
 
 
@@ -81,21 +83,21 @@ async def test_refusals_are_4xx_with_the_reason_code(api: Api) -> None:
         ({**BY_PADS, "weight_kg": 6.5}, 422, "overweight"),
         ({**BY_PADS, "dropoff": "crane-site"}, 422, "dropoff_in_zone"),
         ({**BY_PADS, "pickup": "crane-site"}, 422, "pickup_in_zone"),
-        ({**BY_PADS, "dropoff": [126.95, 91.0]}, 422, "invalid_coordinates"),
-        ({**BY_PADS, "pickup": {"lon": 181, "lat": 37.4}}, 422, "invalid_coordinates"),
+        ({**BY_PADS, "dropoff": [114.39, 91.0]}, 422, "invalid_coordinates"),
+        ({**BY_PADS, "pickup": {"lon": 181, "lat": 36.11}}, 422, "invalid_coordinates"),
         ({**BY_PADS, "dropoff": "no-such-pad"}, 422, "unknown_pad"),
         ({**BY_PADS, "weight_kg": 0}, 422, "invalid_weight"),
         ({**BY_PADS, "weight_kg": -1}, 422, "invalid_weight"),
         (
-            {**BY_PADS, "ready_at": "2026-12-01T10:00:00+09:00", "deadline": "2026-12-01T09:00:00+09:00"},
+            {**BY_PADS, "ready_at": "2026-12-01T10:00:00+08:00", "deadline": "2026-12-01T09:00:00+08:00"},
             422,
             "invalid_times",
         ),
-        ({**BY_PADS, "office_id": "manan-gu-office"}, 422, "office_mismatch"),
+        ({**BY_PADS, "office_id": "yindu-district"}, 422, "office_mismatch"),
         ({**BY_PADS, "ready_at": "2026-12-01T10:00:00"}, 400, "invalid_request"),  # no zone offset
         ({**BY_PADS, "priority": "asap"}, 400, "invalid_request"),
         ({**BY_PADS, "colour": "red"}, 400, "invalid_request"),
-        ({"pickup": "city-hall", "dropoff": "indeokwon"}, 400, "invalid_request"),
+        ({"pickup": "service-centre", "dropoff": "zhangde-road"}, 400, "invalid_request"),
         ({**BY_PADS, "dropoff": [1, 2, 3]}, 400, "invalid_request"),
     ]
     async with api.client("office") as c:
@@ -154,7 +156,8 @@ async def test_a_quote_answers_without_filing_anything(api: Api) -> None:
     async with api.client("office") as c:
         before = await count_requests(api)
         r = await c.post(
-            "/api/v1/quotes", json={"pickup": "city-hall", "dropoff": [126.976, 37.4015], "weight_kg": 0.4}
+            "/api/v1/quotes",
+            json={"pickup": "service-centre", "dropoff": [114.416, 36.1115], "weight_kg": 0.4},
         )
         assert r.status_code == 200, r.text
         q = r.json()
@@ -162,13 +165,15 @@ async def test_a_quote_answers_without_filing_anything(api: Api) -> None:
         assert q["eta_kind"] == "best_single_drone" and q["drone_id"]
         assert datetime.fromisoformat(q["eta"]) > datetime.now(UTC)
         for body, reason in [
-            ({"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 6.5}, "overweight"),
-            ({"pickup": "city-hall", "dropoff": "crane-site", "weight_kg": 0.3}, "dropoff_in_zone"),
+            ({"pickup": "service-centre", "dropoff": "zhangde-road", "weight_kg": 6.5}, "overweight"),
+            ({"pickup": "service-centre", "dropoff": "crane-site", "weight_kg": 0.3}, "dropoff_in_zone"),
         ]:
             r = await c.post("/api/v1/quotes", json=body)
             assert r.status_code == 200
             assert r.json()["feasible"] is False and r.json()["reason"] == reason and r.json()["eta"] is None
-        r = await c.post("/api/v1/quotes", json={"pickup": [200, 0], "dropoff": "indeokwon", "weight_kg": 1})
+        r = await c.post(
+            "/api/v1/quotes", json={"pickup": [200, 0], "dropoff": "zhangde-road", "weight_kg": 1}
+        )
         assert r.status_code == 422 and error_code(r) == "invalid_coordinates"
         assert await count_requests(api) == before
 
@@ -198,12 +203,12 @@ async def test_a_quote_for_a_past_deadline_is_infeasible_not_an_error(api: Api) 
     async with api.client("office") as c:
         r = await c.post(
             "/api/v1/quotes",
-            json={"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3, "deadline": past},
+            json={"pickup": "service-centre", "dropoff": "zhangde-road", "weight_kg": 0.3, "deadline": past},
         )
         assert r.status_code == 200, r.text
         assert r.json()["feasible"] is False and r.json()["reason"] == "deadline_infeasible"
         r = await c.post(
             "/api/v1/requests",
-            json={"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3, "deadline": past},
+            json={"pickup": "service-centre", "dropoff": "zhangde-road", "weight_kg": 0.3, "deadline": past},
         )
         assert r.status_code == 422 and error_code(r) == "deadline_infeasible", r.text

@@ -76,14 +76,16 @@ async def test_serve_runs_until_sigterm(tmp_path: Path, broker: BrokerAddress, p
         assert any(line.startswith("the database had no fleet: seeded 16 offices") for line in lines), lines
 
         env = {"DATABASE_URL": url}
-        status, token, err = await cli("keys", "create", "--office", "city-hall", "--label", "clerk", env=env)
+        status, token, err = await cli(
+            "keys", "create", "--office", "service-centre", "--label", "clerk", env=env
+        )
         assert status == 0, err
         token = token.strip()
         assert token.startswith("dd_") and "shown only this once" in err
         status, other, _ = await cli("keys", "create", "--operator", env=env)
         assert status == 0
         status, listing, _ = await cli("keys", "list", env=env)
-        assert status == 0 and "office    city-hall" in listing and "clerk" in listing
+        assert status == 0 and "office    service-centre" in listing and "clerk" in listing
         assert token not in listing
         operator_id = other.strip().split("_")[1]
         status, out, _ = await cli("keys", "revoke", operator_id, env=env)
@@ -98,7 +100,7 @@ async def test_serve_runs_until_sigterm(tmp_path: Path, broker: BrokerAddress, p
             r = await c.post(
                 "/api/v1/requests",
                 headers={"Authorization": f"Bearer {token}"},
-                json={"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3},
+                json={"pickup": "service-centre", "dropoff": "zhangde-road", "weight_kg": 0.3},
             )
             assert r.status_code == 201, r.text
             assert r.json()["state"] == "accepted"
@@ -121,7 +123,8 @@ async def test_serve_runs_until_sigterm(tmp_path: Path, broker: BrokerAddress, p
         )
         assert re.search(r" INFO dispatch\.api\.access: GET /health 200 [\d.]+ ms anonymous\n", logged)
         assert re.search(
-            rf" INFO dispatch\.requests: request (req_\w+): submitted \(by office:city-hall/key:{key_id}\)\n"
+            r" INFO dispatch\.requests: request (req_\w+): submitted "
+            rf"\(by office:service-centre/key:{key_id}\)\n"
             r"(.*\n)*.* INFO dispatch\.requests: request \1: submitted -> accepted \(by dispatcher\)\n",
             logged,
         )

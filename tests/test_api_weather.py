@@ -47,11 +47,12 @@ async def test_an_operator_grounds_the_area_and_lifts_it(
         assert (await api.client().get("/health")).json()["detail"]["weather"] == f"area grounded: {TYPHOON}"
         why = f"weather_hold: area grounded by an operator ({TYPHOON})"
         r = await office.post(
-            "/api/v1/quotes", json={"pickup": "city-hall", "dropoff": "court-branch", "weight_kg": 0.3}
+            "/api/v1/quotes",
+            json={"pickup": "service-centre", "dropoff": "intermediate-court", "weight_kg": 0.3},
         )
         assert r.status_code == 200 and r.json()["feasible"] is True, r.text
         assert r.json()["hold"] == why  # the quote says it would wait, and why
-        filed = await api.dispatcher.submit(request("city-hall", "court-branch"))
+        filed = await api.dispatcher.submit(request("service-centre", "intermediate-court"))
 
         async def held() -> bool:
             return (await api.store.requests.get(filed.id)).state_reason == why
@@ -71,7 +72,8 @@ async def test_an_operator_grounds_the_area_and_lifts_it(
         r = await op.post(url, json={"grounded": False})
         assert r.status_code == 200 and r.json()["grounded"] is None, r.text
         r = await office.post(
-            "/api/v1/quotes", json={"pickup": "city-hall", "dropoff": "court-branch", "weight_kg": 0.3}
+            "/api/v1/quotes",
+            json={"pickup": "service-centre", "dropoff": "intermediate-court", "weight_kg": 0.3},
         )
         assert r.status_code == 200 and r.json()["hold"] is None, r.text
         entries = await api.store.history("area", "grounding")

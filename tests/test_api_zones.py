@@ -8,7 +8,7 @@ from tests.api_fixtures import Api, error_code
 
 
 def square(
-    zone_id: str, lon: float = 126.99, lat: float = 37.43, size: float = 0.002, **props: Any
+    zone_id: str, lon: float = 114.43, lat: float = 36.14, size: float = 0.002, **props: Any
 ) -> dict[str, Any]:
     """A square zone as a GeoJSON Feature."""
     ring = [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
@@ -39,13 +39,13 @@ async def test_zones_are_added_replaced_and_deactivated_and_the_dispatcher_follo
             "features": [
                 square(
                     "festival-2",
-                    lon=126.98,
-                    valid_from="2026-12-01T10:00:00+09:00",
-                    valid_until="2026-12-01T14:00:00+09:00",
+                    lon=114.42,
+                    valid_from="2026-12-01T10:00:00+08:00",
+                    valid_until="2026-12-01T14:00:00+08:00",
                 ),
                 {
                     "type": "Feature",
-                    "geometry": {"type": "Point", "coordinates": [126.97, 37.42]},
+                    "geometry": {"type": "Point", "coordinates": [114.41, 36.13]},
                     "properties": {"id": "crane-2", "radius_m": 60, "ceiling_m": 90},
                 },
             ],
@@ -54,13 +54,13 @@ async def test_zones_are_added_replaced_and_deactivated_and_the_dispatcher_follo
         assert r.status_code == 201, r.text
         festival = r.json()["features"][0]
         # valid_until is read as the airspace format's valid_to; stored and returned as valid_to.
-        assert festival["properties"]["valid_to"].startswith("2026-12-01T05:00:00")
+        assert festival["properties"]["valid_to"].startswith("2026-12-01T06:00:00")
         assert "valid_until" not in festival["properties"]
         view = await api.store.zones.get("festival-2")
-        assert view.valid_until is not None and view.valid_until.isoformat().startswith("2026-12-01T05:00:00")
-        only_then = (await c.get("/api/v1/zones", params={"at": "2026-12-01T11:00:00+09:00"})).json()
+        assert view.valid_until is not None and view.valid_until.isoformat().startswith("2026-12-01T06:00:00")
+        only_then = (await c.get("/api/v1/zones", params={"at": "2026-12-01T11:00:00+08:00"})).json()
         assert "festival-2" in {f["properties"]["id"] for f in only_then["features"]}
-        before = (await c.get("/api/v1/zones", params={"at": "2026-12-01T09:00:00+09:00"})).json()
+        before = (await c.get("/api/v1/zones", params={"at": "2026-12-01T09:00:00+08:00"})).json()
         assert "festival-2" not in {f["properties"]["id"] for f in before["features"]}
 
         bigger = square("pop-up", size=0.004, reason="accident, widened")
@@ -96,7 +96,7 @@ async def test_bad_geojson_is_422_with_the_parser_message(api: Api) -> None:
         (
             {
                 "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [126.9, 37.4]},
+                "geometry": {"type": "Point", "coordinates": [114.34, 36.11]},
                 "properties": {"id": "c"},
             },
             "needs a positive finite 'radius_m'",

@@ -27,18 +27,18 @@ def test_canonical_json_sorts_keys_drops_whitespace_keeps_utf8() -> None:
 
 
 def test_canonical_json_times_are_utc_iso_with_microseconds() -> None:
-    seoul = timezone(timedelta(hours=9))
+    anyang = timezone(timedelta(hours=8))
     assert (
-        canonical_json({"t": datetime(2026, 12, 1, 9, 0, tzinfo=seoul)})
-        == '{"t":"2026-12-01T00:00:00.000000Z"}'
+        canonical_json({"t": datetime(2026, 12, 1, 9, 0, tzinfo=anyang)})
+        == '{"t":"2026-12-01T01:00:00.000000Z"}'
     )
     assert iso_utc(T0) == "2026-12-01T00:00:00.000000Z"
 
 
 def test_canonical_json_floats_are_stable_and_idempotent() -> None:
-    value = {"x": 0.1, "y": 1.0, "z": 1e-7, "w": 126.9568}
+    value = {"x": 0.1, "y": 1.0, "z": 1e-7, "w": 114.3968}
     text = canonical_json(value)
-    assert text == '{"w":126.9568,"x":0.1,"y":1.0,"z":1e-07}'
+    assert text == '{"w":114.3968,"x":0.1,"y":1.0,"z":1e-07}'
     assert canonical_json(json.loads(text)) == text
 
 

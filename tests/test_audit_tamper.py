@@ -14,15 +14,15 @@ from dispatch.audit import canonical_json, entry_hash
 from dispatch.store import Intake, NewRequest, Place, Store
 from dispatch.store.models import AuditEntryRow, AuditHeadRow
 
-CITY_HALL = Place(126.9568, 37.3943, "city-hall")
-INDEOKWON = Place(126.976, 37.4015, "indeokwon")
+SERVICE_CENTRE = Place(114.3968, 36.1043, "service-centre")
+ZHANGDE_ROAD = Place(114.416, 36.1115, "zhangde-road")
 
 
 async def fill(store: Store) -> int:
     """Entries 1 (seed) .. 7: three requests filed and accepted, one planned back and forth."""
     for _ in range(3):
         await store.requests.create(
-            NewRequest("city-hall", CITY_HALL, INDEOKWON, 0.2), actor="o", intake=Intake(True)
+            NewRequest("service-centre", SERVICE_CENTRE, ZHANGDE_ROAD, 0.2), actor="o", intake=Intake(True)
         )
     report = await store.verify_audit()
     assert report.ok and report.count == 7

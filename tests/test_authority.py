@@ -42,7 +42,7 @@ def plan(flight: str) -> dict[str, Any]:
         flight_id=flight,
         operator="op-1",
         drone_id="d1",
-        waypoints=[(126.93, 37.39, 0.0), (126.94, 37.40, 60.0)],
+        waypoints=[(114.37, 36.10, 0.0), (114.38, 36.11, 60.0)],
         depart=T0,
         arrive=T0 + timedelta(minutes=5),
         end_port="port-1",
@@ -60,8 +60,8 @@ def position(flight: str, seq: int) -> dict[str, Any]:
         seq=seq,
         at=at,
         fix_at=at,
-        lon=126.9312345,
-        lat=37.3912345,
+        lon=114.3712345,
+        lat=36.1012345,
         height_m=60.04,
         takeoff_altitude_m=30.0,
         ground_speed_mps=15.0,
@@ -94,7 +94,7 @@ async def until(done: Callable[[], bool], timeout_s: float = 20.0) -> None:
 
 def test_report_fields_are_integers_in_the_documented_units() -> None:
     p = position("F1", 3)
-    assert (p["lon_e7"], p["lat_e7"]) == (1269312345, 373912345)
+    assert (p["lon_e7"], p["lat_e7"]) == (1143712345, 361012345)
     assert (p["height_dm"], p["altitude_dm"]) == (600, 900)
     assert (p["ground_speed_cm_s"], p["course_deg"], p["vertical_speed_cm_s"], p["battery_pct"]) == (
         1500,
@@ -104,8 +104,8 @@ def test_report_fields_are_integers_in_the_documented_units() -> None:
     )
     assert p["report_id"] == "F1:pos:3"
     assert plan("F1")["route"][1] == {
-        "lon_e7": 1269400000,
-        "lat_e7": 374000000,
+        "lon_e7": 1143800000,
+        "lat_e7": 361100000,
         "height_dm": 600,
         "altitude_dm": 900,
     }
@@ -232,7 +232,7 @@ async def test_the_dispatcher_files_reports_at_1_hz_and_closes_a_delivered_fligh
         async with AuthorityReporter(
             d, backlog, HttpSink(receiver.url), operator="op-anyang", takeoff_altitude_m=40.0
         ) as reporter:
-            view = await d.submit(request("city-hall", "indeokwon"))
+            view = await d.submit(request("service-centre", "zhangde-road"))
             assert view.state == "accepted", view.intake
 
             async def delivered() -> bool:

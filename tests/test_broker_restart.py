@@ -23,7 +23,11 @@ from tests.dispatcher_fixtures import states
 from tests.fault_checks import assert_delivered_once
 from tests.mqtt_fixtures import Mosquitto
 
-PAIRS = [("city-hall", "indeokwon"), ("manan-gu-office", "anyang-station"), ("tax-office", "beomgye")]
+PAIRS = [
+    ("service-centre", "zhangde-road"),
+    ("yindu-district", "anyang-station"),
+    ("tax-bureau", "jiefang-road"),
+]
 
 
 async def _next_link(updates, status: str, timeout_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]

@@ -21,9 +21,9 @@ from dispatch.commands.serve import seed_if_empty
 from dispatch.store import open_store
 from tests.conftest import EXAMPLES
 
-AT = "2026-12-01T12:00:00+09:00"
-CITY_HALL = (126.9568, 37.3943)
-INDEOKWON = (126.976, 37.4015)
+AT = "2026-12-01T12:00:00+08:00"
+SERVICE_CENTRE = (114.3968, 36.1043)
+ZHANGDE_ROAD = (114.416, 36.1115)
 CLOSE = 1e-7  # degrees: about a centimetre
 
 
@@ -89,25 +89,25 @@ def test_path_with_datum_flies_the_sample_path(
     datum: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     truth, truth_line = path_run(
-        path_args(EXAMPLES, list(CITY_HALL), list(INDEOKWON)), tmp_path / "wgs.geojson", capsys
+        path_args(EXAMPLES, list(SERVICE_CENTRE), list(ZHANGDE_ROAD)), tmp_path / "wgs.geojson", capsys
     )
     d = sample_in(datum, tmp_path, declare=False)
-    start, end = shown(datum, *CITY_HALL), shown(datum, *INDEOKWON)
+    start, end = shown(datum, *SERVICE_CENTRE), shown(datum, *ZHANGDE_ROAD)
     length, line = path_run(path_args(d, start, end, "--datum", datum), tmp_path / "p.geojson", capsys)
     assert length == pytest.approx(truth, abs=0.5)  # the zones' edges bend by millimetres only
-    assert abs(line[0][0] - CITY_HALL[0]) < CLOSE and abs(line[0][1] - CITY_HALL[1]) < CLOSE
-    assert abs(line[-1][0] - INDEOKWON[0]) < CLOSE and abs(line[-1][1] - INDEOKWON[1]) < CLOSE
+    assert abs(line[0][0] - SERVICE_CENTRE[0]) < CLOSE and abs(line[0][1] - SERVICE_CENTRE[1]) < CLOSE
+    assert abs(line[-1][0] - ZHANGDE_ROAD[0]) < CLOSE and abs(line[-1][1] - ZHANGDE_ROAD[1]) < CLOSE
     assert len(line) == len(truth_line)
     # Read as WGS-84 the same file and points are the wrong place: ~460 m (GCJ-02) or more away.
     _, naive = path_run(path_args(d, start, end), tmp_path / "naive.geojson", capsys)
-    assert abs(naive[0][0] - CITY_HALL[0]) > 0.003
+    assert abs(naive[0][0] - SERVICE_CENTRE[0]) > 0.003
 
 
 def test_bad_or_contradicting_datums_are_usage_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     d = sample_in("GCJ-02", tmp_path, declare=True)
-    argv = path_args(d, list(CITY_HALL), list(INDEOKWON))
+    argv = path_args(d, list(SERVICE_CENTRE), list(ZHANGDE_ROAD))
     assert cli.main([*argv, "--datum", "WGS84"]) == 2
     err = capsys.readouterr().err
     assert "--datum" in err and all(name in err for name in DATUMS)

@@ -42,9 +42,9 @@ async def test_keys_names_the_database_it_used_and_hints_at_db_for_an_unknown_of
         err
     )
 
-    status, _, err = await keys("create", "--office", "city-hall", cwd=tmp_path)
+    status, _, err = await keys("create", "--office", "service-centre", cwd=tmp_path)
     assert status == 1
-    assert "unknown office 'city-hall'" in err and "has no offices" in err and "--db" in err, err
+    assert "unknown office 'service-centre'" in err and "has no offices" in err and "--db" in err, err
 
     other = tmp_path / "other.db"
     status, _, err = await keys("list", cwd=tmp_path, env={"DATABASE_URL": f"sqlite+aiosqlite:///{other}"})

@@ -42,7 +42,7 @@ from routing.intents import IntentParams, SeparationMinima, trip_intent
 from routing.problem import PORT, Leg, Trip
 from routing.separation import IntentIndex
 
-FRAME = LocalFrame.centred_on(126.95, 37.39)
+FRAME = LocalFrame.centred_on(114.39, 36.10)
 T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 DEP = T0 + timedelta(minutes=10)
 ALT, SPEED, LENGTH = 60.0, 15.0, 3000.0  # the trip: due east from (0, 0) to (3000, 0), 200 s

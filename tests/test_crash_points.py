@@ -37,13 +37,13 @@ from tests.process_fixtures import add_unprinted, dispatcher_process
 
 # Four short trips (under 2 km): a planning round commits several of them, one at a time.
 ROUTES = [
-    ("city-hall", "indeokwon"),
-    ("manan-gu-office", "anyang-station"),
-    ("dongan-gu-office", "beomgye"),
-    ("pyeongchon", "city-hall"),
+    ("service-centre", "zhangde-road"),
+    ("yindu-district", "anyang-station"),
+    ("wenfeng-district", "jiefang-road"),
+    ("market-bureau", "service-centre"),
 ]
 # The first carries the document the pop-up zone is put in front of: a 5 km leg after the pickup.
-REROUTE_ROUTES = [("manan-gu-office", "indeokwon"), ("tax-office", "gunpo")]
+REROUTE_ROUTES = [("yindu-district", "zhangde-road"), ("tax-bureau", "longan-district")]
 FINAL = {str(s) for s in REQUEST_TERMINAL}
 # Every point runs on SQLite. On PostgreSQL too only the re-route's ``reroute.sent``, whose run
 # plans, commands and re-routes there before and after the kill: each case costs 10-20 s.

@@ -42,10 +42,10 @@ AHEAD_M = 3000.0  # where the pop-up zone goes on the path ahead: 5 wall seconds
 RADIUS_M = 250.0
 # Long flights (5 to 9 km), so a document is on board with kilometres still to fly.
 ROUTES = [
-    ("seoksu", "uiwang"),
-    ("manan-gu-office", "indeokwon"),
-    ("gwacheon", "gunpo"),
-    ("anyang-station", "pyeongchon"),
+    ("tiexi", "industrial-park"),
+    ("yindu-district", "zhangde-road"),
+    ("anyang-east", "longan-district"),
+    ("anyang-station", "market-bureau"),
 ]
 VIEWPORT = {"width": 1280, "height": 800}
 TIMEOUT_MS = 30_000
@@ -141,9 +141,9 @@ async def sees_the_service_area(page: Page, store: Store, system: System) -> Non
     )
     assert "key=" not in page.url
     await drawn(page, ZONE_LAYERS, COUNT_IDS, len(await store.zones.list()))
-    # The festival zone is in force 10:00 to 14:00; the simulation starts at 09:00: drawn faded.
-    festival = '(fs) => fs.some((f) => f.id === "art-park-festival" && f.active === false)'
-    await drawn(page, ZONE_LAYERS, festival)
+    # The event zone is in force 10:00 to 14:00; the simulation starts at 09:00: drawn faded.
+    event = '(fs) => fs.some((f) => f.id === "sports-centre-event" && f.active === false)'
+    await drawn(page, ZONE_LAYERS, event)
     await drawn(page, ["pads"], COUNT_IDS, len(await store.directory.pads()))
     await drawn(page, ["ports"], COUNT_IDS, len(system.fleet.ports))
     await drawn(page, ["drones"], COUNT_IDS, len(system.fleet.drones))
@@ -152,10 +152,12 @@ async def sees_the_service_area(page: Page, store: Store, system: System) -> Non
 async def shows_area_time(page: Page, system: System) -> None:
     """The clock reads the area's time, labelled with its zone, not the browser's (another zone)."""
     zone = system.fleet.timezone
-    assert zone == "Asia/Seoul"  # the sample area's
+    assert zone == "Asia/Shanghai"  # the sample area's
     clock = page.get_by_test_id("sim-time")
     await expect(clock).to_have_attribute("data-timezone", zone, timeout=TIMEOUT_MS)
-    await expect(clock).to_have_text(re.compile(r"^\d\d:\d\d:\d\d (KST|Asia/Seoul)$"), timeout=TIMEOUT_MS)
+    await expect(clock).to_have_text(
+        re.compile(r"^\d\d:\d\d:\d\d (CST|GMT\+8|Asia/Shanghai)$"), timeout=TIMEOUT_MS
+    )
     shown = re.match(r"(\d\d):(\d\d):(\d\d)", await clock.inner_text())
     assert shown is not None
     there = system.clock.now().astimezone(ZoneInfo(zone))

@@ -91,7 +91,7 @@ async def test_a_fault_on_a_grounded_drone_aborts_its_mission_on_the_drone(
         aiomqtt.Client(broker.host, broker.port) as client,
     ):
         d, sim, topics = system.dispatcher, system.sim, system.link.topics
-        rid = (await d.submit(request("city-hall", "indeokwon", now=system.clock.now()))).id
+        rid = (await d.submit(request("service-centre", "zhangde-road", now=system.clock.now()))).id
         first = await start_acked_on_the_ground(system, rid)
         grounded = first.drone_id
         lon, lat = sim.drone(grounded).lonlat()
@@ -181,7 +181,7 @@ async def test_a_restart_between_abort_sent_and_acknowledged_sends_it_again(
         store, broker, prefix, pool=solver_pool, speed=SPEED, start_lead_s=LEAD_S
     ) as system:
         first = system.dispatcher
-        rid = (await first.submit(request("city-hall", "indeokwon", now=system.clock.now()))).id
+        rid = (await first.submit(request("service-centre", "zhangde-road", now=system.clock.now()))).id
         flight = await start_acked_on_the_ground(system, rid)
         await first.stop()
         # What the first dispatcher did last: noted and recorded the abort, marked it sent, and

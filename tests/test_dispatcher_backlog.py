@@ -9,12 +9,12 @@ from dispatch.store import Store
 from tests.dispatcher_fixtures import states
 
 ROUTES = [
-    ("city-hall", "indeokwon", 200),
-    ("tax-office", "gunpo", 60),  # due first
-    ("court-branch", "uiwang", 180),
-    ("manan-gu-office", "anyang-station", 120),
-    ("dongan-gu-office", "beomgye", 240),
-    ("pyeongchon", "city-hall", 90),
+    ("service-centre", "zhangde-road", 200),
+    ("tax-bureau", "longan-district", 60),  # due first
+    ("intermediate-court", "industrial-park", 180),
+    ("yindu-district", "anyang-station", 120),
+    ("wenfeng-district", "jiefang-road", 240),
+    ("market-bureau", "service-centre", 90),
 ]
 
 

@@ -60,10 +60,10 @@ async def test_cancel_in_the_air_keeps_the_other_request_of_the_mission(
         d = system.dispatcher
         # One drone, two documents from one office to one recipient: one mission carries both.
         (keep, drop), mission_id = await flying_to_pickup(
-            system, ("gwacheon", "city-hall"), ("gwacheon", "city-hall")
+            system, ("anyang-east", "service-centre"), ("anyang-east", "service-centre")
         )
         assert set(d.missions[mission_id].spec.request_ids) == {keep, drop}
-        view = await cancel_request(d, drop, actor="office:gwacheon", reason="filed twice")
+        view = await cancel_request(d, drop, actor="office:anyang-east", reason="filed twice")
         assert view.state == "cancelled"
         # The steering for the cancel is no re-route around a zone (/metrics tells them apart).
         assert (d.stats.cancel_steers, d.stats.reroutes) == (1, 0)
@@ -89,7 +89,7 @@ async def test_a_cancel_after_the_pickup_is_too_late_and_changes_nothing(
 ) -> None:
     async with running_system(store, broker, prefix, speed=SPEED, pool=solver_pool) as system:
         d = system.dispatcher
-        rid = (await d.submit(request("manan-gu-office", "indeokwon", now=system.clock.now()))).id
+        rid = (await d.submit(request("yindu-district", "zhangde-road", now=system.clock.now()))).id
         await system.sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == rid, 60)
 
         async def picked() -> bool:
@@ -97,7 +97,7 @@ async def test_a_cancel_after_the_pickup_is_too_late_and_changes_nothing(
 
         await d.wait_until(picked, timeout_s=30)
         try:
-            await cancel_request(d, rid, actor="office:manan-gu-office")
+            await cancel_request(d, rid, actor="office:yindu-district")
         except NotCancellable as exc:
             assert exc.code == "too_late" and exc.details["state"] == "picked_up"
         else:
@@ -114,7 +114,7 @@ async def test_a_restart_mid_cancel_finishes_it(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
 ) -> None:
     async with running_system(store, broker, prefix, speed=SPEED, pool=solver_pool) as system:
-        (rid,), mission_id = await flying_to_pickup(system, ("gwacheon", "city-hall"))
+        (rid,), mission_id = await flying_to_pickup(system, ("anyang-east", "service-centre"))
         first = system.dispatcher
         await first.stop()
         # What the first dispatcher did last before it died: it recorded the office's intent.
@@ -122,8 +122,8 @@ async def test_a_restart_mid_cancel_finishes_it(
             "request",
             rid,
             "cancel_requested",
-            actor="office:gwacheon",
-            payload={"reason": "cancelled by office:gwacheon", "mission_id": mission_id},
+            actor="office:anyang-east",
+            payload={"reason": "cancelled by office:anyang-east", "mission_id": mission_id},
         )
         second = Dispatcher(
             store, system.link, system.clock, DispatcherSettings(silent_after_s=5 * SPEED), pool=solver_pool
@@ -138,7 +138,7 @@ async def test_a_restart_mid_cancel_finishes_it(
         assert (await store.flights.get(mission_id)).state == "completed"
         history = await store.history("request", rid)
         cancelled = [e for e in history if e.action == "transition" and e.payload.get("to") == "cancelled"]
-        assert len(cancelled) == 1 and cancelled[0].actor == "office:gwacheon"
+        assert len(cancelled) == 1 and cancelled[0].actor == "office:anyang-east"
         assert not system.sim.breaches
         assert (await store.verify_audit()).ok
 
@@ -149,10 +149,10 @@ async def test_a_cancel_not_yet_confirmed_is_pending_and_then_done(
 ) -> None:
     async with running_system(store, broker, prefix, speed=SPEED, pool=solver_pool) as system:
         d = system.dispatcher
-        (rid,), mission_id = await flying_to_pickup(system, ("gwacheon", "city-hall"))
+        (rid,), mission_id = await flying_to_pickup(system, ("anyang-east", "service-centre"))
         # No time to wait for the drone: the answer is "pending", with the request as it is now.
         try:
-            await cancel_request(d, rid, actor="office:gwacheon", wait_s=0)
+            await cancel_request(d, rid, actor="office:anyang-east", wait_s=0)
         except CancelPending as pending:
             assert pending.view.state in ("planned", "dispatched")
         else:

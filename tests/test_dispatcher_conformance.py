@@ -36,7 +36,7 @@ async def test_a_drone_late_after_a_lost_link_hold_is_nonconforming_until_it_lan
         d, sim = system.dispatcher, system.sim
         for agent in sim.agents.values():
             agent.lost_link_after_s = 15.0
-        rid = (await d.submit(request("city-hall", "indeokwon"))).id
+        rid = (await d.submit(request("service-centre", "zhangde-road"))).id
         picked = await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == rid, timeout_s=60)
         drone = picked.drone_id
         await wait_until(lambda: sim.drone(drone).state == "en_route", timeout_s=30, what="climbed out")

@@ -19,9 +19,9 @@ async def test_codes_right_and_wrong(
 ) -> None:
     async with running_system(store, broker, prefix, pool=solver_pool) as system:
         d, sim = system.dispatcher, system.sim
-        good = await d.submit(request("city-hall", "indeokwon"))
-        bad_recipient = await d.submit(request("tax-office", "pyeongchon"))
-        bad_sender = await d.submit(request("manan-gu-office", "anyang-station"))
+        good = await d.submit(request("service-centre", "zhangde-road"))
+        bad_recipient = await d.submit(request("tax-bureau", "market-bureau"))
+        bad_sender = await d.submit(request("yindu-district", "anyang-station"))
         for drone_id in sim.agents:
             sim.present_code(drone_id, bad_recipient.id, "wrong-1", at="handover")
             sim.present_code(drone_id, bad_sender.id, "wrong-2", at="pickup")

@@ -16,7 +16,7 @@ async def test_fault_before_and_after_pickup(
     async with running_system(store, broker, prefix, pool=solver_pool) as system:
         d, sim = system.dispatcher, system.sim
         # 1. A fault right after take-off, before the pickup: the request is re-planned elsewhere.
-        first = await d.submit(request("manan-gu-office", "indeokwon"))
+        first = await d.submit(request("yindu-district", "zhangde-road"))
         took = await sim.wait_for(lambda e: isinstance(e, TookOff), timeout_s=30)
         broken = took.drone_id
         sim.inject_motor_fault(broken)
@@ -42,7 +42,7 @@ async def test_fault_before_and_after_pickup(
         ]
 
         # 2. A fault with the documents on board: failed, with the custody record; the drone is told to land.
-        second = await d.submit(request("city-hall", "gunpo"))
+        second = await d.submit(request("service-centre", "longan-district"))
         picked = await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == second.id, 30)
         carrier = picked.drone_id
         sim.inject_motor_fault(carrier)

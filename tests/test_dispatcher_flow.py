@@ -17,9 +17,9 @@ async def test_requests_are_planned_commanded_and_delivered(
         d = system.dispatcher
         ids = []
         for src, dst in [
-            ("city-hall", "indeokwon"),
-            ("manan-gu-office", "anyang-station"),
-            ("tax-office", "beomgye"),
+            ("service-centre", "zhangde-road"),
+            ("yindu-district", "anyang-station"),
+            ("tax-bureau", "jiefang-road"),
         ]:
             view = await d.submit(request(src, dst))
             assert view.state == "accepted", view.intake

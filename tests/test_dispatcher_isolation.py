@@ -53,13 +53,13 @@ def view(
     ready_at: datetime | None = SIM_START,
     deadline: datetime | None = None,
 ) -> RequestView:
-    """A stored request from the city hall to Bisan (or ``dropoff``)."""
+    """A stored request from the service centre to Beiguan (or ``dropoff``)."""
     p = pads()
     return RequestView(
         id=request_id,
-        office_id="city-hall",
-        pickup=p["city-hall"],
-        dropoff=dropoff or p["bisan"],
+        office_id="service-centre",
+        pickup=p["service-centre"],
+        dropoff=dropoff or p["beiguan-district"],
         weight_kg=0.3,
         priority="normal",
         ready_at=ready_at,
@@ -124,7 +124,7 @@ def test_a_zone_the_airspace_cannot_read_is_skipped_not_the_zone_set() -> None:
     broken = {
         "type": "Feature",
         "properties": {"id": "no-radius", "kind": "no_fly"},
-        "geometry": {"type": "Point", "coordinates": [126.95, 37.39]},
+        "geometry": {"type": "Point", "coordinates": [114.39, 36.10]},
     }
     paris = zone_view(PARIS_ZONE, "paris")
     area = ServiceArea.of(sample_fleet())
@@ -193,9 +193,16 @@ async def file_poisoned(store: Store, now: datetime) -> list[str]:
     """Requests a buggy front end (or an old database) let in, filed straight into the store."""
     p = pads()
     bad = [
-        NewRequest("city-hall", p["city-hall"], p["bisan"], 0.3, ready_at=YEAR_9999),
-        NewRequest("city-hall", p["city-hall"], p["bisan"], 0.3, ready_at=now, deadline=YEAR_9999),
-        NewRequest("city-hall", p["city-hall"], FAR_AWAY, 0.3, ready_at=now),
+        NewRequest("service-centre", p["service-centre"], p["beiguan-district"], 0.3, ready_at=YEAR_9999),
+        NewRequest(
+            "service-centre",
+            p["service-centre"],
+            p["beiguan-district"],
+            0.3,
+            ready_at=now,
+            deadline=YEAR_9999,
+        ),
+        NewRequest("service-centre", p["service-centre"], FAR_AWAY, 0.3, ready_at=now),
     ]
     return [(await store.requests.create(n, actor="buggy-front-end")).request.id for n in bad]
 
@@ -209,7 +216,7 @@ async def test_poisoned_requests_and_zones_stop_no_tick(
         broken_zone = {
             "type": "Feature",
             "properties": {"id": "no-radius", "kind": "no_fly"},
-            "geometry": {"type": "Point", "coordinates": [126.95, 37.39]},
+            "geometry": {"type": "Point", "coordinates": [114.39, 36.10]},
         }
         await store.zones.upsert(broken_zone, actor="old-version")
         await store.zones.upsert(PARIS_ZONE, actor="old-version")
@@ -234,7 +241,7 @@ async def test_poisoned_requests_and_zones_stop_no_tick(
 
         # A good request filed after them flies; its drone goes silent and is still written off
         # by the tick, and the request is delivered by another drone.
-        good = await d.submit(request(FAR_PICKUPS[0], "city-hall", now=system.clock.now()))
+        good = await d.submit(request(FAR_PICKUPS[0], "service-centre", now=system.clock.now()))
         assert good.state == "accepted", good
         quiet, _ = await take_off_for(system, good.id)
         sim.inject_link_loss(quiet, 480.0)

@@ -27,7 +27,7 @@ async def test_a_start_that_arrives_after_its_window_is_refused_and_a_later_slot
         late_s = d.planning.start_lead_s + d.commander.take_off_window_s + 20.0
         for drone_id in sim.agents:  # whichever drone takes it: its start arrives too late
             sim.inject_start_delay(drone_id, late_s)
-        view = await d.submit(request("city-hall", "indeokwon"))
+        view = await d.submit(request("service-centre", "zhangde-road"))
         assert view.state == "accepted", view.intake
 
         async def delivered() -> bool:

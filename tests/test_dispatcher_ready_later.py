@@ -23,8 +23,10 @@ async def test_an_urgent_request_is_not_held_back_by_one_ready_later(
         d = system.dispatcher
         now = system.clock.now()
         later = now + timedelta(seconds=d.settings.commit_window_s + 300)
-        urgent = dataclasses.replace(request("city-hall", "gwacheon", deadline_min=15), priority="urgent")
-        back = request("gwacheon", "city-hall", now=later)
+        urgent = dataclasses.replace(
+            request("service-centre", "anyang-east", deadline_min=15), priority="urgent"
+        )
+        back = request("anyang-east", "service-centre", now=later)
         u, b = await asyncio.gather(d.submit(urgent), d.submit(back))  # filed together
 
         async def urgent_planned() -> bool:

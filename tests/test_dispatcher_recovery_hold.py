@@ -22,7 +22,7 @@ async def held_after_crash(system: System, zone: bool) -> tuple[str, str]:
     """Fly a request until its pickup, stop the dispatcher, record what it did before it died
     (the zone in the store if ``zone``, and an acknowledged hold): (request id, mission id)."""
     first = system.dispatcher
-    view = await first.submit(request("manan-gu-office", "indeokwon", now=system.clock.now()))
+    view = await first.submit(request("yindu-district", "zhangde-road", now=system.clock.now()))
     picked = await system.sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == view.id, 60)
     mission_id = picked.mission_id
     assert mission_id is not None

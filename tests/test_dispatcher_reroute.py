@@ -23,9 +23,9 @@ from tests.dispatcher_fixtures import parse_zone
 
 AT = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 ALT = 120.0
-PORT = (126.9500, 37.3900)
-A = (126.9700, 37.3900)  # 1.8 km east of the port
-B = (126.9700, 37.4050)  # 1.7 km north of A
+PORT = (114.3900, 36.1000)
+A = (114.4100, 36.1000)  # 1.8 km east of the port
+B = (114.4100, 36.1150)  # 1.7 km north of A
 
 
 def disc(lonlat: tuple[float, float], radius_m: float = 120.0) -> Airspace:
@@ -107,7 +107,14 @@ def test_a_held_drone_accepts_the_replacement_wherever_it_holds() -> None:
     home = next(p for p in fleet.ports if p.id == fleet.drones[0].port)
     pad = {k: (v.lon, v.lat) for k, v in pads().items()}
     port = (home.lon, home.lat)
-    route = [port, pad["court-branch"], pad["pyeongchon"], pad["beomgye"], pad["court-branch"], port]
+    route = [
+        port,
+        pad["intermediate-court"],
+        pad["market-bureau"],
+        pad["jiefang-road"],
+        pad["intermediate-court"],
+        port,
+    ]
     waypoints: list[Waypoint] = [(lon, lat, ALT) for lon, lat in route]
     stops = [
         StopSpec(1, "pickup", "r1", 0.3),
@@ -115,7 +122,7 @@ def test_a_held_drone_accepts_the_replacement_wherever_it_holds() -> None:
         StopSpec(3, "handover", "r1"),
         StopSpec(4, "handover", "r2"),
     ]
-    airspace = disc((126.99, 37.44))  # far away: the replacement is the same route, re-indexed
+    airspace = disc((114.43, 36.15))  # far away: the replacement is the same route, re-indexed
     codes = {r: RequestCodes(r, "123456", "654321") for r in ("r1", "r2")}
     refused = []
     for hold_at_s in range(10, 900, 10):

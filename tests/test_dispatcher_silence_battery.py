@@ -16,7 +16,7 @@ from tests.dispatcher_fixtures import states
 
 # Pickups more than 4 km from every port: a drone that takes off for one is still on its way
 # (not yet at the pad) whatever happens in the next 30 s of simulated time.
-FAR_PICKUPS = ("gwacheon", "uiwang")
+FAR_PICKUPS = ("anyang-east", "industrial-park")
 
 
 async def take_off_for(system: System, request_id: str) -> tuple[str, str]:
@@ -73,7 +73,7 @@ async def test_silent_drone_work_replanned_documents_failed_then_returned(
     async with running_system(store, broker, prefix, speed=60.0, pool=solver_pool) as system:
         d, sim = system.dispatcher, system.sim
         # 1. Silent on the way to the pickup: the request is re-planned and flown by another drone.
-        first = await d.submit(request(FAR_PICKUPS[0], "city-hall", now=system.clock.now()))
+        first = await d.submit(request(FAR_PICKUPS[0], "service-centre", now=system.clock.now()))
         assert first.state == "accepted", first
         quiet, _ = await take_off_for(system, first.id)
         sim.inject_link_loss(quiet, 480.0)
@@ -87,7 +87,7 @@ async def test_silent_drone_work_replanned_documents_failed_then_returned(
         # 2. Silent with the document on board: failed, with the custody record; once the link is
         # back the drone flies home (it was told to return, not to land) and the document is
         # returned at the port.
-        second = await d.submit(request(FAR_PICKUPS[1], "tax-office", now=system.clock.now()))
+        second = await d.submit(request(FAR_PICKUPS[1], "tax-bureau", now=system.clock.now()))
         assert second.state == "accepted", second
         picked = await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == second.id, 60)
         carrier = picked.drone_id  # may be the first silent drone, back in service by now
@@ -136,7 +136,7 @@ async def test_low_battery_returns_to_the_nearest_port_and_its_work_is_replanned
 ) -> None:
     async with running_system(store, broker, prefix, pool=solver_pool) as system:
         d, sim = system.dispatcher, system.sim
-        rid = (await d.submit(request(FAR_PICKUPS[0], "bisan", now=system.clock.now()))).id
+        rid = (await d.submit(request(FAR_PICKUPS[0], "beiguan-district", now=system.clock.now()))).id
         weak, _ = await take_off_for(system, rid)
         # Its battery falls to just above the reserve, a known point on the way to the pickup:
         # the next metre flown crosses the low-battery threshold, with the whole reserve (some

@@ -20,15 +20,17 @@ async def test_deadline_out_of_reach_after_acceptance_is_unserved(
         d = system.dispatcher
         now = system.clock.now()
         # Accepted when it was filed; 3 simulated minutes later no drone can fly 8 km in time.
-        late = request("seoksu", "uiwang", deadline_min=3, now=now)
+        late = request("tiexi", "industrial-park", deadline_min=3, now=now)
         filed = await store.requests.create(
             late,
-            actor="seoksu",
+            actor="tiexi",
             intake=Intake(True, details={"eta": (now + timedelta(minutes=2)).isoformat()}),
         )
         # A request that can be flown, filed the same way, goes on as usual.
         fine = await store.requests.create(
-            request("city-hall", "bisan", deadline_min=90, now=now), actor="city-hall", intake=Intake(True)
+            request("service-centre", "beiguan-district", deadline_min=90, now=now),
+            actor="service-centre",
+            intake=Intake(True),
         )
         assert filed.request.state == fine.request.state == "accepted"
         d.wake()

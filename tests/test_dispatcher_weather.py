@@ -26,8 +26,8 @@ from tests.dispatcher_fixtures import states
 def forecast(wind_120m_kmh: float, *, start: datetime = SIM_START, hours: int = 6) -> dict[str, Any]:
     """An Open-Meteo response for the sample area, in UTC, wind in km/h."""
     return {
-        "latitude": 37.39,
-        "longitude": 126.95,
+        "latitude": 36.10,
+        "longitude": 114.39,
         "utc_offset_seconds": 0,
         "timezone": "GMT",
         "hourly_units": {
@@ -57,7 +57,7 @@ async def test_wind_beyond_the_limit_holds_the_take_off_until_it_drops(
         settings = WeatherSettings(source=str(source), refresh_s=3600.0)
         async with weather_watching(d, settings) as feed:
             assert feed is not None and d.weather.status().problem is None
-            filed = await d.submit(request("city-hall", "court-branch"))
+            filed = await d.submit(request("service-centre", "intermediate-court"))
 
             async def held() -> bool:
                 return (await store.requests.get(filed.id)).state_reason is not None
@@ -88,7 +88,7 @@ async def test_wind_beyond_the_limit_holds_the_take_off_until_it_drops(
 
 
 LIMITS = WeatherLimits()
-PLACES = [(126.95, 37.39)]
+PLACES = [(114.39, 36.10)]
 
 
 def test_unknown_weather_follows_the_area_policy() -> None:
@@ -131,7 +131,7 @@ async def test_a_drone_in_the_air_turns_back_when_the_weather_ahead_turns(
         async with weather_watching(d, WeatherSettings(source=str(source), refresh_s=3600.0)) as feed:
             assert feed is not None
             # The pickup is 6 km from the drone's port: minutes of flight before anything is on board.
-            filed = await d.submit(request("gwacheon", "city-hall"))
+            filed = await d.submit(request("anyang-east", "service-centre"))
 
             async def flying() -> bool:
                 return any(m.state == "flying" for m in d.missions.values())

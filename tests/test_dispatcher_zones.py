@@ -15,7 +15,7 @@ async def test_zone_added_mid_flight_reroutes_without_breach(
 ) -> None:
     async with running_system(store, broker, prefix, pool=solver_pool) as system:
         d = system.dispatcher
-        view = await d.submit(request("manan-gu-office", "indeokwon"))
+        view = await d.submit(request("yindu-district", "zhangde-road"))
         assert view.state == "accepted"
         picked = await system.sim.wait_for(
             lambda e: isinstance(e, PickedUp) and e.request_id == view.id, timeout_s=30

@@ -98,8 +98,8 @@ async def test_the_planner_never_uses_a_drone_out_of_service_and_it_never_return
             r = await office.post(
                 "/api/v1/requests",
                 json={
-                    "pickup": "city-hall",
-                    "dropoff": "indeokwon",
+                    "pickup": "service-centre",
+                    "dropoff": "zhangde-road",
                     "weight_kg": 0.3,
                     "ready_at": now.isoformat(),
                     "deadline": (now + timedelta(minutes=90)).isoformat(),

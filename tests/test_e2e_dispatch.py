@@ -20,7 +20,7 @@ from tests.fault_checks import assert_no_separation_loss
 
 SETTLED = {"delivered", "rejected", "cancelled", "unserved", "failed", "returned"}
 OTHERS_CLEARANCE_M = 1000.0  # other flying drones: 1.7 s of wall time at 40x before they could reach it
-USABLE_PADS = sorted(set(pads()) - {"crane-site", "art-park"})  # blocked now / from 10:00 (festival)
+USABLE_PADS = sorted(set(pads()) - {"crane-site", "sports-centre"})  # blocked now / from 10:00 (event)
 
 
 async def breach_report(system: System, zone_added: tuple[datetime, float]) -> str:
@@ -60,7 +60,7 @@ def routes(n: int, seed: int = 7) -> list[tuple[str, str]]:
     while len(out) < n - 1:
         a, b = rng.sample(USABLE_PADS, 2)
         out.append((a, b))
-    out.append(("city-hall", "crane-site"))
+    out.append(("service-centre", "crane-site"))
     return out
 
 
@@ -121,7 +121,9 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
         # One drone faults once in the air: the one that takes off for a request filed now, far
         # from every port (waiting for "the next take-off" could wait for ever once every request
         # has a drone).
-        extra = await d.submit(request("gwacheon", "city-hall", deadline_min=240, now=system.clock.now()))
+        extra = await d.submit(
+            request("anyang-east", "service-centre", deadline_min=240, now=system.clock.now())
+        )
         ids.append(extra.id)
 
         async def extra_committed() -> bool:

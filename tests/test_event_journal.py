@@ -55,7 +55,7 @@ class GatedJournal:
 
 def delivered(clock: ScaledClock, request_id: str) -> Delivered:
     return Delivered(
-        drone_id="D07", ts=clock.now(), lon=126.97, lat=37.40, alt_m=0.0, request_id=request_id, code_ok=True
+        drone_id="D07", ts=clock.now(), lon=114.41, lat=36.11, alt_m=0.0, request_id=request_id, code_ok=True
     )
 
 
@@ -152,8 +152,8 @@ async def test_a_starting_dispatcher_replays_the_inbox_in_order(
     picked = PickedUp(
         drone_id="D07",
         ts=clock.now(),
-        lon=126.97,
-        lat=37.40,
+        lon=114.41,
+        lat=36.11,
         alt_m=0.0,
         request_id="R1",
         code_ok=True,
@@ -162,8 +162,8 @@ async def test_a_starting_dispatcher_replays_the_inbox_in_order(
     handed = Delivered(
         drone_id="D07",
         ts=picked.ts + timedelta(seconds=60),
-        lon=126.97,
-        lat=37.40,
+        lon=114.41,
+        lat=36.11,
         alt_m=0.0,
         request_id="R1",
         code_ok=True,

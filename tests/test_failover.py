@@ -22,7 +22,7 @@ from tests.db_fixtures import create_pg_schema, drop_pg_schema
 from tests.mqtt_fixtures import fleet_secret
 from tests.process_fixtures import DispatcherProcess, add_unprinted, start_dispatcher
 
-USABLE_PADS = sorted(set(pads()) - {"crane-site", "art-park"})  # blocked now / from 10:00 (festival)
+USABLE_PADS = sorted(set(pads()) - {"crane-site", "sports-centre"})  # blocked now / from 10:00 (event)
 
 
 def delivered(seen: dict[str, list[str]]) -> Counter[str]:

@@ -17,7 +17,7 @@ def test_sample_fleet_loads_and_round_trips() -> None:
     fleet = load_fleet(EXAMPLES / "fleet.json")
     assert {d.id for d in fleet.drones} == {"D01", "D02", "D03", "D04", "D05", "D06"}
     assert parse_fleet(fleet.to_dict()) == fleet
-    assert fleet.timezone == "Asia/Seoul"
+    assert fleet.timezone == "Asia/Shanghai"
     assert parse_fleet({k: v for k, v in SAMPLE.items() if k != "timezone"}).timezone == "UTC"  # the default
     small = fleet.models["courier-s"]
     assert small.usable_wh == pytest.approx(350 * 0.8)
@@ -38,8 +38,8 @@ def _mutated(fn) -> dict:
         (lambda d: d["models"]["courier-s"].update(wh_per_km="12"), "'wh_per_km' must be a finite number"),
         (lambda d: d["models"]["courier-s"].update(reserve_fraction=1.0), "reserve_fraction"),
         (lambda d: d["models"]["courier-s"].update(max_payload_kg=0), "'max_payload_kg' must be > 0"),
-        (lambda d: d["ports"][0].update(lon=200), "ports[0] (id 'port-city-hall'): longitude 200"),
-        (lambda d: d["ports"][1].update(id="port-city-hall"), "duplicate port id"),
+        (lambda d: d["ports"][0].update(lon=200), "ports[0] (id 'port-service-centre'): longitude 200"),
+        (lambda d: d["ports"][1].update(id="port-service-centre"), "duplicate port id"),
         (lambda d: d["ports"][1]["drones"][0].update(id="D01"), "duplicate drone id 'D01'"),
         (lambda d: d["ports"][0]["drones"][0].update(model="nope"), "unknown model 'nope'"),
         (lambda d: d["ports"][0]["drones"][0].update(energy_wh=9999), "energy_wh"),

@@ -110,8 +110,8 @@ async def test_malformed_and_spoofed_messages_are_dropped_and_counted(
     good = Telemetry(
         drone_id="D09",
         ts=clock.now(),
-        lon=126.95,
-        lat=37.39,
+        lon=114.39,
+        lat=36.10,
         alt_m=0,
         ground_speed_mps=0,
         heading_deg=0,
@@ -120,7 +120,7 @@ async def test_malformed_and_spoofed_messages_are_dropped_and_counted(
         state="idle",
     )
     spoofed = encode(good)  # claims to be D09
-    bad_range = encode(good).replace(b'"lon":126.95', b'"lon":926.95')
+    bad_range = encode(good).replace(b'"lon":114.39', b'"lon":926.95')
     t = link.topics
     async with link, sim, aiomqtt.Client(broker.host, broker.port) as rogue:
         with link.subscribe() as updates:
@@ -268,7 +268,7 @@ async def test_link_over_mqtt_3_1_1(fleet: Fleet, broker: BrokerAddress, prefix:
 async def test_a_redelivered_event_is_passed_on_once(broker: BrokerAddress, prefix: str) -> None:
     clock = ScaledClock(SPEED)
     link = FleetLink(broker, client_id=client_id_from("disp", prefix), prefix=prefix, clock=clock)
-    where = dict(drone_id="D07", ts=clock.now(), lon=126.97, lat=37.40, alt_m=0.0)
+    where = dict(drone_id="D07", ts=clock.now(), lon=114.41, lat=36.11, alt_m=0.0)
     event = Delivered(**where, request_id="R9", code_ok=True)  # type: ignore[arg-type]
     other = Delivered(**where, request_id="R8", code_ok=True)  # type: ignore[arg-type]
     async with link, aiomqtt.Client(broker.host, broker.port) as drone:

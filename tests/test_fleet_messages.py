@@ -32,8 +32,8 @@ def telemetry(**over: object) -> Telemetry:
     fields: dict[str, object] = dict(
         drone_id="D01",
         ts=NOW,
-        lon=126.95,
-        lat=37.39,
+        lon=114.39,
+        lat=36.10,
         alt_m=120.0,
         ground_speed_mps=15.0,
         heading_deg=90.0,
@@ -53,7 +53,7 @@ def mission(**over: object) -> UploadMission:
         cmd_id="c1",
         expires_at=NOW + timedelta(minutes=5),
         mission_id="M1",
-        waypoints=[(126.95, 37.39, 120.0), (126.96, 37.40, 120.0), (126.95, 37.39, 120.0)],
+        waypoints=[(114.39, 36.10, 120.0), (114.40, 36.11, 120.0), (114.39, 36.10, 120.0)],
         stops=[
             PickupStop(at=0, request_id="R1", pickup_code="1111", payload_kg=0.5),
             HandoverStop(at=1, request_id="R1", recipient_code="2222"),

@@ -40,8 +40,8 @@ def delivered(drone_id: str = "D01") -> Delivered:
     return Delivered(
         drone_id=drone_id,
         ts=NOW,
-        lon=126.95,
-        lat=37.39,
+        lon=114.39,
+        lat=36.10,
         alt_m=0.0,
         mission_id="M1",
         request_id="R1",
@@ -64,14 +64,14 @@ def test_a_signed_message_survives_the_wire_and_any_tampering_is_refused() -> No
         PickedUp(
             drone_id="D01",
             ts=NOW,
-            lon=126.9,
-            lat=37.4,
+            lon=114.34,
+            lat=36.11,
             alt_m=1.5,
             request_id="R1",
             code_ok=True,
             payload_kg=0.3,
         ),
-        Fault(drone_id="D01", ts=NOW, lon=126.9, lat=37.4, alt_m=80.0, kind="motor"),
+        Fault(drone_id="D01", ts=NOW, lon=114.34, lat=36.11, alt_m=80.0, kind="motor"),
         Ack(drone_id="D01", cmd_id="c1", ts=NOW, accepted=False, reason="busy"),
         State(drone_id="D01", ts=NOW.astimezone(), online=False),
     ]
@@ -86,7 +86,7 @@ def test_a_signed_message_survives_the_wire_and_any_tampering_is_refused() -> No
         "request_id": "R2",
         "mission_id": "M2",
         "ts": NOW + timedelta(seconds=1),
-        "lon": 126.96,
+        "lon": 114.40,
         "msg_id": "other",
         "drone_id": "D02",
     }
@@ -103,8 +103,8 @@ def test_a_signed_message_survives_the_wire_and_any_tampering_is_refused() -> No
     telemetry = Telemetry(
         drone_id="D01",
         ts=NOW,
-        lon=126.9,
-        lat=37.4,
+        lon=114.34,
+        lat=36.11,
         alt_m=0.0,
         ground_speed_mps=0.0,
         heading_deg=0.0,

@@ -34,7 +34,7 @@ from tests.mqtt_fixtures import fleet_secret
 from tests.process_fixtures import DispatcherProcess, start_dispatcher
 
 DRONES = [f"V{i:03d}" for i in range(20)]
-USABLE_PADS = sorted(set(pads()) - {"crane-site", "art-park"})  # blocked now / from 10:00 (festival)
+USABLE_PADS = sorted(set(pads()) - {"crane-site", "sports-centre"})  # blocked now / from 10:00 (event)
 
 
 @contextlib.asynccontextmanager
@@ -88,8 +88,8 @@ async def test_the_leader_takes_what_the_standby_heard_from_the_view(
                         t = Telemetry(
                             drone_id=drone_id,
                             ts=t0 + timedelta(seconds=k) if k < rounds else last_ts,
-                            lon=126.95 + k * 1e-4,
-                            lat=37.39,
+                            lon=114.39 + k * 1e-4,
+                            lat=36.10,
                             alt_m=120,
                             ground_speed_mps=15,
                             heading_deg=0,
@@ -260,8 +260,8 @@ async def test_a_waiter_for_a_drone_wakes_on_a_sample_taken_from_the_view() -> N
         return Telemetry(
             drone_id=drone_id,
             ts=ts,
-            lon=126.95,
-            lat=37.39,
+            lon=114.39,
+            lat=36.10,
             alt_m=120,
             ground_speed_mps=15,
             heading_deg=0,
@@ -329,8 +329,8 @@ async def test_a_session_that_starts_sharing_forgets_its_plain_telemetry_filter(
         return Telemetry(
             drone_id=drone_id,
             ts=clock.now(),
-            lon=126.95,
-            lat=37.39,
+            lon=114.39,
+            lat=36.10,
             alt_m=120,
             ground_speed_mps=15,
             heading_deg=0,

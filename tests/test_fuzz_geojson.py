@@ -34,7 +34,7 @@ from fleet.clock import ScaledClock
 from fleet.link import FleetLink
 
 LIMIT_S = 2.0  # every refusal, on a shared 2-core machine
-C = (126.95, 37.39)
+C = (114.39, 36.10)
 
 
 def star(n: int, r: float = 0.01, centre: tuple[float, float] = C) -> list[list[float]]:
@@ -61,8 +61,8 @@ def collection(*features: dict[str, Any]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": list(features)}
 
 
-SQUARE = [[126.95, 37.39], [126.96, 37.39], [126.96, 37.40], [126.95, 37.40], [126.95, 37.39]]
-BOWTIE = [[126.95, 37.39], [126.96, 37.40], [126.96, 37.39], [126.95, 37.40], [126.95, 37.39]]
+SQUARE = [[114.39, 36.10], [114.40, 36.10], [114.40, 36.11], [114.39, 36.11], [114.39, 36.10]]
+BOWTIE = [[114.39, 36.10], [114.40, 36.11], [114.40, 36.10], [114.39, 36.11], [114.39, 36.10]]
 ACROSS = [[179.9, 10.0], [-179.9, 10.0], [-179.9, 10.1], [179.9, 10.1], [179.9, 10.0]]
 POINT = {"type": "Point", "coordinates": list(C)}
 
@@ -86,10 +86,10 @@ CASES: list[tuple[str, Any, str]] = [
     ("self-intersection", collection(feature(polygon(BOWTIE))), "Self-intersection"),
     (
         "NaN vertex",
-        collection(feature(polygon([[math.nan, 37.39], *SQUARE[1:4], [math.nan, 37.39]]))),
+        collection(feature(polygon([[math.nan, 36.10], *SQUARE[1:4], [math.nan, 36.10]]))),
         "non-finite",
     ),
-    ("infinite vertex", collection(feature(polygon([[126.95, math.inf], *SQUARE[1:]]))), "non-finite"),
+    ("infinite vertex", collection(feature(polygon([[114.39, math.inf], *SQUARE[1:]]))), "non-finite"),
     (
         "NaN centre",
         collection(feature({"type": "Point", "coordinates": [math.nan, 1]}, radius_m=5)),

@@ -53,8 +53,8 @@ T = Topics(PREFIX)
 
 def telemetry(drone_id: str = "D01", ts: datetime = NOW, **kw: Any) -> Telemetry:
     fields: dict[str, Any] = {
-        "lon": 126.95,
-        "lat": 37.39,
+        "lon": 114.39,
+        "lat": 36.10,
         "alt_m": 0.0,
         "ground_speed_mps": 0.0,
         "heading_deg": 0.0,
@@ -74,7 +74,7 @@ def samples(drone_id: str = "D01", ts: datetime = NOW) -> dict[str, dict[str, An
         "cmd": up,
         "ack": Ack(drone_id=drone_id, cmd_id="c1", ts=ts, accepted=False, reason="busy"),
         "event": Delivered(
-            drone_id=drone_id, ts=ts, lon=126.9, lat=37.4, alt_m=0, request_id="R1", code_ok=True
+            drone_id=drone_id, ts=ts, lon=114.34, lat=36.11, alt_m=0, request_id="R1", code_ok=True
         ),
     }
     return {k: json.loads(encode(m)) for k, m in bodies.items()}
@@ -145,7 +145,7 @@ def test_one_broken_field_is_refused_or_still_valid(kind: str, data: st.DataObje
 
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e400", b"1e309"])
 def test_non_finite_coordinates_are_refused(literal: bytes) -> None:
-    body = encode(telemetry()).replace(b'"lon":126.95', b'"lon":' + literal)
+    body = encode(telemetry()).replace(b'"lon":114.39', b'"lon":' + literal)
     with pytest.raises(ProtocolError) as info:
         decode("telemetry", body, "D01")
     assert info.value.reason == "malformed"
@@ -158,7 +158,7 @@ def test_huge_and_deep_payloads_are_refused_fast() -> None:
         b'{"x":' + b"[" * 120_000 + b"]" * 120_000 + b',"v":1,"msg_id":"a"}': "malformed",
         b"[" * (MAX_BODY_BYTES - 1): "malformed",
         b'{"v":1,"msg_id":"a","drone_id":"' + b"D" * 200_000 + b'"}': "malformed",
-        json.dumps({**samples()["cmd"], "waypoints": [[126.9, 37.4, 120.0]] * 5000}).encode(): "malformed",
+        json.dumps({**samples()["cmd"], "waypoints": [[114.34, 36.11, 120.0]] * 5000}).encode(): "malformed",
     }
     for body, reason in cases.items():
         for kind in DECODERS:
@@ -189,9 +189,9 @@ def hostile_cases(now: datetime) -> list[tuple[str, bytes, str]]:
         (T.topic("D02", "telemetry"), good, "spoofed"),  # topic D02, body D01
         (T.topic("D01", "telemetry"), b"\xff\xfe garbage", "malformed"),
         (T.topic("D01", "telemetry"), b'{"v":"1","msg_id":"a"}', "malformed"),
-        (T.topic("D01", "telemetry"), good.replace(b'"lat":37.39', b'"lat":"37.39"'), "malformed"),
-        (T.topic("D01", "telemetry"), good.replace(b'"lat":37.39', b'"lat":1e999'), "malformed"),
-        (T.topic("D01", "telemetry"), good.replace(b'"lat":37.39', b'"lat":NaN'), "malformed"),
+        (T.topic("D01", "telemetry"), good.replace(b'"lat":36.10', b'"lat":"36.10"'), "malformed"),
+        (T.topic("D01", "telemetry"), good.replace(b'"lat":36.10', b'"lat":1e999'), "malformed"),
+        (T.topic("D01", "telemetry"), good.replace(b'"lat":36.10', b'"lat":NaN'), "malformed"),
         (T.topic("D01", "telemetry"), good.replace(b'"v":1', b'"v":2'), "bad_version"),
         (T.topic("D01", "telemetry"), b" " * (MAX_BODY_BYTES + 1), "too_large"),
         (T.topic("D01", "telemetry"), encode(telemetry("D01", now + timedelta(days=3))), "bad_time"),

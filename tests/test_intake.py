@@ -33,9 +33,9 @@ async def dispatcher(
 @pytest.mark.parametrize(
     ("src", "dst", "weight", "deadline_min", "reason"),
     [
-        ("dongan-gu-office", "indeokwon", 6.5, 120, "overweight"),
-        ("city-hall", "crane-site", 0.3, 120, "dropoff_in_zone"),
-        ("manan-gu-office", "indeokwon", 0.3, 2, "deadline_infeasible"),
+        ("wenfeng-district", "zhangde-road", 6.5, 120, "overweight"),
+        ("service-centre", "crane-site", 0.3, 120, "dropoff_in_zone"),
+        ("yindu-district", "zhangde-road", 0.3, 2, "deadline_infeasible"),
     ],
 )
 async def test_rejected_with_reason(
@@ -51,7 +51,7 @@ async def test_rejected_with_reason(
 
 
 async def test_accepted_with_eta(dispatcher: Dispatcher, store: Store) -> None:
-    new = request("city-hall", "indeokwon", deadline_min=60, now=dispatcher.clock.now())
+    new = request("service-centre", "zhangde-road", deadline_min=60, now=dispatcher.clock.now())
     view = await dispatcher.submit(new)
     assert view.state == "accepted"
     assert view.intake is not None
@@ -62,7 +62,7 @@ async def test_accepted_with_eta(dispatcher: Dispatcher, store: Store) -> None:
     assert new.ready_at < eta <= new.deadline
     assert details["eta_drone"] in {d.id for d in sample_fleet().drones}
     # Filing the same request again with its idempotency key changes nothing.
-    keyed = request("city-hall", "beomgye", key="k-1", now=dispatcher.clock.now())
+    keyed = request("service-centre", "jiefang-road", key="k-1", now=dispatcher.clock.now())
     first = await dispatcher.submit(keyed)
     again = await dispatcher.submit(keyed)
     assert again.id == first.id and again.state == first.state == "accepted"

@@ -75,7 +75,7 @@ def test_assess_many_gives_the_verdicts_of_assess_one_by_one() -> None:
     zones = load_zones(EXAMPLES / "zones.geojson")
     fleet = load_fleet(EXAMPLES / "fleet.json")
     pads = {k: (p.lon, p.lat) for k, (_, p) in load_pads(EXAMPLES / "pads.json").items()}
-    now = datetime.fromisoformat("2026-12-01T09:00:00+09:00")
+    now = datetime.fromisoformat("2026-12-01T09:00:00+08:00")
     rng = random.Random(4)
     requests = []
     for i in range(12):

@@ -78,7 +78,7 @@ async def test_the_missions_policy_applies_after_the_missions_timeout(
             else:
                 await wait_until(lambda: drone.state == "returning", timeout_s=20, what="return")
                 landed = await sim.wait_event("D01", Landed, timeout_s=30)
-                assert landed.port_id == "port-city-hall"  # where it took off, document on board
+                assert landed.port_id == "port-service-centre"  # where it took off, document on board
                 assert drone.payload == {"R001": pytest.approx(0.3)}
                 assert not [e for e in sim.events if isinstance(e, Delivered)]
     assert not sim.breaches
@@ -102,7 +102,7 @@ async def test_a_30_second_link_loss_mid_mission_needs_no_replan(
         d, sim = system.dispatcher, system.sim
         for agent in sim.agents.values():
             agent.lost_link_after_s = 15.0  # the drones' policy timeout: well inside the 30 s loss
-        rid = (await d.submit(request("city-hall", "indeokwon"))).id
+        rid = (await d.submit(request("service-centre", "zhangde-road"))).id
         picked = await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == rid, timeout_s=60)
         drone = picked.drone_id
         await wait_until(lambda: sim.drone(drone).state == "en_route", timeout_s=30, what="climbed out")

@@ -39,8 +39,8 @@ async def test_a_group_splits_the_telemetry_and_loses_none(broker: BrokerAddress
                 t = Telemetry(
                     drone_id=drone_id,
                     ts=clock.now(),
-                    lon=126.95,
-                    lat=37.39,
+                    lon=114.39,
+                    lat=36.10,
                     alt_m=120,
                     ground_speed_mps=15,
                     heading_deg=0,

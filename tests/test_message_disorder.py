@@ -49,7 +49,7 @@ async def test_duplicate_late_and_reordered_acks_and_events(
             )
 
         # 1. A first delivery, flown to the end.
-        r1 = (await d.submit(request("city-hall", "indeokwon"))).id
+        r1 = (await d.submit(request("service-centre", "zhangde-road"))).id
         await d.wait_until(lambda: done([r1]), timeout_s=60)
         (f1,) = await store.flights.carrying(r1)
         old = [e for e in sim.events if getattr(e, "mission_id", None) == f1.mission_id]
@@ -58,8 +58,8 @@ async def test_duplicate_late_and_reordered_acks_and_events(
         landed = next(e for e in old if isinstance(e, Landed))
 
         # 2. Two more requests; the second one's hand-over reaches the dispatcher before its pickup.
-        r2 = (await d.submit(request("manan-gu-office", "anyang-station"))).id
-        r3 = (await d.submit(request("city-hall", "indeokwon"))).id
+        r2 = (await d.submit(request("yindu-district", "anyang-station"))).id
+        r3 = (await d.submit(request("service-centre", "zhangde-road"))).id
 
         async def dispatched(rid: str) -> bool:
             return (await states(store, [rid]))[rid] == "dispatched"
@@ -69,8 +69,8 @@ async def test_duplicate_late_and_reordered_acks_and_events(
         early = Delivered(
             drone_id=f3.drone_id,
             ts=system.clock.now(),
-            lon=126.976,
-            lat=37.4015,
+            lon=114.416,
+            lat=36.1115,
             alt_m=0.0,
             mission_id=f3.mission_id,
             request_id=r3,
@@ -131,7 +131,7 @@ async def test_refused_commands_and_drone_clocks_minutes_off(
             sim.inject_reject_next(drone_id)  # every drone refuses the first mission it gets
         ids = [
             (await d.submit(request(src, dst))).id
-            for src, dst in [("city-hall", "indeokwon"), ("tax-office", "beomgye")]
+            for src, dst in [("service-centre", "zhangde-road"), ("tax-bureau", "jiefang-road")]
         ]
 
         async def done() -> bool:

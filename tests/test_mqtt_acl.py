@@ -105,12 +105,12 @@ def _login(address: BrokerAddress, user: str, password: str) -> BrokerAddress:
     return replace(address, username=user, password=password)
 
 
-def _telemetry(drone_id: str, clock: ScaledClock, lon: float = 126.95) -> Telemetry:
+def _telemetry(drone_id: str, clock: ScaledClock, lon: float = 114.39) -> Telemetry:
     return Telemetry(
         drone_id=drone_id,
         ts=clock.now(),
         lon=lon,
-        lat=37.39,
+        lat=36.10,
         alt_m=0,
         ground_speed_mps=0,
         heading_deg=0,
@@ -129,7 +129,7 @@ async def test_a_drone_cannot_speak_as_another(acl_broker) -> None:  # type: ign
         with link.subscribe(telemetry=True) as updates:
             # Bodies consistent with their topics: only the broker can stop these.
             await drone.publish(T.topic("D02", "telemetry"), encode(_telemetry("D02", clock)))
-            fake = TookOff(drone_id="D02", ts=clock.now(), lon=126.95, lat=37.39, alt_m=0, mission_id=None)
+            fake = TookOff(drone_id="D02", ts=clock.now(), lon=114.39, lat=36.10, alt_m=0, mission_id=None)
             await drone.publish(T.topic("D02", "event"), encode(fake), qos=1)
             # Then its own telemetry: once that arrives, anything published before it would have.
             await drone.publish(T.topic("D01", "telemetry"), encode(_telemetry("D01", clock)))

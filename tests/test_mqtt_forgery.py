@@ -41,7 +41,7 @@ async def test_forged_deliveries_faults_and_offline_state_change_nothing(
 ) -> None:
     async with running_system(store, broker, prefix, drones=2, pool=solver_pool) as system:
         d, link, clock = system.dispatcher, system.link, system.clock
-        req = await d.submit(request("city-hall", "indeokwon"))
+        req = await d.submit(request("service-centre", "zhangde-road"))
 
         async def dispatched() -> bool:
             return bool(d.missions)
@@ -53,8 +53,8 @@ async def test_forged_deliveries_faults_and_offline_state_change_nothing(
         where = {
             "drone_id": m.drone_id,
             "ts": forged_at,
-            "lon": 126.95,
-            "lat": 37.39,
+            "lon": 114.39,
+            "lat": 36.10,
             "alt_m": 0.0,
             "mission_id": m.mission_id,
         }

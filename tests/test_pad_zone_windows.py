@@ -18,8 +18,8 @@ from routing.matrices import SiteIndex, build_networks
 from tests.conftest import EXAMPLES
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-PAD = (126.9500, 37.4000)
-PORT = (126.9700, 37.4100)
+PAD = (114.3900, 36.1100)
+PORT = (114.4100, 36.1200)
 BUFFER_S = 120.0  # the two minutes docs/reference/planner.md promises (ZONE_TIME_BUFFER_S)
 
 

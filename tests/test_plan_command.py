@@ -140,7 +140,7 @@ def test_planning_after_every_deadline_gives_reasons_not_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "PLAN.geojson"
-    late = "2026-12-01T12:00:00+09:00"
+    late = "2026-12-01T12:00:00+08:00"
     assert cli.main(_args(EXAMPLES, "--at", late, "--seconds", "1", "--out", str(out))) == 0
     doc = json.loads(out.read_text())
     assert doc["plan"]["served"] == []

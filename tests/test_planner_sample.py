@@ -14,7 +14,7 @@ from routing.problem import Plan, PlanningProblem
 from routing.validate import validate_plan
 from tests.planner_fixtures import sample_problem
 
-AT = datetime.fromisoformat("2026-12-01T09:00:00+09:00")
+AT = datetime.fromisoformat("2026-12-01T09:00:00+08:00")
 
 
 @pytest.fixture(scope="module")
@@ -43,18 +43,18 @@ def test_sample_reasons_are_the_right_ones(sample) -> None:
         assert reason in ("overweight", "dropoff_in_zone", "no_capacity"), (rid, reason)
 
 
-def test_sample_art_park_delivery_happens_before_the_festival(sample) -> None:
+def test_sample_sports_centre_delivery_happens_before_the_event(sample) -> None:
     problem, result = sample
-    festival = next(z for z in problem.zones if z.id == "art-park-festival")
-    assert festival.valid_from is not None
-    assert "R010" in result.served, "art-park is usable before the festival starts"
-    assert result.etas["R010"].delivered_at < festival.valid_from
+    event = next(z for z in problem.zones if z.id == "sports-centre-event")
+    assert event.valid_from is not None
+    assert "R010" in result.served, "sports-centre is usable before the event starts"
+    assert result.etas["R010"].delivered_at < event.valid_from
 
 
 def test_sample_every_leg_keeps_clear_of_the_zones_it_meets(sample) -> None:
     """Geometry checked here directly with shapely, not only through the validator."""
     problem, result = sample
-    frame = LocalFrame.for_points([(126.95, 37.39)])
+    frame = LocalFrame.for_points([(114.39, 36.10)])
     altitudes = {m.cruise_altitude_m for m in problem.fleet.models.values()}
     assert altitudes == {110.0, 120.0}
     checked = 0
@@ -69,6 +69,6 @@ def test_sample_every_leg_keeps_clear_of_the_zones_it_meets(sample) -> None:
             assert float(fp.distance(line)) >= zone.margin_m - 0.5, (zone.id, leg)
             checked += 1
     assert checked > 0
-    # The altitude band above cruise (heliport approach) never blocks: no leg is checked against it.
-    heliport = next(z for z in problem.zones if z.id == "heliport-approach")
-    assert not any(heliport.blocks_altitude(a) for a in altitudes)
+    # The altitude band above cruise (airfield approach) never blocks: no leg is checked against it.
+    approach = next(z for z in problem.zones if z.id == "airfield-approach")
+    assert not any(approach.blocks_altitude(a) for a in altitudes)

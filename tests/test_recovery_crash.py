@@ -17,12 +17,12 @@ from tests.mqtt_fixtures import fleet_secret
 from tests.process_fixtures import add_unprinted, dispatcher_process
 
 ROUTES = [
-    ("city-hall", "indeokwon"),
-    ("manan-gu-office", "anyang-station"),
-    ("tax-office", "gunpo"),
-    ("court-branch", "uiwang"),
-    ("dongan-gu-office", "beomgye"),
-    ("pyeongchon", "city-hall"),
+    ("service-centre", "zhangde-road"),
+    ("yindu-district", "anyang-station"),
+    ("tax-bureau", "longan-district"),
+    ("intermediate-court", "industrial-park"),
+    ("wenfeng-district", "jiefang-road"),
+    ("market-bureau", "service-centre"),
 ]
 
 

@@ -110,7 +110,7 @@ def server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         _wait_for_line(proc, "serving on ", 90)
         keys = {
             "operator": _cli(["keys", "create", "--operator"], db),
-            "office": _cli(["keys", "create", "--office", "city-hall"], db),
+            "office": _cli(["keys", "create", "--office", "service-centre"], db),
             "admin": _cli(["keys", "create", "--admin"], db),
         }
         yield {"url": f"http://127.0.0.1:{port}", "keys": keys, "log": tmp / "serve.err"}
@@ -173,19 +173,19 @@ def test_every_operation_answers_as_its_schema_says(
 
 VALID_BODIES = {
     ("POST", "/api/v1/requests"): [
-        {"pickup": "city-hall", "dropoff": "indeokwon", "weight_kg": 0.3},
+        {"pickup": "service-centre", "dropoff": "zhangde-road", "weight_kg": 0.3},
         {
-            "pickup": [126.9568, 37.3943],
-            "dropoff": {"lon": 126.976, "lat": 37.4015},
+            "pickup": [114.3968, 36.1043],
+            "dropoff": {"lon": 114.416, "lat": 36.1115},
             "weight_kg": 1.5,
             "priority": "urgent",
             "description": "permit",
         },
-        {"pickup": "city-hall", "dropoff": "crane-site", "weight_kg": 0.3},
+        {"pickup": "service-centre", "dropoff": "crane-site", "weight_kg": 0.3},
     ],
     ("POST", "/api/v1/quotes"): [
-        {"pickup": "city-hall", "dropoff": "beomgye", "weight_kg": 0.3},
-        {"pickup": "city-hall", "dropoff": "beomgye", "weight_kg": 6.5},
+        {"pickup": "service-centre", "dropoff": "jiefang-road", "weight_kg": 0.3},
+        {"pickup": "service-centre", "dropoff": "jiefang-road", "weight_kg": 6.5},
     ],
 }
 

@@ -21,7 +21,7 @@ from tests.dispatcher_fixtures import parse_zone
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ALT = 120.0
-PORT, A, B = (126.9500, 37.3900), (126.9700, 37.3900), (126.9700, 37.4050)
+PORT, A, B = (114.3900, 36.1000), (114.4100, 36.1000), (114.4100, 36.1150)
 
 
 def test_a_drone_is_silent_only_when_unheard_for_longer_than_the_limit_while_our_link_is_up() -> None:
@@ -93,8 +93,8 @@ def test_a_zone_that_starts_after_the_missions_expected_end_and_slack_is_not_cro
 
 def test_a_drone_sent_home_takes_the_nearest_port_its_return_keeps_clear_of_the_others() -> None:
     airspace = Airspace([], frame=LocalFrame(*PORT))
-    ports = [("near", *A), ("far", *B), ("farthest", 126.9000, 37.4400)]
-    here = (126.9700, 37.3965)  # 0.72 km from "near", 0.94 km from "far"
+    ports = [("near", *A), ("far", *B), ("farthest", 114.3400, 36.1500)]
+    here = (114.4100, 36.1065)  # 0.72 km from "near", 0.94 km from "far"
     options = paths_home(airspace, here, ports, altitude_m=ALT, at=NOW, until=NOW + timedelta(hours=1))
     assert [p for p, _ in options] == ["near", "far", "farthest"]  # nearest first
     everywhere = pick_return(options, lambda port, path: True, lambda path: True)

@@ -21,7 +21,7 @@ MISSION = "M-D01-0123456789"
 SPEC = MissionSpec(
     MISSION,
     "D01",
-    waypoints=((127.0, 37.4, 0.0), (127.01, 37.4, 120.0), (127.02, 37.41, 120.0), (127.03, 37.41, 0.0)),
+    waypoints=((114.44, 36.11, 0.0), (114.45, 36.11, 120.0), (114.46, 36.12, 120.0), (114.47, 36.12, 0.0)),
     stops=(StopSpec(1, "pickup", "R1", 0.3), StopSpec(2, "handover", "R1", 0.3)),
     end_port="P2",
     depart=T0,
@@ -54,7 +54,7 @@ def flight(*commands: CommandView, state: str = FlightState.FLYING) -> FlightVie
 
 DETOUR = {
     "from_index": 2,
-    "waypoints": [[127.02, 37.42, 120.0], [127.03, 37.41, 0.0]],
+    "waypoints": [[114.46, 36.13, 120.0], [114.47, 36.12, 0.0]],
     "stops": [{"at": 3, "action": "handover", "request_id": "R1", "payload_kg": 0.3}],
 }
 DISPATCHED = (
@@ -74,7 +74,7 @@ def test_a_rebuilt_flight_flies_the_reroute_its_drone_acknowledged_not_a_refused
         )
     )
     assert m.state == FlightState.FLYING
-    assert m.waypoints == [*SPEC.waypoints[:2], (127.02, 37.42, 120.0), (127.03, 37.41, 0.0)]
+    assert m.waypoints == [*SPEC.waypoints[:2], (114.46, 36.13, 120.0), (114.47, 36.12, 0.0)]
     assert m.stops == [StopSpec(1, "pickup", "R1", 0.3), StopSpec(3, "handover", "R1", 0.3)]
 
 

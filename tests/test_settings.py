@@ -134,7 +134,7 @@ def test_settings_that_only_hold_together() -> None:
 
 
 def test_the_clock_and_the_fleet_secret_are_loaded(fleet_secret_env: Path, tmp_path: Path) -> None:
-    start = "2026-12-01T09:00:00+09:00"
+    start = "2026-12-01T09:00:00+08:00"
     config = _config(tmp_path, f"[clock]\nspeed = 60\nstart = {start}\nanchor = 1000.5\n")  # a TOML time
     parser = argparse.ArgumentParser()
     add_settings_arguments(parser, "serve")

@@ -22,11 +22,11 @@ from fleet.messages import (
 )
 from simulator.drone import SimDrone
 from tests.conftest import EXAMPLES
-from tests.fleet_helpers import ALT, CITY_HALL_PORT, PICKUP
+from tests.fleet_helpers import ALT, PICKUP, SERVICE_CENTRE_PORT
 
 T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 EXP = T0 + timedelta(hours=3)
-EAST = (126.9755, 37.3952)  # about 1.8 km east of the city hall port
+EAST = (114.4155, 36.1052)  # about 1.8 km east of the service centre port
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def drone(fleet: Fleet) -> SimDrone:
 
 
 def upload(sim: SimDrone, mission_id: str = "M1") -> None:
-    """Pick up R1 at the city hall pad, hand it over 1.8 km east, back to the port."""
+    """Pick up R1 at the service centre pad, hand it over 1.8 km east, back to the port."""
     stops = [
         PickupStop(at=0, request_id="R1", pickup_code="1111", payload_kg=0.3),
         HandoverStop(at=1, request_id="R1", recipient_code="2222"),
@@ -53,7 +53,7 @@ def upload(sim: SimDrone, mission_id: str = "M1") -> None:
         cmd_id=f"{mission_id}.up",
         expires_at=EXP,
         mission_id=mission_id,
-        waypoints=[(*PICKUP, ALT), (*EAST, ALT), (*CITY_HALL_PORT, ALT)],
+        waypoints=[(*PICKUP, ALT), (*EAST, ALT), (*SERVICE_CENTRE_PORT, ALT)],
         stops=stops,
         lost_link="hold",
     )
@@ -151,5 +151,5 @@ def test_a_lost_link_while_hovering_after_an_abort_flies_back_the_way_it_came(fl
     assert sim.state == "returning"
     events = run(sim, 900)
     assert events[-1] == "Landed" and sim.state == "idle"
-    home = sim.frame.to_xy(*CITY_HALL_PORT)
+    home = sim.frame.to_xy(*SERVICE_CENTRE_PORT)
     assert abs(sim.x - home[0]) < 30 and abs(sim.y - home[1]) < 30

@@ -25,9 +25,9 @@ from fleet.messages import (
 )
 from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
-from tests.fleet_helpers import ALT, CITY_HALL_PORT, DETOUR, DROPOFF, PICKUP, start, upload, wait_until
+from tests.fleet_helpers import ALT, DETOUR, DROPOFF, PICKUP, SERVICE_CENTRE_PORT, start, upload, wait_until
 
-EAST = (126.9600, 37.3955)  # east of the pickup; from here straight to the drop-off crosses the facility
+EAST = (114.4000, 36.1055)  # east of the pickup; from here straight to the drop-off crosses the facility
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ async def test_reroute_mid_flight_avoids_the_zone(fleet: Fleet, broker: BrokerAd
     clock = link.clock
     drone = sim.drone("D01")
     async with link, sim:
-        cmd = upload(clock, path=[PICKUP, EAST, DROPOFF, DETOUR, CITY_HALL_PORT])
+        cmd = upload(clock, path=[PICKUP, EAST, DROPOFF, DETOUR, SERVICE_CENTRE_PORT])
         assert (await link.send(cmd)).accepted
         assert (await link.send(start(clock))).accepted
         await sim.wait_event("D01", PickedUp, timeout_s=10)
@@ -79,7 +79,7 @@ async def test_reroute_mid_flight_avoids_the_zone(fleet: Fleet, broker: BrokerAd
             expires_at=expires,
             mission_id="M1",
             from_index=2,
-            waypoints=wp(DETOUR, DROPOFF, DETOUR, CITY_HALL_PORT),
+            waypoints=wp(DETOUR, DROPOFF, DETOUR, SERVICE_CENTRE_PORT),
             stops=[HandoverStop(at=3, request_id="R001", recipient_code="5678")],
         )
         ack = await link.send(around)
@@ -88,7 +88,7 @@ async def test_reroute_mid_flight_avoids_the_zone(fleet: Fleet, broker: BrokerAd
         delivered = await sim.wait_event("D01", Delivered, timeout_s=20)
         assert delivered.code_ok
         landed = await sim.wait_event("D01", Landed, timeout_s=20)
-        assert landed.port_id == "port-city-hall"
+        assert landed.port_id == "port-service-centre"
     assert sim.breaches == []
 
 
@@ -105,12 +105,12 @@ async def test_return_to_port_and_land_now(fleet: Fleet, broker: BrokerAddress, 
             drone_id="D01",
             cmd_id="rtp",
             expires_at=clock.now() + timedelta(hours=1),
-            port_id="port-city-hall",
-            waypoints=wp(CITY_HALL_PORT),
+            port_id="port-service-centre",
+            waypoints=wp(SERVICE_CENTRE_PORT),
         )
         assert (await link.send(home)).accepted
         landed = await sim.wait_event("D01", Landed, timeout_s=20)
-        assert landed.port_id == "port-city-hall" and drone.payload == {"R001": 0.3}  # not delivered
+        assert landed.port_id == "port-service-centre" and drone.payload == {"R001": 0.3}  # not delivered
         assert not any(isinstance(e, Delivered) for e in sim.events)
 
         # Off again (a new mission after the battery swap), then land where it is.
@@ -137,6 +137,6 @@ async def test_lost_link_policy_return_retraces_the_flown_path(
         await wait_until(lambda: drone.state == "en_route" and drone.next_wp == 1, what="past the pickup")
         sim.inject_link_loss("D01", 600.0)
         landed = await sim.wait_event("D01", Landed, timeout_s=20)
-        assert landed.port_id == "port-city-hall"  # where it took off
+        assert landed.port_id == "port-service-centre"  # where it took off
         assert not sim.agents["D01"].connected.is_set()
     assert sim.breaches == []

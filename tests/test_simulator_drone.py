@@ -13,10 +13,10 @@ from fleet.messages import Hold, Resume, Start, UploadMission
 from simulator.drone import SimDrone
 from simulator.wind import wind_vector
 from tests.conftest import EXAMPLES
-from tests.fleet_helpers import ALT, CITY_HALL_PORT
+from tests.fleet_helpers import ALT, SERVICE_CENTRE_PORT
 
 T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
-EAST = (126.9755, 37.3952)  # about 1.8 km east of the city hall port
+EAST = (114.4155, 36.1052)  # about 1.8 km east of the service centre port
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def drone(fleet: Fleet, **kw: object) -> SimDrone:
 
 def out_and_back(sim: SimDrone, at: datetime, n: int = 1) -> None:
     exp = at + timedelta(hours=1)
-    wps = [(*EAST, ALT), (*CITY_HALL_PORT, ALT)]
+    wps = [(*EAST, ALT), (*SERVICE_CENTRE_PORT, ALT)]
     up = UploadMission(
         drone_id=sim.id, cmd_id=f"u{n}", expires_at=exp, mission_id=f"M{n}", waypoints=wps, lost_link="hold"
     )
@@ -48,7 +48,7 @@ def run(sim: SimDrone, until: datetime, step_s: float = 1.0) -> None:
 
 
 def leg_m(sim: SimDrone) -> float:
-    a = sim.frame.to_xy(*CITY_HALL_PORT)
+    a = sim.frame.to_xy(*SERVICE_CENTRE_PORT)
     b = sim.frame.to_xy(*EAST)
     return math.dist(a, b)
 
@@ -99,7 +99,7 @@ def test_a_start_with_a_take_off_time_waits_on_the_ground_until_then(fleet: Flee
     sim = drone(fleet)
     sim.advance_to(T0)
     exp = T0 + timedelta(hours=1)
-    wps = [(*EAST, ALT), (*CITY_HALL_PORT, ALT)]
+    wps = [(*EAST, ALT), (*SERVICE_CENTRE_PORT, ALT)]
     up = UploadMission(
         drone_id=sim.id, cmd_id="u", expires_at=exp, mission_id="M", waypoints=wps, lost_link="hold"
     )
@@ -125,7 +125,7 @@ def test_a_start_that_cannot_take_off_by_its_window_is_refused(fleet: Fleet) -> 
     """A drone never flies its route after the time its intent holds: a start received after
     ``take_off_by``, or one a battery swap would delay past it, is refused and nothing flies."""
     exp = T0 + timedelta(hours=1)
-    wps = [(*EAST, ALT), (*CITY_HALL_PORT, ALT)]
+    wps = [(*EAST, ALT), (*SERVICE_CENTRE_PORT, ALT)]
     up = UploadMission(
         drone_id="D01", cmd_id="u", expires_at=exp, mission_id="M", waypoints=wps, lost_link="hold"
     )

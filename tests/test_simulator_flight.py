@@ -27,9 +27,9 @@ from simulator.fleet_sim import SimulatedFleet
 from tests.conftest import EXAMPLES
 
 SPEED = 300.0
-PICKUP = (126.9568, 37.3943)  # city hall pad
-DROPOFF = (126.976, 37.4015)  # Indeokwon, behind the correctional facility
-DETOUR = (126.9730, 37.3975)  # south-east of the facility: a path around it
+PICKUP = (114.3968, 36.1043)  # service centre pad
+DROPOFF = (114.416, 36.1115)  # Zhangde Road, behind the Huan river corridor
+DETOUR = (114.4130, 36.1075)  # south-east of the facility: a path around it
 ALT = 120.0
 
 
@@ -92,7 +92,7 @@ async def fly(
 
 
 async def test_mission_with_pickup_and_handover(fleet: Fleet, broker: BrokerAddress, prefix: str) -> None:
-    port = fleet.port("port-city-hall")
+    port = fleet.port("port-service-centre")
     home = (port.lon, port.lat)
     path = [PICKUP, DETOUR, DROPOFF, DETOUR, home]
     sim, _ = await fly(fleet, broker, prefix, path)
@@ -103,7 +103,7 @@ async def test_mission_with_pickup_and_handover(fleet: Fleet, broker: BrokerAddr
     delivered = next(e for e in sim.events if isinstance(e, Delivered))
     landed = next(e for e in sim.events if isinstance(e, Landed))
     assert picked.code_ok and delivered.code_ok
-    assert landed.port_id == "port-city-hall"
+    assert landed.port_id == "port-service-centre"
     assert drone.payload == {} and drone.state == "idle"
     assert not sim.breaches
 
@@ -126,7 +126,7 @@ async def test_mission_with_pickup_and_handover(fleet: Fleet, broker: BrokerAddr
 
 
 async def test_wrong_recipient_code_is_refused(fleet: Fleet, broker: BrokerAddress, prefix: str) -> None:
-    port = fleet.port("port-city-hall")
+    port = fleet.port("port-service-centre")
     path = [PICKUP, DETOUR, DROPOFF, DETOUR, (port.lon, port.lat)]
     sim, _ = await fly(fleet, broker, prefix, path, code="0000")
     delivered = next(e for e in sim.events if isinstance(e, Delivered))
@@ -135,10 +135,10 @@ async def test_wrong_recipient_code_is_refused(fleet: Fleet, broker: BrokerAddre
 
 
 async def test_breach_monitor_fires_through_a_zone(fleet: Fleet, broker: BrokerAddress, prefix: str) -> None:
-    port = fleet.port("port-city-hall")
-    # Straight from the pickup to the drop-off crosses the correctional facility.
+    port = fleet.port("port-service-centre")
+    # Straight from the pickup to the drop-off crosses the Huan river corridor.
     path = [PICKUP, PICKUP, DROPOFF, DETOUR, (port.lon, port.lat)]
     sim, _ = await fly(fleet, broker, prefix, path)
-    assert [b.zone_id for b in sim.breaches] == ["correctional-facility"]
+    assert [b.zone_id for b in sim.breaches] == ["huan-river-corridor"]
     breach = sim.breaches[0]
     assert isinstance(breach, GeofenceBreach) and breach.drone_id == "D01"

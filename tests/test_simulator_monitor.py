@@ -11,7 +11,7 @@ from airspace.zones import Zone
 from simulator.monitor import AirspaceMonitor
 
 AT = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
-FRAME = LocalFrame(126.95, 37.40)
+FRAME = LocalFrame(114.39, 36.11)
 
 
 def strip(width_m: float, **kw: object) -> Zone:

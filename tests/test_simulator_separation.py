@@ -26,10 +26,11 @@ def fleet() -> Fleet:
 
 
 async def _fly_between_ports(sim: SimulatedFleet, link: FleetLink, fleet: Fleet) -> None:
-    """D01 flies city hall -> Pyeongchon and D06 Pyeongchon -> city hall on the same line at the
-    same altitude, started together: they meet head-on. D02 stays parked at city hall."""
-    hall, pyeongchon = fleet.port("port-city-hall"), fleet.port("port-pyeongchon")
-    legs = {"D01": (hall, pyeongchon), "D06": (pyeongchon, hall)}
+    """D01 flies service centre -> market bureau and D06 market bureau -> service centre on the same
+    line at the same altitude, started together: they meet head-on. D02 stays parked at the service
+    centre."""
+    centre, market = fleet.port("port-service-centre"), fleet.port("port-zhonghua")
+    legs = {"D01": (centre, market), "D06": (market, centre)}
     expires = link.clock.now() + timedelta(minutes=10)
     for drone, (a, b) in legs.items():
         upload = UploadMission(
@@ -75,7 +76,7 @@ async def test_two_drones_flown_head_on_lose_separation_once(
     assert [loss.pair for loss in losses] == [("D01", "D06")], [loss.describe() for loss in losses]
     loss = losses[0]
     assert loss.ended and loss.closest_m < 1.0  # same line, same altitude: they pass through each other
-    # The parked D02 at city hall is never in a loss: D01 left beside it and D06 landed beside it.
+    # The parked D02 at service centre is never in a loss: D01 left beside it and D06 landed beside it.
     assert sim.separation.per_pair == {("D01", "D06"): 1}
     with pytest.raises(AssertionError, match="D01 and D06"):
         assert_no_separation_loss(sim)

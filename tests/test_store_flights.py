@@ -26,14 +26,14 @@ from dispatch.store.directory import load_pads
 from fleet.description import load_fleet
 from tests.db_fixtures import EXAMPLES
 
-PORT = [126.9555, 37.3952]
-CITY_HALL = Place(126.9568, 37.3943, "city-hall")
-INDEOKWON = Place(126.976, 37.4015, "indeokwon")
+PORT = [114.3955, 36.1052]
+SERVICE_CENTRE = Place(114.3968, 36.1043, "service-centre")
+ZHANGDE_ROAD = Place(114.416, 36.1115, "zhangde-road")
 ETA = datetime(2026, 12, 1, 0, 10, tzinfo=UTC)
 
 
 async def accepted_request(store: Store) -> str:
-    new = NewRequest("city-hall", CITY_HALL, INDEOKWON, 0.4)
+    new = NewRequest("service-centre", SERVICE_CENTRE, ZHANGDE_ROAD, 0.4)
     return (await store.requests.create(new, actor="office", intake=Intake(True))).request.id
 
 
@@ -44,11 +44,11 @@ def flight(mission_id: str, request_id: str, drone: str = "D01") -> NewFlight:
         request_ids=(request_id,),
         plan={"energy_wh": 41.5, "distance_m": 4210.0},
         legs=(
-            NewLeg("pickup", [PORT, [126.9568, 37.3943]], request_id, "city-hall", 150.2, ETA),
+            NewLeg("pickup", [PORT, [114.3968, 36.1043]], request_id, "service-centre", 150.2, ETA),
             NewLeg(
-                "dropoff", [[126.9568, 37.3943], [126.965, 37.397], [126.976, 37.4015, 120.0]], request_id
+                "dropoff", [[114.3968, 36.1043], [114.405, 36.107], [114.416, 36.1115, 120.0]], request_id
             ),
-            NewLeg("return", [[126.976, 37.4015], PORT], None, "port-city-hall", 1900.0),
+            NewLeg("return", [[114.416, 36.1115], PORT], None, "port-service-centre", 1900.0),
         ),
     )
 
@@ -62,11 +62,11 @@ async def test_flight_round_trip_plans_its_requests(seeded_store: Store) -> None
     assert got.drone_id == "D01" and got.state == "planned" and got.request_ids == (rid,)
     assert got.plan == {"energy_wh": 41.5, "distance_m": 4210.0}
     assert [(leg.seq, leg.action, leg.request_id, leg.stop_id) for leg in got.legs] == [
-        (0, "pickup", rid, "city-hall"),
+        (0, "pickup", rid, "service-centre"),
         (1, "dropoff", rid, None),
-        (2, "return", None, "port-city-hall"),
+        (2, "return", None, "port-service-centre"),
     ]
-    assert got.legs[1].waypoints == [[126.9568, 37.3943], [126.965, 37.397], [126.976, 37.4015, 120.0]]
+    assert got.legs[1].waypoints == [[114.3968, 36.1043], [114.405, 36.107], [114.416, 36.1115, 120.0]]
     assert got.legs[0].eta == ETA and got.legs[0].eta.utcoffset() == timedelta(0)
     assert got.legs[0].distance_m == 150.2 and got.legs[1].distance_m is None
     assert (await store.requests.get(rid)).state == RequestState.PLANNED
@@ -80,7 +80,9 @@ async def test_a_flight_is_all_or_nothing(seeded_store: Store) -> None:
     store = seeded_store
     rid = await accepted_request(store)
     submitted = (
-        await store.requests.create(NewRequest("city-hall", CITY_HALL, INDEOKWON, 0.2), actor="o")
+        await store.requests.create(
+            NewRequest("service-centre", SERVICE_CENTRE, ZHANGDE_ROAD, 0.2), actor="o"
+        )
     ).request
     bad = NewFlight("M2", "D01", legs=flight("M2", rid).legs, request_ids=(rid, submitted.id))
     count = (await store.verify_audit()).count
@@ -103,10 +105,10 @@ async def test_a_flight_is_all_or_nothing(seeded_store: Store) -> None:
         ({"legs": (NewLeg("transit", [PORT]),)}, "at least two"),
         ({"legs": (NewLeg("hover", [PORT, PORT]),)}, "action must be one of"),
         (
-            {"legs": (NewLeg("pickup", [PORT, [126.9, float("nan")]], "x"),)},
+            {"legs": (NewLeg("pickup", [PORT, [114.34, float("nan")]], "x"),)},
             "not among the flight's request_ids",
         ),
-        ({"legs": (NewLeg("transit", [PORT, [126.9, float("inf")]]),)}, "non-finite"),
+        ({"legs": (NewLeg("transit", [PORT, [114.34, float("inf")]]),)}, "non-finite"),
         ({"legs": (NewLeg("dropoff", [PORT, PORT]),)}, "must name its request_id"),
     ],
 )

@@ -20,7 +20,7 @@ T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 async def test_api_keys_are_stored_hashed_and_verify(seeded_store: Store) -> None:
     store = seeded_store
     office_key = await store.api_keys.create(
-        "office", office_id="city-hall", label="front desk", actor="admin"
+        "office", office_id="service-centre", label="front desk", actor="admin"
     )
     admin_key = await store.api_keys.create("admin", actor="bootstrap")
     assert office_key.token.startswith(f"dd_{office_key.id}_") and len(office_key.token) > 40
@@ -38,7 +38,7 @@ async def test_api_keys_are_stored_hashed_and_verify(seeded_store: Store) -> Non
     assert (
         seen is not None
         and seen.role == "office"
-        and seen.office_id == "city-hall"
+        and seen.office_id == "service-centre"
         and seen.label == "front desk"
     )
     assert seen.last_used_at is not None and seen.last_used_at.utcoffset() == timedelta(0)
@@ -85,7 +85,7 @@ async def test_last_used_is_refreshed_at_most_once_a_minute(seeded_store: Store)
     [
         ("root", None, "role must be one of"),
         ("office", None, "office keys need an office_id"),
-        ("operator", "city-hall", "must not have one"),
+        ("operator", "service-centre", "must not have one"),
         ("office", "nowhere", "unknown office"),
     ],
 )
@@ -120,7 +120,7 @@ async def test_zones_round_trip(store: Store) -> None:
 async def test_zone_validity_upsert_and_deactivation(store: Store) -> None:
     typhoon = {
         "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": [126.95, 37.39]},
+        "geometry": {"type": "Point", "coordinates": [114.39, 36.10]},
         "properties": {"id": "typhoon", "kind": "temporary", "radius_m": 800.5},
     }
     await store.zones.upsert(typhoon, actor="op", valid_from=T0, valid_until=T0 + timedelta(hours=6))

@@ -12,24 +12,28 @@ import pytest
 
 from dispatch.lifecycle import REQUEST_TRANSITIONS, InvalidTransition, RequestState, required_details
 from dispatch.store import Conflict, Forbidden, Intake, InvalidInput, NotFound, Place, Store
-from tests.db_fixtures import CITY_HALL, SEOUL, audit_count, new_request
+from tests.db_fixtures import AREA_TZ, SERVICE_CENTRE, audit_count, new_request
 
 R = RequestState
 
 
 async def test_create_get_and_list(seeded_store: Store) -> None:
     store = seeded_store
-    a = (await store.requests.create(new_request(), actor="office:city-hall")).request
-    b = (await store.requests.create(new_request(office="tax-office"), actor="office:tax-office")).request
-    c = (await store.requests.create(new_request(), actor="office:city-hall", intake=Intake(True))).request
+    a = (await store.requests.create(new_request(), actor="office:service-centre")).request
+    b = (await store.requests.create(new_request(office="tax-bureau"), actor="office:tax-bureau")).request
+    c = (
+        await store.requests.create(new_request(), actor="office:service-centre", intake=Intake(True))
+    ).request
     assert a.state == "submitted" and c.state == "accepted"
     got = await store.requests.get(a.id)
     assert got == a
-    assert got.pickup == CITY_HALL and got.weight_kg == 0.3 and got.description == "business licence"
+    assert got.pickup == SERVICE_CENTRE and got.weight_kg == 0.3 and got.description == "business licence"
     assert got.deadline == datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
-    assert [r.id for r in await store.requests.list(office_id="city-hall")] == [a.id, c.id]
+    assert [r.id for r in await store.requests.list(office_id="service-centre")] == [a.id, c.id]
     assert [r.id for r in await store.requests.list(states=["submitted"])] == [a.id, b.id]
-    assert [r.id for r in await store.requests.list(office_id="city-hall", states=["accepted"])] == [c.id]
+    assert [r.id for r in await store.requests.list(office_id="service-centre", states=["accepted"])] == [
+        c.id
+    ]
     first = await store.requests.list(limit=2)
     rest = await store.requests.list(limit=2, after_id=first[-1].id)
     assert [r.id for r in first + rest] == [a.id, b.id, c.id]
@@ -44,7 +48,7 @@ async def test_times_come_back_timezone_aware_utc(seeded_store: Store) -> None:
     got = await seeded_store.requests.get(req.id)
     for moment in (got.ready_at, got.deadline, got.created_at, got.updated_at):
         assert moment is not None and moment.utcoffset() == timedelta(0)
-    assert got.ready_at == datetime(2026, 12, 1, 9, 0, tzinfo=SEOUL)
+    assert got.ready_at == datetime(2026, 12, 1, 9, 0, tzinfo=AREA_TZ)
 
 
 async def test_intake_rejection_is_recorded_with_its_reason(seeded_store: Store) -> None:
@@ -79,9 +83,9 @@ async def test_intake_rejection_is_recorded_with_its_reason(seeded_store: Store)
         ({"weight_kg": float("nan")}, "weight_kg must be a finite number > 0"),
         ({"priority": "whenever"}, "priority must be one of"),
         ({"pickup": Place(200.0, 37.0)}, r"pickup.lon 200.0 is out of range"),
-        ({"dropoff": Place(126.9, 37.4, "no-such-pad")}, "dropoff.pad_id names unknown pad"),
-        ({"dropoff": Place(126.9, 37.4, "indeokwon")}, "is not where pad 'indeokwon' is"),
-        ({"deadline": datetime(2026, 12, 1, 8, 0, tzinfo=SEOUL)}, "is not after ready_at"),
+        ({"dropoff": Place(114.34, 36.11, "no-such-pad")}, "dropoff.pad_id names unknown pad"),
+        ({"dropoff": Place(114.34, 36.11, "zhangde-road")}, "is not where pad 'zhangde-road' is"),
+        ({"deadline": datetime(2026, 12, 1, 8, 0, tzinfo=AREA_TZ)}, "is not after ready_at"),
         ({"ready_at": datetime(2026, 12, 1, 9, 0)}, "ready_at must be timezone-aware"),
     ],
 )
@@ -120,9 +124,9 @@ def _details(src: RequestState, dst: RequestState) -> dict[str, object]:
     values = {
         "reason": f"{src}->{dst}",
         "drone_id": "D01",
-        "lon": 126.976,
-        "lat": 37.4015,
-        "location": "city-hall",
+        "lon": 114.416,
+        "lat": 36.1115,
+        "location": "service-centre",
     }
     return {k: values[k] for k in required_details(src, dst)}
 
@@ -193,7 +197,7 @@ async def test_idempotency_key_returns_the_same_request(seeded_store: Store) -> 
     assert first.created and not again.created
     assert again.request == first.request
     assert await audit_count(store) == count
-    other_office = await store.requests.create(new_request(office="tax-office", key="k-1"), actor="office")
+    other_office = await store.requests.create(new_request(office="tax-bureau", key="k-1"), actor="office")
     assert other_office.created and other_office.request.id != first.request.id
     with pytest.raises(Conflict, match="with a different body"):
         await store.requests.create(new_request(key="k-1", weight_kg=1.5), actor="office")
@@ -213,12 +217,12 @@ async def test_concurrent_retries_with_one_key_create_one_request(seeded_store: 
 async def test_codes_are_six_digits_shown_only_to_the_filing_office(seeded_store: Store) -> None:
     store = seeded_store
     req = (await store.requests.create(new_request(), actor="office")).request
-    codes = await store.requests.codes_for_office(req.id, "city-hall")
+    codes = await store.requests.codes_for_office(req.id, "service-centre")
     assert len(codes.pickup_code) == 6 and codes.pickup_code.isdigit()
     assert len(codes.recipient_code) == 6 and codes.recipient_code.isdigit()
     assert await store.requests.codes_for_mission(req.id) == codes
     with pytest.raises(Forbidden):
-        await store.requests.codes_for_office(req.id, "tax-office")
+        await store.requests.codes_for_office(req.id, "tax-bureau")
     assert await store.requests.verify_code(req.id, "recipient", codes.recipient_code)
     wrong = f"{(int(codes.recipient_code) + 1) % 1_000_000:06d}"
     assert not await store.requests.verify_code(req.id, "recipient", wrong)

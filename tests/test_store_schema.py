@@ -86,7 +86,7 @@ async def test_db_commands_upgrade_and_seed(db_url: str, capsys: pytest.CaptureF
         assert fleet.model_of(fleet.drones[0]).battery_wh == 350
         offices = await store.directory.offices()
         assert offices[0].id == offices[0].pad_id
-        assert (await store.directory.pad("court-branch")).lat == 37.3905
+        assert (await store.directory.pad("intermediate-court")).lat == 36.1005
         report = await store.verify_audit()
         assert report.ok and report.count == 2
     finally:
@@ -111,13 +111,15 @@ async def test_the_stored_fleet_keeps_cruise_layers_landing_spots_and_model_opti
 
 async def test_db_seed_with_an_offices_file(db_url: str, tmp_path: Path) -> None:
     offices = tmp_path / "offices.json"
-    offices.write_text('{"anyang-city": {"name": "Anyang City Hall", "pad": "city-hall"}}', encoding="utf-8")
+    offices.write_text(
+        '{"anyang-city": {"name": "Anyang Service Centre", "pad": "service-centre"}}', encoding="utf-8"
+    )
     args = ["db", "seed", "--fleet", str(EXAMPLES / "fleet.json"), "--pads", str(EXAMPLES / "pads.json")]
     assert await asyncio.to_thread(cli.main, [*args, "--offices", str(offices), "--db", db_url]) == 0
     store = await open_store(db_url)
     try:
         assert [(o.id, o.name, o.pad_id) for o in await store.directory.offices()] == [
-            ("anyang-city", "Anyang City Hall", "city-hall")
+            ("anyang-city", "Anyang Service Centre", "service-centre")
         ]
         assert len(await store.directory.pads()) == 16
     finally:
@@ -137,7 +139,7 @@ def test_db_seed_names_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], files: dict[str, str], message: str
 ) -> None:
     pads = tmp_path / "pads.json"
-    pads.write_text('{"p": {"lon": 126.9, "lat": 37.4}}', encoding="utf-8")
+    pads.write_text('{"p": {"lon": 114.34, "lat": 36.11}}', encoding="utf-8")
     for name, content in files.items():
         (tmp_path / name).write_text(content, encoding="utf-8")
     args = ["db", "seed", "--fleet", str(EXAMPLES / "fleet.json"), "--pads", str(pads)]

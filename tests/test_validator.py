@@ -41,7 +41,7 @@ def _served_leg(p: Plan, kind: str):
 def test_a_leg_through_a_zone_is_caught(base) -> None:
     problem, p = base
     drone_id, trip, seq, leg = _served_leg(p, "pickup")
-    prison = next(z for z in problem.zones if z.id == "correctional-facility")
+    prison = next(z for z in problem.zones if z.id == "huan-river-corridor")
     c = prison.shape.centroid
     alt = leg.waypoints[0][2]
     detour = (leg.waypoints[0], (c.x, c.y, alt), leg.waypoints[-1])

@@ -97,7 +97,7 @@ async def intents(
     ``time_start`` <= at <= ``time_end``)."""
     ctx = ctx_of(state)
     if at is not None and at.utcoffset() is None:
-        raise ApiError(422, "invalid_time", "at needs a zone offset (e.g. Z or +09:00)", {"field": "at"})
+        raise ApiError(422, "invalid_time", "at needs a zone offset (e.g. Z or +08:00)", {"field": "at"})
     if at is not None:
         check_time("at", at, ctx.now_clock.now())
     t = at.timestamp() if at is not None else None

@@ -407,8 +407,8 @@ async def cancel(
     responses=_ERRORS,
     request_body_examples=[
         Example(
-            summary="city hall to Indeokwon",
-            value={"pickup": "city-hall", "dropoff": [126.976, 37.4015], "weight_kg": 0.4},
+            summary="service centre to Zhangde Road",
+            value={"pickup": "service-centre", "dropoff": [114.416, 36.1115], "weight_kg": 0.4},
         )
     ],
 )

@@ -219,7 +219,7 @@ async def list_zones(
 ) -> ZoneCollection:
     """Every active zone (or every zone with ``include_inactive``), as a FeatureCollection."""
     if at is not None and at.utcoffset() is None:
-        raise ApiError(422, "invalid_time", "at needs a zone offset (e.g. Z or +09:00)")
+        raise ApiError(422, "invalid_time", "at needs a zone offset (e.g. Z or +08:00)")
     if at is not None:
         check_time("at", at, ctx_of(state).now_clock.now())
     views = await ctx_of(state).store.zones.list(active_only=not include_inactive, at=at)

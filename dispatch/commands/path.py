@@ -69,7 +69,7 @@ def _time(text: str, option: str) -> datetime:
     except ValueError:
         raise _UsageError(f"{option} must be an ISO 8601 date-time, got {text!r}") from None
     if value.tzinfo is None or value.utcoffset() is None:
-        raise _UsageError(f"{option} needs a zone offset (e.g. 'Z' or '+09:00'): {text!r}")
+        raise _UsageError(f"{option} needs a zone offset (e.g. 'Z' or '+08:00'): {text!r}")
     return value
 
 
@@ -105,7 +105,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--from", dest="start", required=True, metavar="LON,LAT", help="take-off point")
     parser.add_argument("--to", dest="end", required=True, metavar="LON,LAT", help="landing point")
     parser.add_argument("--altitude", type=float, default=120.0, metavar="M", help="cruise altitude (120)")
-    parser.add_argument("--at", metavar="ISO", help="time with offset, e.g. 2026-12-01T12:00+09:00 (now)")
+    parser.add_argument("--at", metavar="ISO", help="time with offset, e.g. 2026-12-01T12:00+08:00 (now)")
     parser.add_argument("--until", metavar="ISO", help="also count zones active at any time up to then")
     parser.add_argument(
         "--default-margin",

@@ -59,7 +59,7 @@ def parse_at(text: str) -> datetime:
     except ValueError as exc:
         raise InputError(f"--at: not an ISO 8601 time: {text!r}") from exc
     if value.utcoffset() is None:
-        raise InputError(f"--at: give a zone offset (e.g. +09:00 or Z): {text!r}")
+        raise InputError(f"--at: give a zone offset (e.g. +08:00 or Z): {text!r}")
     return value
 
 

@@ -1,7 +1,7 @@
 """One INFO line per request state change, on the logger ``dispatch.requests``, once committed::
 
     request req_0123abcd: accepted -> planned (by dispatcher)
-    request req_0123abcd: planned -> cancelled (by office:city-hall/key:k_12ab; reason: not needed)
+    request req_0123abcd: planned -> cancelled (by office:service-centre/key:k_12ab; reason: not needed)
 
 Every change of a request's state goes through :func:`dispatch.store.requests.apply_transition`
 (and its filing through the repository's insert), which note it here inside their transaction;

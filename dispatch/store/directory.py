@@ -3,8 +3,8 @@
 Seed files:
 
 * ``FLEET.json``: the fleet description (``fleet.description``): models, ports and drones.
-* ``PADS.json``: ``{"pad-id": {"lon": 126.95, "lat": 37.39, "name": "optional"}, ...}``.
-* ``OFFICES.json`` (optional): ``{"office-id": {"name": "City Hall", "pad": "pad-id"}, ...}``.
+* ``PADS.json``: ``{"pad-id": {"lon": 114.39, "lat": 36.10, "name": "optional"}, ...}``.
+* ``OFFICES.json`` (optional): ``{"office-id": {"name": "Service Centre", "pad": "pad-id"}, ...}``.
   Without it every pad is taken to be one office's own pad: an office with the pad's id is
   created for each pad (the sample area's pads are all offices that send and receive).
 
