@@ -114,3 +114,33 @@ def test_demo_duration_ends_the_run_with_what_was_filed(
     assert status == 0, live
     assert live["not_filed"] > 0 and live["requests"] + live["not_filed"] == 200, live
     assert live["geofence_breaches"] == 0 and live["audit_chain_ok"] is True
+
+
+def test_the_ten_minute_licence_is_delivered_within_ten_minutes_at_the_default_speed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The headline of the sample (R013): an urgent business licence and company seal from the
+    # administrative service centre to an applicant's pad 6.2 km away, due 12 minutes after filing,
+    # filed with the other samples at 09:00 and flown at the demo's default speed (60x).
+    requests = json.loads((SAMPLE / "requests.json").read_text())
+    (headline,) = [r for r in requests if r["id"] == "R013"]
+    assert headline["priority"] == "urgent"
+    out = tmp_path / "plan.geojson"
+    argv = [
+        "demo",
+        "--live-only",
+        "--out",
+        str(out),
+        "--requests",
+        "13",
+        "--port",
+        "0",
+        "--headless",
+        "--json",
+    ]
+    status = cli.main(argv)
+    live = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert status == 0, live
+    minutes = live["urgent_minutes"]["R013"]
+    assert minutes is not None and minutes <= 10.0, live
+    assert live["geofence_breaches"] == 0 and live["separation_losses"] == 0

@@ -37,6 +37,30 @@ async def test_concurrent_items_share_a_batch_and_keep_their_order() -> None:
     assert seen == [[1], [2, 3, 4]] and batcher.batches == 2
 
 
+async def test_idle_waits_for_every_queued_batch() -> None:
+    # The planner waits for this: a burst of filings goes through intake before the round.
+    release = asyncio.Event()
+    seen: list[list[int]] = []
+
+    async def decide(batch: list[int]) -> list[int]:
+        seen.append(batch)
+        await release.wait()
+        return batch
+
+    batcher: IntakeBatcher[int] = IntakeBatcher(decide)
+    await asyncio.wait_for(batcher.idle(), 1)  # nothing queued: at once
+    first = asyncio.create_task(batcher.decide(1))
+    while not seen:
+        await asyncio.sleep(0)
+    rest = [asyncio.create_task(batcher.decide(i)) for i in (2, 3)]
+    idle = asyncio.create_task(batcher.idle())
+    await asyncio.sleep(0)
+    assert not idle.done()
+    release.set()
+    await asyncio.wait_for(idle, 1)
+    assert first.done() and all(t.done() for t in rest) and seen == [[1], [2, 3]]
+
+
 async def test_a_failed_batch_fails_its_waiters_and_the_next_batch_still_runs() -> None:
     calls = 0
 

@@ -80,6 +80,8 @@ from routing.requests import Request
 
 log = logging.getLogger(__name__)
 
+INTAKE_SETTLE_WALL_S = 1.0  # the longest a woken planner waits for intake decisions in progress
+
 
 class Dispatcher:
     """The dispatcher service over a store, a fleet link and a clock. ``async with`` or start/stop."""
@@ -373,6 +375,12 @@ class Dispatcher:
     async def _planner_loop(self) -> None:
         while True:
             await self._wake.wait()
+            # Filings that arrive together are planned together: the first one decided wakes the
+            # planner while the others are still in intake (an urgent licence filed with a dozen
+            # others must not find the pad it needs taken by the first one's round).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(INTAKE_SETTLE_WALL_S):
+                    await self._intake_batch.idle()
             self._wake.clear()
             try:
                 await self.planning.plan_round()

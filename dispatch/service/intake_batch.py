@@ -22,7 +22,13 @@ class IntakeBatcher(Generic[T]):
         self._decide = decide
         self._queue: list[tuple[T, asyncio.Future[T]]] = []
         self._running: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()  # nothing queued or being decided
+        self._idle.set()
         self.batches = 0  # how many decisions ran (for tests and metrics)
+
+    async def idle(self) -> None:
+        """Return once nothing is queued or being decided (at once when nothing is)."""
+        await self._idle.wait()
 
     async def decide(self, item: T) -> T:
         """The decision for ``item``, made together with whatever else is waiting.
@@ -31,11 +37,19 @@ class IntakeBatcher(Generic[T]):
         """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
+        self._idle.clear()
         if self._running is None or self._running.done():
             self._running = asyncio.create_task(self._drain(), name="intake-batch")
         return await asyncio.shield(future)
 
     async def _drain(self) -> None:
+        try:
+            await self._drain_queue()
+        finally:
+            if not self._queue:
+                self._idle.set()
+
+    async def _drain_queue(self) -> None:
         while self._queue:
             batch, self._queue = self._queue, []
             self.batches += 1

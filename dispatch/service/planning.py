@@ -163,11 +163,14 @@ class Planning:
         # a moment ago and its trips are flown back to back from their (maybe later) departure.
         earliest = now + timedelta(seconds=self.start_lead_s)
 
-        def order(dp: DronePlan) -> tuple[bool, datetime]:
-            # Urgent work is placed first: it gets the earliest conflict-free departures.
+        def order(dp: DronePlan) -> tuple[bool, datetime, datetime]:
+            # Urgent work is placed first, the earliest deadline first: it gets the earliest
+            # conflict-free departures (and the pads and port spots it needs).
             first = dp.trips[0].legs if dp.trips else ()
-            urgent = any(by_id[g.to_id].urgent for g in first if g.to_kind == "pickup" and g.to_id in by_id)
-            return (not urgent, first[0].depart if first else now)
+            picked = [by_id[g.to_id] for g in first if g.to_kind == "pickup" and g.to_id in by_id]
+            urgent = any(r.urgent for r in picked)
+            due = min((r.deadline for r in picked if r.urgent), default=now)
+            return (not urgent, due, first[0].depart if first else now)
 
         for dp in sorted(plan.drones, key=order):
             view = self.picture.drones[dp.drone_id]
