@@ -144,7 +144,7 @@ def test_the_clock_and_the_fleet_secret_are_loaded(fleet_secret_env: Path, tmp_p
     )
     clock = settings.clock.clock()
     assert isinstance(clock, SharedClock) and clock.speed == 60.0 and clock.anchor == 1000.5
-    assert clock.start == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    assert clock.start == datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
     assert settings.link.fleet_secret is not None
 
 

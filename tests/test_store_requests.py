@@ -28,7 +28,7 @@ async def test_create_get_and_list(seeded_store: Store) -> None:
     got = await store.requests.get(a.id)
     assert got == a
     assert got.pickup == SERVICE_CENTRE and got.weight_kg == 0.3 and got.description == "business licence"
-    assert got.deadline == datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
+    assert got.deadline == datetime(2026, 12, 1, 1, 30, tzinfo=UTC)
     assert [r.id for r in await store.requests.list(office_id="service-centre")] == [a.id, c.id]
     assert [r.id for r in await store.requests.list(states=["submitted"])] == [a.id, b.id]
     assert [r.id for r in await store.requests.list(office_id="service-centre", states=["accepted"])] == [
