@@ -180,6 +180,7 @@ def offline_link(clock: ScaledClock) -> FleetLink:
 def hostile_cases(now: datetime) -> list[tuple[str, bytes, str]]:
     """(topic, payload, the reason it must be dropped for)."""
     good = encode(telemetry("D01", now))
+    assert b'"lat":36.1,' in good  # the number the malformed variants below edit
     return [
         ("elsewhere/drones/D01/telemetry", good, "bad_topic"),
         (f"{PREFIX}/drones/D01/selfdestruct", good, "bad_topic"),
@@ -189,9 +190,9 @@ def hostile_cases(now: datetime) -> list[tuple[str, bytes, str]]:
         (T.topic("D02", "telemetry"), good, "spoofed"),  # topic D02, body D01
         (T.topic("D01", "telemetry"), b"\xff\xfe garbage", "malformed"),
         (T.topic("D01", "telemetry"), b'{"v":"1","msg_id":"a"}', "malformed"),
-        (T.topic("D01", "telemetry"), good.replace(b'"lat":36.10', b'"lat":"36.10"'), "malformed"),
-        (T.topic("D01", "telemetry"), good.replace(b'"lat":36.10', b'"lat":1e999'), "malformed"),
-        (T.topic("D01", "telemetry"), good.replace(b'"lat":36.10', b'"lat":NaN'), "malformed"),
+        (T.topic("D01", "telemetry"), good.replace(b'"lat":36.1,', b'"lat":"36.1",'), "malformed"),
+        (T.topic("D01", "telemetry"), good.replace(b'"lat":36.1,', b'"lat":1e999,'), "malformed"),
+        (T.topic("D01", "telemetry"), good.replace(b'"lat":36.1,', b'"lat":NaN,'), "malformed"),
         (T.topic("D01", "telemetry"), good.replace(b'"v":1', b'"v":2'), "bad_version"),
         (T.topic("D01", "telemetry"), b" " * (MAX_BODY_BYTES + 1), "too_large"),
         (T.topic("D01", "telemetry"), encode(telemetry("D01", now + timedelta(days=3))), "bad_time"),
