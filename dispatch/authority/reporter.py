@@ -42,6 +42,7 @@ class Fix:
 
     tele: Telemetry
     vertical_mps: float = 0.0
+    before: Telemetry | None = None  # the fix before it: a report on a time before ``tele``'s
 
 
 @dataclass(slots=True)
@@ -110,7 +111,7 @@ class AuthorityReporter:
         vs = 0.0
         if before is not None:
             vs = (tele.alt_m - before.tele.alt_m) / (tele.ts - before.tele.ts).total_seconds()
-        self.fixes[tele.drone_id] = Fix(tele, vs)
+        self.fixes[tele.drone_id] = Fix(tele, vs, before.tele if before is not None else None)
         m = self.dispatcher.picture.mission_of(tele.drone_id, tele.mission_id)
         if m is not None and m.state == FlightState.FLYING and m.mission_id not in self.airborne:
             self.on_flight(m)  # flying before this process started (a restart): file and report it
@@ -149,8 +150,11 @@ class AuthorityReporter:
         fix = self.fixes.get(a.drone_id)
         if fix is None:
             return
-        t = fix.tele
         while a.next_at <= until:
+            # Never a fix from after the report's time (a report made late, once a newer fix came).
+            t = fix.tele
+            if t.ts > a.next_at and fix.before is not None and fix.before.ts <= a.next_at:
+                t = fix.before
             a.seq += 1
             self._put(
                 position_report(
