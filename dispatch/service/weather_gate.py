@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from airspace.weather import Forecast, assess
+from airspace.weather import Forecast, Verdict, assess
 from fleet.description import WeatherLimits
 
 UnknownPolicy = Literal["hold", "fly"]
@@ -78,11 +78,10 @@ class WeatherGate:
             return f"{HOLD_REASON}: area grounded by an operator ({self.grounded})"
         if self.source is None:
             return None  # no weather source: the weather is not part of the decision
-        if self.forecast is not None and self.problem is None:
-            conditions = self.forecast.conditions(list(places), start, end)
-            verdict = assess(limits, conditions, self.forecast.quantities)
+        verdict = self._verdict(limits, places, start, end)
+        if verdict is not None:
             if verdict.exceeded:
-                return f"{HOLD_REASON}: " + "; ".join(e.describe() for e in verdict.exceeded)
+                return _exceeded(verdict)
             if not verdict.unknown or self.unknown == "fly":
                 return None
             return f"{HOLD_REASON}: {', '.join(verdict.unknown)} unknown for the flight"
@@ -96,9 +95,18 @@ class WeatherGate:
         """Why a drone in the air should turn back: the forecast for the rest of its flight is beyond
         its model's limits (``weather_hold: ...``), or None. Unknown weather and a grounding keep
         drones on the ground but never call back one in the air."""
-        if self.source is None or self.forecast is None or self.problem is not None:
+        verdict = self._verdict(limits, places, start, end) if self.source is not None else None
+        return _exceeded(verdict) if verdict is not None and verdict.exceeded else None
+
+    def _verdict(
+        self, limits: WeatherLimits, places: Iterable[tuple[float, float]], start: datetime, end: datetime
+    ) -> Verdict | None:
+        """The forecast's verdict for the flight, or None while the weather is unknown."""
+        if self.forecast is None or self.problem is not None:
             return None
-        verdict = assess(limits, self.forecast.conditions(list(places), start, end), self.forecast.quantities)
-        if not verdict.exceeded:
-            return None
-        return f"{HOLD_REASON}: " + "; ".join(e.describe() for e in verdict.exceeded)
+        conditions = self.forecast.conditions(list(places), start, end)
+        return assess(limits, conditions, self.forecast.quantities)
+
+
+def _exceeded(verdict: Verdict) -> str:
+    return f"{HOLD_REASON}: " + "; ".join(e.describe() for e in verdict.exceeded)
