@@ -200,16 +200,35 @@ def sample_polyline(
     return s, np.column_stack([np.atleast_1d(lon), np.atleast_1d(lat)])
 
 
+def _segment_cummax(u: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Running maximum of ``u`` restarted at every new segment id (``seg`` non-decreasing)."""
+    if len(u) == 0:
+        return u
+    span = float(u.max() - u.min()) + 1.0
+    lifted = u + seg * span  # every later segment lies above every earlier one
+    return np.asarray(np.maximum.accumulate(lifted) - seg * span, dtype=float)
+
+
+def lowest_above_batch(s: np.ndarray, floor: np.ndarray, grade: float, seg: np.ndarray) -> np.ndarray:
+    """For many legs at once (``seg``: the non-decreasing leg id of each sample, ``s`` sorted
+    within a leg): the lowest profile ≥ ``floor`` whose slope never exceeds ``grade``,
+    ``max_j (floor_j − grade·|s_i − s_j|)`` over the samples ``j`` of the same leg.
+
+    Split at ``i``: over ``j ≤ i`` it is the running maximum of ``floor + grade·s`` less
+    ``grade·s_i``; over ``j ≥ i`` the running maximum from the end of ``floor − grade·s`` plus
+    ``grade·s_i``. Both are vectorised (no loop over samples)."""
+    f = np.asarray(floor, dtype=float)
+    sg = np.asarray(seg, dtype=float)
+    ahead = _segment_cummax(f + grade * s, sg) - grade * s
+    rev = slice(None, None, -1)
+    behind = _segment_cummax((f - grade * s)[rev], (sg.max(initial=0.0) - sg)[rev])[rev] + grade * s
+    return np.maximum(ahead, behind)
+
+
 def _lowest_above(s: np.ndarray, floor: np.ndarray, grade: float) -> np.ndarray:
     """The lowest profile ≥ ``floor`` whose slope never exceeds ``grade``: ``max_j (floor_j −
-    grade·|s_i − s_j|)``, in two passes (forward, then backward) since ``s`` is sorted."""
-    z = floor.astype(float).copy()
-    ds = np.diff(s) * grade
-    for i in range(1, len(z)):
-        z[i] = max(z[i], z[i - 1] - ds[i - 1])
-    for i in range(len(z) - 2, -1, -1):
-        z[i] = max(z[i], z[i + 1] - ds[i])
-    return z
+    grade·|s_i − s_j|)`` (one leg of :func:`lowest_above_batch`)."""
+    return lowest_above_batch(s, floor, grade, np.zeros(len(s)))
 
 
 def _highest_below(s: np.ndarray, roof: np.ndarray, grade: float) -> np.ndarray:
@@ -244,12 +263,36 @@ def altitude_profile(
         raise ValueError(f"grade must be a positive number, got {grade!r}")
     if not (0 <= clearance_m <= ceiling_m):
         raise ValueError(f"need 0 <= clearance ({clearance_m}) <= ceiling ({ceiling_m})")
+    alt, clears = altitude_profile_batch(
+        s, g, np.zeros(len(s)), cruise_m=cruise_m, grade=grade, clearance_m=clearance_m, ceiling_m=ceiling_m
+    )
+    return alt, bool(clears[0])
+
+
+def altitude_profile_batch(
+    s_m: np.ndarray,
+    ground_m: np.ndarray,
+    seg: np.ndarray,
+    *,
+    cruise_m: float,
+    grade: float,
+    clearance_m: float = DEFAULT_CLEARANCE_M,
+    ceiling_m: float = DEFAULT_CEILING_M,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`altitude_profile` of many legs at once: ``seg`` is the leg id of each sample
+    (0, 1, …, non-decreasing; ``s_m`` sorted within each leg). Returns the altitudes of every
+    sample and, per leg id, whether that leg clears under the ceiling."""
+    s = np.asarray(s_m, dtype=float)
+    g = np.asarray(ground_m, dtype=float)
+    ids = np.asarray(seg, dtype=np.int64)
     aim_h = min(max(cruise_m, clearance_m), ceiling_m)
-    lo = _lowest_above(s, g + clearance_m, grade)
-    aim = _lowest_above(s, g + aim_h, grade)
-    hi = _highest_below(s, g + ceiling_m, grade)
+    lo = lowest_above_batch(s, g + clearance_m, grade, ids)
+    aim = lowest_above_batch(s, g + aim_h, grade, ids)
+    hi = -lowest_above_batch(s, -(g + ceiling_m), grade, ids)
     alt = np.maximum(lo, np.minimum(aim, hi))
-    clears = bool(np.all(lo <= g + ceiling_m + 1e-6))
+    bad = lo > g + ceiling_m + 1e-6
+    n = int(ids.max()) + 1 if len(ids) else 0
+    clears = np.bincount(ids, weights=bad.astype(float), minlength=n) == 0
     return alt, clears
 
 

@@ -124,6 +124,10 @@ def allowed_layers(prep: Prepared, model_name: str) -> tuple[float, ...]:
     """The model's layers whose blocking zones (en route and pad columns) block its cruise altitude too."""
     model = prep.problem.fleet.models[model_name]
     base = model.cruise_altitude_m
+    if prep.problem.terrain is not None:
+        # Over terrain a leg's profile follows its cruise true height: another layer would need
+        # its profile and climbs computed again. Only ground delays separate these trips.
+        return (base,)
     zones = prep.problem.zones
     return tuple(
         a

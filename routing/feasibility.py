@@ -69,12 +69,17 @@ class Verdict:
     detail: str = ""
 
 
-def _alone_trip_wh(net: Network, start: int, pickup: int, dropoff: int, weight: float, home: float) -> float:
+def _alone_trip_wh(
+    net: Network, start: int, pickup: int, dropoff: int, weight: float, home: float, home_climb_wh: float
+) -> float:
     model = net.model
     return (
         model.leg_energy_wh(float(net.length_m[start, pickup]), 0.0)
         + model.leg_energy_wh(float(net.length_m[pickup, dropoff]), weight)
         + model.leg_energy_wh(home, 0.0)
+        + net.climb_wh(start, pickup)
+        + net.climb_wh(pickup, dropoff)
+        + home_climb_wh
     )
 
 
@@ -115,10 +120,11 @@ def _arrival_alone(
     net = prep.networks[start.model.name]
     model = start.model
     pu, do = prep.pickup_site[req.id], prep.dropoff_site[req.id]
-    _, home = prep.nearest_port(model.name, do)
+    port, home = prep.nearest_port(model.name, do)
+    home_climb = net.climb_wh(do, prep.port_site[port]) if port else 0.0
     t = start.available_s
     budget = start.energy_wh - model.battery_wh * model.reserve_fraction
-    if _alone_trip_wh(net, start.site, pu, do, req.weight_kg, home) > budget + 1e-9:
+    if _alone_trip_wh(net, start.site, pu, do, req.weight_kg, home, home_climb) > budget + 1e-9:
         t += model.turnaround_s
     service_start = max(t + net.flight_s(start.site, pu), pick[0])
     if service_start > pick[1]:
@@ -155,12 +161,13 @@ def precheck(prep: Prepared, req: Request) -> Verdict:
     best_wh: dict[str, float] = {}
     for m in usable:
         net = prep.networks[m]
-        _, home = prep.nearest_port(m, do)
+        port, home = prep.nearest_port(m, do)
+        home_climb = net.climb_wh(do, prep.port_site[port]) if port else 0.0
         out = min(float(net.length_m[p, pu]) for p in ports)
         if math.isinf(out) or math.isinf(home) or math.isinf(float(net.length_m[pu, do])):
             continue
         reachable.append(m)
-        best_wh[m] = min(_alone_trip_wh(net, p, pu, do, req.weight_kg, home) for p in ports)
+        best_wh[m] = min(_alone_trip_wh(net, p, pu, do, req.weight_kg, home, home_climb) for p in ports)
         if best_wh[m] <= models[m].usable_wh + 1e-9:
             in_range.append(m)
     if not reachable:

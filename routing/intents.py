@@ -124,6 +124,9 @@ class OperationalIntent:
     frame_centre: tuple[float, float]
     volumes: tuple[Volume, ...]
     state: str = ACCEPTED
+    # Over terrain, the trip's cruise layer: its en-route bands cover the true heights flown
+    # around it, and :func:`shifted` moves them with the layer instead of resetting them.
+    layer_m: float | None = None
 
     @property
     def start(self) -> float:
@@ -164,7 +167,7 @@ def reframed(intent: OperationalIntent, frame: LocalFrame) -> OperationalIntent:
         for r, v in zip(xy, intent.volumes, strict=True)
     ]
     return OperationalIntent(
-        intent.drone_id, intent.trip, (frame.lon0, frame.lat0), tuple(vols), intent.state
+        intent.drone_id, intent.trip, (frame.lon0, frame.lat0), tuple(vols), intent.state, intent.layer_m
     )
 
 
@@ -203,6 +206,9 @@ def trip_intent(
     prev_arrive = t_dep
     for k, leg in enumerate(legs):
         alt = leg.waypoints[0][2]
+        # Over terrain the true height moves around the layer: the band covers all of it.
+        low_h, high_h = leg.true_height_m or (alt, alt)
+        bottom, top_h = min(alt, low_h) - half, max(alt, high_h)
         xy = frame.points_to_xy([(w[0], w[1]) for w in leg.waypoints])
         dep, arr = leg.depart.timestamp(), leg.arrive.timestamp()
         first = (float(xy[0, 0]), float(xy[0, 1]))
@@ -210,9 +216,9 @@ def trip_intent(
         low_until = dep + alt / p.climb_mps if k == 0 and leg.from_kind == PORT else -math.inf
         low_from = arr - alt / p.climb_mps if k == len(legs) - 1 and leg.to_kind == PORT else math.inf
         if k == 0 and leg.from_kind == PORT:
-            column(first, alt, dep - slot, dep + slot, f"port:{leg.from_id}")
+            column(first, top_h, dep - slot, dep + slot, f"port:{leg.from_id}")
         elif k > 0 and leg.from_kind != START:
-            column(prev_end or first, max(alt, prev_alt), prev_arrive, dep, None)
+            column(prev_end or first, max(top_h, prev_alt), prev_arrive, dep, None)
         seg = [math.hypot(*(xy[i + 1] - xy[i])) for i in range(len(xy) - 1)]
         total = sum(seg)
         speed = total / (arr - dep) if arr > dep and total > 0 else 0.0
@@ -231,8 +237,8 @@ def trip_intent(
                         float(b[0]),
                         float(b[1]),
                         r,
-                        0.0 if ta < low_until or tb > low_from else alt - half,
-                        alt + half,
+                        0.0 if ta < low_until or tb > low_from else bottom,
+                        top_h + half,
                         ta - _margin(p, ta, t_dep),
                         tb + _margin(p, tb, t_dep),
                     )
@@ -244,25 +250,29 @@ def trip_intent(
                     *first,
                     *first,
                     r,
-                    alt - half,
-                    alt + half,
+                    bottom,
+                    top_h + half,
                     dep - _margin(p, dep, t_dep),
                     arr + _margin(p, arr, t_dep),
                 )
             )
         prev_end = (float(xy[-1, 0]), float(xy[-1, 1]))
-        prev_alt, prev_arrive = alt, arr
+        prev_alt, prev_arrive = top_h, arr
         if k == len(legs) - 1 and leg.to_kind == PORT:
-            column(prev_end, alt, arr - slot, arr + slot, f"port:{leg.to_id}")
-    return OperationalIntent(drone_id, trip_no, (frame.lon0, frame.lat0), tuple(vols))
+            column(prev_end, top_h, arr - slot, arr + slot, f"port:{leg.to_id}")
+    over_terrain = any(leg.true_height_m is not None for leg in legs)
+    layer = legs[0].waypoints[0][2] if over_terrain and legs and legs[0].waypoints else None
+    return OperationalIntent(drone_id, trip_no, (frame.lon0, frame.lat0), tuple(vols), layer_m=layer)
 
 
 def shifted(
     intent: OperationalIntent, delay_s: float, altitude_m: float, half_band_m: float
 ) -> OperationalIntent:
     """The intent of the same trip departing ``delay_s`` later with every leg at ``altitude_m``
-    (what :func:`trip_intent` gives for the moved trip, without projecting anything again)."""
+    (what :func:`trip_intent` gives for the moved trip, without projecting anything again). An
+    intent over terrain (``layer_m`` set) has its bands moved by the change of layer instead."""
     lo, hi = altitude_m - half_band_m, altitude_m + half_band_m
+    lift = None if intent.layer_m is None else altitude_m - intent.layer_m
     vols = tuple(
         Volume(
             v.ax,
@@ -270,8 +280,8 @@ def shifted(
             v.bx,
             v.by,
             v.radius_m,
-            0.0 if v.lo_m == 0.0 else lo,
-            hi,
+            0.0 if v.lo_m == 0.0 else (lo if lift is None else v.lo_m + lift),
+            hi if lift is None else v.hi_m + lift,
             v.t0 + delay_s,
             v.t1 + delay_s,
             v.resource,

@@ -215,7 +215,10 @@ def _class_arcs(
 
     dist = np.ceil(length)
     tt = service[:, None] + np.ceil(length / model.cruise_speed_mps)
-    en = np.ceil(length * (model.wh_per_km + model.wh_per_km_per_kg * ub))
+    climb_wh = np.zeros((n, n))
+    if net.heights is not None:  # over terrain: the climbs of each arc's profile
+        climb_wh = net.heights.climb_m[site[:, None], site[None, :]] * (model.wh_per_100m_climb / 100.0)
+    en = np.ceil(length * (model.wh_per_km + model.wh_per_km_per_kg * ub) + climb_wh)
     forbid = ~np.isfinite(length)
     forbid |= is_start[None, :]  # nothing returns to a start
     forbid |= is_end[:, None]  # nothing leaves an end
@@ -231,13 +234,20 @@ def _class_arcs(
     at_port = is_reload | np.array(
         [nd.kind == START_NODE and prep.starts[nd.vehicle].port is not None for nd in nodes]
     )
-    home = np.array([prep.nearest_port(name, int(site[i]))[1] for i in range(n)])
+    nearest = [prep.nearest_port(name, int(site[i])) for i in range(n)]
+    home = np.array([length_m for _, length_m in nearest])
+    home_climb = np.array(
+        [
+            net.climb_wh(int(site[i]), prep.port_site[pid]) if pid else 0.0
+            for i, (pid, _) in enumerate(nearest)
+        ]
+    )
     to_home = np.where(at_port, 0.0, home)
     allowed = (at_port | is_drop | is_start) & np.isfinite(to_home)
     for j in np.flatnonzero(is_end):
         dist[:, j] = np.ceil(to_home)
         tt[:, j] = np.where(at_port, 0.0, service + np.ceil(home / model.cruise_speed_mps))
-        en[:, j] = np.ceil(to_home * model.wh_per_km)
+        en[:, j] = np.ceil(to_home * model.wh_per_km + np.where(at_port, 0.0, home_climb))
         forbid[:, j] = ~allowed
         forbid[is_start & (np.array([nd.vehicle for nd in nodes]) != nodes[j].vehicle), j] = True
     np.fill_diagonal(forbid, False)

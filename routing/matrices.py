@@ -28,8 +28,10 @@ import numpy as np
 from airspace.frame import LocalFrame
 from airspace.obstacles import footprint_in_frame
 from airspace.paths import Airspace, DistanceMatrix
+from airspace.terrain import AreaTerrain
 from airspace.zones import Zone
 from fleet.description import DroneModel
+from routing.terrain_legs import TerrainArcs, terrain_arcs
 from routing.zone_geometry import column_overlaps, zone_extent_m
 
 LonLat = tuple[float, float]
@@ -79,6 +81,11 @@ class Network:
     pads: dict[int, PadWindows]  # sites covered by a zone at some time (absent: always usable)
     _matrices: list[DistanceMatrix]
     _source: np.ndarray  # (n, n) int: which matrix holds the path of each arc
+    heights: TerrainArcs | None = None  # climbs and profiles over terrain (None: flat ground)
+
+    def climb_wh(self, i: int, j: int) -> float:
+        """The energy of the climbs along the arc ``i -> j`` over terrain (0 over flat ground)."""
+        return 0.0 if self.heights is None else self.heights.climb_energy_wh(i, j)
 
     def blocked(self, site: int) -> PadWindows | None:
         """The windows of a pad covered for the whole horizon (None if usable at some time)."""
@@ -236,3 +243,11 @@ def build_networks(
                 pads[s] = PadWindows([], windows.zone_ids) if s in port_sites else windows
         networks[model.name] = _network(model, pads, n, partial(matrix, model.cruise_altitude_m))
     return networks
+
+
+def add_terrain(net: Network, area: AreaTerrain, points: Sequence[LonLat]) -> None:
+    """Give ``net`` its heights over ``area``'s terrain; arcs whose profile cannot stay in the
+    true-height band become unusable (the terrain zones avoid almost all of them)."""
+    net.heights = terrain_arcs(area, net.model, points, net.length_m, net.path)
+    for i, j in net.heights.unclear:
+        net.length_m[i, j] = np.inf

@@ -5,7 +5,15 @@ properties ``drone_id``, ``trip`` (1-based per drone), ``seq`` (1-based within t
 ``from_kind``/``to_kind`` (``port`` | ``pickup`` | ``dropoff`` | ``start``: the drone's position
 in flight when re-planning), ``from_id``/``to_id`` (port id, request id, or drone id for
 ``start``), ``depart``/``arrive`` (ISO 8601 UTC), ``distance_m``, ``energy_wh``, ``payload_kg``;
-and a top-level member::
+and a top-level member (below).
+
+Over terrain (a plan made with a terrain model) a leg's coordinates are its flown profile,
+``[lon, lat, altitude above mean sea level]``, and its properties add ``altitude_reference``
+(``"AMSL"``), ``cruise_altitude_m`` (the cruise layer, a true height), ``path`` (the horizontal
+waypoints ``[[lon, lat], ...]`` of the safe path) and ``min_true_height_m`` /
+``max_true_height_m`` (the least and most height above the ground along the leg). Without terrain
+the coordinates are the path at the cruise altitude and none of these appear. The top-level
+member::
 
     "plan": {"at": ISO, "served": [ids], "unserved": [{"id", "reason", "detail"}],
              "distance_m": total, "energy_wh": total,
@@ -82,11 +90,23 @@ def plan_to_geojson(plan: Plan) -> dict[str, Any]:
     """The ``PLAN.geojson`` document of a plan."""
     features = []
     for drone_id, trip, seq, leg in plan.legs():
+        terrain: dict[str, Any] = {}
+        if leg.profile:
+            lo, hi = leg.true_height_m or (math.nan, math.nan)
+            terrain = {
+                "altitude_reference": "AMSL",
+                "cruise_altitude_m": leg.waypoints[0][2],
+                "path": [[w[0], w[1]] for w in leg.waypoints],
+                "min_true_height_m": lo,
+                "max_true_height_m": hi,
+            }
+        coords = leg.profile or leg.waypoints
         features.append(
             {
                 "type": "Feature",
-                "geometry": {"type": "LineString", "coordinates": [list(w) for w in leg.waypoints]},
-                "properties": {
+                "geometry": {"type": "LineString", "coordinates": [list(w) for w in coords]},
+                "properties": terrain
+                | {
                     "drone_id": drone_id,
                     "trip": trip,
                     "seq": seq,
@@ -230,6 +250,31 @@ class _Reader:
             raise self.fail(where, f"field 'volume' must be an integer >= 0, got {k!r}")
         return self.string(props, where, "drone_id"), self.count(props, where, "trip"), k, volume
 
+    def over_terrain(
+        self, props: dict[str, Any], where: str
+    ) -> tuple[tuple[tuple[float, float, float], ...], tuple[float, float]]:
+        """A terrain leg's horizontal waypoints at its cruise layer, and its true-height range."""
+        if props["altitude_reference"] != "AMSL":
+            raise self.fail(where, f"altitude_reference must be 'AMSL', got {props['altitude_reference']!r}")
+        cruise = self.number(props, where, "cruise_altitude_m")
+        path = props.get("path")
+        if not isinstance(path, list) or len(path) < 2:
+            raise self.fail(where, "path must list at least two [lon, lat] positions")
+        out = []
+        for k, p in enumerate(path):
+            if (
+                not isinstance(p, list)
+                or len(p) != 2
+                or any(
+                    isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) for x in p
+                )
+            ):
+                raise self.fail(where, f"path[{k}] must be [lon, lat], got {p!r}")
+            out.append((float(p[0]), float(p[1]), cruise))
+        lo = self.number(props, where, "min_true_height_m")
+        hi = self.number(props, where, "max_true_height_m")
+        return tuple(out), (lo, hi)
+
     def leg(self, feature: Any, where: str) -> tuple[str, int, int, Leg]:
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             raise self.fail(where, 'must be a GeoJSON Feature ("type": "Feature")')
@@ -259,6 +304,12 @@ class _Reader:
         for f in ("from_kind", "to_kind"):
             if props[f] not in STOP_KINDS:
                 raise self.fail(where, f"field {f!r} must be one of {STOP_KINDS}, got {props[f]!r}")
+        waypoints = tuple(points)
+        profile: tuple[tuple[float, float, float], ...] = ()
+        true_height: tuple[float, float] | None = None
+        if "altitude_reference" in props:
+            waypoints, true_height = self.over_terrain(props, where)
+            profile = tuple(points)
         leg = Leg(
             from_kind=props["from_kind"],
             from_id=self.string(props, where, "from_id"),
@@ -269,7 +320,9 @@ class _Reader:
             distance_m=self.number(props, where, "distance_m"),
             energy_wh=self.number(props, where, "energy_wh"),
             payload_kg=self.number(props, where, "payload_kg"),
-            waypoints=tuple(points),
+            waypoints=waypoints,
+            profile=profile,
+            true_height_m=true_height,
         )
         drone_id = self.string(props, where, "drone_id")
         return drone_id, self.count(props, where, "trip"), self.count(props, where, "seq"), leg

@@ -10,10 +10,12 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from airspace.terrain import TerrainError
 from fleet.description import Drone, DroneModel
-from routing.matrices import Network, SiteIndex, build_networks
+from routing.matrices import Network, SiteIndex, add_terrain, build_networks
 from routing.problem import PlanningProblem
 from routing.requests import Request
+from routing.terrain_legs import fleet_terrain_zones, zones_in_band
 
 # The conservative zone horizon runs this long after the last deadline (the final flights home).
 HORIZON_TAIL = timedelta(hours=1)
@@ -127,9 +129,20 @@ def prepare(problem: PlanningProblem) -> Prepared:
     latest = max([latest] + [t0 + timedelta(seconds=s.available_s) for s in starts])
     horizon_end = latest + HORIZON_TAIL
     used_models = {fleet.model_of(d).name: fleet.model_of(d) for d in fleet.drones}
+    zones = problem.zones
+    if problem.terrain is not None:
+        zones = zones_in_band(zones, problem.terrain) + fleet_terrain_zones(
+            problem.terrain, used_models.values()
+        )
     networks = build_networks(
-        problem.zones, used_models.values(), sites, pad_sites, set(port_site.values()), t0, horizon_end
+        zones, used_models.values(), sites, pad_sites, set(port_site.values()), t0, horizon_end
     )
+    if problem.terrain is not None:
+        try:
+            for net in networks.values():
+                add_terrain(net, problem.terrain, sites.points)
+        except TerrainError as exc:
+            raise ProblemError(f"terrain: {exc}") from exc
     prep = Prepared(
         problem=problem,
         t0=t0,

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from airspace.terrain import AreaTerrain
 from airspace.zones import Zone
 from fleet.description import Fleet
 from routing.requests import Request
@@ -77,7 +78,11 @@ class Leg:
     distance_m: float
     energy_wh: float
     payload_kg: float  # weight on board during the leg
-    waypoints: tuple[tuple[float, float, float], ...]  # lon, lat, alt_m
+    waypoints: tuple[tuple[float, float, float], ...]  # lon, lat, cruise altitude (true height, m)
+    # Over terrain (PlanningProblem.terrain): the flown profile as lon, lat, altitude above mean
+    # sea level, and the least and most true height along it; empty / None over flat ground.
+    profile: tuple[tuple[float, float, float], ...] = ()
+    true_height_m: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +172,9 @@ class PlanningProblem:
 
     ``at`` is the planning instant: nothing departs earlier. Drones without a ``DroneState`` stand
     at their home port from ``at`` with the battery of the fleet description (full unless
-    ``energy_wh`` is given). ``previous_plan`` seeds the solver (warm start).
+    ``energy_wh`` is given). ``previous_plan`` seeds the solver (warm start). ``terrain``, the
+    area's terrain model with its true-height band, makes cruise altitudes true heights over it
+    (:mod:`routing.terrain_legs`); None: flat ground at the pads' height.
     """
 
     zones: tuple[Zone, ...]
@@ -176,6 +183,7 @@ class PlanningProblem:
     at: datetime
     drone_states: tuple[DroneState, ...] = ()
     previous_plan: Plan | None = None
+    terrain: AreaTerrain | None = None
 
     def request(self, request_id: str) -> Request:
         """The request with this id (KeyError if unknown)."""

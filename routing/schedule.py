@@ -63,6 +63,13 @@ def realise(prep: Prepared, v: int, stops: list[NodeInfo], candidates: dict[str,
         arrive = depart + flight
         payload = sum(onboard.values())
         lonlat = [prep.sites.points[site]] * 2 if stop.site == site else net.path(site, stop.site)
+        energy = model.leg_energy_wh(length, payload)
+        profile: tuple[tuple[float, float, float], ...] = ()
+        true_height: tuple[float, float] | None = None
+        if net.heights is not None:  # over terrain: the flown profile and its climbs
+            heights = net.heights.leg(site, stop.site)
+            profile, true_height = heights.waypoints, (heights.min_true_m, heights.max_true_m)
+            energy += model.climb_energy_wh(heights.climb_m)
         legs.append(
             Leg(
                 from_kind=here[0],
@@ -72,9 +79,11 @@ def realise(prep: Prepared, v: int, stops: list[NodeInfo], candidates: dict[str,
                 depart=prep.time(depart),
                 arrive=prep.time(arrive),
                 distance_m=length,
-                energy_wh=model.leg_energy_wh(length, payload),
+                energy_wh=energy,
                 payload_kg=payload,
                 waypoints=tuple((lon, lat, alt) for lon, lat in lonlat),
+                profile=profile,
+                true_height_m=true_height,
             )
         )
         if kind == PORT:

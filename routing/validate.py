@@ -42,6 +42,7 @@ from routing.feasibility import REASON_CODES
 from routing.intents import IntentParams, OperationalIntent
 from routing.problem import DROPOFF, PICKUP, PORT, START, Leg, Plan, PlanningProblem
 from routing.validate_separation import check_separation
+from routing.validate_terrain import check_terrain, profile_climb_m
 from routing.zone_geometry import clearance_m, column_overlaps
 
 ZONE_TOLERANCE_M = 0.5
@@ -170,6 +171,20 @@ class _Checker:
             for z in self.problem.zones
             if z.active_during(start, max(start, end))
             and (column_overlaps(z, altitude) if column else z.blocks_altitude(altitude))
+        ]
+
+    def en_route_zones(self, altitude: float, start: datetime, end: datetime) -> list[Zone]:
+        """Zones a leg must keep out of: those blocking its cruise altitude, or over terrain, where
+        the true height moves within the area's band, every zone whose band meets that band."""
+        area = self.problem.terrain
+        if area is None:
+            return self.zones_for(altitude, start, end, column=False)
+        return [
+            z
+            for z in self.problem.zones
+            if z.active_during(start, max(start, end))
+            and z.floor_m <= area.ceiling_m
+            and (z.ceiling_m is None or z.ceiling_m >= area.clearance_m)
         ]
 
     def pad_clear(
@@ -344,13 +359,13 @@ class _Checker:
             self.add("payload_mismatch", f"states {leg.payload_kg} kg, carries {payload} kg", **where)
         if payload > model.max_payload_kg + 1e-9:
             self.add("over_capacity", f"carries {payload} kg, max {model.max_payload_kg} kg", **where)
-        energy = model.leg_energy_wh(length, payload)
+        energy = model.leg_energy_wh(length, payload) + model.climb_energy_wh(profile_climb_m(leg.profile))
         if not _close(energy, leg.energy_wh, rel=1e-4, abs_=1e-3):
             self.add("energy_mismatch", f"states {leg.energy_wh:.3f} Wh, exact {energy:.3f} Wh", **where)
         xy = self.frame.points_to_xy(pts)
         line = shapely.LineString(xy) if len(set(map(tuple, xy.tolist()))) > 1 else shapely.Point(xy[0])
         ends = [shapely.Point(xy[0]), shapely.Point(xy[-1])]
-        for z in self.zones_for(altitude, leg.depart, leg.arrive, column=False):
+        for z in self.en_route_zones(altitude, leg.depart, leg.arrive):
             fp = self.footprints[z.id]
             c = clearance_m(fp, line)
             # A pad inside the margin band may be used; its leg keeps at least the pad's clearance.
@@ -452,6 +467,8 @@ def validate_plan(
     """
     checker = _Checker(problem, plan)
     out = checker.run()
+    if problem.terrain is not None:
+        check_terrain(plan, problem.terrain, problem.fleet, checker.add)
     if separation is not None:
         check_separation(problem, plan, active_intents, separation, checker.add)
     return out

@@ -160,3 +160,20 @@ def test_plan_sample_prints_the_table_and_writes_a_valid_plan(
     problem = load_problem(EXAMPLES / "zones.geojson", EXAMPLES / "fleet.json", EXAMPLES / "requests.json")
     assert check_plan_file(out, problem) == []
     assert set(result.served) == set(json.loads(out.read_text())["plan"]["served"])
+
+
+def test_plan_over_the_sample_terrain_writes_altitudes_above_sea_level(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dem = EXAMPLES.parent / "terrain" / "taihang.tif"
+    out = tmp_path / "PLAN.geojson"
+    assert cli.main(_args(EXAMPLES, "--seconds", "1", "--terrain", str(dem), "--out", str(out))) == 0
+    doc = json.loads(out.read_text())
+    legs = [f for f in doc["features"] if f["geometry"]["type"] == "LineString"]
+    assert legs and all(f["properties"]["altitude_reference"] == "AMSL" for f in legs)
+    # the plain under the city lies some 60-90 m above sea level: altitudes are not true heights
+    assert min(c[2] for f in legs for c in f["geometry"]["coordinates"]) > 100.0
+    assert cli.main(_args(EXAMPLES, "--check", str(out), "--terrain", str(dem))) == 0
+    capsys.readouterr()
+    assert cli.main(_args(EXAMPLES, "--seconds", "1", "--terrain", str(tmp_path / "none.tif"))) == 2
+    assert "--terrain" in capsys.readouterr().err

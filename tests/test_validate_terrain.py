@@ -44,7 +44,8 @@ def _plan(waypoints: list[tuple[float, float, float]], energy_wh: float) -> Plan
         length,
         energy_wh,
         0.0,
-        tuple(waypoints),
+        tuple((w[0], w[1], MODEL.cruise_altitude_m) for w in (waypoints[0], waypoints[-1])),
+        profile=tuple(waypoints),
     )
     return Plan(AT, (DronePlan(DRONE.id, (Trip((leg,)),)),), (), ())
 

@@ -27,6 +27,7 @@ from typing import Any
 from airspace.datum import DatumError
 from airspace.zones import ZoneFormatError, load_zones
 from dispatch.commands.datum_args import add_datum_argument, fleet_to_wgs84, requests_to_wgs84
+from dispatch.commands.terrain_args import TerrainInputError, add_terrain_argument, terrain_for
 from dispatch.sample_area import SAMPLE_DIR
 from fleet.description import FleetFormatError, load_fleet
 from routing.plan_geojson import PlanFormatError, plan_from_geojson, plan_to_geojson
@@ -69,9 +70,11 @@ def load_problem(
     requests: str | Path,
     at: datetime | None = None,
     datum: str | None = None,
+    terrain: str | Path | None = None,
 ) -> PlanningProblem:
     """Read the three input files into a :class:`PlanningProblem` in WGS-84 (``at``: earliest
-    ready_at; ``datum``: the files' datum, ``--datum``)."""
+    ready_at; ``datum``: the files' datum, ``--datum``; ``terrain``: a DEM, ``--terrain``, else
+    the one the fleet file names)."""
     zone_list = load_zones(zones, datum=datum)
     fleet_desc = fleet_to_wgs84(load_fleet(fleet), datum)
     req_path = Path(requests)
@@ -81,7 +84,8 @@ def load_problem(
         if not reqs:
             raise InputError(f"{req_path}: no requests, and no --at to plan from")
         at = min(r.ready_at for r in reqs)
-    return PlanningProblem(tuple(zone_list), fleet_desc, reqs, at)
+    area = terrain_for(fleet_desc, fleet, terrain)
+    return PlanningProblem(tuple(zone_list), fleet_desc, reqs, at, terrain=area)
 
 
 def _hhmm(t: datetime | None, tz: Any) -> str:
@@ -176,6 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", type=Path, help="write the plan here (PLAN.geojson)")
     ap.add_argument("--check", type=Path, metavar="PLAN.geojson", help="validate a written plan instead")
     add_datum_argument(ap)
+    add_terrain_argument(ap)
     return ap
 
 
@@ -193,13 +198,15 @@ def main(argv: list[str]) -> int:
         at = parse_at(args.at) if args.at else None
         if args.check is not None:
             written = plan_from_geojson(read_json(args.check, PlanFormatError), source=str(args.check))
-            problem = load_problem(args.zones, args.fleet, args.requests, at or written.at, args.datum)
+            problem = load_problem(
+                args.zones, args.fleet, args.requests, at or written.at, args.datum, args.terrain
+            )
             violations = validate_plan(problem, written)
             for v in violations:
                 print(f"{args.check}: {v}")
             print(f"{args.check}: {'valid' if not violations else f'{len(violations)} violation(s)'}")
             return 1 if violations else 0
-        problem = load_problem(args.zones, args.fleet, args.requests, at, args.datum)
+        problem = load_problem(args.zones, args.fleet, args.requests, at, args.datum, args.terrain)
         result = plan(problem, seconds=args.seconds, workers=args.workers)
     except (
         InputError,
@@ -210,6 +217,7 @@ def main(argv: list[str]) -> int:
         PlanFormatError,
         ProblemError,
         PlanningError,
+        TerrainInputError,
     ) as exc:
         print(f"dronedispatch plan: {exc}", file=sys.stderr)
         return 2

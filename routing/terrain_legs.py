@@ -1,0 +1,220 @@
+"""Terrain in planning (pure): the zones terrain makes, the climbs of every arc, a leg's heights.
+
+With a terrain model (``PlanningProblem.terrain``) the planner
+
+- adds the terrain the fleet cannot clear under the ceiling as no-fly zones
+  (:func:`airspace.terrain_obstacles.terrain_zones`, computed with the smallest climb grade of the
+  fleet's models), so the path finder goes around it;
+- treats every operator zone whose altitude band meets the true-height band
+  ``[clearance, ceiling]`` as a full column: over hills a drone's true height moves within that
+  band, so a zone it might meet anywhere in it is avoided (:func:`zones_in_band`);
+- adds to every arc's energy the climbs of the flown profile (:class:`TerrainArcs`; descents give
+  nothing back), so batteries hold over hills;
+- gives every leg its profile: waypoints with altitudes above mean sea level
+  (:class:`LegHeights`), the least and the most true height along it.
+
+The planner keeps :data:`PLANNING_MARGIN_M` inside the band and samples the ground every
+:data:`PLANNING_STEP_M`, so that an independent check sampling elsewhere (the validator, the
+simulator's monitor) finds the clearance and the ceiling kept. Without terrain nothing here runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from airspace.frame import LocalFrame
+from airspace.terrain import AreaTerrain, altitude_profile_batch
+from airspace.terrain_obstacles import terrain_zones
+from airspace.zones import Zone
+from fleet.description import DroneModel
+
+LonLat = tuple[float, float]
+Waypoint = tuple[float, float, float]
+
+PLANNING_MARGIN_M = 3.0  # kept inside the band on both sides: checks sample the ground elsewhere
+PLANNING_STEP_M = 10.0  # ground samples along a leg, finer than the checks' 25 m
+SIMPLIFY_TOLERANCE_M = 0.5  # a profile's waypoints stay this close to the computed altitudes
+
+
+def planning_band(area: AreaTerrain) -> tuple[float, float]:
+    """The true-height band the planner flies in: the area's, less the margin on both sides
+    (never inverted: a band narrower than twice the margin collapses to its middle)."""
+    lo, hi = area.clearance_m + PLANNING_MARGIN_M, area.ceiling_m - PLANNING_MARGIN_M
+    if lo > hi:
+        lo = hi = (area.clearance_m + area.ceiling_m) / 2
+    return lo, hi
+
+
+def fleet_terrain_zones(area: AreaTerrain, models: Iterable[DroneModel]) -> tuple[Zone, ...]:
+    """The terrain no model of the fleet can clear under the ceiling, as no-fly zones (computed
+    with the smallest grade among ``models``: a leg avoiding them can be flown by every model)."""
+    grades = [m.grade for m in models]
+    if not grades:
+        return ()
+    lo, hi = planning_band(area)
+    return terrain_zones(area.terrain, grade=min(grades), clearance_m=lo, ceiling_m=hi)
+
+
+def zones_in_band(zones: Iterable[Zone], area: AreaTerrain) -> tuple[Zone, ...]:
+    """``zones`` with every zone whose altitude band meets ``[clearance, ceiling]`` made a full
+    column (floor 0, no ceiling); zones wholly above or below the band are kept as they are."""
+    out = []
+    for z in zones:
+        meets = z.floor_m <= area.ceiling_m and (z.ceiling_m is None or z.ceiling_m >= area.clearance_m)
+        out.append(replace(z, floor_m=0.0, ceiling_m=None) if meets else z)
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class LegHeights:
+    """A leg's flown profile over terrain: waypoints (lon, lat, altitude AMSL), simplified to the
+    points where the climb changes plus every corner of the path; its total climb; the least and
+    the most true height along it; whether it stays in the band."""
+
+    waypoints: tuple[Waypoint, ...]
+    climb_m: float
+    min_true_m: float
+    max_true_m: float
+    clears: bool
+
+
+def _sample(xy: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points along a polyline (local metres) at most ``step`` apart: distances, points, and the
+    indices of the polyline's own vertices among them."""
+    if len(xy) == 1:
+        return np.zeros(1), xy.copy(), np.zeros(1, dtype=np.int64)
+    seg = np.diff(xy, axis=0)
+    lengths = np.hypot(seg[:, 0], seg[:, 1])
+    counts = np.maximum(1, np.ceil(lengths / step).astype(np.int64))
+    vertex = np.concatenate([[0], np.cumsum(counts)])
+    k = np.repeat(np.arange(len(seg)), counts)
+    t = (np.arange(int(counts.sum())) - vertex[k] + 1) / counts[k]
+    pts = np.vstack([xy[:1], xy[k] + t[:, None] * seg[k]])
+    s = np.concatenate([[0.0], np.cumsum(np.repeat(lengths / counts, counts))])
+    return s, pts, vertex
+
+
+def _simplify(s: np.ndarray, alt: np.ndarray, fixed: np.ndarray, tol: float) -> np.ndarray:
+    """Indices of the samples to keep so that the altitude, linear between kept samples, stays
+    within ``tol`` of ``alt`` (Douglas-Peucker on the profile; ``fixed`` indices always kept)."""
+    keep = np.zeros(len(s), dtype=bool)
+    keep[fixed] = True
+    keep[[0, -1]] = True
+    todo = list(zip(np.flatnonzero(keep)[:-1], np.flatnonzero(keep)[1:], strict=True))
+    while todo:
+        a, b = todo.pop()
+        if b - a < 2:
+            continue
+        inner = np.arange(a + 1, b)
+        line = alt[a] + (alt[b] - alt[a]) * (s[inner] - s[a]) / max(s[b] - s[a], 1e-12)
+        dev = np.abs(alt[inner] - line)
+        m = int(np.argmax(dev))
+        if dev[m] > tol:
+            mid = int(inner[m])
+            keep[mid] = True
+            todo += [(a, mid), (mid, b)]
+    return np.flatnonzero(keep)
+
+
+@dataclass(slots=True)
+class TerrainArcs:
+    """One model's heights over terrain between the sites of a problem.
+
+    ``climb_m[i, j]`` is the climb along the safe path from site ``i`` to site ``j`` (an upper
+    bound of what :meth:`leg` states: simplifying a profile never adds climb); 0 on the diagonal
+    and where no path exists."""
+
+    area: AreaTerrain
+    model: DroneModel
+    frame: LocalFrame
+    climb_m: np.ndarray
+    unclear: set[tuple[int, int]]  # arcs whose path leaves the band (avoided by the planner)
+    _path: Callable[[int, int], list[LonLat]]
+    _points: Sequence[LonLat]
+    _legs: dict[tuple[int, int], LegHeights] = field(default_factory=dict)
+
+    def leg(self, i: int, j: int) -> LegHeights:
+        """The profile of the leg from site ``i`` to site ``j`` along its safe path."""
+        if (i, j) not in self._legs:
+            path = self._path(i, j) if i != j else [self._points[i]] * 2
+            self._legs[(i, j)] = leg_heights(self.area, self.model, path, self.frame)
+        return self._legs[(i, j)]
+
+    def climb_energy_wh(self, i: int, j: int) -> float:
+        """The climb energy of the arc ``i -> j`` as the solver counts it."""
+        return self.model.climb_energy_wh(float(self.climb_m[i, j]))
+
+
+def leg_heights(
+    area: AreaTerrain, model: DroneModel, path: Sequence[LonLat], frame: LocalFrame | None = None
+) -> LegHeights:
+    """The profile a drone of ``model`` flies along ``path`` (lon/lat) over the area's terrain."""
+    frame = frame or LocalFrame.for_points(path)
+    s, xy, vertex = _sample(frame.points_to_xy(path), PLANNING_STEP_M)
+    lon, lat = frame.to_lonlat(xy[:, 0], xy[:, 1])
+    lonlat = np.column_stack([np.atleast_1d(lon), np.atleast_1d(lat)])
+    ground = area.terrain.heights_at(lonlat[:, 0], lonlat[:, 1])
+    lo, hi = planning_band(area)
+    alt, clears = altitude_profile_batch(
+        s,
+        ground,
+        np.zeros(len(s), dtype=np.int64),
+        cruise_m=model.cruise_altitude_m,
+        grade=model.grade,
+        clearance_m=lo,
+        ceiling_m=hi,
+    )
+    kept = _simplify(s, alt, vertex, SIMPLIFY_TOLERANCE_M)
+    flown = np.interp(s, s[kept], alt[kept])
+    true_h = flown - ground
+    return LegHeights(
+        waypoints=tuple((float(lonlat[k, 0]), float(lonlat[k, 1]), float(alt[k])) for k in kept),
+        climb_m=float(np.clip(np.diff(alt[kept]), 0.0, None).sum()),
+        min_true_m=float(true_h.min()),
+        max_true_m=float(true_h.max()),
+        clears=bool(clears[0]),
+    )
+
+
+def terrain_arcs(
+    area: AreaTerrain,
+    model: DroneModel,
+    points: Sequence[LonLat],
+    length_m: np.ndarray,
+    path: Callable[[int, int], list[LonLat]],
+) -> TerrainArcs:
+    """Climbs of every arc with a safe path (one batch of profiles for all of them)."""
+    n = len(points)
+    frame = LocalFrame.for_points(points)
+    arcs = [(i, j) for i in range(n) for j in range(n) if i != j and math.isfinite(float(length_m[i, j]))]
+    climb = np.zeros((n, n))
+    unclear: set[tuple[int, int]] = set()
+    if arcs:
+        samples = [_sample(frame.points_to_xy(path(i, j)), PLANNING_STEP_M) for i, j in arcs]
+        sizes = [len(s) for s, _, _ in samples]
+        seg = np.repeat(np.arange(len(arcs)), sizes)
+        s_all = np.concatenate([s for s, _, _ in samples])
+        xy = np.vstack([pts for _, pts, _ in samples])
+        lon, lat = frame.to_lonlat(xy[:, 0], xy[:, 1])
+        ground = area.terrain.heights_at(np.atleast_1d(lon), np.atleast_1d(lat))
+        lo, hi = planning_band(area)
+        alt, clears = altitude_profile_batch(
+            s_all,
+            ground,
+            seg,
+            cruise_m=model.cruise_altitude_m,
+            grade=model.grade,
+            clearance_m=lo,
+            ceiling_m=hi,
+        )
+        rise = np.clip(np.diff(alt), 0.0, None) * (np.diff(seg) == 0)
+        per_arc = np.bincount(seg[1:], weights=rise, minlength=len(arcs))
+        for k, (i, j) in enumerate(arcs):
+            climb[i, j] = per_arc[k]
+            if not clears[k]:
+                unclear.add((i, j))
+    return TerrainArcs(area, model, frame, climb, unclear, path, points)
