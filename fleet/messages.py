@@ -54,6 +54,10 @@ DroneState = Literal[
     "fault",  # on the ground after a fault
 ]
 LostLinkPolicy = Literal["continue", "hold", "return"]
+# What an altitude is measured from (the MAVLink frames of the same names): "relative" to the
+# ground at the drone's home pad (over flat ground, the pads' height: the default), or "amsl",
+# above mean sea level (missions over terrain, whose altitudes follow the ground).
+AltitudeFrame = Literal["relative", "amsl"]
 LostLinkAfter = Annotated[float, Meta(ge=1.0, le=86_400.0)]
 
 
@@ -96,6 +100,7 @@ class Telemetry(Message, kw_only=True, forbid_unknown_fields=True):
     state: DroneState
     mission_id: Id | None = None
     payload_kg: PayloadKg = 0.0
+    altitude_frame: AltitudeFrame = "relative"  # what ``alt_m`` is measured from
 
 
 class State(Message, kw_only=True, forbid_unknown_fields=True):
@@ -159,11 +164,14 @@ class Command(Message, kw_only=True, forbid_unknown_fields=True):
 
 class UploadMission(Command, tag_field="type", tag="upload_mission", kw_only=True):
     """A mission: fly ``waypoints`` (``[lon, lat, alt_m]``) from the current position, doing the
-    stops on the way, and land at the last waypoint. Does not start it (see :class:`Start`)."""
+    stops on the way, and land at the last waypoint. Does not start it (see :class:`Start`).
+    ``altitude_frame``: what the waypoints' altitudes are measured from; a drone that cannot fly
+    that frame (``amsl`` without a terrain model) refuses the upload."""
 
     mission_id: Id
     waypoints: Waypoints
     stops: Stops = field(default_factory=list)
+    altitude_frame: AltitudeFrame = "relative"
     lost_link: LostLinkPolicy
     # Seconds without contact before ``lost_link`` applies; None: the drone's own setting (the
     # simulator's --lost-link-after, 30 s by default).
@@ -201,7 +209,8 @@ class Resume(Command, tag_field="type", tag="resume", kw_only=True):
 
 class Reroute(Command, tag_field="type", tag="reroute", kw_only=True):
     """Replace the mission's waypoints from index ``from_index`` on with ``waypoints``; stops at or
-    after ``from_index`` are replaced by ``stops`` (whose ``at`` index the new full list)."""
+    after ``from_index`` are replaced by ``stops`` (whose ``at`` index the new full list). The
+    altitudes are in the mission's ``altitude_frame``."""
 
     mission_id: Id
     from_index: Annotated[int, Meta(ge=0)]
@@ -217,6 +226,7 @@ class ReturnToPort(Command, tag_field="type", tag="return_to_port", kw_only=True
 
     port_id: Id
     waypoints: Waypoints
+    altitude_frame: AltitudeFrame = "relative"
 
 
 class LandNow(Command, tag_field="type", tag="land_now", kw_only=True):
