@@ -54,10 +54,12 @@ DroneState = Literal[
     "fault",  # on the ground after a fault
 ]
 LostLinkPolicy = Literal["continue", "hold", "return"]
-# What an altitude is measured from (the MAVLink frames of the same names): "relative" to the
-# ground at the drone's home pad (over flat ground, the pads' height: the default), or "amsl",
-# above mean sea level (missions over terrain, whose altitudes follow the ground).
-AltitudeFrame = Literal["relative", "amsl"]
+# What an altitude is measured from (as MAVLink's GLOBAL_RELATIVE_ALT, GLOBAL and
+# GLOBAL_TERRAIN_ALT frames): "relative" to the ground at the drone's home pad (over flat ground,
+# the pads' height: the default); "amsl", above mean sea level; "terrain", a true height above the
+# ground below, which the drone follows with its terrain model within its climb rate (what the
+# dispatcher sends over terrain: see docs/terrain.md).
+AltitudeFrame = Literal["relative", "amsl", "terrain"]
 LostLinkAfter = Annotated[float, Meta(ge=1.0, le=86_400.0)]
 
 
