@@ -29,6 +29,7 @@ from dispatch.commands.plan import (
     summary_table,
     write_plan,
 )
+from dispatch.commands.terrain_args import TerrainInputError, add_terrain_argument
 from dispatch.live_demo import LiveOptions, print_summary, run_live
 from dispatch.logs import configure_logging
 from dispatch.sample_area import SAMPLE_DIR
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         help="live part: weather go/no-go from an Open-Meteo hourly forecast (file or URL); "
         "unknown weather holds take-offs",
     )
+    add_terrain_argument(ap)
     ap.add_argument("--headless", action="store_true", help="no live terminal display, only the summary")
     ap.add_argument("--live-only", action="store_true", help="skip the paths and the offline plan")
     ap.add_argument("--no-live", action="store_true", help="skip the live part (paths and plan only)")
@@ -87,9 +89,17 @@ def main(argv: list[str]) -> int:
     """Run the demo; return 0 when the plan was written and validated."""
     args = _parser().parse_args(argv)
     at: datetime | None = parse_at(args.at) if args.at else None
-    problem = load_problem(
-        SAMPLE_DIR / "zones.geojson", SAMPLE_DIR / "fleet.json", SAMPLE_DIR / "requests.json", at
-    )
+    try:
+        problem = load_problem(
+            SAMPLE_DIR / "zones.geojson",
+            SAMPLE_DIR / "fleet.json",
+            SAMPLE_DIR / "requests.json",
+            at,
+            terrain=args.terrain,
+        )
+    except TerrainInputError as exc:
+        print(f"dronedispatch demo: {exc}", file=sys.stderr)
+        return 2
     if args.requests < 0:
         print("dronedispatch demo: --requests must be >= 0", file=sys.stderr)
         return 2
@@ -114,6 +124,7 @@ def main(argv: list[str]) -> int:
         display=display,
         seed=args.seed,
         weather=args.weather,
+        terrain=problem.terrain,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     configure_logging()  # warnings only, escaped: the demo's HTTP server is open to anyone on --host

@@ -26,6 +26,7 @@ from typing import TextIO
 
 import httpx
 
+from airspace.terrain import AreaTerrain
 from airspace.weather import WeatherFormatError
 from dispatch.demo_display import DroneLine, Mode, ProgressDisplay, Snapshot
 from dispatch.demo_stream import Filing, request_stream
@@ -100,6 +101,7 @@ class LiveOptions:
     every_s: float = 90.0  # simulated seconds between generated filings
     timeout_s: float = 900.0  # wall-time safety limit when no duration is given
     weather: str | None = None  # a forecast file or URL for weather go/no-go (None: not checked)
+    terrain: AreaTerrain | None = None  # the area's terrain model (None: flat ground)
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -168,6 +170,7 @@ async def run_live(
         port=port,
         offices={f.office_id for f in filings},
         weather=weather,
+        terrain=opts.terrain,
     ) as system:
         clock = system.clock
         system.dispatcher.on_progress = lambda rid, state: display.request_changed(

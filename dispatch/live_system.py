@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from airspace.terrain import AreaTerrain
 from airspace.weather import Forecast
 from airspace.zones import load_zones, wgs84_feature
 from dispatch.api.app import AppServer, create_app
@@ -81,6 +82,7 @@ async def live_system(
     offices: Iterable[str] | None = None,
     startup_s: float = 3.0,
     weather: Forecast | None = None,
+    terrain: AreaTerrain | None = None,
 ) -> AsyncIterator[LiveSystem]:
     """Seed the store (fleet, pads with one office each, zones), start everything, create an
     operator key and a key per office (default: every office), and yield the running system.
@@ -133,7 +135,7 @@ async def live_system(
                 event_journal=StoreJournal(store, "live-dispatcher"),
             )
             async with sim, link:
-                dispatcher = Dispatcher(store, link, clock, dispatcher_settings, pool=pool)
+                dispatcher = Dispatcher(store, link, clock, dispatcher_settings, pool=pool, terrain=terrain)
                 async with dispatcher:
                     ctx = ApiContext(store=store, dispatcher=dispatcher, clock=clock, timezone=fleet.timezone)
                     app = create_app(ctx)

@@ -16,6 +16,7 @@ from rasterio.errors import RasterioError
 from rasterio.transform import Affine
 
 from airspace.terrain import AreaTerrain, Terrain, TerrainError
+from dispatch.settings.model import TerrainSettings
 from fleet.description import Fleet
 
 
@@ -75,3 +76,10 @@ def write_terrain(path: str | Path, terrain: Terrain) -> None:
         predictor=3,
     ) as dst:
         dst.write(terrain.heights.astype(np.float32), 1)
+
+
+def terrain_of_settings(settings: TerrainSettings) -> AreaTerrain | None:
+    """The area's terrain of the ``terrain`` settings (None while ``dem`` is unset)."""
+    if settings.dem is None:
+        return None
+    return AreaTerrain(load_terrain(settings.dem), settings.clearance_m, settings.ceiling_m)

@@ -31,13 +31,15 @@ def route_trip(
     service_s: float,
     frame: LocalFrame,
     from_port: str | None = None,
+    true_height_m: tuple[float, float] | None = None,
 ) -> Trip:
     """The trip flown from ``start`` (lon, lat) through ``waypoints`` from ``depart``.
 
     ``stops``: ``(k, kind, request_id)`` with ``k`` the index in ``waypoints`` of the stop's place
     and ``kind`` ``pickup`` or ``dropoff``; ``end_port``: the port the last waypoint is (None: the
     route ends in the air, e.g. a hold); ``from_port``: the port ``start`` is, when the drone has
-    not taken off yet (it climbs out on the first leg)."""
+    not taken off yet (it climbs out on the first leg); ``true_height_m``: over terrain, the least
+    and most true height the drone may fly at (its intent's bands cover them)."""
     alt = max((w[2] for w in waypoints), default=0.0)
     points: list[Waypoint] = [(float(start[0]), float(start[1]), alt), *waypoints]
     at_stop = {k + 1: (kind, rid) for k, kind, rid in stops}
@@ -55,7 +57,21 @@ def route_trip(
         arrive = t + timedelta(seconds=length / speed_mps)
         # A route that ends in the air (a hold) ends like one that starts there: at a "start".
         to_kind, to_id = at_stop.get(i, (PORT, end_port) if end_port else (START, "air"))
-        legs.append(Leg(from_kind, from_id, to_kind, to_id, t, arrive, length, 0.0, 0.0, tuple(piece)))
+        legs.append(
+            Leg(
+                from_kind,
+                from_id,
+                to_kind,
+                to_id,
+                t,
+                arrive,
+                length,
+                0.0,
+                0.0,
+                tuple(piece),
+                true_height_m=true_height_m,
+            )
+        )
         from_kind, from_id = to_kind, to_id
         t = arrive + timedelta(seconds=service_s)
         begin = i

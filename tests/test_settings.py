@@ -155,8 +155,9 @@ def test_run_exits_2_naming_the_bad_option(capsys: pytest.CaptureFixture[str]) -
 
 def test_the_dispatcher_takes_the_settings_object_and_every_field_is_settable() -> None:
     params = inspect.signature(Dispatcher.__init__).parameters
-    # The solver processes are the only keyword: they are not a setting.
-    assert [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY] == ["pool"]
+    # The solver processes and the terrain model read from ``terrain.dem`` are the only keywords:
+    # they are not settings.
+    assert [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY] == ["pool", "terrain"]
     assert "settings" in params
     fields = {f"dispatcher.{f.name}" for f in dataclasses.fields(Settings().dispatcher)}
     assert fields <= set(BY_KEY), sorted(fields - set(BY_KEY))

@@ -59,6 +59,7 @@ from collections.abc import Iterable
 
 import aiomqtt
 
+from airspace.terrain import AreaTerrain, TerrainError
 from dispatch.authority.wiring import authority_reporting
 from dispatch.logs import configure_logging
 from dispatch.service.dispatcher import Dispatcher
@@ -75,6 +76,7 @@ from dispatch.service.leadership import LeadershipError, Lease, cancel_and_wait,
 from dispatch.settings import LinkSettings, Settings, SettingsError, add_settings_arguments, load_settings
 from dispatch.settings.specs import RUN
 from dispatch.store import Store, StoreError, open_store
+from dispatch.terrain_file import terrain_of_settings
 from dispatch.weather_feed import weather_watching
 from fleet.clock import Clock
 from fleet.connection import client_id_from
@@ -141,7 +143,7 @@ def _view_link(link: LinkSettings, clock: Clock, group: str) -> FleetLink:
     )
 
 
-async def _run(settings: Settings) -> int:
+async def _run(settings: Settings, terrain: AreaTerrain | None = None) -> int:
     clock = settings.clock.clock()
     stop = stop_on_signals()
     area, db, stats_every = settings.leadership.area, settings.store.url, settings.logging.stats_every
@@ -194,7 +196,7 @@ async def _run(settings: Settings) -> int:
             link.add_telemetry_listener(meter.on_telemetry)
             # The dispatcher subscribes to the link before it connects: the events the broker kept
             # for this session while the dispatcher was down arrive right after the connect.
-            dispatcher = Dispatcher(store, link, clock, settings.dispatcher)
+            dispatcher = Dispatcher(store, link, clock, settings.dispatcher, terrain=terrain)
             dispatcher.on_progress = lambda rid, state: print(f"request {rid} {state}", flush=True)
             async with contextlib.AsyncExitStack() as running:
                 if group is not None:
@@ -234,12 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args, RUN)  # at once, not when (or if) this process comes to lead
-    except SettingsError as exc:
+        terrain = terrain_of_settings(settings.terrain)
+    except (SettingsError, TerrainError) as exc:
         print(f"dronedispatch run: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.logging.verbose)
     try:
-        return asyncio.run(_run(settings))
+        return asyncio.run(_run(settings, terrain))
     except (StoreError, LeadershipError) as exc:
         print(f"dronedispatch run: {exc}", file=sys.stderr)
         return 2

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from airspace.terrain import AreaTerrain, TerrainError
 from airspace.zones import ZoneFormatError, load_zones, wgs84_feature
 from dispatch.api import ApiContext, AppServer, RateLimit, create_app
 from dispatch.authority.wiring import authority_reporting
@@ -51,6 +52,7 @@ from dispatch.settings.specs import SERVE
 from dispatch.store import NotFound, Store, StoreError, open_store
 from dispatch.store.directory import load_offices, load_pads
 from dispatch.store.engine import StoreConfigError
+from dispatch.terrain_file import terrain_of_settings
 from dispatch.weather_feed import weather_watching
 from fleet.description import FleetFormatError, load_fleet
 
@@ -103,7 +105,7 @@ def area_timezone(settings: Settings) -> str:
     return load_fleet(fleet_file).timezone if fleet_file.exists() else "UTC"
 
 
-async def _serve(settings: Settings) -> int:
+async def _serve(settings: Settings, terrain: AreaTerrain | None = None) -> int:
     clock = settings.clock.clock()
     api = settings.api
     rate = RateLimit.parse(api.rate_limit)
@@ -119,7 +121,7 @@ async def _serve(settings: Settings) -> int:
             if seeded is not None:
                 print(f"the database had no fleet: seeded {seeded}", flush=True)
             link = dispatcher_link(settings.link, clock, store)
-            dispatcher = Dispatcher(store, link, clock, settings.dispatcher)
+            dispatcher = Dispatcher(store, link, clock, settings.dispatcher, terrain=terrain)
             async with (
                 link,
                 dispatcher,
@@ -155,12 +157,13 @@ def main(argv: list[str]) -> int:
         return int(exc.code or 0)
     try:
         settings = load_settings(args, SERVE)
-    except SettingsError as exc:
+        terrain = terrain_of_settings(settings.terrain)
+    except (SettingsError, TerrainError) as exc:
         print(f"dronedispatch serve: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.logging.verbose)
     try:
-        return asyncio.run(_serve(settings))
+        return asyncio.run(_serve(settings, terrain))
     except (
         StoreError,
         StoreConfigError,

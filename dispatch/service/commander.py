@@ -31,7 +31,7 @@ from dispatch.store import Conflict, Store
 from dispatch.store.views import CommandView, RequestCodes
 from fleet.clock import Clock
 from fleet.link import CommandTimeout, FleetLink
-from fleet.messages import Ack, AnyCommand, Start, UploadMission
+from fleet.messages import Ack, AltitudeFrame, AnyCommand, Start, UploadMission
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,9 @@ class Commander:
         self.expiry_s = expiry_s
         # How late after its planned departure a mission with an intent may still take off.
         self.take_off_window_s = take_off_window_s
+        # What mission and return altitudes are measured from: "terrain" (true heights the drone
+        # follows) once the dispatcher flies over a terrain model (Dispatcher.use_terrain).
+        self.altitude_frame: AltitudeFrame = "relative"
 
     def expiry(self) -> datetime:
         """When a command made now expires."""
@@ -151,6 +154,7 @@ class Commander:
             mission_id=spec.mission_id,
             waypoints=[list(w) for w in spec.waypoints],  # type: ignore[misc]
             stops=protocol_stops(spec.stops, codes),
+            altitude_frame=self.altitude_frame,
             # A drone that loses its link holds: re-planning its work elsewhere can never fly a
             # document twice.
             lost_link="hold",

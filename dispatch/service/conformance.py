@@ -220,6 +220,7 @@ class Conformance:
         return held[1]
 
     def _judge(self, tele: Telemetry) -> None:
+        tele = self.picture.true_height(tele)
         view = self.picture.drones.get(tele.drone_id)
         if view is None:
             return

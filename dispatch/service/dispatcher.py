@@ -47,6 +47,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airspace.paths import Airspace
+from airspace.terrain import AreaTerrain
 from airspace.zones import Zone, parse_zones
 from dispatch.lifecycle import FlightState, RequestState
 from dispatch.service.commander import Commander
@@ -94,8 +95,10 @@ class Dispatcher:
         settings: DispatcherSettings | None = None,
         *,
         pool: SolverPool | None = None,
+        terrain: AreaTerrain | None = None,
     ) -> None:
         settings = settings or DispatcherSettings()
+        self.terrain = terrain  # the area's terrain model (None: flat ground); taken on start
         if settings.round_requests < 1:
             raise ValueError(f"round_requests must be >= 1, got {settings.round_requests}")
         self.settings = settings
@@ -230,6 +233,8 @@ class Dispatcher:
             await self.pool.warm_up()
         fleet = await self.store.directory.fleet()
         self.picture.load_fleet(fleet)
+        self.picture.use_terrain(self.terrain)
+        self.commander.altitude_frame = "terrain" if self.terrain is not None else "relative"
         self.link.expect_drones(d.id for d in fleet.drones)  # drop ids outside the fleet
         await load_service_states(self)
         await restore_grounding(self.store, self.weather)
@@ -317,7 +322,7 @@ class Dispatcher:
         fleet = self.picture.planning_fleet()
 
         async def assess(requests: list[Request]) -> list[Assessment]:
-            return await self.pool.assess(self.zones, fleet, requests, now)
+            return await self.pool.assess(self.zones, fleet, requests, now, terrain=self.picture.terrain)
 
         return await assess_isolated(assess, views, now)
 

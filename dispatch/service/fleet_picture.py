@@ -17,15 +17,20 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
+import msgspec
+
 from airspace.paths import Airspace
+from airspace.terrain import AreaTerrain
 from airspace.zones import Zone
 from dispatch.service.drone_service import FAULT_STATES, serviceable
 from dispatch.service.state import ActiveMission, DroneView
 from fleet.clock import Clock
 from fleet.description import Drone, DroneModel, Fleet
+from fleet.messages import Telemetry
 from fleet.registry import FleetRegistry
 from routing.intents import OperationalIntent
 from routing.problem import DroneState
+from routing.terrain_legs import fleet_terrain_zones, zones_in_band
 
 
 class FleetPicture:
@@ -44,6 +49,10 @@ class FleetPicture:
         self.own_intents: dict[str, OperationalIntent] = {}
         # Around a nonconforming drone's last position (dispatch.service.conformance), by drone.
         self.contingent_intents: dict[str, OperationalIntent] = {}
+        # The area's terrain (``--terrain``): cruise altitudes are true heights over it, drones fly
+        # missions in the ``terrain`` altitude frame. None: flat ground at the pads' height.
+        self.terrain: AreaTerrain | None = None
+        self._terrain_zones: tuple[Zone, ...] = ()
         self._drone_by_id: dict[str, Drone] = {}
 
     # --- the fleet and the drones ----------------------------------------------------------------
@@ -56,6 +65,14 @@ class FleetPicture:
         now = self.clock.now()
         for d in fleet.drones:
             self.drones[d.id] = DroneView(d.id, d.port, now)
+
+    def true_height(self, tele: Telemetry) -> Telemetry:
+        """The sample with its altitude as a true height (above the ground below) when it is
+        above sea level and the area has a terrain model; intents are drawn in true heights."""
+        if tele.altitude_frame != "amsl" or self.terrain is None:
+            return tele
+        ground = self.terrain.terrain.height_at(tele.lon, tele.lat)
+        return msgspec.structs.replace(tele, alt_m=tele.alt_m - ground, altitude_frame="terrain")
 
     def model(self, drone_id: str) -> DroneModel:
         """The drone's model."""
@@ -191,7 +208,21 @@ class FleetPicture:
         removed = set(self.zone_stamp) - set(stamps)
         self.zones, self.zone_stamp = zones, stamps
         if changed or removed or not self.airspace.zones:
-            self.airspace = Airspace(zones)
+            self.airspace = Airspace(self._flown_zones())
+
+    def use_terrain(self, area: AreaTerrain | None) -> None:
+        """Fly over ``area``'s terrain from now on (None: flat ground). The airspace that
+        re-routes and returns are found in then avoids the terrain the fleet cannot clear and
+        every zone whose band meets the true-height band (:mod:`routing.terrain_legs`)."""
+        self.terrain = area
+        models = self.fleet.models.values() if self.fleet is not None else ()
+        self._terrain_zones = fleet_terrain_zones(area, models) if area is not None else ()
+        self.airspace = Airspace(self._flown_zones())
+
+    def _flown_zones(self) -> list[Zone]:
+        if self.terrain is None:
+            return list(self.zones)
+        return [*zones_in_band(self.zones, self.terrain), *self._terrain_zones]
 
 
 def usable_fleet(

@@ -134,7 +134,9 @@ class FlightIntents:
         """The drone hovers where it is (no safe way home)."""
         assert self.picture.fleet is not None
         frame = intent_frame(self.picture.fleet)
-        intent = hold_intent(drone_id, position, altitude_m, now, HOLD_INTENT_S, frame, self.params.intents)
+        band = self._band()
+        top = altitude_m if band is None else max(altitude_m, band[1])  # over terrain: up to the ceiling
+        intent = hold_intent(drone_id, position, top, now, HOLD_INTENT_S, frame, self.params.intents)
         self.picture.set_own_intent(drone_id, intent)
         await self._check("drone", drone_id, intent)
 
@@ -161,8 +163,14 @@ class FlightIntents:
             service_s=model.service_s,
             frame=frame,
             from_port=self.picture.drones[drone_id].port if from_port else None,
+            # Over terrain a replacement route's true height may be anywhere in the band.
+            true_height_m=self._band(),
         )
         return trip_intent(drone_id, 1, trip, frame, self.params.intents)
+
+    def _band(self) -> tuple[float, float] | None:
+        area = self.picture.terrain
+        return None if area is None else (area.clearance_m, area.ceiling_m)
 
     def others(self, drone_id: str) -> IntentIndex:
         """The intents in force of every other drone."""

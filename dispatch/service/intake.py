@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airspace.frame import LocalFrame
+from airspace.terrain import AreaTerrain
 from airspace.zones import Zone
 from dispatch.store.views import Place, RequestView
 from fleet.description import Fleet
@@ -242,6 +243,7 @@ def assess_many(
     requests: Sequence[Request],
     now: datetime,
     drone_states: Sequence[DroneState] = (),
+    terrain: AreaTerrain | None = None,
 ) -> list[Assessment]:
     """:func:`assess` each request on its own, sharing one preparation of the airspace and the
     fleet (the costly part), so a burst of filings is decided at the cost of about one. A request
@@ -255,7 +257,7 @@ def assess_many(
     kept = tuple(r for r in requests if r.id not in refused)
     if not kept:
         return [refused[r.id] for r in requests]
-    problem = PlanningProblem(tuple(zones), fleet, kept, now, tuple(drone_states))
+    problem = PlanningProblem(tuple(zones), fleet, kept, now, tuple(drone_states), terrain=terrain)
     prep = prepare(problem)
     out = []
     for request in requests:

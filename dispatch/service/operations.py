@@ -137,7 +137,9 @@ async def quote(
     )
     fleet = dispatcher.picture.planning_fleet()  # the fleet intake judges against
     states = dispatcher.picture.planning_states(fleet)
-    verdicts = await dispatcher.pool.assess(dispatcher.zones, fleet, [request], now, states)
+    verdicts = await dispatcher.pool.assess(
+        dispatcher.zones, fleet, [request], now, states, terrain=dispatcher.picture.terrain
+    )
     return verdicts[0]
 
 

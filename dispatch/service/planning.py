@@ -124,7 +124,9 @@ class Planning:
             due_first = sorted(requests, key=lambda r: (r.deadline, not r.urgent, r.ready_at, r.id))
             requests = tuple(due_first[: self.round_requests])
         states = self.picture.planning_states(fleet)
-        problem = PlanningProblem(tuple(self.picture.zones), fleet, requests, now, tuple(states))
+        problem = PlanningProblem(
+            tuple(self.picture.zones), fleet, requests, now, tuple(states), terrain=self.picture.terrain
+        )
         zones_seen = dict(self.picture.zone_stamp)
         t0 = time.perf_counter()
         # A guided local search runs until its limit even on a one-request problem, so small rounds

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 
+from airspace.terrain import AreaTerrain
 from airspace.zones import Zone
 from dispatch.service.intake import Assessment, assess, assess_many
 from fleet.description import Fleet, parse_fleet
@@ -68,8 +69,9 @@ def _assess_job(
     requests: tuple[Request, ...],
     now: datetime,
     states: tuple[DroneState, ...],
+    terrain: AreaTerrain | None = None,
 ) -> list[Assessment]:
-    return assess_many(zones, fleet, requests, now, states)
+    return assess_many(zones, fleet, requests, now, states, terrain)
 
 
 class SolverPool:
@@ -106,10 +108,11 @@ class SolverPool:
         requests: Sequence[Request],
         now: datetime,
         states: Sequence[DroneState] = (),
+        terrain: AreaTerrain | None = None,
     ) -> list[Assessment]:
         """Intake verdicts of ``requests`` (:func:`dispatch.service.intake.assess`), in the intake worker."""
         return await asyncio.get_running_loop().run_in_executor(
-            self._intake, _assess_job, tuple(zones), fleet, tuple(requests), now, tuple(states)
+            self._intake, _assess_job, tuple(zones), fleet, tuple(requests), now, tuple(states), terrain
         )
 
     def close(self) -> None:

@@ -46,6 +46,7 @@ from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Conflict, Store
 from fleet.clock import Clock
 from fleet.messages import Hold, Reroute, Resume, ReturnToPort
+from routing.terrain_legs import leg_heights
 
 log = logging.getLogger(__name__)
 
@@ -491,7 +492,11 @@ class Steering:
             return self.intents.return_clear(drone_id, pos, port_id, waypoints(path), now)
 
         def affordable(path: FlightPath) -> bool:
-            return model.leg_energy_wh(path.length_m, payload) <= spare
+            climbs = 0.0
+            if self.picture.terrain is not None:  # over terrain the climbs cost too
+                lonlats = [(p[0], p[1]) for p in path.waypoints]
+                climbs = model.climb_energy_wh(leg_heights(self.picture.terrain, model, lonlats).climb_m)
+            return model.leg_energy_wh(path.length_m, payload) + climbs <= spare
 
         # The nearest port whose return keeps clear of the other drones' intents (a farther one
         # within reach and a detour limit), else the nearest: its conflict is audited.
@@ -513,6 +518,7 @@ class Steering:
             expires_at=self.commander.expiry(),
             port_id=picked[0],
             waypoints=waypoints(picked[1]),
+            altitude_frame=self.commander.altitude_frame,
         )
         for attempt in range(self.settings.return_attempts):
             ack = await self.commander.send_new(cmd, None)
@@ -527,4 +533,5 @@ class Steering:
                 expires_at=self.commander.expiry(),
                 port_id=cmd.port_id,
                 waypoints=cmd.waypoints,
+                altitude_frame=cmd.altitude_frame,
             )

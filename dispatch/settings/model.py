@@ -122,6 +122,15 @@ class WeatherSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TerrainSettings:
+    """True heights over a terrain model (docs/terrain.md); flat ground while ``dem`` is None."""
+
+    dem: str | None = None  # a GeoTIFF DEM on EPSG:4326, metres above sea level
+    clearance_m: float = 30.0  # the least true height along a leg
+    ceiling_m: float = 120.0  # the most true height (controlled airspace above)
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     """What the process reports."""
 
@@ -142,3 +151,4 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     authority: AuthoritySettings = field(default_factory=AuthoritySettings)
     weather: WeatherSettings = field(default_factory=WeatherSettings)
+    terrain: TerrainSettings = field(default_factory=TerrainSettings)

@@ -510,6 +510,27 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         metavar="POLICY",
     ),
     Setting(
+        "terrain.dem",
+        "--terrain",
+        text,
+        "a terrain model (GeoTIFF DEM on EPSG:4326, metres above sea level): cruise altitudes become "
+        "true heights over it and missions are flown in the `terrain` altitude frame; unset: flat "
+        "ground ([heights and terrain](terrain.md))",
+        metavar="DEM.tif",
+    ),
+    Setting(
+        "terrain.clearance_m",
+        None,
+        not_negative,
+        "the least true height along a leg over the terrain model",
+    ),
+    Setting(
+        "terrain.ceiling_m",
+        None,
+        positive,
+        "the most true height along a leg (controlled airspace begins above it)",
+    ),
+    Setting(
         "logging.verbose",
         "--verbose",
         flag,
