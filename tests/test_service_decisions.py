@@ -112,3 +112,27 @@ def test_a_drone_sent_home_takes_the_nearest_port_its_return_keeps_clear_of_the_
     chosen = pick_return(options, lambda port, path: port != "near", lambda path: path.length_m <= short)
     assert chosen is not None and chosen[0] == "near" and not chosen[2]
     assert pick_return([], lambda port, path: True, lambda path: True) is None
+
+
+def test_a_later_departure_is_bounded_by_the_drop_offs_deadlines_not_by_the_return_to_port() -> None:
+    # The ten-minute licence's trip: delivered at 01:09:40, due 01:12, back at its port at 01:18.
+    t0 = datetime(2026, 12, 1, 1, 1, tzinfo=UTC)
+    spec = MissionSpec(
+        "M-D01-x",
+        "D01",
+        ((114.3968, 36.1043, 120.0), (114.409, 36.049, 120.0), (114.3955, 36.1052, 120.0)),
+        (StopSpec(0, "pickup", "R013", 0.5), StopSpec(1, "handover", "R013")),
+        "port-service-centre",
+        t0,
+        t0 + timedelta(minutes=17),
+        dropoff_at=(("R013", t0 + timedelta(minutes=8, seconds=40)),),
+    )
+    due = {"R013": datetime(2026, 12, 1, 1, 12, tzinfo=UTC)}
+    assert spec.slack_s(due) == 140.0  # not -360 s, as counted to the port
+    moved = spec.later(timedelta(seconds=60), None)
+    assert moved.depart == t0 + timedelta(seconds=60) and moved.slack_s(due) == 80.0
+    assert MissionSpec.from_plan(moved.mission_id, "D01", moved.to_plan()).dropoff_at == moved.dropoff_at
+    # a mission stored before drop-off times were kept falls back to its end
+    old = MissionSpec.from_plan(spec.mission_id, "D01", {**spec.to_plan(), "dropoff_at": None})
+    assert old.slack_s(due) == (due["R013"] - spec.arrive).total_seconds()
+    assert spec.slack_s({}) is None

@@ -10,9 +10,10 @@ restarted dispatcher knows what every drone in the air is flying.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from dispatch.store.views import NewFlight, NewLeg, RequestCodes
@@ -47,6 +48,9 @@ class MissionSpec:
     depart: datetime
     arrive: datetime
     intent: OperationalIntent | None = None
+    # The planned arrival at each drop-off (request id, time): a later departure must keep every
+    # deadline there, not at the port the mission ends at. Empty for missions stored before it.
+    dropoff_at: tuple[tuple[str, datetime], ...] = ()
 
     @property
     def request_ids(self) -> tuple[str, ...]:
@@ -67,7 +71,27 @@ class MissionSpec:
         }
         if self.intent is not None:
             plan["intent"] = intent_to_json(self.intent)
+        if self.dropoff_at:
+            plan["dropoff_at"] = {rid: t.isoformat() for rid, t in self.dropoff_at}
         return plan
+
+    def later(self, delay: timedelta, intent: OperationalIntent | None) -> MissionSpec:
+        """The same mission departing ``delay`` later, flown inside ``intent``."""
+        return dataclasses.replace(
+            self,
+            depart=self.depart + delay,
+            arrive=self.arrive + delay,
+            intent=intent,
+            dropoff_at=tuple((rid, t + delay) for rid, t in self.dropoff_at),
+        )
+
+    def slack_s(self, deadlines: dict[str, datetime]) -> float | None:
+        """The least time between a carried request's planned drop-off and its deadline (the
+        mission's end stands for the drop-offs of a mission stored without them); None: no
+        deadline among them."""
+        at = dict(self.dropoff_at)
+        gaps = [(d - at.get(rid, self.arrive)).total_seconds() for rid, d in deadlines.items()]
+        return min(gaps) if gaps else None
 
     @classmethod
     def from_plan(cls, mission_id: str, drone_id: str, plan: dict[str, Any]) -> MissionSpec:
@@ -84,6 +108,9 @@ class MissionSpec:
             depart=datetime.fromisoformat(plan["depart"]),
             arrive=datetime.fromisoformat(plan["arrive"]),
             intent=intent_from_json(plan["intent"]) if plan.get("intent") is not None else None,
+            dropoff_at=tuple(
+                (str(rid), datetime.fromisoformat(t)) for rid, t in (plan.get("dropoff_at") or {}).items()
+            ),
         )
 
 
@@ -125,6 +152,7 @@ def mission_from_trip(
         trip.legs[0].depart,
         last.arrive,
         intent,
+        tuple((leg.to_id, leg.arrive) for leg in trip.legs if leg.to_kind == DROPOFF),
     )
 
 

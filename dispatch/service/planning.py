@@ -16,7 +16,6 @@ The solver runs in a worker process (:class:`~dispatch.service.solver_pool.Solve
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import logging
 import math
@@ -282,9 +281,9 @@ class Planning:
         None when there is none."""
         intent = m.spec.intent
         assert intent is not None
-        deadlines = [(await self.store.requests.get(r)).deadline for r in m.spec.request_ids]
-        due = [d for d in deadlines if d is not None]
-        limit = min((d - m.spec.arrive).total_seconds() for d in due) if due else 1800.0
+        deadlines = {r: (await self.store.requests.get(r)).deadline for r in m.spec.request_ids}
+        slack = m.spec.slack_s({r: d for r, d in deadlines.items() if d is not None})
+        limit = 1800.0 if slack is None else slack
         delay = (self.clock.now() + timedelta(seconds=self.start_lead_s) - m.spec.depart).total_seconds()
         index = self.steering.intents.others(m.drone_id)
         alt = max(w[2] for w in m.spec.waypoints)
@@ -297,9 +296,7 @@ class Planning:
             # be in force at a later one.
             airspace, route = self.picture.airspace, m.spec.waypoints
             if not found and route_clear(airspace, route, m.spec.depart + d, m.spec.arrive + d):
-                return dataclasses.replace(
-                    m.spec, depart=m.spec.depart + d, arrive=m.spec.arrive + d, intent=moved
-                )
+                return m.spec.later(d, moved)
             jump = max((c.other.t1 - c.volume.t0 for c in found if c.other is not None), default=0.0)
             delay += max(p.delay_step_s, math.ceil(jump + 1e-3))
         return None
