@@ -274,6 +274,7 @@ class Event(Message, kw_only=True, forbid_unknown_fields=True):
     lat: Lat
     alt_m: Alt
     mission_id: Id | None = None
+    altitude_frame: AltitudeFrame = "relative"  # what ``alt_m`` is measured from, as in telemetry
     sig: Sig | None = None
 
 
@@ -344,6 +345,18 @@ class LossOfSeparation(Event, tag_field="event", tag="separation_loss", kw_only=
     vertical_m: Metres
 
 
+class TerrainViolation(Event, tag_field="event", tag="terrain_violation", kw_only=True):
+    """The drone, cruising over the terrain model, left the band of true heights it must keep:
+    ``kind`` ``terrain_clearance`` (true height below the clearance ``limit_m``) or ``ceiling``
+    (above the true-height ceiling ``limit_m``); ``true_height_m`` the worst true height of the
+    excursion's first piece (negative: into the ground), and the position is where it was. Once
+    per excursion and kind (the simulator's terrain monitor)."""
+
+    kind: Literal["terrain_clearance", "ceiling"]
+    true_height_m: Annotated[float, Meta(ge=-10_000.0, le=10_000.0)]
+    limit_m: Metres
+
+
 AnyEvent = (
     TookOff
     | ReachedStop
@@ -354,6 +367,7 @@ AnyEvent = (
     | Fault
     | GeofenceBreach
     | LossOfSeparation
+    | TerrainViolation
 )
 
 
