@@ -40,6 +40,7 @@ from fleet.messages import (
     ProtocolError,
     Start,
     State,
+    TerrainViolation,
     decode,
     encode,
 )
@@ -48,6 +49,7 @@ from fleet.topics import Topics
 from simulator.drone import FLYING, XYZ, SimDrone
 from simulator.monitor import AirspaceMonitor
 from simulator.separation import SeparationMonitor
+from simulator.terrain_monitor import BandViolation, TerrainMonitor
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class DroneAgent:
         *,
         monitor: AirspaceMonitor | None = None,
         separation: SeparationMonitor | None = None,
+        terrain_monitor: TerrainMonitor | None = None,
         telemetry_period_s: float = 1.0,
         lost_link_after_s: float = 30.0,
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
@@ -79,7 +82,8 @@ class DroneAgent:
     ) -> None:
         """``key``: the drone's own signing key (see :mod:`fleet.signing`); None sends unsigned.
         ``wind``: the wind at (drone id, lon, lat, time), set before every step (None: the drone's
-        own constant wind)."""
+        own constant wind). ``terrain_monitor``: checks the cruising pieces of the drone's path
+        against the ground (with a terrain model; None without)."""
         self.sim = sim
         self.key = key
         self.address = address
@@ -87,6 +91,7 @@ class DroneAgent:
         self.clock = clock
         self.monitor = monitor
         self.separation = separation
+        self.terrain_monitor = terrain_monitor
         self.telemetry_period_s = telemetry_period_s
         self.lost_link_after_s = lost_link_after_s
         self.session_expiry_s = session_expiry_s
@@ -382,11 +387,36 @@ class DroneAgent:
         monitor.observe(self.sim.id, now, self.sim.position, self.sim.state in FLYING)
 
     def _simulate(self, now: datetime, previous: XYZ) -> XYZ:
-        """Advance the drone to ``now``, run the airspace and separation monitors over the path
-        flown and the lost-link policy; return the current position."""
+        """Advance the drone to ``now``, run the airspace, separation and terrain monitors over the
+        path flown and the lost-link policy; return the current position."""
         self._advance_observed(now)
-        path = [previous, *self.sim.drain_trace()]
+        points, cruising = self.sim.drain_trace()
+        path = [previous, *points]
         previous = path[-1]
+        if self.terrain_monitor is not None:
+            for v in self._terrain_check(path, cruising):
+                self.sim.outbox.append(
+                    TerrainViolation(
+                        drone_id=self.sim.id,
+                        ts=now,
+                        lon=v.lon,
+                        lat=v.lat,
+                        alt_m=round(v.alt_m, 2),
+                        mission_id=m.mission_id if (m := self.sim.mission) else None,
+                        altitude_frame=self.sim.altitude_frame,
+                        kind=v.kind,  # type: ignore[arg-type]
+                        true_height_m=round(v.true_height_m, 2),
+                        limit_m=v.limit_m,
+                    )
+                )
+                log.error(
+                    "drone %s out of the terrain band (%s): true height %.1f m, limit %.1f m, at %s",
+                    self.sim.id,
+                    v.kind,
+                    v.true_height_m,
+                    v.limit_m,
+                    now.isoformat(),
+                )
         if self.monitor is not None:
             for zone_id in self.monitor.check_path(self.sim.id, path, now):
                 lon, lat = self.sim.lonlat()
@@ -399,6 +429,7 @@ class DroneAgent:
                         lat=lat,
                         alt_m=round(self.sim.alt, 2),
                         mission_id=m.mission_id if m else None,
+                        altitude_frame=self.sim.altitude_frame,
                         zone_id=zone_id,
                     )
                 )
@@ -415,3 +446,22 @@ class DroneAgent:
             # Not applied while servicing a pad: tried again on every tick until it is.
             self._lost_link_applied = self.sim.link_lost(now)
         return previous
+
+    def _terrain_check(self, path: list[XYZ], cruising: list[bool]) -> list[BandViolation]:
+        """Run the terrain monitor over the cruising runs of ``path`` (``cruising[i]``: the piece
+        ending at ``path[i + 1]``); a take-off, landing or pad stop between them ends an excursion."""
+        monitor = self.terrain_monitor
+        assert monitor is not None
+        found: list[BandViolation] = []
+        run = [path[0]]
+        for point, flag in zip(path[1:], cruising, strict=True):
+            if flag:
+                run.append(point)
+                continue
+            if len(run) > 1:
+                found += monitor.check_path(self.sim.id, run)
+            monitor.check_path(self.sim.id, [run[-1], point], cruising=False)
+            run = [point]
+        if len(run) > 1:
+            found += monitor.check_path(self.sim.id, run)
+        return found

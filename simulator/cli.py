@@ -17,6 +17,7 @@ from pathlib import Path
 
 from airspace.weather import Forecast
 from airspace.zones import ZoneFormatError, load_zones
+from dispatch.commands.terrain_args import terrain_for
 from fleet.acl import parse_passwords
 from fleet.clock import Clock, RealClock, ScaledClock, add_clock_arguments, shared_clock
 from fleet.connection import add_tls_arguments, address_from_args
@@ -45,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fleet", required=True, help="FLEET.json")
     p.add_argument("--zones", help="ZONES.geojson: the airspace monitor reports geofence breaches")
+    p.add_argument(
+        "--terrain",
+        default=None,
+        metavar="DEM.tif",
+        help="terrain model, a GeoTIFF DEM on EPSG:4326 in metres above sea level (default: the one the "
+        "fleet file names, else flat ground): the drones fly altitudes above sea level over it and the "
+        "terrain monitor reports a cruise below the clearance or above the true-height ceiling",
+    )
     p.add_argument(
         "--speed", type=float, default=None, help="time acceleration (60: a minute per second; default 1)"
     )
@@ -119,12 +128,13 @@ def _wind(text: str | None) -> tuple[float, float]:
 
 
 def main(argv: list[str]) -> int:
-    """Run the simulator until interrupted (or for ``--duration``); exit 1 if a geofence breach or a
-    loss of separation was seen."""
+    """Run the simulator until interrupted (or for ``--duration``); exit 1 if a geofence breach, a
+    loss of separation or a terrain violation was seen."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         fleet = load_fleet(args.fleet)
+        terrain = terrain_for(fleet, args.fleet, args.terrain)
         zones = load_zones(args.zones) if args.zones else []
         clock = _clock(args)
         wind_mps, wind_from = _wind(args.wind)
@@ -174,6 +184,7 @@ def main(argv: list[str]) -> int:
             passwords=passwords,
             fleet_secret=fleet_secret,
             separation=separation,
+            terrain=terrain,
         )
         return asyncio.run(_run(sim, faults, args.duration, args.verbose))
     except ValueError as exc:
@@ -216,7 +227,17 @@ async def _run(sim: SimulatedFleet, faults: list[FaultSpec], duration: float | N
         where = f"({b.lon:.5f}, {b.lat:.5f}, {b.alt_m} m)"
         print(f"  BREACH {b.drone_id} in {b.zone_id} at {b.ts.isoformat()} {where}")
     print("\n".join(sim.separation.report(sim.frame.to_lonlat)))
-    return 1 if breaches or sim.separation.count else 0
+    violations = sim.terrain_violations
+    if sim.terrain is not None:
+        band = f"{sim.terrain.clearance_m:g} m clearance, {sim.terrain.ceiling_m:g} m ceiling"
+        print(f"{len(violations)} terrain violation(s) ({band})")
+    for v in violations:
+        where = f"({v.lon:.5f}, {v.lat:.5f}, {v.alt_m} m AMSL)"
+        print(
+            f"  TERRAIN {v.drone_id} {v.kind}: true height {v.true_height_m} m, limit {v.limit_m:g} m, "
+            f"at {v.ts.isoformat()} {where}"
+        )
+    return 1 if breaches or sim.separation.count or violations else 0
 
 
 async def _after(sim: SimulatedFleet, duration: float, stop: asyncio.Event) -> None:
@@ -227,5 +248,5 @@ async def _after(sim: SimulatedFleet, duration: float, stop: asyncio.Event) -> N
 async def _report(sub: Subscription[AnyEvent], verbose: bool) -> None:
     async for event in sub:
         kind = type(event).__name__
-        if verbose or kind in ("GeofenceBreach", "Fault"):
+        if verbose or kind in ("GeofenceBreach", "Fault", "TerrainViolation"):
             log.warning("%s %s %s", event.ts.isoformat(), event.drone_id, kind)

@@ -2,6 +2,13 @@
 
 How it moves through simulated time (cruise, pad service, landing, battery drain: the timing and
 energy model the planner shares) is :mod:`simulator.flight`.
+
+**Ground and altitude frames.** Without a terrain model the ground is flat at altitude 0 and
+altitudes are metres above it (``relative``), as they always were. With one (``terrain``), the
+drone's altitude is above mean sea level: it stands on, takes off from and lands at the ground
+height of the model. A mission's waypoints in frame ``amsl`` are flown as given; ``relative``
+ones are raised by the ground height where the drone takes off (MAVLink's relative-to-home).
+An ``amsl`` mission or return without a terrain model is refused.
 """
 
 from __future__ import annotations
@@ -14,10 +21,12 @@ from datetime import datetime
 from typing import Literal
 
 from airspace.frame import LocalFrame
+from airspace.terrain import Terrain
 from fleet.description import Drone, DroneModel, Port
 from fleet.messages import (
     TAKE_OFF_WINDOW_PASSED,
     AbortMission,
+    AltitudeFrame,
     AnyCommand,
     AnyEvent,
     DroneState,
@@ -40,6 +49,7 @@ from simulator.feasibility import plan_problem
 from simulator.flight import FLYING, XYZ, StopService
 
 PORT_RADIUS_M = 30.0  # a landing this close to a port is a landing at that port
+NEEDS_TERRAIN = "altitude frame amsl needs a terrain model (simulate --terrain)"
 _REMEMBERED_COMMANDS = 1000
 
 
@@ -62,6 +72,8 @@ class Mission:
     lost_link: Literal["continue", "hold", "return"]
     done_stops: int = 0  # stops completed (in order)
     lost_link_after_s: float | None = None  # None: the agent's default
+    altitude_frame: AltitudeFrame = "relative"  # of its waypoints, re-routes' ones too
+    alt_offset_m: float = 0.0  # added to its waypoints' altitudes (relative: the take-off ground)
 
 
 @dataclass(slots=True)
@@ -75,9 +87,12 @@ class SimDrone:
     wind_xy: tuple[float, float] = (0.0, 0.0)
     rng: random.Random = field(default_factory=random.Random)
     faults: Faults = field(default_factory=Faults)
+    terrain: Terrain | None = None  # None: flat ground at altitude 0
     x: float = 0.0
     y: float = 0.0
-    alt: float = 0.0
+    alt: float = 0.0  # above the flat ground; above mean sea level over a terrain model
+    home_alt: float = 0.0  # the ground where the drone last took off (relative altitudes' zero)
+    climbing_out: bool = False  # after a take-off, until it reaches its waypoints' altitude
     energy_wh: float = 0.0
     state: DroneState = "idle"
     heading_deg: float = 0.0
@@ -96,6 +111,7 @@ class SimDrone:
     presented_codes: dict[tuple[str, str], str] = field(default_factory=dict)  # (action, request) -> code
     flown: list[XYZ] = field(default_factory=list)  # points passed since take-off (lost-link return)
     trace: list[XYZ] = field(default_factory=list)  # positions since the last drain_trace()
+    trace_cruising: list[bool] = field(default_factory=list)  # per trace point: the piece to it cruised
     outbox: list[AnyEvent] = field(default_factory=list)
     energy_used_wh: float = 0.0
     distance_flown_m: float = 0.0
@@ -111,6 +127,7 @@ class SimDrone:
         x, y = frame.to_xy(home.lon, home.lat)
         sim = cls(drone=drone, model=model, frame=frame, **kw)  # type: ignore[arg-type]
         sim.x, sim.y = float(x), float(y)
+        sim.alt = sim.home_alt = sim.ground_at(sim.x, sim.y)
         sim.energy_wh = model.battery_wh if drone.energy_wh is None else drone.energy_wh
         return sim
 
@@ -130,6 +147,23 @@ class SimDrone:
     def position(self) -> XYZ:
         """True position (x, y in the frame, altitude in metres)."""
         return (self.x, self.y, self.alt)
+
+    @property
+    def altitude_frame(self) -> AltitudeFrame:
+        """What :attr:`alt` is measured from: ``amsl`` over a terrain model, else ``relative``."""
+        return "relative" if self.terrain is None else "amsl"
+
+    def ground_at(self, x: float, y: float) -> float:
+        """The ground's altitude at (x, y) of the frame: 0 without a terrain model."""
+        if self.terrain is None:
+            return 0.0
+        lon, lat = self.frame.to_lonlat(x, y)
+        return self.terrain.height_at(float(lon), float(lat))
+
+    @property
+    def cruising(self) -> bool:
+        """Flying the route at its altitudes (or hovering there): not taking off, landing or at a pad."""
+        return self.state in ("en_route", "returning", "holding") and not self.climbing_out
 
     def lonlat(self) -> tuple[float, float]:
         """True position in lon/lat."""
@@ -156,12 +190,20 @@ class SimDrone:
             state=self.state,
             mission_id=self.mission.mission_id if self.mission else None,
             payload_kg=round(self.payload_kg, 3),
+            altitude_frame=self.altitude_frame,
         )
 
-    def drain_trace(self) -> list[XYZ]:
-        """Positions passed since the last call (ends with the current position)."""
-        out, self.trace = self.trace, []
-        return out
+    def drain_trace(self) -> tuple[list[XYZ], list[bool]]:
+        """Positions passed since the last call (ends with the current position), and for each
+        whether the drone was cruising on its way there (see :attr:`cruising`)."""
+        out, flags = self.trace, self.trace_cruising
+        self.trace, self.trace_cruising = [], []
+        return out, flags
+
+    def mark(self, cruising: bool) -> None:
+        """Add the current position to the trace; ``cruising``: the drone cruised on its way here."""
+        self.trace.append(self.position)
+        self.trace_cruising.append(cruising)
 
     def drain_events(self) -> list[AnyEvent]:
         """Events that happened since the last call, oldest first."""
@@ -210,16 +252,26 @@ class SimDrone:
         if isinstance(cmd, Reroute):
             return self._reroute(cmd)
         if isinstance(cmd, ReturnToPort):
-            return self._return(cmd.port_id, [self._xyz(w) for w in cmd.waypoints])
+            if cmd.altitude_frame == "amsl" and self.terrain is None:
+                return False, NEEDS_TERRAIN
+            offset = 0.0 if cmd.altitude_frame == "amsl" else self._relative_zero()
+            return self._return(cmd.port_id, [self._xyz(w, offset) for w in cmd.waypoints])
         if isinstance(cmd, LandNow):
             if self.state in FLYING:
                 self.state, self.service, self.held_state = "landing", None, None
             return True, None
         return False, f"unsupported command {type(cmd).__name__}"
 
-    def _xyz(self, w: Waypoint) -> XYZ:
+    def _xyz(self, w: Waypoint, offset: float) -> XYZ:
         x, y = self.frame.to_xy(w[0], w[1])
-        return (float(x), float(y), float(w[2]))
+        return (float(x), float(y), float(w[2]) + offset)
+
+    def _relative_zero(self) -> float:
+        """The altitude ``relative`` waypoints are measured from: the ground where the drone takes
+        off (on the ground: under it; in the air: where it took off); 0 without a terrain model."""
+        if self.terrain is None:
+            return 0.0
+        return self.home_alt if self.state in FLYING else self.ground_at(self.x, self.y)
 
     def _available_wh(self, now: datetime) -> float:
         energy = self.model.battery_wh if self.swap_until is not None else self.energy_wh
@@ -234,12 +286,21 @@ class SimDrone:
     def _upload(self, cmd: UploadMission, now: datetime) -> tuple[bool, str | None]:
         if self.state not in ("idle", "ready"):
             return False, f"missions are uploaded on the ground (state {self.state}); use reroute"
-        route = [self._xyz(w) for w in cmd.waypoints]
+        if cmd.altitude_frame == "amsl" and self.terrain is None:
+            return False, NEEDS_TERRAIN
+        offset = 0.0 if cmd.altitude_frame == "amsl" else self._relative_zero()
+        route = [self._xyz(w, offset) for w in cmd.waypoints]
         problem = self._check_plan(self.position, route, list(cmd.stops), 0, now)
         if problem:
             return False, problem
         self.mission = Mission(
-            cmd.mission_id, route, list(cmd.stops), cmd.lost_link, lost_link_after_s=cmd.lost_link_after_s
+            cmd.mission_id,
+            route,
+            list(cmd.stops),
+            cmd.lost_link,
+            lost_link_after_s=cmd.lost_link_after_s,
+            altitude_frame=cmd.altitude_frame,
+            alt_offset_m=offset,
         )
         self.state = "ready"
         self.start_pending = False
@@ -270,6 +331,7 @@ class SimDrone:
         self.route, self.next_wp, self.returning_to = route, 0, None
         self.state = "en_route"
         self.start_pending, self.start_at = False, None
+        self.home_alt, self.climbing_out = self.alt, True
         self.flown = [self.position]
         self._emit_event(TookOff, now)
 
@@ -289,7 +351,7 @@ class SimDrone:
         done = m.done_stops + (1 if self.service is not None and self.service.acted else 0)
         if len(kept) < done:
             return False, "the reroute would undo completed stops"
-        route = m.route[: cmd.from_index] + [self._xyz(w) for w in cmd.waypoints]
+        route = m.route[: cmd.from_index] + [self._xyz(w, m.alt_offset_m) for w in cmd.waypoints]
         stops = kept + list(cmd.stops)
         first = self.next_wp if self.state != "ready" else 0
         pending = [s for s in stops[done:] if s.at >= first]
@@ -310,6 +372,7 @@ class SimDrone:
         if self.state in ("idle", "ready"):
             self._finish_swap()
             self._emit_event(TookOff, self._clock)
+            self.home_alt, self.climbing_out = self.alt, True
             self.flown = [self.position]
         self.route, self.next_wp, self.returning_to = route, 0, port_id
         self.state, self.held_state, self.service = "returning", None, None
@@ -402,6 +465,7 @@ class SimDrone:
                 lat=lat,
                 alt_m=round(self.alt, 2),
                 mission_id=self.mission.mission_id if self.mission else None,
+                altitude_frame=self.altitude_frame,
                 **fields,  # type: ignore[arg-type]
             )
         )

@@ -9,6 +9,7 @@
         event = await sim.wait_for(lambda e: isinstance(e, Delivered), timeout_s=10)
     assert not sim.breaches                # the airspace monitor's verdict
     assert not sim.separation_losses       # the separation monitor's verdict
+    assert not sim.terrain_violations      # the terrain monitor's (with terrain=AreaTerrain(...))
 
 Every drone is its own MQTT client (its own connection); they share one asyncio loop.
 """
@@ -24,13 +25,14 @@ from datetime import timedelta
 from typing import Literal, TypeVar
 
 from airspace.frame import LocalFrame
+from airspace.terrain import AreaTerrain, Terrain
 from airspace.weather import Forecast
 from airspace.zones import Zone
 from fleet.clock import Clock, RealClock
 from fleet.connection import DEFAULT_SESSION_EXPIRY_S, BrokerAddress
 from fleet.description import Fleet
 from fleet.hub import Hub, Subscription
-from fleet.messages import AnyEvent, GeofenceBreach, LossOfSeparation
+from fleet.messages import AnyEvent, GeofenceBreach, LossOfSeparation, TerrainViolation
 from fleet.signing import FleetSecret
 from fleet.topics import DEFAULT_PREFIX, Topics
 from routing.intents import SeparationMinima
@@ -38,6 +40,7 @@ from simulator.agent import DroneAgent
 from simulator.drone import SimDrone
 from simulator.monitor import AirspaceMonitor
 from simulator.separation import SeparationLoss, SeparationMonitor
+from simulator.terrain_monitor import TerrainMonitor
 from simulator.wind import WindField, wind_vector
 
 E = TypeVar("E", bound=AnyEvent)
@@ -75,6 +78,7 @@ class SimulatedFleet:
         passwords: Mapping[str, str] | None = None,
         fleet_secret: FleetSecret | None = None,
         separation: SeparationMinima | None = None,
+        terrain: AreaTerrain | None = None,
     ) -> None:
         """``passwords`` (drone id -> password): each drone logs in as itself (user name = its id),
         as with the broker ACL of ``dronedispatch mqtt acl``; otherwise all use ``broker``'s login.
@@ -82,14 +86,19 @@ class SimulatedFleet:
         from it (:mod:`fleet.signing`); None: they go unsigned. ``separation``: the minima of the
         separation monitor (default 50 m horizontally, 15 m vertically). ``weather``: the drones fly
         in this forecast's wind (where it gives one; else the constant ``wind_mps`` from
-        ``wind_from_deg``)."""
+        ``wind_from_deg``). ``terrain``: the area's terrain model with its band of true heights;
+        the drones then stand on its ground and fly altitudes above mean sea level, the airspace
+        monitor compares zones with their true heights and the terrain monitor checks their
+        cruising against the band (None: flat ground at altitude 0, as without terrain)."""
         self.fleet = fleet
         self.address = broker if isinstance(broker, BrokerAddress) else BrokerAddress.parse(broker)
         self.clock: Clock = clock or RealClock()
         self.topics = Topics(prefix)
         self.zones = list(zones or [])
         self.frame = frame or fleet_frame(fleet, self.zones)
-        self.monitor = AirspaceMonitor(self.zones, self.frame) if self.zones else None
+        self.terrain = terrain
+        self.monitor = AirspaceMonitor(self.zones, self.frame, self._ground) if self.zones else None
+        self.terrain_monitor = TerrainMonitor(terrain, self.frame) if terrain is not None else None
         self.separation = SeparationMonitor(separation, on_loss=self._report_loss)
         self.events: list[AnyEvent] = []
         self._hub: Hub[AnyEvent] = Hub()
@@ -117,6 +126,7 @@ class SimulatedFleet:
                 ports=fleet.ports,
                 wind_xy=wind,
                 rng=random.Random(seed * 100_003 + i),
+                terrain=self._ground,
             )
             self.agents[drone.id] = DroneAgent(
                 sim,
@@ -127,6 +137,7 @@ class SimulatedFleet:
                 self.clock,
                 monitor=self.monitor,
                 separation=self.separation,
+                terrain_monitor=self.terrain_monitor,
                 telemetry_period_s=telemetry_period_s,
                 lost_link_after_s=lost_link_after_s,
                 session_expiry_s=session_expiry_s,
@@ -167,7 +178,7 @@ class SimulatedFleet:
     def watch_zone(self, zone: Zone) -> None:
         """Make the airspace monitor watch one more zone from now on (replacing one with its id)."""
         if self.monitor is None:
-            self.monitor = AirspaceMonitor([zone], self.frame)
+            self.monitor = AirspaceMonitor([zone], self.frame, self._ground)
             for agent in self.agents.values():
                 agent.monitor = self.monitor
         else:
@@ -184,6 +195,16 @@ class SimulatedFleet:
     def breaches(self) -> list[GeofenceBreach]:
         """Every geofence breach the airspace monitor has seen, in order."""
         return [e for e in self.events if isinstance(e, GeofenceBreach)]
+
+    @property
+    def terrain_violations(self) -> list[TerrainViolation]:
+        """Every terrain violation the terrain monitor has seen (a cruising drone below the
+        clearance or above the true-height ceiling), in order; none without terrain."""
+        return [e for e in self.events if isinstance(e, TerrainViolation)]
+
+    @property
+    def _ground(self) -> Terrain | None:
+        return self.terrain.terrain if self.terrain is not None else None
 
     @property
     def separation_losses(self) -> list[SeparationLoss]:
@@ -205,6 +226,7 @@ class SimulatedFleet:
                 lat=float(lat),
                 alt_m=round(max(loss.xyz[2], 0.0), 2),
                 mission_id=mission.mission_id if mission is not None else None,
+                altitude_frame=agent.sim.altitude_frame,
                 other_drone_id=loss.pair[1],
                 started_at=loss.start,
                 closest_m=round(loss.closest_m, 2),

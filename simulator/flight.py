@@ -14,11 +14,21 @@ Timing model (matches the planner, so planned ETAs hold):
   quarter). The code check happens when the drone reaches the ground.
 - Landing at a port starts a battery swap of ``turnaround_s``; a mission started during it takes
   off when the swap ends (the planner charges ``turnaround_s`` between trips).
+- The ground is at altitude 0, or over a terrain model (``SimDrone.terrain``) the model's height
+  under the drone: take-offs, pad stops, landings and glide-ins go from and to it. Over terrain
+  the waypoints' altitudes are a profile following the ground, and after its climb-out the drone
+  flies it linearly between waypoints (as the planner computes and the monitors check it); over
+  flat ground it changes altitude at ``VERTICAL_SPEED_MPS`` towards each waypoint's, as before.
 
 Energy model: ``DroneModel.leg_energy_wh`` per horizontal metre flown, with the payload on board;
 times a wind factor (air speed / ground speed, so a head wind costs more) and the injected drain
 factor. Hovering on hold drains at the cruise power (``wh_per_km`` x cruise speed). Pad service,
-vertical moves and ground time drain nothing, as in the planner.
+vertical moves and ground time drain nothing, as in the planner; over terrain the climbs along the
+route (not the climb-out) cost ``DroneModel.climb_energy_wh``, as in the planner.
+
+Every piece of path is recorded in the drone's trace with whether it was *cruising* (flying the
+route at its altitudes, or hovering there): the terrain monitor checks only those, not the
+climb-out, the descent of the final leg, pad stops and landings.
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ class StopService:
     elapsed: float = 0.0
     start_alt: float = 0.0
     target_alt: float = 0.0
+    ground_alt: float = 0.0  # the pad's ground
     acted: bool = False
     final: bool = False  # last stop at the last waypoint: land there, no climb
 
@@ -59,6 +70,7 @@ def step(d: SimDrone, dt: float, start: datetime) -> None:
     """Advance the simulation by ``dt`` seconds from time ``start``."""
     remaining = dt
     d._clock = start
+    here = d.position
     guard = 0
     while remaining > _EPS and guard < 10_000:
         guard += 1
@@ -71,7 +83,9 @@ def step(d: SimDrone, dt: float, start: datetime) -> None:
         d._finish_swap()
     if d.state not in FLYING:
         d.ground_speed = 0.0
-    d.trace.append(d.position)
+    if not d.trace or d.trace[-1] != d.position:
+        # Nothing moved it (holding, on the ground): a piece in place, cruising if hovering en route.
+        d.mark(d.cruising and d.position == here)
 
 
 def _advance(d: SimDrone, dt: float) -> float:
@@ -87,11 +101,13 @@ def _advance(d: SimDrone, dt: float) -> float:
     if s in ("landing", "emergency"):
         rate = EMERGENCY_DESCENT_MPS if s == "emergency" else VERTICAL_SPEED_MPS
         d.ground_speed = 0.0
-        t = min(dt, d.alt / rate)
+        ground = d.ground_at(d.x, d.y)
+        t = min(dt, max(0.0, d.alt - ground) / rate)
         d.alt -= rate * t
-        if d.alt <= _EPS:
+        if d.alt - ground <= _EPS:
             d._clock = _at(d, t)
             _touchdown(d)
+        d.mark(False)
         return dt - t
     if d.start_pending and d.mission is not None:
         # A start accepted during the battery swap or before its take-off time: take off the
@@ -128,20 +144,53 @@ def _cruise(d: SimDrone, dt: float) -> float:
         _drain(d, rate * air / v)
         d.distance_flown_m += moved
     d.x, d.y = d.x + dx * frac, d.y + dy * frac
-    if d.alt < talt:
+    climbing_out, before = d.climbing_out, d.alt
+    if d.terrain is not None and not climbing_out:
+        alt = d.alt + (talt - d.alt) * frac  # the profile, linear between waypoints
+    elif d.alt < talt:
         alt = min(talt, d.alt + VERTICAL_SPEED_MPS * t)
     else:
         alt = max(talt, d.alt - VERTICAL_SPEED_MPS * t)
-    if glide:
-        alt = min(alt, VERTICAL_SPEED_MPS * (t_need - t))
-    d.alt = max(alt, 0.0)
+    if climbing_out and alt == talt:
+        d.climbing_out = False
+    # Glide in: touch down on the last waypoint's ground exactly on arrival. Over terrain the glide
+    # may begin legs before the last (a profile's legs are short), over flat ground on the last.
+    approach = _approach_m(d) if d.terrain is not None else (0.0 if glide else None)
+    gliding = False
+    if approach is not None:
+        gx, gy, _ = d.route[-1]
+        cap = d.ground_at(gx, gy) + VERTICAL_SPEED_MPS * (t_need - t + approach / v)
+        gliding = alt > cap
+        alt = min(alt, cap)
+    d.alt = max(alt, 0.0) if d.terrain is None else alt
+    if d.terrain is not None and not climbing_out and d.alt > before:
+        _drain(d, d.model.climb_energy_wh(d.alt - before))
     d.ground_speed = v if t > 0 else 0.0
+    # The climb-out, the glide-in and any descent on a last leg that lands are not cruising.
+    cruising = not climbing_out and not gliding and not (glide and d.alt < before)
     if t >= t_need - _EPS:
         d._clock = _at(d, t)
         d.x, d.y = tx, ty
-        d.trace.append(d.position)
+        d.mark(cruising)
         _arrive(d, glide)
+    else:
+        d.mark(cruising)
     return dt - t
+
+
+def _approach_m(d: SimDrone) -> float | None:
+    """Horizontal metres from the waypoint the drone flies to to the route's end, if it glides in
+    there with no stop before (None: a stop comes first, or it ends with one)."""
+    m = d.mission
+    on_mission = m is not None and d.state != "returning" and d.returning_to is None
+    pending = m.stops[m.done_stops :] if m is not None and on_mission else []
+    if any(s.at >= d.next_wp for s in pending):
+        return None
+    route = d.route
+    return sum(
+        math.hypot(route[i + 1][0] - route[i][0], route[i + 1][1] - route[i][1])
+        for i in range(d.next_wp, len(route) - 1)
+    )
 
 
 def _at(d: SimDrone, t: float) -> datetime:
@@ -159,7 +208,6 @@ def _stops_at(d: SimDrone, index: int) -> list[tuple[int, Stop]]:
 def _arrive(d: SimDrone, glide: bool) -> None:
     d.flown.append(d.position)
     if glide:
-        d.alt = 0.0
         _touchdown(d)
         return
     _after_arrival_check(d, d._clock)
@@ -176,6 +224,7 @@ def _after_arrival_check(d: SimDrone, now: datetime | None) -> None:
             index,
             start_alt=d.alt,
             target_alt=d.route[d.next_wp][2],
+            ground_alt=d.ground_at(d.x, d.y),
             final=last_wp and len(stops) == 1,
         )
         d.state = "servicing"
@@ -201,15 +250,16 @@ def _service(d: SimDrone, dt: float) -> float:
     sv.elapsed += t
     d._clock = _at(d, t)
     e = sv.elapsed
+    g = sv.ground_alt
     if e < t_v:
-        d.alt = sv.start_alt * (1.0 - e / t_v)
+        d.alt = g + (sv.start_alt - g) * (1.0 - e / t_v)
     elif e <= total - t_v or sv.final:
-        d.alt = 0.0
+        d.alt = g
         if not sv.acted:
             sv.acted = True
             _act(d, sv.stop)
     else:
-        d.alt = sv.target_alt * (e - (total - t_v)) / t_v if t_v > 0 else sv.target_alt
+        d.alt = g + (sv.target_alt - g) * (e - (total - t_v)) / t_v if t_v > 0 else sv.target_alt
     if total == 0 and not sv.acted:
         sv.acted = True
         _act(d, sv.stop)
@@ -218,12 +268,16 @@ def _service(d: SimDrone, dt: float) -> float:
         d.mission.done_stops = sv.stop_index + 1
         d.service = None
         if sv.final:
-            d.alt = 0.0
+            d.alt = g
+            d.mark(False)
             _touchdown(d)
         else:
-            d.alt = sv.target_alt
+            d.alt, d.climbing_out = sv.target_alt, False  # back at the waypoint's altitude
             d.state = "en_route"
+            d.mark(False)
             _after_arrival_check(d, d._clock)
+    else:
+        d.mark(False)
     return dt - t
 
 
@@ -244,7 +298,8 @@ def _act(d: SimDrone, stop: Stop) -> None:
 
 
 def _touchdown(d: SimDrone) -> None:
-    d.alt, d.ground_speed = 0.0, 0.0
+    d.alt, d.ground_speed = d.ground_at(d.x, d.y), 0.0
+    d.climbing_out = False
     port = d._port_near(d.position)
     d._emit_event(Landed, d._clock, port_id=port.id if port else None)
     d.state = "fault" if d.state == "emergency" else "idle"

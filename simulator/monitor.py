@@ -4,6 +4,11 @@ It knows the zones' *true* footprints (no margin) in metres and checks every pie
 simulated drone flies, not only the sampled positions: a segment is in breach if some part of it
 lies inside an active zone's footprint at an altitude within the zone's band (altitude varies
 linearly along a segment). A drone that stays inside a zone is reported once per entry.
+
+Zone floors and ceilings are true heights. Over a terrain model the drone's altitude is above mean
+sea level, so the monitor compares the zones' bands with its **true height** (altitude less the
+ground below): each piece of path is sampled every ``step_m`` and its true height taken linear
+between samples. Without one the ground is flat at altitude 0 and the altitude is the true height.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import shapely
 from shapely.geometry import LineString, Point
 
 from airspace.frame import LocalFrame
 from airspace.obstacles import footprint_in_frame
+from airspace.terrain import DEFAULT_STEP_M, Terrain
 from airspace.zones import Zone
 
 XYZ = tuple[float, float, float]
@@ -67,8 +74,20 @@ def _polygon_intervals(p0: XYZ, p1: XYZ, geometry: shapely.Geometry) -> list[tup
 class AirspaceMonitor:
     """Checks flown path segments against the true zone footprints."""
 
-    def __init__(self, zones: list[Zone], frame: LocalFrame) -> None:
+    def __init__(
+        self,
+        zones: list[Zone],
+        frame: LocalFrame,
+        terrain: Terrain | None = None,
+        step_m: float = DEFAULT_STEP_M,
+    ) -> None:
+        """``terrain``: the ground under the drones, whose altitudes are then above mean sea level
+        (None: flat ground at 0); ``step_m``: the spacing of the ground samples along a piece."""
+        if not (step_m > 0 and math.isfinite(step_m)):
+            raise ValueError(f"step_m must be a positive number, got {step_m!r}")
         self.frame = frame
+        self.terrain = terrain
+        self.step_m = step_m
         self._zones: list[_ZoneXY] = []
         self._inside: dict[str, set[str]] = {}
         for zone in zones:
@@ -121,6 +140,8 @@ class AirspaceMonitor:
         A drone still inside a zone it was already reported in is not reported again until it has
         left it (a path piece that touches no active zone resets its state).
         """
+        if self.terrain is not None and path:
+            path = self.true_heights(path)
         inside_now: set[str] = set()
         for p0, p1 in itertools.pairwise(path):
             inside_now.update(self.zones_hit(p0, p1, at))
@@ -129,3 +150,17 @@ class AirspaceMonitor:
         before = self._inside.get(drone_id, set())
         self._inside[drone_id] = inside_now
         return sorted(inside_now - before)
+
+    def true_heights(self, path: list[XYZ]) -> list[XYZ]:
+        """The path (x, y, altitude AMSL) as (x, y, true height) points, sampled every ``step_m``
+        along each piece (every point kept), over the monitor's terrain."""
+        assert self.terrain is not None
+        pts = [np.asarray(path[0], dtype=float)]
+        for p0, p1 in itertools.pairwise(path):
+            a, b = np.asarray(p0, dtype=float), np.asarray(p1, dtype=float)
+            n = max(1, math.ceil(math.hypot(b[0] - a[0], b[1] - a[1]) / self.step_m))
+            pts.extend(a + (b - a) * (k / n) for k in range(1, n + 1))
+        xyz = np.asarray(pts)
+        lon, lat = self.frame.to_lonlat(xyz[:, 0], xyz[:, 1])
+        ground = self.terrain.heights_at(np.atleast_1d(lon), np.atleast_1d(lat))
+        return [(float(x), float(y), float(z - g)) for (x, y, z), g in zip(xyz, ground, strict=True)]

@@ -27,7 +27,7 @@ TOLERANCE_M = 0.5
 
 
 @dataclass(frozen=True, slots=True)
-class TerrainViolation:
+class BandViolation:
     """Where a drone left the band: its position, true height there and which limit it broke."""
 
     drone_id: str
@@ -58,7 +58,7 @@ class TerrainMonitor:
             pts.extend(a + (b - a) * (k / n) for k in range(1, n + 1))
         return np.asarray(pts)
 
-    def check_path(self, drone_id: str, path: list[XYZ], *, cruising: bool = True) -> list[TerrainViolation]:
+    def check_path(self, drone_id: str, path: list[XYZ], *, cruising: bool = True) -> list[BandViolation]:
         """Check a piece of path flown (x, y, altitude AMSL); return the violations *newly* begun
         (the worst sample of each kind). A piece in the band, or not cruising, resets the state."""
         if not path or not cruising:
@@ -78,7 +78,7 @@ class TerrainMonitor:
         before = self._out.get(drone_id, set())
         self._out[drone_id] = set(now)
         return [
-            TerrainViolation(
+            BandViolation(
                 drone_id, kind, float(lon[k]), float(lat[k]), float(xyz[k, 2]), float(true_h[k]), limit
             )
             for kind, (k, limit) in sorted(now.items())
