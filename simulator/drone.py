@@ -93,6 +93,7 @@ class SimDrone:
     alt: float = 0.0  # above the flat ground; above mean sea level over a terrain model
     home_alt: float = 0.0  # the ground where the drone last took off (relative altitudes' zero)
     climbing_out: bool = False  # after a take-off, until it reaches its waypoints' altitude
+    take_off_alt: float = 0.0  # the first waypoint's altitude at the last take-off: a free climb to it
     energy_wh: float = 0.0
     state: DroneState = "idle"
     heading_deg: float = 0.0
@@ -281,7 +282,8 @@ class SimDrone:
         self, start: XYZ, route: list[XYZ], stops: list[Stop], first: int, now: datetime
     ) -> str | None:
         available = self._available_wh(now) / max(self.faults.drain_factor, 1.0)
-        return plan_problem(self.model, start, route, stops, first, self.payload, available)
+        climbs = self.terrain is not None
+        return plan_problem(self.model, start, route, stops, first, self.payload, available, climbs)
 
     def _upload(self, cmd: UploadMission, now: datetime) -> tuple[bool, str | None]:
         if self.state not in ("idle", "ready"):
@@ -331,9 +333,14 @@ class SimDrone:
         self.route, self.next_wp, self.returning_to = route, 0, None
         self.state = "en_route"
         self.start_pending, self.start_at = False, None
-        self.home_alt, self.climbing_out = self.alt, True
-        self.flown = [self.position]
+        self._leave_ground(route)
         self._emit_event(TookOff, now)
+
+    def _leave_ground(self, route: list[XYZ]) -> None:
+        """Take off: the climb-out to the route's first altitude begins here."""
+        self.home_alt, self.climbing_out = self.alt, True
+        self.take_off_alt = route[0][2] if route else self.alt
+        self.flown = [self.position]
 
     def _reroute(self, cmd: Reroute) -> tuple[bool, str | None]:
         m = self.mission
@@ -372,8 +379,7 @@ class SimDrone:
         if self.state in ("idle", "ready"):
             self._finish_swap()
             self._emit_event(TookOff, self._clock)
-            self.home_alt, self.climbing_out = self.alt, True
-            self.flown = [self.position]
+            self._leave_ground(route)
         self.route, self.next_wp, self.returning_to = route, 0, port_id
         self.state, self.held_state, self.service = "returning", None, None
         return True, None

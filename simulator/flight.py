@@ -163,8 +163,10 @@ def _cruise(d: SimDrone, dt: float) -> float:
         gliding = alt > cap
         alt = min(alt, cap)
     d.alt = max(alt, 0.0) if d.terrain is None else alt
-    if d.terrain is not None and not climbing_out and d.alt > before:
-        _drain(d, d.model.climb_energy_wh(d.alt - before))
+    # Over terrain climbs cost energy, but for the take-off: the climb-out to the route's first altitude.
+    paid_from = max(before, d.take_off_alt) if climbing_out else before
+    if d.terrain is not None and d.alt > paid_from:
+        _drain(d, d.model.climb_energy_wh(d.alt - paid_from))
     d.ground_speed = v if t > 0 else 0.0
     # The climb-out, the glide-in and any descent on a last leg that lands are not cruising.
     cruising = not climbing_out and not gliding and not (glide and d.alt < before)

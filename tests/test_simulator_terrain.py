@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -25,8 +27,12 @@ from fleet.connection import BrokerAddress, client_id_from
 from fleet.description import Fleet, parse_fleet
 from fleet.link import FleetLink
 from fleet.messages import (
+    AbortMission,
     AltitudeFrame,
     Landed,
+    PickedUp,
+    PickupStop,
+    Reroute,
     ReturnToPort,
     Start,
     Telemetry,
@@ -35,6 +41,7 @@ from fleet.messages import (
     UploadMission,
 )
 from simulator.cli import main
+from simulator.drone import SimDrone
 from simulator.fleet_sim import SimulatedFleet
 
 LON0, LAT0, PIX = 114.30, 36.10, 0.0004
@@ -312,3 +319,97 @@ def test_simulate_with_a_bad_terrain_path_exits_2(tmp_path: Path, capsys: pytest
     fleet_path.write_text(json.dumps({**FLEET_DOC, "terrain": "gone.tif"}), encoding="utf-8")
     assert main(["--broker", "embedded", "--fleet", str(fleet_path)]) == 2
     assert "gone.tif: no such file" in capsys.readouterr().err
+
+
+# --- the drone alone, without a network ---------------------------------------------------------
+
+T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+EXPIRES = T0 + timedelta(days=1)
+
+
+def alone(fleet: Fleet, terrain: Terrain | None = AREA.terrain) -> SimDrone:
+    d = next(x for x in fleet.drones if x.id == "D1")
+    sim = SimDrone.at_home(
+        d, fleet.model_of(d), fleet.port(d.port), FRAME, ports=fleet.ports, terrain=terrain
+    )
+    sim.advance_to(T0)
+    return sim
+
+
+def upload_cmd(
+    waypoints: list[tuple[float, float, float]], frame: AltitudeFrame, mission_id: str = "M1", **kw: object
+) -> UploadMission:
+    return UploadMission(
+        drone_id="D1",
+        cmd_id=f"up-{mission_id}",
+        expires_at=EXPIRES,
+        mission_id=mission_id,
+        waypoints=waypoints,
+        altitude_frame=frame,
+        lost_link="hold",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_relative_waypoints_are_raised_by_the_pad_ground_and_reroutes_keep_the_mission_frame(
+    fleet: Fleet,
+) -> None:
+    sim = alone(fleet)
+    assert sim.apply(upload_cmd(level([(0, 0), (1000, 0)], 60.0), "relative"), T0) == (True, None)
+    assert sim.mission is not None
+    assert [round(w[2], 6) for w in sim.mission.route] == [PLAIN_M + 60.0] * 2
+    reroute = Reroute(
+        drone_id="D1", cmd_id="rr1", expires_at=EXPIRES, mission_id="M1", from_index=1,
+        waypoints=level([(1000, 200)], 50.0), stops=[],
+    )  # fmt: skip
+    assert sim.apply(reroute, T0) == (True, None)
+    assert sim.mission.route[1][2] == pytest.approx(PLAIN_M + 50.0)
+    assert sim.apply(AbortMission(drone_id="D1", cmd_id="ab", expires_at=EXPIRES, mission_id="M1"), T0)[0]
+    assert sim.apply(upload_cmd(level([(0, 0), (1000, 0)], 250.0), "amsl", "M2"), T0) == (True, None)
+    reroute = msgspec.structs.replace(
+        reroute, cmd_id="rr2", mission_id="M2", waypoints=level([(1000, 200)], 260.0)
+    )
+    assert sim.apply(reroute, T0) == (True, None)
+    assert [w[2] for w in sim.mission.route] == [250.0, 260.0]  # as given
+
+
+def test_a_pad_stop_on_the_ridge_goes_down_to_its_ground_and_the_climbs_are_paid(fleet: Fleet) -> None:
+    sim = alone(fleet)
+    crest = (1500.0, 0.0)
+    path = [(*_ll(0, 0), 160.0), (*_ll(*crest), 240.0), (*_ll(3000, 0), 160.0)]
+    stops = [PickupStop(at=1, request_id="R1", pickup_code="1", payload_kg=0.5)]
+    assert sim.apply(upload_cmd(path, "amsl", stops=stops), T0) == (True, None)
+    assert sim.apply(Start(drone_id="D1", cmd_id="go", expires_at=EXPIRES, mission_id="M1"), T0)[0]
+    events: list[object] = []
+    lowest_at_pad = math.inf
+    t = T0
+    while sim.state != "idle" and t < T0 + timedelta(minutes=30):
+        t += timedelta(seconds=1)
+        sim.advance_to(t)
+        events += sim.drain_events()
+        if sim.state == "servicing":
+            lowest_at_pad = min(lowest_at_pad, sim.alt)
+    ground = sim.ground_at(*crest)
+    assert ground == pytest.approx(PLAIN_M + RIDGE_M, abs=1.0)
+    assert lowest_at_pad == pytest.approx(ground, abs=0.01)  # down to the pad's ground, not to 0
+    (picked,) = [e for e in events if isinstance(e, PickedUp)]
+    assert picked.alt_m == pytest.approx(ground, abs=0.01) and picked.altitude_frame == "amsl"
+    (landed,) = [e for e in events if isinstance(e, Landed)]
+    assert landed.port_id == "B" and sim.alt == pytest.approx(PLAIN_M)
+    # The climb from the first waypoint to the crest's 240 m is paid (not the climb-out), as planned.
+    model = fleet.models["s"]
+    flat = model.leg_energy_wh(1500, 0) + model.leg_energy_wh(1500, 0.5)
+    assert sim.energy_used_wh == pytest.approx(flat + model.climb_energy_wh(80.0), rel=1e-6)
+
+
+def test_climbs_count_in_whether_a_mission_can_be_flown(fleet: Fleet) -> None:
+    # Up and down 1.9 km, ten times, over the pad: 570 Wh of climbs, more than the battery holds.
+    yoyo = [(*_ll(0, 0), alt) for alt in [100.0, 2000.0] * 10]
+    assert sim_ok(alone(fleet, None), yoyo, "relative")  # over flat ground the planner counts no climbs
+    problem = sim_ok(alone(fleet), yoyo, "amsl")
+    assert problem is not True and problem.startswith("mission needs")
+
+
+def sim_ok(sim: SimDrone, waypoints: list[tuple[float, float, float]], frame: AltitudeFrame) -> bool | str:
+    accepted, reason = sim.apply(upload_cmd(waypoints, frame), T0)
+    return True if accepted else str(reason)
