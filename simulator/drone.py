@@ -7,8 +7,11 @@ energy model the planner shares) is :mod:`simulator.flight`.
 altitudes are metres above it (``relative``), as they always were. With one (``terrain``), the
 drone's altitude is above mean sea level: it stands on, takes off from and lands at the ground
 height of the model. A mission's waypoints in frame ``amsl`` are flown as given; ``relative``
-ones are raised by the ground height where the drone takes off (MAVLink's relative-to-home).
-An ``amsl`` mission or return without a terrain model is refused.
+ones are raised by the ground height where the drone takes off (MAVLink's relative-to-home);
+``terrain`` ones are true heights the drone follows over the ground from stop to stop, as the
+planner computes them (:mod:`simulator.terrain_follow`): its route then has more waypoints than
+the mission, and the mission keeps the index of each of its own (stops index the route). An
+``amsl`` or ``terrain`` mission or return without a terrain model is refused.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+import msgspec
+
 from airspace.frame import LocalFrame
-from airspace.terrain import Terrain
+from airspace.terrain import AreaTerrain
 from fleet.description import Drone, DroneModel, Port
 from fleet.messages import (
     TAKE_OFF_WINDOW_PASSED,
@@ -47,9 +52,10 @@ from fleet.messages import (
 from simulator import flight
 from simulator.feasibility import plan_problem
 from simulator.flight import FLYING, XYZ, StopService
+from simulator.terrain_follow import follow_terrain
 
 PORT_RADIUS_M = 30.0  # a landing this close to a port is a landing at that port
-NEEDS_TERRAIN = "altitude frame amsl needs a terrain model (simulate --terrain)"
+NEEDS_TERRAIN = "altitude frame {} needs a terrain model (simulate --terrain)"
 _REMEMBERED_COMMANDS = 1000
 
 
@@ -64,7 +70,9 @@ class Faults:
 
 @dataclass(slots=True)
 class Mission:
-    """A mission as the drone holds it: waypoints in the local frame and stops by waypoint."""
+    """A mission as the drone holds it: its route (x, y in the local frame, altitude as flown) and
+    its stops by route index; ``plan`` the waypoints as sent (in ``altitude_frame``) and
+    ``vertex`` the route index of each (the same index but in the ``terrain`` frame)."""
 
     mission_id: str
     route: list[XYZ]
@@ -74,6 +82,8 @@ class Mission:
     lost_link_after_s: float | None = None  # None: the agent's default
     altitude_frame: AltitudeFrame = "relative"  # of its waypoints, re-routes' ones too
     alt_offset_m: float = 0.0  # added to its waypoints' altitudes (relative: the take-off ground)
+    plan: list[Waypoint] = field(default_factory=list)
+    vertex: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -87,7 +97,7 @@ class SimDrone:
     wind_xy: tuple[float, float] = (0.0, 0.0)
     rng: random.Random = field(default_factory=random.Random)
     faults: Faults = field(default_factory=Faults)
-    terrain: Terrain | None = None  # None: flat ground at altitude 0
+    terrain: AreaTerrain | None = None  # None: flat ground at altitude 0
     x: float = 0.0
     y: float = 0.0
     alt: float = 0.0  # above the flat ground; above mean sea level over a terrain model
@@ -159,7 +169,7 @@ class SimDrone:
         if self.terrain is None:
             return 0.0
         lon, lat = self.frame.to_lonlat(x, y)
-        return self.terrain.height_at(float(lon), float(lat))
+        return self.terrain.terrain.height_at(float(lon), float(lat))
 
     @property
     def cruising(self) -> bool:
@@ -253,10 +263,11 @@ class SimDrone:
         if isinstance(cmd, Reroute):
             return self._reroute(cmd)
         if isinstance(cmd, ReturnToPort):
-            if cmd.altitude_frame == "amsl" and self.terrain is None:
-                return False, NEEDS_TERRAIN
-            offset = 0.0 if cmd.altitude_frame == "amsl" else self._relative_zero()
-            return self._return(cmd.port_id, [self._xyz(w, offset) for w in cmd.waypoints])
+            if cmd.altitude_frame != "relative" and self.terrain is None:
+                return False, NEEDS_TERRAIN.format(cmd.altitude_frame)
+            offset = self._relative_zero() if cmd.altitude_frame == "relative" else 0.0
+            route, _, _ = self._route_for(cmd.altitude_frame, cmd.waypoints, [], offset)
+            return self._return(cmd.port_id, route)
         if isinstance(cmd, LandNow):
             if self.state in FLYING:
                 self.state, self.service, self.held_state = "landing", None, None
@@ -266,6 +277,18 @@ class SimDrone:
     def _xyz(self, w: Waypoint, offset: float) -> XYZ:
         x, y = self.frame.to_xy(w[0], w[1])
         return (float(x), float(y), float(w[2]) + offset)
+
+    def _route_for(
+        self, frame: AltitudeFrame, waypoints: list[Waypoint], stops: list[Stop], offset: float
+    ) -> tuple[list[XYZ], list[int], list[Stop]]:
+        """The route flown for ``waypoints`` in ``frame`` (``offset``: added to relative ones), the
+        route index of each waypoint, and ``stops`` re-indexed to the route."""
+        if frame != "terrain":
+            return [self._xyz(w, offset) for w in waypoints], list(range(len(waypoints))), stops
+        assert self.terrain is not None
+        ats = [s.at for s in stops]
+        route, vertex = follow_terrain(self.terrain, self.model, self.frame, waypoints, ats)
+        return route, vertex, [msgspec.structs.replace(s, at=vertex[s.at]) for s in stops]
 
     def _relative_zero(self) -> float:
         """The altitude ``relative`` waypoints are measured from: the ground where the drone takes
@@ -288,21 +311,23 @@ class SimDrone:
     def _upload(self, cmd: UploadMission, now: datetime) -> tuple[bool, str | None]:
         if self.state not in ("idle", "ready"):
             return False, f"missions are uploaded on the ground (state {self.state}); use reroute"
-        if cmd.altitude_frame == "amsl" and self.terrain is None:
-            return False, NEEDS_TERRAIN
-        offset = 0.0 if cmd.altitude_frame == "amsl" else self._relative_zero()
-        route = [self._xyz(w, offset) for w in cmd.waypoints]
-        problem = self._check_plan(self.position, route, list(cmd.stops), 0, now)
+        if cmd.altitude_frame != "relative" and self.terrain is None:
+            return False, NEEDS_TERRAIN.format(cmd.altitude_frame)
+        offset = self._relative_zero() if cmd.altitude_frame == "relative" else 0.0
+        route, vertex, stops = self._route_for(cmd.altitude_frame, cmd.waypoints, list(cmd.stops), offset)
+        problem = self._check_plan(self.position, route, stops, 0, now)
         if problem:
             return False, problem
         self.mission = Mission(
             cmd.mission_id,
             route,
-            list(cmd.stops),
+            stops,
             cmd.lost_link,
             lost_link_after_s=cmd.lost_link_after_s,
             altitude_frame=cmd.altitude_frame,
             alt_offset_m=offset,
+            plan=list(cmd.waypoints),
+            vertex=vertex,
         )
         self.state = "ready"
         self.start_pending = False
@@ -348,27 +373,45 @@ class SimDrone:
             return False, f"unknown mission {cmd.mission_id!r}"
         if self.state not in ("en_route", "holding", "ready"):
             return False, f"cannot reroute in state {self.state}"
-        if self.state != "ready" and cmd.from_index < self.next_wp:
-            return False, f"waypoint {cmd.from_index} is already passed (flying to {self.next_wp})"
-        if cmd.from_index > len(m.route):
-            return False, f"from_index {cmd.from_index} is beyond the mission's {len(m.route)} waypoints"
-        kept = [s for s in m.stops if s.at < cmd.from_index]
+        f, n = cmd.from_index, len(m.plan)
+        if f > n:
+            return False, f"from_index {f} is beyond the mission's {n} waypoints"
+        at = m.vertex[f] if f < n else len(m.route)  # the route index of waypoint f
+        if self.state != "ready" and at < self.next_wp:
+            flying_to = next((i for i, v in enumerate(m.vertex) if v >= self.next_wp), n)
+            return False, f"waypoint {f} is already passed (flying to {flying_to})"
+        kept = [s for s in m.stops if s.at < at]
         # A stop being serviced whose pick-up or hand-over already happened is done as well (held
         # while climbing back from a pad): its document is aboard, or no longer.
         done = m.done_stops + (1 if self.service is not None and self.service.acted else 0)
         if len(kept) < done:
             return False, "the reroute would undo completed stops"
-        route = m.route[: cmd.from_index] + [self._xyz(w, m.alt_offset_m) for w in cmd.waypoints]
-        stops = kept + list(cmd.stops)
-        first = self.next_wp if self.state != "ready" else 0
+        plan = m.plan[:f] + list(cmd.waypoints)
+        if m.altitude_frame != "terrain" or f == 0:
+            route, vertex, new = self._route_for(m.altitude_frame, plan, list(cmd.stops), m.alt_offset_m)
+            route = m.route[:f] + route[f:]  # identical but in the terrain frame, where f is 0
+            next_wp = self.next_wp
+        else:
+            # Over terrain the stretch from the last waypoint kept on is followed anew (from there
+            # the old profile led to the replaced waypoints).
+            assert self.terrain is not None  # a terrain mission was accepted
+            base = m.vertex[f - 1]
+            ats = [s.at - (f - 1) for s in cmd.stops if s.at >= f - 1]
+            tail, tail_vertex = follow_terrain(self.terrain, self.model, self.frame, plan[f - 1 :], ats)
+            route = m.route[: base + 1] + tail[1:]
+            vertex = m.vertex[:f] + [base + v for v in tail_vertex[1:]]
+            new = [msgspec.structs.replace(s, at=vertex[s.at]) for s in cmd.stops]
+            next_wp = min(self.next_wp, base + 1)
+        stops = kept + new
+        first = next_wp if self.state != "ready" else 0
         pending = [s for s in stops[done:] if s.at >= first]
         assert self._clock is not None
         problem = self._check_plan(self.position, route[first:], pending, first, self._clock)
         if problem:
             return False, problem
-        m.route, m.stops = route, stops
+        m.route, m.stops, m.plan, m.vertex = route, stops, plan, vertex
         if self.state != "ready":
-            self.route = route
+            self.route, self.next_wp = route, next_wp
         return True, None
 
     def _return(self, port_id: str, route: list[XYZ]) -> tuple[bool, str | None]:

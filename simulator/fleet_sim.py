@@ -126,7 +126,7 @@ class SimulatedFleet:
                 ports=fleet.ports,
                 wind_xy=wind,
                 rng=random.Random(seed * 100_003 + i),
-                terrain=self._ground,
+                terrain=terrain,
             )
             self.agents[drone.id] = DroneAgent(
                 sim,

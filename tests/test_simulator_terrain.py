@@ -29,6 +29,8 @@ from fleet.link import FleetLink
 from fleet.messages import (
     AbortMission,
     AltitudeFrame,
+    Delivered,
+    HandoverStop,
     Landed,
     PickedUp,
     PickupStop,
@@ -327,7 +329,7 @@ T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 EXPIRES = T0 + timedelta(days=1)
 
 
-def alone(fleet: Fleet, terrain: Terrain | None = AREA.terrain) -> SimDrone:
+def alone(fleet: Fleet, terrain: AreaTerrain | None = AREA) -> SimDrone:
     d = next(x for x in fleet.drones if x.id == "D1")
     sim = SimDrone.at_home(
         d, fleet.model_of(d), fleet.port(d.port), FRAME, ports=fleet.ports, terrain=terrain
@@ -413,3 +415,80 @@ def test_climbs_count_in_whether_a_mission_can_be_flown(fleet: Fleet) -> None:
 def sim_ok(sim: SimDrone, waypoints: list[tuple[float, float, float]], frame: AltitudeFrame) -> bool | str:
     accepted, reason = sim.apply(upload_cmd(waypoints, frame), T0)
     return True if accepted else str(reason)
+
+
+# --- the terrain frame: true heights the drone follows over the ground --------------------------
+
+
+async def test_a_terrain_frame_mission_follows_the_ground_from_stop_to_stop(
+    fleet: Fleet, broker: BrokerAddress, prefix: str
+) -> None:
+    link, sim = make(fleet, broker, prefix, AREA, drone_ids=["D1"])
+    crest = (1500.0, 0.0)
+    path = level([PORTS["A"], (700.0, 0.0), crest, PORTS["B"]], 60.0)  # true heights
+    stops = [
+        PickupStop(at=2, request_id="R1", pickup_code="1", payload_kg=0.5),
+        HandoverStop(at=3, request_id="R1", recipient_code="2"),
+    ]
+    samples: list[Telemetry] = []
+    _record(link, samples)
+    async with link, sim:
+        clock = link.clock
+        assert isinstance(clock, ScaledClock)
+        cmd = msgspec.structs.replace(mission(clock, "D1", path, "terrain"), stops=stops)
+        ack = await link.send(cmd)
+        assert ack.accepted, ack.reason
+        m = sim.drone("D1").mission
+        assert m is not None and len(m.plan) == 4 and len(m.route) > 4  # the ground followed
+        assert [m.route[m.vertex[s.at]] for s in stops] == [m.route[s.at] for s in m.stops]
+        assert (await link.send(go(clock, "D1"))).accepted
+        picked = await sim.wait_event("D1", PickedUp, timeout_s=30)
+        delivered = await sim.wait_event("D1", Delivered, timeout_s=30)
+        landed = await sim.wait_event("D1", Landed, timeout_s=30)
+    assert picked.code_ok and picked.alt_m == pytest.approx(float(_ground(np.array(crest[0]))), abs=1.0)
+    assert delivered.code_ok and landed.port_id == "B" and landed.alt_m == pytest.approx(PLAIN_M, abs=0.01)
+    assert sim.terrain_violations == [] and sim.breaches == []
+    assert {s.altitude_frame for s in samples} == {"amsl"}
+    assert max(s.alt_m for s in samples) > PLAIN_M + RIDGE_M + 30  # climbed over the ridge, above sea level
+
+
+def test_a_terrain_frame_reroute_keeps_the_mission_s_waypoint_indices(fleet: Fleet) -> None:
+    sim = alone(fleet)
+    path = level([PORTS["A"], (700.0, 0.0), (2200.0, 0.0), PORTS["B"]], 60.0)
+    stops = [
+        PickupStop(at=1, request_id="R1", pickup_code="1", payload_kg=0.5),
+        HandoverStop(at=3, request_id="R1", recipient_code="2"),
+    ]
+    assert sim.apply(upload_cmd(path, "terrain", stops=stops), T0) == (True, None)
+    assert sim.apply(Start(drone_id="D1", cmd_id="go", expires_at=EXPIRES, mission_id="M1"), T0)[0]
+    t = T0
+    while not (sim.state == "en_route" and sim.mission is not None and sim.mission.done_stops == 1):
+        t += timedelta(seconds=1)
+        sim.advance_to(t)
+    m = sim.mission
+    # From waypoint 2 on: a detour north, the hand-over at B (index 4 of the new list).
+    detour = level([(1500.0, 600.0), PORTS["B"]], 80.0)
+    reroute = Reroute(
+        drone_id="D1", cmd_id="rr", expires_at=EXPIRES, mission_id="M1", from_index=2, waypoints=detour,
+        stops=[HandoverStop(at=3, request_id="R1", recipient_code="2")],
+    )  # fmt: skip
+    assert sim.apply(reroute, t) == (True, None)
+    assert len(m.plan) == 4 and len(m.vertex) == 4 and m.plan[2] == detour[0]
+    x, y, alt = m.route[m.vertex[2]]
+    assert (x, y) == pytest.approx(FRAME.to_xy(*detour[0][:2]), abs=0.01)
+    assert alt - sim.ground_at(x, y) == pytest.approx(80.0, abs=4.0)  # its true height, within the margin
+    assert [s.at for s in m.stops] == [m.vertex[1], m.vertex[3]]
+    events: list[object] = []
+    while sim.state != "idle" and t < T0 + timedelta(minutes=30):
+        t += timedelta(seconds=1)
+        sim.advance_to(t)
+        events += sim.drain_events()
+    assert [type(e).__name__ for e in events if isinstance(e, Delivered | Landed)] == ["Delivered", "Landed"]
+
+
+def test_a_terrain_frame_without_a_terrain_model_is_refused(fleet: Fleet) -> None:
+    sim = alone(fleet, None)
+    assert sim.apply(upload_cmd(level([PORTS["A"], PORTS["B"]], 60.0), "terrain"), T0) == (
+        False,
+        "altitude frame terrain needs a terrain model (simulate --terrain)",
+    )
