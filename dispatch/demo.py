@@ -29,10 +29,10 @@ from dispatch.commands.plan import (
     summary_table,
     write_plan,
 )
-from dispatch.commands.terrain_args import TerrainInputError, add_terrain_argument
+from dispatch.commands.terrain_args import TerrainInputError
 from dispatch.live_demo import LiveOptions, print_summary, run_live
 from dispatch.logs import configure_logging
-from dispatch.sample_area import SAMPLE_DIR
+from dispatch.sample_area import SAMPLE_DIR, SAMPLE_TERRAIN
 from routing.planner import plan
 from routing.problem import PlanningProblem
 
@@ -62,7 +62,15 @@ def _parser() -> argparse.ArgumentParser:
         help="live part: weather go/no-go from an Open-Meteo hourly forecast (file or URL); "
         "unknown weather holds take-offs",
     )
-    add_terrain_argument(ap)
+    ap.add_argument(
+        "--terrain",
+        type=Path,
+        default=SAMPLE_TERRAIN,
+        metavar="DEM.tif",
+        help="terrain model the plan and the live part fly over (default: the sample's synthetic DEM of "
+        f"the Taihang foothills, {SAMPLE_TERRAIN.parent.name}/{SAMPLE_TERRAIN.name})",
+    )
+    ap.add_argument("--flat", action="store_true", help="no terrain model: flat ground at the pads' height")
     ap.add_argument("--headless", action="store_true", help="no live terminal display, only the summary")
     ap.add_argument("--live-only", action="store_true", help="skip the paths and the offline plan")
     ap.add_argument("--no-live", action="store_true", help="skip the live part (paths and plan only)")
@@ -95,7 +103,7 @@ def main(argv: list[str]) -> int:
             SAMPLE_DIR / "fleet.json",
             SAMPLE_DIR / "requests.json",
             at,
-            terrain=args.terrain,
+            terrain=None if args.flat else args.terrain,
         )
     except TerrainInputError as exc:
         print(f"dronedispatch demo: {exc}", file=sys.stderr)
@@ -143,8 +151,9 @@ def main(argv: list[str]) -> int:
     print_summary(summary)
     if args.json:
         print(json.dumps(summary.as_dict()))
-    # A geofence breach, a loss of separation or a broken chain fails the demo.
-    return 0 if summary.breaches == 0 and summary.separation_losses == 0 and summary.audit_ok else 1
+    # A geofence breach, a loss of separation, a terrain violation or a broken chain fails the demo.
+    safe = summary.breaches == 0 and summary.separation_losses == 0 and summary.terrain_violations == 0
+    return 0 if safe and summary.audit_ok else 1
 
 
 def _offline(problem: PlanningProblem, args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 
 from shapely.geometry import Point
 
+from airspace.terrain import AreaTerrain
 from airspace.zones import Zone, load_zones
 from dispatch.sample_area import SAMPLE_DIR
 from dispatch.service.dispatcher import Dispatcher
@@ -37,7 +38,6 @@ from fleet.description import Fleet, load_fleet, parse_fleet
 from fleet.link import FleetLink
 from fleet.signing import FleetSecret
 from simulator.fleet_sim import SimulatedFleet
-from simulator.monitor import AirspaceMonitor
 
 SIM_START = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 in Anyang (Asia/Shanghai, UTC+8)
 # :func:`point_ahead` keeps a pop-up zone's centre this far from other zones' margins: a drone fits
@@ -111,12 +111,7 @@ class System:
 
     def watch_zone(self, zone: Zone) -> None:
         """Make the simulator's breach monitor (the safety oracle) watch one more zone."""
-        assert self.sim.monitor is not None
-        zones = [*self.sim.monitor.zones, zone]
-        monitor = AirspaceMonitor(zones, self.sim.frame)
-        self.sim.monitor = monitor
-        for agent in self.sim.agents.values():
-            agent.monitor = monitor
+        self.sim.watch_zone(zone)
 
 
 async def seed(store: Store, fleet: Fleet) -> None:
@@ -138,11 +133,13 @@ async def running_system(
     plan_seconds: float = 0.3,
     pool: SolverPool | None = None,
     start_lead_s: float | None = None,
+    terrain: AreaTerrain | None = None,
 ) -> AsyncIterator[System]:
     """Seed ``store``, start the simulated fleet, the link and the dispatcher on one shared clock;
     the drones sign what they report and the link checks it, as in production. ``start_lead_s``:
     the dispatcher's start lead, if not its default (a long one keeps each drone on the ground
-    with its start acknowledged until the planned departure)."""
+    with its start acknowledged until the planned departure). ``terrain``: the dispatcher and the
+    drones fly over it."""
     fleet = sample_fleet(drones)
     secret = FleetSecret.generate()
     await seed(store, fleet)
@@ -155,6 +152,7 @@ async def running_system(
         zones=load_zones(SAMPLE_DIR / "zones.geojson"),
         telemetry_period_s=telemetry_period_s,
         fleet_secret=secret,
+        terrain=terrain,
     )
     client_id = f"disp-{prefix.split('/')[0]}"
     link = FleetLink(
@@ -172,7 +170,7 @@ async def running_system(
         settings = DispatcherSettings(plan_seconds=plan_seconds, silent_after_s=5.0 * speed)
         if start_lead_s is not None:
             settings = dataclasses.replace(settings, start_lead_s=start_lead_s)
-        dispatcher = Dispatcher(store, link, clock, settings, pool=pool)
+        dispatcher = Dispatcher(store, link, clock, settings, pool=pool, terrain=terrain)
         async with dispatcher:
             yield System(store, clock, sim, link, dispatcher, fleet, secret)
 

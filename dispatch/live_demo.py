@@ -58,6 +58,7 @@ class LiveSummary:
     not_filed: int = 0  # requests of the stream not filed before the run ended
     separation_losses: int = 0  # losses of separation the simulator's monitor saw
     closest_approach_m: float | None = None  # the closest of them (None: no loss)
+    terrain_violations: int = 0  # cruising out of the true-height band (simulator's terrain monitor)
     # Each urgent request's simulated minutes from filing to delivery (None: not delivered).
     urgent_minutes: dict[str, float | None] = field(default_factory=dict)
 
@@ -76,6 +77,7 @@ class LiveSummary:
             "km_flown": round(self.km_flown, 2),
             "geofence_breaches": self.breaches,
             "separation_losses": self.separation_losses,
+            "terrain_violations": self.terrain_violations,
             "closest_approach_m": (
                 None if self.closest_approach_m is None else round(self.closest_approach_m, 1)
             ),
@@ -190,6 +192,7 @@ async def run_live(
         return replace(
             summary,
             separation_losses=system.sim.separation.count,
+            terrain_violations=len(system.sim.terrain_violations),
             closest_approach_m=None if closest is None else closest.closest_m,
         )
 
@@ -364,6 +367,7 @@ def print_summary(summary: LiveSummary, out: TextIO | None = None) -> None:
         ("km flown", f"{summary.km_flown:.2f}"),
         ("geofence breaches", str(summary.breaches)),
         ("losses of separation", _separation_cell(summary)),
+        ("terrain violations", str(summary.terrain_violations)),
         ("audit chain", "verified" if summary.audit_ok else "BROKEN"),
         ("wall time (s)", f"{summary.wall_s:.1f}"),
     ]

@@ -124,6 +124,7 @@ async def live_system(
                 passwords=logins,
                 fleet_secret=secret,
                 weather=weather,  # the drones fly in the wind the dispatcher judges by
+                terrain=terrain,  # and over the ground it plans over
             )
             link = FleetLink(
                 replace(broker, username="dispatcher", password=logins["dispatcher"]),

@@ -55,8 +55,14 @@ def fleet_terrain_zones(area: AreaTerrain, models: Iterable[DroneModel]) -> tupl
     grades = [m.grade for m in models]
     if not grades:
         return ()
-    lo, hi = planning_band(area)
-    return terrain_zones(area.terrain, grade=min(grades), clearance_m=lo, ceiling_m=hi)
+    key = (_area_key(area), min(grades))
+    if key not in _ZONES:  # every round and intake decision over the same area asks again
+        lo, hi = planning_band(area)
+        _ZONES[key] = terrain_zones(area.terrain, grade=min(grades), clearance_m=lo, ceiling_m=hi)
+    return _ZONES[key]
+
+
+_ZONES: dict[tuple[object, ...], tuple[Zone, ...]] = {}
 
 
 def zones_in_band(zones: Iterable[Zone], area: AreaTerrain) -> tuple[Zone, ...]:
@@ -82,18 +88,21 @@ class LegHeights:
     clears: bool
 
 
-def _sample(xy: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Points along a polyline (local metres) at most ``step`` apart: distances, points, and the
-    indices of the polyline's own vertices among them."""
+def _sample(xy: np.ndarray, lonlat: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points along a polyline given in local metres and in lon/lat (the same vertices) at most
+    ``step`` apart: distances along it, the points in lon/lat (interpolated linearly between
+    vertices: within millimetres of the metric straight line over a leg), and the indices of the
+    polyline's own vertices among them."""
     if len(xy) == 1:
-        return np.zeros(1), xy.copy(), np.zeros(1, dtype=np.int64)
+        return np.zeros(1), lonlat.copy(), np.zeros(1, dtype=np.int64)
     seg = np.diff(xy, axis=0)
     lengths = np.hypot(seg[:, 0], seg[:, 1])
     counts = np.maximum(1, np.ceil(lengths / step).astype(np.int64))
     vertex = np.concatenate([[0], np.cumsum(counts)])
     k = np.repeat(np.arange(len(seg)), counts)
     t = (np.arange(int(counts.sum())) - vertex[k] + 1) / counts[k]
-    pts = np.vstack([xy[:1], xy[k] + t[:, None] * seg[k]])
+    step_ll = np.diff(lonlat, axis=0)
+    pts = np.vstack([lonlat[:1], lonlat[k] + t[:, None] * step_ll[k]])
     s = np.concatenate([[0.0], np.cumsum(np.repeat(lengths / counts, counts))])
     return s, pts, vertex
 
@@ -149,14 +158,21 @@ class TerrainArcs:
         return self.model.climb_energy_wh(float(self.climb_m[i, j]))
 
 
+def frame_for(points: Sequence[LonLat]) -> LocalFrame:
+    """A metric frame for heights over these points: centred on their middle, rounded to 0.01°
+    so that rounds over the same area share one (cached) projection."""
+    lon = round(sum(p[0] for p in points) / len(points), 2)
+    lat = round(sum(p[1] for p in points) / len(points), 2)
+    return LocalFrame.centred_on(lon, lat)
+
+
 def leg_heights(
     area: AreaTerrain, model: DroneModel, path: Sequence[LonLat], frame: LocalFrame | None = None
 ) -> LegHeights:
     """The profile a drone of ``model`` flies along ``path`` (lon/lat) over the area's terrain."""
-    frame = frame or LocalFrame.for_points(path)
-    s, xy, vertex = _sample(frame.points_to_xy(path), PLANNING_STEP_M)
-    lon, lat = frame.to_lonlat(xy[:, 0], xy[:, 1])
-    lonlat = np.column_stack([np.atleast_1d(lon), np.atleast_1d(lat)])
+    frame = frame or frame_for(path)
+    lonlat_v = np.asarray(path, dtype=float).reshape(-1, 2)
+    s, lonlat, vertex = _sample(frame.points_to_xy(lonlat_v), lonlat_v, PLANNING_STEP_M)
     ground = area.terrain.heights_at(lonlat[:, 0], lonlat[:, 1])
     lo, hi = planning_band(area)
     alt, clears = altitude_profile_batch(
@@ -180,6 +196,40 @@ def leg_heights(
     )
 
 
+# Climbs of the paths already profiled in this process (planning rounds and intake decisions
+# over the same pads ask for the same paths again): (area, model, path) -> (climb, clears).
+_CLIMBS: dict[tuple[object, ...], tuple[float, bool]] = {}
+_CLIMBS_MAX = 200_000
+
+
+def _area_key(area: AreaTerrain) -> tuple[object, ...]:
+    t = area.terrain
+    return (t.name, t.heights.shape, t.transform, hash(t.heights.tobytes()), area.clearance_m, area.ceiling_m)
+
+
+def _climbs(
+    area: AreaTerrain, model: DroneModel, paths: Sequence[Sequence[LonLat]], frame: LocalFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """The climb along each path and whether it clears, as one batch of profiles."""
+    lonlats = [np.asarray(p, dtype=float).reshape(-1, 2) for p in paths]
+    sizes = [len(p) for p in lonlats]
+    xy_all = frame.points_to_xy(np.vstack(lonlats))  # one projection for every vertex
+    cuts = np.cumsum(sizes)[:-1]
+    samples = [
+        _sample(xy, ll, PLANNING_STEP_M) for xy, ll in zip(np.split(xy_all, cuts), lonlats, strict=True)
+    ]
+    seg = np.repeat(np.arange(len(paths)), [len(s) for s, _, _ in samples])
+    s_all = np.concatenate([s for s, _, _ in samples])
+    pts = np.vstack([ll for _, ll, _ in samples])
+    ground = area.terrain.heights_at(pts[:, 0], pts[:, 1])
+    lo, hi = planning_band(area)
+    alt, clears = altitude_profile_batch(
+        s_all, ground, seg, cruise_m=model.cruise_altitude_m, grade=model.grade, clearance_m=lo, ceiling_m=hi
+    )
+    rise = np.clip(np.diff(alt), 0.0, None) * (np.diff(seg) == 0)
+    return np.bincount(seg[1:], weights=rise, minlength=len(paths)), clears
+
+
 def terrain_arcs(
     area: AreaTerrain,
     model: DroneModel,
@@ -187,34 +237,23 @@ def terrain_arcs(
     length_m: np.ndarray,
     path: Callable[[int, int], list[LonLat]],
 ) -> TerrainArcs:
-    """Climbs of every arc with a safe path (one batch of profiles for all of them)."""
+    """Climbs of every arc with a safe path (profiles not computed before in this process are
+    computed in one batch)."""
     n = len(points)
-    frame = LocalFrame.for_points(points)
+    frame = frame_for(points)
     arcs = [(i, j) for i in range(n) for j in range(n) if i != j and math.isfinite(float(length_m[i, j]))]
     climb = np.zeros((n, n))
     unclear: set[tuple[int, int]] = set()
-    if arcs:
-        samples = [_sample(frame.points_to_xy(path(i, j)), PLANNING_STEP_M) for i, j in arcs]
-        sizes = [len(s) for s, _, _ in samples]
-        seg = np.repeat(np.arange(len(arcs)), sizes)
-        s_all = np.concatenate([s for s, _, _ in samples])
-        xy = np.vstack([pts for _, pts, _ in samples])
-        lon, lat = frame.to_lonlat(xy[:, 0], xy[:, 1])
-        ground = area.terrain.heights_at(np.atleast_1d(lon), np.atleast_1d(lat))
-        lo, hi = planning_band(area)
-        alt, clears = altitude_profile_batch(
-            s_all,
-            ground,
-            seg,
-            cruise_m=model.cruise_altitude_m,
-            grade=model.grade,
-            clearance_m=lo,
-            ceiling_m=hi,
-        )
-        rise = np.clip(np.diff(alt), 0.0, None) * (np.diff(seg) == 0)
-        per_arc = np.bincount(seg[1:], weights=rise, minlength=len(arcs))
-        for k, (i, j) in enumerate(arcs):
-            climb[i, j] = per_arc[k]
-            if not clears[k]:
-                unclear.add((i, j))
+    base = (_area_key(area), model.cruise_altitude_m, model.grade) if arcs else ()
+    keys = [(*base, tuple(map(tuple, path(i, j)))) for i, j in arcs]
+    missing = [k for k in dict.fromkeys(keys) if k not in _CLIMBS]
+    if missing:
+        climbs, clears = _climbs(area, model, [k[-1] for k in missing], frame)
+        if len(_CLIMBS) + len(missing) > _CLIMBS_MAX:
+            _CLIMBS.clear()
+        _CLIMBS.update(zip(missing, zip(climbs.tolist(), clears.tolist(), strict=True), strict=True))
+    for (i, j), key in zip(arcs, keys, strict=True):
+        climb[i, j], ok = _CLIMBS[key]
+        if not ok:
+            unclear.add((i, j))
     return TerrainArcs(area, model, frame, climb, unclear, path, points)

@@ -50,9 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--terrain",
         default=None,
         metavar="DEM.tif",
-        help="terrain model, a GeoTIFF DEM on EPSG:4326 in metres above sea level (default: the one the "
-        "fleet file names, else flat ground): the drones fly altitudes above sea level over it and the "
-        "terrain monitor reports a cruise below the clearance or above the true-height ceiling",
+        help="terrain model, a GeoTIFF DEM on EPSG:4326 in metres above sea level (default: flat ground, "
+        "even if the fleet file names one: give the dispatcher the same --terrain): the drones fly "
+        "altitudes above sea level over it and the terrain monitor reports a cruise below the clearance "
+        "or above the true-height ceiling",
     )
     p.add_argument(
         "--speed", type=float, default=None, help="time acceleration (60: a minute per second; default 1)"
@@ -134,7 +135,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         fleet = load_fleet(args.fleet)
-        terrain = terrain_for(fleet, args.fleet, args.terrain)
+        # Only when asked: the dispatcher (run, serve) flies over terrain only with its own --terrain,
+        # and a simulator over terrain reports altitudes above sea level a flat dispatcher misjudges.
+        terrain = terrain_for(fleet, args.fleet, args.terrain) if args.terrain is not None else None
         zones = load_zones(args.zones) if args.zones else []
         clock = _clock(args)
         wind_mps, wind_from = _wind(args.wind)

@@ -16,6 +16,7 @@ Names (all prefixed ``dronedispatch_``):
 ``reroutes_total``                           counter   flights re-routed around a new zone
 ``cancel_steers_total``                      counter   flights re-routed to take a cancelled request off
 ``geofence_breaches_total``                  counter   breaches reported by drones
+``terrain_violations_total``                 counter   terrain clearance or ceiling breaks reported by drones
 ``separation_losses_total``                  counter   losses of separation reported by drones
 ``weather_holds_total``                      counter   trips kept on the ground by the weather or a grounding
 ``weather_returns_total``                    counter   drones in the air turned back by the weather ahead
@@ -122,6 +123,12 @@ async def metrics(state: State) -> Response[str]:
         [("", d.stats.cancel_steers)],
     )
     out.metric("geofence_breaches_total", "counter", "Geofence breaches reported.", [("", d.stats.breaches)])
+    out.metric(
+        "terrain_violations_total",
+        "counter",
+        "Terrain clearance or true-height ceiling violations reported.",
+        [("", d.stats.terrain_violations)],
+    )
     out.metric(
         "separation_losses_total",
         "counter",

@@ -40,6 +40,7 @@ from fleet.messages import (
     ReachedStop,
     Resume,
     State,
+    TerrainViolation,
     TookOff,
 )
 
@@ -144,6 +145,30 @@ class Events:
                     "geofence_breach",
                     actor=self.actor,
                     payload={"zone_id": u.zone_id, "lon": u.lon, "lat": u.lat},
+                )
+            case TerrainViolation():
+                self.stats.terrain_violations += 1
+                log.error(
+                    "TERRAIN VIOLATION: %s at %.1f m true height (%s, limit %.0f m)",
+                    u.drone_id,
+                    u.true_height_m,
+                    u.kind,
+                    u.limit_m,
+                )
+                await self.store.note(
+                    "drone",
+                    u.drone_id,
+                    "terrain_violation",
+                    actor=self.actor,
+                    payload={
+                        "kind": u.kind,
+                        "true_height_m": u.true_height_m,
+                        "limit_m": u.limit_m,
+                        "lon": u.lon,
+                        "lat": u.lat,
+                        "alt_m": u.alt_m,
+                        "mission_id": u.mission_id,
+                    },
                 )
             case LossOfSeparation():
                 self.stats.separation_losses += 1

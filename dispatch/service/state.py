@@ -89,6 +89,7 @@ class DispatcherStats:
     reroute_reaction_sim_s: list[float] = field(default_factory=list)
     breaches: int = 0
     separation_losses: int = 0  # reported by drones (the simulator's separation monitor)
+    terrain_violations: int = 0  # reported by drones (the simulator's terrain monitor)
     weather_holds: int = 0  # trips kept on the ground by the weather (or a grounding), per round
     weather_returns: int = 0  # drones in the air turned back by the weather ahead
     refused_events: Counter[str] = field(default_factory=Counter)  # by event (event_gate)
