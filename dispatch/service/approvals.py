@@ -1,0 +1,225 @@
+"""Approval mode: a flight that enters controlled airspace takes off only with the authority's approval.
+
+A flight enters controlled airspace when its route enters a zone of kind ``controlled`` in force
+during the flight, or climbs above the area's ceiling (``ceiling_m`` of ``fleet.json``)
+(:func:`routing.controlled.controlled_airspace`). With approval mode on (an :class:`Approver` is
+configured: ``authority.approval = required``), planning routes through controlled zones, and a
+committed flight that needs approval waits for the answer before anything is sent to its drone
+(:meth:`Approvals.cleared`, called by the dispatch of the flight, a background task: the event
+loop and the other drones go on meanwhile):
+
+- ``approved``: audited (``authority_approved``) and dispatched as usual; a departure slot passed
+  while waiting is moved later as for any late start;
+- ``denied``: audited (``authority_denied``), the flight is given up before take-off with the
+  reason ``authority_denied: <reason>`` (its requests go back to ``accepted`` saying so), and the
+  controlled zones it entered become no-fly zones for those requests: the next rounds plan them
+  around those zones, or give them up as ``unserved`` with that reason if nothing else serves
+  them (a denied flight above the ceiling: at once, as no route keeps its drones lower);
+- no answer in time (``timeout``): audited (``authority_timeout``), given up before take-off with
+  ``authority_timeout: ...``; then as a denial (``authority.approval_on_timeout = deny``) or
+  planned again as before, asking again (``retry``).
+
+Denials are kept in memory: after a restart the requests are planned as if none had been made,
+and any flight that enters controlled airspace asks again. Nothing takes off without an answer.
+This module does no network I/O itself: the :class:`Approver` (``dispatch.authority.approval``)
+does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from airspace.zones import Zone
+from dispatch.lifecycle import FlightState
+from dispatch.service.fleet_picture import FleetPicture
+from dispatch.service.flights import Flights
+from dispatch.service.missions import MissionSpec, Waypoint
+from dispatch.service.state import ActiveMission
+from dispatch.store import Store
+from routing.controlled import ControlledAirspace, FlownLeg, as_no_fly, controlled_airspace
+from routing.intents import OperationalIntent
+from routing.requests import Request
+
+log = logging.getLogger(__name__)
+
+Decision = Literal["approved", "denied", "timeout"]
+OnTimeout = Literal["deny", "retry"]
+DENIED = "authority_denied"
+TIMEOUT = "authority_timeout"
+CEILING = "@ceiling"  # among a request's denied airspace: a denied flight above the ceiling
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """What the authority is asked to approve: one flight and the controlled airspace it enters."""
+
+    flight_id: str
+    drone_id: str
+    waypoints: tuple[Waypoint, ...]
+    depart: datetime
+    arrive: datetime
+    end_port: str
+    intent: OperationalIntent | None
+    zones: tuple[Zone, ...]  # the controlled zones it enters
+    above_ceiling_m: float | None  # its highest altitude, when above the ceiling
+    ceiling_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The authority's answer: ``approved``, ``denied`` (with its reason) or ``timeout`` (none came)."""
+
+    decision: Decision
+    reason: str | None = None
+
+
+class Approver(Protocol):
+    """Asks the authority; never raises for the authority's failures (no answer is ``timeout``)."""
+
+    timeout_s: float
+
+    async def ask(self, request: ApprovalRequest) -> Answer:
+        """The authority's answer to ``request``."""
+
+    async def aclose(self) -> None:
+        """Release the approver's resources."""
+
+
+@dataclass(slots=True)
+class ApprovalStats:
+    """Approval requests since the process started, by outcome."""
+
+    asked: int = 0
+    approved: int = 0
+    denied: int = 0
+    timeouts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeniedGroup:
+    """Requests planned together in a round of their own, around the airspace denied to them."""
+
+    requests: tuple[Request, ...]
+    no_fly: tuple[Zone, ...]  # the denied controlled zones, as no-fly zones
+    reasons: dict[str, str]  # request id -> why (``authority_denied: ...``), if given up
+    ceiling: bool  # a flight of theirs above the ceiling was denied: given up at once
+
+
+def mission_legs(spec: MissionSpec) -> list[FlownLeg]:
+    """The mission's legs (waypoints split at its stops), each over the mission's whole window (a
+    zone in force at any time of the flight counts for every leg)."""
+    cuts = sorted({0, *(s.at for s in spec.stops), len(spec.waypoints) - 1})
+    legs = [spec.waypoints[a : b + 1] for a, b in itertools.pairwise(cuts) if b > a]
+    return [FlownLeg(w, spec.depart, spec.arrive) for w in legs or [spec.waypoints]]
+
+
+class Approvals:
+    """The dispatcher's approval mode: off until :meth:`configure` gives it an approver."""
+
+    def __init__(self, store: Store, picture: FleetPicture, flights: Flights, *, actor: str) -> None:
+        self.store = store
+        self.picture = picture
+        self.flights = flights
+        self.actor = actor
+        self.approver: Approver | None = None
+        self.on_timeout: OnTimeout = "deny"
+        self.stats = ApprovalStats()
+        # request id -> {controlled zone id (or CEILING): why it was denied}
+        self.denied: dict[str, dict[str, str]] = {}
+
+    def configure(self, approver: Approver | None, on_timeout: OnTimeout = "deny") -> None:
+        """Approval mode on with ``approver`` (None: off, controlled zones are avoided as no-fly)."""
+        self.approver, self.on_timeout = approver, on_timeout
+        self.picture.route_controlled(approver is not None)
+        self.flights.wake()
+
+    def airspace(self, spec: MissionSpec) -> ControlledAirspace:
+        """The controlled airspace the mission enters (nothing while approval mode is off)."""
+        if self.approver is None or self.picture.fleet is None:
+            return ControlledAirspace()
+        return controlled_airspace(
+            mission_legs(spec), self.picture.controlled, ceiling_m=self.picture.fleet.ceiling_m
+        )
+
+    async def cleared(self, m: ActiveMission) -> bool:
+        """Whether the planned mission may be dispatched: it needs no approval, or the authority
+        approved it. Otherwise the mission is given up (audited, with the reason) and False."""
+        entered = self.airspace(m.spec)
+        if self.approver is None or not entered.needs_approval:
+            return True
+        assert self.picture.fleet is not None
+        zones = tuple(z for z in self.picture.controlled if z.id in entered.zone_ids)
+        spec = m.spec
+        request = ApprovalRequest(
+            flight_id=m.mission_id,
+            drone_id=m.drone_id,
+            waypoints=spec.waypoints,
+            depart=spec.depart,
+            arrive=spec.arrive,
+            end_port=spec.end_port,
+            intent=spec.intent,
+            zones=zones,
+            above_ceiling_m=entered.above_ceiling_m,
+            ceiling_m=self.picture.fleet.ceiling_m,
+        )
+        self.stats.asked += 1
+        log.info("%s enters controlled airspace %s: asking for approval", m.mission_id, entered)
+        answer = await self.approver.ask(request)
+        payload = {
+            "zones": list(entered.zone_ids),
+            "above_ceiling_m": entered.above_ceiling_m,
+            "reason": answer.reason,
+        }
+        if answer.decision == "approved":
+            self.stats.approved += 1
+            await self.store.note(
+                "flight", m.mission_id, "authority_approved", actor=self.actor, payload=payload
+            )
+            return m.state == FlightState.PLANNED and not m.aborting
+        if answer.decision == "denied":
+            self.stats.denied += 1
+            why = f"{DENIED}: {answer.reason or 'no reason given'}"
+        else:
+            self.stats.timeouts += 1
+            why = f"{TIMEOUT}: no answer within {self.approver.timeout_s:g} s"
+        await self.store.note("flight", m.mission_id, why.split(":")[0], actor=self.actor, payload=payload)
+        log.warning("%s not flown: %s", m.mission_id, why)
+        if answer.decision == "denied" or self.on_timeout == "deny":
+            airspace = [*entered.zone_ids, *([CEILING] if entered.above_ceiling_m is not None else [])]
+            for rid in spec.request_ids:
+                self.denied.setdefault(rid, {}).update(dict.fromkeys(airspace, why))
+        await self.flights.abort(m, why)
+        return False
+
+    def groups(self, requests: Sequence[Request]) -> tuple[list[DeniedGroup], tuple[Request, ...]]:
+        """The requests with denied airspace, grouped by what was denied to them (each group is
+        planned in a round of its own around it), and the others."""
+        by_denied: dict[frozenset[str], list[Request]] = {}
+        free = []
+        for r in requests:
+            denied = self.denied.get(r.id)
+            if denied:
+                by_denied.setdefault(frozenset(denied), []).append(r)
+            else:
+                free.append(r)
+        groups = []
+        avoided = {z.id for z in self.picture.zones}  # approval mode turned off: avoided already
+        for ids, members in by_denied.items():
+            zones = as_no_fly(z for z in self.picture.all_zones if z.id in ids and z.id not in avoided)
+            reasons = {r.id: _last(self.denied[r.id]) for r in members}
+            groups.append(DeniedGroup(tuple(members), tuple(zones), reasons, CEILING in ids))
+        return groups, tuple(free)
+
+    def forget(self, request_ids: Sequence[str]) -> None:
+        """Forget the denials of requests no longer planned (final, or on a flight)."""
+        for rid in request_ids:
+            self.denied.pop(rid, None)
+
+
+def _last(denied: dict[str, str]) -> str:
+    return list(denied.values())[-1]
