@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Decide = Callable[[dict[str, Any]], tuple[str, str | None]]
@@ -70,6 +70,8 @@ class Receiver:
             def answer(self, body: dict[str, Any]) -> None:
                 with receiver.lock:
                     receiver.asked.append(body)
+                    key = self.headers.get("Idempotency-Key", "")
+                    receiver.attempts[key] = receiver.attempts.get(key, 0) + 1
                     decide = receiver.decide
                 decision, reason = decide(body) if decide is not None else ("pending", None)
                 out = json.dumps({"flight_id": body["flight_id"], "decision": decision, "reason": reason})

@@ -52,7 +52,11 @@ async def authority_approvals(dispatcher: Dispatcher, settings: AuthoritySetting
         timeout_s=settings.approval_timeout_s,
         poll_s=settings.approval_poll_s,
     )
-    dispatcher.approvals.configure(approver, "retry" if settings.approval_on_timeout == "retry" else "deny")
+    dispatcher.approvals.configure(
+        approver,
+        "retry" if settings.approval_on_timeout == "retry" else "deny",
+        ceiling_m=settings.ceiling_m,
+    )
     try:
         yield
     finally:

@@ -41,6 +41,7 @@ from dispatch.service.flights import Flights
 from dispatch.service.missions import MissionSpec, Waypoint
 from dispatch.service.state import ActiveMission
 from dispatch.store import Store
+from fleet.description import DEFAULT_CEILING_M
 from routing.controlled import ControlledAirspace, FlownLeg, as_no_fly, controlled_airspace
 from routing.intents import OperationalIntent
 from routing.requests import Request
@@ -128,31 +129,41 @@ class Approvals:
         self.actor = actor
         self.approver: Approver | None = None
         self.on_timeout: OnTimeout = "deny"
+        self.ceiling_m: float | None = None  # None: the fleet's ceiling_m
         self.stats = ApprovalStats()
         # request id -> {controlled zone id (or CEILING): why it was denied}
         self.denied: dict[str, dict[str, str]] = {}
+        self.approved: set[str] = set()  # flights approved by this process (not asked twice)
 
-    def configure(self, approver: Approver | None, on_timeout: OnTimeout = "deny") -> None:
-        """Approval mode on with ``approver`` (None: off, controlled zones are avoided as no-fly)."""
-        self.approver, self.on_timeout = approver, on_timeout
+    def configure(
+        self, approver: Approver | None, on_timeout: OnTimeout = "deny", *, ceiling_m: float | None = None
+    ) -> None:
+        """Approval mode on with ``approver`` (None: off, controlled zones are avoided as no-fly);
+        flights above ``ceiling_m`` (None: the fleet's ``ceiling_m``) need approval too."""
+        self.approver, self.on_timeout, self.ceiling_m = approver, on_timeout, ceiling_m
         self.picture.route_controlled(approver is not None)
         self.flights.wake()
 
     def airspace(self, spec: MissionSpec) -> ControlledAirspace:
         """The controlled airspace the mission enters (nothing while approval mode is off)."""
-        if self.approver is None or self.picture.fleet is None:
+        if self.approver is None:
             return ControlledAirspace()
-        return controlled_airspace(
-            mission_legs(spec), self.picture.controlled, ceiling_m=self.picture.fleet.ceiling_m
-        )
+        return controlled_airspace(mission_legs(spec), self.picture.controlled, ceiling_m=self.ceiling())
+
+    def ceiling(self) -> float:
+        """The height over which a flight needs approval."""
+        if self.ceiling_m is not None:
+            return self.ceiling_m
+        return self.picture.fleet.ceiling_m if self.picture.fleet is not None else DEFAULT_CEILING_M
 
     async def cleared(self, m: ActiveMission) -> bool:
         """Whether the planned mission may be dispatched: it needs no approval, or the authority
         approved it. Otherwise the mission is given up (audited, with the reason) and False."""
+        if m.mission_id in self.approved:
+            return True
         entered = self.airspace(m.spec)
         if self.approver is None or not entered.needs_approval:
             return True
-        assert self.picture.fleet is not None
         zones = tuple(z for z in self.picture.controlled if z.id in entered.zone_ids)
         spec = m.spec
         request = ApprovalRequest(
@@ -165,7 +176,7 @@ class Approvals:
             intent=spec.intent,
             zones=zones,
             above_ceiling_m=entered.above_ceiling_m,
-            ceiling_m=self.picture.fleet.ceiling_m,
+            ceiling_m=self.ceiling(),
         )
         self.stats.asked += 1
         log.info("%s enters controlled airspace %s: asking for approval", m.mission_id, entered)
@@ -177,6 +188,7 @@ class Approvals:
         }
         if answer.decision == "approved":
             self.stats.approved += 1
+            self.approved.add(m.mission_id)
             await self.store.note(
                 "flight", m.mission_id, "authority_approved", actor=self.actor, payload=payload
             )

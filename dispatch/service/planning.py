@@ -310,6 +310,10 @@ class Planning:
     async def dispatch(self, m: ActiveMission) -> None:
         """Record upload and start (same ids on every attempt), send the upload, then the start."""
         spec = m.spec
+        # Nothing is recorded for, or sent to, a drone whose flight enters controlled airspace
+        # before the authority approves it.
+        if not await self.approvals.cleared(m):
+            return
         codes = {r: await self.store.requests.codes_for_mission(r) for r in spec.request_ids}
         up, go = self.commander.upload(spec, codes), self.commander.start(spec)
         rec_up = await self.commander.record(up, spec.mission_id)
@@ -444,8 +448,7 @@ class Planning:
     async def continue_dispatch(self, m: ActiveMission, up: CommandView, go: CommandView) -> None:
         mid = m.mission_id
         if m.state == FlightState.PLANNED:
-            # Nothing is sent to a drone whose flight enters controlled airspace before the
-            # authority approves it (asked again after a restart: nothing was sent yet).
+            # A flight recovered before its approval came is asked about again (nothing was sent).
             if not await self.approvals.cleared(m):
                 return
             await self.store.flights.transition(mid, FlightState.COMMANDED, actor=self.actor)

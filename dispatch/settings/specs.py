@@ -524,6 +524,12 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "after a denial) or `retry` (planned again as before, asking again)",
     ),
     Setting(
+        "authority.ceiling_m",
+        None,
+        positive,
+        "metres above take-off over which a flight needs approval (unset: the fleet's `ceiling_m`, 120 m)",
+    ),
+    Setting(
         "weather.source",
         "--weather",
         weather_source,
