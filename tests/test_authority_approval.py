@@ -16,6 +16,7 @@ from shapely.geometry import LineString
 
 from airspace.paths import Airspace
 from airspace.zones import load_zones, parse_zones
+from dispatch.api.metrics import _Text, approval_metrics
 from dispatch.authority.approval import HttpApprover, read_answer
 from dispatch.harness import SIM_START, System, pads, request, running_system
 from dispatch.sample_area import SAMPLE_DIR
@@ -259,6 +260,12 @@ async def test_a_flight_through_a_controlled_zone_flies_once_approved(
         assert len(receiver.asked) == 1
         other = await deliver(system, "market-bureau", "tax-bureau")
         breaches = list(system.sim.breaches)
+        out = _Text()
+        approval_metrics(out, system.dispatcher.approvals.stats)
+    text = "\n".join(out.lines)
+    assert 'dronedispatch_authority_approvals_total{outcome="asked"} 1' in text
+    assert 'dronedispatch_authority_approvals_total{outcome="approved"} 1' in text
+    assert 'dronedispatch_authority_approvals_total{outcome="denied"} 0' in text
     (flight,) = await store.flights.carrying(rid)
     assert entered(flight.plan, controlled) == (CTL,)  # it flew through the zone
     print(
