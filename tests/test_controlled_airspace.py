@@ -11,9 +11,10 @@ import pytest
 from airspace.frame import LocalFrame
 from airspace.paths import Airspace
 from airspace.zones import ZoneFormatError, parse_zones, zones_to_geojson
-from dispatch.service.approvals import mission_legs
+from dispatch.service.approvals import CEILING, denied_groups, mission_legs
 from dispatch.service.missions import MissionSpec, StopSpec
 from routing.controlled import FlownLeg, as_no_fly, controlled_airspace, split_zones
+from routing.requests import Request
 
 T0 = datetime.fromisoformat("2026-12-05T08:00:00+00:00")
 LON, LAT = 114.40, 36.10
@@ -137,3 +138,30 @@ def test_a_mission_is_checked_leg_by_leg_at_its_stops() -> None:
     # the same zone off the pads, under the cruise: not entered
     aside = zones(circle("low", 1000, 0, 100, ceiling_m=60))
     assert not controlled_airspace(legs, aside).needs_approval
+
+
+def req(rid: str) -> Request:
+    return Request(rid, at(0, 0), at(100, 0), 0.5, "normal", T0, T0 + timedelta(hours=1))
+
+
+def test_denied_requests_are_planned_apart_around_what_was_denied_to_them() -> None:
+    a, b, c = zones(circle("a", 0, 0, 100), circle("b", 500, 0, 100), circle("c", 900, 0, 100))
+    denied = {
+        "R1": {"a": "authority_denied: exercise"},
+        "R2": {"a": "authority_denied: exercise"},
+        "R3": {"a": "authority_denied: busy", "b": "authority_denied: closed"},
+        "R4": {"gone": "authority_denied: old"},
+        "R5": {CEILING: "authority_denied: too high"},
+    }
+    rs = [req(f"R{i}") for i in range(1, 7)]
+    groups, free, lifted = denied_groups(rs, denied, [a, b, c], avoided=set())
+    by_members = {tuple(r.id for r in g.requests): g for g in groups}
+    assert set(by_members) == {("R1", "R2"), ("R3",), ("R5",)}
+    assert [(z.id, z.kind) for z in by_members["R1", "R2"].no_fly] == [("a", "no_fly")]
+    assert [z.id for z in by_members[("R3",)].no_fly] == ["a", "b"]
+    assert by_members[("R3",)].reasons == {"R3": "authority_denied: closed"}  # the latest denial
+    assert by_members[("R5",)].ceiling and not by_members["R1", "R2"].ceiling
+    assert [r.id for r in free] == ["R6", "R4"] and lifted == ["R4"]  # R4's zone is no longer in force
+    # zones already avoided (approval mode off) are not added twice
+    groups, free, _ = denied_groups([req("R1")], denied, [a], avoided={"a"})
+    assert groups == [] and [r.id for r in free] == ["R1"]

@@ -209,23 +209,13 @@ class Approvals:
         return False
 
     def groups(self, requests: Sequence[Request]) -> tuple[list[DeniedGroup], tuple[Request, ...]]:
-        """The requests with denied airspace, grouped by what was denied to them (each group is
-        planned in a round of its own around it), and the others."""
-        by_denied: dict[frozenset[str], list[Request]] = {}
-        free = []
-        for r in requests:
-            denied = self.denied.get(r.id)
-            if denied:
-                by_denied.setdefault(frozenset(denied), []).append(r)
-            else:
-                free.append(r)
-        groups = []
-        avoided = {z.id for z in self.picture.zones}  # approval mode turned off: avoided already
-        for ids, members in by_denied.items():
-            zones = as_no_fly(z for z in self.picture.all_zones if z.id in ids and z.id not in avoided)
-            reasons = {r.id: _last(self.denied[r.id]) for r in members}
-            groups.append(DeniedGroup(tuple(members), tuple(zones), reasons, CEILING in ids))
-        return groups, tuple(free)
+        """The requests with denied airspace, grouped (:func:`denied_groups`), and the others;
+        denials whose zones are gone are forgotten."""
+        groups, free, lifted = denied_groups(
+            requests, self.denied, self.picture.all_zones, {z.id for z in self.picture.zones}
+        )
+        self.forget(lifted)
+        return groups, free
 
     def forget(self, request_ids: Sequence[str]) -> None:
         """Forget the denials of requests no longer planned (final, or on a flight)."""
@@ -233,5 +223,30 @@ class Approvals:
             self.denied.pop(rid, None)
 
 
-def _last(denied: dict[str, str]) -> str:
-    return list(denied.values())[-1]
+def denied_groups(
+    requests: Sequence[Request],
+    denied: dict[str, dict[str, str]],
+    zones: Sequence[Zone],
+    avoided: set[str],
+) -> tuple[list[DeniedGroup], tuple[Request, ...], list[str]]:
+    """Split ``requests`` by the airspace ``denied`` to them (request id -> {zone id or
+    :data:`CEILING`: why}): one group per set denied, with those of ``zones`` (the zones in force)
+    as no-fly zones, except those already ``avoided`` (ids); the requests denied nothing; and the
+    requests whose denied zones are all gone (planned as the others, their denials to forget)."""
+    by_denied: dict[frozenset[str], list[Request]] = {}
+    free: list[Request] = []
+    for r in requests:
+        if denied.get(r.id):
+            by_denied.setdefault(frozenset(denied[r.id]), []).append(r)
+        else:
+            free.append(r)
+    groups, lifted = [], []
+    for ids, members in by_denied.items():
+        no_fly = as_no_fly(z for z in zones if z.id in ids and z.id not in avoided)
+        if not no_fly and CEILING not in ids:
+            lifted += [r.id for r in members]
+            free += members
+            continue
+        reasons = {r.id: list(denied[r.id].values())[-1] for r in members}
+        groups.append(DeniedGroup(tuple(members), tuple(no_fly), reasons, CEILING in ids))
+    return groups, tuple(free), lifted
