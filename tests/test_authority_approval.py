@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -172,8 +172,16 @@ def test_approval_mode_needs_an_http_receiver(command: str) -> None:
 # --- the dispatcher ---------------------------------------------------------------------------
 
 
-def controlled_circle(on_pad: str | None = None, radius_m: float = 120.0) -> dict[str, Any]:
-    """A controlled circle over the middle of the safe path from PICKUP to DROPOFF (or over a pad)."""
+def controlled_circle(
+    on_pad: str | None = None,
+    radius_m: float = 120.0,
+    *,
+    at: float = 0.5,
+    zone_id: str = CTL,
+    kind: str = "controlled",
+) -> dict[str, Any]:
+    """A controlled circle over the safe path from PICKUP to DROPOFF (``at``: the fraction of its
+    length; or over a pad)."""
     p = pads()
     if on_pad is not None:
         centre = (p[on_pad].lon, p[on_pad].lat)
@@ -183,13 +191,13 @@ def controlled_circle(on_pad: str | None = None, radius_m: float = 120.0) -> dic
         path = space.shortest_path(a, b, altitude_m=120, at=SIM_START)
         assert space.frame is not None
         line = space.frame.points_to_xy(path.waypoints)
-        mid = LineString(line).interpolate(0.5, normalized=True)
+        mid = LineString(line).interpolate(at, normalized=True)
         lon, lat = space.frame.to_lonlat(mid.x, mid.y)
         centre = (float(lon), float(lat))
     return {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": list(centre)},
-        "properties": {"id": CTL, "kind": "controlled", "radius_m": radius_m, "reason": "test control zone"},
+        "properties": {"id": zone_id, "kind": kind, "radius_m": radius_m, "reason": "test zone"},
     }
 
 
@@ -219,10 +227,16 @@ async def approval_system(
             await a.aclose()
 
 
-async def deliver(system: System, src: str = PICKUP, dst: str = DROPOFF, *, final: str = "delivered") -> str:
+async def deliver(
+    system: System, src: str = PICKUP, dst: str = DROPOFF, *, final: str = "delivered", rid: str | None = None
+) -> str:
+    """File a request (or follow ``rid``, filed already) until it is final and off every flight."""
     d, store = system.dispatcher, system.store
-    view = await d.submit(request(src, dst))
-    assert view.state == "accepted", view.intake
+    if rid is None:
+        view = await d.submit(request(src, dst))
+        assert view.state == "accepted", view.intake
+    else:
+        view = await store.requests.get(rid)
 
     async def done() -> bool:
         return (await store.requests.get(view.id)).state in ("delivered", "unserved", "failed") and not [
@@ -382,3 +396,60 @@ async def test_with_retry_no_answer_plans_the_work_again_and_asks_again(
     assert all(f.commands == () for f in flights[:2])
     assert all(entered(f.plan, controlled) == (CTL,) for f in flights)  # through the zone each time
     assert list(dict.fromkeys(a["flight_id"] for a in receiver.asked)) == [f.mission_id for f in flights]
+
+
+async def until(done: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    """Wait for the receiver's thread to see something (a bounded poll, not a sleep)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while not done():
+        assert loop.time() < end, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_airspace_changed_while_waiting_is_asked_about_again(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, receiver: Receiver
+) -> None:
+    answer = ["pending"]
+    receiver.decide = lambda body: (answer[0], None)
+    async with approval_system(store, broker, prefix, solver_pool, receiver) as (system, _):
+        d = system.dispatcher
+        rid = (await d.submit(request(PICKUP, DROPOFF))).id
+        await until(lambda: len(receiver.asked) > 0)
+        (waiting,) = [m for m in d.missions.values() if m.approving]
+        # a second controlled zone on its route while it waits: the approval asked for does not cover it
+        await d.add_zone(controlled_circle(at=0.85, radius_m=60.0, zone_id="ctl-late"), actor="operator")
+        answer[0] = "approved"
+        await deliver(system, rid=rid)
+    (flight,) = await store.flights.carrying(rid)
+    assert flight.mission_id == waiting.mission_id and flight.state == "completed"
+    keys = list(dict.fromkeys(a["report_id"] for a in receiver.asked))
+    assert keys == [f"{flight.mission_id}:approval", f"{flight.mission_id}:approval:2"]
+    second = next(a for a in receiver.asked if a["report_id"].endswith(":2"))
+    assert sorted(z["id"] for z in second["controlled_zones"]) == sorted([CTL, "ctl-late"])
+    history = await store.history("flight", flight.mission_id)
+    assert len([e for e in history if e.action == "authority_approved"]) == 2
+
+
+async def test_a_no_fly_zone_on_the_route_while_waiting_gives_the_flight_up(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, receiver: Receiver
+) -> None:
+    answer = ["pending"]
+    receiver.decide = lambda body: (answer[0], None)
+    async with approval_system(store, broker, prefix, solver_pool, receiver) as (system, _):
+        d = system.dispatcher
+        rid = (await d.submit(request(PICKUP, DROPOFF))).id
+        await until(lambda: len(receiver.asked) > 0)
+        closed = controlled_circle(at=0.85, radius_m=60.0, zone_id="nfz-late", kind="no_fly")
+        await d.add_zone(closed, actor="operator")
+        (nfz,) = parse_zones({"type": "FeatureCollection", "features": [closed]})
+        system.watch_zone(nfz)
+        answer[0] = "approved"
+        await deliver(system, rid=rid)
+        breaches = list(system.sim.breaches)
+    given_up, flown = sorted(await store.flights.carrying(rid), key=lambda f: f.created_at)
+    assert given_up.state == "aborted" and given_up.commands == ()
+    history = await store.history("flight", given_up.mission_id)
+    aborted = [e for e in history if e.action == "transition" and e.payload.get("to") == "aborted"]
+    assert "no-fly zone came into force on its route while it waited for approval" in str(aborted[-1].payload)
+    assert flown.state == "completed" and breaches == []

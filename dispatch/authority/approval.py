@@ -96,6 +96,7 @@ class HttpApprover:
             zones=[zone_item(z) for z in r.zones],
             above_ceiling_m=r.above_ceiling_m,
             ceiling_m=r.ceiling_m,
+            attempt=r.attempt,
         )
 
     async def ask(self, request: ApprovalRequest) -> Answer:

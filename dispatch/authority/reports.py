@@ -151,9 +151,11 @@ def approval_request(
     zones: list[dict[str, Any]],
     above_ceiling_m: float | None,
     ceiling_m: float,
+    attempt: int = 1,
 ) -> Report:
     """The request for approval of a flight that enters controlled airspace: the flight plan's
-    fields, the controlled zones it enters and, when it flies above the area's ceiling, how high."""
+    fields, the controlled zones it enters and, when it flies above the area's ceiling, how high.
+    A later ``attempt`` (the flight now enters airspace it was not approved for) has its own key."""
     body = plan_report(
         flight_id=flight_id,
         operator=operator,
@@ -168,7 +170,7 @@ def approval_request(
     )
     body.update(
         type="approval_request",
-        report_id=f"{flight_id}:approval",
+        report_id=f"{flight_id}:approval" + (f":{attempt}" if attempt > 1 else ""),
         controlled_zones=zones,
         above_ceiling=(
             None

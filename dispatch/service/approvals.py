@@ -39,6 +39,7 @@ from dispatch.lifecycle import FlightState
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
 from dispatch.service.missions import MissionSpec, Waypoint
+from dispatch.service.reroute import route_clear
 from dispatch.service.state import ActiveMission
 from dispatch.store import Store
 from fleet.description import DEFAULT_CEILING_M
@@ -69,6 +70,7 @@ class ApprovalRequest:
     zones: tuple[Zone, ...]  # the controlled zones it enters
     above_ceiling_m: float | None  # its highest altitude, when above the ceiling
     ceiling_m: float
+    attempt: int = 1  # asked again: the flight now enters controlled airspace it was not approved for
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,13 +160,41 @@ class Approvals:
 
     async def cleared(self, m: ActiveMission) -> bool:
         """Whether the planned mission may be dispatched: it needs no approval, or the authority
-        approved it. Otherwise the mission is given up (audited, with the reason) and False."""
-        if m.mission_id in self.approved:
+        approved it. Otherwise the mission is given up (audited, with the reason) and False.
+
+        While it waits, zone scans leave it alone (``m.approving``); once approved, it is asked
+        about again if it now enters controlled airspace it was not approved for, and given up if a
+        no-fly zone came into force on its route meanwhile (its work is planned again)."""
+        if self.approver is None or m.mission_id in self.approved:
             return True
-        entered = self.airspace(m.spec)
-        if self.approver is None or not entered.needs_approval:
-            return True
-        zones = tuple(z for z in self.picture.controlled if z.id in entered.zone_ids)
+        approved: ControlledAirspace | None = None
+        attempt = 0
+        m.approving = True
+        try:
+            while (entered := self.airspace(m.spec)).needs_approval and not _covers(approved, entered):
+                attempt += 1
+                answer = await self._ask(m, entered, attempt)
+                if answer.decision != "approved":
+                    await self._refused(m, entered, answer)
+                    return False
+                approved = entered
+        finally:
+            m.approving = False
+        if approved is None:
+            return True  # no approval needed (any more)
+        self.approved.add(m.mission_id)
+        if m.state != FlightState.PLANNED or m.aborting:
+            return False
+        if not route_clear(self.picture.airspace, m.spec.waypoints, m.spec.depart, m.spec.arrive):
+            await self.flights.abort(
+                m, "a no-fly zone came into force on its route while it waited for approval"
+            )
+            return False
+        return True
+
+    async def _ask(self, m: ActiveMission, entered: ControlledAirspace, attempt: int) -> Answer:
+        """Ask the authority about the mission (audited when approved)."""
+        assert self.approver is not None
         spec = m.spec
         request = ApprovalRequest(
             flight_id=m.mission_id,
@@ -174,39 +204,44 @@ class Approvals:
             arrive=spec.arrive,
             end_port=spec.end_port,
             intent=spec.intent,
-            zones=zones,
+            zones=tuple(z for z in self.picture.controlled if z.id in entered.zone_ids),
             above_ceiling_m=entered.above_ceiling_m,
             ceiling_m=self.ceiling(),
+            attempt=attempt,
         )
         self.stats.asked += 1
         log.info("%s enters controlled airspace %s: asking for approval", m.mission_id, entered)
         answer = await self.approver.ask(request)
-        payload = {
-            "zones": list(entered.zone_ids),
-            "above_ceiling_m": entered.above_ceiling_m,
-            "reason": answer.reason,
-        }
         if answer.decision == "approved":
             self.stats.approved += 1
-            self.approved.add(m.mission_id)
             await self.store.note(
-                "flight", m.mission_id, "authority_approved", actor=self.actor, payload=payload
+                "flight",
+                m.mission_id,
+                "authority_approved",
+                actor=self.actor,
+                payload=_payload(entered, answer),
             )
-            return m.state == FlightState.PLANNED and not m.aborting
+        return answer
+
+    async def _refused(self, m: ActiveMission, entered: ControlledAirspace, answer: Answer) -> None:
+        """Give the mission up after a denial or no answer (audited); a denial (and no answer, when
+        ``on_timeout`` is ``deny``) makes its airspace denied to its requests."""
+        assert self.approver is not None
         if answer.decision == "denied":
             self.stats.denied += 1
-            why = f"{DENIED}: {answer.reason or 'no reason given'}"
+            action, why = DENIED, f"{DENIED}: {answer.reason or 'no reason given'}"
         else:
             self.stats.timeouts += 1
-            why = f"{TIMEOUT}: no answer within {self.approver.timeout_s:g} s"
-        await self.store.note("flight", m.mission_id, why.split(":")[0], actor=self.actor, payload=payload)
+            action, why = TIMEOUT, f"{TIMEOUT}: no answer within {self.approver.timeout_s:g} s"
+        await self.store.note(
+            "flight", m.mission_id, action, actor=self.actor, payload=_payload(entered, answer)
+        )
         log.warning("%s not flown: %s", m.mission_id, why)
         if answer.decision == "denied" or self.on_timeout == "deny":
             airspace = [*entered.zone_ids, *([CEILING] if entered.above_ceiling_m is not None else [])]
-            for rid in spec.request_ids:
+            for rid in m.spec.request_ids:
                 self.denied.setdefault(rid, {}).update(dict.fromkeys(airspace, why))
         await self.flights.abort(m, why)
-        return False
 
     def groups(self, requests: Sequence[Request]) -> tuple[list[DeniedGroup], tuple[Request, ...]]:
         """The requests with denied airspace, grouped (:func:`denied_groups`), and the others;
@@ -221,6 +256,22 @@ class Approvals:
         """Forget the denials of requests no longer planned (final, or on a flight)."""
         for rid in request_ids:
             self.denied.pop(rid, None)
+
+
+def _covers(approved: ControlledAirspace | None, entered: ControlledAirspace) -> bool:
+    """Whether an approval for ``approved`` covers the controlled airspace ``entered``."""
+    if approved is None:
+        return False
+    high = entered.above_ceiling_m is None or approved.above_ceiling_m is not None
+    return high and set(entered.zone_ids) <= set(approved.zone_ids)
+
+
+def _payload(entered: ControlledAirspace, answer: Answer) -> dict[str, object]:
+    return {
+        "zones": list(entered.zone_ids),
+        "above_ceiling_m": entered.above_ceiling_m,
+        "reason": answer.reason,
+    }
 
 
 def denied_groups(

@@ -66,6 +66,8 @@ def must_reroute(
     one committed a moment before the zone came would otherwise take off into it."""
     if m.state in (FlightState.COMPLETED, FlightState.ABORTED) or m.rerouting or m.aborting:
         return False
+    if m.approving:
+        return False  # nothing sent yet: checked against the zones once approved (approvals.cleared)
     if pos is None:
         return False
     first = next_waypoint(airspace, pos, m.waypoints, max(1, m.reached_at))
