@@ -21,9 +21,10 @@ from dispatch.authority.approval import HttpApprover, read_answer
 from dispatch.harness import SIM_START, System, pads, request, running_system
 from dispatch.sample_area import SAMPLE_DIR
 from dispatch.service.approvals import ApprovalRequest, mission_legs
+from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.missions import MissionSpec
 from dispatch.service.solver_pool import SolverPool
-from dispatch.settings import SettingsError, add_settings_arguments, load_settings
+from dispatch.settings import DispatcherSettings, SettingsError, add_settings_arguments, load_settings
 from dispatch.store import Store
 from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
@@ -317,6 +318,7 @@ async def test_a_denied_flight_is_not_flown_and_its_request_is_planned_around_th
     assert back[-1].payload["details"]["reason"] == "authority_denied: military exercise"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # dispatcher logic: one database is enough
 async def test_a_denied_request_that_only_the_zone_serves_ends_unserved_with_the_reason(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, receiver: Receiver
 ) -> None:
@@ -353,6 +355,7 @@ async def test_no_answer_in_time_keeps_the_flight_on_the_ground(
     assert (stats.asked, stats.timeouts, stats.approved) == (1, 1, 0)
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # dispatcher logic: one database is enough
 async def test_a_flight_above_the_ceiling_asks_and_one_below_does_not(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, receiver: Receiver
 ) -> None:
@@ -376,6 +379,7 @@ async def test_a_flight_above_the_ceiling_asks_and_one_below_does_not(
             assert body["above_ceiling"] == {"height_dm": round(top * 10), "ceiling_dm": 1200}
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # dispatcher logic: one database is enough
 async def test_with_retry_no_answer_plans_the_work_again_and_asks_again(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, receiver: Receiver
 ) -> None:
@@ -407,6 +411,7 @@ async def until(done: Callable[[], bool], timeout_s: float = 30.0) -> None:
         await asyncio.sleep(0.01)
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # dispatcher logic: one database is enough
 async def test_airspace_changed_while_waiting_is_asked_about_again(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, receiver: Receiver
 ) -> None:
@@ -431,6 +436,7 @@ async def test_airspace_changed_while_waiting_is_asked_about_again(
     assert len([e for e in history if e.action == "authority_approved"]) == 2
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # dispatcher logic: one database is enough
 async def test_a_no_fly_zone_on_the_route_while_waiting_gives_the_flight_up(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, receiver: Receiver
 ) -> None:
@@ -453,3 +459,46 @@ async def test_a_no_fly_zone_on_the_route_while_waiting_gives_the_flight_up(
     aborted = [e for e in history if e.action == "transition" and e.payload.get("to") == "aborted"]
     assert "no-fly zone came into force on its route while it waited for approval" in str(aborted[-1].payload)
     assert flown.state == "completed" and breaches == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # dispatcher logic: one database is enough
+async def test_a_flight_waiting_at_a_restart_is_asked_about_again_before_anything_is_sent(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, receiver: Receiver
+) -> None:
+    answer = ["pending"]
+    receiver.decide = lambda body: (answer[0], None)
+    async with approval_system(store, broker, prefix, solver_pool, receiver) as (system, _):
+        first = system.dispatcher
+        rid = (await first.submit(request(PICKUP, DROPOFF))).id
+        await until(lambda: len(receiver.asked) > 0)
+        (waiting,) = [m for m in first.missions.values() if m.approving]
+        await first.stop()  # the process dies while the flight waits
+        assert (await store.flights.get(waiting.mission_id)).commands == ()
+        asked_before = len(receiver.asked)
+        second = Dispatcher(
+            store,
+            system.link,
+            system.clock,
+            DispatcherSettings(plan_seconds=0.3, silent_after_s=750.0),
+            pool=solver_pool,
+        )
+        again = HttpApprover(receiver.url, system.clock, operator="op-anyang", timeout_s=30.0, poll_s=0.02)
+        second.approvals.configure(again, ceiling_m=ABOVE_LAYERS_M)  # before the start, as run and serve do
+        answer[0] = "approved"
+        try:
+            async with second:
+
+                async def done() -> bool:
+                    return (await store.requests.get(rid)).state == "delivered" and not second.missions
+
+                await second.wait_until(done, timeout_s=90)
+        finally:
+            await again.aclose()
+    flight = await store.flights.get(waiting.mission_id)
+    assert flight.state == "completed"  # the same flight, flown once approved
+    assert len(receiver.asked) > asked_before
+    assert {a["report_id"] for a in receiver.asked} == {f"{waiting.mission_id}:approval"}
+    history = await store.history("flight", waiting.mission_id)
+    approved = [e.seq for e in history if e.action == "authority_approved"]
+    commanded = [e.seq for e in history if e.action == "transition" and e.payload.get("to") == "commanded"]
+    assert len(approved) == 1 and commanded and approved[0] < commanded[0]
