@@ -18,6 +18,7 @@ from airspace.paths import Airspace
 from airspace.zones import load_zones, parse_zones
 from dispatch.api.metrics import _Text, approval_metrics
 from dispatch.authority.approval import HttpApprover, read_answer
+from dispatch.authority.wiring import authority_approvals
 from dispatch.harness import SIM_START, System, pads, request, running_system
 from dispatch.sample_area import SAMPLE_DIR
 from dispatch.service.approvals import ApprovalRequest, mission_legs
@@ -25,6 +26,7 @@ from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.missions import MissionSpec
 from dispatch.service.solver_pool import SolverPool
 from dispatch.settings import DispatcherSettings, SettingsError, add_settings_arguments, load_settings
+from dispatch.settings.model import AuthoritySettings
 from dispatch.store import Store
 from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
@@ -482,18 +484,19 @@ async def test_a_flight_waiting_at_a_restart_is_asked_about_again_before_anythin
             DispatcherSettings(plan_seconds=0.3, silent_after_s=750.0),
             pool=solver_pool,
         )
-        again = HttpApprover(receiver.url, system.clock, operator="op-anyang", timeout_s=30.0, poll_s=0.02)
-        second.approvals.configure(again, ceiling_m=ABOVE_LAYERS_M)  # before the start, as run and serve do
+        # as run and serve do: approval mode set before the dispatcher starts
+        settings = AuthoritySettings(
+            report=receiver.url, approval="required", approval_poll_s=0.02, ceiling_m=ABOVE_LAYERS_M
+        )
         answer[0] = "approved"
-        try:
-            async with second:
+        async with authority_approvals(second, settings), second:
+            assert second.approvals.approver is not None
 
-                async def done() -> bool:
-                    return (await store.requests.get(rid)).state == "delivered" and not second.missions
+            async def done() -> bool:
+                return (await store.requests.get(rid)).state == "delivered" and not second.missions
 
-                await second.wait_until(done, timeout_s=90)
-        finally:
-            await again.aclose()
+            await second.wait_until(done, timeout_s=90)
+        assert second.approvals.approver is None  # off again after the block
     flight = await store.flights.get(waiting.mission_id)
     assert flight.state == "completed"  # the same flight, flown once approved
     assert len(receiver.asked) > asked_before
