@@ -485,11 +485,9 @@ async def test_a_flight_waiting_at_a_restart_is_asked_about_again_before_anythin
             pool=solver_pool,
         )
         # as run and serve do: approval mode set before the dispatcher starts
-        settings = AuthoritySettings(
-            report=receiver.url, approval="required", approval_poll_s=0.02, ceiling_m=ABOVE_LAYERS_M
-        )
+        settings = AuthoritySettings(report=receiver.url, approval="required", approval_poll_s=0.02)
         answer[0] = "approved"
-        async with authority_approvals(second, settings), second:
+        async with authority_approvals(second, settings, ceiling_m=ABOVE_LAYERS_M), second:
             assert second.approvals.approver is not None
 
             async def done() -> bool:

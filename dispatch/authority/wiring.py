@@ -37,8 +37,11 @@ async def authority_reporting(
 
 
 @contextlib.asynccontextmanager
-async def authority_approvals(dispatcher: Dispatcher, settings: AuthoritySettings) -> AsyncIterator[None]:
-    """Approval mode on the dispatcher while the block runs, as ``settings`` say. Entered before the
+async def authority_approvals(
+    dispatcher: Dispatcher, settings: AuthoritySettings, *, ceiling_m: float | None = None
+) -> AsyncIterator[None]:
+    """Approval mode on the dispatcher while the block runs, as ``settings`` say; flights above
+    ``ceiling_m`` (``terrain.ceiling_m``; None: the fleet's) need approval too. Entered before the
     dispatcher starts, so that no flight recovered at its start is dispatched unapproved."""
     if settings.approval != "required":
         yield
@@ -55,7 +58,7 @@ async def authority_approvals(dispatcher: Dispatcher, settings: AuthoritySetting
     dispatcher.approvals.configure(
         approver,
         "retry" if settings.approval_on_timeout == "retry" else "deny",
-        ceiling_m=settings.ceiling_m,
+        ceiling_m=ceiling_m,
     )
     try:
         yield

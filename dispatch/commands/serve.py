@@ -124,7 +124,7 @@ async def _serve(settings: Settings, terrain: AreaTerrain | None = None) -> int:
             dispatcher = Dispatcher(store, link, clock, settings.dispatcher, terrain=terrain)
             async with (
                 link,
-                authority_approvals(dispatcher, settings.authority),
+                authority_approvals(dispatcher, settings.authority, ceiling_m=settings.terrain.ceiling_m),
                 dispatcher,
                 authority_reporting(dispatcher, settings.authority) as authority,
                 weather_watching(dispatcher, settings.weather),

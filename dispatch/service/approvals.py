@@ -1,7 +1,8 @@
 """Approval mode: a flight that enters controlled airspace takes off only with the authority's approval.
 
 A flight enters controlled airspace when its route enters a zone of kind ``controlled`` in force
-during the flight, or climbs above the area's ceiling (``ceiling_m`` of ``fleet.json``)
+during the flight, or is planned above the area's ceiling (``terrain.ceiling_m`` in ``run`` and
+``serve``, else the fleet's ``ceiling_m``: a true height, compared with its mission's waypoints)
 (:func:`routing.controlled.controlled_airspace`). With approval mode on (an :class:`Approver` is
 configured: ``authority.approval = required``), planning routes through controlled zones, and a
 committed flight that needs approval waits for the answer before anything is sent to its drone

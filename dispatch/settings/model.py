@@ -113,7 +113,6 @@ class AuthoritySettings:
     approval_timeout_s: float = 60.0  # wall seconds an approval is waited for
     approval_poll_s: float = 1.0  # wall seconds between asks while the answer is pending
     approval_on_timeout: str = "deny"  # no answer in time: deny (avoid the airspace) or retry
-    ceiling_m: float | None = None  # above it a flight needs approval; None: the fleet's ceiling_m
 
 
 @dataclass(frozen=True, slots=True)

@@ -524,12 +524,6 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "after a denial) or `retry` (planned again as before, asking again)",
     ),
     Setting(
-        "authority.ceiling_m",
-        None,
-        positive,
-        "metres above take-off over which a flight needs approval (unset: the fleet's `ceiling_m`, 120 m)",
-    ),
-    Setting(
         "weather.source",
         "--weather",
         weather_source,
@@ -576,7 +570,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "terrain.ceiling_m",
         None,
         positive,
-        "the most true height along a leg (controlled airspace begins above it)",
+        "the most true height along a leg (controlled airspace begins above it: in approval mode a "
+        "flight above it asks the authority)",
     ),
     Setting(
         "logging.verbose",
