@@ -24,6 +24,7 @@ from dispatch.sample_area import SAMPLE_DIR
 from dispatch.service.approvals import ApprovalRequest, mission_legs
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.missions import MissionSpec
+from dispatch.service.operations import cancel_request
 from dispatch.service.solver_pool import SolverPool
 from dispatch.settings import DispatcherSettings, SettingsError, add_settings_arguments, load_settings
 from dispatch.settings.model import AuthoritySettings
@@ -503,3 +504,29 @@ async def test_a_flight_waiting_at_a_restart_is_asked_about_again_before_anythin
     approved = [e.seq for e in history if e.action == "authority_approved"]
     commanded = [e.seq for e in history if e.action == "transition" and e.payload.get("to") == "commanded"]
     assert len(approved) == 1 and commanded and approved[0] < commanded[0]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # dispatcher logic: one database is enough
+async def test_a_request_cancelled_while_its_flight_waits_gives_the_flight_up(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, receiver: Receiver
+) -> None:
+    answer = ["pending"]
+    receiver.decide = lambda body: (answer[0], None)
+    async with approval_system(store, broker, prefix, solver_pool, receiver) as (system, _):
+        d = system.dispatcher
+        rid = (await d.submit(request(PICKUP, DROPOFF))).id
+        await until(lambda: len(receiver.asked) > 0)
+        (waiting,) = [m for m in d.missions.values() if m.approving]
+        view = await cancel_request(d, rid, actor="office:service-centre")
+        assert view.state == "cancelled"
+        answer[0] = "approved"  # too late: the flight was given up
+
+        async def answered() -> bool:
+            return d.approvals.stats.approved == 1
+
+        await d.wait_until(answered, timeout_s=30)
+    flight = await store.flights.get(waiting.mission_id)
+    assert flight.state == "aborted" and flight.commands == ()
+    history = await store.history("flight", waiting.mission_id)
+    aborted = [e for e in history if e.action == "transition" and e.payload.get("to") == "aborted"]
+    assert "cancelled while the flight waited for approval" in str(aborted[-1].payload)

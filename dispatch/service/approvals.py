@@ -175,6 +175,8 @@ class Approvals:
             while (entered := self.airspace(m.spec)).needs_approval and not _covers(approved, entered):
                 attempt += 1
                 answer = await self._ask(m, entered, attempt)
+                if m.state != FlightState.PLANNED or m.aborting:
+                    return False  # given up while it waited (a cancel): the answer changes nothing
                 if answer.decision != "approved":
                     await self._refused(m, entered, answer)
                     return False
@@ -184,8 +186,6 @@ class Approvals:
         if approved is None:
             return True  # no approval needed (any more)
         self.approved.add(m.mission_id)
-        if m.state != FlightState.PLANNED or m.aborting:
-            return False
         if not route_clear(self.picture.airspace, m.spec.waypoints, m.spec.depart, m.spec.arrive):
             await self.flights.abort(
                 m, "a no-fly zone came into force on its route while it waited for approval"
