@@ -76,7 +76,8 @@ class ApprovalRequest:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The authority's answer: ``approved``, ``denied`` (with its reason) or ``timeout`` (none came)."""
+    """The authority's answer: ``approved``, ``denied`` (with its reason) or ``timeout`` (none came;
+    a reason only when asking itself failed)."""
 
     decision: Decision
     reason: str | None = None
@@ -212,7 +213,11 @@ class Approvals:
         )
         self.stats.asked += 1
         log.info("%s enters controlled airspace %s: asking for approval", m.mission_id, entered)
-        answer = await self.approver.ask(request)
+        try:
+            answer = await self.approver.ask(request)
+        except Exception as exc:  # a bug must not leave the flight waiting, its drone kept busy
+            log.exception("asking for the approval of %s failed", m.mission_id)
+            answer = Answer("timeout", f"asking failed: {type(exc).__name__}")
         if answer.decision == "approved":
             self.stats.approved += 1
             await self.store.note(
@@ -233,7 +238,8 @@ class Approvals:
             action, why = DENIED, f"{DENIED}: {answer.reason or 'no reason given'}"
         else:
             self.stats.timeouts += 1
-            action, why = TIMEOUT, f"{TIMEOUT}: no answer within {self.approver.timeout_s:g} s"
+            action = TIMEOUT
+            why = f"{TIMEOUT}: {answer.reason or f'no answer within {self.approver.timeout_s:g} s'}"
         await self.store.note(
             "flight", m.mission_id, action, actor=self.actor, payload=_payload(entered, answer)
         )
