@@ -4,7 +4,8 @@ A zones file is an RFC 7946 ``FeatureCollection`` in lon/lat order. Each feature
 
 - geometry: ``Polygon`` (holes allowed), ``MultiPolygon``, or a circle written as a ``Point``
   with the property ``radius_m``;
-- properties: ``id`` (non-empty string, required, unique), ``kind`` (``"no_fly"``, the default),
+- properties: ``id`` (non-empty string, required, unique), ``kind`` (``"no_fly"``, the default, or
+  ``"controlled"``: airspace that may be entered with the authority's approval),
   ``floor_m`` (default 0) and ``ceiling_m`` (default: none, unlimited): the zone blocks only the
   altitudes in [floor, ceiling]; ``margin_m`` (horizontal clearance a path keeps, default
   ``default_margin_m``, 25 m); ``valid_from`` / ``valid_to`` (ISO 8601 with a zone offset; absent:
@@ -44,7 +45,12 @@ from airspace.datum import (
     is_wgs84,
 )
 
-ZONE_KINDS: tuple[str, ...] = ("no_fly",)
+NO_FLY = "no_fly"
+# Airspace that may be entered with the authority's approval: the path finder and the planner avoid
+# every zone they are given, so whoever plans decides whether to give them these
+# (routing.controlled.split_zones; docs/reference/zones.md).
+CONTROLLED = "controlled"
+ZONE_KINDS: tuple[str, ...] = (NO_FLY, CONTROLLED)
 DEFAULT_MARGIN_M: float = 25.0
 ZONE_PROPERTIES: frozenset[str] = frozenset(
     {"id", "kind", "floor_m", "ceiling_m", "margin_m", "valid_from", "valid_to", "reason", "radius_m"}
@@ -76,7 +82,8 @@ class ZoneFormatError(ValueError):
 
 @dataclass(frozen=True)
 class Zone:
-    """One no-fly zone: a footprint in lon/lat, an altitude band, a margin and a validity window."""
+    """One zone (``no_fly`` or ``controlled``): a footprint in lon/lat, an altitude band, a margin and a
+    validity window."""
 
     id: str
     kind: str
@@ -166,7 +173,7 @@ class _FeatureParser:
                 f"unknown propert{'ies' if len(unknown) > 1 else 'y'} {', '.join(map(repr, unknown))}; "
                 f"allowed: {', '.join(sorted(ZONE_PROPERTIES))}"
             )
-        kind = props.get("kind", "no_fly")
+        kind = props.get("kind", NO_FLY)
         if kind not in ZONE_KINDS:
             raise self.fail(f"property 'kind' is {_show(kind)}; supported kinds: {', '.join(ZONE_KINDS)}")
         shape, radius = self.geometry(feature.get("geometry"), props)

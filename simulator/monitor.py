@@ -3,7 +3,9 @@
 It knows the zones' *true* footprints (no margin) in metres and checks every piece of path a
 simulated drone flies, not only the sampled positions: a segment is in breach if some part of it
 lies inside an active zone's footprint at an altitude within the zone's band (altitude varies
-linearly along a segment). A drone that stays inside a zone is reported once per entry.
+linearly along a segment). A drone that stays inside a zone is reported once per entry. Only
+``no_fly`` zones are watched: a ``controlled`` zone may be entered with the authority's approval,
+which the dispatcher asks before take-off (the simulator does not know of it).
 
 Zone floors and ceilings are true heights. Over a terrain model the drone's altitude is above mean
 sea level, so the monitor compares the zones' bands with its **true height** (altitude less the
@@ -25,7 +27,7 @@ from shapely.geometry import LineString, Point
 from airspace.frame import LocalFrame
 from airspace.obstacles import footprint_in_frame
 from airspace.terrain import DEFAULT_STEP_M, Terrain
-from airspace.zones import Zone
+from airspace.zones import CONTROLLED, Zone
 
 XYZ = tuple[float, float, float]
 
@@ -95,11 +97,14 @@ class AirspaceMonitor:
 
     def add_zone(self, zone: Zone) -> None:
         """Watch one more zone (e.g. a temporary one an operator just added); a zone with the id
-        of a watched one replaces it."""
+        of a watched one replaces it. A controlled zone is not watched (and stops a watched zone of
+        its id from being watched)."""
+        self._zones = [z for z in self._zones if z.zone.id != zone.id]
+        if zone.kind == CONTROLLED:
+            return
         fp = footprint_in_frame(zone, self.frame)
         minx, miny, maxx, maxy = fp.geometry.bounds
         r = fp.radius_m
-        self._zones = [z for z in self._zones if z.zone.id != zone.id]
         self._zones.append(_ZoneXY(zone, fp.geometry, r, (minx - r, miny - r, maxx + r, maxy + r)))
 
     @property

@@ -3,14 +3,21 @@
 It keeps the first body of each ``Idempotency-Key`` in arrival order, counts every attempt, can
 be stopped and started again on the same port (an outage), and can be told to answer some keys
 with an error after keeping them (a lost answer: the client must send the same key again).
+
+Approval requests (``type: approval_request``) are answered with a decision in the response body:
+``decide`` (the test's) is called with each attempt's body and returns the decision and its
+reason; without it every request stays ``pending``. Every attempt is kept in ``asked``.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+Decide = Callable[[dict[str, Any]], tuple[str, str | None]]
 
 
 class Receiver:
@@ -23,6 +30,8 @@ class Receiver:
         self.attempts: dict[str, int] = {}
         self.lose_answer: set[str] = set()  # keep, then answer 503 once
         self.reject: set[str] = set()  # answer 400
+        self.asked: list[dict[str, Any]] = []  # every approval request attempt, in arrival order
+        self.decide: Decide | None = None
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -39,6 +48,9 @@ class Receiver:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 key = self.headers.get("Idempotency-Key", "")
+                if body.get("type") == "approval_request" and key not in receiver.reject:
+                    self.answer(body)
+                    return
                 status = 200
                 with receiver.lock:
                     receiver.attempts[key] = receiver.attempts.get(key, 0) + 1
@@ -54,6 +66,21 @@ class Receiver:
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def answer(self, body: dict[str, Any]) -> None:
+                with receiver.lock:
+                    receiver.asked.append(body)
+                    key = self.headers.get("Idempotency-Key", "")
+                    receiver.attempts[key] = receiver.attempts.get(key, 0) + 1
+                    decide = receiver.decide
+                decision, reason = decide(body) if decide is not None else ("pending", None)
+                out = json.dumps({"flight_id": body["flight_id"], "decision": decision, "reason": reason})
+                data = out.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -33,6 +33,7 @@ Names (all prefixed ``dronedispatch_``):
 ``authority_reports_dropped_total``          counter   position reports dropped past the backlog's bound
 ``authority_backlog``                        gauge     authority reports not yet delivered
 ``authority_lag_seconds``                    gauge     wall seconds the oldest undelivered report waited
+``authority_approvals_total``                counter   approval requests by ``outcome`` (approval mode)
 ============================================ ========= ==================================================
 """
 
@@ -45,6 +46,7 @@ from litestar.datastructures import State
 
 from dispatch.api.routes_requests import ctx_of
 from dispatch.authority.reporter import AuthorityReporter
+from dispatch.service.approvals import ApprovalStats
 from dispatch.service.operations import delivery_counts
 
 PLAN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -188,6 +190,8 @@ async def metrics(state: State) -> Response[str]:
     )
     if ctx.authority is not None:
         authority_metrics(out, ctx.authority)
+    if d.approvals.approver is not None:
+        approval_metrics(out, d.approvals.stats)
     return Response("\n".join(out.lines) + "\n", media_type=CONTENT_TYPE)
 
 
@@ -222,3 +226,19 @@ def authority_metrics(out: _Text, reporter: AuthorityReporter) -> None:
 
 
 ROUTES = [metrics]
+
+
+def approval_metrics(out: _Text, st: ApprovalStats) -> None:
+    """Approval mode's requests by outcome (docs/authority.md#approval-mode)."""
+    outcomes = [
+        ("asked", st.asked),
+        ("approved", st.approved),
+        ("denied", st.denied),
+        ("timeout", st.timeouts),
+    ]
+    out.metric(
+        "authority_approvals_total",
+        "counter",
+        "Approval requests for flights into controlled airspace, by outcome.",
+        [(f'{{outcome="{k}"}}', v) for k, v in outcomes],
+    )

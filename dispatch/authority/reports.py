@@ -134,3 +134,48 @@ def close_report(
         "reason": reason,
         "positions": positions,
     }
+
+
+def approval_request(
+    *,
+    flight_id: str,
+    operator: str,
+    drone_id: str,
+    waypoints: list[tuple[float, float, float]],
+    depart: datetime,
+    arrive: datetime,
+    end_port: str,
+    intent: OperationalIntent | None,
+    takeoff_altitude_m: float,
+    filed_at: datetime,
+    zones: list[dict[str, Any]],
+    above_ceiling_m: float | None,
+    ceiling_m: float,
+    attempt: int = 1,
+) -> Report:
+    """The request for approval of a flight that enters controlled airspace: the flight plan's
+    fields, the controlled zones it enters and, when it flies above the area's ceiling, how high.
+    A later ``attempt`` (the flight now enters airspace it was not approved for) has its own key."""
+    body = plan_report(
+        flight_id=flight_id,
+        operator=operator,
+        drone_id=drone_id,
+        waypoints=waypoints,
+        depart=depart,
+        arrive=arrive,
+        end_port=end_port,
+        intent=intent,
+        takeoff_altitude_m=takeoff_altitude_m,
+        filed_at=filed_at,
+    )
+    body.update(
+        type="approval_request",
+        report_id=f"{flight_id}:approval" + (f":{attempt}" if attempt > 1 else ""),
+        controlled_zones=zones,
+        above_ceiling=(
+            None
+            if above_ceiling_m is None
+            else {"height_dm": dm(above_ceiling_m), "ceiling_dm": dm(ceiling_m)}
+        ),
+    )
+    return body

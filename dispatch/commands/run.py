@@ -60,7 +60,7 @@ from collections.abc import Iterable
 import aiomqtt
 
 from airspace.terrain import AreaTerrain, TerrainError
-from dispatch.authority.wiring import authority_reporting
+from dispatch.authority.wiring import authority_approvals, authority_reporting
 from dispatch.logs import configure_logging
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.fleet_view import (
@@ -208,6 +208,9 @@ async def _run(settings: Settings, terrain: AreaTerrain | None = None) -> int:
                     for work in (reader.run(), writer.run()):
                         running.push_async_callback(cancel_and_wait, asyncio.create_task(work))
                 await running.enter_async_context(link)
+                await running.enter_async_context(
+                    authority_approvals(dispatcher, settings.authority, ceiling_m=settings.terrain.ceiling_m)
+                )
                 await running.enter_async_context(dispatcher)
                 await running.enter_async_context(authority_reporting(dispatcher, settings.authority))
                 await running.enter_async_context(weather_watching(dispatcher, settings.weather))

@@ -42,7 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from airspace.terrain import AreaTerrain, TerrainError
 from airspace.zones import ZoneFormatError, load_zones, wgs84_feature
 from dispatch.api import ApiContext, AppServer, RateLimit, create_app
-from dispatch.authority.wiring import authority_reporting
+from dispatch.authority.wiring import authority_approvals, authority_reporting
 from dispatch.commands.run import dispatcher_link, stop_on_signals
 from dispatch.logs import configure_logging
 from dispatch.service.dispatcher import Dispatcher
@@ -124,6 +124,7 @@ async def _serve(settings: Settings, terrain: AreaTerrain | None = None) -> int:
             dispatcher = Dispatcher(store, link, clock, settings.dispatcher, terrain=terrain)
             async with (
                 link,
+                authority_approvals(dispatcher, settings.authority, ceiling_m=settings.terrain.ceiling_m),
                 dispatcher,
                 authority_reporting(dispatcher, settings.authority) as authority,
                 weather_watching(dispatcher, settings.weather),

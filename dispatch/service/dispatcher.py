@@ -50,6 +50,7 @@ from airspace.paths import Airspace
 from airspace.terrain import AreaTerrain
 from airspace.zones import Zone, parse_zones
 from dispatch.lifecycle import FlightState, RequestState
+from dispatch.service.approvals import Approvals
 from dispatch.service.commander import Commander
 from dispatch.service.conformance import Conformance, tolerance_for
 from dispatch.service.drone_service import load_service_states, return_to_service
@@ -129,6 +130,7 @@ class Dispatcher:
             actor=settings.actor,
             silent_after_s=settings.silent_after_s,
         )
+        self.approvals = Approvals(store, self.picture, self.flights, actor=settings.actor)
         self.steering = Steering(
             store, clock, self.picture, self.commander, self.flights, self.stats, settings
         )
@@ -143,6 +145,7 @@ class Dispatcher:
             self.stats,
             settings,
             self.weather,
+            self.approvals,
         )
         self.recovery = Recovery(
             store,

@@ -28,6 +28,7 @@ from fleet.clock import Clock
 from fleet.description import Drone, DroneModel, Fleet
 from fleet.messages import Telemetry
 from fleet.registry import FleetRegistry
+from routing.controlled import split_zones
 from routing.intents import OperationalIntent
 from routing.problem import DroneState
 from routing.terrain_legs import fleet_terrain_zones, zones_in_band
@@ -42,7 +43,12 @@ class FleetPicture:
         self.fleet: Fleet | None = None
         self.drones: dict[str, DroneView] = {}
         self.missions: dict[str, ActiveMission] = {}
+        # The zones the path finder avoids (every ``no_fly`` zone, and the ``controlled`` ones
+        # unless approval mode routes through them: routing.controlled.split_zones).
         self.zones: list[Zone] = []
+        self.controlled: list[Zone] = []  # flown through with the authority's approval
+        self.all_zones: list[Zone] = []  # every zone in force, whatever its kind
+        self.route_through_controlled = False
         self.zone_stamp: dict[str, datetime] = {}  # zone id -> its stored version (updated_at)
         self.airspace: Airspace = Airspace([])
         # A drone's own intent while it flies without a mission (returning home, holding).
@@ -206,7 +212,8 @@ class FleetPicture:
         one is new, changed or gone."""
         changed = self.zones_changed(stamps)
         removed = set(self.zone_stamp) - set(stamps)
-        self.zones, self.zone_stamp = zones, stamps
+        self.all_zones, self.zone_stamp = zones, stamps
+        self.zones, self.controlled = split_zones(zones, route_through=self.route_through_controlled)
         if changed or removed or not self.airspace.zones:
             self.airspace = Airspace(self._flown_zones())
 
@@ -223,6 +230,15 @@ class FleetPicture:
         if self.terrain is None:
             return list(self.zones)
         return [*zones_in_band(self.zones, self.terrain), *self._terrain_zones]
+
+    def route_controlled(self, through: bool) -> None:
+        """Whether planning may route through controlled zones (approval mode on) or avoids them
+        like no-fly zones (off); the zones in force are split again."""
+        if through == self.route_through_controlled:
+            return
+        self.route_through_controlled = through
+        self.zones, self.controlled = split_zones(self.all_zones, route_through=through)
+        self.airspace = Airspace(self._flown_zones())
 
 
 def usable_fleet(

@@ -25,7 +25,9 @@ from datetime import datetime, timedelta
 
 import msgspec
 
+from airspace.zones import Zone
 from dispatch.lifecycle import FlightState, InvalidTransition, RequestState
+from dispatch.service.approvals import Approvals, DeniedGroup
 from dispatch.service.commander import Commander, start_attempt, stored_ack
 from dispatch.service.drone_service import serviceable
 from dispatch.service.failpoints import failpoint
@@ -70,6 +72,7 @@ class Planning:
         stats: DispatcherStats,
         settings: DispatcherSettings,
         weather: WeatherGate,
+        approvals: Approvals,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -80,6 +83,7 @@ class Planning:
         self.steering = steering
         self.stats = stats
         self.weather = weather
+        self.approvals = approvals
         self._held: dict[str, str] = {}  # request id -> why it waits on the ground, as recorded
         self.actor = settings.actor
         self.plan_seconds = settings.plan_seconds
@@ -122,10 +126,44 @@ class Planning:
             # penalties): the ones due first now, the others in later rounds.
             due_first = sorted(requests, key=lambda r: (r.deadline, not r.urgent, r.ready_at, r.id))
             requests = tuple(due_first[: self.round_requests])
+        # Requests whose flight the authority denied are planned in rounds of their own, around
+        # the airspace denied to them (dispatch.service.approvals); the others as usual.
+        groups, free = self.approvals.groups(requests)
+        for group in groups:
+            await self._plan_denied(group)
+        if free:
+            await self._plan(free, ())
+
+    async def _plan_denied(self, group: DeniedGroup) -> None:
+        """Plan requests around the airspace denied to them; give them up when it was a flight above
+        the ceiling (no route keeps their drones lower)."""
+        if group.ceiling:
+            for r in group.requests:
+                with contextlib.suppress(InvalidTransition, Conflict, NotFound):
+                    await self.flights.request_to(
+                        r.id,
+                        RequestState.UNSERVED,
+                        actor=self.actor,
+                        details={"reason": group.reasons[r.id], "detail": "its flight above the ceiling"},
+                        expected_state=RequestState.ACCEPTED,
+                    )
+            return
+        await self._plan(group.requests, group.no_fly, group.reasons)
+
+    async def _plan(
+        self, requests: tuple[Request, ...], no_fly: tuple[Zone, ...], denied: dict[str, str] | None = None
+    ) -> None:
+        """Plan ``requests`` on the usable fleet around the zones in force (and ``no_fly``), and
+        commit the first trip of each idle drone. ``denied``: why requests the plan cannot serve
+        are given up (the authority's denial rather than the planner's reason)."""
+        fleet = self.picture.usable_fleet()
+        if fleet is None or all(self.picture.drones[d.id].mission is not None for d in fleet.drones):
+            return
+        now = self.clock.now()
+        give_up = functools.partial(self.flights.request_to, actor=self.actor)
         states = self.picture.planning_states(fleet)
-        problem = PlanningProblem(
-            tuple(self.picture.zones), fleet, requests, now, tuple(states), terrain=self.picture.terrain
-        )
+        zones = (*self.picture.zones, *no_fly)
+        problem = PlanningProblem(zones, fleet, requests, now, tuple(states), terrain=self.picture.terrain)
         zones_seen = dict(self.picture.zone_stamp)
         t0 = time.perf_counter()
         # A guided local search runs until its limit even on a one-request problem, so small rounds
@@ -135,7 +173,6 @@ class Planning:
             plan = await self.pool.plan(problem, seconds, self.picture.active_intents(), self.deconfliction)
         except Exception:
             # One request the planner cannot handle must not fail every round: find it, give it up.
-            zones = self.picture.zones
             broken = await find_unplannable(lambda rs: self.pool.assess(zones, fleet, rs, now), requests)
             if not broken:
                 raise
@@ -152,10 +189,11 @@ class Planning:
             if self.picture.zone_stamp != zones_seen:
                 self.flights.wake()
                 return
-            await self._commit_plan(plan, requests)
+            await self._commit_plan(plan, requests, denied or {})
 
-    async def _commit_plan(self, plan: Plan, requests: tuple[Request, ...]) -> None:
-        """Commit the first trip of every idle drone; give up requests the plan says cannot be flown."""
+    async def _commit_plan(self, plan: Plan, requests: tuple[Request, ...], denied: dict[str, str]) -> None:
+        """Commit the first trip of every idle drone; give up requests the plan says cannot be flown
+        (with the reason in ``denied``, if any: the airspace the plan avoided was denied them)."""
         by_id = {r.id: r for r in requests}
         now = self.clock.now()
         fleet = self.picture.fleet
@@ -226,12 +264,15 @@ class Planning:
             # ``no_capacity`` and ``deconfliction`` wait for a drone or a free slot of airspace; any
             # other reason will not go away by waiting.
             if u.reason not in RETRY_LATER:
+                reason, detail = u.reason, u.detail
+                if u.request_id in denied:
+                    reason, detail = denied[u.request_id], f"{u.reason}: {u.detail}"
                 with contextlib.suppress(InvalidTransition, Conflict, NotFound):
                     await self.flights.request_to(
                         u.request_id,
                         RequestState.UNSERVED,
                         actor=self.actor,
-                        details={"reason": u.reason, "detail": u.detail},
+                        details={"reason": reason, "detail": detail},
                         expected_state=RequestState.ACCEPTED,
                     )
 
@@ -269,6 +310,10 @@ class Planning:
     async def dispatch(self, m: ActiveMission) -> None:
         """Record upload and start (same ids on every attempt), send the upload, then the start."""
         spec = m.spec
+        # Nothing is recorded for, or sent to, a drone whose flight enters controlled airspace
+        # before the authority approves it.
+        if not await self.approvals.cleared(m):
+            return
         codes = {r: await self.store.requests.codes_for_mission(r) for r in spec.request_ids}
         up, go = self.commander.upload(spec, codes), self.commander.start(spec)
         rec_up = await self.commander.record(up, spec.mission_id)
@@ -403,6 +448,9 @@ class Planning:
     async def continue_dispatch(self, m: ActiveMission, up: CommandView, go: CommandView) -> None:
         mid = m.mission_id
         if m.state == FlightState.PLANNED:
+            # A flight recovered before its approval came is asked about again (nothing was sent).
+            if not await self.approvals.cleared(m):
+                return
             await self.store.flights.transition(mid, FlightState.COMMANDED, actor=self.actor)
             m.state = FlightState.COMMANDED
             self.flights.flown(m)

@@ -32,6 +32,7 @@ class ActiveMission:
     intent_reroutes: int = 0
     cancelled: set[str] = field(default_factory=set)  # taken off this mission by a cancel
     aborting: str | None = None  # why it is being aborted on its drone (see dispatch.service.abort)
+    approving: bool = False  # waiting for the authority's approval (dispatch.service.approvals)
     abort_cmds: set[str] = field(default_factory=set)  # ids of its abort_mission commands
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # state transitions
     steer: asyncio.Lock = field(default_factory=asyncio.Lock)  # one hold/re-route/resume at a time

@@ -66,6 +66,8 @@ def must_reroute(
     one committed a moment before the zone came would otherwise take off into it."""
     if m.state in (FlightState.COMPLETED, FlightState.ABORTED) or m.rerouting or m.aborting:
         return False
+    if m.approving:
+        return False  # nothing sent yet: checked against the zones once approved (approvals.cleared)
     if pos is None:
         return False
     first = next_waypoint(airspace, pos, m.waypoints, max(1, m.reached_at))
@@ -147,8 +149,15 @@ class Steering:
         return notes[-1].actor, str(notes[-1].payload.get("reason") or "cancelled")
 
     async def take_off_mission(self, m: ActiveMission, request_id: str, actor: str, reason: str) -> str:
-        m.rerouting = True
-        await self.reroute(m, [], time.perf_counter(), self.clock.now(), drop=frozenset({request_id}))
+        if m.approving:
+            # Nothing was sent to its drone yet: the flight is given up (its other requests are
+            # planned again), whatever the authority answers.
+            await self.flights.abort(
+                m, f"request {request_id} cancelled while the flight waited for approval"
+            )
+        else:
+            m.rerouting = True
+            await self.reroute(m, [], time.perf_counter(), self.clock.now(), drop=frozenset({request_id}))
         view = await self.store.requests.get(request_id)
         if view.state == RequestState.CANCELLED:
             m.cancelled.add(request_id)

@@ -171,6 +171,12 @@ def _checked(settings: Settings, command: str) -> Settings:
             "--share-telemetry needs PostgreSQL (the processes share the telemetry through it);"
             " on SQLite one dispatcher runs and hears all the telemetry itself"
         )
+    authority = settings.authority
+    if authority.approval == "required" and not (authority.report or "").startswith(("http://", "https://")):
+        raise SettingsError(
+            "--authority-approval required needs an http(s) --authority-report: the authority answers"
+            " approval requests over HTTP (a file:PATH sink cannot approve anything)"
+        )
     return dataclasses.replace(settings, link=dataclasses.replace(link, fleet_secret=secret))
 
 

@@ -109,6 +109,10 @@ class AuthoritySettings:
     backlog_max: int = 100_000  # reports kept; past it the oldest positions are dropped
     operator: str = "dronedispatch"  # the operator's id at the authority
     takeoff_altitude_m: float = 0.0  # the area's ground altitude above sea level (for altitude_dm)
+    approval: str = "off"  # required: flights into controlled airspace take off only once approved
+    approval_timeout_s: float = 60.0  # wall seconds an approval is waited for
+    approval_poll_s: float = 1.0  # wall seconds between asks while the answer is pending
+    approval_on_timeout: str = "deny"  # no answer in time: deny (avoid the airspace) or retry
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,20 @@ def unknown_weather(value: Value) -> str:
     return str(value)
 
 
+def approval_mode(value: Value) -> str:
+    """``off`` or ``required``: whether flights into controlled airspace wait for the authority."""
+    if value not in ("off", "required"):
+        raise ValueError(f"expected off or required, got {value!r}")
+    return str(value)
+
+
+def approval_timeout_policy(value: Value) -> str:
+    """``deny`` or ``retry``: what no answer to an approval request means."""
+    if value not in ("deny", "retry"):
+        raise ValueError(f"expected deny or retry, got {value!r}")
+    return str(value)
+
+
 def altitude(value: Value) -> float:
     """A finite number of metres (may be negative)."""
     return _number(value)
@@ -482,6 +496,34 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "take-off plus this",
     ),
     Setting(
+        "authority.approval",
+        "--authority-approval",
+        approval_mode,
+        "`required`: a flight into controlled airspace (a `controlled` zone, above the ceiling) takes "
+        "off only once the authority approves it (needs an http(s) `--authority-report`); `off`: "
+        "controlled zones are avoided like no-fly zones ([authority](authority.md#approval-mode))",
+        metavar="MODE",
+    ),
+    Setting(
+        "authority.approval_timeout_s",
+        None,
+        positive,
+        "wall seconds an approval is waited for; then the flight does not take off",
+    ),
+    Setting(
+        "authority.approval_poll_s",
+        None,
+        positive,
+        "wall seconds between asks while the authority's answer is `pending`",
+    ),
+    Setting(
+        "authority.approval_on_timeout",
+        None,
+        approval_timeout_policy,
+        "no answer in time: `deny` (the requests are planned around the controlled airspace, as "
+        "after a denial) or `retry` (planned again as before, asking again)",
+    ),
+    Setting(
         "weather.source",
         "--weather",
         weather_source,
@@ -528,7 +570,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "terrain.ceiling_m",
         None,
         positive,
-        "the most true height along a leg (controlled airspace begins above it)",
+        "the most true height along a leg (controlled airspace begins above it: in approval mode a "
+        "flight above it asks the authority)",
     ),
     Setting(
         "logging.verbose",

@@ -3,8 +3,8 @@
  * Background: a plain colour, nothing fetched, unless the service names a map style (GET /area
  * map_style: a MapLibre style URL, or a raster tile URL with {z}/{x}/{y}). Everything the
  * dashboard draws is a GeoJSON source and named layers on top of it: zones (circles as polygons,
- * temporary zones hatched, zones not in force faded and dashed), the flights' operational intents
- * (faint; solid where in use now), pads and ports, planned routes
+ * temporary zones hatched, controlled zones indigo, zones not in force faded and dashed), the
+ * flights' operational intents (faint; solid where in use now), pads and ports, planned routes
  * (a re-routed flight's old route dashed, its new one solid), the request picked in the table, the
  * zone being drafted and the drones (heading, state colour). Labels are HTML over the map (the
  * plain background has no fonts to fetch), placed without overlaps by priority.
@@ -15,7 +15,7 @@ import { AREA, hhmm, simNow } from "./time.js";
 import { displayState, pathAhead, rings, stateClass, zoneInfo, zoneLabel, zoneTitle } from "./model.js";
 
 const BACKGROUND = "#f7f8f5";
-const ZONE_RED = "#d92d20", ZONE_TEMP = "#e07b00", SELECTION = "#7c3aed", DRAFT = "#2563eb", INTENT = "#0e7490";
+const ZONE_RED = "#d92d20", ZONE_TEMP = "#e07b00", ZONE_CONTROLLED = "#4f46e5", SELECTION = "#7c3aed", DRAFT = "#2563eb", INTENT = "#0e7490";
 const EMPTY = { type: "FeatureCollection", features: [] };
 const SOURCES = ["zones", "intents", "routes", "selection", "places", "draft", "drones"];
 /** The layers the page draws, bottom to top (their ids are what a test queries). */
@@ -135,11 +135,12 @@ function addLayers() {
   for (const s of SOURCES) map.addSource(s, { type: "geojson", data: drawn[s] });
   const is = (k, v) => ["==", ["get", k], v];
   const zone = is("kind", "zone"), faded = ["case", ["get", "active"], 1, 0.38];
-  const zoneColor = ["case", ["get", "temporary"], ZONE_TEMP, ZONE_RED];
+  const zoneColor = ["case", ["get", "controlled"], ZONE_CONTROLLED, ["get", "temporary"], ZONE_TEMP, ZONE_RED];
   const symbol = { "icon-allow-overlap": true, "icon-ignore-placement": true };
   const add = (id, type, source, filter, paint, layout) => map.addLayer({ id, type, source, ...(filter ? { filter } : {}), paint, layout: layout || {} });
   add("zones-fill", "fill", "zones", ["all", zone, ["!", ["get", "temporary"]]], {
-    "fill-color": ["case", ["get", "high"], "rgba(217,45,32,0.06)", "rgba(217,45,32,0.16)"], "fill-opacity": faded,
+    "fill-color": ["case", ["get", "controlled"], "rgba(79,70,229,0.10)", ["get", "high"], "rgba(217,45,32,0.06)", "rgba(217,45,32,0.16)"],
+    "fill-opacity": faded,
   });
   add("zones-temporary-fill", "fill", "zones", ["all", zone, ["get", "temporary"]], { "fill-pattern": "hatch-temp", "fill-opacity": faded });
   add("zones-line", "line", "zones", ["all", zone, ["get", "active"]], {
@@ -224,7 +225,10 @@ function drawZones() {
   for (const f of S.zones) {
     const geom = f.geometry || {};
     const info = zoneInfo(f);
-    const props = { kind: "zone", id: info.id, active: info.active, temporary: info.temporary, high: info.floor > 130, title: zoneTitle(info) };
+    const props = {
+      kind: "zone", id: info.id, active: info.active, temporary: info.temporary, controlled: info.controlled,
+      high: info.floor > 130, title: zoneTitle(info),
+    };
     let ring0;
     if (geom.type === "Point" && Array.isArray(geom.coordinates)) {
       const [lon, lat] = geom.coordinates;

@@ -25,14 +25,16 @@ export function zoneInfo(f) {
     || /^(operator|admin)\b/.test(String((f.meta && f.meta.created_by) || ""));
   const floor = num(p.floor_m) || 0;
   const ceiling = num(p.ceiling_m);
-  return { id: String(p.id || "?"), from, to, active, temporary, floor, ceiling, reason: p.reason || "" };
+  const controlled = p.kind === "controlled"; // entered with the authority's approval
+  return { id: String(p.id || "?"), from, to, active, temporary, controlled, floor, ceiling, reason: p.reason || "" };
 }
 
 export function zoneTitle(info) {
   const band = `${info.floor} m – ${info.ceiling === null ? "∞" : `${info.ceiling} m`}`;
   let validity = "always";
   if (info.from !== null || info.to !== null) validity = `${info.from === null ? "now" : `${hhmm(info.from)}`} → ${info.to === null ? "until removed" : hhmm(info.to)}`;
-  return `${info.id}${info.reason ? ` — ${info.reason}` : ""}\naltitude ${band}\nvalid ${validity}${info.active ? "" : " (not active now)"}`;
+  const kind = info.controlled ? "\ncontrolled: flown through only with the authority's approval" : "";
+  return `${info.id}${info.reason ? ` — ${info.reason}` : ""}${kind}\naltitude ${band}\nvalid ${validity}${info.active ? "" : " (not active now)"}`;
 }
 
 /** The text of a zone's label: its id and, for a temporary zone, its area time limits. */
