@@ -152,7 +152,10 @@ class Approvals:
         """The controlled airspace the mission enters (nothing while approval mode is off)."""
         if self.approver is None:
             return ControlledAirspace()
-        return controlled_airspace(mission_legs(spec), self.picture.controlled, ceiling_m=self.ceiling())
+        # Over terrain the waypoints carry the cruise layer, but the flown true height is capped
+        # under the ceiling (routing.terrain_legs), which the simulator's monitor checks.
+        ceiling = None if self.picture.terrain is not None else self.ceiling()
+        return controlled_airspace(mission_legs(spec), self.picture.controlled, ceiling_m=ceiling)
 
     def ceiling(self) -> float:
         """The height over which a flight needs approval."""
