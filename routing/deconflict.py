@@ -35,10 +35,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from fleet.description import DroneModel
 from routing.intents import IntentParams, OperationalIntent, intent_frame, shifted, trip_intent
 from routing.prepared import Prepared
 from routing.problem import DROPOFF, PICKUP, START, DronePlan, Eta, Plan, Trip
 from routing.separation import IntentIndex
+from routing.terrain_legs import layers_over_terrain, relayered
 from routing.zone_geometry import column_overlaps
 
 
@@ -125,9 +127,9 @@ def allowed_layers(prep: Prepared, model_name: str) -> tuple[float, ...]:
     model = prep.problem.fleet.models[model_name]
     base = model.cruise_altitude_m
     if prep.problem.terrain is not None:
-        # Over terrain a leg's profile follows its cruise true height: another layer would need
-        # its profile and climbs computed again. Only ground delays separate these trips.
-        return (base,)
+        # Over terrain every zone that meets the band of true heights is avoided at all heights
+        # (routing.terrain_legs): a layer changes no path, only the profile (see relayered).
+        return layers_over_terrain(prep.problem.terrain, model.layers, base)
     zones = prep.problem.zones
     return tuple(
         a
@@ -241,7 +243,8 @@ def deconflict(
             limit = (
                 base if _windowed(prep, model.name, t.trip) else max(base, _slack_s(prep, plan, t.trip, p))
             )
-            choice, intent, why = _search(t, layers, base, limit, index, p)
+            variants = _variants(prep, model, t.trip, layers)
+            choice, intent, why = _search(t, layers, base, limit, index, p, variants)
             if choice is None:
                 rids = _binding(prep, plan, t.trip)
                 if not rids:  # repositioning: its drone's next trip cannot be flown from there
@@ -260,7 +263,7 @@ def deconflict(
                 )
         assert choice is not None and intent is not None
         delay, alt = choice
-        trip = t.trip if t.fixed else moved(t.trip, delay, alt)
+        trip = t.trip if t.fixed else moved(variants.get(alt, t.trip), delay, alt)
         index.add(intent)
         intents.append(intent)
         placed.setdefault(t.drone_id, {})[t.number] = trip
@@ -276,6 +279,16 @@ def deconflict(
     return Deconflicted(new_drones, etas, tuple(intents), dropped)
 
 
+def _variants(prep: Prepared, model: DroneModel, trip: Trip, layers: Sequence[float]) -> dict[float, Trip]:
+    """Over terrain, the trip at each other layer with its own profiles (none over flat ground:
+    the layer only moves the altitude)."""
+    area = prep.problem.terrain
+    if area is None or not trip.legs or not trip.legs[0].waypoints:
+        return {}
+    alt0 = trip.legs[0].waypoints[0][2]
+    return {a: relayered(trip, area, model, a) for a in layers if a != alt0}
+
+
 def _search(
     t: _Trip,
     layers: list[float],
@@ -283,11 +296,17 @@ def _search(
     limit: float,
     index: IntentIndex,
     p: DeconflictionParams,
+    variants: dict[float, Trip] | None = None,
 ) -> tuple[tuple[float, float] | None, OperationalIntent | None, str]:
-    """The least delay in ``[base, limit]`` (then the preferred layer) with no conflict."""
+    """The least delay in ``[base, limit]`` (then the preferred layer) with no conflict.
+    ``variants``: the trip flown at some layers (over terrain, each layer has its own profile)."""
     bound = dict.fromkeys(layers, base)
     why = "no layer"
     template = trip_intent(t.drone_id, t.number, t.trip, index.frame, p.intents)
+    templates = {
+        alt: trip_intent(t.drone_id, t.number, trip, index.frame, p.intents)
+        for alt, trip in (variants or {}).items()
+    }
     half = p.intents.half_band_m
     while bound:
         delay = min(bound.values())
@@ -296,7 +315,7 @@ def _search(
         for alt in layers:
             if alt not in bound or bound[alt] > delay:
                 continue
-            intent = shifted(template, delay, alt, half)
+            intent = shifted(templates.get(alt, template), delay, alt, half)
             found = index.conflicts(intent, first_volume=True)
             if not found:
                 return (delay, alt), intent, ""

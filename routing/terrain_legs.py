@@ -31,6 +31,7 @@ from airspace.terrain import AreaTerrain, altitude_profile_batch
 from airspace.terrain_obstacles import terrain_zones
 from airspace.zones import Zone
 from fleet.description import DroneModel
+from routing.problem import Trip
 
 LonLat = tuple[float, float]
 Waypoint = tuple[float, float, float]
@@ -257,3 +258,35 @@ def terrain_arcs(
         if not ok:
             unclear.add((i, j))
     return TerrainArcs(area, model, frame, climb, unclear, path, points)
+
+
+def layers_over_terrain(area: AreaTerrain, layers: Sequence[float], base: float) -> tuple[float, ...]:
+    """The layers that fly different true heights over terrain: the aim is capped to the band, so
+    layers above the ceiling fly the same heights; of those, the base layer (else the lowest) is kept."""
+    lo, hi = planning_band(area)
+    by_aim: dict[float, float] = {}
+    for a in sorted(layers, key=lambda a: (a != base, a)):
+        by_aim.setdefault(min(max(a, lo), hi), a)
+    return tuple(sorted(by_aim.values()))
+
+
+def relayered(trip: Trip, area: AreaTerrain, model: DroneModel, altitude_m: float) -> Trip:
+    """``trip`` flown at cruise layer ``altitude_m`` over the terrain: each leg's profile, true
+    heights and climbs computed for that layer along the same path (times unchanged: climbing
+    does not slow a drone down)."""
+    layer_model = replace(model, cruise_altitude_m=altitude_m)
+    legs = []
+    for leg in trip.legs:
+        path = [(w[0], w[1]) for w in leg.waypoints]
+        h = leg_heights(area, layer_model, path)
+        legs.append(
+            replace(
+                leg,
+                waypoints=tuple((x, y, altitude_m) for x, y in path),
+                profile=h.waypoints,
+                true_height_m=(h.min_true_m, h.max_true_m),
+                energy_wh=model.leg_energy_wh(leg.distance_m, leg.payload_kg)
+                + model.climb_energy_wh(h.climb_m),
+            )
+        )
+    return Trip(tuple(legs))

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from airspace.frame import LocalFrame
 from airspace.terrain import AreaTerrain, band_violations
 from fleet.description import Fleet
 from routing.problem import Leg, Plan
+from routing.terrain_legs import frame_for
 
 if TYPE_CHECKING:
     from routing.validate import Violation
@@ -50,7 +50,7 @@ def check_terrain(plan: Plan, area: AreaTerrain, fleet: Fleet, add: Add) -> None
             if leg.distance_m > 0:
                 add("terrain_profile", "a leg over terrain states no altitude profile", **where)
             continue
-        frame = LocalFrame.for_points([(w[0], w[1]) for w in leg.profile])
+        frame = frame_for([(w[0], w[1]) for w in leg.profile])  # a shared projection, not one per leg
         for lon, lat, height, kind in band_violations(
             area.terrain, leg.profile, frame, clearance_m=area.clearance_m, ceiling_m=area.ceiling_m
         ):

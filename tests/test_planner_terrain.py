@@ -20,7 +20,7 @@ from routing.plan_geojson import plan_from_geojson, plan_to_geojson
 from routing.planner import plan
 from routing.problem import PlanningProblem
 from routing.requests import parse_requests
-from routing.terrain_legs import PLANNING_MARGIN_M
+from routing.terrain_legs import PLANNING_MARGIN_M, layers_over_terrain, relayered
 from routing.validate import validate_plan
 
 LON0, LAT0, PIX = 114.30, 36.10, 0.0004
@@ -201,3 +201,25 @@ def test_plan_geojson_carries_altitudes_above_sea_level_and_reads_back(area: Are
     back = plan_from_geojson(json.loads(json.dumps(doc)))
     assert [leg for *_, leg in back.legs()] == [leg for *_, leg in result.legs()]
     assert validate_plan(problem, back) == []
+
+
+def test_over_terrain_the_layers_that_fly_different_heights_separate_trips(area: AreaTerrain) -> None:
+    model = FLEET.model_of(FLEET.drones[0])
+    # 140 m is capped under the ceiling like 120 m: the same heights, so one of them is offered
+    assert layers_over_terrain(area, (60.0, 80.0, 100.0, 120.0, 140.0), 80.0) == (60.0, 80.0, 100.0, 120.0)
+    assert layers_over_terrain(area, (120.0, 140.0), 140.0) == (140.0,)
+    problem = _problem(area, _request("R1", (500.0, 0.0), (2500.0, 0.0)))
+    trip = plan(problem, seconds=1).drones[0].trips[0]
+    higher = relayered(trip, area, model, 100.0)
+    for a, b in zip(trip.legs, higher.legs, strict=True):
+        assert [w[:2] for w in a.waypoints] == [w[:2] for w in b.waypoints]  # the same path
+        assert all(w[2] == 100.0 for w in b.waypoints)
+        if a.distance_m > 0:
+            assert max(w[2] for w in b.profile) > max(w[2] for w in a.profile)  # flown higher
+            assert b.true_height_m is not None and b.true_height_m[1] >= 100.0 - 1.0
+    # the relayered trip passes the validator's terrain and energy checks
+    relayer_plan = replace(
+        result := plan(problem, seconds=1), drones=(replace(result.drones[0], trips=(higher,)),)
+    )
+    kinds = {v.kind for v in validate_plan(problem, relayer_plan)}
+    assert not kinds & {"terrain_clearance", "ceiling", "energy_climb", "energy_mismatch", "terrain_profile"}

@@ -15,6 +15,7 @@ The solver runs in a worker process (:class:`~dispatch.service.solver_pool.Solve
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -54,6 +55,7 @@ from routing.requests import Request
 log = logging.getLogger(__name__)
 
 RETRY_LATER = ("no_capacity", "deconfliction")
+URGENT_UPLOAD_WAIT_S = 2.0  # wall seconds a round waits for an urgent mission's upload, at most
 RETIMES = 5  # later slots tried for a start that could not be sent, or was refused, in time
 
 
@@ -243,7 +245,10 @@ class Planning:
                 continue
             await self._hold(pickups, None)
             # The intents in force now (a start moved meanwhile counts): read, placed and reserved
-            # with no await in between, so two placements never miss each other.
+            # with no await in between, so two placements never miss each other. The earliest
+            # take-off counts from now: the commits before this one took time (under load, a
+            # round's sixth commit came half a wall second after the first).
+            earliest = max(earliest, self.clock.now() + timedelta(seconds=self.start_lead_s))
             index = self.steering.intents.others(dp.drone_id)
             placed = place_trip(
                 dp.drone_id,
@@ -259,7 +264,8 @@ class Planning:
                 log.info("trip of %s not committed: %s", dp.drone_id, placed)
                 continue
             trip, intent = placed
-            await self._commit(dp.drone_id, trip, {r: by_id[r].weight_kg for r in pickups}, intent)
+            urgent = any(by_id[r].urgent for r in pickups)
+            await self._commit(dp.drone_id, trip, {r: by_id[r].weight_kg for r in pickups}, intent, urgent)
         for u in plan.unserved:
             # ``no_capacity`` and ``deconfliction`` wait for a drone or a free slot of airspace; any
             # other reason will not go away by waiting.
@@ -290,9 +296,17 @@ class Planning:
                 self._held[rid] = why
 
     async def _commit(
-        self, drone_id: str, trip: Trip, weights: dict[str, float], intent: OperationalIntent
+        self,
+        drone_id: str,
+        trip: Trip,
+        weights: dict[str, float],
+        intent: OperationalIntent,
+        urgent: bool = False,
     ) -> None:
-        """Record the flight (requests ``accepted -> planned``), then send it in the background."""
+        """Record the flight (requests ``accepted -> planned``), then send it in the background.
+        An urgent one is uploaded before the round's next trip is committed: its take-off is at
+        most one start lead away, and the next commits' writes would delay its upload past it
+        (the ten-minute licence lost its departure slot so, then its deadline)."""
         spec = mission_from_trip(new_mission_id(drone_id), drone_id, trip, weights, intent)
         self.picture.set_own_intent(drone_id, intent)  # reserved before the store is awaited
         try:
@@ -306,6 +320,9 @@ class Planning:
         self.picture.add_mission(m)
         self.stats.missions += 1
         self.flights.spawn(self.dispatch(m), f"dispatch:{spec.mission_id}")
+        if urgent:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(m.uploaded.wait(), URGENT_UPLOAD_WAIT_S)
 
     async def dispatch(self, m: ActiveMission) -> None:
         """Record upload and start (same ids on every attempt), send the upload, then the start."""
@@ -314,11 +331,14 @@ class Planning:
         # before the authority approves it.
         if not await self.approvals.cleared(m):
             return
-        codes = {r: await self.store.requests.codes_for_mission(r) for r in spec.request_ids}
-        up, go = self.commander.upload(spec, codes), self.commander.start(spec)
-        rec_up = await self.commander.record(up, spec.mission_id)
-        rec_go = await self.commander.record(go, spec.mission_id)
-        await self.continue_dispatch(m, rec_up, rec_go)
+        try:
+            codes = {r: await self.store.requests.codes_for_mission(r) for r in spec.request_ids}
+            up, go = self.commander.upload(spec, codes), self.commander.start(spec)
+            rec_up = await self.commander.record(up, spec.mission_id)
+            rec_go = await self.commander.record(go, spec.mission_id)
+            await self.continue_dispatch(m, rec_up, rec_go)
+        finally:
+            m.uploaded.set()
 
     async def _later_slot(self, m: ActiveMission) -> MissionSpec | None:
         """The mission moved to the least later departure (at least one start lead from now) whose
@@ -468,6 +488,7 @@ class Planning:
             async with m.lock:
                 await self.store.flights.acknowledge(mid, actor=self.actor, cmd_id=up.cmd_id)
                 m.state = FlightState.ACKED
+            m.uploaded.set()
         if m.state == FlightState.ACKED and not m.aborting:
             while go.result != "ack":
                 reason = (go.result_detail or "refused") if go.result == "nack" else None

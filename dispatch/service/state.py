@@ -36,6 +36,7 @@ class ActiveMission:
     abort_cmds: set[str] = field(default_factory=set)  # ids of its abort_mission commands
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # state transitions
     steer: asyncio.Lock = field(default_factory=asyncio.Lock)  # one hold/re-route/resume at a time
+    uploaded: asyncio.Event = field(default_factory=asyncio.Event)  # its upload answered (or given up)
 
     @property
     def mission_id(self) -> str:
