@@ -78,12 +78,12 @@ class DroneAgent:
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         on_event: Callable[[AnyEvent], None] | None = None,
         key: bytes | None = None,
-        wind: Callable[[str, float, float, datetime], tuple[float, float]] | None = None,
+        wind: Callable[[str, float, float, float, datetime], tuple[float, float]] | None = None,
     ) -> None:
         """``key``: the drone's own signing key (see :mod:`fleet.signing`); None sends unsigned.
-        ``wind``: the wind at (drone id, lon, lat, time), set before every step (None: the drone's
-        own constant wind). ``terrain_monitor``: checks the cruising pieces of the drone's path
-        against the ground (with a terrain model; None without)."""
+        ``wind``: the wind at (drone id, lon, lat, height above the ground, time), set before every
+        step (None: the drone's own constant wind). ``terrain_monitor``: checks the cruising pieces
+        of the drone's path against the ground (with a terrain model; None without)."""
         self.sim = sim
         self.key = key
         self.address = address
@@ -352,7 +352,8 @@ class DroneAgent:
             now = self.clock.now()
             try:
                 if self.wind is not None:
-                    self.sim.wind_xy = self.wind(self.sim.id, *self.sim.lonlat(), now)
+                    height = self.sim.alt - self.sim.ground_at(self.sim.x, self.sim.y)  # true height
+                    self.sim.wind_xy = self.wind(self.sim.id, *self.sim.lonlat(), height, now)
                 previous = self._simulate(now, previous)
             except Exception:  # a simulator bug must be loud, but must not silence the drone
                 self.errors += 1

@@ -157,3 +157,33 @@ async def test_a_drone_in_the_air_turns_back_when_the_weather_ahead_turns(
             landed = await system.sim.wait_for(lambda e: isinstance(e, Landed) and e.port_id is not None, 120)
             assert landed.port_id is not None, "sent to a port, not landed in the open"
             assert not system.sim.breaches and system.sim.separation.count == 0
+
+
+async def test_a_request_held_past_its_deadline_ends_unserved_naming_the_hold(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, tmp_path: Path
+) -> None:
+    source = tmp_path / "forecast.json"
+    source.write_text(json.dumps(forecast(wind_120m_kmh=72.0)))  # 20 m/s: nothing takes off
+    async with running_system(store, broker, prefix, drones=1, speed=60.0, pool=solver_pool) as system:
+        d = system.dispatcher
+        async with weather_watching(d, WeatherSettings(source=str(source), refresh_s=3600.0)):
+            filed = await d.submit(request("service-centre", "intermediate-court", deadline_min=12))
+            assert (await store.requests.get(filed.id)).state == "accepted"
+
+            async def given_up() -> bool:  # planning rounds go on every tick while it waits
+                return (await store.requests.get(filed.id)).state == "unserved"
+
+            await d.wait_until(given_up, timeout_s=60)
+            view = await store.requests.get(filed.id)
+            assert view.state_reason == "deadline_infeasible"
+            entries = (await store.requests.timeline(filed.id)).entries
+            actions = [e.action for e in entries]
+            assert "held" in actions and actions.index("held") < len(actions) - 1
+            last = entries[-1].payload
+            assert last["details"]["reason"] == "deadline_infeasible"
+            assert (
+                "held on the ground: weather_hold: wind 20.0 m/s > limit 12.0 m/s"
+                in last["details"]["detail"]
+            )
+            assert not d.missions
+            assert (await store.verify_audit()).ok

@@ -1,4 +1,4 @@
-"""The simulator's wind: the forecast the dispatcher reads (the strongest height, from where it
+"""The simulator's wind: the forecast the dispatcher reads (at the drone's height, from where it
 blows), a constant wind where there is no forecast, and gusts injected at one drone for a while."""
 
 from __future__ import annotations
@@ -44,19 +44,19 @@ def test_wind_vector_points_where_the_wind_blows_to() -> None:
 
 def test_the_forecast_wind_replaces_the_constant_one() -> None:
     field = WindField(constant=(1.0, 1.0), forecast=forecast(36.0, 0.0))  # 10 m/s from the north
-    east, north = field.at("D01", 114.39, 36.1, T0)
+    east, north = field.at("D01", 114.39, 36.1, 120.0, T0)
     assert east == pytest.approx(0.0, abs=1e-9) and north == pytest.approx(-10.0)
-    assert WindField(constant=(1.0, 2.0)).at("D01", 114.39, 36.1, T0) == (1.0, 2.0)
+    assert WindField(constant=(1.0, 2.0)).at("D01", 114.39, 36.1, 120.0, T0) == (1.0, 2.0)
     # Beyond the forecast the wind is unknown there: the constant one applies.
-    assert field.at("D01", 114.39, 36.1, T0 + timedelta(hours=5)) == (1.0, 1.0)
+    assert field.at("D01", 114.39, 36.1, 120.0, T0 + timedelta(hours=5)) == (1.0, 1.0)
 
 
 def test_a_gust_adds_to_the_wind_for_its_time_at_its_drone_only() -> None:
     field = WindField(forecast=forecast(36.0, 0.0))
     field.gust("D01", 8.0, 90.0, T0, seconds=30)  # 8 m/s from the east
-    assert field.at("D01", 114.39, 36.1, T0 + timedelta(seconds=10)) == pytest.approx((-8.0, -10.0))
-    assert field.at("D02", 114.39, 36.1, T0 + timedelta(seconds=10)) == pytest.approx((0.0, -10.0))
-    assert field.at("D01", 114.39, 36.1, T0 + timedelta(seconds=31)) == pytest.approx((0.0, -10.0))
+    assert field.at("D01", 114.39, 36.1, 120.0, T0 + timedelta(seconds=10)) == pytest.approx((-8.0, -10.0))
+    assert field.at("D02", 114.39, 36.1, 120.0, T0 + timedelta(seconds=10)) == pytest.approx((0.0, -10.0))
+    assert field.at("D01", 114.39, 36.1, 120.0, T0 + timedelta(seconds=31)) == pytest.approx((0.0, -10.0))
     with pytest.raises(ValueError, match="a gust needs"):
         field.gust("D01", 0.0, 90.0, T0, seconds=30)
 
@@ -72,7 +72,8 @@ async def test_simulated_drones_fly_in_the_forecast_wind_and_a_gust(
     async with sim:
         drone = sim.drone("D01")
         await wait_until(lambda: drone.wind_xy != (0.0, 0.0), what="the forecast wind at the drone")
-        assert drone.wind_xy == pytest.approx((0.0, -10.0), abs=1e-6)
+        assert drone.alt == 0.0  # on its pad: the wind of the lowest level, 10 m
+        assert drone.wind_xy == pytest.approx((0.0, -5.0), abs=1e-6)
         sim.inject_gust("D01", 8.0, 90.0, seconds=600)
         await wait_until(lambda: drone.wind_xy[0] < -7.9, what="the gust at the drone")
-        assert drone.wind_xy == pytest.approx((-8.0, -10.0), abs=1e-6)
+        assert drone.wind_xy == pytest.approx((-8.0, -5.0), abs=1e-6)
