@@ -273,6 +273,17 @@ class Forecast:
         (e0, n0), (e1, n1) = samples
         return (e0 + (e1 - e0) * k, n0 + (n1 - n0) * k)
 
+    def precipitation_at(self, lon: float, lat: float, when: datetime) -> float | None:
+        """The precipitation (mm/h) at the forecast point nearest (lon, lat) at ``when``: the
+        value of the hour it falls in (Open-Meteo's value at a time is the hour before it); None
+        where the forecast does not give it."""
+        if when.tzinfo is None:
+            raise ValueError("when must be timezone-aware")
+        s = self._nearest(lon, lat)
+        values = s.values.get("precipitation")
+        i = math.ceil((when - s.start) / HOUR)
+        return None if values is None or not 0 <= i < len(values) else values[i]
+
     def conditions(self, places: Iterable[tuple[float, float]], start: datetime, end: datetime) -> Conditions:
         """The worst conditions at the forecast points nearest ``places`` over every forecast hour
         that touches ``[start, end]`` (aware datetimes)."""

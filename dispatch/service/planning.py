@@ -168,9 +168,7 @@ class Planning:
         give_up = functools.partial(self.flights.request_to, actor=self.actor)
         states = self.picture.planning_states(fleet)
         zones = (*self.picture.zones, *no_fly)
-        # With a forecast, the wind is in every leg's energy (routing.wind_energy); unknown weather
-        # plans in calm air (the gate decides whether anything flies in it).
-        wind = self.weather.forecast if self.weather.source and self.weather.problem is None else None
+        wind = self.weather.energy_forecast()  # the wind in every leg's energy (None: calm air)
         problem = PlanningProblem(
             zones, fleet, requests, now, tuple(states), terrain=self.picture.terrain, wind=wind
         )
