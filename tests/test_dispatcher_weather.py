@@ -187,3 +187,49 @@ async def test_a_request_held_past_its_deadline_ends_unserved_naming_the_hold(
             )
             assert not d.missions
             assert (await store.verify_audit()).ok
+
+
+def windy(wind_120m_kmh: float, from_deg: float, *, hours: int = 6) -> dict[str, Any]:
+    """:func:`forecast` with the wind's direction."""
+    doc = forecast(wind_120m_kmh, hours=hours)
+    doc["hourly_units"]["wind_direction_10m"] = "°"
+    doc["hourly"]["wind_direction_10m"] = [from_deg] * hours
+    return doc
+
+
+async def test_a_trip_out_of_range_in_the_forecast_wind_waits_for_the_wind_to_drop(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, tmp_path: Path
+) -> None:
+    source = tmp_path / "forecast.json"
+    # 5 m/s from the east, within the drones' 12 m/s: the trip to tiexi, on to anyang-east and
+    # home fits a courier-s's 280 Wh in calm air, and needs 302 Wh in it.
+    source.write_text(json.dumps(windy(18.0, 90.0)))
+    async with running_system(store, broker, prefix, drones=2, speed=60.0, pool=solver_pool) as system:
+        d = system.dispatcher
+        async with weather_watching(d, WeatherSettings(source=str(source), refresh_s=3600.0)) as feed:
+            assert feed is not None
+            filed = await d.submit(request("tiexi", "anyang-east"))
+            assert (await store.requests.get(filed.id)).state == "accepted"  # in range in calm air
+
+            async def held() -> bool:
+                return (await store.requests.get(filed.id)).state_reason is not None
+
+            await d.wait_until(held, timeout_s=30)
+            view = await store.requests.get(filed.id)
+            assert view.state == "accepted" and not d.missions
+            assert view.state_reason is not None
+            assert view.state_reason.startswith("weather_hold: out of range in the forecast wind (needs ")
+            assert "usable 280 Wh" in view.state_reason
+
+            source.write_text(json.dumps(windy(0.0, 90.0)))  # calm
+            await feed.read_once()
+
+            async def flying() -> bool:
+                return (await store.requests.get(filed.id)).state != "accepted"
+
+            await d.wait_until(flying, timeout_s=30)
+            view = await store.requests.get(filed.id)
+            assert view.state in ("planned", "picked_up", "delivered") and view.state_reason is None
+            actions = [e.action for e in (await store.requests.timeline(filed.id)).entries]
+            assert actions.count("held") == 1 and "released" in actions
+            assert (await store.verify_audit()).ok
