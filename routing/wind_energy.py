@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
 
 from airspace.weather import Forecast, WindHour, wind_vector
-from fleet.description import DroneModel
+from fleet.description import DroneModel, Fleet
+from routing.problem import DronePlan, Leg, Trip
 
 TAIL_WIND_FLOOR = 0.9
 EARTH_RADIUS_M = 6_371_008.8
@@ -155,3 +156,27 @@ def arc_factors(
     rows, cols = zip(*arcs, strict=True)
     factors[list(rows), list(cols)] = per_arc
     return factors
+
+
+def leg_in_wind(leg: Leg, model: DroneModel, forecast: Forecast) -> Leg:
+    """``leg`` with its energy in the forecast wind of its own hours (after it was moved in time)."""
+    winds = forecast_winds(forecast, model, leg.depart, leg.arrive)
+    lonlats = [(w[0], w[1]) for w in leg.waypoints]
+    energy = leg_energy_wh(model, leg.distance_m, leg.payload_kg, lonlats, winds)
+    return leg if energy == leg.energy_wh else replace(leg, energy_wh=energy)
+
+
+def drones_in_wind(forecast: Forecast, fleet: Fleet, drones: Iterable[DronePlan]) -> tuple[DronePlan, ...]:
+    """Every leg of ``drones`` with its energy in the wind of the hours it is now flown in
+    (deconfliction moves trips in time; the solver's arcs bound the wind of any hour)."""
+    models = {d.id: fleet.model_of(d) for d in fleet.drones}
+    return tuple(
+        replace(
+            dp,
+            trips=tuple(
+                Trip(tuple(leg_in_wind(leg, models[dp.drone_id], forecast) for leg in trip.legs))
+                for trip in dp.trips
+            ),
+        )
+        for dp in drones
+    )

@@ -13,6 +13,7 @@ import pytest
 
 from airspace.weather import Forecast, WindHour, speed_at_height, wind_vector
 from fleet.description import load_fleet
+from routing.deconflict import moved
 from routing.planner import plan
 from routing.validate import validate_plan
 from routing.wind_energy import (
@@ -20,6 +21,7 @@ from routing.wind_energy import (
     WindSet,
     air_factor,
     arc_factors,
+    drones_in_wind,
     forecast_winds,
     leg_energy_wh,
     path_factor,
@@ -234,3 +236,24 @@ def test_the_simulated_drone_drains_within_the_planned_wind_energy(from_deg: flo
     assert planned > calm * 1.05  # the wind costs, whichever way it blows
     assert sim.energy_used_wh <= planned
     assert sim.energy_used_wh >= 0.9 * planned  # the same law; climb-out and glide-in in weaker air
+
+
+def test_a_trip_moved_in_time_pays_the_wind_of_its_new_hours() -> None:
+    # Calm until T0 + 1 h, then 8 m/s from the east: planned now, the trip flies in calm air.
+    fc = forecast([0.0, 0.0, 0.0, 8.0, 8.0, 8.0, 8.0], [90.0] * 7)
+    p = dataclasses.replace(
+        problem([], fleet(drones=1), [request("east", at_m(0, 100), at_m(3000, 0))]), wind=fc
+    )
+    result = solved(p)
+    (dp,) = result.drones
+    calm = [leg.distance_m / 1000 * (12 + 3 * leg.payload_kg) for leg in dp.trips[0].legs]
+    assert [leg.energy_wh for leg in dp.trips[0].legs] == pytest.approx(calm, rel=1e-9)
+    later = dataclasses.replace(dp, trips=(moved(dp.trips[0], 2 * 3600.0, 100.0),))
+    stale = dataclasses.replace(result, drones=(later,))
+    assert "energy_wind" in {v.kind for v in validate_plan(p, stale)}
+    (again,) = drones_in_wind(fc, p.fleet, [later])
+    out = again.trips[0].legs[1]  # against the wind now
+    assert out.energy_wh == pytest.approx(calm[1] * (22.6 / 15) ** 2, rel=2e-3)  # 7.6 m/s at 100 m
+    assert "energy_wind" not in {
+        v.kind for v in validate_plan(p, dataclasses.replace(result, drones=(again,)))
+    }
