@@ -50,6 +50,7 @@ from routing.deconflict import place_trip
 from routing.intents import OperationalIntent, shifted
 from routing.problem import DronePlan, Plan, PlanningProblem, Trip
 from routing.requests import Request
+from routing.wind_energy import leg_in_wind
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +274,9 @@ class Planning:
                 log.info("trip of %s not committed: %s", dp.drone_id, placed)
                 continue
             trip, intent = placed
+            forecast = self.weather.energy_forecast()
+            if forecast is not None:  # placed later: the wind of the hours it is then flown in
+                trip = Trip(tuple(leg_in_wind(leg, model, forecast) for leg in trip.legs))
             await self._commit(dp.drone_id, trip, {r: by_id[r].weight_kg for r in pickups}, intent)
         for u in plan.unserved:
             # ``no_capacity`` and ``deconfliction`` wait for a drone or a free slot of airspace; any
