@@ -481,7 +481,16 @@ def validate_plan(
     checker = _Checker(problem, plan)
     out = checker.run()
     if problem.terrain is not None:
-        check_terrain(plan, problem.terrain, problem.fleet, checker.add)
+        wind = problem.wind
+        flight_wh = None
+        if wind is not None:  # the flight's energy in the forecast wind (routing.wind_energy)
+
+            def flight_wh(leg: Leg, model: DroneModel) -> float:
+                winds = forecast_winds(wind, model, leg.depart, leg.arrive)
+                lonlats = [(w[0], w[1]) for w in leg.waypoints]
+                return leg_energy_wh(model, leg.distance_m, leg.payload_kg, lonlats, winds)
+
+        check_terrain(plan, problem.terrain, problem.fleet, checker.add, flight_wh)
     if separation is not None:
         check_separation(problem, plan, active_intents, separation, checker.add)
     return out

@@ -42,6 +42,7 @@ import numpy as np
 from airspace.weather import Forecast, WindHour, wind_vector
 from fleet.description import DroneModel, Fleet
 from routing.problem import DronePlan, Leg, Trip
+from routing.validate_terrain import profile_climb_m
 
 TAIL_WIND_FLOOR = 0.9
 EARTH_RADIUS_M = 6_371_008.8
@@ -159,10 +160,12 @@ def arc_factors(
 
 
 def leg_in_wind(leg: Leg, model: DroneModel, forecast: Forecast) -> Leg:
-    """``leg`` with its energy in the forecast wind of its own hours (after it was moved in time)."""
+    """``leg`` with its energy in the forecast wind of its own hours (after it was moved in time);
+    the climbs of its profile over terrain cost what they did."""
     winds = forecast_winds(forecast, model, leg.depart, leg.arrive)
     lonlats = [(w[0], w[1]) for w in leg.waypoints]
-    energy = leg_energy_wh(model, leg.distance_m, leg.payload_kg, lonlats, winds)
+    climb = model.climb_energy_wh(profile_climb_m(leg.profile))
+    energy = leg_energy_wh(model, leg.distance_m, leg.payload_kg, lonlats, winds) + climb
     return leg if energy == leg.energy_wh else replace(leg, energy_wh=energy)
 
 

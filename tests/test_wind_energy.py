@@ -16,6 +16,7 @@ from fleet.description import load_fleet
 from routing.deconflict import moved
 from routing.planner import plan
 from routing.validate import validate_plan
+from routing.validate_terrain import profile_climb_m
 from routing.wind_energy import (
     TAIL_WIND_FLOOR,
     WindSet,
@@ -257,3 +258,25 @@ def test_a_trip_moved_in_time_pays_the_wind_of_its_new_hours() -> None:
     assert "energy_wind" not in {
         v.kind for v in validate_plan(p, dataclasses.replace(result, drones=(again,)))
     }
+
+
+def test_over_terrain_a_leg_pays_the_wind_and_its_climbs() -> None:
+    from tests.test_planner_terrain import AT as HILLS_AT
+    from tests.test_planner_terrain import FLEET as HILLS_FLEET
+    from tests.test_planner_terrain import _area, _delivery_leg, _problem, _request
+
+    area = _area()
+    fc = steady(4.0, 90.0, start=HILLS_AT)
+    for rid, a, b in (("ridge", (500.0, 0.0), (2500.0, 0.0)), ("massif", (2000.0, 0.0), (6000.0, 0.0))):
+        problem = dataclasses.replace(_problem(area, _request(rid, a, b)), wind=fc)
+        result = plan(problem, seconds=1, workers=1)
+        assert result.served == (rid,)
+        assert validate_plan(problem, result) == []
+        leg = _delivery_leg(result, rid)  # eastwards, against the wind
+        model = HILLS_FLEET.model_of(HILLS_FLEET.drones[0])
+        winds = forecast_winds(fc, model, leg.depart, leg.arrive)
+        flat = leg_energy_wh(model, leg.distance_m, leg.payload_kg, [w[:2] for w in leg.waypoints], winds)
+        assert flat > 1.3 * model.leg_energy_wh(leg.distance_m, leg.payload_kg)
+        climb = model.climb_energy_wh(profile_climb_m(leg.profile))
+        assert (climb > 1.0) == (rid == "ridge")  # over the ridge, around the massif
+        assert leg.energy_wh == pytest.approx(flat + climb, rel=1e-9)  # the climbs on top
