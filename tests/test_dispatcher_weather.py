@@ -233,3 +233,29 @@ async def test_a_trip_out_of_range_in_the_forecast_wind_waits_for_the_wind_to_dr
             actions = [e.action for e in (await store.requests.timeline(filed.id)).entries]
             assert actions.count("held") == 1 and "released" in actions
             assert (await store.verify_audit()).ok
+
+
+async def test_a_trip_out_of_range_in_the_wind_past_its_deadline_ends_unserved_naming_the_hold(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, tmp_path: Path
+) -> None:
+    source = tmp_path / "forecast.json"
+    source.write_text(json.dumps(windy(18.0, 90.0)))  # as above: out of range in it, all along
+    async with running_system(store, broker, prefix, drones=2, speed=60.0, pool=solver_pool) as system:
+        d = system.dispatcher
+        async with weather_watching(d, WeatherSettings(source=str(source), refresh_s=3600.0)):
+            # Delivered 15 minutes after it is filed in calm air: accepted with a deadline of 18.
+            filed = await d.submit(request("tiexi", "anyang-east", deadline_min=18))
+            assert (await store.requests.get(filed.id)).state == "accepted"
+
+            async def given_up() -> bool:
+                return (await store.requests.get(filed.id)).state == "unserved"
+
+            await d.wait_until(given_up, timeout_s=60)
+            assert (await store.requests.get(filed.id)).state_reason == "deadline_infeasible"
+            entries = (await store.requests.timeline(filed.id)).entries
+            assert [e.action for e in entries].count("held") == 1
+            detail = entries[-1].payload["details"]["detail"]
+            assert detail.startswith(
+                "the deadline has passed; held on the ground: weather_hold: out of range"
+            )
+            assert not d.missions and (await store.verify_audit()).ok
