@@ -21,6 +21,7 @@ the forecast does not give at all (no temperatures asked for, say) is not checke
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ from typing import Any, Protocol
 HOUR = timedelta(hours=1)
 
 WIND_SPEEDS = ("wind_speed_10m", "wind_speed_80m", "wind_speed_120m")
+WIND_LEVELS_M = {"wind_speed_10m": 10.0, "wind_speed_80m": 80.0, "wind_speed_120m": 120.0}
+# Above the highest level given the wind grows with height by the power law of open country
+# (exponent 1/7); below the lowest it is taken as the lowest (no weaker: conservative for energy).
+SHEAR_EXPONENT = 1.0 / 7.0
 VARIABLES = (*WIND_SPEEDS, "wind_gusts_10m", "wind_direction_10m", "precipitation", "temperature_2m")
 # Members of an Open-Meteo location object that carry no weather this module uses.
 _META = {
@@ -81,6 +86,31 @@ class Conditions:
 
 def _pick(f: Any, a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else float(f(a, b))
+
+
+@dataclass(frozen=True, slots=True)
+class WindHour:
+    """One forecast hour's sustained wind at one point, from the ground up to a height: the least
+    and the strongest speed on the way (m/s), and where it blows from (None: not given)."""
+
+    low_mps: float
+    high_mps: float
+    from_deg: float | None
+
+
+def speed_at_height(levels: Sequence[tuple[float, float]], height_m: float) -> float:
+    """The sustained wind at ``height_m`` from the speeds at the forecast's ``levels`` ((height,
+    m/s), sorted by height): linear between two levels, the lowest below it, and above the
+    highest the power law ``v(h) = v_top (h / h_top) ** (1/7)``."""
+    if not levels:
+        raise ValueError("no wind level")
+    if height_m <= levels[0][0]:
+        return levels[0][1]
+    for (h0, v0), (h1, v1) in itertools.pairwise(levels):
+        if height_m <= h1:
+            return v0 + (v1 - v0) * (height_m - h0) / (h1 - h0)
+    top_h, top_v = levels[-1]
+    return top_v * (height_m / top_h) ** SHEAR_EXPONENT
 
 
 class Limits(Protocol):
@@ -211,6 +241,49 @@ class Forecast:
         k = math.cos(math.radians(lat))
         return min(self._points, key=lambda p: ((p.lon - lon) * k) ** 2 + (p.lat - lat) ** 2)
 
+    def winds(self, start: datetime, end: datetime, height_m: float) -> tuple[WindHour | None, ...]:
+        """The wind from the ground up to ``height_m`` at every forecast point, in every forecast
+        hour that touches ``[start, end]`` (aware datetimes); None for an hour whose wind is not
+        known (beyond the forecast, or a ``null`` speed)."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware")
+        out: list[WindHour | None] = []
+        for s in self._points:
+            first = math.floor((start - s.start) / HOUR)
+            last = math.ceil((end - s.start) / HOUR)
+            out.extend(_wind_hour(s, i, height_m) for i in range(first, max(first, last) + 1))
+        return tuple(out)
+
+    def wind_at(self, lon: float, lat: float, height_m: float, when: datetime) -> tuple[float, float] | None:
+        """The wind (east, north) in m/s at ``height_m`` at the forecast point nearest (lon, lat) at
+        ``when``: linear in time between the hourly samples (None: not known then). A wind
+        without a direction is taken as blowing from the north."""
+        if when.tzinfo is None:
+            raise ValueError("when must be timezone-aware")
+        s = self._nearest(lon, lat)
+        at = (when - s.start) / HOUR
+        first = math.floor(at)
+        k = at - first
+        samples = []
+        for i in (first, first + 1) if k > 0 else (first, first):
+            speed = _speed_of(s, i, height_m)
+            if speed is None:
+                return None
+            samples.append(wind_vector(speed, _direction(s, i) or 0.0))
+        (e0, n0), (e1, n1) = samples
+        return (e0 + (e1 - e0) * k, n0 + (n1 - n0) * k)
+
+    def precipitation_at(self, lon: float, lat: float, when: datetime) -> float | None:
+        """The precipitation (mm/h) at the forecast point nearest (lon, lat) at ``when``: the
+        value of the hour it falls in (Open-Meteo's value at a time is the hour before it); None
+        where the forecast does not give it."""
+        if when.tzinfo is None:
+            raise ValueError("when must be timezone-aware")
+        s = self._nearest(lon, lat)
+        values = s.values.get("precipitation")
+        i = math.ceil((when - s.start) / HOUR)
+        return None if values is None or not 0 <= i < len(values) else values[i]
+
     def conditions(self, places: Iterable[tuple[float, float]], start: datetime, end: datetime) -> Conditions:
         """The worst conditions at the forecast points nearest ``places`` over every forecast hour
         that touches ``[start, end]`` (aware datetimes)."""
@@ -227,6 +300,44 @@ class Forecast:
             result = c if result is None else result.worst(c)
         assert result is not None
         return result
+
+
+def wind_vector(speed_mps: float, from_deg: float) -> tuple[float, float]:
+    """The (east, north) velocity of a wind of ``speed_mps`` blowing *from* ``from_deg`` (0 = north)."""
+    rad = math.radians(from_deg)
+    return (-speed_mps * math.sin(rad), -speed_mps * math.cos(rad))
+
+
+def _speed_of(s: _Series, i: int, height_m: float) -> float | None:
+    """The sustained wind at ``height_m`` in hour ``i`` of ``s`` (None: not known)."""
+    if not 0 <= i < s.hours:
+        return None
+    levels = []
+    for name, h in WIND_LEVELS_M.items():
+        if name in s.values:
+            v = s.values[name][i]
+            if v is None:
+                return None
+            levels.append((h, v))
+    return speed_at_height(levels, height_m) if levels else None
+
+
+def _direction(s: _Series, i: int) -> float | None:
+    values = s.values.get("wind_direction_10m")
+    return None if values is None or not 0 <= i < len(values) else values[i]
+
+
+def _wind_hour(s: _Series, i: int, height_m: float) -> WindHour | None:
+    """Hour ``i`` of ``s``: the least and strongest wind between the ground and ``height_m``
+    (the levels below it and the height itself: the speed is linear between levels)."""
+    top = _speed_of(s, i, height_m)
+    if top is None:
+        return None
+    speeds = [top, _speed_of(s, i, 0.0) or 0.0]
+    speeds += [
+        v for name, h in WIND_LEVELS_M.items() if h < height_m and (v := _speed_of(s, i, h)) is not None
+    ]
+    return WindHour(min(speeds), max(speeds), _direction(s, i))
 
 
 def _conditions_of(s: _Series, start: datetime, end: datetime) -> Conditions:

@@ -70,13 +70,20 @@ class Verdict:
 
 
 def _alone_trip_wh(
-    net: Network, start: int, pickup: int, dropoff: int, weight: float, home: float, home_climb_wh: float
+    net: Network,
+    start: int,
+    pickup: int,
+    dropoff: int,
+    weight: float,
+    home: float,
+    home_climb_wh: float,
+    home_wind: float = 1.0,
 ) -> float:
     model = net.model
     return (
-        model.leg_energy_wh(float(net.length_m[start, pickup]), 0.0)
-        + model.leg_energy_wh(float(net.length_m[pickup, dropoff]), weight)
-        + model.leg_energy_wh(home, 0.0)
+        model.leg_energy_wh(float(net.length_m[start, pickup]), 0.0) * net.wind_factor(start, pickup)
+        + model.leg_energy_wh(float(net.length_m[pickup, dropoff]), weight) * net.wind_factor(pickup, dropoff)
+        + model.leg_energy_wh(home, 0.0) * home_wind
         + net.climb_wh(start, pickup)
         + net.climb_wh(pickup, dropoff)
         + home_climb_wh
@@ -122,9 +129,10 @@ def _arrival_alone(
     pu, do = prep.pickup_site[req.id], prep.dropoff_site[req.id]
     port, home = prep.nearest_port(model.name, do)
     home_climb = net.climb_wh(do, prep.port_site[port]) if port else 0.0
+    home_wind = net.wind_factor(do, prep.port_site[port]) if port else 1.0
     t = start.available_s
     budget = start.energy_wh - model.battery_wh * model.reserve_fraction
-    if _alone_trip_wh(net, start.site, pu, do, req.weight_kg, home, home_climb) > budget + 1e-9:
+    if _alone_trip_wh(net, start.site, pu, do, req.weight_kg, home, home_climb, home_wind) > budget + 1e-9:
         t += model.turnaround_s
     service_start = max(t + net.flight_s(start.site, pu), pick[0])
     if service_start > pick[1]:
@@ -163,11 +171,14 @@ def precheck(prep: Prepared, req: Request) -> Verdict:
         net = prep.networks[m]
         port, home = prep.nearest_port(m, do)
         home_climb = net.climb_wh(do, prep.port_site[port]) if port else 0.0
+        home_wind = net.wind_factor(do, prep.port_site[port]) if port else 1.0
         out = min(float(net.length_m[p, pu]) for p in ports)
         if math.isinf(out) or math.isinf(home) or math.isinf(float(net.length_m[pu, do])):
             continue
         reachable.append(m)
-        best_wh[m] = min(_alone_trip_wh(net, p, pu, do, req.weight_kg, home, home_climb) for p in ports)
+        best_wh[m] = min(
+            _alone_trip_wh(net, p, pu, do, req.weight_kg, home, home_climb, home_wind) for p in ports
+        )
         if best_wh[m] <= models[m].usable_wh + 1e-9:
             in_range.append(m)
     if not reachable:

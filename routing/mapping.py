@@ -218,7 +218,8 @@ def _class_arcs(
     climb_wh = np.zeros((n, n))
     if net.heights is not None:  # over terrain: the climbs of each arc's profile
         climb_wh = net.heights.climb_m[site[:, None], site[None, :]] * (model.wh_per_100m_climb / 100.0)
-    en = np.ceil(length * (model.wh_per_km + model.wh_per_km_per_kg * ub) + climb_wh)
+    wind = 1.0 if net.wind is None else net.wind[site[:, None], site[None, :]]  # routing.wind_energy
+    en = np.ceil(length * (model.wh_per_km + model.wh_per_km_per_kg * ub) * wind + climb_wh)
     forbid = ~np.isfinite(length)
     forbid |= is_start[None, :]  # nothing returns to a start
     forbid |= is_end[:, None]  # nothing leaves an end
@@ -242,12 +243,13 @@ def _class_arcs(
             for i, (pid, _) in enumerate(nearest)
         ]
     )
+    home_wind = np.array([_home_wind(prep, name, int(site[i])) for i in range(n)])
     to_home = np.where(at_port, 0.0, home)
     allowed = (at_port | is_drop | is_start) & np.isfinite(to_home)
     for j in np.flatnonzero(is_end):
         dist[:, j] = np.ceil(to_home)
         tt[:, j] = np.where(at_port, 0.0, service + np.ceil(home / model.cruise_speed_mps))
-        en[:, j] = np.ceil(to_home * model.wh_per_km + np.where(at_port, 0.0, home_climb))
+        en[:, j] = np.ceil(to_home * model.wh_per_km * home_wind + np.where(at_port, 0.0, home_climb))
         forbid[:, j] = ~allowed
         forbid[is_start & (np.array([nd.vehicle for nd in nodes]) != nodes[j].vehicle), j] = True
     np.fill_diagonal(forbid, False)
@@ -258,6 +260,12 @@ def _class_arcs(
     for m in (dist, tt, en):
         m[forbid] = FORBIDDEN
     return _Arcs(dist.astype(np.int64), tt.astype(np.int64), en.astype(np.int64), max(longest, 1))
+
+
+def _home_wind(prep: Prepared, name: str, site: int) -> float:
+    """The wind factor of the flight from ``site`` to its nearest port (1: calm, or none)."""
+    port, _ = prep.nearest_port(name, site)
+    return prep.networks[name].wind_factor(site, prep.port_site[port]) if port else 1.0
 
 
 def _lateness_costs(prep: Prepared, nodes: list[NodeInfo], windows: np.ndarray) -> dict[int, tuple[int, int]]:

@@ -87,6 +87,12 @@ class Network:
         """The energy of the climbs along the arc ``i -> j`` over terrain (0 over flat ground)."""
         return 0.0 if self.heights is None else self.heights.climb_energy_wh(i, j)
 
+    wind: np.ndarray | None = None  # (n, n) wind factor of each arc over the horizon; None: calm
+
+    def wind_factor(self, i: int, j: int) -> float:
+        """The factor of the forecast wind on the energy of the arc ``i -> j`` (1 in calm air)."""
+        return 1.0 if self.wind is None else float(self.wind[i, j])
+
     def blocked(self, site: int) -> PadWindows | None:
         """The windows of a pad covered for the whole horizon (None if usable at some time)."""
         pad = self.pads.get(site)

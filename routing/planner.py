@@ -31,6 +31,7 @@ from routing.round_fleet import round_fleet
 from routing.schedule import realise
 from routing.second_pass import plan_in_chunks, plan_left_out
 from routing.validate import Violation, validate_plan
+from routing.wind_energy import drones_in_wind
 
 __all__ = ["DeconflictionParams", "PlanningError", "ProblemError", "plan", "realise_and_repair"]
 
@@ -243,6 +244,8 @@ def _deconflicted(
         done = deconflict(prep, result, active, params)
         if not done.dropped:
             drones = tuple(d for d in done.drones if d.trips)
+            if prep.problem.wind is not None:  # moved in time: the wind of the hours now flown
+                drones = drones_in_wind(prep.problem.wind, prep.problem.fleet, drones)
             return replace(result, drones=drones, etas=done.etas, intents=done.intents), stops
         for rid, detail in sorted(done.dropped.items()):
             unserved.append(Unserved(rid, Reason.DECONFLICTION.value, detail))

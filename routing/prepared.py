@@ -16,6 +16,7 @@ from routing.matrices import Network, SiteIndex, add_terrain, build_networks
 from routing.problem import PlanningProblem
 from routing.requests import Request
 from routing.terrain_legs import fleet_terrain_zones, zones_in_band
+from routing.wind_energy import arc_factors, forecast_winds
 
 # The conservative zone horizon runs this long after the last deadline (the final flights home).
 HORIZON_TAIL = timedelta(hours=1)
@@ -143,6 +144,10 @@ def prepare(problem: PlanningProblem) -> Prepared:
                 add_terrain(net, problem.terrain, sites.points)
         except TerrainError as exc:
             raise ProblemError(f"terrain: {exc}") from exc
+    if problem.wind is not None:  # the worst wind of the horizon on every arc
+        for net in networks.values():
+            winds = forecast_winds(problem.wind, net.model, t0, horizon_end)
+            net.wind = arc_factors(len(sites), net.length_m, net.path, winds, net.model.cruise_speed_mps)
     prep = Prepared(
         problem=problem,
         t0=t0,

@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from airspace.terrain import AreaTerrain
+from airspace.weather import Forecast
 from airspace.zones import Zone
 from fleet.description import Fleet
 from routing.requests import Request
@@ -175,6 +176,8 @@ class PlanningProblem:
     ``energy_wh`` is given). ``previous_plan`` seeds the solver (warm start). ``terrain``, the
     area's terrain model with its true-height band, makes cruise altitudes true heights over it
     (:mod:`routing.terrain_legs`); None: flat ground at the pads' height.
+    ``wind``, the forecast, puts the wind into every leg's energy (:mod:`routing.wind_energy`);
+    None: calm air.
     """
 
     zones: tuple[Zone, ...]
@@ -184,6 +187,7 @@ class PlanningProblem:
     drone_states: tuple[DroneState, ...] = ()
     previous_plan: Plan | None = None
     terrain: AreaTerrain | None = None
+    wind: Forecast | None = None
 
     def request(self, request_id: str) -> Request:
         """The request with this id (KeyError if unknown)."""

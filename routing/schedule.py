@@ -15,6 +15,7 @@ from routing.feasibility import Candidate
 from routing.mapping import DROPOFF_NODE, PICKUP_NODE, RELOAD_NODE, NodeInfo
 from routing.prepared import Prepared
 from routing.problem import DROPOFF, PICKUP, PORT, START, DronePlan, Eta, Leg, Trip
+from routing.wind_energy import forecast_winds, leg_energy_wh
 
 
 @dataclass(slots=True)
@@ -64,6 +65,9 @@ def realise(prep: Prepared, v: int, stops: list[NodeInfo], candidates: dict[str,
         payload = sum(onboard.values())
         lonlat = [prep.sites.points[site]] * 2 if stop.site == site else net.path(site, stop.site)
         energy = model.leg_energy_wh(length, payload)
+        if prep.problem.wind is not None:  # in the forecast wind of the leg's own hours
+            winds = forecast_winds(prep.problem.wind, model, prep.time(depart), prep.time(arrive))
+            energy = leg_energy_wh(model, length, payload, lonlat, winds)
         profile: tuple[tuple[float, float, float], ...] = ()
         true_height: tuple[float, float] | None = None
         if net.heights is not None:  # over terrain: the flown profile and its climbs

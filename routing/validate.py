@@ -43,6 +43,7 @@ from routing.intents import IntentParams, OperationalIntent
 from routing.problem import DROPOFF, PICKUP, PORT, START, Leg, Plan, PlanningProblem
 from routing.validate_separation import check_separation
 from routing.validate_terrain import check_terrain, profile_climb_m
+from routing.wind_energy import forecast_winds, leg_energy_wh
 from routing.zone_geometry import clearance_m, column_overlaps
 
 ZONE_TOLERANCE_M = 0.5
@@ -359,8 +360,20 @@ class _Checker:
             self.add("payload_mismatch", f"states {leg.payload_kg} kg, carries {payload} kg", **where)
         if payload > model.max_payload_kg + 1e-9:
             self.add("over_capacity", f"carries {payload} kg, max {model.max_payload_kg} kg", **where)
-        energy = model.leg_energy_wh(length, payload) + model.climb_energy_wh(profile_climb_m(leg.profile))
-        if not _close(energy, leg.energy_wh, rel=1e-4, abs_=1e-3):
+        climb = model.climb_energy_wh(profile_climb_m(leg.profile))
+        energy = model.leg_energy_wh(length, payload) + climb
+        if self.problem.wind is not None:  # the forecast wind of the leg's hours (routing.wind_energy)
+            calm = energy
+            winds = forecast_winds(self.problem.wind, model, leg.depart, leg.arrive)
+            energy = leg_energy_wh(model, length, payload, pts, winds) + climb
+            if not _close(energy, leg.energy_wh, rel=1e-4, abs_=1e-3):
+                self.add(
+                    "energy_wind",
+                    f"states {leg.energy_wh:.3f} Wh, in the forecast wind {energy:.3f} Wh "
+                    f"(calm air {calm:.3f} Wh)",
+                    **where,
+                )
+        elif not _close(energy, leg.energy_wh, rel=1e-4, abs_=1e-3):
             self.add("energy_mismatch", f"states {leg.energy_wh:.3f} Wh, exact {energy:.3f} Wh", **where)
         xy = self.frame.points_to_xy(pts)
         line = shapely.LineString(xy) if len(set(map(tuple, xy.tolist()))) > 1 else shapely.Point(xy[0])
@@ -468,7 +481,16 @@ def validate_plan(
     checker = _Checker(problem, plan)
     out = checker.run()
     if problem.terrain is not None:
-        check_terrain(plan, problem.terrain, problem.fleet, checker.add)
+        wind = problem.wind
+        flight_wh = None
+        if wind is not None:  # the flight's energy in the forecast wind (routing.wind_energy)
+
+            def flight_wh(leg: Leg, model: DroneModel) -> float:
+                winds = forecast_winds(wind, model, leg.depart, leg.arrive)
+                lonlats = [(w[0], w[1]) for w in leg.waypoints]
+                return leg_energy_wh(model, leg.distance_m, leg.payload_kg, lonlats, winds)
+
+        check_terrain(plan, problem.terrain, problem.fleet, checker.add, flight_wh)
     if separation is not None:
         check_separation(problem, plan, active_intents, separation, checker.add)
     return out

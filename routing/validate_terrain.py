@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from airspace.terrain import AreaTerrain, band_violations
-from fleet.description import Fleet
+from fleet.description import DroneModel, Fleet
 from routing.problem import Leg, Plan
 from routing.terrain_legs import frame_for
 
@@ -39,10 +39,17 @@ def leg_climb_m(leg: Leg) -> float:
     return profile_climb_m(leg.profile)
 
 
-def check_terrain(plan: Plan, area: AreaTerrain, fleet: Fleet, add: Add) -> None:
+def check_terrain(
+    plan: Plan,
+    area: AreaTerrain,
+    fleet: Fleet,
+    add: Add,
+    flight_wh: Callable[[Leg, DroneModel], float] | None = None,
+) -> None:
     """Report legs that leave the band ``[ground + clearance, ground + ceiling]`` (kinds
     ``terrain_clearance`` and ``ceiling``), legs without a profile (``terrain_profile``), and legs
-    whose energy is below the flight's energy plus the climbs' (``energy_climb``)."""
+    whose energy is below the flight's energy plus the climbs' (``energy_climb``). ``flight_wh``:
+    a leg's energy without its climbs (default: in calm air, ``DroneModel.leg_energy_wh``)."""
     drones = {d.id: d for d in fleet.drones}
     for drone_id, trip, seq, leg in plan.legs():
         where = {"drone_id": drone_id, "trip": trip, "seq": seq}
@@ -68,7 +75,12 @@ def check_terrain(plan: Plan, area: AreaTerrain, fleet: Fleet, add: Add) -> None
         if drone is None:
             continue
         model = fleet.model_of(drone)
-        need = model.leg_energy_wh(leg.distance_m, leg.payload_kg) + model.climb_energy_wh(leg_climb_m(leg))
+        flight = (
+            flight_wh(leg, model)
+            if flight_wh is not None
+            else model.leg_energy_wh(leg.distance_m, leg.payload_kg)
+        )
+        need = flight + model.climb_energy_wh(leg_climb_m(leg))
         if leg.energy_wh < need - ENERGY_TOLERANCE_WH:
             add(
                 "energy_climb",

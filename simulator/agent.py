@@ -48,6 +48,7 @@ from fleet.signing import sign
 from fleet.topics import Topics
 from simulator.drone import FLYING, XYZ, SimDrone
 from simulator.monitor import AirspaceMonitor
+from simulator.rain import RainMonitor
 from simulator.separation import SeparationMonitor
 from simulator.terrain_monitor import BandViolation, TerrainMonitor
 
@@ -78,12 +79,14 @@ class DroneAgent:
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         on_event: Callable[[AnyEvent], None] | None = None,
         key: bytes | None = None,
-        wind: Callable[[str, float, float, datetime], tuple[float, float]] | None = None,
+        wind: Callable[[str, float, float, float, datetime], tuple[float, float]] | None = None,
+        rain: RainMonitor | None = None,
     ) -> None:
         """``key``: the drone's own signing key (see :mod:`fleet.signing`); None sends unsigned.
-        ``wind``: the wind at (drone id, lon, lat, time), set before every step (None: the drone's
-        own constant wind). ``terrain_monitor``: checks the cruising pieces of the drone's path
-        against the ground (with a terrain model; None without)."""
+        ``wind``: the wind at (drone id, lon, lat, height above the ground, time), set before every
+        step (None: the drone's own constant wind). ``terrain_monitor``: checks the cruising pieces
+        of the drone's path against the ground (with a terrain model; None without). ``rain``: the
+        monitor of flights in precipitation beyond the model's rating (None: not watched)."""
         self.sim = sim
         self.key = key
         self.address = address
@@ -97,6 +100,7 @@ class DroneAgent:
         self.session_expiry_s = session_expiry_s
         self.on_event = on_event
         self.wind = wind
+        self.rain = rain
         self.client_id = client_id_from("sim", topics.prefix, sim.id)
         self.connected = asyncio.Event()
         self.dropped: Counter[str] = Counter()
@@ -352,7 +356,8 @@ class DroneAgent:
             now = self.clock.now()
             try:
                 if self.wind is not None:
-                    self.sim.wind_xy = self.wind(self.sim.id, *self.sim.lonlat(), now)
+                    height = self.sim.alt - self.sim.ground_at(self.sim.x, self.sim.y)  # true height
+                    self.sim.wind_xy = self.wind(self.sim.id, *self.sim.lonlat(), height, now)
                 previous = self._simulate(now, previous)
             except Exception:  # a simulator bug must be loud, but must not silence the drone
                 self.errors += 1
@@ -434,6 +439,17 @@ class DroneAgent:
                     )
                 )
                 log.error("drone %s breached zone %s at %s", self.sim.id, zone_id, now.isoformat())
+        if self.rain is not None:
+            m = self.sim.mission
+            self.rain.check(
+                self.sim.id,
+                *self.sim.lonlat(),
+                self.sim.alt,
+                now,
+                flying=self.sim.state in FLYING,
+                limit_mm_h=self.sim.model.weather.max_precip_mm_h,
+                mission_id=m.mission_id if m else None,
+            )
         m = self.sim.mission
         after = self.lost_link_after_s
         if m is not None and m.lost_link_after_s is not None:

@@ -229,6 +229,12 @@ async def _run(sim: SimulatedFleet, faults: list[FaultSpec], duration: float | N
     for b in breaches:
         where = f"({b.lon:.5f}, {b.lat:.5f}, {b.alt_m} m)"
         print(f"  BREACH {b.drone_id} in {b.zone_id} at {b.ts.isoformat()} {where}")
+    if sim.rain is not None:
+        print(f"{sim.rain.count} flight(s) in rain beyond the rating")
+        for r in sim.rain.exposures:
+            where = f"({r.lon:.5f}, {r.lat:.5f}, {r.alt_m} m)"
+            rain = f"{r.precip_mm_h:.1f} mm/h > {r.limit_mm_h:.1f}"
+            print(f"  RAIN {r.drone_id} in {rain} at {r.ts.isoformat()} {where}")
     print("\n".join(sim.separation.report(sim.frame.to_lonlat)))
     violations = sim.terrain_violations
     if sim.terrain is not None:

@@ -39,6 +39,7 @@ from routing.intents import SeparationMinima
 from simulator.agent import DroneAgent
 from simulator.drone import SimDrone
 from simulator.monitor import AirspaceMonitor
+from simulator.rain import RainExposure, RainMonitor
 from simulator.separation import SeparationLoss, SeparationMonitor
 from simulator.terrain_monitor import TerrainMonitor
 from simulator.wind import WindField, wind_vector
@@ -86,10 +87,11 @@ class SimulatedFleet:
         from it (:mod:`fleet.signing`); None: they go unsigned. ``separation``: the minima of the
         separation monitor (default 50 m horizontally, 15 m vertically). ``weather``: the drones fly
         in this forecast's wind (where it gives one; else the constant ``wind_mps`` from
-        ``wind_from_deg``). ``terrain``: the area's terrain model with its band of true heights;
-        the drones then stand on its ground and fly altitudes above mean sea level, the airspace
-        monitor compares zones with their true heights and the terrain monitor checks their
-        cruising against the band (None: flat ground at altitude 0, as without terrain)."""
+        ``wind_from_deg``), and its precipitation is watched (:attr:`rain_exposures`).
+        ``terrain``: the area's terrain model with its band of true heights; the drones then stand
+        on its ground and fly altitudes above mean sea level, the airspace monitor compares zones
+        with their true heights and the terrain monitor checks their cruising against the band
+        (None: flat ground at altitude 0, as without terrain)."""
         self.fleet = fleet
         self.address = broker if isinstance(broker, BrokerAddress) else BrokerAddress.parse(broker)
         self.clock: Clock = clock or RealClock()
@@ -114,6 +116,7 @@ class SimulatedFleet:
                 raise ValueError(f"no password for drone(s) {missing}")
         wind = wind_vector(wind_mps, wind_from_deg)
         self.wind = WindField(constant=wind, forecast=weather)
+        self.rain = RainMonitor(weather) if weather is not None else None
         self.agents: dict[str, DroneAgent] = {}
         for i, drone in enumerate(fleet.drones):
             if wanted is not None and drone.id not in wanted:
@@ -143,6 +146,7 @@ class SimulatedFleet:
                 session_expiry_s=session_expiry_s,
                 on_event=self._record,
                 wind=self.wind.at,
+                rain=self.rain,
                 key=fleet_secret.drone_key(drone.id) if fleet_secret is not None else None,
             )
 
@@ -205,6 +209,11 @@ class SimulatedFleet:
     @property
     def _ground(self) -> Terrain | None:
         return self.terrain.terrain if self.terrain is not None else None
+
+    @property
+    def rain_exposures(self) -> list[RainExposure]:
+        """Every flight in precipitation beyond its model's rating the rain monitor has seen."""
+        return list(self.rain.exposures) if self.rain is not None else []
 
     @property
     def separation_losses(self) -> list[SeparationLoss]:

@@ -21,10 +21,11 @@ Timing model (matches the planner, so planned ETAs hold):
   flat ground it changes altitude at ``VERTICAL_SPEED_MPS`` towards each waypoint's, as before.
 
 Energy model: ``DroneModel.leg_energy_wh`` per horizontal metre flown, with the payload on board;
-times a wind factor (air speed / ground speed, so a head wind costs more) and the injected drain
-factor. Hovering on hold drains at the cruise power (``wh_per_km`` x cruise speed). Pad service,
-vertical moves and ground time drain nothing, as in the planner; over terrain the climbs along the
-route (not the climb-out) cost ``DroneModel.climb_energy_wh``, as in the planner.
+times the planner's wind factor (``routing.wind_energy.air_factor``: the square of air speed over
+ground speed, a tail wind saving at most 10 %) and the injected drain factor. Hovering on hold
+drains at the cruise power (``wh_per_km`` x cruise speed). Pad service, vertical moves and ground
+time drain nothing, as in the planner; over terrain the climbs along the route (not the
+climb-out) cost ``DroneModel.climb_energy_wh``, as in the planner.
 
 Every piece of path is recorded in the drone's trace with whether it was *cruising* (flying the
 route at its altitudes, or hovering there): the terrain monitor checks only those, not the
@@ -39,6 +40,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from fleet.messages import Delivered, Fault, Landed, LowBattery, PickedUp, PickupStop, ReachedStop, Stop
+from routing.wind_energy import air_factor
 
 if TYPE_CHECKING:
     from simulator.drone import SimDrone
@@ -138,10 +140,9 @@ def _cruise(d: SimDrone, dt: float) -> float:
     if dist > 0:
         d.heading_deg = math.degrees(math.atan2(dx, dy)) % 360.0
         ux, uy = dx / dist, dy / dist
-        air = math.hypot(v * ux - d.wind_xy[0], v * uy - d.wind_xy[1])
         moved = dist * frac
         rate = d.model.leg_energy_wh(moved, d.payload_kg)
-        _drain(d, rate * air / v)
+        _drain(d, rate * air_factor(ux, uy, d.wind_xy, v))
         d.distance_flown_m += moved
     d.x, d.y = d.x + dx * frac, d.y + dy * frac
     climbing_out, before = d.climbing_out, d.alt

@@ -2,8 +2,11 @@
 reads (:mod:`airspace.weather`, so the planned and the flown weather are the same), plus gusts
 injected as faults.
 
-The simulator keeps each drone's ground track and speed as commanded and charges the battery for
-the air it flies through (``simulator.flight``): a head wind costs energy, not time.
+The forecast's wind is taken at the drone's height (between Open-Meteo's 10, 80 and 120 m levels)
+at the forecast point nearest to it, linear in time between the hourly samples: the wind the
+planner's leg energy bounds (:mod:`routing.wind_energy`). The simulator keeps each drone's ground
+track and speed as commanded and charges the battery for the air it flies through by the same law
+(``simulator.flight``): a head wind costs energy, not time.
 """
 
 from __future__ import annotations
@@ -12,13 +15,9 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from airspace.weather import Forecast
+from airspace.weather import Forecast, wind_vector
 
-
-def wind_vector(speed_mps: float, from_deg: float) -> tuple[float, float]:
-    """The (east, north) velocity of a wind of ``speed_mps`` blowing *from* ``from_deg`` (0 = north)."""
-    rad = math.radians(from_deg)
-    return (-speed_mps * math.sin(rad), -speed_mps * math.cos(rad))
+__all__ = ["Gust", "WindField", "wind_vector"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,20 +30,23 @@ class Gust:
 
 @dataclass(slots=True)
 class WindField:
-    """The wind at a place and time: the forecast's (strongest height, where it comes from) or a
-    constant one, plus any gust injected at a drone."""
+    """The wind at a place, height and time: the forecast's or a constant one, plus any gust
+    injected at a drone."""
 
     constant: tuple[float, float] = (0.0, 0.0)
     forecast: Forecast | None = None
     gusts: dict[str, Gust] = field(default_factory=dict)
 
-    def at(self, drone_id: str, lon: float, lat: float, now: datetime) -> tuple[float, float]:
-        """The wind a drone meets at (lon, lat) at ``now``, as (east, north) m/s."""
+    def at(
+        self, drone_id: str, lon: float, lat: float, height_m: float, now: datetime
+    ) -> tuple[float, float]:
+        """The wind a drone meets at (lon, lat) ``height_m`` above the ground at ``now``, as
+        (east, north) m/s (where the forecast does not know it: the constant wind)."""
         x, y = self.constant
         if self.forecast is not None:
-            c = self.forecast.conditions([(lon, lat)], now, now)
-            if c.wind_mps is not None:
-                x, y = wind_vector(c.wind_mps, c.wind_from_deg or 0.0)
+            known = self.forecast.wind_at(lon, lat, max(0.0, height_m), now)
+            if known is not None:
+                x, y = known
         gust = self.gusts.get(drone_id)
         if gust is not None:
             if now < gust.until:

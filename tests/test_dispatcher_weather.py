@@ -157,3 +157,105 @@ async def test_a_drone_in_the_air_turns_back_when_the_weather_ahead_turns(
             landed = await system.sim.wait_for(lambda e: isinstance(e, Landed) and e.port_id is not None, 120)
             assert landed.port_id is not None, "sent to a port, not landed in the open"
             assert not system.sim.breaches and system.sim.separation.count == 0
+
+
+async def test_a_request_held_past_its_deadline_ends_unserved_naming_the_hold(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, tmp_path: Path
+) -> None:
+    source = tmp_path / "forecast.json"
+    source.write_text(json.dumps(forecast(wind_120m_kmh=72.0)))  # 20 m/s: nothing takes off
+    async with running_system(store, broker, prefix, drones=1, speed=60.0, pool=solver_pool) as system:
+        d = system.dispatcher
+        async with weather_watching(d, WeatherSettings(source=str(source), refresh_s=3600.0)):
+            filed = await d.submit(request("service-centre", "intermediate-court", deadline_min=12))
+            assert (await store.requests.get(filed.id)).state == "accepted"
+
+            async def given_up() -> bool:  # planning rounds go on every tick while it waits
+                return (await store.requests.get(filed.id)).state == "unserved"
+
+            await d.wait_until(given_up, timeout_s=60)
+            view = await store.requests.get(filed.id)
+            assert view.state_reason == "deadline_infeasible"
+            entries = (await store.requests.timeline(filed.id)).entries
+            actions = [e.action for e in entries]
+            assert "held" in actions and actions.index("held") < len(actions) - 1
+            last = entries[-1].payload
+            assert last["details"]["reason"] == "deadline_infeasible"
+            assert (
+                "held on the ground: weather_hold: wind 20.0 m/s > limit 12.0 m/s"
+                in last["details"]["detail"]
+            )
+            assert not d.missions
+            assert (await store.verify_audit()).ok
+
+
+def windy(wind_120m_kmh: float, from_deg: float, *, hours: int = 6) -> dict[str, Any]:
+    """:func:`forecast` with the wind's direction."""
+    doc = forecast(wind_120m_kmh, hours=hours)
+    doc["hourly_units"]["wind_direction_10m"] = "°"
+    doc["hourly"]["wind_direction_10m"] = [from_deg] * hours
+    return doc
+
+
+async def test_a_trip_out_of_range_in_the_forecast_wind_waits_for_the_wind_to_drop(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, tmp_path: Path
+) -> None:
+    source = tmp_path / "forecast.json"
+    # 5 m/s from the east, within the drones' 12 m/s: the trip to tiexi, on to anyang-east and
+    # home fits a courier-s's 280 Wh in calm air, and needs 302 Wh in it.
+    source.write_text(json.dumps(windy(18.0, 90.0)))
+    async with running_system(store, broker, prefix, drones=2, speed=60.0, pool=solver_pool) as system:
+        d = system.dispatcher
+        async with weather_watching(d, WeatherSettings(source=str(source), refresh_s=3600.0)) as feed:
+            assert feed is not None
+            filed = await d.submit(request("tiexi", "anyang-east"))
+            assert (await store.requests.get(filed.id)).state == "accepted"  # in range in calm air
+
+            async def held() -> bool:
+                return (await store.requests.get(filed.id)).state_reason is not None
+
+            await d.wait_until(held, timeout_s=30)
+            view = await store.requests.get(filed.id)
+            assert view.state == "accepted" and not d.missions
+            assert view.state_reason is not None
+            assert view.state_reason.startswith("weather_hold: out of range in the forecast wind (needs ")
+            assert "usable 280 Wh" in view.state_reason
+
+            source.write_text(json.dumps(windy(0.0, 90.0)))  # calm
+            await feed.read_once()
+
+            async def flying() -> bool:
+                return (await store.requests.get(filed.id)).state != "accepted"
+
+            await d.wait_until(flying, timeout_s=30)
+            view = await store.requests.get(filed.id)
+            assert view.state in ("planned", "picked_up", "delivered") and view.state_reason is None
+            actions = [e.action for e in (await store.requests.timeline(filed.id)).entries]
+            assert actions.count("held") == 1 and "released" in actions
+            assert (await store.verify_audit()).ok
+
+
+async def test_a_trip_out_of_range_in_the_wind_past_its_deadline_ends_unserved_naming_the_hold(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool, tmp_path: Path
+) -> None:
+    source = tmp_path / "forecast.json"
+    source.write_text(json.dumps(windy(18.0, 90.0)))  # as above: out of range in it, all along
+    async with running_system(store, broker, prefix, drones=2, speed=60.0, pool=solver_pool) as system:
+        d = system.dispatcher
+        async with weather_watching(d, WeatherSettings(source=str(source), refresh_s=3600.0)):
+            # Delivered 15 minutes after it is filed in calm air: accepted with a deadline of 18.
+            filed = await d.submit(request("tiexi", "anyang-east", deadline_min=18))
+            assert (await store.requests.get(filed.id)).state == "accepted"
+
+            async def given_up() -> bool:
+                return (await store.requests.get(filed.id)).state == "unserved"
+
+            await d.wait_until(given_up, timeout_s=60)
+            assert (await store.requests.get(filed.id)).state_reason == "deadline_infeasible"
+            entries = (await store.requests.timeline(filed.id)).entries
+            assert [e.action for e in entries].count("held") == 1
+            detail = entries[-1].payload["details"]["detail"]
+            assert detail.startswith(
+                "the deadline has passed; held on the ground: weather_hold: out of range"
+            )
+            assert not d.missions and (await store.verify_audit()).ok

@@ -132,7 +132,7 @@ class Dispatcher:
         )
         self.approvals = Approvals(store, self.picture, self.flights, actor=settings.actor)
         self.steering = Steering(
-            store, clock, self.picture, self.commander, self.flights, self.stats, settings
+            store, clock, self.picture, self.commander, self.flights, self.stats, settings, self.weather
         )
         self.planning = Planning(
             store,

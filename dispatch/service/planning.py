@@ -41,7 +41,7 @@ from dispatch.service.solver_pool import SolverPool
 from dispatch.service.state import ActiveMission, DispatcherStats
 from dispatch.service.steering import Steering
 from dispatch.service.timing import StartLatency, deconfliction_params, start_lead_s
-from dispatch.service.weather_gate import WeatherGate
+from dispatch.service.weather_gate import HOLD_REASON, WeatherGate
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Conflict, NotFound, Store, StoreError
 from dispatch.store.views import CommandView
@@ -51,6 +51,7 @@ from routing.deconflict import place_trip
 from routing.intents import OperationalIntent, shifted
 from routing.problem import DronePlan, Plan, PlanningProblem, Trip
 from routing.requests import Request
+from routing.wind_energy import leg_in_wind
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Planning:
         self.weather = weather
         self.approvals = approvals
         self._held: dict[str, str] = {}  # request id -> why it waits on the ground, as recorded
+        self._round_holds: dict[str, str] = {}  # the same, as stored when the round began
         self.actor = settings.actor
         self.plan_seconds = settings.plan_seconds
         self.commit_window_s = settings.commit_window_s
@@ -112,6 +114,10 @@ class Planning:
         views = await self.store.requests.list(states=[RequestState.ACCEPTED], limit=10_000)
         if not views:
             return
+        # Why requests wait on the ground (weather_hold: ...), named if they end deadline_infeasible.
+        self._round_holds = {
+            v.id: v.state_reason for v in views if v.state_reason and v.state_reason.startswith(HOLD_REASON)
+        }
         now = self.clock.now()
         readable, broken = routable(views, now)
         give_up = functools.partial(self.flights.request_to, actor=self.actor)
@@ -165,7 +171,10 @@ class Planning:
         give_up = functools.partial(self.flights.request_to, actor=self.actor)
         states = self.picture.planning_states(fleet)
         zones = (*self.picture.zones, *no_fly)
-        problem = PlanningProblem(zones, fleet, requests, now, tuple(states), terrain=self.picture.terrain)
+        wind = self.weather.energy_forecast()  # the wind in every leg's energy (None: calm air)
+        problem = PlanningProblem(
+            zones, fleet, requests, now, tuple(states), terrain=self.picture.terrain, wind=wind
+        )
         zones_seen = dict(self.picture.zone_stamp)
         t0 = time.perf_counter()
         # A guided local search runs until its limit even on a one-request problem, so small rounds
@@ -191,11 +200,17 @@ class Planning:
             if self.picture.zone_stamp != zones_seen:
                 self.flights.wake()
                 return
-            await self._commit_plan(plan, requests, denied or {})
+            await self._commit_plan(plan, requests, denied or {}, windy=wind is not None)
 
-    async def _commit_plan(self, plan: Plan, requests: tuple[Request, ...], denied: dict[str, str]) -> None:
+    async def _commit_plan(
+        self, plan: Plan, requests: tuple[Request, ...], denied: dict[str, str], *, windy: bool = False
+    ) -> None:
         """Commit the first trip of every idle drone; give up requests the plan says cannot be flown
-        (with the reason in ``denied``, if any: the airspace the plan avoided was denied them)."""
+        (with the reason in ``denied``, if any: the airspace the plan avoided was denied them).
+
+        A request held on the ground before (``weather_hold: ...``) that ends ``deadline_infeasible``
+        names the hold. ``windy``: the plan was made in the forecast wind, where ``out_of_range``
+        is a weather hold until the wind drops or the deadline passes."""
         by_id = {r.id: r for r in requests}
         now = self.clock.now()
         fleet = self.picture.fleet
@@ -264,23 +279,39 @@ class Planning:
                 log.info("trip of %s not committed: %s", dp.drone_id, placed)
                 continue
             trip, intent = placed
+            forecast = self.weather.energy_forecast()
+            if forecast is not None:  # placed later: the wind of the hours it is then flown in
+                trip = Trip(tuple(leg_in_wind(leg, model, forecast) for leg in trip.legs))
             urgent = any(by_id[r].urgent for r in pickups)
             await self._commit(dp.drone_id, trip, {r: by_id[r].weight_kg for r in pickups}, intent, urgent)
         for u in plan.unserved:
             # ``no_capacity`` and ``deconfliction`` wait for a drone or a free slot of airspace; any
             # other reason will not go away by waiting.
-            if u.reason not in RETRY_LATER:
-                reason, detail = u.reason, u.detail
-                if u.request_id in denied:
-                    reason, detail = denied[u.request_id], f"{u.reason}: {u.detail}"
-                with contextlib.suppress(InvalidTransition, Conflict, NotFound):
-                    await self.flights.request_to(
-                        u.request_id,
-                        RequestState.UNSERVED,
-                        actor=self.actor,
-                        details={"reason": reason, "detail": detail},
-                        expected_state=RequestState.ACCEPTED,
-                    )
+            if u.reason in RETRY_LATER:
+                continue
+            reason, detail = u.reason, u.detail
+            held = self._round_holds.get(u.request_id) or self._held.get(u.request_id)
+            if windy and reason == "out_of_range" and u.request_id not in denied:
+                # Accepted in calm air: out of range only in the wind, which may drop.
+                held = f"{HOLD_REASON}: out of range in the forecast wind ({detail})"
+                if now < by_id[u.request_id].deadline:
+                    self.stats.weather_holds += 1
+                    await self._hold([u.request_id], held)
+                    continue
+                reason, detail = "deadline_infeasible", "the deadline has passed"
+            if u.request_id in denied:
+                reason, detail = denied[u.request_id], f"{u.reason}: {u.detail}"
+            elif reason == "deadline_infeasible" and held is not None:
+                detail = f"{detail}; held on the ground: {held}"
+            with contextlib.suppress(InvalidTransition, Conflict, NotFound):
+                await self.flights.request_to(
+                    u.request_id,
+                    RequestState.UNSERVED,
+                    actor=self.actor,
+                    details={"reason": reason, "detail": detail},
+                    expected_state=RequestState.ACCEPTED,
+                )
+            self._held.pop(u.request_id, None)
 
     async def _hold(self, request_ids: list[str], why: str | None) -> None:
         """Record why these accepted requests wait on the ground (None: they wait no more), once

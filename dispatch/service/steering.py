@@ -42,11 +42,14 @@ from dispatch.service.missions import protocol_stops
 from dispatch.service.reroute import Replacement, crosses, next_waypoint, paths_home, pick_return, replacement
 from dispatch.service.state import ActiveMission, DispatcherStats
 from dispatch.service.timing import deconfliction_params
+from dispatch.service.weather_gate import WeatherGate
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Conflict, Store
 from fleet.clock import Clock
 from fleet.messages import Hold, Reroute, Resume, ReturnToPort
 from routing.terrain_legs import leg_heights
+from routing.wind_energy import forecast_winds
+from routing.wind_energy import leg_energy_wh as wind_leg_energy_wh
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,10 @@ class Steering:
         flights: Flights,
         stats: DispatcherStats,
         settings: DispatcherSettings,
+        weather: WeatherGate | None = None,
     ) -> None:
+        """``weather``: the dispatcher's gate, whose forecast wind a return to port must afford."""
+        self.weather = weather
         self.store = store
         self.clock = clock
         self.picture = picture
@@ -500,12 +506,19 @@ class Steering:
         def clear(port_id: str, path: FlightPath) -> bool:
             return self.intents.return_clear(drone_id, pos, port_id, waypoints(path), now)
 
+        forecast = self.weather.energy_forecast() if self.weather is not None else None
+
         def affordable(path: FlightPath) -> bool:
             climbs = 0.0
             if self.picture.terrain is not None:  # over terrain the climbs cost too
                 lonlats = [(p[0], p[1]) for p in path.waypoints]
                 climbs = model.climb_energy_wh(leg_heights(self.picture.terrain, model, lonlats).climb_m)
-            return model.leg_energy_wh(path.length_m, payload) + climbs <= spare
+            if forecast is None:
+                return model.leg_energy_wh(path.length_m, payload) + climbs <= spare
+            end = now + timedelta(seconds=path.length_m / model.cruise_speed_mps)
+            winds = forecast_winds(forecast, model, now, end)
+            flat = wind_leg_energy_wh(model, path.length_m, payload, list(path.waypoints), winds)
+            return flat + climbs <= spare
 
         # The nearest port whose return keeps clear of the other drones' intents (a farther one
         # within reach and a detour limit), else the nearest: its conflict is audited.

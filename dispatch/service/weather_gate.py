@@ -64,6 +64,12 @@ class WeatherGate:
         else:
             self.warning = problem
 
+    def energy_forecast(self) -> Forecast | None:
+        """The forecast whose wind goes into the legs' energy (:mod:`routing.wind_energy`); None
+        without a source or while the weather is unknown (calm air: the gate decides whether
+        anything flies in it)."""
+        return self.forecast if self.source is not None and self.problem is None else None
+
     def status(self) -> WeatherStatus:
         """The weather as the operators see it."""
         until = self.forecast.covers_until if self.forecast is not None else None

@@ -38,8 +38,15 @@ async def turn_back_for_weather(d: Dispatcher) -> list[str]:
         if why is None:
             continue
         log.warning("%s: %s ahead; returning to the nearest port", m.mission_id, why)
-        await d.store.note("flight", m.mission_id, "weather_return", actor=d.actor, payload={"reason": why})
+        # Marked before the first await: the tick and a new forecast may both be looking at it.
         view.returning = True
+        try:
+            await d.store.note(
+                "flight", m.mission_id, "weather_return", actor=d.actor, payload={"reason": why}
+            )
+        except BaseException:
+            view.returning = False  # not sent home: the next tick tries again
+            raise
         d.stats.weather_returns += 1
         await d.flights.abort(m, why)
         d.flights.spawn(d.steering.return_to_port(m.drone_id, pos), f"return:{m.drone_id}")
