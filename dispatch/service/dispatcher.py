@@ -242,6 +242,9 @@ class Dispatcher:
         await load_service_states(self)
         await restore_grounding(self.store, self.weather)
         await self.steering.load_zones()
+        if self.terrain is not None:
+            pads = [(p.lon, p.lat) for p in (await self.store.directory.pads()).values()]
+            await self.pool.warm_terrain(self.zones, fleet, pads, self.terrain, self.clock.now())
         await self.recovery.recover()
         self._replayed = await replay_inbox(self.store, self.link, self.events.handle)
         self.flights.spawn(self.steering.scan_recovered(), "scan-recovered")
