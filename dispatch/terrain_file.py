@@ -12,37 +12,23 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.errors import RasterioError
 from rasterio.transform import Affine
 
 from airspace.terrain import AreaTerrain, Terrain, TerrainError
 from dispatch.settings.model import TerrainSettings
+from fleet.dem import DemError, read_dem
 from fleet.description import Fleet
 
 
 def load_terrain(path: str | Path) -> Terrain:
-    """Read a DEM GeoTIFF into a :class:`~airspace.terrain.Terrain`; raises :class:`TerrainError`
-    with the file's name when it cannot be used (missing, not a raster, wrong CRS, nodata)."""
-    p = Path(path)
-    name = p.name
-    if not p.is_file():
-        raise TerrainError(f"terrain model {p}: no such file")
+    """Read a DEM GeoTIFF (:func:`fleet.dem.read_dem`) into a :class:`~airspace.terrain.Terrain`;
+    raises :class:`TerrainError` with the file's name when it cannot be used (missing, not a
+    raster, wrong CRS, nodata, a bad grid)."""
     try:
-        with rasterio.open(p) as src:
-            if src.count < 1:
-                raise TerrainError(f"{name}: the DEM has no band")
-            if src.crs is None or src.crs.to_epsg() != 4326:
-                raise TerrainError(
-                    f"{name}: the DEM must be on WGS-84 geographic coordinates (EPSG:4326), got {src.crs}"
-                )
-            band = src.read(1, masked=True)
-            transform = tuple(float(v) for v in tuple(src.transform)[:6])
-    except RasterioError as exc:
-        raise TerrainError(f"{name}: not a readable GeoTIFF ({exc})") from exc
-    if np.ma.is_masked(band) and np.ma.getmaskarray(band).any():
-        raise TerrainError(f"{name}: the DEM has missing (nodata) pixels; fill them before use")
-    a, b, c, d, e, f = transform
-    return Terrain(np.asarray(np.ma.getdata(band), dtype=float), (a, b, c, d, e, f), name)
+        grid = read_dem(path)
+    except DemError as exc:
+        raise TerrainError(str(exc)) from exc
+    return Terrain(grid.heights, grid.transform, grid.name)
 
 
 def area_terrain(

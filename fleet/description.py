@@ -58,6 +58,19 @@ MODEL_FIELDS: tuple[str, ...] = (
 )
 
 
+TAIL_WIND_FLOOR = 0.9  # a tail wind saves at most 10 % (routing.wind_energy says why)
+
+
+def air_factor(ux: float, uy: float, wind_xy: tuple[float, float], speed_mps: float) -> float:
+    """How much more (or less) energy a metre of ground track costs in a wind: flying in
+    direction (``ux``, ``uy``: unit vector east, north) at ground speed ``speed_mps`` in a wind
+    ``wind_xy`` (east, north, m/s), ``max(TAIL_WIND_FLOOR, (airspeed / speed)²)``. The one law
+    the planner (:mod:`routing.wind_energy`, where the reasons are given) and the simulator use."""
+    v = speed_mps
+    air2 = (v * ux - wind_xy[0]) ** 2 + (v * uy - wind_xy[1]) ** 2
+    return max(TAIL_WIND_FLOOR, air2 / (v * v))
+
+
 @dataclass(frozen=True, slots=True)
 class WeatherLimits:
     """The weather a drone model is rated to fly in; beyond any of these it does not take off.

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from airspace.terrain import AreaTerrain, band_violations
+from airspace.terrain_profile import frame_for
 from fleet.description import DroneModel, Fleet
 from routing.problem import Leg, Plan
-from routing.terrain_legs import frame_for
 
 if TYPE_CHECKING:
     from routing.validate import Violation

@@ -40,22 +40,14 @@ from datetime import datetime
 import numpy as np
 
 from airspace.weather import Forecast, WindHour, wind_vector
-from fleet.description import DroneModel, Fleet
+from fleet.description import TAIL_WIND_FLOOR, DroneModel, Fleet, air_factor
 from routing.problem import DronePlan, Leg, Trip
 from routing.validate_terrain import profile_climb_m
 
-TAIL_WIND_FLOOR = 0.9
 EARTH_RADIUS_M = 6_371_008.8
 
 LonLat = tuple[float, float]
-
-
-def air_factor(ux: float, uy: float, wind_xy: tuple[float, float], speed_mps: float) -> float:
-    """The law for one direction of flight (``ux``, ``uy``: unit vector east, north) in a wind
-    ``wind_xy`` (east, north, m/s) at ground speed ``speed_mps``: ``max(floor, (airspeed / v)²)``."""
-    v = speed_mps
-    air2 = (v * ux - wind_xy[0]) ** 2 + (v * uy - wind_xy[1]) ** 2
-    return max(TAIL_WIND_FLOOR, air2 / (v * v))
+__all__ = ["TAIL_WIND_FLOOR", "air_factor"]  # the law itself lives in fleet.description (one definition)
 
 
 @dataclass(frozen=True, slots=True)

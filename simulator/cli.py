@@ -15,13 +15,14 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from airspace.terrain import AreaTerrain, Terrain, TerrainError
 from airspace.weather import Forecast
 from airspace.zones import ZoneFormatError, load_zones
-from dispatch.commands.terrain_args import terrain_for
 from fleet.acl import parse_passwords
 from fleet.clock import Clock, RealClock, ScaledClock, add_clock_arguments, shared_clock
 from fleet.connection import add_tls_arguments, address_from_args
-from fleet.description import FleetFormatError, load_fleet
+from fleet.dem import DemError, read_dem
+from fleet.description import Fleet, FleetFormatError, load_fleet
 from fleet.embedded_broker import EmbeddedBroker
 from fleet.hub import Subscription
 from fleet.messages import AnyEvent
@@ -128,6 +129,17 @@ def _wind(text: str | None) -> tuple[float, float]:
         raise ValueError(f"--wind {text!r}: expected SPEED_MPS@FROM_DEG") from None
 
 
+def _terrain(fleet: Fleet, path: str) -> AreaTerrain:
+    """The DEM of ``--terrain`` with the fleet file's clearance and ceiling."""
+    try:
+        grid = read_dem(path)
+        return AreaTerrain(
+            Terrain(grid.heights, grid.transform, grid.name), fleet.clearance_m, fleet.ceiling_m
+        )
+    except (DemError, TerrainError) as exc:
+        raise ValueError(f"--terrain: {exc}") from exc
+
+
 def main(argv: list[str]) -> int:
     """Run the simulator until interrupted (or for ``--duration``); exit 1 if a geofence breach, a
     loss of separation or a terrain violation was seen."""
@@ -137,7 +149,7 @@ def main(argv: list[str]) -> int:
         fleet = load_fleet(args.fleet)
         # Only when asked: the dispatcher (run, serve) flies over terrain only with its own --terrain,
         # and a simulator over terrain reports altitudes above sea level a flat dispatcher misjudges.
-        terrain = terrain_for(fleet, args.fleet, args.terrain) if args.terrain is not None else None
+        terrain = _terrain(fleet, args.terrain) if args.terrain is not None else None
         zones = load_zones(args.zones) if args.zones else []
         clock = _clock(args)
         wind_mps, wind_from = _wind(args.wind)

@@ -21,7 +21,7 @@ Timing model (matches the planner, so planned ETAs hold):
   flat ground it changes altitude at ``VERTICAL_SPEED_MPS`` towards each waypoint's, as before.
 
 Energy model: ``DroneModel.leg_energy_wh`` per horizontal metre flown, with the payload on board;
-times the planner's wind factor (``routing.wind_energy.air_factor``: the square of air speed over
+times the planner's wind factor (``fleet.description.air_factor``: the square of air speed over
 ground speed, a tail wind saving at most 10 %) and the injected drain factor. Hovering on hold
 drains at the cruise power (``wh_per_km`` x cruise speed). Pad service, vertical moves and ground
 time drain nothing, as in the planner; over terrain the climbs along the route (not the
@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from fleet.description import air_factor
 from fleet.messages import Delivered, Fault, Landed, LowBattery, PickedUp, PickupStop, ReachedStop, Stop
-from routing.wind_energy import air_factor
 
 if TYPE_CHECKING:
     from simulator.drone import SimDrone

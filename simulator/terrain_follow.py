@@ -5,8 +5,9 @@ In the ``terrain`` altitude frame a waypoint's altitude is a **true height** (ab
 below), and the drone follows the ground with its terrain model within its climb rate, as
 MAVLink's ``GLOBAL_TERRAIN_ALT``. The simulated drone does what the planner computed: from each
 stop to the next (and from the first waypoint to the first stop, from the last stop to the end),
-the stretch's profile is :func:`routing.terrain_legs.leg_heights` along its waypoints, aiming for
-the stretch's true height (the largest of its waypoints') within the band and the model's grade.
+the stretch's profile is :func:`airspace.terrain_profile.flown_profile` (the planner's rule)
+along its waypoints, aiming for the stretch's true height (the largest of its waypoints') within
+the band and the model's grade.
 The result is a route above mean sea level with more waypoints than the mission's; the index of
 each of the mission's waypoints in it is kept, so stops and re-routes keep theirs.
 """
@@ -16,12 +17,11 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 
 from airspace.frame import LocalFrame
 from airspace.terrain import AreaTerrain
+from airspace.terrain_profile import flown_profile
 from fleet.description import DroneModel
-from routing.terrain_legs import leg_heights
 
 XYZ = tuple[float, float, float]
 Waypoint = tuple[float, float, float]  # lon, lat, altitude
@@ -35,7 +35,7 @@ def _stretch(
     and the index of each of its waypoints in it."""
     aim = max(w[2] for w in stretch)
     path = [(w[0], w[1]) for w in stretch]
-    heights = leg_heights(area, replace(model, cruise_altitude_m=aim), path, frame)
+    heights = flown_profile(area, path, cruise_m=aim, grade=model.grade, frame=frame)
     xy = frame.points_to_xy([(w[0], w[1]) for w in heights.waypoints])
     points = [(float(x), float(y), w[2]) for (x, y), w in zip(xy, heights.waypoints, strict=True)]
     vertex: list[int] = []

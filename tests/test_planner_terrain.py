@@ -14,13 +14,14 @@ import shapely
 from airspace.frame import LocalFrame
 from airspace.terrain import AreaTerrain, Terrain
 from airspace.terrain_obstacles import impassable_mask
+from airspace.terrain_profile import PLANNING_MARGIN_M
 from fleet.description import parse_fleet
 from routing.intents import IntentParams, trip_intent
 from routing.plan_geojson import plan_from_geojson, plan_to_geojson
 from routing.planner import plan
 from routing.problem import PlanningProblem
 from routing.requests import parse_requests
-from routing.terrain_legs import PLANNING_MARGIN_M, layers_over_terrain, relayered
+from routing.terrain_legs import layers_over_terrain, relayered
 from routing.validate import validate_plan
 
 LON0, LAT0, PIX = 114.30, 36.10, 0.0004
