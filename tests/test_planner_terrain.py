@@ -12,7 +12,7 @@ import pytest
 import shapely
 
 from airspace.frame import LocalFrame
-from airspace.terrain import AreaTerrain, Terrain
+from airspace.terrain import AreaTerrain
 from airspace.terrain_obstacles import impassable_mask
 from airspace.terrain_profile import PLANNING_MARGIN_M
 from fleet.description import parse_fleet
@@ -23,6 +23,7 @@ from routing.problem import PlanningProblem
 from routing.requests import parse_requests
 from routing.terrain_legs import layers_over_terrain, relayered
 from routing.validate import validate_plan
+from tests.terrain_fixtures import grid_terrain
 
 LON0, LAT0, PIX = 114.30, 36.10, 0.0004
 FRAME = LocalFrame(LON0, LAT0)
@@ -40,14 +41,7 @@ def _ground(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _area() -> AreaTerrain:
-    (lon_w, lat_s), (lon_e, lat_n) = FRAME.to_lonlat(-2500.0, -3500.0), FRAME.to_lonlat(8000.0, 3500.0)
-    cols, rows = int((lon_e - lon_w) / PIX) + 1, int((lat_n - lat_s) / PIX) + 1
-    lons = lon_w + (np.arange(cols) + 0.5) * PIX
-    lats = lat_n - (np.arange(rows) + 0.5) * PIX
-    glon, glat = np.meshgrid(lons, lats)
-    x, y = FRAME.to_xy(glon.ravel(), glat.ravel())
-    heights = _ground(np.asarray(x), np.asarray(y)).reshape(rows, cols)
-    return AreaTerrain(Terrain(heights, (PIX, 0.0, lon_w, 0.0, -PIX, lat_n), "hills"))
+    return AreaTerrain(grid_terrain(FRAME, _ground, (-2500.0, -3500.0), (8000.0, 3500.0), PIX))
 
 
 def _lonlat(x: float, y: float) -> dict[str, float]:

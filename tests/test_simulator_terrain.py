@@ -45,6 +45,7 @@ from fleet.messages import (
 from simulator.cli import main
 from simulator.drone import SimDrone
 from simulator.fleet_sim import SimulatedFleet
+from tests.terrain_fixtures import grid_terrain
 
 LON0, LAT0, PIX = 114.30, 36.10, 0.0004
 FRAME = LocalFrame(LON0, LAT0)
@@ -57,14 +58,7 @@ def _ground(x: np.ndarray) -> np.ndarray:
 
 
 def _terrain() -> Terrain:
-    (lon_w, lat_s), (lon_e, lat_n) = FRAME.to_lonlat(-1500.0, -1500.0), FRAME.to_lonlat(4500.0, 2500.0)
-    cols, rows = int((lon_e - lon_w) / PIX) + 1, int((lat_n - lat_s) / PIX) + 1
-    lons = lon_w + (np.arange(cols) + 0.5) * PIX
-    lats = lat_n - (np.arange(rows) + 0.5) * PIX
-    glon, glat = np.meshgrid(lons, lats)
-    x, _ = FRAME.to_xy(glon.ravel(), glat.ravel())
-    heights = _ground(np.asarray(x)).reshape(rows, cols)
-    return Terrain(heights, (PIX, 0.0, lon_w, 0.0, -PIX, lat_n), "hills")
+    return grid_terrain(FRAME, lambda x, _y: _ground(x), (-1500.0, -1500.0), (4500.0, 2500.0), PIX)
 
 
 AREA = AreaTerrain(_terrain())  # clearance 30 m, ceiling 120 m

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
 import pytest
 
 from airspace.frame import LocalFrame
-from airspace.terrain import AreaTerrain, Terrain, leg_profile
+from airspace.terrain import AreaTerrain, leg_profile
 from simulator.terrain_monitor import CEILING, CLEARANCE, TerrainMonitor
-
-LON0, LAT0, PIX = 114.30, 36.10, 0.0005
+from tests.terrain_fixtures import ridge_area
 
 
 @pytest.fixture
 def world() -> tuple[AreaTerrain, LocalFrame]:
-    frame = LocalFrame(LON0, LAT0)
-    cols, rows = 120, 20
-    lons = LON0 - cols / 2 * PIX + (np.arange(cols) + 0.5) * PIX
-    x, _ = frame.to_xy(lons, np.full(cols, LAT0))
-    row = 100.0 + 150.0 * np.clip(1.0 - np.abs(x) / 1000.0, 0.0, None)
-    transform = (PIX, 0.0, LON0 - cols / 2 * PIX, 0.0, -PIX, LAT0 + rows / 2 * PIX)
-    return AreaTerrain(Terrain(np.tile(row, (rows, 1)), transform, "ridge")), frame
+    return ridge_area()
 
 
 def _flown(

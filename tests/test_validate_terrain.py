@@ -5,30 +5,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-
 from airspace.frame import LocalFrame
-from airspace.terrain import AreaTerrain, Terrain, leg_profile
+from airspace.terrain import leg_profile
 from fleet.description import parse_fleet
 from routing.problem import PORT, DronePlan, Leg, Plan, Trip
 from routing.validate_terrain import leg_climb_m, terrain_violations
 from tests.conftest import EXAMPLES
+from tests.terrain_fixtures import ridge_area
 
-LON0, LAT0, PIX = 114.30, 36.10, 0.0005
 FLEET = parse_fleet(json.loads((EXAMPLES / "fleet.json").read_text()))
 DRONE = FLEET.drones[0]
 MODEL = FLEET.model_of(DRONE)
 AT = datetime(2026, 5, 1, 8, tzinfo=UTC)
-
-
-def _ridge_area() -> tuple[AreaTerrain, LocalFrame]:
-    frame = LocalFrame(LON0, LAT0)
-    cols, rows = 120, 20
-    lons = LON0 - cols / 2 * PIX + (np.arange(cols) + 0.5) * PIX
-    x, _ = frame.to_xy(lons, np.full(cols, LAT0))
-    row = 100.0 + 150.0 * np.clip(1.0 - np.abs(x) / 1000.0, 0.0, None)
-    transform = (PIX, 0.0, LON0 - cols / 2 * PIX, 0.0, -PIX, LAT0 + rows / 2 * PIX)
-    return AreaTerrain(Terrain(np.tile(row, (rows, 1)), transform, "ridge")), frame
 
 
 def _plan(waypoints: list[tuple[float, float, float]], energy_wh: float) -> Plan:
@@ -51,7 +39,7 @@ def _plan(waypoints: list[tuple[float, float, float]], energy_wh: float) -> Plan
 
 
 def test_a_leg_following_the_profile_passes_and_one_into_the_hill_fails() -> None:
-    area, frame = _ridge_area()
+    area, frame = ridge_area()
     a, b = frame.to_lonlat(-2000.0, 0.0), frame.to_lonlat(2000.0, 0.0)
     p = leg_profile(area.terrain, [a, b], frame, cruise_m=100, grade=MODEL.grade)
     assert p.clears
