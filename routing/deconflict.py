@@ -31,7 +31,7 @@ Pure: no I/O, no event loop.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -234,6 +234,7 @@ def deconflict(
         alt0 = t.trip.legs[0].waypoints[0][2]
         choice: tuple[float, float] | None = (0.0, alt0)
         intent: OperationalIntent | None = None
+        at_layer = _AtLayer(prep, model, t.trip)
         if t.fixed:
             intent = trip_intent(t.drone_id, t.number, t.trip, frame, p.intents)
         else:
@@ -243,8 +244,7 @@ def deconflict(
             limit = (
                 base if _windowed(prep, model.name, t.trip) else max(base, _slack_s(prep, plan, t.trip, p))
             )
-            variants = _variants(prep, model, t.trip, layers)
-            choice, intent, why = _search(t, layers, base, limit, index, p, variants)
+            choice, intent, why = _search(t, layers, base, limit, index, p, at_layer)
             if choice is None:
                 rids = _binding(prep, plan, t.trip)
                 if not rids:  # repositioning: its drone's next trip cannot be flown from there
@@ -263,7 +263,7 @@ def deconflict(
                 )
         assert choice is not None and intent is not None
         delay, alt = choice
-        trip = t.trip if t.fixed else moved(variants.get(alt, t.trip), delay, alt)
+        trip = t.trip if t.fixed else moved(at_layer(alt), delay, alt)
         index.add(intent)
         intents.append(intent)
         placed.setdefault(t.drone_id, {})[t.number] = trip
@@ -279,14 +279,22 @@ def deconflict(
     return Deconflicted(new_drones, etas, tuple(intents), dropped)
 
 
-def _variants(prep: Prepared, model: DroneModel, trip: Trip, layers: Sequence[float]) -> dict[float, Trip]:
-    """Over terrain, the trip at each other layer with its own profiles (none over flat ground:
-    the layer only moves the altitude)."""
-    area = prep.problem.terrain
-    if area is None or not trip.legs or not trip.legs[0].waypoints:
-        return {}
-    alt0 = trip.legs[0].waypoints[0][2]
-    return {a: relayered(trip, area, model, a) for a in layers if a != alt0}
+class _AtLayer:
+    """A trip as flown at a cruise layer: over terrain each layer has its own profiles and climbs
+    (:func:`relayered`, computed when a layer is first tried); over flat ground, and at the trip's
+    own layer, the trip itself (:func:`moved` sets the altitude)."""
+
+    def __init__(self, prep: Prepared, model: DroneModel, trip: Trip) -> None:
+        self.area, self.model, self.trip = prep.problem.terrain, model, trip
+        self.own = trip.legs[0].waypoints[0][2] if trip.legs and trip.legs[0].waypoints else None
+        self._done: dict[float, Trip] = {}
+
+    def __call__(self, altitude_m: float) -> Trip:
+        if self.area is None or altitude_m == self.own:
+            return self.trip
+        if altitude_m not in self._done:
+            self._done[altitude_m] = relayered(self.trip, self.area, self.model, altitude_m)
+        return self._done[altitude_m]
 
 
 def _search(
@@ -296,17 +304,20 @@ def _search(
     limit: float,
     index: IntentIndex,
     p: DeconflictionParams,
-    variants: dict[float, Trip] | None = None,
+    at_layer: Callable[[float], Trip] | None = None,
 ) -> tuple[tuple[float, float] | None, OperationalIntent | None, str]:
     """The least delay in ``[base, limit]`` (then the preferred layer) with no conflict.
-    ``variants``: the trip flown at some layers (over terrain, each layer has its own profile)."""
+    ``at_layer``: the trip as flown at a layer (over terrain each layer has its own profile)."""
     bound = dict.fromkeys(layers, base)
     why = "no layer"
-    template = trip_intent(t.drone_id, t.number, t.trip, index.frame, p.intents)
-    templates = {
-        alt: trip_intent(t.drone_id, t.number, trip, index.frame, p.intents)
-        for alt, trip in (variants or {}).items()
-    }
+    templates: dict[int, OperationalIntent] = {}  # by the id of the trip at the layer
+
+    def template(alt: float) -> OperationalIntent:
+        trip = t.trip if at_layer is None else at_layer(alt)
+        if id(trip) not in templates:
+            templates[id(trip)] = trip_intent(t.drone_id, t.number, trip, index.frame, p.intents)
+        return templates[id(trip)]
+
     half = p.intents.half_band_m
     while bound:
         delay = min(bound.values())
@@ -315,7 +326,7 @@ def _search(
         for alt in layers:
             if alt not in bound or bound[alt] > delay:
                 continue
-            intent = shifted(templates.get(alt, template), delay, alt, half)
+            intent = shifted(template(alt), delay, alt, half)
             found = index.conflicts(intent, first_volume=True)
             if not found:
                 return (delay, alt), intent, ""
