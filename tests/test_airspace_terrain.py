@@ -17,6 +17,7 @@ from airspace.terrain import (
     altitude_profile,
     band_violations,
     leg_profile,
+    lowest_above_batch,
 )
 from airspace.terrain_obstacles import impassable_mask, terrain_zones
 from dispatch.terrain_file import load_terrain
@@ -160,3 +161,32 @@ def test_the_sample_dem_is_what_its_script_makes_and_its_steep_hill_is_a_terrain
     zones = terrain_zones(t, grade=0.2)
     assert len(zones) == 1 and zones[0].shape.contains(Point(114.285, 36.105))  # the Xishan block
     assert not zones[0].shape.interiors
+
+
+def test_one_point_reads_agree_with_the_array_reads_on_the_sample_dem() -> None:
+    t = load_terrain(REPO / "examples" / "terrain" / "taihang.tif")
+    west, south, east, north = t.bounds
+    rng = np.random.default_rng(7)
+    lons = rng.uniform(west + 0.002, east - 0.002, 500)
+    lats = rng.uniform(south + 0.002, north - 0.002, 500)
+    one = np.array([t.height_at(float(x), float(y)) for x, y in zip(lons, lats, strict=True)])
+    assert np.allclose(one, t.heights_at(lons, lats), rtol=0.0, atol=1e-9)
+    with pytest.raises(TerrainError, match="outside"):
+        t.height_at(east + 0.01, north)
+
+
+def test_the_batched_profile_is_the_definition_leg_by_leg() -> None:
+    # max_j (floor_j - grade |s_i - s_j|) within each leg, computed the slow way
+    rng = np.random.default_rng(3)
+    sizes = [1, 7, 40, 3]
+    seg = np.repeat(np.arange(len(sizes)), sizes)
+    s = np.concatenate([np.cumsum(rng.uniform(1.0, 30.0, n)) for n in sizes])
+    floor = rng.uniform(50.0, 400.0, len(s))
+    got = lowest_above_batch(s, floor, 0.2, seg)
+    want = np.array(
+        [
+            max(floor[j] - 0.2 * abs(s[i] - s[j]) for j in range(len(s)) if seg[j] == seg[i])
+            for i in range(len(s))
+        ]
+    )
+    assert np.allclose(got, want)
