@@ -14,7 +14,8 @@ remedy wins:
    the pads' columns up to it) also blocks the model's cruise altitude, so the zone-safe paths
    stay zone-safe;
 2. a **ground delay**: the whole trip departs later (never airborne holding), by the least amount
-   that clears every conflicting volume, at least ``delay_step_s`` per try; the drone's later
+   that clears every conflicting volume, in whole seconds (:mod:`routing.delay_search`: found
+   from the volumes' time windows, not by trying delays one by one); the drone's later
    trips move with it (turnaround kept). A trip that uses a pad open only part of the time (a
    temporary zone covers it) is never delayed beyond what its drone's earlier trips impose;
 3. if no layer and no delay keep every deadline of the trip, the request whose deadline binds
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from fleet.description import DroneModel
+from routing.delay_search import least_delay
 from routing.intents import IntentParams, OperationalIntent, intent_frame, shifted, trip_intent
 from routing.prepared import Prepared
 from routing.problem import DROPOFF, PICKUP, START, DronePlan, Eta, Plan, Trip
@@ -49,7 +51,7 @@ class DeconflictionParams:
     """Knobs of deconfliction (intents' shape, ground-delay steps)."""
 
     intents: IntentParams = field(default_factory=IntentParams)
-    delay_step_s: float = 10.0
+    delay_step_s: float = 10.0  # the dispatcher's trial searches (holds, later slots): least step
     max_delay_s: float = 1800.0  # for trips without a deadline
 
 
@@ -308,8 +310,8 @@ def _search(
 ) -> tuple[tuple[float, float] | None, OperationalIntent | None, str]:
     """The least delay in ``[base, limit]`` (then the preferred layer) with no conflict.
     ``at_layer``: the trip as flown at a layer (over terrain each layer has its own profile)."""
-    bound = dict.fromkeys(layers, base)
-    why = "no layer"
+    if not layers or base > limit + 1e-9:
+        return None, None, "no layer" if not layers else "no time left before its deadlines"
     templates: dict[int, OperationalIntent] = {}  # by the id of the trip at the layer
 
     def template(alt: float) -> OperationalIntent:
@@ -319,20 +321,20 @@ def _search(
         return templates[id(trip)]
 
     half = p.intents.half_band_m
-    while bound:
-        delay = min(bound.values())
-        if delay > limit + 1e-9:
-            break
-        for alt in layers:
-            if alt not in bound or bound[alt] > delay:
-                continue
-            intent = shifted(template(alt), delay, alt, half)
-            found = index.conflicts(intent, first_volume=True)
-            if not found:
-                return (delay, alt), intent, ""
-            why = str(found[0])
-            jump = max((c.other.t1 - c.volume.t0 for c in found if c.other is not None), default=0.0)
-            bound[alt] = delay + max(p.delay_step_s, math.ceil(jump + 1e-3))
+    first = shifted(template(layers[0]), base, layers[0], half)
+    found = index.conflicts(first, first_volume=True)
+    if not found:  # the common case: free at once on the preferred layer
+        return (base, layers[0]), first, ""
+    why = str(found[0])
+    at_zero = [shifted(template(alt), 0.0, alt, half).volumes for alt in layers]
+    start = base
+    while (got := least_delay(index, t.drone_id, at_zero, start, limit)) is not None:
+        delay, k = got
+        intent = shifted(template(layers[k]), delay, layers[k], half)
+        found = index.conflicts(intent, first_volume=True)
+        if not found:
+            return (delay, layers[k]), intent, ""
+        start = delay + 1.0  # a rounding edge the exact check refuses: on to the next second
     return None, None, why
 
 
@@ -361,10 +363,11 @@ def place_trip(
 ) -> tuple[Trip, OperationalIntent] | str:
     """Place a planned trip for commitment: flown back to back (:func:`flown`), departing no
     earlier than ``earliest`` nor than its planned departure, and (if its deadlines allow) late
-    enough that no pickup comes before its planned time; then the least ground delay (in steps of
-    at least ``delay_step_s``) whose intent conflicts with none in ``index`` while every delivery
-    meets its deadline (``deadlines``: request id -> deadline). Returns the trip and its intent,
-    or why it cannot be placed now (the trip is then not committed; the next round plans again)."""
+    enough that no pickup comes before its planned time; then the least ground delay (in whole
+    seconds, :func:`routing.delay_search.least_delay`) whose intent conflicts with none in
+    ``index`` while every delivery meets its deadline (``deadlines``: request id -> deadline).
+    Returns the trip and its intent, or why it cannot be placed now (the trip is then not
+    committed; the next round plans again)."""
     p = params or DeconflictionParams()
     if not trip.legs:
         return "an empty trip"
@@ -387,14 +390,19 @@ def place_trip(
     base = min(max([0.0, *early]), limit)
     alt = trip.legs[0].waypoints[0][2]
     template = trip_intent(drone_id, trip_no, at_start, index.frame, p.intents)
-    delay = base
+    half = p.intents.half_band_m
+    at_zero = shifted(template, 0.0, alt, half).volumes
     why = ""
-    while delay <= limit + 1e-9:
-        intent = shifted(template, delay, alt, p.intents.half_band_m)
+    sought = base
+    while (got := least_delay(index, drone_id, [at_zero], sought, limit)) is not None:
+        delay = got[0]
+        intent = shifted(template, delay, alt, half)
         found = index.conflicts(intent, first_volume=True)
         if not found:
             return moved(at_start, delay, alt), intent
         why = str(found[0])
-        jump = max((c.other.t1 - c.volume.t0 for c in found if c.other is not None), default=0.0)
-        delay += max(p.delay_step_s, math.ceil(jump + 1e-3))
+        sought = delay + 1.0  # a rounding edge the exact check refuses: on to the next second
+    if not why:
+        found = index.conflicts(shifted(template, base, alt, half), first_volume=True)
+        why = str(found[0]) if found else "none within the limit"
     return f"no conflict-free departure before its deadline: {why}"

@@ -20,8 +20,8 @@ Pure: no I/O, no event loop.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -35,31 +35,57 @@ CELL_M = 500.0
 BUCKET_S = 60.0
 
 
-class _Grid:
-    """Items keyed by the space-time cells their box covers."""
+class _Cell:
+    """The items of one spatial cell, sorted by the start of their time window."""
 
-    def __init__(self, cell_m: float, bucket_s: float) -> None:
+    __slots__ = ("items", "longest", "t0s", "t1s")
+
+    def __init__(self) -> None:
+        self.t0s: list[float] = []
+        self.t1s: list[float] = []
+        self.items: list[int] = []
+        self.longest = 0.0  # the longest window in the cell: how far back a search must look
+
+
+class _Grid:
+    """Items keyed by the spatial cells their box covers, each cell sorted by time: a query over
+    a long time window costs a bisection per cell, not a look-up per time bucket. ``bucket_s`` is
+    kept for the callers' signatures (the time axis needs no buckets)."""
+
+    def __init__(self, cell_m: float, bucket_s: float = BUCKET_S) -> None:
         self.cell_m = cell_m
         self.bucket_s = bucket_s
-        self.cells: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+        self.cells: dict[tuple[int, int], _Cell] = {}
 
-    def keys(
-        self, bbox: tuple[float, float, float, float], t0: float, t1: float
-    ) -> Iterator[tuple[int, int, int]]:
-        c, b = self.cell_m, self.bucket_s
+    def _keys(self, bbox: tuple[float, float, float, float]) -> Iterator[tuple[int, int]]:
+        c = self.cell_m
         for ix in range(math.floor(bbox[0] / c), math.floor(bbox[2] / c) + 1):
             for iy in range(math.floor(bbox[1] / c), math.floor(bbox[3] / c) + 1):
-                for it in range(math.floor(t0 / b), math.floor(t1 / b) + 1):
-                    yield ix, iy, it
+                yield ix, iy
 
     def add(self, item: int, bbox: tuple[float, float, float, float], t0: float, t1: float) -> None:
-        for key in self.keys(bbox, t0, t1):
-            self.cells[key].append(item)
+        for key in self._keys(bbox):
+            cell = self.cells.get(key)
+            if cell is None:
+                cell = self.cells[key] = _Cell()
+            k = bisect.bisect_right(cell.t0s, t0)
+            cell.t0s.insert(k, t0)
+            cell.t1s.insert(k, t1)
+            cell.items.insert(k, item)
+            cell.longest = max(cell.longest, t1 - t0)
 
     def near(self, bbox: tuple[float, float, float, float], t0: float, t1: float) -> set[int]:
+        """The items whose box shares a cell with ``bbox`` and whose window meets ``[t0, t1]``
+        (touching included: the callers' exact tests decide)."""
         found: set[int] = set()
-        for key in self.keys(bbox, t0, t1):
-            found.update(self.cells.get(key, ()))
+        for key in self._keys(bbox):
+            cell = self.cells.get(key)
+            if cell is None:
+                continue
+            lo = bisect.bisect_left(cell.t0s, t0 - cell.longest)
+            hi = bisect.bisect_right(cell.t0s, t1)
+            t1s, items = cell.t1s, cell.items
+            found.update(items[j] for j in range(lo, hi) if t1s[j] >= t0)
         return found
 
 
@@ -81,6 +107,24 @@ def segment_distance(
     if o1 * o2 < 0 and o3 * o4 < 0:
         return 0.0
     return min(point_seg(a, c, d), point_seg(b, c, d), point_seg(c, a, b), point_seg(d, a, b))
+
+
+def segment_distances(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """:func:`segment_distance` of many pairs at once (each argument an ``(n, 2)`` array)."""
+
+    def point_seg(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
+        qr = r - q
+        n = np.einsum("ij,ij->i", qr, qr)
+        t = np.clip(np.einsum("ij,ij->i", p - q, qr) / np.where(n == 0, 1.0, n), 0.0, 1.0)
+        t = np.where(n == 0, 0.0, t)
+        return np.hypot(*(p - q - t[:, None] * qr).T)
+
+    def orient(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return (q[:, 0] - p[:, 0]) * (r[:, 1] - p[:, 1]) - (q[:, 1] - p[:, 1]) * (r[:, 0] - p[:, 0])
+
+    crossing = (orient(a, b, c) * orient(a, b, d) < 0) & (orient(c, d, a) * orient(c, d, b) < 0)
+    near = np.minimum.reduce([point_seg(a, c, d), point_seg(b, c, d), point_seg(c, a, b), point_seg(d, a, b)])
+    return np.where(crossing, 0.0, near)
 
 
 def volumes_intersect(v: Volume, w: Volume) -> bool:
@@ -116,6 +160,40 @@ class Conflict:
         )
 
 
+class VolumeTable:
+    """The index's volumes as rows of numbers, for vectorised tests: ``ax, ay, bx, by, radius,
+    lo, hi, t0, t1, drone, resource`` (drone and resource as interned codes, resource -1: none).
+    Grows by doubling, so adding a volume is one row write."""
+
+    COLUMNS = 11
+
+    def __init__(self) -> None:
+        self._rows = np.zeros((256, self.COLUMNS))
+        self.n = 0
+        self.codes: dict[str, int] = {}
+
+    def code(self, name: str | None) -> int:
+        """The code of a drone id or resource name (-1 for None)."""
+        if name is None:
+            return -1
+        return self.codes.setdefault(name, len(self.codes))
+
+    def add(self, v: Volume, drone_id: str) -> None:
+        """Append ``v`` of drone ``drone_id``."""
+        if self.n == len(self._rows):
+            self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
+        self._rows[self.n] = (
+            v.ax, v.ay, v.bx, v.by, v.radius_m, v.lo_m, v.hi_m, v.t0, v.t1,
+            self.code(drone_id), self.code(v.resource),
+        )  # fmt: skip
+        self.n += 1
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The filled rows (a view: valid until the next :meth:`add`)."""
+        return self._rows[: self.n]
+
+
 class IntentIndex:
     """Accepted intents indexed over space and time, in one frame; see the module docstring.
 
@@ -134,6 +212,7 @@ class IntentIndex:
         self.spots = spots or {}
         self.grid = _Grid(cell_m, bucket_s)
         self.volumes: list[tuple[Volume, str, int]] = []
+        self.table = VolumeTable()
         self.intents: list[OperationalIntent] = []
 
     def __len__(self) -> int:
@@ -146,6 +225,7 @@ class IntentIndex:
         for v in intent.volumes:
             self.grid.add(len(self.volumes), v.bbox(), v.t0, v.t1)
             self.volumes.append((v, intent.drone_id, intent.trip))
+            self.table.add(v, intent.drone_id)
 
     def conflicts(
         self, intent: OperationalIntent, *, first_only: bool = False, first_volume: bool = False
@@ -171,14 +251,15 @@ class IntentIndex:
                     out.append(Conflict("volume", intent.drone_id, intent.trip, did, trip, v, w))
                     if first_only:
                         return out
-            if same_port and _depth(v, same_port) > self.spots.get(_port_id(v.resource), 1):
+            if same_port and _depth(v, same_port) > self.spots.get(port_id(v.resource), 1):
                 out.append(Conflict("port_capacity", intent.drone_id, intent.trip, None, None, v, None))
                 if first_only:
                     return out
         return out
 
 
-def _port_id(resource: str | None) -> str:
+def port_id(resource: str | None) -> str:
+    """The port id of a take-off/landing column's resource name."""
     return (resource or "").removeprefix("port:")
 
 

@@ -1,0 +1,124 @@
+"""The least ground delay that clears a trip's intent of every accepted intent, found from the
+volumes' time windows instead of by trying delays one after another.
+
+A volume ``v`` of the trip, delayed by ``d``, meets an accepted volume ``w`` of another drone
+exactly when their altitude bands and outlines overlap (which a delay does not change) and their
+time windows overlap: ``w.t0 - v.t1 < d < w.t1 - v.t0``. Each spatially overlapping pair so
+forbids one open interval of delays, and a port's take-off or landing column forbids the delays at
+which it would overlap an instant where the port's landing spots are all taken by other drones.
+The least allowed delay is one sweep over the forbidden intervals sorted by their start. Delays
+are sought in windows (``window_s`` of delay at a time, the grid queried for that window only), so
+a trip free at once costs one narrow query per volume.
+
+Delays stay whole seconds after ``base`` (as a trial-by-trial search in steps of seconds would
+give); the caller re-checks the chosen intent with :meth:`routing.separation.IntentIndex.conflicts`
+(exact, the same test the validator trusts). Pure: no I/O, no event loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from routing.intents import Volume
+from routing.separation import IntentIndex, port_id, segment_distances
+
+WINDOW_S = 60.0
+
+
+def forbidden(
+    index: IntentIndex, volumes: Sequence[Volume], drone_id: str, lo: float, hi: float
+) -> list[tuple[float, float]]:
+    """The open intervals of delay (meeting ``[lo, hi]``) at which ``volumes`` (a trip's intent at
+    delay 0) would conflict with the accepted intents of drones other than ``drone_id``."""
+    mine: list[int] = []
+    theirs: list[int] = []
+    for k, v in enumerate(volumes):
+        near = index.grid.near(v.bbox(), v.t0 + lo, v.t1 + hi)
+        mine += [k] * len(near)
+        theirs += near
+    if not theirs:
+        return []
+    vs = np.array([(v.ax, v.ay, v.bx, v.by, v.radius_m, v.lo_m, v.hi_m, v.t0, v.t1) for v in volumes])
+    v = vs[np.array(mine)]
+    w = index.table.rows[np.array(theirs)]
+    res = np.array([index.table.codes.get(x.resource, -1) if x.resource else -1 for x in volumes])[mine]
+    me = index.table.codes.get(drone_id, -2)
+    start, end = w[:, 7] - v[:, 8], w[:, 8] - v[:, 7]  # the delays at which the windows overlap
+    live = (w[:, 9] != me) & (end > lo) & (start < hi)
+    port = live & (res >= 0) & (w[:, 10] == res)
+    meet = live & ~port & (v[:, 5] < w[:, 6]) & (w[:, 5] < v[:, 6])
+    if meet.any():
+        idx = np.flatnonzero(meet)
+        gap = segment_distances(v[idx, 0:2], v[idx, 2:4], w[idx, 0:2], w[idx, 2:4])
+        meet[idx] = gap < v[idx, 4] + w[idx, 4]
+    out = list(zip(start[meet].tolist(), end[meet].tolist(), strict=True))
+    if port.any():
+        by_volume: dict[int, list[Volume]] = {}
+        for j in np.flatnonzero(port).tolist():
+            by_volume.setdefault(mine[j], []).append(index.volumes[theirs[j]][0])
+        for k, same_port in by_volume.items():
+            u = volumes[k]
+            spots = index.spots.get(port_id(u.resource), 1)
+            out += [(a - u.t1, b - u.t0) for a, b in full_spans(same_port, spots)]
+    return out
+
+
+def full_spans(volumes: Sequence[Volume], spots: int) -> list[tuple[float, float]]:
+    """The spans of time during which at least ``spots`` of ``volumes`` overlap (open at both
+    ends: a window that only touches one does not meet it)."""
+    events = sorted([(w.t0, 1) for w in volumes] + [(w.t1, -1) for w in volumes])
+    out: list[tuple[float, float]] = []
+    depth, since = 0, 0.0
+    for t, step in events:  # ends sort before starts at the same instant: touching is no overlap
+        if step > 0 and depth + 1 == spots:
+            since = t
+        elif step < 0 and depth == spots and t > since:
+            out.append((since, t))
+        depth += step
+    return out
+
+
+def least_allowed(intervals: list[tuple[float, float]], base: float, start: float) -> float:
+    """The least delay ``>= start``, a whole number of seconds after ``base``, inside none of the
+    open ``intervals``."""
+    d = start
+    for a, b in sorted(intervals):
+        if a >= d:
+            break
+        if d < b:
+            d = base + math.ceil(b - base + 1e-3)
+    return d
+
+
+def least_delay(
+    index: IntentIndex,
+    drone_id: str,
+    layers: Sequence[Sequence[Volume]],
+    base: float,
+    limit: float,
+    *,
+    window_s: float = WINDOW_S,
+) -> tuple[float, int] | None:
+    """The least delay in ``[base, limit]`` at which one of ``layers`` (the trip's volumes at delay
+    0, one tuple per cruise layer in order of preference) conflicts with nothing in ``index``, and
+    that layer's position (the first preferred on a tie); None if there is none."""
+    lo = base
+    while lo <= limit + 1e-9:
+        hi = min(limit, lo + window_s)
+        best: tuple[float, int] | None = None
+        nxt = math.inf
+        for k, vols in enumerate(layers):
+            d = least_allowed(forbidden(index, vols, drone_id, lo, hi), base, lo)
+            if d <= hi + 1e-9 and (best is None or d < best[0]):
+                best = (d, k)
+            nxt = min(nxt, d)  # every delay in [lo, d) is forbidden on this layer
+        if best is not None:
+            return best
+        if hi >= limit:
+            return None
+        lo = max(nxt, base + math.ceil(hi - base))
+        window_s *= 2  # a trip that waits long usually waits longer: fewer, wider queries
+    return None

@@ -1,0 +1,96 @@
+"""The least conflict-free ground delay, found from the volumes' windows, against its definition:
+the first whole second after ``base`` at which the exact conflict check finds nothing."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airspace.frame import LocalFrame
+from routing.delay_search import full_spans, least_allowed, least_delay
+from routing.intents import OperationalIntent, Volume
+from routing.separation import IntentIndex, segment_distance, segment_distances
+
+FRAME = LocalFrame.centred_on(114.35, 36.1)
+CENTRE = (FRAME.lon0, FRAME.lat0)
+
+
+def _volume(rng: random.Random, t: float, resource: str | None = None) -> Volume:
+    if resource is not None:  # a take-off or landing column at the port at (0, 0)
+        return Volume(0.0, 0.0, 0.0, 0.0, 30.0, 0.0, 120.0, t, t + rng.uniform(20, 60), resource)
+    ax, ay = rng.uniform(-800, 800), rng.uniform(-800, 800)
+    bx, by = ax + rng.uniform(-400, 400), ay + rng.uniform(-400, 400)
+    lo = rng.choice([90.0, 105.0, 120.0])
+    return Volume(ax, ay, bx, by, 30.0, lo, lo + 15.0, t, t + rng.uniform(10, 90))
+
+
+def _intent(rng: random.Random, drone: str, start: float, n: int, port: bool) -> OperationalIntent:
+    vols = [_volume(rng, start + rng.uniform(0, 300)) for _ in range(n)]
+    if port:
+        vols.append(_volume(rng, start + rng.uniform(0, 300), "port:P"))
+    return OperationalIntent(drone, 1, CENTRE, tuple(vols))
+
+
+def _by_trials(index: IntentIndex, intent: OperationalIntent, base: float, limit: float) -> float | None:
+    k = 0
+    while (d := base + k) <= limit:
+        moved = tuple(
+            Volume(v.ax, v.ay, v.bx, v.by, v.radius_m, v.lo_m, v.hi_m, v.t0 + d, v.t1 + d, v.resource)
+            for v in intent.volumes
+        )
+        if not index.conflicts(OperationalIntent(intent.drone_id, 1, CENTRE, moved)):
+            return d
+        k += 1
+    return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), spots=st.integers(1, 3), others=st.integers(1, 40))
+def test_the_least_delay_is_the_first_free_second(seed: int, spots: int, others: int) -> None:
+    rng = random.Random(seed)
+    index = IntentIndex(FRAME, {"P": spots})
+    for k in range(others):
+        index.add(_intent(rng, f"D{k}", rng.uniform(0, 900), rng.randint(1, 6), rng.random() < 0.5))
+    mine = _intent(rng, "ME", rng.uniform(0, 300), rng.randint(1, 6), rng.random() < 0.7)
+    base = rng.uniform(0, 30)
+    found = least_delay(index, "ME", [mine.volumes], base, base + 1500)
+    expected = _by_trials(index, mine, base, base + 1500)
+    assert (None if found is None else found[0]) == expected
+
+
+def test_the_least_delay_prefers_the_earlier_layer_on_a_tie_and_the_earlier_delay_first() -> None:
+    index = IntentIndex(FRAME)
+    index.add(OperationalIntent("B", 1, CENTRE, (Volume(0, 0, 500, 0, 30, 90, 105, 0, 100),)))
+    low = (Volume(0, 0, 500, 0, 30, 90, 105, 50, 80),)  # meets B's volume until B's ends
+    high = (Volume(0, 0, 500, 0, 30, 120, 135, 50, 80),)  # above it: free at once
+    assert least_delay(index, "A", [low, high], 0.0, 600.0) == (0.0, 1)
+    assert least_delay(index, "A", [high, low], 0.0, 600.0) == (0.0, 0)
+    assert least_delay(index, "A", [low], 0.0, 600.0) == (51.0, 0)  # B ends at 100, A starts at 50
+    assert least_delay(index, "A", [low], 0.0, 40.0) is None
+
+
+def test_full_spans_are_where_every_spot_is_taken() -> None:
+    def v(t0: float, t1: float) -> Volume:
+        return Volume(0, 0, 0, 0, 30, 0, 120, t0, t1, "port:P")
+
+    assert full_spans([v(0, 10), v(5, 20), v(30, 40)], 1) == [(0, 20), (30, 40)]
+    assert full_spans([v(0, 10), v(5, 20), v(30, 40)], 2) == [(5, 10)]
+    assert full_spans([v(0, 10), v(10, 20)], 2) == []  # touching windows never overlap
+
+
+def test_least_allowed_jumps_over_chained_intervals_on_whole_seconds() -> None:
+    assert least_allowed([(-5.0, 3.2), (3.0, 7.5), (20.0, 30.0)], 0.0, 0.0) == 8.0
+    assert least_allowed([(1.0, 2.0)], 0.5, 0.5) == 0.5
+    assert least_allowed([], 0.0, 4.0) == 4.0
+
+
+def test_segment_distances_equal_the_scalar_ones() -> None:
+    rng = np.random.default_rng(7)
+    pts = rng.uniform(-100, 100, size=(500, 8))
+    pts[::7, 2:4] = pts[::7, 0:2]  # some degenerate segments (points)
+    got = segment_distances(pts[:, 0:2], pts[:, 2:4], pts[:, 4:6], pts[:, 6:8])
+    want = [segment_distance(tuple(p[0:2]), tuple(p[2:4]), tuple(p[4:6]), tuple(p[6:8])) for p in pts]
+    assert np.allclose(got, want)
