@@ -23,7 +23,9 @@ Model, in OR-Tools terms:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +83,71 @@ def _forbidden_mask(instance: Instance, c: int) -> np.ndarray:
     return mask
 
 
+def _cost(instance: Instance, c: int, masks: dict[int, np.ndarray]) -> np.ndarray:
+    dist = instance.distance[c]
+    cap = int(dist[~masks[c]].max(initial=0))
+    return np.where(masks[c], cap, dist)
+
+
+def _time(instance: Instance, c: int, masks: dict[int, np.ndarray]) -> np.ndarray:
+    tt = np.minimum(instance.travel_time[c], instance.horizon + 1)
+    return np.where(masks[c], instance.horizon + 1, tt)
+
+
+class _Tables:
+    """What every model of one instance's matrices shares: the forbidden-arc masks, the matrices
+    as the Python lists OR-Tools copies, the arcs to remove. A solve builds several models of one
+    instance (distance first, then lateness; vehicle reduction), and converting ~10^6-entry
+    matrices to lists cost more than the rest of a build."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self._masks: dict[int, np.ndarray] = {}
+        self._lists: dict[tuple[object, ...], list[list[int]]] = {}
+        self._removals: dict[int, list[int]] | None = None
+
+    def same(self, instance: Instance) -> bool:
+        """Whether ``instance`` has this one's matrices and vehicles (e.g. a ``replace`` of it)."""
+        a, b = self.instance, instance
+        return (
+            a.distance is b.distance
+            and a.travel_time is b.travel_time
+            and a.energy is b.energy
+            and a.vehicles is b.vehicles
+            and a.horizon == b.horizon
+            and a.n_nodes == b.n_nodes
+        )
+
+    def masks(self, classes: list[int]) -> dict[int, np.ndarray]:
+        """The forbidden-arc mask of each matrix class."""
+        for c in classes:
+            if c not in self._masks:
+                self._masks[c] = _forbidden_mask(self.instance, c)
+        return {c: self._masks[c] for c in classes}
+
+    def lists(self, key: tuple[object, ...], matrix: Callable[[], np.ndarray]) -> list[list[int]]:
+        """``matrix()`` as lists, converted once per key."""
+        if key not in self._lists:
+            self._lists[key] = matrix().tolist()
+        return self._lists[key]
+
+    def removals(self, compute: Callable[[], dict[int, list[int]]]) -> dict[int, list[int]]:
+        """The forbidden arcs to remove, per routing index, computed once."""
+        if self._removals is None:
+            self._removals = compute()
+        return self._removals
+
+
+_last_tables: list[_Tables] = []  # the tables of the instance solved last (one process, one solve)
+
+
+def _tables_of(instance: Instance) -> _Tables:
+    if _last_tables and _last_tables[0].same(instance):
+        return _last_tables[0]
+    _last_tables[:] = [_Tables(instance)]
+    return _last_tables[0]
+
+
 def _energy_budgets(instance: Instance) -> tuple[list[int], int] | None:
     """Per-vehicle trip budgets and their common maximum ``B``; None when energy is not limited."""
     if instance.energy is None or all(v.energy_capacity is None for v in instance.vehicles):
@@ -108,17 +175,19 @@ def _build(
     solver = routing.solver()
     horizon = instance.horizon
     classes = sorted({v.matrix_class for v in vehicles})
-    masks = {c: _forbidden_mask(instance, c) for c in classes}
+    tables = _tables_of(instance)
+    masks = tables.masks(classes)
 
     # Arc costs and travel times, per matrix class.
     cost_eval: dict[int, int] = {}
     time_eval: dict[int, int] = {}
     for c in classes:
-        dist = instance.distance[c]
-        cap = int(dist[~masks[c]].max(initial=0))
-        cost_eval[c] = routing.RegisterTransitMatrix(np.where(masks[c], cap, dist).tolist())
-        tt = np.minimum(instance.travel_time[c], horizon + 1)
-        time_eval[c] = routing.RegisterTransitMatrix(np.where(masks[c], horizon + 1, tt).tolist())
+        cost_eval[c] = routing.RegisterTransitMatrix(
+            tables.lists(("cost", c), functools.partial(_cost, instance, c, masks))
+        )
+        time_eval[c] = routing.RegisterTransitMatrix(
+            tables.lists(("time", c), functools.partial(_time, instance, c, masks))
+        )
     for v, spec in enumerate(vehicles):
         routing.SetArcCostEvaluatorOfVehicle(cost_eval[spec.matrix_class], v)
         routing.SetFixedCostOfVehicle(int(spec.fixed_cost), v)
@@ -159,7 +228,7 @@ def _build(
 
     budgets = _energy_budgets(instance)
     if budgets is not None:
-        _add_energy(instance, manager, routing, masks, *budgets)
+        _add_energy(instance, manager, routing, tables, masks, *budgets)
 
     # Arcs forbidden for every vehicle leave the search space altogether.
     common = np.logical_and.reduce([masks[c] for c in classes])
@@ -172,13 +241,17 @@ def _build(
         for node in range(n):
             if node not in depot_nodes:
                 from_indices[node] = to_indices[node] = [manager.NodeToIndex(node)]
+
         # One RemoveValues call per index (a large fleet forbids hundreds of thousands of arcs).
-        removals: dict[int, list[int]] = {}
-        for a, b in np.argwhere(common).tolist():
-            targets = to_indices.get(b, [])
-            for i in from_indices.get(a, []):
-                removals.setdefault(i, []).extend(targets)
-        for i, js in removals.items():
+        def removed() -> dict[int, list[int]]:
+            out: dict[int, list[int]] = {}
+            for a, b in np.argwhere(common).tolist():
+                targets = to_indices.get(b, [])
+                for i in from_indices.get(a, []):
+                    out.setdefault(i, []).extend(targets)
+            return out
+
+        for i, js in tables.removals(removed).items():
             routing.NextVar(i).RemoveValues(js)
 
     # Work: pairs, unpaired visits, reloads; nodes without a role are never visited.
@@ -230,6 +303,7 @@ def _add_energy(
     instance: Instance,
     manager: pywrapcp.RoutingIndexManager,
     routing: pywrapcp.RoutingModel,
+    tables: _Tables,
     masks: dict[int, np.ndarray],
     budgets: list[int],
     ceiling: int,
@@ -242,10 +316,13 @@ def _add_energy(
         key = (spec.matrix_class, budget)
         if key in evaluators:
             continue
-        e = np.minimum(instance.energy[spec.matrix_class], ceiling + 1)
-        e = np.where(reload_rows[:, None], e - budget, e)
-        e = np.where(masks[spec.matrix_class], ceiling + 1, e)
-        evaluators[key] = routing.RegisterTransitMatrix(e.tolist())
+
+        def matrix(c: int = spec.matrix_class, budget: int = budget) -> np.ndarray:
+            e = np.minimum(instance.energy[c], ceiling + 1)  # type: ignore[index]  # checked above
+            e = np.where(reload_rows[:, None], e - budget, e)
+            return np.where(masks[c], ceiling + 1, e)
+
+        evaluators[key] = routing.RegisterTransitMatrix(tables.lists(("energy", *key, ceiling), matrix))
     routing.AddDimensionWithVehicleTransits(
         [evaluators[(v.matrix_class, b)] for v, b in zip(instance.vehicles, budgets, strict=True)],
         ceiling,
@@ -377,6 +454,13 @@ def solve_ortools(instance: Instance, config: SearchConfig, deadline: float) -> 
     Raises :class:`NoSolutionFound` when mandatory work could not be placed; when all the work is
     optional and nothing was found, returns the honest answer: everything dropped.
     """
+    try:
+        return _solve(instance, config, deadline)
+    finally:
+        _last_tables.clear()  # the matrices as lists: ~100 MB for a city round
+
+
+def _solve(instance: Instance, config: SearchConfig, deadline: float) -> Solution:
     started = time.monotonic()
     remaining = deadline - time.time()
     initial = instance.initial_routes
