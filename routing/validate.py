@@ -109,6 +109,12 @@ class _Checker:
         points += [(wp[0], wp[1]) for _, _, _, leg in plan.legs() for wp in leg.waypoints]
         self.frame = LocalFrame.for_points(points)
         self.footprints = {z.id: footprint_in_frame(z, self.frame) for z in problem.zones}
+        # Each footprint's bounds grown by its radius and margin: a geometry whose bounds miss
+        # them keeps more than the margin from the zone, so its exact clearance is not needed.
+        self.reach = {
+            z.id: _grown(self.footprints[z.id].geometry.bounds, self.footprints[z.id].radius_m + z.margin_m)
+            for z in problem.zones
+        }
         self.onboard_at_start = {rid: s.drone_id for s in problem.drone_states for rid in s.onboard}
 
     def add(self, kind: str, detail: str, **where: object) -> None:
@@ -193,8 +199,9 @@ class _Checker:
     ) -> None:
         x, y = self.frame.to_xy(lonlat[0], lonlat[1])
         point = shapely.Point(float(x), float(y))
+        here = (float(x), float(y), float(x), float(y))
         for z in self.zones_for(altitude, start, end, column=True):
-            if clearance_m(self.footprints[z.id], point) <= 0.0:
+            if _meet(self.reach[z.id], here) and clearance_m(self.footprints[z.id], point) <= 0.0:
                 self.add(
                     "pad_in_zone",
                     f"pad at {lonlat} lies in zone {z.id} while in use "
@@ -378,7 +385,10 @@ class _Checker:
         xy = self.frame.points_to_xy(pts)
         line = shapely.LineString(xy) if len(set(map(tuple, xy.tolist()))) > 1 else shapely.Point(xy[0])
         ends = [shapely.Point(xy[0]), shapely.Point(xy[-1])]
+        bounds = (float(xy[:, 0].min()), float(xy[:, 1].min()), float(xy[:, 0].max()), float(xy[:, 1].max()))
         for z in self.en_route_zones(altitude, leg.depart, leg.arrive):
+            if not _meet(self.reach[z.id], bounds):
+                continue
             fp = self.footprints[z.id]
             c = clearance_m(fp, line)
             # A pad inside the margin band may be used; its leg keeps at least the pad's clearance.
@@ -463,6 +473,18 @@ class _Checker:
             elif rid in self.requests and rid not in self.plan.etas:
                 self.add("missing_eta", "served without an ETA", request_id=rid)
         return self.out
+
+
+Bounds = tuple[float, float, float, float]
+
+
+def _grown(b: Bounds, by: float) -> Bounds:
+    return (b[0] - by, b[1] - by, b[2] + by, b[3] + by)
+
+
+def _meet(a: Bounds, b: Bounds) -> bool:
+    """Whether two (x0, y0, x1, y1) boxes share a point."""
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
 def validate_plan(
