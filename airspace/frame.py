@@ -51,7 +51,7 @@ class LocalFrame:
         if not np.isfinite(arr).all():
             raise ValueError("LocalFrame.for_points got a non-finite coordinate")
         lo, hi = arr.min(axis=0), arr.max(axis=0)
-        return cls(float((lo[0] + hi[0]) / 2), float((lo[1] + hi[1]) / 2))
+        return cls.centred_on(float((lo[0] + hi[0]) / 2), float((lo[1] + hi[1]) / 2))
 
     def to_xy(self, lon: Any, lat: Any) -> tuple[Any, Any]:
         """Project lon/lat (scalars or numpy arrays, degrees) to x/y in metres."""

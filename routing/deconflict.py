@@ -41,7 +41,7 @@ from routing.delay_search import least_delay
 from routing.intents import IntentParams, OperationalIntent, intent_frame, shifted, trip_intent
 from routing.prepared import Prepared
 from routing.problem import DROPOFF, PICKUP, START, DronePlan, Eta, Plan, Trip
-from routing.separation import IntentIndex
+from routing.separation import IntentIndex, index_of
 from routing.terrain_legs import layers_over_terrain, relayered
 from routing.zone_geometry import column_overlaps
 
@@ -215,9 +215,7 @@ def deconflict(
     p = params or DeconflictionParams()
     fleet = prep.problem.fleet
     frame = intent_frame(fleet)
-    index = IntentIndex(frame, {port.id: port.landing_spots for port in fleet.ports})
-    for a in active:
-        index.add(a)
+    index = index_of(active, frame, {port.id: port.landing_spots for port in fleet.ports})
     drones = {d.id: d for d in fleet.drones}
     placed: dict[str, dict[int, Trip]] = {}
     ready: dict[str, float] = {}  # per drone: earliest next departure (POSIX s)

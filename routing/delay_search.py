@@ -28,41 +28,71 @@ from routing.separation import IntentIndex, port_id, segment_distances
 WINDOW_S = 60.0
 
 
+class Shape:
+    """A trip's volumes at delay 0, prepared once for every window of a search: as numbers, and
+    grouped by the grid cells they cover with the times they span there."""
+
+    def __init__(self, index: IntentIndex, volumes: Sequence[Volume]) -> None:
+        self.volumes = volumes
+        self.rows = np.array(
+            [(v.ax, v.ay, v.bx, v.by, v.radius_m, v.lo_m, v.hi_m, v.t0, v.t1) for v in volumes]
+        )
+        self.by_cell: dict[tuple[int, int], tuple[list[int], list[float]]] = {}
+        for k, u in enumerate(volumes):
+            for key in index.grid.cell_keys(u.bbox()):
+                held = self.by_cell.get(key)
+                if held is None:
+                    self.by_cell[key] = ([k], [u.t0, u.t1])
+                else:
+                    held[0].append(k)
+                    held[1][0] = min(held[1][0], u.t0)
+                    held[1][1] = max(held[1][1], u.t1)
+
+
 def forbidden(
-    index: IntentIndex, volumes: Sequence[Volume], drone_id: str, lo: float, hi: float
+    index: IntentIndex, shape: Shape, drone_id: str, lo: float, hi: float
 ) -> list[tuple[float, float]]:
-    """The open intervals of delay (meeting ``[lo, hi]``) at which ``volumes`` (a trip's intent at
-    delay 0) would conflict with the accepted intents of drones other than ``drone_id``."""
-    mine: list[int] = []
-    theirs: list[int] = []
-    for k, v in enumerate(volumes):
-        near = index.grid.near(v.bbox(), v.t0 + lo, v.t1 + hi)
-        mine += [k] * len(near)
-        theirs += near
-    if not theirs:
-        return []
-    vs = np.array([(v.ax, v.ay, v.bx, v.by, v.radius_m, v.lo_m, v.hi_m, v.t0, v.t1) for v in volumes])
-    v = vs[np.array(mine)]
-    w = index.table.rows[np.array(theirs)]
-    res = np.array([index.table.codes.get(x.resource, -1) if x.resource else -1 for x in volumes])[mine]
-    me = index.table.codes.get(drone_id, -2)
-    start, end = w[:, 7] - v[:, 8], w[:, 8] - v[:, 7]  # the delays at which the windows overlap
-    live = (w[:, 9] != me) & (end > lo) & (start < hi)
-    port = live & (res >= 0) & (w[:, 10] == res)
-    meet = live & ~port & (v[:, 5] < w[:, 6]) & (w[:, 5] < v[:, 6])
-    if meet.any():
-        idx = np.flatnonzero(meet)
-        gap = segment_distances(v[idx, 0:2], v[idx, 2:4], w[idx, 0:2], w[idx, 2:4])
-        meet[idx] = gap < v[idx, 4] + w[idx, 4]
-    out = list(zip(start[meet].tolist(), end[meet].tolist(), strict=True))
-    if port.any():
-        by_volume: dict[int, list[Volume]] = {}
-        for j in np.flatnonzero(port).tolist():
-            by_volume.setdefault(mine[j], []).append(index.volumes[theirs[j]][0])
-        for k, same_port in by_volume.items():
-            u = volumes[k]
-            spots = index.spots.get(port_id(u.resource), 1)
-            out += [(a - u.t1, b - u.t0) for a, b in full_spans(same_port, spots)]
+    """The open intervals of delay (meeting ``[lo, hi]``) at which the trip of ``shape`` would
+    conflict with the accepted intents of drones other than ``drone_id``."""
+    volumes, vs = shape.volumes, shape.rows
+    out: list[tuple[float, float]] = []
+    at_port: dict[int, list[Volume]] = {}  # by position in ``volumes``: the same port's columns
+    layers = index.layers()
+    by_cell = shape.by_cell
+    for layer in layers:
+        # One time slab per cell (a pair met in two cells only repeats its interval).
+        mine_list: list[int] = []
+        theirs_list: list[int] = []
+        for key, (ks, (t0, t1)) in by_cell.items():
+            items = layer.grid.slab(key, t0 + lo, t1 + hi)
+            if items:
+                for k in ks:
+                    mine_list += [k] * len(items)
+                    theirs_list += items
+        if not mine_list:
+            continue
+        mine = np.array(mine_list)
+        theirs = np.array(theirs_list)
+        table = layer.table
+        v = vs[mine]
+        w = table.rows[theirs]
+        res = np.array([table.resources.get(x.resource, -2) if x.resource else -2 for x in volumes])[mine]
+        start, end = w[:, 7] - v[:, 8], w[:, 8] - v[:, 7]  # the delays at which the windows overlap
+        live = (w[:, 9] != table.drones.get(drone_id, -2)) & (end > lo) & (start < hi)
+        port = live & (w[:, 10] == res)
+        meet = live & ~port & (v[:, 5] < w[:, 6]) & (w[:, 5] < v[:, 6])
+        if meet.any():
+            idx = np.flatnonzero(meet)
+            gap = segment_distances(v[idx, 0:2], v[idx, 2:4], w[idx, 0:2], w[idx, 2:4])
+            meet[idx] = gap < v[idx, 4] + w[idx, 4]
+        out += zip(start[meet].tolist(), end[meet].tolist(), strict=True)
+        for k, j in zip(mine[port].tolist(), theirs[port].tolist(), strict=True):
+            if all(x is not layer.volumes[j][0] for x in at_port.get(k, ())):  # met in two cells
+                at_port.setdefault(k, []).append(layer.volumes[j][0])
+    for k, same_port in at_port.items():
+        u = volumes[k]
+        spots = index.spots.get(port_id(u.resource), 1)
+        out += [(a - u.t1, b - u.t0) for a, b in full_spans(same_port, spots)]
     return out
 
 
@@ -105,13 +135,14 @@ def least_delay(
     """The least delay in ``[base, limit]`` at which one of ``layers`` (the trip's volumes at delay
     0, one tuple per cruise layer in order of preference) conflicts with nothing in ``index``, and
     that layer's position (the first preferred on a tie); None if there is none."""
+    shapes = [Shape(index, vols) for vols in layers]
     lo = base
     while lo <= limit + 1e-9:
         hi = min(limit, lo + window_s)
         best: tuple[float, int] | None = None
         nxt = math.inf
-        for k, vols in enumerate(layers):
-            d = least_allowed(forbidden(index, vols, drone_id, lo, hi), base, lo)
+        for k, shape in enumerate(shapes):
+            d = least_allowed(forbidden(index, shape, drone_id, lo, hi), base, lo)
             if d <= hi + 1e-9 and (best is None or d < best[0]):
                 best = (d, k)
             nxt = min(nxt, d)  # every delay in [lo, d) is forbidden on this layer

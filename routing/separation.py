@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +73,19 @@ class _Grid:
             cell.t1s.insert(k, t1)
             cell.items.insert(k, item)
             cell.longest = max(cell.longest, t1 - t0)
+
+    def cell_keys(self, bbox: tuple[float, float, float, float]) -> Iterator[tuple[int, int]]:
+        """The keys of the cells ``bbox`` covers."""
+        return self._keys(bbox)
+
+    def slab(self, key: tuple[int, int], t0: float, t1: float) -> list[int]:
+        """The items of one cell that may meet ``[t0, t1]`` (a superset: those starting within
+        the cell's longest window before ``t0``, up to ``t1``)."""
+        cell = self.cells.get(key)
+        if cell is None:
+            return []
+        lo = bisect.bisect_left(cell.t0s, t0 - cell.longest)
+        return cell.items[lo : bisect.bisect_right(cell.t0s, t1)]
 
     def near(self, bbox: tuple[float, float, float, float], t0: float, t1: float) -> set[int]:
         """The items whose box shares a cell with ``bbox`` and whose window meets ``[t0, t1]``
@@ -170,13 +183,8 @@ class VolumeTable:
     def __init__(self) -> None:
         self._rows = np.zeros((256, self.COLUMNS))
         self.n = 0
-        self.codes: dict[str, int] = {}
-
-    def code(self, name: str | None) -> int:
-        """The code of a drone id or resource name (-1 for None)."""
-        if name is None:
-            return -1
-        return self.codes.setdefault(name, len(self.codes))
+        self.drones: dict[str, int] = {}
+        self.resources: dict[str, int] = {}
 
     def add(self, v: Volume, drone_id: str) -> None:
         """Append ``v`` of drone ``drone_id``."""
@@ -184,7 +192,8 @@ class VolumeTable:
             self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
         self._rows[self.n] = (
             v.ax, v.ay, v.bx, v.by, v.radius_m, v.lo_m, v.hi_m, v.t0, v.t1,
-            self.code(drone_id), self.code(v.resource),
+            self.drones.setdefault(drone_id, len(self.drones)),
+            -1 if v.resource is None else self.resources.setdefault(v.resource, len(self.resources)),
         )  # fmt: skip
         self.n += 1
 
@@ -214,9 +223,22 @@ class IntentIndex:
         self.volumes: list[tuple[Volume, str, int]] = []
         self.table = VolumeTable()
         self.intents: list[OperationalIntent] = []
+        self.base: IntentIndex | None = None
+
+    @classmethod
+    def over(cls, base: IntentIndex) -> IntentIndex:
+        """An index holding ``base``'s intents and those added to it (``base`` is not changed,
+        nor copied: checks look in both)."""
+        top = cls(base.frame, base.spots, cell_m=base.grid.cell_m, bucket_s=base.grid.bucket_s)
+        top.base = base
+        return top
+
+    def layers(self) -> list[IntentIndex]:
+        """This index and the ones under it, the oldest first."""
+        return ([] if self.base is None else self.base.layers()) + [self]
 
     def __len__(self) -> int:
-        return len(self.intents)
+        return len(self.intents) + (0 if self.base is None else len(self.base))
 
     def add(self, intent: OperationalIntent) -> None:
         """Accept an intent (re-projected into this index's frame if needed)."""
@@ -237,10 +259,13 @@ class IntentIndex:
         for v in intent.volumes:
             if first_volume and out:
                 return out
-            near = self.grid.near(v.bbox(), v.t0, v.t1)
             same_port: list[Volume] = []
-            for i in sorted(near):
-                w, did, trip = self.volumes[i]
+            near = [
+                layer.volumes[i]
+                for layer in self.layers()
+                for i in sorted(layer.grid.near(v.bbox(), v.t0, v.t1))
+            ]
+            for w, did, trip in near:
                 if did == intent.drone_id:
                     continue
                 if v.resource is not None and w.resource == v.resource:
@@ -256,6 +281,31 @@ class IntentIndex:
                 if first_only:
                     return out
         return out
+
+
+_last_index: list[tuple[tuple[OperationalIntent, ...], LocalFrame, dict[str, int], IntentIndex]] = []
+
+
+def index_of(
+    intents: Sequence[OperationalIntent], frame: LocalFrame, spots: dict[str, int] | None = None
+) -> IntentIndex:
+    """A fresh index holding ``intents``, to add more to. The intents of a tuple are indexed once
+    and shared (under :meth:`IntentIndex.over`) by the next calls with the same tuple: a round's
+    deconfliction passes and its validation check the same flights in the air."""
+    spots = spots or {}
+    if not isinstance(intents, tuple):
+        index = IntentIndex(frame, spots)
+        for a in intents:
+            index.add(a)
+        return index
+    held = _last_index[0] if _last_index else None
+    if held is None or held[0] is not intents or held[1] is not frame or held[2] != spots:
+        base = IntentIndex(frame, spots)
+        for a in intents:
+            base.add(a)
+        held = (intents, frame, dict(spots), base)
+        _last_index[:] = [held]
+    return IntentIndex.over(held[3])
 
 
 def port_id(resource: str | None) -> str:

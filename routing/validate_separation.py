@@ -32,7 +32,7 @@ from routing.conformance import excess, volume_table
 from routing.intents import IntentParams, OperationalIntent, intent_frame, reframed
 from routing.problem import PORT, START, Plan, PlanningProblem, Trip
 from routing.separation import (
-    IntentIndex,
+    index_of,
     pad_conflicts,
     pieces_of,
     separation_losses,
@@ -131,9 +131,7 @@ def check_separation(
                 f"({x:.0f}, {y:.0f}) m, {z:.0f} m",
                 **where,
             )
-    index = IntentIndex(frame, spots)
-    for a in active:
-        index.add(a)
+    index = index_of(active, frame, spots)
     for key in sorted(fixed & set(by_trip)):
         index.add(by_trip[key])
     for key in sorted(set(by_trip) - fixed):
