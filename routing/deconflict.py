@@ -205,13 +205,47 @@ def _windowed(prep: Prepared, model_name: str, trip: Trip) -> bool:
     return any(s is not None and s in net.pads for s in sites)
 
 
+@dataclass(slots=True)
+class Replay:
+    """What one pass of :func:`deconflict` decided, trip by trip in its order, so that the next
+    pass over the same round (the planner's passes after leaving requests out) repeats the
+    decisions of its unchanged prefix instead of searching again: every decision depends only on
+    the trips before it, the flights in the air and the trip itself."""
+
+    steps: list[tuple[object, _Outcome]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """One trip's placement (``trip``, ``intent``, its drone free again at ``free_at``), or the
+    requests it drops, or nothing (its drone dropped a request earlier in the pass)."""
+
+    kind: str  # "place" | "drop" | "skip"
+    trip: Trip | None = None
+    intent: OperationalIntent | None = None
+    free_at: float = 0.0
+    dropped: tuple[tuple[str, str], ...] = ()
+
+
+def _key(plan: Plan, t: _Trip) -> object:
+    """Everything a trip's placement reads besides the placements before it."""
+    late = tuple(r in plan.late for r in _requests(t.trip))
+    nxt = None
+    if not _requests(t.trip):  # a repositioning trip that fails names its drone's next trip
+        dp = plan.drone(t.drone_id)
+        nxt = dp.trips[t.number] if dp is not None and t.number < len(dp.trips) else None
+    return (t.drone_id, t.number, t.fixed, t.urgent, t.trip, late, nxt)
+
+
 def deconflict(
     prep: Prepared,
     plan: Plan,
     active: Sequence[OperationalIntent] = (),
     params: DeconflictionParams | None = None,
+    replay: Replay | None = None,
 ) -> Deconflicted:
-    """Place every trip of ``plan`` without conflict (see the module docstring)."""
+    """Place every trip of ``plan`` without conflict (see the module docstring). ``replay``: the
+    previous pass over the same round with the same ``active`` and ``params``; it is updated."""
     p = params or DeconflictionParams()
     fleet = prep.problem.fleet
     frame = intent_frame(fleet)
@@ -223,9 +257,10 @@ def deconflict(
     dropped: dict[str, str] = {}
     intents: list[OperationalIntent] = []
     layer_cache: dict[str, tuple[float, ...]] = {}
-    for t in _order(prep, plan):
+
+    def decide(t: _Trip) -> _Outcome:
         if t.drone_id in broken:
-            continue
+            return _Outcome("skip")
         model = fleet.model_of(drones[t.drone_id])
         if not t.fixed and not _windowed(prep, model.name, t.trip):
             t.trip = compacted(t.trip, model.service_s)
@@ -253,10 +288,8 @@ def deconflict(
                         _binding(prep, plan, nxt.trips[t.number]) if nxt and t.number < len(nxt.trips) else []
                     )
                 if rids:
-                    for rid in rids:
-                        dropped[rid] = f"no conflict-free layer or departure before its deadline: {why}"
-                    broken.add(t.drone_id)
-                    continue
+                    detail = f"no conflict-free layer or departure before its deadline: {why}"
+                    return _Outcome("drop", dropped=tuple((rid, detail) for rid in rids))
                 choice, intent = (
                     (base, alt0),
                     trip_intent(t.drone_id, t.number, moved(t.trip, base, alt0), frame, p.intents),
@@ -264,10 +297,30 @@ def deconflict(
         assert choice is not None and intent is not None
         delay, alt = choice
         trip = t.trip if t.fixed else moved(at_layer(alt), delay, alt)
-        index.add(intent)
-        intents.append(intent)
-        placed.setdefault(t.drone_id, {})[t.number] = trip
-        ready[t.drone_id] = trip.legs[-1].arrive.timestamp() + model.turnaround_s
+        return _Outcome("place", trip, intent, trip.legs[-1].arrive.timestamp() + model.turnaround_s)
+
+    before = replay.steps if replay is not None else []
+    steps: list[tuple[object, _Outcome]] = []
+    for t in _order(prep, plan):
+        key = _key(plan, t) if replay is not None else None
+        pos = len(steps)
+        if pos < len(before) and before[pos][0] == key:
+            outcome = before[pos][1]
+        else:
+            before = []  # the unchanged prefix ends here: every later decision is made afresh
+            outcome = decide(t)
+        steps.append((key, outcome))
+        if outcome.kind == "drop":
+            dropped.update(outcome.dropped)
+            broken.add(t.drone_id)
+        elif outcome.kind == "place":
+            assert outcome.trip is not None and outcome.intent is not None
+            index.add(outcome.intent)
+            intents.append(outcome.intent)
+            placed.setdefault(t.drone_id, {})[t.number] = outcome.trip
+            ready[t.drone_id] = outcome.free_at
+    if replay is not None:
+        replay.steps = steps
     new_drones = tuple(
         DronePlan(
             dp.drone_id, tuple(placed.get(dp.drone_id, {}).get(k, tr) for k, tr in enumerate(dp.trips, 1))

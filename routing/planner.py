@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from routing.deconflict import DeconflictionParams, deconflict
+from routing.deconflict import DeconflictionParams, Replay, deconflict
 from routing.engine import EngineError, solve
 from routing.feasibility import Candidate, Reason, precheck
 from routing.intents import OperationalIntent
@@ -234,14 +234,16 @@ def _deconflicted(
     solver: str,
     active: Sequence[OperationalIntent],
     params: DeconflictionParams | None,
+    replay: Replay,
 ) -> tuple[Plan, list[list[NodeInfo]]]:
     """Timed routes, deconflicted: requests whose trip found no conflict-free placement go to
-    ``unserved`` (reason ``deconfliction``) and the routes are re-timed without them."""
+    ``unserved`` (reason ``deconfliction``) and the routes are re-timed without them (each pass
+    repeats the decisions of the previous one up to its first changed trip: ``replay``)."""
     while True:
         result = _assemble(prep, stops, candidates, unserved, solver)
         if params is None:
             return result, stops
-        done = deconflict(prep, result, active, params)
+        done = deconflict(prep, result, active, params, replay)
         if not done.dropped:
             drones = tuple(d for d in done.drones if d.trips)
             if prep.problem.wind is not None:  # moved in time: the wind of the hours now flown
@@ -272,7 +274,10 @@ def realise_and_repair(
     problem = prep.problem
     unserved = list(unserved)
     separation = None if deconfliction is None else deconfliction.intents
-    result, stops = _deconflicted(prep, stops, candidates, unserved, solver, active_intents, deconfliction)
+    replay = Replay()
+    result, stops = _deconflicted(
+        prep, stops, candidates, unserved, solver, active_intents, deconfliction, replay
+    )
     for _ in range(len(candidates) + 2):
         violations = validate_plan(problem, result, active_intents=active_intents, separation=separation)
         if not violations:
@@ -288,7 +293,7 @@ def realise_and_repair(
             )
         stops = [_without(route, removed) for route in stops]
         result, stops = _deconflicted(
-            prep, stops, candidates, unserved, solver, active_intents, deconfliction
+            prep, stops, candidates, unserved, solver, active_intents, deconfliction, replay
         )
     violations = validate_plan(problem, result, active_intents=active_intents, separation=separation)
     raise PlanningError("the planner could not produce a valid plan", violations)

@@ -1,18 +1,26 @@
-"""The least conflict-free ground delay, found from the volumes' windows, against its definition:
-the first whole second after ``base`` at which the exact conflict check finds nothing."""
+"""The least conflict-free ground delay, found from the volumes' windows, against its definition
+(the first whole second after ``base`` at which the exact conflict check finds nothing), and
+deconfliction passes that repeat the unchanged prefix of the previous pass."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import routing.deconflict as deconflict_module
 from airspace.frame import LocalFrame
+from routing.deconflict import Replay, deconflict
 from routing.delay_search import full_spans, least_allowed, least_delay
 from routing.intents import OperationalIntent, Volume
+from routing.planner import plan
+from routing.prepared import prepare
 from routing.separation import IntentIndex, segment_distance, segment_distances
+from tests.planner_fixtures import at_m, fleet, problem, request
 
 FRAME = LocalFrame.centred_on(114.35, 36.1)
 CENTRE = (FRAME.lon0, FRAME.lat0)
@@ -94,3 +102,36 @@ def test_segment_distances_equal_the_scalar_ones() -> None:
     got = segment_distances(pts[:, 0:2], pts[:, 2:4], pts[:, 4:6], pts[:, 6:8])
     want = [segment_distance(tuple(p[0:2]), tuple(p[2:4]), tuple(p[4:6]), tuple(p[6:8])) for p in pts]
     assert np.allclose(got, want)
+
+
+def test_a_replayed_pass_decides_as_a_fresh_one_and_searches_only_after_its_first_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ten documents from one pad at once, one port, one layer: most trips wait for another.
+    reqs = [request(f"R{k}", at_m(1500, 800), at_m(-2500, 1200), ready=0, deadline=30) for k in range(10)]
+    pr = problem([], fleet(drones=6), reqs)
+    raw = plan(pr, seconds=1, deconfliction=None)
+    prep = prepare(pr)
+    searches: list[str] = []
+    search = deconflict_module._search
+
+    def counted(t, *args, **kwargs):  # type: ignore[no-untyped-def]
+        searches.append(t.drone_id)
+        return search(t, *args, **kwargs)
+
+    monkeypatch.setattr(deconflict_module, "_search", counted)
+    replay = Replay()
+    first = deconflict(prep, raw, replay=replay)
+    assert searches and first == deconflict(prep, raw)
+    searches.clear()
+    assert deconflict(prep, raw, replay=replay) == first
+    assert searches == [], "an unchanged pass repeats every decision"
+    # The drone leaving last gone: the decisions before its first trip are repeated, the rest made again.
+    gone = max(raw.drones, key=lambda d: (d.trips[0].legs[0].depart, d.drone_id)).drone_id
+    fewer = replace(raw, drones=tuple(d for d in raw.drones if d.drone_id != gone))
+    searches.clear()
+    replayed = deconflict(prep, fewer, replay=replay)
+    again = len(searches)
+    searches.clear()
+    assert replayed == deconflict(prep, fewer)
+    assert again < len(searches), "the decisions before the first change were not made again"
