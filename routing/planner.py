@@ -30,6 +30,7 @@ from routing.problem import DROPOFF, PICKUP, Eta, Plan, PlanningProblem, Unserve
 from routing.round_fleet import round_fleet
 from routing.schedule import realise
 from routing.second_pass import plan_in_chunks, plan_left_out
+from routing.stages import stage
 from routing.validate import Violation, validate_plan
 from routing.wind_energy import drones_in_wind
 
@@ -168,23 +169,30 @@ def plan(
             active_intents=active_intents,
             separation=separation,
         )
-    problem = round_fleet(problem)  # the drones this round's requests need, not the whole fleet
-    prep = prepare(problem)
+    with stage("round fleet"):
+        problem = round_fleet(problem)  # the drones this round's requests need, not the whole fleet
+    with stage("matrices"):
+        prep = prepare(problem)
     onboard = {r for s in prep.starts for r in s.onboard}
     unserved: list[Unserved] = []
     candidates: dict[str, Candidate] = {}
-    for req in problem.requests:
-        if req.id in onboard:
-            continue
-        verdict = precheck(prep, req)
-        if verdict.candidate is not None:
-            candidates[req.id] = verdict.candidate
-        else:
-            assert verdict.reason is not None
-            unserved.append(Unserved(req.id, verdict.reason.value, verdict.detail))
-    mapping = build_instance(prep, list(candidates.values()), reloads_per_port=reloads_per_port)
+    with stage("pre-checks"):
+        for req in problem.requests:
+            if req.id in onboard:
+                continue
+            verdict = precheck(prep, req)
+            if verdict.candidate is not None:
+                candidates[req.id] = verdict.candidate
+            else:
+                assert verdict.reason is not None
+                unserved.append(Unserved(req.id, verdict.reason.value, verdict.detail))
+    with stage("instance"):
+        mapping = build_instance(prep, list(candidates.values()), reloads_per_port=reloads_per_port)
     try:
-        solution = solve(mapping.instance, time_limit_s=seconds, workers=workers, seed=seed, engine=engine)
+        with stage("solve"):
+            solution = solve(
+                mapping.instance, time_limit_s=seconds, workers=workers, seed=seed, engine=engine
+            )
     except EngineError as exc:  # e.g. documents on board that no route can deliver
         raise PlanningError(f"the engine found no plan: {exc}", []) from exc
     for k in solution.dropped_pairs:
@@ -240,10 +248,12 @@ def _deconflicted(
     ``unserved`` (reason ``deconfliction``) and the routes are re-timed without them (each pass
     repeats the decisions of the previous one up to its first changed trip: ``replay``)."""
     while True:
-        result = _assemble(prep, stops, candidates, unserved, solver)
+        with stage("timing"):
+            result = _assemble(prep, stops, candidates, unserved, solver)
         if params is None:
             return result, stops
-        done = deconflict(prep, result, active, params, replay)
+        with stage("deconfliction"):
+            done = deconflict(prep, result, active, params, replay)
         if not done.dropped:
             drones = tuple(d for d in done.drones if d.trips)
             if prep.problem.wind is not None:  # moved in time: the wind of the hours now flown
@@ -279,7 +289,8 @@ def realise_and_repair(
         prep, stops, candidates, unserved, solver, active_intents, deconfliction, replay
     )
     for _ in range(len(candidates) + 2):
-        violations = validate_plan(problem, result, active_intents=active_intents, separation=separation)
+        with stage("validation"):
+            violations = validate_plan(problem, result, active_intents=active_intents, separation=separation)
         if not violations:
             return result
         removed = _culprits(prep, result, violations)

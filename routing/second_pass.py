@@ -26,6 +26,7 @@ from routing.feasibility import Reason
 from routing.intents import IntentParams, OperationalIntent
 from routing.problem import DronePlan, DroneState, Plan, PlanningProblem, Unserved
 from routing.requests import Request
+from routing.stages import stage
 from routing.validate import validate_plan
 
 Solve = Callable[[PlanningProblem, Sequence[OperationalIntent]], Plan]
@@ -174,7 +175,9 @@ def plan_in_chunks(
         assert both is not None  # not checked here: never refused
         result = both
         steps.append(result)
-    if not _violations(problem, result, active_intents, separation):
+    with stage("validation"):
+        valid = not _violations(problem, result, active_intents, separation)
+    if valid:
         return result
     # The longest valid prefix; the chunks after it are left out (each was planned on top of it).
     good = next(

@@ -2,7 +2,8 @@
 
 ``dronedispatch bench round --drones N --requests M --seconds S [--seed K]``: plan one round on a
 generated city (``routing.synthetic_city``) and print ``{"drones", "requests", "vehicles",
-"wall_s", "served", "km"}`` (``vehicles``: the drones the round kept, ``routing.round_fleet``).
+"wall_s", "served", "km", "stages"}`` (``vehicles``: the drones the round kept,
+``routing.round_fleet``; ``stages``: seconds per planner stage, ``routing.stages``).
 
 The line is ``{"instance", "vehicles", "distance", "seconds", "routes"}``; routes list node ids
 without the depot, and vehicles and distance are recomputed from those routes by the independent
@@ -31,6 +32,7 @@ from routing.benchmarks import (
 from routing.engine import ENGINES, solve
 from routing.planner import plan
 from routing.round_fleet import round_fleet
+from routing.stages import recording
 from routing.synthetic_city import city_problem
 
 
@@ -97,12 +99,14 @@ def _round_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_round(drones: int, requests: int, seconds: float, seed: int = 1) -> dict[str, float | int]:
-    """Plan one round of ``requests`` on a city of ``drones`` drones; what the command prints."""
+def run_round(drones: int, requests: int, seconds: float, seed: int = 1) -> dict[str, object]:
+    """Plan one round of ``requests`` on a city of ``drones`` drones; what the command prints
+    (``stages``: wall seconds per stage of the planner, :mod:`routing.stages`)."""
     problem = city_problem(seed, n_requests=requests, n_drones=drones)
-    t0 = time.perf_counter()
-    result = plan(problem, seconds=seconds)
-    wall = time.perf_counter() - t0
+    with recording() as stages:
+        t0 = time.perf_counter()
+        result = plan(problem, seconds=seconds)
+        wall = time.perf_counter() - t0
     return {
         "drones": drones,
         "requests": requests,
@@ -110,6 +114,7 @@ def run_round(drones: int, requests: int, seconds: float, seed: int = 1) -> dict
         "wall_s": round(wall, 2),
         "served": len(result.served),
         "km": round(result.distance_m / 1000, 1),
+        "stages": {name: round(s, 4) for name, s in stages.items()},
     }
 
 
