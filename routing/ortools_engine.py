@@ -42,6 +42,7 @@ from routing.engine_evaluation import (
     unpaired_nodes,
 )
 from routing.instance import FORBIDDEN, Instance, Solution
+from routing.stages import stage
 
 _FIRST = routing_enums_pb2.FirstSolutionStrategy
 _META = routing_enums_pb2.LocalSearchMetaheuristic
@@ -66,6 +67,9 @@ class SearchConfig:
     # optional work meanwhile); keep the fleet reduction when every visit finds a place again.
     reduce_vehicles: bool = False
     first_phase_share: float = 0.3
+
+
+MIN_SEARCH_S = 0.1  # a search whose model took its whole time still looks for a first solution
 
 
 @dataclass(slots=True)
@@ -427,20 +431,24 @@ def _extract(
 def _run(
     instance: Instance,
     config: SearchConfig,
-    seconds: float,
+    until: float,
     initial: list[list[int]] | None,
     *,
     max_active: int | None = None,
     soft_penalty: int | None = None,
 ) -> tuple[list[list[int]], list[list[int]], bool] | None:
-    """Routes, arrivals and whether the warm start was used; None when nothing was found."""
-    model = _build(instance, max_active=max_active, soft_penalty=soft_penalty)
+    """Routes, arrivals and whether the warm start was used; None when nothing was found. The
+    search ends at ``until`` (``time.time()``): the model's build counts against the limit (it
+    takes seconds on a city's round), though the search gets at least :data:`MIN_SEARCH_S`."""
+    with stage("model build"):
+        model = _build(instance, max_active=max_active, soft_penalty=soft_penalty)
     start = _initial_assignment(model, instance, initial) if initial else None
-    params = _parameters(config, seconds, first=start is None)
-    if start is not None:
-        result = model.routing.SolveFromAssignmentWithParameters(start, params)
-    else:
-        result = model.routing.SolveWithParameters(params)
+    params = _parameters(config, max(MIN_SEARCH_S, until - time.time()), first=start is None)
+    with stage("search"):
+        if start is not None:
+            result = model.routing.SolveFromAssignmentWithParameters(start, params)
+        else:
+            result = model.routing.SolveWithParameters(params)
     if result is None:
         if model.routing.status() == _STATUS.ROUTING_INVALID:
             raise EngineError(f"OR-Tools rejected the model or the search parameters of {config.name!r}")
@@ -468,11 +476,11 @@ def _solve(instance: Instance, config: SearchConfig, deadline: float) -> Solutio
     if instance.lateness_cost and not config.reduce_vehicles:
         return _solve_lateness(instance, config, deadline, started)
     first_phase = remaining * (config.first_phase_share if config.reduce_vehicles else 1.0)
-    found = _run(instance, config, first_phase, initial)
+    found = _run(instance, config, time.time() + first_phase, initial)
     if found is None and (initial or first_phase < remaining):
         # The warm start no longer fits (e.g. a window closed), or the first phase was too short
         # for a first solution: search from scratch for all the time left.
-        found = _run(instance, config, deadline - time.time(), None)
+        found = _run(instance, config, deadline, None)
     if found is None:
         if has_mandatory_work(instance):
             raise NoSolutionFound(
@@ -497,10 +505,10 @@ def _solve_lateness(instance: Instance, config: SearchConfig, deadline: float, s
     distance_only = dataclasses.replace(instance, lateness_cost={})
     initial = instance.initial_routes
     share = LATENESS_FIRST_SHARE["large" if len(instance.pairs) > LATENESS_LARGE_PAIRS else "small"]
-    first = _run(distance_only, config, (deadline - time.time()) * share, initial)
+    first = _run(distance_only, config, time.time() + (deadline - time.time()) * share, initial)
     if first is None and initial:
-        first = _run(distance_only, config, (deadline - time.time()) * share, None)
-    second = _run(instance, config, deadline - time.time(), first[0] if first is not None else None)
+        first = _run(distance_only, config, time.time() + (deadline - time.time()) * share, None)
+    second = _run(instance, config, deadline, first[0] if first is not None else None)
     found = [f[:2] for f in (first, second) if f is not None]
     if not found:
         if has_mandatory_work(instance):
@@ -529,13 +537,15 @@ def _reduce_vehicles(
         smallest = min(used, key=lambda v: (len(routes[v]), route_distance(instance, v, routes[v])))
         trial = [[] if v == smallest else r for v, r in enumerate(routes)]
         # Half the remaining time per attempt: a failed attempt still leaves time to polish.
-        found = _run(instance, config, remaining / 2, trial, max_active=len(used) - 1, soft_penalty=soft)
+        found = _run(
+            instance, config, time.time() + remaining / 2, trial, max_active=len(used) - 1, soft_penalty=soft
+        )
         if found is None or not serves_all_mandatory(instance, found[0]):
             break
         routes, arrivals, _ = found
     remaining = deadline - time.time()
     if remaining >= 0.5:
-        polished = _run(instance, config, remaining, routes)
+        polished = _run(instance, config, deadline, routes)
         if polished is not None and objective(instance, polished[0]) <= objective(instance, routes):
             routes, arrivals, _ = polished
     return routes, arrivals
