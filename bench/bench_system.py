@@ -49,6 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -144,6 +145,7 @@ class Filing:
     request_id: str | None = None
     planned: float = math.nan  # the request's "planned" entry in its timeline
     commanded: float = math.nan  # the first upload_mission of one of its missions seen on the broker
+    state: str = ""  # when last read
 
 
 async def _watch_commands(
@@ -259,6 +261,7 @@ async def _window(
                     headers={"Authorization": f"Bearer {tokens[f.office]}"},
                 )
                 body = detail.json() if detail.status_code == 200 else {}
+                f.state = body.get("request", {}).get("state", f"HTTP {detail.status_code}")
                 times = [seen[m] for m in body.get("missions", []) if m in seen]
                 if times:
                     f.commanded = min(times)
@@ -408,6 +411,8 @@ def _report(args: argparse.Namespace, m: Measured, sim_out: dict[str, list[str]]
     filed = [f for f in m.filings if f.status == 201]
     refused = [f for f in m.filings if f.status != 201]
     commanded = [f for f in filed if not math.isnan(f.commanded)]
+    left = Counter(f.state for f in filed if math.isnan(f.commanded))
+    waiting = f" (not yet: {dict(left)})" if left else ""
     lat = [f.commanded - f.sent for f in commanded]
     planned = [f for f in commanded if not math.isnan(f.planned)]
     stages = {
@@ -441,7 +446,7 @@ def _report(args: argparse.Namespace, m: Measured, sim_out: dict[str, list[str]]
             f"{len(m.filings)} / {len(filed)}"
             + (f" (refused: {sorted({f.status for f in refused})})" if refused else ""),
         ),
-        ("commanded (first upload seen on the broker)", f"{len(lat)} / {len(filed)}"),
+        ("commanded (first upload seen on the broker)", f"{len(lat)} / {len(filed)}{waiting}"),
         (
             "request -> first command p50 / p95 / max (s)",
             f"{_percentile(lat, 0.5):.2f} / {_percentile(lat, 0.95):.2f} / {max(lat, default=math.nan):.2f}",

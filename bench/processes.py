@@ -88,6 +88,12 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all cores of the machine spent busy (not idle, not waiting for I/O) since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / _TICK
+
+
 def peak_rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -134,15 +140,22 @@ class Usage:
     pids: dict[str, list[int]]
     cpu0: dict[str, float] = field(default_factory=dict)
 
+    machine0: float = 0.0
+
     def start(self) -> None:
+        """Take the CPU times at the window's start."""
         self.cpu0 = {k: sum(cpu_s(p) for p in ps) for k, ps in self.pids.items()}
+        self.machine0 = machine_busy_s()
 
     def rows(self, wall_s: float) -> list[tuple[str, str, str]]:
         """(process, CPU % of one core over the window, peak RSS MB) per process group."""
-        rows = []
+        rows, ours = [], 0.0
         for k, ps in self.pids.items():
             cpu = sum(cpu_s(p) for p in ps) - self.cpu0.get(k, 0.0)
             rss = [peak_rss_mb(p) for p in ps]
             mem = f"{max(rss):.0f}" if len(ps) == 1 else f"{max(rss):.0f} each, {sum(rss):.0f} total"
             rows.append((k, f"{100 * cpu / wall_s:.0f}%", mem))
+            ours += cpu
+        machine = machine_busy_s() - self.machine0
+        rows.append(("other processes on the machine", f"{100 * max(0.0, machine - ours) / wall_s:.0f}%", ""))
         return rows
