@@ -50,7 +50,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -146,6 +146,7 @@ class Filing:
     planned: float = math.nan  # the request's "planned" entry in its timeline
     commanded: float = math.nan  # the first upload_mission of one of its missions seen on the broker
     state: str = ""  # when last read
+    timeline: list[str] = field(default_factory=list)  # its audit actions, when last read
 
 
 async def _watch_commands(
@@ -262,6 +263,7 @@ async def _window(
                 )
                 body = detail.json() if detail.status_code == 200 else {}
                 f.state = body.get("request", {}).get("state", f"HTTP {detail.status_code}")
+                f.timeline = [f"{e['action']}{e.get('details') or ''}" for e in body.get("timeline", [])]
                 times = [seen[m] for m in body.get("missions", []) if m in seen]
                 if times:
                     f.commanded = min(times)
@@ -333,6 +335,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-system-") as tmp_name:
             tmp = Path(tmp_name)
+            logs = Path(args.logs) if args.logs else tmp
+            logs.mkdir(parents=True, exist_ok=True)
             ids = _write_area(args, tmp / "area")
             tokens = asyncio.run(_seed(db_url, tmp / "area"))
             secret = FleetSecret.generate()
@@ -358,7 +362,7 @@ def run(args: argparse.Namespace) -> int:
                     str(k),
                     *common,
                 ]
-                sims.append(Child(f"simulator-{k + 1}", cmd, tmp))
+                sims.append(Child(f"simulator-{k + 1}", cmd, logs))
             children += sims
             for sim in sims:
                 sim.wait_line(SIM_READY, 300)
@@ -378,8 +382,9 @@ def run(args: argparse.Namespace) -> int:
                     "--rate-limit",
                     "1000/s burst 1000",  # the offices' pace is the bench's, not the API's limit
                     *common,
+                    *(["--verbose"] if args.logs else []),
                 ],
-                tmp,
+                logs,
             )
             children.append(serve)
             base_url = serve.wait_line(SERVING, 300).group(1)
@@ -480,6 +485,8 @@ def _report(args: argparse.Namespace, m: Measured, sim_out: dict[str, list[str]]
         ("losses of separation: simulators / reported", f"{losses} / {reported_losses:.0f}"),
     ]
     _print_table(("measure", "value"), rows)
+    for f in [f for f in filed if math.isnan(f.commanded)][:3]:
+        print(f"  e.g. {f.request_id} ({f.office}) {f.state}: {' | '.join(f.timeline)[:400]}")
     print()
     _print_table(("process", "CPU (of one core)", "peak RSS (MB)"), m.usage)
     p95 = _percentile(lat, 0.95)
@@ -507,6 +514,11 @@ def main(argv: list[str] | None = None) -> int:
         "--warm-up", type=float, default=10.0, help="seconds of steady telemetry before the window"
     )
     p.add_argument("--grace", type=float, default=30.0, help="seconds past the window for the last commands")
+    p.add_argument(
+        "--logs",
+        metavar="DIR",
+        help="keep each process's standard error here, the dispatcher's verbose (default: dropped)",
+    )
     p.add_argument("--seed", type=int, default=1, help="the city and the requests")
     args = p.parse_args(argv)
     if args.drones < 2 or args.sim_processes < 1 or args.seconds <= 0:
