@@ -162,7 +162,7 @@ async def _watch_commands(
         async for message in client.messages:
             now = time.time()
             try:
-                body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                body = json.loads(bytes(message.payload))
             except (TypeError, ValueError):
                 continue
             if isinstance(body, dict) and body.get("type") == "upload_mission":
@@ -204,7 +204,7 @@ class Measured:
     filings: list[Filing]
     before: dict[str, float]
     after: dict[str, float]
-    usage: list[tuple[str, str, str]]
+    usage: list[tuple[str, ...]]
     window_s: float
     settle_s: float
 
@@ -445,7 +445,7 @@ def _report(args: argparse.Namespace, m: Measured, sim_out: dict[str, list[str]]
         f"{len(m.filings)} requests filed over {m.window_s:.0f} s; {os.cpu_count()} cores; "
         f"set-up {startup_s:.0f} s, every drone heard {m.settle_s:.0f} s later"
     )
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             "requests filed / accepted at intake",
             f"{len(m.filings)} / {len(filed)}"

@@ -147,9 +147,10 @@ class Usage:
         self.cpu0 = {k: sum(cpu_s(p) for p in ps) for k, ps in self.pids.items()}
         self.machine0 = machine_busy_s()
 
-    def rows(self, wall_s: float) -> list[tuple[str, str, str]]:
+    def rows(self, wall_s: float) -> list[tuple[str, ...]]:
         """(process, CPU % of one core over the window, peak RSS MB) per process group."""
-        rows, ours = [], 0.0
+        rows: list[tuple[str, ...]] = []
+        ours = 0.0
         for k, ps in self.pids.items():
             cpu = sum(cpu_s(p) for p in ps) - self.cpu0.get(k, 0.0)
             rss = [peak_rss_mb(p) for p in ps]
