@@ -419,6 +419,13 @@ def _report(args: argparse.Namespace, m: Measured, sim_out: dict[str, list[str]]
     left = Counter(f.state for f in filed if math.isnan(f.commanded))
     waiting = f" (not yet: {dict(left)})" if left else ""
     lat = [f.commanded - f.sent for f in commanded]
+    # A request never commanded counts as slower than any: the percentiles are of every request
+    # accepted at intake, not only of those that got a drone.
+    lat_all = lat + [math.inf] * (len(filed) - len(commanded))
+
+    def secs(v: float) -> str:
+        return f"{v:.2f}" if math.isfinite(v) else "never"
+
     planned = [f for f in commanded if not math.isnan(f.planned)]
     stages = {
         "intake (POST answered)": [f.replied - f.sent for f in commanded],
@@ -453,8 +460,8 @@ def _report(args: argparse.Namespace, m: Measured, sim_out: dict[str, list[str]]
         ),
         ("commanded (first upload seen on the broker)", f"{len(lat)} / {len(filed)}{waiting}"),
         (
-            "request -> first command p50 / p95 / max (s)",
-            f"{_percentile(lat, 0.5):.2f} / {_percentile(lat, 0.95):.2f} / {max(lat, default=math.nan):.2f}",
+            "request -> first command p50 / p95 / max (s), of all accepted",
+            " / ".join(secs(_percentile(lat_all, q)) for q in (0.5, 0.95, 1.0)),
         ),
         *(
             (f"  of which {stage}, p50 / p95 (s)", f"{_percentile(v, 0.5):.2f} / {_percentile(v, 0.95):.2f}")
@@ -489,7 +496,7 @@ def _report(args: argparse.Namespace, m: Measured, sim_out: dict[str, list[str]]
         print(f"  e.g. {f.request_id} ({f.office}) {f.state}: {' | '.join(f.timeline)[:400]}")
     print()
     _print_table(("process", "CPU (of one core)", "peak RSS (MB)"), m.usage)
-    p95 = _percentile(lat, 0.95)
+    p95 = _percentile(lat_all, 0.95)
     print(
         f"targets: first command p95 <= 2 s: {'met' if p95 <= 2.0 else 'MISSED'}; event-loop lag < 100 ms "
         f"(window p95): {'met' if quantile(lag, 0.95) < 0.1 else 'MISSED'}; breaches and losses 0: "
