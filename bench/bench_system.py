@@ -25,7 +25,8 @@ Measured:
   dispatcher's largest since it started);
 - *geofence breaches* and *losses of separation*: each simulator process's monitors (printed when
   it stops) and what the drones reported to the dispatcher. A simulator process watches the
-  separation of its own drones: pairs split between two processes are not watched;
+  separation of its own drones; they are split by home port, so every pair meeting at a port is
+  watched, but two drones of ports in different processes meeting en route are not;
 - *CPU and peak RSS* per process (``/proc``): the dispatcher, its solver processes, each
   simulator, the broker (when it runs on this machine), this process.
 
@@ -309,14 +310,22 @@ async def _seed(db_url: str, area_dir: Path) -> dict[str, str]:
         await store.close()
 
 
-def _write_area(args: argparse.Namespace, area_dir: Path) -> list[str]:
+def _write_area(args: argparse.Namespace, area_dir: Path) -> list[list[str]]:
+    """Write the city's files; return its drone ids split into ``--sim-processes`` shares, by home
+    port while there are as many ports as shares (each process's separation monitor then watches
+    every pair that meets at a port), else one by one."""
     area = city_area(args.seed, n_drones=args.drones)
     area_dir.mkdir()
     (area_dir / "fleet.json").write_text(json.dumps(area.fleet), encoding="utf-8")
     pads = {f"pad-{k:02d}": {"lon": lon, "lat": lat} for k, (lon, lat) in enumerate(area.pads)}
     (area_dir / "pads.json").write_text(json.dumps(pads), encoding="utf-8")
     (area_dir / "zones.geojson").write_text(json.dumps(area.zones), encoding="utf-8")
-    return [d["id"] for port in area.fleet["ports"] for d in port["drones"]]
+    ports = [[d["id"] for d in port["drones"]] for port in area.fleet["ports"]]
+    n = args.sim_processes
+    if len(ports) >= n:
+        return [[i for port in ports[k::n] for i in port] for k in range(n)]
+    ids = [i for port in ports for i in port]
+    return [ids[k::n] for k in range(n)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -337,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
             tmp = Path(tmp_name)
             logs = Path(args.logs) if args.logs else tmp
             logs.mkdir(parents=True, exist_ok=True)
-            ids = _write_area(args, tmp / "area")
+            shares = _write_area(args, tmp / "area")
             tokens = asyncio.run(_seed(db_url, tmp / "area"))
             secret = FleetSecret.generate()
             secret.save(tmp / "fleet-secret")
@@ -351,8 +360,7 @@ def run(args: argparse.Namespace) -> int:
             ]
             t_start = time.monotonic()
             sims = []
-            for k in range(args.sim_processes):
-                share = ids[k :: args.sim_processes]
+            for k, share in enumerate(shares):
                 cmd = [*py, "simulate", "--fleet", str(tmp / "area" / "fleet.json"), "--zones"]
                 cmd += [
                     str(tmp / "area" / "zones.geojson"),
