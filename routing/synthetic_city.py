@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,31 @@ def _ring(cx: float, cy: float, hw: float, hh: float) -> list[list[float]]:
     return [list(_lonlat(x, y)) for x, y in zip(xs, ys, strict=True)]
 
 
+@dataclass(frozen=True, slots=True)
+class CityArea:
+    """A city's service area in the files' forms: zones (a GeoJSON FeatureCollection), the fleet
+    (a FLEET.json dict: models, ports and their drones) and pad positions (lon, lat)."""
+
+    zones: dict[str, Any]
+    fleet: dict[str, Any]
+    pads: list[tuple[float, float]]
+
+
+def city_area(
+    seed: int = 1,
+    *,
+    n_drones: int = 20,
+    n_ports: int = 4,
+    n_zones: int = 60,
+    n_pads: int = 40,
+    size_m: float = 16_000.0,
+    pads_avoid_zones: bool = True,
+) -> CityArea:
+    """The area of :func:`city_problem` with the same arguments, without the requests (to seed a
+    running system with, e.g. ``python -m bench system``)."""
+    return _area(random.Random(seed), n_drones, n_ports, n_zones, n_pads, size_m, pads_avoid_zones)
+
+
 def city_problem(
     seed: int = 1,
     *,
@@ -48,6 +74,40 @@ def city_problem(
     With ``pads_avoid_zones=False`` pads fall anywhere, zones included (to exercise the reasons).
     """
     rng = random.Random(seed)
+    area = _area(rng, n_drones, n_ports, n_zones, n_pads, size_m, pads_avoid_zones)
+    pads = area.pads
+    requests = []
+    for k in range(n_requests):
+        a, b = rng.sample(range(n_pads), 2)
+        ready = T0 + timedelta(minutes=rng.randrange(0, 150, 5))
+        requests.append(
+            {
+                "id": f"R{k:03d}",
+                "pickup": {"lon": pads[a][0], "lat": pads[a][1]},
+                "dropoff": {"lon": pads[b][0], "lat": pads[b][1]},
+                "weight_kg": round(rng.choice([0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.5, 4.0]), 2),
+                "priority": "urgent" if rng.random() < 0.2 else "normal",
+                "ready_at": ready.isoformat(),
+                "deadline": (ready + timedelta(minutes=rng.randrange(30, 120, 5))).isoformat(),
+            }
+        )
+    return PlanningProblem(
+        tuple(parse_zones(area.zones, "city")),
+        parse_fleet(area.fleet, "city"),
+        parse_requests(requests, "city"),
+        T0,
+    )
+
+
+def _area(
+    rng: random.Random,
+    n_drones: int,
+    n_ports: int,
+    n_zones: int,
+    n_pads: int,
+    size_m: float,
+    pads_avoid_zones: bool,
+) -> CityArea:
     half = size_m / 2
     zones: list[dict[str, Any]] = []
     boxes: list[tuple[float, float, float]] = []  # centre and radius of each zone, to keep pads out
@@ -117,24 +177,4 @@ def city_problem(
         "ports": ports,
     }
     pads = [free_point() for _ in range(n_pads)]
-    requests = []
-    for k in range(n_requests):
-        a, b = rng.sample(range(n_pads), 2)
-        ready = T0 + timedelta(minutes=rng.randrange(0, 150, 5))
-        requests.append(
-            {
-                "id": f"R{k:03d}",
-                "pickup": {"lon": pads[a][0], "lat": pads[a][1]},
-                "dropoff": {"lon": pads[b][0], "lat": pads[b][1]},
-                "weight_kg": round(rng.choice([0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.5, 4.0]), 2),
-                "priority": "urgent" if rng.random() < 0.2 else "normal",
-                "ready_at": ready.isoformat(),
-                "deadline": (ready + timedelta(minutes=rng.randrange(30, 120, 5))).isoformat(),
-            }
-        )
-    return PlanningProblem(
-        tuple(parse_zones({"type": "FeatureCollection", "features": zones}, "city")),
-        parse_fleet(fleet, "city"),
-        parse_requests(requests, "city"),
-        T0,
-    )
+    return CityArea({"type": "FeatureCollection", "features": zones}, fleet, pads)

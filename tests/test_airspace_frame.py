@@ -65,5 +65,8 @@ def test_a_centre_has_one_shared_frame() -> None:
     a = LocalFrame.centred_on(114.39, 36.10)
     assert LocalFrame.centred_on(114.39, 36.10) is a
     assert LocalFrame.centred_on(114.40, 36.10) is not a
+    # The fleet's frame (asked by planning, intake and every intent check) is shared too.
+    ports = [(114.38, 36.09), (114.40, 36.11)]
+    assert LocalFrame.for_points(ports) is LocalFrame.for_points(list(reversed(ports))) is a
     with pytest.raises(ValueError, match="valid lon/lat"):
         LocalFrame.centred_on(float("nan"), 36.10)

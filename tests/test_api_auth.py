@@ -255,6 +255,9 @@ async def test_health_and_metrics_need_no_key(api: Api) -> None:
             "events_refused_total",
             'plan_seconds_bucket{le="+Inf"}',
             "plan_seconds_count",
+            "plan_seconds_max",
+            'event_loop_lag_seconds_bucket{le="+Inf"}',
+            "event_loop_lag_seconds_max",
             "link_connected",
         ):
             assert f"dronedispatch_{name}" in samples, name
@@ -262,6 +265,14 @@ async def test_health_and_metrics_need_no_key(api: Api) -> None:
         assert (
             samples['dronedispatch_plan_seconds_bucket{le="+Inf"}']
             == samples["dronedispatch_plan_seconds_count"]
+        )
+        lag = {
+            k: v for k, v in samples.items() if k.startswith("dronedispatch_event_loop_lag_seconds_bucket")
+        }
+        assert list(lag.values()) == sorted(lag.values())  # cumulative buckets
+        assert (
+            lag['dronedispatch_event_loop_lag_seconds_bucket{le="+Inf"}']
+            == samples["dronedispatch_event_loop_lag_seconds_count"]
         )
 
 

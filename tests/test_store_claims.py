@@ -105,3 +105,23 @@ async def test_a_batch_of_decisions_is_recorded_at_once_and_skips_decided_ones(s
     assert await audit_count(seeded_store) == before + 2  # the one decided before is untouched
     with pytest.raises(InvalidInput, match="needs a reason"):
         await seeded_store.requests.record_intakes([(ids[0], Intake(False, None, {}))], actor="d")
+
+
+async def test_writers_of_one_store_do_not_deadlock_on_the_audit_chain(seeded_store: Store) -> None:
+    # Each batch locks a request, appends to the audit chain (locking its head), then locks the
+    # next: two batches over the same requests in opposite orders deadlocked on PostgreSQL until
+    # one store's writers took turns (seen under load in python -m bench system).
+    ids = await _file(seeded_store, 20)
+    pairs = [(ids[k], ids[k + 1]) for k in range(0, len(ids), 2)]
+    accept = Intake(True, details={})
+    batches = [
+        seeded_store.requests.record_intakes([(a, accept), (b, accept)], actor=f"d{k}")
+        for k, (x, y) in enumerate(pairs)
+        for a, b in ((x, y), (y, x))
+    ]
+    results = await asyncio.gather(*batches)
+    assert all(v.state == "accepted" for views in results for v in views)
+    for rid in ids:
+        timeline = await seeded_store.requests.timeline(rid)
+        assert [e.payload.get("to") for e in timeline.entries if e.action == "transition"] == ["accepted"]
+    assert (await seeded_store.verify_audit()).ok

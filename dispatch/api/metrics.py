@@ -11,7 +11,10 @@ Names (all prefixed ``dronedispatch_``):
 ``telemetry_messages_per_second``            gauge     over about the last 10 s
 ``plan_seconds_last``                        gauge     wall time of the last planning round
 ``plan_seconds``                             histogram wall time of the planning rounds
+``plan_seconds_max``                         gauge     wall time of the longest planning round
 ``plan_rounds_total``                        counter   planning rounds
+``event_loop_lag_seconds``                   histogram how late the event loop woke a 50 ms timer
+``event_loop_lag_seconds_max``               gauge     the largest of those lags
 ``missions_total``                           counter   missions committed by this dispatcher
 ``reroutes_total``                           counter   flights re-routed around a new zone
 ``cancel_steers_total``                      counter   flights re-routed to take a cancelled request off
@@ -47,6 +50,7 @@ from litestar.datastructures import State
 from dispatch.api.routes_requests import ctx_of
 from dispatch.authority.reporter import AuthorityReporter
 from dispatch.service.approvals import ApprovalStats
+from dispatch.service.loop_lag import LAG_BUCKETS
 from dispatch.service.operations import delivery_counts
 
 PLAN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -115,7 +119,29 @@ async def metrics(state: State) -> Response[str]:
     buckets = [(f'_bucket{{le="{b:g}"}}', float(sum(1 for t in plan if t <= b))) for b in PLAN_BUCKETS]
     buckets += [('_bucket{le="+Inf"}', float(len(plan))), ("_sum", sum(plan)), ("_count", float(len(plan)))]
     out.metric("plan_seconds", "histogram", "Wall time of the planning rounds.", buckets)
+    out.metric(
+        "plan_seconds_max",
+        "gauge",
+        "Wall time of the longest planning round.",
+        [("", max(plan, default=math.nan))],
+    )
     out.metric("plan_rounds_total", "counter", "Planning rounds.", [("", d.stats.plan_rounds)])
+    lag = d.stats.loop_lag
+    lag_buckets = [
+        (f'_bucket{{le="{b:g}"}}', float(n)) for b, n in zip(LAG_BUCKETS, lag.buckets, strict=True)
+    ]
+    lag_buckets += [
+        ('_bucket{le="+Inf"}', float(lag.count)),
+        ("_sum", lag.sum_s),
+        ("_count", float(lag.count)),
+    ]
+    out.metric(
+        "event_loop_lag_seconds",
+        "histogram",
+        "How late the dispatcher's event loop woke a 50 ms timer.",
+        lag_buckets,
+    )
+    out.metric("event_loop_lag_seconds_max", "gauge", "The largest event-loop lag.", [("", lag.max_s)])
     out.metric("missions_total", "counter", "Missions committed.", [("", d.stats.missions)])
     out.metric("reroutes_total", "counter", "Flights re-routed around a new zone.", [("", d.stats.reroutes)])
     out.metric(

@@ -62,6 +62,7 @@ from dispatch.service.inbox import replay_inbox
 from dispatch.service.intake import Assessment
 from dispatch.service.intake_batch import IntakeBatcher
 from dispatch.service.isolation import assess_isolated, for_each, run_steps
+from dispatch.service.loop_lag import probe_loop_lag
 from dispatch.service.planning import Planning
 from dispatch.service.recovery import Recovery
 from dispatch.service.reroute import next_waypoint
@@ -255,6 +256,7 @@ class Dispatcher:
             asyncio.create_task(self._event_loop(), name="dispatcher-events"),
             asyncio.create_task(self._planner_loop(), name="dispatcher-planner"),
             asyncio.create_task(self._tick_loop(), name="dispatcher-tick"),
+            asyncio.create_task(probe_loop_lag(self.stats.loop_lag), name="dispatcher-loop-lag"),
         ]
         self.wake()
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from dispatch.service.loop_lag import LoopLag
 from dispatch.service.missions import MissionSpec, StopSpec, Waypoint
 
 
@@ -97,3 +98,4 @@ class DispatcherStats:
     refused_events: Counter[str] = field(default_factory=Counter)  # by event (event_gate)
     errors: Counter[str] = field(default_factory=Counter)
     first_command_wall: dict[str, float] = field(default_factory=dict)  # request -> time.time()
+    loop_lag: LoopLag = field(default_factory=LoopLag)  # how late the event loop runs (loop_lag.py)

@@ -35,11 +35,18 @@ class Database:
         self._write = async_sessionmaker(
             engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False, autoflush=True
         )
-        # SQLite has one writer at a time. This process's writers queue here, in order, instead of
-        # each holding a pooled connection while it backs off in SQLite's busy handler (sleeps of
-        # up to 100 ms a try): under a burst of filings that back-off, not the work, was the wait.
-        # Other processes on the same file still meet the busy handler (SQLITE_BUSY_TIMEOUT_MS).
-        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        # This process's writers queue here, in order, one transaction at a time.
+        # SQLite has one writer at a time anyway: queued here rather than each holding a pooled
+        # connection while it backs off in SQLite's busy handler (sleeps of up to 100 ms a try):
+        # under a burst of filings that back-off, not the work, was the wait. Other processes on
+        # the same file still meet the busy handler (SQLITE_BUSY_TIMEOUT_MS).
+        # PostgreSQL: almost every write appends to the audit chain, whose head row each locks in
+        # the middle of its transaction, after rows of its own. Two writers of one process could
+        # take those in opposite orders and deadlock (seen at 1,000 drones in python -m bench
+        # system: an intake batch, which holds the head while it locks its next request, against
+        # a mission's dispatch): the loser's transaction failed, its filing got a 503 or its
+        # mission was never sent. They would have waited for the head in turn anyway.
+        self._write_lock = asyncio.Lock()
 
     def now(self) -> datetime:
         """The current time from the injected clock, checked to be tz-aware."""
@@ -51,10 +58,6 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in a write transaction, committed on success and rolled back on any error."""
-        if self._write_lock is None:
-            async with self._write() as session, session.begin():
-                yield session
-            return
         async with self._write_lock, self._write() as session, session.begin():
             yield session
 
