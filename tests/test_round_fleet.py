@@ -60,11 +60,12 @@ def test_a_round_with_a_thousand_drones_plans_and_validates() -> None:
 def test_bench_round_prints_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["bench", "round", "--drones", "300", "--requests", "20", "--seconds", "0.5"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(line) == {"drones", "requests", "vehicles", "wall_s", "served", "km", "stages"}
+    assert set(line) == {"drones", "requests", "vehicles", "wall_s", "served", "km", "stages", "intake_s"}
     assert line["drones"] == 300 and line["requests"] == 20 and 0 < line["vehicles"] < 300
     stages = line["stages"]
     for name in ("matrices", "pre-checks", "model build", "search", "deconfliction", "validation"):
         assert 0 < stages[name] < line["wall_s"], name
     assert stages["model build"] + stages["search"] <= stages["solve"]
+    assert 0 < line["intake_s"] < line["wall_s"]
     assert cli.main(["bench", "round", "--drones", "0"]) == 2
     assert "--drones" in capsys.readouterr().err

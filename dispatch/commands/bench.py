@@ -2,8 +2,9 @@
 
 ``dronedispatch bench round --drones N --requests M --seconds S [--seed K]``: plan one round on a
 generated city (``routing.synthetic_city``) and print ``{"drones", "requests", "vehicles",
-"wall_s", "served", "km", "stages"}`` (``vehicles``: the drones the round kept,
-``routing.round_fleet``; ``stages``: seconds per planner stage, ``routing.stages``).
+"wall_s", "served", "km", "stages", "intake_s"}`` (``vehicles``: the drones the round kept,
+``routing.round_fleet``; ``stages``: seconds per planner stage, ``routing.stages``; ``intake_s``:
+intake's decision on one request against the whole fleet, median of 5).
 
 The line is ``{"instance", "vehicles", "distance", "seconds", "routes"}``; routes list node ids
 without the depot, and vehicles and distance are recomputed from those routes by the independent
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dispatch.service.intake import assess
 from routing.benchmarks import (
     BenchmarkFormatError,
     BenchmarkInstance,
@@ -31,6 +34,7 @@ from routing.benchmarks import (
 )
 from routing.engine import ENGINES, solve
 from routing.planner import plan
+from routing.problem import PlanningProblem
 from routing.round_fleet import round_fleet
 from routing.stages import recording
 from routing.synthetic_city import city_problem
@@ -115,7 +119,19 @@ def run_round(drones: int, requests: int, seconds: float, seed: int = 1) -> dict
         "served": len(result.served),
         "km": round(result.distance_m / 1000, 1),
         "stages": {name: round(s, 4) for name, s in stages.items()},
+        "intake_s": round(_intake_s(problem), 4),
     }
+
+
+def _intake_s(problem: PlanningProblem, runs: int = 5) -> float:
+    """Median wall time of intake's decision on one request against the whole fleet."""
+    times = []
+    for k in range(runs):
+        request = problem.requests[k % len(problem.requests)]
+        t0 = time.perf_counter()
+        assess(problem.zones, problem.fleet, request, problem.at, problem.drone_states)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def main(argv: list[str]) -> int:
