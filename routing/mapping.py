@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fleet.description import TAIL_WIND_FLOOR
 from routing.feasibility import Candidate
 from routing.instance import FORBIDDEN, Instance, VehicleSpec
 from routing.prepared import Prepared
@@ -73,15 +74,37 @@ def default_reloads_per_port(n_drones: int, n_ports: int, extra_trips: int = 3) 
     return max(1, math.ceil(n_drones * extra_trips / max(1, n_ports)))
 
 
+@dataclass(frozen=True, slots=True)
+class EnergyReach:
+    """What bounds a trip's energy from below, for :func:`aboard_bound`: leg lengths (m) between
+    the stops, each stop's shortest flight home to a port (m), the model's consumption and its
+    usable battery. A document is aboard on an arc only if a trip flying it from its pickup over
+    that arc to its drop-off and home could fit in the battery."""
+
+    length_m: np.ndarray
+    home_m: np.ndarray
+    wh_per_m: float  # empty, at the most favourable wind (a lower bound)
+    wh_per_m_per_kg: float
+    usable_wh: float
+
+
 def aboard_bound(
-    flight_s: np.ndarray, service_s: np.ndarray, windows: np.ndarray, pairs: list[tuple[int, int, float]]
+    flight_s: np.ndarray,
+    service_s: np.ndarray,
+    windows: np.ndarray,
+    pairs: list[tuple[int, int, float]],
+    reach: EnergyReach | None = None,
 ) -> np.ndarray:
     """Per arc ``i -> j``: the total weight of the documents that could be aboard on it.
 
     A document (pickup ``p``, drop-off ``d``, weight ``w``) counts on ``i -> j`` only if a drone
     could pick it up, reach ``i`` within its window, fly to ``j`` within its window and still
     reach ``d`` by its deadline (earliest times, so the bound never misses a document); never on
-    an arc out of its drop-off or into its pickup. Times in seconds, ``nan``/``inf`` flights none.
+    an arc out of its drop-off or into its pickup; and (``reach``) only if the flight ``p -> i ->
+    j -> d`` with it aboard, then home, fits in the battery even in the most favourable air (the
+    shortest paths and the empty drone's consumption: a lower bound, so no possible trip is
+    missed). Without the last test a long leg was charged for documents no trip could carry with
+    it, and went over the battery. Times in seconds, ``nan``/``inf`` flights none.
     """
     n = len(service_s)
     lo, hi = windows[:, 0].astype(float), windows[:, 1].astype(float)
@@ -98,6 +121,12 @@ def aboard_bound(
             at_d = np.maximum(at_j, lo[None, :]) + service_s[None, :] + flight_s[:, d][None, :]
             at_d[:, d] = at_j[:, d]
             ok = reach_i[:, None] & reach_j & (at_d <= hi[d])
+            if reach is not None:
+                chain = reach.length_m[p, :][:, None] + reach.length_m + reach.length_m[:, d][None, :]
+                energy = (
+                    chain * (reach.wh_per_m + reach.wh_per_m_per_kg * w) + reach.home_m[d] * reach.wh_per_m
+                )
+                ok &= energy <= reach.usable_wh
             ok[d, :] = False
             ok[:, p] = False
             total += w * ok
@@ -199,11 +228,20 @@ def _class_arcs(
     at = {int(node): k for k, node in enumerate(stops)}
     block = np.ix_(stops, stops)
     aboard = np.zeros((n, n))
+    floor = 1.0 if net.wind is None else TAIL_WIND_FLOOR  # the most a tail wind saves
+    home_m = np.array([prep.nearest_port(name, int(site[i]))[1] for i in stops])
     aboard[block] = aboard_bound(
         length[block] / model.cruise_speed_mps,
         service[stops],
         windows[stops],
         [(at[p], at[d], w) for p, d, w in mine],
+        EnergyReach(
+            length[block],
+            home_m,
+            model.wh_per_km / 1000 * floor,
+            model.wh_per_km_per_kg / 1000 * floor,
+            model.usable_wh,
+        ),
     )
     aboard += start_load.sum()
     ub = np.clip(
