@@ -62,6 +62,7 @@ from dispatch.service.inbox import replay_inbox
 from dispatch.service.intake import Assessment
 from dispatch.service.intake_batch import IntakeBatcher
 from dispatch.service.isolation import assess_isolated, for_each, run_steps
+from dispatch.service.nonconformance import NonconformanceReaction
 from dispatch.service.planning import Planning
 from dispatch.service.recovery import Recovery
 from dispatch.service.reroute import next_waypoint
@@ -179,6 +180,18 @@ class Dispatcher:
             tolerance=tolerance_for(clock),
             notify=self._notify,
         )
+        self.nonconformance = NonconformanceReaction(
+            store,
+            clock,
+            self.picture,
+            self.commander,
+            self.flights,
+            self.steering,
+            actor=settings.actor,
+            return_after_s=settings.conformance_return_after_s,
+        )
+        self.conformance.reaction = self.nonconformance
+        self.planning.ground_gate = self.nonconformance.ground_clear
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._intake_lock = asyncio.Lock()

@@ -253,6 +253,11 @@ class Steering:
         self.wake()
         return hit
 
+    def recheck(self, m: ActiveMission) -> None:
+        """Check a mission another module held (zone scans skipped it) against every zone in force."""
+        if m.mission_id in self.picture.missions:
+            self._check_mission(m, [z.id for z in self.picture.zones], time.perf_counter(), self.clock.now())
+
     def _check_mission(self, m: ActiveMission, zone_ids: list[str], t_wall: float, t_sim: datetime) -> bool:
         """Start a re-route of the mission if the rest of its path crosses one of ``zone_ids``."""
         if not must_reroute(self.picture.airspace, m, self.picture.position(m.drone_id), zone_ids, t_sim):
