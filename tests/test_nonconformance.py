@@ -27,9 +27,10 @@ from dispatch.service.nonconformance import (
     reaction,
     return_due,
 )
+from dispatch.service.reroute import finishing_s
 from dispatch.service.state import ActiveMission, DroneView
 from fleet.messages import Ack, Telemetry
-from routing.intents import OperationalIntent, SeparationMinima, trip_intent
+from routing.intents import IntentParams, OperationalIntent, SeparationMinima, trip_intent
 from routing.problem import PORT, Leg, Trip
 
 FRAME = LocalFrame.centred_on(114.39, 36.10)
@@ -207,6 +208,7 @@ class _Flights:
 class _Intents:
     def __init__(self) -> None:
         self.calls: list[tuple[str, int]] = []
+        self.params = SimpleNamespace(intents=IntentParams())
 
     async def rerouted(self, m: ActiveMission, start: Any, rep: Any, depart: datetime, **kw: Any) -> float:
         self.calls.append((m.mission_id, rep.from_index))
@@ -242,6 +244,8 @@ def _system(b_state: str) -> tuple[NonconformanceReaction, Any, ActiveMission, A
         airspace=Airspace([], frame=FRAME),
         drones={"D01": DroneView("D01", None, DEP, mission="MA")},
         position=lambda drone_id: None,
+        model=lambda drone_id: SimpleNamespace(service_s=60.0),
+        true_height=lambda tele: tele,
     )
     flights = _Flights(picture, clock)
     store = _Store()
@@ -331,3 +335,29 @@ async def test_a_take_off_waits_until_the_drone_outside_too_long_has_been_sent_h
     assert f.flights.aborted == ["MA"] and f.order == ["return D01"]
     assert r.returned == 1 and not r.returns and not r.held
     assert await r.ground_clear(mb) is False  # not held any more
+
+
+async def test_a_hold_whose_column_lapsed_is_released_by_the_sweep_though_the_episode_stays_open() -> None:
+    r, f, ma, mb = _system(FlightState.ACKED)
+    r.outside(ma, _sample(2.0), Episode("MA", since=DEP.timestamp()))
+    await f.flights.settle()
+    gate = asyncio.ensure_future(r.ground_clear(mb))
+    await r.sweep()  # the column (seen at DEP) is in force
+    await f.flights.settle()
+    assert not gate.done() and "MB" in r.held
+    clock = r.clock
+    assert isinstance(clock, _Clock)
+    clock.t = DEP + timedelta(seconds=CONTINGENT_S + 1.0)  # no sample since: it lapsed
+    await r.sweep()
+    await f.flights.settle()
+    assert await gate is True and not r.held and "D01" in r.active
+    assert f.store.notes[-1][:2] == ("MB", "resumed_after_nonconforming")
+
+
+def test_a_drone_held_below_its_route_finishes_its_pad_service_first() -> None:
+    route = [(114.39, 36.10, 60.0), (114.40, 36.10, 60.0)]
+    half = IntentParams().half_band_m  # 7.5 m
+    assert finishing_s(0.0, route, half, 60.0) == 60.0  # on the pad
+    assert finishing_s(60.0 - half - 6.0, route, half, 60.0) == 60.0  # climbing back
+    assert finishing_s(60.0 - half, route, half, 60.0) == 0.0  # in its band
+    assert finishing_s(0.0, [], half, 60.0) == 0.0

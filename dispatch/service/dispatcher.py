@@ -459,6 +459,7 @@ class Dispatcher:
             [
                 ("intake", self._intake_pending),
                 ("zones", self.steering.zones_changed),
+                ("nonconforming", self.nonconformance.sweep),
                 ("silence", lambda: for_each("tick.silence", self.drones, silence, errors)),
                 ("service", lambda: return_to_service(self)),
                 ("weather", lambda: turn_back_for_weather(self)),

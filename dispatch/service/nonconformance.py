@@ -19,7 +19,8 @@ picture; new planning keeps clear of it. This module reacts for the missions alr
   (audited ``returned_nonconforming``). Its episode then ends (its mission is over) and the column
   goes; the drone's return intent says where it flies.
 - **Release them.** When the episode ends (the drone conforms again, its mission is over or it
-  is steered), or its column lapses, the flights it held go on (``resumed_after_nonconforming``):
+  is steered), or its column lapses (:meth:`NonconformanceReaction.sweep`, on the dispatcher's
+  tick), the flights it held go on (``resumed_after_nonconforming``):
   a drone in the air is resumed with a fresh intent for the rest of its route from where it held,
   after the least further hold that keeps that intent clear of the others (the returning drone's
   included: a release waits for the return to be commanded); a drone on the ground sends its
@@ -33,7 +34,6 @@ steered); a dispatcher restarted meanwhile finds the hold as it finds a steering
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -46,7 +46,7 @@ from dispatch.service.commander import Commander, hold_id, resume_id
 from dispatch.service.conformance import Episode
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
-from dispatch.service.reroute import Replacement, next_waypoint
+from dispatch.service.reroute import Replacement, finishing_s, next_waypoint
 from dispatch.service.state import ActiveMission
 from dispatch.service.steering import Steering
 from dispatch.store import Store
@@ -59,7 +59,6 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["ground", "air", "none"]
 GROUND_STATES = frozenset({FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED})
-RELEASE_POLL_S = 1.0  # wall seconds between checks of a ground hold's column (it may lapse)
 
 
 def met_by(contingent: OperationalIntent, intents: Iterable[tuple[str, OperationalIntent]]) -> list[str]:
@@ -105,6 +104,7 @@ class Held:
     causes: dict[str, str] = field(default_factory=dict)
     n: int = 0  # the steering number of its hold (in the air)
     where: tuple[float, float] | None = None  # where it holds (in the air)
+    finishing_s: float = 0.0  # a pad service it finishes where it holds, once resumed
 
 
 class NonconformanceReaction:
@@ -209,7 +209,11 @@ class NonconformanceReaction:
                     return
                 tele = await self.flights.telemetry_after(m.drone_id, ack.ts)
                 where = (tele.lon, tele.lat)
-                self.held[m.mission_id] = Held("air", ack.ts, {cause.drone_id: cause.mission_id}, n, where)
+                half = self.steering.intents.params.intents.half_band_m
+                service = self.picture.model(m.drone_id).service_s
+                finishing = finishing_s(self.picture.true_height(tele).alt_m, m.waypoints, half, service)
+                causes = {cause.drone_id: cause.mission_id}
+                self.held[m.mission_id] = Held("air", ack.ts, causes, n, where, finishing)
                 held = True
                 self.holds += 1
             log.warning(
@@ -225,21 +229,24 @@ class NonconformanceReaction:
                 m.rerouting = False
 
     async def ground_clear(self, m: ActiveMission) -> bool:
-        """Return once ``m`` may take off: at once unless it is held on the ground, else when its
-        holds end (every episode over, or every column lapsed); True if it was held (now, or
-        released since its start was last due: the caller checks its slot again)."""
+        """Return once ``m`` may take off: at once unless it is held on the ground, else when it is
+        released; True if it was held (now, or released since its start was last due: the caller
+        checks its slot again)."""
         was = m.mission_id in self._ground_released
         while (held := self.held.get(m.mission_id)) is not None and held.kind == "ground":
             was = True
-            now = self.clock.now().timestamp()
-            if all(column_lapsed(self.picture.contingent_intents.get(d), now) for d in held.causes):
-                await self._release_one(m.mission_id)
-                break
-            released = self._released
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(released.wait(), RELEASE_POLL_S)
+            await self._released.wait()
         self._ground_released.discard(m.mission_id)
         return was
+
+    async def sweep(self) -> None:
+        """Release the flights whose every column lapsed while its drone's episode stays open (a
+        drone gone silent, or holding on a lost link, sends no sample outside): run by the
+        dispatcher's tick, so within ``tick_s`` of the lapse."""
+        now = self.clock.now().timestamp()
+        for mid, held in list(self.held.items()):
+            if all(column_lapsed(self.picture.contingent_intents.get(d), now) for d in held.causes):
+                self.flights.spawn(self._release_one(mid), f"nonconforming:lapsed:{mid}")
 
     async def _release(self, drone_id: str) -> None:
         returning = self.returns.get(drone_id)
@@ -287,7 +294,10 @@ class NonconformanceReaction:
             return 0.0
         first = next_waypoint(self.picture.airspace, held.where, m.waypoints, max(1, m.reached_at))
         rest = Replacement(first, tuple(m.waypoints[first:]), tuple(s for s in m.stops if s.at >= first))
-        wait = await self.steering.intents.rerouted(m, held.where, rest, self.clock.now(), on_ground=False)
+        now = self.clock.now()
+        wait = await self.steering.intents.rerouted(
+            m, held.where, rest, now, on_ground=False, finishing_s=held.finishing_s
+        )
         if wait > 0:
             await self.clock.sleep(wait)
         cmd = Resume(
