@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -295,9 +296,14 @@ class NonconformanceReaction:
         first = next_waypoint(self.picture.airspace, held.where, m.waypoints, max(1, m.reached_at))
         rest = Replacement(first, tuple(m.waypoints[first:]), tuple(s for s in m.stops if s.at >= first))
         now = self.clock.now()
-        wait = await self.steering.intents.rerouted(
-            m, held.where, rest, now, on_ground=False, finishing_s=held.finishing_s
-        )
+        intents = self.steering.intents
+        wait = await intents.rerouted(m, held.where, rest, now, on_ground=False, finishing_s=held.finishing_s)
+        if wait > 0 and not self._affords(m, held.where, rest, wait):
+            # Hovering on would eat the reserve the rest of the route needs: go on now (a
+            # conflict of its intent is audited), as a steering's replacement does.
+            wait = await intents.rerouted(
+                m, held.where, rest, now, on_ground=False, may_hold=False, finishing_s=held.finishing_s
+            )
         if wait > 0:
             await self.clock.sleep(wait)
         cmd = Resume(
@@ -305,6 +311,22 @@ class NonconformanceReaction:
         )
         await self.commander.send_new(cmd, m.mission_id)
         return wait
+
+    def _affords(
+        self, m: ActiveMission, where: tuple[float, float], rest: Replacement, wait_s: float
+    ) -> bool:
+        """Whether the drone's battery, above its reserve, covers hovering ``wait_s`` more (at the
+        cruise power) and the rest of its route from ``where`` (flat, with what it carries now)."""
+        model = self.picture.model(m.drone_id)
+        frame = self.picture.airspace.frame
+        if frame is None:
+            return False
+        xy = frame.points_to_xy([where, *((w[0], w[1]) for w in rest.waypoints)])
+        length = float(sum(math.dist(xy[k], xy[k + 1]) for k in range(len(xy) - 1)))
+        status = self.picture.registry.get(m.drone_id)
+        payload = status.telemetry.payload_kg if status is not None and status.telemetry is not None else 0.0
+        need = model.leg_energy_wh(length + model.cruise_speed_mps * wait_s, payload)
+        return need <= self.picture.energy(m.drone_id) - model.battery_wh * model.reserve_fraction
 
     # --- return ---------------------------------------------------------------------------------
 
