@@ -374,7 +374,8 @@ class Planning:
             m.uploaded.set()
 
     async def _later_slot(self, m: ActiveMission) -> MissionSpec | None:
-        """The mission moved to the least later departure (at least one start lead from now) whose
+        """The mission moved to the least later departure (at least one start lead from now, never
+        before its own: a take-off held on the ground may still be early) whose
         shifted intent is clear of the others and whose arrival meets every carried deadline;
         None when there is none."""
         intent = m.spec.intent
