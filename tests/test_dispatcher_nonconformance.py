@@ -1,10 +1,10 @@
 """The dispatcher's reaction to a nonconforming flight, end to end (real broker and simulator).
 
 Drone A flies late after a lost-link hold (as in tests/test_dispatcher_conformance.py), a few
-hundred metres down the route that drone B is committed to fly a few minutes later from the same
-port. The column around A meets B's intent: B's take-off waits. A stays outside its intent longer
-than ``conformance_return_after_s`` and is sent home; B then takes off, in a slot clear of A's
-return, and delivers. The simulator's separation monitor sees no loss.
+hundred metres down the route that drone B, from the same port, flies after it. The column around
+A meets B's intent. B still on the ground: its take-off waits; B at its pickup already: it holds
+there. A stays outside its intent longer than ``conformance_return_after_s`` and is sent home;
+B then goes on, clear of A's return, and delivers. The simulator's separation monitor sees no loss.
 """
 
 from __future__ import annotations
@@ -85,11 +85,65 @@ async def test_a_nonconforming_drone_holds_the_take_off_it_meets_and_is_returned
         b_actions = [e.action if e.action != "transition" else e.payload["to"] for e in b_history]
         held = b_history[b_actions.index("held_for_nonconforming")].payload
         assert held == {"nonconforming_drone": a, "nonconforming_mission": ma, "kind": "ground"}, held
-        # Its start went out only once released (``flying``: the drone took the start), moved to
-        # a later slot: its own met A's return home (the same port, one landing spot).
-        steps = ("held_for_nonconforming", "resumed_after_nonconforming", "retimed", "flying")
+        # Its start went out only once released (``flying``: the drone took the start); moved to
+        # a later slot (``retimed``) if its own met A's return home (the same port, one spot).
+        steps = ("held_for_nonconforming", "resumed_after_nonconforming", "flying")
         order = [b_actions.index(x) for x in steps]
         assert order == sorted(order), b_actions
         assert b_actions[-1] == "completed", b_actions
         assert not d.nonconformance.held
+        assert sim.separation_losses == []
+
+
+AIR_READY_S = 140.0  # B is ready this long after A's pickup: at its own pickup when A strays
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_nonconforming_drone_holds_a_flight_in_the_air_until_it_is_sent_home(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
+) -> None:
+    async with running_system(store, broker, prefix, pool=solver_pool, speed=60.0) as system:
+        d, sim = system.dispatcher, system.sim
+        d.planning.commit_window_s = 600.0
+        d.nonconformance.return_after_s = RETURN_AFTER_S
+        for agent in sim.agents.values():
+            agent.lost_link_after_s = 15.0
+        ra = (await d.submit(request("service-centre", "zhangde-road"))).id
+        picked = await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == ra, timeout_s=60)
+        a = picked.drone_id
+        later = system.clock.now() + timedelta(seconds=AIR_READY_S)
+        rb = (await d.submit(request("service-centre", "zhangde-road", now=later))).id
+        await wait_until(lambda: sim.drone(a).state == "en_route", timeout_s=30, what="A on its way")
+        sim.inject_link_loss(a, LOSS_S)
+        (ma,) = [m.mission_id for m in d.missions.values() if m.drone_id == a]
+
+        async def b_held() -> bool:
+            m = d.picture.carrying(rb)
+            return m is not None and m.mission_id in d.nonconformance.held
+
+        await d.wait_until(b_held, timeout_s=90)
+        mb = d.picture.carrying(rb)
+        assert mb is not None and d.nonconformance.held[mb.mission_id].kind == "air"
+        b = mb.drone_id
+        assert sim.drone(b).state == "holding"
+
+        async def done() -> bool:
+            return (await states(store, [rb]))[rb] == "delivered" and not await store.flights.list_active()
+
+        await d.wait_until(done, timeout_s=120)
+        a_actions = [e.action for e in await store.history("flight", ma)]
+        assert "returned_nonconforming" in a_actions, a_actions
+        b_history = await store.history("flight", mb.mission_id)
+        b_actions = [e.action if e.action != "transition" else e.payload["to"] for e in b_history]
+        held = b_history[b_actions.index("held_for_nonconforming")].payload
+        assert held["kind"] == "air" and held["nonconforming_drone"] == a, held
+        resumed = b_history[b_actions.index("resumed_after_nonconforming")].payload
+        # Resumed on a fresh intent for the rest of its route, after hovering on (``hold_more_s``)
+        # until that intent is clear of A's return; no conflict of it left to audit.
+        assert resumed["kind"] == "air" and resumed["held_s"] > 0 and "hold_more_s" in resumed, resumed
+        assert "intent_conflict" not in b_actions, b_actions
+        assert b_actions[-1] == "completed", b_actions
+        flight = await store.flights.get(mb.mission_id)
+        kinds = [c.kind for c in flight.commands if c.result == "ack"]
+        assert kinds[-2:] == ["Hold", "Resume"] or kinds[-3:-1] == ["Hold", "Resume"], kinds
         assert sim.separation_losses == []

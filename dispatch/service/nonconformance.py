@@ -16,8 +16,8 @@ picture; new planning keeps clear of it. This module reacts for the missions alr
 - **Return it.** A flight outside its intent for longer than
   ``dispatcher.conformance_return_after_s`` (:func:`return_due`, clock seconds between samples)
   is given up and its drone sent to the nearest port it can reach by the steering's return to port
-  (audited ``returned_nonconforming``). Its episode then ends (its mission is over) and the column
-  goes; the drone's return intent says where it flies.
+  (audited ``returned_nonconforming``). Its episode then ends (its mission is over) and its column
+  is dropped: the drone's return intent says where it flies.
 - **Release them.** When the episode ends (the drone conforms again, its mission is over or it
   is steered), or its column lapses (:meth:`NonconformanceReaction.sweep`, on the dispatcher's
   tick), the flights it held go on (``resumed_after_nonconforming``):
@@ -352,6 +352,9 @@ class NonconformanceReaction:
         self.picture.drones[m.drone_id].returning = True
         where = self.picture.position(m.drone_id) or (tele.lon, tele.lat)
         await self.steering.return_to_port(m.drone_id, where)
+        # Its return (or hold) intent says where it flies now: the column around where it strayed
+        # would only keep the flights it held away from where it no longer is.
+        self.picture.contingent_intents.pop(m.drone_id, None)
 
     async def _note(self, m: ActiveMission, action: str, cause: ActiveMission, extra: dict[str, Any]) -> None:
         payload = {"nonconforming_drone": cause.drone_id, "nonconforming_mission": cause.mission_id, **extra}
