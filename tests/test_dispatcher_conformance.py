@@ -34,6 +34,9 @@ async def test_a_drone_late_after_a_lost_link_hold_is_nonconforming_until_it_lan
         served(store, system.dispatcher, system=system) as api,
     ):
         d, sim = system.dispatcher, system.sim
+        # The monitor alone: a flight late to the end is not sent home here (the dispatcher's reaction
+        # is tested in tests/test_dispatcher_nonconformance.py).
+        d.nonconformance.return_after_s = 3600.0
         for agent in sim.agents.values():
             agent.lost_link_after_s = 15.0
         rid = (await d.submit(request("service-centre", "zhangde-road"))).id
@@ -81,5 +84,5 @@ async def test_a_drone_late_after_a_lost_link_hold_is_nonconforming_until_it_lan
         assert after["dronedispatch_flights_nonconforming"] == 0
         assert after["dronedispatch_nonconformance_total"] == d.conformance.total >= 1
         assert actions.count("conforming") <= actions.count("nonconforming")
-        # The flight was not re-routed nor aborted for it: the monitor reports, steering decides.
+        # The flight was not re-routed nor aborted for it: the monitor reports.
         assert "aborted" not in actions and d.drones[drone].usable

@@ -37,7 +37,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from uas_standards.astm.f3548.v21 import api as f3548  # type: ignore[import-untyped]  # no py.typed marker
@@ -62,6 +62,18 @@ CONTINGENT_S = 300.0  # a contingent intent covers this long after the last samp
 JUDGED_DRONE_STATES = frozenset({"en_route", "servicing", "landing"})
 
 Spawn = Callable[[Awaitable[Any], str], object]
+
+
+class Reaction(Protocol):
+    """What the dispatcher does about a nonconforming flight (:mod:`dispatch.service.nonconformance`)."""
+
+    def outside(self, m: ActiveMission, tele: Telemetry, ep: Episode) -> None:
+        """A sample outside (the flight's contingent intent refreshed); must not await."""
+
+    def ended(self, drone_id: str) -> None:
+        """The drone's episode is over (back inside, or no longer judged)."""
+
+
 Kind = Literal["unjudged", "conforming", "left", "outside", "back"]
 
 
@@ -193,6 +205,7 @@ class Conformance:
         self.total = 0  # episodes begun (nonconformance_total)
         self._tables: dict[str, tuple[tuple[Volume, ...], np.ndarray]] = {}  # by mission id
         self._writes = asyncio.Lock()  # audit entries in the order of their samples
+        self.reaction: Reaction | None = None  # set by the dispatcher
 
     def nonconforming(self) -> int:
         """Flights nonconforming now (episodes of missions no longer in progress are closed)."""
@@ -246,6 +259,8 @@ class Conformance:
             assert d.verdict is not None and ep is not None
             ep.worsen(d.verdict)
             self._contingent(m, tele)
+            if self.reaction is not None:
+                self.reaction.outside(m, tele, ep)
         elif d.kind == "back":
             assert ep is not None
             self._back(m, tele, ep)
@@ -287,6 +302,8 @@ class Conformance:
             "tolerance": dataclasses.asdict(self.tolerance),
         }
         self.spawn(self._note(m.mission_id, "nonconforming", payload), f"conformance:{m.mission_id}")
+        if self.reaction is not None:
+            self.reaction.outside(m, tele, ep)
 
     def _back(self, m: ActiveMission, tele: Telemetry, ep: Episode) -> None:
         del self.episodes[m.drone_id]
@@ -306,6 +323,8 @@ class Conformance:
             "max_seconds": round(ep.seconds, 1),
         }
         self.spawn(self._note(m.mission_id, "conforming", payload), f"conformance:{m.mission_id}")
+        if self.reaction is not None:
+            self.reaction.ended(m.drone_id)
 
     def _close(self, drone_id: str, ep: Episode, why: str) -> None:
         """Stop following an episode whose flight is no longer judged (no audit entry)."""
@@ -313,6 +332,8 @@ class Conformance:
         if why == "mission over":
             self.picture.contingent_intents.pop(drone_id, None)
         log.info("%s (%s): no longer judged while nonconforming (%s)", ep.mission_id, drone_id, why)
+        if self.reaction is not None:
+            self.reaction.ended(drone_id)
 
     async def _note(self, mission_id: str, action: str, payload: dict[str, Any]) -> None:
         async with self._writes:

@@ -63,6 +63,7 @@ from dispatch.service.intake import Assessment
 from dispatch.service.intake_batch import IntakeBatcher
 from dispatch.service.isolation import assess_isolated, for_each, run_steps
 from dispatch.service.loop_lag import probe_loop_lag
+from dispatch.service.nonconformance import NonconformanceReaction
 from dispatch.service.planning import Planning
 from dispatch.service.recovery import Recovery
 from dispatch.service.reroute import next_waypoint
@@ -180,6 +181,18 @@ class Dispatcher:
             tolerance=tolerance_for(clock),
             notify=self._notify,
         )
+        self.nonconformance = NonconformanceReaction(
+            store,
+            clock,
+            self.picture,
+            self.commander,
+            self.flights,
+            self.steering,
+            actor=settings.actor,
+            return_after_s=settings.conformance_return_after_s,
+        )
+        self.conformance.reaction = self.nonconformance
+        self.planning.ground_gate = self.nonconformance.ground_clear
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._intake_lock = asyncio.Lock()
@@ -448,6 +461,7 @@ class Dispatcher:
             [
                 ("intake", self._intake_pending),
                 ("zones", self.steering.zones_changed),
+                ("nonconforming", self.nonconformance.sweep),
                 ("silence", lambda: for_each("tick.silence", self.drones, silence, errors)),
                 ("service", lambda: return_to_service(self)),
                 ("weather", lambda: turn_back_for_weather(self)),

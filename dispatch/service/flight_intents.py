@@ -16,15 +16,16 @@ import dataclasses
 import logging
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from airspace.frame import LocalFrame
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.missions import Waypoint
 from dispatch.service.reroute import Replacement
 from dispatch.service.state import ActiveMission
 from dispatch.store import Store
 from routing.deconflict import DeconflictionParams
-from routing.intents import OperationalIntent, intent_frame, shifted, trip_intent
+from routing.intents import IntentParams, OperationalIntent, intent_frame, shifted, trip_intent
 from routing.route_intent import hold_intent, route_trip
 from routing.separation import IntentIndex
 
@@ -52,17 +53,36 @@ class FlightIntents:
         *,
         on_ground: bool,
         may_hold: bool = True,
+        finishing_s: float = 0.0,
     ) -> float:
         """The intent of mission ``m`` after the re-route ``rep`` (flown from ``start`` at ``depart``;
         ``on_ground``: from its port, not yet in the air) replaces its old one. In the air (and
         ``may_hold``: the drone holds where it is, waiting for its resume), the
         seconds the drone is to hold first so that its new route is clear of the others (0: none
-        needed, or no hold up to :data:`MAX_HOLD_S` clears it: the conflict is audited)."""
+        needed, or no hold up to :data:`MAX_HOLD_S` clears it: the conflict is audited).
+
+        ``finishing_s``: the drone, held below its route (servicing a pad), first finishes that for
+        at most this long where it is: the intent covers it there from the ground for that long, and
+        its route leaving any time meanwhile (its time windows widened by half of it)."""
         stops = [
             (s.at - rep.from_index, "pickup" if s.action == "pickup" else "dropoff", s.request_id)
             for s in rep.stops
         ]
-        intent = self._intent(m.drone_id, start, rep.waypoints, stops, m.spec.end_port, depart, on_ground)
+        finishing = finishing_s if not on_ground else 0.0
+        params = self.params.intents
+        if finishing > 0:
+            params = dataclasses.replace(params, timing_margin_s=params.timing_margin_s + finishing / 2)
+        leave = depart + timedelta(seconds=finishing / 2)
+        end = m.spec.end_port
+        intent = self._intent(m.drone_id, start, rep.waypoints, stops, end, leave, on_ground, params)
+        if finishing > 0:
+            alt = max((w[2] for w in rep.waypoints), default=0.0)
+            band = self._band()
+            top = alt if band is None else max(alt, band[1])
+            column = hold_intent(
+                m.drone_id, start, top, depart, finishing, self._frame(), self.params.intents
+            )
+            intent = dataclasses.replace(intent, volumes=column.volumes + intent.volumes)
         hold = 0.0
         if may_hold and not on_ground:
             # In the air the drone holds where it is until its replacement is clear of the others.
@@ -149,10 +169,10 @@ class FlightIntents:
         end_port: str | None,
         depart: datetime,
         from_port: bool,
+        params: IntentParams | None = None,
     ) -> OperationalIntent:
-        assert self.picture.fleet is not None
         model = self.picture.model(drone_id)
-        frame = intent_frame(self.picture.fleet)
+        frame = self._frame()
         trip = route_trip(
             start,
             waypoints,
@@ -166,7 +186,11 @@ class FlightIntents:
             # Over terrain a replacement route's true height may be anywhere in the band.
             true_height_m=self._band(),
         )
-        return trip_intent(drone_id, 1, trip, frame, self.params.intents)
+        return trip_intent(drone_id, 1, trip, frame, params or self.params.intents)
+
+    def _frame(self) -> LocalFrame:
+        assert self.picture.fleet is not None
+        return intent_frame(self.picture.fleet)
 
     def _band(self) -> tuple[float, float] | None:
         area = self.picture.terrain

@@ -88,6 +88,8 @@ class Planning:
         self.weather = weather
         self.approvals = approvals
         self._held: dict[str, str] = {}  # request id -> why it waits on the ground, as recorded
+        # Returns once a mission may take off, True if it was held on the ground meanwhile.
+        self.ground_gate: Callable[[ActiveMission], Awaitable[bool]] | None = None
         self._round_holds: dict[str, str] = {}  # the same, as stored when the round began
         self.actor = settings.actor
         self.plan_seconds = settings.plan_seconds
@@ -372,7 +374,8 @@ class Planning:
             m.uploaded.set()
 
     async def _later_slot(self, m: ActiveMission) -> MissionSpec | None:
-        """The mission moved to the least later departure (at least one start lead from now) whose
+        """The mission moved to the least later departure (at least one start lead from now, never
+        before its own: a take-off held on the ground may still be early) whose
         shifted intent is clear of the others and whose arrival meets every carried deadline;
         None when there is none."""
         intent = m.spec.intent
@@ -380,7 +383,9 @@ class Planning:
         deadlines = {r: (await self.store.requests.get(r)).deadline for r in m.spec.request_ids}
         slack = m.spec.slack_s({r: d for r, d in deadlines.items() if d is not None})
         limit = 1800.0 if slack is None else slack
-        delay = (self.clock.now() + timedelta(seconds=self.start_lead_s) - m.spec.depart).total_seconds()
+        delay = max(
+            0.0, (self.clock.now() + timedelta(seconds=self.start_lead_s) - m.spec.depart).total_seconds()
+        )
         index = self.steering.intents.others(m.drone_id)
         alt = max(w[2] for w in m.spec.waypoints)
         p = self.deconfliction
@@ -396,6 +401,11 @@ class Planning:
             jump = max((c.other.t1 - c.volume.t0 for c in found if c.other is not None), default=0.0)
             delay += max(p.delay_step_s, math.ceil(jump + 1e-3))
         return None
+
+    def _conflicting(self, m: ActiveMission) -> bool:
+        """Whether the mission's intent meets another in force."""
+        assert m.spec.intent is not None
+        return bool(self.steering.intents.others(m.drone_id).conflicts(m.spec.intent, first_only=True))
 
     async def _moved(
         self, m: ActiveMission, spec: MissionSpec, stored: Callable[[], Awaitable[CommandView]]
@@ -470,6 +480,16 @@ class Planning:
             for _ in range(RETIMES):
                 wait = (m.spec.depart - self.clock.now()).total_seconds() - self.start_lead_s
                 await self.clock.sleep(wait)
+                held = self.ground_gate is not None and await self.ground_gate(m)
+                if held and not m.aborting and self._conflicting(m):
+                    # Held on the ground for a nonconforming flight, the airspace changed meanwhile
+                    # (that drone's return home): a later slot, since its own is no longer clear.
+                    retimed = await self._retimed(m, go)
+                    if retimed is None:
+                        await self.flights.abort(m, "no slot clear of the others after a hold")
+                        return None
+                    go = retimed
+                    continue
                 late = (self.clock.now() - m.spec.depart).total_seconds()
                 if late <= 0:
                     break

@@ -189,6 +189,19 @@ def paths_home(
     return sorted(found, key=lambda pp: pp[1].length_m)
 
 
+BELOW_ROUTE_M = 5.0  # a drone held this far below its route's band is at a pad (or climbing out)
+
+
+def finishing_s(alt_m: float, waypoints: Sequence[Waypoint], half_band_m: float, service_s: float) -> float:
+    """How long a drone held at true height ``alt_m`` first stays where it is once resumed: held
+    below its route's band it was servicing a pad (descending, on the ground or climbing back),
+    which it finishes first, ``service_s`` at most; else 0."""
+    if not waypoints:
+        return 0.0
+    cruise = max(w[2] for w in waypoints)
+    return service_s if alt_m < cruise - half_band_m - BELOW_ROUTE_M else 0.0
+
+
 RETURN_DETOUR = 1.5  # a port this many times farther than the nearest may be taken to keep clear
 
 

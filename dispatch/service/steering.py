@@ -39,7 +39,15 @@ from dispatch.service.flights import Flights
 from dispatch.service.intake import ServiceArea
 from dispatch.service.isolation import note_skipped_zones, parse_stored_zones
 from dispatch.service.missions import protocol_stops
-from dispatch.service.reroute import Replacement, crosses, next_waypoint, paths_home, pick_return, replacement
+from dispatch.service.reroute import (
+    Replacement,
+    crosses,
+    finishing_s,
+    next_waypoint,
+    paths_home,
+    pick_return,
+    replacement,
+)
 from dispatch.service.state import ActiveMission, DispatcherStats
 from dispatch.service.timing import deconfliction_params
 from dispatch.service.weather_gate import WeatherGate
@@ -253,6 +261,11 @@ class Steering:
         self.wake()
         return hit
 
+    def recheck(self, m: ActiveMission) -> None:
+        """Check a mission another module held (zone scans skipped it) against every zone in force."""
+        if m.mission_id in self.picture.missions:
+            self._check_mission(m, [z.id for z in self.picture.zones], time.perf_counter(), self.clock.now())
+
     def _check_mission(self, m: ActiveMission, zone_ids: list[str], t_wall: float, t_sim: datetime) -> bool:
         """Start a re-route of the mission if the rest of its path crosses one of ``zone_ids``."""
         if not must_reroute(self.picture.airspace, m, self.picture.position(m.drone_id), zone_ids, t_sim):
@@ -310,6 +323,9 @@ class Steering:
                 tele = await self.flights.telemetry_after(m.drone_id, ack.ts)
                 model = self.picture.model(m.drone_id)
                 pos = (tele.lon, tele.lat)
+                half = self.intents.params.intents.half_band_m
+                height = self.picture.true_height(tele).alt_m
+                finishing = finishing_s(height, m.waypoints, half, model.service_s)
                 now = self.clock.now()
                 until = max(m.eta_end or now, now) + REROUTE_SLACK
                 first = next_waypoint(self.picture.airspace, pos, m.waypoints, max(1, m.reached_at))
@@ -343,7 +359,9 @@ class Steering:
                         return
                     cmd_id = reroute_id(m.mission_id, n, second=from_index != first)
                     cancel = bool(drop)
-                    if await self._send_reroute(m, rep, zone_ids, cmd_id, t_wall, t_sim, cancel, start=pos):
+                    if await self._send_reroute(
+                        m, rep, zone_ids, cmd_id, t_wall, t_sim, cancel, start=pos, finishing=finishing
+                    ):
                         await self._resume(m, n)
                         return
                     refusals.append(cmd_id)
@@ -409,10 +427,12 @@ class Steering:
         cancel: bool = False,
         *,
         start: tuple[float, float] | None,
+        finishing: float = 0.0,
     ) -> bool:
         """Send one re-route; on the drone's ack, adopt it (mission view, its intent, stats, audit
         note). ``cancel``: it takes a cancelled request off (counted apart from re-routes around
-        zones). ``start``: where the drone holds (None: on the ground at its port, not yet off)."""
+        zones). ``start``: where the drone holds (None: on the ground at its port, not yet off).
+        ``finishing``: seconds of a pad service it finishes there first (held below its route)."""
         codes = {s.request_id: await self.store.requests.codes_for_mission(s.request_id) for s in rep.stops}
         cmd = Reroute(
             drone_id=m.drone_id,
@@ -435,7 +455,9 @@ class Steering:
             # No hold before the new route: hovering drains the battery the replacement was
             # accepted with (a full-suite run saw a drone held this way empty its battery). A
             # conflict of the replacement is audited.
-            await self.intents.rerouted(m, start, rep, self.clock.now(), on_ground=False, may_hold=False)
+            await self.intents.rerouted(
+                m, start, rep, self.clock.now(), on_ground=False, may_hold=False, finishing_s=finishing
+            )
         if cancel:
             self.stats.cancel_steers += 1
         else:

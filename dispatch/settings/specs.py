@@ -381,6 +381,14 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "validity (clock seconds) of every command sent to a drone",
     ),
     Setting(
+        "dispatcher.conformance_return_after_s",
+        None,
+        positive,
+        "how long (clock seconds) a flight may stay outside its operational intent before it is "
+        "given up and its drone sent to the nearest port; meanwhile the flights whose intents meet "
+        "the column around it are held ([conformance](reference/planner.md#conformance-monitoring))",
+    ),
+    Setting(
         "leadership.area",
         "--area",
         area_name,

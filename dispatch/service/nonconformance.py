@@ -1,0 +1,361 @@
+"""The dispatcher's reaction to a nonconforming flight: hold the others, return it, release them.
+
+Conformance monitoring (:mod:`dispatch.service.conformance`) says when a flight leaves its
+operational intent and puts a *contingent intent* (a column around the drone) in the fleet
+picture; new planning keeps clear of it. This module reacts for the missions already committed:
+
+- **Hold the others.** At every sample outside (the column follows the drone), the other
+  missions whose intents meet the column (:func:`met_by`, the intent conflict check of
+  :class:`routing.separation.IntentIndex`) are held (:func:`reaction`): one whose start is not sent
+  yet waits on the ground (the start is sent only once released, moved to a later slot clear of the
+  others if its departure passed meanwhile: :meth:`NonconformanceReaction.ground_clear`); one in
+  the air is told to hold where it is (the steering's hold, ``<mission>.h<n>``, with the mission's
+  ``steer`` lock and ``rerouting`` flag, so that zone scans and conformance leave it alone). Each
+  is audited on the held flight: ``held_for_nonconforming`` naming the nonconforming drone and
+  mission.
+- **Return it.** A flight outside its intent for longer than
+  ``dispatcher.conformance_return_after_s`` (:func:`return_due`, clock seconds between samples)
+  is given up and its drone sent to the nearest port it can reach by the steering's return to port
+  (audited ``returned_nonconforming``). Its episode then ends (its mission is over) and its column
+  is dropped: the drone's return intent says where it flies.
+- **Release them.** When the episode ends (the drone conforms again, its mission is over or it
+  is steered), or its column lapses (:meth:`NonconformanceReaction.sweep`, on the dispatcher's
+  tick), the flights it held go on (``resumed_after_nonconforming``):
+  a drone in the air is resumed with a fresh intent for the rest of its route from where it held,
+  after the least further hold that keeps that intent clear of the others (the returning drone's
+  included: a release waits for the return to be commanded); a drone on the ground sends its
+  start.
+
+The decisions are pure functions; the class only sends, audits and keeps who holds for whom.
+While a drone holds in the air its intent is the one it was holding on (not judged: it is
+steered); a dispatcher restarted meanwhile finds the hold as it finds a steering's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from airspace.frame import LocalFrame
+from dispatch.lifecycle import FlightState
+from dispatch.service.commander import Commander, hold_id, resume_id
+from dispatch.service.conformance import Episode
+from dispatch.service.fleet_picture import FleetPicture
+from dispatch.service.flights import Flights
+from dispatch.service.reroute import Replacement, finishing_s, next_waypoint
+from dispatch.service.state import ActiveMission
+from dispatch.service.steering import Steering
+from dispatch.store import Store
+from fleet.clock import Clock
+from fleet.messages import Hold, Resume, Telemetry
+from routing.intents import OperationalIntent
+from routing.separation import IntentIndex
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["ground", "air", "none"]
+GROUND_STATES = frozenset({FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED})
+
+
+def met_by(contingent: OperationalIntent, intents: Iterable[tuple[str, OperationalIntent]]) -> list[str]:
+    """The ids of ``intents`` (``(mission id, intent)``) of other drones that meet ``contingent``."""
+    index = IntentIndex(LocalFrame.centred_on(*contingent.frame_centre))
+    index.add(contingent)
+    return [
+        mid
+        for mid, intent in intents
+        if intent.drone_id != contingent.drone_id and index.conflicts(intent, first_only=True)
+    ]
+
+
+def reaction(m: ActiveMission) -> Kind:
+    """How a mission whose intent meets a nonconforming drone's column is held: ``ground`` (its
+    start waits), ``air`` (its drone holds where it is), ``none`` (over, aborted, or already
+    steered: a steering holds it or gives it a new route and intent)."""
+    if m.aborting or m.state in (FlightState.COMPLETED, FlightState.ABORTED):
+        return "none"
+    if m.state in GROUND_STATES:
+        return "ground"
+    if m.state == FlightState.FLYING and not m.rerouting:
+        return "air"
+    return "none"
+
+
+def return_due(ep: Episode, at: float, return_after_s: float) -> bool:
+    """Whether a flight nonconforming since ``ep.since`` is sent home at ``at`` (POSIX seconds)."""
+    return at - ep.since >= return_after_s
+
+
+def column_lapsed(contingent: OperationalIntent | None, at: float) -> bool:
+    """Whether a nonconforming drone's column no longer holds anyone at ``at`` (POSIX seconds)."""
+    return contingent is None or contingent.end < at
+
+
+@dataclass(slots=True)
+class Held:
+    """A flight held for nonconforming drones (``causes``: their ids, by drone id -> mission id)."""
+
+    kind: Kind
+    since: datetime
+    causes: dict[str, str] = field(default_factory=dict)
+    n: int = 0  # the steering number of its hold (in the air)
+    where: tuple[float, float] | None = None  # where it holds (in the air)
+    finishing_s: float = 0.0  # a pad service it finishes where it holds, once resumed
+
+
+class NonconformanceReaction:
+    """Holds, returns and releases for :class:`~dispatch.service.conformance.Conformance`."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        picture: FleetPicture,
+        commander: Commander,
+        flights: Flights,
+        steering: Steering,
+        *,
+        actor: str,
+        return_after_s: float,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.picture = picture
+        self.commander = commander
+        self.flights = flights
+        self.steering = steering
+        self.actor = actor
+        self.return_after_s = return_after_s
+        self.held: dict[str, Held] = {}  # by mission id
+        self.returns: dict[str, asyncio.Future[Any]] = {}  # by drone id: its return under way
+        self._busy: set[str] = set()  # mission ids whose hold is being sent
+        self._released = asyncio.Event()  # set (and replaced) whenever a ground hold ends
+        self._ground_released: set[str] = set()  # released before their start was due
+        self.active: set[str] = set()  # drones nonconforming now (their episodes are open)
+        self.holds = 0  # flights held (monotonic)
+        self.returned = 0  # nonconforming flights sent home (monotonic)
+
+    # --- called by conformance, on the telemetry listener (never awaits) ------------------------
+
+    def outside(self, m: ActiveMission, tele: Telemetry, ep: Episode) -> None:
+        """A sample of ``m``'s drone outside its intent (its column refreshed): hold the others it
+        meets, return it if it has been outside long enough."""
+        self.active.add(m.drone_id)
+        contingent = self.picture.contingent_intents.get(m.drone_id)
+        if contingent is not None:
+            others = [
+                (o.mission_id, o.spec.intent)
+                for o in self.picture.missions.values()
+                if o.spec.intent is not None and o.mission_id != m.mission_id
+            ]
+            for mid in met_by(contingent, others):
+                self._hold(self.picture.missions[mid], m)
+        if m.drone_id not in self.returns and return_due(ep, tele.ts.timestamp(), self.return_after_s):
+            task = self.flights.spawn(self._return(m, tele, ep), f"nonconforming:{m.mission_id}")
+            self.returns[m.drone_id] = task
+
+    def ended(self, drone_id: str) -> None:
+        """The episode of ``drone_id`` is over: release the flights it held."""
+        self.active.discard(drone_id)
+        if drone_id in self.returns or any(drone_id in h.causes for h in self.held.values()):
+            self.flights.spawn(self._release(drone_id), f"nonconforming:release:{drone_id}")
+
+    # --- holds ----------------------------------------------------------------------------------
+
+    def _hold(self, m: ActiveMission, cause: ActiveMission) -> None:
+        held = self.held.get(m.mission_id)
+        if held is not None:
+            held.causes.setdefault(cause.drone_id, cause.mission_id)
+            if held.kind == "air" or m.state in GROUND_STATES:
+                return
+            # Held on the ground, but its start went out meanwhile: it is held in the air.
+            del self.held[m.mission_id]
+        kind = reaction(m)
+        if kind == "none" or m.mission_id in self._busy:
+            return
+        if kind == "ground":
+            self.held[m.mission_id] = Held("ground", self.clock.now(), {cause.drone_id: cause.mission_id})
+            self.holds += 1
+            log.warning(
+                "%s waits on the ground: its intent meets nonconforming %s", m.mission_id, cause.drone_id
+            )
+            self.flights.spawn(
+                self._note(m, "held_for_nonconforming", cause, {"kind": "ground"}), "nonconforming"
+            )
+            return
+        self._busy.add(m.mission_id)
+        m.rerouting = True  # zone scans and conformance leave it alone, as for a steering
+        self.flights.spawn(self._hold_in_air(m, cause), f"nonconforming:hold:{m.mission_id}")
+
+    async def _hold_in_air(self, m: ActiveMission, cause: ActiveMission) -> None:
+        held = False
+        try:
+            async with m.steer:
+                if m.mission_id not in self.picture.missions or m.aborting:
+                    return
+                n = m.reroutes = m.reroutes + 1
+                cmd = Hold(
+                    drone_id=m.drone_id, cmd_id=hold_id(m.mission_id, n), expires_at=self.commander.expiry()
+                )
+                ack = await self.commander.send_new(cmd, m.mission_id)
+                if ack is None or not ack.accepted:
+                    # Servicing a pad, or still on the ground waiting for its take-off time: the
+                    # next sample outside tries again.
+                    log.info("hold of %s refused: %s", m.mission_id, ack and ack.reason)
+                    return
+                tele = await self.flights.telemetry_after(m.drone_id, ack.ts)
+                where = (tele.lon, tele.lat)
+                half = self.steering.intents.params.intents.half_band_m
+                service = self.picture.model(m.drone_id).service_s
+                finishing = finishing_s(self.picture.true_height(tele).alt_m, m.waypoints, half, service)
+                causes = {cause.drone_id: cause.mission_id}
+                self.held[m.mission_id] = Held("air", ack.ts, causes, n, where, finishing)
+                held = True
+                self.holds += 1
+            log.warning(
+                "%s holds in the air: its intent meets nonconforming %s", m.mission_id, cause.drone_id
+            )
+            extra = {"kind": "air", "cmd_id": cmd.cmd_id, "lon": where[0], "lat": where[1]}
+            await self._note(m, "held_for_nonconforming", cause, extra)
+            if not any(c in self.active for c in self.held[m.mission_id].causes):
+                await self._release_one(m.mission_id)  # the episode ended while the hold was sent
+        finally:
+            self._busy.discard(m.mission_id)
+            if not held:
+                m.rerouting = False
+
+    async def ground_clear(self, m: ActiveMission) -> bool:
+        """Return once ``m`` may take off: at once unless it is held on the ground, else when it is
+        released; True if it was held (now, or released since its start was last due: the caller
+        checks its slot again)."""
+        was = m.mission_id in self._ground_released
+        while (held := self.held.get(m.mission_id)) is not None and held.kind == "ground":
+            was = True
+            await self._released.wait()
+        self._ground_released.discard(m.mission_id)
+        return was
+
+    async def sweep(self) -> None:
+        """Release the flights whose every column lapsed while its drone's episode stays open (a
+        drone gone silent, or holding on a lost link, sends no sample outside): run by the
+        dispatcher's tick, so within ``tick_s`` of the lapse."""
+        now = self.clock.now().timestamp()
+        for mid, held in list(self.held.items()):
+            if all(column_lapsed(self.picture.contingent_intents.get(d), now) for d in held.causes):
+                self.flights.spawn(self._release_one(mid), f"nonconforming:lapsed:{mid}")
+
+    async def _release(self, drone_id: str) -> None:
+        returning = self.returns.get(drone_id)
+        if returning is not None:
+            # Released flights keep clear of the return: its intent is in the picture first.
+            await asyncio.gather(returning, return_exceptions=True)
+            self.returns.pop(drone_id, None)
+        for mid, held in list(self.held.items()):
+            held.causes.pop(drone_id, None)
+            if not held.causes:
+                await self._release_one(mid)
+
+    async def _release_one(self, mission_id: str) -> None:
+        held = self.held.pop(mission_id, None)
+        m = self.picture.missions.get(mission_id)
+        if held is None:
+            return
+        if held.kind == "ground":
+            self._ground_released.add(mission_id)
+            self._released.set()
+            self._released = asyncio.Event()
+        if m is None:
+            return
+        payload: dict[str, Any] = {
+            "kind": held.kind,
+            "held_s": round((self.clock.now() - held.since).total_seconds(), 1),
+        }
+        if held.kind == "air":
+            try:
+                async with m.steer:
+                    payload["hold_more_s"] = await self._resume(m, held)
+            finally:
+                m.rerouting = False
+                self.steering.recheck(m)
+        log.info("%s goes on after a nonconforming flight (%s)", mission_id, held.kind)
+        await self.store.note(
+            "flight", mission_id, "resumed_after_nonconforming", actor=self.actor, payload=payload
+        )
+
+    async def _resume(self, m: ActiveMission, held: Held) -> float:
+        """Resume a drone held in the air, with an intent for the rest of its route from where it
+        holds, after the least further hold that keeps it clear of the others; that hold's length."""
+        assert held.where is not None
+        if m.mission_id not in self.picture.missions or m.aborting:
+            return 0.0
+        first = next_waypoint(self.picture.airspace, held.where, m.waypoints, max(1, m.reached_at))
+        rest = Replacement(first, tuple(m.waypoints[first:]), tuple(s for s in m.stops if s.at >= first))
+        now = self.clock.now()
+        intents = self.steering.intents
+        wait = await intents.rerouted(m, held.where, rest, now, on_ground=False, finishing_s=held.finishing_s)
+        if wait > 0 and not self._affords(m, held.where, rest, wait):
+            # Hovering on would eat the reserve the rest of the route needs: go on now (a
+            # conflict of its intent is audited), as a steering's replacement does.
+            wait = await intents.rerouted(
+                m, held.where, rest, now, on_ground=False, may_hold=False, finishing_s=held.finishing_s
+            )
+        if wait > 0:
+            await self.clock.sleep(wait)
+        cmd = Resume(
+            drone_id=m.drone_id, cmd_id=resume_id(m.mission_id, held.n), expires_at=self.commander.expiry()
+        )
+        await self.commander.send_new(cmd, m.mission_id)
+        return wait
+
+    def _affords(
+        self, m: ActiveMission, where: tuple[float, float], rest: Replacement, wait_s: float
+    ) -> bool:
+        """Whether the drone's battery, above its reserve, covers hovering ``wait_s`` more (at the
+        cruise power) and the rest of its route from ``where`` (flat, with what it carries now)."""
+        model = self.picture.model(m.drone_id)
+        frame = self.picture.airspace.frame
+        if frame is None:
+            return False
+        xy = frame.points_to_xy([where, *((w[0], w[1]) for w in rest.waypoints)])
+        length = float(sum(math.dist(xy[k], xy[k + 1]) for k in range(len(xy) - 1)))
+        status = self.picture.registry.get(m.drone_id)
+        payload = status.telemetry.payload_kg if status is not None and status.telemetry is not None else 0.0
+        need = model.leg_energy_wh(length + model.cruise_speed_mps * wait_s, payload)
+        return need <= self.picture.energy(m.drone_id) - model.battery_wh * model.reserve_fraction
+
+    # --- return ---------------------------------------------------------------------------------
+
+    async def _return(self, m: ActiveMission, tele: Telemetry, ep: Episode) -> None:
+        """Give up a flight outside its intent too long and send its drone home."""
+        outside_s = tele.ts.timestamp() - ep.since
+        log.warning(
+            "%s (%s) outside its intent for %.0f s: returning to port", m.mission_id, m.drone_id, outside_s
+        )
+        self.returned += 1
+        payload = {
+            "drone_id": m.drone_id,
+            "outside_s": round(outside_s, 1),
+            "return_after_s": self.return_after_s,
+            "lon": tele.lon,
+            "lat": tele.lat,
+            "alt_m": tele.alt_m,
+        }
+        await self.store.note(
+            "flight", m.mission_id, "returned_nonconforming", actor=self.actor, payload=payload
+        )
+        await self.flights.abort(m, f"outside its operational intent for {outside_s:.0f} s")
+        self.picture.drones[m.drone_id].returning = True
+        where = self.picture.position(m.drone_id) or (tele.lon, tele.lat)
+        await self.steering.return_to_port(m.drone_id, where)
+        # Its return (or hold) intent says where it flies now: the column around where it strayed
+        # would only keep the flights it held away from where it no longer is.
+        self.picture.contingent_intents.pop(m.drone_id, None)
+
+    async def _note(self, m: ActiveMission, action: str, cause: ActiveMission, extra: dict[str, Any]) -> None:
+        payload = {"nonconforming_drone": cause.drone_id, "nonconforming_mission": cause.mission_id, **extra}
+        await self.store.note("flight", m.mission_id, action, actor=self.actor, payload=payload)
