@@ -64,6 +64,7 @@ class IntentParams:
     timing_growth: float = 0.01  # extra timing uncertainty per second since departure
     port_slot_s: float = PORT_SLOT_S  # a take-off or a landing occupies the port this long
     climb_mps: float = 5.0  # vertical speed of the climb-out from and the glide into a port
+    low_piece_s: float = 5.0  # longest piece of the climb-out and the glide-in
 
     @property
     def radius_m(self) -> float:
@@ -171,6 +172,27 @@ def reframed(intent: OperationalIntent, frame: LocalFrame) -> OperationalIntent:
     )
 
 
+def _cuts(
+    length: float, speed: float, t0: float, low_until: float, low_from: float, p: IntentParams
+) -> list[tuple[float, float]]:
+    """Fractions (f0, f1) of a segment flown from ``t0`` at ``speed``: pieces of at most
+    ``piece_s``, and of at most ``low_piece_s`` while the drone climbs out or glides in."""
+    if speed <= 0 or length <= 0:
+        return [(0.0, 1.0)]
+    dur = length / speed
+    n = max(1, math.ceil(dur / p.piece_s))
+    out: list[tuple[float, float]] = []
+    for j in range(n):
+        f0, f1 = j / n, (j + 1) / n
+        ta, tb = t0 + f0 * dur, t0 + f1 * dur
+        if ta < low_until or tb > low_from:
+            m = max(1, math.ceil((tb - ta) / p.low_piece_s))
+            out += [(f0 + (f1 - f0) * q / m, f0 + (f1 - f0) * (q + 1) / m) for q in range(m)]
+        else:
+            out.append((f0, f1))
+    return out
+
+
 def _margin(params: IntentParams, t: float, t_dep: float) -> float:
     return params.timing_margin_s + params.timing_growth * max(0.0, t - t_dep)
 
@@ -201,6 +223,7 @@ def trip_intent(
             )
         )
 
+    terrain = any(leg.true_height_m is not None for leg in legs)
     prev_end: tuple[float, float] | None = None
     prev_alt = 0.0
     prev_arrive = t_dep
@@ -224,12 +247,16 @@ def trip_intent(
         speed = total / (arr - dep) if arr > dep and total > 0 else 0.0
         s_done = 0.0
         for i, length in enumerate(seg):
-            n = max(1, math.ceil(length / (speed * p.piece_s))) if speed > 0 else 1
-            for j in range(n):
-                f0, f1 = j / n, (j + 1) / n
+            t_seg = dep + s_done / speed if speed > 0 else dep
+            for f0, f1 in _cuts(length, speed, t_seg, low_until, low_from, p):
                 a, b = xy[i] + (xy[i + 1] - xy[i]) * f0, xy[i] + (xy[i + 1] - xy[i]) * f1
                 ta = dep + (s_done + length * f0) / speed if speed > 0 else dep
                 tb = dep + (s_done + length * f1) / speed if speed > 0 else arr
+                # Climbing out or gliding in: the piece reaches down to the lowest height flown
+                # in it (over terrain, to the ground: heights there follow the ground).
+                floor = 0.0
+                if not terrain and (ta < low_until or tb > low_from):
+                    floor = max(0.0, min(p.climb_mps * (ta - dep), p.climb_mps * (arr - tb)) - half)
                 vols.append(
                     Volume(
                         float(a[0]),
@@ -237,7 +264,7 @@ def trip_intent(
                         float(b[0]),
                         float(b[1]),
                         r,
-                        0.0 if ta < low_until or tb > low_from else bottom,
+                        floor if ta < low_until or tb > low_from else bottom,
                         top_h + half,
                         ta - _margin(p, ta, t_dep),
                         tb + _margin(p, tb, t_dep),
@@ -270,9 +297,16 @@ def shifted(
 ) -> OperationalIntent:
     """The intent of the same trip departing ``delay_s`` later with every leg at ``altitude_m``
     (what :func:`trip_intent` gives for the moved trip, without projecting anything again). An
-    intent over terrain (``layer_m`` set) has its bands moved by the change of layer instead."""
+    intent over terrain (``layer_m`` set) has its bands moved by the change of layer instead.
+
+    Over flat ground the climb-out and glide-in pieces are drawn for the trip's own altitude (how
+    long it climbs): shifting to another altitude raises ``ValueError``; draw the trip moved there.
+    """
     lo, hi = altitude_m - half_band_m, altitude_m + half_band_m
     lift = None if intent.layer_m is None else altitude_m - intent.layer_m
+    own = next((v.hi_m - half_band_m for v in intent.volumes if v.lo_m > 0.0), altitude_m)
+    if lift is None and abs(own - altitude_m) > 1e-6:
+        raise ValueError(f"an intent over flat ground is shifted at its own altitude, not {altitude_m} m")
     vols = tuple(
         Volume(
             v.ax,
@@ -280,7 +314,7 @@ def shifted(
             v.bx,
             v.by,
             v.radius_m,
-            0.0 if v.lo_m == 0.0 else (lo if lift is None else v.lo_m + lift),
+            _floor(v, lo, lift, half_band_m),
             hi if lift is None else v.hi_m + lift,
             v.t0 + delay_s,
             v.t1 + delay_s,
@@ -289,6 +323,19 @@ def shifted(
         for v in intent.volumes
     )
     return replace(intent, volumes=vols)
+
+
+def _floor(v: Volume, lo: float, lift: float | None, half_band_m: float) -> float:
+    """The floor of a shifted volume: the ground stays the ground; a piece of the climb-out or
+    glide-in (a band deeper than an en-route one) keeps its floor, the height flown then; an
+    en-route band moves to the new layer (over terrain: by the change of layer)."""
+    if v.lo_m == 0.0:
+        return 0.0
+    if lift is not None:
+        return v.lo_m + lift
+    if v.hi_m - v.lo_m > 2 * half_band_m + 1e-6:
+        return v.lo_m
+    return lo
 
 
 def plan_intents(

@@ -92,8 +92,8 @@ def test_an_intent_contains_its_legs_pads_and_ports() -> None:
     high[:, 3] += 20.0
     assert len(_outside(high, intent)) == len(high)
     assert {v.resource for v in intent.volumes if v.resource} == {"port:P", "port:Q"}
-    later = trip_intent("A", 1, moved(trip, 90.0, 140.0), FRAME)
-    again = shifted(intent, 90.0, 140.0, IntentParams().half_band_m)
+    later = trip_intent("A", 1, moved(trip, 90.0, 120.0), FRAME)
+    again = shifted(intent, 90.0, 120.0, IntentParams().half_band_m)
     for v, w in zip(later.volumes, again.volumes, strict=True):
         assert (v.lo_m, v.hi_m, v.resource) == (w.lo_m, w.hi_m, w.resource)
         assert max(abs(v.t0 - w.t0), abs(v.t1 - w.t1), abs(v.ax - w.ax), abs(v.by - w.by)) < 1e-6
@@ -172,12 +172,23 @@ def test_the_climb_out_and_the_glide_in_reach_down_to_the_ground() -> None:
     dep, arr = trip.legs[0].depart.timestamp(), trip.legs[0].arrive.timestamp()
     climb_s = 120.0 / IntentParams().climb_mps
     en_route = [v for v in intent.volumes if v.resource is None]
-    low = [v for v in en_route if v.lo_m == 0.0]
+    half = IntentParams().half_band_m
+    low = [v for v in en_route if v.lo_m < 120.0 - half]
     assert low and all(v.t0 < dep + climb_s + 10 or v.t1 > arr - climb_s - 10 for v in low)
+    assert any(v.lo_m == 0.0 for v in low), "the first and last pieces reach the ground"
     assert any(v.lo_m > 0 for v in en_route), "the middle of the leg keeps its altitude band"
-    # Shifted to another layer, the low pieces stay low.
-    again = shifted(intent, 30.0, 140.0, IntentParams().half_band_m)
-    assert [v.lo_m == 0.0 for v in again.volumes] == [v.lo_m == 0.0 for v in intent.volumes]
+    # Each low piece reaches down to the lowest height flown in it, no further: five seconds
+    # into the climb the drone is 25 m up, so a piece starting then is clear of the ground.
+    later = [v for v in low if dep + 10 < v.t0 < dep + 60]
+    assert later and all(v.lo_m > 0.0 for v in later)
+    assert max(v.t1 - v.t0 for v in low) <= IntentParams().low_piece_s + 2 * 5.0 + 0.01 * 600 + 1e-6
+    # Drawn at a higher layer, it climbs longer and the intent drawn there contains that climb;
+    # the one drawn at 120 m is not shifted there (its pieces end the climb at 120 m).
+    up = moved(trip, 30.0, 140.0)
+    samples = _samples(up, FRAME, IntentParams().port_slot_s)
+    assert len(_outside(samples, trip_intent("A", 1, up, FRAME))) == 0
+    with pytest.raises(ValueError, match="own altitude"):
+        shifted(intent, 30.0, 140.0, half)
 
 
 def test_conflict_check_uses_the_index_not_all_pairs() -> None:
