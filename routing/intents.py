@@ -59,7 +59,7 @@ class IntentParams:
     minima: SeparationMinima = field(default_factory=SeparationMinima)
     position_uncertainty_m: float = 5.0  # lateral navigation error
     altitude_uncertainty_m: float = 0.0  # vertical navigation error (layers leave room for it)
-    piece_s: float = 30.0  # longest piece of flight per en-route volume
+    piece_s: float = 15.0  # longest piece of flight per en-route volume
     timing_margin_s: float = 5.0  # timing uncertainty at departure
     timing_growth: float = 0.01  # extra timing uncertainty per second since departure
     port_slot_s: float = PORT_SLOT_S  # a take-off or a landing occupies the port this long
