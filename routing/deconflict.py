@@ -31,6 +31,7 @@ Pure: no I/O, no event loop.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -53,6 +54,7 @@ class DeconflictionParams:
     intents: IntentParams = field(default_factory=IntentParams)
     delay_step_s: float = 10.0  # the dispatcher's trial searches (holds, later slots): least step
     max_delay_s: float = 1800.0  # for trips without a deadline
+    long_wait_s: float = 600.0  # a wait on a pad longer than this may become a visit to a port
 
 
 @dataclass(slots=True)
@@ -63,6 +65,12 @@ class Deconflicted:
     etas: dict[str, Eta]
     intents: tuple[OperationalIntent, ...]
     dropped: dict[str, str]  # request id -> detail
+    unfinished: frozenset[str] = frozenset()  # drones with trips left unplaced: call again
+    breaks: dict[str, frozenset[str]] = field(default_factory=dict)  # drone -> see ``Retime``
+
+
+# (drone id, requests left out, requests after whose drop-off it goes back to a port) -> its plan
+Retime = Callable[[str, frozenset[str], frozenset[str]], DronePlan | None]
 
 
 @dataclass(slots=True)
@@ -156,21 +164,44 @@ def _heading_order(prep: Prepared, trip: Trip, layers: tuple[float, ...]) -> lis
     return [layers[i] for i in sorted(range(len(layers)), key=lambda i: (abs(i - pref), i))]
 
 
-def _order(prep: Prepared, plan: Plan) -> list[_Trip]:
-    out: list[_Trip] = []
-    for dp in plan.drones:
-        later_urgent = False
-        trips = []
-        for k in range(len(dp.trips), 0, -1):
-            trip = dp.trips[k - 1]
-            later_urgent |= any(prep.requests[r].urgent for r in _requests(trip) if r in prep.requests)
-            fixed = k == 1 and bool(trip.legs) and trip.legs[0].from_kind == START
-            trips.append(_Trip(dp.drone_id, k, trip, later_urgent, fixed))
-        out += reversed(trips)
-    return sorted(
-        (t for t in out if t.trip.legs),
-        key=lambda t: (not t.fixed, not t.urgent, t.trip.legs[0].depart, t.drone_id, t.number),
-    )
+def _drone_trips(prep: Prepared, dp: DronePlan, first: int = 1) -> list[_Trip]:
+    """The trips of one drone numbered ``first`` and on, each urgent if it or a later one is."""
+    later_urgent = False
+    trips = []
+    for k in range(len(dp.trips), first - 1, -1):
+        trip = dp.trips[k - 1]
+        later_urgent |= any(prep.requests[r].urgent for r in _requests(trip) if r in prep.requests)
+        fixed = k == 1 and bool(trip.legs) and trip.legs[0].from_kind == START
+        trips.append(_Trip(dp.drone_id, k, trip, later_urgent, fixed))
+    return [t for t in reversed(trips) if t.trip.legs]
+
+
+def _rank(t: _Trip, ready: float | None) -> tuple[bool, bool, float, str, int]:
+    """Placement order: in flight first, then urgent, then the earliest departure its drone
+    allows now (its earlier trips placed: ``ready``)."""
+    depart = t.trip.legs[0].depart.timestamp()
+    return (not t.fixed, not t.urgent, max(depart, ready or depart), t.drone_id, t.number)
+
+
+def pad_break(prep: Prepared, model: DroneModel, trip: Trip, long_s: float) -> str | None:
+    """The request after whose drop-off ``trip`` waits longest on the pad for its next pickup, if
+    that wait is longer than ``long_s`` and than flying to the nearest port, swapping the battery
+    and flying back, with nothing on board: all that time the pad's column up to the cruise
+    altitude is closed to every other drone, where a port visit would free it."""
+    best: tuple[float, str | None] = (long_s, None)
+    aboard: set[str] = set()
+    for prev, leg in zip(trip.legs, trip.legs[1:], strict=False):
+        if prev.to_kind == PICKUP:
+            aboard.add(prev.to_id)
+        elif prev.to_kind == DROPOFF:
+            aboard.discard(prev.to_id)
+        if leg.to_kind != PICKUP or prev.to_kind != DROPOFF or aboard or prev.to_id not in prep.dropoff_site:
+            continue  # only with nothing on board may the drone land at a port
+        wait = (leg.depart - prev.arrive).total_seconds() - model.service_s
+        _, to_port = prep.nearest_port(model.name, prep.dropoff_site[prev.to_id])
+        if wait > max(best[0], 2 * to_port / model.cruise_speed_mps + model.turnaround_s):
+            best = (wait, prev.to_id)
+    return best[1]
 
 
 def _slack_s(prep: Prepared, plan: Plan, trip: Trip, params: DeconflictionParams) -> float:
@@ -220,19 +251,20 @@ class _Outcome:
     """One trip's placement (``trip``, ``intent``, its drone free again at ``free_at``), or the
     requests it drops, or nothing (its drone dropped a request earlier in the pass)."""
 
-    kind: str  # "place" | "drop" | "skip"
+    kind: str  # "place" | "drop"
     trip: Trip | None = None
     intent: OperationalIntent | None = None
     free_at: float = 0.0
     dropped: tuple[tuple[str, str], ...] = ()
+    wait_for: str | None = None  # a drop: the request after whose drop-off a port visit may help
 
 
-def _key(plan: Plan, t: _Trip) -> object:
-    """Everything a trip's placement reads besides the placements before it."""
+def _key(plan: Plan, t: _Trip, dp: DronePlan | None) -> object:
+    """Everything a trip's placement reads besides the placements before it (``dp``: its
+    drone's plan as re-timed so far)."""
     late = tuple(r in plan.late for r in _requests(t.trip))
     nxt = None
     if not _requests(t.trip):  # a repositioning trip that fails names its drone's next trip
-        dp = plan.drone(t.drone_id)
         nxt = dp.trips[t.number] if dp is not None and t.number < len(dp.trips) else None
     return (t.drone_id, t.number, t.fixed, t.urgent, t.trip, late, nxt)
 
@@ -243,24 +275,33 @@ def deconflict(
     active: Sequence[OperationalIntent] = (),
     params: DeconflictionParams | None = None,
     replay: Replay | None = None,
+    retime: Retime | None = None,
 ) -> Deconflicted:
     """Place every trip of ``plan`` without conflict (see the module docstring). ``replay``: the
-    previous pass over the same round with the same ``active`` and ``params``; it is updated."""
+    previous pass over the same round with the same ``active`` and ``params``; it is updated.
+
+    ``retime(drone_id, left_out, breaks)``: the drone's plan re-timed without the requests
+    ``left_out`` and with a port visit after the drop-off of each of ``breaks`` (None if it flies
+    nothing then). Given, a drone whose trip cannot be placed is re-timed at once and its trips
+    from that one on are placed in the same pass; without it (or where re-timing changes an
+    earlier trip) its remaining trips are left unplaced (``unfinished``) for the caller to
+    re-time the drone and call again."""
     p = params or DeconflictionParams()
     fleet = prep.problem.fleet
     frame = intent_frame(fleet)
     index = index_of(active, frame, {port.id: port.landing_spots for port in fleet.ports})
     drones = {d.id: d for d in fleet.drones}
+    current = {dp.drone_id: dp for dp in plan.drones}
     placed: dict[str, dict[int, Trip]] = {}
     ready: dict[str, float] = {}  # per drone: earliest next departure (POSIX s)
-    broken: set[str] = set()
+    removed: dict[str, set[str]] = {}
+    breaks: dict[str, set[str]] = {}
+    unfinished: set[str] = set()
     dropped: dict[str, str] = {}
     intents: list[OperationalIntent] = []
     layer_cache: dict[str, tuple[float, ...]] = {}
 
     def decide(t: _Trip) -> _Outcome:
-        if t.drone_id in broken:
-            return _Outcome("skip")
         model = fleet.model_of(drones[t.drone_id])
         if not t.fixed and not _windowed(prep, model.name, t.trip):
             t.trip = compacted(t.trip, model.service_s)
@@ -276,20 +317,22 @@ def deconflict(
             if model.name not in layer_cache:
                 layer_cache[model.name] = allowed_layers(prep, model.name) or (model.cruise_altitude_m,)
             layers = _heading_order(prep, t.trip, layer_cache[model.name])
-            limit = (
-                base if _windowed(prep, model.name, t.trip) else max(base, _slack_s(prep, plan, t.trip, p))
-            )
-            choice, intent, why = _search(t, layers, base, limit, index, p, at_layer)
+            slack = _slack_s(prep, plan, t.trip, p)
+            # A trip late as routed is the validator's to repair; placed as early as it can go.
+            limit = base if _windowed(prep, model.name, t.trip) or slack < 0 else slack
+            if limit < base:  # its drone's earlier trips were delayed past this one's deadline
+                choice, intent, why = None, None, f"its drone is ready {base - limit:.0f} s too late"
+            else:
+                choice, intent, why = _search(t, layers, base, limit, index, p, at_layer)
             if choice is None:
                 rids = _binding(prep, plan, t.trip)
                 if not rids:  # repositioning: its drone's next trip cannot be flown from there
-                    nxt = plan.drone(t.drone_id)
-                    rids = (
-                        _binding(prep, plan, nxt.trips[t.number]) if nxt and t.number < len(nxt.trips) else []
-                    )
+                    nxt = current[t.drone_id]
+                    rids = _binding(prep, plan, nxt.trips[t.number]) if t.number < len(nxt.trips) else []
                 if rids:
                     detail = f"no conflict-free layer or departure before its deadline: {why}"
-                    return _Outcome("drop", dropped=tuple((rid, detail) for rid in rids))
+                    wait_for = pad_break(prep, model, t.trip, p.long_wait_s) if retime is not None else None
+                    return _Outcome("drop", dropped=tuple((rid, detail) for rid in rids), wait_for=wait_for)
                 choice, intent = (
                     (base, alt0),
                     trip_intent(t.drone_id, t.number, moved(t.trip, base, alt0), frame, p.intents),
@@ -299,10 +342,37 @@ def deconflict(
         trip = t.trip if t.fixed else moved(at_layer(alt), delay, alt)
         return _Outcome("place", trip, intent, trip.legs[-1].arrive.timestamp() + model.turnaround_s)
 
+    # Each drone's trips in order; only the next of each waits to be placed.
+    pending = {dp.drone_id: _drone_trips(prep, dp)[::-1] for dp in plan.drones}
+    queue: list[tuple[tuple[bool, bool, float, str, int], _Trip]] = []
+
+    def push(drone_id: str) -> None:
+        if pending[drone_id]:
+            u = pending[drone_id].pop()
+            heapq.heappush(queue, (_rank(u, ready.get(drone_id)), u))
+
+    def requeue(t: _Trip) -> bool:
+        """Re-time ``t``'s drone and queue its trips from ``t`` on, if its earlier ones stay."""
+        assert retime is not None
+        did = t.drone_id
+        again = retime(did, frozenset(removed.get(did, ())), frozenset(breaks.get(did, ())))
+        if again is None:
+            current[did] = DronePlan(did, current[did].trips[: t.number - 1])
+            return True
+        if again.trips[: t.number - 1] != current[did].trips[: t.number - 1]:
+            return False  # e.g. an earlier trip now ends at another port
+        current[did] = again
+        pending[did] = _drone_trips(prep, again, t.number)[::-1]
+        push(did)
+        return True
+
+    for did in pending:
+        push(did)
     before = replay.steps if replay is not None else []
     steps: list[tuple[object, _Outcome]] = []
-    for t in _order(prep, plan):
-        key = _key(plan, t) if replay is not None else None
+    while queue:
+        _, t = heapq.heappop(queue)
+        key = _key(plan, t, current[t.drone_id]) if replay is not None else None
         pos = len(steps)
         if pos < len(before) and before[pos][0] == key:
             outcome = before[pos][1]
@@ -311,31 +381,48 @@ def deconflict(
             outcome = decide(t)
         steps.append((key, outcome))
         if outcome.kind == "drop":
+            did, brk = t.drone_id, outcome.wait_for
+            if brk is not None and brk not in breaks.get(did, set()):
+                # Before leaving anything out: the drone waits at a port instead of on a pad.
+                breaks.setdefault(did, set()).add(brk)
+                if requeue(t):
+                    continue
+                breaks[did].discard(brk)
             dropped.update(outcome.dropped)
-            broken.add(t.drone_id)
-        elif outcome.kind == "place":
+            removed.setdefault(did, set()).update(rid for rid, _ in outcome.dropped)
+            if retime is None or not requeue(t):
+                unfinished.add(did)
+        else:
             assert outcome.trip is not None and outcome.intent is not None
             index.add(outcome.intent)
             intents.append(outcome.intent)
             placed.setdefault(t.drone_id, {})[t.number] = outcome.trip
             ready[t.drone_id] = outcome.free_at
+            push(t.drone_id)
     if replay is not None:
         replay.steps = steps
     new_drones = tuple(
-        DronePlan(
-            dp.drone_id, tuple(placed.get(dp.drone_id, {}).get(k, tr) for k, tr in enumerate(dp.trips, 1))
-        )
-        for dp in plan.drones
+        DronePlan(did, tuple(placed.get(did, {}).get(k, tr) for k, tr in enumerate(current[did].trips, 1)))
+        for did in (dp.drone_id for dp in plan.drones)
     )
-    etas = _etas(plan, new_drones, {d.id: fleet.model_of(d).service_s for d in fleet.drones})
+    service = {d.id: fleet.model_of(d).service_s for d in fleet.drones}
+    kept = replace(plan, etas={r: e for r, e in plan.etas.items() if r not in dropped})
+    etas = _etas(kept, new_drones, service)
     intents.sort(key=lambda i: (i.drone_id, i.trip))
-    return Deconflicted(new_drones, etas, tuple(intents), dropped)
+    return Deconflicted(
+        new_drones,
+        etas,
+        tuple(intents),
+        dropped,
+        frozenset(unfinished),
+        {did: frozenset(b) for did, b in breaks.items() if b},
+    )
 
 
 class _AtLayer:
-    """A trip as flown at a cruise layer: over terrain each layer has its own profiles and climbs
-    (:func:`relayered`, computed when a layer is first tried); over flat ground, and at the trip's
-    own layer, the trip itself (:func:`moved` sets the altitude)."""
+    """A trip as flown at a cruise layer (computed when a layer is first tried): over terrain with
+    its own profiles and climbs (:func:`relayered`), over flat ground :func:`moved` to it (its
+    climb-out and glide-in take as long as the layer's height needs); at its own layer, itself."""
 
     def __init__(self, prep: Prepared, model: DroneModel, trip: Trip) -> None:
         self.area, self.model, self.trip = prep.problem.terrain, model, trip
@@ -343,10 +430,14 @@ class _AtLayer:
         self._done: dict[float, Trip] = {}
 
     def __call__(self, altitude_m: float) -> Trip:
-        if self.area is None or altitude_m == self.own:
+        if altitude_m == self.own:
             return self.trip
         if altitude_m not in self._done:
-            self._done[altitude_m] = relayered(self.trip, self.area, self.model, altitude_m)
+            self._done[altitude_m] = (
+                moved(self.trip, 0.0, altitude_m)  # its climb-out and glide-in last longer or less
+                if self.area is None
+                else relayered(self.trip, self.area, self.model, altitude_m)
+            )
         return self._done[altitude_m]
 
 

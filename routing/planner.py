@@ -26,7 +26,7 @@ from routing.feasibility import Candidate, Reason, precheck
 from routing.intents import OperationalIntent
 from routing.mapping import DROPOFF_NODE, PICKUP_NODE, RELOAD_NODE, NodeInfo, build_instance
 from routing.prepared import Prepared, ProblemError, prepare
-from routing.problem import DROPOFF, PICKUP, Eta, Plan, PlanningProblem, Unserved
+from routing.problem import DROPOFF, PICKUP, DronePlan, Eta, Plan, PlanningProblem, Unserved
 from routing.round_fleet import round_fleet
 from routing.schedule import realise
 from routing.second_pass import plan_in_chunks, plan_left_out
@@ -46,7 +46,7 @@ class PlanningError(RuntimeError):
 
 
 CHUNK_SIZE = 150  # open requests one search takes at most; larger rounds are planned in chunks
-SECOND_PASS_SHARE = 0.25  # of the solver time, for the second pass over the left-out requests
+SECOND_PASS_SHARE = 0.2  # of the solver time, kept for the second pass over the left-out requests
 
 
 def _assemble(
@@ -123,8 +123,9 @@ def plan(
     (the plan then carries no intents and is not checked for separation: for comparisons only).
 
     ``second_pass``: plan the requests deconfliction left out once more, after the trips placed
-    (:mod:`routing.second_pass`, a quarter of ``seconds`` more): more requests served where
-    airspace and pads are busy, for more wall time (``python -m bench deconfliction``).
+    (:mod:`routing.second_pass`, with a fifth of ``seconds``, the first search having the rest):
+    more requests served where airspace and pads are busy, for the second pass's preparation,
+    deconfliction and check (``python -m bench deconfliction``).
 
     ``chunk_size``: a round with more requests is planned in chunks of this many
     (:func:`routing.second_pass.plan_in_chunks`: one search of hundreds of requests over a city's
@@ -188,10 +189,12 @@ def plan(
                 unserved.append(Unserved(req.id, verdict.reason.value, verdict.detail))
     with stage("instance"):
         mapping = build_instance(prep, list(candidates.values()), reloads_per_port=reloads_per_port)
+    # With a second pass, both passes share ``seconds``: the first search gives up a fifth.
+    first_s = seconds * (1 - SECOND_PASS_SHARE) if second_pass and deconfliction is not None else seconds
     try:
         with stage("solve"):
             solution = solve(
-                mapping.instance, time_limit_s=seconds, workers=workers, seed=seed, engine=engine
+                mapping.instance, time_limit_s=first_s, workers=workers, seed=seed, engine=engine
             )
     except EngineError as exc:  # e.g. documents on board that no route can deliver
         raise PlanningError(f"the engine found no plan: {exc}", []) from exc
@@ -245,23 +248,60 @@ def _deconflicted(
     replay: Replay,
 ) -> tuple[Plan, list[list[NodeInfo]]]:
     """Timed routes, deconflicted: requests whose trip found no conflict-free placement go to
-    ``unserved`` (reason ``deconfliction``) and the routes are re-timed without them (each pass
-    repeats the decisions of the previous one up to its first changed trip: ``replay``)."""
+    ``unserved`` (reason ``deconfliction``) and their drones are re-timed without them in the same
+    pass (:func:`routing.deconflict.deconflict`'s ``retime``), and with a port visit instead of a
+    long wait on a pad where that lets a trip be placed; a re-timing that changes a drone's earlier
+    trips makes another pass (each pass repeats the decisions of the previous one up to its first
+    changed trip: ``replay``)."""
+    vehicle = {s.drone.id: v for v, s in enumerate(prep.starts)}
     while True:
         with stage("timing"):
             result = _assemble(prep, stops, candidates, unserved, solver)
         if params is None:
             return result, stops
+
+        def retime(
+            drone_id: str, left_out: frozenset[str], breaks: frozenset[str], now: list[list[NodeInfo]] = stops
+        ) -> DronePlan | None:
+            v = vehicle[drone_id]
+            route = _with_breaks(prep, v, _without(now[v], set(left_out)), breaks)
+            return realise(prep, v, route, candidates).plan
+
         with stage("deconfliction"):
-            done = deconflict(prep, result, active, params, replay)
-        if not done.dropped:
-            drones = tuple(d for d in done.drones if d.trips)
-            if prep.problem.wind is not None:  # moved in time: the wind of the hours now flown
-                drones = drones_in_wind(prep.problem.wind, prep.problem.fleet, drones)
-            return replace(result, drones=drones, etas=done.etas, intents=done.intents), stops
+            done = deconflict(prep, result, active, params, replay, retime=retime)
+        if done.breaks:
+            stops = [
+                _with_breaks(prep, v, route, done.breaks.get(prep.starts[v].drone.id, frozenset()))
+                for v, route in enumerate(stops)
+            ]
         for rid, detail in sorted(done.dropped.items()):
             unserved.append(Unserved(rid, Reason.DECONFLICTION.value, detail))
         stops = [_without(route, set(done.dropped)) for route in stops]
+        if done.unfinished:  # a drone could not be re-timed in the pass: place everything again
+            continue
+        if done.dropped or done.breaks:
+            with stage("timing"):
+                result = _assemble(prep, stops, candidates, unserved, solver)
+        drones = tuple(d for d in done.drones if d.trips)
+        if prep.problem.wind is not None:  # moved in time: the wind of the hours now flown
+            drones = drones_in_wind(prep.problem.wind, prep.problem.fleet, drones)
+        return replace(result, drones=drones, etas=done.etas, intents=done.intents), stops
+
+
+def _with_breaks(prep: Prepared, v: int, route: list[NodeInfo], breaks: frozenset[str]) -> list[NodeInfo]:
+    """``route`` with a visit to the nearest port after the drop-off of each request in ``breaks``
+    (a drone that would wait long on that pad waits at the port instead)."""
+    if not breaks:
+        return route
+    model = prep.starts[v].model.name
+    out: list[NodeInfo] = []
+    for k, s in enumerate(route):
+        out.append(s)
+        nxt = route[k + 1] if k + 1 < len(route) else None
+        if s.kind == DROPOFF_NODE and s.ref in breaks and (nxt is None or nxt.kind != RELOAD_NODE):
+            port, _ = prep.nearest_port(model, s.site)
+            out.append(NodeInfo(RELOAD_NODE, prep.port_site[port], port))
+    return out
 
 
 def realise_and_repair(
