@@ -248,12 +248,7 @@ def _build(
 
         # One RemoveValues call per index (a large fleet forbids hundreds of thousands of arcs).
         def removed() -> dict[int, list[int]]:
-            out: dict[int, list[int]] = {}
-            for a, b in np.argwhere(common).tolist():
-                targets = to_indices.get(b, [])
-                for i in from_indices.get(a, []):
-                    out.setdefault(i, []).extend(targets)
-            return out
+            return arc_removals(common, from_indices, to_indices)
 
         for i, js in tables.removals(removed).items():
             routing.NextVar(i).RemoveValues(js)
@@ -294,6 +289,40 @@ def _build(
     if max_active is not None:
         routing.SetMaximumNumberOfActiveVehicles(max_active)
     return _Model(manager, routing, time_dim)
+
+
+def arc_removals(
+    forbidden: np.ndarray, from_indices: dict[int, list[int]], to_indices: dict[int, list[int]]
+) -> dict[int, list[int]]:
+    """Per routing index ``i`` of a node ``a``, the indices ``j`` of every node ``b`` with
+    ``forbidden[a, b]`` (a node has several indices where vehicles share it as start or end)."""
+
+    def pairs(indices: dict[int, list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        nodes = np.array([a for a, idx in indices.items() for _ in idx], dtype=np.int64)
+        values = np.array([i for idx in indices.values() for i in idx], dtype=np.int64)
+        order = np.argsort(nodes, kind="stable")
+        count = np.bincount(nodes, minlength=len(forbidden)) if len(nodes) else np.zeros(len(forbidden), int)
+        return values[order], count, np.cumsum(count) - count
+
+    def expand(
+        keys: np.ndarray, table: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        values, count, first = table
+        k = count[keys]
+        rows = np.repeat(np.arange(len(keys)), k)
+        offset = np.arange(len(rows)) - np.repeat(np.cumsum(k) - k, k)
+        return rows, values[np.repeat(first[keys], k) + offset]
+
+    a, b = np.nonzero(forbidden)
+    rows, i = expand(a, pairs(from_indices))
+    rows2, j = expand(b[rows], pairs(to_indices))
+    i = i[rows2]
+    if not len(i):
+        return {}
+    order = np.argsort(i, kind="stable")
+    i, j = i[order], j[order]
+    keys, starts = np.unique(i, return_index=True)
+    return {int(key): part.tolist() for key, part in zip(keys, np.split(j, starts[1:]), strict=True)}
 
 
 def _allow_vehicles(routing: pywrapcp.RoutingModel, index: int, vehicles: list[int]) -> None:

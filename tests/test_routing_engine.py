@@ -7,6 +7,7 @@ verified by ``check_solution``, which recomputes loads, trip energy, windows and
 from __future__ import annotations
 
 import math
+import random
 from itertools import pairwise
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 from routing.engine import InvalidInstanceError, NoSolutionFound, choose_engine, solve
 from routing.engine_evaluation import check_solution, objective
 from routing.instance import FORBIDDEN, Instance, Solution, VehicleSpec
+from routing.ortools_engine import arc_removals
 
 SECONDS = 1.0
 
@@ -266,3 +268,24 @@ def test_a_vehicle_without_budget_flies_what_a_budgeted_one_cannot() -> None:
     inst = make_instance(points, vehicles, pairs=[(1, 2)], energy=True)
     sol = feasible(inst, solve(inst, time_limit_s=SECONDS, workers=1))
     assert sol.routes == [[], [1, 2]]
+
+
+def test_the_arcs_removed_from_the_model_are_every_forbidden_pair_of_indices() -> None:
+    # The vectorised listing equals its definition, shared start/end nodes (several indices) included.
+    rng = random.Random(3)
+    for _ in range(100):
+        n = rng.randint(1, 25)
+        forbidden = np.array([[rng.random() < 0.3 for _ in range(n)] for _ in range(n)])
+        from_indices: dict[int, list[int]] = {}
+        to_indices: dict[int, list[int]] = {}
+        for node in range(n):
+            if rng.random() < 0.8:
+                from_indices[node] = [10 * node + k for k in range(rng.randint(1, 3))]
+            if rng.random() < 0.8:
+                to_indices[node] = [10 * node + 5 + k for k in range(rng.randint(1, 3))]
+        expected: dict[int, list[int]] = {}
+        for a, b in np.argwhere(forbidden).tolist():
+            for i in from_indices.get(a, []):
+                expected.setdefault(i, []).extend(to_indices.get(b, []))
+        got = arc_removals(forbidden, from_indices, to_indices)
+        assert {i: sorted(js) for i, js in got.items()} == {i: sorted(js) for i, js in expected.items() if js}
