@@ -63,8 +63,14 @@ def excess(table: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """Lateral (m), vertical (m) and time (s) excess of each sample row ``(t, x, y, z)`` over each
     volume of ``table`` (:func:`volume_table`): three arrays of shape (samples, volumes), 0 where
     the sample is within the volume in that dimension."""
-    t, x, y, z = (samples[:, i][:, None] for i in range(4))
-    ax, ay, bx, by, r, lo, hi, t0, t1 = (table[:, i][None, :] for i in range(9))
+    return excess_of(table[None, :, :], samples[:, None, :])
+
+
+def excess_of(volumes: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`excess` of volume rows against sample rows, broadcast against each other (the last
+    axis holds the columns): e.g. one volume per sample, for chosen pairs."""
+    t, x, y, z = (samples[..., i] for i in range(4))
+    ax, ay, bx, by, r, lo, hi, t0, t1 = (volumes[..., i] for i in range(9))
     dx, dy = bx - ax, by - ay
     n = dx * dx + dy * dy
     f = np.clip(np.where(n > 0, ((x - ax) * dx + (y - ay) * dy) / np.where(n > 0, n, 1.0), 0.0), 0.0, 1.0)

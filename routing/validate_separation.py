@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from airspace.frame import LocalFrame
-from routing.conformance import excess, volume_table
+from routing.conformance import excess_of, volume_table
 from routing.intents import IntentParams, OperationalIntent, intent_frame, reframed
 from routing.problem import PORT, START, Plan, PlanningProblem, Trip
 from routing.separation import (
@@ -85,11 +85,23 @@ def _samples(trip: Trip, frame: LocalFrame, port_slot_s: float, climb_mps: float
 
 
 def _outside(samples: np.ndarray, intent: OperationalIntent) -> np.ndarray:
-    """Indices of the samples no volume of the intent contains."""
-    lateral, vertical, time = excess(volume_table(intent), samples)
+    """Indices of the samples no volume of the intent contains. Each sample is tested only
+    against the volumes whose time window can hold it (sorted by start, none longer than the
+    longest): a trip's hundreds of volumes against its hundreds of samples would be all pairs."""
     tol = 1e-6
-    inside = (time <= tol) & (vertical <= tol) & (lateral <= CONTAIN_TOLERANCE_M)
-    return np.flatnonzero(~inside.any(axis=1))
+    table = volume_table(intent)
+    if not len(table) or not len(samples):
+        return np.arange(len(samples))
+    table = table[np.argsort(table[:, 7], kind="stable")]
+    longest = float((table[:, 8] - table[:, 7]).max())
+    lo = np.searchsorted(table[:, 7], samples[:, 0] - longest - tol, side="left")
+    count = np.searchsorted(table[:, 7], samples[:, 0] + tol, side="right") - lo
+    rows = np.repeat(np.arange(len(samples)), count)
+    cols = np.repeat(lo, count) + np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
+    lateral, vertical, time = excess_of(table[cols], samples[rows])
+    held = (time <= tol) & (vertical <= tol) & (lateral <= CONTAIN_TOLERANCE_M)
+    inside = np.bincount(rows[held], minlength=len(samples)) > 0
+    return np.flatnonzero(~inside)
 
 
 def check_separation(

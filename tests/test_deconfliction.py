@@ -339,3 +339,46 @@ def test_plan_geojson_keeps_the_intents_and_refuses_bad_volumes() -> None:
     assert "intent_not_containing" in kinds
     # And a plan without intents is refused by the separation rules.
     assert {v.kind for v in validate_plan(pr, replace(result, intents=()))} == {"intent_missing"}
+
+
+def test_the_containment_check_tests_the_volumes_in_time_as_all_pairs_would() -> None:
+    import numpy as np
+
+    from routing.conformance import excess, volume_table
+    from routing.intents import OperationalIntent, Volume
+    from routing.validate_separation import CONTAIN_TOLERANCE_M
+
+    rng = np.random.default_rng(11)
+    for _ in range(50):
+        vols = []
+        for _ in range(int(rng.integers(1, 30))):
+            ax, ay = rng.uniform(-500, 500, 2)
+            t0 = float(rng.uniform(0, 600))
+            lo = float(rng.choice([0.0, 90.0]))
+            vols.append(
+                Volume(
+                    ax, ay, ax + rng.uniform(-200, 200), ay, 30.0, lo, lo + 40, t0, t0 + rng.uniform(1, 60)
+                )
+            )
+        intent = OperationalIntent("D", 1, (FRAME.lon0, FRAME.lat0), tuple(vols))
+        samples = np.column_stack(
+            [
+                rng.uniform(-10, 700, 80),
+                rng.uniform(-600, 600, 80),
+                rng.uniform(-600, 600, 80),
+                rng.uniform(0, 140, 80),
+            ]
+        )
+        for k in range(0, 80, 2):  # half of them near a volume: inside, or just out in one dimension
+            v = vols[int(rng.integers(len(vols)))]
+            f = rng.uniform(0, 1)
+            samples[k] = (
+                rng.uniform(v.t0 - 2, v.t1 + 2),
+                v.ax + f * (v.bx - v.ax) + rng.uniform(-33, 33),
+                v.ay + f * (v.by - v.ay),
+                rng.uniform(v.lo_m - 2, v.hi_m + 2),
+            )
+        lateral, vertical, time = excess(volume_table(intent), samples)
+        inside = ((time <= 1e-6) & (vertical <= 1e-6) & (lateral <= CONTAIN_TOLERANCE_M)).any(axis=1)
+        assert list(_outside(samples, intent)) == list(np.flatnonzero(~inside))
+        assert 0 < inside.sum() < len(samples)
