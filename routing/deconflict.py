@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from fleet.description import DroneModel
-from routing.delay_search import least_delay
+from routing.delay_search import Shape, clear, least_delay
 from routing.intents import IntentParams, OperationalIntent, intent_frame, shifted, trip_intent
 from routing.prepared import Prepared
 from routing.problem import DROPOFF, PICKUP, START, DronePlan, Eta, Plan, Trip
@@ -463,21 +463,26 @@ def _search(
         return templates[id(trip)]
 
     half = p.intents.half_band_m
-    first = shifted(template(layers[0]), base, layers[0], half)
-    found = index.conflicts(first, first_volume=True)
-    if not found:  # the common case: free at once on the preferred layer
-        return (base, layers[0]), first, ""
-    why = str(found[0])
-    at_zero = [shifted(template(alt), 0.0, alt, half).volumes for alt in layers]
+    shapes: dict[int, Shape] = {}  # by layer position: the trip there at delay 0
+
+    def shape(k: int) -> Shape:
+        if k not in shapes:
+            shapes[k] = Shape(index, shifted(template(layers[k]), 0.0, layers[k], half).volumes)
+        return shapes[k]
+
+    if clear(index, shape(0), t.drone_id, base):  # the common case: free at once on the preferred layer
+        return (base, layers[0]), shifted(template(layers[0]), base, layers[0], half), ""
     start = base
-    while (got := least_delay(index, t.drone_id, at_zero, start, limit)) is not None:
+    while (
+        got := least_delay(index, t.drone_id, [shape(k) for k in range(len(layers))], start, limit)
+    ) is not None:
         delay, k = got
-        intent = shifted(template(layers[k]), delay, layers[k], half)
-        found = index.conflicts(intent, first_volume=True)
-        if not found:
-            return (delay, layers[k]), intent, ""
+        if clear(index, shape(k), t.drone_id, delay):
+            return (delay, layers[k]), shifted(template(layers[k]), delay, layers[k], half), ""
         start = delay + 1.0  # a rounding edge the exact check refuses: on to the next second
-    return None, None, why
+    first = shifted(template(layers[0]), base, layers[0], half)
+    found = index.conflicts(first, first_volume=True)  # why it could not leave at once
+    return None, None, str(found[0]) if found else "no conflict-free delay before its deadlines"
 
 
 def flown(trip: Trip, service_s: float, depart: datetime) -> Trip:

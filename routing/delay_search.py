@@ -7,12 +7,13 @@ time windows overlap: ``w.t0 - v.t1 < d < w.t1 - v.t0``. Each spatially overlapp
 forbids one open interval of delays, and a port's take-off or landing column forbids the delays at
 which it would overlap an instant where the port's landing spots are all taken by other drones.
 The least allowed delay is one sweep over the forbidden intervals sorted by their start. Delays
-are sought in windows (``window_s`` of delay at a time, the grid queried for that window only), so
-a trip free at once costs one narrow query per volume.
+are sought in windows (``window_s`` of delay at a time, doubling, the grid read for that window
+only), so a trip free at once costs one narrow read per grid cell it covers. :func:`clear` is the
+same reading at one delay: whether a trip meets anything there (tested equal to
+:meth:`routing.separation.IntentIndex.conflicts`, which the validator uses independently).
 
 Delays stay whole seconds after ``base`` (as a trial-by-trial search in steps of seconds would
-give); the caller re-checks the chosen intent with :meth:`routing.separation.IntentIndex.conflicts`
-(exact, the same test the validator trusts). Pure: no I/O, no event loop.
+give). Pure: no I/O, no event loop.
 """
 
 from __future__ import annotations
@@ -57,13 +58,13 @@ def forbidden(
     volumes, vs = shape.volumes, shape.rows
     out: list[tuple[float, float]] = []
     at_port: dict[int, list[Volume]] = {}  # by position in ``volumes``: the same port's columns
-    layers = index.layers()
-    by_cell = shape.by_cell
-    for layer in layers:
+    near_v: list[np.ndarray] = []  # pairs that meet in time and height, of every layer: their rows
+    near_w: list[np.ndarray] = []
+    for layer in index.layers():
         # One time slab per cell (a pair met in two cells only repeats its interval).
         mine_list: list[int] = []
         theirs_list: list[int] = []
-        for key, (ks, (t0, t1)) in by_cell.items():
+        for key, (ks, (t0, t1)) in shape.by_cell.items():
             items = layer.grid.slab(key, t0 + lo, t1 + hi)
             if items:
                 for k in ks:
@@ -81,19 +82,31 @@ def forbidden(
         live = (w[:, 9] != table.drones.get(drone_id, -2)) & (end > lo) & (start < hi)
         port = live & (w[:, 10] == res)
         meet = live & ~port & (v[:, 5] < w[:, 6]) & (w[:, 5] < v[:, 6])
-        if meet.any():
-            idx = np.flatnonzero(meet)
-            gap = segment_distances(v[idx, 0:2], v[idx, 2:4], w[idx, 0:2], w[idx, 2:4])
-            meet[idx] = gap < v[idx, 4] + w[idx, 4]
-        out += zip(start[meet].tolist(), end[meet].tolist(), strict=True)
+        near_v.append(v[meet])
+        near_w.append(w[meet])
         for k, j in zip(mine[port].tolist(), theirs[port].tolist(), strict=True):
             if all(x is not layer.volumes[j][0] for x in at_port.get(k, ())):  # met in two cells
                 at_port.setdefault(k, []).append(layer.volumes[j][0])
+    if near_v:
+        v, w = np.concatenate(near_v), np.concatenate(near_w)
+        if len(v):
+            gap = segment_distances(v[:, 0:2], v[:, 2:4], w[:, 0:2], w[:, 2:4])
+            hit = gap < v[:, 4] + w[:, 4]
+            out += zip((w[hit, 7] - v[hit, 8]).tolist(), (w[hit, 8] - v[hit, 7]).tolist(), strict=True)
     for k, same_port in at_port.items():
         u = volumes[k]
         spots = index.spots.get(port_id(u.resource), 1)
         out += [(a - u.t1, b - u.t0) for a, b in full_spans(same_port, spots)]
     return out
+
+
+def clear(index: IntentIndex, shape: Shape | Sequence[Volume], drone_id: str, delay: float = 0.0) -> bool:
+    """Whether the trip (its volumes at delay 0, or their :class:`Shape`) delayed by ``delay``
+    meets no accepted volume of another drone (nor a full port): :meth:`IntentIndex.conflicts`
+    finding none, read from the forbidden delays at ``delay``."""
+    if not isinstance(shape, Shape):
+        shape = Shape(index, shape)
+    return not any(a < delay < b for a, b in forbidden(index, shape, drone_id, delay, delay))
 
 
 def full_spans(volumes: Sequence[Volume], spots: int) -> list[tuple[float, float]]:
@@ -126,16 +139,16 @@ def least_allowed(intervals: list[tuple[float, float]], base: float, start: floa
 def least_delay(
     index: IntentIndex,
     drone_id: str,
-    layers: Sequence[Sequence[Volume]],
+    layers: Sequence[Shape | Sequence[Volume]],
     base: float,
     limit: float,
     *,
     window_s: float = WINDOW_S,
 ) -> tuple[float, int] | None:
     """The least delay in ``[base, limit]`` at which one of ``layers`` (the trip's volumes at delay
-    0, one tuple per cruise layer in order of preference) conflicts with nothing in ``index``, and
-    that layer's position (the first preferred on a tie); None if there is none."""
-    shapes = [Shape(index, vols) for vols in layers]
+    0 or their :class:`Shape`, one per cruise layer in order of preference) conflicts with nothing
+    in ``index``, and that layer's position (the first preferred on a tie); None if there is none."""
+    shapes = [s if isinstance(s, Shape) else Shape(index, s) for s in layers]
     lo = base
     while lo <= limit + 1e-9:
         hi = min(limit, lo + window_s)

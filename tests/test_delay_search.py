@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import routing.deconflict as deconflict_module
 from airspace.frame import LocalFrame
 from routing.deconflict import Replay, deconflict
-from routing.delay_search import full_spans, least_allowed, least_delay
+from routing.delay_search import clear, full_spans, least_allowed, least_delay
 from routing.intents import OperationalIntent, Volume
 from routing.planner import plan
 from routing.prepared import prepare
@@ -135,3 +135,14 @@ def test_a_replayed_pass_decides_as_a_fresh_one_and_searches_only_after_its_firs
     searches.clear()
     assert replayed == deconflict(prep, fewer)
     assert again < len(searches), "the decisions before the first change were not made again"
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), spots=st.integers(1, 3), others=st.integers(1, 40))
+def test_clear_agrees_with_the_exact_conflict_check(seed: int, spots: int, others: int) -> None:
+    rng = random.Random(seed)
+    index = IntentIndex(FRAME, {"P": spots})
+    for k in range(others):
+        index.add(_intent(rng, f"D{k}", rng.uniform(0, 600), rng.randint(1, 6), rng.random() < 0.5))
+    mine = _intent(rng, "ME", rng.uniform(0, 600), rng.randint(1, 6), rng.random() < 0.7)
+    assert clear(index, mine.volumes, "ME") == (not index.conflicts(mine))
