@@ -33,7 +33,7 @@ from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
 from dispatch.service.missions import MissionSpec, StopSpec
 from dispatch.service.planning import Planning
-from dispatch.service.reroute import Replacement
+from dispatch.service.reroute import Replacement, finishing_s
 from dispatch.service.state import ActiveMission
 from dispatch.service.steering import Steering
 from dispatch.store import Store
@@ -163,14 +163,28 @@ class Recovery:
         """The stored intent is the planned one: a mission re-routed before the restart flies the
         last acknowledged replacement, from (about) where the drone is now."""
         acked = [c for c in flight.commands if c.kind == "Reroute" and c.result == "ack"]
-        if not acked or m.spec.intent is None:
+        if acked:
+            await self._replacement_intent(m, acked[-1])
+
+    async def _replacement_intent(self, m: ActiveMission, cmd: CommandView) -> None:
+        """The intent of the re-route ``cmd`` the drone flies (acknowledged), from where it is now."""
+        if m.spec.intent is None:
             return
-        k = int(acked[-1].payload["from_index"])
+        k = int(cmd.payload["from_index"])
         rep = Replacement(k, tuple(m.waypoints[k:]), tuple(s for s in m.stops if s.at >= k))
         here = self.picture.position(m.drone_id) or m.waypoints[max(0, k - 1)][:2]
         on_ground = m.state in (FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED)
         depart = m.spec.depart if on_ground else self.clock.now()
-        await self.steering.intents.rerouted(m, here, rep, depart, on_ground=on_ground, may_hold=False)
+        # A drone re-routed while servicing a pad finishes that first (as steering's own re-routes).
+        status = self.picture.registry.get(m.drone_id)
+        finishing = 0.0
+        if status is not None and status.telemetry is not None and not on_ground:
+            height = self.picture.true_height(status.telemetry).alt_m
+            half = self.steering.intents.params.intents.half_band_m
+            finishing = finishing_s(height, rep.waypoints, half, self.picture.model(m.drone_id).service_s)
+        await self.steering.intents.rerouted(
+            m, here, rep, depart, on_ground=on_ground, may_hold=False, finishing_s=finishing
+        )
 
     async def _note_recovered_reroute(self, mission_id: str, cmd: CommandView) -> None:
         p = cmd.payload
@@ -188,6 +202,9 @@ class Recovery:
             ack = await self.commander.send_stored(cmd)
             if ack is not None and ack.accepted and m.mission_id in self.picture.missions:
                 _adopt_reroute(m, cmd.payload)
+                # Its intent too: judged against the planned one, the drone flying the new route
+                # would be nonconforming, and sent home (dispatch.service.nonconformance).
+                await self._replacement_intent(m, cmd)
                 await self._note_recovered_reroute(m.mission_id, cmd)
 
 
