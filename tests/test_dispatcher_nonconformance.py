@@ -37,6 +37,7 @@ async def test_a_nonconforming_drone_holds_the_take_off_it_meets_and_is_returned
         # Late on the way out, A is back inside its intent for a while where its return leg's
         # volumes come by (~60 s after it flies on): it is sent home before that.
         d.nonconformance.return_after_s = RETURN_AFTER_S
+        d.nonconformance.return_late = True  # A is only late (a lost-link hold): sent home all the same
         for agent in sim.agents.values():
             agent.lost_link_after_s = 15.0
         ra = (await d.submit(request("service-centre", "zhangde-road"))).id
@@ -106,6 +107,7 @@ async def test_a_nonconforming_drone_holds_a_flight_in_the_air_until_it_is_sent_
         d, sim = system.dispatcher, system.sim
         d.planning.commit_window_s = 600.0
         d.nonconformance.return_after_s = RETURN_AFTER_S
+        d.nonconformance.return_late = True  # A is only late (a lost-link hold): sent home all the same
         for agent in sim.agents.values():
             agent.lost_link_after_s = 15.0
         ra = (await d.submit(request("service-centre", "zhangde-road"))).id

@@ -30,6 +30,7 @@ from dispatch.service.nonconformance import (
 from dispatch.service.reroute import finishing_s
 from dispatch.service.state import ActiveMission, DroneView
 from fleet.messages import Ack, Telemetry
+from routing.conformance import Verdict
 from routing.intents import IntentParams, OperationalIntent, SeparationMinima, trip_intent
 from routing.problem import PORT, Leg, Trip
 
@@ -110,10 +111,19 @@ def test_how_a_met_mission_is_held(state: str, kw: dict[str, object], expected: 
 
 
 def test_the_drone_is_sent_home_once_outside_for_the_setting() -> None:
-    ep = Episode("MA", since=DEP.timestamp())
+    ep = Episode("MA", since=DEP.timestamp(), off_path=True)
     assert not return_due(ep, DEP.timestamp() + 59.9, 60.0)
     assert return_due(ep, DEP.timestamp() + 60.0, 60.0)
     assert return_due(ep, DEP.timestamp() + 61.0, 60.0)
+
+
+def test_a_drone_only_late_on_its_route_flies_on_unless_told() -> None:
+    ep = Episode("MA", since=DEP.timestamp())
+    ep.worsen(Verdict(False, "time", seconds=90.0))
+    assert not ep.off_path and not return_due(ep, DEP.timestamp() + 600.0, 60.0)
+    assert return_due(ep, DEP.timestamp() + 60.0, 60.0, late_too=True)
+    ep.worsen(Verdict(False, "lateral", lateral_m=40.0))
+    assert ep.off_path and return_due(ep, DEP.timestamp() + 60.0, 60.0)
 
 
 def test_a_column_lapses_at_its_end_or_when_it_is_gone() -> None:
@@ -311,7 +321,7 @@ async def test_a_flight_in_the_air_is_held_once_and_resumed_on_a_fresh_intent_wh
 
 async def test_a_take_off_waits_until_the_drone_outside_too_long_has_been_sent_home() -> None:
     r, f, ma, mb = _system(FlightState.ACKED)
-    ep = Episode("MA", since=DEP.timestamp())
+    ep = Episode("MA", since=DEP.timestamp(), off_path=True)
     r.outside(ma, _sample(2.0), ep)
     await f.flights.settle()
     assert r.held["MB"].kind == "ground" and r.commander.sent == []

@@ -96,9 +96,11 @@ class Episode:
     lateral_m: float = 0.0  # worst excesses so far
     vertical_m: float = 0.0
     seconds: float = 0.0
+    off_path: bool = False  # a sample was off its route (laterally or vertically), not only late or early
 
     def worsen(self, v: Verdict) -> None:
         """Keep the worst excess of each dimension."""
+        self.off_path |= v.dimension != "time"
         self.lateral_m = max(self.lateral_m, v.lateral_m)
         self.vertical_m = max(self.vertical_m, v.vertical_m)
         self.seconds = max(self.seconds, v.seconds)

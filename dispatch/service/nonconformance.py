@@ -13,10 +13,12 @@ picture; new planning keeps clear of it. This module reacts for the missions alr
   ``steer`` lock and ``rerouting`` flag, so that zone scans and conformance leave it alone). Each
   is audited on the held flight: ``held_for_nonconforming`` naming the nonconforming drone and
   mission.
-- **Return it.** A flight outside its intent for longer than
-  ``dispatcher.conformance_return_after_s`` (:func:`return_due`, clock seconds between samples)
-  is given up and its drone sent to the nearest port it can reach by the steering's return to port
-  (audited ``returned_nonconforming``). Its episode then ends (its mission is over) and its column
+- **Return it.** A flight off its route (laterally or vertically) and outside its intent for
+  longer than ``dispatcher.conformance_return_after_s`` (:func:`return_due`, clock seconds
+  between samples) is given up (one only late or early on its route flies on, its column keeping
+  the others clear: after a broker outage every drone in the air is late) and its drone sent to
+  the nearest port it can reach by the steering's return to port (audited
+  ``returned_nonconforming``). Its episode then ends (its mission is over) and its column
   is dropped: the drone's return intent says where it flies.
 - **Release them.** When the episode ends (the drone conforms again, its mission is over or it
   is steered), or its column lapses (:meth:`NonconformanceReaction.sweep`, on the dispatcher's
@@ -86,9 +88,12 @@ def reaction(m: ActiveMission) -> Kind:
     return "none"
 
 
-def return_due(ep: Episode, at: float, return_after_s: float) -> bool:
-    """Whether a flight nonconforming since ``ep.since`` is sent home at ``at`` (POSIX seconds)."""
-    return at - ep.since >= return_after_s
+def return_due(ep: Episode, at: float, return_after_s: float, *, late_too: bool = False) -> bool:
+    """Whether a flight nonconforming since ``ep.since`` is sent home at ``at`` (POSIX seconds):
+    once it has been off its route (laterally or vertically) in the episode, or (``late_too``)
+    also when it is only late or early on it. A drone late on its own path (after a lost-link
+    hold, or every drone after a broker outage) flies on: its column keeps the others clear."""
+    return (ep.off_path or late_too) and at - ep.since >= return_after_s
 
 
 def column_lapsed(contingent: OperationalIntent | None, at: float) -> bool:
@@ -131,6 +136,7 @@ class NonconformanceReaction:
         self.steering = steering
         self.actor = actor
         self.return_after_s = return_after_s
+        self.return_late = False  # also send home a drone only late or early on its route
         self.held: dict[str, Held] = {}  # by mission id
         self.returns: dict[str, asyncio.Future[Any]] = {}  # by drone id: its return under way
         self._busy: set[str] = set()  # mission ids whose hold is being sent
@@ -155,7 +161,8 @@ class NonconformanceReaction:
             ]
             for mid in met_by(contingent, others):
                 self._hold(self.picture.missions[mid], m)
-        if m.drone_id not in self.returns and return_due(ep, tele.ts.timestamp(), self.return_after_s):
+        due = return_due(ep, tele.ts.timestamp(), self.return_after_s, late_too=self.return_late)
+        if m.drone_id not in self.returns and due:
             task = self.flights.spawn(self._return(m, tele, ep), f"nonconforming:{m.mission_id}")
             self.returns[m.drone_id] = task
 

@@ -35,7 +35,7 @@ class DispatcherSettings:
     ground_reroute_wait_s: int = 120  # 1-second waits for a grounded drone's upload ack
     return_attempts: int = 20  # return-to-port commands tried while a drone refuses
     command_expiry_s: float = 7200.0  # validity of every command sent to a drone
-    conformance_return_after_s: float = 60.0  # a flight outside its intent this long is sent home
+    conformance_return_after_s: float = 60.0  # a flight off its route and outside this long goes home
 
 
 @dataclass(frozen=True, slots=True)

@@ -384,8 +384,9 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "dispatcher.conformance_return_after_s",
         None,
         positive,
-        "how long (clock seconds) a flight may stay outside its operational intent before it is "
-        "given up and its drone sent to the nearest port; meanwhile the flights whose intents meet "
+        "how long (clock seconds) a flight off its route may stay outside its operational intent "
+        "before it is given up and its drone sent to the nearest port (one only late or early on "
+        "its route flies on); meanwhile the flights whose intents meet "
         "the column around it are held ([conformance](reference/planner.md#conformance-monitoring))",
     ),
     Setting(
