@@ -4,6 +4,8 @@ a port (it lands there, and documents it brought back are ``returned``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from dispatch.harness import System, request, running_system
 from dispatch.service.dispatcher import Dispatcher
 from dispatch.service.operations import fleet_snapshot
@@ -91,6 +93,9 @@ async def test_silent_drone_work_replanned_documents_failed_then_returned(
         assert second.state == "accepted", second
         picked = await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == second.id, 60)
         carrier = picked.drone_id  # may be the first silent drone, back in service by now
+        back_before = len(
+            [e for e in await store.history("drone", carrier) if e.action == "returned_to_service"]
+        )
         sim.inject_link_loss(carrier, 480.0)
 
         async def failed() -> bool:
@@ -116,11 +121,16 @@ async def test_silent_drone_work_replanned_documents_failed_then_returned(
 
         # 3. Back, idle at a port: the carrier returns to service on its own (audited), and the
         # fleet names the port it stands at, not its home port.
+        async def back_notes() -> list[Any]:
+            return [e for e in await store.history("drone", carrier) if e.action == "returned_to_service"]
+
+        # Usable again, and its note for this return written (a carrier silent twice has one
+        # from the first time: the flag can flip before the second note lands).
         async def back_in_service() -> bool:
-            return d.drones[carrier].usable
+            return d.drones[carrier].usable and len(await back_notes()) > back_before
 
         await d.wait_until(back_in_service, timeout_s=30)
-        note = [e for e in await store.history("drone", carrier) if e.action == "returned_to_service"][-1]
+        note = (await back_notes())[-1]
         assert note.payload["after"] == "drone went silent" and note.payload["port"] == landed.port_id
         (snapshot,) = [s for s in fleet_snapshot(d) if s.id == carrier]
         assert snapshot.usable and snapshot.in_service and snapshot.port == landed.port_id
