@@ -1,6 +1,6 @@
 """Conflicts between operational intents, and the exact separation check of planned trajectories.
 
-- :class:`IntentIndex`: a grid over space (``cell_m``) and time (``bucket_s``) holding the volumes
+- :class:`IntentIndex`: a grid over space (``cell_m``), each cell sorted by time, holding the volumes
   of accepted intents; checking a new intent looks only at the volumes sharing a cell with it, so
   the cost grows with the local traffic, not with all pairs. Two volumes intersect when their time
   windows overlap, their altitude bands overlap and their outlines (buffered segments) come
@@ -32,7 +32,6 @@ from routing.intents import PORT_SLOT_S, OperationalIntent, SeparationMinima, Vo
 from routing.problem import PORT, START, Trip
 
 CELL_M = 500.0
-BUCKET_S = 60.0
 
 
 class _Cell:
@@ -49,12 +48,10 @@ class _Cell:
 
 class _Grid:
     """Items keyed by the spatial cells their box covers, each cell sorted by time: a query over
-    a long time window costs a bisection per cell, not a look-up per time bucket. ``bucket_s`` is
-    kept for the callers' signatures (the time axis needs no buckets)."""
+    a long time window costs a bisection per cell, not a look-up per time bucket."""
 
-    def __init__(self, cell_m: float, bucket_s: float = BUCKET_S) -> None:
+    def __init__(self, cell_m: float) -> None:
         self.cell_m = cell_m
-        self.bucket_s = bucket_s
         self.cells: dict[tuple[int, int], _Cell] = {}
 
     def _keys(self, bbox: tuple[float, float, float, float]) -> Iterator[tuple[int, int]]:
@@ -215,11 +212,10 @@ class IntentIndex:
         spots: dict[str, int] | None = None,
         *,
         cell_m: float = CELL_M,
-        bucket_s: float = BUCKET_S,
     ) -> None:
         self.frame = frame
         self.spots = spots or {}
-        self.grid = _Grid(cell_m, bucket_s)
+        self.grid = _Grid(cell_m)
         self.volumes: list[tuple[Volume, str, int]] = []
         self.table = VolumeTable()
         self.intents: list[OperationalIntent] = []
@@ -229,7 +225,7 @@ class IntentIndex:
     def over(cls, base: IntentIndex) -> IntentIndex:
         """An index holding ``base``'s intents and those added to it (``base`` is not changed,
         nor copied: checks look in both)."""
-        top = cls(base.frame, base.spots, cell_m=base.grid.cell_m, bucket_s=base.grid.bucket_s)
+        top = cls(base.frame, base.spots, cell_m=base.grid.cell_m)
         top.base = base
         return top
 
@@ -446,7 +442,7 @@ def separation_losses(
     being compared with each other (e.g. trips already in flight, fixed before planning).
     """
     m = minima or SeparationMinima()
-    grid = _Grid(CELL_M, BUCKET_S)
+    grid = _Grid(CELL_M)
     worst: dict[tuple[str, int, str, int], Loss] = {}
     closest = math.inf
     skip = skip or set()
@@ -520,7 +516,7 @@ def pad_conflicts(
     (two uses of one port count only beyond its spots: then ``(occupancy, None)``)."""
     m = minima or SeparationMinima()
     spots = spots or {}
-    grid = _Grid(CELL_M, BUCKET_S)
+    grid = _Grid(CELL_M)
     out: list[tuple[Occupancy, Occupancy | None]] = []
     for k, o in enumerate(occupancies):
         box = (o.x - m.horizontal_m, o.y - m.horizontal_m, o.x + m.horizontal_m, o.y + m.horizontal_m)
