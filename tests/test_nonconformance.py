@@ -224,6 +224,10 @@ class _Intents:
         self.calls.append((m.mission_id, rep.from_index))
         return 0.0
 
+    def finishing(self, drone_id: str, tele: Any, waypoints: Any) -> float:
+        # The real rule (FlightIntents.finishing) over the fake picture: true height = alt_m, 60 s service.
+        return finishing_s(tele.alt_m, waypoints, self.params.intents.half_band_m, 60.0)
+
 
 class _Steering:
     def __init__(self, order: list[str]) -> None:

@@ -21,9 +21,10 @@ from datetime import datetime, timedelta
 from airspace.frame import LocalFrame
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.missions import Waypoint
-from dispatch.service.reroute import Replacement
+from dispatch.service.reroute import Replacement, finishing_s
 from dispatch.service.state import ActiveMission
 from dispatch.store import Store
+from fleet.messages import Telemetry
 from routing.deconflict import DeconflictionParams
 from routing.intents import IntentParams, OperationalIntent, intent_frame, shifted, trip_intent
 from routing.route_intent import hold_intent, route_trip
@@ -43,6 +44,13 @@ class FlightIntents:
         self.picture = picture
         self.params = params
         self.actor = actor
+
+    def finishing(self, drone_id: str, tele: Telemetry, waypoints: Sequence[Waypoint]) -> float:
+        """Seconds of a pad service the drone seen in ``tele`` finishes where it is before it flies
+        ``waypoints`` (:func:`~dispatch.service.reroute.finishing_s`: held below their band)."""
+        height = self.picture.true_height(tele).alt_m
+        service = self.picture.model(drone_id).service_s
+        return finishing_s(height, waypoints, self.params.intents.half_band_m, service)
 
     async def rerouted(
         self,

@@ -49,7 +49,7 @@ from dispatch.service.commander import Commander, hold_id, resume_id
 from dispatch.service.conformance import Episode
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
-from dispatch.service.reroute import Replacement, finishing_s, next_waypoint
+from dispatch.service.reroute import Replacement, next_waypoint
 from dispatch.service.state import ActiveMission
 from dispatch.service.steering import Steering
 from dispatch.store import Store
@@ -217,9 +217,7 @@ class NonconformanceReaction:
                     return
                 tele = await self.flights.telemetry_after(m.drone_id, ack.ts)
                 where = (tele.lon, tele.lat)
-                half = self.steering.intents.params.intents.half_band_m
-                service = self.picture.model(m.drone_id).service_s
-                finishing = finishing_s(self.picture.true_height(tele).alt_m, m.waypoints, half, service)
+                finishing = self.steering.intents.finishing(m.drone_id, tele, m.waypoints)
                 causes = {cause.drone_id: cause.mission_id}
                 self.held[m.mission_id] = Held("air", ack.ts, causes, n, where, finishing)
                 held = True

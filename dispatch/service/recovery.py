@@ -33,7 +33,7 @@ from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
 from dispatch.service.missions import MissionSpec, StopSpec
 from dispatch.service.planning import Planning
-from dispatch.service.reroute import Replacement, finishing_s
+from dispatch.service.reroute import Replacement
 from dispatch.service.state import ActiveMission
 from dispatch.service.steering import Steering
 from dispatch.store import Store
@@ -179,9 +179,7 @@ class Recovery:
         status = self.picture.registry.get(m.drone_id)
         finishing = 0.0
         if status is not None and status.telemetry is not None and not on_ground:
-            height = self.picture.true_height(status.telemetry).alt_m
-            half = self.steering.intents.params.intents.half_band_m
-            finishing = finishing_s(height, rep.waypoints, half, self.picture.model(m.drone_id).service_s)
+            finishing = self.steering.intents.finishing(m.drone_id, status.telemetry, rep.waypoints)
         await self.steering.intents.rerouted(
             m, here, rep, depart, on_ground=on_ground, may_hold=False, finishing_s=finishing
         )

@@ -42,7 +42,6 @@ from dispatch.service.missions import protocol_stops
 from dispatch.service.reroute import (
     Replacement,
     crosses,
-    finishing_s,
     next_waypoint,
     paths_home,
     pick_return,
@@ -323,9 +322,7 @@ class Steering:
                 tele = await self.flights.telemetry_after(m.drone_id, ack.ts)
                 model = self.picture.model(m.drone_id)
                 pos = (tele.lon, tele.lat)
-                half = self.intents.params.intents.half_band_m
-                height = self.picture.true_height(tele).alt_m
-                finishing = finishing_s(height, m.waypoints, half, model.service_s)
+                finishing = self.intents.finishing(m.drone_id, tele, m.waypoints)
                 now = self.clock.now()
                 until = max(m.eta_end or now, now) + REROUTE_SLACK
                 first = next_waypoint(self.picture.airspace, pos, m.waypoints, max(1, m.reached_at))
