@@ -201,12 +201,25 @@ class Start(Command, tag_field="type", tag="start", kw_only=True):
     take_off_by: Timestamp | None = None
 
 
+RESUME_WINDOW_PASSED = "resume_window_passed"  # a resume's refusal reason (see :class:`Resume`)
+
+
 class Hold(Command, tag_field="type", tag="hold", kw_only=True):
-    """Hover where you are until resumed."""
+    """Hover where you are until resumed (a resume waiting for its ``resume_at`` is called off)."""
 
 
 class Resume(Command, tag_field="type", tag="resume", kw_only=True):
-    """Go on with what you were doing before the hold."""
+    """Go on with what you were doing before the hold: at ``resume_at`` if given (the drone hovers
+    until then: the departure its new operational intent begins with), else now; one received
+    after ``resume_at`` goes on at once, unless ``resume_by`` has passed.
+
+    ``resume_by`` is the latest moment the intent allows to go on: a resume that reaches the drone
+    later (a slow link, a busy dispatcher) is refused with reason ``resume_window_passed`` and the
+    drone keeps holding, so that it never flies its route outside the time its intent holds the
+    airspace for it."""
+
+    resume_at: Timestamp | None = None
+    resume_by: Timestamp | None = None
 
 
 class Reroute(Command, tag_field="type", tag="reroute", kw_only=True):

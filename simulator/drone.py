@@ -29,6 +29,7 @@ from airspace.frame import LocalFrame
 from airspace.terrain import AreaTerrain
 from fleet.description import Drone, DroneModel, Port
 from fleet.messages import (
+    RESUME_WINDOW_PASSED,
     TAKE_OFF_WINDOW_PASSED,
     AbortMission,
     AltitudeFrame,
@@ -118,6 +119,7 @@ class SimDrone:
     swap_until: datetime | None = None  # battery swap in progress at a port until then
     start_pending: bool = False  # start accepted during a battery swap or before its take-off time
     start_at: datetime | None = None  # the accepted start's take-off time (None: when the swap ends)
+    resume_at: datetime | None = None  # an accepted resume's time, while it hovers until then
     low_battery_sent: bool = False
     presented_codes: dict[tuple[str, str], str] = field(default_factory=dict)  # (action, request) -> code
     flown: list[XYZ] = field(default_factory=list)  # points passed since take-off (lost-link return)
@@ -251,15 +253,16 @@ class SimDrone:
         if isinstance(cmd, Start):
             return self._start(cmd, now)
         if isinstance(cmd, Hold):
+            if self.state == "holding" and self.resume_at is not None:
+                self.resume_at = None  # a resume waiting for its time is called off: it holds on
+                return True, None
             if self.state not in ("en_route", "returning", "servicing"):
                 return False, f"cannot hold in state {self.state}"
             self.held_state, self.state, self.ground_speed = self.state, "holding", 0.0
+            self.resume_at = None
             return True, None
         if isinstance(cmd, Resume):
-            if self.state != "holding" or self.held_state is None:
-                return False, f"nothing to resume in state {self.state}"
-            self.state, self.held_state = self.held_state, None
-            return True, None
+            return self._resume(cmd, now)
         if isinstance(cmd, Reroute):
             return self._reroute(cmd)
         if isinstance(cmd, ReturnToPort):
@@ -351,6 +354,22 @@ class SimDrone:
             self.start_at = at
             return True, None
         self._take_off(self.mission.route, now)
+        return True, None
+
+    def _resume(self, cmd: Resume, now: datetime) -> tuple[bool, str | None]:
+        if self.state != "holding" or self.held_state is None:
+            return False, f"nothing to resume in state {self.state}"
+        if cmd.resume_by is not None and now > cmd.resume_by:
+            # Its new operational intent holds the airspace from then: going on later would fly
+            # outside it. It holds on.
+            return False, (
+                f"{RESUME_WINDOW_PASSED}: received at {now.isoformat()}, after resume_by "
+                f"{cmd.resume_by.isoformat()}"
+            )
+        if cmd.resume_at is not None and now < cmd.resume_at:
+            self.resume_at = cmd.resume_at  # hover until then (flight.step goes on at that moment)
+            return True, None
+        self.state, self.held_state, self.resume_at = self.held_state, None, None
         return True, None
 
     def _take_off(self, route: list[XYZ], now: datetime) -> None:

@@ -98,7 +98,15 @@ def _advance(d: SimDrone, dt: float) -> float:
         return _service(d, dt)
     if s == "holding":
         d.ground_speed = 0.0
-        _drain(d, d.model.wh_per_km * d.model.cruise_speed_mps / 1000.0 * dt)
+        t, back = dt, d.held_state
+        if d.resume_at is not None and back is not None:
+            # A resume accepted before its time: hover until then, then go on.
+            assert d._clock is not None
+            t = min(dt, max(0.0, (d.resume_at - d._clock).total_seconds()))
+        _drain(d, d.model.wh_per_km * d.model.cruise_speed_mps / 1000.0 * t)
+        if t < dt and back is not None:
+            d.state, d.held_state, d.resume_at = back, None, None
+            return dt - t
         return 0.0
     if s in ("landing", "emergency"):
         rate = EMERGENCY_DESCENT_MPS if s == "emergency" else VERTICAL_SPEED_MPS

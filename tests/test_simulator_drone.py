@@ -9,7 +9,7 @@ import pytest
 
 from airspace.frame import LocalFrame
 from fleet.description import Fleet, load_fleet
-from fleet.messages import Hold, Resume, Start, UploadMission
+from fleet.messages import RESUME_WINDOW_PASSED, Hold, Resume, Start, UploadMission
 from routing.wind_energy import TAIL_WIND_FLOOR
 from simulator.drone import SimDrone
 from simulator.wind import wind_vector
@@ -195,3 +195,52 @@ def test_hold_hovers_at_cruise_power_and_repeats_are_applied_once(fleet: Fleet) 
     assert sim.apply(resume, sim.sim_time) == (True, None)  # type: ignore[arg-type]
     assert sim.apply(resume, sim.sim_time) == (True, None)  # type: ignore[arg-type]  # not "nothing to resume"
     assert sim.state == "en_route"
+
+
+def test_a_resume_waits_for_its_time_and_one_after_its_window_is_refused(fleet: Fleet) -> None:
+    sim = drone(fleet)
+    sim.advance_to(T0)
+    out_and_back(sim, T0)
+    run(sim, T0 + timedelta(seconds=30))
+    exp = T0 + timedelta(hours=1)
+    now = sim.sim_time
+    assert now is not None
+    assert sim.apply(Hold(drone_id=sim.id, cmd_id="h1", expires_at=exp), now) == (True, None)
+    # Received after its window: refused, the drone holds on.
+    late = Resume(
+        drone_id=sim.id,
+        cmd_id="c1",
+        expires_at=exp,
+        resume_at=now - timedelta(seconds=9),
+        resume_by=now - timedelta(seconds=4),
+    )
+    ok, reason = sim.apply(late, now)
+    assert not ok and reason is not None and reason.startswith(RESUME_WINDOW_PASSED), reason
+    run(sim, now + timedelta(seconds=5))
+    assert sim.state == "holding"
+    # Received before its time: hovers until then (whatever the step), then flies on.
+    at = now + timedelta(seconds=20.5)
+    ok, _ = sim.apply(
+        Resume(
+            drone_id=sim.id, cmd_id="c2", expires_at=exp, resume_at=at, resume_by=at + timedelta(seconds=5)
+        ),
+        sim.sim_time,  # type: ignore[arg-type]
+    )
+    assert ok
+    x, y = sim.x, sim.y
+    run(sim, at - timedelta(seconds=0.5), step_s=7.0)
+    assert sim.state == "holding" and (sim.x, sim.y) == (x, y)
+    run(sim, at + timedelta(seconds=2), step_s=7.0)
+    assert sim.state == "en_route"
+    moved = math.hypot(sim.x - x, sim.y - y)
+    assert moved == pytest.approx(2.0 * sim.model.cruise_speed_mps, rel=0.01)  # from ``at`` on
+    # A hold called while a resume waits for its time calls it off.
+    assert sim.apply(Hold(drone_id=sim.id, cmd_id="h3", expires_at=exp), sim.sim_time)[0]  # type: ignore[arg-type]
+    t = sim.sim_time
+    assert t is not None
+    assert sim.apply(
+        Resume(drone_id=sim.id, cmd_id="c3", expires_at=exp, resume_at=t + timedelta(seconds=10)), t
+    )[0]
+    assert sim.apply(Hold(drone_id=sim.id, cmd_id="h4", expires_at=exp), t) == (True, None)
+    run(sim, t + timedelta(seconds=30))
+    assert sim.state == "holding" and sim.resume_at is None
