@@ -86,12 +86,15 @@ def hold_intent(
     duration_s: float,
     frame: LocalFrame,
     params: IntentParams | None = None,
+    *,
+    floor_m: float = 0.0,
 ) -> OperationalIntent:
-    """A drone hovering at ``position`` from ``start`` for ``duration_s``: a column from the ground to
-    its altitude band (it may have to land there), widened by the timing margin."""
+    """A drone hovering at ``position`` from ``start`` for ``duration_s``: a column from ``floor_m``
+    (default the ground: a long hold may have to land there) to its altitude band, widened by the
+    timing margin."""
     p = params or IntentParams()
     x, y = (float(c) for c in frame.to_xy(float(position[0]), float(position[1])))
     t0 = start.timestamp() - p.timing_margin_s
     t1 = t0 + duration_s + 2 * p.timing_margin_s
-    vol = Volume(x, y, x, y, p.radius_m, 0.0, altitude_m + p.half_band_m, t0, t1)
+    vol = Volume(x, y, x, y, p.radius_m, max(0.0, floor_m), altitude_m + p.half_band_m, t0, t1)
     return OperationalIntent(drone_id, 1, (frame.lon0, frame.lat0), (vol,))

@@ -166,8 +166,9 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
         # fault: every flight takes off inside its deconflicted intent's window or not at all.
         assert_no_separation_loss(sim)
         # The flight the zone went up in front of was re-routed around it (not sent home).
-        history = [e.action for e in await store.history("flight", mission_id)]
-        assert "rerouted" in history, history
+        entries = await store.history("flight", mission_id)
+        history = [e.action for e in entries]
+        assert "rerouted" in history, "\n".join(f"{e.action} {e.payload}" for e in entries)
         assert d.stats.reroutes >= 1
         assert not d.drones[victim].usable
         # The faulted drone had not reached the extra request's pickup: it flew on another drone.

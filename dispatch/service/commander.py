@@ -79,9 +79,10 @@ def hold_id(mission_id: str, n: int) -> str:
     return f"{mission_id}.h{n}"
 
 
-def resume_id(mission_id: str, n: int) -> str:
-    """The id of the resume that ends the ``n``-th steering of a mission."""
-    return f"{mission_id}.c{n}"
+def resume_id(mission_id: str, n: int, attempt: int = 0) -> str:
+    """The id of the resume that ends the ``n``-th steering of a mission (``attempt``: a new one after
+    the drone refused the one before as too late for its window)."""
+    return f"{mission_id}.c{n}" + (f"r{attempt}" if attempt else "")
 
 
 def reroute_id(mission_id: str, n: int, *, second: bool = False) -> str:

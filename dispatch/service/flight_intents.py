@@ -6,8 +6,9 @@ intent takes its place (the mission's, for a re-route; the drone's own, for a re
 hold after its mission was given up), so that planning keeps clear of where the drone really
 flies. A replacement cannot always keep clear of every other intent (the drone is in the air and
 must go somewhere): a re-routed drone holds where it is, for the least time after which its new
-route (and the hold) is clear of the others, up to three minutes (audited ``intent_hold``); a
-conflict that remains is logged and audited (``intent_conflict``, naming the other drone).
+route (and the hold) is clear of the others, as long as its battery affords (audited
+``intent_hold``; :meth:`~dispatch.service.steering.Steering.resume` names the moment it goes on);
+a conflict that remains is logged and audited (``intent_conflict``, naming the other drone).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from airspace.frame import LocalFrame
@@ -33,7 +34,7 @@ from routing.separation import IntentIndex
 log = logging.getLogger(__name__)
 
 HOLD_INTENT_S = 1800.0  # a drone told to hold (no way home) is expected to stay this long
-MAX_HOLD_S = 180.0  # longest hold before a replacement route to keep it clear of the others
+MAX_HOLD_S = 180.0  # longest hold searched for by default (a resume passes what the battery affords)
 
 
 class FlightIntents:
@@ -62,12 +63,16 @@ class FlightIntents:
         on_ground: bool,
         may_hold: bool = True,
         finishing_s: float = 0.0,
+        lead_s: float = 0.0,
+        max_hold_s: float = MAX_HOLD_S,
     ) -> float:
         """The intent of mission ``m`` after the re-route ``rep`` (flown from ``start`` at ``depart``;
         ``on_ground``: from its port, not yet in the air) replaces its old one. In the air (and
         ``may_hold``: the drone holds where it is, waiting for its resume), the
-        seconds the drone is to hold first so that its new route is clear of the others (0: none
-        needed, or no hold up to :data:`MAX_HOLD_S` clears it: the conflict is audited).
+        seconds the drone is to hold first so that its new route is clear of the others: at least
+        ``lead_s`` (the time its resume needs to reach it), at most ``max_hold_s`` (what its
+        battery affords); ``lead_s`` when no hold in between clears it (the conflict is audited).
+        The intent covers the hold where the drone is, then the route.
 
         ``finishing_s``: the drone, held below its route (servicing a pad), first finishes that for
         at most this long where it is: the intent covers it there from the ground for that long, and
@@ -91,18 +96,31 @@ class FlightIntents:
                 m.drone_id, start, top, depart, finishing, self._frame(), self.params.intents
             )
             intent = dataclasses.replace(intent, volumes=column.volumes + intent.volumes)
-        hold = 0.0
-        if may_hold and not on_ground:
+        hold, clear = 0.0, True
+        if not on_ground:
             # In the air the drone holds where it is until its replacement is clear of the others.
             alt = max((w[2] for w in rep.waypoints), default=0.0)
-            found = self._clear_after(m.drone_id, start, alt, intent, depart)
+            limit = max_hold_s if may_hold else lead_s
+            floor = self._hover_floor(m.drone_id, alt)
+            found = self._clear_after(m.drone_id, start, alt, intent, depart, lead_s, limit, floor)
             if found is not None:
                 hold, intent = found
+            elif lead_s > 0:
+                hold, clear = lead_s, False
+                intent = self._held(m.drone_id, start, alt, intent, depart, lead_s, floor)
         # Reserved before anything is awaited, so that no other placement misses it.
         m.spec = dataclasses.replace(m.spec, intent=intent)
         m.intent_reroutes = m.reroutes  # the intent is the route's again: conformance judges it
         if hold > 0:
-            log.info("%s holds %.0f s before its new route, clear of the others", m.drone_id, hold)
+            if clear:
+                log.info("%s holds %.0f s before its new route, clear of the others", m.drone_id, hold)
+            else:
+                log.warning(
+                    "%s: no hold from %.0f s to %.0f s (what its battery affords) clears its new route",
+                    m.drone_id,
+                    lead_s,
+                    limit,
+                )
             await self.store.note(
                 "flight", m.mission_id, "intent_hold", actor=self.actor, payload={"hold_s": hold}
             )
@@ -110,26 +128,81 @@ class FlightIntents:
         return hold
 
     def _clear_after(
-        self, drone_id: str, here: Sequence[float], alt: float, intent: OperationalIntent, now: datetime
+        self,
+        drone_id: str,
+        here: Sequence[float],
+        alt: float,
+        intent: OperationalIntent,
+        now: datetime,
+        least_s: float = 0.0,
+        most_s: float = MAX_HOLD_S,
+        floor_m: float = 0.0,
     ) -> tuple[float, OperationalIntent] | None:
-        """The least hold (at most :data:`MAX_HOLD_S`) after which ``intent`` (departing ``now``)
-        conflicts with no other intent, the hold itself included; None if there is none."""
+        """The least hold from ``least_s`` to ``most_s`` after which ``intent`` (departing ``now``)
+        conflicts with no other intent, the hold itself (a column from ``floor_m``) included; None
+        if there is none."""
         index = self.others(drone_id)
-        half = self.params.intents.half_band_m
-        frame = intent_frame(self.picture.fleet) if self.picture.fleet is not None else None
-        assert frame is not None
-        delay = 0.0
-        while delay <= MAX_HOLD_S:
-            moved = shifted(intent, delay, alt, half)
-            if delay > 0:
-                column = hold_intent(drone_id, here, alt, now, delay, frame, self.params.intents)
-                moved = dataclasses.replace(moved, volumes=column.volumes + moved.volumes)
+        delay = least_s
+        while delay <= most_s:
+            moved = self._held(drone_id, here, alt, intent, now, delay, floor_m)
             found = index.conflicts(moved, first_volume=True)
             if not found:
                 return delay, moved
             jump = max((c.other.t1 - c.volume.t0 for c in found if c.other is not None), default=0.0)
             delay += max(self.params.delay_step_s, math.ceil(jump + 1e-3))
         return None
+
+    def _held(
+        self,
+        drone_id: str,
+        here: Sequence[float],
+        alt: float,
+        intent: OperationalIntent,
+        now: datetime,
+        delay: float,
+        floor_m: float = 0.0,
+    ) -> OperationalIntent:
+        """``intent`` (departing ``now``) flown ``delay`` seconds later, after a hold where it is
+        (a column from ``floor_m`` up to its band)."""
+        moved = shifted(intent, delay, alt, self.params.intents.half_band_m)
+        if delay <= 0:
+            return moved
+        p = self.params.intents
+        column = hold_intent(drone_id, here, alt, now, delay, self._frame(), p, floor_m=floor_m)
+        return dataclasses.replace(moved, volumes=column.volumes + moved.volumes)
+
+    def _hover_floor(self, drone_id: str, alt: float) -> float:
+        """The bottom of the column a drone holding before its resume is kept in: the band of the
+        lower of where it hovers (its last sample, as a true height) and ``alt``; the ground
+        without a sample. A short hold is flown where it is: no landing to make room for."""
+        status = self.picture.registry.get(drone_id)
+        if status is None or status.telemetry is None:
+            return 0.0
+        here = self.picture.true_height(status.telemetry).alt_m
+        return max(0.0, min(here, alt) - self.params.intents.half_band_m)
+
+    def affordable_hold_s(self, m: ActiveMission, where: Sequence[float], rest: Replacement) -> float:
+        """How long the drone of ``m`` may hover at ``where`` (at the cruise power) and still fly
+        ``rest`` (flat, with what it carries now) on the energy above its reserve; 0 if none."""
+        model = self.picture.model(m.drone_id)
+        frame = self._frame()
+        xy = frame.points_to_xy([(where[0], where[1]), *((w[0], w[1]) for w in rest.waypoints)])
+        length = float(sum(math.dist(xy[k], xy[k + 1]) for k in range(len(xy) - 1)))
+        status = self.picture.registry.get(m.drone_id)
+        payload = status.telemetry.payload_kg if status is not None and status.telemetry is not None else 0.0
+        spare = self.picture.energy(m.drone_id) - model.battery_wh * model.reserve_fraction
+        spare -= model.leg_energy_wh(length, payload)
+        per_s = model.leg_energy_wh(model.cruise_speed_mps, payload)
+        return max(0.0, spare / per_s) if per_s > 0 else 0.0
+
+    def hold_here(self, m: ActiveMission, where: Sequence[float], now: datetime) -> None:
+        """The drone of ``m`` holds at ``where`` until told otherwise: its intent says so, so that
+        nothing else is planned through where it hovers (its route's is given back on resume)."""
+        alt = self.picture.model(m.drone_id).cruise_altitude_m
+        band = self._band()
+        top = alt if band is None else max(alt, band[1])
+        column = hold_intent(m.drone_id, where, top, now, HOLD_INTENT_S, self._frame(), self.params.intents)
+        m.spec = dataclasses.replace(m.spec, intent=column)
 
     async def returning(
         self,
@@ -203,6 +276,21 @@ class FlightIntents:
     def _band(self) -> tuple[float, float] | None:
         area = self.picture.terrain
         return None if area is None else (area.clearance_m, area.ceiling_m)
+
+    def met(
+        self, intent: OperationalIntent, candidates: Iterable[tuple[str, OperationalIntent]]
+    ) -> list[str]:
+        """The keys of ``candidates`` (``(key, intent)`` of other drones) whose intents meet ``intent``
+        (a port's landing spots counted)."""
+        assert self.picture.fleet is not None
+        fleet = self.picture.fleet
+        index = IntentIndex(intent_frame(fleet), {p.id: p.landing_spots for p in fleet.ports})
+        index.add(intent)
+        return [
+            key
+            for key, other in candidates
+            if other.drone_id != intent.drone_id and index.conflicts(other, first_only=True)
+        ]
 
     def others(self, drone_id: str) -> IntentIndex:
         """The intents in force of every other drone."""

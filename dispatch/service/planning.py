@@ -471,6 +471,7 @@ class Planning:
     async def _send_start(self, m: ActiveMission, go: CommandView) -> Ack | None:
         """Send the start when it is due and return the drone's answer; None when the mission was
         given up meanwhile (aborted, or its drone unusable)."""
+        m.start_sent = m.start_sent or go.sent_at is not None  # sent before a restart, maybe
         if go.sent_at is None and m.spec.intent is not None:
             # The start names the planned departure (the intent's time windows begin there) and
             # the latest take-off its intent allows. It is sent one start lead before, so that it
@@ -481,9 +482,11 @@ class Planning:
                 wait = (m.spec.depart - self.clock.now()).total_seconds() - self.start_lead_s
                 await self.clock.sleep(wait)
                 held = self.ground_gate is not None and await self.ground_gate(m)
-                if held and not m.aborting and self._conflicting(m):
+                if (held or m.give_way) and not m.aborting and self._conflicting(m):
                     # Held on the ground for a nonconforming flight, the airspace changed meanwhile
-                    # (that drone's return home): a later slot, since its own is no longer clear.
+                    # (that drone's return home), or a drone in the air was given a route that
+                    # could not keep clear of it (dispatch.service.resumes): a later slot, since
+                    # its own is no longer clear.
                     retimed = await self._retimed(m, go)
                     if retimed is None:
                         await self.flights.abort(m, "no slot clear of the others after a hold")
@@ -503,6 +506,7 @@ class Planning:
                     return None
                 go = retimed
         first = go.sent_at is None
+        m.start_sent = True
         while not m.aborting:
             # A start sent before (maybe received) is sent again as it was.
             decided = self.clock.now()
@@ -537,6 +541,8 @@ class Planning:
                 await self.flights.abort(m, f"mission refused: {ack.reason}")
                 return
             async with m.lock:
+                if m.state != FlightState.COMMANDED:
+                    return  # given up while its upload was on its way: no start follows it
                 await self.store.flights.acknowledge(mid, actor=self.actor, cmd_id=up.cmd_id)
                 m.state = FlightState.ACKED
             m.uploaded.set()

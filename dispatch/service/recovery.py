@@ -108,7 +108,7 @@ class Recovery:
             # Mission upload and start are re-sent by the dispatch sequence above, in order; a
             # pending hold of a flight re-examined below is replaced by the re-route's own.
             # An abort of a flight still being aborted is re-sent by abort.recover above.
-            if is_dispatch_id(cmd.cmd_id) or (cmd.kind == "Hold" and cmd.mission_id in held):
+            if is_dispatch_id(cmd.cmd_id) or (cmd.kind in ("Hold", "Resume") and cmd.mission_id in held):
                 continue
             if cmd.kind == abort.KIND and cmd.mission_id in self.picture.missions:
                 continue
@@ -233,9 +233,17 @@ def rebuild(flight: FlightView) -> ActiveMission:
 
 
 def held_without_resume(flight: FlightView) -> bool:
-    """Whether the flight's last hold, resume or re-route (not refused) is a hold."""
+    """Whether the flight's last hold, resume or re-route (not refused) is a hold. A resume not
+    acknowledged counts for nothing: it names a moment to go on, long past after a restart (the
+    drone refuses it), so the flight is looked at again."""
     steering = sorted(
-        (c for c in flight.commands if c.kind in ("Hold", "Resume", "Reroute") and c.result != "nack"),
+        (
+            c
+            for c in flight.commands
+            if c.kind in ("Hold", "Resume", "Reroute")
+            and c.result != "nack"
+            and (c.kind != "Resume" or c.result == "ack")
+        ),
         key=lambda c: c.created_at,
     )
     return bool(steering) and steering[-1].kind == "Hold"

@@ -102,6 +102,19 @@ def next_waypoint(
     return best
 
 
+def rest_of_route(
+    airspace: Airspace,
+    position: Sequence[float],
+    waypoints: Sequence[Waypoint],
+    stops: Sequence[StopSpec],
+    reached_at: int,
+) -> Replacement:
+    """The rest of a route for a drone at ``position`` (its last stop reached at waypoint
+    ``reached_at``): from the waypoint it flies to on, with the stops still ahead."""
+    first = next_waypoint(airspace, position, waypoints, max(1, reached_at))
+    return Replacement(first, tuple(waypoints[first:]), tuple(s for s in stops if s.at >= first))
+
+
 def replacement(
     airspace: Airspace,
     position: Sequence[float],

@@ -34,6 +34,8 @@ class ActiveMission:
     cancelled: set[str] = field(default_factory=set)  # taken off this mission by a cancel
     aborting: str | None = None  # why it is being aborted on its drone (see dispatch.service.abort)
     approving: bool = False  # waiting for the authority's approval (dispatch.service.approvals)
+    start_sent: bool = False  # its start went out (the drone may be waiting for its take-off time)
+    give_way: bool = False  # a drone in the air could not keep clear of it: check before its start
     abort_cmds: set[str] = field(default_factory=set)  # ids of its abort_mission commands
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # state transitions
     steer: asyncio.Lock = field(default_factory=asyncio.Lock)  # one hold/re-route/resume at a time

@@ -30,7 +30,6 @@ from dispatch.service.commander import (
     ground_reroute_id,
     hold_id,
     reroute_id,
-    resume_id,
 )
 from dispatch.service.failpoints import failpoint
 from dispatch.service.fleet_picture import FleetPicture
@@ -47,13 +46,14 @@ from dispatch.service.reroute import (
     pick_return,
     replacement,
 )
+from dispatch.service.resumes import Resumes
 from dispatch.service.state import ActiveMission, DispatcherStats
 from dispatch.service.timing import deconfliction_params
 from dispatch.service.weather_gate import WeatherGate
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Conflict, Store
 from fleet.clock import Clock
-from fleet.messages import Hold, Reroute, Resume, ReturnToPort
+from fleet.messages import Hold, Reroute, ReturnToPort
 from routing.terrain_legs import leg_heights
 from routing.wind_energy import forecast_winds
 from routing.wind_energy import leg_energy_wh as wind_leg_energy_wh
@@ -112,6 +112,7 @@ class Steering:
         self.horizon = timedelta(seconds=settings.horizon_s)
         self.zone_lock = asyncio.Lock()  # zone loads, scans and plan commits one at a time
         self.intents = FlightIntents(store, picture, deconfliction_params(settings, clock), self.actor)
+        self.resumes = Resumes(store, clock, picture, commander, flights, self.intents, settings)
 
     def wake(self) -> None:
         """Ask for a planning round soon."""
@@ -270,6 +271,7 @@ class Steering:
         if not must_reroute(self.picture.airspace, m, self.picture.position(m.drone_id), zone_ids, t_sim):
             return False
         m.rerouting = True
+        log.info("%s: its route enters %s; re-routing", m.mission_id, zone_ids)
         self.flights.spawn(self.reroute(m, zone_ids, t_wall, t_sim), f"reroute:{m.mission_id}")
         return True
 
@@ -334,7 +336,10 @@ class Steering:
                 stops = [s for s in m.stops if s.request_id not in dropping]
                 airspace = self.picture.airspace
                 if not dropping and not crosses(airspace, zone_ids, pos, m.waypoints, first, now, until):
-                    await self._resume(m, n)
+                    log.info(
+                        "%s: its route from where it holds keeps out of %s; resumed", m.mission_id, zone_ids
+                    )
+                    await self.resumes.resume(m, n, pos, finishing_s=finishing)
                     return
                 refusals: list[str] = []
                 for from_index in (first, first + 1):
@@ -357,9 +362,8 @@ class Steering:
                     cmd_id = reroute_id(m.mission_id, n, second=from_index != first)
                     cancel = bool(drop)
                     if await self._send_reroute(
-                        m, rep, zone_ids, cmd_id, t_wall, t_sim, cancel, start=pos, finishing=finishing
+                        m, rep, zone_ids, cmd_id, t_wall, t_sim, cancel, start=pos, n=n, finishing=finishing
                     ):
-                        await self._resume(m, n)
                         return
                     refusals.append(cmd_id)
                 # The drone holds and takes no safe replacement (e.g. not enough energy for the
@@ -407,12 +411,6 @@ class Steering:
         cmd_id = ground_reroute_id(m.mission_id, n)
         return await self._send_reroute(m, rep, zone_ids, cmd_id, t_wall, t_sim, bool(drop), start=None)
 
-    async def _resume(self, m: ActiveMission, n: int) -> None:
-        """Tell the drone held for steering number ``n`` to fly on (on its route, old or new)."""
-        cmd_id, expires = resume_id(m.mission_id, n), self.commander.expiry()
-        cmd = Resume(drone_id=m.drone_id, cmd_id=cmd_id, expires_at=expires)
-        await self.commander.send_new(cmd, m.mission_id)
-
     async def _send_reroute(
         self,
         m: ActiveMission,
@@ -424,12 +422,14 @@ class Steering:
         cancel: bool = False,
         *,
         start: tuple[float, float] | None,
+        n: int = 0,
         finishing: float = 0.0,
     ) -> bool:
         """Send one re-route; on the drone's ack, adopt it (mission view, its intent, stats, audit
-        note). ``cancel``: it takes a cancelled request off (counted apart from re-routes around
-        zones). ``start``: where the drone holds (None: on the ground at its port, not yet off).
-        ``finishing``: seconds of a pad service it finishes there first (held below its route)."""
+        note) and, in the air, resume it (:meth:`resume`). ``cancel``: it takes a cancelled request
+        off (counted apart from re-routes around zones). ``start``: where the drone holds for
+        steering number ``n`` (None: on the ground at its port, not yet off). ``finishing``:
+        seconds of a pad service it finishes there first (held below its route)."""
         codes = {s.request_id: await self.store.requests.codes_for_mission(s.request_id) for s in rep.stops}
         cmd = Reroute(
             drone_id=m.drone_id,
@@ -449,12 +449,9 @@ class Steering:
         if start is None:
             await self.intents.rerouted(m, m.waypoints[0], rep, m.spec.depart, on_ground=True)
         else:
-            # No hold before the new route: hovering drains the battery the replacement was
-            # accepted with (a full-suite run saw a drone held this way empty its battery). A
-            # conflict of the replacement is audited.
-            await self.intents.rerouted(
-                m, start, rep, self.clock.now(), on_ground=False, may_hold=False, finishing_s=finishing
-            )
+            # It holds on only as long as its battery affords beyond the new route (a full-suite
+            # run once saw a drone held without that check empty its battery).
+            await self.resumes.resume(m, n, start, finishing_s=finishing)
         if cancel:
             self.stats.cancel_steers += 1
         else:
@@ -565,6 +562,7 @@ class Steering:
             ack = await self.commander.send_new(cmd, None)
             if ack is not None and ack.accepted:
                 await self.intents.returning(drone_id, pos, cmd.port_id, cmd.waypoints, self.clock.now())
+                await self.resumes.give_way(self.picture.own_intents.get(drone_id))
                 return
             # Refused while servicing a pad: try again a little later with a new command.
             await self.flights.telemetry_after(drone_id, self.clock.now() + timedelta(seconds=5))

@@ -340,7 +340,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "a committed trip departs at least this long (clock seconds) after its commit, so that "
         "its upload is acknowledged and its start received before its planned take-off (the "
         "start is sent this long before it); on a fast clock at least half a wall second, and at "
-        "least twice the slowest of the last 20 starts to reach a drone",
+        "least twice the slowest of the last 20 starts to reach a drone. A held drone's resume "
+        "names a moment at least this long ahead (or twice the slowest of the last 20 resumes)",
     ),
     Setting(
         "dispatcher.timing_margin_s",

@@ -1,0 +1,140 @@
+"""How a drone held in the air goes on: at a named moment, on an intent clear of the others.
+
+A drone held for a steering (a re-route, a zone change that turned out not to cross its route, a
+release after a nonconforming flight) is resumed by :meth:`Resumes.resume`: its intent is a
+column over where it hovers until it goes on, then the rest of its route; the moment is at least
+one command lead ahead, later if that keeps the route clear of the others and the battery affords
+the hover. The ``resume`` command names the moment and the latest one the intent allows: a drone
+it reaches too late refuses it and holds on, and a new intent with twice the lead is worked out.
+A replacement that cannot keep clear has the right of way over flights not yet in the air
+(:meth:`Resumes.give_way`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from dispatch.lifecycle import FlightState
+from dispatch.service.commander import Commander, resume_id
+from dispatch.service.fleet_picture import FleetPicture
+from dispatch.service.flight_intents import FlightIntents
+from dispatch.service.flights import Flights
+from dispatch.service.reroute import rest_of_route
+from dispatch.service.state import ActiveMission
+from dispatch.service.timing import StartLatency
+from dispatch.settings.model import DispatcherSettings
+from dispatch.store import Store
+from fleet.clock import Clock
+from fleet.messages import RESUME_WINDOW_PASSED, Resume
+from routing.intents import OperationalIntent
+
+log = logging.getLogger(__name__)
+
+GROUND_STATES = frozenset({FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED})
+RESUME_ATTEMPTS = 6  # resumes sent, each with twice the lead, before the drone is left holding
+
+
+class Resumes:
+    """Resumes of held drones, and the flights on the ground that give way to them."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        picture: FleetPicture,
+        commander: Commander,
+        flights: Flights,
+        intents: FlightIntents,
+        settings: DispatcherSettings,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.picture = picture
+        self.commander = commander
+        self.flights = flights
+        self.intents = intents
+        self.actor = settings.actor
+        # The least lead of a resume: the setting (not scaled to a fast clock as a start's is: a
+        # resume that comes too late is refused and sent again with twice the lead).
+        self.lead_s = settings.start_lead_s
+        self.latency = StartLatency()  # resumes' latencies: a slow link makes the lead longer
+
+    async def resume(
+        self,
+        m: ActiveMission,
+        n: int,
+        where: Sequence[float],
+        *,
+        finishing_s: float = 0.0,
+        may_hold: bool = True,
+    ) -> float:
+        """Tell the drone of ``m``, held at ``where`` for steering number ``n``, to fly the rest of its
+        route (old or new) on a fresh intent; the seconds it holds on first.
+
+        The intent covers the hold where it is, then the route from the moment of the resume: at
+        least one command lead ahead (the time a command needs to reach the drone, measured), later
+        if needed (and ``may_hold``, as long as its battery affords) to keep clear of the others.
+        The resume names that moment (``resume_at``) and the latest its intent allows
+        (``resume_by``): a drone it reaches too late refuses it and holds on, and a new intent with
+        a longer lead is worked out."""
+        rest = rest_of_route(self.picture.airspace, where, m.waypoints, m.stops, m.reached_at)
+        margin = timedelta(seconds=self.intents.params.intents.timing_margin_s)
+        lead = max(self.lead_s, self.latency.lead())
+        hold = 0.0
+        for attempt in range(RESUME_ATTEMPTS):
+            if m.mission_id not in self.picture.missions or m.aborting:
+                return 0.0
+            now = self.clock.now()
+            most = max(lead, self.intents.affordable_hold_s(m, where, rest)) if may_hold else lead
+            hold = await self.intents.rerouted(
+                m, where, rest, now, on_ground=False, finishing_s=finishing_s, lead_s=lead, max_hold_s=most
+            )
+            await self.give_way(m.spec.intent)
+            at = now + timedelta(seconds=hold)
+            cmd = Resume(
+                drone_id=m.drone_id,
+                cmd_id=resume_id(m.mission_id, n, attempt),
+                expires_at=self.commander.expiry(),
+                resume_at=at,
+                resume_by=at + margin,
+            )
+            ack = await self.commander.send_new(cmd, m.mission_id)
+            if ack is not None and ack.accepted:
+                self.latency.record((ack.ts - now).total_seconds())
+                return hold
+            reason = ack.reason if ack is not None else None
+            if reason is None or not reason.startswith(RESUME_WINDOW_PASSED):
+                log.info("resume %s refused: %s", cmd.cmd_id, reason)
+                return hold
+            log.info("resume %s came too late for its window; a longer lead", cmd.cmd_id)
+            lead *= 2
+        log.error("%s: no resume reached the drone within its window; it holds", m.mission_id)
+        return hold
+
+    async def give_way(self, intent: OperationalIntent | None) -> None:
+        """A drone in the air that could not keep clear of every other intent has the right of way
+        over the flights that have not left the ground and whose intents meet ``intent``: one
+        whose start has not gone out is checked again just before it does and moved to a later
+        slot clear of the others (:mod:`dispatch.service.planning`); one whose start went out (its
+        drone waits on the ground for its take-off time) is given up on its drone before it takes
+        off (audited ``gave_way``, naming the drone in the air; its work is planned again)."""
+        if intent is None:
+            return
+        waiting = [
+            (o.mission_id, o.spec.intent)
+            for o in self.picture.missions.values()
+            if o.state in GROUND_STATES and not o.aborting and o.spec.intent is not None
+        ]
+        for mid in self.intents.met(intent, waiting) if waiting else []:
+            o = self.picture.missions.get(mid)
+            if o is None or o.state not in GROUND_STATES or o.aborting:
+                continue
+            if not o.start_sent:
+                o.give_way = True
+                continue
+            log.warning("%s gives way on the ground to %s in the air", mid, intent.drone_id)
+            payload = {"to_drone": intent.drone_id}
+            await self.store.note("flight", mid, "gave_way", actor=self.actor, payload=payload)
+            await self.flights.abort(o, f"gave way on the ground to {intent.drone_id} in the air")

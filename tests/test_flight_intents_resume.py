@@ -1,0 +1,129 @@
+"""A held drone's new intent: a hold where it is, then its route, clear of the others if its battery
+affords the wait (:meth:`dispatch.service.flight_intents.FlightIntents.rerouted` with a lead).
+
+Fast tests on the real fleet picture and store, no broker: the seam the steering's resume uses."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+from dispatch.harness import sample_fleet
+from dispatch.lifecycle import FlightState
+from dispatch.service.fleet_picture import FleetPicture
+from dispatch.service.flight_intents import FlightIntents
+from dispatch.service.missions import MissionSpec
+from dispatch.service.reroute import Replacement
+from dispatch.service.resumes import Resumes
+from dispatch.service.state import ActiveMission
+from dispatch.settings.model import DispatcherSettings
+from dispatch.store import Store
+from fleet.registry import FleetRegistry
+from routing.deconflict import DeconflictionParams
+from routing.intents import intent_frame
+from routing.route_intent import hold_intent
+
+T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+ALT = 120.0
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return T0
+
+    async def sleep(self, seconds: float) -> None:
+        raise AssertionError("nothing waits here")
+
+
+def _setup(
+    store: Store,
+) -> tuple[FlightIntents, FleetPicture, ActiveMission, tuple[float, float], Replacement]:
+    picture = FleetPicture(FleetRegistry(), FixedClock())  # type: ignore[arg-type]
+    fleet = sample_fleet(2)
+    picture.load_fleet(fleet)
+    port = fleet.port(fleet.drones[0].port)
+    frame = intent_frame(fleet)
+    here = tuple(float(c) for c in frame.to_lonlat(*(c - 1500.0 for c in frame.to_xy(port.lon, port.lat))))
+    where = (here[0], here[1])
+    wps = ((*where, ALT), (port.lon, port.lat, ALT))
+    spec = MissionSpec("M1", fleet.drones[0].id, wps, (), port.id, T0, T0 + timedelta(seconds=200))
+    m = ActiveMission.of(spec, FlightState.FLYING)
+    picture.add_mission(m)
+    intents = FlightIntents(store, picture, DeconflictionParams(), "test")
+    # Another drone hovers on the way for the next two minutes.
+    mid = tuple(float(c) for c in frame.to_lonlat(*(c - 750.0 for c in frame.to_xy(port.lon, port.lat))))
+    picture.set_own_intent(fleet.drones[1].id, hold_intent(fleet.drones[1].id, mid, ALT, T0, 120.0, frame))
+    return intents, picture, m, where, Replacement(1, wps[1:], ())
+
+
+async def test_a_held_drone_goes_on_after_its_lead_and_the_wait_that_clears_its_route(store: Store) -> None:
+    intents, _, m, where, rest = _setup(store)
+    hold = await intents.rerouted(m, where, rest, T0, on_ground=False, lead_s=10.0, max_hold_s=600.0)
+    # It reaches the other's column (some 1 km on) after it ends, and not much later.
+    assert 10.0 < hold <= 130.0, hold
+    intent = m.spec.intent
+    assert intent is not None
+    column = intent.volumes[0]  # over where it hovers, from now until it goes on
+    assert column.t0 <= T0.timestamp() and column.t1 >= T0.timestamp() + hold
+    assert not intents.others(m.drone_id).conflicts(intent)
+    assert [e.action for e in await store.history("flight", "M1")] == ["intent_hold"]
+
+
+async def test_without_the_battery_for_the_wait_it_goes_on_after_the_lead_and_the_conflict_is_audited(
+    store: Store,
+) -> None:
+    intents, picture, m, where, rest = _setup(store)
+    hold = await intents.rerouted(m, where, rest, T0, on_ground=False, lead_s=10.0, max_hold_s=30.0)
+    assert hold == 10.0
+    intent = m.spec.intent
+    assert intent is not None and intent.volumes[0].t1 >= T0.timestamp() + 10.0
+    assert intents.others(m.drone_id).conflicts(intent)
+    actions = [e.action for e in await store.history("flight", "M1")]
+    assert actions == ["intent_hold", "intent_conflict"], actions
+    # The flights its intent meets are named (the ground ones give way to it).
+    other = next(iter(picture.own_intents.values()))
+    assert intents.met(intent, [("other", other)]) == ["other"]
+    assert intents.met(intent, [("self", intent)]) == []
+
+
+async def test_the_hover_the_battery_affords_shrinks_with_the_route_left(store: Store) -> None:
+    intents, picture, m, where, rest = _setup(store)
+    near = intents.affordable_hold_s(m, rest.waypoints[0][:2], rest)
+    far = intents.affordable_hold_s(m, where, rest)
+    model = picture.model(m.drone_id)
+    per_s = model.leg_energy_wh(model.cruise_speed_mps, 0.0)
+    assert near > far > 0.0
+    gone = 1500.0 * math.sqrt(2.0)  # from where it holds to the port
+    assert abs((near - far) * per_s - model.leg_energy_wh(gone, 0.0)) < 0.1
+
+
+class _Flights:
+    def __init__(self) -> None:
+        self.aborted: list[tuple[str, str]] = []
+
+    async def abort(self, m: ActiveMission, reason: str) -> None:
+        self.aborted.append((m.mission_id, reason))
+
+
+async def test_flights_on_the_ground_give_way_to_a_drone_in_the_air_that_cannot_keep_clear(
+    store: Store,
+) -> None:
+    intents, picture, m, where, rest = _setup(store)
+    await intents.rerouted(m, where, rest, T0, on_ground=False, lead_s=10.0, max_hold_s=30.0)
+    # The other drone's column is now a mission not yet in the air, in the way of the first.
+    other_id = next(iter(picture.own_intents))
+    column = picture.own_intents.pop(other_id)
+    port = picture.fleet.port(picture.fleet.drones[1].port)  # type: ignore[union-attr]
+    spec = MissionSpec("M2", other_id, (), (), port.id, T0, T0 + timedelta(seconds=120), column)
+    waiting = ActiveMission.of(spec, FlightState.ACKED)
+    picture.add_mission(waiting)
+    flights = _Flights()
+    resumes = Resumes(store, FixedClock(), picture, None, flights, intents, DispatcherSettings())  # type: ignore[arg-type]
+    await resumes.give_way(m.spec.intent)
+    # Its start has not gone out: it is checked again (and moved later) before it does.
+    assert waiting.give_way and flights.aborted == []
+    waiting.start_sent = True  # its drone waits on the ground for its take-off time
+    await resumes.give_way(m.spec.intent)
+    assert [mid for mid, _ in flights.aborted] == ["M2"]
+    notes = [(e.action, e.payload) for e in await store.history("flight", "M2")]
+    assert notes == [("gave_way", {"to_drone": m.drone_id})]
