@@ -9,10 +9,12 @@ is in ``tests/test_dispatcher_nonconformance.py``.
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 import pytest
 
 from airspace.frame import LocalFrame
@@ -21,6 +23,7 @@ from dispatch.lifecycle import FlightState
 from dispatch.service.conformance import CONTINGENT_S, Episode, contingent_intent
 from dispatch.service.missions import MissionSpec
 from dispatch.service.nonconformance import (
+    HOVER_LEFT_S,
     NonconformanceReaction,
     column_lapsed,
     met_by,
@@ -218,11 +221,19 @@ class _Flights:
 class _Intents:
     def __init__(self) -> None:
         self.calls: list[tuple[str, int]] = []
+        self.holding: list[tuple[str, datetime]] = []
+        self.affordable = 3600.0  # seconds of hover the battery affords beyond the rest of the route
         self.params = SimpleNamespace(intents=IntentParams())
 
     async def rerouted(self, m: ActiveMission, start: Any, rep: Any, depart: datetime, **kw: Any) -> float:
         self.calls.append((m.mission_id, rep.from_index))
         return 0.0
+
+    def affordable_hold_s(self, m: ActiveMission, where: Any, rest: Any) -> float:
+        return self.affordable
+
+    def hold_here(self, m: ActiveMission, where: Any, now: datetime) -> None:
+        self.holding.append((m.mission_id, now))
 
     def finishing(self, drone_id: str, tele: Any, waypoints: Any) -> float:
         # The real rule (FlightIntents.finishing) over the fake picture: true height = alt_m, 60 s service.
@@ -234,6 +245,8 @@ class _Steering:
         self.intents = _Intents()
         self.order = order
         self.rechecked: list[str] = []
+        self.resumed: list[tuple[str, int, tuple[float, float]]] = []
+        self.resumes = self
         self.home = asyncio.Event()
 
     async def return_to_port(self, drone_id: str, pos: Any) -> None:
@@ -242,6 +255,10 @@ class _Steering:
 
     def recheck(self, m: ActiveMission) -> None:
         self.rechecked.append(m.mission_id)
+
+    async def resume(self, m: ActiveMission, n: int, where: Any, *, finishing_s: float = 0.0) -> float:
+        self.resumed.append((m.mission_id, n, FRAME.to_xy(*where)))
+        return 0.0
 
 
 def _system(b_state: str) -> tuple[NonconformanceReaction, Any, ActiveMission, ActiveMission]:
@@ -260,6 +277,7 @@ def _system(b_state: str) -> tuple[NonconformanceReaction, Any, ActiveMission, A
         position=lambda drone_id: None,
         model=lambda drone_id: SimpleNamespace(service_s=60.0),
         true_height=lambda tele: tele,
+        registry=SimpleNamespace(get=lambda drone_id: None),  # no sample: not known to be at a pad
     )
     flights = _Flights(picture, clock)
     store = _Store()
@@ -317,9 +335,13 @@ async def test_a_flight_in_the_air_is_held_once_and_resumed_on_a_fresh_intent_wh
     )
     r.ended("D01")
     await f.flights.settle()
-    # From where it holds (700 m), the rest of its route from waypoint 1 on; then the resume.
-    assert f.steering.intents.calls == [("MB", 1)]
-    assert commander.sent[-1] == "MB.c2" and not mb.rerouting and f.steering.rechecked == ["MB"]
+    # Held, its intent is where it hovers; released, it resumes from there (steering number 2).
+    assert f.steering.intents.holding == [("MB", DEP)]
+    ((mid, n, (x, y)),) = f.steering.resumed
+    assert (mid, n) == ("MB", 2) and math.hypot(x - 700.0, y) < 1.0
+    # Checked against the zones in force after the refused hold (a scan meanwhile skipped it) and
+    # once released.
+    assert not mb.rerouting and f.steering.rechecked == ["MB", "MB"]
     assert f.store.notes[-1][:2] == ("MB", "resumed_after_nonconforming") and not r.held
 
 
@@ -375,3 +397,40 @@ def test_a_drone_held_below_its_route_finishes_its_pad_service_first() -> None:
     assert finishing_s(60.0 - half - 6.0, route, half, 60.0) == 60.0  # climbing back
     assert finishing_s(60.0 - half, route, half, 60.0) == 0.0  # in its band
     assert finishing_s(0.0, [], half, 60.0) == 0.0
+
+
+async def test_a_drone_servicing_a_pad_is_not_held_there() -> None:
+    r, f, ma, mb = _system(FlightState.FLYING)
+    at_pad = await f.flights.telemetry_after("D02", DEP)
+    at_pad = msgspec.structs.replace(at_pad, state="servicing")
+    r.picture.registry = SimpleNamespace(get=lambda drone_id: SimpleNamespace(telemetry=at_pad))
+    ep = Episode("MA", since=DEP.timestamp())
+    r.outside(ma, _sample(2.0), ep)
+    await f.flights.settle()
+    # Held there it would keep the pad taken past its own intent: it finishes and leaves.
+    commander = r.commander
+    assert isinstance(commander, _Commander)
+    assert commander.sent == [] and "MB" not in r.held and not mb.rerouting
+    r.picture.registry = SimpleNamespace(get=lambda drone_id: None)  # back in the air
+    r.outside(ma, _sample(4.0), ep)
+    await f.flights.settle()
+    assert commander.sent == ["MB.h1"] and r.held["MB"].kind == "air"
+
+
+async def test_a_drone_held_in_the_air_is_released_before_its_battery_runs_short_and_not_held_again() -> None:
+    r, f, ma, mb = _system(FlightState.FLYING)
+    ep = Episode("MA", since=DEP.timestamp())
+    r.outside(ma, _sample(2.0), ep)
+    await f.flights.settle()
+    assert r.held["MB"].kind == "air"
+    await r.sweep()  # the column is in force and the battery affords an hour
+    await f.flights.settle()
+    assert "MB" in r.held and f.steering.resumed == []
+    f.steering.intents.affordable = HOVER_LEFT_S + r.tick_s  # what one more tick would leave
+    await r.sweep()
+    await f.flights.settle()
+    assert "MB" not in r.held and [x[:2] for x in f.steering.resumed] == [("MB", 1)]
+    assert f.store.notes[-1][:2] == ("MB", "resumed_after_nonconforming") and not mb.rerouting
+    r.outside(ma, _sample(8.0), ep)  # still outside: the column meets it again
+    await f.flights.settle()
+    assert "MB" not in r.held and r.commander.sent == ["MB.h1"]  # type: ignore[attr-defined]

@@ -190,6 +190,7 @@ class Dispatcher:
             self.steering,
             actor=settings.actor,
             return_after_s=settings.conformance_return_after_s,
+            tick_s=settings.tick_s,
         )
         self.conformance.reaction = self.nonconformance
         self.planning.ground_gate = self.nonconformance.ground_clear

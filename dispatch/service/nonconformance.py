@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,23 +44,25 @@ from typing import Any, Literal
 
 from airspace.frame import LocalFrame
 from dispatch.lifecycle import FlightState
-from dispatch.service.commander import Commander, hold_id, resume_id
+from dispatch.service.commander import Commander, hold_id
 from dispatch.service.conformance import Episode
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
-from dispatch.service.reroute import Replacement, next_waypoint
+from dispatch.service.reroute import rest_of_route
+from dispatch.service.resumes import GROUND_STATES
 from dispatch.service.state import ActiveMission
 from dispatch.service.steering import Steering
 from dispatch.store import Store
 from fleet.clock import Clock
-from fleet.messages import Hold, Resume, Telemetry
+from fleet.messages import Hold, Telemetry
 from routing.intents import OperationalIntent
 from routing.separation import IntentIndex
 
 log = logging.getLogger(__name__)
 
+HOVER_LEFT_S = 120.0  # a drone held in the air is released with this much hover left (and a tick)
+
 Kind = Literal["ground", "air", "none"]
-GROUND_STATES = frozenset({FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED})
 
 
 def met_by(contingent: OperationalIntent, intents: Iterable[tuple[str, OperationalIntent]]) -> list[str]:
@@ -127,6 +128,7 @@ class NonconformanceReaction:
         *,
         actor: str,
         return_after_s: float,
+        tick_s: float = 30.0,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -136,6 +138,8 @@ class NonconformanceReaction:
         self.steering = steering
         self.actor = actor
         self.return_after_s = return_after_s
+        self.tick_s = tick_s  # the period of sweep(): a battery running out is seen that late
+        self._spent: set[str] = set()  # released in the air for their battery: not held there again
         self.return_late = False  # also send home a drone only late or early on its route
         self.held: dict[str, Held] = {}  # by mission id
         self.returns: dict[str, asyncio.Future[Any]] = {}  # by drone id: its return under way
@@ -185,6 +189,10 @@ class NonconformanceReaction:
         kind = reaction(m)
         if kind == "none" or m.mission_id in self._busy:
             return
+        if kind == "air" and (m.mission_id in self._spent or self._at_pad(m.drone_id)):
+            # Held there it would keep the pad taken past its intent, maybe for the late drone
+            # itself: it finishes and leaves as its intent says; the next sample outside looks again.
+            return
         if kind == "ground":
             self.held[m.mission_id] = Held("ground", self.clock.now(), {cause.drone_id: cause.mission_id})
             self.holds += 1
@@ -198,6 +206,11 @@ class NonconformanceReaction:
         self._busy.add(m.mission_id)
         m.rerouting = True  # zone scans and conformance leave it alone, as for a steering
         self.flights.spawn(self._hold_in_air(m, cause), f"nonconforming:hold:{m.mission_id}")
+
+    def _at_pad(self, drone_id: str) -> bool:
+        """Whether the drone's latest sample says it services a pad."""
+        status = self.picture.registry.get(drone_id)
+        return status is not None and status.telemetry is not None and status.telemetry.state == "servicing"
 
     async def _hold_in_air(self, m: ActiveMission, cause: ActiveMission) -> None:
         held = False
@@ -218,6 +231,9 @@ class NonconformanceReaction:
                 tele = await self.flights.telemetry_after(m.drone_id, ack.ts)
                 where = (tele.lon, tele.lat)
                 finishing = self.steering.intents.finishing(m.drone_id, tele, m.waypoints)
+                # Until it is released, its intent is where it hovers: its route's no longer says
+                # where it will be, and nothing else may be planned through where it waits.
+                self.steering.intents.hold_here(m, where, ack.ts)
                 causes = {cause.drone_id: cause.mission_id}
                 self.held[m.mission_id] = Held("air", ack.ts, causes, n, where, finishing)
                 held = True
@@ -233,6 +249,8 @@ class NonconformanceReaction:
             self._busy.discard(m.mission_id)
             if not held:
                 m.rerouting = False
+                # A zone scan meanwhile left it alone (it was being steered): look again.
+                self.steering.recheck(m)
 
     async def ground_clear(self, m: ActiveMission) -> bool:
         """Return once ``m`` may take off: at once unless it is held on the ground, else when it is
@@ -247,12 +265,31 @@ class NonconformanceReaction:
 
     async def sweep(self) -> None:
         """Release the flights whose every column lapsed while its drone's episode stays open (a
-        drone gone silent, or holding on a lost link, sends no sample outside): run by the
-        dispatcher's tick, so within ``tick_s`` of the lapse."""
+        drone gone silent, or holding on a lost link, sends no sample outside), and those held in
+        the air whose battery would soon not afford the rest of their route (a hold never empties a
+        battery: released, a drone holds on only as long as it affords to keep its route clear):
+        run by the dispatcher's tick, so within ``tick_s``."""
         now = self.clock.now().timestamp()
         for mid, held in list(self.held.items()):
-            if all(column_lapsed(self.picture.contingent_intents.get(d), now) for d in held.causes):
-                self.flights.spawn(self._release_one(mid), f"nonconforming:lapsed:{mid}")
+            if mid in self._busy:
+                continue
+            lapsed = all(column_lapsed(self.picture.contingent_intents.get(d), now) for d in held.causes)
+            spent = not lapsed and self._hover_running_out(mid, held)
+            if lapsed or spent:
+                if spent:
+                    log.warning("%s: released from its hold, its battery would not afford more", mid)
+                    self._spent.add(mid)
+                self._busy.add(mid)
+                self.flights.spawn(self._release_one(mid), f"nonconforming:release:{mid}")
+
+    def _hover_running_out(self, mission_id: str, held: Held) -> bool:
+        """Whether a drone held in the air can hover at most :data:`HOVER_LEFT_S` more and still fly
+        the rest of its route (the tick's period counted in)."""
+        m = self.picture.missions.get(mission_id)
+        if held.kind != "air" or held.where is None or m is None:
+            return False
+        rest = rest_of_route(self.picture.airspace, held.where, m.waypoints, m.stops, m.reached_at)
+        return self.steering.intents.affordable_hold_s(m, held.where, rest) <= HOVER_LEFT_S + self.tick_s
 
     async def _release(self, drone_id: str) -> None:
         returning = self.returns.get(drone_id)
@@ -266,6 +303,12 @@ class NonconformanceReaction:
                 await self._release_one(mid)
 
     async def _release_one(self, mission_id: str) -> None:
+        try:
+            await self._release_held(mission_id)
+        finally:
+            self._busy.discard(mission_id)
+
+    async def _release_held(self, mission_id: str) -> None:
         held = self.held.pop(mission_id, None)
         m = self.picture.missions.get(mission_id)
         if held is None:
@@ -294,44 +337,10 @@ class NonconformanceReaction:
 
     async def _resume(self, m: ActiveMission, held: Held) -> float:
         """Resume a drone held in the air, with an intent for the rest of its route from where it
-        holds, after the least further hold that keeps it clear of the others; that hold's length."""
+        holds, after the least further hold (its battery affords) that keeps it clear of the
+        others; that hold's length."""
         assert held.where is not None
-        if m.mission_id not in self.picture.missions or m.aborting:
-            return 0.0
-        first = next_waypoint(self.picture.airspace, held.where, m.waypoints, max(1, m.reached_at))
-        rest = Replacement(first, tuple(m.waypoints[first:]), tuple(s for s in m.stops if s.at >= first))
-        now = self.clock.now()
-        intents = self.steering.intents
-        wait = await intents.rerouted(m, held.where, rest, now, on_ground=False, finishing_s=held.finishing_s)
-        if wait > 0 and not self._affords(m, held.where, rest, wait):
-            # Hovering on would eat the reserve the rest of the route needs: go on now (a
-            # conflict of its intent is audited), as a steering's replacement does.
-            wait = await intents.rerouted(
-                m, held.where, rest, now, on_ground=False, may_hold=False, finishing_s=held.finishing_s
-            )
-        if wait > 0:
-            await self.clock.sleep(wait)
-        cmd = Resume(
-            drone_id=m.drone_id, cmd_id=resume_id(m.mission_id, held.n), expires_at=self.commander.expiry()
-        )
-        await self.commander.send_new(cmd, m.mission_id)
-        return wait
-
-    def _affords(
-        self, m: ActiveMission, where: tuple[float, float], rest: Replacement, wait_s: float
-    ) -> bool:
-        """Whether the drone's battery, above its reserve, covers hovering ``wait_s`` more (at the
-        cruise power) and the rest of its route from ``where`` (flat, with what it carries now)."""
-        model = self.picture.model(m.drone_id)
-        frame = self.picture.airspace.frame
-        if frame is None:
-            return False
-        xy = frame.points_to_xy([where, *((w[0], w[1]) for w in rest.waypoints)])
-        length = float(sum(math.dist(xy[k], xy[k + 1]) for k in range(len(xy) - 1)))
-        status = self.picture.registry.get(m.drone_id)
-        payload = status.telemetry.payload_kg if status is not None and status.telemetry is not None else 0.0
-        need = model.leg_energy_wh(length + model.cruise_speed_mps * wait_s, payload)
-        return need <= self.picture.energy(m.drone_id) - model.battery_wh * model.reserve_fraction
+        return await self.steering.resumes.resume(m, held.n, held.where, finishing_s=held.finishing_s)
 
     # --- return ---------------------------------------------------------------------------------
 
