@@ -10,9 +10,10 @@ picture; new planning keeps clear of it. This module reacts for the missions alr
   yet waits on the ground (the start is sent only once released, moved to a later slot clear of the
   others if its departure passed meanwhile: :meth:`NonconformanceReaction.ground_clear`); one in
   the air is told to hold where it is (the steering's hold, ``<mission>.h<n>``, with the mission's
-  ``steer`` lock and ``rerouting`` flag, so that zone scans and conformance leave it alone). Each
-  is audited on the held flight: ``held_for_nonconforming`` naming the nonconforming drone and
-  mission.
+  ``steer`` lock and ``rerouting`` flag, so that zone scans and conformance leave it alone) —
+  unless its last sample says it services a pad (held there it would keep the pad taken past its
+  own intent). Each is audited on the held flight: ``held_for_nonconforming`` naming the
+  nonconforming drone and mission.
 - **Return it.** A flight off its route (laterally or vertically) and outside its intent for
   longer than ``dispatcher.conformance_return_after_s`` (:func:`return_due`, clock seconds
   between samples) is given up (one only late or early on its route flies on, its column keeping
@@ -21,15 +22,16 @@ picture; new planning keeps clear of it. This module reacts for the missions alr
   ``returned_nonconforming``). Its episode then ends (its mission is over) and its column
   is dropped: the drone's return intent says where it flies.
 - **Release them.** When the episode ends (the drone conforms again, its mission is over or it
-  is steered), or its column lapses (:meth:`NonconformanceReaction.sweep`, on the dispatcher's
-  tick), the flights it held go on (``resumed_after_nonconforming``):
-  a drone in the air is resumed with a fresh intent for the rest of its route from where it held,
-  after the least further hold that keeps that intent clear of the others (the returning drone's
-  included: a release waits for the return to be commanded); a drone on the ground sends its
-  start.
+  is steered), or its column lapses, or (held in the air) its battery would soon not afford the
+  rest of its route (:meth:`NonconformanceReaction.sweep`, on the dispatcher's tick), the flights
+  it held go on (``resumed_after_nonconforming``): a drone in the air is resumed
+  (:class:`~dispatch.service.resumes.Resumes`) with a fresh intent for the rest of its route from
+  where it held, at a named moment after the least further hold its battery affords that keeps
+  that intent clear of the others (the returning drone's included: a release waits for the return
+  to be commanded); a drone on the ground sends its start.
 
 The decisions are pure functions; the class only sends, audits and keeps who holds for whom.
-While a drone holds in the air its intent is the one it was holding on (not judged: it is
+While a drone holds in the air its intent is a column where it hovers (it is not judged: it is
 steered); a dispatcher restarted meanwhile finds the hold as it finds a steering's.
 """
 
