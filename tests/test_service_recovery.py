@@ -105,4 +105,8 @@ def test_a_flight_is_held_without_resume_only_when_its_last_steering_is_a_hold()
     assert not held_without_resume(flight(*DISPATCHED, hold, detour))
     # A refused resume does not end the hold; a flight never held is not held.
     assert held_without_resume(flight(*DISPATCHED, hold, command(3, resume_id(MISSION, 1), "Resume", "nack")))
+    # Nor does one never answered: it names a moment to go on, past after a restart.
+    assert held_without_resume(
+        flight(*DISPATCHED, hold, command(3, resume_id(MISSION, 1, 1), "Resume", None))
+    )
     assert not held_without_resume(flight(*DISPATCHED))
