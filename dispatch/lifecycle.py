@@ -63,6 +63,10 @@ class FlightState(StrEnum):
     ABORTED = "aborted"
 
 
+# A flight whose drone has not taken off with it yet.
+GROUND_STATES = frozenset({FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED})
+
+
 class InvalidTransition(ValueError):
     """A state change that the life cycle does not allow, or that lacks its required details."""
 

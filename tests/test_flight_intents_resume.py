@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from dispatch.harness import sample_fleet
 from dispatch.lifecycle import FlightState
 from dispatch.service.fleet_picture import FleetPicture
-from dispatch.service.flight_intents import FlightIntents
+from dispatch.service.flight_intents import FlightIntents, met_by
 from dispatch.service.missions import MissionSpec
 from dispatch.service.reroute import Replacement
 from dispatch.service.resumes import Resumes
@@ -82,8 +82,9 @@ async def test_without_the_battery_for_the_wait_it_goes_on_after_the_lead_and_th
     assert actions == ["intent_hold", "intent_conflict"], actions
     # The flights its intent meets are named (the ground ones give way to it).
     other = next(iter(picture.own_intents.values()))
-    assert intents.met(intent, [("other", other)]) == ["other"]
-    assert intents.met(intent, [("self", intent)]) == []
+    spots = intents.landing_spots()
+    assert met_by(intent, [("other", other)], spots) == ["other"]
+    assert met_by(intent, [("self", intent)], spots) == []
 
 
 async def test_the_hover_the_battery_affords_shrinks_with_the_route_left(store: Store) -> None:

@@ -277,7 +277,7 @@ def _system(b_state: str) -> tuple[NonconformanceReaction, Any, ActiveMission, A
         position=lambda drone_id: None,
         model=lambda drone_id: SimpleNamespace(service_s=60.0),
         true_height=lambda tele: tele,
-        registry=SimpleNamespace(get=lambda drone_id: None),  # no sample: not known to be at a pad
+        telemetry=lambda drone_id: None,  # no sample: not known to be at a pad
     )
     flights = _Flights(picture, clock)
     store = _Store()
@@ -403,7 +403,7 @@ async def test_a_drone_servicing_a_pad_is_not_held_there() -> None:
     r, f, ma, mb = _system(FlightState.FLYING)
     at_pad = await f.flights.telemetry_after("D02", DEP)
     at_pad = msgspec.structs.replace(at_pad, state="servicing")
-    r.picture.registry = SimpleNamespace(get=lambda drone_id: SimpleNamespace(telemetry=at_pad))
+    r.picture.telemetry = lambda drone_id: at_pad
     ep = Episode("MA", since=DEP.timestamp())
     r.outside(ma, _sample(2.0), ep)
     await f.flights.settle()
@@ -411,7 +411,7 @@ async def test_a_drone_servicing_a_pad_is_not_held_there() -> None:
     commander = r.commander
     assert isinstance(commander, _Commander)
     assert commander.sent == [] and "MB" not in r.held and not mb.rerouting
-    r.picture.registry = SimpleNamespace(get=lambda drone_id: None)  # back in the air
+    r.picture.telemetry = lambda drone_id: None  # back in the air
     r.outside(ma, _sample(4.0), ep)
     await f.flights.settle()
     assert commander.sent == ["MB.h1"] and r.held["MB"].kind == "air"

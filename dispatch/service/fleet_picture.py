@@ -96,10 +96,25 @@ class FleetPicture:
         view = self.drones[drone_id]
         return self.model(drone_id).battery_wh if view.available_at > now else self.energy(drone_id)
 
+    def telemetry(self, drone_id: str) -> Telemetry | None:
+        """The drone's last telemetry, if any."""
+        status = self.registry.get(drone_id)
+        return None if status is None else status.telemetry
+
     def holding(self, drone_id: str) -> bool:
         """Whether the drone's last telemetry says it hovers in place."""
-        status = self.registry.get(drone_id)
-        return status is not None and status.telemetry is not None and status.telemetry.state == "holding"
+        tele = self.telemetry(drone_id)
+        return tele is not None and tele.state == "holding"
+
+    def carried_kg(self, drone_id: str) -> float:
+        """What the drone's last telemetry says it carries (kg; 0 without one)."""
+        tele = self.telemetry(drone_id)
+        return tele.payload_kg if tele is not None else 0.0
+
+    def spare_wh(self, drone_id: str) -> float:
+        """The drone's battery above its model's reserve (Wh; :meth:`energy`)."""
+        model = self.model(drone_id)
+        return self.energy(drone_id) - model.battery_wh * model.reserve_fraction
 
     def position(self, drone_id: str) -> tuple[float, float] | None:
         """(lon, lat) of the drone's last telemetry, if any."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from airspace.frame import LocalFrame
@@ -35,6 +35,23 @@ log = logging.getLogger(__name__)
 
 HOLD_INTENT_S = 1800.0  # a drone told to hold (no way home) is expected to stay this long
 MAX_HOLD_S = 180.0  # longest hold searched for by default (a resume passes what the battery affords)
+
+
+def met_by(
+    intent: OperationalIntent,
+    candidates: Iterable[tuple[str, OperationalIntent]],
+    spots: Mapping[str, int] | None = None,
+) -> list[str]:
+    """The keys of ``candidates`` (``(key, intent)`` of other drones) whose intents meet ``intent``
+    (the intent conflict check of :class:`routing.separation.IntentIndex`; a port's landing
+    ``spots`` counted when given)."""
+    index = IntentIndex(LocalFrame.centred_on(*intent.frame_centre), dict(spots or {}))
+    index.add(intent)
+    return [
+        key
+        for key, other in candidates
+        if other.drone_id != intent.drone_id and index.conflicts(other, first_only=True)
+    ]
 
 
 class FlightIntents:
@@ -175,10 +192,10 @@ class FlightIntents:
         """The bottom of the column a drone holding before its resume is kept in: the band of the
         lower of where it hovers (its last sample, as a true height) and ``alt``; the ground
         without a sample. A short hold is flown where it is: no landing to make room for."""
-        status = self.picture.registry.get(drone_id)
-        if status is None or status.telemetry is None:
+        tele = self.picture.telemetry(drone_id)
+        if tele is None:
             return 0.0
-        here = self.picture.true_height(status.telemetry).alt_m
+        here = self.picture.true_height(tele).alt_m
         return max(0.0, min(here, alt) - self.params.intents.half_band_m)
 
     def affordable_hold_s(self, m: ActiveMission, where: Sequence[float], rest: Replacement) -> float:
@@ -188,10 +205,8 @@ class FlightIntents:
         frame = self._frame()
         xy = frame.points_to_xy([(where[0], where[1]), *((w[0], w[1]) for w in rest.waypoints)])
         length = float(sum(math.dist(xy[k], xy[k + 1]) for k in range(len(xy) - 1)))
-        status = self.picture.registry.get(m.drone_id)
-        payload = status.telemetry.payload_kg if status is not None and status.telemetry is not None else 0.0
-        spare = self.picture.energy(m.drone_id) - model.battery_wh * model.reserve_fraction
-        spare -= model.leg_energy_wh(length, payload)
+        payload = self.picture.carried_kg(m.drone_id)
+        spare = self.picture.spare_wh(m.drone_id) - model.leg_energy_wh(length, payload)
         per_s = model.leg_energy_wh(model.cruise_speed_mps, payload)
         return max(0.0, spare / per_s) if per_s > 0 else 0.0
 
@@ -277,26 +292,15 @@ class FlightIntents:
         area = self.picture.terrain
         return None if area is None else (area.clearance_m, area.ceiling_m)
 
-    def met(
-        self, intent: OperationalIntent, candidates: Iterable[tuple[str, OperationalIntent]]
-    ) -> list[str]:
-        """The keys of ``candidates`` (``(key, intent)`` of other drones) whose intents meet ``intent``
-        (a port's landing spots counted)."""
+    def landing_spots(self) -> dict[str, int]:
+        """The landing spots of each port of the fleet, by port id."""
         assert self.picture.fleet is not None
-        fleet = self.picture.fleet
-        index = IntentIndex(intent_frame(fleet), {p.id: p.landing_spots for p in fleet.ports})
-        index.add(intent)
-        return [
-            key
-            for key, other in candidates
-            if other.drone_id != intent.drone_id and index.conflicts(other, first_only=True)
-        ]
+        return {p.id: p.landing_spots for p in self.picture.fleet.ports}
 
     def others(self, drone_id: str) -> IntentIndex:
         """The intents in force of every other drone."""
         assert self.picture.fleet is not None
-        fleet = self.picture.fleet
-        index = IntentIndex(intent_frame(fleet), {p.id: p.landing_spots for p in fleet.ports})
+        index = IntentIndex(intent_frame(self.picture.fleet), self.landing_spots())
         for other in self.picture.active_intents():
             if other.drone_id != drone_id:
                 index.add(other)

@@ -39,43 +39,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from airspace.frame import LocalFrame
-from dispatch.lifecycle import FlightState
+from dispatch.lifecycle import GROUND_STATES, FlightState
 from dispatch.service.commander import Commander, hold_id
 from dispatch.service.conformance import Episode
 from dispatch.service.fleet_picture import FleetPicture
+from dispatch.service.flight_intents import met_by
 from dispatch.service.flights import Flights
 from dispatch.service.reroute import rest_of_route
-from dispatch.service.resumes import GROUND_STATES
 from dispatch.service.state import ActiveMission
 from dispatch.service.steering import Steering
 from dispatch.store import Store
 from fleet.clock import Clock
 from fleet.messages import Hold, Telemetry
 from routing.intents import OperationalIntent
-from routing.separation import IntentIndex
 
 log = logging.getLogger(__name__)
 
 HOVER_LEFT_S = 120.0  # a drone held in the air is released with this much hover left (and a tick)
 
 Kind = Literal["ground", "air", "none"]
-
-
-def met_by(contingent: OperationalIntent, intents: Iterable[tuple[str, OperationalIntent]]) -> list[str]:
-    """The ids of ``intents`` (``(mission id, intent)``) of other drones that meet ``contingent``."""
-    index = IntentIndex(LocalFrame.centred_on(*contingent.frame_centre))
-    index.add(contingent)
-    return [
-        mid
-        for mid, intent in intents
-        if intent.drone_id != contingent.drone_id and index.conflicts(intent, first_only=True)
-    ]
 
 
 def reaction(m: ActiveMission) -> Kind:
@@ -211,8 +197,8 @@ class NonconformanceReaction:
 
     def _at_pad(self, drone_id: str) -> bool:
         """Whether the drone's latest sample says it services a pad."""
-        status = self.picture.registry.get(drone_id)
-        return status is not None and status.telemetry is not None and status.telemetry.state == "servicing"
+        tele = self.picture.telemetry(drone_id)
+        return tele is not None and tele.state == "servicing"
 
     async def _hold_in_air(self, m: ActiveMission, cause: ActiveMission) -> None:
         held = False

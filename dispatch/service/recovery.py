@@ -19,7 +19,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from dispatch.lifecycle import FlightState, RequestState
+from dispatch.lifecycle import GROUND_STATES, FlightState, RequestState
 from dispatch.service import abort
 from dispatch.service.commander import (
     Commander,
@@ -97,7 +97,7 @@ class Recovery:
             up, go = cmds.get(upload_id(m.mission_id)), latest_start(m.mission_id, flight.commands)
             if up is None or go is None:
                 self.flights.spawn(self.planning.dispatch(m), f"dispatch:{m.mission_id}")
-            elif m.state in (FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED):
+            elif m.state in GROUND_STATES:
                 self.flights.spawn(self.planning.continue_dispatch(m, up, go), f"dispatch:{m.mission_id}")
             if m.state in (FlightState.ACKED, FlightState.FLYING) and held_without_resume(flight):
                 # Stopped between a re-route's hold and its resume: the drone hovers until told
@@ -173,7 +173,7 @@ class Recovery:
         k = int(cmd.payload["from_index"])
         rep = Replacement(k, tuple(m.waypoints[k:]), tuple(s for s in m.stops if s.at >= k))
         here = self.picture.position(m.drone_id) or m.waypoints[max(0, k - 1)][:2]
-        on_ground = m.state in (FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED)
+        on_ground = m.state in GROUND_STATES
         depart = m.spec.depart if on_ground else self.clock.now()
         # A drone re-routed while servicing a pad finishes that first (as steering's own re-routes).
         status = self.picture.registry.get(m.drone_id)

@@ -16,10 +16,10 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from dispatch.lifecycle import FlightState
+from dispatch.lifecycle import GROUND_STATES
 from dispatch.service.commander import Commander, resume_id
 from dispatch.service.fleet_picture import FleetPicture
-from dispatch.service.flight_intents import FlightIntents
+from dispatch.service.flight_intents import FlightIntents, met_by
 from dispatch.service.flights import Flights
 from dispatch.service.reroute import rest_of_route
 from dispatch.service.state import ActiveMission
@@ -32,7 +32,6 @@ from routing.intents import OperationalIntent
 
 log = logging.getLogger(__name__)
 
-GROUND_STATES = frozenset({FlightState.PLANNED, FlightState.COMMANDED, FlightState.ACKED})
 RESUME_ATTEMPTS = 6  # resumes sent, each with twice the lead, before the drone is left holding
 
 
@@ -127,7 +126,7 @@ class Resumes:
             for o in self.picture.missions.values()
             if o.state in GROUND_STATES and not o.aborting and o.spec.intent is not None
         ]
-        for mid in self.intents.met(intent, waiting) if waiting else []:
+        for mid in met_by(intent, waiting, self.intents.landing_spots()) if waiting else []:
             o = self.picture.missions.get(mid)
             if o is None or o.state not in GROUND_STATES or o.aborting:
                 continue

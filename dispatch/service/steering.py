@@ -511,9 +511,8 @@ class Steering:
             until=now + self.horizon,
         )
         alt = model.cruise_altitude_m
-        status = self.picture.registry.get(drone_id)
-        payload = status.telemetry.payload_kg if status is not None and status.telemetry is not None else 0.0
-        spare = self.picture.energy(drone_id) - model.battery_wh * model.reserve_fraction
+        payload = self.picture.carried_kg(drone_id)
+        spare = self.picture.spare_wh(drone_id)
 
         def waypoints(path: FlightPath) -> list[tuple[float, float, float]]:
             """The return's waypoints at cruise altitude (the drone's own position left out)."""
