@@ -121,3 +121,63 @@ def test_assess_many_gives_the_verdicts_of_assess_one_by_one() -> None:
         if want.eta is not None:
             assert got.eta is not None and abs((got.eta - want.eta).total_seconds()) < 1e-3
     assert assess_many(zones, fleet, [], now) == []
+
+
+async def test_urgent_items_are_decided_before_the_others_queued_with_them() -> None:
+    release = asyncio.Event()
+    seen: list[list[int]] = []
+
+    async def decide(batch: list[int]) -> list[int]:
+        seen.append(batch)
+        await release.wait()
+        return batch
+
+    # Odd numbers are urgent.
+    batcher: IntakeBatcher[int] = IntakeBatcher(decide, urgent=lambda x: x % 2 == 1)
+    first = asyncio.create_task(batcher.decide(2))
+    while not seen:
+        await asyncio.sleep(0)
+    rest = [asyncio.create_task(batcher.decide(i)) for i in (4, 5, 6, 7)]
+    await asyncio.sleep(0)
+    assert sorted(batcher.pending()) == [2, 4, 5, 6, 7]
+    release.set()
+    assert await first == 2 and [await t for t in rest] == [4, 5, 6, 7]
+    assert seen == [[2], [5, 7], [4, 6]]
+    assert batcher.pending() == []
+
+
+async def test_settled_waits_for_urgent_work_only_once_urgent_work_was_decided() -> None:
+    # The planner begins a round when intake is idle, or when an urgent filing has been decided
+    # and no other urgent one waits: the ordinary ones still in intake go to the next round.
+    gates: dict[int, asyncio.Event] = {}
+    seen: list[list[int]] = []
+
+    async def decide(batch: list[int]) -> list[int]:
+        seen.append(batch)
+        gate = gates.setdefault(len(seen), asyncio.Event())
+        await gate.wait()
+        return batch
+
+    batcher: IntakeBatcher[int] = IntakeBatcher(decide, urgent=lambda x: x % 2 == 1)
+    await asyncio.wait_for(batcher.settled(), 1)  # nothing queued: at once
+    ordinary = asyncio.create_task(batcher.decide(2))
+    while not seen:
+        await asyncio.sleep(0)
+    waiting = asyncio.create_task(batcher.settled())
+    more = [asyncio.create_task(batcher.decide(i)) for i in (3, 4)]
+    await asyncio.sleep(0)
+    gates.setdefault(1, asyncio.Event()).set()  # the ordinary batch [2] ends; [3] (urgent) begins
+    await ordinary
+    while len(seen) < 2:
+        await asyncio.sleep(0)
+    assert seen[1] == [3] and not waiting.done()
+    gates.setdefault(2, asyncio.Event()).set()  # the urgent one is decided; [4] is being decided
+    await asyncio.wait_for(waiting, 1)
+    assert not more[1].done() and batcher.pending() == [4]
+    # Once reported, an urgent decision does not end the next wait: that one waits for [4].
+    again = asyncio.create_task(batcher.settled())
+    await asyncio.sleep(0)
+    assert not again.done()
+    gates.setdefault(3, asyncio.Event()).set()
+    await asyncio.wait_for(again, 1)
+    assert [await t for t in more] == [3, 4]

@@ -39,6 +39,22 @@ async def test_claims_decide_every_submitted_request_once(seeded_store: Store) -
     assert (await seeded_store.verify_audit()).ok
 
 
+async def test_a_claim_can_leave_the_latest_filings_to_their_filers(seeded_store: Store) -> None:
+    # The dispatcher's tick sweeps requests left ``submitted``; the ones its own filings stored
+    # since the oldest filing in progress began are on their way through intake already.
+    older = await _file(seeded_store, 2)
+    since = seeded_store.db.now()
+    newer = (await seeded_store.requests.create(new_request(key="late"), actor="office")).request.id
+
+    async def decide(views: list[RequestView]) -> list[Intake]:
+        return _accept(views)
+
+    claimed = await seeded_store.requests.decide_submitted(decide, actor="d1", filed_before=since)
+    assert [v.id for v in claimed] == older
+    assert (await seeded_store.requests.get(newer)).state == "submitted"
+    assert [v.id for v in await seeded_store.requests.decide_submitted(decide, actor="d1")] == [newer]
+
+
 async def test_a_failed_decision_records_nothing(seeded_store: Store) -> None:
     ids = await _file(seeded_store, 2)
 

@@ -239,10 +239,11 @@ async def file_request(
     )
     created = True
     try:
-        if idempotency_key is not None:
-            # File first to learn whether this is a retry; submit() then finds it by its key.
-            created = (await ctx.store.requests.create(new, actor=who.actor)).created
-        view = await ctx.dispatcher.submit(new, actor=who.actor)
+        with ctx.dispatcher.filing():
+            if idempotency_key is not None:
+                # File first to learn whether this is a retry; submit() then finds it by its key.
+                created = (await ctx.store.requests.create(new, actor=who.actor)).created
+            view = await ctx.dispatcher.submit(new, actor=who.actor)
     except Conflict as exc:
         raise ApiError(409, "idempotency_conflict", str(exc), {"idempotency_key": idempotency_key}) from None
     ctx.feed.nudge()

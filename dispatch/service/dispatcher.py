@@ -42,7 +42,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -197,7 +197,10 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._intake_lock = asyncio.Lock()
-        self._intake_batch: IntakeBatcher[RequestView] = IntakeBatcher(self._intake)
+        self._filings: dict[object, datetime] = {}  # filings in progress: when each began (store clock)
+        self._intake_batch: IntakeBatcher[RequestView] = IntakeBatcher(
+            self._intake, urgent=lambda v: v.priority == "urgent"
+        )
         self._sub = link.subscribe(maxsize=100_000)
         self._replayed: set[tuple[str, str]] = set()  # events handled from the inbox at start
         self.idle = asyncio.Event()  # set when a planning round found nothing left to do
@@ -257,9 +260,9 @@ class Dispatcher:
         await load_service_states(self)
         await restore_grounding(self.store, self.weather)
         await self.steering.load_zones()
-        if self.terrain is not None:
+        if self.terrain is not None:  # its profiles took 0.2-0.5 s in a first round
             pads = [(p.lon, p.lat) for p in (await self.store.directory.pads()).values()]
-            await self.pool.warm_terrain(self.zones, fleet, pads, self.terrain, self.clock.now())
+            await self.pool.warm_area(self.zones, fleet, pads, self.terrain, self.clock.now())
         await self.recovery.recover()
         self._replayed = await replay_inbox(self.store, self.link, self.events.handle)
         self.flights.spawn(self.steering.scan_recovered(), "scan-recovered")
@@ -328,13 +331,26 @@ class Dispatcher:
 
     # --- intake ------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def filing(self) -> Iterator[None]:
+        """Mark a filing of this process in progress: the requests it stores meanwhile are decided
+        by it, not claimed by the tick's sweep of requests left ``submitted`` (:meth:`submit` marks
+        its own; a caller that stores the request first marks both steps)."""
+        token = object()
+        self._filings[token] = self.store.db.now()
+        try:
+            yield
+        finally:
+            del self._filings[token]
+
     async def submit(self, new: NewRequest, *, actor: str | None = None) -> RequestView:
         """File a request and decide intake at once: ``accepted`` (with an ETA) or ``rejected``."""
-        created = await self.store.requests.create(new, actor=actor or new.office_id)
-        if created.request.state != RequestState.SUBMITTED:
-            return created.request
-        # Concurrent filings are decided together (one airspace preparation for the batch).
-        return await self._intake_batch.decide(created.request)
+        with self.filing():
+            created = await self.store.requests.create(new, actor=actor or new.office_id)
+            if created.request.state != RequestState.SUBMITTED:
+                return created.request
+            # Concurrent filings are decided together (one airspace preparation for the batch).
+            return await self._intake_batch.decide(created.request)
 
     async def _assess(self, views: list[RequestView]) -> list[Intake]:
         """Intake decisions for ``views`` (in the intake worker), as the store records them; one
@@ -358,10 +374,15 @@ class Dispatcher:
         return out
 
     async def _intake_pending(self) -> None:
-        """Decide every request filed as ``submitted`` by someone else (e.g. an HTTP front end),
-        claiming them so that another dispatcher doing the same decides each one only once."""
+        """Decide every request filed as ``submitted`` by someone else (e.g. a front end, or a
+        dispatcher that stopped before deciding it), claiming them so that another dispatcher
+        doing the same decides each one only once. This process's filings in progress are left
+        to them (:meth:`filing`): claimed here, they would be decided twice, and the store's
+        write lock, held meanwhile, would keep an urgent one's decision waiting."""
         async with self._intake_lock:
-            while decided := await self.store.requests.decide_submitted(self._assess, actor=self.actor):
+            while decided := await self.store.requests.decide_submitted(
+                self._assess, actor=self.actor, filed_before=min(self._filings.values(), default=None)
+            ):
                 if any(v.state == RequestState.ACCEPTED for v in decided):
                     self.wake()
 
@@ -404,10 +425,12 @@ class Dispatcher:
             await self._wake.wait()
             # Filings that arrive together are planned together: the first one decided wakes the
             # planner while the others are still in intake (an urgent licence filed with a dozen
-            # others must not find the pad it needs taken by the first one's round).
+            # others must not find the pad it needs taken by the first one's round). Urgent work
+            # is decided first (IntakeBatcher): once it is, the round waits for no more than the
+            # other urgent filings, and the ordinary ones go to the next round.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(INTAKE_SETTLE_WALL_S):
-                    await self._intake_batch.idle()
+                    await self._intake_batch.settled()
             self._wake.clear()
             try:
                 await self.planning.plan_round()

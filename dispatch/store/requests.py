@@ -8,9 +8,10 @@ import hmac
 import math
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -332,9 +333,12 @@ class RequestRepository:
         *,
         actor: str,
         limit: int = 100,
+        filed_before: datetime | None = None,
     ) -> list[RequestView]:
         """Claim up to ``limit`` ``submitted`` requests nobody else is deciding, decide them with
         ``decide`` while they stay claimed, and record every decision in the same transaction.
+        ``filed_before``: only requests filed before then (the caller's own filings since then are
+        on their way to a decision).
 
         On PostgreSQL the claim is ``SELECT ... FOR UPDATE SKIP LOCKED``: several dispatcher
         processes may run this at once and each request is decided by exactly one of them, none
@@ -347,6 +351,7 @@ class RequestRepository:
                     await session.execute(
                         select(RequestRow)
                         .where(RequestRow.state == RequestState.SUBMITTED.value)
+                        .where(true() if filed_before is None else RequestRow.created_at < filed_before)
                         .order_by(RequestRow.created_at, RequestRow.id)
                         .limit(limit)
                         .with_for_update(skip_locked=True)
