@@ -70,6 +70,9 @@ class SearchConfig:
 
 
 MIN_SEARCH_S = 0.1  # a search whose model took its whole time still looks for a first solution
+# ... scaled down for small instances: a round of a few requests finds its first solution in
+# milliseconds, and the floor paid twice (the lateness search's two runs) was most of such a round.
+MIN_SEARCH_S_PER_VISIT = 0.005  # per request (pair) or customer to place
 
 
 @dataclass(slots=True)
@@ -468,11 +471,14 @@ def _run(
 ) -> tuple[list[list[int]], list[list[int]], bool] | None:
     """Routes, arrivals and whether the warm start was used; None when nothing was found. The
     search ends at ``until`` (``time.time()``): the model's build counts against the limit (it
-    takes seconds on a city's round), though the search gets at least :data:`MIN_SEARCH_S`."""
+    takes seconds on a city's round), though the search gets at least :data:`MIN_SEARCH_S` (less on a
+    small instance: :data:`MIN_SEARCH_S_PER_VISIT` per request or customer, and 10 ms)."""
     with stage("model build"):
         model = _build(instance, max_active=max_active, soft_penalty=soft_penalty)
     start = _initial_assignment(model, instance, initial) if initial else None
-    params = _parameters(config, max(MIN_SEARCH_S, until - time.time()), first=start is None)
+    visits = len(instance.pairs) + len(instance.node_penalty)
+    floor = min(MIN_SEARCH_S, 0.01 + MIN_SEARCH_S_PER_VISIT * visits)
+    params = _parameters(config, max(floor, until - time.time()), first=start is None)
     with stage("search"):
         if start is not None:
             result = model.routing.SolveFromAssignmentWithParameters(start, params)
