@@ -110,9 +110,9 @@ async def live_system(
             key = await store.api_keys.create("office", actor="live-system", office_id=office)
             tokens[office] = key.token
         await pool.warm_up()  # solver processes take seconds to start: not on the simulated clock
-        if terrain is not None:  # nor do the first profiles over the terrain
-            pads = [(place.lon, place.lat) for _, place in directory.values()]
-            await pool.warm_terrain(zones, fleet, pads, terrain, start)
+        # nor do the first paths, profiles and frames over the area
+        pads = [(place.lon, place.lat) for _, place in directory.values()]
+        await pool.warm_area(zones, fleet, pads, terrain, start)
         logins = broker_access([d.id for d in fleet.drones]).passwords  # the dispatcher's and each drone's
         secret = FleetSecret.generate()
         with EmbeddedBroker(users=logins) as broker:

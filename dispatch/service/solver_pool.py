@@ -75,23 +75,31 @@ def _assess_job(
     return assess_many(zones, fleet, requests, now, states, terrain)
 
 
-def _warm_terrain(
+def _warm_area(
     zones: tuple[Zone, ...],
     fleet: Fleet,
     pads: tuple[tuple[float, float], ...],
-    terrain: AreaTerrain,
+    terrain: AreaTerrain | None,
     at: datetime,
+    planner: bool,
 ) -> None:
-    """Prepare a problem whose requests visit every pad: its profiles and terrain zones stay in
-    this worker's caches (:mod:`routing.terrain_legs`). Cold, a prepare over the sample DEM took
-    0.2-0.5 s: at 60x the first decisions came 20-30 simulated seconds later than over flat ground."""
+    """Plan (``planner``) or assess a problem whose requests visit every pad of the area, so that
+    what a first round there computes stays in this worker's caches: the paths and terrain profiles
+    between the pads (:mod:`routing.terrain_legs`), the metric frames of its legs and intents, the
+    deconfliction's first use. Cold, a first round of six requests over the sample area took 0.25 s
+    longer than the next one: at 60x, fifteen simulated seconds before the ten-minute licence left."""
     if not pads:
         return
     requests = tuple(
         Request(f"warm-{k}", pads[k], pads[(k + 1) % len(pads)], 0.1, "normal", at, at + timedelta(hours=2))
         for k in range(len(pads))
     )
-    prepare(PlanningProblem(zones, fleet, requests, at, terrain=terrain))
+    problem = PlanningProblem(zones, fleet, requests, at, terrain=terrain)
+    if planner:
+        plan(problem, seconds=0.05, workers=1, deconfliction=DeconflictionParams())
+    else:
+        prepare(problem)
+        assess_many(zones, fleet, requests[:1], at, (), terrain)
 
 
 class SolverPool:
@@ -108,22 +116,22 @@ class SolverPool:
             loop.run_in_executor(self._planner, _warm_up), loop.run_in_executor(self._intake, _warm_up)
         )
 
-    async def warm_terrain(
+    async def warm_area(
         self,
         zones: Sequence[Zone],
         fleet: Fleet,
         pads: Sequence[tuple[float, float]],
-        terrain: AreaTerrain,
+        terrain: AreaTerrain | None,
         at: datetime,
     ) -> None:
-        """Profile every path between the pads and ports over ``terrain`` in both workers, so that
-        the first intake decisions and planning rounds find them computed (see
-        :func:`_warm_terrain`)."""
+        """Plan and assess trips between the area's pads in the workers, so that the first intake
+        decisions and planning rounds find their paths, profiles and frames computed (see
+        :func:`_warm_area`)."""
         loop = asyncio.get_running_loop()
         args = (tuple(zones), fleet, tuple(pads), terrain, at)
         await asyncio.gather(
-            loop.run_in_executor(self._planner, _warm_terrain, *args),
-            loop.run_in_executor(self._intake, _warm_terrain, *args),
+            loop.run_in_executor(self._planner, _warm_area, *args, True),
+            loop.run_in_executor(self._intake, _warm_area, *args, False),
         )
 
     async def plan(
