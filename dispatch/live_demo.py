@@ -142,7 +142,10 @@ async def run_live(
     opts = options or LiveOptions()
     out = out or sys.stdout
     wall0 = time.monotonic()
-    db_path.unlink(missing_ok=True)
+    # A run starts on a new file; a WAL or shared-memory file left beside an old one (by a reader
+    # such as the sqlite3 shell) would not match it and fail every query with a disk I/O error.
+    for suffix in ("", "-wal", "-shm"):
+        db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
     pads = {pid: (place.lon, place.lat) for pid, (_, place) in load_pads(pads_path).items()}
     filings = request_stream(
         samples, pads, start, opts.requests, every=timedelta(seconds=opts.every_s), seed=opts.seed
