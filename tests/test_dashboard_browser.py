@@ -226,10 +226,12 @@ async def takes_a_drone_out_of_service_and_back(page: Page, store: Store, drone_
 async def shows_the_flights_intents(page: Page, store: Store) -> None:
     """The intents layer draws the volumes the flights in progress reserved (GET /intents), those
     whose time window holds the simulated now emphasised; the legend's checkbox hides and shows it."""
-    in_use = "(fs) => fs.some((f) => f.now === true && f.mission !== '')"
+    # A flight's volume in use now (a drone returning or holding without a mission has one too).
+    flights_now = "(f) => f.now === true && f.mission !== ''"
+    in_use = f"(fs) => fs.some({flights_now})"
     await drawn(page, ["intents-fill"], in_use)
     mission = await page.evaluate(
-        '() => window.dashboard.rendered(["intents-fill"]).find((f) => f.now === true).mission'
+        f'() => window.dashboard.rendered(["intents-fill"]).find({flights_now}).mission'
     )
     assert (await store.flights.get(str(mission))).drone_id
     toggle = page.get_by_test_id("layer-intents")
