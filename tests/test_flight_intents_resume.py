@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from airspace.zones import load_zones
 from dispatch.harness import sample_fleet
 from dispatch.lifecycle import FlightState
 from dispatch.service.fleet_picture import FleetPicture
@@ -18,10 +20,12 @@ from dispatch.service.resumes import Resumes
 from dispatch.service.state import ActiveMission
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Store
+from fleet.messages import Ack, Hold, Resume, Telemetry
 from fleet.registry import FleetRegistry
 from routing.deconflict import DeconflictionParams
 from routing.intents import intent_frame
 from routing.route_intent import hold_intent
+from tests.conftest import EXAMPLES
 
 T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 ALT = 120.0
@@ -128,3 +132,80 @@ async def test_flights_on_the_ground_give_way_to_a_drone_in_the_air_that_cannot_
     assert [mid for mid, _ in flights.aborted] == ["M2"]
     notes = [(e.action, e.payload) for e in await store.history("flight", "M2")]
     assert notes == [("gave_way", {"to_drone": m.drone_id})]
+
+
+class _Commander:
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+
+    def expiry(self) -> datetime:
+        return T0 + timedelta(hours=2)
+
+    async def send_new(self, cmd: object, mission_id: str | None) -> Ack:
+        self.sent.append(cmd)
+        return Ack(drone_id=cmd.drone_id, cmd_id=cmd.cmd_id, ts=T0, accepted=True)  # type: ignore[attr-defined]
+
+
+class _AirFlights(_Flights):
+    def __init__(self, registry: FleetRegistry, where: tuple[float, float]) -> None:
+        super().__init__()
+        self.registry, self.where = registry, where
+        self.spawned: list[Any] = []
+
+    def spawn(self, coro: Any, name: str) -> None:
+        self.spawned.append(coro)
+
+    async def telemetry_after(self, drone_id: str, after: datetime) -> Telemetry:
+        tele = Telemetry(
+            drone_id=drone_id,
+            ts=after,
+            lon=self.where[0],
+            lat=self.where[1],
+            alt_m=ALT,
+            ground_speed_mps=0.0,
+            heading_deg=0.0,
+            battery_pct=90.0,
+            energy_wh=300.0,
+            state="holding",
+            mission_id="M2",
+        )
+        self.registry.on_telemetry(tele, after)
+        return tele
+
+
+async def test_a_flight_in_the_air_gives_way_by_holding_until_its_route_is_clear(store: Store) -> None:
+    # The first drone's replacement cannot keep clear of the second drone's column (it has no
+    # battery to wait): the second, in the air, holds where it is and goes on clear of it.
+    intents, picture, m, where, rest = _setup(store)
+    await intents.rerouted(m, where, rest, T0, on_ground=False, lead_s=10.0, max_hold_s=30.0)
+    other_id = next(iter(picture.own_intents))
+    column = picture.own_intents.pop(other_id)
+    fleet = picture.fleet
+    assert fleet is not None
+    frame, port = intent_frame(fleet), fleet.port(fleet.drones[0].port)
+    x, y = frame.to_xy(port.lon, port.lat)
+    lon, lat = frame.to_lonlat(x - 750.0, y - 750.0)  # where the second drone's column stands
+    mid = (float(lon), float(lat))
+    port = fleet.port(fleet.drones[1].port)
+    wps = ((*mid, ALT), (port.lon, port.lat, ALT))
+    spec = MissionSpec("M2", other_id, wps, (), port.id, T0, T0 + timedelta(seconds=300), column)
+    flying = ActiveMission.of(spec, FlightState.FLYING)
+    picture.add_mission(flying)
+    picture.set_zones(load_zones(EXAMPLES / "zones.geojson"), {})  # the airspace's metric frame
+    flights, commander = _AirFlights(picture.registry, mid), _Commander()
+    resumes = Resumes(store, FixedClock(), picture, commander, flights, intents, DispatcherSettings())  # type: ignore[arg-type]
+    await resumes.give_way(m.spec.intent, air=False)
+    assert flights.spawned == []  # no one in the air is asked to
+    await resumes.give_way(m.spec.intent)
+    (task,) = flights.spawned
+    await task
+    hold, resume = commander.sent
+    assert isinstance(hold, Hold) and isinstance(resume, Resume)
+    assert hold.drone_id == resume.drone_id == other_id and resumes.air_yields == 1
+    # It goes on when its route is clear of the first drone's new intent (here ahead of it, on
+    # the same way home): the conflict the first drone could not avoid is gone.
+    assert resume.resume_at is not None and flying.spec.intent is not None and not flying.rerouting
+    assert not intents.others(other_id).conflicts(flying.spec.intent)
+    assert not intents.others(m.drone_id).conflicts(m.spec.intent)  # type: ignore[arg-type]
+    notes = [(e.action, e.payload.get("in_air")) for e in await store.history("flight", "M2")]
+    assert ("gave_way", True) in notes

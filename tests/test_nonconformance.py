@@ -279,6 +279,7 @@ def _system(b_state: str) -> tuple[NonconformanceReaction, Any, ActiveMission, A
         true_height=lambda tele: tele,
         telemetry=lambda drone_id: None,  # no sample: not known to be at a pad
     )
+    picture.servicing = lambda drone_id: getattr(picture.telemetry(drone_id), "state", None) == "servicing"
     flights = _Flights(picture, clock)
     store = _Store()
     reaction_ = NonconformanceReaction(

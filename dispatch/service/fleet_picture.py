@@ -101,6 +101,11 @@ class FleetPicture:
         status = self.registry.get(drone_id)
         return None if status is None else status.telemetry
 
+    def servicing(self, drone_id: str) -> bool:
+        """Whether the drone's latest sample says it services a pad (it cannot hold there)."""
+        tele = self.telemetry(drone_id)
+        return tele is not None and tele.state == "servicing"
+
     def holding(self, drone_id: str) -> bool:
         """Whether the drone's last telemetry says it hovers in place."""
         tele = self.telemetry(drone_id)

@@ -177,7 +177,7 @@ class NonconformanceReaction:
         kind = reaction(m)
         if kind == "none" or m.mission_id in self._busy:
             return
-        if kind == "air" and (m.mission_id in self._spent or self._at_pad(m.drone_id)):
+        if kind == "air" and (m.mission_id in self._spent or self.picture.servicing(m.drone_id)):
             # Held there it would keep the pad taken past its intent, maybe for the late drone
             # itself: it finishes and leaves as its intent says; the next sample outside looks again.
             return
@@ -194,11 +194,6 @@ class NonconformanceReaction:
         self._busy.add(m.mission_id)
         m.rerouting = True  # zone scans and conformance leave it alone, as for a steering
         self.flights.spawn(self._hold_in_air(m, cause), f"nonconforming:hold:{m.mission_id}")
-
-    def _at_pad(self, drone_id: str) -> bool:
-        """Whether the drone's latest sample says it services a pad."""
-        tele = self.picture.telemetry(drone_id)
-        return tele is not None and tele.state == "servicing"
 
     async def _hold_in_air(self, m: ActiveMission, cause: ActiveMission) -> None:
         held = False

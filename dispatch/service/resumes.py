@@ -6,18 +6,19 @@ column over where it hovers until it goes on, then the rest of its route; the mo
 one command lead ahead, later if that keeps the route clear of the others and the battery affords
 the hover. The ``resume`` command names the moment and the latest one the intent allows: a drone
 it reaches too late refuses it and holds on, and a new intent with twice the lead is worked out.
-A replacement that cannot keep clear has the right of way over flights not yet in the air
-(:meth:`Resumes.give_way`).
+A replacement that cannot keep clear has the right of way (:meth:`Resumes.give_way`): over
+flights not yet in the air, which wait or are planned again, and over flights in the air, which
+hold where they are and go on once their own route is clear of it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
-from dispatch.lifecycle import GROUND_STATES
-from dispatch.service.commander import Commander, resume_id
+from dispatch.lifecycle import GROUND_STATES, FlightState
+from dispatch.service.commander import Commander, hold_id, resume_id
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flight_intents import FlightIntents, met_by
 from dispatch.service.flights import Flights
@@ -27,7 +28,7 @@ from dispatch.service.timing import StartLatency
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Store
 from fleet.clock import Clock
-from fleet.messages import RESUME_WINDOW_PASSED, Resume
+from fleet.messages import RESUME_WINDOW_PASSED, Hold, Resume
 from routing.intents import OperationalIntent
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,10 @@ class Resumes:
         # resume that comes too late is refused and sent again with twice the lead).
         self.lead_s = settings.start_lead_s
         self.latency = StartLatency()  # resumes' latencies: a slow link makes the lead longer
+        # Checks a mission against the zones again (set by the steering): a zone scan skips a
+        # mission while it is steered, as while it gives way in the air.
+        self.recheck: Callable[[ActiveMission], None] | None = None
+        self.air_yields = 0  # flights held in the air for another's right of way (monotonic)
 
     async def resume(
         self,
@@ -68,6 +73,7 @@ class Resumes:
         *,
         finishing_s: float = 0.0,
         may_hold: bool = True,
+        air_gives_way: bool = True,
     ) -> float:
         """Tell the drone of ``m``, held at ``where`` for steering number ``n``, to fly the rest of its
         route (old or new) on a fresh intent; the seconds it holds on first.
@@ -77,7 +83,8 @@ class Resumes:
         if needed (and ``may_hold``, as long as its battery affords) to keep clear of the others.
         The resume names that moment (``resume_at``) and the latest its intent allows
         (``resume_by``): a drone it reaches too late refuses it and holds on, and a new intent with
-        a longer lead is worked out."""
+        a longer lead is worked out. When no such hold keeps it clear, the flights it meets give way
+        (:meth:`give_way`; those in the air only if ``air_gives_way``)."""
         rest = rest_of_route(self.picture.airspace, where, m.waypoints, m.stops, m.reached_at)
         margin = timedelta(seconds=self.intents.params.intents.timing_margin_s)
         lead = max(self.lead_s, self.latency.lead())
@@ -90,7 +97,7 @@ class Resumes:
             hold = await self.intents.rerouted(
                 m, where, rest, now, on_ground=False, finishing_s=finishing_s, lead_s=lead, max_hold_s=most
             )
-            await self.give_way(m.spec.intent)
+            await self.give_way(m.spec.intent, air=air_gives_way)
             at = now + timedelta(seconds=hold)
             cmd = Resume(
                 drone_id=m.drone_id,
@@ -112,21 +119,26 @@ class Resumes:
         log.error("%s: no resume reached the drone within its window; it holds", m.mission_id)
         return hold
 
-    async def give_way(self, intent: OperationalIntent | None) -> None:
+    async def give_way(self, intent: OperationalIntent | None, *, air: bool = True) -> None:
         """A drone in the air that could not keep clear of every other intent has the right of way
-        over the flights that have not left the ground and whose intents meet ``intent``: one
-        whose start has not gone out is checked again just before it does and moved to a later
-        slot clear of the others (:mod:`dispatch.service.planning`); one whose start went out (its
-        drone waits on the ground for its take-off time) is given up on its drone before it takes
-        off (audited ``gave_way``, naming the drone in the air; its work is planned again)."""
+        over the flights whose intents meet ``intent``.
+
+        One that has not left the ground and whose start has not gone out is checked again just
+        before it does and moved to a later slot clear of the others (:mod:`dispatch.service.planning`);
+        one whose start went out (its drone waits on the ground for its take-off time) is given up
+        on its drone before it takes off (audited ``gave_way``, naming the drone in the air; its work
+        is planned again). With ``air``, one in the air (and not steered already) is told to hold
+        where it is, then resumed once its own route is clear (:meth:`resume`, which gives way to
+        no one in the air in turn); audited ``gave_way`` with ``in_air``."""
         if intent is None:
             return
+        spots = self.intents.landing_spots()
         waiting = [
             (o.mission_id, o.spec.intent)
             for o in self.picture.missions.values()
             if o.state in GROUND_STATES and not o.aborting and o.spec.intent is not None
         ]
-        for mid in met_by(intent, waiting, self.intents.landing_spots()) if waiting else []:
+        for mid in met_by(intent, waiting, spots) if waiting else []:
             o = self.picture.missions.get(mid)
             if o is None or o.state not in GROUND_STATES or o.aborting:
                 continue
@@ -137,3 +149,56 @@ class Resumes:
             payload = {"to_drone": intent.drone_id}
             await self.store.note("flight", mid, "gave_way", actor=self.actor, payload=payload)
             await self.flights.abort(o, f"gave way on the ground to {intent.drone_id} in the air")
+        if not air:
+            return
+        flying = [
+            (o.mission_id, o.spec.intent)
+            for o in self.picture.missions.values()
+            if yields_in_air(o) and o.drone_id != intent.drone_id and o.spec.intent is not None
+        ]
+        for mid in met_by(intent, flying, spots) if flying else []:
+            self.flights.spawn(self._hold_and_resume(self.picture.missions[mid], intent.drone_id), "give-way")
+
+    async def _hold_and_resume(self, o: ActiveMission, to_drone: str) -> None:
+        """Hold ``o``'s drone where it is, for ``to_drone`` in the air, and resume it on an intent
+        clear of the others (that drone's among them) as soon as its battery affords."""
+        if o.steer.locked():
+            return  # being steered: its steering works out an intent clear of the others
+        async with o.steer:
+            gone = o.mission_id not in self.picture.missions
+            if gone or not yields_in_air(o) or self.picture.servicing(o.drone_id):
+                return
+            o.rerouting = True  # zone scans and conformance leave it alone, as for a steering
+            try:
+                n = o.reroutes = o.reroutes + 1
+                expires = self.commander.expiry()
+                cmd = Hold(drone_id=o.drone_id, cmd_id=hold_id(o.mission_id, n), expires_at=expires)
+                ack = await self.commander.send_new(cmd, o.mission_id)
+                if ack is None or not ack.accepted:
+                    log.info("hold of %s for %s refused: %s", o.mission_id, to_drone, ack and ack.reason)
+                    return
+                self.air_yields += 1
+                log.warning("%s holds in the air: it gives way to %s", o.mission_id, to_drone)
+                payload = {"to_drone": to_drone, "in_air": True, "cmd_id": cmd.cmd_id}
+                await self.store.note("flight", o.mission_id, "gave_way", actor=self.actor, payload=payload)
+                where, finishing = await self._where(o, ack.ts)
+                if where is not None:
+                    await self.resume(o, n, where, finishing_s=finishing, air_gives_way=False)
+            finally:
+                o.rerouting = False
+                if self.recheck is not None and o.mission_id in self.picture.missions:
+                    self.recheck(o)
+
+    async def _where(self, o: ActiveMission, after: datetime) -> tuple[tuple[float, float] | None, float]:
+        """Where ``o``'s drone holds (its first sample after ``after``, else the latest position
+        known) and the seconds of a pad service it finishes there first."""
+        try:
+            tele = await self.flights.telemetry_after(o.drone_id, after)
+        except TimeoutError:
+            return self.picture.position(o.drone_id), 0.0
+        return (tele.lon, tele.lat), self.intents.finishing(o.drone_id, tele, o.waypoints)
+
+
+def yields_in_air(o: ActiveMission) -> bool:
+    """Whether a mission's drone can give way in the air: flying its route, not steered."""
+    return o.state == FlightState.FLYING and not o.aborting and not o.rerouting

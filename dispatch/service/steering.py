@@ -113,6 +113,7 @@ class Steering:
         self.zone_lock = asyncio.Lock()  # zone loads, scans and plan commits one at a time
         self.intents = FlightIntents(store, picture, deconfliction_params(settings, clock), self.actor)
         self.resumes = Resumes(store, clock, picture, commander, flights, self.intents, settings)
+        self.resumes.recheck = self.recheck
 
     def wake(self) -> None:
         """Ask for a planning round soon."""
