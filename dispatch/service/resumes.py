@@ -154,7 +154,7 @@ class Resumes:
         flying = [
             (o.mission_id, o.spec.intent)
             for o in self.picture.missions.values()
-            if yields_in_air(o) and o.drone_id != intent.drone_id and o.spec.intent is not None
+            if yields_in_air(o) and o.spec.intent is not None
         ]
         for mid in met_by(intent, flying, spots) if flying else []:
             self.flights.spawn(self._hold_and_resume(self.picture.missions[mid], intent.drone_id), "give-way")
