@@ -460,6 +460,13 @@ def _extract(
     return routes, arrivals
 
 
+def search_floor_s(instance: Instance) -> float:
+    """The least search time of one run: :data:`MIN_SEARCH_S`, less on a small instance (10 ms and
+    :data:`MIN_SEARCH_S_PER_VISIT` per request or customer to place)."""
+    visits = len(instance.pairs) + len(instance.node_penalty)
+    return min(MIN_SEARCH_S, 0.01 + MIN_SEARCH_S_PER_VISIT * visits)
+
+
 def _run(
     instance: Instance,
     config: SearchConfig,
@@ -471,14 +478,11 @@ def _run(
 ) -> tuple[list[list[int]], list[list[int]], bool] | None:
     """Routes, arrivals and whether the warm start was used; None when nothing was found. The
     search ends at ``until`` (``time.time()``): the model's build counts against the limit (it
-    takes seconds on a city's round), though the search gets at least :data:`MIN_SEARCH_S` (less on a
-    small instance: :data:`MIN_SEARCH_S_PER_VISIT` per request or customer, and 10 ms)."""
+    takes seconds on a city's round), though the search gets at least :func:`search_floor_s`."""
     with stage("model build"):
         model = _build(instance, max_active=max_active, soft_penalty=soft_penalty)
     start = _initial_assignment(model, instance, initial) if initial else None
-    visits = len(instance.pairs) + len(instance.node_penalty)
-    floor = min(MIN_SEARCH_S, 0.01 + MIN_SEARCH_S_PER_VISIT * visits)
-    params = _parameters(config, max(floor, until - time.time()), first=start is None)
+    params = _parameters(config, max(search_floor_s(instance), until - time.time()), first=start is None)
     with stage("search"):
         if start is not None:
             result = model.routing.SolveFromAssignmentWithParameters(start, params)

@@ -48,3 +48,21 @@ async def test_rounds_take_the_requests_due_first_and_clear_the_backlog(
             assert next(e.at for e in later.entries if e.payload.get("to") == "planned") >= planned_at
         assert not system.sim.breaches
         assert (await store.verify_audit()).ok
+
+
+async def test_the_tick_leaves_a_filing_in_progress_to_its_filer(
+    store: Store, broker, prefix: str, solver_pool: SolverPool
+) -> None:
+    # The tick decides requests left ``submitted`` by others; one this process is filing is on
+    # its way through intake (claimed too, it would be decided twice under the write lock).
+    async with running_system(store, broker, prefix, drones=2, speed=150.0, pool=solver_pool) as system:
+        d = system.dispatcher
+        left = (await store.requests.create(request("tax-bureau", "longan-district"), actor="x")).request.id
+        with d.filing():
+            filed = await store.requests.create(request("market-bureau", "jiefang-road"), actor="y")
+            mine = filed.request.id
+            await d._intake_pending()  # as the tick would
+            seen = await states(store, [left, mine])
+            assert seen[left] == "accepted" and seen[mine] == "submitted", seen
+        await d._intake_pending()
+        assert (await states(store, [mine]))[mine] == "accepted"

@@ -16,7 +16,7 @@ import pytest
 from routing.engine import InvalidInstanceError, NoSolutionFound, choose_engine, solve
 from routing.engine_evaluation import check_solution, objective
 from routing.instance import FORBIDDEN, Instance, Solution, VehicleSpec
-from routing.ortools_engine import arc_removals
+from routing.ortools_engine import MIN_SEARCH_S, arc_removals, search_floor_s
 
 SECONDS = 1.0
 
@@ -289,3 +289,16 @@ def test_the_arcs_removed_from_the_model_are_every_forbidden_pair_of_indices() -
                 expected.setdefault(i, []).extend(to_indices.get(b, []))
         got = arc_removals(forbidden, from_indices, to_indices)
         assert {i: sorted(js) for i, js in got.items()} == {i: sorted(js) for i, js in expected.items() if js}
+
+
+def test_the_search_floor_shrinks_with_the_work_of_a_small_instance() -> None:
+    # A search whose model build ate its time still gets a floor; on a round of a few requests the
+    # full floor, paid by each of the lateness search's two runs, was most of the round.
+    def floor(n_pairs: int) -> float:
+        points = [(float(k), 0.0) for k in range(1 + 2 * n_pairs)]
+        pairs = [(1 + 2 * k, 2 + 2 * k) for k in range(n_pairs)]
+        return search_floor_s(make_instance(points, [VehicleSpec(start=0, end=0, capacity=5)], pairs=pairs))
+
+    assert floor(1) < floor(6) < MIN_SEARCH_S
+    assert floor(6) <= MIN_SEARCH_S / 2
+    assert floor(40) == MIN_SEARCH_S  # a city's round keeps the whole floor
