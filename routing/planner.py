@@ -94,7 +94,13 @@ def _culprits(prep: Prepared, plan: Plan, violations: list[Violation]) -> set[st
 
 
 def _without(route: list[NodeInfo], removed: set[str]) -> list[NodeInfo]:
+    """``route`` without the visits of the requests ``removed``; empty when it then visits no
+    request at all (port visits alone would fly the drone to another port for nothing, and such a
+    trip, with no request to leave out, is one deconfliction could not drop: the validator could
+    then repair nothing, and the whole round would fail)."""
     kept = [s for s in route if s.kind not in (PICKUP_NODE, DROPOFF_NODE) or s.ref not in removed]
+    if not any(s.kind in (PICKUP_NODE, DROPOFF_NODE) for s in kept):
+        return []
     # Two port copies in a row would make an empty repositioning trip: keep the later one.
     return [
         s
@@ -205,7 +211,7 @@ def plan(
                 rid, Reason.NO_CAPACITY.value, "feasible alone, not with the fleet and time available now"
             )
         )
-    stops = [mapping.stops(route) for route in solution.routes]
+    stops = [_without(mapping.stops(route), set()) for route in solution.routes]
     result = realise_and_repair(
         prep,
         stops,

@@ -157,3 +157,33 @@ def test_the_planner_sends_the_drone_to_the_port_instead_of_leaving_a_request_ou
     # Without the visit the trip cannot be placed: a request is left out.
     done = deconflict(prep, _assemble(prep, [route], candidates, [], "hand-made"), [hover])
     assert done.dropped
+
+
+def test_a_route_left_with_port_visits_only_flies_nothing() -> None:
+    # The route flies to port Q first, then serves "a". "a" cannot be placed (another drone hovers
+    # over its pickup), and neither can the flight to Q (another drone holds Q's column): left
+    # with its port visit alone, the drone would fly a trip with no request in it that
+    # deconfliction cannot place and the validator cannot repair, and the round would fail.
+    desc = fleet(drones=1)
+    q_lon, q_lat = at_m(-3000, 0)
+    desc["ports"].append({"id": "Q", "lon": q_lon, "lat": q_lat, "drones": []})
+    p = problem([], desc, [request("a", BLOCKED, at_m(1500, 2000), deadline=20)])
+    prep = prepare(p)
+    candidates = {r.id: precheck(prep, r).candidate for r in p.requests}
+    assert all(candidates.values())
+    route = [
+        NodeInfo(RELOAD_NODE, prep.port_site["Q"], "Q"),
+        NodeInfo(PICKUP_NODE, prep.pickup_site["a"], "a", -1, 500),
+        NodeInfo(DROPOFF_NODE, prep.dropoff_site["a"], "a", -1, 500),
+    ]
+    assert _without(route, {"a"}) == [], "port visits alone are no route"
+    frame = intent_frame(p.fleet)
+    held = [
+        hold_intent("X", BLOCKED, 100.0, T0, 40 * 60, frame),
+        hold_intent("Y", (q_lon, q_lat), 100.0, T0, 4 * 3600, frame),
+    ]
+    result = realise_and_repair(prep, [route], candidates, [], "hand-made", active_intents=held)
+    assert result.served == ()
+    assert [(u.request_id, u.reason) for u in result.unserved] == [("a", "deconfliction")]
+    assert result.drones == (), "the drone stays at its port"
+    assert validate_plan(p, result, active_intents=held) == []
