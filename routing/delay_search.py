@@ -90,8 +90,17 @@ def forbidden(
     if near_v:
         v, w = np.concatenate(near_v), np.concatenate(near_w)
         if len(v):
+            reach = v[:, 4] + w[:, 4]
+            # Boxes apart by more than the two radii cannot meet: most pairs sharing a cell.
+            box = (
+                (np.minimum(v[:, 0], v[:, 2]) - reach < np.maximum(w[:, 0], w[:, 2]))
+                & (np.minimum(w[:, 0], w[:, 2]) - reach < np.maximum(v[:, 0], v[:, 2]))
+                & (np.minimum(v[:, 1], v[:, 3]) - reach < np.maximum(w[:, 1], w[:, 3]))
+                & (np.minimum(w[:, 1], w[:, 3]) - reach < np.maximum(v[:, 1], v[:, 3]))
+            )
+            v, w, reach = v[box], w[box], reach[box]
             gap = segment_distances(v[:, 0:2], v[:, 2:4], w[:, 0:2], w[:, 2:4])
-            hit = gap < v[:, 4] + w[:, 4]
+            hit = gap < reach
             out += zip((w[hit, 7] - v[hit, 8]).tolist(), (w[hit, 8] - v[hit, 7]).tolist(), strict=True)
     for k, same_port in at_port.items():
         u = volumes[k]

@@ -32,6 +32,7 @@ from routing.intents import PORT_SLOT_S, OperationalIntent, SeparationMinima, Vo
 from routing.problem import PORT, START, Trip
 
 CELL_M = 500.0
+Arr = np.ndarray
 
 
 class _Cell:
@@ -121,20 +122,34 @@ def segment_distance(
 
 def segment_distances(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
     """:func:`segment_distance` of many pairs at once (each argument an ``(n, 2)`` array)."""
+    ax, ay, bx, by = a[:, 0], a[:, 1], b[:, 0], b[:, 1]
+    cx, cy, dx, dy = c[:, 0], c[:, 1], d[:, 0], d[:, 1]
+    crossing = (_orient(ax, ay, bx, by, cx, cy) * _orient(ax, ay, bx, by, dx, dy) < 0) & (
+        _orient(cx, cy, dx, dy, ax, ay) * _orient(cx, cy, dx, dy, bx, by) < 0
+    )
+    squared = np.minimum(
+        np.minimum(_point_seg_sq(ax, ay, cx, cy, dx, dy), _point_seg_sq(bx, by, cx, cy, dx, dy)),
+        np.minimum(_point_seg_sq(cx, cy, ax, ay, bx, by), _point_seg_sq(dx, dy, ax, ay, bx, by)),
+    )
+    out: np.ndarray = np.sqrt(squared)
+    out[crossing] = 0.0
+    return out
 
-    def point_seg(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
-        qr = r - q
-        n = np.einsum("ij,ij->i", qr, qr)
-        t = np.clip(np.einsum("ij,ij->i", p - q, qr) / np.where(n == 0, 1.0, n), 0.0, 1.0)
-        t = np.where(n == 0, 0.0, t)
-        return np.hypot(*(p - q - t[:, None] * qr).T)
 
-    def orient(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
-        return (q[:, 0] - p[:, 0]) * (r[:, 1] - p[:, 1]) - (q[:, 1] - p[:, 1]) * (r[:, 0] - p[:, 0])
+# By components (one array per coordinate): several times faster than on rows of pairs.
+def _orient(px: Arr, py: Arr, qx: Arr, qy: Arr, rx: Arr, ry: Arr) -> Arr:
+    return (qx - px) * (ry - py) - (qy - py) * (rx - px)
 
-    crossing = (orient(a, b, c) * orient(a, b, d) < 0) & (orient(c, d, a) * orient(c, d, b) < 0)
-    near = np.minimum.reduce([point_seg(a, c, d), point_seg(b, c, d), point_seg(c, a, b), point_seg(d, a, b)])
-    return np.where(crossing, 0.0, near)
+
+def _point_seg_sq(px: Arr, py: Arr, qx: Arr, qy: Arr, rx: Arr, ry: Arr) -> Arr:
+    """Squared distances from the points ``p`` to the segments ``q``-``r``."""
+    ux, uy = rx - qx, ry - qy
+    n = ux * ux + uy * uy
+    wx, wy = px - qx, py - qy
+    t = np.clip((wx * ux + wy * uy) / np.where(n == 0.0, 1.0, n), 0.0, 1.0)
+    t[n == 0.0] = 0.0
+    ex, ey = wx - t * ux, wy - t * uy
+    return ex * ex + ey * ey
 
 
 def volumes_intersect(v: Volume, w: Volume) -> bool:
