@@ -17,8 +17,9 @@ raises :class:`PlanningError`; an invalid plan is never returned.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from routing.deconflict import DeconflictionParams, Replay, deconflict
 from routing.engine import EngineError, solve
@@ -29,12 +30,20 @@ from routing.prepared import Prepared, ProblemError, prepare
 from routing.problem import DROPOFF, PICKUP, DronePlan, Eta, Plan, PlanningProblem, Unserved
 from routing.round_fleet import round_fleet
 from routing.schedule import realise
-from routing.second_pass import plan_in_chunks, plan_left_out
+from routing.second_pass import Draft, plan_in_chunks, plan_left_out
 from routing.stages import stage
 from routing.validate import Violation, validate_plan
 from routing.wind_energy import drones_in_wind
 
-__all__ = ["DeconflictionParams", "PlanningError", "ProblemError", "plan", "realise_and_repair"]
+__all__ = [
+    "DeconflictionParams",
+    "Draft",
+    "PlanningError",
+    "ProblemError",
+    "draft",
+    "plan",
+    "realise_and_repair",
+]
 
 
 class PlanningError(RuntimeError):
@@ -145,27 +154,21 @@ def plan(
     """
     if chunk_size is not None and len(problem.requests) > chunk_size:
 
-        def part(sub: PlanningProblem, active: Sequence[OperationalIntent], share: float) -> Plan:
-            try:
-                return _part(sub, active, share)
-            except PlanningError as exc:  # this chunk only: the rest of the round still flies
-                why = f"its part of a large round found no valid plan: {exc}"
-                left = tuple(Unserved(r.id, Reason.NO_CAPACITY.value, why) for r in sub.requests)
-                return Plan(at=sub.at, drones=(), served=(), unserved=left)
+        def part(sub: PlanningProblem, active: Sequence[OperationalIntent], share: float) -> Draft:
+            if second_pass:  # each part with its own second pass: checked as it is planned
+                return _part(sub, lambda: plan(sub, **options(share, active)))
+            return _part(sub, lambda: draft(sub, **options(share, active)))
 
-        def _part(sub: PlanningProblem, active: Sequence[OperationalIntent], share: float) -> Plan:
-            return plan(
-                sub,
-                seconds=share,
-                workers=workers,
-                seed=seed,
-                engine=engine,
-                reloads_per_port=reloads_per_port,
-                active_intents=active,
-                deconfliction=deconfliction,
-                second_pass=second_pass,
-                chunk_size=None,
-            )
+        def options(share: float, active: Sequence[OperationalIntent]) -> dict[str, Any]:
+            return {
+                "seconds": share,
+                "workers": workers,
+                "seed": seed,
+                "engine": engine,
+                "reloads_per_port": reloads_per_port,
+                "active_intents": active,
+                "deconfliction": deconfliction,
+            } | ({"second_pass": True, "chunk_size": None} if second_pass else {})
 
         separation = None if deconfliction is None else deconfliction.intents
         return plan_in_chunks(
@@ -176,51 +179,18 @@ def plan(
             active_intents=active_intents,
             separation=separation,
         )
-    with stage("round fleet"):
-        problem = round_fleet(problem)  # the drones this round's requests need, not the whole fleet
-    with stage("matrices"):
-        prep = prepare(problem)
-    onboard = {r for s in prep.starts for r in s.onboard}
-    unserved: list[Unserved] = []
-    candidates: dict[str, Candidate] = {}
-    with stage("pre-checks"):
-        for req in problem.requests:
-            if req.id in onboard:
-                continue
-            verdict = precheck(prep, req)
-            if verdict.candidate is not None:
-                candidates[req.id] = verdict.candidate
-            else:
-                assert verdict.reason is not None
-                unserved.append(Unserved(req.id, verdict.reason.value, verdict.detail))
-    with stage("instance"):
-        mapping = build_instance(prep, list(candidates.values()), reloads_per_port=reloads_per_port)
     # With a second pass, both passes share ``seconds``: the first search gives up a fifth.
     first_s = seconds * (1 - SECOND_PASS_SHARE) if second_pass and deconfliction is not None else seconds
-    try:
-        with stage("solve"):
-            solution = solve(
-                mapping.instance, time_limit_s=first_s, workers=workers, seed=seed, engine=engine
-            )
-    except EngineError as exc:  # e.g. documents on board that no route can deliver
-        raise PlanningError(f"the engine found no plan: {exc}", []) from exc
-    for k in solution.dropped_pairs:
-        rid = mapping.pair_request[k]
-        unserved.append(
-            Unserved(
-                rid, Reason.NO_CAPACITY.value, "feasible alone, not with the fleet and time available now"
-            )
-        )
-    stops = [_without(mapping.stops(route), set()) for route in solution.routes]
-    result = realise_and_repair(
-        prep,
-        stops,
-        candidates,
-        unserved,
-        solution.engine,
+    result = draft(
+        problem,
+        seconds=first_s,
+        workers=workers,
+        seed=seed,
+        engine=engine,
+        reloads_per_port=reloads_per_port,
         active_intents=active_intents,
         deconfliction=deconfliction,
-    )
+    ).finish(None)
     if deconfliction is None or not second_pass:
         return result
 
@@ -240,6 +210,91 @@ def plan(
 
     return plan_left_out(
         problem, result, again, active_intents=active_intents, separation=deconfliction.intents
+    )
+
+
+def _part(sub: PlanningProblem, make: Callable[[], Draft | Plan]) -> Draft:
+    """One part of a large round: its draft, or all its requests unserved if it has no valid plan
+    (the rest of the round still flies)."""
+
+    def left(exc: PlanningError) -> Plan:
+        why = f"its part of a large round found no valid plan: {exc}"
+        out = tuple(Unserved(r.id, Reason.NO_CAPACITY.value, why) for r in sub.requests)
+        return Plan(at=sub.at, drones=(), served=(), unserved=out)
+
+    try:
+        made = make()
+    except PlanningError as exc:
+        return Draft.checked(left(exc))
+    if isinstance(made, Plan):
+        return Draft.checked(made)
+
+    def finish(violations: list[Violation] | None) -> Plan:
+        try:
+            return made.finish(violations)
+        except PlanningError as exc:
+            return left(exc)
+
+    return replace(made, finish=finish)
+
+
+def draft(
+    problem: PlanningProblem,
+    *,
+    seconds: float = 5.0,
+    workers: int = 1,
+    seed: int = 0,
+    engine: str = "auto",
+    reloads_per_port: int | None = None,
+    active_intents: Sequence[OperationalIntent] = (),
+    deconfliction: DeconflictionParams | None = DeconflictionParams(),  # noqa: B008 (frozen)
+) -> Draft:
+    """:func:`plan` in one search (no chunks, no second pass), up to the validator's check: the
+    routes timed and deconflicted, with the check and the repair still to do (:class:`Draft`:
+    ``draft(...).finish(None)`` is the validated plan). Raises :class:`PlanningError` when the
+    engine finds no plan."""
+    with stage("round fleet"):
+        problem = round_fleet(problem)  # the drones this round's requests need, not the whole fleet
+    with stage("matrices"):
+        prep = prepare(problem)
+    onboard = {r for s in prep.starts for r in s.onboard}
+    unserved: list[Unserved] = []
+    candidates: dict[str, Candidate] = {}
+    with stage("pre-checks"):
+        for req in problem.requests:
+            if req.id in onboard:
+                continue
+            verdict = precheck(prep, req)
+            if verdict.candidate is not None:
+                candidates[req.id] = verdict.candidate
+            else:
+                assert verdict.reason is not None
+                unserved.append(Unserved(req.id, verdict.reason.value, verdict.detail))
+    with stage("instance"):
+        mapping = build_instance(prep, list(candidates.values()), reloads_per_port=reloads_per_port)
+    try:
+        with stage("solve"):
+            solution = solve(
+                mapping.instance, time_limit_s=seconds, workers=workers, seed=seed, engine=engine
+            )
+    except EngineError as exc:  # e.g. documents on board that no route can deliver
+        raise PlanningError(f"the engine found no plan: {exc}", []) from exc
+    for k in solution.dropped_pairs:
+        rid = mapping.pair_request[k]
+        unserved.append(
+            Unserved(
+                rid, Reason.NO_CAPACITY.value, "feasible alone, not with the fleet and time available now"
+            )
+        )
+    stops = [_without(mapping.stops(route), set()) for route in solution.routes]
+    return _drafted(
+        prep,
+        stops,
+        candidates,
+        unserved,
+        solution.engine,
+        active_intents=active_intents,
+        deconfliction=deconfliction,
     )
 
 
@@ -327,30 +382,55 @@ def realise_and_repair(
     a whole trip, that trip's requests; documents on board are never taken out) and reports them
     ``no_capacity``. Raises :class:`PlanningError` when violations remain that no removal fixes.
     """
+    return _drafted(
+        prep, stops, candidates, unserved, solver, active_intents=active_intents, deconfliction=deconfliction
+    ).finish(None)
+
+
+def _drafted(
+    prep: Prepared,
+    stops: list[list[NodeInfo]],
+    candidates: dict[str, Candidate],
+    unserved: list[Unserved],
+    solver: str,
+    *,
+    active_intents: Sequence[OperationalIntent],
+    deconfliction: DeconflictionParams | None,
+) -> Draft:
+    """:func:`realise_and_repair` up to its first check, the rest left to the draft's ``finish``."""
     problem = prep.problem
     unserved = list(unserved)
     separation = None if deconfliction is None else deconfliction.intents
     replay = Replay()
-    result, stops = _deconflicted(
+    first, stops = _deconflicted(
         prep, stops, candidates, unserved, solver, active_intents, deconfliction, replay
     )
-    for _ in range(len(candidates) + 2):
+
+    def check(result: Plan) -> list[Violation]:
         with stage("validation"):
-            violations = validate_plan(problem, result, active_intents=active_intents, separation=separation)
-        if not violations:
-            return result
-        removed = _culprits(prep, result, violations)
-        if not removed:
-            break
-        by_request = {v.request_id: v for v in violations if v.request_id is not None}
-        for rid in sorted(removed):
-            why = by_request.get(rid) or violations[0]
-            unserved.append(
-                Unserved(rid, Reason.NO_CAPACITY.value, f"repaired out: {why.kind}: {why.detail}")
+            return validate_plan(problem, result, active_intents=active_intents, separation=separation)
+
+    def finish(violations: list[Violation] | None) -> Plan:
+        result, now = first, stops
+        for _ in range(len(candidates) + 2):
+            if violations is None:
+                violations = check(result)
+            if not violations:
+                return result
+            removed = _culprits(prep, result, violations)
+            if not removed:
+                break
+            by_request = {v.request_id: v for v in violations if v.request_id is not None}
+            for rid in sorted(removed):
+                why = by_request.get(rid) or violations[0]
+                unserved.append(
+                    Unserved(rid, Reason.NO_CAPACITY.value, f"repaired out: {why.kind}: {why.detail}")
+                )
+            now = [_without(route, removed) for route in now]
+            result, now = _deconflicted(
+                prep, now, candidates, unserved, solver, active_intents, deconfliction, replay
             )
-        stops = [_without(route, removed) for route in stops]
-        result, stops = _deconflicted(
-            prep, stops, candidates, unserved, solver, active_intents, deconfliction, replay
-        )
-    violations = validate_plan(problem, result, active_intents=active_intents, separation=separation)
-    raise PlanningError("the planner could not produce a valid plan", violations)
+            violations = None
+        raise PlanningError("the planner could not produce a valid plan", check(result))
+
+    return Draft(first, finish, problem, tuple(active_intents), separation)

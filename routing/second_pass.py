@@ -19,15 +19,16 @@ of the chunks before leave off and against their intents. Pure: no I/O, no event
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from routing.check_process import CheckProcess
 from routing.feasibility import Reason
 from routing.intents import IntentParams, OperationalIntent
 from routing.problem import DronePlan, DroneState, Plan, PlanningProblem, Unserved
 from routing.requests import Request
 from routing.stages import stage
-from routing.validate import validate_plan
+from routing.validate import Violation, validate_plan
 
 Solve = Callable[[PlanningProblem, Sequence[OperationalIntent]], Plan]
 
@@ -141,40 +142,90 @@ def plan_left_out(
     return result if both is None else both
 
 
-ChunkSolve = Callable[[PlanningProblem, Sequence[OperationalIntent], float], Plan]
+@dataclass(frozen=True)
+class Draft:
+    """A plan timed and deconflicted, before the validator's check (:func:`routing.planner.draft`):
+    :meth:`check` runs the check (``validate_plan(problem, plan, active_intents=active,
+    separation=separation)``); ``finish(violations)`` repairs the plan given its check's
+    violations (None: it checks first) and returns the valid plan. ``finish`` is called once.
+    ``problem`` None: the plan is already checked."""
+
+    plan: Plan
+    finish: Callable[[list[Violation] | None], Plan]
+    problem: PlanningProblem | None = None
+    active: tuple[OperationalIntent, ...] = ()
+    separation: IntentParams | None = None
+
+    @classmethod
+    def checked(cls, plan: Plan) -> Draft:
+        """A plan already checked: nothing left to do."""
+        return cls(plan, lambda _violations: plan)
+
+    def check(self) -> list[Violation]:
+        """The validator's violations of the plan (none for a plan already checked)."""
+        if self.problem is None:
+            return []
+        with stage("validation"):
+            return validate_plan(
+                self.problem, self.plan, active_intents=self.active, separation=self.separation
+            )
+
+
+ChunkDraft = Callable[[PlanningProblem, Sequence[OperationalIntent], float], Draft]
 
 
 def plan_in_chunks(
     problem: PlanningProblem,
-    solve: ChunkSolve,
+    draft: ChunkDraft,
     *,
     size: int,
     seconds: float,
     active_intents: Sequence[OperationalIntent] = (),
     separation: IntentParams | None = None,
 ) -> Plan:
-    """Plan ``problem``'s requests ``size`` at a time with ``solve(sub, active, seconds)``, the
+    """Plan ``problem``'s requests ``size`` at a time with ``draft(sub, active, seconds)``, the
     time shared evenly: documents on board and urgent requests first, then by deadline. Each
     chunk starts every drone where the plan so far leaves it, against the intents in force and the
-    ones placed. The whole is validated once at the end; if refused, the longest valid prefix of
-    chunks is kept and the chunks after it are left unserved (``no_capacity``)."""
+    ones placed.
+
+    Each chunk's draft is checked in another process while the next chunk is planned on top of it
+    (:mod:`routing.check_process`); when the check fails, the draft is repaired and the next chunk
+    planned again on top of the repaired one. The whole is validated once more at the end; if
+    refused, the longest valid prefix of chunks is kept and the chunks after it are left unserved
+    (``no_capacity``)."""
     onboard = {r for st in problem.drone_states for r in st.onboard}
     ordered = sorted(problem.requests, key=lambda r: (r.id not in onboard, not r.urgent, r.deadline, r.id))
     chunks = [ordered[i : i + size] for i in range(0, len(ordered), size)]
     share = seconds / max(1, len(chunks))
 
-    def part(sub: PlanningProblem, active: Sequence[OperationalIntent]) -> Plan:
-        return solve(sub, active, share)
+    def on_top(base: Plan | None, chunk: list[Request]) -> Draft:
+        if base is None:
+            return draft(replace(problem, requests=tuple(chunk), previous_plan=None), active_intents, share)
+        sub = replace(
+            problem, requests=tuple(chunk), drone_states=states_after(problem, base), previous_plan=None
+        )
+        return draft(sub, (*active_intents, *base.intents), share)
 
-    # Each part is validated by ``solve`` against the intents in force and the parts before it, so
-    # the merges are checked once, at the end; only if that fails are they checked one by one.
-    result = part(replace(problem, requests=tuple(chunks[0]), previous_plan=None), active_intents)
-    steps = [result]
+    steps: list[Plan] = []  # the plan after each chunk, checked
+    checker = CheckProcess.shared() if len(chunks) > 1 else None
+    pending = on_top(None, chunks[0])
     for chunk in chunks[1:]:
-        both = extended(problem, result, chunk, part, active_intents=active_intents, check=False)
-        assert both is not None  # not checked here: never refused
-        result = both
-        steps.append(result)
+        base = steps[-1] if steps else None
+        aside = None
+        if checker is not None and pending.problem is not None:
+            aside = checker.submit(pending.problem, pending.plan, pending.active, pending.separation)
+        following = on_top(merged_onto(base, pending.plan), chunk)
+        violations = checker.result(aside) if checker is not None else None
+        if violations is None:
+            violations = pending.check()
+        if violations:  # planned on top of a draft the check refused: again on top of its repair
+            steps.append(merged_onto(base, pending.finish(violations)))
+            following = on_top(steps[-1], chunk)
+        else:
+            steps.append(merged_onto(base, pending.finish([])))
+        pending = following
+    steps.append(merged_onto(steps[-1] if steps else None, pending.finish(None)))
+    result = steps[-1]
     with stage("validation"):
         valid = not _violations(problem, result, active_intents, separation)
     if valid:
@@ -193,3 +244,8 @@ def plan_in_chunks(
     rest = chunks[good + 1 :] if good is not None else chunks
     left = tuple(Unserved(r.id, Reason.NO_CAPACITY.value, why) for chunk in rest for r in chunk)
     return replace(kept, unserved=kept.unserved + left)
+
+
+def merged_onto(base: Plan | None, part: Plan) -> Plan:
+    """``part`` after ``base`` (:func:`merged`), or ``part`` alone."""
+    return part if base is None else merged(base, part)

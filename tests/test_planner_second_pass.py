@@ -10,9 +10,9 @@ from itertools import pairwise
 from bench.bench_city import city_problem
 from bench.bench_deconfliction import with_layers
 from routing.intents import OperationalIntent
-from routing.planner import plan
-from routing.problem import Plan, PlanningProblem
-from routing.second_pass import left_out, plan_in_chunks
+from routing.planner import draft, plan
+from routing.problem import PlanningProblem
+from routing.second_pass import Draft, left_out, plan_in_chunks
 from routing.validate import validate_plan
 
 
@@ -63,12 +63,12 @@ def test_a_chunk_whose_merge_is_invalid_is_left_out_with_those_after_it() -> Non
     problem = city_problem(3, n_requests=45, n_drones=8, n_ports=2, n_pads=10, size_m=7000.0, n_zones=5)
     calls: list[int] = []
 
-    def solve(sub: PlanningProblem, active: Sequence[OperationalIntent], seconds: float) -> Plan:
+    def solve(sub: PlanningProblem, active: Sequence[OperationalIntent], seconds: float) -> Draft:
         calls.append(len(calls))
         if len(calls) == 2:
             sub = replace(sub, drone_states=problem.drone_states)
             active = ()
-        return plan(sub, seconds=seconds, seed=1, active_intents=active, chunk_size=None)
+        return draft(sub, seconds=seconds, seed=1, active_intents=active)
 
     whole = plan_in_chunks(problem, solve, size=15, seconds=1.5)
     assert len(calls) == 3

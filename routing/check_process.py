@@ -1,0 +1,104 @@
+"""A process that checks a large round's chunks while this one plans the next.
+
+A round planned in chunks (:func:`routing.second_pass.plan_in_chunks`) checks each chunk with the
+validator before the next chunk starts from where it leaves the drones. The next chunk is instead
+planned on top of the chunk's draft at once, and the check runs meanwhile in this other process,
+on the machine's other core: OR-Tools holds the interpreter lock while it searches, so a thread
+could not run beside it. A check that fails (rare: the draft is deconflicted by construction) has
+the chunk repaired and the next one planned again.
+
+The process is spawned (like the engine's extra workers: the caller's ``__main__`` must be
+import-safe) by the first round planned in chunks, its imports done while that round's first chunk
+is planned, and serves the rounds after it (:meth:`CheckProcess.shared`); it dies with this
+process (:mod:`routing.processes`). If it cannot run, every check is made here instead, as
+without it: the same plan, later. Pure: no I/O, no event loop.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from concurrent.futures import Future
+from types import TracebackType
+
+from routing.intents import IntentParams, OperationalIntent
+from routing.problem import Plan, PlanningProblem
+from routing.processes import spawn_pool
+from routing.stages import stage
+from routing.validate import Violation, validate_plan
+
+
+def _check(payload: bytes) -> list[Violation]:
+    """The worker's task: the validator on a pickled ``(problem, plan, active, separation)``."""
+    problem, plan, active, separation = pickle.loads(payload)
+    return validate_plan(problem, plan, active_intents=active, separation=separation)
+
+
+def _ready() -> bool:
+    """Nothing: a first task, so that the worker imports the validator before it is needed."""
+    return True
+
+
+class CheckProcess:
+    """One worker process running :func:`routing.validate.validate_plan`; a context manager."""
+
+    _shared: CheckProcess | None = None
+
+    @classmethod
+    def shared(cls) -> CheckProcess:
+        """This process's check process, started on first use (again if it broke)."""
+        if cls._shared is None or cls._shared.broken:
+            if cls._shared is not None:
+                cls._shared.close()
+            cls._shared = cls()
+        return cls._shared
+
+    def __init__(self) -> None:
+        self._pool = spawn_pool(1)
+        self._pool.submit(_ready)
+        self.broken = False  # set once it failed: the checks are then made here
+
+    def submit(
+        self,
+        problem: PlanningProblem,
+        plan: Plan,
+        active: Sequence[OperationalIntent],
+        separation: IntentParams | None,
+    ) -> Future[list[Violation]] | None:
+        """Start the check of ``plan`` (None if the process is broken: check it here)."""
+        if self.broken:
+            return None
+        # Pickled here, not by the pool's feeder thread: that thread would hold the interpreter
+        # lock in turns with this one's planning, and every short native call of the planner
+        # (numpy, shapely) would then wait for it (measured: the next chunk's matrices +50 %).
+        with stage("validation"):
+            payload = pickle.dumps((problem, plan, tuple(active), separation), pickle.HIGHEST_PROTOCOL)
+        try:
+            return self._pool.submit(_check, payload)
+        except RuntimeError:  # the pool broke (a BrokenProcessPool is one)
+            self.broken = True
+            return None
+
+    def result(self, future: Future[list[Violation]] | None) -> list[Violation] | None:
+        """The check's violations, waiting for them (a "validation" stage: the time this process
+        waited); None if the process failed to make it."""
+        if future is None:
+            return None
+        with stage("validation"):
+            try:
+                return future.result()
+            except Exception:
+                self.broken = True
+                return None
+
+    def close(self) -> None:
+        """Stop the worker (a check still running is abandoned)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> CheckProcess:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

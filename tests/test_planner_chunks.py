@@ -1,0 +1,77 @@
+"""A round planned in chunks: each chunk's draft is checked in another process while the next
+chunk is planned on top of it; a draft the check refuses is repaired and the next chunk planned
+again on top of the repair (``routing.second_pass.plan_in_chunks``, ``routing.check_process``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bench.bench_city import city_problem
+from routing.check_process import CheckProcess
+from routing.intents import OperationalIntent
+from routing.planner import draft
+from routing.problem import Plan, PlanningProblem
+from routing.second_pass import Draft, plan_in_chunks
+from routing.validate import Violation, validate_plan
+
+
+def _problem() -> PlanningProblem:
+    return city_problem(3, n_requests=45, n_drones=8, n_ports=2, n_pads=10, size_m=7000.0, n_zones=5)
+
+
+def test_a_draft_the_check_refuses_is_repaired_and_the_next_chunk_planned_again() -> None:
+    problem = _problem()
+    calls: list[tuple[str, ...]] = []  # the requests of each chunk drafted, in order
+    handed: list[list[Violation] | None] = []
+
+    def solve(sub: PlanningProblem, active: Sequence[OperationalIntent], seconds: float) -> Draft:
+        calls.append(tuple(r.id for r in sub.requests))
+        made = draft(sub, seconds=seconds, seed=1, active_intents=active)
+        if len(calls) > 1:
+            return made
+        # The first chunk's draft loses the intent of one trip: the check must refuse it.
+        broken = replace(made.plan, intents=made.plan.intents[1:])
+
+        def finish(violations: list[Violation] | None) -> Plan:
+            handed.append(violations)
+            return made.finish(None)  # "repaired": the draft as planned
+
+        return replace(made, plan=broken, finish=finish)
+
+    whole = plan_in_chunks(problem, solve, size=15, seconds=1.5)
+    assert [v.kind for v in handed[0] or []] == ["intent_missing"], handed
+    # The second chunk was planned on top of the refused draft, then again on top of its repair.
+    assert len(calls) == 4 and calls[1] == calls[2] and calls[0] != calls[1] != calls[3]
+    assert validate_plan(problem, whole) == []
+    ids = [*whole.served, *(u.request_id for u in whole.unserved)]
+    assert sorted(ids) == sorted(r.id for r in problem.requests)
+
+
+def test_the_check_process_finds_what_the_validator_finds_here() -> None:
+    problem = _problem()
+    made = draft(replace(problem, requests=problem.requests[:10]), seconds=0.5, seed=1)
+    assert made.problem is not None and made.plan.intents
+    broken = replace(made.plan, intents=made.plan.intents[1:])
+    checker = CheckProcess()
+    try:
+        assert checker._pool.submit(os.getpid).result() != os.getpid(), "checks run in another process"
+        for plan in (made.plan, broken):
+            there = checker.result(checker.submit(made.problem, plan, made.active, made.separation))
+            here = validate_plan(made.problem, plan, active_intents=made.active, separation=made.separation)
+            assert there == here
+        assert here, "the broken plan has violations"
+    finally:
+        checker.close()
+
+
+def test_a_check_process_that_cannot_run_leaves_the_checks_to_this_one() -> None:
+    problem = _problem()
+    made = draft(replace(problem, requests=problem.requests[:10]), seconds=0.5, seed=1)
+    assert made.problem is not None
+    checker = CheckProcess()
+    checker.close()
+    assert checker.submit(made.problem, made.plan, made.active, made.separation) is None
+    assert checker.broken
+    assert CheckProcess.shared() is not checker
