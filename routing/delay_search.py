@@ -26,7 +26,7 @@ import numpy as np
 from routing.intents import Volume
 from routing.separation import IntentIndex, port_id, segment_distances
 
-WINDOW_S = 60.0
+WINDOW_S = 600.0
 
 
 class Shape:
