@@ -116,6 +116,8 @@ class _Checker:
             for z in problem.zones
         }
         self.onboard_at_start = {rid: s.drone_id for s in problem.drone_states for rid in s.onboard}
+        # Zones in force at every time need no test of each leg's times (most of a city's zones).
+        self.always = {z.id for z in problem.zones if z.valid_from is None and z.valid_to is None}
 
     def add(self, kind: str, detail: str, **where: object) -> None:
         # ``where`` only ever holds Violation's location fields (drone_id, request_id, trip, seq).
@@ -176,7 +178,7 @@ class _Checker:
         return [
             z
             for z in self.problem.zones
-            if z.active_during(start, max(start, end))
+            if (z.id in self.always or z.active_during(start, max(start, end)))
             and (column_overlaps(z, altitude) if column else z.blocks_altitude(altitude))
         ]
 
@@ -189,7 +191,7 @@ class _Checker:
         return [
             z
             for z in self.problem.zones
-            if z.active_during(start, max(start, end))
+            if (z.id in self.always or z.active_during(start, max(start, end)))
             and z.floor_m <= area.ceiling_m
             and (z.ceiling_m is None or z.ceiling_m >= area.clearance_m)
         ]
