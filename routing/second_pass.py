@@ -119,9 +119,14 @@ def _violations(
     separation: IntentParams | None,
 ) -> bool:
     """Whether the validator refuses ``plan``, checked against the requests it accounts for."""
-    ids = {*plan.served, *(u.request_id for u in plan.unserved)}
-    so_far = replace(problem, requests=tuple(r for r in problem.requests if r.id in ids))
+    so_far = _so_far(problem, plan)
     return bool(validate_plan(so_far, plan, active_intents=active_intents, separation=separation))
+
+
+def _so_far(problem: PlanningProblem, plan: Plan) -> PlanningProblem:
+    """``problem`` with only the requests ``plan`` accounts for (served or not)."""
+    ids = {*plan.served, *(u.request_id for u in plan.unserved)}
+    return replace(problem, requests=tuple(r for r in problem.requests if r.id in ids))
 
 
 def plan_left_out(
@@ -190,9 +195,9 @@ def plan_in_chunks(
 
     Each chunk's draft is checked in another process while the next chunk is planned on top of it
     (:mod:`routing.check_process`); when the check fails, the draft is repaired and the next chunk
-    planned again on top of the repaired one. The whole is validated once more at the end; if
-    refused, the longest valid prefix of chunks is kept and the chunks after it are left unserved
-    (``no_capacity``)."""
+    planned again on top of the repaired one. The whole is validated once more at the end (there
+    too, while the last chunk is checked here); if refused, the longest valid prefix of chunks is
+    kept and the chunks after it are left unserved (``no_capacity``)."""
     onboard = {r for st in problem.drone_states for r in st.onboard}
     ordered = sorted(problem.requests, key=lambda r: (r.id not in onboard, not r.urgent, r.deadline, r.id))
     chunks = [ordered[i : i + size] for i in range(0, len(ordered), size)]
@@ -214,7 +219,8 @@ def plan_in_chunks(
         aside = None
         if checker is not None and pending.problem is not None:
             aside = checker.submit(pending.problem, pending.plan, pending.active, pending.separation)
-        following = on_top(merged_onto(base, pending.plan), chunk)
+        top = merged_onto(base, pending.plan)
+        following = on_top(top, chunk)
         violations = checker.result(aside) if checker is not None else None
         if violations is None:
             violations = pending.check()
@@ -222,13 +228,25 @@ def plan_in_chunks(
             steps.append(merged_onto(base, pending.finish(violations)))
             following = on_top(steps[-1], chunk)
         else:
-            steps.append(merged_onto(base, pending.finish([])))
+            pending.finish([])
+            steps.append(top)  # the very plan the next chunk was planned on (its intents indexed)
         pending = following
-    steps.append(merged_onto(steps[-1] if steps else None, pending.finish(None)))
-    result = steps[-1]
-    with stage("validation"):
-        valid = not _violations(problem, result, active_intents, separation)
-    if valid:
+    # The last chunk is checked here while the whole, as drafted, is validated in the other process.
+    base = steps[-1] if steps else None
+    top = merged_onto(base, pending.plan)
+    aside = None
+    if checker is not None and pending.problem is not None:
+        aside = checker.submit(_so_far(problem, top), top, active_intents, separation)
+    finished = pending.finish(None)
+    verdict = checker.result(aside) if checker is not None and finished is pending.plan else None
+    result = top if finished is pending.plan else merged_onto(base, finished)
+    steps.append(result)
+    if verdict is None:
+        with stage("validation"):
+            verdict = validate_plan(
+                _so_far(problem, result), result, active_intents=active_intents, separation=separation
+            )
+    if not verdict:
         return result
     # The longest valid prefix; the chunks after it are left out (each was planned on top of it).
     good = next(

@@ -46,6 +46,11 @@ class _Cell:
         self.items: list[int] = []
         self.longest = 0.0  # the longest window in the cell: how far back a search must look
 
+    def copy(self) -> _Cell:
+        out = _Cell()
+        out.t0s, out.t1s, out.items, out.longest = self.t0s[:], self.t1s[:], self.items[:], self.longest
+        return out
+
 
 class _Grid:
     """Items keyed by the spatial cells their box covers, each cell sorted by time: a query over
@@ -71,6 +76,12 @@ class _Grid:
             cell.t1s.insert(k, t1)
             cell.items.insert(k, item)
             cell.longest = max(cell.longest, t1 - t0)
+
+    def copy(self) -> _Grid:
+        """An independent copy (lists copied: far cheaper than adding the items again)."""
+        out = _Grid(self.cell_m)
+        out.cells = {key: cell.copy() for key, cell in self.cells.items()}
+        return out
 
     def cell_keys(self, bbox: tuple[float, float, float, float]) -> Iterator[tuple[int, int]]:
         """The keys of the cells ``bbox`` covers."""
@@ -209,6 +220,13 @@ class VolumeTable:
         )  # fmt: skip
         self.n += 1
 
+    def copy(self) -> VolumeTable:
+        """An independent copy."""
+        out = VolumeTable()
+        out._rows, out.n = self._rows.copy(), self.n
+        out.drones, out.resources = dict(self.drones), dict(self.resources)
+        return out
+
     @property
     def rows(self) -> np.ndarray:
         """The filled rows (a view: valid until the next :meth:`add`)."""
@@ -243,6 +261,13 @@ class IntentIndex:
         top = cls(base.frame, base.spots, cell_m=base.grid.cell_m)
         top.base = base
         return top
+
+    def copy(self) -> IntentIndex:
+        """An independent copy of this index (over the same ``base``, which is shared)."""
+        out = IntentIndex(self.frame, self.spots, cell_m=self.grid.cell_m)
+        out.grid, out.table, out.base = self.grid.copy(), self.table.copy(), self.base
+        out.volumes, out.intents = self.volumes[:], self.intents[:]
+        return out
 
     def layers(self) -> list[IntentIndex]:
         """This index and the ones under it, the oldest first."""
@@ -302,7 +327,9 @@ def index_of(
 ) -> IntentIndex:
     """A fresh index holding ``intents``, to add more to. The intents of a tuple are indexed once
     and shared (under :meth:`IntentIndex.over`) by the next calls with the same tuple: a round's
-    deconfliction passes and its validation check the same flights in the air."""
+    deconfliction passes and its validation check the same flights in the air. A tuple that
+    begins with the last one's intents (the next chunk of a large round) starts from a copy of
+    its index."""
     spots = spots or {}
     if not isinstance(intents, tuple):
         index = IntentIndex(frame, spots)
@@ -311,12 +338,22 @@ def index_of(
         return index
     held = _last_index[0] if _last_index else None
     if held is None or held[0] is not intents or held[1] is not frame or held[2] != spots:
-        base = IntentIndex(frame, spots)
-        for a in intents:
+        if held is not None and held[1] is frame and held[2] == spots and _extends(intents, held[0]):
+            # The next chunk of a large round: the intents before it, and the ones it placed.
+            base = held[3].copy()
+            new = intents[len(held[0]) :]
+        else:
+            base, new = IntentIndex(frame, spots), intents
+        for a in new:
             base.add(a)
         held = (intents, frame, dict(spots), base)
         _last_index[:] = [held]
     return IntentIndex.over(held[3])
+
+
+def _extends(intents: tuple[OperationalIntent, ...], prefix: tuple[OperationalIntent, ...]) -> bool:
+    """Whether ``intents`` begins with the very intents of ``prefix``."""
+    return len(intents) >= len(prefix) and all(a is b for a, b in zip(intents, prefix, strict=False))
 
 
 def port_id(resource: str | None) -> str:
