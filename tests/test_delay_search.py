@@ -19,7 +19,7 @@ from routing.delay_search import clear, full_spans, least_allowed, least_delay
 from routing.intents import OperationalIntent, Volume
 from routing.planner import plan
 from routing.prepared import prepare
-from routing.separation import IntentIndex, segment_distance, segment_distances
+from routing.separation import IntentIndex, index_of, segment_distance, segment_distances
 from tests.planner_fixtures import at_m, fleet, problem, request
 
 FRAME = LocalFrame.centred_on(114.35, 36.1)
@@ -146,3 +146,28 @@ def test_clear_agrees_with_the_exact_conflict_check(seed: int, spots: int, other
         index.add(_intent(rng, f"D{k}", rng.uniform(0, 600), rng.randint(1, 6), rng.random() < 0.5))
     mine = _intent(rng, "ME", rng.uniform(0, 600), rng.randint(1, 6), rng.random() < 0.7)
     assert clear(index, mine.volumes, "ME") == (not index.conflicts(mine))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), spots=st.integers(1, 3))
+def test_an_index_extended_from_the_last_one_finds_what_a_fresh_one_finds(seed: int, spots: int) -> None:
+    # A large round's next chunk: the intents of the chunks before, then the ones just placed.
+    rng = random.Random(seed)
+    first = tuple(
+        _intent(rng, f"A{k}", rng.uniform(0, 600), rng.randint(1, 6), rng.random() < 0.5) for k in range(12)
+    )
+    more = first + tuple(
+        _intent(rng, f"B{k}", rng.uniform(0, 600), rng.randint(1, 6), rng.random() < 0.5) for k in range(12)
+    )
+    held = index_of(first, FRAME, {"P": spots})
+    extended = index_of(more, FRAME, {"P": spots})
+    assert extended.base is not None and extended.base.base is None and len(extended) == len(more)
+    assert len(index_of(first, FRAME, {"P": spots})) == len(first), "the index extended is a copy"
+    assert len(held) == len(first)
+    fresh = IntentIndex(FRAME, {"P": spots})
+    for a in more:
+        fresh.add(a)
+    for _ in range(10):
+        mine = _intent(rng, "ME", rng.uniform(0, 600), rng.randint(1, 6), rng.random() < 0.7)
+        assert extended.conflicts(mine) == fresh.conflicts(mine)
+        assert clear(extended, mine.volumes, "ME") == clear(fresh, mine.volumes, "ME")
