@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bench.bench_city import city_problem
+from dispatch.service.solver_pool import SolverPool
 from routing.check_process import CheckProcess
 from routing.intents import OperationalIntent
 from routing.planner import draft
@@ -75,3 +76,13 @@ def test_a_check_process_that_cannot_run_leaves_the_checks_to_this_one() -> None
     assert checker.submit(made.problem, made.plan, made.active, made.separation) is None
     assert checker.broken
     assert CheckProcess.shared() is not checker
+
+
+async def test_a_round_in_chunks_planned_in_the_dispatcher_s_worker_is_valid(solver_pool: SolverPool) -> None:
+    # The dispatcher plans in a worker process; a large round's check process is that worker's.
+    problem = city_problem(1, n_requests=170, n_drones=40)
+    result = await solver_pool.plan(problem, 2.0)
+    assert validate_plan(problem, result) == []
+    ids = [*result.served, *(u.request_id for u in result.unserved)]
+    assert sorted(ids) == sorted(r.id for r in problem.requests)
+    assert len(result.served) > 100
