@@ -8,10 +8,10 @@ could not run beside it. A check that fails (rare: the draft is deconflicted by 
 the chunk repaired and the next one planned again.
 
 The process is spawned (like the engine's extra workers: the caller's ``__main__`` must be
-import-safe) by the first round planned in chunks, its imports done while that round's first chunk
-is planned, and serves the rounds after it (:meth:`CheckProcess.shared`); it dies with this
-process (:mod:`routing.processes`). If it cannot run, every check is made here instead, as
-without it: the same plan, later. Pure: no I/O, no event loop.
+import-safe) when a round in chunks starts, its imports done while the first chunk is planned,
+and closed when the round ends (one kept for later rounds held up the exit of the dispatcher's
+planning worker); it dies with this process (:mod:`routing.processes`). If it cannot run, every
+check is made here instead, as without it: the same plan, later. Pure: no I/O, no event loop.
 """
 
 from __future__ import annotations
@@ -41,17 +41,6 @@ def _ready() -> bool:
 
 class CheckProcess:
     """One worker process running :func:`routing.validate.validate_plan`; a context manager."""
-
-    _shared: CheckProcess | None = None
-
-    @classmethod
-    def shared(cls) -> CheckProcess:
-        """This process's check process, started on first use (again if it broke)."""
-        if cls._shared is None or cls._shared.broken:
-            if cls._shared is not None:
-                cls._shared.close()
-            cls._shared = cls()
-        return cls._shared
 
     def __init__(self) -> None:
         self._pool = spawn_pool(1)

@@ -211,8 +211,24 @@ def plan_in_chunks(
         )
         return draft(sub, (*active_intents, *base.intents), share)
 
+    checker = CheckProcess() if len(chunks) > 1 else None
+    try:
+        return _in_chunks(problem, chunks, on_top, checker, active_intents, separation)
+    finally:
+        if checker is not None:
+            checker.close()
+
+
+def _in_chunks(
+    problem: PlanningProblem,
+    chunks: list[list[Request]],
+    on_top: Callable[[Plan | None, list[Request]], Draft],
+    checker: CheckProcess | None,
+    active_intents: Sequence[OperationalIntent],
+    separation: IntentParams | None,
+) -> Plan:
+    """:func:`plan_in_chunks` once its chunks are made."""
     steps: list[Plan] = []  # the plan after each chunk, checked
-    checker = CheckProcess.shared() if len(chunks) > 1 else None
     pending = on_top(None, chunks[0])
     for chunk in chunks[1:]:
         base = steps[-1] if steps else None
