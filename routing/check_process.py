@@ -19,7 +19,6 @@ from __future__ import annotations
 import pickle
 from collections.abc import Sequence
 from concurrent.futures import Future
-from types import TracebackType
 
 from routing.intents import IntentParams, OperationalIntent
 from routing.problem import Plan, PlanningProblem
@@ -40,7 +39,7 @@ def _ready() -> bool:
 
 
 class CheckProcess:
-    """One worker process running :func:`routing.validate.validate_plan`; a context manager."""
+    """One worker process running :func:`routing.validate.validate_plan`."""
 
     def __init__(self) -> None:
         self._pool = spawn_pool(1)
@@ -83,11 +82,3 @@ class CheckProcess:
     def close(self) -> None:
         """Stop the worker (a check still running is abandoned)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def __enter__(self) -> CheckProcess:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -152,23 +152,24 @@ def plan(
     Raises :class:`ProblemError` for an inconsistent problem and :class:`PlanningError` if no
     valid plan could be made.
     """
+    common: dict[str, Any] = {
+        "workers": workers,
+        "seed": seed,
+        "engine": engine,
+        "reloads_per_port": reloads_per_port,
+        "deconfliction": deconfliction,
+    }
     if chunk_size is not None and len(problem.requests) > chunk_size:
 
         def part(sub: PlanningProblem, active: Sequence[OperationalIntent], share: float) -> Draft:
             if second_pass:  # each part with its own second pass: checked as it is planned
-                return _part(sub, lambda: plan(sub, **options(share, active)))
-            return _part(sub, lambda: draft(sub, **options(share, active)))
-
-        def options(share: float, active: Sequence[OperationalIntent]) -> dict[str, Any]:
-            return {
-                "seconds": share,
-                "workers": workers,
-                "seed": seed,
-                "engine": engine,
-                "reloads_per_port": reloads_per_port,
-                "active_intents": active,
-                "deconfliction": deconfliction,
-            } | ({"second_pass": True, "chunk_size": None} if second_pass else {})
+                return _part(
+                    sub,
+                    lambda: plan(
+                        sub, seconds=share, active_intents=active, second_pass=True, chunk_size=None, **common
+                    ),
+                )
+            return _part(sub, lambda: draft(sub, seconds=share, active_intents=active, **common))
 
         separation = None if deconfliction is None else deconfliction.intents
         return plan_in_chunks(
@@ -181,16 +182,7 @@ def plan(
         )
     # With a second pass, both passes share ``seconds``: the first search gives up a fifth.
     first_s = seconds * (1 - SECOND_PASS_SHARE) if second_pass and deconfliction is not None else seconds
-    result = draft(
-        problem,
-        seconds=first_s,
-        workers=workers,
-        seed=seed,
-        engine=engine,
-        reloads_per_port=reloads_per_port,
-        active_intents=active_intents,
-        deconfliction=deconfliction,
-    ).finish(None)
+    result = draft(problem, seconds=first_s, active_intents=active_intents, **common).finish(None)
     if deconfliction is None or not second_pass:
         return result
 
@@ -198,14 +190,10 @@ def plan(
         return plan(
             problem2,
             seconds=seconds * SECOND_PASS_SHARE,
-            workers=workers,
-            seed=seed,
-            engine=engine,
-            reloads_per_port=reloads_per_port,
             active_intents=active,
-            deconfliction=deconfliction,
             second_pass=False,
             chunk_size=None,
+            **common,
         )
 
     return plan_left_out(

@@ -93,12 +93,10 @@ def extended(
     *,
     active_intents: Sequence[OperationalIntent] = (),
     separation: IntentParams | None = None,
-    check: bool = True,
 ) -> Plan | None:
     """``result`` and ``requests`` planned on top of it by ``solve``: every drone from where and when
     ``result`` leaves it, against the intents in force and ``result``'s. The merged plan, or None
-    when the validator refuses it (checked against the requests the two plans account for;
-    ``check=False``: not checked here, the caller validates)."""
+    when the validator refuses it (checked against the requests the two plans account for)."""
     sub = replace(
         problem,
         requests=tuple(requests),
@@ -107,7 +105,7 @@ def extended(
     )
     part = solve(sub, (*active_intents, *result.intents))
     both = merged(result, part)
-    if not part.served or not check:
+    if not part.served:
         return both  # no trip added: nothing new for the validator to check
     return None if _violations(problem, both, active_intents, separation) else both
 
@@ -259,10 +257,10 @@ def _in_chunks(
     steps.append(result)
     if verdict is None:
         with stage("validation"):
-            verdict = validate_plan(
-                _so_far(problem, result), result, active_intents=active_intents, separation=separation
-            )
-    if not verdict:
+            refused = _violations(problem, result, active_intents, separation)
+    else:
+        refused = bool(verdict)
+    if not refused:
         return result
     # The longest valid prefix; the chunks after it are left out (each was planned on top of it).
     good = next(
