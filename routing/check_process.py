@@ -24,13 +24,13 @@ from routing.intents import IntentParams, OperationalIntent
 from routing.problem import Plan, PlanningProblem
 from routing.processes import spawn_pool
 from routing.stages import stage
-from routing.validate import Violation, validate_plan
+from routing.validate import Part, Violation, validate_plan
 
 
 def _check(payload: bytes) -> list[Violation]:
-    """The worker's task: the validator on a pickled ``(problem, plan, active, separation)``."""
-    problem, plan, active, separation = pickle.loads(payload)
-    return validate_plan(problem, plan, active_intents=active, separation=separation)
+    """The worker's task: the validator on a pickled ``(problem, plan, active, separation, part)``."""
+    problem, plan, active, separation, part = pickle.loads(payload)
+    return validate_plan(problem, plan, active_intents=active, separation=separation, part=part)
 
 
 def _ready() -> bool:
@@ -52,15 +52,17 @@ class CheckProcess:
         plan: Plan,
         active: Sequence[OperationalIntent],
         separation: IntentParams | None,
+        part: Part = "all",
     ) -> Future[list[Violation]] | None:
-        """Start the check of ``plan`` (None if the process is broken: check it here)."""
+        """Start the check of ``plan`` (``part`` of the rules: :func:`routing.validate.validate_plan`);
+        None if the process is broken: check it here."""
         if self.broken:
             return None
         # Pickled here, not by the pool's feeder thread: that thread would hold the interpreter
         # lock in turns with this one's planning, and every short native call of the planner
         # (numpy, shapely) would then wait for it (measured: the next chunk's matrices +50 %).
         with stage("validation"):
-            payload = pickle.dumps((problem, plan, tuple(active), separation), pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps((problem, plan, tuple(active), separation, part), pickle.HIGHEST_PROTOCOL)
         try:
             return self._pool.submit(_check, payload)
         except RuntimeError:  # the pool broke (a BrokenProcessPool is one)

@@ -193,8 +193,9 @@ def plan_in_chunks(
 
     Each chunk's draft is checked in another process while the next chunk is planned on top of it
     (:mod:`routing.check_process`); when the check fails, the draft is repaired and the next chunk
-    planned again on top of the repaired one. The whole is validated once more at the end (there
-    too, while the last chunk is checked here); if refused, the longest valid prefix of chunks is
+    planned again on top of the repaired one. The whole is validated once more at the end (its
+    separation rules there while the last chunk is checked here, the other rules here after it);
+    if refused, the longest valid prefix of chunks is
     kept and the chunks after it are left unserved (``no_capacity``)."""
     onboard = {r for st in problem.drone_states for r in st.onboard}
     ordered = sorted(problem.requests, key=lambda r: (r.id not in onboard, not r.urgent, r.deadline, r.id))
@@ -245,21 +246,26 @@ def _in_chunks(
             pending.finish([])
             steps.append(top)  # the very plan the next chunk was planned on (its intents indexed)
         pending = following
-    # The last chunk is checked here while the whole, as drafted, is validated in the other process.
+    # The last chunk is checked here while the whole, as drafted, is validated: its separation in
+    # the other process (most of the time), the other rules here once the last chunk is checked.
     base = steps[-1] if steps else None
     top = merged_onto(base, pending.plan)
+    whole = _so_far(problem, top)
     aside = None
     if checker is not None and pending.problem is not None:
-        aside = checker.submit(_so_far(problem, top), top, active_intents, separation)
+        aside = checker.submit(whole, top, active_intents, separation, part="separation")
     finished = pending.finish(None)
-    verdict = checker.result(aside) if checker is not None and finished is pending.plan else None
+    refused: bool | None = None
+    if checker is not None and aside is not None and finished is pending.plan:
+        with stage("validation"):
+            others = validate_plan(whole, top, active_intents=active_intents, part="rest")
+        apart = checker.result(aside)
+        refused = None if apart is None else bool(others or apart)
     result = top if finished is pending.plan else merged_onto(base, finished)
     steps.append(result)
-    if verdict is None:
+    if refused is None:  # repaired, or no other process: the whole checked here
         with stage("validation"):
             refused = _violations(problem, result, active_intents, separation)
-    else:
-        refused = bool(verdict)
     if not refused:
         return result
     # The longest valid prefix; the chunks after it are left out (each was planned on top of it).

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 import shapely
 from pyproj import Geod
@@ -489,21 +490,39 @@ def _meet(a: Bounds, b: Bounds) -> bool:
     return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
+Part = Literal["all", "separation", "rest"]
+"""Which rules :func:`validate_plan` checks."""
+
+
 def validate_plan(
     problem: PlanningProblem,
     plan: Plan,
     *,
     active_intents: Sequence[OperationalIntent] = (),
     separation: IntentParams | None = IntentParams(),  # noqa: B008 (frozen)
+    part: Part = "all",
 ) -> list[Violation]:
     """Every rule the plan breaks (empty list: the plan is valid). See the module docstring.
 
     ``separation``: the minima and intent conventions of :mod:`routing.validate_separation`
     (``None``: separation is not checked, for plans made without deconfliction).
     ``active_intents``: intents of flights already flying that no trip may conflict with.
+    ``part``: ``"separation"`` checks only the separation rules, ``"rest"`` every other rule
+    (the two together are ``"all"``: a large plan's check split over two processes).
     """
+    if part == "separation":
+        found: list[Violation] = []
+        if separation is not None:
+
+            def add(kind: str, detail: str, **where: object) -> None:
+                found.append(Violation(kind, detail, **where))  # type: ignore[arg-type]  # as _Checker.add
+
+            check_separation(problem, plan, active_intents, separation, add)
+        return found
     checker = _Checker(problem, plan)
     out = checker.run()
+    if part == "rest":
+        separation = None
     if problem.terrain is not None:
         wind = problem.wind
         flight_wh = None

@@ -67,6 +67,30 @@ def test_the_check_process_finds_what_the_validator_finds_here() -> None:
         checker.close()
 
 
+def test_the_separation_part_and_the_rest_together_find_what_the_whole_check_finds() -> None:
+    # The end of a round in chunks splits the whole plan's check over two processes.
+    problem = _problem()
+    made = draft(replace(problem, requests=problem.requests[:10]), seconds=0.5, seed=1)
+    assert made.problem is not None and made.plan.served
+    # Broken both ways: an intent lost (a separation rule), a served request without an ETA.
+    served = made.plan.served[0]
+    etas = {r: t for r, t in made.plan.etas.items() if r != served}
+    broken = replace(made.plan, intents=made.plan.intents[1:], etas=etas)
+    kw = {"active_intents": made.active, "separation": made.separation}
+    whole = validate_plan(made.problem, broken, **kw)
+    apart = validate_plan(made.problem, broken, part="separation", **kw)
+    rest = validate_plan(made.problem, broken, part="rest", **kw)
+    assert {v.kind for v in apart} == {"intent_missing"}
+    assert "missing_eta" in {v.kind for v in rest} and "intent_missing" not in {v.kind for v in rest}
+    assert sorted(map(repr, whole)) == sorted(map(repr, rest + apart))
+    checker = CheckProcess()
+    try:
+        aside = checker.submit(made.problem, broken, made.active, made.separation, "separation")
+        assert checker.result(aside) == apart
+    finally:
+        checker.close()
+
+
 def test_a_check_process_that_cannot_run_leaves_the_checks_to_this_one() -> None:
     problem = _problem()
     made = draft(replace(problem, requests=problem.requests[:10]), seconds=0.5, seed=1)
