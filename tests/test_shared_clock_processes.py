@@ -17,7 +17,6 @@ import pytest
 
 from fleet.clock import SharedClock
 from fleet.connection import BrokerAddress
-from fleet.embedded_broker import free_port
 from fleet.messages import Telemetry, decode
 from tests.conftest import EXAMPLES, REPO
 
@@ -69,14 +68,13 @@ async def test_serve_and_simulate_share_simulated_time(
 ) -> None:
     clock = SharedClock.starting_now(SPEED, datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     db = f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"
-    port = free_port()
     common = ["--broker", broker.url, "--prefix", prefix, *clock.to_args()]
     serve = await _spawn(
         "serve",
         "--db",
         db,
         "--port",
-        str(port),
+        "0",  # it picks a free port and names it (one picked here could be taken meanwhile)
         "--client-id",
         f"clock-{prefix.split('/')[0]}",
         *common,
@@ -86,7 +84,7 @@ async def test_serve_and_simulate_share_simulated_time(
         "simulate", "--fleet", str(EXAMPLES / "fleet.json"), *common, log=tmp_path / "simulate.err"
     )
     try:
-        await _line_starting(serve, "serving on ", tmp_path / "serve.err")
+        base_url = (await _line_starting(serve, "serving on ", tmp_path / "serve.err")).split()[2]
         await _line_starting(sim, "6 drones on ", tmp_path / "simulate.err")
         keys_log = tmp_path / "keys.err"
         keys = await _spawn("keys", "create", "--operator", env={"DATABASE_URL": db}, log=keys_log)
@@ -96,7 +94,7 @@ async def test_serve_and_simulate_share_simulated_time(
         simulator = await _telemetry_offsets(broker, prefix, clock, 20)
         service: list[float] = []
         headers = {"Authorization": f"Bearer {token.decode().strip()}"}
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
             for _ in range(5):
                 before = time.time()
                 r = await http.get("/api/v1/area", headers=headers)
