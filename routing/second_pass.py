@@ -195,8 +195,8 @@ def plan_in_chunks(
     (:mod:`routing.check_process`); when the check fails, the draft is repaired and the next chunk
     planned again on top of the repaired one. The whole is validated once more at the end (its
     separation rules there while the last chunk is checked here, the other rules here after it);
-    if refused, the longest valid prefix of chunks is
-    kept and the chunks after it are left unserved (``no_capacity``)."""
+    if refused, the longest valid prefix of chunks is kept and the chunks after it are left
+    unserved (``no_capacity``)."""
     onboard = {r for st in problem.drone_states for r in st.onboard}
     ordered = sorted(problem.requests, key=lambda r: (r.id not in onboard, not r.urgent, r.deadline, r.id))
     chunks = [ordered[i : i + size] for i in range(0, len(ordered), size)]

@@ -27,7 +27,7 @@ within 1e-4 relative (plus 1e-3 Wh), payloads within 1e-6; waypoints within
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -97,11 +97,22 @@ def _geo_distance(a: tuple[float, float], b: tuple[float, float]) -> float:
     return float(_GEOD.inv(a[0], a[1], b[0], b[1])[2])
 
 
+def _adder(out: list[Violation]) -> Callable[..., None]:
+    """``add(kind, detail, **where)``: append a violation to ``out`` (the checks' common sink)."""
+
+    def add(kind: str, detail: str, **where: object) -> None:
+        # ``where`` only ever holds Violation's location fields (drone_id, request_id, trip, seq).
+        out.append(Violation(kind, detail, **where))  # type: ignore[arg-type]  # see above
+
+    return add
+
+
 class _Checker:
     def __init__(self, problem: PlanningProblem, plan: Plan) -> None:
         self.problem = problem
         self.plan = plan
         self.out: list[Violation] = []
+        self.add = _adder(self.out)
         self.requests = {r.id: r for r in problem.requests}
         self.ports = {p.id: (p.lon, p.lat) for p in problem.fleet.ports}
         self.drones = {d.id: d for d in problem.fleet.drones}
@@ -119,10 +130,6 @@ class _Checker:
         self.onboard_at_start = {rid: s.drone_id for s in problem.drone_states for rid in s.onboard}
         # Zones in force at every time need no test of each leg's times (most of a city's zones).
         self.always = {z.id for z in problem.zones if z.valid_from is None and z.valid_to is None}
-
-    def add(self, kind: str, detail: str, **where: object) -> None:
-        # ``where`` only ever holds Violation's location fields (drone_id, request_id, trip, seq).
-        self.out.append(Violation(kind, detail, **where))  # type: ignore[arg-type]  # see above
 
     # -- accounting ---------------------------------------------------------------------------
     def accounting(self) -> None:
@@ -513,11 +520,7 @@ def validate_plan(
     if part == "separation":
         found: list[Violation] = []
         if separation is not None:
-
-            def add(kind: str, detail: str, **where: object) -> None:
-                found.append(Violation(kind, detail, **where))  # type: ignore[arg-type]  # as _Checker.add
-
-            check_separation(problem, plan, active_intents, separation, add)
+            check_separation(problem, plan, active_intents, separation, _adder(found))
         return found
     checker = _Checker(problem, plan)
     out = checker.run()
