@@ -203,6 +203,11 @@ def validate_instance(instance: Instance) -> None:
     for node, pen in instance.node_penalty.items():
         if pen is not None and not 0 <= pen <= limit:
             fail(f"node_penalty[{node}] = {pen} outside [0, 1e15]")
+    for node, spans in instance.forbidden.items():
+        if not 0 <= node < n or node in depots:
+            fail(f"forbidden: node {node} is not a visit node")
+        if any(lo > hi for lo, hi in spans) or list(spans) != sorted(spans):
+            fail(f"forbidden[{node}]: spans must be [lo, hi] with lo <= hi, in order")
     for node, (_, coefficient) in instance.lateness_cost.items():
         if not 0 <= node < n or node in depots:
             fail(f"lateness_cost: node {node} is not a visit node")

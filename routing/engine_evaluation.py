@@ -33,7 +33,8 @@ def route_distance(instance: Instance, vehicle: int, route: list[int]) -> int:
 
 def earliest_arrivals(instance: Instance, vehicle: int, route: list[int]) -> list[int]:
     """When each visit of ``route`` starts at the earliest: leave the start at its start time, wait
-    only for a window to open (the schedule OR-Tools' cumul minimisation picks)."""
+    only for a window to open or a forbidden span to end (the schedule OR-Tools' cumul
+    minimisation picks)."""
     spec = instance.vehicles[vehicle]
     tt = instance.travel_time[spec.matrix_class]
     windows = instance.time_windows
@@ -42,6 +43,9 @@ def earliest_arrivals(instance: Instance, vehicle: int, route: list[int]) -> lis
     prev = spec.start
     for node in route:
         t = max(t + int(tt[prev, node]), int(windows[node, 0]))
+        for lo, hi in instance.forbidden.get(node, ()):  # sorted: a span may push into the next
+            if lo <= t <= hi:
+                t = hi + 1
         out.append(t)
         prev = node
     return out
@@ -209,6 +213,8 @@ def _check_route(
             time = max(time, lo)
         if not lo <= time <= hi:
             problems.append(f"vehicle {v}: arrival {time} at {b} outside [{lo}, {hi}]")
+        if any(a <= time <= z for a, z in instance.forbidden.get(b, ())):
+            problems.append(f"vehicle {v}: visit of {b} starts at {time}, a forbidden time")
         if energy is not None and spec.energy_capacity is not None:
             used += int(energy[a, b])
             if used > spec.energy_capacity:

@@ -25,6 +25,8 @@ Conventions
   ``coefficient * (t - bound)`` to the objective (a cost on time, in ``distance`` units per time
   unit; OR-Tools' soft upper bound of the time cumul). Routes are timed at their earliest for it:
   no route gains by waiting. Benchmark instances leave it empty (distance only).
+- ``forbidden`` maps a visit node to closed spans ``[lo, hi]`` inside its window at which its visit
+  may not start (a pad held by another flight): the visit starts before or after each.
 - ``Solution.routes`` include the reload nodes visited (they split the trips); ``arrival`` is when
   the visit starts: the arrival, or the opening of the window after a wait.
 - ``routing.engine.solve`` is the entry point; ``routing.engine_evaluation.check_solution``
@@ -76,6 +78,7 @@ class Instance:
     node_penalty: dict[int, int | None] = field(default_factory=dict)  # unpaired visits (VRPTW customers)
     initial_routes: list[list[int]] | None = None  # warm start: per vehicle, nodes between start and end
     lateness_cost: dict[int, tuple[int, int]] = field(default_factory=dict)  # node -> (bound, cost per unit)
+    forbidden: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # node -> closed spans
 
     @property
     def n_nodes(self) -> int:

@@ -222,6 +222,9 @@ def _build(
         routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(v)))
     for node, (bound, coefficient) in instance.lateness_cost.items():
         time_dim.SetCumulVarSoftUpperBound(manager.NodeToIndex(node), int(bound), int(coefficient))
+    for node, spans in instance.forbidden.items():
+        for lo, hi in spans:
+            time_dim.CumulVar(manager.NodeToIndex(node)).RemoveInterval(int(lo), int(hi))
 
     demand_eval = routing.RegisterUnaryTransitVector([int(d) for d in instance.demand])
     routing.AddDimensionWithVehicleCapacity(

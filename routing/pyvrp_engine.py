@@ -55,6 +55,8 @@ def pyvrp_unsupported(instance: Instance) -> list[str]:
         reasons.append("warm start")
     if instance.lateness_cost:
         reasons.append("lateness costs")
+    if instance.forbidden:
+        reasons.append("forbidden visit times")
     return reasons
 
 

@@ -302,3 +302,21 @@ def test_the_search_floor_shrinks_with_the_work_of_a_small_instance() -> None:
     assert floor(1) < floor(6) < MIN_SEARCH_S
     assert floor(6) <= MIN_SEARCH_S / 2
     assert floor(40) == MIN_SEARCH_S  # a city's round keeps the whole floor
+
+
+def test_a_visit_never_starts_in_a_forbidden_span_and_the_check_catches_one() -> None:
+    # Straight out along a line: node 1 would be visited at 10, node 2 at 20; node 1 is forbidden
+    # from 5 to 50 (a pad held by another flight), so its visit starts before 5 or after 50.
+    points = [(0, 0), (10, 0), (20, 0)]
+    inst = make_instance(
+        points, [VehicleSpec(0, 0, 10)], pairs=[(1, 2)], windows={1: (8, 200)}, forbidden={1: [(5, 50)]}
+    )
+    assert choose_engine(inst) == "ortools"
+    sol = feasible(inst, solve(inst, time_limit_s=SECONDS, workers=1))
+    at = dict(zip(sol.routes[0], sol.arrival[0], strict=True))
+    assert not 5 <= at[1] <= 50 and at[2] >= at[1] + 10
+    moved = Solution(sol.routes, [[10, 20]], sol.objective, sol.distance, [], [], sol.engine, 0.0)
+    assert any("forbidden time" in p for p in check_solution(inst, moved))
+    reversed_span = make_instance(points, [VehicleSpec(0, 0, 10)], pairs=[(1, 2)], forbidden={1: [(9, 5)]})
+    with pytest.raises(InvalidInstanceError, match="forbidden"):
+        solve(reversed_span, time_limit_s=SECONDS, workers=1)
