@@ -31,6 +31,7 @@ import numpy as np
 from fleet.description import TAIL_WIND_FLOOR
 from routing.feasibility import Candidate
 from routing.instance import FORBIDDEN, Instance, VehicleSpec
+from routing.matrices import Network
 from routing.prepared import Prepared
 from routing.problem import DROPOFF, PICKUP, PORT, Plan
 
@@ -290,6 +291,10 @@ def _class_arcs(
         en[:, j] = np.ceil(to_home * model.wh_per_km * home_wind + np.where(at_port, 0.0, home_climb))
         forbid[:, j] = ~allowed
         forbid[is_start & (np.array([nd.vehicle for nd in nodes]) != nodes[j].vehicle), j] = True
+        if prep.starts[nodes[j].vehicle].until_s is not None:
+            _back_to_its_port(
+                prep, net, nodes[j].vehicle, int(j), nodes, site, service, (dist, tt, en), forbid
+            )
     np.fill_diagonal(forbid, False)
     for m in (dist, tt, en):
         np.fill_diagonal(m, 0)
@@ -298,6 +303,63 @@ def _class_arcs(
     for m in (dist, tt, en):
         m[forbid] = FORBIDDEN
     return _Arcs(dist.astype(np.int64), tt.astype(np.int64), en.astype(np.int64), max(longest, 1))
+
+
+def _back_to_its_port(
+    prep: Prepared,
+    net: Network,
+    v: int,
+    j: int,
+    nodes: list[NodeInfo],
+    site: np.ndarray,
+    service: np.ndarray,
+    matrices: tuple[np.ndarray, np.ndarray, np.ndarray],
+    forbid: np.ndarray,
+) -> None:
+    """Arcs into the end ``j`` of drone ``v`` in a window (``until_s``): its route ends at the port
+    it stands at (where its next planned trip leaves from), not at the nearest one: from that
+    port's copies at no cost, from a drop-off (or its start) by the flight there."""
+    dist, tt, en = matrices
+    model = net.model
+    port = prep.starts[v].port
+    assert port is not None
+    home = prep.port_site[port]
+    length = net.length_m[site, home]
+    climb = np.array([net.climb_wh(int(i), home) for i in site])
+    wind = np.array([net.wind_factor(int(i), home) for i in site])
+    ours = np.array([nd.kind == RELOAD_NODE and nd.ref == port for nd in nodes])
+    ours[v] = True
+    ours[j] = True
+    flown = np.where(ours, 0.0, length)
+    dist[:, j] = np.ceil(flown)
+    tt[:, j] = np.where(ours, 0.0, service + np.ceil(length / model.cruise_speed_mps))
+    en[:, j] = np.ceil(flown * model.wh_per_km * wind + np.where(ours, 0.0, climb))
+    kinds = np.array([nd.kind for nd in nodes])
+    forbid[:, j] |= (kinds == RELOAD_NODE) & ~ours  # another port's copy: not where it must be
+    forbid[:, j] |= ~np.isfinite(flown)
+
+
+def _forbidden(
+    prep: Prepared, nodes: list[NodeInfo], windows: np.ndarray
+) -> dict[int, list[tuple[int, int]]]:
+    """Per visit at a pad the intents in force hold part of the time (:mod:`routing.pad_busy`):
+    the whole seconds inside its window at which it may not start. Documents already on board are
+    delivered whatever the pad's traffic (deconfliction places that trip): no span for them."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for i, nd in enumerate(nodes):
+        busy = prep.busy.get(nd.site) if nd.kind in (PICKUP_NODE, DROPOFF_NODE) and nd.vehicle < 0 else None
+        if not busy:
+            continue
+        lo, hi = int(windows[i, 0]), int(windows[i, 1])
+        spans = [
+            (max(lo, math.floor(a) + 1), min(hi, math.ceil(b) - 1))
+            for a, b in busy
+            if math.ceil(b) - 1 >= lo and math.floor(a) + 1 <= hi
+        ]
+        spans = [(a, b) for a, b in spans if a <= b]
+        if spans and not (spans[0][0] <= lo and spans[-1][1] >= hi and len(spans) == 1):
+            out[i] = spans
+    return out
 
 
 def _home_wind(prep: Prepared, name: str, site: int) -> float:
@@ -350,6 +412,7 @@ def build_instance(
                 start_time=math.ceil(s.available_s),
                 start_load=nodes[v].weight_g,
                 start_energy_used=min(max(used, 0), budget),
+                end_time=None if s.until_s is None else math.floor(s.until_s),
             )
         )
     lateness = _lateness_costs(prep, nodes, windows)
@@ -376,6 +439,7 @@ def build_instance(
         node_penalty={i: None for i in onboard_drops},
         lateness_cost=lateness,
     )
+    instance.forbidden = _forbidden(prep, nodes, windows)
     mapping = Mapping(instance, nodes, [c.request_id for c in candidates], class_keys)
     if prep.problem.previous_plan is not None or any(s.onboard for s in starts):
         instance.initial_routes = warm_start(mapping, prep.problem.previous_plan, prep)

@@ -26,8 +26,9 @@ from routing.engine import EngineError, solve
 from routing.feasibility import Candidate, Reason, precheck
 from routing.intents import OperationalIntent
 from routing.mapping import DROPOFF_NODE, PICKUP_NODE, RELOAD_NODE, NodeInfo, build_instance
+from routing.pad_busy import busy_pads
 from routing.prepared import Prepared, ProblemError, prepare
-from routing.problem import DROPOFF, PICKUP, DronePlan, Eta, Plan, PlanningProblem, Unserved
+from routing.problem import DROPOFF, PICKUP, DronePlan, Eta, Plan, PlanningProblem, Trip, Unserved
 from routing.round_fleet import round_fleet
 from routing.schedule import realise
 from routing.second_pass import Draft, plan_in_chunks, plan_left_out
@@ -55,7 +56,8 @@ class PlanningError(RuntimeError):
 
 
 CHUNK_SIZE = 150  # open requests one search takes at most; larger rounds are planned in chunks
-SECOND_PASS_SHARE = 0.2  # of the solver time, kept for the second pass over the left-out requests
+SECOND_PASS_SHARE = 0.15  # of the solver time, kept for the passes over the left-out requests
+PASSES = 3  # passes over the left-out requests at most (each only while the one before served more)
 
 
 def _assemble(
@@ -95,11 +97,18 @@ def _culprits(prep: Prepared, plan: Plan, violations: list[Violation]) -> set[st
             out.add(v.request_id)
         elif v.drone_id is not None:
             dp = plan.drone(v.drone_id)
-            trips = dp.trips if dp is not None else ()
+            every = dp.trips if dp is not None else ()
+            trips = every
             if v.trip is not None and 1 <= v.trip <= len(trips):
                 trips = (trips[v.trip - 1],)
-            out |= {leg.to_id for trip in trips for leg in trip.legs if leg.to_kind in (PICKUP, DROPOFF)}
+            # A trip without documents (repositioning) is there for its drone's other trips.
+            out |= _served_by(trips) or _served_by(every)
     return out - onboard
+
+
+def _served_by(trips: Sequence[Trip]) -> set[str]:
+    """The requests picked up or delivered on ``trips``."""
+    return {leg.to_id for trip in trips for leg in trip.legs if leg.to_kind in (PICKUP, DROPOFF)}
 
 
 def _without(route: list[NodeInfo], removed: set[str]) -> list[NodeInfo]:
@@ -138,7 +147,8 @@ def plan(
     (the plan then carries no intents and is not checked for separation: for comparisons only).
 
     ``second_pass``: plan the requests deconfliction left out once more, after the trips placed
-    (:mod:`routing.second_pass`, with a fifth of ``seconds``, the first search having the rest):
+    (:mod:`routing.second_pass`: up to ``PASSES`` passes, each while the one before served more,
+    sharing ``SECOND_PASS_SHARE`` of ``seconds``, the first search having the rest):
     more requests served where airspace and pads are busy, for the second pass's preparation,
     deconfliction and check (``python -m bench deconfliction``).
 
@@ -180,24 +190,31 @@ def plan(
             active_intents=active_intents,
             separation=separation,
         )
-    # With a second pass, both passes share ``seconds``: the first search gives up a fifth.
+    # With a second pass, the passes share ``seconds``: the first search gives up SECOND_PASS_SHARE.
     first_s = seconds * (1 - SECOND_PASS_SHARE) if second_pass and deconfliction is not None else seconds
-    result = draft(problem, seconds=first_s, active_intents=active_intents, **common).finish(None)
+    first = draft(problem, seconds=first_s, active_intents=active_intents, **common)
     if deconfliction is None or not second_pass:
-        return result
+        return first.finish(None)
+
+    steered = {**common, "deconfliction": replace(deconfliction, steer_pads=True)}
 
     def again(problem2: PlanningProblem, active: Sequence[OperationalIntent]) -> Plan:
         return plan(
             problem2,
-            seconds=seconds * SECOND_PASS_SHARE,
+            seconds=seconds * SECOND_PASS_SHARE / PASSES,
             active_intents=active,
             second_pass=False,
             chunk_size=None,
-            **common,
+            **steered,
         )
 
     return plan_left_out(
-        problem, result, again, active_intents=active_intents, separation=deconfliction.intents
+        problem,
+        first,
+        again,
+        active_intents=active_intents,
+        separation=deconfliction.intents,
+        passes=PASSES,
     )
 
 
@@ -245,6 +262,8 @@ def draft(
         problem = round_fleet(problem)  # the drones this round's requests need, not the whole fleet
     with stage("matrices"):
         prep = prepare(problem)
+        if deconfliction is not None and deconfliction.steer_pads and active_intents:
+            prep.busy = busy_pads(prep, active_intents, deconfliction.intents)
     onboard = {r for s in prep.starts for r in s.onboard}
     unserved: list[Unserved] = []
     candidates: dict[str, Candidate] = {}

@@ -7,7 +7,7 @@ checks the problem's internal consistency (known drones, on-board requests) firs
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from airspace.terrain import TerrainError
@@ -37,6 +37,7 @@ class DroneStart:
     available_s: float  # seconds after the planning instant
     energy_wh: float  # battery now
     onboard: tuple[str, ...]
+    until_s: float | None = None  # back at ``port`` by then (seconds after the planning instant)
 
 
 @dataclass(slots=True)
@@ -54,6 +55,8 @@ class Prepared:
     starts: list[DroneStart]
     networks: dict[str, Network]
     requests: dict[str, Request]
+    # Per pad site: service starts (s after t0) that would meet an intent in force (routing.pad_busy).
+    busy: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
 
     def seconds(self, t: datetime) -> float:
         """Seconds from the planning instant."""
@@ -98,6 +101,10 @@ def prepare(problem: PlanningProblem) -> Prepared:
             raise ProblemError(f"drone {state.drone_id!r} lists a document on board twice")
         if state.port is not None and state.port not in {p.id for p in fleet.ports}:
             raise ProblemError(f"drone {state.drone_id!r} stands at unknown port {state.port!r}")
+        if state.until is not None and (state.port is None or state.onboard):
+            raise ProblemError(f"drone {state.drone_id!r}: a window (until) needs a port, nothing aboard")
+        if state.until is not None and (state.until.utcoffset() is None or state.until < state.at):
+            raise ProblemError(f"drone {state.drone_id!r}: until must be timezone-aware and not before at")
         if state.onboard and state.port is not None:
             raise ProblemError(f"drone {state.drone_id!r} stands at a port with documents on board")
         for rid in state.onboard:
@@ -124,7 +131,10 @@ def prepare(problem: PlanningProblem) -> Prepared:
             continue
         site = port_site[known.port] if known.port is not None else sites.add((known.lon, known.lat))
         available = max(0.0, (known.at - t0).total_seconds())
-        starts.append(DroneStart(drone, model, site, known.port, available, known.energy_wh, known.onboard))
+        until = None if known.until is None else (known.until - t0).total_seconds()
+        starts.append(
+            DroneStart(drone, model, site, known.port, available, known.energy_wh, known.onboard, until)
+        )
 
     latest = max([r.deadline for r in problem.requests] + [t0])
     latest = max([latest] + [t0 + timedelta(seconds=s.available_s) for s in starts])

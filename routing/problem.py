@@ -54,7 +54,9 @@ class DroneState:
 
     ``port`` is the port it stands at, or ``None`` when it is in flight at cruise altitude at
     ``lon``/``lat``. ``onboard`` lists request ids already picked up: the plan must deliver them
-    with this drone, on its first trip.
+    with this drone, on its first trip. ``until``: the drone must be back at ``port`` (where it
+    stands) by then, ready there for a trip already planned (an idle window between two trips
+    planned before: :mod:`routing.drone_windows`); None: free from ``at`` on.
     """
 
     drone_id: str
@@ -64,6 +66,7 @@ class DroneState:
     energy_wh: float  # energy left in the battery now
     port: str | None = None
     onboard: tuple[str, ...] = ()
+    until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

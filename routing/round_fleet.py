@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from fleet.description import Drone, Port
 from routing.problem import PlanningProblem
+from routing.requests import Request
 
 K_BEST = 3  # classes offered to each request at least one drone
 DRONES_PER_REQUEST = 0.5  # drones a request asks of its best class (drones fly several trips)
@@ -33,6 +34,7 @@ class _Class:
     port: str
     free_min: int  # minutes after the planning instant
     energy: int  # percent, rounded down to 5 %, 100 when full
+    until_min: int | None = None  # a window between planned trips: back at ``port`` by then
 
 
 def round_fleet(
@@ -58,13 +60,18 @@ def round_fleet(
         share = energy / model.battery_wh
         free = max(0.0, (s.at - problem.at).total_seconds()) if s is not None else 0.0
         port = s.port if s is not None and s.port is not None else d.port
-        key = _Class(d.model, port, int(free // 60), 100 if share >= FULL else int(share * 20) * 5)
+        until = None if s is None or s.until is None else int((s.until - problem.at).total_seconds() // 60)
+        key = _Class(d.model, port, int(free // 60), 100 if share >= FULL else int(share * 20) * 5, until)
         classes[key].append(d)
     if not classes:
         return problem
     wanted: dict[_Class, float] = defaultdict(float)
     for r in problem.requests:
-        able = [c for c in classes if fleet.models[c.model].max_payload_kg >= r.weight_kg]
+        able = [
+            c
+            for c in classes
+            if fleet.models[c.model].max_payload_kg >= r.weight_kg and _fits(problem, c, r, ports)
+        ]
         ranked = sorted(able, key=lambda c: _reach_s(problem, c, r.pickup, ports))
         for k, c in enumerate(ranked[:k_best]):
             wanted[c] = max(wanted[c], 1.0) if k else wanted[c] + drones_per_request
@@ -79,12 +86,29 @@ def round_fleet(
     )
 
 
+def _fits(problem: PlanningProblem, c: _Class, r: Request, ports: dict[str, Port]) -> bool:
+    """Whether a drone of class ``c`` might fly ``r`` and be back at its port by the end of its
+    window (a lower bound of the time: straight flights at cruise speed; always, without one)."""
+    if c.until_min is None:
+        return True
+    speed = problem.fleet.models[c.model].cruise_speed_mps
+    port = ports[c.port]
+    ready = (r.ready_at - problem.at).total_seconds()
+    flights = _metres(r.pickup, r.dropoff) + _metres(r.dropoff, (port.lon, port.lat))
+    return max(_reach_s(problem, c, r.pickup, ports), ready) + flights / speed <= (c.until_min + 1) * 60.0
+
+
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """The straight distance between two points (an equirectangular bound, metres)."""
+    dy = (b[1] - a[1]) * 111_320.0
+    dx = (b[0] - a[0]) * 111_320.0 * math.cos(math.radians(a[1]))
+    return math.hypot(dx, dy)
+
+
 def _reach_s(
     problem: PlanningProblem, c: _Class, pickup: tuple[float, float], ports: dict[str, Port]
 ) -> float:
     """A lower bound of when a drone of class ``c`` reaches ``pickup`` (seconds after the round)."""
     port = ports[c.port]
     speed = problem.fleet.models[c.model].cruise_speed_mps
-    dy = (pickup[1] - port.lat) * 111_320.0
-    dx = (pickup[0] - port.lon) * 111_320.0 * math.cos(math.radians(port.lat))
-    return c.free_min * 60.0 + math.hypot(dx, dy) / speed
+    return c.free_min * 60.0 + _metres((port.lon, port.lat), pickup) / speed

@@ -4,7 +4,8 @@ Times are the earliest the stops allow: a drone leaves as soon as it is ready, l
 the pad if it is early for a pickup, serves, and goes on. Exception: a pad covered by a temporary
 zone earlier in its window is reached no earlier than its window opens (the drone waits at the
 previous stop instead, so it never lands inside the zone). A port stop in the middle ends a trip
-(battery swap: ``turnaround_s``); after the last stop the drone flies to the nearest port.
+(battery swap: ``turnaround_s``); after the last stop the drone flies to the nearest port (a
+drone in a window between planned trips: back to the port it stands at).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from routing.feasibility import Candidate
 from routing.mapping import DROPOFF_NODE, PICKUP_NODE, RELOAD_NODE, NodeInfo
+from routing.pad_busy import after_busy
 from routing.prepared import Prepared
 from routing.problem import DROPOFF, PICKUP, PORT, START, DronePlan, Eta, Leg, Trip
 from routing.wind_energy import forecast_winds, leg_energy_wh
@@ -46,7 +48,9 @@ def realise(prep: Prepared, v: int, stops: list[NodeInfo], candidates: dict[str,
     full = list(stops)
     if full or start.port is None:
         last = full[-1].site if full else site
-        port, _ = prep.nearest_port(model.name, last)
+        port = start.port if start.until_s is not None else None  # a window ends where it began
+        if port is None:
+            port, _ = prep.nearest_port(model.name, last)
         full.append(NodeInfo(RELOAD_NODE, prep.port_site[port], port))
 
     for stop in full:
@@ -61,6 +65,10 @@ def realise(prep: Prepared, v: int, stops: list[NodeInfo], candidates: dict[str,
         if cand is not None and stop.site in net.pads:
             opens = cand.pickup_window[0] if kind == PICKUP else cand.dropoff_window[0]
             depart = max(depart, opens - flight)
+        busy = prep.busy.get(stop.site) if cand is not None else None
+        if busy and cand is not None:  # a pad held meanwhile: leave later, as the solver planned
+            opens = cand.pickup_window[0] if kind == PICKUP else cand.dropoff_window[0]
+            depart = max(depart, after_busy(busy, max(depart + flight, opens)) - flight)
         arrive = depart + flight
         payload = sum(onboard.values())
         lonlat = [prep.sites.points[site]] * 2 if stop.site == site else net.path(site, stop.site)

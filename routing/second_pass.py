@@ -1,14 +1,15 @@
-"""Planning in passes: a second pass over the requests deconfliction left out, and rounds too
-large for one search planned in chunks.
+"""Planning in passes: passes over the requests a plan left out, and rounds too large for one
+search planned in chunks.
 
 The solver does not see the operational intents: where airspace and pads are busy, deconfliction
 then leaves requests out of trips it cannot place before their deadlines (reason
-``deconfliction``). Many of them fit once the placed trips are known: on a drone after its planned
-trips, or on one the first routes did not use, in the gaps the placed intents leave. So the left-out
-requests are planned once more, as a problem of their own: every drone from where and when its
-planned trips end (at that port, after its battery swap), against the intents already in force and
-the ones just placed. The two plans are merged and the whole checked by the validator; if the
-merged plan breaks any rule, the first plan stands.
+``deconfliction``). Many of them fit once the placed trips are known: on a drone in an idle window
+between its planned trips or after them, or on one the first routes did not use, in the gaps the
+placed intents leave. So the left-out requests (and those the search left out for capacity) are
+planned again, up to a few times while a pass serves more, as a problem of their own: every drone
+in its windows and after its last trip (:mod:`routing.drone_windows`), against the intents already
+in force and the ones just placed. The plans are folded together and the result checked by the
+validator once; if it breaks any rule, the plan of the pass before is checked, and so on.
 
 A round with more open requests than one search handles in its time (hundreds, with a city's
 fleet: the search finds no first solution) is planned the same way in chunks
@@ -23,9 +24,10 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from routing.check_process import CheckProcess
+from routing.drone_windows import folded, windows_after
 from routing.feasibility import Reason
 from routing.intents import IntentParams, OperationalIntent
-from routing.problem import DronePlan, DroneState, Plan, PlanningProblem, Unserved
+from routing.problem import DroneState, Plan, PlanningProblem, Unserved
 from routing.requests import Request
 from routing.stages import stage
 from routing.validate import Violation, validate_plan
@@ -33,9 +35,13 @@ from routing.validate import Violation, validate_plan
 Solve = Callable[[PlanningProblem, Sequence[OperationalIntent]], Plan]
 
 
+AGAIN = (Reason.DECONFLICTION.value, Reason.NO_CAPACITY.value)
+
+
 def left_out(result: Plan) -> set[str]:
-    """The requests the plan left out for deconfliction."""
-    return {u.request_id for u in result.unserved if u.reason == Reason.DECONFLICTION.value}
+    """The requests the plan left out for deconfliction or for capacity (the search found no
+    room for them, or a repair took them out): each might fit in a window of the plan."""
+    return {u.request_id for u in result.unserved if u.reason in AGAIN}
 
 
 def states_after(problem: PlanningProblem, result: Plan) -> tuple[DroneState, ...]:
@@ -62,52 +68,8 @@ def states_after(problem: PlanningProblem, result: Plan) -> tuple[DroneState, ..
 
 def merged(first: Plan, second: Plan) -> Plan:
     """``first`` with ``second``'s trips after each drone's own, its ETAs and its intents (trips
-    numbered on from the first plan's)."""
-    trips = {d.drone_id: d.trips for d in first.drones}
-    order = [d.drone_id for d in first.drones]
-    for d in second.drones:
-        if d.drone_id not in trips:
-            order.append(d.drone_id)
-        trips[d.drone_id] = trips.get(d.drone_id, ()) + d.trips
-    counts = {d.drone_id: len(d.trips) for d in first.drones}
-    intents = first.intents + tuple(
-        replace(i, trip=i.trip + counts.get(i.drone_id, 0)) for i in second.intents
-    )
-    served_now = set(second.served)
-    return replace(
-        first,
-        drones=tuple(DronePlan(did, trips[did]) for did in order if trips[did]),
-        served=first.served + second.served,
-        unserved=tuple(u for u in first.unserved if u.request_id not in served_now)
-        + tuple(u for u in second.unserved if u.request_id not in {x.request_id for x in first.unserved}),
-        etas={**first.etas, **second.etas},
-        intents=intents,
-    )
-
-
-def extended(
-    problem: PlanningProblem,
-    result: Plan,
-    requests: Sequence[Request],
-    solve: Solve,
-    *,
-    active_intents: Sequence[OperationalIntent] = (),
-    separation: IntentParams | None = None,
-) -> Plan | None:
-    """``result`` and ``requests`` planned on top of it by ``solve``: every drone from where and when
-    ``result`` leaves it, against the intents in force and ``result``'s. The merged plan, or None
-    when the validator refuses it (checked against the requests the two plans account for)."""
-    sub = replace(
-        problem,
-        requests=tuple(requests),
-        drone_states=states_after(problem, result),
-        previous_plan=None,
-    )
-    part = solve(sub, (*active_intents, *result.intents))
-    both = merged(result, part)
-    if not part.served:
-        return both  # no trip added: nothing new for the validator to check
-    return None if _violations(problem, both, active_intents, separation) else both
+    numbered on from the first plan's): :func:`routing.drone_windows.folded`."""
+    return folded(first, second)
 
 
 def _violations(
@@ -129,20 +91,37 @@ def _so_far(problem: PlanningProblem, plan: Plan) -> PlanningProblem:
 
 def plan_left_out(
     problem: PlanningProblem,
-    result: Plan,
+    first: Draft,
     solve: Solve,
     *,
     active_intents: Sequence[OperationalIntent] = (),
     separation: IntentParams | None = None,
+    passes: int = 1,
 ) -> Plan:
-    """``result`` with the requests it left out for deconfliction planned again by ``solve`` (see
-    the module docstring); ``result`` itself when there are none or the merged plan is not valid."""
-    ids = left_out(result)
-    if not ids:
-        return result
-    again = [r for r in problem.requests if r.id in ids]
-    both = extended(problem, result, again, solve, active_intents=active_intents, separation=separation)
-    return result if both is None else both
+    """``first`` (a plan drafted, not yet checked) with the requests it left out for deconfliction
+    planned again by ``solve`` (see the module docstring), up to ``passes`` times while a pass
+    serves more. Each pass plans on top of the plan so far: every drone in its idle windows and
+    after its last trip (:func:`routing.drone_windows.windows_after`), against the intents in
+    force and the plan's. Only the plan after the last pass is checked (and with it the first
+    plan's trips); if the validator refuses it, the plan after the pass before, and so on; with
+    no pass to show, ``first`` checked and repaired on its own (``first.finish``)."""
+    steps = [first.plan]
+    for _ in range(passes):
+        ids = left_out(steps[-1])
+        if not ids:
+            break
+        windows = windows_after(problem, steps[-1])
+        sub = replace(windows.problem, requests=tuple(r for r in problem.requests if r.id in ids))
+        with stage("second pass"):
+            part = solve(sub, (*active_intents, *steps[-1].intents))
+        if not part.served:
+            break  # nothing more: the plans so far stand
+        steps.append(folded(steps[-1], part, windows.owner))
+    for both in reversed(steps[1:]):
+        with stage("validation"):
+            if not _violations(problem, both, active_intents, separation):
+                return both
+    return first.finish(None)
 
 
 @dataclass(frozen=True)

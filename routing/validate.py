@@ -334,6 +334,22 @@ class _Checker:
             if end is not None:
                 self.pad_clear(end, prev_alt, prev_time, prev_time, drone_id=drone_id, trip=ti)
             prev_alt = 0.0
+        if state is not None and state.until is not None and plan.trips:
+            last = len(plan.trips)
+            if (prev_kind, prev_ref) != (PORT, state.port):
+                self.add(
+                    "window_end",
+                    f"ends at {prev_kind} {prev_ref}, must be back at port {state.port}",
+                    drone_id=drone_id,
+                    trip=last,
+                )
+            elif prev_time > state.until + timedelta(seconds=TIME_TOLERANCE_S):
+                self.add(
+                    "window_end",
+                    f"back at {prev_time.isoformat()}, must be by {state.until.isoformat()}",
+                    drone_id=drone_id,
+                    trip=last,
+                )
 
     def leg(
         self, leg: Leg, model: DroneModel, onboard: dict[str, float], drone_id: str, where: dict[str, object]
