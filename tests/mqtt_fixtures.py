@@ -37,11 +37,14 @@ def _listening(address: BrokerAddress) -> bool:
         return False
 
 
-def wait_listening(address: BrokerAddress, timeout_s: float = 10.0) -> None:
-    """Wait until something accepts TCP connections at ``address`` (TimeoutError otherwise)."""
+def wait_listening(
+    address: BrokerAddress, timeout_s: float = 10.0, until_exit: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Wait until something accepts TCP connections at ``address`` (TimeoutError otherwise, also
+    at once when the process ``until_exit`` that should listen there has exited)."""
     deadline = time.monotonic() + timeout_s
     while not _listening(address):
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or (until_exit is not None and until_exit.poll() is not None):
             raise TimeoutError(f"nothing listens on {address.url} after {timeout_s}s")
         time.sleep(0.02)
 
@@ -107,18 +110,30 @@ class Mosquitto:
         )
         self.log = workdir / "mosquitto.log"
         self._proc: subprocess.Popen[bytes] | None = None
+        self._started = False
 
     def start(self) -> None:
-        """Start the broker and wait until it listens."""
+        """Start the broker and wait until it listens. On its first start, a port taken between
+        ``free_port`` and the broker's bind (it exits at once) is replaced by another free one;
+        a restart keeps its port."""
         if self._proc is not None:
             raise RuntimeError("mosquitto already running")
-        with self.log.open("ab") as log:
-            self._proc = subprocess.Popen([self.exe, "-c", str(self.config)], stdout=log, stderr=log)
-        try:
-            wait_listening(self.address)
-        except TimeoutError:
-            self.stop()
-            raise
+        for attempt in range(3):
+            with self.log.open("ab") as log:
+                self._proc = subprocess.Popen([self.exe, "-c", str(self.config)], stdout=log, stderr=log)
+            try:
+                wait_listening(self.address, until_exit=self._proc)
+                self._started = True
+                return
+            except TimeoutError:
+                exited = self._proc.poll() is not None
+                self.stop()
+                if self._started or not exited or attempt == 2:
+                    raise
+            old = self.address.port
+            self.address = BrokerAddress("127.0.0.1", free_port())
+            text = self.config.read_text(encoding="utf-8")
+            self.config.write_text(text.replace(f"listener {old} ", f"listener {self.address.port} "))
 
     def stop(self) -> None:
         """Stop the broker gracefully (it saves its persistence file)."""

@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 
 from fleet.connection import BrokerAddress
-from fleet.embedded_broker import free_port
 from tests.conftest import REPO
 
 
@@ -37,7 +36,6 @@ async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, 
 
 async def test_serve_runs_until_sigterm(tmp_path: Path, broker: BrokerAddress, prefix: str) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"
-    port = free_port()
     log = (tmp_path / "serve.err").open("wb")
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -45,7 +43,7 @@ async def test_serve_runs_until_sigterm(tmp_path: Path, broker: BrokerAddress, p
         "dispatch.cli",
         "serve",
         "--port",
-        str(port),
+        "0",  # serve binds a free port itself and names it (no race with another process)
         "--db",
         url,
         "--broker",
@@ -71,7 +69,8 @@ async def test_serve_runs_until_sigterm(tmp_path: Path, broker: BrokerAddress, p
                 lines.append(line.strip())
                 if line.startswith("serving on "):
                     break
-        base = f"http://127.0.0.1:{port}"
+        base = lines[-1].split()[2]
+        assert base.startswith("http://127.0.0.1:") and not base.endswith(":0")
         assert lines[-1] == f"serving on {base} (dashboard: {base}/dashboard)"
         assert any(line.startswith("the database had no fleet: seeded 16 offices") for line in lines), lines
 

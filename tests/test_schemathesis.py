@@ -32,7 +32,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from fleet.embedded_broker import free_port
 from tests.conftest import REPO
 from tests.mqtt_fixtures import SHARED_BROKER, _listening
 
@@ -80,7 +79,6 @@ def server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         pytest.fail(f"no MQTT broker on {SHARED_BROKER.url}: start mosquitto (see .ci/run)")
     tmp: Path = tmp_path_factory.mktemp("schemathesis")
     db = f"sqlite+aiosqlite:///{tmp / 'api.db'}"
-    port = free_port()
     prefix = f"test-{uuid.uuid4().hex[:12]}/dd/v1"
     err = (tmp / "serve.err").open("w")
     proc = subprocess.Popen(
@@ -90,7 +88,7 @@ def server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
             "dispatch.cli",
             "serve",
             "--port",
-            str(port),
+            "0",  # serve binds a free port itself and names it on its "serving on" line
             "--db",
             db,
             "--prefix",
@@ -107,13 +105,13 @@ def server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         env=os.environ.copy(),
     )
     try:
-        _wait_for_line(proc, "serving on ", 90)
+        url = _wait_for_line(proc, "serving on ", 90).split()[2]
         keys = {
             "operator": _cli(["keys", "create", "--operator"], db),
             "office": _cli(["keys", "create", "--office", "service-centre"], db),
             "admin": _cli(["keys", "create", "--admin"], db),
         }
-        yield {"url": f"http://127.0.0.1:{port}", "keys": keys, "log": tmp / "serve.err"}
+        yield {"url": url, "keys": keys, "log": tmp / "serve.err"}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
