@@ -208,6 +208,12 @@ def validate_instance(instance: Instance) -> None:
             fail(f"forbidden: node {node} is not a visit node")
         if any(lo > hi for lo, hi in spans) or list(spans) != sorted(spans):
             fail(f"forbidden[{node}]: spans must be [lo, hi] with lo <= hi, in order")
+        free, t = False, int(instance.time_windows[node, 0])
+        for lo, hi in spans:  # a visit with no instant left would make every plan infeasible
+            free = free or lo > t
+            t = max(t, hi + 1)
+        if not free and t > int(instance.time_windows[node, 1]):
+            fail(f"forbidden[{node}]: the spans cover its whole time window")
     for node, (_, coefficient) in instance.lateness_cost.items():
         if not 0 <= node < n or node in depots:
             fail(f"lateness_cost: node {node} is not a visit node")

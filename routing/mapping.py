@@ -357,9 +357,19 @@ def _forbidden(
             if math.ceil(b) - 1 >= lo and math.floor(a) + 1 <= hi
         ]
         spans = [(a, b) for a, b in spans if a <= b]
-        if spans and not (spans[0][0] <= lo and spans[-1][1] >= hi and len(spans) == 1):
+        if spans and not covers(spans, lo, hi):  # held all its window: left to deconfliction
             out[i] = spans
     return out
+
+
+def covers(spans: list[tuple[int, int]], lo: int, hi: int) -> bool:
+    """Whether the closed integer ``spans`` (sorted) leave no whole second of ``[lo, hi]`` free."""
+    t = lo
+    for a, b in spans:
+        if a > t:
+            return False
+        t = max(t, b + 1)
+    return t > hi
 
 
 def _home_wind(prep: Prepared, name: str, site: int) -> float:
