@@ -7,7 +7,7 @@ import dataclasses
 from routing.deconflict import DeconflictionParams
 from routing.feasibility import precheck
 from routing.intents import IntentParams
-from routing.mapping import PICKUP_NODE, build_instance
+from routing.mapping import PICKUP_NODE, build_instance, covers
 from routing.pad_busy import after_busy, busy_pads
 from routing.planner import plan
 from routing.prepared import prepare
@@ -22,6 +22,13 @@ def test_after_busy_skips_the_span_it_falls_in() -> None:
         5.0, 10.0, 20.0, 20.0, 25.0, 40.0, 45.0,
     ]  # fmt: skip
     assert after_busy([], 7.0) == 7.0
+
+
+def test_spans_that_leave_no_second_of_a_window_free_are_recognised() -> None:
+    assert covers([(0, 99), (100, 300)], 8, 200)
+    assert not covers([(0, 99), (101, 300)], 8, 200)  # second 100 is free
+    assert not covers([(10, 300)], 8, 200)
+    assert not covers([(0, 150)], 8, 200)
 
 
 def test_a_pickup_at_a_pad_held_by_a_flight_in_force_is_planned_after_it() -> None:

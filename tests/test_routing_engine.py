@@ -320,3 +320,12 @@ def test_a_visit_never_starts_in_a_forbidden_span_and_the_check_catches_one() ->
     reversed_span = make_instance(points, [VehicleSpec(0, 0, 10)], pairs=[(1, 2)], forbidden={1: [(9, 5)]})
     with pytest.raises(InvalidInstanceError, match="forbidden"):
         solve(reversed_span, time_limit_s=SECONDS, workers=1)
+    held = make_instance(
+        points,
+        [VehicleSpec(0, 0, 10)],
+        pairs=[(1, 2)],
+        windows={1: (8, 200)},
+        forbidden={1: [(0, 99), (100, 300)]},
+    )
+    with pytest.raises(InvalidInstanceError, match="whole time window"):
+        solve(held, time_limit_s=SECONDS, workers=1)
