@@ -20,7 +20,7 @@ import numpy as np
 
 from routing.engine_errors import EngineError, InvalidInstanceError, NoSolutionFound
 from routing.engine_evaluation import unpaired_nodes
-from routing.instance import Instance, Solution
+from routing.instance import Instance, Solution, spans_cover
 from routing.ortools_engine import SearchConfig, solve_ortools
 from routing.processes import spawn_pool
 from routing.pyvrp_engine import pyvrp_unsupported, solve_pyvrp
@@ -208,11 +208,8 @@ def validate_instance(instance: Instance) -> None:
             fail(f"forbidden: node {node} is not a visit node")
         if any(lo > hi for lo, hi in spans) or list(spans) != sorted(spans):
             fail(f"forbidden[{node}]: spans must be [lo, hi] with lo <= hi, in order")
-        free, t = False, int(instance.time_windows[node, 0])
-        for lo, hi in spans:  # a visit with no instant left would make every plan infeasible
-            free = free or lo > t
-            t = max(t, hi + 1)
-        if not free and t > int(instance.time_windows[node, 1]):
+        window = int(instance.time_windows[node, 0]), int(instance.time_windows[node, 1])
+        if spans_cover(list(spans), *window):  # no instant left: every plan would be infeasible
             fail(f"forbidden[{node}]: the spans cover its whole time window")
     for node, (_, coefficient) in instance.lateness_cost.items():
         if not 0 <= node < n or node in depots:

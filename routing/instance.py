@@ -103,3 +103,14 @@ class Solution:
     def vehicles_used(self) -> int:
         """Vehicles with at least one visit."""
         return sum(1 for r in self.routes if r)
+
+
+def spans_cover(spans: list[tuple[int, int]], lo: int, hi: int) -> bool:
+    """Whether the closed integer ``spans`` (sorted) leave no whole second of ``[lo, hi]`` free:
+    forbidden spans that would leave a visit no instant to start (:attr:`Instance.forbidden`)."""
+    t = lo
+    for a, b in spans:
+        if a > t:
+            return False
+        t = max(t, b + 1)
+    return t > hi

@@ -30,7 +30,7 @@ import numpy as np
 
 from fleet.description import TAIL_WIND_FLOOR
 from routing.feasibility import Candidate
-from routing.instance import FORBIDDEN, Instance, VehicleSpec
+from routing.instance import FORBIDDEN, Instance, VehicleSpec, spans_cover
 from routing.matrices import Network
 from routing.prepared import Prepared
 from routing.problem import DROPOFF, PICKUP, PORT, Plan
@@ -357,19 +357,9 @@ def _forbidden(
             if math.ceil(b) - 1 >= lo and math.floor(a) + 1 <= hi
         ]
         spans = [(a, b) for a, b in spans if a <= b]
-        if spans and not covers(spans, lo, hi):  # held all its window: left to deconfliction
+        if spans and not spans_cover(spans, lo, hi):  # held all its window: left to deconfliction
             out[i] = spans
     return out
-
-
-def covers(spans: list[tuple[int, int]], lo: int, hi: int) -> bool:
-    """Whether the closed integer ``spans`` (sorted) leave no whole second of ``[lo, hi]`` free."""
-    t = lo
-    for a, b in spans:
-        if a > t:
-            return False
-        t = max(t, b + 1)
-    return t > hi
 
 
 def _home_wind(prep: Prepared, name: str, site: int) -> float:

@@ -62,13 +62,13 @@ def realise(prep: Prepared, v: int, stops: list[NodeInfo], candidates: dict[str,
         flight = length / model.cruise_speed_mps
         depart = ready
         cand = candidates.get(stop.ref) if kind != PORT else None
-        if cand is not None and stop.site in net.pads:
+        if cand is not None:
             opens = cand.pickup_window[0] if kind == PICKUP else cand.dropoff_window[0]
-            depart = max(depart, opens - flight)
-        busy = prep.busy.get(stop.site) if cand is not None else None
-        if busy and cand is not None:  # a pad held meanwhile: leave later, as the solver planned
-            opens = cand.pickup_window[0] if kind == PICKUP else cand.dropoff_window[0]
-            depart = max(depart, after_busy(busy, max(depart + flight, opens)) - flight)
+            if stop.site in net.pads:
+                depart = max(depart, opens - flight)
+            busy = prep.busy.get(stop.site)
+            if busy:  # a pad held meanwhile: leave later, as the solver planned
+                depart = max(depart, after_busy(busy, max(depart + flight, opens)) - flight)
         arrive = depart + flight
         payload = sum(onboard.values())
         lonlat = [prep.sites.points[site]] * 2 if stop.site == site else net.path(site, stop.site)

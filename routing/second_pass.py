@@ -19,9 +19,9 @@ of the chunks before leave off and against their intents. Pure: no I/O, no event
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
 
 from routing.check_process import CheckProcess
 from routing.drone_windows import folded, windows_after
@@ -45,25 +45,10 @@ def left_out(result: Plan) -> set[str]:
 
 
 def states_after(problem: PlanningProblem, result: Plan) -> tuple[DroneState, ...]:
-    """Every drone as the second pass starts it: where and when its planned trips end (at that
-    port, battery swapped), or as the problem had it if it flies none."""
-    fleet = problem.fleet
-    ports = {p.id: p for p in fleet.ports}
-    busy = {d.drone_id: d for d in result.drones if d.trips}
-    out = []
-    for d in fleet.drones:
-        dp = busy.get(d.id)
-        if dp is None:
-            state = problem.state_of(d.id)
-            if state is not None:
-                out.append(state)
-            continue
-        last = dp.trips[-1].legs[-1]
-        port = ports[last.to_id]
-        model = fleet.model_of(d)
-        ready = last.arrive + timedelta(seconds=model.turnaround_s)
-        out.append(DroneState(d.id, port.lon, port.lat, ready, model.battery_wh, port=port.id))
-    return tuple(out)
+    """Every drone as the next chunk starts it: where and when its planned trips end (at that
+    port, battery swapped), or as the problem had it if it flies none (no idle windows:
+    :func:`routing.drone_windows.windows_after` without them)."""
+    return windows_after(problem, result, min_window_s=math.inf).problem.drone_states
 
 
 def merged(first: Plan, second: Plan) -> Plan:

@@ -6,8 +6,9 @@ import dataclasses
 
 from routing.deconflict import DeconflictionParams
 from routing.feasibility import precheck
+from routing.instance import spans_cover
 from routing.intents import IntentParams
-from routing.mapping import PICKUP_NODE, build_instance, covers
+from routing.mapping import PICKUP_NODE, build_instance
 from routing.pad_busy import after_busy, busy_pads
 from routing.planner import plan
 from routing.prepared import prepare
@@ -25,10 +26,10 @@ def test_after_busy_skips_the_span_it_falls_in() -> None:
 
 
 def test_spans_that_leave_no_second_of_a_window_free_are_recognised() -> None:
-    assert covers([(0, 99), (100, 300)], 8, 200)
-    assert not covers([(0, 99), (101, 300)], 8, 200)  # second 100 is free
-    assert not covers([(10, 300)], 8, 200)
-    assert not covers([(0, 150)], 8, 200)
+    assert spans_cover([(0, 99), (100, 300)], 8, 200)
+    assert not spans_cover([(0, 99), (101, 300)], 8, 200)  # second 100 is free
+    assert not spans_cover([(10, 300)], 8, 200)
+    assert not spans_cover([(0, 150)], 8, 200)
 
 
 def test_a_pickup_at_a_pad_held_by_a_flight_in_force_is_planned_after_it() -> None:
