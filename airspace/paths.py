@@ -149,8 +149,10 @@ class Airspace:
         frame: LocalFrame | None = None,
         *,
         circle_segments: int = DEFAULT_CIRCLE_SEGMENTS,
+        keep_matrices: bool = True,
     ) -> None:
         self.zones: tuple[Zone, ...] = tuple(zones)
+        self.keep_matrices = keep_matrices  # False: only the obstacle fields are kept for reuse
         dupes = sorted(i for i, n in Counter(z.id for z in self.zones).items() if n > 1)
         if dupes:
             raise ValueError(f"duplicate zone ids: {', '.join(dupes)}")
@@ -218,19 +220,21 @@ class Airspace:
         return self._buffered[k]
 
     def _field(self, cruise: tuple[int, ...]) -> ObstacleField:
-        cached = self._fields.get(cruise)
-        if cached is not None:
-            self._fields.move_to_end(cruise)
-            return cached
-        built = build_field(
+        with self._lock:
+            cached = self._fields.get(cruise)
+            if cached is not None:
+                self._fields.move_to_end(cruise)
+                return cached
+        built = build_field(  # outside the lock: two threads may build one field, never wait
             [self.zones[k].id for k in cruise],
             [self._footprint(k) for k in cruise],
             [self.zones[k].margin_m for k in cruise],
             [self._buffered_shape(k) for k in cruise],
         )
-        self._fields[cruise] = built
-        if len(self._fields) > _FIELD_CACHE_SIZE:
-            self._fields.popitem(last=False)
+        with self._lock:
+            self._fields[cruise] = built
+            if len(self._fields) > _FIELD_CACHE_SIZE:
+                self._fields.popitem(last=False)
         return built
 
     def _pad_blockers(
@@ -292,6 +296,10 @@ class Airspace:
         """Shortest safe lengths (metres) between all points; see :class:`DistanceMatrix`."""
         lonlats = [_check_lonlat(p, f"points[{i}]") for i, p in enumerate(points)]
         cruise, pad_zones = self._cruise_and_pad_zones(altitude_m, at, until)
+        if not self.keep_matrices:  # computed outside the lock: callers in threads run at once
+            matrix = self._compute_matrix(lonlats, cruise, pad_zones)
+            matrix.lengths_m.setflags(write=False)
+            return matrix
         key = (cruise, pad_zones, tuple(lonlats))
         with self._lock:
             cached = self._matrices.get(key)

@@ -18,6 +18,8 @@ Time-dependent zones (the policy, documented in docs/reference/zones.md):
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -203,6 +205,26 @@ def _network(
     )
 
 
+_AIRSPACES: OrderedDict[tuple[float, float, tuple[Zone, ...]], Airspace] = OrderedDict()
+_AIRSPACES_KEPT = 8
+_airspaces_lock = threading.Lock()
+
+
+def _airspace(zones: tuple[Zone, ...], frame: LocalFrame) -> Airspace:
+    """The airspace of ``zones`` in ``frame``, kept between calls (its obstacle fields, built
+    from the zones' geometry, are most of a small matrix's cost; its matrices are not kept)."""
+    key = (frame.lon0, frame.lat0, zones)
+    with _airspaces_lock:
+        found = _AIRSPACES.get(key)
+        if found is None:
+            found = _AIRSPACES[key] = Airspace(zones, frame, keep_matrices=False)
+            if len(_AIRSPACES) > _AIRSPACES_KEPT:
+                _AIRSPACES.popitem(last=False)
+        else:
+            _AIRSPACES.move_to_end(key)
+        return found
+
+
 def build_networks(
     zones: Sequence[Zone],
     models: Iterable[DroneModel],
@@ -221,15 +243,17 @@ def build_networks(
     horizon_s = _seconds(horizon_end, t0)
     active = [z for z in zones if z.active_during(t0, horizon_end)]
     anchors = [(z.shape.centroid.x, z.shape.centroid.y) for z in active]
-    frame = LocalFrame.for_points(sites.points + anchors)
+    # Centred on the ports and zones, not on this problem's requests: every round, chunk and pass
+    # over the same airspace then shares one frame, and with it the zones' obstacle fields.
+    frame = LocalFrame.for_points([sites.points[s] for s in sorted(port_sites)] + anchors or sites.points)
     n = len(sites)
     cache: dict[tuple[float, frozenset[str]], DistanceMatrix] = {}
 
     def matrix(altitude: float, excluded: frozenset[str]) -> DistanceMatrix:
         key = (altitude, excluded)
         if key not in cache:
-            kept = [z for z in active if z.id not in excluded]
-            cache[key] = Airspace(kept, frame).distance_matrix(
+            kept = tuple(z for z in active if z.id not in excluded)
+            cache[key] = _airspace(kept, frame).distance_matrix(
                 sites.points, altitude_m=altitude, at=t0, until=horizon_end
             )
         return cache[key]
