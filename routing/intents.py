@@ -109,6 +109,25 @@ class Volume:
             max(self.ay, self.by) + r,
         )
 
+    def __reduce__(self) -> tuple[type[Volume], tuple[float | str | None, ...]]:
+        # Its fields in order: a plan's thousands of volumes pickle (to the check process) and
+        # load about three times faster than with the dataclass default (a state per slot).
+        return (
+            Volume,
+            (
+                self.ax,
+                self.ay,
+                self.bx,
+                self.by,
+                self.radius_m,
+                self.lo_m,
+                self.hi_m,
+                self.t0,
+                self.t1,
+                self.resource,
+            ),
+        )
+
     def outline(self) -> shapely.Polygon:
         """The outline as a polygon in the local frame (a buffered segment or a circle)."""
         if self.ax == self.bx and self.ay == self.by:

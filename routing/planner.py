@@ -58,6 +58,7 @@ class PlanningError(RuntimeError):
 CHUNK_SIZE = 150  # open requests one search takes at most; larger rounds are planned in chunks
 SECOND_PASS_SHARE = 0.15  # of the solver time, kept for the passes over the left-out requests
 PASSES = 3  # passes over the left-out requests at most (each only while the one before served more)
+PASS_S_PER_REQUEST = 0.02  # a pass searches this long per request it plans, at most its share
 
 
 def _assemble(
@@ -201,7 +202,7 @@ def plan(
     def again(problem2: PlanningProblem, active: Sequence[OperationalIntent]) -> Plan:
         return plan(
             problem2,
-            seconds=seconds * SECOND_PASS_SHARE / PASSES,
+            seconds=min(seconds * SECOND_PASS_SHARE / PASSES, PASS_S_PER_REQUEST * len(problem2.requests)),
             active_intents=active,
             second_pass=False,
             chunk_size=None,

@@ -67,15 +67,25 @@ class _Grid:
                 yield ix, iy
 
     def add(self, item: int, bbox: tuple[float, float, float, float], t0: float, t1: float) -> None:
-        for key in self._keys(bbox):
-            cell = self.cells.get(key)
-            if cell is None:
-                cell = self.cells[key] = _Cell()
-            k = bisect.bisect_right(cell.t0s, t0)
-            cell.t0s.insert(k, t0)
-            cell.t1s.insert(k, t1)
-            cell.items.insert(k, item)
-            cell.longest = max(cell.longest, t1 - t0)
+        c, cells, span = self.cell_m, self.cells, t1 - t0
+        ys = range(math.floor(bbox[1] / c), math.floor(bbox[3] / c) + 1)
+        for ix in range(math.floor(bbox[0] / c), math.floor(bbox[2] / c) + 1):
+            for iy in ys:
+                cell = cells.get((ix, iy))
+                if cell is None:
+                    cell = cells[(ix, iy)] = _Cell()
+                t0s = cell.t0s
+                if not t0s or t0 >= t0s[-1]:  # the common case: trips are placed by departure
+                    t0s.append(t0)
+                    cell.t1s.append(t1)
+                    cell.items.append(item)
+                else:
+                    k = bisect.bisect_right(t0s, t0)
+                    t0s.insert(k, t0)
+                    cell.t1s.insert(k, t1)
+                    cell.items.insert(k, item)
+                if span > cell.longest:
+                    cell.longest = span
 
     def copy(self) -> _Grid:
         """An independent copy (lists copied: far cheaper than adding the items again)."""
@@ -209,16 +219,20 @@ class VolumeTable:
         self.drones: dict[str, int] = {}
         self.resources: dict[str, int] = {}
 
-    def add(self, v: Volume, drone_id: str) -> None:
-        """Append ``v`` of drone ``drone_id``."""
-        if self.n == len(self._rows):
+    def add_all(self, volumes: Sequence[Volume], drone_id: str) -> None:
+        """Append ``volumes`` of drone ``drone_id`` (one array write)."""
+        while self.n + len(volumes) > len(self._rows):
             self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
-        self._rows[self.n] = (
-            v.ax, v.ay, v.bx, v.by, v.radius_m, v.lo_m, v.hi_m, v.t0, v.t1,
-            self.drones.setdefault(drone_id, len(self.drones)),
-            -1 if v.resource is None else self.resources.setdefault(v.resource, len(self.resources)),
-        )  # fmt: skip
-        self.n += 1
+        drone = self.drones.setdefault(drone_id, len(self.drones))
+        res = self.resources
+        self._rows[self.n : self.n + len(volumes)] = [
+            (
+                v.ax, v.ay, v.bx, v.by, v.radius_m, v.lo_m, v.hi_m, v.t0, v.t1, drone,
+                -1 if v.resource is None else res.setdefault(v.resource, len(res)),
+            )
+            for v in volumes
+        ]  # fmt: skip
+        self.n += len(volumes)
 
     def copy(self) -> VolumeTable:
         """An independent copy."""
@@ -283,7 +297,7 @@ class IntentIndex:
         for v in intent.volumes:
             self.grid.add(len(self.volumes), v.bbox(), v.t0, v.t1)
             self.volumes.append((v, intent.drone_id, intent.trip))
-            self.table.add(v, intent.drone_id)
+        self.table.add_all(intent.volumes, intent.drone_id)
 
     def conflicts(
         self, intent: OperationalIntent, *, first_only: bool = False, first_volume: bool = False
