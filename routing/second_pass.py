@@ -210,26 +210,30 @@ def _in_chunks(
             pending.finish([])
             steps.append(top)  # the very plan the next chunk was planned on (its intents indexed)
         pending = following
-    # The last chunk is checked here while the whole, as drafted, is validated: its separation in
-    # the other process (most of the time), the other rules here once the last chunk is checked.
+    # The whole, as drafted, is validated at once (the last chunk's own check is part of it): its
+    # intents in the other process (most of the time), every other rule here meanwhile. It almost
+    # always passes; if not, the last chunk is checked and repaired on its own, and the whole
+    # checked again here.
     base = steps[-1] if steps else None
     top = merged_onto(base, pending.plan)
     whole = _so_far(problem, top)
     aside = None
     if checker is not None and pending.problem is not None:
-        aside = checker.submit(whole, top, active_intents, separation, part="separation")
-    finished = pending.finish(None)
-    refused: bool | None = None
-    if checker is not None and aside is not None and finished is pending.plan:
+        aside = checker.submit(whole, top, active_intents, separation, part="intents")
+    if checker is not None and aside is not None:
         with stage("validation"):
-            others = validate_plan(whole, top, active_intents=active_intents, part="rest")
+            others = validate_plan(
+                whole, top, active_intents=active_intents, separation=separation, part="others"
+            )
         apart = checker.result(aside)
-        refused = None if apart is None else bool(others or apart)
+        if apart is not None and not apart and not others:
+            pending.finish([])
+            return top
+    finished = pending.finish(None)
     result = top if finished is pending.plan else merged_onto(base, finished)
     steps.append(result)
-    if refused is None:  # repaired, or no other process: the whole checked here
-        with stage("validation"):
-            refused = _violations(problem, result, active_intents, separation)
+    with stage("validation"):
+        refused = _violations(problem, result, active_intents, separation)
     if not refused:
         return result
     # The longest valid prefix; the chunks after it are left out (each was planned on top of it).

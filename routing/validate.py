@@ -42,7 +42,7 @@ from fleet.description import DroneModel
 from routing.feasibility import REASON_CODES
 from routing.intents import IntentParams, OperationalIntent
 from routing.problem import DROPOFF, PICKUP, PORT, START, Leg, Plan, PlanningProblem
-from routing.validate_separation import check_separation
+from routing.validate_separation import check_intents, check_separation, check_trajectories
 from routing.validate_terrain import check_terrain, profile_climb_m
 from routing.wind_energy import forecast_winds, leg_energy_wh
 from routing.zone_geometry import clearance_m, column_overlaps
@@ -513,7 +513,7 @@ def _meet(a: Bounds, b: Bounds) -> bool:
     return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
-Part = Literal["all", "separation", "rest"]
+Part = Literal["all", "intents", "others"]
 """Which rules :func:`validate_plan` checks."""
 
 
@@ -530,18 +530,17 @@ def validate_plan(
     ``separation``: the minima and intent conventions of :mod:`routing.validate_separation`
     (``None``: separation is not checked, for plans made without deconfliction).
     ``active_intents``: intents of flights already flying that no trip may conflict with.
-    ``part``: ``"separation"`` checks only the separation rules, ``"rest"`` every other rule
-    (the two together are ``"all"``: a large plan's check split over two processes).
+    ``part``: ``"intents"`` checks only the rules on operational intents (one per trip,
+    containing it, none in conflict: most of a large plan's check), ``"others"`` every other
+    rule (the two together are ``"all"``: a large plan's check split over two processes).
     """
-    if part == "separation":
+    if part == "intents":
         found: list[Violation] = []
         if separation is not None:
-            check_separation(problem, plan, active_intents, separation, _adder(found))
+            check_intents(problem, plan, active_intents, separation, _adder(found))
         return found
     checker = _Checker(problem, plan)
     out = checker.run()
-    if part == "rest":
-        separation = None
     if problem.terrain is not None:
         wind = problem.wind
         flight_wh = None
@@ -553,6 +552,8 @@ def validate_plan(
                 return leg_energy_wh(model, leg.distance_m, leg.payload_kg, lonlats, winds)
 
         check_terrain(plan, problem.terrain, problem.fleet, checker.add, flight_wh)
-    if separation is not None:
+    if separation is not None and part == "others":
+        check_trajectories(problem, plan, separation, checker.add)
+    elif separation is not None:
         check_separation(problem, plan, active_intents, separation, checker.add)
     return out

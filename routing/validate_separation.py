@@ -112,10 +112,28 @@ def check_separation(
     add: Add,
 ) -> None:
     """Add a violation (``add(kind, detail, drone_id=..., trip=...)``) for every broken rule above."""
-    frame = intent_frame(problem.fleet)
-    spots = {p.id: p.landing_spots for p in problem.fleet.ports}
+    check_intents(problem, plan, active, params, add)
+    check_trajectories(problem, plan, params, add)
+
+
+def _trips(plan: Plan) -> tuple[dict[tuple[str, int], Trip], set[tuple[str, int]]]:
+    """The plan's trips by (drone, number), and those in flight at planning time."""
     trips = {(d.drone_id, k): t for d in plan.drones for k, t in enumerate(d.trips, 1) if t.legs}
     fixed = {key for key, t in trips.items() if key[1] == 1 and t.legs[0].from_kind == START}
+    return trips, fixed
+
+
+def check_intents(
+    problem: PlanningProblem,
+    plan: Plan,
+    active: Sequence[OperationalIntent],
+    params: IntentParams,
+    add: Add,
+) -> None:
+    """The rules on intents above: one per trip, containing it, none in conflict."""
+    frame = intent_frame(problem.fleet)
+    spots = {p.id: p.landing_spots for p in problem.fleet.ports}
+    trips, fixed = _trips(plan)
     by_trip: dict[tuple[str, int], OperationalIntent] = {}
     for intent in plan.intents:
         key = (intent.drone_id, intent.trip)
@@ -151,6 +169,13 @@ def check_separation(
             kind = "port_over_capacity" if c.kind == "port_capacity" else "intent_conflict"
             add(kind, str(c), drone_id=key[0], trip=key[1])
         index.add(by_trip[key])
+
+
+def check_trajectories(problem: PlanningProblem, plan: Plan, params: IntentParams, add: Add) -> None:
+    """The rules on the flown trips above: no loss of separation, no two drones on pads at once."""
+    frame = intent_frame(problem.fleet)
+    spots = {p.id: p.landing_spots for p in problem.fleet.ports}
+    trips, fixed = _trips(plan)
     minima = params.minima
     drones = [(d.drone_id, d.trips) for d in plan.drones]
     losses, _ = separation_losses(pieces_of(drones, frame), minima, skip=fixed)

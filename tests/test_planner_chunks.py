@@ -67,28 +67,50 @@ def test_the_check_process_finds_what_the_validator_finds_here() -> None:
         checker.close()
 
 
-def test_the_separation_part_and_the_rest_together_find_what_the_whole_check_finds() -> None:
+def test_the_intents_part_and_the_others_together_find_what_the_whole_check_finds() -> None:
     # The end of a round in chunks splits the whole plan's check over two processes.
     problem = _problem()
     made = draft(replace(problem, requests=problem.requests[:10]), seconds=0.5, seed=1)
     assert made.problem is not None and made.plan.served
-    # Broken both ways: an intent lost (a separation rule), a served request without an ETA.
+    # Broken both ways: an intent lost (a rule on intents), a served request without an ETA.
     served = made.plan.served[0]
     etas = {r: t for r, t in made.plan.etas.items() if r != served}
     broken = replace(made.plan, intents=made.plan.intents[1:], etas=etas)
     kw = {"active_intents": made.active, "separation": made.separation}
     whole = validate_plan(made.problem, broken, **kw)
-    apart = validate_plan(made.problem, broken, part="separation", **kw)
-    rest = validate_plan(made.problem, broken, part="rest", **kw)
+    apart = validate_plan(made.problem, broken, part="intents", **kw)
+    rest = validate_plan(made.problem, broken, part="others", **kw)
     assert {v.kind for v in apart} == {"intent_missing"}
     assert "missing_eta" in {v.kind for v in rest} and "intent_missing" not in {v.kind for v in rest}
     assert sorted(map(repr, whole)) == sorted(map(repr, rest + apart))
     checker = CheckProcess()
     try:
-        aside = checker.submit(made.problem, broken, made.active, made.separation, "separation")
+        aside = checker.submit(made.problem, broken, made.active, made.separation, "intents")
         assert checker.result(aside) == apart
     finally:
         checker.close()
+
+
+def test_a_second_drone_on_the_same_trip_breaks_rules_in_both_parts() -> None:
+    # Two drones flying one trip at once: their intents conflict (the intents part), they lose
+    # separation and share pads (the others part, with the trip rules).
+    problem = _problem()
+    made = draft(replace(problem, requests=problem.requests[:10]), seconds=0.5, seed=1)
+    assert made.problem is not None and made.plan.drones
+    first = next(d for d in made.plan.drones if d.trips)
+    idle = next(d.id for d in problem.fleet.drones if d.id not in {p.drone_id for p in made.plan.drones})
+    twin = replace(first, drone_id=idle, trips=first.trips[:1])
+    intent = next(i for i in made.plan.intents if i.drone_id == first.drone_id and i.trip == 1)
+    broken = replace(
+        made.plan,
+        drones=(*made.plan.drones, twin),
+        intents=(*made.plan.intents, replace(intent, drone_id=idle)),
+    )
+    kw = {"active_intents": made.active, "separation": made.separation}
+    apart = {v.kind for v in validate_plan(made.problem, broken, part="intents", **kw)}
+    others = {v.kind for v in validate_plan(made.problem, broken, part="others", **kw)}
+    assert "intent_conflict" in apart and "separation_loss" not in apart
+    assert {"separation_loss", "pad_conflict"} <= others and "intent_conflict" not in others
 
 
 def test_a_check_process_that_cannot_run_leaves_the_checks_to_this_one() -> None:
