@@ -36,9 +36,10 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import overload
 
 from fleet.description import DroneModel
-from routing.delay_search import Shape, clear, least_delay
+from routing.delay_search import Shape, least_delay
 from routing.intents import IntentParams, OperationalIntent, intent_frame, shifted, trip_intent
 from routing.prepared import Prepared
 from routing.problem import DROPOFF, PICKUP, START, DronePlan, Eta, Plan, Trip
@@ -482,19 +483,38 @@ def _search(
             shapes[k] = Shape(index, shifted(template(layers[k]), 0.0, layers[k], half).volumes)
         return shapes[k]
 
-    if clear(index, shape(0), t.drone_id, base):  # the common case: free at once on the preferred layer
-        return (base, layers[0]), shifted(template(layers[0]), base, layers[0], half), ""
-    start = base
-    while (
-        got := least_delay(index, t.drone_id, [shape(k) for k in range(len(layers))], start, limit)
-    ) is not None:
+    # No separate test of "free at once": measured on a city's round, 93 % of trips are not (the
+    # ports' take-offs), and the search's first window answers it (ties go to the preferred
+    # layer). Its answer needs no second reading: the forbidden delays it avoided, read over the
+    # whole window, include those read at that one delay (routing.delay_search).
+    got = least_delay(index, t.drone_id, _Lazy(shape, len(layers)), base, limit)
+    if got is not None:
         delay, k = got
-        if clear(index, shape(k), t.drone_id, delay):
-            return (delay, layers[k]), shifted(template(layers[k]), delay, layers[k], half), ""
-        start = delay + 1.0  # a rounding edge the exact check refuses: on to the next second
+        return (delay, layers[k]), shifted(template(layers[k]), delay, layers[k], half), ""
     first = shifted(template(layers[0]), base, layers[0], half)
     found = index.conflicts(first, first_volume=True)  # why it could not leave at once
     return None, None, str(found[0]) if found else "no conflict-free delay before its deadlines"
+
+
+class _Lazy(Sequence[Shape]):
+    """The trip's shapes by layer, each made when first read."""
+
+    def __init__(self, make: Callable[[int], Shape], n: int) -> None:
+        self._make, self._n = make, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, k: int) -> Shape: ...
+    @overload
+    def __getitem__(self, k: slice) -> Sequence[Shape]: ...
+    def __getitem__(self, k: int | slice) -> Shape | Sequence[Shape]:
+        if isinstance(k, slice):
+            return [self._make(i) for i in range(self._n)[k]]
+        if not 0 <= k < self._n:
+            raise IndexError(k)
+        return self._make(k)
 
 
 def flown(trip: Trip, service_s: float, depart: datetime) -> Trip:

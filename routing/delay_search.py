@@ -156,15 +156,26 @@ def least_delay(
 ) -> tuple[float, int] | None:
     """The least delay in ``[base, limit]`` at which one of ``layers`` (the trip's volumes at delay
     0 or their :class:`Shape`, one per cruise layer in order of preference) conflicts with nothing
-    in ``index``, and that layer's position (the first preferred on a tie); None if there is none."""
-    shapes = [s if isinstance(s, Shape) else Shape(index, s) for s in layers]
+    in ``index``, and that layer's position (the first preferred on a tie); None if there is none.
+    ``layers`` is read in order and only as far as needed (a layer free at the window's start
+    ends the search): a lazy sequence spares the layers never read."""
+    shapes: dict[int, Shape] = {}
+
+    def shape_of(k: int) -> Shape:
+        if k not in shapes:
+            given = layers[k]
+            shapes[k] = given if isinstance(given, Shape) else Shape(index, given)
+        return shapes[k]
+
     lo = base
     while lo <= limit + 1e-9:
         hi = min(limit, lo + window_s)
         best: tuple[float, int] | None = None
         nxt = math.inf
-        for k, shape in enumerate(shapes):
-            d = least_allowed(forbidden(index, shape, drone_id, lo, hi), base, lo)
+        for k in range(len(layers)):
+            d = least_allowed(forbidden(index, shape_of(k), drone_id, lo, hi), base, lo)
+            if d <= lo:  # no layer after it can do better (ties go to the preferred)
+                return d, k
             if d <= hi + 1e-9 and (best is None or d < best[0]):
                 best = (d, k)
             nxt = min(nxt, d)  # every delay in [lo, d) is forbidden on this layer
