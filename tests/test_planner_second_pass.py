@@ -9,10 +9,10 @@ from itertools import pairwise
 
 from bench.bench_city import city_problem
 from bench.bench_deconfliction import with_layers
-from routing.intents import OperationalIntent
+from routing.intents import IntentParams, OperationalIntent
 from routing.planner import draft, plan
-from routing.problem import PlanningProblem
-from routing.second_pass import Draft, left_out, plan_in_chunks
+from routing.problem import Plan, PlanningProblem
+from routing.second_pass import Draft, left_out, plan_in_chunks, plan_left_out
 from routing.validate import validate_plan
 
 
@@ -77,3 +77,26 @@ def test_a_chunk_whose_merge_is_invalid_is_left_out_with_those_after_it() -> Non
     assert sorted(ids) == sorted(r.id for r in problem.requests)
     left = {u.request_id for u in whole.unserved if u.detail == "its part of a large round did not fit"}
     assert len(left) == 30  # the second and third chunks
+
+
+def test_a_pass_whose_plan_the_check_refuses_falls_back_to_the_plan_before_it() -> None:
+    # A pass that ignores the plan so far (every drone from its original start, no intents in
+    # force): folded in, its trips overlap the first plan's, the final check refuses the whole,
+    # and the first plan is checked and returned on its own.
+    problem = city_problem(2, n_requests=60, n_drones=10, n_ports=1, n_pads=6, size_m=6000.0, n_zones=5)
+    problem = replace(problem, fleet=with_layers(problem.fleet))
+    first = draft(problem, seconds=1.0, seed=1)
+    out = left_out(first.plan)
+    assert out, "the scenario must leave requests out for a pass to run"
+    passes: list[tuple[int, int]] = []  # per pass: requests planned, served
+
+    def careless(sub: PlanningProblem, active: Sequence[OperationalIntent]) -> Plan:
+        made = plan(replace(sub, drone_states=problem.drone_states), seconds=0.5, seed=1)
+        passes.append((len(sub.requests), len(made.served)))
+        return made
+
+    result = plan_left_out(problem, first, careless, separation=IntentParams(), passes=1)
+    assert [n for n, _ in passes] == [len(out)] and passes[0][1] > 0, passes  # it served some
+    assert validate_plan(problem, result) == []
+    assert set(result.served) == set(first.plan.served)
+    assert out <= {u.request_id for u in result.unserved}
