@@ -116,11 +116,15 @@ def check_separation(
     check_trajectories(problem, plan, params, add)
 
 
-def _trips(plan: Plan) -> tuple[dict[tuple[str, int], Trip], set[tuple[str, int]]]:
-    """The plan's trips by (drone, number), and those in flight at planning time."""
+def _setting(
+    problem: PlanningProblem, plan: Plan
+) -> tuple[LocalFrame, dict[str, int], dict[tuple[str, int], Trip], set[tuple[str, int]]]:
+    """What both halves of the check read: the fleet's intent frame, the ports' landing spots, the
+    plan's trips by (drone, number), and those in flight at planning time."""
+    spots = {p.id: p.landing_spots for p in problem.fleet.ports}
     trips = {(d.drone_id, k): t for d in plan.drones for k, t in enumerate(d.trips, 1) if t.legs}
     fixed = {key for key, t in trips.items() if key[1] == 1 and t.legs[0].from_kind == START}
-    return trips, fixed
+    return intent_frame(problem.fleet), spots, trips, fixed
 
 
 def check_intents(
@@ -131,9 +135,7 @@ def check_intents(
     add: Add,
 ) -> None:
     """The rules on intents above: one per trip, containing it, none in conflict."""
-    frame = intent_frame(problem.fleet)
-    spots = {p.id: p.landing_spots for p in problem.fleet.ports}
-    trips, fixed = _trips(plan)
+    frame, spots, trips, fixed = _setting(problem, plan)
     by_trip: dict[tuple[str, int], OperationalIntent] = {}
     for intent in plan.intents:
         key = (intent.drone_id, intent.trip)
@@ -173,9 +175,7 @@ def check_intents(
 
 def check_trajectories(problem: PlanningProblem, plan: Plan, params: IntentParams, add: Add) -> None:
     """The rules on the flown trips above: no loss of separation, no two drones on pads at once."""
-    frame = intent_frame(problem.fleet)
-    spots = {p.id: p.landing_spots for p in problem.fleet.ports}
-    trips, fixed = _trips(plan)
+    frame, spots, trips, fixed = _setting(problem, plan)
     minima = params.minima
     drones = [(d.drone_id, d.trips) for d in plan.drones]
     losses, _ = separation_losses(pieces_of(drones, frame), minima, skip=fixed)
