@@ -36,7 +36,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import overload
 
 from fleet.description import DroneModel
 from routing.delay_search import Shape, least_delay
@@ -496,8 +495,8 @@ def _search(
     return None, None, str(found[0]) if found else "no conflict-free delay before its deadlines"
 
 
-class _Lazy(Sequence[Shape]):
-    """The trip's shapes by layer, each made when first read."""
+class _Lazy:
+    """The trip's shapes by layer (:class:`routing.delay_search.Layers`), each made when read."""
 
     def __init__(self, make: Callable[[int], Shape], n: int) -> None:
         self._make, self._n = make, n
@@ -505,13 +504,7 @@ class _Lazy(Sequence[Shape]):
     def __len__(self) -> int:
         return self._n
 
-    @overload
-    def __getitem__(self, k: int) -> Shape: ...
-    @overload
-    def __getitem__(self, k: slice) -> Sequence[Shape]: ...
-    def __getitem__(self, k: int | slice) -> Shape | Sequence[Shape]:
-        if isinstance(k, slice):
-            return [self._make(i) for i in range(self._n)[k]]
+    def __getitem__(self, k: int, /) -> Shape:
         if not 0 <= k < self._n:
             raise IndexError(k)
         return self._make(k)

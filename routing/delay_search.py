@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -27,6 +28,15 @@ from routing.intents import Volume
 from routing.separation import IntentIndex, port_id, segment_distances
 
 WINDOW_S = 600.0
+
+
+class Layers(Protocol):
+    """A trip's layers in order of preference, each its volumes at delay 0 or their
+    :class:`Shape`; read by position (a list, or a lazy sequence that makes each when read)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, k: int, /) -> Shape | Sequence[Volume]: ...
 
 
 class Shape:
@@ -148,7 +158,7 @@ def least_allowed(intervals: list[tuple[float, float]], base: float, start: floa
 def least_delay(
     index: IntentIndex,
     drone_id: str,
-    layers: Sequence[Shape | Sequence[Volume]],
+    layers: Layers,
     base: float,
     limit: float,
     *,

@@ -80,6 +80,31 @@ def test_the_least_delay_prefers_the_earlier_layer_on_a_tie_and_the_earlier_dela
     assert least_delay(index, "A", [low], 0.0, 40.0) is None
 
 
+def test_the_least_delay_reads_no_layer_after_one_free_at_once() -> None:
+    index = IntentIndex(FRAME)
+    index.add(OperationalIntent("B", 1, CENTRE, (Volume(0, 0, 500, 0, 30, 90, 105, 0, 100),)))
+    low = (Volume(0, 0, 500, 0, 30, 90, 105, 50, 80),)  # meets B's volume until B's ends
+    high = (Volume(0, 0, 500, 0, 30, 120, 135, 50, 80),)  # above it: free at once
+    read: list[int] = []
+
+    class Watched:
+        def __init__(self, layers: list[tuple[Volume, ...]]) -> None:
+            self.layers = layers
+
+        def __len__(self) -> int:
+            return len(self.layers)
+
+        def __getitem__(self, k: int, /) -> tuple[Volume, ...]:
+            read.append(k)
+            return self.layers[k]
+
+    assert least_delay(index, "A", Watched([high, low, low]), 0.0, 600.0) == (0.0, 0)
+    assert read == [0]
+    read.clear()
+    assert least_delay(index, "A", Watched([low, high, low]), 0.0, 600.0) == (0.0, 1)
+    assert read == [0, 1]  # the third layer is never read: nothing beats leaving at once
+
+
 def test_full_spans_are_where_every_spot_is_taken() -> None:
     def v(t0: float, t1: float) -> Volume:
         return Volume(0, 0, 0, 0, 30, 0, 120, t0, t1, "port:P")
