@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
 
 from routing.intents import IntentParams, OperationalIntent
 from routing.problem import Plan, PlanningProblem
@@ -41,10 +41,15 @@ def _ready() -> bool:
 class CheckProcess:
     """One worker process running :func:`routing.validate.validate_plan`."""
 
-    def __init__(self) -> None:
-        self._pool = spawn_pool(1)
-        self._pool.submit(_ready)
+    def __init__(self, pool: ProcessPoolExecutor | None = None) -> None:
+        """A process of its own, or (``pool``) one of a pool the caller owns and closes."""
+        self._owned = pool is None
+        self._pool = spawn_pool(1) if pool is None else pool
         self.broken = False  # set once it failed: the checks are then made here
+        try:
+            self._pool.submit(_ready)
+        except RuntimeError:  # a pool already shut down or broken
+            self.broken = True
 
     def submit(
         self,
@@ -82,5 +87,6 @@ class CheckProcess:
                 return None
 
     def close(self) -> None:
-        """Stop the worker (a check still running is abandoned)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the worker (a check still running is abandoned); a pool the caller owns is left."""
+        if self._owned:
+            self._pool.shutdown(wait=False, cancel_futures=True)

@@ -18,14 +18,16 @@ raises :class:`PlanningError`; an invalid plan is never returned.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from routing.deconflict import DeconflictionParams, Replay, deconflict
+from routing.districts import Then, districts, plan_in_districts
 from routing.engine import EngineError, solve
 from routing.feasibility import Candidate, Reason, precheck
+from routing.instance import Instance, Solution
 from routing.intents import OperationalIntent
-from routing.mapping import DROPOFF_NODE, PICKUP_NODE, RELOAD_NODE, NodeInfo, build_instance
+from routing.mapping import DROPOFF_NODE, PICKUP_NODE, RELOAD_NODE, Mapping, NodeInfo, build_instance
 from routing.pad_busy import busy_pads
 from routing.prepared import Prepared, ProblemError, prepare
 from routing.problem import DROPOFF, PICKUP, DronePlan, Eta, Plan, PlanningProblem, Trip, Unserved
@@ -153,9 +155,13 @@ def plan(
     more requests served where airspace and pads are busy, for the second pass's preparation,
     deconfliction and check (``python -m bench deconfliction``).
 
-    ``chunk_size``: a round with more requests is planned in chunks of this many
-    (:func:`routing.second_pass.plan_in_chunks`: one search of hundreds of requests over a city's
-    fleet finds no first solution in seconds); None: always one search.
+    ``chunk_size``: a round with more requests is planned in parts of at most this many (one
+    search of hundreds of requests over a city's fleet finds no first solution in seconds): by
+    district when the fleet is large enough to give each district drones of its own and there is
+    no second pass (:mod:`routing.districts`: the districts' searches run in worker processes,
+    each an equal share of ``seconds``, while this process prepares and deconflicts the others;
+    ``workers`` is then not used), else in chunks by deadline
+    (:func:`routing.second_pass.plan_in_chunks`); None: always one search.
 
     ``workers`` parallel searches (1: in this process). ``reloads_per_port``: port copies offered
     for extra trips (default: :func:`routing.mapping.default_reloads_per_port`). Every request
@@ -170,6 +176,33 @@ def plan(
         "reloads_per_port": reloads_per_port,
         "deconfliction": deconfliction,
     }
+    separation = None if deconfliction is None else deconfliction.intents
+    parts = None
+    if chunk_size is not None and not second_pass and len(problem.requests) > chunk_size:
+        with stage("round fleet"):  # districts, each with the drones its requests need
+            parts = districts(problem, chunk_size)
+    if parts is not None:
+
+        def prepare(sub: PlanningProblem) -> tuple[Instance, Then]:
+            ready = set_up(sub, reloads_per_port=reloads_per_port, deconfliction=deconfliction)
+
+            def then(solution: Solution, active: Sequence[OperationalIntent]) -> Draft:
+                return _part(
+                    sub, lambda: drafted(ready, solution, active_intents=active, deconfliction=deconfliction)
+                )
+
+            return ready.mapping.instance, then
+
+        return plan_in_districts(
+            problem,
+            parts,
+            prepare,
+            seconds=seconds,
+            seed=seed,
+            engine=engine,
+            active_intents=active_intents,
+            separation=separation,
+        )
     if chunk_size is not None and len(problem.requests) > chunk_size:
 
         def part(sub: PlanningProblem, active: Sequence[OperationalIntent], share: float) -> Draft:
@@ -182,7 +215,6 @@ def plan(
                 )
             return _part(sub, lambda: draft(sub, seconds=share, active_intents=active, **common))
 
-        separation = None if deconfliction is None else deconfliction.intents
         return plan_in_chunks(
             problem,
             part,
@@ -259,6 +291,39 @@ def draft(
     routes timed and deconflicted, with the check and the repair still to do (:class:`Draft`:
     ``draft(...).finish(None)`` is the validated plan). Raises :class:`PlanningError` when the
     engine finds no plan."""
+    ready = set_up(
+        problem, reloads_per_port=reloads_per_port, active_intents=active_intents, deconfliction=deconfliction
+    )
+    try:
+        with stage("solve"):
+            solution = solve(
+                ready.mapping.instance, time_limit_s=seconds, workers=workers, seed=seed, engine=engine
+            )
+    except EngineError as exc:  # e.g. documents on board that no route can deliver
+        raise PlanningError(f"the engine found no plan: {exc}", []) from exc
+    return drafted(ready, solution, active_intents=active_intents, deconfliction=deconfliction)
+
+
+@dataclass(frozen=True)
+class SetUp:
+    """A problem ready for the engine (:func:`set_up`): its index and networks, the candidates
+    the pre-checks kept, the requests they refused (with reasons) and the engine's instance."""
+
+    prep: Prepared
+    candidates: dict[str, Candidate]
+    unserved: tuple[Unserved, ...]
+    mapping: Mapping
+
+
+def set_up(
+    problem: PlanningProblem,
+    *,
+    reloads_per_port: int | None = None,
+    active_intents: Sequence[OperationalIntent] = (),
+    deconfliction: DeconflictionParams | None = DeconflictionParams(),  # noqa: B008 (frozen)
+) -> SetUp:
+    """:func:`draft`'s stages before the search: the round's drones, the networks, the pre-checks
+    and the engine's instance (``.mapping.instance``, for ``routing.engine.solve``)."""
     with stage("round fleet"):
         problem = round_fleet(problem)  # the drones this round's requests need, not the whole fleet
     with stage("matrices"):
@@ -280,25 +345,31 @@ def draft(
                 unserved.append(Unserved(req.id, verdict.reason.value, verdict.detail))
     with stage("instance"):
         mapping = build_instance(prep, list(candidates.values()), reloads_per_port=reloads_per_port)
-    try:
-        with stage("solve"):
-            solution = solve(
-                mapping.instance, time_limit_s=seconds, workers=workers, seed=seed, engine=engine
-            )
-    except EngineError as exc:  # e.g. documents on board that no route can deliver
-        raise PlanningError(f"the engine found no plan: {exc}", []) from exc
+    return SetUp(prep, candidates, tuple(unserved), mapping)
+
+
+def drafted(
+    ready: SetUp,
+    solution: Solution,
+    *,
+    active_intents: Sequence[OperationalIntent] = (),
+    deconfliction: DeconflictionParams | None = DeconflictionParams(),  # noqa: B008 (frozen)
+) -> Draft:
+    """:func:`draft`'s stages after the search: ``solution`` (of ``ready``'s instance) timed and
+    deconflicted against ``active_intents``, its check and repair left to the draft's ``finish``."""
+    unserved = list(ready.unserved)
     for k in solution.dropped_pairs:
-        rid = mapping.pair_request[k]
+        rid = ready.mapping.pair_request[k]
         unserved.append(
             Unserved(
                 rid, Reason.NO_CAPACITY.value, "feasible alone, not with the fleet and time available now"
             )
         )
-    stops = [_without(mapping.stops(route), set()) for route in solution.routes]
+    stops = [_without(ready.mapping.stops(route), set()) for route in solution.routes]
     return _drafted(
-        prep,
+        ready.prep,
         stops,
-        candidates,
+        ready.candidates,
         unserved,
         solution.engine,
         active_intents=active_intents,

@@ -57,7 +57,7 @@ def merged(first: Plan, second: Plan) -> Plan:
     return folded(first, second)
 
 
-def _violations(
+def refused(
     problem: PlanningProblem,
     plan: Plan,
     active_intents: Sequence[OperationalIntent],
@@ -104,7 +104,7 @@ def plan_left_out(
         steps.append(folded(steps[-1], part, windows.owner))
     for both in reversed(steps[1:]):
         with stage("validation"):
-            if not _violations(problem, both, active_intents, separation):
+            if not refused(problem, both, active_intents, separation):
                 return both
     return first.finish(None)
 
@@ -233,15 +233,15 @@ def _in_chunks(
     result = top if finished is pending.plan else merged_onto(base, finished)
     steps.append(result)
     with stage("validation"):
-        refused = _violations(problem, result, active_intents, separation)
-    if not refused:
+        bad = refused(problem, result, active_intents, separation)
+    if not bad:
         return result
     # The longest valid prefix; the chunks after it are left out (each was planned on top of it).
     good = next(
         (
             k
             for k in range(len(steps) - 1, -1, -1)
-            if not _violations(problem, steps[k], active_intents, separation)
+            if not refused(problem, steps[k], active_intents, separation)
         ),
         None,
     )
