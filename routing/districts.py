@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
+from functools import partial
 
 from routing.check_process import CheckProcess
 from routing.engine import EngineError, solve
@@ -44,12 +45,13 @@ from routing.requests import Request
 from routing.round_fleet import round_fleet
 from routing.second_pass import Draft, merged_onto, refused
 from routing.stages import stage
-from routing.validate import validate_plan
+from routing.validate import Violation, validate_plan
 
 Point = tuple[float, float]
 # What a district's draft needs once its search is done: the solution, the intents placed so far.
 Then = Callable[[Solution, Sequence[OperationalIntent]], Draft]
 Prepare = Callable[[PlanningProblem], tuple[Instance, Then]]
+Redraft = Callable[[Sequence[OperationalIntent]], Draft]  # a district's ``Then`` with its solution
 
 
 def districts(problem: PlanningProblem, size: int) -> list[PlanningProblem] | None:
@@ -160,6 +162,7 @@ def plan_in_districts(
             instance, then = prepare(part)
             queued.append((instance, then, _submit(pool, checker, instance, share, seed, engine)))
         drafts: list[Draft] = []
+        again: list[Redraft | None] = []  # each district's draft made again, against other intents
         placed = list(active_intents)
         for part, (instance, then, future) in zip(parts, queued, strict=True):
             try:
@@ -169,11 +172,13 @@ def plan_in_districts(
                         solution = solve(instance, time_limit_s=share, workers=1, seed=seed, engine=engine)
             except EngineError as exc:  # e.g. documents on board that no route can deliver
                 drafts.append(Draft.checked(_left_out(part, f"the engine found no plan: {exc}")))
+                again.append(None)
                 continue
             made = then(solution, tuple(placed))
             placed += made.plan.intents
             drafts.append(made)
-        return _checked(problem, parts, drafts, checker, active_intents, separation)
+            again.append(partial(then, solution))
+        return _checked(problem, parts, drafts, again, checker, active_intents, separation)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -231,12 +236,47 @@ def _checked(
     problem: PlanningProblem,
     parts: list[PlanningProblem],
     drafts: list[Draft],
+    again: list[Redraft | None],
     checker: CheckProcess,
     active_intents: Sequence[OperationalIntent],
     separation: IntentParams | None,
 ) -> Plan:
     """The drafts merged and validated (see the module docstring)."""
     whole = _merged(problem, [d.plan for d in drafts])
+    found = _violations(problem, whole, checker, active_intents, separation)
+    if not found:
+        return whole
+    faulty = _faulty(parts, found)
+    if faulty:  # those districts repaired given the violations found, then the whole again
+        plans = [
+            drafts[k].finish([v for v in found if faulty[v] == k]) if k in faulty.values() else d.plan
+            for k, d in enumerate(drafts)
+        ]
+        whole = _merged(problem, plans)
+        if not _violations(problem, whole, checker, active_intents, separation):
+            return whole
+    plans = _one_by_one(drafts, again, active_intents, set(faulty.values()) if faulty else set())
+    k = len(plans)
+    while k > 0:  # the longest valid prefix of districts
+        with stage("validation"):
+            if not refused(problem, _merged(problem, plans[:k]), active_intents, separation):
+                break
+        k -= 1
+    kept = _merged(problem, plans[:k])
+    why = "its district of a large round did not fit"
+    left = tuple(Unserved(r.id, Reason.NO_CAPACITY.value, why) for part in parts[k:] for r in part.requests)
+    return replace(kept, unserved=kept.unserved + left)
+
+
+def _violations(
+    problem: PlanningProblem,
+    whole: Plan,
+    checker: CheckProcess,
+    active_intents: Sequence[OperationalIntent],
+    separation: IntentParams | None,
+) -> list[Violation]:
+    """The validator's violations of ``whole``: its intents checked in the worker, every other
+    rule here meanwhile (:func:`routing.validate.validate_plan`'s parts)."""
     aside = checker.submit(problem, whole, active_intents, separation, part="intents")
     with stage("validation"):
         others = validate_plan(
@@ -248,16 +288,39 @@ def _checked(
             apart = validate_plan(
                 problem, whole, active_intents=active_intents, separation=separation, part="intents"
             )
-    if not apart and not others:
-        return whole
-    plans = [d.finish(None) for d in drafts]  # each district checked and repaired on its own
-    k = len(plans)
-    while k > 0:  # the longest valid prefix of districts
-        with stage("validation"):
-            if not refused(problem, _merged(problem, plans[:k]), active_intents, separation):
-                break
-        k -= 1
-    kept = _merged(problem, plans[:k])
-    why = "its district of a large round did not fit"
-    left = tuple(Unserved(r.id, Reason.NO_CAPACITY.value, why) for part in parts[k:] for r in part.requests)
-    return replace(kept, unserved=kept.unserved + left)
+    return [*apart, *others]
+
+
+def _faulty(parts: list[PlanningProblem], violations: list[Violation]) -> dict[Violation, int] | None:
+    """The district of each violation (by its drone, else its request); None if one has neither."""
+    district = {d.id: k for k, p in enumerate(parts) for d in p.fleet.drones}
+    district.update({r.id: k for k, p in enumerate(parts) for r in p.requests})
+    out = {}
+    for v in violations:
+        k = district.get(v.drone_id or "", district.get(v.request_id or ""))
+        if k is None:
+            return None
+        out[v] = k
+    return out
+
+
+def _one_by_one(
+    drafts: list[Draft],
+    again: list[Redraft | None],
+    active_intents: Sequence[OperationalIntent],
+    finished: set[int],
+) -> list[Plan]:
+    """Each district checked and repaired on its own, in order; once a repair has changed a
+    district's plan, the districts after it are drafted again against the plans as repaired
+    (their drafts were deconflicted against the drafts before the repair). The drafts of
+    ``finished`` (their ``finish`` already called) are drafted again too."""
+    plans: list[Plan] = []
+    placed = list(active_intents)
+    changed = False
+    for k, (made, redraft) in enumerate(zip(drafts, again, strict=True)):
+        if (changed or k in finished) and redraft is not None:
+            made = redraft(tuple(placed))
+        plans.append(made.finish(None))
+        changed = changed or plans[-1] is not made.plan
+        placed += plans[-1].intents
+    return plans

@@ -108,21 +108,18 @@ def _prepare(sub: PlanningProblem) -> tuple[Instance, Then]:
     return ready.mapping.instance, then
 
 
-def test_a_whole_the_check_refuses_is_repaired_district_by_district() -> None:
-    problem = _problem()
-    parts = districts(problem, SIZE)
-    assert parts is not None
-    handed: list[list[Violation] | None] = []
+def _breaking(target: PlanningProblem, handed: list[list[Violation] | None]) -> Any:
+    """A ``prepare`` whose ``target`` district's draft loses one trip's intent (the whole must be
+    refused); its ``finish`` records the violations it is handed."""
 
     def prepare(sub: PlanningProblem) -> tuple[Instance, Then]:
         instance, then = _prepare(sub)
-        if sub is not parts[0]:
+        if sub is not target:
             return instance, then
 
         def broken_then(solution: Solution, active: Sequence[OperationalIntent]) -> Draft:
             made = then(solution, active)
             assert made.plan.intents
-            # The first district's draft loses one trip's intent: the whole must be refused.
             broken = replace(made.plan, intents=made.plan.intents[1:])
 
             def finish(violations: list[Violation] | None) -> Plan:
@@ -133,8 +130,32 @@ def test_a_whole_the_check_refuses_is_repaired_district_by_district() -> None:
 
         return instance, broken_then
 
-    result = plan_in_districts(problem, parts, prepare, seconds=1.5, separation=SEPARATION)
-    assert handed == [None], "the first district checked and repaired on its own"
+    return prepare
+
+
+def test_the_district_a_refused_whole_blames_is_repaired_with_its_violations() -> None:
+    problem = _problem()
+    parts = districts(problem, SIZE)
+    assert parts is not None
+    handed: list[list[Violation] | None] = []
+    result = plan_in_districts(
+        problem, parts, _breaking(parts[-1], handed), seconds=1.5, separation=SEPARATION
+    )
+    # The last district: nothing was deconflicted against it, so its repair is all it takes.
+    assert len(handed) == 1 and [v.kind for v in handed[0] or []] == ["intent_missing"]
+    assert validate_plan(problem, result) == []
+    _accounted(problem, result)
+
+
+def test_a_repair_of_the_first_district_others_were_placed_against_leaves_a_valid_whole() -> None:
+    problem = _problem()
+    parts = districts(problem, SIZE)
+    assert parts is not None
+    handed: list[list[Violation] | None] = []
+    result = plan_in_districts(
+        problem, parts, _breaking(parts[0], handed), seconds=1.5, separation=SEPARATION
+    )
+    assert [v.kind for v in handed[0] or []] == ["intent_missing"]
     assert validate_plan(problem, result) == []
     _accounted(problem, result)
 
