@@ -27,7 +27,7 @@ from routing.engine import EngineError, solve
 from routing.feasibility import Candidate, Reason, precheck
 from routing.instance import Instance, Solution
 from routing.intents import OperationalIntent
-from routing.mapping import DROPOFF_NODE, PICKUP_NODE, RELOAD_NODE, Mapping, NodeInfo, build_instance
+from routing.mapping import DROPOFF_NODE, RELOAD_NODE, Mapping, NodeInfo, build_instance
 from routing.pad_busy import busy_pads
 from routing.prepared import Prepared, ProblemError, prepare
 from routing.problem import DROPOFF, PICKUP, DronePlan, Eta, Plan, PlanningProblem, Trip, Unserved
@@ -35,6 +35,8 @@ from routing.round_fleet import round_fleet
 from routing.schedule import realise
 from routing.second_pass import Draft, plan_in_chunks, plan_left_out
 from routing.stages import stage
+from routing.trip_battery import within_battery
+from routing.trip_battery import without as _without
 from routing.validate import Violation, validate_plan
 from routing.wind_energy import drones_in_wind
 
@@ -112,22 +114,6 @@ def _culprits(prep: Prepared, plan: Plan, violations: list[Violation]) -> set[st
 def _served_by(trips: Sequence[Trip]) -> set[str]:
     """The requests picked up or delivered on ``trips``."""
     return {leg.to_id for trip in trips for leg in trip.legs if leg.to_kind in (PICKUP, DROPOFF)}
-
-
-def _without(route: list[NodeInfo], removed: set[str]) -> list[NodeInfo]:
-    """``route`` without the visits of the requests ``removed``; empty when it then visits no
-    request at all (port visits alone would fly the drone to another port for nothing, and such a
-    trip, with no request to leave out, is one deconfliction could not drop: the validator could
-    then repair nothing, and the whole round would fail)."""
-    kept = [s for s in route if s.kind not in (PICKUP_NODE, DROPOFF_NODE) or s.ref not in removed]
-    if not any(s.kind in (PICKUP_NODE, DROPOFF_NODE) for s in kept):
-        return []
-    # Two port copies in a row would make an empty repositioning trip: keep the later one.
-    return [
-        s
-        for k, s in enumerate(kept)
-        if not (s.kind == RELOAD_NODE and k + 1 < len(kept) and kept[k + 1].kind == RELOAD_NODE)
-    ]
 
 
 def plan(
@@ -366,6 +352,9 @@ def drafted(
             )
         )
     stops = [_without(ready.mapping.stops(route), set()) for route in solution.routes]
+    with stage("timing"):  # the engine's energy bound is a lower one on a few trips: not flown
+        stops, over = within_battery(ready.prep, stops, ready.candidates)
+    unserved += [Unserved(rid, Reason.NO_CAPACITY.value, detail) for rid, detail in sorted(over.items())]
     return _drafted(
         ready.prep,
         stops,
