@@ -13,10 +13,11 @@ import pytest
 
 import routing.districts
 from bench.bench_city import city_problem
+from dispatch.service.solver_pool import SolverPool
 from routing.districts import Then, districts, plan_in_districts
 from routing.instance import Instance, Solution
 from routing.intents import OperationalIntent
-from routing.planner import DeconflictionParams, drafted, plan, set_up
+from routing.planner import CHUNK_SIZE, DeconflictionParams, drafted, plan, set_up
 from routing.problem import DroneState, Plan, PlanningProblem
 from routing.processes import spawn_pool
 from routing.second_pass import Draft
@@ -184,3 +185,15 @@ def test_a_later_district_yields_to_the_intents_of_those_before() -> None:
     result = plan(later, seconds=2.0, chunk_size=SIZE, active_intents=first.intents)
     assert validate_plan(later, result, active_intents=first.intents) == []
     _accounted(later, result)
+
+
+async def test_a_round_by_district_planned_in_the_dispatcher_s_worker_is_valid(
+    solver_pool: SolverPool,
+) -> None:
+    # The dispatcher plans in a worker process; the districts' searches run in that worker's own.
+    problem = city_problem(1, n_requests=170, n_drones=400)
+    assert districts(problem, CHUNK_SIZE) is not None
+    result = await solver_pool.plan(problem, 2.0)
+    assert validate_plan(problem, result) == []
+    _accounted(problem, result)
+    assert len(result.served) > 100

@@ -3,8 +3,10 @@
 ``dronedispatch bench round --drones N --requests M --seconds S [--seed K]``: plan one round on a
 generated city (``routing.synthetic_city``) and print ``{"drones", "requests", "vehicles",
 "wall_s", "served", "km", "stages", "intake_s"}`` (``vehicles``: the drones the round kept,
-``routing.round_fleet``; ``stages``: seconds per planner stage, ``routing.stages``; ``intake_s``:
-intake's decision on one request against the whole fleet, median of 5).
+``routing.round_fleet``, its districts' together, ``routing.districts``; ``stages``: seconds per
+planner stage in this process, ``routing.stages``, a district's search in a worker counted as
+the wait for it, ``solve``; ``intake_s``: intake's decision on one request against the whole
+fleet, median of 5).
 
 The line is ``{"instance", "vehicles", "distance", "seconds", "routes"}``; routes list node ids
 without the depot, and vehicles and distance are recomputed from those routes by the independent
@@ -32,8 +34,9 @@ from routing.benchmarks import (
     parse_benchmark,
     to_instance,
 )
+from routing.districts import districts
 from routing.engine import ENGINES, solve
-from routing.planner import plan
+from routing.planner import CHUNK_SIZE, plan
 from routing.problem import PlanningProblem
 from routing.round_fleet import round_fleet
 from routing.stages import recording
@@ -114,13 +117,21 @@ def run_round(drones: int, requests: int, seconds: float, seed: int = 1) -> dict
     return {
         "drones": drones,
         "requests": requests,
-        "vehicles": len(round_fleet(problem).fleet.drones),
+        "vehicles": _vehicles(problem),
         "wall_s": round(wall, 2),
         "served": len(result.served),
         "km": round(result.distance_m / 1000, 1),
         "stages": {name: round(s, 4) for name, s in stages.items()},
         "intake_s": round(_intake_s(problem), 4),
     }
+
+
+def _vehicles(problem: PlanningProblem) -> int:
+    """The drones the round keeps: its districts' together, or the one round fleet's."""
+    parts = districts(problem, CHUNK_SIZE)
+    if parts is None:
+        return len(round_fleet(problem).fleet.drones)
+    return sum(len(p.fleet.drones) for p in parts)
 
 
 def _intake_s(problem: PlanningProblem, runs: int = 5) -> float:
