@@ -90,3 +90,23 @@ class CheckProcess:
         """Stop the worker (a check still running is abandoned); a pool the caller owns is left."""
         if self._owned:
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def split_check(
+    checker: CheckProcess | None,
+    problem: PlanningProblem,
+    plan: Plan,
+    active: Sequence[OperationalIntent],
+    separation: IntentParams | None,
+) -> list[Violation]:
+    """The validator's violations of ``plan``: its intents checked in ``checker``'s process (most of
+    the check), every other rule here meanwhile (:func:`routing.validate.validate_plan`'s parts);
+    all of it here without a working checker."""
+    aside = checker.submit(problem, plan, active, separation, part="intents") if checker is not None else None
+    with stage("validation"):
+        others = validate_plan(problem, plan, active_intents=active, separation=separation, part="others")
+    apart = checker.result(aside) if checker is not None else None
+    if apart is None:
+        with stage("validation"):
+            apart = validate_plan(problem, plan, active_intents=active, separation=separation, part="intents")
+    return [*apart, *others]

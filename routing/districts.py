@@ -34,7 +34,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from functools import partial
 
-from routing.check_process import CheckProcess
+from routing.check_process import CheckProcess, split_check
 from routing.engine import EngineError, solve
 from routing.feasibility import Reason
 from routing.instance import Instance, Solution
@@ -45,7 +45,7 @@ from routing.requests import Request
 from routing.round_fleet import round_fleet
 from routing.second_pass import Draft, merged_onto, refused
 from routing.stages import stage
-from routing.validate import Violation, validate_plan
+from routing.validate import Violation
 
 Point = tuple[float, float]
 # What a district's draft needs once its search is done: the solution, the intents placed so far.
@@ -243,7 +243,7 @@ def _checked(
 ) -> Plan:
     """The drafts merged and validated (see the module docstring)."""
     whole = _merged(problem, [d.plan for d in drafts])
-    found = _violations(problem, whole, checker, active_intents, separation)
+    found = split_check(checker, problem, whole, active_intents, separation)
     if not found:
         return whole
     faulty = _faulty(parts, found)
@@ -253,7 +253,7 @@ def _checked(
             for k, d in enumerate(drafts)
         ]
         whole = _merged(problem, plans)
-        if not _violations(problem, whole, checker, active_intents, separation):
+        if not split_check(checker, problem, whole, active_intents, separation):
             return whole
     plans = _one_by_one(drafts, again, active_intents, set(faulty.values()) if faulty else set())
     k = len(plans)
@@ -266,29 +266,6 @@ def _checked(
     why = "its district of a large round did not fit"
     left = tuple(Unserved(r.id, Reason.NO_CAPACITY.value, why) for part in parts[k:] for r in part.requests)
     return replace(kept, unserved=kept.unserved + left)
-
-
-def _violations(
-    problem: PlanningProblem,
-    whole: Plan,
-    checker: CheckProcess,
-    active_intents: Sequence[OperationalIntent],
-    separation: IntentParams | None,
-) -> list[Violation]:
-    """The validator's violations of ``whole``: its intents checked in the worker, every other
-    rule here meanwhile (:func:`routing.validate.validate_plan`'s parts)."""
-    aside = checker.submit(problem, whole, active_intents, separation, part="intents")
-    with stage("validation"):
-        others = validate_plan(
-            problem, whole, active_intents=active_intents, separation=separation, part="others"
-        )
-    apart = checker.result(aside)
-    if apart is None:  # no worker: checked here
-        with stage("validation"):
-            apart = validate_plan(
-                problem, whole, active_intents=active_intents, separation=separation, part="intents"
-            )
-    return [*apart, *others]
 
 
 def _faulty(parts: list[PlanningProblem], violations: list[Violation]) -> dict[Violation, int] | None:

@@ -63,6 +63,7 @@ CHUNK_SIZE = 150  # open requests one search takes at most; larger rounds are pl
 SECOND_PASS_SHARE = 0.15  # of the solver time, kept for the passes over the left-out requests
 PASSES = 3  # passes over the left-out requests at most (each only while the one before served more)
 PASS_S_PER_REQUEST = 0.02  # a pass searches this long per request it plans, at most its share
+PASS_MIN_GAIN = 2  # another pass only after one that served at least this many more
 
 
 def _assemble(
@@ -136,7 +137,8 @@ def plan(
     (the plan then carries no intents and is not checked for separation: for comparisons only).
 
     ``second_pass``: plan the requests deconfliction left out once more, after the trips placed
-    (:mod:`routing.second_pass`: up to ``PASSES`` passes, each while the one before served more,
+    (:mod:`routing.second_pass`: up to ``PASSES`` passes, each while the one before served at
+    least ``PASS_MIN_GAIN`` more,
     sharing ``SECOND_PASS_SHARE`` of ``seconds``, the first search having the rest):
     more requests served where airspace and pads are busy, for the second pass's preparation,
     deconfliction and check (``python -m bench deconfliction``).
@@ -234,6 +236,7 @@ def plan(
         active_intents=active_intents,
         separation=deconfliction.intents,
         passes=PASSES,
+        min_gain=PASS_MIN_GAIN,
     )
 
 

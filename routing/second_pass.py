@@ -82,18 +82,20 @@ def plan_left_out(
     active_intents: Sequence[OperationalIntent] = (),
     separation: IntentParams | None = None,
     passes: int = 1,
+    min_gain: int = 1,
 ) -> Plan:
     """``first`` (a plan drafted, not yet checked) with the requests it left out for deconfliction
-    planned again by ``solve`` (see the module docstring), up to ``passes`` times while a pass
-    serves more. Each pass plans on top of the plan so far: every drone in its idle windows and
-    after its last trip (:func:`routing.drone_windows.windows_after`), against the intents in
-    force and the plan's. Only the plan after the last pass is checked (and with it the first
-    plan's trips); if the validator refuses it, the plan after the pass before, and so on; with
-    no pass to show, ``first`` checked and repaired on its own (``first.finish``)."""
+    planned again by ``solve`` (see the module docstring), up to ``passes`` times, another pass
+    only while the one before served at least ``min_gain`` more. Each pass plans on top of the
+    plan so far: every drone in its idle windows and after its last trip
+    (:func:`routing.drone_windows.windows_after`), against the intents in force and the plan's.
+    Only the plan after the last pass is checked as a whole (and with it the first plan's trips);
+    if the validator refuses it, the plan after the pass before, and so on; with no pass to show,
+    ``first`` checked and repaired on its own (``first.finish``)."""
     steps = [first.plan]
-    for _ in range(passes):
+    for k in range(passes):
         ids = left_out(steps[-1])
-        if not ids:
+        if not ids or (k and len(steps[-1].served) - len(steps[-2].served) < min_gain):
             break
         windows = windows_after(problem, steps[-1])
         sub = replace(windows.problem, requests=tuple(r for r in problem.requests if r.id in ids))

@@ -100,3 +100,25 @@ def test_a_pass_whose_plan_the_check_refuses_falls_back_to_the_plan_before_it() 
     assert validate_plan(problem, result) == []
     assert set(result.served) == set(first.plan.served)
     assert out <= {u.request_id for u in result.unserved}
+
+
+def test_no_further_pass_after_one_that_served_fewer_than_the_minimum_gain() -> None:
+    problem = city_problem(2, n_requests=60, n_drones=10, n_ports=1, n_pads=6, size_m=6000.0, n_zones=5)
+    problem = replace(problem, fleet=with_layers(problem.fleet))
+    first = draft(problem, seconds=1.0, seed=1)
+    assert left_out(first.plan), "the scenario must leave requests out for a pass to run"
+    calls: list[tuple[int, int]] = []  # per pass: requests planned, served
+
+    def again(sub: PlanningProblem, active: Sequence[OperationalIntent]) -> Plan:
+        # Half the time for a pass of one request: it leaves some out for the next.
+        made = plan(sub, seconds=0.2, seed=1, active_intents=active)
+        calls.append((len(sub.requests), len(made.served)))
+        return made
+
+    result = plan_left_out(problem, first, again, separation=IntentParams(), passes=3)
+    assert len(calls) >= 2 and calls[0][1] >= 1, calls  # the scenario runs a second pass
+    assert validate_plan(problem, result) == []
+    calls.clear()
+    first = draft(problem, seconds=1.0, seed=1)
+    plan_left_out(problem, first, again, separation=IntentParams(), passes=3, min_gain=len(problem.requests))
+    assert len(calls) == 1, calls  # no pass after one that served fewer than the minimum
