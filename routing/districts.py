@@ -12,11 +12,12 @@ The districts' searches need nothing from each other, so they run in worker proc
 core: two at a time on two cores, each for its share of the time) while this process prepares
 the next district (networks, pre-checks, the engine's instance) and then times and deconflicts
 each district's routes against the intents in force and those of the districts before it,
-urgent districts first (:func:`plan_in_districts`). The whole plan is validated once: its intents in the worker, every
-other rule here meanwhile. If it is refused (it is deconflicted by construction, so this is the
-rare path), each district is checked and repaired on its own, in order, and the whole checked
-again; if that too is refused, the longest valid prefix of districts is kept and the rest left
-out (``no_capacity``).
+urgent districts first (:func:`plan_in_districts`). The whole plan is validated once: its
+intents in a worker, every other rule here meanwhile. If it is refused (it is deconflicted by
+construction, so this is the rare path), the districts its violations name are repaired with
+them and the whole checked again; if still refused, each district is checked and repaired on its
+own, in order (those after a changed one drafted again against it), and the longest valid prefix
+of districts is kept, the rest left out (``no_capacity``).
 
 With too few drones for districts of their own (``round_fleet`` would keep them all), a large
 round is planned in chunks by deadline instead (:func:`routing.second_pass.plan_in_chunks`).
@@ -58,9 +59,10 @@ def districts(problem: PlanningProblem, size: int) -> list[PlanningProblem] | No
     """``problem`` split into districts of at most ``size`` requests, each with drones of its own
     (see the module docstring), urgent districts and early deadlines first; None when it needs no
     split or the fleet is too small to give every district drones of its own."""
-    if len(problem.requests) <= size:
-        return None
     fleet = problem.fleet
+    known = {d.id for d in fleet.drones}
+    if len(problem.requests) <= size or any(s.drone_id not in known for s in problem.drone_states):
+        return None  # one search, or a problem the planner refuses whole (an unknown drone)
     ports = {p.id for p in fleet.ports}
     carrier = {rid: s for s in problem.drone_states for rid in s.onboard}
 

@@ -46,6 +46,8 @@ def round_fleet(
     if len(fleet.drones) <= max(k_best, math.ceil(len(problem.requests) * drones_per_request)) + k_best:
         return problem
     states = {s.drone_id: s for s in problem.drone_states}
+    if states.keys() - {d.id for d in fleet.drones}:
+        return problem  # a state of an unknown drone: the planner refuses it (never dropped here)
     ports = {p.id: p for p in fleet.ports}
     keep: set[str] = set()
     classes: dict[_Class, list[Drone]] = defaultdict(list)

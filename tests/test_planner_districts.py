@@ -17,7 +17,7 @@ from dispatch.service.solver_pool import SolverPool
 from routing.districts import Then, districts, plan_in_districts
 from routing.instance import Instance, Solution
 from routing.intents import OperationalIntent
-from routing.planner import CHUNK_SIZE, DeconflictionParams, drafted, plan, set_up
+from routing.planner import CHUNK_SIZE, DeconflictionParams, ProblemError, drafted, plan, set_up
 from routing.problem import DroneState, Plan, PlanningProblem
 from routing.processes import spawn_pool
 from routing.second_pass import Draft
@@ -69,6 +69,16 @@ def test_no_districts_for_a_round_that_fits_one_search_or_a_small_fleet() -> Non
     assert districts(problem, len(problem.requests)) is None
     small = city_problem(2, n_requests=90, n_drones=30, n_ports=6, size_m=12_000.0, n_zones=20)
     assert districts(small, SIZE) is None
+
+
+def test_a_state_of_an_unknown_drone_is_refused_not_dropped() -> None:
+    problem = _problem()
+    port = problem.fleet.ports[0]
+    ghost = DroneState("ghost", port.lon, port.lat, problem.at, 100.0, port=port.id)
+    problem = replace(problem, drone_states=(ghost,))
+    assert districts(problem, SIZE) is None
+    with pytest.raises(ProblemError, match="ghost"):
+        plan(problem, seconds=1.0, chunk_size=SIZE)
 
 
 def test_a_drone_carrying_documents_goes_with_their_district() -> None:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from dispatch import cli
-from routing.planner import plan
+from routing.planner import ProblemError, plan
 from routing.problem import DroneState
 from routing.round_fleet import K_BEST, round_fleet
 from routing.synthetic_city import city_problem
@@ -69,3 +69,13 @@ def test_bench_round_prints_one_json_line(capsys: pytest.CaptureFixture[str]) ->
     assert 0 < line["intake_s"] < line["wall_s"]
     assert cli.main(["bench", "round", "--drones", "0"]) == 2
     assert "--drones" in capsys.readouterr().err
+
+
+def test_a_state_of_an_unknown_drone_is_not_dropped_but_left_to_the_planner_to_refuse() -> None:
+    problem = city_problem(1, n_requests=20, n_drones=200)
+    port = problem.fleet.ports[0]
+    ghost = DroneState("ghost", port.lon, port.lat, problem.at, 100.0, port=port.id)
+    problem = dataclasses.replace(problem, drone_states=(ghost,))
+    assert round_fleet(problem) is problem
+    with pytest.raises(ProblemError, match="unknown drone 'ghost'"):
+        plan(problem, seconds=0.5)
