@@ -44,7 +44,7 @@ from routing.problem import Plan, PlanningProblem, Unserved
 from routing.processes import spawn_pool
 from routing.requests import Request
 from routing.round_fleet import round_fleet
-from routing.second_pass import Draft, merged_onto, refused
+from routing.second_pass import Draft, all_left_out, merged_onto, refused
 from routing.stages import stage
 from routing.validate import Violation
 
@@ -175,7 +175,7 @@ def plan_in_districts(
                     if solution is None:  # no worker: searched here
                         solution = solve(instance, time_limit_s=share, workers=1, seed=seed, engine=engine)
             except EngineError as exc:  # e.g. documents on board that no route can deliver
-                drafts.append(Draft.checked(_left_out(part, f"the engine found no plan: {exc}")))
+                drafts.append(Draft.checked(all_left_out(part, f"the engine found no plan: {exc}")))
                 again.append(None)
                 continue
             made = then(solution, tuple(placed))
@@ -220,12 +220,6 @@ def _result(future: Future[Solution] | None, checker: CheckProcess) -> Solution 
     except Exception:  # the worker died (a BrokenProcessPool is one)
         checker.broken = True
         return None
-
-
-def _left_out(part: PlanningProblem, why: str) -> Plan:
-    """A district's requests all left out (``no_capacity``, with ``why``)."""
-    out = tuple(Unserved(r.id, Reason.NO_CAPACITY.value, why) for r in part.requests)
-    return Plan(at=part.at, drones=(), served=(), unserved=out)
 
 
 def _merged(problem: PlanningProblem, plans: Sequence[Plan]) -> Plan:

@@ -33,7 +33,7 @@ from routing.prepared import Prepared, ProblemError, prepare
 from routing.problem import DROPOFF, PICKUP, DronePlan, Eta, Plan, PlanningProblem, Trip, Unserved
 from routing.round_fleet import round_fleet
 from routing.schedule import realise
-from routing.second_pass import Draft, plan_in_chunks, plan_left_out
+from routing.second_pass import Draft, all_left_out, plan_in_chunks, plan_left_out
 from routing.stages import stage
 from routing.trip_battery import within_battery
 from routing.trip_battery import without as _without
@@ -245,9 +245,7 @@ def _part(sub: PlanningProblem, make: Callable[[], Draft | Plan]) -> Draft:
     (the rest of the round still flies)."""
 
     def left(exc: PlanningError) -> Plan:
-        why = f"its part of a large round found no valid plan: {exc}"
-        out = tuple(Unserved(r.id, Reason.NO_CAPACITY.value, why) for r in sub.requests)
-        return Plan(at=sub.at, drones=(), served=(), unserved=out)
+        return all_left_out(sub, f"its part of a large round found no valid plan: {exc}")
 
     try:
         made = make()

@@ -254,6 +254,12 @@ def _in_chunks(
     return replace(kept, unserved=kept.unserved + left)
 
 
+def all_left_out(problem: PlanningProblem, why: str) -> Plan:
+    """A plan serving none of ``problem``'s requests, each left out ``no_capacity`` with ``why``."""
+    out = tuple(Unserved(r.id, Reason.NO_CAPACITY.value, why) for r in problem.requests)
+    return Plan(at=problem.at, drones=(), served=(), unserved=out)
+
+
 def merged_onto(base: Plan | None, part: Plan) -> Plan:
     """``part`` after ``base`` (:func:`merged`), or ``part`` alone."""
     return part if base is None else merged(base, part)

@@ -144,14 +144,21 @@ def _breaking(target: PlanningProblem, handed: list[list[Violation] | None]) -> 
     return prepare
 
 
-def test_the_district_a_refused_whole_blames_is_repaired_with_its_violations() -> None:
+def _refused_whole(target: int) -> tuple[PlanningProblem, Plan, list[list[Violation] | None]]:
+    """A round by district whose ``target`` district's draft lost one trip's intent; the plan and
+    the violations that district's ``finish`` was handed, in order."""
     problem = _problem()
     parts = districts(problem, SIZE)
     assert parts is not None
     handed: list[list[Violation] | None] = []
     result = plan_in_districts(
-        problem, parts, _breaking(parts[-1], handed), seconds=1.5, separation=SEPARATION
+        problem, parts, _breaking(parts[target], handed), seconds=1.5, separation=SEPARATION
     )
+    return problem, result, handed
+
+
+def test_the_district_a_refused_whole_blames_is_repaired_with_its_violations() -> None:
+    problem, result, handed = _refused_whole(-1)
     # The last district: nothing was deconflicted against it, so its repair is all it takes.
     assert len(handed) == 1 and [v.kind for v in handed[0] or []] == ["intent_missing"]
     assert validate_plan(problem, result) == []
@@ -159,13 +166,7 @@ def test_the_district_a_refused_whole_blames_is_repaired_with_its_violations() -
 
 
 def test_a_repair_of_the_first_district_others_were_placed_against_leaves_a_valid_whole() -> None:
-    problem = _problem()
-    parts = districts(problem, SIZE)
-    assert parts is not None
-    handed: list[list[Violation] | None] = []
-    result = plan_in_districts(
-        problem, parts, _breaking(parts[0], handed), seconds=1.5, separation=SEPARATION
-    )
+    problem, result, handed = _refused_whole(0)
     assert [v.kind for v in handed[0] or []] == ["intent_missing"]
     assert validate_plan(problem, result) == []
     _accounted(problem, result)
