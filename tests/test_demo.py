@@ -118,12 +118,17 @@ def test_demo_duration_ends_the_run_with_what_was_filed(
     assert live["geofence_breaches"] == 0 and live["audit_chain_ok"] is True
 
 
-def test_the_ten_minute_licence_is_delivered_within_ten_minutes_at_the_default_speed(
+def test_the_ten_minute_licence_is_delivered_within_ten_minutes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The headline of the sample (R013): an urgent business licence and company seal from the
     # administrative service centre to an applicant's pad 6.2 km away, due 12 minutes after filing,
-    # filed with the other samples at 09:00 and flown at the demo's default speed (60x).
+    # filed with the other samples at 09:00. Its flight takes 8 of the 10 minutes, so intake,
+    # planning, the upload and the start lead have about 90 simulated seconds: at the demo's 60x
+    # that is 1.5 s of wall time, which a machine running other suites has taken more than once
+    # (R013 then missed, dispatched two simulated minutes late). At 20x a wall second of the
+    # machine is 20 simulated seconds, not a minute; the run ends 15 simulated minutes in, after
+    # the headline (the other samples, due later, are not the point here).
     requests = json.loads((SAMPLE / "requests.json").read_text())
     (headline,) = [r for r in requests if r["id"] == "R013"]
     assert headline["priority"] == "urgent"
@@ -135,6 +140,10 @@ def test_the_ten_minute_licence_is_delivered_within_ten_minutes_at_the_default_s
         str(out),
         "--requests",
         "13",
+        "--speed",
+        "20",
+        "--duration",
+        "45s",
         "--port",
         "0",
         "--headless",
@@ -145,7 +154,7 @@ def test_the_ten_minute_licence_is_delivered_within_ten_minutes_at_the_default_s
     assert status == 0, live
     minutes = live["urgent_minutes"]["R013"]
     timeline = asyncio.run(_timeline(tmp_path / "demo.db", "R013"))
-    assert minutes is not None and minutes <= 10.0, (live, timeline)
+    assert minutes is not None and minutes <= 10.0, (minutes, timeline, live)
     assert live["geofence_breaches"] == 0 and live["separation_losses"] == 0
 
 

@@ -5,6 +5,7 @@ again on top of the repair (``routing.second_pass.plan_in_chunks``, ``routing.ch
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -130,4 +131,9 @@ async def test_a_round_in_chunks_planned_in_the_dispatcher_s_worker_is_valid(sol
     assert validate_plan(problem, result) == []
     ids = [*result.served, *(u.request_id for u in result.unserved)]
     assert sorted(ids) == sorted(r.id for r in problem.requests)
-    assert len(result.served) > 100
+    # Both chunks were planned (a whole refused falls back to its first chunk, 150 requests): how
+    # many are served depends on what a loaded machine's search finds in 1 s per chunk (100-115
+    # here, once 73 in CI).
+    why = Counter(u.detail for u in result.unserved)
+    assert "its part of a large round did not fit" not in why, why
+    assert len(result.served) >= len(problem.requests) // 3, why
