@@ -7,7 +7,9 @@ import math
 import random
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from datetime import datetime
+from typing import TypeVar
 
 from dispatch.harness import System, pads, point_ahead, request, running_system
 from dispatch.service.solver_pool import SolverPool
@@ -20,6 +22,7 @@ from tests.fault_checks import assert_no_separation_loss
 
 SETTLED = {"delivered", "rejected", "cancelled", "unserved", "failed", "returned"}
 OTHERS_CLEARANCE_M = 1000.0  # other flying drones: 1.7 s of wall time at 40x before they could reach it
+T = TypeVar("T")
 USABLE_PADS = sorted(set(pads()) - {"crane-site", "sports-centre"})  # blocked now / from 10:00 (event)
 
 
@@ -51,6 +54,19 @@ def away_from_other_drones(system: System, drone_id: str, point: tuple[float, fl
         if m.drone_id != drone_id and m.state == "flying" and near:
             return False
     return True
+
+
+async def timed(system: System, ids: list[str], what: str, wait: Awaitable[T]) -> T:
+    """``await wait``; a timeout fails naming ``what`` it waited for and where every request and
+    mission then was (a bare TimeoutError from a 40-second run says nothing)."""
+    try:
+        return await wait
+    except TimeoutError as exc:
+        states = Counter([(await system.store.requests.get(r)).state for r in ids])
+        missions = {m.mission_id: (m.drone_id, str(m.state)) for m in system.dispatcher.missions.values()}
+        raise AssertionError(
+            f"timed out waiting until {what}; requests {dict(states)}; missions {missions}"
+        ) from exc
 
 
 def routes(n: int, seed: int = 7) -> list[tuple[str, str]]:
@@ -99,7 +115,9 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
                 return True
             return False
 
-        await d.wait_until(flight_with_room_ahead, timeout_s=120)
+        await timed(
+            system, ids, "a flight has room ahead", d.wait_until(flight_with_room_ahead, timeout_s=120)
+        )
         mission_id = str(target["mission_id"])
         feature = {
             "type": "Feature",
@@ -115,7 +133,7 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
             m = d.missions.get(mission_id)
             return m is None or not m.rerouting
 
-        await d.wait_until(reacted, timeout_s=60)
+        await timed(system, ids, "the flight reacted to the zone", d.wait_until(reacted, timeout_s=60))
         system.clock.set_speed(200.0)
 
         # One drone faults once in the air: the one that takes off for a request filed now, far
@@ -129,9 +147,16 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
         async def extra_committed() -> bool:
             return bool(await store.flights.carrying(extra.id))
 
-        await d.wait_until(extra_committed, timeout_s=90)
+        await timed(
+            system, ids, "the extra request is committed", d.wait_until(extra_committed, timeout_s=90)
+        )
         flight = (await store.flights.carrying(extra.id))[0]
-        took = await sim.wait_for(lambda e: isinstance(e, TookOff) and e.mission_id == flight.mission_id, 90)
+        took = await timed(
+            system,
+            ids,
+            "the extra request's flight takes off",
+            sim.wait_for(lambda e: isinstance(e, TookOff) and e.mission_id == flight.mission_id, 90),
+        )
         victim = took.drone_id
         sim.inject_motor_fault(victim)
 
@@ -139,7 +164,7 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
             views = [await store.requests.get(r) for r in ids]
             return all(v.state in SETTLED for v in views) and not d.missions
 
-        await d.wait_until(settled, timeout_s=240)
+        await timed(system, ids, "every request settles", d.wait_until(settled, timeout_s=240))
 
         views = {r: await store.requests.get(r) for r in ids}
         final = Counter(v.state for v in views.values())
