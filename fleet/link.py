@@ -382,7 +382,8 @@ class FleetLink:
                     self.stats.sent += 1
                 remaining = max(0.0, deadline - loop.time())
                 with contextlib.suppress(TimeoutError):
-                    return await asyncio.wait_for(asyncio.shield(future), remaining)
+                    async with asyncio.timeout(remaining):  # wait_for can swallow a cancel (3.11)
+                        return await asyncio.shield(future)
             self.stats.timeouts += 1
             raise CommandTimeout(command.cmd_id, command.drone_id, tries)
         finally:

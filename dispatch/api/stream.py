@@ -52,7 +52,8 @@ async def _messages(
             yield sse(message)
         while True:
             try:
-                message = await asyncio.wait_for(listener.queue.get(), KEEP_ALIVE_S)
+                async with asyncio.timeout(KEEP_ALIVE_S):  # wait_for can swallow a cancel (3.11)
+                    message = await listener.queue.get()
             except TimeoutError:
                 yield ServerSentEventMessage(comment="keep-alive", data=None)
                 continue

@@ -190,6 +190,20 @@ async def _sqlite_lease(db_path: Path, area: str) -> AsyncIterator[Lease]:
         os.close(fd)  # closing the descriptor releases the flock
 
 
+async def probe_until_lost(probe: Callable[[], Awaitable[object]], every_s: float) -> str:
+    """Run ``probe()`` every ``every_s`` seconds (each within twice that) until one fails; return
+    why. Cancelling it ends it, also when the cancel comes just as a probe ends: Python 3.11's
+    ``asyncio.wait_for`` then returns the probe's result instead, and a stop waiting for this
+    loop waited for ever (a dispatcher outlived its SIGTERM so)."""
+    while True:
+        await asyncio.sleep(every_s)  # a liveness probe period, not synchronisation
+        try:
+            async with asyncio.timeout(every_s * 2):
+                await probe()
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            return f"the leader-lock connection failed: {exc!r}"
+
+
 @asynccontextmanager
 async def _pg_lease(
     dsn: str, key: int, area: str, on_standby: Callable[[], None] | None, check_every_s: float
@@ -207,14 +221,8 @@ async def _pg_lease(
             await conn.execute("SELECT pg_advisory_lock($1)", key)  # blocks until the leader is gone
 
         async def watch() -> None:
-            while True:
-                await asyncio.sleep(check_every_s)  # a liveness probe period, not synchronisation
-                try:
-                    await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=check_every_s * 2)
-                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    lease.why_lost = f"the leader-lock connection failed: {exc!r}"
-                    lease.lost.set()
-                    return
+            lease.why_lost = await probe_until_lost(lambda: conn.fetchval("SELECT 1"), check_every_s)
+            lease.lost.set()
 
         watchdog = asyncio.create_task(watch(), name=f"leader-lock-{area}")
         yield lease

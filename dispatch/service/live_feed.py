@@ -222,7 +222,8 @@ class LiveFeed:
     async def _audit_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), self.poll_s)
+                async with asyncio.timeout(self.poll_s):  # wait_for can swallow a cancel (3.11)
+                    await self._poke.wait()
             self._poke.clear()
             self._sample_rate()
             try:

@@ -355,7 +355,8 @@ class Planning:
         self.flights.spawn(self.dispatch(m), f"dispatch:{spec.mission_id}")
         if urgent:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(m.uploaded.wait(), URGENT_UPLOAD_WAIT_S)
+                async with asyncio.timeout(URGENT_UPLOAD_WAIT_S):  # wait_for can swallow a cancel (3.11)
+                    await m.uploaded.wait()
 
     async def dispatch(self, m: ActiveMission) -> None:
         """Record upload and start (same ids on every attempt), send the upload, then the start."""

@@ -148,7 +148,8 @@ class Steering:
         cancel = self.take_off_mission(m, request_id, actor, reason)
         task = self.flights.spawn(cancel, f"cancel:{request_id}")
         try:
-            return str(await asyncio.wait_for(asyncio.shield(task), wait_s))
+            async with asyncio.timeout(wait_s):  # wait_for can swallow a cancel (3.11)
+                return str(await asyncio.shield(task))
         except TimeoutError:
             return "pending"
 
