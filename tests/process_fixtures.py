@@ -94,11 +94,20 @@ class DispatcherProcess:
         )
 
     async def stop(self) -> None:
-        """SIGTERM (unless it already ended) and wait for it; stop reading."""
-        if self.proc.returncode is None:
-            self.proc.terminate()
-            await asyncio.wait_for(self.proc.wait(), 30)
-        self.reader.cancel()
+        """SIGTERM (unless it already ended) and wait for it; stop reading. A process that does not
+        stop within 30 s fails the test, and is killed first: left running, it would load the
+        machine under every test after it."""
+        try:
+            if self.proc.returncode is None:
+                self.proc.terminate()
+                try:
+                    await asyncio.wait_for(self.proc.wait(), 30)
+                except TimeoutError:
+                    self.proc.kill()
+                    await asyncio.wait_for(self.proc.wait(), 10)
+                    raise AssertionError("the dispatcher did not stop within 30 s of its SIGTERM") from None
+        finally:
+            self.reader.cancel()
 
 
 async def add_unprinted(store: Store, ids: Collection[str], seen: dict[str, list[str]]) -> None:
