@@ -23,7 +23,6 @@ from dispatch.lifecycle import FlightState
 from dispatch.service.conformance import CONTINGENT_S, Episode, contingent_intent
 from dispatch.service.missions import MissionSpec
 from dispatch.service.nonconformance import (
-    HOVER_LEFT_S,
     NonconformanceReaction,
     column_lapsed,
     met_by,
@@ -32,6 +31,7 @@ from dispatch.service.nonconformance import (
 )
 from dispatch.service.reroute import finishing_s
 from dispatch.service.state import ActiveMission, DroneView
+from dispatch.service.timing import hover_kept_s
 from fleet.messages import Ack, Telemetry
 from routing.conformance import Verdict
 from routing.intents import IntentParams, OperationalIntent, SeparationMinima, trip_intent
@@ -246,6 +246,7 @@ class _Steering:
         self.order = order
         self.rechecked: list[str] = []
         self.resumed: list[tuple[str, int, tuple[float, float]]] = []
+        self.may_hold: list[bool] = []
         self.resumes = self
         self.home = asyncio.Event()
 
@@ -256,8 +257,11 @@ class _Steering:
     def recheck(self, m: ActiveMission) -> None:
         self.rechecked.append(m.mission_id)
 
-    async def resume(self, m: ActiveMission, n: int, where: Any, *, finishing_s: float = 0.0) -> float:
+    async def resume(
+        self, m: ActiveMission, n: int, where: Any, *, finishing_s: float = 0.0, may_hold: bool = True
+    ) -> float:
         self.resumed.append((m.mission_id, n, FRAME.to_xy(*where)))
+        self.may_hold.append(may_hold)
         return 0.0
 
 
@@ -427,10 +431,16 @@ async def test_a_drone_held_in_the_air_is_released_before_its_battery_runs_short
     await r.sweep()  # the column is in force and the battery affords an hour
     await f.flights.settle()
     assert "MB" in r.held and f.steering.resumed == []
-    f.steering.intents.affordable = HOVER_LEFT_S + r.tick_s  # what one more tick would leave
+    kept = hover_kept_s(r.clock) + r.tick_s  # what it keeps in hand, and one more tick
+    f.steering.intents.affordable = kept + 1.0
+    await r.sweep()
+    await f.flights.settle()
+    assert "MB" in r.held and f.steering.resumed == []
+    f.steering.intents.affordable = kept
     await r.sweep()
     await f.flights.settle()
     assert "MB" not in r.held and [x[:2] for x in f.steering.resumed] == [("MB", 1)]
+    assert f.steering.may_hold == [False]  # it goes on at once: the others give way
     assert f.store.notes[-1][:2] == ("MB", "resumed_after_nonconforming") and not mb.rerouting
     r.outside(ma, _sample(8.0), ep)  # still outside: the column meets it again
     await f.flights.settle()

@@ -52,14 +52,13 @@ from dispatch.service.flights import Flights
 from dispatch.service.reroute import rest_of_route
 from dispatch.service.state import ActiveMission
 from dispatch.service.steering import Steering
+from dispatch.service.timing import hover_kept_s
 from dispatch.store import Store
 from fleet.clock import Clock
 from fleet.messages import Hold, Telemetry
 from routing.intents import OperationalIntent
 
 log = logging.getLogger(__name__)
-
-HOVER_LEFT_S = 120.0  # a drone held in the air is released with this much hover left (and a tick)
 
 Kind = Literal["ground", "air", "none"]
 
@@ -266,13 +265,15 @@ class NonconformanceReaction:
                 self.flights.spawn(self._release_one(mid), f"nonconforming:release:{mid}")
 
     def _hover_running_out(self, mission_id: str, held: Held) -> bool:
-        """Whether a drone held in the air can hover at most :data:`HOVER_LEFT_S` more and still fly
-        the rest of its route (the tick's period counted in)."""
+        """Whether a drone held in the air can hover at most what it keeps in hand
+        (:func:`~dispatch.service.timing.hover_kept_s`: a margin and the reaction's wall time at
+        the clock's speed) and one tick more, and still fly the rest of its route."""
         m = self.picture.missions.get(mission_id)
         if held.kind != "air" or held.where is None or m is None:
             return False
         rest = rest_of_route(self.picture.airspace, held.where, m.waypoints, m.stops, m.reached_at)
-        return self.steering.intents.affordable_hold_s(m, held.where, rest) <= HOVER_LEFT_S + self.tick_s
+        kept = hover_kept_s(self.clock) + self.tick_s
+        return self.steering.intents.affordable_hold_s(m, held.where, rest) <= kept
 
     async def _release(self, drone_id: str) -> None:
         returning = self.returns.get(drone_id)
@@ -321,9 +322,12 @@ class NonconformanceReaction:
     async def _resume(self, m: ActiveMission, held: Held) -> float:
         """Resume a drone held in the air, with an intent for the rest of its route from where it
         holds, after the least further hold (its battery affords) that keeps it clear of the
-        others; that hold's length."""
+        others; that hold's length. One released for its battery holds no further: it goes on at
+        once and the others give way."""
         assert held.where is not None
-        return await self.steering.resumes.resume(m, held.n, held.where, finishing_s=held.finishing_s)
+        may_hold = m.mission_id not in self._spent
+        resumes = self.steering.resumes
+        return await resumes.resume(m, held.n, held.where, finishing_s=held.finishing_s, may_hold=may_hold)
 
     # --- return ---------------------------------------------------------------------------------
 

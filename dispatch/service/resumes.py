@@ -5,7 +5,11 @@ release after a nonconforming flight) is resumed by :meth:`Resumes.resume`: its 
 column over where it hovers until it goes on, then the rest of its route; the moment is at least
 one command lead ahead, later if that keeps the route clear of the others and the battery affords
 the hover. The ``resume`` command names the moment and the latest one the intent allows: a drone
-it reaches too late refuses it and holds on, and a new intent with twice the lead is worked out.
+it reaches too late refuses it and holds on, and a new intent with twice the lead (at least twice
+the time the refused one took to reach it) is worked out; after :data:`RESUME_ATTEMPTS` the
+mission is given up and the drone sent home (audited ``resume_failed``), never left to hover
+until its battery is empty. Every hold planned keeps
+:func:`~dispatch.service.timing.hover_kept_s` of hover in hand for the reaction still to come.
 A replacement that cannot keep clear has the right of way (:meth:`Resumes.give_way`): over
 flights not yet in the air, which wait or are planned again, and over flights in the air, which
 hold where they are and go on once their own route is clear of it.
@@ -14,7 +18,7 @@ hold where they are and go on once their own route is clear of it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from dispatch.lifecycle import GROUND_STATES, FlightState
@@ -24,7 +28,7 @@ from dispatch.service.flight_intents import FlightIntents, met_by
 from dispatch.service.flights import Flights
 from dispatch.service.reroute import rest_of_route
 from dispatch.service.state import ActiveMission
-from dispatch.service.timing import StartLatency
+from dispatch.service.timing import StartLatency, hover_kept_s
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Store
 from fleet.clock import Clock
@@ -33,7 +37,7 @@ from routing.intents import OperationalIntent
 
 log = logging.getLogger(__name__)
 
-RESUME_ATTEMPTS = 6  # resumes sent, each with twice the lead, before the drone is left holding
+RESUME_ATTEMPTS = 6  # resumes sent, each with twice the lead (at least), before the drone is sent home
 
 
 class Resumes:
@@ -63,6 +67,9 @@ class Resumes:
         # Checks a mission against the zones again (set by the steering): a zone scan skips a
         # mission while it is steered, as while it gives way in the air.
         self.recheck: Callable[[ActiveMission], None] | None = None
+        # Gives a mission up and sends its drone home (set by the steering): a drone no resume
+        # reaches would otherwise hover until its battery is empty.
+        self.send_home: Callable[[ActiveMission, Sequence[float], str], Awaitable[None]] | None = None
         self.air_yields = 0  # flights held in the air for another's right of way (monotonic)
 
     async def resume(
@@ -93,7 +100,10 @@ class Resumes:
             if m.mission_id not in self.picture.missions or m.aborting:
                 return 0.0
             now = self.clock.now()
-            most = max(lead, self.intents.affordable_hold_s(m, where, rest)) if may_hold else lead
+            # What it may hover on: what its battery affords less what it keeps in hand for
+            # the reaction to come (a resume that arrives late is one more hover).
+            spare = self.intents.affordable_hold_s(m, where, rest) - hover_kept_s(self.clock)
+            most = max(lead, spare) if may_hold else lead
             hold = await self.intents.rerouted(
                 m, where, rest, now, on_ground=False, finishing_s=finishing_s, lead_s=lead, max_hold_s=most
             )
@@ -111,12 +121,21 @@ class Resumes:
                 self.latency.record((ack.ts - now).total_seconds())
                 return hold
             reason = ack.reason if ack is not None else None
-            if reason is None or not reason.startswith(RESUME_WINDOW_PASSED):
+            if ack is None or reason is None or not reason.startswith(RESUME_WINDOW_PASSED):
                 log.info("resume %s refused: %s", cmd.cmd_id, reason)
                 return hold
-            log.info("resume %s came too late for its window; a longer lead", cmd.cmd_id)
-            lead *= 2
-        log.error("%s: no resume reached the drone within its window; it holds", m.mission_id)
+            # It reached the drone that long after ``now``: the next one leaves room for that twice.
+            took = (ack.ts - now).total_seconds()
+            self.latency.record(took)
+            log.info(
+                "resume %s reached the drone %.0f s after its intent's start; a longer lead", cmd.cmd_id, took
+            )
+            lead = max(2 * lead, 2 * took)
+        log.error("%s: no resume reached the drone within its window; it is sent home", m.mission_id)
+        payload = {"attempts": RESUME_ATTEMPTS, "lead_s": round(lead, 1)}
+        await self.store.note("flight", m.mission_id, "resume_failed", actor=self.actor, payload=payload)
+        if self.send_home is not None:
+            await self.send_home(m, where, "no resume reached it within its window")
         return hold
 
     async def give_way(self, intent: OperationalIntent | None, *, air: bool = True) -> None:

@@ -114,6 +114,7 @@ class Steering:
         self.intents = FlightIntents(store, picture, deconfliction_params(settings, clock), self.actor)
         self.resumes = Resumes(store, clock, picture, commander, flights, self.intents, settings)
         self.resumes.recheck = self.recheck
+        self.resumes.send_home = self.send_home
 
     def wake(self) -> None:
         """Ask for a planning round soon."""
@@ -262,6 +263,15 @@ class Steering:
         ]
         self.wake()
         return hit
+
+    async def send_home(self, m: ActiveMission, where: Sequence[float], reason: str) -> None:
+        """Give ``m`` up and send its drone, in the air at ``where``, to the nearest port (as for a
+        low battery): what is on board goes back with it."""
+        view = self.picture.drones.get(m.drone_id)
+        if view is not None:
+            view.returning = True
+        await self.flights.abort(m, reason)
+        self.flights.spawn(self.return_to_port(m.drone_id, (where[0], where[1])), f"return:{m.drone_id}")
 
     def recheck(self, m: ActiveMission) -> None:
         """Check a mission another module held (zone scans skipped it) against every zone in force."""
