@@ -245,7 +245,8 @@ class FleetLink:
 
     async def wait_connected(self, timeout_s: float = 10.0) -> None:
         """Wait until the link is connected and subscribed (TimeoutError after ``timeout_s``)."""
-        await asyncio.wait_for(self._connected.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await self._connected.wait()
 
     @property
     def connected(self) -> bool:
@@ -301,7 +302,8 @@ class FleetLink:
         entry = (after, future)
         self._waiters.setdefault(drone_id, []).append(entry)
         try:
-            return await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await future
         finally:
             waiting = self._waiters.get(drone_id)
             if waiting is not None:
@@ -390,7 +392,8 @@ class FleetLink:
             self._pending.pop(command.cmd_id, None)
 
     async def _publish(self, topic: str, body: bytes, *, qos: int, timeout_s: float) -> None:
-        await asyncio.wait_for(self._connected.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await self._connected.wait()
         client = self._client
         if client is None:
             raise aiomqtt.MqttError("not connected")

@@ -164,7 +164,8 @@ class SimulatedFleet:
 
     async def wait_connected(self, timeout_s: float = 30.0) -> None:
         """Wait until every drone is connected to the broker."""
-        await asyncio.wait_for(asyncio.gather(*(a.connected.wait() for a in self.agents.values())), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await asyncio.gather(*(a.connected.wait() for a in self.agents.values()))
 
     async def stop(self) -> None:
         """Stop every drone (each says ``online: false`` and disconnects); losses of separation
@@ -266,7 +267,8 @@ class SimulatedFleet:
                         return e
                 raise AssertionError("unreachable")
 
-            return await asyncio.wait_for(_next(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await _next()
 
     async def wait_event(
         self, drone_id: str, event_type: type[E], /, timeout_s: float = 30.0, **fields: object

@@ -312,7 +312,8 @@ class Dispatcher:
                         return
                     await self._progress.wait()
 
-        await asyncio.wait_for(_wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await _wait()
 
     def wake(self) -> None:
         """Ask for a planning round soon."""
