@@ -8,8 +8,7 @@ the hover. The ``resume`` command names the moment and the latest one the intent
 it reaches too late refuses it and holds on, and a new intent with twice the lead (at least twice
 the time the refused one took to reach it) is worked out; after :data:`RESUME_ATTEMPTS` the
 mission is given up and the drone sent home (audited ``resume_failed``), never left to hover
-until its battery is empty. Every hold planned keeps
-:func:`~dispatch.service.timing.hover_kept_s` of hover in hand for the reaction still to come.
+until its battery is empty.
 A replacement that cannot keep clear has the right of way (:meth:`Resumes.give_way`): over
 flights not yet in the air, which wait or are planned again, and over flights in the air, which
 hold where they are and go on once their own route is clear of it.
@@ -28,7 +27,7 @@ from dispatch.service.flight_intents import FlightIntents, met_by
 from dispatch.service.flights import Flights
 from dispatch.service.reroute import rest_of_route
 from dispatch.service.state import ActiveMission
-from dispatch.service.timing import StartLatency, hover_kept_s
+from dispatch.service.timing import StartLatency
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Store
 from fleet.clock import Clock
@@ -100,10 +99,7 @@ class Resumes:
             if m.mission_id not in self.picture.missions or m.aborting:
                 return 0.0
             now = self.clock.now()
-            # What it may hover on: what its battery affords less what it keeps in hand for
-            # the reaction to come (a resume that arrives late is one more hover).
-            spare = self.intents.affordable_hold_s(m, where, rest) - hover_kept_s(self.clock)
-            most = max(lead, spare) if may_hold else lead
+            most = max(lead, self.intents.affordable_hold_s(m, where, rest)) if may_hold else lead
             hold = await self.intents.rerouted(
                 m, where, rest, now, on_ground=False, finishing_s=finishing_s, lead_s=lead, max_hold_s=most
             )

@@ -17,7 +17,7 @@ WALL_LEAD_S = 0.5  # wall seconds from a commit to the planned take-off, at leas
 WALL_JITTER_S = 0.1  # wall seconds a take-off may be early or late, at least
 # Wall seconds the dispatcher may take to react to a drone held in the air (notice, work out an
 # intent, store it, command it, hear the ack) on a loaded machine, at least.
-WALL_REACTION_S = 2.0
+WALL_REACTION_S = 0.5
 HOVER_LEFT_S = 120.0  # clock seconds of hover a drone held in the air keeps in hand, beyond that
 
 
@@ -29,7 +29,7 @@ def clock_speed(clock: Clock) -> float:
 def hover_kept_s(clock: Clock) -> float:
     """Clock seconds of hover a drone held in the air keeps in hand above what the rest of its
     route needs: :data:`HOVER_LEFT_S`, and :data:`WALL_REACTION_S` of wall time for the reaction
-    that sends it on (at 200x that reaction is 400 clock seconds of hover)."""
+    that sends it on (at 200x that reaction is 100 clock seconds of hover)."""
     return HOVER_LEFT_S + WALL_REACTION_S * clock_speed(clock)
 
 
