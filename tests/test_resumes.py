@@ -63,3 +63,5 @@ async def test_a_drone_no_resume_reaches_in_time_is_sent_home_not_left_hovering(
     assert home == [(m.mission_id, where, "no resume reached it within its window")]
     notes = [(e.action, e.payload) for e in await store.history("flight", m.mission_id)]
     assert ("resume_failed", {"attempts": RESUME_ATTEMPTS, "lead_s": 448.0}) in notes
+    # The next resume starts from what these took to arrive: twice 7 s, not the setting's 5 s.
+    assert resumes.latency.lead() == 14.0

@@ -1,7 +1,9 @@
-"""How exactly drones keep to their planned times: the intents' timing margin and the start lead.
+"""How exactly drones keep to their planned times: the intents' timing margin, the start lead,
+and the hover a drone held in the air keeps in hand for the reaction that sends it on.
 
 Wall-clock delays (the event loop, the broker, a busy machine) last ``speed`` times longer in the
-time of a clock running ``speed`` times faster than real time, so both grow with the clock's speed.
+time of a clock running ``speed`` times faster than real time, so all three grow with the clock's
+speed.
 """
 
 from __future__ import annotations
