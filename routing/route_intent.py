@@ -42,7 +42,9 @@ def route_trip(
     and most true height the drone may fly at (its intent's bands cover them)."""
     alt = max((w[2] for w in waypoints), default=0.0)
     points: list[Waypoint] = [(float(start[0]), float(start[1]), alt), *waypoints]
-    at_stop = {k + 1: (kind, rid) for k, kind, rid in stops}
+    at_stop: dict[int, list[tuple[str, str]]] = {}
+    for k, kind, rid in stops:
+        at_stop.setdefault(k + 1, []).append((kind, rid))
     legs: list[Leg] = []
     t = depart
     begin = 0
@@ -54,26 +56,30 @@ def route_trip(
         piece = points[begin : i + 1]
         xy = frame.points_to_xy([(p[0], p[1]) for p in piece])
         length = float(sum(math.dist(xy[j], xy[j + 1]) for j in range(len(xy) - 1)))
-        arrive = t + timedelta(seconds=length / speed_mps)
         # A route that ends in the air (a hold) ends like one that starts there: at a "start".
-        to_kind, to_id = at_stop.get(i, (PORT, end_port) if end_port else (START, "air"))
-        legs.append(
-            Leg(
-                from_kind,
-                from_id,
-                to_kind,
-                to_id,
-                t,
-                arrive,
-                length,
-                0.0,
-                0.0,
-                tuple(piece),
-                true_height_m=true_height_m,
+        targets = at_stop.get(i) or [(PORT, end_port) if end_port else (START, "air")]
+        # Several stops at one place are serviced one after the other (as the simulator and the
+        # planner do: a zero-length leg and a full service each), not once for all.
+        for n, (to_kind, to_id) in enumerate(targets):
+            flown, span = (length, tuple(piece)) if n == 0 else (0.0, (points[i], points[i]))
+            arrive = t + timedelta(seconds=flown / speed_mps)
+            legs.append(
+                Leg(
+                    from_kind,
+                    from_id,
+                    to_kind,
+                    to_id,
+                    t,
+                    arrive,
+                    flown,
+                    0.0,
+                    0.0,
+                    span,
+                    true_height_m=true_height_m,
+                )
             )
-        )
-        from_kind, from_id = to_kind, to_id
-        t = arrive + timedelta(seconds=service_s)
+            from_kind, from_id = to_kind, to_id
+            t = arrive + timedelta(seconds=service_s)
         begin = i
     return Trip(tuple(legs))
 

@@ -135,6 +135,26 @@ def test_a_replacement_route_gets_an_intent_like_a_planned_trip() -> None:
     assert index.conflicts(intent), "leaving from where another drone hovers conflicts"
 
 
+def test_a_replacement_route_services_each_stop_at_one_pad_in_turn() -> None:
+    # Two drop-offs and a pickup at one pad: the simulator (and the planner) services each in
+    # turn, so the intent keeps the drone there three services long, not one.
+    here = FRAME.to_lonlat(-1000.0, 0.0)
+    pad, port = FRAME.to_lonlat(1000.0, 0.0), FRAME.to_lonlat(1000.0, 2000.0)
+    waypoints = [(*pad, 120.0), (*port, 120.0)]
+    stops = [(0, "dropoff", "R1"), (0, "dropoff", "R2"), (0, "pickup", "R3")]
+    trip = route_trip(here, waypoints, stops, "Q", T0, speed_mps=10.0, service_s=SERVICE_S, frame=FRAME)
+    kinds = [(g.from_kind, g.from_id, g.to_kind, g.to_id) for g in trip.legs]
+    assert kinds == [
+        ("start", "start", "dropoff", "R1"),
+        ("dropoff", "R1", "dropoff", "R2"),
+        ("dropoff", "R2", "pickup", "R3"),
+        ("pickup", "R3", "port", "Q"),
+    ]
+    assert [g.distance_m for g in trip.legs[1:3]] == [0.0, 0.0]
+    assert trip.legs[-1].depart == T0 + timedelta(seconds=200 + 3 * SERVICE_S)
+    assert math.isclose(trip.distance_m, 4000.0, rel_tol=1e-3)
+
+
 def test_the_start_names_the_latest_take_off_its_intent_allows() -> None:
     """A start carries ``take_off_by`` = planned departure + the take-off window, so a drone that
     gets it late refuses it instead of flying outside its intent; a mission without an intent has
