@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from pyproj import Geod
 
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
@@ -19,6 +20,8 @@ from fleet.connection import BrokerAddress
 from fleet.messages import PickedUp
 from tests.api_fixtures import Api, error_code, flying_api, parse_prometheus, sse_messages
 from tests.dispatcher_fixtures import blocking_zone, parse_zone
+
+GEOD = Geod(ellps="WGS84")
 
 
 async def collect(response: httpx.Response, out: list[tuple[str, dict[str, Any]]], until: Any) -> None:
@@ -101,8 +104,15 @@ async def test_a_request_filed_over_http_is_delivered_and_streamed(
                 datetime.fromisoformat(a["at"]) <= datetime.fromisoformat(b["at"])
                 for a, b in itertools.pairwise(track)
             )
-            assert abs(track[-1]["lon"] - req["dropoff"]["lon"]) < 0.002
-            assert abs(track[-1]["lat"] - req["dropoff"]["lat"]) < 0.002
+            # The last sample is no farther from the drop-off than the drone flies in the time left
+            # before it (a loaded machine makes the simulator skip samples: at 150x a 0.2 s stall
+            # is 30 s of flight, all of the descent and the service).
+            last, dropoff = track[-1], (req["dropoff"]["lon"], req["dropoff"]["lat"])
+            left_s = (datetime.fromisoformat(pod["at"]) - datetime.fromisoformat(last["at"])).total_seconds()
+            assert api.system is not None
+            speed = api.system.dispatcher.picture.model(pod["drone_id"]).cruise_speed_mps
+            off_m = GEOD.inv(last["lon"], last["lat"], *dropoff)[2]
+            assert left_s >= 0 and off_m <= speed * left_s + 30.0, (off_m, left_s, last)
             assert abs(pod["lon"] - req["dropoff"]["lon"]) < 0.002
             # Too late to cancel.
             r = await office.post(f"/api/v1/requests/{rid}/cancel")
