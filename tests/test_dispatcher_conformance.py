@@ -4,16 +4,19 @@ The whole system over the real broker (simulated fleet at 60x, signed events, th
 ``/metrics``). The deviation is a real one, made through the protocol as it happens in the
 field: the drone's radio link is lost mid-flight, the drone holds on its lost-link policy, and
 when the link is back the dispatcher tells it to go on. It then flies its route a minute and more
-behind its intent's time windows: telemetry outside the intent in time.
+behind its intent's time windows: telemetry outside the intent in time. Only late on its own
+route, it is re-timed (the rest of its route from where it is, clear of the others) and conforms
+again; the reaction to a drone that stays outside is in tests/test_dispatcher_nonconformance.py.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import pytest
 
 from dispatch.harness import request, running_system
 from dispatch.lifecycle import FlightState
-from dispatch.service.conformance import CONTINGENT, NONCONFORMING
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
@@ -26,7 +29,7 @@ LOSS_S = 150.0  # link loss; the drone holds after 15 s of it, so it ends up ~2 
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-async def test_a_drone_late_after_a_lost_link_hold_is_nonconforming_until_it_lands(
+async def test_a_drone_late_after_a_lost_link_hold_is_nonconforming_until_retimed_from_where_it_is(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
 ) -> None:
     async with (
@@ -34,9 +37,6 @@ async def test_a_drone_late_after_a_lost_link_hold_is_nonconforming_until_it_lan
         served(store, system.dispatcher, system=system) as api,
     ):
         d, sim = system.dispatcher, system.sim
-        # The monitor alone: a flight late to the end is not sent home here (the dispatcher's reaction
-        # is tested in tests/test_dispatcher_nonconformance.py).
-        d.nonconformance.return_after_s = 3600.0
         for agent in sim.agents.values():
             agent.lost_link_after_s = 15.0
         rid = (await d.submit(request("service-centre", "zhangde-road"))).id
@@ -45,26 +45,28 @@ async def test_a_drone_late_after_a_lost_link_hold_is_nonconforming_until_it_lan
         await wait_until(lambda: sim.drone(drone).state == "en_route", timeout_s=30, what="climbed out")
         (m,) = [m for m in d.missions.values() if m.drone_id == drone]
         assert m.state == FlightState.FLYING and m.spec.intent is not None
+        planned = m.spec.intent
         assert d.conformance.total == 0  # flown as planned so far: conforming
         sim.inject_link_loss(drone, LOSS_S)
-        seen: dict[str, float] = {}
+        seen: list[tuple[float, float]] = []
 
-        async def nonconforming_seen() -> bool:
-            # Checked right after the audit entry is written: the flight is still nonconforming
-            # (it flies late until it lands), and /metrics says so.
-            if drone not in d.conformance.episodes:
+        async def retimed() -> bool:
+            if d.nonconformance.retimed == 0:
                 return False
-            intents = d.picture.active_intents()
-            contingent = [i for i in intents if i.drone_id == drone and i.state == CONTINGENT]
-            assert m.spec.intent is not None and m.spec.intent.state == NONCONFORMING
-            assert len(contingent) == 1, "planning keeps clear of where the drone really is"
-            async with api.client() as anyone:
-                seen.update(parse_prometheus((await anyone.get("/metrics")).text))
+            # Its intent is the rest of its route from where it was seen late: it ends that much later.
+            assert m.spec.intent is not None and m.spec.intent is not planned
+            seen.append((m.spec.intent.end, m.spec.intent.start))
+            async with api.client("operator") as op:
+                r = await op.get(f"/api/v1/flights/{m.mission_id}/intent")
+            assert r.status_code == 200, r.text
+            shown = r.json()
+            shown_end = datetime.fromisoformat(shown["time_end"]).timestamp()
+            assert shown["state"] == "Activated" and abs(shown_end - m.spec.intent.end) < 0.01, shown
             return True
 
-        await d.wait_until(nonconforming_seen, timeout_s=60)
-        assert seen["dronedispatch_flights_nonconforming"] == 1
-        assert seen["dronedispatch_nonconformance_total"] >= 1
+        await d.wait_until(retimed, timeout_s=60)
+        ((end, start),) = seen
+        assert end - planned.end > 60.0 and start > planned.start  # about two minutes late
 
         async def delivered() -> bool:
             return (await states(store, [rid]))[rid] == "delivered" and not await store.flights.list_active()
@@ -78,11 +80,16 @@ async def test_a_drone_late_after_a_lost_link_hold_is_nonconforming_until_it_lan
         assert first["dimension"] == "time" and first["early"] is False, first
         assert first["seconds"] > first["tolerance"]["time_s"], first
         assert first["drone_id"] == drone and {"lon", "lat", "alt_m", "at"} <= set(first)
-        # Every episode is closed: back inside (a conforming entry) or ended by the landing.
+        again = history[actions.index("retimed_in_air")].payload
+        assert again["drone_id"] == drone and again["seconds"] == first["seconds"], again
+        # Back inside its new intent with the next sample: every episode closed by a conforming entry.
+        order = [actions.index(x) for x in ("nonconforming", "retimed_in_air", "conforming")]
+        assert order == sorted(order), actions
+        assert actions.count("conforming") == actions.count("nonconforming"), actions
         async with api.client() as anyone:
             after = parse_prometheus((await anyone.get("/metrics")).text)
         assert after["dronedispatch_flights_nonconforming"] == 0
         assert after["dronedispatch_nonconformance_total"] == d.conformance.total >= 1
-        assert actions.count("conforming") <= actions.count("nonconforming")
-        # The flight was not re-routed nor aborted for it: the monitor reports.
-        assert "aborted" not in actions and d.drones[drone].usable
+        # The flight was not held, re-routed nor aborted for it; no one else was held.
+        assert "aborted" not in actions and "held_to_retime" not in actions and d.drones[drone].usable
+        assert d.nonconformance.holds == 0 and sim.separation_losses == []

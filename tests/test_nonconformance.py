@@ -224,6 +224,8 @@ class _Intents:
         self.holding: list[tuple[str, datetime]] = []
         self.affordable = 3600.0  # seconds of hover the battery affords beyond the rest of the route
         self.params = SimpleNamespace(intents=IntentParams())
+        self.retimes: list[tuple[str, Any, datetime]] = []
+        self.retime_to: OperationalIntent | None = None  # a late drone's route from where it is: not clear
 
     async def rerouted(self, m: ActiveMission, start: Any, rep: Any, depart: datetime, **kw: Any) -> float:
         self.calls.append((m.mission_id, rep.from_index))
@@ -231,6 +233,10 @@ class _Intents:
 
     def affordable_hold_s(self, m: ActiveMission, where: Any, rest: Any) -> float:
         return self.affordable
+
+    def retimed(self, m: ActiveMission, where: Any, rest: Any, at: datetime) -> OperationalIntent | None:
+        self.retimes.append((m.mission_id, FRAME.to_xy(*where), at))
+        return self.retime_to
 
     def hold_here(self, m: ActiveMission, where: Any, now: datetime) -> None:
         self.holding.append((m.mission_id, now))
@@ -269,8 +275,8 @@ def _system(b_state: str) -> tuple[NonconformanceReaction, Any, ActiveMission, A
     clock = _Clock()
     order: list[str] = []
     steering = _Steering(order)
-    a_spec = MissionSpec("MA", "D01", (), (), "Q", DEP, DEP + timedelta(seconds=200), A)
     wps = [(*(float(c) for c in FRAME.to_lonlat(x, 0.0)), ALT) for x in (0.0, 1500.0, LENGTH)]
+    a_spec = MissionSpec("MA", "D01", tuple(wps), (), "Q", DEP, DEP + timedelta(seconds=200), A)
     b_spec = MissionSpec("MB", "D02", tuple(wps), (), "Q", DEP, DEP + timedelta(seconds=200), B)
     ma, mb = ActiveMission.of(a_spec, FlightState.FLYING), ActiveMission.of(b_spec, b_state)
     picture = SimpleNamespace(
@@ -318,7 +324,7 @@ def _sample(after_s: float) -> Telemetry:
 
 async def test_a_flight_in_the_air_is_held_once_and_resumed_on_a_fresh_intent_when_the_episode_ends() -> None:
     r, f, ma, mb = _system(FlightState.FLYING)
-    ep = Episode("MA", since=DEP.timestamp())
+    ep = Episode("MA", since=DEP.timestamp(), off_path=True)
     commander = r.commander
     assert isinstance(commander, _Commander)
     commander.refuse.add("MB.h1")  # still on the ground waiting for its take-off time
@@ -380,7 +386,7 @@ async def test_a_take_off_waits_until_the_drone_outside_too_long_has_been_sent_h
 
 async def test_a_hold_whose_column_lapsed_is_released_by_the_sweep_though_the_episode_stays_open() -> None:
     r, f, ma, mb = _system(FlightState.ACKED)
-    r.outside(ma, _sample(2.0), Episode("MA", since=DEP.timestamp()))
+    r.outside(ma, _sample(2.0), Episode("MA", since=DEP.timestamp(), off_path=True))
     await f.flights.settle()
     gate = asyncio.ensure_future(r.ground_clear(mb))
     await r.sweep()  # the column (seen at DEP) is in force
@@ -409,7 +415,7 @@ async def test_a_drone_servicing_a_pad_is_not_held_there() -> None:
     at_pad = await f.flights.telemetry_after("D02", DEP)
     at_pad = msgspec.structs.replace(at_pad, state="servicing")
     r.picture.telemetry = lambda drone_id: at_pad
-    ep = Episode("MA", since=DEP.timestamp())
+    ep = Episode("MA", since=DEP.timestamp(), off_path=True)
     r.outside(ma, _sample(2.0), ep)
     await f.flights.settle()
     # Held there it would keep the pad taken past its own intent: it finishes and leaves.
@@ -424,7 +430,7 @@ async def test_a_drone_servicing_a_pad_is_not_held_there() -> None:
 
 async def test_a_drone_held_in_the_air_is_released_before_its_battery_runs_short_and_not_held_again() -> None:
     r, f, ma, mb = _system(FlightState.FLYING)
-    ep = Episode("MA", since=DEP.timestamp())
+    ep = Episode("MA", since=DEP.timestamp(), off_path=True)
     r.outside(ma, _sample(2.0), ep)
     await f.flights.settle()
     assert r.held["MB"].kind == "air"
@@ -445,3 +451,65 @@ async def test_a_drone_held_in_the_air_is_released_before_its_battery_runs_short
     r.outside(ma, _sample(8.0), ep)  # still outside: the column meets it again
     await f.flights.settle()
     assert "MB" not in r.held and r.commander.sent == ["MB.h1"]  # type: ignore[attr-defined]
+
+
+def _late(after_s: float = 2.0, seconds: float = 40.0) -> Episode:
+    ep = Episode("MA", since=(DEP + timedelta(seconds=after_s)).timestamp())
+    ep.worsen(Verdict(False, "time", seconds=seconds))
+    return ep
+
+
+async def test_a_drone_only_late_on_its_route_is_retimed_from_where_it_is_when_that_is_clear() -> None:
+    r, f, ma, _ = _system(FlightState.FLYING)
+    f.steering.intents.retime_to = new = _intent("D01", y=-1000.0, dep=DEP + timedelta(seconds=2))
+    r.outside(ma, _sample(2.0), _late())
+    await f.flights.settle()
+    # Its intent is now the rest of its route flown on from there: nobody is held, no command sent.
+    ((mid, (x, y), at),) = f.steering.intents.retimes
+    assert mid == "MA" and math.isclose(x, 1500.0, abs_tol=0.01) and abs(y) < 0.01
+    assert at == DEP + timedelta(seconds=2)
+    assert ma.spec.intent is not None and ma.spec.intent.volumes == new.volumes
+    assert ma.spec.intent.state == "Activated" and ma.intent_reroutes == ma.reroutes == 0 and not ma.rerouting
+    assert "D01" not in r.picture.contingent_intents  # its intent says where it flies
+    assert r.commander.sent == [] and r.held == {} and r.retimed == 1  # type: ignore[attr-defined]
+    ((entity, action, payload),) = f.store.notes
+    assert (entity, action) == ("MA", "retimed_in_air") and payload["seconds"] == 40.0
+
+
+async def test_a_late_drone_whose_route_meets_another_intent_holds_itself_not_the_others() -> None:
+    r, f, ma, mb = _system(FlightState.FLYING)
+    r.outside(ma, _sample(2.0), _late())  # retime_to None: flown on now, its route meets B's
+    assert ma.rerouting  # at once: its next samples are not judged while it is held
+    r.outside(ma, _sample(3.0), _late())  # one re-timing at a time
+    await f.flights.settle()
+    assert r.commander.sent == ["MA.h1"] and r.held == {}  # type: ignore[attr-defined]
+    assert f.steering.intents.holding == [("MA", DEP)]  # its intent: a column where it hovers
+    # Resumed on the least hold that keeps the rest of its route clear (the Resumes' rule).
+    assert [x[:2] for x in f.steering.resumed] == [("MA", 1)] and f.steering.may_hold == [True]
+    assert math.isclose(f.steering.resumed[0][2][0], 700.0, abs_tol=0.01)  # where it held
+    assert [n[:2] for n in f.store.notes] == [("MA", "held_to_retime")]
+    assert f.store.notes[0][2]["cmd_id"] == "MA.h1" and not ma.rerouting and not mb.rerouting
+    assert f.steering.rechecked == ["MA"] and "D01" not in r.picture.contingent_intents
+
+
+async def test_a_late_drone_that_refuses_the_hold_is_judged_on_its_intent_as_before() -> None:
+    r, f, ma, _ = _system(FlightState.FLYING)
+    r.commander.refuse.add("MA.h1")  # type: ignore[attr-defined]
+    r.outside(ma, _sample(2.0), _late())
+    await f.flights.settle()
+    assert ma.reroutes == ma.intent_reroutes == 1 and not ma.rerouting
+    assert f.steering.resumed == [] and f.store.notes == []
+
+
+@pytest.mark.parametrize("how", ["servicing", "return_late"])
+async def test_a_late_drone_at_a_pad_or_to_be_sent_home_holds_the_others_instead(how: str) -> None:
+    r, f, ma, _ = _system(FlightState.FLYING)
+    sample = _sample(2.0)
+    if how == "servicing":
+        sample = msgspec.structs.replace(sample, state="servicing")  # it cannot hold there
+    else:
+        r.return_late = True
+    r.outside(ma, sample, _late())
+    await f.flights.settle()
+    assert f.steering.intents.retimes == [] and r.held["MB"].kind == "air"
+    assert r.commander.sent == ["MB.h1"]  # type: ignore[attr-defined]

@@ -94,10 +94,7 @@ class FlightIntents:
         ``finishing_s``: the drone, held below its route (servicing a pad), first finishes that for
         at most this long where it is: the intent covers it there from the ground for that long, and
         its route leaving any time meanwhile (its time windows widened by half of it)."""
-        stops = [
-            (s.at - rep.from_index, "pickup" if s.action == "pickup" else "dropoff", s.request_id)
-            for s in rep.stops
-        ]
+        stops = _stops(rep)
         finishing = finishing_s if not on_ground else 0.0
         params = self.params.intents
         if finishing > 0:
@@ -143,6 +140,16 @@ class FlightIntents:
             )
         await self._check("flight", m.mission_id, intent)
         return hold
+
+    def retimed(
+        self, m: ActiveMission, where: Sequence[float], rest: Replacement, at: datetime
+    ) -> OperationalIntent | None:
+        """The intent of the rest of ``m``'s route (``rest``) flown on from ``where`` at ``at``, by a
+        drone late or early on its own route; None if it meets another intent in force."""
+        intent = self._intent(m.drone_id, where, rest.waypoints, _stops(rest), m.spec.end_port, at, False)
+        if self.others(m.drone_id).conflicts(intent, first_only=True):
+            return None
+        return intent
 
     def _clear_after(
         self,
@@ -323,3 +330,12 @@ class FlightIntents:
                 "detail": str(found[0]),
             },
         )
+
+
+def _stops(rep: Replacement) -> list[tuple[int, str, str]]:
+    """The stops of ``rep`` as :func:`routing.route_intent.route_trip` takes them (indices into its
+    waypoints)."""
+    return [
+        (s.at - rep.from_index, "pickup" if s.action == "pickup" else "dropoff", s.request_id)
+        for s in rep.stops
+    ]

@@ -1,11 +1,22 @@
-"""The dispatcher's reaction to a nonconforming flight: hold the others, return it, release them.
+"""The dispatcher's reaction to a nonconforming flight: re-time it, or hold the others, return
+it, release them.
 
 Conformance monitoring (:mod:`dispatch.service.conformance`) says when a flight leaves its
 operational intent and puts a *contingent intent* (a column around the drone) in the fleet
 picture; new planning keeps clear of it. This module reacts for the missions already committed:
 
-- **Hold the others.** At every sample outside (the column follows the drone), the other
-  missions whose intents meet the column (:func:`met_by`, the intent conflict check of
+- **Re-time it.** A drone en route that is only late or early on its own route (after a lost-link
+  hold, a resume that reached it late, or every drone in the air after a broker outage) gets the
+  intent of the rest of its route flown on from where it is now, if that is clear of every other
+  intent (audited ``retimed_in_air``; it conforms again with its next sample). If it is not, the
+  late drone holds where it is (audited ``held_to_retime``) and is resumed
+  (:class:`~dispatch.service.resumes.Resumes`) after the least hold that keeps the rest of its
+  route clear, the others giving way only if no hold its battery affords does. The late drone
+  gives way, not the ones on time: a column around it cannot say where it flies next, and a
+  drone held where it is could sit on the late drone's path.
+- **Hold the others** (for a drone off its route, laterally or vertically, or one late at a
+  pad). At every sample outside (the column follows the drone), the other missions whose intents
+  meet the column (:func:`met_by`, the intent conflict check of
   :class:`routing.separation.IntentIndex`) are held (:func:`reaction`): one whose start is not sent
   yet waits on the ground (the start is sent only once released, moved to a later slot clear of the
   others if its departure passed meanwhile: :meth:`NonconformanceReaction.ground_clear`); one in
@@ -16,9 +27,8 @@ picture; new planning keeps clear of it. This module reacts for the missions alr
   nonconforming drone and mission.
 - **Return it.** A flight off its route (laterally or vertically) and outside its intent for
   longer than ``dispatcher.conformance_return_after_s`` (:func:`return_due`, clock seconds
-  between samples) is given up (one only late or early on its route flies on, its column keeping
-  the others clear: after a broker outage every drone in the air is late) and its drone sent to
-  the nearest port it can reach by the steering's return to port (audited
+  between samples) is given up (one only late or early on its route is re-timed) and its drone
+  sent to the nearest port it can reach by the steering's return to port (audited
   ``returned_nonconforming``). Its episode then ends (its mission is over) and its column
   is dropped: the drone's return intent says where it flies.
 - **Release them.** When the episode ends (the drone conforms again, its mission is over or it
@@ -38,6 +48,7 @@ steered); a dispatcher restarted meanwhile finds the hold as it finds a steering
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,7 +56,7 @@ from typing import Any, Literal
 
 from dispatch.lifecycle import GROUND_STATES, FlightState
 from dispatch.service.commander import Commander, hold_id
-from dispatch.service.conformance import Episode
+from dispatch.service.conformance import ACTIVATED, Episode
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flight_intents import met_by
 from dispatch.service.flights import Flights
@@ -79,8 +90,7 @@ def reaction(m: ActiveMission) -> Kind:
 def return_due(ep: Episode, at: float, return_after_s: float, *, late_too: bool = False) -> bool:
     """Whether a flight nonconforming since ``ep.since`` is sent home at ``at`` (POSIX seconds):
     once it has been off its route (laterally or vertically) in the episode, or (``late_too``)
-    also when it is only late or early on it. A drone late on its own path (after a lost-link
-    hold, or every drone after a broker outage) flies on: its column keeps the others clear."""
+    also when it is only late or early on it (else such a drone is re-timed, not returned)."""
     return (ep.off_path or late_too) and at - ep.since >= return_after_s
 
 
@@ -127,7 +137,9 @@ class NonconformanceReaction:
         self.return_after_s = return_after_s
         self.tick_s = tick_s  # the period of sweep(): a battery running out is seen that late
         self._spent: set[str] = set()  # released in the air for their battery: not held there again
-        self.return_late = False  # also send home a drone only late or early on its route
+        # Treat a drone only late or early on its route as one off it (hold the others, send it
+        # home), not re-time it: the end-to-end tests of holds provoke lateness, not straying.
+        self.return_late = False
         self.held: dict[str, Held] = {}  # by mission id
         self.returns: dict[str, asyncio.Future[Any]] = {}  # by drone id: its return under way
         self._busy: set[str] = set()  # mission ids whose hold is being sent
@@ -136,13 +148,17 @@ class NonconformanceReaction:
         self.active: set[str] = set()  # drones nonconforming now (their episodes are open)
         self.holds = 0  # flights held (monotonic)
         self.returned = 0  # nonconforming flights sent home (monotonic)
+        self.retimed = 0  # late drones given a new intent from where they were (monotonic)
 
     # --- called by conformance, on the telemetry listener (never awaits) ------------------------
 
     def outside(self, m: ActiveMission, tele: Telemetry, ep: Episode) -> None:
-        """A sample of ``m``'s drone outside its intent (its column refreshed): hold the others it
-        meets, return it if it has been outside long enough."""
+        """A sample of ``m``'s drone outside its intent (its column refreshed): re-time it if it is
+        only late or early on its own route, else hold the others it meets and return it if it has
+        been outside long enough."""
         self.active.add(m.drone_id)
+        if self._retime(m, tele, ep):
+            return
         contingent = self.picture.contingent_intents.get(m.drone_id)
         if contingent is not None:
             others = [
@@ -156,6 +172,87 @@ class NonconformanceReaction:
         if m.drone_id not in self.returns and due:
             task = self.flights.spawn(self._return(m, tele, ep), f"nonconforming:{m.mission_id}")
             self.returns[m.drone_id] = task
+
+    def _retime(self, m: ActiveMission, tele: Telemetry, ep: Episode) -> bool:
+        """Re-time a drone flying its own route only late or early (``ep`` never off it): the rest
+        of its route from where it is now, clear of every other intent, becomes its intent (it
+        conforms again with its next sample); if that is not clear, the drone holds where it is
+        and is resumed once its route is (:meth:`_hold_late`). False (nothing done) for a drone
+        off its route, one not en route (servicing or landing: it cannot hold there), or with
+        :attr:`return_late`; True (nothing more to do) for one being held or re-timed already."""
+        if ep.off_path or self.return_late or tele.state != "en_route":
+            return False
+        if m.mission_id in self._busy or m.rerouting or m.aborting:
+            return True  # being held or re-timed already
+        where = (tele.lon, tele.lat)
+        rest = rest_of_route(self.picture.airspace, where, m.waypoints, m.stops, m.reached_at)
+        intent = self.steering.intents.retimed(m, where, rest, tele.ts)
+        payload: dict[str, Any] = {
+            "drone_id": m.drone_id,
+            "at": tele.ts.isoformat(),
+            "seconds": round(ep.seconds, 1),
+            "lon": tele.lon,
+            "lat": tele.lat,
+        }
+        if intent is not None:
+            m.spec = dataclasses.replace(m.spec, intent=dataclasses.replace(intent, state=ACTIVATED))
+            m.intent_reroutes = m.reroutes
+            # Its new intent says where it flies: the column around it would only close airspace.
+            self.picture.contingent_intents.pop(m.drone_id, None)
+            self.retimed += 1
+            log.warning("%s (%s) late on its route: re-timed from where it is", m.mission_id, m.drone_id)
+            self.flights.spawn(
+                self.store.note("flight", m.mission_id, "retimed_in_air", actor=self.actor, payload=payload),
+                "nonconforming",
+            )
+            return True
+        self._busy.add(m.mission_id)
+        m.rerouting = True  # zone scans and conformance leave it alone, as for a steering
+        self.flights.spawn(self._hold_late(m, payload), f"nonconforming:retime:{m.mission_id}")
+        return True
+
+    async def _hold_late(self, m: ActiveMission, payload: dict[str, Any]) -> None:
+        """Hold a late drone whose route, flown on now, would meet another intent, and resume it
+        on the least hold that keeps the rest of its route clear (the others give way if none
+        does); audited ``held_to_retime``. A drone that refuses the hold flies on, judged against
+        its intent as before (the next sample outside tries again)."""
+        held = False
+        try:
+            async with m.steer:
+                if m.mission_id not in self.picture.missions or m.aborting:
+                    return
+                n = m.reroutes = m.reroutes + 1
+                cmd = Hold(
+                    drone_id=m.drone_id, cmd_id=hold_id(m.mission_id, n), expires_at=self.commander.expiry()
+                )
+                ack = await self.commander.send_new(cmd, m.mission_id)
+                if ack is None or not ack.accepted:
+                    log.info("hold of late %s refused: %s", m.mission_id, ack and ack.reason)
+                    m.intent_reroutes = m.reroutes  # it did not hold: its intent still says its route
+                    return
+                held = True
+                tele = await self.flights.telemetry_after(m.drone_id, ack.ts)
+                where = (tele.lon, tele.lat)
+                finishing = self.steering.intents.finishing(m.drone_id, tele, m.waypoints)
+                self.steering.intents.hold_here(m, where, ack.ts)
+                self.picture.contingent_intents.pop(m.drone_id, None)
+                self.retimed += 1
+                log.warning("%s late on its route, which meets another intent: holds", m.mission_id)
+                extra = {"cmd_id": cmd.cmd_id, "held_lon": where[0], "held_lat": where[1]}
+                await self.store.note(
+                    "flight", m.mission_id, "held_to_retime", actor=self.actor, payload={**payload, **extra}
+                )
+                await self.steering.resumes.resume(m, n, where, finishing_s=finishing)
+        except Exception as exc:
+            # A held drone is never left hovering until its battery is empty because of a bug here.
+            log.exception("re-timing late %s failed", m.mission_id)
+            where_now = self.picture.position(m.drone_id)
+            if held and where_now is not None and m.mission_id in self.picture.missions:
+                await self.steering.send_home(m, where_now, f"re-timing failed: {exc!r}")
+        finally:
+            self._busy.discard(m.mission_id)
+            m.rerouting = False
+            self.steering.recheck(m)
 
     def ended(self, drone_id: str) -> None:
         """The episode of ``drone_id`` is over: release the flights it held."""

@@ -387,7 +387,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         positive,
         "how long (clock seconds) a flight off its route may stay outside its operational intent "
         "before it is given up and its drone sent to the nearest port (one only late or early on "
-        "its route flies on); meanwhile the flights whose intents meet "
+        "its route is re-timed instead); meanwhile the flights whose intents meet "
         "the column around it are held ([conformance](reference/planner.md#conformance-monitoring))",
     ),
     Setting(
