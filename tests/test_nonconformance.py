@@ -23,6 +23,7 @@ from dispatch.lifecycle import FlightState
 from dispatch.service.conformance import CONTINGENT_S, Episode, contingent_intent
 from dispatch.service.missions import MissionSpec
 from dispatch.service.nonconformance import (
+    RETIME_EVERY_S,
     NonconformanceReaction,
     column_lapsed,
     met_by,
@@ -474,6 +475,13 @@ async def test_a_drone_only_late_on_its_route_is_retimed_from_where_it_is_when_t
     assert r.commander.sent == [] and r.held == {} and r.retimed == 1  # type: ignore[attr-defined]
     ((entity, action, payload),) = f.store.notes
     assert (entity, action) == ("MA", "retimed_in_air") and payload["seconds"] == 40.0
+    # A sample at its new intent's edge just after: not re-timed again (nor anyone held) ...
+    r.outside(ma, _sample(2.0 + RETIME_EVERY_S - 1.0), _late())
+    assert len(f.steering.intents.retimes) == 1 and r.held == {}
+    # ... until RETIME_EVERY_S has passed.
+    r.outside(ma, _sample(2.0 + RETIME_EVERY_S), _late())
+    await f.flights.settle()
+    assert len(f.steering.intents.retimes) == 2 and r.retimed == 2
 
 
 async def test_a_late_drone_whose_route_meets_another_intent_holds_itself_not_the_others() -> None:

@@ -72,6 +72,7 @@ from routing.intents import OperationalIntent
 log = logging.getLogger(__name__)
 
 Kind = Literal["ground", "air", "none"]
+RETIME_EVERY_S = 10.0  # clock seconds: a late drone is re-timed at most this often
 
 
 def reaction(m: ActiveMission) -> Kind:
@@ -149,6 +150,7 @@ class NonconformanceReaction:
         self.holds = 0  # flights held (monotonic)
         self.returned = 0  # nonconforming flights sent home (monotonic)
         self.retimed = 0  # late drones given a new intent from where they were (monotonic)
+        self._retimed_at: dict[str, float] = {}  # by mission id: the sample it was last re-timed at
 
     # --- called by conformance, on the telemetry listener (never awaits) ------------------------
 
@@ -179,11 +181,20 @@ class NonconformanceReaction:
         conforms again with its next sample); if that is not clear, the drone holds where it is
         and is resumed once its route is (:meth:`_hold_late`). False (nothing done) for a drone
         off its route, one not en route (servicing or landing: it cannot hold there), or with
-        :attr:`return_late`; True (nothing more to do) for one being held or re-timed already."""
+        :attr:`return_late`; True (nothing more to do) for one being held, or re-timed less than
+        :data:`RETIME_EVERY_S` before."""
         if ep.off_path or self.return_late or tele.state != "en_route":
             return False
         if m.mission_id in self._busy or m.rerouting or m.aborting:
             return True  # being held or re-timed already
+        last = self._retimed_at.get(m.mission_id)
+        if last is not None and tele.ts.timestamp() - last < RETIME_EVERY_S:
+            # Just re-timed: a sample near its new intent's edge is not worth another (each
+            # re-timing checks the route against every intent in force).
+            return True
+        if len(self._retimed_at) > 4 * len(self.picture.missions) + 16:
+            self._retimed_at = {k: v for k, v in self._retimed_at.items() if k in self.picture.missions}
+        self._retimed_at[m.mission_id] = tele.ts.timestamp()
         where = (tele.lon, tele.lat)
         rest = rest_of_route(self.picture.airspace, where, m.waypoints, m.stops, m.reached_at)
         intent = self.steering.intents.retimed(m, where, rest, tele.ts)
