@@ -4,7 +4,9 @@ Drone A flies late after a lost-link hold (as in tests/test_dispatcher_conforman
 hundred metres down the route that drone B, from the same port, flies after it. The column around
 A meets B's intent. B still on the ground: its take-off waits; B at its pickup already: it holds
 there. A stays outside its intent longer than ``conformance_return_after_s`` and is sent home;
-B then goes on, clear of A's return, and delivers. The simulator's separation monitor sees no loss.
+B then goes on, clear of A's return, and delivers (with ``return_late``: A is only late). Left to
+the default, A only late is re-timed instead: its route flown on from where it is meets B's, so A
+holds and goes on once clear, and B is not held. The simulator's separation monitor sees no loss.
 """
 
 from __future__ import annotations
@@ -148,4 +150,49 @@ async def test_a_nonconforming_drone_holds_a_flight_in_the_air_until_it_is_sent_
         flight = await store.flights.get(mb.mission_id)
         kinds = [c.kind for c in flight.commands if c.result == "ack"]
         assert kinds[-2:] == ["Hold", "Resume"] or kinds[-3:-1] == ["Hold", "Resume"], kinds
+        assert sim.separation_losses == []
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_late_drone_whose_route_meets_another_flight_holds_itself_and_goes_on_after_it(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
+) -> None:
+    # As above, but A, only late, is not sent home: flown on from where it is, its route would
+    # meet B's (the same route, B ready 140 s after A's pickup and A two minutes late), so A holds
+    # where it is and goes on once its route is clear; B, on time, is not held for it.
+    async with running_system(store, broker, prefix, pool=solver_pool, speed=60.0) as system:
+        d, sim = system.dispatcher, system.sim
+        d.planning.commit_window_s = 600.0
+        for agent in sim.agents.values():
+            agent.lost_link_after_s = 15.0
+        ra = (await d.submit(request("service-centre", "zhangde-road"))).id
+        picked = await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == ra, timeout_s=60)
+        a = picked.drone_id
+        later = system.clock.now() + timedelta(seconds=AIR_READY_S)
+        rb = (await d.submit(request("service-centre", "zhangde-road", now=later))).id
+        await wait_until(lambda: sim.drone(a).state == "en_route", timeout_s=30, what="A on its way")
+        sim.inject_link_loss(a, LOSS_S)
+        (ma,) = [m.mission_id for m in d.missions.values() if m.drone_id == a]
+
+        async def done() -> bool:
+            finished = await states(store, [ra, rb])
+            return set(finished.values()) == {"delivered"} and not await store.flights.list_active()
+
+        await d.wait_until(done, timeout_s=180)
+        a_history = await store.history("flight", ma)
+        a_actions = [e.action if e.action != "transition" else e.payload["to"] for e in a_history]
+        assert "returned_nonconforming" not in a_actions and a_actions[-1] == "completed", a_actions
+        first = a_history[a_actions.index("nonconforming")].payload
+        assert first["dimension"] == "time" and first["early"] is False, first
+        held = a_history[a_actions.index("held_to_retime")].payload
+        assert held["drone_id"] == a and held["cmd_id"].startswith(f"{ma}.h"), held
+        # Resumed on an intent for the rest of its route, clear of B's: no conflict left to audit.
+        assert "intent_conflict" not in a_actions, a_actions
+        flight = await store.flights.get(ma)
+        kinds = [c.kind for c in flight.commands if c.result == "ack"]
+        assert kinds[kinds.index("Hold") + 1] == "Resume", kinds
+        (mb,) = [f.mission_id for f in await store.flights.carrying(rb)]
+        b_actions = [e.action for e in await store.history("flight", mb)]
+        assert "held_for_nonconforming" not in b_actions and "gave_way" not in b_actions, b_actions
+        assert d.nonconformance.holds == 0 and d.nonconformance.retimed >= 1
         assert sim.separation_losses == []
