@@ -77,6 +77,9 @@ class ScaledClock:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
 
+RESPEED_S = 1.0  # wall seconds: how soon a long sleep of a shared clock follows a change of speed
+
+
 class SharedClock:
     """Simulated time ``start + (time.time() - anchor) * speed``, identical in every process.
 
@@ -114,8 +117,20 @@ class SharedClock:
         return self.start + timedelta(seconds=(time.time() - self.anchor) * self.speed)
 
     async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of simulated time."""
-        await asyncio.sleep(max(0.0, seconds) / self.speed)
+        """Wait ``seconds`` of simulated time, following a change of speed (:meth:`set_speed`)
+        within :data:`RESPEED_S` of wall time: a wait begun at 10x and run on at 200x ends when
+        the simulated time comes, not twenty times later."""
+        until = self.now() + timedelta(seconds=max(0.0, seconds))
+        wall = max(0.0, seconds) / self.speed
+        while True:
+            speed = self.speed
+            await asyncio.sleep(min(wall, RESPEED_S))
+            if wall <= RESPEED_S and self.speed == speed:
+                return  # all of it slept at one speed
+            left = (until - self.now()).total_seconds()
+            if left <= 0:
+                return
+            wall = left / self.speed
 
     def to_args(self) -> list[str]:
         """The command-line options that make another process's clock agree with this one."""
