@@ -66,7 +66,7 @@ from dispatch.service.steering import Steering
 from dispatch.service.timing import hover_kept_s
 from dispatch.store import Store
 from fleet.clock import Clock
-from fleet.messages import Hold, Telemetry
+from fleet.messages import Ack, Hold, Telemetry
 from routing.intents import OperationalIntent
 
 log = logging.getLogger(__name__)
@@ -232,20 +232,13 @@ class NonconformanceReaction:
             async with m.steer:
                 if m.mission_id not in self.picture.missions or m.aborting:
                     return
-                n = m.reroutes = m.reroutes + 1
-                cmd = Hold(
-                    drone_id=m.drone_id, cmd_id=hold_id(m.mission_id, n), expires_at=self.commander.expiry()
-                )
-                ack = await self.commander.send_new(cmd, m.mission_id)
-                if ack is None or not ack.accepted:
-                    log.info("hold of late %s refused: %s", m.mission_id, ack and ack.reason)
+                sent = await self._send_hold(m)
+                if sent is None:
                     m.intent_reroutes = m.reroutes  # it did not hold: its intent still says its route
                     return
                 held = True
-                tele = await self.flights.telemetry_after(m.drone_id, ack.ts)
-                where = (tele.lon, tele.lat)
-                finishing = self.steering.intents.finishing(m.drone_id, tele, m.waypoints)
-                self.steering.intents.hold_here(m, where, ack.ts)
+                n, cmd, ack = sent
+                where, finishing = await self._holding_at(m, ack.ts)
                 self.picture.contingent_intents.pop(m.drone_id, None)
                 self.retimed += 1
                 log.warning("%s late on its route, which meets another intent: holds", m.mission_id)
@@ -308,22 +301,13 @@ class NonconformanceReaction:
             async with m.steer:
                 if m.mission_id not in self.picture.missions or m.aborting:
                     return
-                n = m.reroutes = m.reroutes + 1
-                cmd = Hold(
-                    drone_id=m.drone_id, cmd_id=hold_id(m.mission_id, n), expires_at=self.commander.expiry()
-                )
-                ack = await self.commander.send_new(cmd, m.mission_id)
-                if ack is None or not ack.accepted:
+                sent = await self._send_hold(m)
+                if sent is None:
                     # Servicing a pad, or still on the ground waiting for its take-off time: the
                     # next sample outside tries again.
-                    log.info("hold of %s refused: %s", m.mission_id, ack and ack.reason)
                     return
-                tele = await self.flights.telemetry_after(m.drone_id, ack.ts)
-                where = (tele.lon, tele.lat)
-                finishing = self.steering.intents.finishing(m.drone_id, tele, m.waypoints)
-                # Until it is released, its intent is where it hovers: its route's no longer says
-                # where it will be, and nothing else may be planned through where it waits.
-                self.steering.intents.hold_here(m, where, ack.ts)
+                n, cmd, ack = sent
+                where, finishing = await self._holding_at(m, ack.ts)
                 causes = {cause.drone_id: cause.mission_id}
                 self.held[m.mission_id] = Held("air", ack.ts, causes, n, where, finishing)
                 held = True
@@ -341,6 +325,28 @@ class NonconformanceReaction:
                 m.rerouting = False
                 # A zone scan meanwhile left it alone (it was being steered): look again.
                 self.steering.recheck(m)
+
+    async def _send_hold(self, m: ActiveMission) -> tuple[int, Hold, Ack] | None:
+        """Tell ``m``'s drone to hold where it is (the steering's hold, number ``m.reroutes`` + 1):
+        that number, the command and its acknowledgement; None (logged) if it was refused."""
+        n = m.reroutes = m.reroutes + 1
+        cmd = Hold(drone_id=m.drone_id, cmd_id=hold_id(m.mission_id, n), expires_at=self.commander.expiry())
+        ack = await self.commander.send_new(cmd, m.mission_id)
+        if ack is None or not ack.accepted:
+            log.info("hold of %s refused: %s", m.mission_id, ack and ack.reason)
+            return None
+        return n, cmd, ack
+
+    async def _holding_at(self, m: ActiveMission, since: datetime) -> tuple[tuple[float, float], float]:
+        """Where ``m``'s drone, holding since ``since``, hovers (its first sample after) and the
+        seconds of a pad service it finishes there first. Until it is released, its intent is a
+        column there: its route's no longer says where it will be, and nothing else may be
+        planned through where it waits."""
+        tele = await self.flights.telemetry_after(m.drone_id, since)
+        where = (tele.lon, tele.lat)
+        finishing = self.steering.intents.finishing(m.drone_id, tele, m.waypoints)
+        self.steering.intents.hold_here(m, where, since)
+        return where, finishing
 
     async def ground_clear(self, m: ActiveMission) -> bool:
         """Return once ``m`` may take off: at once unless it is held on the ground, else when it is
