@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 
-from dispatch.harness import request, running_system
+from dispatch.harness import System, request, running_system
 from dispatch.service.solver_pool import SolverPool
 from dispatch.store import Store
 from fleet.connection import BrokerAddress
@@ -101,25 +101,34 @@ async def test_a_nonconforming_drone_holds_the_take_off_it_meets_and_is_returned
 AIR_READY_S = 140.0  # B is ready this long after A's pickup: at its own pickup when A strays
 
 
+async def a_strays_with_b_due_after_it(system: System) -> tuple[str, str, str, str]:
+    """A picks up a document; B's, on A's route, is ready :data:`AIR_READY_S` later; A on its
+    way loses its link for :data:`LOSS_S` (so it ends up about two minutes late). A's drone and
+    mission, A's and B's request ids."""
+    d, sim = system.dispatcher, system.sim
+    d.planning.commit_window_s = 600.0
+    for agent in sim.agents.values():
+        agent.lost_link_after_s = 15.0
+    ra = (await d.submit(request("service-centre", "zhangde-road"))).id
+    picked = await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == ra, timeout_s=60)
+    a = picked.drone_id
+    later = system.clock.now() + timedelta(seconds=AIR_READY_S)
+    rb = (await d.submit(request("service-centre", "zhangde-road", now=later))).id
+    await wait_until(lambda: sim.drone(a).state == "en_route", timeout_s=30, what="A on its way")
+    sim.inject_link_loss(a, LOSS_S)
+    (ma,) = [m.mission_id for m in d.missions.values() if m.drone_id == a]
+    return a, ma, ra, rb
+
+
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 async def test_a_nonconforming_drone_holds_a_flight_in_the_air_until_it_is_sent_home(
     store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
 ) -> None:
     async with running_system(store, broker, prefix, pool=solver_pool, speed=60.0) as system:
         d, sim = system.dispatcher, system.sim
-        d.planning.commit_window_s = 600.0
         d.nonconformance.return_after_s = RETURN_AFTER_S
         d.nonconformance.return_late = True  # A is only late (a lost-link hold): sent home all the same
-        for agent in sim.agents.values():
-            agent.lost_link_after_s = 15.0
-        ra = (await d.submit(request("service-centre", "zhangde-road"))).id
-        picked = await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == ra, timeout_s=60)
-        a = picked.drone_id
-        later = system.clock.now() + timedelta(seconds=AIR_READY_S)
-        rb = (await d.submit(request("service-centre", "zhangde-road", now=later))).id
-        await wait_until(lambda: sim.drone(a).state == "en_route", timeout_s=30, what="A on its way")
-        sim.inject_link_loss(a, LOSS_S)
-        (ma,) = [m.mission_id for m in d.missions.values() if m.drone_id == a]
+        a, ma, _ra, rb = await a_strays_with_b_due_after_it(system)
 
         async def b_held() -> bool:
             m = d.picture.carrying(rb)
@@ -162,17 +171,7 @@ async def test_a_late_drone_whose_route_meets_another_flight_holds_itself_and_go
     # where it is and goes on once its route is clear; B, on time, is not held for it.
     async with running_system(store, broker, prefix, pool=solver_pool, speed=60.0) as system:
         d, sim = system.dispatcher, system.sim
-        d.planning.commit_window_s = 600.0
-        for agent in sim.agents.values():
-            agent.lost_link_after_s = 15.0
-        ra = (await d.submit(request("service-centre", "zhangde-road"))).id
-        picked = await sim.wait_for(lambda e: isinstance(e, PickedUp) and e.request_id == ra, timeout_s=60)
-        a = picked.drone_id
-        later = system.clock.now() + timedelta(seconds=AIR_READY_S)
-        rb = (await d.submit(request("service-centre", "zhangde-road", now=later))).id
-        await wait_until(lambda: sim.drone(a).state == "en_route", timeout_s=30, what="A on its way")
-        sim.inject_link_loss(a, LOSS_S)
-        (ma,) = [m.mission_id for m in d.missions.values() if m.drone_id == a]
+        a, ma, ra, rb = await a_strays_with_b_due_after_it(system)
 
         async def done() -> bool:
             finished = await states(store, [ra, rb])
