@@ -9,7 +9,8 @@ losses of separation en route (exact check, 50 m / 15 m), conflicts on pads and 
 approach of two drones vertically closer than 15 m, served requests, km and the planning
 round's wall time. Then times one conflict check of a new trip against 1,000 and 2,000 active
 intents. Run it with ``python -m bench deconfliction [--seconds S] [--scenario city|dense]
-[--no-timing]``.
+[--repeats N] [--no-timing]``: with ``--repeats``, each scenario is planned N times each way, in
+rounds, and the medians follow (one plan swings with how far the time-limited search got).
 
 Targets (issue 13): zero losses after; served >= 95 % of before; km <= +8 %; wall <= +20 %.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -93,6 +95,31 @@ def time_checks(n_active: int, probes: int = 200) -> tuple[float, int]:
     return 1000 * (time.perf_counter() - t) / probes, found
 
 
+RUNS = ("off (before)", "on, 1 layer", "on, 3 layers", "on, 3 l., 2 pass")
+
+
+def _plan_run(problem: PlanningProblem, run: str, seconds: float) -> tuple[Plan, PlanningProblem, float]:
+    """One plan of ``problem`` the way ``run`` names it; the problem planned and the wall time."""
+    layered = replace(problem, fleet=with_layers(problem.fleet))
+    pr, kw = {
+        "off (before)": (problem, {"deconfliction": None}),
+        "on, 1 layer": (problem, {}),
+        "on, 3 layers": (layered, {}),
+        "on, 3 l., 2 pass": (layered, {"second_pass": True}),
+    }[run]
+    t = time.perf_counter()
+    result = plan(pr, seconds=seconds, workers=1, **kw)  # type: ignore[arg-type]
+    return result, pr, time.perf_counter() - t
+
+
+def _relative(row: tuple[float, float, float], base: tuple[float, float, float]) -> str:
+    served, km, wall = row
+    return (
+        f"  (served {100 * served / max(1, base[0]):.0f} %, km {100 * (km / base[1] - 1):+.1f} %, "
+        f"wall {100 * (wall / base[2] - 1):+.0f} %)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the deconfliction benchmark and print its tables."""
     ap = argparse.ArgumentParser(prog="python -m bench deconfliction")
@@ -100,8 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--scenario", choices=("all", "city", "dense"), default="all", help="run one scenario only"
     )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="plan each scenario this many times each way (rounds in turn) and add the medians",
+    )
     ap.add_argument("--no-timing", action="store_true", help="skip the conflict-check timing")
     args = ap.parse_args(argv)
+    if args.repeats < 1:
+        ap.error("--repeats must be at least 1")
     scenarios = [
         (name, make())
         for key, name, make in (
@@ -115,34 +150,38 @@ def main(argv: list[str] | None = None) -> int:
         f"{'served':>6} {'km':>8} {'wall s':>7}"
     )
     for name, problem in scenarios:
-        runs = [
-            ("off (before)", problem, None),
-            ("on, 1 layer", problem, "on"),
-            ("on, 3 layers", replace(problem, fleet=with_layers(problem.fleet)), "on"),
-            ("on, 3 l., 2 pass", replace(problem, fleet=with_layers(problem.fleet)), "second"),
-        ]
-        base: tuple[int, float, float] | None = None
-        for run, pr, mode in runs:
-            kw = {"second_pass": True} if mode == "second" else {} if mode else {"deconfliction": None}
-            t = time.perf_counter()
-            result = plan(pr, seconds=args.seconds, workers=1, **kw)  # type: ignore[arg-type]
-            wall = time.perf_counter() - t
-            en_route, pads, closest = measure(pr, result)
-            served, km = len(result.served), result.distance_m / 1000
-            rel = ""
-            if base is None:
-                base = (served, km, wall)
-            else:
-                rel = (
-                    f"  (served {100 * served / max(1, base[0]):.0f} %, "
-                    f"km {100 * (km / base[1] - 1):+.1f} %, "
-                    f"wall {100 * (wall / base[2] - 1):+.0f} %)"
+        rows: dict[str, list[tuple[float, float, float]]] = {run: [] for run in RUNS}
+        for _ in range(args.repeats):
+            for run in RUNS:
+                result, pr, wall = _plan_run(problem, run, args.seconds)
+                en_route, pads, closest = measure(pr, result)
+                row = (float(len(result.served)), result.distance_m / 1000, wall)
+                rows[run].append(row)
+                base = rows[RUNS[0]][-1]
+                rel = "" if run == RUNS[0] else _relative(row, base)
+                print(
+                    f"{name:<30} {run:<16} {len(pr.fleet.drones):>6} {en_route:>8} {pads:>5} "
+                    f"{closest:>9.1f} {row[0]:>6.0f} {row[1]:>8.1f} {wall:>7.2f}{rel}",
+                    flush=True,
                 )
-            print(
-                f"{name:<30} {run:<16} {len(pr.fleet.drones):>6} {en_route:>8} {pads:>5} {closest:>9.1f} "
-                f"{served:>6} {km:>8.1f} {wall:>7.2f}{rel}",
-                flush=True,
-            )
+        if args.repeats > 1:
+            print(f"medians of {args.repeats} plans each (the relative figures: medians against medians)")
+            medians = {
+                run: (
+                    statistics.median(r[0] for r in got),
+                    statistics.median(r[1] for r in got),
+                    statistics.median(r[2] for r in got),
+                )
+                for run, got in rows.items()
+            }
+            for run, (served, km, wall) in medians.items():
+                low, high = min(r[0] for r in rows[run]), max(r[0] for r in rows[run])
+                rel = "" if run == RUNS[0] else _relative((served, km, wall), medians[RUNS[0]])
+                print(
+                    f"{name:<30} {run:<16} {'':>6} {'':>8} {'':>5} {'':>9} {served:>6.1f} "
+                    f"{km:>8.1f} {wall:>7.2f}{rel}  served {low:.0f}-{high:.0f}",
+                    flush=True,
+                )
     if args.no_timing:
         return 0
     print(f"\n{'active intents':>14} {'ms per check':>12} {'in conflict':>11}")
