@@ -13,7 +13,7 @@ from airspace.paths import Airspace, AirspaceError
 from airspace.zones import load_zones
 from dispatch.harness import pads
 from dispatch.service.missions import StopSpec, Waypoint, protocol_stops
-from dispatch.service.reroute import crosses, next_waypoint, paths_home, replacement
+from dispatch.service.reroute import crosses, next_waypoint, paths_home, replacement, rest_of_route
 from dispatch.store.views import RequestCodes
 from fleet.description import load_fleet
 from fleet.messages import Hold, ReachedStop, Reroute, Start, UploadMission
@@ -89,6 +89,33 @@ def test_place_visited_twice_keeps_stop_order() -> None:
         waypoints=list(rep.waypoints),
         stops=protocol_stops(rep.stops, codes),
     )
+
+
+def test_the_rest_of_a_route_over_a_pad_not_yet_reached_keeps_that_pads_stops() -> None:
+    # port -> A (pick up r1 and r2) -> B (hand both over) -> port; the drone is over A, arriving:
+    # it has reached no stop yet, so both pickups at A are still ahead of it.
+    waypoints: list[Waypoint] = [(*PORT, ALT), (*A, ALT), (*B, ALT), (*PORT, ALT)]
+    stops = [
+        StopSpec(1, "pickup", "r1", 0.3),
+        StopSpec(1, "pickup", "r2", 0.3),
+        StopSpec(2, "handover", "r1"),
+        StopSpec(2, "handover", "r2"),
+    ]
+    airspace = disc((114.3000, 36.0000))  # far away: only the frame matters
+    rest = rest_of_route(airspace, A, waypoints, stops, reached_at=0)
+    assert rest.from_index == 1
+    assert [(s.at, s.request_id) for s in rest.stops] == [(1, "r1"), (1, "r2"), (2, "r1"), (2, "r2")]
+    # Once it has reached A (its stops there done, it leaves), the rest starts with B.
+    rest = rest_of_route(airspace, A, waypoints, stops, reached_at=1)
+    assert rest.from_index == 2
+    assert [(s.at, s.request_id) for s in rest.stops] == [(2, "r1"), (2, "r2")]
+    # On the way to A, A and its stops are ahead as they always were.
+    frame = airspace.frame
+    assert frame is not None
+    px, py = frame.to_xy(*PORT)
+    on_leg = tuple(float(v) for v in frame.to_lonlat(px + 300.0, py))
+    rest = rest_of_route(airspace, on_leg, waypoints, stops, reached_at=0)
+    assert rest.from_index == 1 and len(rest.stops) == 4
 
 
 def sample_drone(frame: LocalFrame) -> SimDrone:

@@ -110,8 +110,17 @@ def rest_of_route(
     reached_at: int,
 ) -> Replacement:
     """The rest of a route for a drone at ``position`` (its last stop reached at waypoint
-    ``reached_at``): from the waypoint it flies to on, with the stops still ahead."""
+    ``reached_at``): from the waypoint it flies to on, with the stops still ahead. A drone over a
+    stop's waypoint it has not reached yet (arriving at a pad) has that stop ahead of it, so the
+    rest starts at that waypoint."""
     first = next_waypoint(airspace, position, waypoints, max(1, reached_at))
+    over = first - 1
+    if (
+        over > reached_at
+        and any(s.at == over for s in stops)
+        and Point(_xy(airspace, position)).distance(Point(_xy(airspace, waypoints[over]))) <= AT_POINT_M
+    ):
+        first = over
     return Replacement(first, tuple(waypoints[first:]), tuple(s for s in stops if s.at >= first))
 
 
