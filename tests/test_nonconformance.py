@@ -333,6 +333,8 @@ async def test_a_flight_in_the_air_is_held_once_and_resumed_on_a_fresh_intent_wh
     await f.flights.settle()
     assert commander.sent == ["MB.h1"] and "MB" not in r.held and not mb.rerouting
     assert f.store.notes == []
+    # It refused, so it flies on as its intent says: conformance goes on judging that intent.
+    assert mb.reroutes == mb.intent_reroutes == 1
     r.outside(ma, _sample(4.0), ep)  # tried again at the next sample outside
     r.outside(ma, _sample(4.0), ep)  # one hold at a time
     await f.flights.settle()

@@ -234,8 +234,7 @@ class NonconformanceReaction:
                     return
                 sent = await self._send_hold(m)
                 if sent is None:
-                    m.intent_reroutes = m.reroutes  # it did not hold: its intent still says its route
-                    return
+                    return  # it flies on, judged on its intent (see _send_hold)
                 held = True
                 n, cmd, ack = sent
                 where, finishing = await self._holding_at(m, ack.ts)
@@ -328,12 +327,18 @@ class NonconformanceReaction:
 
     async def _send_hold(self, m: ActiveMission) -> tuple[int, Hold, Ack] | None:
         """Tell ``m``'s drone to hold where it is (the steering's hold, number ``m.reroutes`` + 1):
-        that number, the command and its acknowledgement; None (logged) if it was refused."""
+        that number, the command and its acknowledgement; None (logged) if it was refused. A drone
+        that refused it flies on as before: an intent that said its route still does (conformance
+        goes on judging it); one that did not answer may be holding, so its intent is not judged
+        until a new one is made."""
+        in_step = m.intent_reroutes == m.reroutes
         n = m.reroutes = m.reroutes + 1
         cmd = Hold(drone_id=m.drone_id, cmd_id=hold_id(m.mission_id, n), expires_at=self.commander.expiry())
         ack = await self.commander.send_new(cmd, m.mission_id)
         if ack is None or not ack.accepted:
             log.info("hold of %s refused: %s", m.mission_id, ack and ack.reason)
+            if ack is not None and in_step:
+                m.intent_reroutes = n
             return None
         return n, cmd, ack
 
