@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test processes (pytest-xdist); each test file runs whole in one of them. 1: in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint bench setup clean
 
@@ -19,7 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash .ci/services
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
