@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -508,9 +509,27 @@ class Steering:
         self.picture.drones[m.drone_id].returning = True
         await self.return_to_port(m.drone_id, pos)
 
+    async def _hover_at(self, drone_id: str, pos: tuple[float, float]) -> tuple[float, float]:
+        """Tell the drone to hold and return where it hovers (its first sample after the hold): it
+        flew on since ``pos`` (at 200x, a tenth of a wall second is 300 m), and a return planned
+        from there would have it fly unchecked to the route's first waypoint. One that refuses (on
+        the ground or a pad: it stays put) or does not answer: its last known position."""
+        hold = Hold(
+            drone_id=drone_id, cmd_id=drone_command_id(drone_id, "hold"), expires_at=self.commander.expiry()
+        )
+        ack = await self.commander.send_new(hold, None)
+        if ack is not None and ack.accepted:
+            with contextlib.suppress(TimeoutError):
+                tele = await self.flights.telemetry_after(drone_id, ack.ts)
+                return (tele.lon, tele.lat)
+        return self.picture.position(drone_id) or pos
+
     async def return_to_port(self, drone_id: str, pos: tuple[float, float]) -> None:
-        """Fly to the nearest port reachable on a safe path (hold where it is if none)."""
+        """Fly to the nearest port reachable on a safe path (hold where it is if none), planned from
+        where the drone holds (:meth:`_hover_at`): ``pos`` is where it was when the return was
+        decided, and it flies straight from where it is to the route's first waypoint."""
         assert self.picture.fleet is not None
+        pos = await self._hover_at(drone_id, pos)
         model = self.picture.model(drone_id)
         now = self.clock.now()
         ports = [(p.id, p.lon, p.lat) for p in self.picture.fleet.ports]
