@@ -27,18 +27,23 @@ USABLE_PADS = sorted(set(pads()) - {"crane-site", "sports-centre"})  # blocked n
 
 
 async def breach_report(system: System, zone_added: tuple[datetime, float]) -> str:
-    """What the store knows about each breaching flight, for a failure message."""
+    """What the store knows about each breaching flight, for a failure message (a drone without a
+    mission, e.g. returning: its last flight)."""
     lines = [f"zone added at {zone_added[0].isoformat()} (sim), {zone_added[1]:.3f} (wall)"]
     for b in system.sim.breaches:
         lines.append(f"breach {b.drone_id} {b.mission_id} {b.zone_id} {b.ts.isoformat()} {b.lon} {b.lat}")
-        if b.mission_id is None:
-            continue
-        flight = await system.store.flights.get(b.mission_id)
+        mission_id = b.mission_id
+        if mission_id is None:
+            last = [f for f in await system.store.flights.recent(500) if f.drone_id == b.drone_id]
+            if not last:
+                continue
+            mission_id = last[0].mission_id
+        flight = await system.store.flights.get(mission_id)
         lines.append(f"  flight {flight.state} created {flight.created_at.timestamp():.3f}")
         for c in flight.commands:
             made = c.created_at.timestamp()
             lines.append(f"  cmd {c.cmd_id} {c.kind} created {made:.3f} {c.result} {c.result_detail}")
-        for e in await system.store.history("flight", b.mission_id):
+        for e in await system.store.history("flight", mission_id):
             lines.append(f"  audit {e.action} {e.payload}")
     return "\n".join(lines)
 
