@@ -510,22 +510,17 @@ class Steering:
         await self.return_to_port(m.drone_id, pos)
 
     async def _hover_at(self, drone_id: str, pos: tuple[float, float]) -> tuple[float, float]:
-        """Tell the drone to hold and return where it then is (its first sample after the answer):
-        it flew on since ``pos`` (at 200x, a tenth of a wall second is 300 m), and a return planned
-        from there would have it fly unchecked to the route's first waypoint. A refusal is an
-        answer too: it already hovers (its mission aborted) or stands on a pad or the ground. No
-        answer: its last known position. Hovering, it is declared as a column there until its
-        return is acknowledged, so nothing is planned through it."""
+        """Tell the drone to hold and return where it hovers (its first sample after the hold): it
+        flew on since ``pos`` (at 200x, a tenth of a wall second is 300 m), and a return planned
+        from there would have it fly unchecked to the route's first waypoint. One that refuses (on
+        the ground or a pad: it stays put) or does not answer: its last known position."""
         hold = Hold(
             drone_id=drone_id, cmd_id=drone_command_id(drone_id, "hold"), expires_at=self.commander.expiry()
         )
         ack = await self.commander.send_new(hold, None)
-        if ack is not None:
+        if ack is not None and ack.accepted:
             with contextlib.suppress(TimeoutError):
                 tele = await self.flights.telemetry_after(drone_id, ack.ts)
-                if tele.state == "holding":
-                    top = max(self.picture.model(drone_id).cruise_altitude_m, tele.alt_m)
-                    await self.intents.holding(drone_id, (tele.lon, tele.lat), top, ack.ts)
                 return (tele.lon, tele.lat)
         return self.picture.position(drone_id) or pos
 
