@@ -118,7 +118,7 @@ def rest_of_route(
     if (
         over > reached_at
         and any(s.at == over for s in stops)
-        and Point(_xy(airspace, position)).distance(Point(_xy(airspace, waypoints[over]))) <= AT_POINT_M
+        and math.dist(_xy(airspace, position), _xy(airspace, waypoints[over])) <= AT_POINT_M
     ):
         first = over
     return Replacement(first, tuple(waypoints[first:]), tuple(s for s in stops if s.at >= first))
