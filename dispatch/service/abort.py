@@ -88,8 +88,11 @@ def _silent(d: Flights, drone_id: str, now: datetime) -> bool:
 async def _send_until_answered(d: Flights, m: ActiveMission, view: CommandView) -> None:
     """Send the abort until the drone acknowledges it (applied by :func:`on_ack`), it is written
     off as silent, or it refused it :data:`REFUSALS` times."""
-    refusals = 0
-    while m.mission_id in d.missions:
+    refusals, sent = 0, False
+    # Sent once even when the mission was given up meanwhile (a drone written off as silent: the
+    # command then waits in its broker session), again only while the mission is kept.
+    while not sent or m.mission_id in d.missions:
+        sent = True
         ack = await d.commander.send_stored(view)
         if ack is not None and ack.accepted:
             return
