@@ -13,7 +13,9 @@ Dependencies go one way, each collaborator getting what it uses in its construct
 - :mod:`~dispatch.service.steering`: zone scans, re-routes, hold/resume, returns, cancels;
 - :mod:`~dispatch.service.events`: the drones' events, custody, faults, battery, silence;
 - :mod:`~dispatch.service.planning`: rounds, commits, dispatch;
-- :mod:`~dispatch.service.recovery`: the missions rebuilt at start, pending commands re-sent.
+- :mod:`~dispatch.service.recovery`: the missions rebuilt at start, pending commands re-sent;
+- :mod:`~dispatch.service.unknown_missions`: a drone on a mission the dispatcher does not have is
+  stopped, and brought home if it flies.
 
 Rules it keeps, whatever fails:
 
@@ -71,6 +73,7 @@ from dispatch.service.solver_pool import SolverPool
 from dispatch.service.state import ActiveMission, DispatcherStats, DroneView
 from dispatch.service.steering import Steering
 from dispatch.service.timing import take_off_window_s
+from dispatch.service.unknown_missions import UnknownMissions
 from dispatch.service.weather_gate import WeatherGate
 from dispatch.service.weather_returns import turn_back_for_weather
 from dispatch.settings.model import DispatcherSettings
@@ -193,6 +196,14 @@ class Dispatcher:
             tick_s=settings.tick_s,
         )
         self.conformance.reaction = self.nonconformance
+        self.unknown_missions = UnknownMissions(
+            store,
+            self.picture,
+            self.commander,
+            self.flights,
+            self.steering.return_to_port,
+            actor=settings.actor,
+        )
         self.planning.ground_gate = self.nonconformance.ground_clear
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -269,6 +280,7 @@ class Dispatcher:
         await self.recovery.locate_drones()
         await self._intake_pending()
         self.link.add_telemetry_listener(self.conformance.on_telemetry)
+        self.link.add_telemetry_listener(self.unknown_missions.on_telemetry)
         self._tasks = [
             asyncio.create_task(self._event_loop(), name="dispatcher-events"),
             asyncio.create_task(self._planner_loop(), name="dispatcher-planner"),
@@ -287,6 +299,7 @@ class Dispatcher:
         self._tasks, self.flights.side = [], set()
         self._sub.close()
         self.link.remove_telemetry_listener(self.conformance.on_telemetry)
+        self.link.remove_telemetry_listener(self.unknown_missions.on_telemetry)
         if self._own_pool:
             self.pool.close()
 

@@ -485,6 +485,13 @@ class FlightRepository:
             rows = await session.scalars(query.order_by(CommandRow.created_at, CommandRow.cmd_id))
             return [command_view(r) for r in rows]
 
+    async def commands_of_drone(self, drone_id: str) -> list[CommandView]:
+        """Every command recorded for a drone (in a mission or not), oldest first."""
+        async with self._db.read() as session:
+            query = select(CommandRow).where(CommandRow.drone_id == drone_id)
+            rows = await session.scalars(query.order_by(CommandRow.created_at, CommandRow.cmd_id))
+            return [command_view(r) for r in rows]
+
     async def get_command(self, cmd_id: str) -> CommandView:
         """One command, or :class:`NotFound`."""
         async with self._db.read() as session:
