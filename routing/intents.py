@@ -42,6 +42,7 @@ from fleet.description import Fleet
 from routing.problem import PORT, START, Trip
 
 ACCEPTED = f3548.OperationalIntentState.Accepted.value
+CONTINGENT = f3548.OperationalIntentState.Contingent.value  # where a drone may be, off its plan
 PORT_SLOT_S = 30.0
 
 

@@ -198,7 +198,11 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
         # The flight the zone went up in front of was re-routed around it (not sent home).
         entries = await store.history("flight", mission_id)
         history = [e.action for e in entries]
-        assert "rerouted" in history, "\n".join(f"{e.action} {e.payload}" for e in entries)
+        commands = (await store.flights.get(mission_id)).commands
+        assert "rerouted" in history, "\n".join(
+            [f"{e.action} {e.payload}" for e in entries]
+            + [f"{c.cmd_id} {c.kind} sent {c.sent_at} {c.result} {c.result_detail}" for c in commands]
+        )
         assert d.stats.reroutes >= 1
         assert not d.drones[victim].usable
         # The faulted drone had not reached the extra request's pickup: it flew on another drone.

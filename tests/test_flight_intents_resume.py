@@ -5,6 +5,7 @@ Fast tests on the real fleet picture and store, no broker: the seam the steering
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +37,7 @@ class FixedClock:
         return T0
 
     async def sleep(self, seconds: float) -> None:
-        raise AssertionError("nothing waits here")
+        await asyncio.Event().wait()  # time stands still: nothing it waits for comes
 
 
 def _setup(
@@ -209,3 +210,62 @@ async def test_a_flight_in_the_air_gives_way_by_holding_until_its_route_is_clear
     assert not intents.others(m.drone_id).conflicts(m.spec.intent)  # type: ignore[arg-type]
     notes = [(e.action, e.payload.get("in_air")) for e in await store.history("flight", "M2")]
     assert ("gave_way", True) in notes
+
+
+class _SlowCommander(_Commander):
+    """Answers a resume only once ``release`` is set (a link that slow under load)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def send_new(self, cmd: object, mission_id: str | None) -> Ack:
+        if isinstance(cmd, Resume):
+            await self.release.wait()
+        return await super().send_new(cmd, mission_id)
+
+
+class _PassingClock(FixedClock):
+    async def sleep(self, seconds: float) -> None:
+        return None  # the resume's window passes at once
+
+
+class _SpawnFlights(_Flights):
+    def __init__(self) -> None:
+        super().__init__()
+        self.spawned: list[Any] = []
+        self.spawn_seen = asyncio.Event()
+
+    def spawn(self, coro: Any, name: str) -> None:
+        coro.close()  # the hold it would send: that it is asked for is what counts here
+        self.spawned.append(name)
+        self.spawn_seen.set()
+
+
+async def test_a_drone_whose_resume_is_overdue_is_kept_clear_of_where_it_holds(store: Store) -> None:
+    # A flight in the air will pass over where the first drone holds, long after the first one's
+    # intent has it gone. Its resume is not answered by its resume_by: the drone hovers on there,
+    # so a column over it is declared and that flight gives way.
+    intents, picture, m, where, _ = _setup(store)
+    other_id = next(iter(picture.own_intents))
+    del picture.own_intents[other_id]
+    fleet = picture.fleet
+    assert fleet is not None
+    frame, port = intent_frame(fleet), fleet.port(fleet.drones[1].port)
+    later = hold_intent(other_id, where, ALT, T0 + timedelta(seconds=100), 60.0, frame)
+    spec = MissionSpec("M2", other_id, ((*where, ALT),), (), port.id, T0, T0 + timedelta(seconds=300), later)
+    picture.add_mission(ActiveMission.of(spec, FlightState.FLYING))
+    picture.set_zones(load_zones(EXAMPLES / "zones.geojson"), {})
+    commander, flights = _SlowCommander(), _SpawnFlights()
+    resumes = Resumes(store, _PassingClock(), picture, commander, flights, intents, DispatcherSettings())  # type: ignore[arg-type]
+    resuming = asyncio.ensure_future(resumes.resume(m, 1, where))
+    await asyncio.wait_for(flights.spawn_seen.wait(), 30)  # a bound, not a wait: it comes at once
+    column = picture.contingent_intents[m.drone_id]
+    assert column.state == "Contingent" and met_by(column, [("M2", later)]) == ["M2"]
+    assert not intents.others(m.drone_id).conflicts(m.spec.intent)  # type: ignore[arg-type]  # its own intent is clear
+    assert flights.spawned == ["give-way"]
+    commander.release.set()
+    await resuming
+    assert m.drone_id not in picture.contingent_intents  # answered: its intent says where it is
+    actions = [e.action for e in await store.history("flight", "M1")]
+    assert "resume_overdue" in actions, actions

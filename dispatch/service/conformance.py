@@ -51,13 +51,12 @@ from dispatch.store import Store
 from fleet.clock import Clock
 from fleet.messages import Telemetry
 from routing.conformance import EXACT, Tolerance, Verdict, judge, volume_table
-from routing.intents import OperationalIntent, SeparationMinima, Volume
+from routing.intents import CONTINGENT, OperationalIntent, SeparationMinima, Volume
 
 log = logging.getLogger(__name__)
 
 NONCONFORMING = f3548.OperationalIntentState.Nonconforming.value
 ACTIVATED = f3548.OperationalIntentState.Activated.value
-CONTINGENT = f3548.OperationalIntentState.Contingent.value
 CONTINGENT_S = 300.0  # a contingent intent covers this long after the last sample outside
 JUDGED_DRONE_STATES = frozenset({"en_route", "servicing", "landing"})
 

@@ -27,7 +27,7 @@ from dispatch.service.state import ActiveMission
 from dispatch.store import Store
 from fleet.messages import Telemetry
 from routing.deconflict import DeconflictionParams
-from routing.intents import IntentParams, OperationalIntent, intent_frame, shifted, trip_intent
+from routing.intents import CONTINGENT, IntentParams, OperationalIntent, intent_frame, shifted, trip_intent
 from routing.route_intent import hold_intent, route_trip
 from routing.separation import IntentIndex
 
@@ -194,6 +194,17 @@ class FlightIntents:
         p = self.params.intents
         column = hold_intent(drone_id, here, alt, now, delay, self._frame(), p, floor_m=floor_m)
         return dataclasses.replace(moved, volumes=column.volumes + moved.volumes)
+
+    def hover_column(
+        self, drone_id: str, here: Sequence[float], alt: float, start: datetime, duration_s: float
+    ) -> OperationalIntent:
+        """A contingent column over where a drone holds, from ``start`` for ``duration_s``: where
+        it is while a command that would move it on has not reached it."""
+        floor = self._hover_floor(drone_id, alt)
+        column = hold_intent(
+            drone_id, here, alt, start, duration_s, self._frame(), self.params.intents, floor_m=floor
+        )
+        return dataclasses.replace(column, state=CONTINGENT)
 
     def _hover_floor(self, drone_id: str, alt: float) -> float:
         """The bottom of the column a drone holding before its resume is kept in: the band of the

@@ -8,7 +8,9 @@ the hover. The ``resume`` command names the moment and the latest one the intent
 it reaches too late refuses it and holds on, and a new intent with twice the lead (at least twice
 the time the refused one took to reach it) is worked out; after :data:`RESUME_ATTEMPTS` the
 mission is given up and the drone sent home (audited ``resume_failed``), never left to hover
-until its battery is empty.
+until its battery is empty. A resume not answered by its ``resume_by`` leaves the drone hovering
+where it is, which its intent no longer says: a contingent column over it is declared until the
+answer comes, and the flights it meets give way (:meth:`Resumes._answer`).
 A replacement that cannot keep clear has the right of way (:meth:`Resumes.give_way`): over
 flights not yet in the air, which wait or are planned again, and over flights in the air, which
 hold where they are and go on once their own route is clear of it.
@@ -16,6 +18,7 @@ hold where they are and go on once their own route is clear of it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -31,12 +34,13 @@ from dispatch.service.timing import StartLatency
 from dispatch.settings.model import DispatcherSettings
 from dispatch.store import Store
 from fleet.clock import Clock
-from fleet.messages import RESUME_WINDOW_PASSED, Hold, Resume
+from fleet.messages import RESUME_WINDOW_PASSED, Ack, Hold, Resume
 from routing.intents import OperationalIntent
 
 log = logging.getLogger(__name__)
 
 RESUME_ATTEMPTS = 6  # resumes sent, each with twice the lead (at least), before the drone is sent home
+OVERDUE_COLUMN_S = 300.0  # how long the column over a drone whose resume is overdue lasts at most
 
 
 class Resumes:
@@ -112,7 +116,7 @@ class Resumes:
                 resume_at=at,
                 resume_by=at + margin,
             )
-            ack = await self.commander.send_new(cmd, m.mission_id)
+            ack = await self._answer(m, cmd, where)
             if ack is not None and ack.accepted:
                 self.latency.record((ack.ts - now).total_seconds())
                 return hold
@@ -133,6 +137,40 @@ class Resumes:
         if self.send_home is not None:
             await self.send_home(m, where, "no resume reached it within its window")
         return hold
+
+    async def _answer(self, m: ActiveMission, cmd: Resume, where: Sequence[float]) -> Ack | None:
+        """Send the resume and return the drone's answer. Past its ``resume_by`` without one, the
+        drone holds on where it is (it refuses a resume that late), outside the intent that had it
+        gone on: a contingent column over it is declared until the answer comes, and the flights
+        that meet it give way (a loaded machine once took 34 wall seconds to get a resume to a drone,
+        and another drone flew through where it hovered). No answer at all: the column lapses."""
+        send = asyncio.ensure_future(self.commander.send_new(cmd, m.mission_id))
+        assert cmd.resume_by is not None
+        due = asyncio.ensure_future(self.clock.sleep((cmd.resume_by - self.clock.now()).total_seconds()))
+        try:
+            await asyncio.wait({send, due}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            send.cancel()
+            raise
+        finally:
+            due.cancel()
+        if send.done():
+            return send.result()
+        now = self.clock.now()
+        alt = max((w[2] for w in m.waypoints), default=0.0)
+        column = self.intents.hover_column(m.drone_id, where, alt, now, OVERDUE_COLUMN_S)
+        self.picture.contingent_intents[m.drone_id] = column
+        log.warning(
+            "%s: resume %s not answered by its resume_by: holds on, others keep clear", m.drone_id, cmd.cmd_id
+        )
+        await self.store.note(
+            "flight", m.mission_id, "resume_overdue", actor=self.actor, payload={"cmd_id": cmd.cmd_id}
+        )
+        await self.give_way(column)
+        ack = await send
+        if ack is not None and self.picture.contingent_intents.get(m.drone_id) is column:
+            del self.picture.contingent_intents[m.drone_id]  # the next intent says where it is
+        return ack
 
     async def give_way(self, intent: OperationalIntent | None, *, air: bool = True) -> None:
         """A drone in the air that could not keep clear of every other intent has the right of way
