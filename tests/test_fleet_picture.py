@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from dispatch.harness import sample_fleet
 from dispatch.service.fleet_picture import FleetPicture
 from fleet.messages import State, Telemetry
@@ -74,3 +76,16 @@ def test_intake_and_quotes_judge_against_every_drone_when_none_is_usable() -> No
         view.returning = True  # none may be given new work
     assert picture.usable_fleet() is None
     assert picture.fleet is not None and picture.planning_fleet() == picture.fleet
+
+
+def test_a_drone_in_the_air_without_one_of_our_missions_is_not_planned() -> None:
+    picture = _picture(file_energy_wh=150.0)
+    status = picture.registry.get("D02")
+    assert status is not None and status.telemetry is not None
+    flying = msgspec.structs.replace(status.telemetry, state="en_route", mission_id="M-elsewhere", alt_m=80.0)
+    picture.registry.on_telemetry(flying, NOW)
+    usable = picture.usable_fleet()
+    assert usable is not None and [d.id for d in usable.drones] == ["D01", "D03"]
+    picture.drones["D02"].mission = "M-ours"  # one of ours in the air: planned from its end
+    usable = picture.usable_fleet()
+    assert usable is not None and [d.id for d in usable.drones] == ["D01", "D02", "D03"]

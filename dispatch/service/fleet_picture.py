@@ -22,7 +22,7 @@ import msgspec
 from airspace.paths import Airspace
 from airspace.terrain import AreaTerrain
 from airspace.zones import Zone
-from dispatch.service.drone_service import FAULT_STATES, serviceable
+from dispatch.service.drone_service import FAULT_STATES, GROUND_STATES, serviceable
 from dispatch.service.state import ActiveMission, DroneView
 from fleet.clock import Clock
 from fleet.description import Drone, DroneModel, Fleet
@@ -264,12 +264,17 @@ class FleetPicture:
 def usable_fleet(
     fleet: Fleet, drones: dict[str, DroneView], registry: FleetRegistry, now: datetime
 ) -> Fleet | None:
-    """The drones planning and intake count on: serviceable, online and not reporting a fault state
-    (an operator may put back a drone that still does: it waits for it to clear). None if none is."""
+    """The drones planning and intake count on: serviceable, online, not reporting a fault state
+    (an operator may put back a drone that still does: it waits for it to clear), and on the ground
+    unless on one of our missions (one in the air with none is not where its view says: it is
+    being stopped, :mod:`dispatch.service.unknown_missions`). None if none is."""
     ids = {
         d
         for d, v in drones.items()
-        if serviceable(v) and registry.is_online(d, now) and _reported_state(registry, d) not in FAULT_STATES
+        if serviceable(v)
+        and registry.is_online(d, now)
+        and _reported_state(registry, d) not in FAULT_STATES
+        and (v.mission is not None or _reported_state(registry, d) in (None, *GROUND_STATES))
     }
     chosen = tuple(d for d in fleet.drones if d.id in ids)
     return dataclasses.replace(fleet, drones=chosen) if chosen else None
