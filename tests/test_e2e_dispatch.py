@@ -132,7 +132,10 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
         system.watch_zone(parse_zone(feature))
         zone_added = (system.clock.now(), time.time())
         hit = await d.add_zone(feature, actor="operator-test")
-        assert mission_id in hit
+        # Re-routed at once, or, if another steering held it just then (a loaded run saw it give
+        # way to a drone in the air in between), checked against the zone when that one ends.
+        steered = d.missions.get(mission_id)
+        assert mission_id in hit or (steered is not None and steered.rerouting), hit
 
         async def reacted() -> bool:
             m = d.missions.get(mission_id)
