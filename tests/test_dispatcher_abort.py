@@ -23,7 +23,7 @@ from dispatch.settings import DispatcherSettings
 from dispatch.store import Store
 from dispatch.store.views import FlightView
 from fleet.connection import BrokerAddress
-from fleet.messages import AbortMission, Delivered, Fault, Message, PickedUp, TookOff
+from fleet.messages import AbortMission, Delivered, Fault, Landed, Message, PickedUp, TookOff
 from tests.dispatcher_fixtures import states
 from tests.fault_checks import assert_delivered_once, transitions
 
@@ -230,3 +230,43 @@ async def test_a_restart_between_abort_sent_and_acknowledged_sends_it_again(
             path = await transitions(store, rid)
             assert path[-3:] == ["dispatched", "picked_up", "delivered"] and path.count("delivered") == 1
             assert not second.stats.errors
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_late_landing_without_a_mission_does_not_end_a_mission_not_yet_flown(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
+) -> None:
+    # A drone's landing from its return home (no mission), heard late, while its next mission
+    # waits on the ground for its departure: it once "completed" that mission, which then flew
+    # unwatched while its request stayed dispatched for ever.
+    async with (
+        running_system(store, broker, prefix, pool=solver_pool, speed=SPEED, start_lead_s=LEAD_S) as system,
+        aiomqtt.Client(broker.host, broker.port) as client,
+    ):
+        d, sim, topics = system.dispatcher, system.sim, system.link.topics
+        rid = (await d.submit(request("service-centre", "zhangde-road", now=system.clock.now()))).id
+        flight = await start_acked_on_the_ground(system, rid)
+        drone = flight.drone_id
+        lon, lat = sim.drone(drone).lonlat()
+        view = d.drones[drone]
+        before = view.available_at
+        landed = Landed(
+            drone_id=drone,
+            ts=system.clock.now(),
+            lon=lon,
+            lat=lat,
+            alt_m=0.0,
+            mission_id=None,
+            port_id=view.port,
+        )
+        await client.publish(topics.topic(drone, "event"), as_drone(system, landed), qos=1)
+
+        async def handled() -> bool:
+            return view.available_at != before
+
+        await d.wait_until(handled, timeout_s=30)
+        assert flight.mission_id in d.missions and view.mission == flight.mission_id
+        await d.wait_until(lambda: delivered(store, rid), timeout_s=90)
+        await assert_custody_on(store, rid, flight)
+        notes = [e.action for e in (await store.requests.timeline(rid)).entries]
+        assert "pickup_outcome_unknown" not in notes and not d.stats.refused_events

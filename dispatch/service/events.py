@@ -111,6 +111,8 @@ class Events:
                 await abort.on_ack(self.flights, u)
             case TookOff():
                 m = self.picture.mission_of(u.drone_id, u.mission_id)
+                if m is not None:
+                    m.took_off = True
                 if m is not None and m.state == FlightState.ACKED:
                     await self.flights.flight_to(m, FlightState.FLYING)
             case ReachedStop():
@@ -310,10 +312,14 @@ class Events:
             return
         model = self.picture.model(e.drone_id)
         # A landing of an earlier mission while the drone flies another never gets here: the event
-        # gate (refuse_stale) refused it.
-        m: ActiveMission | None = self.picture.mission_of(e.drone_id, e.mission_id) or (
-            self.picture.missions.get(view.mission) if view.mission else None
-        )
+        # gate (refuse_stale) refused it. One without a mission (a drone that dropped its mission
+        # on board, or came home on a return) ends the current one only if the drone may have
+        # flown it: one still on the ground was committed after that flight (a loaded run once had
+        # a late landing "complete" a mission not yet flown, which then flew unwatched).
+        m: ActiveMission | None = self.picture.mission_of(e.drone_id, e.mission_id)
+        current = self.picture.missions.get(view.mission) if view.mission else None
+        if m is None and current is not None and (current.took_off or current.aborting):
+            m = current
         where = e.port_id or f"{e.lon:.6f},{e.lat:.6f}"
         for rid in sorted(view.onboard):
             await self.custody_failed(rid, e.drone_id, "documents still on board at landing", (e.lon, e.lat))

@@ -224,6 +224,7 @@ def rebuild(flight: FlightView) -> ActiveMission:
     acknowledged, and a steering count past every hold and ground re-route it was sent."""
     spec = MissionSpec.from_plan(flight.mission_id, flight.drone_id, flight.plan)
     m = ActiveMission.of(spec, FlightState(flight.state))
+    m.took_off = m.state == FlightState.FLYING  # its TookOff may have been heard before the restart
     for cmd in flight.commands:
         if cmd.kind == "Reroute" and cmd.result == "ack":
             _adopt_reroute(m, cmd.payload)

@@ -35,6 +35,9 @@ class ActiveMission:
     aborting: str | None = None  # why it is being aborted on its drone (see dispatch.service.abort)
     approving: bool = False  # waiting for the authority's approval (dispatch.service.approvals)
     start_sent: bool = False  # its start went out (the drone may be waiting for its take-off time)
+    # The drone's TookOff for it was heard (a landing without a mission may end it only then);
+    # a flight rebuilt in the air after a restart counts as flown.
+    took_off: bool = False
     give_way: bool = False  # a drone in the air could not keep clear of it: check before its start
     abort_cmds: set[str] = field(default_factory=set)  # ids of its abort_mission commands
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # state transitions
