@@ -180,13 +180,18 @@ def point_ahead(
 ) -> tuple[float, float] | None:
     """The point ``distance_m`` ahead of the drone along the rest of its path, if at least
     ``keep_clear_m`` of that path remains beyond it, no pad or port lies within ``keep_clear_m``
-    of it and no zone margin within ``ZONE_CLEARANCE_M`` (lon, lat); else None. Measured from
-    where the simulated drone truly is: on a loaded machine the dispatcher's last sample can be
-    kilometres behind, and a zone put ahead of that would be behind the drone."""
+    of it and no zone margin within ``ZONE_CLEARANCE_M`` (lon, lat); else None. Measured on the
+    path the dispatcher sees from its last sample of the drone (the one its zone scan checks), and
+    ahead of that by as far as the simulated drone truly is from it: on a loaded machine that
+    sample can be kilometres behind, and a zone put ahead of it would be behind the drone."""
     d = system.dispatcher
     m = d.missions[mission_id]
-    pos = system.sim.drone(m.drone_id).lonlat()
+    pos = d.picture.position(m.drone_id)
+    if pos is None:
+        return None
     frame = system.sim.frame
+    true = system.sim.drone(m.drone_id).lonlat()
+    distance_m += math.dist(frame.to_xy(*pos), frame.to_xy(*true))
     k = next_waypoint(d.airspace, pos, m.waypoints, max(1, m.reached_at))
     path = [frame.to_xy(pos[0], pos[1])] + [frame.to_xy(w[0], w[1]) for w in m.waypoints[k:]]
     lengths = [math.dist(a, b) for a, b in itertools.pairwise(path)]
