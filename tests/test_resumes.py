@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airspace.zones import load_zones
+from dispatch.service.reroute import rest_of_route
 from dispatch.service.resumes import RESUME_ATTEMPTS, Resumes
 from dispatch.service.state import ActiveMission
 from dispatch.settings.model import DispatcherSettings
@@ -62,6 +63,40 @@ async def test_a_drone_no_resume_reaches_in_time_is_sent_home_not_left_hovering(
     assert leads == [5.0, 14.0, 28.0, 56.0, 112.0, 224.0][:RESUME_ATTEMPTS], leads
     assert home == [(m.mission_id, where, "no resume reached it within its window")]
     notes = [(e.action, e.payload) for e in await store.history("flight", m.mission_id)]
-    assert ("resume_failed", {"attempts": RESUME_ATTEMPTS, "lead_s": 448.0}) in notes
+    failed = {
+        "attempts": RESUME_ATTEMPTS,
+        "lead_s": 448.0,
+        "reason": "no resume reached it within its window",
+    }
+    assert ("resume_failed", failed) in notes
     # The next resume starts from what these took to arrive: twice 7 s, not the setting's 5 s.
     assert resumes.latency.lead() == 14.0
+
+
+async def test_a_drone_whose_battery_cannot_wait_for_a_resume_that_slow_is_sent_home_at_once(
+    store: Store,
+) -> None:
+    intents, picture, m, where, _ = _setup(store)
+    picture.set_zones(load_zones(EXAMPLES / "zones.geojson"), {})
+    picture.own_intents.clear()
+    rest = rest_of_route(picture.airspace, where, m.waypoints, m.stops, m.reached_at)
+    affordable = intents.affordable_hold_s(m, where, rest)
+    assert affordable > 100.0
+    # The first resume reaches the drone as late as its battery affords of hover: the next would
+    # need twice that, so it is not sent; the drone goes home while it still can.
+    drone = _Drone(late_s=affordable)
+    resumes = Resumes(store, FixedClock(), picture, drone, _Flights(), intents, DispatcherSettings())  # type: ignore[arg-type]
+    home: list[str] = []
+
+    async def send_home(mission: ActiveMission, at: Any, reason: str) -> None:
+        home.append(reason)
+
+    resumes.send_home = send_home
+    await resumes.resume(m, 1, where)
+    assert len(drone.sent) == 1
+    (reason,) = home
+    assert (
+        reason == f"a resume needs {2 * affordable:.0f} s to reach it; its battery affords {affordable:.0f} s"
+    )
+    notes = [(e.action, e.payload) for e in await store.history("flight", m.mission_id)]
+    assert ("resume_failed", {"attempts": 1, "lead_s": round(2 * affordable, 1), "reason": reason}) in notes

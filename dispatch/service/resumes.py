@@ -99,11 +99,18 @@ class Resumes:
         margin = timedelta(seconds=self.intents.params.intents.timing_margin_s)
         lead = max(self.lead_s, self.latency.lead())
         hold = 0.0
+        why, sent = "no resume reached it within its window", 0
         for attempt in range(RESUME_ATTEMPTS):
             if m.mission_id not in self.picture.missions or m.aborting:
                 return 0.0
             now = self.clock.now()
-            most = max(lead, self.intents.affordable_hold_s(m, where, rest)) if may_hold else lead
+            affordable = self.intents.affordable_hold_s(m, where, rest)
+            if attempt and lead > affordable:
+                # Hovering until a resume that slow could reach it would empty its battery (a
+                # loaded run once doubled the lead to 720 s on 159 s of hover and lost the drone).
+                why = f"a resume needs {lead:.0f} s to reach it; its battery affords {affordable:.0f} s"
+                break
+            most = max(lead, affordable) if may_hold else lead
             hold = await self.intents.rerouted(
                 m, where, rest, now, on_ground=False, finishing_s=finishing_s, lead_s=lead, max_hold_s=most
             )
@@ -117,6 +124,7 @@ class Resumes:
                 resume_by=at + margin,
             )
             ack = await self._answer(m, cmd, where)
+            sent += 1
             if ack is not None and ack.accepted:
                 self.latency.record((ack.ts - now).total_seconds())
                 return hold
@@ -131,11 +139,11 @@ class Resumes:
                 "resume %s reached the drone %.0f s after its intent's start; a longer lead", cmd.cmd_id, took
             )
             lead = max(2 * lead, 2 * took)
-        log.error("%s: no resume reached the drone within its window; it is sent home", m.mission_id)
-        payload = {"attempts": RESUME_ATTEMPTS, "lead_s": round(lead, 1)}
+        log.error("%s: %s; it is sent home", m.mission_id, why)
+        payload = {"attempts": sent, "lead_s": round(lead, 1), "reason": why}
         await self.store.note("flight", m.mission_id, "resume_failed", actor=self.actor, payload=payload)
         if self.send_home is not None:
-            await self.send_home(m, where, "no resume reached it within its window")
+            await self.send_home(m, where, why)
         return hold
 
     async def _answer(self, m: ActiveMission, cmd: Resume, where: Sequence[float]) -> Ack | None:
