@@ -8,7 +8,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from dispatch.harness import System, pads, point_ahead, request, running_system
@@ -142,6 +142,7 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
             return m is None or not m.rerouting
 
         await timed(system, ids, "the flight reacted to the zone", d.wait_until(reacted, timeout_s=60))
+        back_to_speed = time.time()  # wall clock, as the commands' sent_at (printed on a failure below)
         system.clock.set_speed(200.0)
 
         # One drone faults once in the air: the one that takes off for a request filed now, far
@@ -205,6 +206,10 @@ async def test_thirty_requests_eight_drones_zone_and_fault(
         assert "rerouted" in history, "\n".join(
             [f"{e.action} {e.payload}" for e in entries]
             + [f"{c.cmd_id} {c.kind} sent {c.sent_at} {c.result} {c.result_detail}" for c in commands]
+            + [
+                f"zone added at wall {datetime.fromtimestamp(zone_added[1], UTC)}, 200x again at "
+                f"{datetime.fromtimestamp(back_to_speed, UTC)}"
+            ]
         )
         assert d.stats.reroutes >= 1
         assert not d.drones[victim].usable
