@@ -11,6 +11,7 @@ broker, is :mod:`dispatch.live_system`).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shapely.geometry import LineString, Point
+from shapely.geometry import Point
 
 from airspace.terrain import AreaTerrain
 from airspace.zones import Zone, load_zones
@@ -179,9 +180,9 @@ def point_ahead(
 ) -> tuple[float, float] | None:
     """The point ``distance_m`` ahead of the drone along the rest of its path, if at least
     ``keep_clear_m`` of that path remains beyond it, no pad or port lies within ``keep_clear_m``
-    of it and no zone margin within ``ZONE_CLEARANCE_M`` (lon, lat); else None. The path is the one
-    the dispatcher sees from its last sample of the drone (the one its zone scan checks), and the
-    distance is measured from where the simulated drone truly is on it: on a loaded machine that
+    of it and no zone margin within ``ZONE_CLEARANCE_M`` (lon, lat); else None. Measured on the
+    path the dispatcher sees from its last sample of the drone (the one its zone scan checks), and
+    ahead of that by as far as the simulated drone truly is from it: on a loaded machine that
     sample can be kilometres behind, and a zone put ahead of it would be behind the drone."""
     d = system.dispatcher
     m = d.missions[mission_id]
@@ -189,25 +190,29 @@ def point_ahead(
     if pos is None:
         return None
     frame = system.sim.frame
+    true = system.sim.drone(m.drone_id).lonlat()
+    distance_m += math.dist(frame.to_xy(*pos), frame.to_xy(*true))
     k = next_waypoint(d.airspace, pos, m.waypoints, max(1, m.reached_at))
     path = [frame.to_xy(pos[0], pos[1])] + [frame.to_xy(w[0], w[1]) for w in m.waypoints[k:]]
-    if len(path) < 2:
+    lengths = [math.dist(a, b) for a, b in itertools.pairwise(path)]
+    if sum(lengths) < distance_m + keep_clear_m:
         return None
-    line = LineString(path)
-    along = line.project(Point(frame.to_xy(*system.sim.drone(m.drone_id).lonlat()))) + distance_m
-    if line.length < along + keep_clear_m:
-        return None
-    at = line.interpolate(along)
-    x, y = at.x, at.y
-    # Not over a pad or a port: the pop-up zone must cut the path, not close a stop.
-    stops = [(p.lon, p.lat) for p in pads().values()] + [(p.lon, p.lat) for p in system.fleet.ports]
-    if any(math.dist((x, y), frame.to_xy(px, py)) < keep_clear_m for px, py in stops):
-        return None
-    lon, lat = frame.to_lonlat(x, y)
-    # Nor next to another zone (see ZONE_CLEARANCE_M).
-    assert d.airspace.frame is not None
-    here = Point(d.airspace.frame.to_xy(float(lon), float(lat)))
-    margins = [d.airspace.buffered_shape(z.id) for z in d.airspace.zones]
-    if any(shape.distance(here) < ZONE_CLEARANCE_M for shape in margins):
-        return None
-    return float(lon), float(lat)
+    walked = 0.0
+    for (a, b), length in zip(itertools.pairwise(path), lengths, strict=True):
+        if walked + length >= distance_m:
+            f = (distance_m - walked) / length
+            x, y = a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1])
+            # Not over a pad or a port: the pop-up zone must cut the path, not close a stop.
+            stops = [(p.lon, p.lat) for p in pads().values()] + [(p.lon, p.lat) for p in system.fleet.ports]
+            if any(math.dist((x, y), frame.to_xy(px, py)) < keep_clear_m for px, py in stops):
+                return None
+            lon, lat = frame.to_lonlat(x, y)
+            # Nor next to another zone (see ZONE_CLEARANCE_M).
+            assert d.airspace.frame is not None
+            here = Point(d.airspace.frame.to_xy(float(lon), float(lat)))
+            margins = [d.airspace.buffered_shape(z.id) for z in d.airspace.zones]
+            if any(shape.distance(here) < ZONE_CLEARANCE_M for shape in margins):
+                return None
+            return float(lon), float(lat)
+        walked += length
+    return None
