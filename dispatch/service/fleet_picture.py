@@ -273,8 +273,8 @@ def usable_fleet(
         for d, v in drones.items()
         if serviceable(v)
         and registry.is_online(d, now)
-        and _reported_state(registry, d) not in FAULT_STATES
-        and (v.mission is not None or _reported_state(registry, d) in (None, *GROUND_STATES))
+        and (state := _reported_state(registry, d)) not in FAULT_STATES
+        and (v.mission is not None or state in (None, *GROUND_STATES))
     }
     chosen = tuple(d for d in fleet.drones if d.id in ids)
     return dataclasses.replace(fleet, drones=chosen) if chosen else None

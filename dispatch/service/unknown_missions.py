@@ -32,6 +32,7 @@ from datetime import datetime
 
 from dispatch.lifecycle import GROUND_STATES
 from dispatch.service.commander import Commander, drone_command_id
+from dispatch.service.drone_service import GROUND_STATES as ON_GROUND
 from dispatch.service.fleet_picture import FleetPicture
 from dispatch.service.flights import Flights
 from dispatch.store import Store
@@ -40,7 +41,6 @@ from fleet.messages import AbortMission, Telemetry
 log = logging.getLogger(__name__)
 
 WATCHED_STATES = frozenset({"ready", "en_route", "servicing", "holding"})
-ON_GROUND = frozenset({"idle", "ready", "fault"})
 
 ReturnToPort = Callable[[str, tuple[float, float]], Awaitable[None]]
 

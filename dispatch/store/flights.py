@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -478,17 +478,18 @@ class FlightRepository:
 
     async def pending_commands(self, drone_id: str | None = None) -> list[CommandView]:
         """Commands not yet acked or nacked (sent or not), oldest first."""
-        async with self._db.read() as session:
-            query = select(CommandRow).where(CommandRow.result.is_(None))
-            if drone_id is not None:
-                query = query.where(CommandRow.drone_id == drone_id)
-            rows = await session.scalars(query.order_by(CommandRow.created_at, CommandRow.cmd_id))
-            return [command_view(r) for r in rows]
+        where: list[ColumnElement[bool]] = [CommandRow.result.is_(None)]
+        if drone_id is not None:
+            where.append(CommandRow.drone_id == drone_id)
+        return await self._commands(*where)
 
     async def commands_of_drone(self, drone_id: str) -> list[CommandView]:
         """Every command recorded for a drone (in a mission or not), oldest first."""
+        return await self._commands(CommandRow.drone_id == drone_id)
+
+    async def _commands(self, *where: ColumnElement[bool]) -> list[CommandView]:
         async with self._db.read() as session:
-            query = select(CommandRow).where(CommandRow.drone_id == drone_id)
+            query = select(CommandRow).where(*where)
             rows = await session.scalars(query.order_by(CommandRow.created_at, CommandRow.cmd_id))
             return [command_view(r) for r in rows]
 
