@@ -23,7 +23,7 @@ from dispatch.settings import DispatcherSettings
 from dispatch.store import Store
 from dispatch.store.views import FlightView
 from fleet.connection import BrokerAddress
-from fleet.messages import AbortMission, Delivered, Fault, Landed, Message, PickedUp, TookOff
+from fleet.messages import AbortMission, Delivered, Fault, Landed, LowBattery, Message, PickedUp, TookOff
 from tests.dispatcher_fixtures import states
 from tests.fault_checks import assert_delivered_once, transitions
 
@@ -270,3 +270,40 @@ async def test_a_late_landing_without_a_mission_does_not_end_a_mission_not_yet_f
         await assert_custody_on(store, rid, flight)
         notes = [e.action for e in (await store.requests.timeline(rid)).entries]
         assert "pickup_outcome_unknown" not in notes and not d.stats.refused_events
+
+
+async def test_a_late_low_battery_of_an_earlier_mission_does_not_abort_the_current_one(
+    store: Store, broker: BrokerAddress, prefix: str, solver_pool: SolverPool
+) -> None:
+    # A low_battery from the drone's flight before (heard after its battery swap and its next
+    # mission's start) once aborted that next mission and sent the drone home.
+    async with (
+        running_system(store, broker, prefix, pool=solver_pool, speed=SPEED, start_lead_s=LEAD_S) as system,
+        aiomqtt.Client(broker.host, broker.port) as client,
+    ):
+        d, sim, topics = system.dispatcher, system.sim, system.link.topics
+        rid = (await d.submit(request("service-centre", "zhangde-road", now=system.clock.now()))).id
+        flight = await start_acked_on_the_ground(system, rid)
+        drone = flight.drone_id
+        lon, lat = sim.drone(drone).lonlat()
+        low = LowBattery(
+            drone_id=drone,
+            ts=system.clock.now(),
+            lon=lon,
+            lat=lat,
+            alt_m=0.0,
+            mission_id=f"{flight.mission_id}-before",
+            energy_wh=10.0,
+            battery_pct=5.0,
+        )
+        await client.publish(topics.topic(drone, "event"), as_drone(system, low), qos=1)
+
+        async def audited() -> bool:
+            entries = await store.history("drone", drone)
+            return any(e.action == "low_battery_of_another_mission" for e in entries)
+
+        await d.wait_until(audited, timeout_s=30)
+        view = d.drones[drone]
+        assert view.mission == flight.mission_id and not view.returning
+        await d.wait_until(lambda: delivered(store, rid), timeout_s=90)
+        await assert_custody_on(store, rid, flight)

@@ -13,7 +13,9 @@ whose mission was aborted on board flies and lands without one), and a ``landed`
 drone's last mission while it has none (the landing of a drone given up as silent still settles
 the custody of what it brought back). A ``landed`` of an earlier mission while the drone flies
 another is refused. ``fault``, ``low_battery``, ``geofence_breach`` and ``separation_loss`` are about
-the drone itself, whatever mission they name, and always pass.
+the drone itself, whatever mission they name, and always pass; but a ``low_battery`` naming another
+mission than the drone's current one (a late report of its flight before) is only audited
+(``low_battery_of_another_mission``, ``dispatch.service.events``): it does not abort the current one.
 """
 
 from __future__ import annotations

@@ -416,6 +416,17 @@ class Events:
         view = self.drones.get(e.drone_id)
         if view is None or view.returning or not view.usable:
             return
+        if e.mission_id is not None and view.mission is not None and e.mission_id != view.mission:
+            # Heard late, from a flight before this one (its battery swapped since): a drone low on
+            # its current flight says so naming it, and its telemetry shows it.
+            await self.store.note(
+                "drone",
+                e.drone_id,
+                "low_battery_of_another_mission",
+                actor=self.actor,
+                payload={"mission_id": e.mission_id, "current_mission": view.mission, "at": e.ts.isoformat()},
+            )
+            return
         view.returning = True
         m = self.picture.missions.get(view.mission) if view.mission else None
         if m is not None:
