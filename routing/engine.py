@@ -41,13 +41,18 @@ def choose_engine(instance: Instance) -> str:
 
 
 def _task(
-    engine: str, instance: Instance, config: SearchConfig | None, seed: int, deadline: float
+    engine: str,
+    instance: Instance,
+    config: SearchConfig | None,
+    seed: int,
+    deadline: float,
+    alternatives: bool = False,
 ) -> Solution:
     """One portfolio member; top level so that spawned processes can run it."""
     if engine == "pyvrp":
         return solve_pyvrp(instance, deadline, seed)
     assert config is not None
-    return solve_ortools(instance, config, deadline)
+    return solve_ortools(instance, config, deadline, alternatives=alternatives)
 
 
 def _portfolio(engine: str, instance: Instance, workers: int) -> list[SearchConfig | None]:
@@ -69,11 +74,16 @@ def solve(
     workers: int = 2,
     seed: int = 0,
     engine: str = "auto",
+    alternatives: bool = False,
 ) -> Solution:
     """Solve ``instance`` within about ``time_limit_s`` seconds of wall time.
 
     ``workers`` searches run in parallel (1: in this process only). ``seed`` seeds PyVRP (worker
-    ``k`` uses ``seed + k``). Raises :class:`InvalidInstanceError` for an inconsistent instance and
+    ``k`` uses ``seed + k``). ``alternatives``: also return, in ``Solution.alternatives``, the other
+    workers' solutions and the earlier solutions of OR-Tools' search with lateness costs (its
+    distance-only phase, and the best at the middle of its second phase).
+
+    Raises :class:`InvalidInstanceError` for an inconsistent instance and
     :class:`NoSolutionFound` when mandatory work cannot be placed; when all work is optional the
     answer is always a solution, possibly with everything dropped.
 
@@ -100,12 +110,12 @@ def solve(
     if workers > 1:
         pool = spawn_pool(workers - 1)
         futures = [
-            pool.submit(_task, chosen, instance, config, seed + k, deadline)
+            pool.submit(_task, chosen, instance, config, seed + k, deadline, alternatives)
             for k, config in enumerate(configs[1:], start=1)
         ]
     try:
         try:
-            results.append(_task(chosen, instance, configs[0], seed, deadline))
+            results.append(_task(chosen, instance, configs[0], seed, deadline, alternatives))
         except NoSolutionFound as exc:
             errors.append(exc)
         for future in futures:
@@ -120,6 +130,11 @@ def solve(
         raise errors[0]
     best = min(results, key=lambda s: s.objective)
     best.seconds = time.monotonic() - started
+    if alternatives:
+        others = [s for s in results if s is not best]
+        best.alternatives = [*best.alternatives, *others, *(a for s in others for a in s.alternatives)]
+        for s in others:
+            s.alternatives = []
     return best
 
 

@@ -98,6 +98,9 @@ class Solution:
     dropped_nodes: list[int]  # unpaired nodes left out
     engine: str  # which engine/configuration produced it
     seconds: float  # wall time of the solve
+    # Other solutions the same call found, asked for with ``solve(..., alternatives=True)``: for a
+    # caller whose own measure differs from the objective (the planner's deconfliction).
+    alternatives: list[Solution] = field(default_factory=list)
 
     @property
     def vehicles_used(self) -> int:

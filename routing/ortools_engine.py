@@ -498,33 +498,37 @@ def _run(
     return (*_extract(model, instance, result), start is not None)
 
 
-def solve_ortools(instance: Instance, config: SearchConfig, deadline: float) -> Solution:
+def solve_ortools(
+    instance: Instance, config: SearchConfig, deadline: float, *, alternatives: bool = False
+) -> Solution:
     """Solve ``instance`` with one OR-Tools configuration until ``deadline`` (``time.time()``).
 
     Raises :class:`NoSolutionFound` when mandatory work could not be placed; when all the work is
     optional and nothing was found, returns the honest answer: everything dropped.
     """
     try:
-        found = _solve(instance, config, deadline)
+        found = _solve(instance, config, deadline, alternatives)
         if instance.forbidden and found.engine.endswith(":nothing-found"):
             # Measured: with some holes in its visits' time domains OR-Tools finds no solution at
             # all, not even the empty one, where the same instance without them serves all but a
             # few. The spans only steer (deconfliction places the trips exactly): without them.
             floor = time.time() + search_floor_s(instance)
-            found = _solve(dataclasses.replace(instance, forbidden={}), config, max(deadline, floor))
+            found = _solve(
+                dataclasses.replace(instance, forbidden={}), config, max(deadline, floor), alternatives
+            )
             found.engine += "+unsteered"
         return found
     finally:
         _last_tables.clear()  # the matrices as lists: ~100 MB for a city round
 
 
-def _solve(instance: Instance, config: SearchConfig, deadline: float) -> Solution:
+def _solve(instance: Instance, config: SearchConfig, deadline: float, alternatives: bool = False) -> Solution:
     started = time.monotonic()
     remaining = deadline - time.time()
     initial = instance.initial_routes
     name = f"ortools:{config.name}"
     if instance.lateness_cost and not config.reduce_vehicles:
-        return _solve_lateness(instance, config, deadline, started)
+        return _solve_lateness(instance, config, deadline, started, alternatives)
     first_phase = remaining * (config.first_phase_share if config.reduce_vehicles else 1.0)
     found = _run(instance, config, time.time() + first_phase, initial)
     if found is None and (initial or first_phase < remaining):
@@ -545,12 +549,16 @@ def _solve(instance: Instance, config: SearchConfig, deadline: float) -> Solutio
     return make_solution(instance, routes, arrivals, name, time.monotonic() - started)
 
 
-def _solve_lateness(instance: Instance, config: SearchConfig, deadline: float, started: float) -> Solution:
+def _solve_lateness(
+    instance: Instance, config: SearchConfig, deadline: float, started: float, alternatives: bool
+) -> Solution:
     """Costs on the time dimension make OR-Tools schedule every move it evaluates (measured on the
     city instance: 48 of 100 requests left out after 5 s, against 14 without them), so the work
     is placed first on distance alone, for a share of the time (``LATENESS_FIRST_SHARE``); the search then
     goes on from those routes with the whole objective. The better of the two by the instance's
-    objective is returned."""
+    objective is returned. With ``alternatives`` the second phase runs in two halves, the second
+    going on from the first's routes, and the solutions not returned are kept as its
+    alternatives (distance-only first: the one whose trips are least bunched in time)."""
     name = f"ortools:{config.name}"
     distance_only = dataclasses.replace(instance, lateness_cost={})
     initial = instance.initial_routes
@@ -558,16 +566,24 @@ def _solve_lateness(instance: Instance, config: SearchConfig, deadline: float, s
     first = _run(distance_only, config, time.time() + (deadline - time.time()) * share, initial)
     if first is None and initial:
         first = _run(distance_only, config, time.time() + (deadline - time.time()) * share, None)
-    second = _run(instance, config, deadline, first[0] if first is not None else None)
-    found = [f[:2] for f in (first, second) if f is not None]
+    middle = None
+    if alternatives:
+        middle = _run(instance, config, (time.time() + deadline) / 2, first[0] if first is not None else None)
+    start = middle if middle is not None else first
+    second = _run(instance, config, deadline, start[0] if start is not None else None)
+    found = [f[:2] for f in (first, middle, second) if f is not None]
     if not found:
         if has_mandatory_work(instance):
             raise NoSolutionFound(f"OR-Tools ({config.name}) found no solution placing all mandatory work")
         return nothing_served(instance, name, time.monotonic() - started)
-    routes, arrivals = min(found, key=lambda f: objective(instance, f[0]))
     if first is not None and first[2]:
         name += "+warm"  # the caller's warm start was used
-    return make_solution(instance, routes, arrivals, name, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    solutions = [make_solution(instance, routes, arrivals, name, seconds) for routes, arrivals in found]
+    best = min(solutions, key=lambda s: s.objective)  # the first of equals: the least searched
+    if alternatives:
+        best.alternatives = [s for s in solutions if s is not best]
+    return best
 
 
 def _reduce_vehicles(

@@ -64,6 +64,13 @@ SECOND_PASS_SHARE = 0.15  # of the solver time, kept for the passes over the lef
 PASSES = 3  # passes over the left-out requests at most (each only while the one before served more)
 PASS_S_PER_REQUEST = 0.02  # a pass searches this long per request it plans, at most its share
 PASS_MIN_GAIN = 2  # another pass only after one that served at least this many more
+# Deconfliction may leave out more of the search's best routes than of an earlier, less bunched
+# solution of the same search; the two earlier ones it keeps (``solve(alternatives=True)``) are
+# deconflicted too, when their estimated cost (taken from the search's time) is at most
+# ALTERNATIVES_SHARE of ``seconds``; the draft serving most is kept.
+ALTERNATIVES = 2
+ALTERNATIVES_SHARE = 0.15
+DRAFT_S_PER_REQUEST = 0.01  # measured: about 1 s to time and deconflict 120 requests' routes
 
 
 def _assemble(
@@ -213,7 +220,13 @@ def plan(
         )
     # With a second pass, the passes share ``seconds``: the first search gives up SECOND_PASS_SHARE.
     first_s = seconds * (1 - SECOND_PASS_SHARE) if second_pass and deconfliction is not None else seconds
-    first = draft(problem, seconds=first_s, active_intents=active_intents, **common)
+    others_s = ALTERNATIVES * DRAFT_S_PER_REQUEST * len(problem.requests)
+    alternatives = deconfliction is not None and others_s <= ALTERNATIVES_SHARE * seconds
+    if alternatives:
+        first_s -= others_s
+    first = draft(
+        problem, seconds=first_s, active_intents=active_intents, alternatives=alternatives, **common
+    )
     if deconfliction is None or not second_pass:
         return first.finish(None)
 
@@ -273,10 +286,13 @@ def draft(
     reloads_per_port: int | None = None,
     active_intents: Sequence[OperationalIntent] = (),
     deconfliction: DeconflictionParams | None = DeconflictionParams(),  # noqa: B008 (frozen)
+    alternatives: bool = False,
 ) -> Draft:
     """:func:`plan` in one search (no chunks, no second pass), up to the validator's check: the
     routes timed and deconflicted, with the check and the repair still to do (:class:`Draft`:
-    ``draft(...).finish(None)`` is the validated plan). Raises :class:`PlanningError` when the
+    ``draft(...).finish(None)`` is the validated plan). ``alternatives``: the search's earlier
+    solutions are drafted too, and the draft that serves the most urgent requests, then the most
+    requests, is kept (the search's best among equals). Raises :class:`PlanningError` when the
     engine finds no plan."""
     ready = set_up(
         problem, reloads_per_port=reloads_per_port, active_intents=active_intents, deconfliction=deconfliction
@@ -284,11 +300,26 @@ def draft(
     try:
         with stage("solve"):
             solution = solve(
-                ready.mapping.instance, time_limit_s=seconds, workers=workers, seed=seed, engine=engine
+                ready.mapping.instance,
+                time_limit_s=seconds,
+                workers=workers,
+                seed=seed,
+                engine=engine,
+                alternatives=alternatives,
             )
     except EngineError as exc:  # e.g. documents on board that no route can deliver
         raise PlanningError(f"the engine found no plan: {exc}", []) from exc
-    return drafted(ready, solution, active_intents=active_intents, deconfliction=deconfliction)
+    drafts = [
+        drafted(ready, found, active_intents=active_intents, deconfliction=deconfliction)
+        for found in (solution, *solution.alternatives)
+    ]
+    return serving_most(drafts, {r.id for r in problem.requests if r.urgent})
+
+
+def serving_most(drafts: Sequence[Draft], urgent: set[str]) -> Draft:
+    """The draft that serves the most ``urgent`` requests, then the most requests; the first of
+    equals (the search's best is first)."""
+    return max(drafts, key=lambda d: (len(urgent.intersection(d.plan.served)), len(d.plan.served)))
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 from routing.engine import solve
-from routing.engine_evaluation import earliest_arrivals, objective, route_distance
+from routing.engine_evaluation import check_solution, earliest_arrivals, objective, route_distance
 from routing.feasibility import precheck
 from routing.mapping import build_instance
-from routing.planner import plan
+from routing.planner import plan, serving_most
 from routing.prepared import prepare
-from routing.problem import DroneState
+from routing.problem import DroneState, Plan
+from routing.second_pass import Draft
 from routing.validate import validate_plan
 from tests.planner_fixtures import T0, at_m, model, problem, request
 
@@ -78,3 +79,38 @@ def test_engine_objective_counts_lateness_on_the_earliest_schedule() -> None:
     assert late > 0
     assert solution.objective == objective(instance, solution.routes)
     assert solution.objective == route_distance(instance, v, route) + late
+
+
+def test_alternatives_are_the_search_s_other_feasible_solutions() -> None:
+    p = busy_and_idle(busy_for_min=12)
+    prep = prepare(p)
+    candidates = [precheck(prep, r).candidate for r in p.requests]
+    instance = build_instance(prep, [c for c in candidates if c is not None]).instance
+    plain = solve(instance, time_limit_s=0.5, workers=1, engine="ortools")
+    assert plain.alternatives == []
+    best = solve(instance, time_limit_s=0.5, workers=1, engine="ortools", alternatives=True)
+    assert [v for v, r in enumerate(best.routes) if r] == [1]
+    assert best.alternatives, "the distance-only phase's solution at least"
+    for other in best.alternatives:
+        assert check_solution(instance, other) == []
+        assert other.objective >= best.objective
+        assert other.objective == objective(instance, other.routes)
+    # The distance-only phase waits for the busy D0: the one the deconfliction may prefer.
+    assert any([v for v, r in enumerate(o.routes) if r] == [0] for o in best.alternatives)
+
+
+def test_of_the_drafts_the_one_serving_most_urgent_then_most_requests_is_kept() -> None:
+    def draft_serving(*served: str) -> Draft:
+        return Draft.checked(Plan(T0, (), served, ()))
+
+    best, fewer, more, more_urgent, more_too = (
+        draft_serving("A", "B"),
+        draft_serving("A"),
+        draft_serving("A", "B", "C"),
+        draft_serving("U", "A"),
+        draft_serving("A", "B", "D"),
+    )
+    assert serving_most([best, fewer], set()) is best
+    assert serving_most([best, fewer, more, more_too], set()) is more, "the first of equals"
+    assert serving_most([best, more, more_urgent], {"U"}) is more_urgent
+    assert serving_most([best], {"U"}) is best
