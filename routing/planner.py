@@ -65,9 +65,9 @@ PASSES = 3  # passes over the left-out requests at most (each only while the one
 PASS_S_PER_REQUEST = 0.02  # a pass searches this long per request it plans, at most its share
 PASS_MIN_GAIN = 2  # another pass only after one that served at least this many more
 # Deconfliction may leave out more of the search's best routes than of an earlier, less bunched
-# solution of the same search; the two earlier ones it keeps (``solve(alternatives=True)``) are
-# deconflicted too, when their estimated cost (taken from the search's time) is at most
-# ALTERNATIVES_SHARE of ``seconds``; the draft serving most is kept.
+# solution of the same search; ALTERNATIVES of its other solutions (``solve(alternatives=True)``:
+# its distance-only phase first) are deconflicted too, when their estimated cost (taken from the
+# search's time) is at most ALTERNATIVES_SHARE of ``seconds``; the draft serving most is kept.
 ALTERNATIVES = 2
 ALTERNATIVES_SHARE = 0.15
 DRAFT_S_PER_REQUEST = 0.01  # measured: about 1 s to time and deconflict 120 requests' routes
@@ -221,7 +221,8 @@ def plan(
     # With a second pass, the passes share ``seconds``: the first search gives up SECOND_PASS_SHARE.
     first_s = seconds * (1 - SECOND_PASS_SHARE) if second_pass and deconfliction is not None else seconds
     others_s = ALTERNATIVES * DRAFT_S_PER_REQUEST * len(problem.requests)
-    alternatives = deconfliction is not None and others_s <= ALTERNATIVES_SHARE * seconds
+    affordable = deconfliction is not None and others_s <= ALTERNATIVES_SHARE * seconds
+    alternatives = ALTERNATIVES if affordable else 0
     if alternatives:
         first_s -= others_s
     first = draft(
@@ -286,14 +287,14 @@ def draft(
     reloads_per_port: int | None = None,
     active_intents: Sequence[OperationalIntent] = (),
     deconfliction: DeconflictionParams | None = DeconflictionParams(),  # noqa: B008 (frozen)
-    alternatives: bool = False,
+    alternatives: int = 0,
 ) -> Draft:
     """:func:`plan` in one search (no chunks, no second pass), up to the validator's check: the
     routes timed and deconflicted, with the check and the repair still to do (:class:`Draft`:
-    ``draft(...).finish(None)`` is the validated plan). ``alternatives``: the search's earlier
-    solutions are drafted too, and the draft that serves the most urgent requests, then the most
-    requests, is kept (the search's best among equals). Raises :class:`PlanningError` when the
-    engine finds no plan."""
+    ``draft(...).finish(None)`` is the validated plan). ``alternatives``: up to this many of the
+    search's other solutions (``Solution.alternatives``) are drafted too, and the draft that serves
+    the most urgent requests, then the most requests, is kept (the search's best among equals).
+    Raises :class:`PlanningError` when the engine finds no plan."""
     ready = set_up(
         problem, reloads_per_port=reloads_per_port, active_intents=active_intents, deconfliction=deconfliction
     )
@@ -305,13 +306,13 @@ def draft(
                 workers=workers,
                 seed=seed,
                 engine=engine,
-                alternatives=alternatives,
+                alternatives=alternatives > 0,
             )
     except EngineError as exc:  # e.g. documents on board that no route can deliver
         raise PlanningError(f"the engine found no plan: {exc}", []) from exc
     drafts = [
         drafted(ready, found, active_intents=active_intents, deconfliction=deconfliction)
-        for found in (solution, *solution.alternatives)
+        for found in (solution, *solution.alternatives[:alternatives])
     ]
     return serving_most(drafts, {r.id for r in problem.requests if r.urgent})
 
