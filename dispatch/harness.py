@@ -44,6 +44,7 @@ SIM_START = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 in Anyang (Asia/Sha
 # between them, so the detour stays short (closing the gap would force one around both, which the
 # battery may not allow).
 ZONE_CLEARANCE_M = 250.0
+SAMPLE_LAG_M = 150.0  # point_ahead: the dispatcher's last sample at most this far behind the drone
 
 
 def zone_features() -> list[dict[str, Any]]:
@@ -182,16 +183,23 @@ def point_ahead(
     ``keep_clear_m`` of that path remains beyond it, no pad or port lies within ``keep_clear_m``
     of it and no zone margin within ``ZONE_CLEARANCE_M`` (lon, lat); else None. Measured on the
     path the dispatcher sees from its last sample of the drone (the one its zone scan checks), and
-    ahead of that by as far as the simulated drone truly is from it: on a loaded machine that
-    sample can be kilometres behind, and a zone put ahead of it would be behind the drone."""
+    ahead of that by as far as the simulated drone truly is from it. None unless the simulated
+    drone is en route and that sample at most ``SAMPLE_LAG_M`` behind it: on a loaded machine the
+    sample can be kilometres behind, or the drone already landed while the dispatcher has not yet
+    heard it (its position at the port then lies on its route's first leg, and the "rest of the
+    path" would be the whole route: two loaded runs put the zone there)."""
     d = system.dispatcher
     m = d.missions[mission_id]
     pos = d.picture.position(m.drone_id)
-    if pos is None:
+    drone = system.sim.drone(m.drone_id)
+    if pos is None or drone.state != "en_route":
         return None
     frame = system.sim.frame
-    true = system.sim.drone(m.drone_id).lonlat()
-    distance_m += math.dist(frame.to_xy(*pos), frame.to_xy(*true))
+    true = drone.lonlat()
+    lag = math.dist(frame.to_xy(*pos), frame.to_xy(*true))
+    if lag > SAMPLE_LAG_M:
+        return None
+    distance_m += lag
     k = next_waypoint(d.airspace, pos, m.waypoints, max(1, m.reached_at))
     path = [frame.to_xy(pos[0], pos[1])] + [frame.to_xy(w[0], w[1]) for w in m.waypoints[k:]]
     lengths = [math.dist(a, b) for a, b in itertools.pairwise(path)]
