@@ -33,13 +33,24 @@ SPEED = 60.0
 LEAD_S = 600.0
 
 
-def as_drone(system: System, message: Message) -> bytes:
-    """The body the message's drone itself would publish (signed with its key where drones sign)."""
-    return system.sim.agents[message.drone_id]._encode(message)
+async def publish_as_drone(system: System, client: aiomqtt.Client, event: Message) -> None:
+    """Publish ``event`` on its drone's event topic as the drone itself would (signed with its key
+    where drones sign)."""
+    body = system.sim.agents[event.drone_id]._encode(event)
+    await client.publish(system.link.topics.topic(event.drone_id, "event"), body, qos=1)
 
 
 async def flights_of(store: Store, rid: str) -> list[FlightView]:
     return await store.flights.carrying(rid)
+
+
+async def grounded_request(system: System) -> tuple[str, FlightView]:
+    """A request (service-centre to zhangde-road) and its flight, started and acknowledged while its
+    drone still waits on the ground (:func:`start_acked_on_the_ground`)."""
+    rid = (
+        await system.dispatcher.submit(request("service-centre", "zhangde-road", now=system.clock.now()))
+    ).id
+    return rid, await start_acked_on_the_ground(system, rid)
 
 
 async def start_acked_on_the_ground(system: System, rid: str, not_on: str | None = None) -> FlightView:
@@ -90,9 +101,8 @@ async def test_a_fault_on_a_grounded_drone_aborts_its_mission_on_the_drone(
         running_system(store, broker, prefix, pool=solver_pool, speed=SPEED, start_lead_s=LEAD_S) as system,
         aiomqtt.Client(broker.host, broker.port) as client,
     ):
-        d, sim, topics = system.dispatcher, system.sim, system.link.topics
-        rid = (await d.submit(request("service-centre", "zhangde-road", now=system.clock.now()))).id
-        first = await start_acked_on_the_ground(system, rid)
+        d, sim = system.dispatcher, system.sim
+        rid, first = await grounded_request(system)
         grounded = first.drone_id
         lon, lat = sim.drone(grounded).lonlat()
 
@@ -107,7 +117,7 @@ async def test_a_fault_on_a_grounded_drone_aborts_its_mission_on_the_drone(
             kind="motor",
             detail="from a test client",
         )
-        await client.publish(topics.topic(grounded, "event"), as_drone(system, fault), qos=1)
+        await publish_as_drone(system, client, fault)
         second = await start_acked_on_the_ground(system, rid, not_on=first.mission_id)
         first = (await flights_of(store, rid))[0]
         assert first.state == "aborted"
@@ -149,7 +159,7 @@ async def test_a_fault_on_a_grounded_drone_aborts_its_mission_on_the_drone(
                 code_ok=True,
             ),
         ):
-            await client.publish(topics.topic(grounded, "event"), as_drone(system, event), qos=1)
+            await publish_as_drone(system, client, event)
 
         async def refused() -> bool:
             return d.stats.refused_events["PickedUp"] == 1 and d.stats.refused_events["Delivered"] == 1
@@ -181,8 +191,7 @@ async def test_a_restart_between_abort_sent_and_acknowledged_sends_it_again(
         store, broker, prefix, pool=solver_pool, speed=SPEED, start_lead_s=LEAD_S
     ) as system:
         first = system.dispatcher
-        rid = (await first.submit(request("service-centre", "zhangde-road", now=system.clock.now()))).id
-        flight = await start_acked_on_the_ground(system, rid)
+        rid, flight = await grounded_request(system)
         await first.stop()
         # What the first dispatcher did last: noted and recorded the abort, marked it sent, and
         # died before the drone had it.
@@ -243,9 +252,8 @@ async def test_a_late_landing_without_a_mission_does_not_end_a_mission_not_yet_f
         running_system(store, broker, prefix, pool=solver_pool, speed=SPEED, start_lead_s=LEAD_S) as system,
         aiomqtt.Client(broker.host, broker.port) as client,
     ):
-        d, sim, topics = system.dispatcher, system.sim, system.link.topics
-        rid = (await d.submit(request("service-centre", "zhangde-road", now=system.clock.now()))).id
-        flight = await start_acked_on_the_ground(system, rid)
+        d, sim = system.dispatcher, system.sim
+        rid, flight = await grounded_request(system)
         drone = flight.drone_id
         lon, lat = sim.drone(drone).lonlat()
         view = d.drones[drone]
@@ -259,7 +267,7 @@ async def test_a_late_landing_without_a_mission_does_not_end_a_mission_not_yet_f
             mission_id=None,
             port_id=view.port,
         )
-        await client.publish(topics.topic(drone, "event"), as_drone(system, landed), qos=1)
+        await publish_as_drone(system, client, landed)
 
         async def handled() -> bool:
             return view.available_at != before
@@ -281,9 +289,8 @@ async def test_a_late_low_battery_of_an_earlier_mission_does_not_abort_the_curre
         running_system(store, broker, prefix, pool=solver_pool, speed=SPEED, start_lead_s=LEAD_S) as system,
         aiomqtt.Client(broker.host, broker.port) as client,
     ):
-        d, sim, topics = system.dispatcher, system.sim, system.link.topics
-        rid = (await d.submit(request("service-centre", "zhangde-road", now=system.clock.now()))).id
-        flight = await start_acked_on_the_ground(system, rid)
+        d, sim = system.dispatcher, system.sim
+        rid, flight = await grounded_request(system)
         drone = flight.drone_id
         lon, lat = sim.drone(drone).lonlat()
         low = LowBattery(
@@ -296,7 +303,7 @@ async def test_a_late_low_battery_of_an_earlier_mission_does_not_abort_the_curre
             energy_wh=10.0,
             battery_pct=5.0,
         )
-        await client.publish(topics.topic(drone, "event"), as_drone(system, low), qos=1)
+        await publish_as_drone(system, client, low)
 
         async def audited() -> bool:
             entries = await store.history("drone", drone)
