@@ -130,11 +130,9 @@ def solve(
         raise errors[0]
     best = min(results, key=lambda s: s.objective)
     best.seconds = time.monotonic() - started
-    if alternatives:
+    if alternatives:  # its own first, then the other workers' best, then their own
         others = [s for s in results if s is not best]
-        best.alternatives = [*best.alternatives, *others, *(a for s in others for a in s.alternatives)]
-        for s in others:
-            s.alternatives = []
+        best.alternatives += [*others, *(a for s in others for a in s.alternatives)]
     return best
 
 
