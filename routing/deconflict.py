@@ -44,6 +44,7 @@ from routing.prepared import Prepared
 from routing.problem import DROPOFF, PICKUP, START, DronePlan, Eta, Plan, Trip
 from routing.separation import IntentIndex, index_of
 from routing.terrain_legs import layers_over_terrain, relayered
+from routing.trip_battery import over_budget
 from routing.zone_geometry import column_overlaps
 
 
@@ -300,6 +301,7 @@ def deconflict(
     frame = intent_frame(fleet)
     index = index_of(active, frame, {port.id: port.landing_spots for port in fleet.ports})
     drones = {d.id: d for d in fleet.drones}
+    vehicle = {s.drone.id: v for v, s in enumerate(prep.starts)}
     current = {dp.drone_id: dp for dp in plan.drones}
     placed: dict[str, dict[int, Trip]] = {}
     ready: dict[str, float] = {}  # per drone: earliest next departure (POSIX s)
@@ -361,8 +363,9 @@ def deconflict(
             u = pending[drone_id].pop()
             heapq.heappush(queue, (_rank(u, ready.get(drone_id)), u))
 
-    def requeue(t: _Trip) -> bool:
-        """Re-time ``t``'s drone and queue its trips from ``t`` on, if its earlier ones stay."""
+    def requeue(t: _Trip, battery: bool = False) -> bool:
+        """Re-time ``t``'s drone and queue its trips from ``t`` on, if its earlier ones stay (and,
+        with ``battery``, if every trip stays within what the drone may use)."""
         assert retime is not None
         did = t.drone_id
         again = retime(did, frozenset(removed.get(did, ())), frozenset(breaks.get(did, ())))
@@ -373,6 +376,8 @@ def deconflict(
             return True
         if again.trips[: t.number - 1] != current[did].trips[: t.number - 1]:
             return False  # e.g. an earlier trip now ends at another port
+        if battery and over_budget(prep, vehicle[did], again) is not None:
+            return False  # e.g. the next trip now starts from a port too far for the battery
         current[did] = again
         pending[did] = _drone_trips(prep, again, t.number)[::-1]
         push(did)
@@ -397,7 +402,7 @@ def deconflict(
             if brk is not None and brk not in breaks.get(did, set()):
                 # Before leaving anything out: the drone waits at a port instead of on a pad.
                 breaks.setdefault(did, set()).add(brk)
-                if requeue(t):
+                if requeue(t, battery=True):
                     continue
                 breaks[did].discard(brk)
             dropped.update(outcome.dropped)

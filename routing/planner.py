@@ -35,7 +35,7 @@ from routing.round_fleet import round_fleet
 from routing.schedule import realise
 from routing.second_pass import Draft, all_left_out, plan_in_chunks, plan_left_out
 from routing.stages import stage
-from routing.trip_battery import within_battery
+from routing.trip_battery import within_battery, without_fitting
 from routing.trip_battery import without as _without
 from routing.validate import Violation, validate_plan
 from routing.wind_energy import drones_in_wind
@@ -426,7 +426,7 @@ def _deconflicted(
             drone_id: str, left_out: frozenset[str], breaks: frozenset[str], now: list[list[NodeInfo]] = stops
         ) -> DronePlan | None:
             v = vehicle[drone_id]
-            route = _with_breaks(prep, v, _without(now[v], set(left_out)), breaks)
+            route = _with_breaks(prep, v, without_fitting(prep, v, now[v], set(left_out), candidates), breaks)
             return realise(prep, v, route, candidates).plan
 
         with stage("deconfliction"):
@@ -438,7 +438,9 @@ def _deconflicted(
             ]
         for rid, detail in sorted(done.dropped.items()):
             unserved.append(Unserved(rid, Reason.DECONFLICTION.value, detail))
-        stops = [_without(route, set(done.dropped)) for route in stops]
+        stops = [
+            without_fitting(prep, v, route, set(done.dropped), candidates) for v, route in enumerate(stops)
+        ]
         if done.unfinished:  # a drone could not be re-timed in the pass: place everything again
             continue
         if done.dropped or done.breaks:
@@ -527,7 +529,7 @@ def _drafted(
                 unserved.append(
                     Unserved(rid, Reason.NO_CAPACITY.value, f"repaired out: {why.kind}: {why.detail}")
                 )
-            now = [_without(route, removed) for route in now]
+            now = [without_fitting(prep, v, route, removed, candidates) for v, route in enumerate(now)]
             result, now = _deconflicted(
                 prep, now, candidates, unserved, solver, active_intents, deconfliction, replay
             )
