@@ -91,7 +91,9 @@ def plan_left_out(
     (:func:`routing.drone_windows.windows_after`), against the intents in force and the plan's.
     Only the plan after the last pass is checked as a whole (and with it the first plan's trips);
     if the validator refuses it, the plan after the pass before, and so on; with no pass to show,
-    ``first`` checked and repaired on its own (``first.finish``)."""
+    ``first`` checked and repaired on its own (``first.finish``). If that repair changed ``first``
+    (the passes were refused for a fault of the first plan, not of their own), the passes run
+    again on top of the repaired plan, once."""
     steps = [first.plan]
     for k in range(passes):
         ids = left_out(steps[-1])
@@ -108,7 +110,18 @@ def plan_left_out(
         with stage("validation"):
             if not refused(problem, both, active_intents, separation):
                 return both
-    return first.finish(None)
+    repaired = first.finish(None)
+    if len(steps) == 1 or repaired is first.plan:
+        return repaired  # no pass ran, or the first plan was valid: the passes' own fault
+    return plan_left_out(
+        problem,
+        Draft.checked(repaired),
+        solve,
+        active_intents=active_intents,
+        separation=separation,
+        passes=passes,
+        min_gain=min_gain,
+    )
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 from itertools import pairwise
 
 from bench.bench_city import city_problem
@@ -13,7 +14,7 @@ from routing.intents import IntentParams, OperationalIntent
 from routing.planner import draft, plan
 from routing.problem import Plan, PlanningProblem
 from routing.second_pass import Draft, left_out, plan_in_chunks, plan_left_out
-from routing.validate import validate_plan
+from routing.validate import Violation, validate_plan
 
 
 def test_the_second_pass_serves_left_out_requests_in_a_valid_plan() -> None:
@@ -100,6 +101,36 @@ def test_a_pass_whose_plan_the_check_refuses_falls_back_to_the_plan_before_it() 
     assert validate_plan(problem, result) == []
     assert set(result.served) == set(first.plan.served)
     assert out <= {u.request_id for u in result.unserved}
+
+
+def test_passes_refused_for_a_fault_of_the_first_plan_run_again_on_its_repair() -> None:
+    # The first plan carries a fault the passes do not cause (an ETA an hour after its drop-off):
+    # the plan after the passes is refused for it. The first plan's repair (here: the plan
+    # without the fault) gets the passes again, and they are kept.
+    problem = city_problem(2, n_requests=60, n_drones=10, n_ports=1, n_pads=6, size_m=6000.0, n_zones=5)
+    problem = replace(problem, fleet=with_layers(problem.fleet))
+    good = draft(problem, seconds=1.0, seed=1).finish(None)
+    assert left_out(good), "the scenario must leave requests out for a pass to run"
+    rid = good.served[0]
+    late = replace(good.etas[rid], delivered_at=good.etas[rid].delivered_at + timedelta(hours=1))
+    bad = replace(good, etas={**good.etas, rid: late})
+    assert validate_plan(problem, bad, separation=IntentParams()), "the fault must be one the check sees"
+    repairs: list[list[Violation] | None] = []
+
+    def finish(violations: list[Violation] | None) -> Plan:
+        repairs.append(violations)
+        return good
+
+    calls: list[int] = []
+
+    def again(sub: PlanningProblem, active: Sequence[OperationalIntent]) -> Plan:
+        calls.append(len(sub.requests))
+        return plan(sub, seconds=0.5, seed=1, active_intents=active)
+
+    result = plan_left_out(problem, Draft(bad, finish), again, separation=IntentParams(), passes=1)
+    assert repairs == [None] and calls == [len(left_out(good))] * 2, (repairs, calls)
+    assert validate_plan(problem, result, separation=IntentParams()) == []
+    assert set(good.served) < set(result.served), "the passes on the repaired plan are kept"
 
 
 def test_no_further_pass_after_one_that_served_fewer_than_the_minimum_gain() -> None:
