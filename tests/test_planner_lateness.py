@@ -11,7 +11,7 @@ from routing.engine import solve
 from routing.engine_evaluation import check_solution, earliest_arrivals, objective, route_distance
 from routing.feasibility import precheck
 from routing.mapping import build_instance
-from routing.planner import plan, serving_most
+from routing.planner import kept_after_passes, plan, serving_most
 from routing.prepared import prepare
 from routing.problem import DroneState, Plan
 from routing.second_pass import Draft
@@ -114,3 +114,22 @@ def test_of_the_drafts_the_one_serving_most_urgent_then_most_requests_is_kept() 
     assert serving_most([best, fewer, more, more_too], set()) is more, "the first of equals"
     assert serving_most([best, more, more_urgent], {"U"}) is more_urgent
     assert serving_most([best], {"U"}) is best
+
+
+def test_of_the_drafts_the_one_serving_most_after_its_passes_is_kept() -> None:
+    def draft_serving(*served: str) -> Draft:
+        return Draft.checked(Plan(T0, (), served, ()))
+
+    best, distance_only = draft_serving("A", "B", "C"), draft_serving("A", "B")
+    gains = {id(best): ("D",), id(distance_only): ("C", "D", "E")}
+    seen: list[Draft] = []
+
+    def passes(first: Draft) -> Plan:
+        seen.append(first)
+        return Plan(T0, (), (*first.plan.served, *gains[id(first)]), ())
+
+    kept = kept_after_passes([best, distance_only], passes, set())
+    assert seen == [best, distance_only], "every draft gets its passes"
+    assert set(kept.served) == {"A", "B", "C", "D", "E"}, "fewer before its passes, more after"
+    gains[id(best)] = ("U",)
+    assert set(kept_after_passes([best, distance_only], passes, {"U"}).served) == {"A", "B", "C", "U"}
