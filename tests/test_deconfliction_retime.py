@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from routing.deconflict import compacted, deconflict, pad_break
+from routing.deconflict import Retime, compacted, deconflict, pad_break
 from routing.feasibility import precheck
 from routing.intents import intent_frame
 from routing.mapping import DROPOFF_NODE, PICKUP_NODE, RELOAD_NODE, NodeInfo
-from routing.planner import _assemble, _without, realise_and_repair
+from routing.planner import _assemble, _with_breaks, _without, realise_and_repair
 from routing.prepared import prepare
-from routing.problem import DronePlan
+from routing.problem import DronePlan, Trip
 from routing.route_intent import hold_intent
 from routing.schedule import realise
 from routing.validate import validate_plan
@@ -187,3 +187,30 @@ def test_a_route_left_with_port_visits_only_flies_nothing() -> None:
     assert [(u.request_id, u.reason) for u in result.unserved] == [("a", "deconfliction")]
     assert result.drones == (), "the drone stays at its port"
     assert validate_plan(p, result, active_intents=held) == []
+
+
+def test_a_port_visit_that_takes_a_trip_past_the_battery_is_not_made() -> None:
+    p, prep, candidates, route, hover = _waiting_route()
+    usable = p.fleet.models["m"].usable_wh
+
+    def retimer(heavy: bool) -> Retime:
+        def retime(drone_id: str, left_out: frozenset[str], breaks: frozenset[str]) -> DronePlan | None:
+            made = realise(prep, 0, _with_breaks(prep, 0, _without(route, set(left_out)), breaks), candidates)
+            assert made.plan is not None
+            if not (heavy and breaks):
+                return made.plan
+            # As if the port nearest c's drop-off were far from b's pickup: the trip after it
+            # needs more than the drone may use.
+            *before, last = made.plan.trips
+            first, *rest = last.legs
+            heavier = Trip((replace(first, energy_wh=usable + 1.0), *rest))
+            return DronePlan(drone_id, (*before, heavier))
+
+        return retime
+
+    plan0 = _assemble(prep, [route], candidates, [], "hand-made")
+    light = deconflict(prep, plan0, [hover], retime=retimer(heavy=False))
+    assert light.breaks == {"D0": frozenset({"c"})} and not light.dropped, "the visit, within the battery"
+    heavy = deconflict(prep, plan0, [hover], retime=retimer(heavy=True))
+    assert heavy.breaks == {}, "no port visit that the battery cannot fly"
+    assert heavy.dropped, "the trip still cannot wait on the pad: a request is left out"
