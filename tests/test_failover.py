@@ -40,6 +40,9 @@ def delivered(seen: dict[str, list[str]]) -> Counter[str]:
     return Counter(rid for rid, states in seen.items() for state in states if state == "delivered")
 
 
+SPEED = 200.0
+
+
 @pytest.mark.timeout(900)
 async def test_leader_killed_mid_run_standby_delivers_all_exactly_once(
     broker: BrokerAddress, prefix: str, tmp_path: Path
@@ -50,7 +53,7 @@ async def test_leader_killed_mid_run_standby_delivers_all_exactly_once(
     try:
         fleet = sample_fleet(8)
         await seed(store, fleet)
-        clock = SharedClock.starting_now(200.0, SIM_START)
+        clock = SharedClock.starting_now(SPEED, SIM_START)
         rng = random.Random(11)
         ids: list[str] = []
         while len(ids) < 100:
@@ -73,8 +76,20 @@ async def test_leader_killed_mid_run_standby_delivers_all_exactly_once(
 
         async def start() -> DispatcherProcess:
             # Same service area, same broker session id; both report into ``seen``.
+            # Silence after 5 s of wall time, as the other tests at speed: the default 90 simulated
+            # seconds are 0.45 s here, and a leader stalled that long on this shared machine once
+            # wrote its whole fleet off as silent (every drone at the same instant).
             process = await start_dispatcher(
-                db_url, broker, prefix, client_id, clock, log, seen=seen, changed=changed, plan_seconds=0.5
+                db_url,
+                broker,
+                prefix,
+                client_id,
+                clock,
+                log,
+                seen=seen,
+                changed=changed,
+                plan_seconds=0.5,
+                extra=("--silent-after-s", f"{5 * SPEED:.0f}"),
             )
             processes.append(process)
             return process
