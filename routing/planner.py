@@ -303,15 +303,13 @@ def draft(
     reloads_per_port: int | None = None,
     active_intents: Sequence[OperationalIntent] = (),
     deconfliction: DeconflictionParams | None = DeconflictionParams(),  # noqa: B008 (frozen)
-    alternatives: int = 0,
 ) -> Draft:
     """:func:`plan` in one search (no chunks, no second pass), up to the validator's check: the
-    routes timed and deconflicted, with the check and the repair still to do (:class:`Draft`:
-    ``draft(...).finish(None)`` is the validated plan). ``alternatives``: up to this many of the
-    search's other solutions (``Solution.alternatives``) are drafted too, and the draft that serves
-    the most urgent requests, then the most requests, is kept (the search's best among equals).
-    Raises :class:`PlanningError` when the engine finds no plan."""
-    found = drafts(
+    search's best routes timed and deconflicted, with the check and the repair still to do
+    (:class:`Draft`: ``draft(...).finish(None)`` is the validated plan). :func:`drafts` also
+    drafts the search's other solutions. Raises :class:`PlanningError` when the engine finds no
+    plan."""
+    (best,) = drafts(
         problem,
         seconds=seconds,
         workers=workers,
@@ -320,9 +318,8 @@ def draft(
         reloads_per_port=reloads_per_port,
         active_intents=active_intents,
         deconfliction=deconfliction,
-        alternatives=alternatives,
     )
-    return serving_most(found, {r.id for r in problem.requests if r.urgent})
+    return best
 
 
 def drafts(
@@ -337,9 +334,10 @@ def drafts(
     deconfliction: DeconflictionParams | None = DeconflictionParams(),  # noqa: B008 (frozen)
     alternatives: int = 0,
 ) -> list[Draft]:
-    """The drafts of :func:`draft` before it keeps one: the search's best solution's first, then
-    those of up to ``alternatives`` of its other solutions. Each draft is finished (or dropped)
-    on its own. Raises :class:`PlanningError` when the engine finds no plan."""
+    """The search's best solution drafted as :func:`draft` does, then up to ``alternatives`` of
+    its other solutions (``Solution.alternatives``); :func:`serving_most` or
+    :func:`kept_after_passes` keeps one. Each draft is finished (or dropped) on its own. Raises
+    :class:`PlanningError` when the engine finds no plan."""
     ready = set_up(
         problem, reloads_per_port=reloads_per_port, active_intents=active_intents, deconfliction=deconfliction
     )

@@ -53,12 +53,10 @@ def without_fitting(
     battery can fly every trip then, else the earlier, else both (the engine checked the trips
     around them with their own ports; a port moved may take a trip past the battery: measured, a
     single delivery's trip of 631 Wh on a 600 Wh budget)."""
-    later = without(route, removed)
-    both = without(route, removed, "both")
+    later, earlier, both = (without(route, removed, keep) for keep in ("later", "earlier", "both"))
     if later == both:
         return later  # no two port visits left in a row
-    for keep in ("later", "earlier", "both"):
-        candidate = without(route, removed, keep)
+    for candidate in (later, earlier, both):
         if over_budget(prep, v, realise(prep, v, candidate, candidates).plan) is None:
             return candidate
     return later
